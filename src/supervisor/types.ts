@@ -1,0 +1,135 @@
+/** Public types of the Supervisor. Front ends (daemon, CLI, UI) build on these names. */
+
+export const ACTIVE_STATES = ['queued', 'starting', 'running', 'cancelling', 'killing'] as const;
+export const TERMINAL_STATES = ['completed', 'failed', 'cancelled', 'killed', 'interrupted'] as const;
+export type ActiveState = (typeof ACTIVE_STATES)[number];
+export type TerminalState = (typeof TERMINAL_STATES)[number];
+export type TaskState = ActiveState | TerminalState;
+
+export function isTerminalState(state: string): state is TerminalState {
+  return (TERMINAL_STATES as readonly string[]).includes(state);
+}
+
+export type StallPolicy = 'warn' | 'cancel' | 'kill' | 'restart';
+
+export interface Progress {
+  /** In [0, 1]. */
+  fraction: number;
+  message?: string;
+}
+
+export interface ModuleTaskSpec {
+  /** Path of a Node task module (absolute, or relative to cwd / process.cwd()). */
+  module: string;
+  input?: unknown;
+  name?: string;
+  cwd?: string;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+  graceMs?: number;
+}
+
+export interface CommandTaskSpec {
+  command: string;
+  args?: string[];
+  name?: string;
+  cwd?: string;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+  graceMs?: number;
+}
+
+export type TaskSpec = ModuleTaskSpec | CommandTaskSpec;
+
+/** Why a task was stopped; carried on the result so a user sees what happened. */
+export type StopReason =
+  | 'cancel'           // cancel() by a user or front end
+  | 'kill'             // kill() by a user or front end
+  | 'restart'          // restart() killed the previous attempt
+  | 'stop-all'         // the emergency stop
+  | 'timeout'          // the per-task timeoutMs ran out
+  | 'stall'            // the watchdog, per onStall
+  | 'shutdown';        // the supervisor is shutting down
+
+export interface TaskError {
+  name: string;
+  message: string;
+  stack?: string;
+  /** Machine-readable reason, e.g. 'MODULE_NOT_FOUND', 'NO_TASK_EXPORT', 'GRACE_EXPIRED', 'EXIT_CODE'. */
+  code?: string;
+}
+
+export interface TaskOutcome {
+  state: TerminalState;
+  result?: unknown;
+  error?: TaskError;
+  exitCode?: number | null;
+  signal?: NodeJS.Signals | null;
+  /** What asked for the stop, when a stop ended the task. */
+  stopReason?: StopReason;
+  /** Set when a graceful cancel had to be escalated to SIGKILL. */
+  escalated?: boolean;
+  durationMs: number;
+  attempt: number;
+}
+
+export interface StallInfo {
+  taskId: string;
+  /** Milliseconds since the last progress or heartbeat. */
+  silentForMs: number;
+  /** 'spinning': burning CPU; 'blocked': idle (waiting on I/O, a lock, a GPU, a sleep). */
+  diagnosis: 'spinning' | 'blocked' | 'unknown';
+  /** CPU use over the watchdog's window, percent of one core. */
+  cpuPercent: number;
+}
+
+export interface ResourceUsage {
+  /** CPU percent of one core over the last sample window, summed over the process group. */
+  cpuPercent: number;
+  /** Resident set size in bytes, summed over the process group. */
+  rssBytes: number;
+  /** Number of live processes in the group. */
+  processes: number;
+  sampledAt: number;
+}
+
+export interface LogLine {
+  taskId: string;
+  attempt: number;
+  stream: 'stdout' | 'stderr';
+  line: string;
+  at: number;
+}
+
+/** A plain snapshot of a task, safe to send over a wire. */
+export interface TaskSnapshot {
+  id: string;
+  name: string;
+  kind: 'module' | 'command';
+  spec: TaskSpec;
+  state: TaskState;
+  attempt: number;
+  pid?: number;
+  progress?: Progress;
+  usage?: ResourceUsage;
+  stall?: StallInfo;
+  createdAt: number;
+  startedAt?: number;
+  endedAt?: number;
+  outcome?: TaskOutcome;
+  stopReason?: StopReason;
+}
+
+export type SupervisorEvent =
+  | { type: 'state'; task: TaskSnapshot; previous: TaskState }
+  | { type: 'progress'; taskId: string; progress: Progress }
+  | { type: 'stall'; taskId: string; stall: StallInfo }
+  | { type: 'log'; log: LogLine }
+  | { type: 'usage'; taskId: string; usage: ResourceUsage };
+
+export interface StopAllResult {
+  cancelled: number;
+  killed: number;
+  notStarted: number;
+  ms: number;
+}
