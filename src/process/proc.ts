@@ -1,0 +1,92 @@
+/**
+ * Readers for Linux /proc. They are the ground truth for "is the group empty?",
+ * CPU time (stall diagnosis) and RSS. Elsewhere they return empty results and
+ * callers fall back to signal-0 probes (see README, platform support).
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+
+export interface ProcStat {
+  pid: number;
+  comm: string;
+  /** One-letter state: R running, S sleeping, D disk sleep, Z zombie, T stopped, ... */
+  state: string;
+  ppid: number;
+  pgrp: number;
+  session: number;
+  /** User + system CPU time in clock ticks. */
+  cpuTicks: number;
+  /** Start time after boot in clock ticks: with the pid, it identifies a process (pids get reused). */
+  startTime: number;
+  rssBytes: number;
+}
+
+export const HAS_PROC = (() => {
+  try {
+    readFileSync('/proc/self/stat');
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+function getconf(name: string, fallback: number): number {
+  if (!HAS_PROC) return fallback;
+  try {
+    const value = Number(execFileSync('getconf', [name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+    return Number.isFinite(value) && value > 0 ? value : fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+export const CLOCK_TICKS_PER_SECOND = getconf('CLK_TCK', 100);
+const PAGE_SIZE = getconf('PAGESIZE', 4096);
+
+/** Parses /proc/<pid>/stat. The command name may contain spaces and ')' so split at the LAST ')'. */
+export function parseProcStat(text: string): ProcStat | undefined {
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  if (open < 0 || close < open) return undefined;
+  const fields = text.slice(close + 2).split(' ');
+  // fields[0] is field 3 (state) of proc(5).
+  return {
+    pid: Number(text.slice(0, open).trim()),
+    comm: text.slice(open + 1, close),
+    state: fields[0],
+    ppid: Number(fields[1]),
+    pgrp: Number(fields[2]),
+    session: Number(fields[3]),
+    cpuTicks: Number(fields[11]) + Number(fields[12]),
+    startTime: Number(fields[19]),
+    rssBytes: Number(fields[21]) * PAGE_SIZE,
+  };
+}
+
+export function readProcStat(pid: number): ProcStat | undefined {
+  try {
+    return parseProcStat(readFileSync(`/proc/${pid}/stat`, 'latin1'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every process visible in /proc. Processes that vanish while we read are skipped. */
+export function listProcesses(): ProcStat[] {
+  if (!HAS_PROC) return [];
+  const result: ProcStat[] = [];
+  for (const name of readdirSync('/proc')) {
+    const c = name.charCodeAt(0);
+    if (c < 48 || c > 57) continue;
+    const stat = readProcStat(Number(name));
+    if (stat) result.push(stat);
+  }
+  return result;
+}
+
+/** True when the process with this pid is alive, not a zombie, and (if given) started at startTime. */
+export function isSameLiveProcess(pid: number, startTime?: number): boolean {
+  const stat = readProcStat(pid);
+  if (!stat || stat.state === 'Z' || stat.state === 'X') return false;
+  return startTime === undefined || stat.startTime === startTime;
+}

@@ -1,0 +1,87 @@
+/**
+ * Spawning task processes. Every task process is spawned detached, which on
+ * POSIX means setsid(): it becomes the leader of a new session and process
+ * group (pgid = pid), so one kill(-pgid) reaches it and all its descendants,
+ * and a Ctrl+C aimed at the terminal's group does not reach it behind our back.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, existsSync } from 'node:fs';
+import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NICE_ENV } from '../runner/messages.js';
+
+export const RUNNER_HOST_PATH = fileURLToPath(new URL('../runner/host.js', import.meta.url));
+
+const NICE_BINARY = ['/usr/bin/nice', '/bin/nice'].find((path) => existsSync(path));
+
+export interface RunnerSpawnOptions {
+  nice: number;
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+/** A runner process hosts one module task; it says 'ready' when it can take one. */
+export function spawnRunner(options: RunnerSpawnOptions): ChildProcess {
+  return spawn(process.execPath, [...runnerExecArgv(), RUNNER_HOST_PATH], {
+    detached: true,
+    cwd: options.cwd,
+    env: { ...(options.env ?? process.env), [NICE_ENV]: String(options.nice) },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    serialization: 'advanced',
+  });
+}
+
+export interface CommandSpawnOptions {
+  command: string;
+  args: readonly string[];
+  nice: number;
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+/**
+ * Runs any program. The niceness is applied through nice(1) so that it holds
+ * from the first instruction: renicing after spawn would race with children
+ * the program forks at once.
+ */
+export function spawnCommand(options: CommandSpawnOptions): ChildProcess {
+  const env = options.env ?? process.env;
+  const [file, args] = options.nice > 0 && NICE_BINARY
+    ? [NICE_BINARY, ['-n', String(Math.min(19, options.nice)), options.command, ...options.args]]
+    : [options.command, [...options.args]];
+  return spawn(file, args, { detached: true, cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/**
+ * Finds a command on PATH the way execvp would, so that "command not found"
+ * is a clear error of the task rather than an exit code 127 from nice(1).
+ */
+export function resolveCommand(command: string, env: Record<string, string | undefined>, cwd: string): string | undefined {
+  if (command.includes('/')) {
+    const path = isAbsolute(command) ? command : resolve(cwd, command);
+    return isExecutable(path) ? path : undefined;
+  }
+  for (const dir of (env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const path = join(dir, command);
+    if (isExecutable(path)) return path;
+  }
+  return undefined;
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Only flags known to be safe are passed on: a test runner's loader or an
+ * inspector port in our own execArgv would break or slow every runner.
+ */
+function runnerExecArgv(): string[] {
+  return process.execArgv.filter((arg) => arg === '--enable-source-maps' || arg.startsWith('--max-old-space-size'));
+}

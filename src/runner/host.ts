@@ -1,0 +1,168 @@
+/**
+ * The child side: a runner process hosts exactly one task module.
+ * It may be started ahead of time (prewarmed) and then waits for 'run'.
+ *
+ * Stop protocol, as seen from here:
+ *  - 'abort' over IPC or SIGTERM: abort ctx.signal; once the task function has
+ *    settled, run the cleanup hooks, report 'cancelled' and exit. The supervisor
+ *    SIGKILLs the group when the grace period runs out, so nothing here has to
+ *    be trusted to finish.
+ *  - The IPC channel closing means the supervisor is gone: exit at once, taking
+ *    the group along (the orphan guard covers the case where we cannot run).
+ */
+import os from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { isAbsolute, resolve } from 'node:path';
+import { isTaskDefinition, type TaskContext, type TaskFunction } from './define-task.js';
+import { NICE_ENV, toTaskError, type FromRunner, type RunMessage, type ToRunner } from './messages.js';
+import { ProgressThrottle } from './progress-throttle.js';
+
+if (typeof process.send !== 'function') {
+  console.error('taskwarden runner: must be started by a Supervisor (no IPC channel)');
+  process.exit(2);
+}
+
+applyNice();
+
+const abortController = new AbortController();
+const cleanupHooks: Array<() => unknown> = [];
+let running = false;
+let finished = false;
+
+function send(message: FromRunner): Promise<void> {
+  return new Promise((resolveSend) => {
+    try {
+      process.send!(message, undefined, undefined, () => resolveSend());
+    } catch (error) {
+      if (message.t === 'result') {
+        // Not structured-clonable: report that instead of dying silently.
+        void send({ t: 'error', error: toTaskError(new TypeError(`task result is not structured-clonable: ${(error as Error).message}`), 'RESULT_NOT_CLONABLE') }).then(resolveSend);
+      } else {
+        resolveSend();
+      }
+    }
+  });
+}
+
+function applyNice(): void {
+  const nice = Number(process.env[NICE_ENV] ?? 0);
+  delete process.env[NICE_ENV];
+  if (nice > 0) {
+    try {
+      os.setPriority(0, Math.min(19, nice));
+    } catch {
+      // Lowering our own priority is always allowed on Linux; elsewhere it is best effort.
+    }
+  }
+}
+
+function requestAbort(reason: string): void {
+  if (abortController.signal.aborted) return;
+  abortController.abort(new DOMException(`task cancelled (${reason})`, 'AbortError'));
+  if (!running) void finish({ t: 'cancelled' });
+}
+
+async function runCleanupHooks(): Promise<void> {
+  // Last registered runs first, like deferred statements; all run even if one throws.
+  for (const hook of cleanupHooks.reverse()) {
+    try {
+      await hook();
+    } catch (error) {
+      process.stderr.write(`taskwarden: cleanup hook failed: ${(error as Error)?.stack ?? error}\n`);
+    }
+  }
+}
+
+async function finish(message: FromRunner): Promise<void> {
+  if (finished) return;
+  finished = true;
+  if (abortController.signal.aborted) {
+    await runCleanupHooks();
+    if (message.t !== 'result') message = { t: 'cancelled', error: message.t === 'error' ? message.error : undefined };
+  }
+  await send(message);
+  process.exit(0);
+}
+
+async function loadTask(modulePath: string, cwd: string): Promise<TaskFunction> {
+  const absolute = isAbsolute(modulePath) ? modulePath : resolve(cwd, modulePath);
+  let namespace: Record<string, unknown>;
+  try {
+    namespace = (await import(pathToFileURL(absolute).href)) as Record<string, unknown>;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes(absolute)) {
+      throw Object.assign(new Error(`cannot find task module ${absolute}: check the path`), { code: 'MODULE_NOT_FOUND' });
+    }
+    if (error instanceof SyntaxError) {
+      throw Object.assign(new SyntaxError(`task module ${absolute} does not parse: ${error.message}`), { code: 'MODULE_SYNTAX_ERROR', stack: error.stack });
+    }
+    throw error;
+  }
+  const candidate = namespace.default;
+  if (isTaskDefinition(candidate)) return candidate.run;
+  if (typeof candidate === 'function') return candidate as TaskFunction;
+  throw Object.assign(
+    new TypeError(`task module ${absolute} has no task: its default export must be defineTask(async (input, ctx) => ...)`),
+    { code: 'NO_TASK_EXPORT' },
+  );
+}
+
+function makeContext(run: RunMessage, throttle: ProgressThrottle): TaskContext {
+  return {
+    signal: abortController.signal,
+    taskId: run.taskId,
+    attempt: run.attempt,
+    progress: (fraction, message) => throttle.progress(fraction, message),
+    heartbeat: () => throttle.heartbeat(),
+    onCleanup: (hook) => {
+      if (typeof hook !== 'function') throw new TypeError('ctx.onCleanup() expects a function');
+      cleanupHooks.push(hook);
+    },
+    log: (message) => void process.stdout.write(`${message}\n`),
+  };
+}
+
+async function run(message: RunMessage): Promise<void> {
+  if (running || finished) return;
+  running = true;
+  const cwd = message.cwd ?? process.cwd();
+  if (message.cwd) process.chdir(message.cwd);
+  let fn: TaskFunction;
+  try {
+    fn = await loadTask(message.module, cwd);
+  } catch (error) {
+    return finish({ t: 'error', error: toTaskError(error) });
+  }
+  const throttle = new ProgressThrottle((fraction, text) => void send({ t: 'progress', fraction, message: text }), () => void send({ t: 'heartbeat' }));
+  const ctx = makeContext(message, throttle);
+  await send({ t: 'started' });
+  let outcome: FromRunner;
+  try {
+    outcome = { t: 'result', value: await fn(message.input, ctx) };
+  } catch (error) {
+    outcome = { t: 'error', error: toTaskError(error) };
+  }
+  // The final progress value goes out before the result, never after it.
+  throttle.flush();
+  await finish(outcome);
+}
+
+process.on('message', (message: ToRunner) => {
+  if (message.t === 'run') void run(message);
+  else if (message.t === 'abort') requestAbort(message.reason);
+});
+process.on('SIGTERM', () => requestAbort('SIGTERM'));
+process.on('disconnect', () => {
+  // The supervisor is gone: nobody can receive a result. Take the group down with us.
+  try {
+    process.kill(-process.pid, 'SIGKILL');
+  } catch {
+    process.exit(1);
+  }
+});
+// A task that forgets to handle a rejection must not leave the runner in limbo.
+process.on('uncaughtException', (error) => void finish({ t: 'error', error: toTaskError(error, 'UNCAUGHT_EXCEPTION') }));
+process.on('unhandledRejection', (reason) => void finish({ t: 'error', error: toTaskError(reason, 'UNHANDLED_REJECTION') }));
+
+void send({ t: 'ready' });

@@ -1,0 +1,120 @@
+/** Options are checked at the edge, with TypeErrors that name the option and what was wrong. */
+import os from 'node:os';
+import type { StallPolicy, TaskSpec } from './types.js';
+
+export interface SupervisorOptions {
+  /** Tasks running at once; the rest wait in a FIFO queue. Default: the number of CPUs. */
+  concurrency?: number;
+  /** How long a graceful cancel may take before SIGKILL. Default 3000 ms. */
+  graceMs?: number;
+  /** A running task silent (no progress, no heartbeat) this long is stalled. Default 10 000 ms; Infinity disables. */
+  stallAfterMs?: number;
+  /** What to do with a stalled task. Default 'warn' (emit 'stall' only). */
+  onStall?: StallPolicy;
+  /** Idle runner processes kept ready for module tasks. Default 1. */
+  prewarm?: number;
+  /** CPU niceness of task processes (0-19), so the controlling process stays responsive. Default 10. */
+  nice?: number;
+  /** Watchdog restarts allowed per task within restartWindowMs before it is killed instead. Default 3. */
+  maxRestarts?: number;
+  /** Default 60 000 ms. */
+  restartWindowMs?: number;
+  /** First watchdog restart waits this long, doubling for each further one in the window. Default 250 ms. */
+  restartBackoffMs?: number;
+  /** How often CPU and memory of task processes are sampled from /proc. Default 1000 ms. */
+  sampleIntervalMs?: number;
+  /** Progress events per task are coalesced to at most one per this interval. Default 50 ms. */
+  progressIntervalMs?: number;
+  /** Makes task ids; default "1", "2", ... The daemon passes one that continues its journal. */
+  nextId?: () => string;
+}
+
+export type ResolvedOptions = Required<SupervisorOptions>;
+
+export function resolveOptions(options: SupervisorOptions = {}): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throw new TypeError('Supervisor options must be an object');
+  let counter = 0;
+  const resolved: ResolvedOptions = {
+    concurrency: options.concurrency ?? os.availableParallelism(),
+    graceMs: options.graceMs ?? 3000,
+    stallAfterMs: options.stallAfterMs ?? 10_000,
+    onStall: options.onStall ?? 'warn',
+    prewarm: options.prewarm ?? 1,
+    nice: options.nice ?? 10,
+    maxRestarts: options.maxRestarts ?? 3,
+    restartWindowMs: options.restartWindowMs ?? 60_000,
+    restartBackoffMs: options.restartBackoffMs ?? 250,
+    sampleIntervalMs: options.sampleIntervalMs ?? 1000,
+    progressIntervalMs: options.progressIntervalMs ?? 50,
+    nextId: options.nextId ?? (() => String(++counter)),
+  };
+  positiveInteger('concurrency', resolved.concurrency);
+  nonNegative('graceMs', resolved.graceMs);
+  positive('stallAfterMs', resolved.stallAfterMs, true);
+  if (!['warn', 'cancel', 'kill', 'restart'].includes(resolved.onStall)) {
+    throw new TypeError(`Supervisor option onStall must be 'warn', 'cancel', 'kill' or 'restart', got ${JSON.stringify(resolved.onStall)}`);
+  }
+  nonNegativeInteger('prewarm', resolved.prewarm);
+  if (!Number.isInteger(resolved.nice) || resolved.nice < 0 || resolved.nice > 19) {
+    throw new TypeError(`Supervisor option nice must be an integer from 0 to 19, got ${String(resolved.nice)}`);
+  }
+  nonNegativeInteger('maxRestarts', resolved.maxRestarts);
+  positive('restartWindowMs', resolved.restartWindowMs);
+  nonNegative('restartBackoffMs', resolved.restartBackoffMs);
+  positive('sampleIntervalMs', resolved.sampleIntervalMs);
+  nonNegative('progressIntervalMs', resolved.progressIntervalMs);
+  if (typeof resolved.nextId !== 'function') throw new TypeError('Supervisor option nextId must be a function returning a string');
+  return resolved;
+}
+
+function positiveInteger(name: string, value: unknown): void {
+  if (!Number.isInteger(value) || (value as number) < 1) throw new TypeError(`Supervisor option ${name} must be a positive integer, got ${String(value)}`);
+}
+function nonNegativeInteger(name: string, value: unknown): void {
+  if (!Number.isInteger(value) || (value as number) < 0) throw new TypeError(`Supervisor option ${name} must be a non-negative integer, got ${String(value)}`);
+}
+function positive(name: string, value: unknown, allowInfinity = false): void {
+  if (typeof value !== 'number' || !(value > 0) || (!allowInfinity && !Number.isFinite(value))) {
+    throw new TypeError(`Supervisor option ${name} must be a positive number of milliseconds${allowInfinity ? ' (or Infinity)' : ''}, got ${String(value)}`);
+  }
+}
+function nonNegative(name: string, value: unknown): void {
+  if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) {
+    throw new TypeError(`Supervisor option ${name} must be a non-negative number of milliseconds, got ${String(value)}`);
+  }
+}
+
+/** Checks a task spec and returns a copy the supervisor owns (the caller may mutate theirs). */
+export function validateSpec(spec: unknown): TaskSpec {
+  if (typeof spec !== 'object' || spec === null) throw new TypeError('start() expects a task spec object: { module, input } or { command, args }');
+  const s = spec as Record<string, unknown>;
+  const hasModule = s.module !== undefined;
+  const hasCommand = s.command !== undefined;
+  if (hasModule === hasCommand) throw new TypeError('a task spec needs exactly one of "module" (a Node task module path) or "command" (a program to run)');
+  if (hasModule && (typeof s.module !== 'string' || s.module.length === 0)) throw new TypeError(`task spec "module" must be a non-empty path string, got ${typeof s.module}`);
+  if (hasCommand && (typeof s.command !== 'string' || s.command.length === 0)) throw new TypeError(`task spec "command" must be a non-empty string, got ${typeof s.command}`);
+  if (s.args !== undefined && (!hasCommand || !Array.isArray(s.args) || !s.args.every((a) => typeof a === 'string'))) {
+    throw new TypeError('task spec "args" must be an array of strings, and goes with "command"');
+  }
+  if (hasCommand && s.input !== undefined) throw new TypeError('task spec "input" goes with "module"; pass a command its data through "args" or "env"');
+  for (const key of ['name', 'cwd'] as const) {
+    if (s[key] !== undefined && typeof s[key] !== 'string') throw new TypeError(`task spec "${key}" must be a string, got ${typeof s[key]}`);
+  }
+  if (s.env !== undefined && (typeof s.env !== 'object' || s.env === null || !Object.values(s.env).every((v) => typeof v === 'string'))) {
+    throw new TypeError('task spec "env" must be an object of string values (it replaces the environment; spread process.env to extend it)');
+  }
+  for (const key of ['timeoutMs', 'graceMs'] as const) {
+    const v = s[key];
+    if (v !== undefined && (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v))) {
+      throw new TypeError(`task spec "${key}" must be a non-negative number of milliseconds, got ${String(v)}`);
+    }
+  }
+  if (hasModule && s.input !== undefined) {
+    try {
+      structuredClone(s.input);
+    } catch (error) {
+      throw new TypeError(`task input is not structured-clonable (functions, symbols, class instances with private state can't cross processes): ${(error as Error).message}`);
+    }
+  }
+  return { ...(s as unknown as TaskSpec), ...(s.args ? { args: [...(s.args as string[])] } : {}) };
+}

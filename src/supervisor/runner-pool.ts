@@ -1,0 +1,87 @@
+/**
+ * Prewarmed runners: idle runner processes kept ready so that start() and
+ * restart() of a module task skip Node's start-up. A runner serves one task
+ * only and is never reused (a task may leave anything behind in its process).
+ * Only tasks with the supervisor's own env can use one: env is fixed at spawn.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { spawnRunner } from '../process/spawn.js';
+import { signalGroup } from '../process/group.js';
+import type { OrphanGuard } from '../process/orphan-guard.js';
+
+export class RunnerPool {
+  readonly #idle: ChildProcess[] = [];
+  #closed = false;
+  #refillScheduled = false;
+
+  constructor(
+    private readonly size: number,
+    private readonly nice: number,
+    private readonly guard: OrphanGuard,
+  ) {
+    this.#refill();
+  }
+
+  get idleCount(): number {
+    return this.#idle.length;
+  }
+
+  /** An idle runner (maybe still booting: messages queue until it listens), or undefined. */
+  take(): ChildProcess | undefined {
+    const runner = this.#idle.shift();
+    if (runner) {
+      runner.removeAllListeners('exit');
+      this.#scheduleRefill();
+    }
+    return runner;
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const runner of this.#idle.splice(0)) {
+      runner.removeAllListeners('exit');
+      if (runner.pid) {
+        signalGroup(runner.pid, 'SIGKILL');
+        this.guard.unregister(runner.pid);
+      }
+    }
+  }
+
+  #scheduleRefill(): void {
+    if (this.#refillScheduled || this.#closed) return;
+    this.#refillScheduled = true;
+    // Off the hot path: the task that just took a runner starts first.
+    setImmediate(() => {
+      this.#refillScheduled = false;
+      this.#refill();
+    });
+  }
+
+  #refill(): void {
+    while (!this.#closed && this.#idle.length < this.size) {
+      const runner = spawnRunner({ nice: this.nice });
+      if (!runner.pid) {
+        runner.on('error', () => {});
+        return;
+      }
+      const pid = runner.pid;
+      this.guard.register(pid);
+      // Idle runners stay out of the event loop's reckoning: an idle pool must not keep a program alive.
+      runner.unref();
+      (runner.channel as { unref?: () => void } | undefined)?.unref?.();
+      runner.stdout?.resume();
+      runner.stderr?.resume();
+      (runner.stdout as unknown as { unref?: () => void })?.unref?.();
+      (runner.stderr as unknown as { unref?: () => void })?.unref?.();
+      runner.on('error', () => {});
+      runner.once('exit', () => {
+        // Died while idle (killed by hand?): forget it and make another.
+        const index = this.#idle.indexOf(runner);
+        if (index >= 0) this.#idle.splice(index, 1);
+        this.guard.unregister(pid);
+        this.#scheduleRefill();
+      });
+      this.#idle.push(runner);
+    }
+  }
+}

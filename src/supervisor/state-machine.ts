@@ -1,0 +1,237 @@
+/**
+ * The task state machine: pure, no I/O, no clocks. Events in, new state and
+ * actions out; the Supervisor executes the actions against real processes.
+ *
+ * There is one stop path whatever asked for the stop (a user, stopAll, the
+ * watchdog, a timeout, shutdown): 'cancel' (graceful, escalating) or 'kill'
+ * (immediate). A stop is done only when the leader is reaped AND its group is
+ * empty ('exited' then 'group-empty'); only then is a terminal state reached.
+ */
+import type { StopReason, TaskError, TaskOutcome, TaskState, TerminalState } from './types.js';
+import { isTerminalState } from './types.js';
+
+export type RunnerReport =
+  | { kind: 'result'; value: unknown }
+  | { kind: 'error'; error: TaskError }
+  | { kind: 'cancelled'; error?: TaskError };
+
+export interface MachineState {
+  readonly state: TaskState;
+  readonly kind: 'module' | 'command';
+  readonly attempt: number;
+  readonly stopReason?: StopReason;
+  /** A graceful cancel ran out of grace and was turned into SIGKILL. */
+  readonly escalated: boolean;
+  /** restart() asked: when this attempt is fully gone, start the next one. */
+  readonly restartPending: boolean;
+  readonly restartDelayMs: number;
+  /** Leftover group members after the leader exited on its own are being stopped. */
+  readonly draining: boolean;
+  readonly report?: RunnerReport;
+  readonly exit?: { code: number | null; signal: NodeJS.Signals | null };
+  readonly attemptStartedAt?: number;
+  readonly outcome?: TaskOutcome;
+  /** Why a stop was forced, when it is more than the stop reason says (e.g. the restart limit). */
+  readonly stopError?: TaskError;
+}
+
+export type MachineEvent =
+  | { type: 'admit'; at: number }
+  | { type: 'spawned'; at: number }
+  | { type: 'spawn-failed'; error: TaskError; at: number }
+  | { type: 'started'; at: number }
+  | { type: 'report'; report: RunnerReport; at: number }
+  | { type: 'exited'; code: number | null; signal: NodeJS.Signals | null; at: number }
+  | { type: 'group-lingering'; at: number }
+  | { type: 'group-empty'; at: number }
+  | { type: 'cancel'; reason: StopReason; at: number }
+  | { type: 'kill'; reason: StopReason; error?: TaskError; at: number }
+  | { type: 'restart'; reason: StopReason; delayMs?: number; at: number }
+  | { type: 'grace-expired'; at: number };
+
+export type MachineAction =
+  | { type: 'spawn'; delayMs: number }
+  | { type: 'abort'; reason: StopReason }
+  | { type: 'signal'; signal: 'SIGTERM' | 'SIGKILL' }
+  | { type: 'arm-grace' }
+  | { type: 'disarm-grace' }
+  | { type: 'watch-group' }
+  | { type: 'release-slot' }
+  | { type: 'enqueue' }
+  | { type: 'settle'; outcome: TaskOutcome };
+
+export interface Transition {
+  next: MachineState;
+  actions: MachineAction[];
+}
+
+export function initialState(kind: 'module' | 'command'): MachineState {
+  return { state: 'queued', kind, attempt: 1, escalated: false, restartPending: false, restartDelayMs: 0, draining: false };
+}
+
+/** True for states in which the task holds one of the supervisor's concurrency slots. */
+export function holdsSlot(state: TaskState): boolean {
+  return state === 'starting' || state === 'running' || state === 'cancelling' || state === 'killing';
+}
+
+const unchanged = (s: MachineState): Transition => ({ next: s, actions: [] });
+
+export function transition(s: MachineState, e: MachineEvent): Transition {
+  if (isTerminalState(s.state)) return fromTerminal(s, e);
+  if (s.state === 'queued') return fromQueued(s, e);
+  return fromActive(s, e);
+}
+
+function fromTerminal(s: MachineState, e: MachineEvent): Transition {
+  // Only restart does anything once a task has ended: it runs the same spec again.
+  if (e.type !== 'restart') return unchanged(s);
+  return { next: { ...freshAttempt(s), state: 'queued', restartDelayMs: e.delayMs ?? 0 }, actions: [{ type: 'enqueue' }] };
+}
+
+function fromQueued(s: MachineState, e: MachineEvent): Transition {
+  switch (e.type) {
+    case 'admit':
+      return { next: { ...s, state: 'starting', attemptStartedAt: e.at }, actions: [{ type: 'spawn', delayMs: s.restartDelayMs }] };
+    case 'cancel':
+    case 'kill': {
+      // Never started: nothing to signal. It ends 'cancelled' whichever stop was asked.
+      const next = { ...s, stopReason: e.reason, attemptStartedAt: e.at };
+      return finish(next, 'cancelled', e.at);
+    }
+    default:
+      return unchanged(s);
+  }
+}
+
+function fromActive(s: MachineState, e: MachineEvent): Transition {
+  switch (e.type) {
+    case 'spawned':
+      // A command has no runner to say 'started': once spawned, it is running.
+      return s.kind === 'command' && s.state === 'starting' ? { next: { ...s, state: 'running' }, actions: [] } : unchanged(s);
+    case 'started':
+      return s.state === 'starting' ? { next: { ...s, state: 'running' }, actions: [] } : unchanged(s);
+    case 'spawn-failed':
+      return finish({ ...s, report: { kind: 'error', error: e.error } }, 'failed', e.at, [{ type: 'disarm-grace' }, { type: 'release-slot' }]);
+    case 'report':
+      return s.report ? unchanged(s) : { next: { ...s, report: e.report }, actions: [] };
+    case 'exited':
+      return s.exit ? unchanged(s) : { next: { ...s, exit: { code: e.code, signal: e.signal } }, actions: [{ type: 'watch-group' }] };
+    case 'group-lingering':
+      // The leader ended on its own but left processes in its group: stop them like a cancel would.
+      if (s.draining || s.state === 'cancelling' || s.state === 'killing') return unchanged(s);
+      return { next: { ...s, draining: true }, actions: [{ type: 'signal', signal: 'SIGTERM' }, { type: 'arm-grace' }] };
+    case 'group-empty':
+      return s.exit ? onGone(s, e.at) : unchanged(s);
+    case 'cancel':
+      return onCancel(s, e.reason);
+    case 'kill':
+      return onKill(e.error ? { ...s, stopError: e.error } : s, e.reason);
+    case 'restart':
+      return onRestart(s, e.reason, e.delayMs ?? 0);
+    case 'grace-expired':
+      return onGraceExpired(s);
+    default:
+      return unchanged(s);
+  }
+}
+
+function onCancel(s: MachineState, reason: StopReason): Transition {
+  // A stop overrides a restart that is under way: stopAll must not see a task come back.
+  if (s.state === 'killing') return s.restartPending ? { next: { ...s, restartPending: false, stopReason: reason }, actions: [] } : unchanged(s);
+  if (s.state === 'cancelling') return unchanged(s);
+  return {
+    next: { ...s, state: 'cancelling', stopReason: reason },
+    actions: [{ type: 'abort', reason }, { type: 'signal', signal: 'SIGTERM' }, { type: 'arm-grace' }],
+  };
+}
+
+function onKill(s: MachineState, reason: StopReason): Transition {
+  if (s.state === 'killing') return s.restartPending ? { next: { ...s, restartPending: false, stopReason: reason }, actions: [] } : unchanged(s);
+  // kill during cancelling escalates at once; the user's kill is the reason now.
+  return {
+    next: { ...s, state: 'killing', stopReason: reason },
+    actions: [{ type: 'disarm-grace' }, { type: 'signal', signal: 'SIGKILL' }],
+  };
+}
+
+function onRestart(s: MachineState, reason: StopReason, delayMs: number): Transition {
+  const marked = { ...s, restartPending: true, restartDelayMs: delayMs };
+  if (s.state === 'killing') return { next: marked, actions: [] };
+  return {
+    next: { ...marked, state: 'killing', stopReason: reason },
+    actions: [{ type: 'disarm-grace' }, { type: 'signal', signal: 'SIGKILL' }],
+  };
+}
+
+function onGraceExpired(s: MachineState): Transition {
+  if (s.state === 'cancelling') {
+    return { next: { ...s, state: 'killing', escalated: true }, actions: [{ type: 'signal', signal: 'SIGKILL' }] };
+  }
+  // Leftovers of a leader that ended on its own, or a kill not yet confirmed: SIGKILL again is harmless.
+  if (s.draining || s.state === 'killing') return { next: s, actions: [{ type: 'signal', signal: 'SIGKILL' }] };
+  return unchanged(s);
+}
+
+/** The leader is reaped and its group is empty: the attempt is over. */
+function onGone(s: MachineState, at: number): Transition {
+  if (s.restartPending) {
+    const next: MachineState = { ...freshAttempt(s), state: 'starting', attemptStartedAt: at };
+    return { next, actions: [{ type: 'disarm-grace' }, { type: 'spawn', delayMs: s.restartDelayMs }] };
+  }
+  return finish(s, finalState(s), at, [{ type: 'disarm-grace' }, { type: 'release-slot' }]);
+}
+
+/**
+ * What the attempt amounts to. What the task itself reported wins: a result is
+ * never thrown away because a stop raced with it (nothing lost); then the stop
+ * that was under way; then the exit status.
+ */
+function finalState(s: MachineState): TerminalState {
+  if (s.report?.kind === 'result') return 'completed';
+  if (s.report?.kind === 'error') return 'failed';
+  if (s.state === 'killing') return 'killed';
+  if (s.state === 'cancelling' || s.report?.kind === 'cancelled') return 'cancelled';
+  if (s.kind === 'command' && s.exit?.code === 0) return 'completed';
+  return 'failed';
+}
+
+function finish(s: MachineState, state: TerminalState, at: number, actions: MachineAction[] = []): Transition {
+  const outcome: TaskOutcome = {
+    state,
+    durationMs: Math.max(0, at - (s.attemptStartedAt ?? at)),
+    attempt: s.attempt,
+    ...(s.exit ? { exitCode: s.exit.code, signal: s.exit.signal } : {}),
+    ...(s.stopReason ? { stopReason: s.stopReason } : {}),
+    ...(s.escalated ? { escalated: true } : {}),
+  };
+  if (s.report?.kind === 'result' && state === 'completed') outcome.result = s.report.value;
+  const error = outcomeError(s, state);
+  if (error) outcome.error = error;
+  return { next: { ...s, state, outcome }, actions: [...actions, { type: 'settle', outcome }] };
+}
+
+function outcomeError(s: MachineState, state: TerminalState): TaskError | undefined {
+  if (s.report?.kind === 'error') return s.report.error;
+  if (state === 'killed' && s.stopError) return s.stopError;
+  if (state === 'killed' && s.escalated) {
+    return { name: 'GraceExpired', code: 'GRACE_EXPIRED', message: 'the task did not stop within the grace period and was killed (SIGKILL)' };
+  }
+  if (state !== 'failed' || !s.exit) return undefined;
+  if (s.exit.signal) {
+    return { name: 'ExitSignal', code: 'EXIT_SIGNAL', message: `the task process was ended by ${s.exit.signal}, which taskwarden did not send (e.g. the OOM killer)` };
+  }
+  const what = s.kind === 'module' ? 'the task process exited without reporting a result' : 'the command failed';
+  return { name: 'ExitCode', code: 'EXIT_CODE', message: `${what} (exit code ${s.exit.code})` };
+}
+
+function freshAttempt(s: MachineState): MachineState {
+  return {
+    state: s.state,
+    kind: s.kind,
+    attempt: s.attempt + 1,
+    escalated: false,
+    restartPending: false,
+    restartDelayMs: s.restartDelayMs,
+    draining: false,
+  };
+}

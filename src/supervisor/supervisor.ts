@@ -1,0 +1,634 @@
+/**
+ * The Supervisor runs every task in its own process group and executes the
+ * actions of the pure state machine (state-machine.ts) against real processes.
+ * Everything that touches the OS lives in src/process; everything that decides
+ * lives in the machine. This file wires the two and keeps the bookkeeping.
+ */
+import { EventEmitter } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
+import { basename, resolve } from 'node:path';
+import { isGroupEmpty, signalGroup } from '../process/group.js';
+import { isSameLiveProcess } from '../process/proc.js';
+import { LineSplitter } from '../process/lines.js';
+import { OrphanGuard } from '../process/orphan-guard.js';
+import { resolveCommand, spawnCommand, spawnRunner } from '../process/spawn.js';
+import { toTaskError, type FromRunner, type ToRunner } from '../runner/messages.js';
+import { resolveOptions, validateSpec, type ResolvedOptions, type SupervisorOptions } from './options.js';
+import { RunnerPool } from './runner-pool.js';
+import { holdsSlot, initialState, transition, type MachineAction, type MachineEvent, type MachineState } from './state-machine.js';
+import { Task } from './task.js';
+import { UsageSampler } from './usage-sampler.js';
+import { RestartIntensity } from './restart-intensity.js';
+import { parseCommandProgress } from './command-progress.js';
+import type {
+  LogLine, Progress, ResourceUsage, StallInfo, StopAllResult, StopReason, SupervisorEvent, TaskOutcome, TaskSnapshot, TaskSpec, TaskState,
+} from './types.js';
+import { isTerminalState } from './types.js';
+
+/** Everything the supervisor knows about one task. Private to this module. */
+interface TaskRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly spec: TaskSpec;
+  readonly kind: 'module' | 'command';
+  readonly handle: Task;
+  readonly createdAt: number;
+  readonly restarts: RestartIntensity;
+  machine: MachineState;
+  child?: ChildProcess;
+  pid?: number;
+  /** Descendants that left the group (setsid), by pid -> start time. */
+  escapees: Map<number, number>;
+  startedAt?: number;
+  endedAt?: number;
+  progress?: Progress;
+  lastActivityAt: number;
+  stall?: StallInfo;
+  usage?: ResourceUsage;
+  timers: { grace?: NodeJS.Timeout; timeout?: NodeJS.Timeout; groupPoll?: NodeJS.Timeout; spawnDelay?: NodeJS.Timeout; progress?: NodeJS.Timeout };
+  progressEmittedAt: number;
+  progressPending: boolean;
+  done: { promise: Promise<TaskOutcome>; resolve: (outcome: TaskOutcome) => void };
+}
+
+export interface SupervisorEvents {
+  event: [event: SupervisorEvent];
+}
+
+export class Supervisor extends EventEmitter<SupervisorEvents> {
+  readonly #options: ResolvedOptions;
+  readonly #tasks = new Map<string, TaskRecord>();
+  readonly #queue: TaskRecord[] = [];
+  readonly #guard = new OrphanGuard();
+  readonly #pool: RunnerPool | undefined;
+  readonly #sampler: UsageSampler;
+  readonly #pendingEvents: Array<[TaskRecord, MachineEvent]> = [];
+  readonly #onProcessExit = () => this.#killEverythingNow();
+  #dispatching = false;
+  #pumpScheduled = false;
+  #active = 0;
+  #shutDown = false;
+
+  constructor(options: SupervisorOptions = {}) {
+    super();
+    this.#options = resolveOptions(options);
+    this.#pool = this.#options.prewarm > 0 ? new RunnerPool(this.#options.prewarm, this.#options.nice, this.#guard) : undefined;
+    this.#sampler = new UsageSampler({
+      intervalMs: Math.min(this.#options.sampleIntervalMs, Math.max(25, this.#options.stallAfterMs / 4)),
+      targets: () => this.#runningRecords(),
+      onSample: (id, usage, escaped) => this.#onUsage(id, usage, escaped),
+    });
+    // A normal exit or an uncaught throw still runs 'exit' handlers: kill synchronously there.
+    // SIGKILL of this process runs nothing; the orphan guard covers that.
+    process.on('exit', this.#onProcessExit);
+  }
+
+  /** Pid of the orphan guard process (diagnostics, tests). */
+  get guardPid(): number | undefined {
+    return this.#guard.pid;
+  }
+
+  start(spec: TaskSpec): Task {
+    if (this.#shutDown) throw new Error('this Supervisor is shut down: create a new one to start tasks');
+    const owned = validateSpec(spec);
+    const id = this.#options.nextId();
+    if (typeof id !== 'string' || id.length === 0 || this.#tasks.has(id)) {
+      throw new Error(`Supervisor option nextId returned ${JSON.stringify(id)}, which is not a new non-empty string`);
+    }
+    const kind = 'module' in owned && owned.module !== undefined ? 'module' : 'command';
+    const record: TaskRecord = {
+      id,
+      name: owned.name ?? defaultName(owned),
+      spec: owned,
+      kind,
+      handle: new Task(this.#taskOwner, id),
+      createdAt: Date.now(),
+      restarts: new RestartIntensity(this.#options.maxRestarts, this.#options.restartWindowMs, this.#options.restartBackoffMs),
+      machine: initialState(kind),
+      escapees: new Map(),
+      lastActivityAt: Date.now(),
+      timers: {},
+      progressEmittedAt: 0,
+      progressPending: false,
+      done: deferred(),
+    };
+    this.#tasks.set(id, record);
+    this.#queue.push(record);
+    // Admission waits a microtask, so a caller can attach listeners and see 'starting' and 'running'.
+    this.#schedulePump();
+    return record.handle;
+  }
+
+  get(id: string): Task | undefined {
+    return this.#tasks.get(id)?.handle;
+  }
+
+  list(): TaskSnapshot[] {
+    return [...this.#tasks.values()].map((r) => this.#snapshot(r));
+  }
+
+  cancel(id: string): void {
+    this.#dispatch(this.#record(id), { type: 'cancel', reason: 'cancel', at: Date.now() });
+  }
+
+  kill(id: string): void {
+    this.#dispatch(this.#record(id), { type: 'kill', reason: 'kill', at: Date.now() });
+  }
+
+  restart(id: string): void {
+    if (this.#shutDown) throw new Error(`cannot restart task ${id}: this Supervisor is shut down`);
+    this.#dispatch(this.#record(id), { type: 'restart', reason: 'restart', at: Date.now() });
+  }
+
+  /** Forgets finished tasks (they stay listed until then). Returns how many were removed. */
+  clearFinished(): number {
+    let removed = 0;
+    for (const [id, record] of this.#tasks) {
+      if (isTerminalState(record.machine.state)) {
+        this.#tasks.delete(id);
+        removed += 1;
+      }
+    }
+    return removed;
+  }
+
+  /**
+   * The emergency stop: queued tasks are cancelled without ever starting,
+   * running ones are cancelled in parallel (escalating to SIGKILL after the
+   * grace period). Resolves when every process is reaped and every group empty.
+   */
+  async stopAll(reason: StopReason = 'stop-all'): Promise<StopAllResult & { finished: number }> {
+    const startedAt = performance.now();
+    const at = Date.now();
+    let notStarted = 0;
+    const waiting: Array<Promise<TaskOutcome>> = [];
+    for (const record of [...this.#tasks.values()]) {
+      if (isTerminalState(record.machine.state)) continue;
+      if (record.machine.state === 'queued') notStarted += 1;
+      else waiting.push(record.done.promise);
+      this.#dispatch(record, { type: 'cancel', reason, at });
+    }
+    const outcomes = await Promise.all(waiting);
+    const killed = outcomes.filter((o) => o.state === 'killed').length;
+    const cancelled = outcomes.filter((o) => o.state === 'cancelled').length;
+    return { cancelled, killed, notStarted, finished: outcomes.length - killed - cancelled, ms: performance.now() - startedAt };
+  }
+
+  /** Stops everything (as stopAll), releases prewarmed runners and the orphan guard. Idempotent. */
+  async shutdown(): Promise<StopAllResult & { finished: number }> {
+    this.#shutDown = true;
+    this.#pool?.close();
+    const result = await this.stopAll('shutdown');
+    this.#sampler.stop();
+    this.#guard.close();
+    process.off('exit', this.#onProcessExit);
+    return result;
+  }
+
+  // ---- the owner interface the Task handles see -------------------------------------------
+
+  readonly #taskOwner = {
+    snapshot: (id: string) => this.#snapshot(this.#record(id)),
+    donePromise: (id: string) => this.#record(id).done.promise,
+    cancel: (id: string) => this.cancel(id),
+    kill: (id: string) => this.kill(id),
+    restart: (id: string) => this.restart(id),
+  };
+
+  #record(id: string): TaskRecord {
+    const record = this.#tasks.get(id);
+    if (!record) throw Object.assign(new Error(`unknown task id ${JSON.stringify(id)}: see list() for the tasks this supervisor knows`), { code: 'UNKNOWN_TASK' });
+    return record;
+  }
+
+  // ---- state machine plumbing ---------------------------------------------------------------
+
+  /** Events are processed one at a time, in order, even when an action raises a new one. */
+  #dispatch(record: TaskRecord, event: MachineEvent): void {
+    this.#pendingEvents.push([record, event]);
+    if (this.#dispatching) return;
+    this.#dispatching = true;
+    try {
+      for (let next = this.#pendingEvents.shift(); next; next = this.#pendingEvents.shift()) {
+        this.#apply(next[0], next[1]);
+      }
+    } finally {
+      this.#dispatching = false;
+    }
+  }
+
+  #apply(record: TaskRecord, event: MachineEvent): void {
+    const previous = record.machine;
+    const { next, actions } = transition(previous, event);
+    record.machine = next;
+    if (holdsSlot(next.state) && !holdsSlot(previous.state)) this.#active += 1;
+    if (next.state !== previous.state || next.attempt !== previous.attempt) {
+      if (next.state === 'running') record.startedAt = Date.now();
+      if (isTerminalState(next.state)) this.#flushProgress(record);
+      this.#emitState(record, previous.state);
+    }
+    for (const action of actions) this.#execute(record, action);
+  }
+
+  #execute(record: TaskRecord, action: MachineAction): void {
+    switch (action.type) {
+      case 'spawn':
+        if (action.delayMs > 0) record.timers.spawnDelay = setTimeout(() => this.#spawn(record), action.delayMs);
+        else this.#spawn(record);
+        return;
+      case 'abort':
+        this.#sendToRunner(record, { t: 'abort', reason: action.reason });
+        return;
+      case 'signal':
+        this.#signal(record, action.signal);
+        return;
+      case 'arm-grace':
+        clearTimeout(record.timers.grace);
+        record.timers.grace = setTimeout(() => this.#dispatch(record, { type: 'grace-expired', at: Date.now() }), record.spec.graceMs ?? this.#options.graceMs);
+        return;
+      case 'disarm-grace':
+        clearTimeout(record.timers.grace);
+        record.timers.grace = undefined;
+        return;
+      case 'watch-group':
+        this.#watchGroup(record);
+        return;
+      case 'release-slot':
+        this.#active -= 1;
+        this.#pump();
+        return;
+      case 'enqueue':
+        record.done = deferred();
+        this.#queue.push(record);
+        this.#pump();
+        return;
+      case 'settle':
+        this.#settle(record, action.outcome);
+        return;
+    }
+  }
+
+  #schedulePump(): void {
+    if (this.#pumpScheduled) return;
+    this.#pumpScheduled = true;
+    queueMicrotask(() => {
+      this.#pumpScheduled = false;
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    while (this.#active < this.#options.concurrency && this.#queue.length > 0) {
+      const record = this.#queue.shift()!;
+      if (record.machine.state !== 'queued') continue; // cancelled while waiting
+      this.#dispatch(record, { type: 'admit', at: Date.now() });
+    }
+  }
+
+  // ---- processes ----------------------------------------------------------------------------
+
+  #spawn(record: TaskRecord): void {
+    record.timers.spawnDelay = undefined;
+    if (record.machine.state !== 'starting') return;
+    this.#resetAttempt(record);
+    const child = record.kind === 'module' ? this.#spawnModule(record) : this.#spawnCommand(record);
+    if (!child) return;
+    if (child.pid === undefined) {
+      child.once('error', (error) => this.#dispatch(record, { type: 'spawn-failed', error: toTaskError(error, 'SPAWN_FAILED'), at: Date.now() }));
+      return;
+    }
+    record.child = child;
+    record.pid = child.pid;
+    this.#guard.register(child.pid);
+    this.#wireChild(record, child);
+    if (record.spec.timeoutMs !== undefined) {
+      record.timers.timeout = setTimeout(() => this.#dispatch(record, { type: 'cancel', reason: 'timeout', at: Date.now() }), record.spec.timeoutMs);
+    }
+    this.#dispatch(record, { type: 'spawned', at: Date.now() });
+  }
+
+  #spawnModule(record: TaskRecord): ChildProcess {
+    const spec = record.spec as Extract<TaskSpec, { module: string }>;
+    const cwd = spec.cwd ?? process.cwd();
+    // A prewarmed runner has our env and cwd; a task that wants its own env needs a fresh one.
+    const runner = spec.env === undefined ? this.#pool?.take() : undefined;
+    const child = runner ?? spawnRunner({ nice: this.#options.nice, env: spec.env, cwd });
+    if (runner) {
+      runner.ref();
+      (runner.channel as { ref?: () => void } | undefined)?.ref?.();
+    }
+    child.send({ t: 'run', module: resolve(cwd, spec.module), input: spec.input, taskId: record.id, attempt: record.machine.attempt, cwd } satisfies ToRunner);
+    return child;
+  }
+
+  #spawnCommand(record: TaskRecord): ChildProcess | undefined {
+    const spec = record.spec as Extract<TaskSpec, { command: string }>;
+    const env = spec.env ?? (process.env as Record<string, string>);
+    const cwd = spec.cwd ?? process.cwd();
+    const file = resolveCommand(spec.command, env, cwd);
+    if (!file) {
+      const error = { name: 'CommandNotFound', code: 'COMMAND_NOT_FOUND', message: `command not found: ${spec.command} (task ${record.id}): check the name and PATH` };
+      this.#dispatch(record, { type: 'spawn-failed', error, at: Date.now() });
+      return undefined;
+    }
+    return spawnCommand({ command: file, args: spec.args ?? [], nice: this.#options.nice, env, cwd });
+  }
+
+  #wireChild(record: TaskRecord, child: ChildProcess): void {
+    const attempt = record.machine.attempt;
+    const current = () => record.child === child;
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const splitter = new LineSplitter((line) => this.#onOutputLine(record, attempt, stream, line));
+      child[stream]?.on('data', (chunk: Buffer) => splitter.push(chunk));
+      child[stream]?.on('end', () => splitter.end());
+      (child[stream] as unknown as { ref?: () => void })?.ref?.();
+    }
+    child.on('message', (message: FromRunner) => {
+      if (current()) this.#onRunnerMessage(record, message);
+    });
+    child.on('error', () => {
+      // Spawn errors are handled in #spawn; IPC send errors surface as a missing report.
+    });
+    child.on('exit', (code, signal) => {
+      if (current()) this.#dispatch(record, { type: 'exited', code, signal, at: Date.now() });
+    });
+  }
+
+  #onRunnerMessage(record: TaskRecord, message: FromRunner): void {
+    const at = Date.now();
+    switch (message.t) {
+      case 'started':
+        record.lastActivityAt = at;
+        this.#dispatch(record, { type: 'started', at });
+        return;
+      case 'progress':
+        this.#onProgress(record, { fraction: message.fraction, ...(message.message !== undefined ? { message: message.message } : {}) });
+        return;
+      case 'heartbeat':
+        this.#onActivity(record);
+        return;
+      case 'result':
+        this.#dispatch(record, { type: 'report', report: { kind: 'result', value: message.value }, at });
+        return;
+      case 'error':
+        this.#dispatch(record, { type: 'report', report: { kind: 'error', error: message.error }, at });
+        return;
+      case 'cancelled':
+        this.#dispatch(record, { type: 'report', report: { kind: 'cancelled', error: message.error }, at });
+        return;
+      default:
+        return;
+    }
+  }
+
+  #onOutputLine(record: TaskRecord, attempt: number, stream: 'stdout' | 'stderr', line: string): void {
+    if (record.kind === 'command' && stream === 'stdout' && attempt === record.machine.attempt) {
+      const parsed = parseCommandProgress(line);
+      if (parsed === 'heartbeat') return this.#onActivity(record);
+      if (parsed) return this.#onProgress(record, parsed);
+    }
+    const log: LogLine = { taskId: record.id, attempt, stream, line, at: Date.now() };
+    record.handle.emit('log', log);
+    this.#emitEvent({ type: 'log', log });
+  }
+
+  #sendToRunner(record: TaskRecord, message: ToRunner): void {
+    const child = record.child;
+    if (!child?.connected) return;
+    try {
+      child.send(message, (error) => {
+        // The runner may be gone already; the group signal is what stops it anyway.
+        void error;
+      });
+    } catch {
+      // Channel closed between the check and the send.
+    }
+  }
+
+  #signal(record: TaskRecord, signal: 'SIGTERM' | 'SIGKILL'): void {
+    if (record.pid === undefined) return;
+    signalGroup(record.pid, signal);
+    for (const [pid, startTime] of record.escapees) {
+      // Never signal a reused pid: check the start time first.
+      if (!isSameLiveProcess(pid, startTime)) {
+        record.escapees.delete(pid);
+        continue;
+      }
+      try {
+        process.kill(pid, signal);
+      } catch {
+        record.escapees.delete(pid);
+      }
+    }
+  }
+
+  /** After the leader exits: poll until its group (and escaped descendants) are gone. */
+  #watchGroup(record: TaskRecord): void {
+    const pgid = record.pid;
+    if (pgid === undefined) return this.#dispatch(record, { type: 'group-empty', at: Date.now() });
+    let delay = 1;
+    let reportedLingering = false;
+    const check = () => {
+      record.timers.groupPoll = undefined;
+      if (this.#attemptProcessesGone(record, pgid)) {
+        this.#dispatch(record, { type: 'group-empty', at: Date.now() });
+        return;
+      }
+      if (!reportedLingering) {
+        reportedLingering = true;
+        this.#dispatch(record, { type: 'group-lingering', at: Date.now() });
+      }
+      // No OS event tells us a group emptied: poll, quickly at first.
+      record.timers.groupPoll = setTimeout(check, delay);
+      delay = Math.min(delay * 2, 25);
+    };
+    check();
+  }
+
+  #attemptProcessesGone(record: TaskRecord, pgid: number): boolean {
+    if (!isGroupEmpty(pgid)) return false;
+    for (const [pid, startTime] of record.escapees) {
+      if (isSameLiveProcess(pid, startTime)) return false;
+      record.escapees.delete(pid);
+    }
+    return true;
+  }
+
+  #settle(record: TaskRecord, outcome: TaskOutcome): void {
+    this.#clearTimers(record);
+    if (record.pid !== undefined) this.#guard.unregister(record.pid);
+    record.child?.removeAllListeners('message');
+    record.child = undefined;
+    record.endedAt = Date.now();
+    record.done.resolve(outcome);
+  }
+
+  #resetAttempt(record: TaskRecord): void {
+    if (record.pid !== undefined) this.#guard.unregister(record.pid);
+    this.#clearTimers(record);
+    record.child = undefined;
+    record.pid = undefined;
+    record.escapees.clear();
+    record.progress = undefined;
+    record.stall = undefined;
+    record.usage = undefined;
+    record.lastActivityAt = Date.now();
+    this.#sampler.forget(record.id);
+  }
+
+  #clearTimers(record: TaskRecord): void {
+    for (const timer of Object.values(record.timers)) clearTimeout(timer);
+    record.timers = {};
+  }
+
+  /** Runs in process 'exit': synchronous only. */
+  #killEverythingNow(): void {
+    for (const record of this.#tasks.values()) {
+      if (record.pid !== undefined && !isTerminalState(record.machine.state)) {
+        try {
+          signalGroup(record.pid, 'SIGKILL');
+        } catch {
+          // Nothing more can be done while exiting; the guard tries again.
+        }
+      }
+    }
+    this.#pool?.close();
+    this.#guard.close();
+  }
+
+  // ---- progress, activity, watchdog ---------------------------------------------------------
+
+  #onActivity(record: TaskRecord): void {
+    record.lastActivityAt = Date.now();
+    record.stall = undefined;
+  }
+
+  #onProgress(record: TaskRecord, progress: Progress): void {
+    if (isTerminalState(record.machine.state)) return;
+    this.#onActivity(record);
+    record.progress = progress;
+    record.progressPending = true;
+    const wait = record.progressEmittedAt + this.#options.progressIntervalMs - Date.now();
+    if (wait <= 0) this.#flushProgress(record);
+    else record.timers.progress ??= setTimeout(() => this.#flushProgress(record), wait);
+  }
+
+  /** Emits the latest progress if one is pending; the final value is never lost. */
+  #flushProgress(record: TaskRecord): void {
+    clearTimeout(record.timers.progress);
+    record.timers.progress = undefined;
+    if (!record.progressPending || !record.progress) return;
+    record.progressPending = false;
+    record.progressEmittedAt = Date.now();
+    const progress = record.progress;
+    record.handle.emit('progress', progress);
+    this.#emitEvent({ type: 'progress', taskId: record.id, progress });
+  }
+
+  #runningRecords(): Array<{ id: string; pid: number }> {
+    const result: Array<{ id: string; pid: number }> = [];
+    for (const record of this.#tasks.values()) {
+      if (record.pid !== undefined && holdsSlot(record.machine.state)) result.push({ id: record.id, pid: record.pid });
+    }
+    return result;
+  }
+
+  #onUsage(id: string, usage: ResourceUsage, escaped: ReadonlyArray<{ pid: number; startTime: number }>): void {
+    const record = this.#tasks.get(id);
+    if (!record || !holdsSlot(record.machine.state)) return;
+    record.usage = usage;
+    for (const e of escaped) record.escapees.set(e.pid, e.startTime);
+    record.handle.emit('usage', usage);
+    this.#emitEvent({ type: 'usage', taskId: id, usage });
+    this.#checkStall(record, usage);
+  }
+
+  #checkStall(record: TaskRecord, usage: ResourceUsage): void {
+    if (record.machine.state !== 'running' || !Number.isFinite(this.#options.stallAfterMs)) return;
+    const silentForMs = Date.now() - record.lastActivityAt;
+    if (silentForMs < this.#options.stallAfterMs) return;
+    const firstReport = record.stall === undefined;
+    // Above half a core: the task is computing (a sync loop, a hot kernel); below: it waits on something.
+    const diagnosis = usage.cpuPercent >= 50 ? 'spinning' : 'blocked';
+    record.stall = { taskId: record.id, silentForMs, diagnosis, cpuPercent: usage.cpuPercent };
+    if (!firstReport) return;
+    record.handle.emit('stall', record.stall);
+    this.#emitEvent({ type: 'stall', taskId: record.id, stall: record.stall });
+    this.#applyStallPolicy(record);
+  }
+
+  #applyStallPolicy(record: TaskRecord): void {
+    const at = Date.now();
+    switch (this.#options.onStall) {
+      case 'warn':
+        return;
+      case 'cancel':
+        return this.#dispatch(record, { type: 'cancel', reason: 'stall', at });
+      case 'kill':
+        return this.#dispatch(record, { type: 'kill', reason: 'stall', at });
+      case 'restart': {
+        const delayMs = record.restarts.next(at);
+        if (delayMs === undefined) {
+          const error = {
+            name: 'RestartLimit', code: 'RESTART_LIMIT',
+            message: `task ${record.id} stalled again after ${this.#options.maxRestarts} restarts within ${this.#options.restartWindowMs} ms; killed instead of restarted`,
+          };
+          return this.#dispatch(record, { type: 'kill', reason: 'stall', error, at });
+        }
+        return this.#dispatch(record, { type: 'restart', reason: 'stall', delayMs, at });
+      }
+    }
+  }
+
+  // ---- snapshots and events -----------------------------------------------------------------
+
+  #snapshot(record: TaskRecord): TaskSnapshot {
+    const m = record.machine;
+    return {
+      id: record.id,
+      name: record.name,
+      kind: record.kind,
+      spec: record.spec,
+      state: m.state,
+      attempt: m.attempt,
+      createdAt: record.createdAt,
+      ...(record.pid !== undefined && !isTerminalState(m.state) ? { pid: record.pid } : {}),
+      ...(record.progress ? { progress: record.progress } : {}),
+      ...(record.usage ? { usage: record.usage } : {}),
+      ...(record.stall ? { stall: { ...record.stall, silentForMs: Date.now() - record.lastActivityAt } } : {}),
+      ...(record.startedAt !== undefined ? { startedAt: record.startedAt } : {}),
+      ...(record.endedAt !== undefined && isTerminalState(m.state) ? { endedAt: record.endedAt } : {}),
+      ...(m.outcome && isTerminalState(m.state) ? { outcome: m.outcome } : {}),
+      ...(m.stopReason ? { stopReason: m.stopReason } : {}),
+    };
+  }
+
+  #emitState(record: TaskRecord, previous: TaskState): void {
+    if (isTerminalState(record.machine.state)) record.endedAt = Date.now();
+    const snapshot = this.#snapshot(record);
+    record.handle.emit('state', snapshot, previous);
+    this.#emitEvent({ type: 'state', task: snapshot, previous });
+  }
+
+  #emitEvent(event: SupervisorEvent): void {
+    // A throwing listener must not break the supervisor's bookkeeping.
+    try {
+      this.emit('event', event);
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
+  }
+}
+
+function defaultName(spec: TaskSpec): string {
+  return 'module' in spec && spec.module !== undefined ? basename(spec.module).replace(/\.[cm]?[jt]s$/, '') : basename((spec as { command: string }).command);
+}
+
+function deferred(): { promise: Promise<TaskOutcome>; resolve: (outcome: TaskOutcome) => void } {
+  let resolvePromise!: (outcome: TaskOutcome) => void;
+  const promise = new Promise<TaskOutcome>((r) => (resolvePromise = r));
+  return { promise, resolve: resolvePromise };
+}
+

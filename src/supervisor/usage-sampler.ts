@@ -1,0 +1,58 @@
+/**
+ * Samples CPU and memory of every running task's process group from /proc,
+ * one scan of /proc per tick for all tasks. The same scan finds descendants
+ * that left their group (setsid), so stops can still reach them.
+ */
+import { CLOCK_TICKS_PER_SECOND, HAS_PROC, listProcesses } from '../process/proc.js';
+import { escapedDescendants } from '../process/descendants.js';
+import type { ResourceUsage } from './types.js';
+
+export interface SamplerOptions {
+  intervalMs: number;
+  targets: () => Array<{ id: string; pid: number }>;
+  onSample: (id: string, usage: ResourceUsage, escaped: ReadonlyArray<{ pid: number; startTime: number }>) => void;
+}
+
+export class UsageSampler {
+  readonly #previous = new Map<string, { ticks: number; at: number }>();
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(private readonly options: SamplerOptions) {
+    this.#timer = setInterval(() => this.sampleNow(), options.intervalMs);
+    // Sampling must never keep a program alive on its own.
+    this.#timer.unref();
+  }
+
+  sampleNow(): void {
+    const targets = this.options.targets();
+    if (targets.length === 0 || !HAS_PROC) return;
+    const processes = listProcesses();
+    const now = performance.now();
+    for (const { id, pid } of targets) {
+      let ticks = 0;
+      let rssBytes = 0;
+      let count = 0;
+      for (const p of processes) {
+        if (p.pgrp !== pid || p.state === 'Z') continue;
+        ticks += p.cpuTicks;
+        rssBytes += p.rssBytes;
+        count += 1;
+      }
+      const previous = this.#previous.get(id);
+      this.#previous.set(id, { ticks, at: now });
+      const cpuPercent = previous && now > previous.at
+        ? Math.max(0, ((ticks - previous.ticks) / CLOCK_TICKS_PER_SECOND) / ((now - previous.at) / 1000)) * 100
+        : 0;
+      const escaped = escapedDescendants(pid, pid, processes).map((p) => ({ pid: p.pid, startTime: p.startTime }));
+      this.options.onSample(id, { cpuPercent, rssBytes, processes: count, sampledAt: Date.now() }, escaped);
+    }
+  }
+
+  forget(id: string): void {
+    this.#previous.delete(id);
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+}
