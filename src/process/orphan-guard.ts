@@ -7,6 +7,8 @@
  * SIGKILLs every registered group. This works for a task stuck in a
  * synchronous loop or a native call, because it needs nothing from the task.
  *
+ * Written for dash as well as bash: dash's kill takes "kill -9 -PGID" but not "--".
+ *
  * Why a separate process: Linux's PR_SET_PDEATHSIG is not reachable from Node
  * without a native addon, and it would only cover the direct child anyway.
  * The guard ignores SIGINT/SIGTERM/SIGHUP so a Ctrl+C that hits the terminal's
@@ -26,7 +28,10 @@ while IFS= read -r line; do
     -*) id="\${line#-}"; case "$groups" in *" $id "*) groups="\${groups%% $id *} \${groups#* $id }" ;; esac ;;
   esac
 done
-for g in $groups; do kill -KILL -- "-$g" 2>/dev/null; done
+for g in $groups; do
+  case "$g" in ''|*[!0-9]*|0|1) continue ;; esac
+  kill -9 "-$g" 2>/dev/null
+done
 exit 0
 `;
 
@@ -45,7 +50,8 @@ export class OrphanGuard {
   }
 
   register(pgid: number): void {
-    if (this.#closed) return;
+    // Never let "kill -9 -1" (every process we may signal) or our own group into the list.
+    if (this.#closed || !Number.isInteger(pgid) || pgid <= 1) return;
     this.#groups.add(pgid);
     this.#write(`+${pgid}\n`);
   }
