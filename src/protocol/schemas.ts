@@ -120,6 +120,7 @@ export const ResourceUsageSchema: z.ZodType<ResourceUsage> = z.object({
   rssBytes: z.number().min(0),
   processes: z.number().int().min(0),
   sampledAt: timestamp,
+  windowMs: z.number().min(0),
 });
 
 export const StallInfoSchema: z.ZodType<StallInfo> = z.object({

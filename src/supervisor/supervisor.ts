@@ -66,6 +66,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly #onProcessExit = () => this.#killEverythingNow();
   #dispatching = false;
   #pumpScheduled = false;
+  /** Admissions decided but not yet applied (events queue while another is being processed). */
+  #admitting = 0;
   #active = 0;
   #shutDown = false;
 
@@ -219,6 +221,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   #apply(record: TaskRecord, event: MachineEvent): void {
     const previous = record.machine;
+    if (event.type === 'admit') this.#admitting -= 1;
     const { next, actions } = transition(previous, event);
     record.machine = next;
     if (holdsSlot(next.state) && !holdsSlot(previous.state)) this.#active += 1;
@@ -278,9 +281,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   #pump(): void {
-    while (this.#active < this.#options.concurrency && this.#queue.length > 0) {
+    while (this.#active + this.#admitting < this.#options.concurrency && this.#queue.length > 0) {
       const record = this.#queue.shift()!;
       if (record.machine.state !== 'queued') continue; // cancelled while waiting
+      this.#admitting += 1;
       this.#dispatch(record, { type: 'admit', at: Date.now() });
     }
   }
@@ -548,8 +552,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const silentForMs = Date.now() - record.lastActivityAt;
     if (silentForMs < this.#options.stallAfterMs) return;
     const firstReport = record.stall === undefined;
-    // Above half a core: the task is computing (a sync loop, a hot kernel); below: it waits on something.
-    const diagnosis = usage.cpuPercent >= 50 ? 'spinning' : 'blocked';
+    // A waiting process uses ~0% CPU; a computing one near 100% of a core, less when cores are contended
+    // (tasks run niced), so the line sits low. No window yet (first sample): say so rather than guess.
+    const diagnosis = usage.windowMs === 0 ? 'unknown' : usage.cpuPercent >= 20 ? 'spinning' : 'blocked';
     record.stall = { taskId: record.id, silentForMs, diagnosis, cpuPercent: usage.cpuPercent };
     if (!firstReport) return;
     record.handle.emit('stall', record.stall);

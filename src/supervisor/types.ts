@@ -91,6 +91,8 @@ export interface ResourceUsage {
   /** Number of live processes in the group. */
   processes: number;
   sampledAt: number;
+  /** Length of the window cpuPercent covers; 0 for a task's first sample. */
+  windowMs: number;
 }
 
 export interface LogLine {

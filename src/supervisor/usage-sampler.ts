@@ -44,7 +44,8 @@ export class UsageSampler {
         ? Math.max(0, ((ticks - previous.ticks) / CLOCK_TICKS_PER_SECOND) / ((now - previous.at) / 1000)) * 100
         : 0;
       const escaped = escapedDescendants(pid, pid, processes).map((p) => ({ pid: p.pid, startTime: p.startTime }));
-      this.options.onSample(id, { cpuPercent, rssBytes, processes: count, sampledAt: Date.now() }, escaped);
+      const windowMs = previous ? now - previous.at : 0;
+      this.options.onSample(id, { cpuPercent, rssBytes, processes: count, sampledAt: Date.now(), windowMs }, escaped);
     }
   }
 

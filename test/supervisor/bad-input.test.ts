@@ -1,0 +1,81 @@
+/** Bad input gets a clear error and harms nothing: the supervisor keeps working. */
+import { afterAll, describe, expect, it } from 'vitest';
+import { Supervisor } from 'taskwarden';
+import { fixture } from '../helpers.js';
+
+const sup = new Supervisor({ graceMs: 300, prewarm: 1, stallAfterMs: Infinity });
+afterAll(() => sup.shutdown());
+
+describe('bad task modules fail the task with a clear error', () => {
+  it('missing module', async () => {
+    const outcome = await sup.start({ module: '/nonexistent/task.mjs' }).done;
+    expect(outcome.state).toBe('failed');
+    expect(outcome.error?.code).toBe('MODULE_NOT_FOUND');
+    expect(outcome.error?.message).toContain('/nonexistent/task.mjs');
+  });
+  it('module without a task', async () => {
+    const outcome = await sup.start({ module: fixture('no-task') }).done;
+    expect(outcome.error).toMatchObject({ code: 'NO_TASK_EXPORT' });
+    expect(outcome.error?.message).toMatch(/defineTask/);
+  });
+  it('syntax error', async () => {
+    const outcome = await sup.start({ module: fixture('syntax-error') }).done;
+    expect(outcome.state).toBe('failed');
+    expect(outcome.error?.code).toBe('MODULE_SYNTAX_ERROR');
+    expect(outcome.error?.message).toContain('syntax-error.mjs');
+  });
+  it('a task that throws: its message and stack come back', async () => {
+    const outcome = await sup.start({ module: fixture('throws') }).done;
+    expect(outcome.error).toMatchObject({ name: 'RangeError', message: 'tile 7 is out of range' });
+    expect(outcome.error?.stack).toContain('throws.mjs');
+  });
+  it('a non-clonable result', async () => {
+    const outcome = await sup.start({ module: fixture('bad-result') }).done;
+    expect(outcome.state).toBe('failed');
+    expect(outcome.error?.code).toBe('RESULT_NOT_CLONABLE');
+  });
+  it('a task that exits mid-way', async () => {
+    const outcome = await sup.start({ module: fixture('exits-midway') }).done;
+    expect(outcome).toMatchObject({ state: 'failed', exitCode: 3, error: { code: 'EXIT_CODE' } });
+  });
+  it('a command that does not exist', async () => {
+    const outcome = await sup.start({ command: 'no-such-command-xyz' }).done;
+    expect(outcome.error).toMatchObject({ code: 'COMMAND_NOT_FOUND' });
+    expect(outcome.error?.message).toContain('no-such-command-xyz');
+  });
+  it('a command failing with an exit code', async () => {
+    const outcome = await sup.start({ command: 'sh', args: ['-c', 'exit 7'] }).done;
+    expect(outcome).toMatchObject({ state: 'failed', exitCode: 7 });
+  });
+  it('the supervisor still runs good tasks afterwards', async () => {
+    const outcome = await sup.start({ module: fixture('echo'), input: { n: 1 } }).done;
+    expect(outcome.state).toBe('completed');
+  });
+});
+
+describe('bad arguments throw a TypeError at the call', () => {
+  it.each([
+    [{}, /exactly one of "module"/],
+    [{ module: 'a.mjs', command: 'ls' }, /exactly one of/],
+    [{ module: 42 }, /"module" must be a non-empty path/],
+    [{ command: 'ls', args: [1] }, /"args" must be an array of strings/],
+    [{ command: 'ls', env: { A: 1 } }, /"env" must be an object of string values/],
+    [{ module: 'a.mjs', timeoutMs: -1 }, /"timeoutMs" must be a non-negative/],
+    [{ module: 'a.mjs', input: { f: () => 1 } }, /not structured-clonable/],
+  ])('start(%j)', (spec, message) => {
+    expect(() => sup.start(spec as never)).toThrow(TypeError);
+    expect(() => sup.start(spec as never)).toThrow(message);
+  });
+  it.each([
+    [{ concurrency: 0 }, /concurrency must be a positive integer/],
+    [{ graceMs: -5 }, /graceMs must be a non-negative/],
+    [{ onStall: 'explode' }, /onStall must be/],
+    [{ nice: 25 }, /nice must be an integer from 0 to 19/],
+    [{ prewarm: 1.5 }, /prewarm must be a non-negative integer/],
+  ])('new Supervisor(%j)', (options, message) => {
+    expect(() => new Supervisor(options as never)).toThrow(message);
+  });
+  it('unknown ids name the id', () => {
+    expect(() => sup.cancel('nope')).toThrow(/unknown task id "nope"/);
+  });
+});

@@ -1,0 +1,126 @@
+/** Queue, prewarm, idempotent operations, progress coalescing, usage, nice, timeouts, escaped descendants. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { Supervisor, type Progress } from 'taskwarden';
+import { fixture, isAlive, liveInGroup, sleep, waitFor } from '../helpers.js';
+
+let sup: Supervisor;
+afterEach(async () => { await sup?.shutdown(); });
+
+describe('supervisor operations', () => {
+  it('runs at most `concurrency` tasks, in FIFO order', async () => {
+    sup = new Supervisor({ concurrency: 2, prewarm: 0, stallAfterMs: Infinity });
+    const order: string[] = [];
+    const tasks = Array.from({ length: 5 }, (_, i) => {
+      const t = sup.start({ module: fixture('cooperative'), input: { steps: 3, stepMs: 30 }, name: `t${i}` });
+      t.on('state', (s) => { if (s.state === 'running') order.push(s.name); });
+      return t;
+    });
+    let maxRunning = 0;
+    const timer = setInterval(() => { maxRunning = Math.max(maxRunning, sup.list().filter((s) => ['starting', 'running'].includes(s.state)).length); }, 5);
+    const outcomes = await Promise.all(tasks.map((t) => t.done));
+    clearInterval(timer);
+    expect(outcomes.every((o) => o.state === 'completed')).toBe(true);
+    expect(maxRunning).toBeLessThanOrEqual(2);
+    expect(order.slice(0, 2).sort()).toEqual(['t0', 't1']);
+    expect(order.indexOf('t2')).toBeLessThan(order.indexOf('t4'));
+  });
+
+  it('operations are idempotent and safe in any state', async () => {
+    sup = new Supervisor({ prewarm: 0, graceMs: 200 });
+    const t = sup.start({ module: fixture('echo') });
+    const outcome = await t.done;
+    t.cancel(); t.kill(); t.cancel();
+    expect(t.state).toBe('completed');
+    expect(await t.done).toBe(outcome);
+    t.restart();
+    const second = await t.done;
+    expect(second).toMatchObject({ state: 'completed', attempt: 2 });
+    expect((second.result as { attempt: number }).attempt).toBe(2);
+  });
+
+  it('a prewarmed runner serves a start, and is never reused', async () => {
+    sup = new Supervisor({ prewarm: 1 });
+    await sleep(500); // let the runner boot
+    const a = await sup.start({ module: fixture('echo') }).done;
+    const b = await sup.start({ module: fixture('echo') }).done;
+    expect(a.state).toBe('completed');
+    expect((a.result as { pid: number }).pid).not.toBe((b.result as { pid: number }).pid);
+  });
+
+  it('progress is coalesced but the final value is never lost', async () => {
+    sup = new Supervisor({ prewarm: 0 });
+    const t = sup.start({ module: fixture('floods-progress'), input: { total: 200_000 } });
+    const seen: Progress[] = [];
+    const times: number[] = [];
+    t.on('progress', (p) => { seen.push(p); times.push(performance.now()); });
+    const outcome = await t.done;
+    expect(outcome.state).toBe('completed');
+    expect(seen.at(-1)).toEqual({ fraction: 1, message: 'update 200000' });
+    expect(seen.length).toBeLessThan(200);
+    // At most one event per ~50 ms, except the final flush.
+    const gaps = times.slice(1, -1).map((t2, i) => t2 - times[i]);
+    expect(gaps.filter((g) => g < 40).length).toBeLessThanOrEqual(1);
+  });
+
+  it('reports pid, CPU % and RSS of the group, and runs tasks at lower priority', async () => {
+    sup = new Supervisor({ prewarm: 0, sampleIntervalMs: 100, nice: 10, stallAfterMs: Infinity });
+    const t = sup.start({ module: fixture('silent'), input: { spin: true } });
+    await waitFor(() => t.usage && t.usage.cpuPercent > 20, 10_000, 'CPU sample');
+    expect(t.usage!.rssBytes).toBeGreaterThan(10 * 2 ** 20);
+    expect(t.usage!.processes).toBe(1);
+    const nice = Number(readFileSync(`/proc/${t.pid}/stat`, 'latin1').split(') ')[1].split(' ')[16]);
+    expect(nice).toBe(10);
+    t.cancel();
+    expect((await t.done).state).toBe('cancelled');
+  });
+
+  it('commands report progress with JSON lines; other output is logged', async () => {
+    sup = new Supervisor({ prewarm: 0 });
+    const t = sup.start({ command: 'sh', args: ['-c', 'echo hello; echo \'{"progress": 0.5, "message": "half"}\'; echo oops >&2; echo \'{"progress": 1}\''] });
+    const logs: string[] = [];
+    t.on('log', (l) => logs.push(`${l.stream}:${l.line}`));
+    const outcome = await t.done;
+    expect(outcome.state).toBe('completed');
+    expect(t.progress).toEqual({ fraction: 1 });
+    await waitFor(() => logs.length >= 2, 2000, 'log lines');
+    expect(logs.sort()).toEqual(['stderr:oops', 'stdout:hello']);
+  });
+
+  it('timeoutMs cancels the task with reason timeout', async () => {
+    sup = new Supervisor({ prewarm: 0, graceMs: 200 });
+    const outcome = await sup.start({ module: fixture('cooperative'), timeoutMs: 300 }).done;
+    expect(outcome).toMatchObject({ state: 'cancelled', stopReason: 'timeout' });
+  });
+
+  it('a descendant that called setsid() is still stopped with the task', async () => {
+    sup = new Supervisor({ prewarm: 0, sampleIntervalMs: 50, stallAfterMs: Infinity });
+    const t = sup.start({ module: fixture('escapes-group') });
+    let escaped = 0;
+    t.on('log', (l) => { const m = /^escaped (\d+)$/.exec(l.line); if (m) escaped = Number(m[1]); });
+    await waitFor(() => escaped && t.progress, 10_000, 'escaped child');
+    await sleep(200); // at least one /proc sample sees it
+    const pid = t.pid!;
+    t.kill();
+    expect((await t.done).state).toBe('killed');
+    expect(liveInGroup(pid)).toEqual([]);
+    expect(isAlive(escaped)).toBe(false);
+  });
+
+  it('stopAll cancels queued tasks without starting them and reports counts', async () => {
+    sup = new Supervisor({ concurrency: 2, prewarm: 0, graceMs: 300 });
+    const running = [sup.start({ module: fixture('cooperative') }), sup.start({ module: fixture('sync-loop') })];
+    const queued = [sup.start({ module: fixture('echo') }), sup.start({ module: fixture('echo') })];
+    await waitFor(() => running.every((t) => t.progress), 10_000, 'both running');
+    const result = await sup.stopAll();
+    expect(result).toMatchObject({ cancelled: 1, killed: 1, notStarted: 2 });
+    for (const t of queued) expect(await t.done).toMatchObject({ state: 'cancelled', stopReason: 'stop-all' });
+    expect(queued.every((t) => t.outcome?.exitCode === undefined)).toBe(true);
+  });
+
+  it('start() after shutdown throws', async () => {
+    sup = new Supervisor({ prewarm: 0 });
+    await sup.shutdown();
+    expect(() => sup.start({ module: fixture('echo') })).toThrow(/shut down/);
+  });
+});
