@@ -10,7 +10,7 @@ export const runningTask: TaskSnapshot = {
   attempt: 1,
   pid: 4242,
   progress: { fraction: 0.25, message: 'step 1/4' },
-  usage: { cpuPercent: 97.5, rssBytes: 50_000_000, processes: 2, sampledAt: 1_700_000_000_500 },
+  usage: { cpuPercent: 97.5, rssBytes: 50_000_000, processes: 2, sampledAt: 1_700_000_000_500, windowMs: 1000 },
   createdAt: 1_700_000_000_000,
   startedAt: 1_700_000_000_100,
 };
@@ -64,6 +64,6 @@ export const DAEMON_SAMPLES: { [K in DaemonMessageType]: Extract<DaemonMessage, 
   TASK_COMPLETE: { type: 'TASK_COMPLETE', task: killedTask },
   TASK_STALL: { type: 'TASK_STALL', taskId: '7', stall: { taskId: '7', silentForMs: 12_000, diagnosis: 'spinning', cpuPercent: 99 } },
   TASK_LOG: { type: 'TASK_LOG', log: { taskId: '7', attempt: 1, stream: 'stderr', line: 'warn: ✓ 日本', at: 1_700_000_000_200 } },
-  TASK_USAGE: { type: 'TASK_USAGE', taskId: '7', usage: { cpuPercent: 0, rssBytes: 1, processes: 1, sampledAt: 5 } },
+  TASK_USAGE: { type: 'TASK_USAGE', taskId: '7', usage: { cpuPercent: 0, rssBytes: 1, processes: 1, sampledAt: 5, windowMs: 0 } },
   SNAPSHOT: { type: 'SNAPSHOT', tasks: [runningTask, killedTask] },
 };
