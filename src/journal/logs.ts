@@ -77,6 +77,8 @@ export interface FollowOptions {
   onError?: (error: Error) => void;
 }
 
+/** A follower holds at most this much of an unterminated line before delivering it as is. */
+const MAX_PARTIAL_BYTES = 1024 * 1024;
 const TASK_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const PREFIX: Record<LogStream, string> = { stdout: '[stdout] ', stderr: '[stderr] ' };
 
@@ -185,6 +187,9 @@ export class LogStore {
    * and for every line appended later, until the returned function is called.
    * Works from any process: it reads the files, not this store's memory. The
    * file need not exist yet. Lines this store still buffers appear after its flush.
+   * onLine is first called on a later tick, never during follow(); it should not
+   * throw (an exception goes to onError and the rest of that read is skipped).
+   * A follower that falls more than half the cap behind misses what was rotated away.
    */
   follow(taskId: string, attempt: number, onLine: (line: StoredLogLine) => void, options: FollowOptions = {}): () => void {
     const follower = new Follower(this.pathOf(taskId, attempt), onLine, options, options.onError ?? this.#onError);
@@ -255,6 +260,8 @@ class Follower {
   #rest: Buffer = Buffer.alloc(0);
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
+  /** Until the first poll that finds the file: deliver the rotated-out half first. */
+  #fromStart: boolean;
   readonly #interval: number;
   readonly #buffer = Buffer.alloc(64 * 1024);
 
@@ -265,12 +272,11 @@ class Follower {
     readonly onError: (error: Error) => void,
   ) {
     this.#interval = options.intervalMs ?? 200;
-    const fromStart = options.fromStart ?? true;
-    if (this.#open()) {
-      if (fromStart) this.#emitOlderHalf();
-      else this.#offset = fstatSync(this.#fd!).size;
-    }
-    this.#tick();
+    this.#fromStart = options.fromStart ?? true;
+    // Attach now, so "from now on" means the moment of the call; deliver from the
+    // first tick on, so the caller holds the stop function before any onLine.
+    if (this.#open() && !this.#fromStart) this.#offset = fstatSync(this.#fd!).size;
+    this.#timer = setTimeout(() => this.#tick(), 0);
   }
 
   stop(): void {
@@ -292,10 +298,15 @@ class Follower {
 
   #poll(): void {
     if (this.#fd === null && !this.#open()) return;
+    if (this.#fromStart) {
+      this.#fromStart = false;
+      this.#emitOlderHalf();
+    }
     this.#drain();
-    if (this.#rotated()) {
+    if (!this.#stopped && this.#rotated()) {
       // Everything written to the old file is in it already (the writer renames between whole writes).
       this.#drain();
+      if (this.#stopped) return;
       closeSync(this.#fd!);
       this.#fd = null;
       this.#offset = 0;
@@ -328,8 +339,9 @@ class Follower {
   }
 
   #drain(): void {
-    for (;;) {
-      const n = readSync(this.#fd!, this.#buffer, 0, this.#buffer.length, this.#offset);
+    // onLine may call stop(), which closes the descriptor: check before every read.
+    while (!this.#stopped && this.#fd !== null) {
+      const n = readSync(this.#fd, this.#buffer, 0, this.#buffer.length, this.#offset);
       if (n === 0) return;
       this.#offset += n;
       this.#emit(this.#buffer.subarray(0, n), false);
@@ -348,7 +360,8 @@ class Follower {
   /** Deliver complete lines; keep a partial last line for the next read. */
   #emit(chunk: Buffer, wholeFile: boolean): void {
     const data = wholeFile ? chunk : Buffer.concat([this.#rest, chunk]);
-    const end = data.lastIndexOf(0x0a) + 1;
+    // A file without newlines (not written by LogStore) must not grow the rest without bound.
+    const end = data.length > MAX_PARTIAL_BYTES ? data.length : data.lastIndexOf(0x0a) + 1;
     if (!wholeFile) this.#rest = Buffer.from(data.subarray(end));
     for (const line of parseLines(data.subarray(0, end))) {
       if (this.#stopped) return;

@@ -139,6 +139,8 @@ describe('LogStore.follow', () => {
     logs.flush();
     const seen: StoredLogLine[] = [];
     stops.push(logs.follow('1', 1, (l) => seen.push(l), { intervalMs: 10 }));
+    expect(seen).toEqual([]); // never during follow() itself
+    await until(() => seen.length === 1);
     expect(seen).toEqual([{ stream: 'stdout', line: 'before' }]);
     logs.append(line('after', 'stderr'));
     await until(() => seen.length === 2);
@@ -202,6 +204,26 @@ describe('LogStore.follow', () => {
     expect(expected.at(-1)).toBe('m499');
     await until(() => seen.length >= expected.length);
     expect(seen).toEqual(expected);
+  });
+
+  it('can be stopped from inside onLine', async () => {
+    const logs = store();
+    for (let i = 0; i < 5; i++) logs.append(line(`s${i}`));
+    logs.flush();
+    const onError = vi.fn();
+    const seen: string[] = [];
+    const stop = logs.follow(
+      '1',
+      1,
+      (l) => {
+        seen.push(l.line);
+        stop();
+      },
+      { onError, intervalMs: 5 },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(seen).toEqual(['s0']);
+    expect(onError).not.toHaveBeenCalled();
   });
 
   it('stops delivering after the returned function is called', async () => {
