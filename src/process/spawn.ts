@@ -8,14 +8,18 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NICE_ENV } from '../runner/messages.js';
+import { NICE_ENV, PRELOAD_ENV } from '../runner/messages.js';
 
 export const RUNNER_HOST_PATH = fileURLToPath(new URL('../runner/host.js', import.meta.url));
+/** The package entry task modules import (`import { defineTask } from 'taskwarden'`). */
+export const PACKAGE_ENTRY_URL = new URL('../index.js', import.meta.url).href;
 
 const NICE_BINARY = ['/usr/bin/nice', '/bin/nice'].find((path) => existsSync(path));
 
 export interface RunnerSpawnOptions {
   nice: number;
+  /** Module URLs to import before saying 'ready' (prewarmed runners). */
+  preload?: string[];
   env?: Record<string, string>;
   cwd?: string;
 }
@@ -25,7 +29,11 @@ export function spawnRunner(options: RunnerSpawnOptions): ChildProcess {
   return spawn(process.execPath, [...runnerExecArgv(), RUNNER_HOST_PATH], {
     detached: true,
     cwd: options.cwd,
-    env: { ...(options.env ?? process.env), [NICE_ENV]: String(options.nice) },
+    env: {
+      ...(options.env ?? process.env),
+      [NICE_ENV]: String(options.nice),
+      ...(options.preload?.length ? { [PRELOAD_ENV]: options.preload.join(',') } : {}),
+    },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     serialization: 'advanced',
   });

@@ -14,7 +14,7 @@ import os from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { isAbsolute, resolve } from 'node:path';
 import { isTaskDefinition, type TaskContext, type TaskFunction } from './define-task.js';
-import { NICE_ENV, toTaskError, type FromRunner, type RunMessage, type ToRunner } from './messages.js';
+import { NICE_ENV, PRELOAD_ENV, toTaskError, type FromRunner, type RunMessage, type ToRunner } from './messages.js';
 import { ProgressThrottle } from './progress-throttle.js';
 
 if (typeof process.send !== 'function') {
@@ -165,4 +165,21 @@ process.on('disconnect', () => {
 process.on('uncaughtException', (error) => void finish({ t: 'error', error: toTaskError(error, 'UNCAUGHT_EXCEPTION') }));
 process.on('unhandledRejection', (reason) => void finish({ t: 'error', error: toTaskError(reason, 'UNHANDLED_REJECTION') }));
 
-void send({ t: 'ready' });
+/**
+ * A prewarmed runner also loads what task modules commonly import (the
+ * taskwarden package itself) while it waits, so a start pays only for the
+ * task's own code. A cold runner skips this: the task would pay it anyway.
+ */
+async function preload(): Promise<void> {
+  const list = process.env[PRELOAD_ENV];
+  delete process.env[PRELOAD_ENV];
+  for (const specifier of (list ?? '').split(',').filter(Boolean)) {
+    try {
+      await import(specifier);
+    } catch {
+      // Only an optimisation: the task's own import reports any real problem.
+    }
+  }
+}
+
+void preload().then(() => send({ t: 'ready' }));

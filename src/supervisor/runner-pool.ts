@@ -5,7 +5,7 @@
  * Only tasks with the supervisor's own env can use one: env is fixed at spawn.
  */
 import type { ChildProcess } from 'node:child_process';
-import { spawnRunner } from '../process/spawn.js';
+import { PACKAGE_ENTRY_URL, spawnRunner } from '../process/spawn.js';
 import { signalGroup } from '../process/group.js';
 import type { OrphanGuard } from '../process/orphan-guard.js';
 
@@ -59,7 +59,7 @@ export class RunnerPool {
 
   #refill(): void {
     while (!this.#closed && this.#idle.length < this.size) {
-      const runner = spawnRunner({ nice: this.nice });
+      const runner = spawnRunner({ nice: this.nice, preload: [PACKAGE_ENTRY_URL] });
       if (!runner.pid) {
         runner.on('error', () => {});
         return;

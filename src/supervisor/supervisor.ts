@@ -90,12 +90,16 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return this.#guard.pid;
   }
 
-  start(spec: TaskSpec): Task {
+  /**
+   * Queues a task and returns its handle at once. `options.id` gives the task a
+   * chosen id (the daemon re-queues journaled tasks under their old ids).
+   */
+  start(spec: TaskSpec, options: { id?: string } = {}): Task {
     if (this.#shutDown) throw new Error('this Supervisor is shut down: create a new one to start tasks');
     const owned = validateSpec(spec);
-    const id = this.#options.nextId();
+    const id = options.id ?? this.#options.nextId();
     if (typeof id !== 'string' || id.length === 0 || this.#tasks.has(id)) {
-      throw new Error(`Supervisor option nextId returned ${JSON.stringify(id)}, which is not a new non-empty string`);
+      throw new TypeError(`task id ${JSON.stringify(id)} is not a new non-empty string (ids come from options.id or the nextId option)`);
     }
     const kind = 'module' in owned && owned.module !== undefined ? 'module' : 'command';
     const record: TaskRecord = {

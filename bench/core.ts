@@ -1,0 +1,120 @@
+/**
+ * Core benchmarks of issue #2: kill, cooperative cancel, escalation overshoot,
+ * cold and prewarmed start, restart. Real processes, p50/p99 over many runs.
+ */
+import { fileURLToPath } from 'node:url';
+import { Supervisor, type Task } from '../src/index.js';
+import { nowMs, percentile, row, type BenchRow } from './lib/stats.js';
+
+const fixture = (name: string) => fileURLToPath(new URL(`../../test/fixtures/${name}.mjs`, import.meta.url));
+
+function untilState(task: Task, state: string): Promise<number> {
+  return new Promise((resolve) => {
+    const listener = (s: { state: string }) => {
+      if (s.state === state) {
+        task.off('state', listener);
+        resolve(nowMs());
+      }
+    };
+    task.on('state', listener);
+  });
+}
+
+async function untilIdleRunner(ms = 120): Promise<void> {
+  // Gives the pool time to boot a fresh runner, so every sample measures a prewarmed start.
+  await new Promise((r) => setTimeout(r, ms));
+}
+
+export async function runCoreBench(runs = 100): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const sup = new Supervisor({ prewarm: 1, graceMs: 100, stallAfterMs: Infinity, concurrency: 4 });
+  try {
+    const kill: number[] = [];
+    const cancel: number[] = [];
+    const warmStart: number[] = [];
+    const restart: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      await untilIdleRunner();
+      const t0 = nowMs();
+      const task = sup.start({ module: fixture('silent') });
+      warmStart.push((await untilState(task, 'running')) - t0);
+      const k0 = nowMs();
+      task.kill();
+      await task.done;
+      kill.push(nowMs() - k0);
+    }
+    for (let i = 0; i < runs; i++) {
+      await untilIdleRunner(60);
+      const task = sup.start({ module: fixture('silent') });
+      await untilState(task, 'running');
+      const c0 = nowMs();
+      task.cancel();
+      const outcome = await task.done;
+      if (outcome.state !== 'cancelled') throw new Error(`cooperative cancel ended ${outcome.state}`);
+      cancel.push(nowMs() - c0);
+    }
+    for (let i = 0; i < runs; i++) {
+      await untilIdleRunner();
+      const task = sup.start({ module: fixture('silent') });
+      await untilState(task, 'running');
+      await untilIdleRunner();
+      const r0 = nowMs();
+      const running2 = untilState(task, 'running');
+      task.restart();
+      restart.push((await running2) - r0);
+      task.kill();
+      await task.done;
+    }
+    rows.push(row('kill (call -> reaped, group empty)', kill, 'ms', { target: 'p50 <= 3 ms', met: pct(kill, 50) <= 3 }));
+    rows.push(row('graceful cancel, cooperative task', cancel, 'ms', { target: 'p50 <= 15 ms', met: pct(cancel, 50) <= 15 }));
+    rows.push(row('prewarmed start (start() -> task code running)', warmStart, 'ms', { target: 'p50 <= 5 ms', met: pct(warmStart, 50) <= 5 }));
+    rows.push(row('restart (call -> attempt 2 running)', restart, 'ms', { target: 'p50 <= 10 ms', met: pct(restart, 50) <= 10 }));
+  } finally {
+    await sup.shutdown();
+  }
+  rows.push(await escalationOvershoot(runs));
+  rows.push(await coldStart(Math.max(20, Math.floor(runs / 2))));
+  return rows;
+}
+
+async function escalationOvershoot(runs: number): Promise<BenchRow> {
+  const graceMs = 100;
+  const sup = new Supervisor({ prewarm: 2, graceMs, stallAfterMs: Infinity });
+  const overshoot: number[] = [];
+  try {
+    for (let i = 0; i < runs; i++) {
+      await untilIdleRunner(60);
+      const task = sup.start({ module: fixture('ignores-cancel') });
+      await untilState(task, 'running');
+      const c0 = nowMs();
+      task.cancel();
+      const outcome = await task.done;
+      if (outcome.state !== 'killed') throw new Error(`escalation ended ${outcome.state}`);
+      overshoot.push(nowMs() - c0 - graceMs);
+    }
+  } finally {
+    await sup.shutdown();
+  }
+  return row(`escalation overshoot beyond graceMs (${graceMs} ms)`, overshoot, 'ms', { target: 'done within graceMs + 25 ms', met: pct(overshoot, 99) <= 25 });
+}
+
+async function coldStart(runs: number): Promise<BenchRow> {
+  const sup = new Supervisor({ prewarm: 0, stallAfterMs: Infinity });
+  const samples: number[] = [];
+  try {
+    for (let i = 0; i < runs; i++) {
+      const t0 = nowMs();
+      const task = sup.start({ module: fixture('silent') });
+      samples.push((await untilState(task, 'running')) - t0);
+      task.kill();
+      await task.done;
+    }
+  } finally {
+    await sup.shutdown();
+  }
+  return row('cold start (no prewarm; start() -> task code running)', samples, 'ms', { note: 'Node start-up' });
+}
+
+function pct(samples: number[], p: number): number {
+  return percentile(samples, p);
+}

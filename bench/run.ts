@@ -1,0 +1,24 @@
+/** `npm run bench`: every benchmark of the project, one table, one machine line, JSON under bench/results/. */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { machineLine, markdownTable, type BenchRow } from './lib/stats.js';
+import { runCoreBench } from './core.js';
+
+const runs = Number(process.env.BENCH_RUNS ?? 100);
+const only = process.argv[2];
+
+const suites: Array<[string, () => Promise<BenchRow[]>]> = [
+  ['core', () => runCoreBench(runs)],
+];
+
+const rows: BenchRow[] = [];
+console.log(`machine: ${machineLine()}`);
+for (const [name, suite] of suites) {
+  if (only && only !== name) continue;
+  process.stderr.write(`running ${name} benchmarks...\n`);
+  rows.push(...(await suite()));
+}
+console.log(markdownTable(rows));
+const dir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+mkdirSync(dir, { recursive: true });
+writeFileSync(`${dir}/latest.json`, JSON.stringify({ machine: machineLine(), at: new Date().toISOString(), rows }, null, 2));
