@@ -15,6 +15,8 @@ import {
   DENSE_BLOCK,
   SUMS_LENGTH,
   countPairs,
+  countPairs2,
+  countPairs4,
   countPairsTracked,
   denseSumsAndClear,
   featuresFromSums,
@@ -22,6 +24,7 @@ import {
   pairRange,
   sparseSumsAndClear,
   toFeatureTable,
+  type PairRange,
   type PixelOffset,
 } from './glcm.js';
 import { resolveOptions, validateTile } from './options.js';
@@ -148,14 +151,52 @@ function* quantizeSteps(image: GreyImage, levels: number, progress: Progress): G
 }
 
 interface Scratch {
-  counts: Uint32Array;
+  /** levels x levels count tables: FUSE tables when levels <= FUSE_MAX_LEVELS, else one. */
+  tables: Uint32Array[];
   touched: Uint32Array | null;
   sums: Float64Array;
+}
+
+/** Offsets counted together in one pass (see countPairs4), when their tables fit in cache. */
+const FUSE = 4;
+const FUSE_MAX_LEVELS = 256;
+
+type Range = PairRange;
+
+function isEmpty(r: Range): boolean {
+  return r.rowEnd <= r.rowStart || r.colEnd <= r.colStart;
+}
+
+/** R minus F (F inside R, or empty) as up to four rectangles. */
+function leftovers(R: Range, F: Range): Range[] {
+  if (isEmpty(R)) return [];
+  if (isEmpty(F)) return [R];
+  const out: Range[] = [
+    { rowStart: R.rowStart, rowEnd: F.rowStart, colStart: R.colStart, colEnd: R.colEnd },
+    { rowStart: F.rowEnd, rowEnd: R.rowEnd, colStart: R.colStart, colEnd: R.colEnd },
+    { rowStart: F.rowStart, rowEnd: F.rowEnd, colStart: R.colStart, colEnd: F.colStart },
+    { rowStart: F.rowStart, rowEnd: F.rowEnd, colStart: F.colEnd, colEnd: R.colEnd },
+  ];
+  return out.filter((r) => !isEmpty(r));
+}
+
+/** Split offset indices into fused sets of 4, then 2, then 1. */
+function fusedSets(count: number, fuse: number): number[][] {
+  const sets: number[][] = [];
+  let k = 0;
+  while (k < count) {
+    const size = fuse >= 4 && count - k >= 4 ? 4 : fuse >= 2 && count - k >= 2 ? 2 : 1;
+    sets.push(Array.from({ length: size }, (_, j) => k + j));
+    k += size;
+  }
+  return sets;
 }
 
 /**
  * Features of every offset for the rectangle [x0, x1) x [y0, y1), pairs counted only when both
  * pixels lie inside it (as graycomatrix on that crop). Writes nOffsets x 10 values at out[at..].
+ * 'dense' counts into full tables (offsets fused four at a time when levels <= 256) and sums the
+ * whole tables; 'sparse' (small tiles) tracks the touched cells and sums and clears only those.
  */
 function* rectSteps(
   q: QuantizedData,
@@ -175,43 +216,85 @@ function* rectSteps(
   const L = opts.levels;
   const area = (x1 - x0) * (y1 - y0);
   const rw = x1 - x0;
-  const rowsPerStep = Math.max(1, Math.floor(STEP_UNITS / rw));
-  for (let o = 0; o < offsets.length; o++) {
-    const off = offsets[o];
-    const pr = pairRange(x0, y0, x1, y1, off);
-    const { sums, counts } = scratch;
-    sums.fill(0);
-    if (mode === 'sparse') {
-      // small rectangles: count with a list of touched cells, derive sums from it, clear just those
-      const touched = scratch.touched!;
+  const { sums, tables } = scratch;
+  const ranges = offsets.map((off) => pairRange(x0, y0, x1, y1, off));
+
+  if (mode === 'sparse') {
+    const rowsPerStep = Math.max(1, Math.floor(STEP_UNITS / rw));
+    const counts = tables[0];
+    const touched = scratch.touched!;
+    for (let o = 0; o < offsets.length; o++) {
+      const off = offsets[o];
+      const pr = ranges[o];
       let nTouched = 0;
       for (let r = pr.rowStart; r < pr.rowEnd; r += rowsPerStep) {
         const r1 = Math.min(pr.rowEnd, r + rowsPerStep);
         nTouched = countPairsTracked(q, width, L, off.dr, off.dc, r, r1, pr.colStart, pr.colEnd, counts, touched, nTouched);
         if (r1 < pr.rowEnd) yield progress.done / progress.total;
       }
-      sparseSumsAndClear(counts, L, scratch.touched!, nTouched, opts.symmetric, sums);
-    } else {
-      for (let r = pr.rowStart; r < pr.rowEnd; r += rowsPerStep) {
-        const r1 = Math.min(pr.rowEnd, r + rowsPerStep);
-        countPairs(q, width, L, off.dr, off.dc, r, r1, pr.colStart, pr.colEnd, counts);
-        progress.done += (r1 - r) * rw;
+      sparseSumsAndClear(counts, L, touched, nTouched, opts.symmetric, sums);
+      featuresFromSums(sums, out, at + o * FEATURE_COUNT);
+      progress.done += area;
+    }
+    yield progress.done / progress.total;
+    return;
+  }
+
+  const fuse = Math.min(tables.length, FUSE);
+  const rowsPerSum = Math.max(DENSE_BLOCK, Math.floor(STEP_UNITS / L / DENSE_BLOCK) * DENSE_BLOCK);
+  for (const set of fusedSets(offsets.length, fuse)) {
+    const setRanges = set.map((o) => ranges[o]);
+    const fused: Range = {
+      rowStart: Math.max(...setRanges.map((r) => r.rowStart)),
+      rowEnd: Math.min(...setRanges.map((r) => r.rowEnd)),
+      colStart: Math.max(...setRanges.map((r) => r.colStart)),
+      colEnd: Math.min(...setRanges.map((r) => r.colEnd)),
+    };
+    const deltas = set.map((o) => offsets[o].dr * width + offsets[o].dc);
+    // the fused core: every offset of the set has its neighbour inside the rectangle
+    if (!isEmpty(fused)) {
+      const fw = fused.colEnd - fused.colStart;
+      const rowsPerStep = Math.max(1, Math.floor(STEP_UNITS / (fw * set.length)));
+      for (let r = fused.rowStart; r < fused.rowEnd; r += rowsPerStep) {
+        const r1 = Math.min(fused.rowEnd, r + rowsPerStep);
+        if (set.length === 4) {
+          countPairs4(q, width, L, deltas[0], deltas[1], deltas[2], deltas[3], r, r1, fused.colStart, fused.colEnd, tables[0], tables[1], tables[2], tables[3]);
+        } else if (set.length === 2) {
+          countPairs2(q, width, L, deltas[0], deltas[1], r, r1, fused.colStart, fused.colEnd, tables[0], tables[1]);
+        } else {
+          countPairs(q, width, L, offsets[set[0]].dr, offsets[set[0]].dc, r, r1, fused.colStart, fused.colEnd, tables[0]);
+        }
+        progress.done += (r1 - r) * fw * set.length;
         yield progress.done / progress.total;
       }
-      // sums over matrix rows in blocks (a whole 4096-level matrix is 16M cells)
-      const rowsPerSum = Math.max(DENSE_BLOCK, Math.floor(STEP_UNITS / L / DENSE_BLOCK) * DENSE_BLOCK);
-      for (let i = 0; i < L; i += rowsPerSum) {
-        denseSumsAndClear(counts, L, opts.symmetric, i, Math.min(L, i + rowsPerSum), sums);
-        if (i + rowsPerSum < L) yield progress.done / progress.total;
+    }
+    // the borders, offset by offset
+    for (let k = 0; k < set.length; k++) {
+      const off = offsets[set[k]];
+      for (const rest of set.length === 1 ? [] : leftovers(setRanges[k], fused)) {
+        const w = rest.colEnd - rest.colStart;
+        const rowsPerStep = Math.max(1, Math.floor(STEP_UNITS / w));
+        for (let r = rest.rowStart; r < rest.rowEnd; r += rowsPerStep) {
+          const r1 = Math.min(rest.rowEnd, r + rowsPerStep);
+          countPairs(q, width, L, off.dr, off.dc, r, r1, rest.colStart, rest.colEnd, tables[k]);
+          progress.done += (r1 - r) * w;
+          yield progress.done / progress.total;
+        }
       }
     }
-    featuresFromSums(sums, out, at + o * FEATURE_COUNT);
-    if (mode === 'sparse') {
-      progress.done += area;
-    } else {
-      progress.done += Math.max(0, area - Math.max(0, pr.rowEnd - pr.rowStart) * rw);
+    // sums and features, table by table (a 4096-level table is 16M cells: summed in row blocks)
+    for (let k = 0; k < set.length; k++) {
+      sums.fill(0);
+      for (let i = 0; i < L; i += rowsPerSum) {
+        denseSumsAndClear(tables[k], L, opts.symmetric, i, Math.min(L, i + rowsPerSum), sums);
+        if (i + rowsPerSum < L) yield progress.done / progress.total;
+      }
+      featuresFromSums(sums, out, at + set[k] * FEATURE_COUNT);
     }
   }
+  // top up to the nominal amount (pairs are fewer than pixels at the borders)
+  const counted = ranges.reduce((sum, r) => sum + (isEmpty(r) ? 0 : (r.rowEnd - r.rowStart) * (r.colEnd - r.colStart)), 0);
+  progress.done += Math.max(0, area * offsets.length - counted);
   yield progress.done / progress.total;
 }
 
@@ -249,7 +332,7 @@ export function* textureSteps(image: GreyImage, options: TextureComputeOptions =
   const tileMode = tile === undefined ? 'dense' : chooseMode(tileArea, L, forced);
   const needTouched = wholeMode === 'sparse' || (tile !== undefined && tileMode === 'sparse');
   const scratch: Scratch = {
-    counts: new Uint32Array(L * L),
+    tables: Array.from({ length: L <= FUSE_MAX_LEVELS && nOff > 1 && (wholeMode === 'dense' || (tile !== undefined && tileMode === 'dense')) ? Math.min(FUSE, nOff) : 1 }, () => new Uint32Array(L * L)),
     touched: needTouched ? new Uint32Array(Math.min(L * L, Math.max(wholeMode === 'sparse' ? area : 0, tileMode === 'sparse' ? tileArea : 0))) : null,
     sums: new Float64Array(SUMS_LENGTH),
   };

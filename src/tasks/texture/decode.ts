@@ -156,14 +156,34 @@ function unpackBits(src: Uint8Array, width: number, height: number, depth: 1 | 2
 // ---------------------------------------------------------------------------------------------
 // PNG
 
+/** Walk the PNG chunk list: a reason when the file is cut short or has no image data, else null. */
+export function pngStructureProblem(bytes: Uint8Array): string | null {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = 8;
+  let sawIdat = false;
+  while (at < bytes.length) {
+    if (at + 8 > bytes.length) return `truncated PNG: the file ends inside a chunk header at byte ${at} (${bytes.length} bytes)`;
+    const length = view.getUint32(at);
+    const type = String.fromCharCode(bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]);
+    if (!/^[A-Za-z]{4}$/.test(type)) return `corrupt PNG: invalid chunk type at byte ${at}`;
+    if (at + 12 + length > bytes.length) {
+      return `truncated PNG: chunk ${type} at byte ${at} needs ${length + 12} bytes, the file ends after ${bytes.length - at}`;
+    }
+    if (type === 'IDAT') sawIdat = true;
+    if (type === 'IEND') return sawIdat ? null : 'corrupt PNG: no image data (IDAT) before IEND';
+    at += 12 + length;
+  }
+  return `truncated PNG: no IEND chunk (${bytes.length} bytes)`;
+}
+
 function decodePngBytes(bytes: Uint8Array, file: string): DecodedPage {
+  const problem = pngStructureProblem(bytes);
+  if (problem) throw new ImageDecodeError(file, problem);
   let png: DecodedPng;
   try {
     png = decodePng(bytes, { checkCrc: true });
   } catch (err) {
-    const msg = errorMessage(err);
-    const truncated = /outside the bounds|out of range|offset is outside|unexpected end|Unexpected end/i.test(msg);
-    throw new ImageDecodeError(file, `${truncated ? 'truncated or corrupt' : 'corrupt'} PNG: ${msg}`, { cause: err });
+    throw new ImageDecodeError(file, `corrupt PNG: ${errorMessage(err)}`, { cause: err });
   }
   const { width, height, depth, channels } = png;
   if (!(width > 0 && height > 0)) throw new ImageDecodeError(file, `PNG has an empty size ${width} x ${height}`);

@@ -79,6 +79,71 @@ export function countPairs(
   }
 }
 
+/**
+ * Count pairs for four offsets at once (one read of the reference pixel, four independent
+ * increments into four tables): about a quarter fewer instructions per pair than four passes.
+ * deltas are the offsets as flat index deltas (dr * width + dc); every neighbour must be valid
+ * for the whole range.
+ */
+export function countPairs4(
+  q: QuantizedData,
+  width: number,
+  levels: number,
+  d0: number,
+  d1: number,
+  d2: number,
+  d3: number,
+  r0: number,
+  r1: number,
+  c0: number,
+  c1: number,
+  t0: Uint32Array,
+  t1: Uint32Array,
+  t2: Uint32Array,
+  t3: Uint32Array,
+): void {
+  if (r1 <= r0 || c1 <= c0) return;
+  const span = c1 - c0;
+  for (let r = r0; r < r1; r++) {
+    let a = r * width + c0;
+    const end = a + span;
+    for (; a < end; a++) {
+      const i = q[a] * levels;
+      t0[i + q[a + d0]]++;
+      t1[i + q[a + d1]]++;
+      t2[i + q[a + d2]]++;
+      t3[i + q[a + d3]]++;
+    }
+  }
+}
+
+/** Two offsets at once; see countPairs4. */
+export function countPairs2(
+  q: QuantizedData,
+  width: number,
+  levels: number,
+  d0: number,
+  d1: number,
+  r0: number,
+  r1: number,
+  c0: number,
+  c1: number,
+  t0: Uint32Array,
+  t1: Uint32Array,
+): void {
+  if (r1 <= r0 || c1 <= c0) return;
+  const span = c1 - c0;
+  for (let r = r0; r < r1; r++) {
+    let a = r * width + c0;
+    const end = a + span;
+    for (; a < end; a++) {
+      const i = q[a] * levels;
+      t0[i + q[a + d0]]++;
+      t1[i + q[a + d1]]++;
+    }
+  }
+}
+
 /** Like countPairs, also listing each cell that goes from 0 to 1 in touched; returns the new list length. */
 export function countPairsTracked(
   q: QuantizedData,
