@@ -40,8 +40,15 @@ function getconf(name: string, fallback: number): number {
   }
 }
 
-export const CLOCK_TICKS_PER_SECOND = getconf('CLK_TCK', 100);
-const PAGE_SIZE = getconf('PAGESIZE', 4096);
+// Asked lazily: running getconf at import would cost every importer (even a task module) two process spawns.
+let clockTicks: number | undefined;
+let pageSize: number | undefined;
+export function clockTicksPerSecond(): number {
+  return (clockTicks ??= getconf('CLK_TCK', 100));
+}
+function pageBytes(): number {
+  return (pageSize ??= getconf('PAGESIZE', 4096));
+}
 
 /** Parses /proc/<pid>/stat. The command name may contain spaces and ')' so split at the LAST ')'. */
 export function parseProcStat(text: string): ProcStat | undefined {
@@ -59,7 +66,7 @@ export function parseProcStat(text: string): ProcStat | undefined {
     session: Number(fields[3]),
     cpuTicks: Number(fields[11]) + Number(fields[12]),
     startTime: Number(fields[19]),
-    rssBytes: Number(fields[21]) * PAGE_SIZE,
+    rssBytes: Number(fields[21]) * pageBytes(),
   };
 }
 

@@ -3,7 +3,7 @@
  * one scan of /proc per tick for all tasks. The same scan finds descendants
  * that left their group (setsid), so stops can still reach them.
  */
-import { CLOCK_TICKS_PER_SECOND, HAS_PROC, listProcesses } from '../process/proc.js';
+import { clockTicksPerSecond, HAS_PROC, listProcesses } from '../process/proc.js';
 import { escapedDescendants } from '../process/descendants.js';
 import type { ResourceUsage } from './types.js';
 
@@ -41,7 +41,7 @@ export class UsageSampler {
       const previous = this.#previous.get(id);
       this.#previous.set(id, { ticks, at: now });
       const cpuPercent = previous && now > previous.at
-        ? Math.max(0, ((ticks - previous.ticks) / CLOCK_TICKS_PER_SECOND) / ((now - previous.at) / 1000)) * 100
+        ? Math.max(0, ((ticks - previous.ticks) / clockTicksPerSecond()) / ((now - previous.at) / 1000)) * 100
         : 0;
       const escaped = escapedDescendants(pid, pid, processes).map((p) => ({ pid: p.pid, startTime: p.startTime }));
       const windowMs = previous ? now - previous.at : 0;
