@@ -150,6 +150,24 @@ function* quantizeSteps(image: GreyImage, levels: number, progress: Progress): G
   return q;
 }
 
+/** requantize: false — use the values as they are, checking they lie below levels. */
+function* checkedSteps(image: GreyImage, levels: number, progress: Progress): Generator<number, QuantizedData> {
+  const src = image.data;
+  const rowsPerStep = Math.max(1, Math.floor(STEP_UNITS / image.width));
+  for (let r = 0; r < image.height; r += rowsPerStep) {
+    const to = Math.min(image.height, r + rowsPerStep) * image.width;
+    for (let k = r * image.width; k < to; k++) {
+      if (src[k] >= levels) {
+        throw new RangeError(`with requantize: false every value must be below levels (${levels}); found ${src[k]} at row ${Math.floor(k / image.width)}, column ${k % image.width}`);
+      }
+    }
+    progress.done += to - r * image.width;
+    yield progress.done / progress.total;
+  }
+  if (levels <= 256 && !(src instanceof Uint8Array)) return Uint8Array.from(src);
+  return src;
+}
+
 interface Scratch {
   /** levels x levels count tables: FUSE tables when levels <= FUSE_MAX_LEVELS, else one. */
   tables: Uint32Array[];
@@ -324,16 +342,22 @@ export function* textureSteps(image: GreyImage, options: TextureComputeOptions =
     done: 0,
     total: Math.max(1, area /* requantize */ + area * nOff * (tile === undefined ? 1 : 2)),
   };
-  const q = yield* quantizeSteps(image, L, progress);
-  if (q === image.data) progress.done += area;
+  let q: QuantizedData;
+  if (opts.requantize) {
+    q = yield* quantizeSteps(image, L, progress);
+    if (q === image.data) progress.done += area;
+  } else {
+    q = yield* checkedSteps(image, L, progress);
+  }
 
   const wholeMode = chooseMode(area, L, forced);
   const tileArea = tile === undefined ? 0 : Math.min(tile, width) * Math.min(tile, height);
   const tileMode = tile === undefined ? 'dense' : chooseMode(tileArea, L, forced);
-  const needTouched = wholeMode === 'sparse' || (tile !== undefined && tileMode === 'sparse');
+  // edge tiles can be smaller (sparse) even when full tiles are dense
+  const needTouched = wholeMode === 'sparse' || tile !== undefined;
   const scratch: Scratch = {
     tables: Array.from({ length: L <= FUSE_MAX_LEVELS && nOff > 1 && (wholeMode === 'dense' || (tile !== undefined && tileMode === 'dense')) ? Math.min(FUSE, nOff) : 1 }, () => new Uint32Array(L * L)),
-    touched: needTouched ? new Uint32Array(Math.min(L * L, Math.max(wholeMode === 'sparse' ? area : 0, tileMode === 'sparse' ? tileArea : 0))) : null,
+    touched: needTouched ? new Uint32Array(Math.min(L * L, Math.max(wholeMode === 'sparse' ? area : 0, tileArea))) : null,
     sums: new Float64Array(SUMS_LENGTH),
   };
 

@@ -178,8 +178,8 @@ export function countPairsTracked(
 // Integer sums of a (possibly symmetrised) count matrix S, from which every feature follows.
 
 /** Indices into a sums vector. */
-const N = 0, SD2 = 1, SAD = 2, SHOM = 3, SSQ = 4, SVLNV = 5, SI = 6, SJ = 7, SII = 8, SJJ = 9, SIJ = 10;
-export const SUMS_LENGTH = 11;
+const N = 0, SD2 = 1, SAD = 2, SHOM = 3, SSQ = 4, SVLNV = 5, SI = 6, SJ = 7, SII = 8, SJJ = 9, SIJ = 10, NNZ = 11;
+export const SUMS_LENGTH = 12;
 
 const homogeneityCache = new Map<number, Float64Array>();
 /** 1 / (1 + d^2) for d in [0, levels). */
@@ -223,7 +223,7 @@ export function denseSumsAndClear(
   const L = levels;
   const hom = homogeneityWeights(L);
   const tab = vlnv();
-  let n = 0, sd2 = 0, sad = 0, shom = 0, ssq = 0, svlnv = 0, si = 0, sj = 0, sii = 0, sjj = 0, sij = 0;
+  let n = 0, sd2 = 0, sad = 0, shom = 0, ssq = 0, svlnv = 0, si = 0, sj = 0, sii = 0, sjj = 0, sij = 0, nnz = 0;
   if (!symmetric) {
     for (let i = i0; i < i1; i++) {
       const base = i * L;
@@ -233,6 +233,7 @@ export function denseSumsAndClear(
         counts[base + j] = 0;
         const d = i - j;
         const ad = d < 0 ? -d : d;
+        nnz++;
         n += v;
         sd2 += v * d * d;
         sad += v * ad;
@@ -261,6 +262,7 @@ export function denseSumsAndClear(
             if (c !== 0) {
               counts[base + i] = 0;
               const s = 2 * c;
+              nnz++;
               n += s;
               shom += s; // weight 1 / (1 + 0)
               ssq += s * s;
@@ -283,6 +285,7 @@ export function denseSumsAndClear(
             // S_ij = S_ji = s: two cells of S
             const d = j - i;
             const s2 = 2 * s;
+            nnz += 2;
             n += s2;
             sd2 += s2 * d * d;
             sad += s2 * d;
@@ -302,7 +305,7 @@ export function denseSumsAndClear(
     }
   }
   sums[N] += n; sums[SD2] += sd2; sums[SAD] += sad; sums[SHOM] += shom; sums[SSQ] += ssq; sums[SVLNV] += svlnv;
-  sums[SI] += si; sums[SJ] += sj; sums[SII] += sii; sums[SJJ] += sjj; sums[SIJ] += sij;
+  sums[SI] += si; sums[SJ] += sj; sums[SII] += sii; sums[SJJ] += sjj; sums[SIJ] += sij; sums[NNZ] += nnz;
 }
 
 /**
@@ -320,7 +323,7 @@ export function sparseSumsAndClear(
   const L = levels;
   const hom = homogeneityWeights(L);
   const tab = vlnv();
-  let n = 0, sd2 = 0, sad = 0, shom = 0, ssq = 0, svlnv = 0, si = 0, sj = 0, sii = 0, sjj = 0, sij = 0;
+  let n = 0, sd2 = 0, sad = 0, shom = 0, ssq = 0, svlnv = 0, si = 0, sj = 0, sii = 0, sjj = 0, sij = 0, nnz = 0;
   for (let t = 0; t < nTouched; t++) {
     const k = touched[t];
     const i = (k / L) | 0;
@@ -343,6 +346,7 @@ export function sparseSumsAndClear(
     const d = i - j;
     const ad = d < 0 ? -d : d;
     const w = cells * s;
+    nnz += cells;
     n += w;
     sd2 += w * d * d;
     sad += w * ad;
@@ -367,7 +371,7 @@ export function sparseSumsAndClear(
   }
   for (let t = 0; t < nTouched; t++) counts[touched[t]] = 0;
   sums[N] = n; sums[SD2] = sd2; sums[SAD] = sad; sums[SHOM] = shom; sums[SSQ] = ssq; sums[SVLNV] = svlnv;
-  sums[SI] = si; sums[SJ] = sj; sums[SII] = sii; sums[SJJ] = sjj; sums[SIJ] = sij;
+  sums[SI] = si; sums[SJ] = sj; sums[SII] = sii; sums[SJJ] = sjj; sums[SIJ] = sij; sums[NNZ] = nnz;
   return sums;
 }
 
@@ -394,14 +398,15 @@ export function featuresFromSums(sums: Float64Array, out: Float64Array, at: numb
     return;
   }
   const nn = n * n;
-  const asm = sums[SSQ] / nn;
+  const asm = sums[NNZ] <= 1 ? 1 : sums[SSQ] / nn;
   const si = sums[SI], sj = sums[SJ];
   const varI = Math.max(0, exactDet(n, sums[SII], si, si)) / nn;
   const varJ = Math.max(0, exactDet(n, sums[SJJ], sj, sj)) / nn;
   const cov = exactDet(n, sums[SIJ], si, sj) / nn;
   const stdI = Math.sqrt(varI);
   const stdJ = Math.sqrt(varJ);
-  const entropy = Math.log(n) - sums[SVLNV] / n;
+  // one non-zero cell: exactly 0 (ln N - N ln N / N can round to +-1e-16 otherwise)
+  const entropy = sums[NNZ] <= 1 ? 0 : Math.log(n) - sums[SVLNV] / n;
   out[at] = sums[SD2] / n; // contrast
   out[at + 1] = sums[SAD] / n; // dissimilarity
   out[at + 2] = sums[SHOM] / n; // homogeneity

@@ -54,7 +54,10 @@ export function resolveOptions(options: TextureOptions = {}): ResolvedTextureOpt
   if (typeof options !== 'object' || options === null) throw new TypeError(`options must be an object, got ${describe(options)}`);
   const symmetric = options.symmetric ?? true;
   if (typeof symmetric !== 'boolean') throw new TypeError(`symmetric must be a boolean, got ${describe(symmetric)}`);
+  const requantize = options.requantize ?? true;
+  if (typeof requantize !== 'boolean') throw new TypeError(`requantize must be a boolean, got ${describe(requantize)}`);
   return {
+    requantize,
     levels: validateLevels(options.levels ?? DEFAULT_LEVELS),
     distances: validateDistances(options.distances ?? [...DEFAULT_DISTANCES]),
     angles: validateAngles(options.angles ?? [...DEFAULT_ANGLES]),

@@ -43,6 +43,11 @@ export interface TextureOptions {
   angles?: readonly number[];
   /** Count each pair both ways (matrix + its transpose). Default true (scikit-image's graycomatrix defaults to false). */
   symmetric?: boolean;
+  /**
+   * Default true: requantize as described for `levels`. With false the values are used as they are
+   * (as scikit-image's graycomatrix does) and must all be below `levels` (RangeError otherwise).
+   */
+  requantize?: boolean;
 }
 
 export interface ResolvedTextureOptions {
@@ -50,6 +55,7 @@ export interface ResolvedTextureOptions {
   distances: number[];
   angles: number[];
   symmetric: boolean;
+  requantize: boolean;
 }
 
 /** Called with a fraction in [0, 1] and a short message. */
