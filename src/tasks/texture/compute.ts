@@ -238,6 +238,7 @@ function* rectSteps(
   const ranges = offsets.map((off) => pairRange(x0, y0, x1, y1, off));
 
   if (mode === 'sparse') {
+    let pending = 0;
     const rowsPerStep = Math.max(1, Math.floor(STEP_UNITS / rw));
     const counts = tables[0];
     const touched = scratch.touched!;
@@ -253,8 +254,14 @@ function* rectSteps(
       sparseSumsAndClear(counts, L, touched, nTouched, opts.symmetric, sums);
       featuresFromSums(sums, out, at + o * FEATURE_COUNT);
       progress.done += area;
+      // small tiles: a step per offset would be too fine; yield once the work adds up
+      pending += area;
+      if (pending >= STEP_UNITS) {
+        pending = 0;
+        yield progress.done / progress.total;
+      }
     }
-    yield progress.done / progress.total;
+    if (pending > 0) yield progress.done / progress.total;
     return;
   }
 

@@ -37,7 +37,7 @@ const GLYPHS: Record<string, string> = {
   a: '00000 00000 01110 00001 01111 10001 01111', b: '10000 10000 10110 11001 10001 10001 11110',
   c: '00000 00000 01110 10000 10000 10001 01110', d: '00001 00001 01101 10011 10001 10001 01111',
   e: '00000 00000 01110 10001 11111 10000 01110', f: '00110 01001 01000 11100 01000 01000 01000',
-  g: '00000 01111 10001 10001 01111 00001 01110', h: '10000 10000 10110 11001 10001 10001 10001',
+  g: '00000 00000 01111 10001 01111 00001 01110', h: '10000 10000 10110 11001 10001 10001 10001',
   i: '00100 00000 01100 00100 00100 00100 01110', j: '00010 00000 00110 00010 00010 10010 01100',
   k: '10000 10000 10010 10100 11000 10100 10010', l: '01100 00100 00100 00100 00100 00100 01110',
   m: '00000 00000 11010 10101 10101 10001 10001', n: '00000 00000 10110 11001 10001 10001 10001',
@@ -57,7 +57,8 @@ class Raster {
   readonly data: Uint8Array;
   constructor(readonly width: number, readonly height: number, background: [number, number, number] = [255, 255, 255]) {
     this.data = new Uint8Array(width * height * 3);
-    for (let k = 0; k < width * height; k++) this.data.set(background, k * 3);
+    if (background[0] === background[1] && background[1] === background[2]) this.data.fill(background[0]);
+    else for (let k = 0; k < width * height; k++) this.data.set(background, k * 3);
   }
   fill(x: number, y: number, w: number, h: number, rgb: readonly number[]): void {
     const x0 = Math.max(0, x), y0 = Math.max(0, y), x1 = Math.min(this.width, x + w), y1 = Math.min(this.height, y + h);
