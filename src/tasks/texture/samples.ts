@@ -89,21 +89,53 @@ export function syntheticTexture(width: number, height: number, seed = 1, bitDep
   const max = bitDepth === 16 ? 65535 : 255;
   const data = bitDepth === 16 ? new Uint16Array(width * height) : new Uint8Array(width * height);
   const smooth = (t: number) => t * t * (3 - 2 * t);
-  for (let y = 0; y < height; y++) {
+  // per-column tables: lattice index and smoothed fraction per octave; grating sin/cos per column
+  const cols = octaves.map((o) => {
+    const ix = new Int32Array(width);
+    const tx = new Float64Array(width);
     for (let x = 0; x < width; x++) {
-      let v = 0;
-      for (const o of octaves) {
-        const fx = x / o.cell, fy = y / o.cell;
-        const ix = Math.floor(fx), iy = Math.floor(fy);
-        const tx = smooth(fx - ix), ty = smooth(fy - iy);
-        const g = o.grid, w = o.gw, base = iy * w + ix;
-        const top = g[base] + (g[base + 1] - g[base]) * tx;
-        const bottom = g[base + w] + (g[base + w + 1] - g[base + w]) * tx;
-        v += o.weight * (top + (bottom - top) * ty);
+      const f = x / o.cell;
+      ix[x] = Math.floor(f);
+      tx[x] = smooth(f - ix[x]);
+    }
+    return { ix, tx };
+  });
+  const gx = gratings.map((g) => {
+    const s = new Float64Array(width);
+    const c = new Float64Array(width);
+    for (let x = 0; x < width; x++) {
+      s[x] = Math.sin(g.kx * x);
+      c[x] = Math.cos(g.kx * x);
+    }
+    return { s, c };
+  });
+  const row = new Float64Array(width);
+  for (let y = 0; y < height; y++) {
+    row.fill(0);
+    octaves.forEach((o, k) => {
+      const fy = y / o.cell;
+      const iy = Math.floor(fy);
+      const ty = smooth(fy - iy);
+      const g = o.grid, w = o.gw, { ix, tx } = cols[k];
+      for (let x = 0; x < width; x++) {
+        const base = iy * w + ix[x];
+        const t = tx[x];
+        const top = g[base] + (g[base + 1] - g[base]) * t;
+        const bottom = g[base + w] + (g[base + w + 1] - g[base + w]) * t;
+        row[x] += o.weight * (top + (bottom - top) * ty);
       }
-      for (const gr of gratings) v += gr.weight * (0.5 + 0.5 * Math.sin(gr.kx * x + gr.ky * y + gr.phase));
-      v += grainWeight * random();
-      data[y * width + x] = Math.min(max, Math.max(0, Math.round(v * max)));
+    });
+    gratings.forEach((gr, k) => {
+      // sin(kx x + ky y + phase) = sin(kx x) cos(b) + cos(kx x) sin(b)
+      const b = gr.ky * y + gr.phase;
+      const cb = Math.cos(b) * 0.5 * gr.weight, sb = Math.sin(b) * 0.5 * gr.weight;
+      const { s, c } = gx[k];
+      for (let x = 0; x < width; x++) row[x] += 0.5 * gr.weight + s[x] * cb + c[x] * sb;
+    });
+    const base = y * width;
+    for (let x = 0; x < width; x++) {
+      const v = row[x] + grainWeight * random();
+      data[base + x] = Math.min(max, Math.max(0, Math.round(v * max)));
     }
   }
   return { width, height, bitDepth, data };
