@@ -1,0 +1,246 @@
+/**
+ * `taskwarden texture <image...>`: GLCM texture features of PNG/TIFF images, computed by the
+ * texture task module through an in-process Supervisor (one process per image, up to one per
+ * CPU), with a progress bar on stderr. Ctrl+C cancels the tasks gracefully and exits 130.
+ *
+ *   --levels N          grey levels (default 256; fewer levels requantize: floor(v * N / 2^bits))
+ *   --distances 1,3     pixel distances (default 1)
+ *   --angles 0,45,...   angles in degrees (default 0,45,90,135; 0 = right neighbour, 90 = below)
+ *   --tile N            per-tile features: heat-map PNGs + JSON/CSV numbers in --out
+ *   --json | --csv      machine-readable stdout (JSON: one entry per image, features [distance][angle])
+ *   --out DIR           where tile maps go (default ./texture-maps)
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import { Supervisor } from '../../supervisor/supervisor.js';
+import type { Task } from '../../supervisor/task.js';
+import type { TaskOutcome } from '../../supervisor/types.js';
+import { FEATURE_NAMES } from '../../tasks/texture/types.js';
+import { textureTaskModule } from '../../tasks/texture/index.js';
+import type { ImageResult, ImageFeatures } from '../../tasks/texture/analyze.js';
+import type { TextureTaskInput, TextureTaskResult } from '../../tasks/texture/task.js';
+import { MAX_LEVELS } from '../../tasks/texture/options.js';
+
+export interface TextureCommandOptions {
+  levels?: number;
+  distances?: number[];
+  angles?: number[];
+  tile?: number;
+  json?: boolean;
+  csv?: boolean;
+  out?: string;
+  /** Progress bar on stderr (only drawn when stderr is a TTY). Default true; --no-progress sets false. */
+  progress?: boolean;
+}
+
+export interface TextureCommandIO {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  /** Aborting it cancels the run, as Ctrl+C does (exit code 130). */
+  signal?: AbortSignal;
+  /** Install SIGINT/SIGTERM handlers (the CLI does; tests pass a signal instead). */
+  handleSignals?: boolean;
+  /** Tasks at once; default: the number of CPUs. */
+  concurrency?: number;
+}
+
+export const EXIT_OK = 0;
+export const EXIT_IMAGE_FAILED = 1;
+export const EXIT_USAGE = 2;
+export const EXIT_INTERRUPTED = 130;
+
+function parseInteger(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\s*\d+\s*$/.test(value) || !Number.isInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+    }
+    return n;
+  };
+}
+
+function parseList(name: string, integer: boolean) {
+  return (value: string): number[] => {
+    const parts = value.split(',').map((s) => s.trim());
+    if (parts.length === 0 || parts.some((p) => p === '')) throw new InvalidArgumentError(`${name} must be a comma-separated list of numbers, got ${JSON.stringify(value)}`);
+    return parts.map((p) => {
+      const n = Number(p);
+      if (!Number.isFinite(n) || (integer && (!Number.isInteger(n) || n < 1))) {
+        throw new InvalidArgumentError(`${name}: ${JSON.stringify(p)} is not ${integer ? 'a positive integer' : 'a number'}`);
+      }
+      return n;
+    });
+  };
+}
+
+export function registerTextureCommand(program: Command): void {
+  program
+    .command('texture')
+    .description('GLCM (Haralick) texture features of PNG/TIFF images, as scikit-image computes them; Ctrl+C cancels')
+    .argument('<image...>', 'PNG or TIFF files (8/16-bit grey or RGB; a multi-page TIFF is a stack), or sample:brick, sample:grass, ...')
+    .option('--levels <n>', `grey levels, 2-${MAX_LEVELS} (default 256; fewer than the bit depth allows requantizes floor(v * n / 2^bits))`, parseInteger('--levels', 2, MAX_LEVELS))
+    .option('--distances <list>', 'pixel distances, e.g. 1,3 (default 1)', parseList('--distances', true))
+    .option('--angles <list>', 'angles in degrees, e.g. 0,45,90,135 (the default; 0 = right neighbour, 90 = below)', parseList('--angles', false))
+    .option('--tile <n>', 'also compute per-tile features: heat-map PNGs and JSON/CSV numbers in --out', parseInteger('--tile', 2, 1 << 30))
+    .option('--json', 'write only JSON to stdout: one entry per image (per page), each feature as [distance][angle]')
+    .option('--csv', 'write CSV to stdout: one row per image, distance and angle')
+    .option('--out <dir>', 'directory for tile maps (default ./texture-maps)')
+    .option('--no-progress', 'no progress bar on stderr')
+    .addHelpText('after', '\nFeatures: ' + FEATURE_NAMES.join(', ') + '. See docs/texture.md.')
+    .action(async (images: string[], options: TextureCommandOptions, command: Command) => {
+      if (options.json && options.csv) command.error('error: --json and --csv cannot be used together', { exitCode: EXIT_USAGE });
+      const code = await runTextureCommand(images, options, { stdout: process.stdout, stderr: process.stderr, handleSignals: true });
+      process.exitCode = code;
+    });
+}
+
+/** The command itself, testable: returns the exit code. */
+export async function runTextureCommand(images: string[], options: TextureCommandOptions, io: TextureCommandIO): Promise<number> {
+  const input: Omit<TextureTaskInput, 'images'> = {
+    ...(options.levels !== undefined ? { levels: options.levels } : {}),
+    ...(options.distances !== undefined ? { distances: options.distances } : {}),
+    ...(options.angles !== undefined ? { angles: options.angles } : {}),
+    ...(options.tile !== undefined ? { tile: options.tile, outDir: path.resolve(options.out ?? 'texture-maps') } : {}),
+  };
+  const files = images.map((f) => (f.startsWith('sample:') ? f : path.resolve(f)));
+  // one task per image when tile-map names cannot collide; otherwise one task for all (it dedupes names)
+  const stems = files.map((f) => path.basename(f).replace(/\.[^.]+$/, ''));
+  const batches = options.tile !== undefined && new Set(stems).size !== stems.length ? [files] : files.map((f) => [f]);
+
+  const sup = new Supervisor({
+    concurrency: Math.max(1, Math.min(io.concurrency ?? os.availableParallelism(), batches.length)),
+    prewarm: 0,
+    graceMs: 3000,
+    stallAfterMs: 60_000,
+  });
+  const showProgress = (options.progress ?? true) && io.stderr.isTTY === true;
+  const bar = new ProgressBar(io.stderr, batches.length, showProgress);
+  const tasks: Task[] = batches.map((batch, k) => {
+    const task = sup.start({ module: textureTaskModule, input: { ...input, images: batch }, name: `texture ${path.basename(batch[0])}${batch.length > 1 ? ` +${batch.length - 1}` : ''}` });
+    task.on('progress', ({ fraction, message }) => bar.update(k, fraction, message));
+    return task;
+  });
+
+  let interrupted = false;
+  const interrupt = () => {
+    if (interrupted) {
+      for (const t of tasks) t.kill(); // second Ctrl+C: no more grace
+      return;
+    }
+    interrupted = true;
+    bar.clear();
+    io.stderr.write('texture: cancelling (Ctrl+C again to kill)...\n');
+    for (const t of tasks) t.cancel();
+  };
+  const onAbort = () => interrupt();
+  io.signal?.addEventListener('abort', onAbort);
+  if (io.signal?.aborted) interrupt();
+  if (io.handleSignals) {
+    process.on('SIGINT', interrupt);
+    process.on('SIGTERM', interrupt);
+  }
+  let outcomes: TaskOutcome[];
+  try {
+    outcomes = await Promise.all(tasks.map((t) => t.done));
+  } finally {
+    io.signal?.removeEventListener('abort', onAbort);
+    if (io.handleSignals) {
+      process.off('SIGINT', interrupt);
+      process.off('SIGTERM', interrupt);
+    }
+    bar.clear();
+    await sup.shutdown();
+  }
+  if (interrupted) {
+    const done = outcomes.filter((o) => o.state === 'completed').length;
+    io.stderr.write(`texture: cancelled (${done} of ${tasks.length} task${tasks.length > 1 ? 's' : ''} had finished)\n`);
+    return EXIT_INTERRUPTED;
+  }
+
+  const results: ImageResult[] = [];
+  outcomes.forEach((o, k) => {
+    if (o.state === 'completed') results.push(...(o.result as TextureTaskResult).images);
+    else for (const file of batches[k]) results.push({ ok: false, file, error: { name: o.error?.name ?? 'Error', message: `${file}: task ${o.state}${o.error ? `: ${o.error.message}` : ''}` } });
+  });
+  if (options.json) {
+    io.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+  } else if (options.csv) {
+    io.stdout.write(toCsv(results));
+  } else {
+    io.stdout.write(toText(results));
+  }
+  const failed = results.filter((r) => !r.ok) as Extract<ImageResult, { ok: false }>[];
+  if (!options.json) for (const f of failed) io.stderr.write(`texture: ${f.error.message}\n`);
+  return failed.length > 0 ? EXIT_IMAGE_FAILED : EXIT_OK;
+}
+
+function csvField(s: string): string {
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export function toCsv(results: readonly ImageResult[]): string {
+  let out = `file,page,distance,angle,${FEATURE_NAMES.join(',')}\n`;
+  for (const r of results) {
+    if (!r.ok) continue;
+    r.distances.forEach((d, di) => r.angles.forEach((a, ai) => {
+      out += `${csvField(r.file)},${r.page},${d},${a},${FEATURE_NAMES.map((f) => String(r.features[f][di][ai])).join(',')}\n`;
+    }));
+  }
+  return out;
+}
+
+function fmt(v: number): string {
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  return a >= 1e6 || a < 1e-4 ? v.toExponential(4) : String(Number(v.toPrecision(6)));
+}
+
+export function toText(results: readonly ImageResult[]): string {
+  let out = '';
+  for (const r of results) {
+    if (!r.ok) continue;
+    const ok = r as ImageFeatures;
+    const page = ok.pages > 1 ? ` page ${ok.page + 1}/${ok.pages}` : '';
+    out += `${ok.file}${page}: ${ok.width} x ${ok.height}, ${ok.bitDepth}-bit ${ok.colour}, levels ${ok.levels}${ok.symmetric ? ', symmetric' : ''}\n`;
+    const cols = ok.distances.flatMap((d) => ok.angles.map((a) => `d=${d} ${a}°`));
+    const width = Math.max(11, ...cols.map((c) => c.length + 1));
+    out += `  ${'feature'.padEnd(14)}${cols.map((c) => c.padStart(width)).join('')}\n`;
+    for (const f of FEATURE_NAMES) {
+      out += `  ${f.padEnd(14)}${ok.features[f].flat().map((v) => fmt(v).padStart(width)).join('')}\n`;
+    }
+    if (ok.tiles) out += `  tiles: ${ok.tiles.cols} x ${ok.tiles.rows} of ${ok.tiles.tileSize} px -> ${path.dirname(ok.tiles.json)} (${path.basename(ok.tiles.json)}, ${path.basename(ok.tiles.csv)}, ${FEATURE_NAMES.length * ok.distances.length} heat maps)\n`;
+    out += '\n';
+  }
+  return out;
+}
+
+/** A one-line progress bar on stderr (TTY only), redrawn at most every 100 ms. */
+class ProgressBar {
+  readonly #fractions: number[];
+  #message = '';
+  #drawnAt = 0;
+  #drawn = false;
+  constructor(readonly stream: TextureCommandIO['stderr'], tasks: number, readonly enabled: boolean) {
+    this.#fractions = new Array<number>(tasks).fill(0);
+  }
+  update(k: number, fraction: number, message?: string): void {
+    this.#fractions[k] = fraction;
+    if (message) this.#message = message;
+    const now = Date.now();
+    if (!this.enabled || now - this.#drawnAt < 100) return;
+    this.#drawnAt = now;
+    const total = this.#fractions.reduce((a, b) => a + b, 0) / this.#fractions.length;
+    const cols = Math.max(40, Math.min(this.stream.columns ?? 80, 120));
+    const barW = 24;
+    const filled = Math.round(total * barW);
+    const text = `[${'#'.repeat(filled)}${'-'.repeat(barW - filled)}] ${String(Math.floor(total * 100)).padStart(3)}% ${this.#message}`;
+    this.stream.write(`\r${text.slice(0, cols - 1).padEnd(cols - 1)}`);
+    this.#drawn = true;
+  }
+  clear(): void {
+    if (!this.#drawn) return;
+    this.stream.write(`\r${' '.repeat(Math.max(40, Math.min(this.stream.columns ?? 80, 120)) - 1)}\r`);
+    this.#drawn = false;
+  }
+}

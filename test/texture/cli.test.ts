@@ -1,0 +1,95 @@
+/** The `texture` command: JSON/CSV/text output, exit codes, usage errors, Ctrl+C (SIGINT) -> 130. */
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import { afterAll, describe, expect, it } from 'vitest';
+// the compiled command: its Supervisor spawns the compiled runner host (`npm test` builds first)
+import { runTextureCommand, registerTextureCommand, EXIT_INTERRUPTED } from '../../dist/src/cli/commands/texture.js';
+import { encodeGreyTiff } from '../../src/tasks/texture/tiff.js';
+import { FEATURE_NAMES } from '../../src/tasks/texture/types.js';
+import { assetsDir, rng, tempDir } from './helpers.js';
+
+const tmp = tempDir();
+afterAll(() => tmp.cleanup());
+const brick = path.join(assetsDir, 'brick.png');
+const grass = path.join(assetsDir, 'grass.png');
+
+function capture() {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '', err = '';
+  stdout.on('data', (d) => { out += d; });
+  stderr.on('data', (d) => { err += d; });
+  return { io: { stdout, stderr, concurrency: 2 }, out: () => out, err: () => err };
+}
+
+describe('taskwarden texture', () => {
+  it('--json: only JSON on stdout, one entry per image naming its file, features as [distance][angle]', async () => {
+    const c = capture();
+    const code = await runTextureCommand([brick, grass], { json: true, distances: [1, 3], levels: 32 }, c.io);
+    expect(code, c.out()).toBe(0);
+    const entries = JSON.parse(c.out());
+    expect(entries.map((e: { file: string }) => e.file)).toEqual([brick, grass]);
+    for (const e of entries) {
+      expect(Object.keys(e.features)).toEqual([...FEATURE_NAMES]);
+      expect(e.features.contrast).toHaveLength(2);
+      expect(e.features.contrast[0]).toHaveLength(4);
+    }
+    expect(entries[0].features.contrast[0][0]).toBeCloseTo(2.3911065924657504, 12); // reference.json, levels32_d1
+    expect(c.err()).toBe('');
+  });
+
+  it('--csv and text output; a bad image fails with exit 1 while the others are reported', async () => {
+    const bad = path.join(tmp.dir, 'bad.tif');
+    writeFileSync(bad, Buffer.from('II*\0garbage'));
+    const c = capture();
+    expect(await runTextureCommand([brick, bad], { csv: true }, c.io)).toBe(1);
+    const lines = c.out().trim().split('\n');
+    expect(lines[0]).toBe(`file,page,distance,angle,${FEATURE_NAMES.join(',')}`);
+    expect(lines).toHaveLength(1 + 4);
+    expect(lines[1].startsWith(`${brick},0,1,0,`)).toBe(true);
+    expect(Number(lines[1].split(',')[4])).toBeCloseTo(146.03957084758468, 9); // reference.json
+    expect(c.err()).toContain(`texture: ${bad}: `);
+    const t = capture();
+    expect(await runTextureCommand([brick], {}, t.io)).toBe(0);
+    expect(t.out()).toMatch(/brick\.png: 512 x 512, 8-bit grey, levels 256, symmetric/);
+    expect(t.out()).toMatch(/contrast\s+146\.04/);
+  });
+
+  it('usage errors name the option', async () => {
+    const program = new Command('taskwarden').exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
+    registerTextureCommand(program);
+    const parse = (...args: string[]) => program.parseAsync(['node', 'taskwarden', 'texture', ...args]);
+    await expect(parse(brick, '--levels', 'abc')).rejects.toThrow(/--levels must be an integer from 2 to 4096, got "abc"/);
+    await expect(parse(brick, '--distances', '1,,3')).rejects.toThrow(/--distances must be a comma-separated list/);
+    await expect(parse(brick, '--angles', '0,x')).rejects.toThrow(/--angles: "x" is not a number/);
+    await expect(parse(brick, '--json', '--csv')).rejects.toThrow(/--json and --csv cannot be used together/);
+  });
+
+  it('Ctrl+C (SIGINT) cancels the running tasks cleanly and exits 130, stdout empty', async () => {
+    const r = rng(5);
+    const data = new Uint16Array(2048 * 2048);
+    for (let k = 0; k < data.length; k++) data[k] = (r() * 65536) | 0;
+    const big = path.join(tmp.dir, 'big.tif');
+    writeFileSync(big, encodeGreyTiff([{ width: 2048, height: 2048, bitDepth: 16, data }]));
+    const script = fileURLToPath(new URL('./fixtures/cli.mjs', import.meta.url));
+    const child = spawn(process.execPath, [script, 'texture', '--json', '--distances', '1,2,3,4', ...Array(8).fill(big)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { err += d; });
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    const sentAt = performance.now();
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    const ms = performance.now() - sentAt;
+    expect(code, err).toBe(EXIT_INTERRUPTED);
+    expect(out).toBe('');
+    expect(err).toMatch(/texture: cancelling/);
+    expect(err).toMatch(/texture: cancelled \(\d of \d tasks had finished\)/);
+    expect(ms).toBeLessThan(1500);
+    console.log(`texture CLI: SIGINT -> exit 130 in ${ms.toFixed(0)} ms`);
+  });
+});
