@@ -1,0 +1,52 @@
+/** `taskwarden daemon [--foreground] [--concurrency N] [--grace-ms MS] [--stall-after-ms MS]`. */
+import type { Command } from 'commander';
+import { runDaemonCommand } from '../../daemon/main.js';
+import type { SupervisorOptions } from '../../supervisor/options.js';
+import { UsageError, globals } from '../context.js';
+
+interface DaemonOptions {
+  foreground?: boolean;
+  concurrency?: number;
+  graceMs?: number;
+  stallAfterMs?: number;
+}
+
+export function registerDaemonCommand(program: Command): void {
+  program
+    .command('daemon')
+    .description('start the daemon for the state directory (other commands start one on demand); --foreground runs it in this process')
+    .option('--foreground', 'run in this process, log to stderr, stop on SIGTERM/SIGINT')
+    .option('--concurrency <n>', 'tasks running at once (default: the number of CPUs)', nonNegative('--concurrency', 1))
+    .option('--grace-ms <ms>', 'how long a cancel may take before SIGKILL (default 3000)', nonNegative('--grace-ms', 0))
+    .option('--stall-after-ms <ms>', 'a running task silent this long is reported stalled (default 10000)', nonNegative('--stall-after-ms', 1))
+    .action(async (options: DaemonOptions, command: Command) => {
+      const supervisorOptions: SupervisorOptions = {
+        ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+        ...(options.graceMs !== undefined ? { graceMs: options.graceMs } : {}),
+        ...(options.stallAfterMs !== undefined ? { stallAfterMs: options.stallAfterMs } : {}),
+      };
+      process.exitCode = await runDaemonCommand({
+        home: globals(command).home,
+        foreground: options.foreground === true,
+        supervisorOptions,
+        args: supervisorArgs(options),
+      });
+    });
+}
+
+function nonNegative(name: string, min: number): (value: string) => number {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} must be an integer of at least ${min}, got "${value}"`);
+    return n;
+  };
+}
+
+/** The same options for a background daemon's command line. */
+function supervisorArgs(options: DaemonOptions): string[] {
+  const args: string[] = [];
+  if (options.concurrency !== undefined) args.push('--concurrency', String(options.concurrency));
+  if (options.graceMs !== undefined) args.push('--grace-ms', String(options.graceMs));
+  if (options.stallAfterMs !== undefined) args.push('--stall-after-ms', String(options.stallAfterMs));
+  return args;
+}

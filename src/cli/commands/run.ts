@@ -1,0 +1,222 @@
+/**
+ * `taskwarden run <module> [--input JSON] [--name N] [--wait]` and
+ * `taskwarden run [--name N] [--wait] -- <command> [args...]`.
+ *
+ * With --wait it follows the task to its end: a progress bar on stderr (a
+ * terminal; plain lines otherwise), the task's output on stdout/stderr, and
+ * the exit code of its outcome. Ctrl+C cancels the task (a second one kills it).
+ */
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import type { DaemonClient } from '../../daemon/client.js';
+import type { DaemonEvent } from '../../protocol/index.js';
+import { isTerminalState, type TaskOutcome, type TaskSnapshot, type TaskSpec } from '../../supervisor/types.js';
+import { UsageError, connect, print, printJson } from '../context.js';
+import { progressBar } from '../format.js';
+
+/** Exit codes of `run --wait`, by outcome (130 and 137 follow the shell's 128 + SIGINT/SIGKILL). */
+export const OUTCOME_EXIT: Record<TaskOutcome['state'], number> = { completed: 0, failed: 1, cancelled: 130, killed: 137, interrupted: 1 };
+
+interface RunOptions {
+  input?: string;
+  name?: string;
+  wait?: boolean;
+  json?: boolean;
+}
+
+export function registerRunCommand(program: Command, argv: readonly string[]): void {
+  program
+    .command('run')
+    .description('run a task module (a file whose default export is defineTask(...)), or a command after --')
+    .argument('[target...]', 'module path, or (after --) a command and its arguments')
+    .option('--input <json>', 'input for a module task, as JSON')
+    .option('--name <name>', 'display name')
+    .option('-w, --wait', 'wait for the end: progress bar, output, exit code 0 completed, 1 failed, 130 cancelled, 137 killed')
+    .option('--json', 'print the task (with --wait: the final task) as JSON')
+    .addHelpText('after', '\nExamples:\n  taskwarden run ./tasks/resize.mjs --input \'{"size":512}\' --wait\n  taskwarden run --name train --wait -- python train.py --epochs 3')
+    .action(async (target: string[], options: RunOptions, command: Command) => {
+      const spec = buildSpec(target, options, argv);
+      const client = await connect(command);
+      try {
+        process.exitCode = options.wait ? await runAndWait(client, spec, options) : await runDetached(client, spec, options);
+      } finally {
+        client.close();
+      }
+    });
+}
+
+/** Module mode unless the user wrote `--`: then everything after it is the command. */
+export function buildSpec(target: string[], options: RunOptions, argv: readonly string[]): TaskSpec {
+  const dash = argv.indexOf('--');
+  const name = options.name !== undefined ? { name: options.name } : {};
+  if (dash >= 0) {
+    const command = argv.slice(dash + 1);
+    if (command.length === 0) throw new UsageError('run: nothing after "--": give a command, e.g. taskwarden run -- sleep 5');
+    if (target.length > command.length) throw new UsageError('run: give either a module or "-- <command>", not both');
+    if (options.input !== undefined) throw new UsageError('run: --input goes with a module; pass a command its data as arguments');
+    return { command: resolveCommand(command[0]!), args: command.slice(1), cwd: process.cwd(), ...name };
+  }
+  if (target.length === 0) throw new UsageError('run: give a task module path, or "-- <command> [args...]"');
+  if (target.length > 1) throw new UsageError(`run: one module at a time; to run a command write: taskwarden run -- ${target.join(' ')}`);
+  const module = resolve(target[0]!);
+  if (!existsSync(module) || !statSync(module).isFile()) {
+    throw new UsageError(`run: no task module ${module}; to run a command write: taskwarden run -- ${target[0]}`);
+  }
+  return { module, cwd: process.cwd(), ...name, ...(options.input !== undefined ? { input: parseInput(options.input) } : {}) };
+}
+
+function parseInput(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`run: --input is not valid JSON (${(error as Error).message}); quote it, e.g. --input '{"n":3}'`);
+  }
+}
+
+/**
+ * The daemon runs commands with its own environment, which may have another
+ * PATH: find the program here, as the user's shell would.
+ */
+function resolveCommand(command: string): string {
+  if (command.includes('/')) return isAbsolute(command) ? command : resolve(command);
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, command);
+    try {
+      accessSync(candidate, constants.X_OK);
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {
+      // not here
+    }
+  }
+  throw new UsageError(`run: command not found: ${command} (not in PATH)`);
+}
+
+async function runDetached(client: DaemonClient, spec: TaskSpec, options: RunOptions): Promise<number> {
+  const { task } = (await client.request('TASK_REQUEST', { spec })) as { task: TaskSnapshot };
+  if (options.json) printJson(task);
+  else print(task.id);
+  return 0;
+}
+
+async function runAndWait(client: DaemonClient, spec: TaskSpec, options: RunOptions): Promise<number> {
+  const view = new WaitView(options.json === true);
+  // Subscribe first: no event of the new task can slip by. Events before we know its id are kept.
+  const early: DaemonEvent[] = [];
+  let taskId: string | undefined;
+  let finish!: (task: TaskSnapshot) => void;
+  const finished = new Promise<TaskSnapshot>((resolve) => (finish = resolve));
+  const onEvent = (event: DaemonEvent) => {
+    if (taskId === undefined) return void early.push(event);
+    const done = view.onEvent(taskId, event);
+    if (done) finish(done);
+  };
+  client.on('event', onEvent);
+  const lost = new Promise<never>((_, reject) =>
+    client.once('close', (error) => reject(new Error(`lost the daemon while waiting for task ${taskId ?? '?'} (${error?.message ?? 'closed'}); see "taskwarden show ${taskId ?? ''}"`))),
+  );
+  lost.catch(() => {}); // closing the client after the end is not an error
+  await client.subscribe();
+  const { task } = (await client.request('TASK_REQUEST', { spec })) as { task: TaskSnapshot };
+  taskId = task.id;
+  view.started(task);
+  for (const event of early.splice(0)) onEvent(event);
+  const stopSignals = interruptHandler(client, task.id, view);
+  try {
+    const final = await Promise.race([finished, lost]);
+    return view.finished(final);
+  } finally {
+    stopSignals();
+  }
+}
+
+/** Ctrl+C: cancel the task; again: kill it. The daemon is in another session, so SIGINT reaches only us. */
+function interruptHandler(client: DaemonClient, taskId: string, view: WaitView): () => void {
+  let presses = 0;
+  const onSigint = () => {
+    presses += 1;
+    const type = presses === 1 ? 'TASK_CANCEL' : 'TASK_KILL';
+    view.note(presses === 1 ? `cancelling task ${taskId} (Ctrl+C again to kill it)` : `killing task ${taskId}`);
+    client.request(type, { taskId }).catch((error: Error) => view.note(`could not ${type === 'TASK_CANCEL' ? 'cancel' : 'kill'} task ${taskId}: ${error.message}`));
+  };
+  process.on('SIGINT', onSigint);
+  return () => process.off('SIGINT', onSigint);
+}
+
+/** What `run --wait` shows while it waits: a bar on a terminal, plain lines elsewhere, and the task's output. */
+class WaitView {
+  readonly #tty = process.stderr.isTTY === true;
+  readonly #json: boolean;
+  #barShown = false;
+  #lastPlainAt = 0;
+
+  constructor(json: boolean) {
+    this.#json = json;
+  }
+
+  started(task: TaskSnapshot): void {
+    this.note(`task ${task.id} (${task.name}) ${task.state}`);
+  }
+
+  /** Returns the final snapshot once the task is complete. */
+  onEvent(taskId: string, event: DaemonEvent): TaskSnapshot | undefined {
+    switch (event.type) {
+      case 'TASK_PROGRESS':
+        if (event.taskId === taskId) this.#progress(event.progress);
+        return undefined;
+      case 'TASK_LOG':
+        if (event.log.taskId === taskId) this.#output(event.log.stream, event.log.line);
+        return undefined;
+      case 'TASK_STATUS':
+        // Plain output tells each step; the end is reported once, by finished().
+        if (event.task.id === taskId && event.previous !== undefined && !isTerminalState(event.task.state) && !this.#tty) this.note(`task ${taskId} ${event.task.state}`);
+        return undefined;
+      case 'TASK_COMPLETE':
+        return event.task.id === taskId ? event.task : undefined;
+      default:
+        return undefined;
+    }
+  }
+
+  finished(task: TaskSnapshot): number {
+    this.#clearBar();
+    const outcome = task.outcome;
+    const state = outcome?.state ?? (task.state as TaskOutcome['state']);
+    if (this.#json) printJson(task);
+    else if (state === 'completed' && outcome?.result !== undefined) print(JSON.stringify(outcome.result));
+    const detail = outcome?.error ? `: ${outcome.error.message}` : outcome?.signal ? ` (${outcome.signal})` : '';
+    process.stderr.write(`task ${task.id} ${state}${detail}\n`);
+    return OUTCOME_EXIT[state] ?? 1;
+  }
+
+  note(line: string): void {
+    this.#clearBar();
+    process.stderr.write(`${line}\n`);
+  }
+
+  #progress(progress: { fraction: number; message?: string }): void {
+    if (this.#tty) {
+      process.stderr.write(`\r\x1b[K${progressBar(progress, process.stderr.columns ?? 80)}`);
+      this.#barShown = true;
+      return;
+    }
+    // Plain lines: at most one a second, so a log file stays readable.
+    const now = Date.now();
+    if (now - this.#lastPlainAt < 1000 && progress.fraction < 1) return;
+    this.#lastPlainAt = now;
+    process.stderr.write(`${Math.floor(progress.fraction * 100)}%${progress.message ? ` ${progress.message}` : ''}\n`);
+  }
+
+  #output(stream: 'stdout' | 'stderr', line: string): void {
+    this.#clearBar();
+    if (stream === 'stdout' && !this.#json) process.stdout.write(`${line}\n`);
+    else process.stderr.write(`${line}\n`);
+  }
+
+  #clearBar(): void {
+    if (!this.#barShown) return;
+    process.stderr.write('\r\x1b[K');
+    this.#barShown = false;
+  }
+}

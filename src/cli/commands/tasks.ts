@@ -1,0 +1,161 @@
+/** ls, show, cancel, kill, restart, stop-all, shutdown, history. */
+import type { Command } from 'commander';
+import type { DaemonClient } from '../../daemon/client.js';
+import type { AttemptRecord, TransitionRecord } from '../../journal/index.js';
+import { isTerminalState, type TaskSnapshot } from '../../supervisor/types.js';
+import { TASK_HEADER, describeSpec, duration, percent, table, taskRows, time } from '../format.js';
+import { UsageError, connect, positiveInt, print, printJson, taskId, withClient } from '../context.js';
+
+export function registerTaskCommands(program: Command): void {
+  program
+    .command('ls')
+    .description('list the tasks of the running daemon (active ones; --all adds finished and earlier ones)')
+    .option('-a, --all', 'include finished tasks and tasks of earlier daemons')
+    .option('--json', 'print JSON')
+    .action((options: { all?: boolean; json?: boolean }, command: Command) =>
+      withClient(command, async (client) => {
+        const { tasks } = (await client.request('LIST', { includeFinished: options.all === true })) as { tasks: TaskSnapshot[] };
+        if (options.json) return printJson(tasks);
+        print(tasks.length === 0 ? (options.all ? 'no tasks' : 'no active tasks ("taskwarden ls --all" shows finished ones)') : table(TASK_HEADER, taskRows(tasks)));
+      }),
+    );
+
+  program
+    .command('show')
+    .description('show one task: its spec, outcome, attempts and state transitions')
+    .argument('<id>', 'task id', taskId)
+    .option('--json', 'print JSON')
+    .action((id: string, options: { json?: boolean }, command: Command) =>
+      withClient(command, async (client) => {
+        const reply = (await client.request('GET', { taskId: id })) as { task: TaskSnapshot; attempts: AttemptRecord[]; transitions: TransitionRecord[] };
+        if (options.json) return printJson(reply);
+        print(describeTask(reply.task, reply.attempts, reply.transitions));
+      }),
+    );
+
+  registerStop(program, 'cancel', 'TASK_CANCEL', 'cancel a task gracefully (its cleanup runs; SIGKILL after the grace period)', 'cancelling');
+  registerStop(program, 'kill', 'TASK_KILL', 'kill a task now: SIGKILL to its whole process group', 'killing');
+
+  program
+    .command('restart')
+    .description('kill the current attempt of a task (if any) and run it again under the same id')
+    .argument('<id>', 'task id', taskId)
+    .option('--json', 'print JSON')
+    .action((id: string, options: { json?: boolean }, command: Command) =>
+      withClient(command, async (client) => {
+        const { task } = (await client.request('TASK_RESTART', { taskId: id })) as { task: TaskSnapshot };
+        if (options.json) return printJson(task);
+        print(`task ${task.id}: restarting (attempt ${task.attempt})`);
+      }),
+    );
+
+  program
+    .command('stop-all')
+    .description('the emergency stop: cancel every task at once (queued ones never start), SIGKILL after the grace period; returns when every process is gone')
+    .option('--json', 'print JSON')
+    .action((options: { json?: boolean }, command: Command) =>
+      withClient(command, async (client) => {
+        const { result } = (await client.request('STOP_ALL')) as { result: { cancelled: number; killed: number; notStarted: number; finished: number; ms: number } };
+        if (options.json) return printJson(result);
+        print(`stopped in ${duration(result.ms)}: ${result.cancelled} cancelled, ${result.killed} killed, ${result.notStarted} never started, ${result.finished} finished on their own`);
+      }),
+    );
+
+  program
+    .command('shutdown')
+    .description('stop every task and the daemon (it exits once every process is gone)')
+    .action((_options: unknown, command: Command) => shutdown(command));
+
+  program
+    .command('history')
+    .description('finished tasks, most recently ended first (from the journal, across daemon restarts)')
+    .option('-n, --limit <n>', 'how many', positiveInt('--limit'), 20)
+    .option('--json', 'print JSON')
+    .action((options: { limit: number; json?: boolean }, command: Command) =>
+      withClient(command, async (client) => {
+        const { tasks } = (await client.request('HISTORY', { limit: options.limit })) as { tasks: TaskSnapshot[] };
+        if (options.json) return printJson(tasks);
+        const rows = tasks.map((t) => [t.id, t.state, time(t.endedAt), duration(t.outcome?.durationMs), outcomeNote(t), t.name]);
+        print(tasks.length === 0 ? 'no finished tasks yet' : table(['ID', 'STATE', 'ENDED', 'TOOK', 'DETAIL', 'NAME'], rows));
+      }),
+    );
+}
+
+function registerStop(program: Command, name: string, type: 'TASK_CANCEL' | 'TASK_KILL', description: string, doing: string): void {
+  program
+    .command(name)
+    .description(`${description}; --all: every active task`)
+    .argument('[id]', 'task id', taskId)
+    .option('--all', 'every active task')
+    .option('--json', 'print JSON')
+    .action((id: string | undefined, options: { all?: boolean; json?: boolean }, command: Command) => {
+      if ((id === undefined) === !options.all) throw new UsageError(`${name}: give a task id or --all (not both)`);
+      return withClient(command, async (client) => {
+        const ids = options.all ? await activeIds(client) : [id!];
+        const tasks: TaskSnapshot[] = [];
+        for (const each of ids) tasks.push(((await client.request(type, { taskId: each })) as { task: TaskSnapshot }).task);
+        if (options.json) return printJson(options.all ? tasks : tasks[0]);
+        if (options.all && tasks.length === 0) return print('no active tasks');
+        for (const task of tasks) print(`task ${task.id}: ${isTerminalState(task.state) ? `already ${task.state}` : doing}`);
+      });
+    });
+}
+
+async function activeIds(client: DaemonClient): Promise<string[]> {
+  const { tasks } = (await client.request('LIST')) as { tasks: TaskSnapshot[] };
+  return tasks.filter((t) => !isTerminalState(t.state)).map((t) => t.id);
+}
+
+async function shutdown(command: Command): Promise<void> {
+  let client: DaemonClient;
+  try {
+    client = await connect(command, false);
+  } catch (error) {
+    if ((error as { code?: string }).code === 'NO_DAEMON') return print((error as Error).message.replace(/: start one.*/, ''));
+    throw error;
+  }
+  const pid = client.welcome.daemonPid;
+  const gone = new Promise<void>((resolve) => client.once('close', () => resolve()));
+  await client.request('SHUTDOWN');
+  print(`daemon (pid ${pid}) is stopping every task...`);
+  await gone;
+  print(`daemon (pid ${pid}) stopped`);
+}
+
+function outcomeNote(task: TaskSnapshot): string {
+  const outcome = task.outcome;
+  if (task.state === 'interrupted') return 'daemon exited';
+  if (!outcome) return '';
+  if (outcome.error) return truncate(outcome.error.message, 60);
+  if (outcome.signal) return outcome.signal;
+  if (outcome.exitCode !== undefined && outcome.exitCode !== null) return `exit ${outcome.exitCode}`;
+  return outcome.stopReason ?? '';
+}
+
+function truncate(text: string, max: number): string {
+  const line = text.split('\n')[0]!;
+  return line.length <= max ? line : `${line.slice(0, max - 1)}…`;
+}
+
+function describeTask(task: TaskSnapshot, attempts: AttemptRecord[], transitions: TransitionRecord[]): string {
+  const lines = [
+    `task ${task.id} (${task.name}): ${task.state}${task.stopReason ? ` (${task.stopReason})` : ''}`,
+    `  ${describeSpec(task)}`,
+    `  attempt ${task.attempt}${task.pid !== undefined ? `, pid ${task.pid}` : ''}, progress ${percent(task.progress)}${task.progress?.message ? ` (${task.progress.message})` : ''}`,
+    `  created ${time(task.createdAt)}, started ${time(task.startedAt)}, ended ${time(task.endedAt)}`,
+  ];
+  const outcome = task.outcome;
+  if (outcome) {
+    lines.push(`  outcome: ${outcome.state} after ${duration(outcome.durationMs)}` +
+      `${outcome.exitCode != null ? `, exit code ${outcome.exitCode}` : ''}${outcome.signal ? `, signal ${outcome.signal}` : ''}${outcome.escalated ? ', escalated to SIGKILL' : ''}`);
+    if (outcome.error) lines.push(`  error: ${outcome.error.code ? `[${outcome.error.code}] ` : ''}${outcome.error.message}`);
+    if (outcome.result !== undefined) lines.push(`  result: ${truncate(JSON.stringify(outcome.result), 200)}`);
+  }
+  if (attempts.length > 1) {
+    lines.push('', table(['ATTEMPT', 'STATE', 'PID', 'TOOK', 'DETAIL'], attempts.map((a) => [String(a.attempt), a.state, a.pid === undefined ? '-' : String(a.pid), duration(a.durationMs), a.error?.message ? truncate(a.error.message, 60) : ''])));
+  }
+  if (transitions.length > 0) {
+    lines.push('', table(['AT', 'ATTEMPT', 'FROM', 'TO'], transitions.map((t) => [time(t.at), String(t.attempt), t.from ?? '(new)', t.to])));
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,69 @@
+/** What every CLI command shares: the global options, output streams, the connection, exit codes. */
+import type { Command } from 'commander';
+import { DaemonClient, DaemonError } from '../daemon/client.js';
+
+export const CLIENT_NAME = 'taskwarden-cli';
+
+/** Exit codes of the CLI (besides run --wait's task outcomes). */
+export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+/** A bad argument or unknown id: one line on stderr, exit code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export interface GlobalOptions {
+  home?: string;
+}
+
+export function globals(command: Command): GlobalOptions {
+  return command.optsWithGlobals() as GlobalOptions;
+}
+
+export async function connect(command: Command, autostart = true): Promise<DaemonClient> {
+  return DaemonClient.connect({ home: globals(command).home, autostart, clientName: CLIENT_NAME });
+}
+
+/** Runs fn with a connection that is closed afterwards, whatever happens. */
+export async function withClient<T>(command: Command, fn: (client: DaemonClient) => Promise<T>): Promise<T> {
+  const client = await connect(command);
+  try {
+    return await fn(client);
+  } finally {
+    client.close();
+  }
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function print(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+/** Maps an error to its one-line message and exit code. */
+export function exitCodeFor(error: unknown): { code: number; message: string } {
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof UsageError) return { code: EXIT.usage, message };
+  // An unknown id or a request the daemon found malformed is a bad argument of this command.
+  if (error instanceof DaemonError && (error.code === 'UNKNOWN_TASK' || error.code === 'BAD_MESSAGE')) return { code: EXIT.usage, message };
+  return { code: EXIT.failure, message };
+}
+
+/** Task ids as the protocol accepts them; checked here so a typo gets exit code 2 without a round trip. */
+export function taskId(value: string): string {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(value)) throw new UsageError(`"${value}" is not a task id (ids are like 12; see "taskwarden ls")`);
+  return value;
+}
+
+export function positiveInt(name: string): (value: string) => number {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer, got "${value}"`);
+    return n;
+  };
+}

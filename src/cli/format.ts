@@ -1,0 +1,56 @@
+/** Plain-text rendering for the CLI: tables, durations, a one-line progress bar. */
+import type { Progress, TaskSnapshot } from '../supervisor/types.js';
+
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+export function duration(ms: number | undefined): string {
+  if (ms === undefined || !Number.isFinite(ms)) return '-';
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(s < 10 ? 1 : 0)}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(Math.floor(s % 60)).padStart(2, '0')}s`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+export function percent(progress: Progress | undefined): string {
+  return progress ? `${Math.floor(progress.fraction * 100)}%` : '-';
+}
+
+/** How long the task has run (or ran). */
+export function elapsed(task: TaskSnapshot, now = Date.now()): string {
+  if (task.startedAt === undefined) return '-';
+  return duration((task.endedAt ?? now) - task.startedAt);
+}
+
+export function describeSpec(task: TaskSnapshot): string {
+  const spec = task.spec;
+  if ('module' in spec && spec.module !== undefined) return `module ${spec.module}`;
+  const command = spec as { command: string; args?: string[] };
+  return `command ${[command.command, ...(command.args ?? [])].map(shellQuote).join(' ')}`;
+}
+
+function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+export function taskRows(tasks: TaskSnapshot[], now = Date.now()): string[][] {
+  return tasks.map((t) => [t.id, t.state, percent(t.progress), String(t.attempt), t.pid === undefined ? '-' : String(t.pid), elapsed(t, now), t.name]);
+}
+
+export const TASK_HEADER = ['ID', 'STATE', 'PROGRESS', 'ATTEMPT', 'PID', 'TIME', 'NAME'];
+
+/** "[#########-----------]  45% step 9/20", fitted to the terminal width. */
+export function progressBar(progress: Progress, columns: number, width = 24): string {
+  const filled = Math.round(Math.min(1, Math.max(0, progress.fraction)) * width);
+  const text = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${String(Math.floor(progress.fraction * 100)).padStart(3)}%${progress.message ? ` ${progress.message}` : ''}`;
+  return text.length < columns ? text : text.slice(0, Math.max(0, columns - 1));
+}
+
+export function time(at: number | undefined): string {
+  return at === undefined ? '-' : new Date(at).toISOString().replace('T', ' ');
+}

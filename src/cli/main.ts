@@ -1,0 +1,107 @@
+#!/usr/bin/env node
+/**
+ * The taskwarden command line. Every command talks to the daemon of the state
+ * directory (starting one if none runs), so tasks outlive the command that
+ * started them. `taskwarden` alone opens the terminal UI.
+ *
+ * Exit codes: 0 success; 1 failure; 2 bad argument or unknown task id;
+ * `run --wait`: 0 completed, 1 failed, 130 cancelled, 137 killed.
+ */
+import { readFileSync, realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { Command, CommanderError } from 'commander';
+import { registerDaemonCommand } from './commands/daemon.js';
+import { registerLogsCommand } from './commands/logs.js';
+import { registerRunCommand } from './commands/run.js';
+import { registerTaskCommands } from './commands/tasks.js';
+import { EXIT, exitCodeFor, globals, type GlobalOptions } from './context.js';
+
+/** Optional parts built by other modules; the CLI works without them. */
+const TUI_MODULE = '../tui/main.js';
+const TEXTURE_COMMAND_MODULE = './commands/texture.js';
+
+export async function buildProgram(argv: readonly string[]): Promise<Command> {
+  const program = new Command('taskwarden')
+    .description('run tasks in their own process groups and stop them at once, every time')
+    .version(packageVersion(), '-V, --version')
+    .option('--home <dir>', 'state directory (default: $TASKWARDEN_HOME, $XDG_STATE_HOME/taskwarden, ~/.local/state/taskwarden)')
+    .exitOverride()
+    .showHelpAfterError('(add --help for usage)')
+    .addHelpText('after', '\nExit codes: 0 ok, 1 failure, 2 bad argument or unknown task id; run --wait: 0 completed, 1 failed, 130 cancelled, 137 killed.')
+    .action((_options: unknown, command: Command) => openTui(globals(command)));
+  registerRunCommand(program, argv);
+  registerTaskCommands(program);
+  registerLogsCommand(program);
+  registerDaemonCommand(program);
+  await registerOptional(program);
+  return program;
+}
+
+/** Parses argv (without node and the script) and runs the command; returns the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  try {
+    const program = await buildProgram(argv);
+    await program.parseAsync([...argv], { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (error) {
+    // Commander has printed its own message (or the help); map its exit to ours.
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    const { code, message } = exitCodeFor(error);
+    process.stderr.write(`taskwarden: ${message}\n`);
+    return code;
+  }
+}
+
+async function openTui(options: GlobalOptions): Promise<void> {
+  let tui: { runTui(options: GlobalOptions): Promise<unknown> | unknown };
+  try {
+    tui = (await import(TUI_MODULE)) as typeof tui;
+  } catch (error) {
+    if (!isMissing(error, 'tui')) throw error;
+    process.stderr.write('the terminal UI is not part of this build; see "taskwarden --help" for the commands\n');
+    return;
+  }
+  await tui.runTui(options);
+}
+
+/** `taskwarden texture ...`, when the texture command module is built. */
+async function registerOptional(program: Command): Promise<void> {
+  try {
+    const texture = (await import(TEXTURE_COMMAND_MODULE)) as { registerTextureCommand(program: Command): void };
+    texture.registerTextureCommand(program);
+  } catch (error) {
+    if (!isMissing(error, 'texture')) throw error;
+  }
+}
+
+/** The optional module itself is absent (not: it failed to load one of its own imports). */
+function isMissing(error: unknown, name: string): boolean {
+  const e = error as NodeJS.ErrnoException | undefined;
+  const file = name === 'tui' ? 'tui/main' : 'commands/texture';
+  return e?.code === 'ERR_MODULE_NOT_FOUND' && new RegExp(`Cannot find module '[^']*${file}\\.js'`).test(e.message ?? '');
+}
+
+function packageVersion(): string {
+  for (const relative of ['../../../package.json', '../../package.json']) {
+    try {
+      return (JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as { version: string }).version;
+    } catch {
+      // try the next layout (dist/src/cli or src/cli)
+    }
+  }
+  return '0.0.0';
+}
+
+function isEntryPoint(): boolean {
+  try {
+    return process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  const code = await main(process.argv.slice(2));
+  // A foreground daemon or a follower may leave handles behind (timers, the orphan guard's pipe): exit now.
+  process.exit(code);
+}

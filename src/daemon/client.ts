@@ -1,0 +1,251 @@
+/**
+ * DaemonClient: what front ends (CLI, terminal UI) use to talk to the daemon.
+ *
+ *   const client = await DaemonClient.connect({ home, clientName: 'taskwarden-tui/0.1.0' });
+ *   const tasks = await client.subscribe();          // SNAPSHOT, then 'event' for each TASK_* event
+ *   client.on('event', (event) => ...);              // TASK_STATUS, TASK_PROGRESS, TASK_COMPLETE, TASK_STALL, TASK_LOG, TASK_USAGE
+ *   const { task } = await client.request('TASK_REQUEST', { spec });
+ *   client.on('close', (error) => ...);              // error undefined after close(), an Error when the daemon went away or dropped us
+ *
+ * ACK payloads: TASK_REQUEST, TASK_CANCEL, TASK_KILL, TASK_RESTART -> { task };
+ * STOP_ALL -> { result: { cancelled, killed, notStarted, finished, ms } } (once every process is reaped);
+ * LIST -> { tasks }; GET -> { task, attempts, transitions }; HISTORY -> { tasks };
+ * LOGS -> { attempt, lines, truncated? }; SUBSCRIBE, UNSUBSCRIBE, SHUTDOWN -> {}.
+ *
+ * Notes on the contract (as built):
+ * - connect() with autostart false and no daemon rejects with a plain Error whose
+ *   code is 'NO_DAEMON' (not a DaemonError: no daemon, so no protocol error code).
+ * - Every state change arrives as TASK_STATUS (with `previous`); a change to a
+ *   terminal state is followed by a TASK_COMPLETE with the same snapshot. A task
+ *   created by TASK_REQUEST is announced by a TASK_STATUS without `previous`.
+ * - SNAPSHOT is not emitted as an 'event': subscribe() resolves with its tasks.
+ *   The snapshot includes tasks this daemon's recovery marked 'interrupted'.
+ * - A message from the daemon that fails validation rejects the request it
+ *   answers (code BAD_MESSAGE); an invalid event is dropped.
+ */
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import {
+  LineDecoder,
+  PROTOCOL_VERSION,
+  encodeMessage,
+  parseDaemonMessage,
+  type DaemonEvent,
+  type DaemonMessage,
+  type ErrorCode,
+  type RequestType,
+} from '../protocol/index.js';
+import type { TaskSnapshot } from '../supervisor/types.js';
+import { startBackgroundDaemon } from './background.js';
+import { resolveHome, socketPath } from './home.js';
+
+export interface ClientOptions {
+  /** State directory (as --home); default $TASKWARDEN_HOME, $XDG_STATE_HOME/taskwarden, ~/.local/state/taskwarden. */
+  home?: string;
+  /** Start a background daemon when none serves home. Default true. */
+  autostart?: boolean;
+  /** Shown in the daemon's log, e.g. 'taskwarden-cli/0.1.0'. */
+  clientName?: string;
+  /** For connecting and the HELLO exchange. Default 5000 ms (an autostart gets at least 15 s). */
+  connectTimeoutMs?: number;
+}
+
+export class DaemonError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    /** The request type that got this error. */
+    readonly requestType?: string,
+  ) {
+    super(message);
+    this.name = 'DaemonError';
+  }
+}
+
+export interface Welcome {
+  version: number;
+  daemonPid: number;
+  home: string;
+}
+
+interface Pending {
+  type: string;
+  resolve(payload: Record<string, unknown>): void;
+  reject(error: Error): void;
+}
+
+const DEFAULT_CLIENT_NAME = 'taskwarden-client';
+
+export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [Error | undefined] }> {
+  /** Connects (starting a daemon if none runs and autostart is on) and exchanges HELLO/WELCOME. */
+  static async connect(options: ClientOptions = {}): Promise<DaemonClient> {
+    const home = resolveHome({ home: options.home });
+    const path = socketPath(home);
+    const timeoutMs = options.connectTimeoutMs ?? 5000;
+    try {
+      return await DaemonClient.#open(path, options, timeoutMs);
+    } catch (error) {
+      if (!isNoDaemon(error)) throw error;
+      if (options.autostart === false) {
+        throw Object.assign(new Error(`no taskwarden daemon serves ${home}: start one with "taskwarden daemon --home ${home}"`), { code: 'NO_DAEMON' });
+      }
+    }
+    const probe = () => DaemonClient.#open(path, { ...options, clientName: 'taskwarden-probe' }, timeoutMs).then((c) => (c.close(), true), () => false);
+    await startBackgroundDaemon({ home, probe, timeoutMs: Math.max(timeoutMs, 15_000) });
+    return DaemonClient.#open(path, options, timeoutMs);
+  }
+
+  static async #open(path: string, options: ClientOptions, timeoutMs: number): Promise<DaemonClient> {
+    const socket = await connectSocket(path, timeoutMs);
+    const client = new DaemonClient(socket);
+    const timer = setTimeout(() => client.#closeWith(new Error(`the daemon at ${path} did not answer HELLO within ${timeoutMs} ms`)), timeoutMs);
+    try {
+      const welcome = await client.request('HELLO', { version: PROTOCOL_VERSION, client: options.clientName ?? DEFAULT_CLIENT_NAME });
+      client.#welcome = { version: welcome.version as number, daemonPid: welcome.daemonPid as number, home: welcome.home as string };
+      return client;
+    } catch (error) {
+      client.close();
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  readonly #socket: net.Socket;
+  readonly #decoder = new LineDecoder();
+  readonly #pending = new Map<number, Pending>();
+  readonly #snapshotWaiters: Array<Pending> = [];
+  #nextId = 0;
+  #closed = false;
+  #welcome: Welcome | undefined;
+
+  private constructor(socket: net.Socket) {
+    super();
+    this.#socket = socket;
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('error', (error) => this.#closeWith(new Error(`connection to the taskwarden daemon failed: ${error.message}`)));
+    socket.on('close', () => this.#closeWith(new Error('the taskwarden daemon closed the connection')));
+  }
+
+  get welcome(): Welcome {
+    if (!this.#welcome) throw new Error('not connected: use DaemonClient.connect()');
+    return this.#welcome;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Sends a request; resolves with the ACK payload, rejects with DaemonError on ERROR, or an Error when the connection closes. */
+  request(type: RequestType, payload: object = {}): Promise<Record<string, unknown>> {
+    if (this.#closed) return Promise.reject(new Error(`cannot send ${type}: the connection to the daemon is closed`));
+    const id = ++this.#nextId;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { type, resolve, reject });
+      try {
+        this.#socket.write(encodeMessage({ ...payload, type, id }));
+      } catch (error) {
+        this.#pending.delete(id);
+        reject(error as Error);
+      }
+    });
+  }
+
+  /** Subscribes to events: resolves with the SNAPSHOT's tasks; 'event' fires for every TASK_* event after it. */
+  async subscribe(): Promise<TaskSnapshot[]> {
+    const snapshot = new Promise<Record<string, unknown>>((resolve, reject) => this.#snapshotWaiters.push({ type: 'SNAPSHOT', resolve, reject }));
+    snapshot.catch(() => {}); // rejected with the request below if that fails
+    try {
+      await this.request('SUBSCRIBE');
+    } catch (error) {
+      this.#snapshotWaiters.pop();
+      throw error;
+    }
+    return (await snapshot).tasks as TaskSnapshot[];
+  }
+
+  close(): void {
+    this.#closeWith(undefined);
+  }
+
+  #closeWith(error: Error | undefined): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#socket.destroy();
+    const reason = error ?? new Error('the connection to the daemon was closed');
+    for (const pending of [...this.#pending.values(), ...this.#snapshotWaiters]) pending.reject(reason);
+    this.#pending.clear();
+    this.#snapshotWaiters.length = 0;
+    this.emit('close', error);
+  }
+
+  #onData(chunk: Buffer): void {
+    for (const item of this.#decoder.push(chunk)) {
+      if (this.#closed) return;
+      if (item.kind === 'line') this.#onLine(item.line);
+    }
+  }
+
+  #onLine(line: string): void {
+    const parsed = parseDaemonMessage(line);
+    if (!parsed.ok) {
+      const { id, code, message } = parsed.error;
+      if (typeof id === 'number') this.#settle(id, undefined, new DaemonError(code, `invalid reply from the daemon: ${message}`));
+      return;
+    }
+    this.#onMessage(parsed.message);
+  }
+
+  #onMessage(message: DaemonMessage): void {
+    switch (message.type) {
+      case 'WELCOME':
+      case 'ACK': {
+        const { type: _type, id, ...payload } = message;
+        if (typeof id === 'number') this.#settle(id, payload);
+        return;
+      }
+      case 'ERROR':
+        // id null: a line the daemon could not read (e.g. over the size limit); no request to answer.
+        if (typeof message.id === 'number') this.#settle(message.id, undefined, new DaemonError(message.code, message.message, this.#pending.get(message.id)?.type));
+        return;
+      case 'SNAPSHOT':
+        this.#snapshotWaiters.shift()?.resolve({ tasks: message.tasks });
+        return;
+      default:
+        this.emit('event', message);
+    }
+  }
+
+  #settle(id: number, payload: Record<string, unknown> | undefined, error?: Error): void {
+    const pending = this.#pending.get(id);
+    if (!pending) return;
+    this.#pending.delete(id);
+    if (error) pending.reject(error);
+    else pending.resolve(payload ?? {});
+  }
+}
+
+function connectSocket(path: string, timeoutMs: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.createConnection(path);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`connecting to the taskwarden daemon at ${path} timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+    socket.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+  });
+}
+
+/** No socket, or a socket nobody listens on (a dead daemon's): start one. */
+function isNoDaemon(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOENT' || code === 'ECONNREFUSED';
+}

@@ -1,0 +1,93 @@
+/**
+ * Every message must fit in one line (MAX_LINE_BYTES), or the peer discards it.
+ * Task snapshots carry user data (a task's input, its result) of any size, so
+ * events and snapshots are slimmed when needed rather than lost: large
+ * input/result values are replaced by a note (the journal keeps the real ones),
+ * and a SNAPSHOT too large even then leaves out the oldest finished tasks.
+ */
+import { MAX_LINE_BYTES, MessageTooLargeError, encodeMessage, type DaemonMessage } from '../protocol/index.js';
+import { isTerminalState, type LogLine, type TaskSnapshot } from '../supervisor/types.js';
+
+/** A value whose JSON is longer than this is replaced in a slimmed snapshot. */
+const MAX_VALUE_CHARS = 16 * 1024;
+/** Room left for the envelope around a log line. */
+const MAX_LOG_LINE_CHARS = Math.floor(MAX_LINE_BYTES / 4);
+
+/** The encoded line for an event, slimmed if needed; undefined (and logged) if it cannot be made to fit. */
+export function fitEvent(message: DaemonMessage, log: (message: string) => void): string | undefined {
+  const encoded = tryEncode(message);
+  if (encoded !== undefined) return encoded;
+  const slim = slimMessage(message);
+  const retried = slim === undefined ? undefined : tryEncode(slim);
+  if (retried === undefined) log(`a ${message.type} event was too large to send and was skipped`);
+  return retried;
+}
+
+/** The tasks of a SNAPSHOT, slimmed and, if still too large, without the oldest finished tasks. */
+export function fitTasks(tasks: TaskSnapshot[]): TaskSnapshot[] {
+  if (fits(tasks)) return tasks;
+  let kept = tasks.map(slimTask);
+  while (!fits(kept)) {
+    const finished = kept.filter((t) => isTerminalState(t.state)).sort((a, b) => (a.endedAt ?? 0) - (b.endedAt ?? 0));
+    const drop = new Set(finished.length > 0 ? finished.slice(0, Math.ceil(finished.length / 2)) : kept.slice(Math.floor(kept.length / 2)));
+    kept = kept.filter((t) => !drop.has(t));
+  }
+  return kept;
+}
+
+export function slimTask(task: TaskSnapshot): TaskSnapshot {
+  const spec = 'input' in task.spec && tooLarge(task.spec.input) ? { ...task.spec, input: omitted(task.spec.input) } : task.spec;
+  const outcome = task.outcome && tooLarge(task.outcome.result) ? { ...task.outcome, result: omitted(task.outcome.result) } : task.outcome;
+  return { ...task, spec, ...(outcome ? { outcome } : {}) };
+}
+
+function slimMessage(message: DaemonMessage): DaemonMessage | undefined {
+  if (message.type === 'TASK_STATUS' || message.type === 'TASK_COMPLETE') return { ...message, task: slimTask(message.task as TaskSnapshot) };
+  if (message.type === 'TASK_LOG') return { ...message, log: cutLine(message.log) };
+  return undefined;
+}
+
+function cutLine(log: LogLine): LogLine {
+  if (log.line.length <= MAX_LOG_LINE_CHARS) return log;
+  return { ...log, line: `${log.line.slice(0, MAX_LOG_LINE_CHARS)}... [${log.line.length - MAX_LOG_LINE_CHARS} characters cut]` };
+}
+
+function tooLarge(value: unknown): boolean {
+  return value !== undefined && (JSON.stringify(value)?.length ?? 0) > MAX_VALUE_CHARS;
+}
+
+function omitted(value: unknown): { omitted: string } {
+  return { omitted: `${JSON.stringify(value)?.length ?? 0} characters, too large for an event; see "taskwarden show"` };
+}
+
+function fits(tasks: TaskSnapshot[]): boolean {
+  return tryEncode({ type: 'SNAPSHOT', tasks }) !== undefined;
+}
+
+function tryEncode(message: object): string | undefined {
+  try {
+    return encodeMessage(message);
+  } catch (error) {
+    if (error instanceof MessageTooLargeError) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * A reply payload that fits in a line: large `input` and `result` values
+ * anywhere in it are replaced by a note, task lists lose their oldest finished
+ * tasks. Used for GET, LIST and HISTORY (LOGS trims its lines itself).
+ */
+export function fitPayload(payload: Record<string, unknown>): Record<string, unknown> {
+  if (tryEncode({ type: 'ACK', id: 0, ...payload }) !== undefined) return payload;
+  const slim = slimDeep(payload) as Record<string, unknown>;
+  if (Array.isArray(slim.tasks)) slim.tasks = fitTasks(slim.tasks as TaskSnapshot[]);
+  return slim;
+}
+
+function slimDeep(value: unknown, key?: string): unknown {
+  if ((key === 'input' || key === 'result') && tooLarge(value)) return omitted(value);
+  if (Array.isArray(value)) return value.map((item) => slimDeep(item));
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, slimDeep(v, k)]));
+}

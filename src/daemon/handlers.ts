@@ -1,0 +1,176 @@
+/**
+ * One handler per request type. A handler returns the ACK payload (or a
+ * promise of it) and throws RequestError for an answer the client should act
+ * on; anything else it throws becomes an INTERNAL error (the daemon carries on).
+ * Error messages name the task and say what to do.
+ */
+import { isAbsolute } from 'node:path';
+import type { Journal, LogStore } from '../journal/index.js';
+import { MAX_LINE_BYTES, PROTOCOL_VERSION, type ErrorCode, type RequestOf, type RequestType } from '../protocol/index.js';
+import type { Supervisor } from '../supervisor/supervisor.js';
+import { isTerminalState, type TaskSnapshot, type TaskSpec } from '../supervisor/types.js';
+import type { Connection } from './connection.js';
+import { fitPayload } from './fit.js';
+
+export class RequestError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RequestError';
+  }
+}
+
+export interface HandlerContext {
+  home: string;
+  sup: Supervisor;
+  journal: Journal;
+  logs: LogStore;
+  isShuttingDown(): boolean;
+  /** Tasks interrupted by this daemon's recovery (not in the supervisor). */
+  recovered(): TaskSnapshot[];
+  onTaskCreated(task: TaskSnapshot): void;
+  subscribe(connection: Connection): void;
+  unsubscribe(connection: Connection): void;
+  shutdown(reason: string): void;
+  log(message: string): void;
+}
+
+export type Payload = Record<string, unknown>;
+type AfterReply = (fn: () => void) => void;
+type Handler<T extends RequestType> = (request: RequestOf<T>, connection: Connection, afterReply: AfterReply) => Payload | Promise<Payload>;
+export type Handlers = { [K in RequestType]: Handler<K> };
+
+/** How many finished tasks LIST with includeFinished takes from the journal. */
+const LIST_JOURNAL_LIMIT = 500;
+
+export function createHandlers(ctx: HandlerContext): Handlers {
+  return {
+    HELLO: (request, connection, afterReply) => hello(ctx, request, connection, afterReply),
+    TASK_REQUEST: (request) => taskRequest(ctx, request.spec),
+    TASK_CANCEL: (request) => operate(ctx, request.taskId, 'cancelled', (id) => ctx.sup.cancel(id)),
+    TASK_KILL: (request) => operate(ctx, request.taskId, 'killed', (id) => ctx.sup.kill(id)),
+    TASK_RESTART: (request) => {
+      refuseWhenShuttingDown(ctx, 'restarts no task');
+      return operate(ctx, request.taskId, 'restarted', (id) => ctx.sup.restart(id));
+    },
+    STOP_ALL: async () => ({ result: await ctx.sup.stopAll() }),
+    LIST: (request) => fitPayload({ tasks: list(ctx, request.includeFinished ?? false) }),
+    GET: (request) => fitPayload(get(ctx, request.taskId)),
+    HISTORY: (request) => fitPayload({ tasks: ctx.journal.history(request.limit ?? 50) }),
+    LOGS: (request) => logs(ctx, request),
+    SUBSCRIBE: (_request, connection, afterReply) => {
+      afterReply(() => ctx.subscribe(connection));
+      return {};
+    },
+    UNSUBSCRIBE: (_request, connection) => {
+      ctx.unsubscribe(connection);
+      connection.subscribed = false;
+      return {};
+    },
+    SHUTDOWN: (_request, connection, afterReply) => {
+      afterReply(() => ctx.shutdown(`SHUTDOWN from client ${connection.id}${connection.clientName ? ` (${connection.clientName})` : ''}`));
+      return {};
+    },
+  };
+}
+
+function hello(ctx: HandlerContext, request: RequestOf<'HELLO'>, connection: Connection, afterReply: AfterReply): Payload {
+  if (request.version !== PROTOCOL_VERSION) {
+    afterReply(() => connection.end());
+    throw new RequestError(
+      'VERSION_MISMATCH',
+      `this daemon speaks protocol version ${PROTOCOL_VERSION}, the client ${request.version}: ` +
+        `use the same taskwarden version for both (stop this daemon with "taskwarden shutdown --home ${ctx.home}")`,
+    );
+  }
+  connection.hello = true;
+  connection.clientName = request.client;
+  return { version: PROTOCOL_VERSION, daemonPid: process.pid, home: ctx.home };
+}
+
+function taskRequest(ctx: HandlerContext, spec: TaskSpec): Payload {
+  refuseWhenShuttingDown(ctx, 'takes no new tasks');
+  checkPaths(spec);
+  let task: TaskSnapshot;
+  try {
+    task = ctx.sup.start(spec).snapshot();
+  } catch (error) {
+    // The supervisor validates specs with TypeErrors that name the field.
+    if (error instanceof TypeError) throw new RequestError('BAD_MESSAGE', `TASK_REQUEST.spec: ${error.message}`);
+    throw error;
+  }
+  ctx.onTaskCreated(task);
+  return { task };
+}
+
+/** The daemon's working directory is not the client's: relative paths would resolve somewhere unexpected. */
+function checkPaths(spec: TaskSpec): void {
+  if (spec.cwd !== undefined && !isAbsolute(spec.cwd)) {
+    throw new RequestError('BAD_MESSAGE', `TASK_REQUEST.spec.cwd: must be an absolute path, got ${JSON.stringify(spec.cwd)}`);
+  }
+  const path = 'module' in spec && spec.module !== undefined ? spec.module : (spec as { command: string }).command;
+  const relative = 'module' in spec && spec.module !== undefined ? !isAbsolute(path) : path.includes('/') && !isAbsolute(path);
+  if (relative && spec.cwd === undefined) {
+    const field = 'module' in spec && spec.module !== undefined ? 'module' : 'command';
+    throw new RequestError('BAD_MESSAGE', `TASK_REQUEST.spec.${field}: the relative path ${JSON.stringify(path)} needs spec.cwd (an absolute directory), or make it absolute`);
+  }
+}
+
+function refuseWhenShuttingDown(ctx: HandlerContext, what: string): void {
+  if (ctx.isShuttingDown()) {
+    throw new RequestError('SHUTTING_DOWN', `the daemon is shutting down and ${what}; try again in a moment (the next command starts a new daemon)`);
+  }
+}
+
+function operate(ctx: HandlerContext, taskId: string, done: string, op: (id: string) => void): Payload {
+  if (!ctx.sup.get(taskId)) throw unknownTask(ctx, taskId, done);
+  op(taskId);
+  return { task: ctx.sup.get(taskId)!.snapshot() };
+}
+
+function unknownTask(ctx: HandlerContext, taskId: string, done?: string): RequestError {
+  const known = ctx.journal.getTask(taskId)?.task;
+  if (known && done) {
+    return new RequestError(
+      'UNKNOWN_TASK',
+      `task ${taskId} was run by an earlier daemon and is ${known.state}; only tasks of the running daemon can be ${done} (start it again with "taskwarden run")`,
+    );
+  }
+  return new RequestError('UNKNOWN_TASK', `no task ${taskId}: "taskwarden ls --all" lists the known tasks`);
+}
+
+function list(ctx: HandlerContext, includeFinished: boolean): TaskSnapshot[] {
+  const live = ctx.sup.list();
+  if (!includeFinished) return live.filter((task) => !isTerminalState(task.state));
+  const byId = new Map<string, TaskSnapshot>();
+  for (const task of ctx.journal.listTasks({ includeFinished: true, limit: LIST_JOURNAL_LIMIT })) byId.set(task.id, task);
+  // Live snapshots carry what the journal does not (usage, stall): they win.
+  for (const task of live) byId.set(task.id, task);
+  return [...byId.values()].sort((a, b) => a.createdAt - b.createdAt || compareIds(a.id, b.id));
+}
+
+function compareIds(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+function get(ctx: HandlerContext, taskId: string): Payload {
+  const record = ctx.journal.getTask(taskId);
+  const live = ctx.sup.get(taskId)?.snapshot();
+  if (!record && !live) throw unknownTask(ctx, taskId);
+  return { task: live ?? record!.task, attempts: record?.attempts ?? [], transitions: record?.transitions ?? [] };
+}
+
+function logs(ctx: HandlerContext, request: RequestOf<'LOGS'>): Payload {
+  if (!ctx.sup.get(request.taskId) && !ctx.journal.getTask(request.taskId)) throw unknownTask(ctx, request.taskId);
+  const read = ctx.logs.read(request.taskId, request.attempt, request.tailBytes);
+  let lines = read.lines;
+  let truncated = false;
+  // The kept log (1 MiB by default) plus JSON escaping may not fit in one line: keep its tail.
+  while (lines.length > 0 && Buffer.byteLength(JSON.stringify(lines)) > MAX_LINE_BYTES - 4096) {
+    lines = lines.slice(Math.ceil(lines.length / 2));
+    truncated = true;
+  }
+  return { attempt: read.attempt, lines, ...(truncated ? { truncated } : {}) };
+}

@@ -1,0 +1,88 @@
+/**
+ * Recovery when a daemon starts on a state directory whose previous daemon
+ * died (SIGKILL, OOM, power loss): the journal still lists its active tasks.
+ *
+ * - A task that had (or was getting) a process becomes 'interrupted', keeping
+ *   its last progress. If its process is still alive AND is still the same
+ *   process (pid plus /proc start time, so a reused pid is never touched), its
+ *   whole group is SIGKILLed first. Normally the orphan guard has done that
+ *   already; this covers a guard that was killed too.
+ * - A task still waiting in the queue runs as normal, under its old id.
+ */
+import type { Journal, UnfinishedTask } from '../journal/index.js';
+import { signalGroup } from '../process/group.js';
+import { isSameLiveProcess } from '../process/proc.js';
+import type { TaskSnapshot, TaskSpec } from '../supervisor/types.js';
+
+export interface RecoveryReport {
+  /** Tasks marked 'interrupted', as the journal now has them. */
+  interrupted: TaskSnapshot[];
+  /** Ids of queued tasks handed to the new supervisor. */
+  requeued: string[];
+  /** Process groups found alive and SIGKILLed. */
+  killedGroups: number[];
+  /** Recorded pids that are alive but belong to another process now (left alone). */
+  spared: number[];
+}
+
+export interface RecoveryDeps {
+  journal: Journal;
+  /** Starts a task under its journaled id; returns its fresh snapshot. */
+  start(spec: TaskSpec, id: string): TaskSnapshot;
+  log(message: string): void;
+}
+
+export function recover({ journal, start, log }: RecoveryDeps): RecoveryReport {
+  const report: RecoveryReport = { interrupted: [], requeued: [], killedGroups: [], spared: [] };
+  for (const unfinished of journal.unfinished()) {
+    const { task } = unfinished;
+    // attempt > 1 while queued: a restart was waiting; its earlier attempts ran, so it is not "never started".
+    if (task.state === 'queued' && task.attempt <= 1 && requeue(unfinished, start, journal, log)) {
+      report.requeued.push(task.id);
+      continue;
+    }
+    const killed = killLeftoverGroup(unfinished, report);
+    const snapshot = journal.markInterrupted(task.id, {
+      message: `the daemon running task ${task.id} exited while the task was ${task.state}; start it again with "taskwarden run" if it is still wanted`,
+      previousState: task.state,
+      ...(unfinished.pid !== null ? { pid: unfinished.pid, groupKilled: killed } : {}),
+    });
+    if (snapshot) report.interrupted.push(snapshot);
+  }
+  if (report.interrupted.length + report.requeued.length > 0) {
+    log(
+      `recovery: ${report.interrupted.length} task(s) interrupted (${report.interrupted.map((t) => t.id).join(', ') || '-'}), ` +
+        `${report.requeued.length} queued task(s) re-queued, ${report.killedGroups.length} left-over process group(s) killed, ` +
+        `${report.spared.length} reused pid(s) left alone`,
+    );
+  }
+  return report;
+}
+
+function requeue(unfinished: UnfinishedTask, start: RecoveryDeps['start'], journal: Journal, log: RecoveryDeps['log']): boolean {
+  const { task } = unfinished;
+  try {
+    journal.recordTask(start(task.spec, task.id));
+    return true;
+  } catch (error) {
+    log(`recovery: queued task ${task.id} could not be re-queued (${error instanceof Error ? error.message : String(error)}); marking it interrupted`);
+    return false;
+  }
+}
+
+/**
+ * SIGKILLs the task's group only when its leader is the very process that was
+ * recorded: same pid AND same start time. Without a recorded start time nothing
+ * proves the pid was not reused, so nothing is killed.
+ */
+function killLeftoverGroup(unfinished: UnfinishedTask, report: RecoveryReport): boolean {
+  const { pid, procStartTime } = unfinished;
+  if (pid === null || pid <= 1) return false;
+  if (procStartTime === null || !isSameLiveProcess(pid, procStartTime)) {
+    if (isSameLiveProcess(pid)) report.spared.push(pid);
+    return false;
+  }
+  signalGroup(pid, 'SIGKILL');
+  report.killedGroups.push(pid);
+  return true;
+}

@@ -1,0 +1,373 @@
+/**
+ * The taskwarden daemon: one Supervisor, one journal, one Unix socket.
+ *
+ * Front ends (CLI, terminal UI) connect to `<home>/daemon.sock` and speak the
+ * protocol of src/protocol: HELLO first, then requests, each answered by
+ * exactly one ACK or ERROR; subscribers also get every task event. The work
+ * lives here, so a front end can freeze, crash or go away without touching a
+ * task, and a task can spin forever without freezing a front end.
+ *
+ * Order of effects for every task state change: journal commit, then
+ * broadcast. A client that saw a state can rely on the journal having it.
+ */
+import { chmodSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { Journal, LogStore, type LogStoreOptions } from '../journal/index.js';
+import { readProcStat } from '../process/proc.js';
+import { PROTOCOL_VERSION, ack, errorReply, type DaemonMessage, type Request } from '../protocol/index.js';
+import type { SupervisorOptions } from '../supervisor/options.js';
+import { Supervisor } from '../supervisor/supervisor.js';
+import { isTerminalState, type SupervisorEvent, type TaskSnapshot } from '../supervisor/types.js';
+import { Connection } from './connection.js';
+import { RequestError, createHandlers, type HandlerContext, type Handlers } from './handlers.js';
+import { resolveHome, socketPath } from './home.js';
+import { DaemonRunningError, acquireLock, type DaemonLock } from './lock.js';
+import { fitEvent, fitTasks } from './fit.js';
+import { ProgressJournal } from './progress-journal.js';
+import { recover, type RecoveryReport } from './recovery.js';
+
+export interface DaemonOptions {
+  /** State directory; resolved as the CLI does (--home, $TASKWARDEN_HOME, ...). */
+  home?: string;
+  supervisorOptions?: SupervisorOptions;
+  /** A client with more than this many bytes unread is dropped. Default 8 MiB. */
+  maxClientBufferBytes?: number;
+  /** Progress is written to the journal at most this often per task. Default 500 ms. */
+  progressJournalIntervalMs?: number;
+  logStoreOptions?: LogStoreOptions;
+  /** Shut down cleanly on SIGTERM and SIGINT. Default false (true in `taskwarden daemon`). */
+  handleSignals?: boolean;
+  /** Diagnostics (one line each). Default: timestamped lines on stderr. */
+  log?: (message: string) => void;
+}
+
+export interface DaemonHandle {
+  readonly pid: number;
+  readonly home: string;
+  readonly socketPath: string;
+  readonly recovery: RecoveryReport;
+  /** Stops every task (with escalation), flushes the journal, removes the socket. Idempotent. */
+  close(): Promise<void>;
+  /** Settles once the daemon has shut down, whoever asked (close(), SHUTDOWN, a signal). */
+  readonly closed: Promise<void>;
+}
+
+const DEFAULT_MAX_CLIENT_BUFFER = 8 * 1024 * 1024;
+
+export async function startDaemon(options: DaemonOptions = {}): Promise<DaemonHandle> {
+  const home = resolveHome({ home: options.home });
+  const path = socketPath(home);
+  const log = options.log ?? stderrLog;
+  const lock = acquireLock(home);
+  let daemon: Daemon | undefined;
+  try {
+    daemon = new Daemon(home, path, lock, options, log);
+    await daemon.listen();
+  } catch (error) {
+    await daemon?.shutdown('start failed').catch(() => {});
+    lock.release();
+    throw error;
+  }
+  if (options.handleSignals) daemon.handleSignals();
+  log(`taskwarden daemon (pid ${process.pid}) serves ${home} on ${path}`);
+  const d = daemon;
+  return {
+    pid: process.pid,
+    home,
+    socketPath: path,
+    recovery: d.recovery,
+    close: () => d.shutdown('close() called'),
+    closed: d.closed,
+  };
+}
+
+class Daemon {
+  readonly recovery: RecoveryReport;
+  readonly closed: Promise<void>;
+  readonly #home: string;
+  readonly #path: string;
+  readonly #lock: DaemonLock;
+  readonly #log: (message: string) => void;
+  readonly #journal: Journal;
+  readonly #logs: LogStore;
+  readonly #sup: Supervisor;
+  readonly #progress: ProgressJournal;
+  readonly #handlers: Handlers;
+  readonly #server: net.Server;
+  readonly #maxClientBuffer: number;
+  readonly #connections = new Set<Connection>();
+  readonly #subscribers = new Set<Connection>();
+  /** Attempt of each task and the pid whose start time is journaled, to record each spawn once. */
+  readonly #attempts = new Map<string, number>();
+  readonly #spawnsRecorded = new Map<string, string>();
+  #shutdown: Promise<void> | undefined;
+  #resolveClosed!: () => void;
+  #listening = false;
+
+  constructor(home: string, path: string, lock: DaemonLock, options: DaemonOptions, log: (message: string) => void) {
+    this.#home = home;
+    this.#path = path;
+    this.#lock = lock;
+    this.#log = log;
+    this.#maxClientBuffer = options.maxClientBufferBytes ?? DEFAULT_MAX_CLIENT_BUFFER;
+    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    this.#journal = Journal.open(home);
+    this.#logs = new LogStore(home, { onError: (error) => log(`log store: ${error.message}`), ...options.logStoreOptions });
+    const journal = this.#journal;
+    this.#sup = new Supervisor({ ...options.supervisorOptions, nextId: () => journal.nextTaskId() });
+    this.#progress = new ProgressJournal(options.progressJournalIntervalMs ?? 500, (id, attempt, progress) =>
+      this.#journalSafely(() => journal.recordProgress(id, attempt, progress)),
+    );
+    this.#sup.on('event', (event) => this.#onSupervisorEvent(event));
+    this.recovery = recover({ journal, start: (spec, id) => this.#sup.start(spec, { id }).snapshot(), log });
+    this.#handlers = createHandlers(this.#handlerContext());
+    this.#server = net.createServer({ allowHalfOpen: true }, (socket) => this.#onConnection(socket));
+  }
+
+  get shuttingDown(): boolean {
+    return this.#shutdown !== undefined;
+  }
+
+  /** Listens on the socket, created 0600 from the start (umask), never reachable by others. */
+  async listen(): Promise<void> {
+    await removeStaleSocket(this.#path, this.#home);
+    const previousUmask = process.umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.#server.once('error', reject);
+        this.#server.listen(this.#path, () => {
+          this.#server.off('error', reject);
+          resolve();
+        });
+      });
+    } finally {
+      process.umask(previousUmask);
+    }
+    this.#listening = true;
+    chmodSync(this.#path, 0o600);
+    this.#server.on('error', (error) => this.#log(`socket server: ${error.message}`));
+  }
+
+  handleSignals(): void {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      signals += 1;
+      if (signals === 1) {
+        void this.shutdown(`${signal} received`);
+        return;
+      }
+      // Asked again while stopping: do not wait for graceful cancels any longer.
+      this.#log(`${signal} received again: killing every task now`);
+      for (const task of this.#sup.list()) if (!isTerminalState(task.state)) this.#sup.kill(task.id);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    process.on('SIGHUP', () => {}); // a closed terminal must not take the daemon down
+    void this.closed.then(() => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+    });
+  }
+
+  shutdown(reason: string): Promise<void> {
+    this.#shutdown ??= this.#doShutdown(reason);
+    return this.#shutdown;
+  }
+
+  async #doShutdown(reason: string): Promise<void> {
+    this.#log(`shutting down (${reason}): stopping every task`);
+    try {
+      const result = await this.#sup.shutdown();
+      this.#log(`stopped: ${result.cancelled} cancelled, ${result.killed} killed, ${result.notStarted} never started, in ${Math.round(result.ms)} ms`);
+    } catch (error) {
+      this.#log(`stopping tasks failed: ${String(error)}`);
+    }
+    this.#progress.flush();
+    this.#logs.close();
+    this.#journal.close();
+    await this.#closeConnections();
+    if (this.#listening) rmSync(this.#path, { force: true });
+    this.#lock.release();
+    this.#log('daemon stopped');
+    this.#resolveClosed();
+  }
+
+  async #closeConnections(): Promise<void> {
+    const serverClosed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    for (const connection of this.#connections) connection.end();
+    // A client that never closes its end must not keep the daemon alive.
+    const timer = setTimeout(() => {
+      for (const connection of this.#connections) connection.destroy();
+    }, 500);
+    if (this.#listening) await serverClosed;
+    clearTimeout(timer);
+  }
+
+  // ---- connections and requests ---------------------------------------------------------------
+
+  #onConnection(socket: net.Socket): void {
+    const connection = new Connection(socket, this.#maxClientBuffer, {
+      onRequest: (c, request) => this.#dispatch(c, request),
+      onClose: (c) => {
+        this.#connections.delete(c);
+        this.#subscribers.delete(c);
+      },
+      log: this.#log,
+    });
+    this.#connections.add(connection);
+  }
+
+  /** Exactly one reply per request: ACK/WELCOME from the handler, ERROR from whatever it threw. */
+  #dispatch(connection: Connection, request: Request): void {
+    connection.beginRequest();
+    const after: Array<() => void> = [];
+    const reply = (message: object) => {
+      connection.send(message);
+      for (const fn of after) fn();
+      connection.endRequest();
+    };
+    try {
+      if (request.type !== 'HELLO' && !connection.hello) {
+        throw new RequestError('BAD_MESSAGE', `send HELLO with protocol version ${PROTOCOL_VERSION} before ${request.type}`);
+      }
+      const result = this.#handlers[request.type](request as never, connection, (fn) => after.push(fn));
+      if (result instanceof Promise) {
+        result.then(
+          (payload) => reply(this.#success(request, payload)),
+          (error: unknown) => reply(this.#failure(request, error)),
+        );
+      } else {
+        reply(this.#success(request, result));
+      }
+    } catch (error) {
+      reply(this.#failure(request, error));
+    }
+  }
+
+  #success(request: Request, payload: Record<string, unknown>): object {
+    return request.type === 'HELLO' ? { ...payload, type: 'WELCOME', id: request.id } : ack(request.id, payload);
+  }
+
+  #failure(request: Request, error: unknown): object {
+    if (error instanceof RequestError) return errorReply(request.id, error.code, error.message);
+    const message = error instanceof Error ? error.message : String(error);
+    this.#log(`handling ${request.type} failed: ${error instanceof Error && error.stack ? error.stack : message}`);
+    return errorReply(request.id, 'INTERNAL', `handling ${request.type} failed: ${message}`);
+  }
+
+  #handlerContext(): HandlerContext {
+    return {
+      home: this.#home,
+      sup: this.#sup,
+      journal: this.#journal,
+      logs: this.#logs,
+      isShuttingDown: () => this.shuttingDown,
+      recovered: () => this.recovery.interrupted,
+      onTaskCreated: (task) => this.#onTaskCreated(task),
+      subscribe: (connection) => this.#subscribe(connection),
+      unsubscribe: (connection) => this.#subscribers.delete(connection),
+      shutdown: (reason) => void this.shutdown(reason),
+      log: this.#log,
+    };
+  }
+
+  #subscribe(connection: Connection): void {
+    // SNAPSHOT right after the ACK, before any event: the client starts from a full picture.
+    this.#subscribers.add(connection);
+    connection.subscribed = true;
+    const tasks = [...this.#sup.list(), ...this.recovery.interrupted.filter((t) => !this.#sup.get(t.id))];
+    connection.send({ type: 'SNAPSHOT', tasks: fitTasks(tasks) });
+  }
+
+  // ---- supervisor events: journal first, then broadcast -----------------------------------------
+
+  #onTaskCreated(task: TaskSnapshot): void {
+    this.#attempts.set(task.id, task.attempt);
+    this.#journalSafely(() => this.#journal.recordTask(task));
+    this.#broadcast({ type: 'TASK_STATUS', task });
+  }
+
+  #onSupervisorEvent(event: SupervisorEvent): void {
+    try {
+      switch (event.type) {
+        case 'state':
+          return this.#onState(event.task, event.previous);
+        case 'progress':
+          this.#progress.note(event.taskId, this.#attempts.get(event.taskId) ?? 1, event.progress);
+          return this.#broadcast({ type: 'TASK_PROGRESS', taskId: event.taskId, progress: event.progress });
+        case 'stall':
+          return this.#broadcast({ type: 'TASK_STALL', taskId: event.taskId, stall: event.stall });
+        case 'log':
+          this.#logs.append(event.log);
+          return this.#broadcast({ type: 'TASK_LOG', log: event.log });
+        case 'usage':
+          return this.#broadcast({ type: 'TASK_USAGE', taskId: event.taskId, usage: event.usage });
+      }
+    } catch (error) {
+      this.#log(`handling a supervisor ${event.type} event failed: ${error instanceof Error ? error.stack : String(error)}`);
+    }
+  }
+
+  #onState(task: TaskSnapshot, previous: TaskSnapshot['state']): void {
+    this.#attempts.set(task.id, task.attempt);
+    this.#progress.forget(task.id);
+    this.#journalSafely(() => this.#journal.recordTransition(task, previous));
+    this.#recordSpawnOnce(task);
+    if (isTerminalState(task.state)) {
+      this.#attempts.delete(task.id);
+      this.#spawnsRecorded.delete(task.id);
+    }
+    this.#broadcast({ type: 'TASK_STATUS', task, previous });
+    if (isTerminalState(task.state)) this.#broadcast({ type: 'TASK_COMPLETE', task });
+  }
+
+  /** Pid plus /proc start time, so recovery can tell this process from a later one with the same pid. */
+  #recordSpawnOnce(task: TaskSnapshot): void {
+    if (task.pid === undefined) return;
+    const key = `${task.attempt}:${task.pid}`;
+    if (this.#spawnsRecorded.get(task.id) === key) return;
+    this.#spawnsRecorded.set(task.id, key);
+    const startTime = readProcStat(task.pid)?.startTime ?? null;
+    this.#journalSafely(() => this.#journal.recordSpawn(task.id, task.attempt, task.pid!, startTime));
+  }
+
+  /** A journal failure (disk full) is logged; the daemon and its clients carry on. */
+  #journalSafely(write: () => unknown): void {
+    try {
+      write();
+    } catch (error) {
+      this.#log(`journal write failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  #broadcast(message: DaemonMessage): void {
+    if (this.#subscribers.size === 0) return;
+    const line = fitEvent(message, this.#log);
+    if (line === undefined) return;
+    for (const connection of this.#subscribers) connection.sendLine(line);
+  }
+}
+
+/**
+ * We hold the lock, so a socket file left behind belongs to a dead daemon.
+ * Still, probe it first: a live daemon that lost its lock file must not lose its socket too.
+ */
+async function removeStaleSocket(path: string, home: string): Promise<void> {
+  const answered = await new Promise<boolean>((resolve) => {
+    const probe = net.createConnection(path);
+    const done = (value: boolean) => {
+      probe.destroy();
+      resolve(value);
+    };
+    probe.once('connect', () => done(true));
+    probe.once('error', () => done(false));
+    probe.setTimeout(1000, () => done(false));
+  });
+  if (answered) throw new DaemonRunningError(undefined, home);
+  rmSync(path, { force: true });
+}
+
+function stderrLog(message: string): void {
+  process.stderr.write(`${new Date().toISOString()} ${message}\n`);
+}
+
