@@ -48,19 +48,12 @@ export function acquireLock(home: string): DaemonLock {
     const existing = readIfExists(path);
     if (existing === undefined) continue; // released between our link and our read
     const owner = parseOwner(existing);
-    if (owner && owner.pid !== process.pid && isSameLiveProcess(owner.pid, owner.startTime ?? undefined)) {
+    if (owner && isSameLiveProcess(owner.pid, owner.startTime ?? undefined)) {
       throw new DaemonRunningError(owner.pid, home);
     }
     unlinkIfContent(path, existing);
   }
   throw new Error(`could not take the daemon lock ${path}: it keeps changing; is another daemon starting? Try again`);
-}
-
-/** The owner recorded in home's lock file, if it is a live process. */
-export function liveLockOwner(home: string): LockOwner | undefined {
-  const existing = readIfExists(join(home, LOCK_FILE));
-  const owner = existing === undefined ? undefined : parseOwner(existing);
-  return owner && isSameLiveProcess(owner.pid, owner.startTime ?? undefined) ? owner : undefined;
 }
 
 function tryLink(path: string, content: string): boolean {

@@ -1,0 +1,97 @@
+/** Daemon test helpers: short temp homes, a raw line client that validates every daemon message, a daemon in a child process. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
+import { parseDaemonMessage, PROTOCOL_VERSION } from '../../dist/src/protocol/index.js';
+import { waitFor } from '../helpers.js';
+
+export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
+
+/** Under /tmp, short: the socket path must stay under 107 bytes. */
+export function tempHome(): { home: string; cleanup(): void } {
+  const home = mkdtempSync('/tmp/twd-');
+  return { home, cleanup: () => rmSync(home, { recursive: true, force: true }) };
+}
+
+export type Msg = Record<string, any>;
+
+/** A client speaking raw lines. Every line the daemon sends must parse as a valid daemon message. */
+export class RawClient {
+  readonly socket: net.Socket;
+  readonly received: Msg[] = [];
+  readonly invalid: string[] = [];
+  closed = false;
+  #buffer = '';
+  #nextId = 0;
+
+  private constructor(socket: net.Socket) {
+    this.socket = socket;
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => this.#onData(chunk));
+    socket.on('close', () => (this.closed = true));
+    socket.on('error', () => {});
+  }
+
+  static async open(path: string, hello = true): Promise<RawClient> {
+    const socket = net.createConnection(path);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    const client = new RawClient(socket);
+    if (hello) {
+      const welcome = await client.request({ type: 'HELLO', version: PROTOCOL_VERSION, client: 'test' });
+      expect(welcome.type).toBe('WELCOME');
+    }
+    return client;
+  }
+
+  sendLine(line: string): void {
+    this.socket.write(`${line}\n`);
+  }
+
+  /** Sends a request (an id is added unless given) and returns its reply. */
+  async request(message: Msg, timeoutMs = 10_000): Promise<Msg> {
+    const id = message.id ?? `r${++this.#nextId}`;
+    this.sendLine(JSON.stringify({ ...message, id }));
+    return this.next((m) => m.id === id && ['ACK', 'ERROR', 'WELCOME'].includes(m.type), timeoutMs, `reply to ${message.type}`);
+  }
+
+  /** The first received message matching pred (removed from the queue). */
+  async next(pred: (m: Msg) => boolean, timeoutMs = 10_000, what = 'message'): Promise<Msg> {
+    return waitFor(() => {
+      const index = this.received.findIndex(pred);
+      return index >= 0 ? this.received.splice(index, 1)[0] : undefined;
+    }, timeoutMs, what);
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  #onData(chunk: string): void {
+    this.#buffer += chunk;
+    let newline: number;
+    while ((newline = this.#buffer.indexOf('\n')) >= 0) {
+      const line = this.#buffer.slice(0, newline);
+      this.#buffer = this.#buffer.slice(newline + 1);
+      const parsed = parseDaemonMessage(line);
+      if (!parsed.ok) this.invalid.push(`${parsed.error.message}: ${line.slice(0, 200)}`);
+      this.received.push(JSON.parse(line));
+    }
+  }
+}
+
+/** `taskwarden daemon --foreground` in a child process (so a test can SIGKILL it). */
+export async function spawnDaemon(home: string, args: string[] = []): Promise<{ child: ChildProcess; output: () => string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, [CLI, '--home', home, 'daemon', '--foreground', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (c) => (output += c));
+  child.stderr!.on('data', (c) => (output += c));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await waitFor(() => output.includes(' serves ') || child.exitCode !== null, 20_000, 'the daemon to listen');
+  if (child.exitCode !== null) throw new Error(`daemon exited: ${output}`);
+  return { child, output: () => output, exited };
+}

@@ -1,0 +1,155 @@
+/**
+ * Nothing lost when the daemon dies: SIGKILL it while tasks run, find no task
+ * process left after 1 s, start a new daemon on the same state directory and
+ * find the running tasks 'interrupted' and the queued ones run. Recovery kills a
+ * left-over group only when pid AND start time match: a reused pid is spared.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { DaemonClient } from '../../dist/src/daemon/client.js';
+import { startDaemon } from '../../dist/src/daemon/server.js';
+import { Journal } from '../../dist/src/journal/index.js';
+import { readProcStat } from '../../dist/src/process/proc.js';
+import { fixture, isAlive, liveInGroup, processes, sleep, waitFor } from '../helpers.js';
+import { spawnDaemon, tempHome } from './helpers.js';
+
+const cleanups: Array<() => void | Promise<void>> = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+});
+
+function home(): string {
+  const h = tempHome();
+  cleanups.push(h.cleanup);
+  return h.home;
+}
+
+async function connect(h: string): Promise<DaemonClient> {
+  const client = await DaemonClient.connect({ home: h, autostart: false, clientName: 'recovery-test' });
+  cleanups.push(() => client.close());
+  return client;
+}
+
+async function waitRunning(client: DaemonClient, id: string, what: (t: any) => boolean = () => true) {
+  return waitFor(async () => {
+    const { task } = (await client.request('GET', { taskId: id })) as { task: any };
+    return task.state === 'running' && task.pid !== undefined && what(task) ? task : undefined;
+  }, 15_000, `task ${id} running`);
+}
+
+/** The daemon's orphan guard: a /bin/sh child of the daemon running the guard loop. */
+function guardOf(daemonPid: number): number | undefined {
+  return processes().find((p) => {
+    if (p.ppid !== daemonPid || p.comm !== 'sh') return false;
+    try {
+      return readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').includes('read -r line');
+    } catch {
+      return false;
+    }
+  })?.pid;
+}
+
+describe('recovery after the daemon is SIGKILLed', () => {
+  it('no task process survives 1 s; a new daemon marks running tasks interrupted and runs the queued ones', async () => {
+    const h = home();
+    const first = await spawnDaemon(h, ['--concurrency', '3', '--grace-ms', '200']);
+    cleanups.push(() => void first.child.kill('SIGKILL'));
+    const client = await connect(h);
+    await client.subscribe();
+    const run = async (spec: object) => ((await client.request('TASK_REQUEST', { spec })) as { task: { id: string } }).task.id;
+    const running = [
+      await run({ module: fixture('sync-loop') }),
+      await run({ module: fixture('grandchildren') }),
+      await run({ command: 'sh', args: ['-c', 'sleep 1000 & sleep 1000 & wait'] }),
+    ];
+    const queued = [await run({ module: fixture('echo'), input: 'q1' }), await run({ module: fixture('echo'), input: 'q2' })];
+    const pgids: number[] = [];
+    for (const id of running) pgids.push((await waitRunning(client, id, (t) => t.progress !== undefined || t.kind === 'command')).pid);
+    // The grandchildren fixture logs "child <pid>" once its shell and sleeps run.
+    await waitFor(() => liveInGroup(pgids[1]!).length >= 4 && liveInGroup(pgids[2]!).length >= 3, 10_000, 'grandchildren');
+
+    process.kill(first.child.pid!, 'SIGKILL');
+    await first.exited;
+    const t0 = Date.now();
+    await waitFor(() => pgids.every((g) => liveInGroup(g).length === 0), 1000, 'every task group to be empty');
+    expect(Date.now() - t0).toBeLessThanOrEqual(1000);
+
+    const second = await spawnDaemon(h, ['--concurrency', '3']);
+    cleanups.push(async () => {
+      second.child.kill('SIGTERM');
+      await second.exited;
+    });
+    const next = await connect(h);
+    for (const id of running) {
+      const { task, transitions } = (await next.request('GET', { taskId: id })) as { task: any; transitions: any[] };
+      expect(task.state).toBe('interrupted');
+      expect(transitions.at(-1)).toMatchObject({ to: 'interrupted' });
+    }
+    // The sync loop reported progress before it spun: kept.
+    expect(((await next.request('GET', { taskId: running[0] })) as { task: any }).task.progress).toMatchObject({ fraction: 0.01 });
+    for (const id of queued) {
+      await waitFor(async () => ((await next.request('GET', { taskId: id })) as { task: any }).task.state === 'completed', 15_000, `queued task ${id} to run`);
+    }
+    // New ids continue after the journal's.
+    const fresh = ((await next.request('TASK_REQUEST', { spec: { module: fixture('echo') } })) as { task: { id: string } }).task.id;
+    expect(Number(fresh)).toBe(6);
+    expect(second.output()).toMatch(/recovery: 3 task\(s\) interrupted/);
+  });
+
+  it("recovery kills a left-over group itself when the orphan guard is gone too (same pid and start time)", async () => {
+    const h = home();
+    const first = await spawnDaemon(h, ['--concurrency', '2']);
+    cleanups.push(() => void first.child.kill('SIGKILL'));
+    const client = await connect(h);
+    const id = ((await client.request('TASK_REQUEST', { spec: { command: 'sh', args: ['-c', 'sleep 1000 & wait'] } })) as { task: { id: string } }).task.id;
+    const { pid } = await waitRunning(client, id);
+    await waitFor(() => liveInGroup(pid).length >= 2, 5000, 'sleep in the group');
+    const guard = await waitFor(() => guardOf(first.child.pid!), 5000, 'the orphan guard');
+    process.kill(guard, 'SIGSTOP'); // the guard cannot act: only recovery can clean up
+    cleanups.push(() => void process.kill(guard, 'SIGKILL'));
+    process.kill(first.child.pid!, 'SIGKILL');
+    await first.exited;
+    await sleep(200);
+    expect(liveInGroup(pid).length).toBeGreaterThan(0);
+
+    const second = await spawnDaemon(h);
+    cleanups.push(async () => {
+      second.child.kill('SIGTERM');
+      await second.exited;
+    });
+    await waitFor(() => liveInGroup(pid).length === 0, 2000, 'recovery to kill the left-over group');
+    const next = await connect(h);
+    const { transitions } = (await next.request('GET', { taskId: id })) as { transitions: any[] };
+    expect(transitions.at(-1)).toMatchObject({ to: 'interrupted', detail: { groupKilled: true, pid } });
+  });
+
+  it('pid-reuse guard: a journaled pid that is alive with another start time is never signalled', async () => {
+    const h = home();
+    // Two processes of our own, each leading its own group, standing in for "the pid now belongs to someone else".
+    const reused = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
+    const same = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
+    cleanups.push(() => {
+      for (const p of [reused, same]) if (isAlive(p.pid!)) process.kill(p.pid!, 'SIGKILL');
+    });
+    await waitFor(() => readProcStat(reused.pid!) && readProcStat(same.pid!), 2000, 'sleeps');
+    const journal = Journal.open(h);
+    const row = (id: string, pid: number) => ({
+      id, name: `t${id}`, kind: 'command' as const, spec: { command: 'sleep', args: ['30'] }, state: 'running' as const, attempt: 1, pid, createdAt: Date.now(), startedAt: Date.now(),
+    });
+    journal.recordTask(row('1', reused.pid!));
+    journal.recordSpawn('1', 1, reused.pid!, readProcStat(reused.pid!)!.startTime + 12345);
+    journal.recordTask(row('2', same.pid!));
+    journal.recordSpawn('2', 1, same.pid!, readProcStat(same.pid!)!.startTime);
+    journal.close();
+
+    const daemon = await startDaemon({ home: h, log: () => {} });
+    cleanups.push(() => daemon.close());
+    expect(daemon.recovery.spared).toEqual([reused.pid]);
+    expect(daemon.recovery.killedGroups).toEqual([same.pid]);
+    expect(daemon.recovery.interrupted.map((t) => t.id)).toEqual(['1', '2']);
+    await waitFor(() => !isAlive(same.pid!), 2000, 'the matching process to be killed');
+    await sleep(100);
+    expect(isAlive(reused.pid!)).toBe(true);
+  });
+});
