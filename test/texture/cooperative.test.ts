@@ -27,12 +27,15 @@ describe('cooperative computation', () => {
   });
 
   it('yields to the event loop every few milliseconds of compute (progress between)', async () => {
+    // CPU time, not wall time: on a loaded machine the process may be descheduled between yields
+    const cpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
     const stamps: number[] = [];
-    await computeTexture(big, OPTIONS, { onProgress: () => stamps.push(performance.now()) });
+    await computeTexture(big, OPTIONS, { onProgress: () => stamps.push(cpuMs()) });
     const gaps = stamps.slice(1).map((t, k) => t - stamps[k]).sort((a, b) => a - b);
     expect(stamps.length).toBeGreaterThan(5);
-    // the driver yields after >= 5 ms of compute; steps take well under a millisecond or two
+    // the driver yields after >= 5 ms of wall time; a step is well under a millisecond or two of compute
     expect(gaps[Math.floor(gaps.length / 2)]).toBeLessThan(12);
+    expect(gaps[Math.floor(gaps.length * 0.9)]).toBeLessThan(20);
   });
 
   it('an abort mid-computation rejects with an AbortError within milliseconds', async () => {
@@ -58,7 +61,8 @@ describe('cooperative computation', () => {
     expect(abortedAt).toBeGreaterThan(0);
     expect(progressBeforeAbort).toBeGreaterThan(0);
     expect(progressBeforeAbort).toBeLessThan(1);
-    expect(latency).toBeLessThan(40);
+    // typically 1-5 ms (the current block, then the check after the macrotask); generous for a loaded 2-core machine
+    expect(latency).toBeLessThan(100);
   });
 
   it('an already aborted signal rejects at once', async () => {

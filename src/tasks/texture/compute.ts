@@ -17,6 +17,7 @@ import {
   countPairs,
   countPairs2,
   countPairs4,
+  countPairs8,
   countPairsTracked,
   denseSumsAndClear,
   featuresFromSums,
@@ -175,8 +176,8 @@ interface Scratch {
   sums: Float64Array;
 }
 
-/** Offsets counted together in one pass (see countPairs4), when their tables fit in cache. */
-const FUSE = 4;
+/** Offsets counted together in one pass (countPairs8/4/2), when their tables fit in cache (levels <= 256). */
+const FUSE = 8;
 const FUSE_MAX_LEVELS = 256;
 
 type Range = PairRange;
@@ -198,12 +199,13 @@ function leftovers(R: Range, F: Range): Range[] {
   return out.filter((r) => !isEmpty(r));
 }
 
-/** Split offset indices into fused sets of 4, then 2, then 1. */
+/** Split offset indices into fused sets of 8, then 4, 2, 1. */
 function fusedSets(count: number, fuse: number): number[][] {
   const sets: number[][] = [];
   let k = 0;
   while (k < count) {
-    const size = fuse >= 4 && count - k >= 4 ? 4 : fuse >= 2 && count - k >= 2 ? 2 : 1;
+    const left = count - k;
+    const size = fuse >= 8 && left >= 8 ? 8 : fuse >= 4 && left >= 4 ? 4 : fuse >= 2 && left >= 2 ? 2 : 1;
     sets.push(Array.from({ length: size }, (_, j) => k + j));
     k += size;
   }
@@ -276,13 +278,16 @@ function* rectSteps(
       colEnd: Math.min(...setRanges.map((r) => r.colEnd)),
     };
     const deltas = set.map((o) => offsets[o].dr * width + offsets[o].dc);
+    const deltas8 = Int32Array.from(deltas);
     // the fused core: every offset of the set has its neighbour inside the rectangle
     if (!isEmpty(fused)) {
       const fw = fused.colEnd - fused.colStart;
       const rowsPerStep = Math.max(1, Math.floor(STEP_UNITS / (fw * set.length)));
       for (let r = fused.rowStart; r < fused.rowEnd; r += rowsPerStep) {
         const r1 = Math.min(fused.rowEnd, r + rowsPerStep);
-        if (set.length === 4) {
+        if (set.length === 8) {
+          countPairs8(q, width, L, deltas8, r, r1, fused.colStart, fused.colEnd, tables);
+        } else if (set.length === 4) {
           countPairs4(q, width, L, deltas[0], deltas[1], deltas[2], deltas[3], r, r1, fused.colStart, fused.colEnd, tables[0], tables[1], tables[2], tables[3]);
         } else if (set.length === 2) {
           countPairs2(q, width, L, deltas[0], deltas[1], r, r1, fused.colStart, fused.colEnd, tables[0], tables[1]);

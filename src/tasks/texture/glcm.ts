@@ -117,6 +117,39 @@ export function countPairs4(
   }
 }
 
+/** Eight offsets at once (levels <= 256: eight 256 KiB tables stay in L2); see countPairs4. */
+export function countPairs8(
+  q: QuantizedData,
+  width: number,
+  levels: number,
+  deltas: Int32Array,
+  r0: number,
+  r1: number,
+  c0: number,
+  c1: number,
+  t: readonly Uint32Array[],
+): void {
+  if (r1 <= r0 || c1 <= c0) return;
+  const span = c1 - c0;
+  const d0 = deltas[0], d1 = deltas[1], d2 = deltas[2], d3 = deltas[3], d4 = deltas[4], d5 = deltas[5], d6 = deltas[6], d7 = deltas[7];
+  const t0 = t[0], t1 = t[1], t2 = t[2], t3 = t[3], t4 = t[4], t5 = t[5], t6 = t[6], t7 = t[7];
+  for (let r = r0; r < r1; r++) {
+    let a = r * width + c0;
+    const end = a + span;
+    for (; a < end; a++) {
+      const i = q[a] * levels;
+      t0[i + q[a + d0]]++;
+      t1[i + q[a + d1]]++;
+      t2[i + q[a + d2]]++;
+      t3[i + q[a + d3]]++;
+      t4[i + q[a + d4]]++;
+      t5[i + q[a + d5]]++;
+      t6[i + q[a + d6]]++;
+      t7[i + q[a + d7]]++;
+    }
+  }
+}
+
 /** Two offsets at once; see countPairs4. */
 export function countPairs2(
   q: QuantizedData,

@@ -48,8 +48,12 @@ export function requantizeRows(
   const src = image.data;
   const from = r0 * image.width;
   const to = r1 * image.width;
+  const shift = Math.log2(2 ** image.bitDepth / levels);
   if (lut === null) {
     for (let k = from; k < to; k++) out[k] = src[k];
+  } else if (Number.isInteger(shift)) {
+    // levels a power of two: floor(v * levels / 2^bits) is v >> shift (16-bit, levels 256: v >> 8)
+    for (let k = from; k < to; k++) out[k] = src[k] >> shift;
   } else {
     for (let k = from; k < to; k++) out[k] = lut[src[k]];
   }

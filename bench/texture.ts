@@ -1,0 +1,178 @@
+/**
+ * Texture benchmarks of issue #3, single core unless stated:
+ *  - brick.png (512 x 512, levels 256, distances [1, 3], 4 angles): requantize + GLCM + 10 features
+ *  - a 4096 x 4096 16-bit image (the generated sample), same settings (requantized v >> 8)
+ *  - side by side with scikit-image (graycomatrix + graycoprops, 6 properties) when Debian's
+ *    /usr/bin/python3 has it, interleaved in rounds so both see the same machine load
+ *  - a 96-image "plate" (brick/grass alternating), one task per image through the Supervisor
+ *    on all cores: throughput in images per second
+ * Env: BENCH_TEXTURE_SCALE (default 1) multiplies the run counts; BENCH_TEXTURE_PYTHON overrides
+ * the interpreter; BENCH_TEXTURE_PLATE=0 skips the plate.
+ */
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { Supervisor } from '../src/supervisor/supervisor.js';
+import { readImage, sampleImages, textureFeatures, textureTaskModule, type GreyImage } from '../src/tasks/texture/index.js';
+import { nowMs, percentile, row, type BenchRow } from './lib/stats.js';
+
+const ANGLES = [0, Math.PI / 4, Math.PI / 2, (3 * Math.PI) / 4];
+const OPTIONS = { levels: 256, distances: [1, 3], angles: ANGLES };
+
+const PY_SCRIPT = String.raw`
+import json, sys, time
+import numpy as np
+from skimage.feature import graycomatrix, graycoprops
+images = {}
+A = [0, np.pi/4, np.pi/2, 3*np.pi/4]
+PROPS = ['contrast', 'dissimilarity', 'homogeneity', 'ASM', 'energy', 'correlation']
+def run(img):
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    P = graycomatrix(img, [1, 3], A, levels=256, symmetric=True, normed=True)
+    return [graycoprops(P, p) for p in PROPS]
+for line in sys.stdin:
+    cmd = line.split()
+    if cmd[0] == 'load':
+        name, file, h, w, dtype = cmd[1], cmd[2], int(cmd[3]), int(cmd[4]), cmd[5]
+        images[name] = np.fromfile(file, dtype=dtype).reshape(h, w)
+        print(json.dumps({'ok': True}), flush=True)
+    elif cmd[0] == 'run':
+        img, n = images[cmd[1]], int(cmd[2])
+        times = []
+        for _ in range(n):
+            t = time.perf_counter(); r = run(img); times.append((time.perf_counter() - t) * 1000)
+        print(json.dumps({'times': times, 'contrast00': float(r[0][0][0])}), flush=True)
+`;
+
+interface PythonPeer {
+  version: string;
+  ask(line: string): Promise<{ times?: number[]; contrast00?: number }>;
+  close(): void;
+}
+
+function startSkimage(): PythonPeer | string {
+  const python = process.env.BENCH_TEXTURE_PYTHON ?? '/usr/bin/python3';
+  const probe = spawnSync(python, ['-c', 'import skimage; print(skimage.__version__)'], { encoding: 'utf8' });
+  if (probe.status !== 0) return `scikit-image not available to ${python}`;
+  const env = { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
+  const child: ChildProcessWithoutNullStreams = spawn(python, ['-c', PY_SCRIPT], { env });
+  const lines = createInterface({ input: child.stdout });
+  const waiting: Array<(v: string) => void> = [];
+  lines.on('line', (l) => waiting.shift()?.(l));
+  let stderr = '';
+  child.stderr.on('data', (d) => { stderr += d; });
+  return {
+    version: probe.stdout.trim(),
+    ask: (line) => new Promise((resolve, reject) => {
+      const onExit = () => reject(new Error(`python exited: ${stderr}`));
+      child.once('exit', onExit);
+      waiting.push((l) => { child.off('exit', onExit); resolve(JSON.parse(l)); });
+      child.stdin.write(`${line}\n`);
+    }),
+    close: () => { child.stdin.end(); child.kill(); },
+  };
+}
+
+function timeOurs(image: GreyImage, n: number, into: number[]): void {
+  for (let k = 0; k < n; k++) {
+    const t = nowMs();
+    textureFeatures(image, OPTIONS);
+    into.push(nowMs() - t);
+  }
+}
+
+/** Interleaved rounds of ours and scikit-image's, so both see the same load. */
+async function sideBySide(name: string, image: GreyImage, rounds: number, perRound: number, py: PythonPeer | null): Promise<{ ours: number[]; theirs: number[] }> {
+  const ours: number[] = [];
+  const theirs: number[] = [];
+  timeOurs(image, 1, []); // warm-up (JIT)
+  if (py) await py.ask(`run ${name} 1`);
+  for (let r = 0; r < rounds; r++) {
+    timeOurs(image, perRound, ours);
+    if (py) theirs.push(...((await py.ask(`run ${name} ${perRound}`)).times ?? []));
+  }
+  return { ours, theirs };
+}
+
+function comparison(label: string, ours: number[], theirs: number[], py: PythonPeer | string | null, issueMs: number): BenchRow[] {
+  const rows: BenchRow[] = [];
+  const p50 = percentile(ours, 50);
+  if (theirs.length > 0 && typeof py === 'object' && py) {
+    const t50 = percentile(theirs, 50);
+    const ratio = t50 / p50;
+    rows.push(row(`texture: ${label}`, ours, 'ms', {
+      target: 'p50 <= scikit-image (aim 2x faster)',
+      met: p50 <= t50,
+      note: `${ratio.toFixed(2)}x faster than scikit-image ${py.version} here (p50 ${t50.toFixed(1)} ms); 10 features vs its 6`,
+    }));
+    rows.push(row(`texture: ${label}, scikit-image ${py.version}`, theirs, 'ms', { note: 'graycomatrix + graycoprops, same settings, single thread' }));
+  } else {
+    rows.push(row(`texture: ${label}`, ours, 'ms', {
+      target: `p50 <= ${issueMs} ms (scikit-image as measured in the issue)`,
+      met: p50 <= issueMs,
+      note: typeof py === 'string' ? `${py}: no side-by-side ratio` : undefined,
+    }));
+  }
+  return rows;
+}
+
+async function plate(images: string[], count: number): Promise<{ seconds: number; failed: number }> {
+  const cores = os.availableParallelism();
+  const sup = new Supervisor({ concurrency: cores, prewarm: cores, stallAfterMs: Infinity, nice: 0 });
+  try {
+    await new Promise((r) => setTimeout(r, 300)); // let the prewarmed runners boot
+    const t0 = nowMs();
+    const tasks = Array.from({ length: count }, (_, k) => sup.start({ module: textureTaskModule, input: { images: [images[k % images.length]], distances: [1, 3] }, name: `well ${k + 1}` }));
+    const outcomes = await Promise.all(tasks.map((t) => t.done));
+    const seconds = (nowMs() - t0) / 1000;
+    return { seconds, failed: outcomes.filter((o) => o.state !== 'completed').length };
+  } finally {
+    await sup.shutdown();
+  }
+}
+
+export async function runTextureBench(): Promise<BenchRow[]> {
+  const scale = Math.max(0.1, Number(process.env.BENCH_TEXTURE_SCALE ?? 1));
+  const rows: BenchRow[] = [];
+  const samples = await sampleImages({ only: ['brick', 'grass', 'synthetic-4096-16bit'] });
+  const file = (name: string) => samples.find((s) => s.name === name)!.path;
+  const [brick] = await readImage(file('brick'));
+  const [big] = await readImage(file('synthetic-4096-16bit'));
+
+  const peer = startSkimage();
+  const py = typeof peer === 'string' ? null : peer;
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'taskwarden-bench-texture-'));
+  try {
+    if (py) {
+      writeFileSync(path.join(tmp, 'brick.raw'), brick.data);
+      writeFileSync(path.join(tmp, 'big.raw'), new Uint8Array(big.data.buffer, big.data.byteOffset, big.data.byteLength));
+      await py.ask(`load brick ${path.join(tmp, 'brick.raw')} 512 512 uint8`);
+      await py.ask(`load big ${path.join(tmp, 'big.raw')} 4096 4096 <u2`);
+    }
+    const b = await sideBySide('brick', brick, Math.round(10 * scale), 6, py);
+    rows.push(...comparison('brick.png 512x512, levels 256, d [1,3], 4 angles', b.ours, b.theirs, peer, 50));
+    const g = await sideBySide('big', big, Math.max(2, Math.round(5 * scale)), 2, py);
+    rows.push(...comparison('4096x4096 16-bit, levels 256, d [1,3], 4 angles', g.ours, g.theirs, peer, 600));
+  } finally {
+    py?.close();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+
+  if (process.env.BENCH_TEXTURE_PLATE !== '0') {
+    const runs = Math.max(1, Math.round(2 * scale));
+    const rates: number[] = [];
+    let failed = 0;
+    for (let r = 0; r < runs; r++) {
+      const p = await plate([file('brick'), file('grass')], 96);
+      rates.push(96 / p.seconds);
+      failed += p.failed;
+    }
+    rows.push(row(`texture: plate of 96 images (512x512), one task each, ${os.availableParallelism()} processes`, rates, 'images/s', {
+      note: `whole batch incl. process start, decode, results over IPC${failed ? `; ${failed} FAILED` : ''}`,
+    }));
+  }
+  return rows;
+}
