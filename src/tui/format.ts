@@ -1,0 +1,111 @@
+/** Pure formatting helpers for the terminal UI: durations, bytes, bars, stall and outcome texts. */
+import type { StallInfo, TaskOutcome, TaskState } from '../supervisor/types.js';
+
+/** "850 ms", "2.31 s", "14 s", "3 m 05 s", "2 h 04 m". */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '-';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 10_000) return `${(ms / 1000).toFixed(2)} s`;
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} m ${String(s % 60).padStart(2, '0')} s`;
+  const h = Math.floor(m / 60);
+  return `${h} h ${String(m % 60).padStart(2, '0')} m`;
+}
+
+/** Compact elapsed time for a table cell: "0:07", "12:34", "1:02:03". */
+export function formatElapsed(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '';
+  const total = Math.floor(ms / 1000);
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${String(s).padStart(2, '0')}` : `${m}:${String(s).padStart(2, '0')}`;
+}
+
+export function formatBytes(bytes: number | undefined): string {
+  if (bytes === undefined || !Number.isFinite(bytes) || bytes < 0) return '';
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value >= 100 ? value.toFixed(0) : value.toFixed(1)} ${units[unit]}`;
+}
+
+export function formatPercent(value: number | undefined): string {
+  if (value === undefined || !Number.isFinite(value)) return '';
+  return `${Math.round(value)}%`;
+}
+
+const EIGHTHS = ['', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
+
+/** A progress bar of exactly `width` cells, with eighth-block resolution. */
+export function progressBar(fraction: number | undefined, width: number): string {
+  if (width <= 0) return '';
+  const f = fraction === undefined || !Number.isFinite(fraction) ? 0 : Math.min(1, Math.max(0, fraction));
+  const eighths = Math.round(f * width * 8);
+  const full = Math.floor(eighths / 8);
+  const rest = eighths % 8;
+  const bar = '█'.repeat(full) + (full < width ? EIGHTHS[rest] : '');
+  return bar + ' '.repeat(Math.max(0, width - [...bar].length));
+}
+
+/** Pads or cuts to exactly `width` terminal cells (the UI uses single-width characters only). */
+export function fit(text: string, width: number, align: 'left' | 'right' = 'left'): string {
+  if (width <= 0) return '';
+  const chars = [...text];
+  if (chars.length > width) return width === 1 ? '…' : chars.slice(0, width - 1).join('') + '…';
+  const pad = ' '.repeat(width - chars.length);
+  return align === 'left' ? text + pad : pad + text;
+}
+
+/** "no progress for 14 s · spinning at 100% CPU" */
+export function stallText(stall: StallInfo, silentForMs = stall.silentForMs): string {
+  const silent = `no progress for ${formatDuration(Math.max(0, silentForMs))}`;
+  switch (stall.diagnosis) {
+    case 'spinning':
+      return `${silent} · spinning at ${Math.round(stall.cpuPercent)}% CPU`;
+    case 'blocked':
+      return `${silent} · blocked (idle, ${Math.round(stall.cpuPercent)}% CPU)`;
+    default:
+      return `${silent} · cause unknown`;
+  }
+}
+
+export interface StateStyle {
+  icon: string;
+  color: string;
+  label: string;
+}
+
+export const STATE_STYLES: Record<TaskState, StateStyle> = {
+  queued: { icon: '◌', color: 'gray', label: 'queued' },
+  starting: { icon: '◔', color: 'cyan', label: 'starting' },
+  running: { icon: '▶', color: 'blue', label: 'running' },
+  cancelling: { icon: '◍', color: 'yellow', label: 'cancelling…' },
+  killing: { icon: '✖', color: 'magenta', label: 'killing…' },
+  completed: { icon: '✔', color: 'green', label: 'completed' },
+  failed: { icon: '✘', color: 'red', label: 'failed' },
+  cancelled: { icon: '■', color: 'yellow', label: 'cancelled' },
+  killed: { icon: '☠', color: 'magenta', label: 'killed' },
+  interrupted: { icon: '↯', color: 'red', label: 'interrupted' },
+};
+
+/** What a task's row says about its end, e.g. "killed (SIGKILL) after 2 ms". */
+export function outcomeText(outcome: TaskOutcome): string {
+  const how = outcome.signal ? ` (${outcome.signal})` : outcome.exitCode !== undefined && outcome.exitCode !== null && outcome.exitCode !== 0 ? ` (exit ${outcome.exitCode})` : '';
+  const escalated = outcome.escalated ? ', escalated after the grace period' : '';
+  const error = outcome.state === 'failed' && outcome.error ? `: ${outcome.error.message}` : '';
+  return `${outcome.state}${how}${escalated}${error}`;
+}
+
+/** A one-line, control-character-free rendering of arbitrary text (log lines, error messages). */
+export function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, '').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '').replace(/[\t\n\r]+/g, ' ');
+}
