@@ -1,0 +1,36 @@
+/**
+ * What the UI needs from a daemon connection: the subset of src/daemon/client.ts's DaemonClient
+ * it uses, so components and the controller can be tested against a fake, and so the UI keeps
+ * working (with a message) when the daemon goes away.
+ */
+import type { DaemonEvent } from '../protocol/messages.js';
+import type { TaskSnapshot } from '../supervisor/types.js';
+
+export interface TuiClient {
+  readonly welcome: { version: number; daemonPid: number; home: string };
+  /** Resolves with the ACK payload; rejects with an Error (a DaemonError carries `code`). */
+  request(type: string, payload?: Record<string, unknown>): Promise<Record<string, unknown>>;
+  /** Resolves with the SNAPSHOT's tasks; afterwards every TASK_* event arrives through onEvent. */
+  subscribe(): Promise<TaskSnapshot[]>;
+  onEvent(listener: (event: DaemonEvent) => void): void;
+  /** Called once when the connection ends: `error` when it was lost, undefined after close(). */
+  onClose(listener: (error: Error | undefined) => void): void;
+  close(): void;
+  readonly closed: boolean;
+}
+
+export interface ConnectOptions {
+  /** Start a background daemon when none runs. */
+  autostart: boolean;
+}
+
+export type ConnectFn = (options: ConnectOptions) => Promise<TuiClient>;
+
+/** "UNKNOWN_TASK: no task 7" for a DaemonError, the message otherwise. */
+export function errorText(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return typeof code === 'string' && !error.message.includes(code) ? `${code}: ${error.message}` : error.message;
+  }
+  return String(error);
+}

@@ -1,0 +1,83 @@
+/** The full-screen UI: one frame of exactly rows - 1 lines, driven by the store's committed state. */
+import { useEffect, useMemo, useSyncExternalStore } from 'react';
+import { Box, useInput, useStdout } from 'ink';
+import { isTerminalState, type TaskState } from '../../supervisor/types.js';
+import type { Controller } from '../controller.js';
+import { logPaneHeight, visibleRowCount, type UiState } from '../store.js';
+import { Footer, Header, Help, LogPane, QuitPrompt, StatusBar } from './chrome.js';
+import { TableHeader, TaskTable, tableLayout } from './task-table.js';
+
+function countStates(state: UiState): Partial<Record<TaskState, number>> {
+  const counts: Partial<Record<TaskState, number>> = {};
+  for (const id of state.order) {
+    const task = state.tasks.get(id);
+    if (task) counts[task.state] = (counts[task.state] ?? 0) + 1;
+  }
+  return counts;
+}
+
+function emptyHint(state: UiState): string {
+  const first = state.templates.slice(0, 3).map((t) => `${t.key} ${t.name}`);
+  return first.length > 0 ? ` No tasks yet. Press 1-9 to start one (${first.join(', ')}, …), ? for help.` : ' No tasks yet.';
+}
+
+export function App({ controller }: { controller: Controller }) {
+  const store = controller.store;
+  const state = useSyncExternalStore(store.subscribe, store.getSnapshot);
+  const { stdout } = useStdout();
+
+  useInput((input, key) => controller.key(input, key));
+
+  useEffect(() => {
+    const onResize = () => {
+      store.setSize({ columns: stdout.columns || 80, rows: stdout.rows || 24 });
+      store.changed(true);
+    };
+    stdout.on('resize', onResize);
+    return () => {
+      stdout.off('resize', onResize);
+    };
+  }, [stdout, store]);
+
+  const width = Math.max(20, state.size.columns);
+  const layout = useMemo(() => tableLayout(width), [width]);
+  const counts = useMemo(() => countStates(state), [state.tasks, state.order]); // eslint-disable-line react-hooks/exhaustive-deps
+  const tableHeight = visibleRowCount(state);
+  const activeCount = useMemo(() => {
+    let n = 0;
+    for (const t of state.tasks.values()) if (!isTerminalState(t.state)) n += 1;
+    return n;
+  }, [state.tasks]);
+  const logHeight = logPaneHeight(state.size.rows);
+  const selectedName = state.selectedId ? state.tasks.get(state.selectedId)?.name : undefined;
+
+  return (
+    <Box flexDirection="column" width={width} height={Math.max(1, state.size.rows - 1)} overflow="hidden">
+      <Header daemon={state.daemon} counts={counts} {...(state.load ? { load: state.load } : {})} width={width} />
+      {state.mode === 'help' ? (
+        <Help templates={state.templates} {...(state.templatesSource ? { source: state.templatesSource } : {})} height={tableHeight + 1 + (state.logPane ? logHeight + 1 : 0)} />
+      ) : (
+        <>
+          <TableHeader layout={layout} />
+          <TaskTable
+            tasks={state.tasks}
+            order={state.order}
+            {...(state.selectedId !== undefined ? { selectedId: state.selectedId } : {})}
+            scrollTop={state.scrollTop}
+            height={tableHeight}
+            layout={layout}
+            now={state.now}
+            emptyHint={emptyHint(state)}
+          />
+          {state.logPane ? <LogPane {...(state.logView ? { view: state.logView } : {})} height={logHeight} width={width} {...(selectedName ? { taskName: selectedName } : {})} /> : null}
+        </>
+      )}
+      {state.mode === 'quit' || state.mode === 'quitting' ? (
+        <QuitPrompt active={activeCount} width={width} stopping={state.mode === 'quitting'} />
+      ) : (
+        <StatusBar status={state.status} width={width} />
+      )}
+      <Footer width={width} />
+    </Box>
+  );
+}

@@ -1,0 +1,182 @@
+/** The task table: a header line and one memoized single-line row per visible task. */
+import { memo } from 'react';
+import { Box, Text } from 'ink';
+import { isTerminalState } from '../../supervisor/types.js';
+import { fit, formatBytes, formatDuration, formatElapsed, formatPercent, oneLine, progressBar, stallText, STATE_STYLES, type StateStyle } from '../format.js';
+import type { TaskView } from '../store.js';
+
+export interface Layout {
+  width: number;
+  id: number;
+  name: number;
+  state: number;
+  bar: number;
+  pct: number;
+  msg: number;
+  elapsed: number;
+  cpu: number;
+  rss: number;
+  attempt: number;
+}
+
+/** Column widths for a terminal `width` cells wide; narrow terminals lose the least important columns. */
+export function tableLayout(width: number): Layout {
+  const w = Math.max(40, width);
+  const id = 4;
+  const state = 13;
+  const bar = w >= 70 ? 10 : 6;
+  const pct = 4;
+  const elapsed = w >= 60 ? 7 : 0;
+  const cpu = w >= 84 ? 5 : 0;
+  const rss = w >= 100 ? 9 : 0;
+  const attempt = w >= 90 ? 3 : 0;
+  const name = Math.max(8, Math.min(28, Math.floor(w * 0.18)));
+  const columns = [id, name, state, bar, pct, elapsed, cpu, rss, attempt].filter((c) => c > 0);
+  const fixed = columns.reduce((a, b) => a + b, 0) + columns.length; // one space after each
+  const msg = Math.max(6, w - fixed - 1);
+  return { width: w, id, name, state, bar, pct, msg, elapsed, cpu, rss, attempt };
+}
+
+const PENDING_STYLES: Record<NonNullable<TaskView['pending']>['op'], StateStyle> = {
+  cancel: STATE_STYLES.cancelling,
+  stop: STATE_STYLES.cancelling,
+  kill: STATE_STYLES.killing,
+  restart: { icon: '↻', color: 'cyan', label: 'restarting…' },
+};
+
+/** The state shown: an operation asked for here shows at once, before the daemon confirms it. */
+export function shownState(task: TaskView): StateStyle {
+  if (task.pending) return PENDING_STYLES[task.pending.op];
+  return STATE_STYLES[task.state];
+}
+
+/** The message cell: a stall, the end of a finished task, or the last progress message. */
+export function messageFor(task: TaskView, now: number): { text: string; color?: string } {
+  if (task.stall && !isTerminalState(task.state)) {
+    const silent = task.stall.silentForMs + Math.max(0, now - (task.stallSeenAt ?? now));
+    return { text: `⚠ ${stallText(task.stall, silent)}`, color: task.stall.diagnosis === 'spinning' ? 'red' : 'yellow' };
+  }
+  const outcome = task.outcome;
+  if (outcome && isTerminalState(task.state)) {
+    switch (outcome.state) {
+      case 'completed':
+        return { text: `done in ${formatDuration(outcome.durationMs)}`, color: 'green' };
+      case 'failed':
+        return { text: oneLine(outcome.error ? outcome.error.message : `exit code ${outcome.exitCode ?? '?'}`), color: 'red' };
+      case 'killed':
+        return {
+          text: `killed (${outcome.signal ?? 'SIGKILL'})${outcome.escalated ? ', escalated after the grace period' : ''}${reasonText(outcome.stopReason)}`,
+          color: 'magenta',
+        };
+      case 'cancelled':
+        return { text: `cancelled${reasonText(outcome.stopReason)}`, color: 'yellow' };
+      case 'interrupted':
+        return { text: 'interrupted (the daemon stopped while it ran)', color: 'red' };
+    }
+  }
+  return { text: task.progress?.message ? oneLine(task.progress.message) : '' };
+}
+
+function reasonText(reason: TaskView['stopReason']): string {
+  switch (reason) {
+    case 'stop-all':
+      return ' by the emergency stop';
+    case 'timeout':
+      return ' (timeout)';
+    case 'stall':
+      return ' by the watchdog';
+    case 'restart':
+      return ' for a restart';
+    case 'shutdown':
+      return ' (daemon shutdown)';
+    default:
+      return '';
+  }
+}
+
+function elapsedFor(task: TaskView, now: number): string {
+  if (task.startedAt === undefined) return '';
+  const end = isTerminalState(task.state) ? (task.endedAt ?? task.startedAt + (task.outcome?.durationMs ?? 0)) : now;
+  return formatElapsed(end - task.startedAt);
+}
+
+export function TableHeader({ layout }: { layout: Layout }) {
+  let text =
+    fit('ID', layout.id) + ' ' + fit('NAME', layout.name) + ' ' + fit('STATE', layout.state) + ' ' + fit('PROGRESS', layout.bar + 1 + layout.pct) + ' ' + fit('MESSAGE', layout.msg);
+  if (layout.elapsed) text += ' ' + fit('ELAPSED', layout.elapsed, 'right');
+  if (layout.cpu) text += ' ' + fit('CPU', layout.cpu, 'right');
+  if (layout.rss) text += ' ' + fit('RSS', layout.rss, 'right');
+  if (layout.attempt) text += ' ' + fit('#', layout.attempt, 'right');
+  return (
+    <Text bold dimColor wrap="truncate-end">
+      {text}
+    </Text>
+  );
+}
+
+export interface TaskRowProps {
+  task: TaskView;
+  selected: boolean;
+  layout: Layout;
+  /** Clock for elapsed time and stall silence; 0 for finished tasks, so their rows never re-render on a tick. */
+  now: number;
+}
+
+export const TaskRow = memo(function TaskRow({ task, selected, layout, now }: TaskRowProps) {
+  const style = shownState(task);
+  const finished = isTerminalState(task.state) && !task.pending;
+  const fraction = task.state === 'completed' ? 1 : task.progress?.fraction;
+  const message = messageFor(task, now);
+  const cells =
+    layout.elapsed || layout.cpu || layout.rss || layout.attempt
+      ? (layout.elapsed ? ' ' + fit(elapsedFor(task, now), layout.elapsed, 'right') : '') +
+        (layout.cpu ? ' ' + fit(finished ? '' : formatPercent(task.usage?.cpuPercent), layout.cpu, 'right') : '') +
+        (layout.rss ? ' ' + fit(finished ? '' : formatBytes(task.usage?.rssBytes), layout.rss, 'right') : '') +
+        (layout.attempt ? ' ' + fit(String(task.attempt), layout.attempt, 'right') : '')
+      : '';
+  return (
+    <Text inverse={selected} wrap="truncate-end">
+      {fit(task.id, layout.id)} {fit(task.name, layout.name)}{' '}
+      <Text color={style.color} bold={task.pending !== undefined}>
+        {fit(`${style.icon} ${style.label}`, layout.state)}
+      </Text>{' '}
+      <Text color={finished ? 'gray' : style.color}>{progressBar(fraction, layout.bar)}</Text> {fit(fraction === undefined ? '' : formatPercent(fraction * 100), layout.pct, 'right')}{' '}
+      <Text {...(message.color ? { color: message.color } : {})}>{fit(message.text, layout.msg)}</Text>
+      {cells}
+    </Text>
+  );
+});
+
+export interface TaskTableProps {
+  tasks: ReadonlyMap<string, TaskView>;
+  order: readonly string[];
+  selectedId?: string;
+  scrollTop: number;
+  height: number;
+  layout: Layout;
+  now: number;
+  emptyHint: string;
+}
+
+/** Only the rows that fit are drawn; blank lines keep the frame's height fixed. */
+export function TaskTable({ tasks, order, selectedId, scrollTop, height, layout, now, emptyHint }: TaskTableProps) {
+  const rows = [];
+  const end = Math.min(order.length, scrollTop + height);
+  for (let i = scrollTop; i < end; i++) {
+    const task = tasks.get(order[i]);
+    if (!task) continue;
+    const live = !isTerminalState(task.state) || task.pending !== undefined;
+    rows.push(<TaskRow key={task.id} task={task} selected={task.id === selectedId} layout={layout} now={live ? now : 0} />);
+  }
+  return (
+    <Box flexDirection="column" height={height} overflow="hidden">
+      {order.length === 0 ? (
+        <Text dimColor wrap="truncate-end">
+          {emptyHint}
+        </Text>
+      ) : (
+        rows
+      )}
+    </Box>
+  );
+}

@@ -1,0 +1,596 @@
+/**
+ * The UI's behaviour, kept out of the components: it turns key presses into daemon requests,
+ * shows every request on screen before the daemon answers (optimistic state, status line), turns
+ * daemon events and replies into the confirmed outcome, and survives a daemon that errs or dies.
+ */
+import os from 'node:os';
+import type { DaemonEvent } from '../protocol/messages.js';
+import { isTerminalState, type TaskSnapshot } from '../supervisor/types.js';
+import { errorText, type ConnectFn, type TuiClient } from './client.js';
+import { formatDuration, oneLine } from './format.js';
+import { actionFor, splitInput, type Action, type KeyInfo } from './keys.js';
+import { isActive, LOG_RING, type MachineLoad, type TaskView, type TuiStore } from './store.js';
+
+export type QuitHow = 'stopped' | 'detached' | 'idle' | 'disconnected';
+
+export interface QuitResult {
+  how: QuitHow;
+  /** Tasks still active in the daemon when the UI left (detach). */
+  active: number;
+  /** The connection, still open when there is one: the caller decides whether to shut the daemon down. */
+  client?: TuiClient;
+  /** Whether this UI started the daemon it is connected to. */
+  startedDaemon: boolean;
+}
+
+export interface ControllerOptions {
+  store: TuiStore;
+  connect: ConnectFn;
+  machineLoad?: () => MachineLoad;
+  /** Clock tick for elapsed times. Default 1000 ms. */
+  tickMs?: number;
+  /** Machine load refresh. Default 2000 ms. */
+  loadMs?: number;
+  /** Bytes of log tail fetched for the log pane. Default 32 KiB. */
+  logTailBytes?: number;
+}
+
+type TaskOp = { op: 'cancel' | 'kill' | 'restart'; at: number; attempt: number };
+
+export function systemLoad(): MachineLoad {
+  const total = os.totalmem();
+  return { load1: os.loadavg()[0], cpus: os.availableParallelism(), memUsedFraction: total > 0 ? 1 - os.freemem() / total : 0 };
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(2)} s`;
+}
+
+function asSnapshot(value: unknown): TaskSnapshot | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const t = value as Partial<TaskSnapshot>;
+  return typeof t.id === 'string' && typeof t.state === 'string' && typeof t.attempt === 'number' ? (t as TaskSnapshot) : undefined;
+}
+
+function logLineText(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'object' && value !== null && typeof (value as { line?: unknown }).line === 'string') {
+    const { line, stream } = value as { line: string; stream?: string };
+    return stream === 'stderr' ? `! ${line}` : line;
+  }
+  return undefined;
+}
+
+export class Controller {
+  readonly store: TuiStore;
+  readonly done: Promise<QuitResult>;
+  #connect: ConnectFn;
+  #client: TuiClient | undefined;
+  #connecting = false;
+  #startedDaemon = false;
+  #ops = new Map<string, TaskOp>();
+  #finished = false;
+  #resolveDone!: (result: QuitResult) => void;
+  #timers: NodeJS.Timeout[] = [];
+  #logTimer: NodeJS.Timeout | undefined;
+  #machineLoad: () => MachineLoad;
+  #options: ControllerOptions;
+
+  constructor(options: ControllerOptions) {
+    this.#options = options;
+    this.store = options.store;
+    this.#connect = options.connect;
+    this.#machineLoad = options.machineLoad ?? systemLoad;
+    this.done = new Promise((resolve) => {
+      this.#resolveDone = resolve;
+    });
+  }
+
+  get client(): TuiClient | undefined {
+    return this.#client;
+  }
+
+  get startedDaemon(): boolean {
+    return this.#startedDaemon;
+  }
+
+  /** Connects (starting a daemon when none runs) and starts the clocks. Never throws. */
+  async start(): Promise<void> {
+    const tick = setInterval(() => {
+      this.store.setNow(Date.now());
+      if (this.#anyActive()) this.store.changed();
+    }, this.#options.tickMs ?? 1000);
+    const load = setInterval(() => {
+      this.#refreshLoad();
+      this.store.changed();
+    }, this.#options.loadMs ?? 2000);
+    tick.unref();
+    load.unref();
+    this.#timers.push(tick, load);
+    this.#refreshLoad();
+    await this.#connectAndSubscribe(false);
+  }
+
+  dispose(): void {
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
+    if (this.#logTimer) clearTimeout(this.#logTimer);
+    this.store.dispose();
+  }
+
+  // ---- input ------------------------------------------------------------------------------------
+
+  /** One input from Ink's useInput (several printable characters are several keys). */
+  key(input: string, key: KeyInfo): void {
+    for (const part of splitInput(input)) {
+      const action = actionFor(part, key, this.store.draft.mode);
+      if (action) this.dispatch(action);
+    }
+  }
+
+  dispatch(action: Action): void {
+    if (this.#finished) return;
+    try {
+      this.#dispatch(action);
+    } catch (error) {
+      // a bug here must not take the UI down: say it and carry on
+      this.store.setStatus(`Internal error: ${errorText(error)}`, 'error');
+      this.store.changed(true);
+    }
+  }
+
+  #dispatch(action: Action): void {
+    const store = this.store;
+    switch (action.type) {
+      case 'template':
+        return void this.#startTemplate(action.key);
+      case 'move': {
+        const page = Math.max(1, store.pageSize - 1);
+        const delta = action.delta === 'pageUp' ? -page : action.delta === 'pageDown' ? page : action.delta;
+        store.moveSelection(delta);
+        this.#selectionChanged();
+        return store.changed(true);
+      }
+      case 'cancel':
+        return void this.#taskOp('cancel');
+      case 'kill':
+        return void this.#taskOp('kill');
+      case 'restart':
+        return void this.#taskOp('restart');
+      case 'stopAll':
+        return void this.#stopAll();
+      case 'toggleLog': {
+        const open = !store.draft.logPane;
+        store.setLogPane(open);
+        if (open) this.#loadLog(true);
+        return store.changed(true);
+      }
+      case 'clearFinished': {
+        const n = store.clearFinished();
+        store.setStatus(n > 0 ? `Cleared ${plural(n, 'finished row')}.` : 'No finished rows to clear.', 'info');
+        this.#selectionChanged();
+        return store.changed(true);
+      }
+      case 'help':
+        store.setMode(store.draft.mode === 'help' ? 'normal' : 'help');
+        return store.changed(true);
+      case 'closeOverlay':
+        if (store.draft.mode === 'help') store.setMode('normal');
+        else if (store.draft.logPane) store.setLogPane(false);
+        return store.changed(true);
+      case 'quit':
+      case 'interrupt':
+        return this.#quit();
+      case 'quitStop':
+        return void this.#quitStop();
+      case 'quitDetach':
+        return this.#finish('detached');
+      case 'quitStay':
+        store.setMode('normal');
+        store.setStatus('Still here: nothing was stopped.', 'info');
+        return store.changed(true);
+      case 'reconnect':
+        return void this.#reconnect();
+    }
+  }
+
+  // ---- daemon connection ------------------------------------------------------------------------
+
+  async #connectAndSubscribe(autostart: boolean): Promise<void> {
+    if (this.#connecting) return;
+    this.#connecting = true;
+    const store = this.store;
+    try {
+      store.setDaemon({ kind: 'connecting', text: autostart ? 'starting…' : 'connecting…' });
+      store.setStatus(autostart ? 'Starting the daemon…' : 'Connecting to the daemon…', 'busy');
+      store.changed(true);
+      let client: TuiClient;
+      try {
+        client = await this.#connect({ autostart });
+        if (autostart) this.#startedDaemon = true;
+      } catch (first) {
+        // only "no daemon serves this home" means: start one; anything else is a real problem
+        const code = (first as { code?: unknown }).code;
+        if (autostart || (code !== undefined && code !== 'NO_DAEMON')) throw first;
+        store.setDaemon({ kind: 'connecting', text: 'starting…' });
+        store.setStatus('No daemon running: starting one…', 'busy');
+        store.changed(true);
+        client = await this.#connect({ autostart: true });
+        this.#startedDaemon = true;
+      }
+      if (this.#finished) {
+        client.close();
+        return;
+      }
+      await this.#attach(client);
+    } catch (error) {
+      store.setDaemon({ kind: 'disconnected', reason: errorText(error) });
+      store.setStatus(`Cannot reach the daemon: ${oneLine(errorText(error))}. Press R to try again.`, 'error');
+      store.changed(true);
+    } finally {
+      this.#connecting = false;
+    }
+  }
+
+  async #attach(client: TuiClient): Promise<void> {
+    const store = this.store;
+    let ready = false;
+    const early: DaemonEvent[] = [];
+    client.onEvent((event) => {
+      if (client !== this.#client) return;
+      if (!ready) early.push(event);
+      else this.#onEvent(event);
+    });
+    client.onClose((error) => this.#onClose(client, error));
+    this.#client = client;
+    const tasks = await client.subscribe();
+    if (client !== this.#client) return;
+    store.replaceTasks(tasks);
+    ready = true;
+    for (const event of early) this.#onEvent(event);
+    const { daemonPid, home } = client.welcome;
+    store.setDaemon({ kind: 'connected', pid: daemonPid, home });
+    const active = tasks.filter((t) => !isTerminalState(t.state)).length;
+    store.setStatus(
+      `${this.#startedDaemon ? 'Started' : 'Connected to'} the daemon (pid ${daemonPid})` +
+        (tasks.length > 0 ? ` · ${plural(tasks.length, 'task')} known, ${active} active` : '') +
+        ' · press 1-9 to start a task, ? for help',
+      'success',
+    );
+    if (store.draft.logPane) this.#loadLog(true);
+    store.changed(true);
+  }
+
+  async #reconnect(): Promise<void> {
+    if (this.#client && !this.#client.closed) {
+      this.store.setStatus(`Already connected to the daemon (pid ${this.#client.welcome.daemonPid}).`, 'info');
+      this.store.changed(true);
+      return;
+    }
+    await this.#connectAndSubscribe(true);
+  }
+
+  #onClose(client: TuiClient, error: Error | undefined): void {
+    if (client !== this.#client) return;
+    this.#client = undefined;
+    if (this.#finished) return;
+    const store = this.store;
+    this.#ops.clear();
+    store.clearAllPending();
+    const reason = error ? oneLine(errorText(error)) : 'connection closed';
+    store.setDaemon({ kind: 'disconnected', reason });
+    if (store.draft.mode === 'quitting') {
+      // the daemon took its tasks with it (its orphan guard stops them): nothing left to stop
+      this.#finish('disconnected');
+      return;
+    }
+    if (store.draft.mode === 'quit') store.setMode('normal');
+    store.setStatus(`The daemon is gone (${reason}); tasks are shown as last seen. Press R to start it again.`, 'error');
+    store.changed(true);
+  }
+
+  #notConnected(): boolean {
+    if (this.#client && !this.#client.closed) return false;
+    this.store.setStatus(
+      this.#connecting ? 'Still connecting to the daemon…' : 'Not connected to the daemon. Press R to start it again.',
+      this.#connecting ? 'busy' : 'warn',
+    );
+    this.store.changed(true);
+    return true;
+  }
+
+  // ---- events --------------------------------------------------------------------------------------
+
+  #onEvent(event: DaemonEvent): void {
+    const store = this.store;
+    switch (event.type) {
+      case 'TASK_STATUS':
+      case 'TASK_COMPLETE': {
+        const view = store.upsertTask(event.task);
+        if (view) this.#observe(view);
+        break;
+      }
+      case 'TASK_PROGRESS':
+        store.setProgress(event.taskId, event.progress);
+        break;
+      case 'TASK_STALL':
+        store.setStall(event.taskId, event.stall);
+        break;
+      case 'TASK_USAGE':
+        store.setUsage(event.taskId, event.usage);
+        break;
+      case 'TASK_LOG':
+        store.appendLog(event.log.taskId, oneLine(event.log.stream === 'stderr' ? `! ${event.log.line}` : event.log.line));
+        break;
+      case 'SNAPSHOT':
+        store.replaceTasks(event.tasks);
+        break;
+    }
+    store.changed();
+  }
+
+  /** Turns a task change into the confirmed outcome of an operation asked for on this screen. */
+  #observe(task: TaskView): void {
+    const op = this.#ops.get(task.id);
+    if (!op) return;
+    const ms = performance.now() - op.at;
+    if (op.op === 'restart') {
+      if (task.attempt <= op.attempt) return;
+      if (task.state === 'running' || isTerminalState(task.state)) {
+        this.#ops.delete(task.id);
+        this.store.setStatus(`Task ${task.id} restarted: attempt ${task.attempt} ${task.state} (${formatDuration(ms)})`, task.state === 'failed' ? 'warn' : 'success');
+        this.store.changed(true);
+      }
+      return;
+    }
+    if (!isTerminalState(task.state) || task.attempt !== op.attempt) return;
+    this.#ops.delete(task.id);
+    const signal = task.outcome?.signal;
+    let text: string;
+    let tone: 'success' | 'warn' = 'success';
+    switch (task.state) {
+      case 'killed':
+        text = `Task ${task.id} killed (${signal ?? 'SIGKILL'}) after ${formatDuration(ms)}`;
+        if (op.op === 'cancel') text += ': it ignored the cancel, so it was killed when the grace period ran out';
+        break;
+      case 'cancelled':
+        text = `Task ${task.id} cancelled after ${formatDuration(ms)}`;
+        break;
+      case 'completed':
+        text = `Task ${task.id} completed before the ${op.op} took effect (${formatDuration(ms)})`;
+        tone = 'warn';
+        break;
+      default:
+        text = `Task ${task.id} ${task.state} after ${formatDuration(ms)}${task.outcome?.error ? `: ${oneLine(task.outcome.error.message)}` : ''}`;
+        tone = 'warn';
+    }
+    this.store.setStatus(text, tone);
+    this.store.changed(true);
+  }
+
+  // ---- operations ---------------------------------------------------------------------------------
+
+  async #request(type: string, payload?: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const client = this.#client;
+    if (!client || client.closed) throw new Error('not connected to the daemon');
+    return client.request(type, payload);
+  }
+
+  async #startTemplate(key: number): Promise<void> {
+    const store = this.store;
+    const template = store.draft.templates.find((t) => t.key === key);
+    if (!template) {
+      const n = store.draft.templates.length;
+      store.setStatus(n > 0 ? `No template ${key}: templates are 1-${n} (? lists them).` : 'No templates configured.', 'warn');
+      store.changed(true);
+      return;
+    }
+    if (this.#notConnected()) return;
+    store.setStatus(`Starting template ${key}: ${template.name}…`, 'busy');
+    store.changed(true);
+    const at = performance.now();
+    try {
+      const reply = await this.#request('TASK_REQUEST', { spec: template.spec });
+      const task = asSnapshot(reply.task);
+      if (!task) throw new Error('the daemon answered without a task');
+      store.upsertTask(task, true);
+      store.select(task.id);
+      this.#selectionChanged();
+      store.setStatus(`Started task ${task.id}: ${task.name} (${formatDuration(performance.now() - at)})`, 'success');
+    } catch (error) {
+      if (this.#client === undefined) return; // the close handler has said what happened
+      store.setStatus(`Could not start “${template.name}”: ${oneLine(errorText(error))}`, 'error');
+    }
+    store.changed(true);
+  }
+
+  async #taskOp(op: 'cancel' | 'kill' | 'restart'): Promise<void> {
+    const store = this.store;
+    const id = store.draft.selectedId;
+    const task = id === undefined ? undefined : store.task(id);
+    if (!task) {
+      store.setStatus('No task selected: start one with 1-9.', 'warn');
+      store.changed(true);
+      return;
+    }
+    if (op !== 'restart' && isTerminalState(task.state)) {
+      store.setStatus(`Task ${task.id} has already ${task.state === 'completed' ? 'completed' : `ended (${task.state})`}; r runs it again.`, 'info');
+      store.changed(true);
+      return;
+    }
+    if (this.#notConnected()) return;
+    const at = performance.now();
+    // On screen first, in this very frame; the daemon is asked afterwards.
+    store.setPending(task.id, op);
+    this.#ops.set(task.id, { op, at, attempt: task.attempt });
+    store.setStatus(
+      op === 'cancel'
+        ? `Cancelling task ${task.id} (SIGTERM; SIGKILL if it is still there after the grace period)…`
+        : op === 'kill'
+          ? `Killing task ${task.id} (SIGKILL to its process group)…`
+          : `Restarting task ${task.id} (attempt ${task.attempt + 1})…`,
+      'busy',
+    );
+    store.changed(true);
+    const type = op === 'cancel' ? 'TASK_CANCEL' : op === 'kill' ? 'TASK_KILL' : 'TASK_RESTART';
+    try {
+      const reply = await this.#request(type, { taskId: task.id });
+      const snapshot = asSnapshot(reply.task);
+      if (snapshot) {
+        const view = store.upsertTask(snapshot, true);
+        if (view) this.#observe(view);
+      }
+      store.changed();
+    } catch (error) {
+      if (this.#client === undefined) return;
+      this.#ops.delete(task.id);
+      store.setPending(task.id, undefined);
+      const verb = op === 'cancel' ? 'Cancel' : op === 'kill' ? 'Kill' : 'Restart';
+      store.setStatus(`${verb} of task ${task.id} failed: ${oneLine(errorText(error))}`, 'error');
+      store.changed(true);
+    }
+  }
+
+  #activeTasks(): TaskView[] {
+    return [...this.store.draft.tasks.values()].filter(isActive);
+  }
+
+  #anyActive(): boolean {
+    for (const t of this.store.draft.tasks.values()) if (isActive(t)) return true;
+    return false;
+  }
+
+  async #stopAll(): Promise<void> {
+    const store = this.store;
+    const active = this.#activeTasks();
+    if (active.length === 0) {
+      store.setStatus('Nothing to stop: no task is running.', 'info');
+      store.changed(true);
+      return;
+    }
+    if (this.#notConnected()) return;
+    const at = performance.now();
+    for (const t of active) {
+      store.setPending(t.id, 'stop');
+      this.#ops.delete(t.id);
+    }
+    store.setStatus(`Emergency stop — terminating ${plural(active.length, 'task')}…`, 'busy');
+    store.changed(true);
+    try {
+      const reply = await this.#request('STOP_ALL');
+      const result = (reply.result ?? reply) as { cancelled?: number; killed?: number; notStarted?: number; finished?: number };
+      const cancelled = result.cancelled ?? 0;
+      const killed = result.killed ?? 0;
+      const notStarted = result.notStarted ?? 0;
+      const finished = result.finished ?? 0;
+      const parts = [`${cancelled} cancelled`, `${killed} killed`];
+      if (notStarted > 0) parts.push(`${notStarted} not started`);
+      if (finished > 0) parts.push(`${finished} finished on their own`);
+      store.setStatus(`Stopped ${plural(cancelled + killed + notStarted, 'task')} in ${seconds(performance.now() - at)} (${parts.join(', ')})`, 'success');
+    } catch (error) {
+      if (this.#client === undefined) return;
+      store.setStatus(`Emergency stop failed: ${oneLine(errorText(error))}`, 'error');
+    }
+    for (const t of active) store.setPending(t.id, undefined);
+    store.changed(true);
+  }
+
+  // ---- log pane -------------------------------------------------------------------------------------
+
+  #selectionChanged(): void {
+    if (!this.store.draft.logPane) return;
+    const id = this.store.draft.selectedId;
+    if (id === undefined || id === this.store.draft.logView?.taskId) return;
+    // show what is at hand now; fetch the stored tail once the selection rests
+    this.#loadLog(false);
+    if (this.#logTimer) clearTimeout(this.#logTimer);
+    this.#logTimer = setTimeout(() => {
+      this.#logTimer = undefined;
+      this.#loadLog(true);
+    }, 80);
+  }
+
+  #loadLog(fetch: boolean): void {
+    const store = this.store;
+    const id = store.draft.selectedId;
+    if (id === undefined) {
+      store.setLogView(undefined);
+      return;
+    }
+    const ring = store.logs.get(id) ?? [];
+    const client = this.#client;
+    const canFetch = fetch && client !== undefined && !client.closed;
+    store.setLogView({ taskId: id, lines: [...ring], loading: canFetch });
+    if (!canFetch) return;
+    void (async () => {
+      try {
+        const reply = await client.request('LOGS', { taskId: id, tailBytes: this.#options.logTailBytes ?? 32_768 });
+        const raw = Array.isArray(reply.lines) ? reply.lines : [];
+        const lines = raw.map(logLineText).filter((l): l is string => l !== undefined).map(oneLine).slice(-LOG_RING);
+        if (store.draft.logView?.taskId !== id) return;
+        store.setLogView({ taskId: id, ...(typeof reply.attempt === 'number' ? { attempt: reply.attempt } : {}), lines, loading: false });
+      } catch (error) {
+        if (store.draft.logView?.taskId !== id) return;
+        store.setLogView({ taskId: id, lines: [...(store.logs.get(id) ?? [])], loading: false, error: oneLine(errorText(error)) });
+      }
+      store.changed();
+    })();
+  }
+
+  // ---- quitting ----------------------------------------------------------------------------------------
+
+  #quit(): void {
+    const store = this.store;
+    const connected = this.#client !== undefined && !this.#client.closed;
+    const active = this.#activeTasks().length;
+    if (!connected || active === 0) {
+      this.#finish(connected ? 'idle' : 'disconnected');
+      return;
+    }
+    store.setMode('quit');
+    store.changed(true);
+  }
+
+  async #quitStop(): Promise<void> {
+    const store = this.store;
+    const active = this.#activeTasks();
+    store.setMode('quitting');
+    for (const t of active) store.setPending(t.id, 'stop');
+    store.setStatus(`Stopping ${plural(active.length, 'task')} before quitting…`, 'busy');
+    store.changed(true);
+    try {
+      await this.#request('STOP_ALL');
+      this.#finish('stopped');
+    } catch (error) {
+      if (this.#finished) return;
+      if (this.#client === undefined || this.#client.closed) {
+        this.#finish('disconnected');
+        return;
+      }
+      for (const t of active) store.setPending(t.id, undefined);
+      store.setMode('normal');
+      store.setStatus(`Could not stop the tasks (${oneLine(errorText(error))}); they may still run. Press q to try again, or q then d to detach.`, 'error');
+      store.changed(true);
+    }
+  }
+
+  #finish(how: QuitHow): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    const client = this.#client && !this.#client.closed ? this.#client : undefined;
+    const active = how === 'detached' ? this.#activeTasks().length : 0;
+    this.#resolveDone({ how, active, ...(client ? { client } : {}), startedDaemon: this.#startedDaemon });
+  }
+
+  #refreshLoad(): void {
+    try {
+      this.store.setLoad(this.#machineLoad());
+    } catch {
+      // load is decoration
+    }
+  }
+}

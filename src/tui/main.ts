@@ -1,0 +1,172 @@
+/**
+ * `taskwarden` with no command: the full-screen terminal UI, in its own process, connected to the
+ * background daemon (started when none runs), which runs every task in its own process group.
+ */
+import { createElement } from 'react';
+import { render } from 'ink';
+import type { TuiClient, ConnectFn } from './client.js';
+import { errorText } from './client.js';
+import { ConfigError, loadTemplates } from './config.js';
+import { Controller, type QuitResult } from './controller.js';
+import { App } from './components/app.js';
+import { TuiStore } from './store.js';
+import { DaemonClient } from '../daemon/client.js';
+import type { RequestType } from '../protocol/messages.js';
+
+export const CLIENT_NAME = 'taskwarden-tui/0.1.0';
+
+export interface TuiOptions {
+  /** The daemon's state directory (as `taskwarden --home`). */
+  home?: string;
+  /** A template config file instead of ./taskwarden.config.json. */
+  config?: string;
+  /** For tests and benchmarks: streams and the daemon connection. */
+  stdin?: NodeJS.ReadStream;
+  stdout?: NodeJS.WriteStream;
+  stderr?: NodeJS.WriteStream;
+  connect?: ConnectFn;
+  /** Use the terminal's alternate screen (default true). */
+  altScreen?: boolean;
+}
+
+export const NO_TTY_MESSAGE =
+  'taskwarden: the terminal UI needs an interactive terminal (stdin is not a TTY); use the CLI instead: taskwarden --help';
+
+/** See the render() call below. */
+export const INCREMENTAL_RENDERING = process.env.TASKWARDEN_TUI_INCREMENTAL === '1';
+
+const ALT_SCREEN_ON = '\x1b[?1049h\x1b[H\x1b[2J';
+const ALT_SCREEN_OFF = '\x1b[?1049l';
+
+/** Wraps a DaemonClient (src/daemon/client.ts) into what the UI uses. */
+export function adaptClient(client: DaemonClient): TuiClient {
+  return {
+    get welcome() {
+      return client.welcome;
+    },
+    request: (type, payload) => client.request(type as RequestType, payload),
+    subscribe: () => client.subscribe(),
+    onEvent: (listener) => void client.on('event', listener),
+    onClose: (listener) => void client.on('close', listener),
+    close: () => client.close(),
+    get closed() {
+      return client.closed;
+    },
+  };
+}
+
+/** Connects through the daemon client, to the daemon of `home`. */
+export function daemonConnector(home?: string): ConnectFn {
+  return async ({ autostart }) =>
+    adaptClient(await DaemonClient.connect({ ...(home !== undefined ? { home } : {}), autostart, clientName: CLIENT_NAME }));
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** After the UI is gone: shut down a daemon this UI started when nothing of ours should be left, then a last line. */
+async function leave(result: QuitResult, stdout: NodeJS.WriteStream): Promise<void> {
+  const client = result.client;
+  let daemonNote = '';
+  if (client && result.startedDaemon && (result.how === 'stopped' || result.how === 'idle')) {
+    try {
+      await withTimeout(client.request('SHUTDOWN'), 10_000);
+      daemonNote = '; the daemon it started is shut down';
+    } catch (error) {
+      daemonNote = `; could not shut the daemon down (${errorText(error)})`;
+    }
+  }
+  const pid = client?.welcome.daemonPid;
+  client?.close();
+  switch (result.how) {
+    case 'stopped':
+      stdout.write(`taskwarden: stopped every task${daemonNote}.\n`);
+      break;
+    case 'detached':
+      stdout.write(
+        `taskwarden: detached; ${result.active} task${result.active === 1 ? '' : 's'} still running in the daemon${pid ? ` (pid ${pid})` : ''}. Run taskwarden again to get back to them.\n`,
+      );
+      break;
+    case 'idle':
+      if (daemonNote) stdout.write(`taskwarden: bye${daemonNote}.\n`);
+      break;
+    case 'disconnected':
+      break;
+  }
+}
+
+/** The CLI reads process.exitCode after the command: set it for the failures this module reports itself. */
+function failed(code: number): number {
+  process.exitCode = code;
+  return code;
+}
+
+/** Runs the UI until the user quits; resolves with an exit code (0, or 2 without a TTY or with a bad config). */
+export async function runTui(options: TuiOptions = {}): Promise<number> {
+  const stdin = options.stdin ?? process.stdin;
+  const stdout = options.stdout ?? process.stdout;
+  const stderr = options.stderr ?? process.stderr;
+  if (!stdin.isTTY) {
+    stderr.write(`${NO_TTY_MESSAGE}\n`);
+    return failed(2);
+  }
+  let loaded;
+  try {
+    loaded = await loadTemplates(options.config !== undefined ? { config: options.config } : {});
+  } catch (error) {
+    stderr.write(error instanceof ConfigError ? `taskwarden: bad config file ${error.message}\n` : `taskwarden: cannot load templates: ${errorText(error)}\n`);
+    return failed(2);
+  }
+  const connect = options.connect ?? daemonConnector(options.home);
+
+  const store = new TuiStore({
+    templates: loaded.templates,
+    ...(loaded.file ? { templatesSource: loaded.file } : {}),
+    size: { columns: stdout.columns || 80, rows: stdout.rows || 24 },
+  });
+  const controller = new Controller({ store, connect });
+  const altScreen = options.altScreen ?? true;
+  if (altScreen) stdout.write(ALT_SCREEN_ON);
+  const instance = render(createElement(App, { controller }), {
+    stdin,
+    stdout,
+    stderr,
+    exitOnCtrlC: false,
+    patchConsole: true,
+    // The store already caps background updates at ~30 fps and commits a key press at once;
+    // Ink's own throttle would only delay that frame.
+    maxFps: 0,
+    // Ink 6.8.0's incremental log-update moves the cursor up one line too few when the frame ends
+    // with a newline (every frame shorter than the screen, which this UI keeps so that Ink does not
+    // clear the whole terminal on each frame): the picture creeps down and tears. The standard
+    // renderer rewrites the frame inside a synchronized-output block instead (no flicker where the
+    // terminal supports it); bench/tui.ts measures what a frame costs.
+    incrementalRendering: INCREMENTAL_RENDERING,
+  });
+  const onSignal = () => controller.dispatch({ type: 'quitDetach' });
+  process.once('SIGHUP', onSignal);
+  process.once('SIGTERM', onSignal);
+  void controller.start();
+  let result: QuitResult;
+  try {
+    result = await controller.done;
+  } finally {
+    process.off('SIGHUP', onSignal);
+    process.off('SIGTERM', onSignal);
+    instance.unmount();
+    instance.cleanup();
+    controller.dispose();
+    if (altScreen) stdout.write(ALT_SCREEN_OFF);
+  }
+  await leave(result, stdout);
+  return 0;
+}

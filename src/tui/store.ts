@@ -1,0 +1,483 @@
+/**
+ * The UI's state and its frame scheduler.
+ *
+ * Daemon events mutate a working copy cheaply (task views are immutable objects, replaced on
+ * change, so memoized rows re-render only when their task changed) and mark it dirty; a commit
+ * publishes the working copy to React at most once per frame (~30 fps). A key press commits at
+ * once: what the user pressed is on screen in the very next frame, whatever the event load.
+ */
+import {
+  isTerminalState,
+  type Progress,
+  type ResourceUsage,
+  type StallInfo,
+  type TaskSnapshot,
+  type TaskState,
+} from '../supervisor/types.js';
+import type { Template } from './templates.js';
+
+export type PendingOp = 'cancel' | 'kill' | 'restart' | 'stop';
+
+export interface TaskView {
+  id: string;
+  name: string;
+  state: TaskState;
+  attempt: number;
+  progress?: Progress;
+  usage?: ResourceUsage;
+  stall?: StallInfo;
+  /** Local time the stall report arrived, to keep counting the silence. */
+  stallSeenAt?: number;
+  createdAt: number;
+  startedAt?: number;
+  endedAt?: number;
+  outcome?: TaskSnapshot['outcome'];
+  stopReason?: TaskSnapshot['stopReason'];
+  /** An operation asked for and not yet reflected by the daemon: shown at once, before any reply. */
+  pending?: { op: PendingOp; attempt: number };
+}
+
+export type DaemonStatus =
+  | { kind: 'connecting'; text: string }
+  | { kind: 'connected'; pid: number; home: string }
+  | { kind: 'disconnected'; reason: string };
+
+export type Tone = 'info' | 'busy' | 'success' | 'warn' | 'error';
+export interface StatusLine {
+  text: string;
+  tone: Tone;
+}
+
+export type Mode = 'normal' | 'help' | 'quit' | 'quitting';
+
+export interface LogView {
+  taskId: string;
+  attempt?: number;
+  lines: readonly string[];
+  loading: boolean;
+  error?: string;
+}
+
+export interface MachineLoad {
+  load1: number;
+  cpus: number;
+  memUsedFraction: number;
+}
+
+export interface UiState {
+  daemon: DaemonStatus;
+  tasks: ReadonlyMap<string, TaskView>;
+  /** Ids shown, in creation order (cleared rows left out). */
+  order: readonly string[];
+  selectedId?: string;
+  /** Index of the first row drawn. */
+  scrollTop: number;
+  status: StatusLine;
+  mode: Mode;
+  logPane: boolean;
+  logView?: LogView;
+  templates: readonly Template[];
+  templatesSource?: string;
+  size: { columns: number; rows: number };
+  load?: MachineLoad;
+  /** Wall clock (ms) of the last tick: elapsed times and stall silences count from it. */
+  now: number;
+  /** Bumped by every commit; for tests and benchmarks. */
+  frame: number;
+}
+
+/** Lines of chrome around the table: header (2), table header (1), status (1), footer (1). */
+export const CHROME_ROWS = 5;
+export const LOG_RING = 200;
+
+export function logPaneHeight(rows: number): number {
+  return Math.max(4, Math.min(14, Math.floor(rows / 3)));
+}
+
+/** Rows of the task table that fit the screen. */
+export function visibleRowCount(state: Pick<UiState, 'size' | 'logPane'>): number {
+  // One line is left free at the bottom: a frame shorter than the screen lets Ink update lines in place.
+  const usable = state.size.rows - 1 - CHROME_ROWS - (state.logPane ? logPaneHeight(state.size.rows) + 1 : 0);
+  return Math.max(1, usable);
+}
+
+export const STATE_RANK: Record<TaskState, number> = {
+  queued: 0,
+  starting: 1,
+  running: 2,
+  cancelling: 3,
+  killing: 4,
+  completed: 5,
+  failed: 5,
+  cancelled: 5,
+  killed: 5,
+  interrupted: 5,
+};
+
+export function isActive(task: { state: TaskState }): boolean {
+  return !isTerminalState(task.state);
+}
+
+function compareIds(a: TaskView, b: TaskView): number {
+  if (a.createdAt !== b.createdAt) return a.createdAt - b.createdAt;
+  const na = Number(a.id);
+  const nb = Number(b.id);
+  if (Number.isFinite(na) && Number.isFinite(nb)) return na - nb;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+export function viewFromSnapshot(task: TaskSnapshot, previous?: TaskView): TaskView {
+  const sameAttempt = previous !== undefined && previous.attempt === task.attempt;
+  const view: TaskView = {
+    id: task.id,
+    name: task.name,
+    state: task.state,
+    attempt: task.attempt,
+    createdAt: task.createdAt,
+  };
+  const progress = task.progress ?? (sameAttempt ? previous.progress : undefined);
+  if (progress) view.progress = progress;
+  const usage = task.usage ?? (sameAttempt ? previous.usage : undefined);
+  if (usage) view.usage = usage;
+  if (task.stall && !isTerminalState(task.state)) {
+    view.stall = task.stall;
+    view.stallSeenAt = sameAttempt && previous.stall ? previous.stallSeenAt : Date.now();
+  } else if (sameAttempt && previous.stall && previous.state === task.state && !isTerminalState(task.state)) {
+    view.stall = previous.stall;
+    view.stallSeenAt = previous.stallSeenAt;
+  }
+  if (task.startedAt !== undefined) view.startedAt = task.startedAt;
+  if (task.endedAt !== undefined) view.endedAt = task.endedAt;
+  if (task.outcome) view.outcome = task.outcome;
+  if (task.stopReason) view.stopReason = task.stopReason;
+  if (previous?.pending && !pendingSettled(previous.pending, view)) view.pending = previous.pending;
+  return view;
+}
+
+/** Whether the daemon's picture of a task now shows what the pending operation asked for. */
+export function pendingSettled(pending: NonNullable<TaskView['pending']>, task: Pick<TaskView, 'state' | 'attempt'>): boolean {
+  if (task.attempt > pending.attempt) return true;
+  switch (pending.op) {
+    case 'cancel':
+    case 'stop':
+      return task.state === 'cancelling' || task.state === 'killing' || isTerminalState(task.state);
+    case 'kill':
+      return task.state === 'killing' || isTerminalState(task.state);
+    case 'restart':
+      return false;
+  }
+}
+
+export type Listener = () => void;
+
+export interface StoreOptions {
+  templates?: readonly Template[];
+  templatesSource?: string;
+  size?: { columns: number; rows: number };
+  /** Minimum time between two background commits. Default 33 ms (~30 fps). */
+  frameMs?: number;
+  now?: () => number;
+}
+
+export class TuiStore {
+  readonly frameMs: number;
+  #state: UiState;
+  #tasks = new Map<string, TaskView>();
+  #hidden = new Set<string>();
+  #orderDirty = false;
+  #dirty = false;
+  #timer: NodeJS.Timeout | undefined;
+  #lastCommit = 0;
+  #listeners = new Set<Listener>();
+  /** Recent log lines per task (from TASK_LOG events), newest last. */
+  readonly logs = new Map<string, string[]>();
+  /** Commit durations (ms): React render + layout + Ink output, as seen from here. */
+  commitTimes: number[] | undefined;
+  #draft: Omit<UiState, 'tasks' | 'frame'>;
+
+  constructor(options: StoreOptions = {}) {
+    this.frameMs = options.frameMs ?? 33;
+    this.#draft = {
+      daemon: { kind: 'connecting', text: 'connecting…' },
+      order: [],
+      scrollTop: 0,
+      status: { text: 'Connecting to the daemon…', tone: 'busy' },
+      mode: 'normal',
+      logPane: false,
+      templates: options.templates ?? [],
+      ...(options.templatesSource ? { templatesSource: options.templatesSource } : {}),
+      size: options.size ?? { columns: 100, rows: 30 },
+      now: Date.now(),
+    };
+    this.#state = { ...this.#draft, tasks: new Map(), frame: 0 };
+  }
+
+  // ---- React side -------------------------------------------------------------------------
+
+  subscribe = (listener: Listener): (() => void) => {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  };
+
+  /** The committed state (what is on screen). */
+  getSnapshot = (): UiState => this.#state;
+
+  /** The working state, including changes not yet committed. */
+  get draft(): Readonly<Omit<UiState, 'tasks' | 'frame'>> & { tasks: ReadonlyMap<string, TaskView> } {
+    this.#sortOrder();
+    return { ...this.#draft, tasks: this.#tasks };
+  }
+
+  task(id: string): TaskView | undefined {
+    return this.#tasks.get(id);
+  }
+
+  // ---- scheduling ---------------------------------------------------------------------------
+
+  /** Publishes pending changes now (a key press: the next frame must show it). */
+  commit(): void {
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    this.#sortOrder();
+    this.#clampScroll();
+    this.#dirty = false;
+    this.#lastCommit = performance.now();
+    this.#state = { ...this.#draft, tasks: new Map(this.#tasks), frame: this.#state.frame + 1 };
+    const started = this.commitTimes ? performance.now() : 0;
+    for (const listener of this.#listeners) listener();
+    if (this.commitTimes) this.commitTimes.push(performance.now() - started);
+  }
+
+  /** Marks the working state changed; `urgent` commits at once, otherwise within one frame. */
+  changed(urgent = false): void {
+    this.#dirty = true;
+    if (urgent) {
+      this.commit();
+      return;
+    }
+    if (this.#timer) return;
+    const wait = Math.max(0, this.#lastCommit + this.frameMs - performance.now());
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#dirty) this.commit();
+    }, wait);
+  }
+
+  dispose(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#listeners.clear();
+  }
+
+  // ---- mutations (working state) ---------------------------------------------------------------
+
+  setStatus(text: string, tone: Tone = 'info'): void {
+    this.#draft.status = { text, tone };
+  }
+
+  setDaemon(daemon: DaemonStatus): void {
+    this.#draft.daemon = daemon;
+  }
+
+  setMode(mode: Mode): void {
+    this.#draft.mode = mode;
+  }
+
+  setSize(size: { columns: number; rows: number }): void {
+    this.#draft.size = size;
+  }
+
+  setLoad(load: MachineLoad): void {
+    this.#draft.load = load;
+  }
+
+  setNow(now: number): void {
+    this.#draft.now = now;
+  }
+
+  setTemplates(templates: readonly Template[], source?: string): void {
+    this.#draft.templates = templates;
+    if (source) this.#draft.templatesSource = source;
+    else delete this.#draft.templatesSource;
+  }
+
+  setLogPane(open: boolean): void {
+    this.#draft.logPane = open;
+    if (!open) delete this.#draft.logView;
+  }
+
+  setLogView(view: LogView | undefined): void {
+    if (view) this.#draft.logView = view;
+    else delete this.#draft.logView;
+  }
+
+  /** Replaces every task with a daemon snapshot (after (re)connecting). */
+  replaceTasks(tasks: readonly TaskSnapshot[]): void {
+    const previous = this.#tasks;
+    this.#tasks = new Map();
+    for (const task of tasks) this.#tasks.set(task.id, viewFromSnapshot(task, previous.get(task.id)));
+    this.#orderDirty = true;
+    if (this.#draft.selectedId === undefined || !this.#tasks.has(this.#draft.selectedId)) this.#selectFallback();
+  }
+
+  /**
+   * A task snapshot from an event (in order: always applied) or from an ACK (`fromReply`: may be
+   * older than an event that was handled first, so it never moves a task backwards).
+   */
+  upsertTask(task: TaskSnapshot, fromReply = false): TaskView | undefined {
+    const previous = this.#tasks.get(task.id);
+    if (fromReply && previous) {
+      if (task.attempt < previous.attempt) return previous;
+      if (task.attempt === previous.attempt && STATE_RANK[task.state] < STATE_RANK[previous.state]) return previous;
+    }
+    const view = viewFromSnapshot(task, previous);
+    this.#tasks.set(task.id, view);
+    if (!previous) {
+      this.#orderDirty = true;
+      if (this.#draft.selectedId === undefined) this.#draft.selectedId = task.id;
+    }
+    return view;
+  }
+
+  updateTask(id: string, patch: (task: TaskView) => TaskView | undefined): TaskView | undefined {
+    const previous = this.#tasks.get(id);
+    if (!previous) return undefined;
+    const next = patch(previous);
+    if (next && next !== previous) this.#tasks.set(id, next);
+    return next ?? previous;
+  }
+
+  setProgress(id: string, progress: Progress): void {
+    this.updateTask(id, (t) => {
+      if (t.progress && t.progress.fraction === progress.fraction && t.progress.message === progress.message && !t.stall) return t;
+      const { stall: _stall, stallSeenAt: _seen, ...rest } = t;
+      return { ...rest, progress };
+    });
+  }
+
+  setUsage(id: string, usage: ResourceUsage): void {
+    this.updateTask(id, (t) => ({ ...t, usage }));
+  }
+
+  setStall(id: string, stall: StallInfo): void {
+    this.updateTask(id, (t) => (isTerminalState(t.state) ? t : { ...t, stall, stallSeenAt: Date.now() }));
+  }
+
+  setPending(id: string, op: PendingOp | undefined): void {
+    this.updateTask(id, (t) => {
+      if (op === undefined) {
+        if (!t.pending) return t;
+        const { pending: _pending, ...rest } = t;
+        return rest;
+      }
+      return { ...t, pending: { op, attempt: t.attempt } };
+    });
+  }
+
+  clearAllPending(): void {
+    for (const [id, t] of this.#tasks) {
+      if (t.pending) {
+        const { pending: _pending, ...rest } = t;
+        this.#tasks.set(id, rest);
+      }
+    }
+  }
+
+  appendLog(taskId: string, line: string): void {
+    let ring = this.logs.get(taskId);
+    if (!ring) {
+      ring = [];
+      this.logs.set(taskId, ring);
+    }
+    ring.push(line);
+    if (ring.length > LOG_RING) ring.splice(0, ring.length - LOG_RING);
+    const view = this.#draft.logView;
+    if (view && view.taskId === taskId && !view.loading) {
+      const lines = [...view.lines, line];
+      this.#draft.logView = { ...view, lines: lines.length > LOG_RING ? lines.slice(-LOG_RING) : lines };
+    }
+  }
+
+  /** Hides finished rows; returns how many. */
+  clearFinished(): number {
+    let n = 0;
+    for (const [id, t] of this.#tasks) {
+      if (isTerminalState(t.state) && !this.#hidden.has(id)) {
+        this.#hidden.add(id);
+        n += 1;
+      }
+    }
+    if (n > 0) {
+      this.#orderDirty = true;
+      this.#sortOrder();
+      if (this.#draft.selectedId !== undefined && this.#hidden.has(this.#draft.selectedId)) this.#selectFallback();
+    }
+    return n;
+  }
+
+  // ---- selection ----------------------------------------------------------------------------------
+
+  select(id: string | undefined): void {
+    if (id === undefined) delete this.#draft.selectedId;
+    else this.#draft.selectedId = id;
+    this.#sortOrder();
+    this.#scrollToSelection();
+  }
+
+  /** Moves the selection by `delta` rows ('start'/'end' for Home/End). */
+  moveSelection(delta: number | 'start' | 'end'): void {
+    this.#sortOrder();
+    const order = this.#draft.order;
+    if (order.length === 0) return;
+    const current = this.#draft.selectedId === undefined ? -1 : order.indexOf(this.#draft.selectedId);
+    let index: number;
+    if (delta === 'start') index = 0;
+    else if (delta === 'end') index = order.length - 1;
+    else if (current < 0) index = delta > 0 ? 0 : order.length - 1;
+    else index = Math.min(order.length - 1, Math.max(0, current + delta));
+    this.#draft.selectedId = order[index];
+    this.#scrollToSelection();
+  }
+
+  get pageSize(): number {
+    return visibleRowCount(this.#draft);
+  }
+
+  #selectFallback(): void {
+    this.#sortOrder();
+    const order = this.#draft.order;
+    if (order.length === 0) delete this.#draft.selectedId;
+    else this.#draft.selectedId = order[Math.min(order.length - 1, Math.max(0, this.#draft.scrollTop))];
+  }
+
+  #sortOrder(): void {
+    if (!this.#orderDirty) return;
+    this.#orderDirty = false;
+    const views = [...this.#tasks.values()].filter((t) => !this.#hidden.has(t.id));
+    views.sort(compareIds);
+    this.#draft.order = views.map((t) => t.id);
+  }
+
+  #scrollToSelection(): void {
+    const order = this.#draft.order;
+    const index = this.#draft.selectedId === undefined ? -1 : order.indexOf(this.#draft.selectedId);
+    const visible = visibleRowCount(this.#draft);
+    if (index >= 0) {
+      if (index < this.#draft.scrollTop) this.#draft.scrollTop = index;
+      else if (index >= this.#draft.scrollTop + visible) this.#draft.scrollTop = index - visible + 1;
+    }
+    this.#clampScroll();
+  }
+
+  #clampScroll(): void {
+    const visible = visibleRowCount(this.#draft);
+    const max = Math.max(0, this.#draft.order.length - visible);
+    if (this.#draft.scrollTop > max) this.#draft.scrollTop = max;
+    if (this.#draft.scrollTop < 0) this.#draft.scrollTop = 0;
+    // keep the selection in view after a resize or the log pane opening
+    const index = this.#draft.selectedId === undefined ? -1 : this.#draft.order.indexOf(this.#draft.selectedId);
+    if (index >= 0 && index >= this.#draft.scrollTop + visible) this.#draft.scrollTop = Math.min(max, index - visible + 1);
+  }
+}

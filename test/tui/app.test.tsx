@@ -1,0 +1,312 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { render, cleanup } from 'ink-testing-library';
+import { App } from '../../src/tui/components/app.js';
+import { Controller } from '../../src/tui/controller.js';
+import { TuiStore } from '../../src/tui/store.js';
+import type { Template } from '../../src/tui/templates.js';
+import { FakeDaemon, FakeDaemonError } from './fake-daemon.js';
+
+const templates: Template[] = [
+  { key: 1, name: 'steady work', spec: { module: '/fake/steady.js', name: 'steady work' } },
+  { key: 2, name: 'stubborn loop', spec: { module: '/fake/stubborn.js', name: 'stubborn loop' } },
+  { key: 3, name: 'shell job', spec: { command: 'sh', args: ['-c', 'true'], name: 'shell job' } },
+];
+
+const ESC = '\u001B';
+const keys = { up: `${ESC}[A`, down: `${ESC}[B`, pageDown: `${ESC}[6~`, home: `${ESC}[H`, end: `${ESC}[F`, enter: '\r', escape: ESC, ctrlC: '\u0003' };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** React commits a store change in a microtask: still this turn of the event loop, before any reply can arrive. */
+async function microtasks(): Promise<void> {
+  for (let i = 0; i < 5; i++) await Promise.resolve();
+}
+
+async function until(check: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+const controllers: Controller[] = [];
+afterEach(() => {
+  cleanup();
+  for (const c of controllers.splice(0)) c.dispose();
+});
+
+async function setup(options: { rows?: number; columns?: number; daemon?: FakeDaemon } = {}) {
+  const daemon = options.daemon ?? new FakeDaemon();
+  const store = new TuiStore({ templates, size: { columns: options.columns ?? 120, rows: options.rows ?? 30 }, frameMs: 5 });
+  const controller = new Controller({ store, connect: daemon.connect, machineLoad: () => ({ load1: 0.5, cpus: 2, memUsedFraction: 0.4 }), tickMs: 40 });
+  controllers.push(controller);
+  const ui = render(<App controller={controller} />);
+  await controller.start();
+  const frame = () => ui.lastFrame() ?? '';
+  const press = async (input: string) => {
+    ui.stdin.write(input);
+    await sleep(0);
+  };
+  const waitFor = (text: string | RegExp, timeoutMs?: number) =>
+    until(() => (typeof text === 'string' ? frame().includes(text) : text.test(frame())), `${String(text)} on screen; last frame:\n${frame()}`, timeoutMs);
+  return { daemon, store, controller, ui, frame, press, waitFor };
+}
+
+/** The row of the table for task `id`. */
+function rowOf(frame: string, id: string): string {
+  return frame.split('\n').find((line) => line.startsWith(`${id} `) || line.startsWith(`${id}  `)) ?? '';
+}
+
+describe('App', () => {
+  it('connects, shows the header, an empty table and the keys', async () => {
+    const { frame, waitFor } = await setup();
+    await waitFor('daemon pid 4242');
+    expect(frame()).toContain('No tasks yet. Press 1-9');
+    expect(frame()).toContain('k cancel');
+    expect(frame()).toContain('load 0.50 / 2 CPUs');
+    // the frame fills the screen but one line, so Ink can update it in place
+    expect(frame().split('\n')).toHaveLength(29);
+  });
+
+  it('1 starts template 1, selects it, and shows its progress and usage', async () => {
+    const { daemon, frame, press, waitFor } = await setup();
+    await press('1');
+    await waitFor('steady work');
+    expect(daemon.requests.at(-1)).toMatchObject({ type: 'TASK_REQUEST', payload: { spec: { module: '/fake/steady.js' } } });
+    expect(frame()).toContain('Started task 1: steady work');
+    daemon.progress('1', 0.42, 'tile 42/100');
+    daemon.emit({ type: 'TASK_USAGE', taskId: '1', usage: { cpuPercent: 97, rssBytes: 50 * 2 ** 20, processes: 1, sampledAt: Date.now(), windowMs: 1000 } });
+    await waitFor('tile 42/100');
+    const row = rowOf(frame(), '1');
+    expect(row).toContain('42%');
+    expect(row).toContain('▶ running');
+    expect(row).toContain('97%');
+    expect(row).toContain('50.0 MiB');
+  });
+
+  it('k shows cancelling… in the very next frame, before the daemon answers, then the outcome', async () => {
+    const { daemon, ui, frame, press, waitFor } = await setup();
+    await press('1');
+    await waitFor('steady work');
+    daemon.hold = true;
+    const before = ui.frames.length;
+    ui.stdin.write('k');
+    await microtasks(); // no timers, no I/O: the frame is written in this turn of the event loop
+    expect(ui.frames.length).toBeGreaterThan(before);
+    expect(rowOf(frame(), '1')).toContain('cancelling…');
+    expect(frame()).toContain('Cancelling task 1');
+    expect(daemon.requests.at(-1)?.type).toBe('TASK_CANCEL');
+    daemon.releaseAll();
+    await waitFor(/Task 1 cancelled after \d/);
+    expect(rowOf(frame(), '1')).toContain('■ cancelled');
+  });
+
+  it('K shows killing… at once and then "killed (SIGKILL) after N ms"', async () => {
+    const { daemon, ui, frame, press, waitFor } = await setup();
+    await press('2');
+    await waitFor('stubborn loop');
+    daemon.hold = true;
+    ui.stdin.write('K');
+    await microtasks();
+    expect(rowOf(frame(), '1')).toContain('killing…');
+    expect(frame()).toContain('Killing task 1 (SIGKILL');
+    daemon.releaseAll();
+    await waitFor(/Task 1 killed \(SIGKILL\) after \d+ ms/);
+    expect(rowOf(frame(), '1')).toContain('☠ killed');
+  });
+
+  it('k on a task that ignores it reports the escalation', async () => {
+    const { frame, press, waitFor } = await setup();
+    await press('2');
+    await waitFor('stubborn loop');
+    await press('k');
+    await waitFor(/Task 1 killed \(SIGKILL\) after .*grace period/);
+    expect(rowOf(frame(), '1')).toContain('escalated');
+  });
+
+  it('r restarts: attempt 2 running', async () => {
+    const { daemon, frame, press, waitFor } = await setup();
+    await press('1');
+    await waitFor('steady work');
+    daemon.end('1', 'failed', { error: { name: 'Error', message: 'boom' } });
+    await waitFor('✘ failed');
+    expect(rowOf(frame(), '1')).toContain('boom');
+    daemon.hold = true;
+    await press('r');
+    expect(rowOf(frame(), '1')).toContain('restarting…');
+    daemon.releaseAll();
+    await waitFor(/Task 1 restarted: attempt 2 running/);
+    expect(rowOf(frame(), '1')).toMatch(/▶ running.* 2$/);
+  });
+
+  it('s: "Emergency stop — terminating N tasks…" at once, then "Stopped N tasks in … s (… cancelled, … killed)"', async () => {
+    const { daemon, ui, frame, press, waitFor } = await setup();
+    await press('1');
+    await waitFor('Started task 1');
+    await press('2');
+    await waitFor('Started task 2');
+    await press('1');
+    await waitFor('Started task 3');
+    daemon.hold = true;
+    ui.stdin.write('s');
+    await microtasks();
+    expect(frame()).toContain('Emergency stop — terminating 3 tasks…');
+    for (const id of ['1', '2', '3']) expect(rowOf(frame(), id)).toContain('cancelling…');
+    daemon.releaseAll();
+    await waitFor(/Stopped 3 tasks in \d+\.\d\d s \(2 cancelled, 1 killed\)/);
+    await press('s');
+    await waitFor('Nothing to stop');
+  });
+
+  it('a backend error shows in the status line and the UI carries on', async () => {
+    const { daemon, frame, press, waitFor } = await setup();
+    await press('1');
+    await waitFor('steady work');
+    daemon.failures.set('TASK_KILL', new FakeDaemonError('INTERNAL', 'kill exploded'));
+    await press('K');
+    await waitFor('Kill of task 1 failed: INTERNAL: kill exploded');
+    expect(rowOf(frame(), '1')).toContain('▶ running'); // the optimistic state is taken back
+    daemon.failures.clear();
+    await press('K');
+    await waitFor(/Task 1 killed/);
+  });
+
+  it('when the daemon dies the UI says so, stays usable, and R starts it again', async () => {
+    const { daemon, frame, press, waitFor } = await setup();
+    await press('1');
+    await waitFor('steady work');
+    daemon.die();
+    await waitFor('The daemon is gone');
+    expect(frame()).toContain('Press R to start it again');
+    expect(frame()).toContain('daemon gone');
+    await press('k');
+    await waitFor('Not connected to the daemon');
+    await press(keys.down); // still responsive
+    await press('R');
+    await waitFor(/Started the daemon|Connected to the daemon/);
+    expect(daemon.startedByAutostart).toBe(1);
+    expect(frame()).toContain('daemon pid 4242');
+  });
+
+  it('starts the daemon when none runs', async () => {
+    const daemon = new FakeDaemon();
+    daemon.running = false;
+    const { frame, waitFor, controller } = await setup({ daemon });
+    await waitFor('Started the daemon');
+    expect(controller.startedDaemon).toBe(true);
+    expect(frame()).toContain('daemon pid');
+  });
+
+  it('marks a stalled task plainly', async () => {
+    const { daemon, frame, press, waitFor } = await setup({ columns: 140 });
+    await press('2');
+    await waitFor('stubborn loop');
+    daemon.emit({ type: 'TASK_STALL', taskId: '1', stall: { taskId: '1', silentForMs: 14_000, diagnosis: 'spinning', cpuPercent: 100 } });
+    await waitFor('no progress for 14 s · spinning at 100% CPU');
+    daemon.progress('1', 0.5, 'moving again');
+    await waitFor('moving again');
+    expect(frame()).not.toContain('no progress for');
+  });
+
+  it('draws only the rows that fit, and scrolls with the selection', async () => {
+    const daemon = new FakeDaemon();
+    for (let i = 0; i < 500; i++) daemon.add({ module: '/x.js', name: `bulk ${i + 1}` });
+    const { frame, press, waitFor } = await setup({ daemon, rows: 20 });
+    await waitFor('500 tasks');
+    const visible = 20 - 1 - 5;
+    expect(frame().split('\n').filter((l) => /^\d+ +bulk/.test(l))).toHaveLength(visible);
+    await press(keys.end);
+    await waitFor('bulk 500');
+    expect(frame()).not.toContain('bulk 1 ');
+    await press(keys.home);
+    await waitFor('bulk 1 ');
+    await press(keys.pageDown);
+    await press(keys.pageDown);
+    await waitFor(`bulk ${2 * (visible - 1) + 1} `);
+    expect(frame()).not.toContain('bulk 1 ');
+  });
+
+  it('Enter toggles the log pane with the selected task’s log', async () => {
+    const { daemon, frame, press, waitFor } = await setup();
+    await press('1');
+    await waitFor('steady work');
+    daemon.logs.set('1', ['hello from the task', 'second line']);
+    await press(keys.enter);
+    await waitFor('second line');
+    expect(frame()).toContain('log · task 1');
+    daemon.emit({ type: 'TASK_LOG', log: { taskId: '1', attempt: 1, stream: 'stderr', line: 'live line', at: Date.now() } });
+    await waitFor('! live line');
+    await press(keys.enter);
+    await until(() => !frame().includes('log · task 1'), 'log pane closed');
+  });
+
+  it('c clears finished rows; ? shows help with the templates', async () => {
+    const { daemon, frame, press, waitFor } = await setup();
+    await press('1');
+    await waitFor('Started task 1');
+    await press('3');
+    await waitFor('Started task 2');
+    daemon.end('1', 'completed');
+    await waitFor('done in');
+    await press('c');
+    await waitFor('Cleared 1 finished row');
+    expect(rowOf(frame(), '1')).toBe('');
+    expect(rowOf(frame(), '2')).toContain('shell job');
+    await press('?');
+    await waitFor('Templates');
+    expect(frame()).toContain('emergency stop');
+    expect(frame()).toContain('2 stubborn loop');
+    await press('x');
+    await waitFor('shell job');
+    expect(frame()).not.toContain('Templates');
+  });
+
+  it('q with running tasks asks; Esc stays; q then d detaches', async () => {
+    const { frame, press, waitFor, controller } = await setup();
+    await press('1');
+    await waitFor('Started task 1');
+    await press('q');
+    await waitFor('[s] stop them and quit');
+    expect(frame()).toContain('[d] detach');
+    await press(keys.escape);
+    await waitFor('Still here');
+    await press('q');
+    await waitFor('[s] stop them and quit');
+    await press('d');
+    const result = await controller.done;
+    expect(result).toMatchObject({ how: 'detached', active: 1, startedDaemon: false });
+  });
+
+  it('q then s stops every task before quitting', async () => {
+    const { daemon, press, waitFor, controller } = await setup();
+    await press('1');
+    await waitFor('Started task 1');
+    await press('q');
+    await waitFor('[s] stop them and quit');
+    daemon.hold = true;
+    await press('s');
+    await waitFor('Stopping 1 task before quitting');
+    daemon.releaseAll();
+    const result = await controller.done;
+    expect(result.how).toBe('stopped');
+    expect([...daemon.tasks.values()].every((t) => t.state === 'cancelled')).toBe(true);
+  });
+
+  it('q with nothing running quits at once; so does Ctrl+C', async () => {
+    const { press, controller } = await setup();
+    await press(keys.ctrlC);
+    expect((await controller.done).how).toBe('idle');
+  });
+
+  it('a resize changes the number of rows drawn', async () => {
+    const daemon = new FakeDaemon();
+    for (let i = 0; i < 50; i++) daemon.add({ module: '/x.js', name: `bulk ${i + 1}` });
+    const { frame, ui, waitFor, store } = await setup({ daemon, rows: 20 });
+    await waitFor('50 tasks');
+    (ui.stdout as unknown as { rows: number }).rows = 30;
+    ui.stdout.emit('resize');
+    await until(() => store.getSnapshot().size.rows === 30, 'resize');
+    expect(frame().split('\n')).toHaveLength(29);
+    expect(frame().split('\n').filter((l) => /^\d+ +bulk/.test(l))).toHaveLength(30 - 1 - 5);
+  });
+});
