@@ -1,0 +1,213 @@
+/**
+ * End to end, in a real pseudo-terminal: the built `taskwarden` UI, its autostarted daemon and
+ * real task processes. Needs `npm run build` first (npm test does it). Generous time bounds: the
+ * machine is small and shared.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DaemonClient } from '../../src/daemon/client.js';
+import { processes } from '../helpers.js';
+import { cliPath, PtyUi, type PtyOptions } from './pty.js';
+
+const config = {
+  templates: [
+    { name: 'steady', module: 'builtin:steady', input: { steps: 4000, stepMs: 50 } },
+    { name: 'sync loop', module: 'builtin:sync-loop', graceMs: 1500 },
+    { name: 'deaf to SIGTERM', module: 'builtin:ignores-sigterm', graceMs: 1000 },
+    { name: 'shell', command: ['/bin/sh', '-c', 'while true; do echo tick; sleep 0.2; done'] },
+  ],
+};
+
+const uis: PtyUi[] = [];
+
+async function open(options: PtyOptions = {}): Promise<PtyUi> {
+  const ui = new PtyUi({ config, ...options });
+  uis.push(ui);
+  await ui.waitFor(/Started the daemon|Connected to the daemon/, 30_000, 'the UI to connect');
+  return ui;
+}
+
+/** Shuts down the daemon of `home` if one runs (tests that detach leave it running). */
+async function shutdownDaemon(home: string): Promise<void> {
+  let client: DaemonClient;
+  try {
+    client = await DaemonClient.connect({ home, autostart: false, clientName: 'tui-test' });
+  } catch {
+    return;
+  }
+  try {
+    await client.request('SHUTDOWN');
+  } catch {
+    // it is going away
+  } finally {
+    client.close();
+  }
+}
+
+/** Live processes whose command line mentions `dir` (task runners, the daemon: all started for this test's home). */
+function ours(dir: string): Array<{ pid: number; cmd: string }> {
+  const out: Array<{ pid: number; cmd: string }> = [];
+  for (const p of processes()) {
+    if (p.state === 'Z' || p.state === 'X') continue;
+    try {
+      const cmd = readFileSync(`/proc/${p.pid}/cmdline`, 'latin1').replace(/\0/g, ' ');
+      const env = readFileSync(`/proc/${p.pid}/environ`, 'latin1');
+      if (cmd.includes(dir) || env.includes(dir)) out.push({ pid: p.pid, cmd });
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return out;
+}
+
+afterEach(async () => {
+  for (const ui of uis.splice(0)) {
+    await ui.dispose(true);
+    await shutdownDaemon(ui.home);
+    const { rmSync } = await import('node:fs');
+    rmSync(ui.dir, { recursive: true, force: true });
+  }
+});
+
+describe('terminal UI in a pseudo-terminal', () => {
+  it('is built', () => {
+    expect(existsSync(cliPath), 'run npm run build first').toBe(true);
+  });
+
+  it('1 starts a task whose progress advances; k shows cancelling, then cancelled', async () => {
+    const ui = await open();
+    ui.write('1');
+    await ui.waitForRow('1', 'running');
+    const first = await ui.waitForRow('1', /step \d+\/4000/);
+    const step = Number(/step (\d+)\/4000/.exec(first)![1]);
+    await ui.waitForRow('1', (() => new RegExp(`step (?!${step}/)\\d+/4000`))());
+    ui.write('k');
+    await ui.waitForRow('1', 'cancelling', 5000);
+    await ui.waitForRow('1', '■ cancelled');
+    await ui.waitFor(/Task 1 cancelled after \d/);
+  }, 90_000);
+
+  it('K on the task stuck in a synchronous loop shows killed', async () => {
+    const ui = await open();
+    ui.write('2');
+    await ui.waitForRow('1', 'running');
+    await ui.waitForRow('1', 'only K stops me');
+    ui.write('K');
+    await ui.waitForRow('1', 'killing', 5000);
+    await ui.waitForRow('1', '☠ killed');
+    await ui.waitFor(/Task 1 killed \(SIGKILL\) after \d+ ms/);
+  }, 90_000);
+
+  it('k on a task that ignores SIGTERM escalates after the grace period', async () => {
+    const ui = await open();
+    ui.write('3');
+    await ui.waitForRow('1', 'ignoring cancellation');
+    ui.write('k');
+    await ui.waitForRow('1', 'cancelling', 5000);
+    await ui.waitForRow('1', '☠ killed');
+    await ui.waitFor(/Task 1 killed \(SIGKILL\) after .* grace period/);
+  }, 90_000);
+
+  it('r restarts the selected task: attempt 2 running', async () => {
+    const ui = await open();
+    ui.write('1');
+    await ui.waitForRow('1', /step \d+/);
+    ui.write('r');
+    await ui.waitFor(/Task 1 restarted: attempt 2 running/);
+    expect(await ui.row('1')).toMatch(/running.* 2$/);
+  }, 90_000);
+
+  it('s stops everything', async () => {
+    const ui = await open();
+    for (const key of ['1', '2', '3', '4']) {
+      ui.write(key);
+      await ui.waitFor(new RegExp(`Started task \\d+: `));
+      await ui.waitFor((s) => !s.includes('Starting template'));
+    }
+    await ui.waitFor(/4 tasks:/);
+    ui.write('s');
+    await ui.waitFor(/Emergency stop — terminating 4 tasks…/, 5000);
+    await ui.waitFor(/Stopped 4 tasks in \d+\.\d\d s \(\d cancelled, \d killed/, 30_000);
+    const screen = await ui.text();
+    expect(screen).not.toMatch(/running|cancelling…|killing…/);
+  }, 120_000);
+
+  it('q then s stops every task, quits, and leaves no process of ours', async () => {
+    const ui = await open();
+    ui.write('1');
+    await ui.waitForRow('1', 'running');
+    ui.write('2');
+    await ui.waitForRow('2', 'running');
+    ui.write('4');
+    await ui.waitForRow('3', /running|queued/); // the daemon runs as many tasks at once as there are CPUs
+    expect(ours(ui.dir).length).toBeGreaterThanOrEqual(3); // the daemon and the running tasks (and more)
+    ui.write('q');
+    await ui.waitFor('[s] stop them and quit');
+    ui.write('s');
+    const exit = await Promise.race([ui.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000))]);
+    expect(exit).not.toBe('timeout');
+    expect((exit as { exitCode: number }).exitCode).toBe(0);
+    expect(ui.raw).toContain('stopped every task; the daemon it started is shut down');
+    const deadline = Date.now() + 10_000;
+    while (ours(ui.dir).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(ours(ui.dir)).toEqual([]);
+  }, 120_000);
+
+  it('q then d detaches: the tasks keep running in the daemon', async () => {
+    const ui = await open();
+    ui.write('1');
+    await ui.waitForRow('1', 'running');
+    ui.write('q');
+    await ui.waitFor('[d] detach');
+    ui.write('d');
+    await ui.exited;
+    expect(ui.raw).toContain('detached; 1 task still running in the daemon');
+    const client = await DaemonClient.connect({ home: ui.home, autostart: false });
+    const { tasks } = (await client.request('LIST')) as { tasks: Array<{ state: string }> };
+    client.close();
+    expect(tasks.map((t) => t.state)).toEqual(['running']);
+  }, 90_000);
+
+  it('when the daemon dies the UI says so and R starts it again', async () => {
+    const ui = await open();
+    await shutdownDaemon(ui.home);
+    await ui.waitFor('The daemon is gone', 15_000);
+    await ui.waitFor('Press R to start it again');
+    ui.write('R');
+    await ui.waitFor(/Started the daemon \(pid/, 30_000);
+    ui.write('1');
+    await ui.waitForRow('1', 'running');
+  }, 90_000);
+
+  it('with no config: the default templates; ? lists them', async () => {
+    const ui = await open({ config: undefined });
+    ui.write('?');
+    await ui.waitFor('Templates');
+    const screen = await ui.text();
+    expect(screen).toMatch(/1 (texture|simulated analysis)/);
+    expect(screen).toContain('stuck in a sync loop');
+    expect(screen).toContain('ignores SIGTERM');
+    expect(screen).toContain('fails now and then');
+  }, 60_000);
+
+  it('a bad config file: one clear message naming the problem', async () => {
+    const ui = new PtyUi({ config: { templates: [{ name: 'x', command: 'python3 job.py' }] } });
+    uis.push(ui);
+    const exit = await ui.exited;
+    expect(exit.exitCode).toBe(2);
+    expect(ui.raw).toContain(`${path.join(ui.dir, 'taskwarden.config.json')}: templates[0].command`);
+  }, 30_000);
+});
+
+describe('without a TTY', () => {
+  it('says so in one line and points to the CLI', async () => {
+    const { execa } = await import('execa');
+    const env = { ...process.env };
+    delete env.CI;
+    const result = await execa(process.execPath, [cliPath], { input: '', reject: false, env });
+    expect(result.exitCode).not.toBe(0);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(/not a TTY.*taskwarden --help/);
+  }, 30_000);
+});
