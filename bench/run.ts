@@ -3,12 +3,19 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { machineLine, markdownTable, type BenchRow } from './lib/stats.js';
 import { runCoreBench } from './core.js';
+import { runTextureBench } from './texture.js';
+import { runDaemonBench } from './daemon.js';
+import { runTuiBench } from './tui.js';
 
 const runs = Number(process.env.BENCH_RUNS ?? 100);
+// `npm run bench -- core` runs one suite; BENCH_RUNS sets the samples behind each percentile.
 const only = process.argv[2];
 
 const suites: Array<[string, () => Promise<BenchRow[]>]> = [
   ['core', () => runCoreBench(runs)],
+  ['texture', () => runTextureBench()],
+  ['daemon', () => runDaemonBench()],
+  ['tui', () => runTuiBench(runs)],
 ];
 
 const rows: BenchRow[] = [];
