@@ -164,7 +164,7 @@ export async function runTextureCommand(images: string[], options: TextureComman
     else for (const file of batches[k]) results.push({ ok: false, file, error: { name: o.error?.name ?? 'Error', message: `${file}: task ${o.state}${o.error ? `: ${o.error.message}` : ''}` } });
   });
   if (options.json) {
-    io.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+    io.stdout.write(`${compactJson(results)}\n`);
   } else if (options.csv) {
     io.stdout.write(toCsv(results));
   } else {
@@ -173,6 +173,17 @@ export async function runTextureCommand(images: string[], options: TextureComman
   const failed = results.filter((r) => !r.ok) as Extract<ImageResult, { ok: false }>[];
   if (!options.json) for (const f of failed) io.stderr.write(`texture: ${f.error.message}\n`);
   return failed.length > 0 ? EXIT_IMAGE_FAILED : EXIT_OK;
+}
+
+/** JSON indented for reading, with arrays of numbers (and arrays of those) kept on one line. */
+export function compactJson(value: unknown): string {
+  let text = JSON.stringify(value, null, 2);
+  // innermost first: [\n  1,\n  2\n] -> [1,2]; then [[1,2],\n [3,4]] -> [[1,2],[3,4]]
+  const numbers = /\[\s*((?:-?[\d.eE+-]+|null)(?:,\s*(?:-?[\d.eE+-]+|null))*)\s*\]/g;
+  const nested = /\[\s*((?:\[[^\[\]]*\])(?:,\s*\[[^\[\]]*\])*)\s*\]/g;
+  text = text.replace(numbers, (_m, inner: string) => `[${inner.replace(/\s+/g, '')}]`);
+  text = text.replace(nested, (_m, inner: string) => `[${inner.replace(/\s+/g, '')}]`);
+  return text;
 }
 
 function csvField(s: string): string {

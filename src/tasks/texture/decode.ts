@@ -18,7 +18,12 @@ import { scanIfdChain } from './tiff.js';
 import type { GreyImage } from './types.js';
 
 const require = createRequire(import.meta.url);
-const UTIF = require('utif2') as typeof UTIFTypes;
+let utif: typeof UTIFTypes | undefined;
+/** utif2 is loaded on first use: a task that only sees PNGs does not pay for it at start-up. */
+function UTIF(): typeof UTIFTypes {
+  utif ??= require('utif2') as typeof UTIFTypes;
+  return utif;
+}
 
 /** Weights of R, G, B in the grey conversion (ITU-R BT.709, as skimage.color.rgb2gray). */
 export const RGB_WEIGHTS = Object.freeze({ r: 0.2125, g: 0.7154, b: 0.0721 });
@@ -260,7 +265,7 @@ function openTiff(bytes: Uint8Array, file: string): ImageSource {
   const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   let ifds: UTIFTypes.IFD[];
   try {
-    ifds = quietly(() => UTIF.decode(buffer));
+    ifds = quietly(() => UTIF().decode(buffer));
   } catch (err) {
     throw new ImageDecodeError(file, `corrupt TIFF: ${errorMessage(err)}`, { cause: err });
   }
@@ -346,7 +351,7 @@ function decodeTiffPage(
   }
 
   try {
-    quietly(() => (UTIF.decodeImage as (b: ArrayBuffer, i: UTIFTypes.IFD, all: UTIFTypes.IFD[]) => void)(buffer, ifd, ifds));
+    quietly(() => (UTIF().decodeImage as (b: ArrayBuffer, i: UTIFTypes.IFD, all: UTIFTypes.IFD[]) => void)(buffer, ifd, ifds));
   } catch (err) {
     fail(`corrupt image data: ${errorMessage(err)}`, err);
   }
