@@ -126,3 +126,24 @@ describe('GLCM invariants (property tests)', () => {
     }), { numRuns: 60 });
   });
 });
+
+describe('more than 256 levels (16-bit input, Uint16 requantized data, one table per offset)', () => {
+  it('levels 300 on a 16-bit image: floor(v * 300 / 65536), features equal graycoprops', async () => {
+    const { requantize } = await import('../../src/tasks/texture/quantize.js');
+    const width = 37, height = 23;
+    let s = 12345;
+    const data = Uint16Array.from({ length: width * height }, () => (s = (s * 1103515245 + 12345) >>> 0) >>> 16);
+    const img: GreyImage = { width, height, bitDepth: 16, data };
+    const q = requantize(img, 300);
+    expect(q).toBeInstanceOf(Uint16Array);
+    for (let k = 0; k < data.length; k++) expect(q[k]).toBe(Math.floor((data[k] * 300) / 65536));
+    const angles = [0, Math.PI / 2];
+    const P = graycomatrix({ width, height, data: Array.from(q) }, [1, 2], angles, { levels: 300, symmetric: true, normed: true });
+    for (const accumulation of ['dense', 'sparse'] as const) {
+      const r = runSync(textureSteps(img, { levels: 300, distances: [1, 2], angles, accumulation }));
+      for (const name of FEATURE_NAMES) {
+        graycoprops(P, name).forEach((row, d) => row.forEach((e, a) => expect(close(r.features[name][d][a], e), `${accumulation} ${name}`).toBe(true)));
+      }
+    }
+  });
+});
