@@ -61,7 +61,8 @@ async function openTui(options: GlobalOptions): Promise<void> {
     process.stderr.write('the terminal UI is not part of this build; see "taskwarden --help" for the commands\n');
     return;
   }
-  await tui.runTui(options);
+  const code = await tui.runTui(options);
+  if (typeof code === 'number') process.exitCode = code;
 }
 
 /** `taskwarden texture ...`, when the texture command module is built. */

@@ -234,9 +234,9 @@ function connectSocket(path: string, timeoutMs: number): Promise<net.Socket> {
     }, timeoutMs);
     socket.once('connect', () => {
       clearTimeout(timer);
-      socket.removeAllListeners('error');
       resolve(socket);
     });
+    // Stays registered (a no-op once connected) so an early error is never unhandled; the client adds its own.
     socket.once('error', (error) => {
       clearTimeout(timer);
       reject(error);

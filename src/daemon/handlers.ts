@@ -135,7 +135,8 @@ function unknownTask(ctx: HandlerContext, taskId: string, done?: string): Reques
   if (known && done) {
     return new RequestError(
       'UNKNOWN_TASK',
-      `task ${taskId} was run by an earlier daemon and is ${known.state}; only tasks of the running daemon can be ${done} (start it again with "taskwarden run")`,
+      `task ${taskId} is ${known.state} and no longer held by the running daemon (it ran under an earlier daemon, or ended long ago); ` +
+        `only the running daemon's tasks can be ${done}: start it again with "taskwarden run"`,
     );
   }
   return new RequestError('UNKNOWN_TASK', `no task ${taskId}: "taskwarden ls --all" lists the known tasks`);

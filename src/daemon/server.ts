@@ -53,6 +53,12 @@ export interface DaemonHandle {
 }
 
 const DEFAULT_MAX_CLIENT_BUFFER = 8 * 1024 * 1024;
+/**
+ * Finished tasks stay in the supervisor (LIST, SNAPSHOT, restart) until this
+ * many have ended; then they are let go at once. The journal keeps them all
+ * (history, show), so a long-lived daemon's memory stays bounded.
+ */
+const MAX_FINISHED_IN_MEMORY = 1000;
 
 export async function startDaemon(options: DaemonOptions = {}): Promise<DaemonHandle> {
   const home = resolveHome({ home: options.home });
@@ -100,6 +106,7 @@ class Daemon {
   /** Attempt of each task and the pid whose start time is journaled, to record each spawn once. */
   readonly #attempts = new Map<string, number>();
   readonly #spawnsRecorded = new Map<string, string>();
+  #finishedSinceClear = 0;
   #shutdown: Promise<void> | undefined;
   #resolveClosed!: () => void;
   #listening = false;
@@ -245,7 +252,7 @@ class Daemon {
   }
 
   #success(request: Request, payload: Record<string, unknown>): object {
-    return request.type === 'HELLO' ? { ...payload, type: 'WELCOME', id: request.id } : ack(request.id, payload);
+    return request.type === 'HELLO' ? { type: 'WELCOME', id: request.id, ...payload } : ack(request.id, payload);
   }
 
   #failure(request: Request, error: unknown): object {
@@ -316,9 +323,17 @@ class Daemon {
     if (isTerminalState(task.state)) {
       this.#attempts.delete(task.id);
       this.#spawnsRecorded.delete(task.id);
+      this.#forgetFinishedWhenMany();
     }
     this.#broadcast({ type: 'TASK_STATUS', task, previous });
     if (isTerminalState(task.state)) this.#broadcast({ type: 'TASK_COMPLETE', task });
+  }
+
+  #forgetFinishedWhenMany(): void {
+    if (++this.#finishedSinceClear < MAX_FINISHED_IN_MEMORY) return;
+    this.#finishedSinceClear = 0;
+    // Not from inside the supervisor's own event dispatch.
+    setImmediate(() => this.#sup.clearFinished());
   }
 
   /** Pid plus /proc start time, so recovery can tell this process from a later one with the same pid. */
