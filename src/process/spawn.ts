@@ -5,7 +5,7 @@
  * and a Ctrl+C aimed at the terminal's group does not reach it behind our back.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, writeFileSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NICE_ENV, PRELOAD_ENV } from '../runner/messages.js';
@@ -57,7 +57,25 @@ export function spawnCommand(options: CommandSpawnOptions): ChildProcess {
   const [file, args] = options.nice > 0 && NICE_BINARY
     ? [NICE_BINARY, ['-n', String(Math.min(19, options.nice)), options.command, ...options.args]]
     : [options.command, [...options.args]];
-  return spawn(file, args, { detached: true, cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(file, args, { detached: true, cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (child.pid !== undefined && options.nice > 0) niceAutogroup(child.pid, options.nice);
+  return child;
+}
+
+/**
+ * With Linux's autogroup scheduling (sched_autogroup_enabled=1, the default on
+ * desktops), CPU is shared fairly between sessions first, and a task is a
+ * session of its own (setsid): nice(1) inside it then does nothing against the
+ * daemon, and 100 busy tasks get 100 shares to the daemon's one. Setting the
+ * autogroup's nice too makes "tasks run niced" hold. Raising it is allowed for
+ * one's own processes; where autogroups do not exist this is a no-op.
+ */
+export function niceAutogroup(pid: number | 'self', nice: number): void {
+  try {
+    writeFileSync(`/proc/${pid}/autogroup`, String(Math.min(19, nice)));
+  } catch {
+    // No autogroup support, or the process is already gone: nothing to adjust.
+  }
 }
 
 /**

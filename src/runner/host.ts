@@ -10,6 +10,7 @@
  *  - The IPC channel closing means the supervisor is gone: exit at once, taking
  *    the group along (the orphan guard covers the case where we cannot run).
  */
+import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { isAbsolute, resolve } from 'node:path';
@@ -52,6 +53,13 @@ function applyNice(): void {
       os.setPriority(0, Math.min(19, nice));
     } catch {
       // Lowering our own priority is always allowed on Linux; elsewhere it is best effort.
+    }
+    // The runner leads a session of its own: with autogroup scheduling only the session's nice counts
+    // against the daemon (see niceAutogroup in process/spawn.ts; inlined to keep this import-light).
+    try {
+      writeFileSync('/proc/self/autogroup', String(Math.min(19, nice)));
+    } catch {
+      // No autogroups here.
     }
   }
 }
