@@ -18,6 +18,7 @@ import {
   countPairs2,
   countPairs4,
   countPairs8,
+  countPairsLane,
   countPairsTracked,
   denseSumsAndClear,
   featuresFromSums,
@@ -170,13 +171,19 @@ function* checkedSteps(image: GreyImage, levels: number, progress: Progress): Ge
 }
 
 interface Scratch {
-  /** levels x levels count tables: FUSE tables when levels <= FUSE_MAX_LEVELS, else one. */
-  tables: Uint32Array[];
+  /**
+   * Counts: G x levels x levels, G = the fused offsets (up to FUSE when levels <= FUSE_MAX_LEVELS,
+   * else 1). A fused set of s offsets uses it interleaved with stride s; the sparse path uses its
+   * first levels x levels cells plainly. Always all zero between uses (the sums clear it).
+   */
+  table: Uint32Array;
+  /** How many offsets may be fused. */
+  fuse: number;
   touched: Uint32Array | null;
   sums: Float64Array;
 }
 
-/** Offsets counted together in one pass (countPairs8/4/2), when their tables fit in cache (levels <= 256). */
+/** Offsets counted together in one pass (countPairs8/4/2), when their tables fit in cache (levels <= 256: 8 x 256 KiB). */
 const FUSE = 8;
 const FUSE_MAX_LEVELS = 256;
 
@@ -215,8 +222,9 @@ function fusedSets(count: number, fuse: number): number[][] {
 /**
  * Features of every offset for the rectangle [x0, x1) x [y0, y1), pairs counted only when both
  * pixels lie inside it (as graycomatrix on that crop). Writes nOffsets x 10 values at out[at..].
- * 'dense' counts into full tables (offsets fused four at a time when levels <= 256) and sums the
- * whole tables; 'sparse' (small tiles) tracks the touched cells and sums and clears only those.
+ * 'dense' counts into full tables (up to eight offsets fused in one pass, interleaved in one table,
+ * when levels <= 256) and sums the whole tables; 'sparse' (small tiles) tracks the touched cells
+ * and sums and clears only those.
  */
 function* rectSteps(
   q: QuantizedData,
@@ -236,13 +244,13 @@ function* rectSteps(
   const L = opts.levels;
   const area = (x1 - x0) * (y1 - y0);
   const rw = x1 - x0;
-  const { sums, tables } = scratch;
+  const { sums, table } = scratch;
   const ranges = offsets.map((off) => pairRange(x0, y0, x1, y1, off));
 
   if (mode === 'sparse') {
     let pending = 0;
     const rowsPerStep = Math.max(1, Math.floor(STEP_UNITS / rw));
-    const counts = tables[0];
+    const counts = table;
     const touched = scratch.touched!;
     for (let o = 0; o < offsets.length; o++) {
       const off = offsets[o];
@@ -267,7 +275,7 @@ function* rectSteps(
     return;
   }
 
-  const fuse = Math.min(tables.length, FUSE);
+  const fuse = scratch.fuse;
   const rowsPerSum = Math.max(DENSE_BLOCK, Math.floor(STEP_UNITS / L / DENSE_BLOCK) * DENSE_BLOCK);
   for (const set of fusedSets(offsets.length, fuse)) {
     const setRanges = set.map((o) => ranges[o]);
@@ -277,23 +285,18 @@ function* rectSteps(
       colStart: Math.max(...setRanges.map((r) => r.colStart)),
       colEnd: Math.min(...setRanges.map((r) => r.colEnd)),
     };
-    const deltas = set.map((o) => offsets[o].dr * width + offsets[o].dc);
-    const deltas8 = Int32Array.from(deltas);
+    const deltas = Int32Array.from(set, (o) => offsets[o].dr * width + offsets[o].dc);
+    const G = set.length;
     // the fused core: every offset of the set has its neighbour inside the rectangle
     if (!isEmpty(fused)) {
       const fw = fused.colEnd - fused.colStart;
       const rowsPerStep = Math.max(1, Math.floor(STEP_UNITS / (fw * set.length)));
       for (let r = fused.rowStart; r < fused.rowEnd; r += rowsPerStep) {
         const r1 = Math.min(fused.rowEnd, r + rowsPerStep);
-        if (set.length === 8) {
-          countPairs8(q, width, L, deltas8, r, r1, fused.colStart, fused.colEnd, tables);
-        } else if (set.length === 4) {
-          countPairs4(q, width, L, deltas[0], deltas[1], deltas[2], deltas[3], r, r1, fused.colStart, fused.colEnd, tables[0], tables[1], tables[2], tables[3]);
-        } else if (set.length === 2) {
-          countPairs2(q, width, L, deltas[0], deltas[1], r, r1, fused.colStart, fused.colEnd, tables[0], tables[1]);
-        } else {
-          countPairs(q, width, L, offsets[set[0]].dr, offsets[set[0]].dc, r, r1, fused.colStart, fused.colEnd, tables[0]);
-        }
+        if (G === 8) countPairs8(q, width, L, deltas, r, r1, fused.colStart, fused.colEnd, table);
+        else if (G === 4) countPairs4(q, width, L, deltas, r, r1, fused.colStart, fused.colEnd, table);
+        else if (G === 2) countPairs2(q, width, L, deltas, r, r1, fused.colStart, fused.colEnd, table);
+        else countPairs(q, width, L, offsets[set[0]].dr, offsets[set[0]].dc, r, r1, fused.colStart, fused.colEnd, table);
         progress.done += (r1 - r) * fw * set.length;
         yield progress.done / progress.total;
       }
@@ -306,7 +309,7 @@ function* rectSteps(
         const rowsPerStep = Math.max(1, Math.floor(STEP_UNITS / w));
         for (let r = rest.rowStart; r < rest.rowEnd; r += rowsPerStep) {
           const r1 = Math.min(rest.rowEnd, r + rowsPerStep);
-          countPairs(q, width, L, off.dr, off.dc, r, r1, rest.colStart, rest.colEnd, tables[k]);
+          countPairsLane(q, width, L, off.dr, off.dc, r, r1, rest.colStart, rest.colEnd, table, G, k);
           progress.done += (r1 - r) * w;
           yield progress.done / progress.total;
         }
@@ -316,7 +319,7 @@ function* rectSteps(
     for (let k = 0; k < set.length; k++) {
       sums.fill(0);
       for (let i = 0; i < L; i += rowsPerSum) {
-        denseSumsAndClear(tables[k], L, opts.symmetric, i, Math.min(L, i + rowsPerSum), sums);
+        denseSumsAndClear(table, L, opts.symmetric, i, Math.min(L, i + rowsPerSum), sums, G, k);
         if (i + rowsPerSum < L) yield progress.done / progress.total;
       }
       featuresFromSums(sums, out, at + set[k] * FEATURE_COUNT);
@@ -367,8 +370,10 @@ export function* textureSteps(image: GreyImage, options: TextureComputeOptions =
   const tileMode = tile === undefined ? 'dense' : chooseMode(tileArea, L, forced);
   // edge tiles can be smaller (sparse) even when full tiles are dense
   const needTouched = wholeMode === 'sparse' || tile !== undefined;
+  const fuse = L <= FUSE_MAX_LEVELS && (wholeMode === 'dense' || (tile !== undefined && tileMode === 'dense')) ? Math.min(FUSE, nOff) : 1;
   const scratch: Scratch = {
-    tables: Array.from({ length: L <= FUSE_MAX_LEVELS && nOff > 1 && (wholeMode === 'dense' || (tile !== undefined && tileMode === 'dense')) ? Math.min(FUSE, nOff) : 1 }, () => new Uint32Array(L * L)),
+    table: new Uint32Array(fuse * L * L),
+    fuse,
     touched: needTouched ? new Uint32Array(Math.min(L * L, Math.max(wholeMode === 'sparse' ? area : 0, tileArea))) : null,
     sums: new Float64Array(SUMS_LENGTH),
   };

@@ -80,44 +80,13 @@ export function countPairs(
 }
 
 /**
- * Count pairs for four offsets at once (one read of the reference pixel, four independent
- * increments into four tables): about a quarter fewer instructions per pair than four passes.
- * deltas are the offsets as flat index deltas (dr * width + dc); every neighbour must be valid
- * for the whole range.
+ * The fused kernels count pairs for several offsets in one pass (one read of the reference pixel,
+ * independent increments) into ONE table with the offsets interleaved: the count of offset k for
+ * levels (i, j) is at (i * levels + j) * G + k, G the number of offsets. Fewer base registers and
+ * bounds checks than G separate tables, and neighbouring cells share cache lines: about a third
+ * faster than separate tables, which are in turn faster than one pass per offset. deltas are the
+ * offsets as flat index deltas (dr * width + dc); every neighbour must be valid for the range.
  */
-export function countPairs4(
-  q: QuantizedData,
-  width: number,
-  levels: number,
-  d0: number,
-  d1: number,
-  d2: number,
-  d3: number,
-  r0: number,
-  r1: number,
-  c0: number,
-  c1: number,
-  t0: Uint32Array,
-  t1: Uint32Array,
-  t2: Uint32Array,
-  t3: Uint32Array,
-): void {
-  if (r1 <= r0 || c1 <= c0) return;
-  const span = c1 - c0;
-  for (let r = r0; r < r1; r++) {
-    let a = r * width + c0;
-    const end = a + span;
-    for (; a < end; a++) {
-      const i = q[a] * levels;
-      t0[i + q[a + d0]]++;
-      t1[i + q[a + d1]]++;
-      t2[i + q[a + d2]]++;
-      t3[i + q[a + d3]]++;
-    }
-  }
-}
-
-/** Eight offsets at once (levels <= 256: eight 256 KiB tables stay in L2); see countPairs4. */
 export function countPairs8(
   q: QuantizedData,
   width: number,
@@ -127,53 +96,107 @@ export function countPairs8(
   r1: number,
   c0: number,
   c1: number,
-  t: readonly Uint32Array[],
+  t: Uint32Array,
 ): void {
   if (r1 <= r0 || c1 <= c0) return;
   const span = c1 - c0;
   const d0 = deltas[0], d1 = deltas[1], d2 = deltas[2], d3 = deltas[3], d4 = deltas[4], d5 = deltas[5], d6 = deltas[6], d7 = deltas[7];
-  const t0 = t[0], t1 = t[1], t2 = t[2], t3 = t[3], t4 = t[4], t5 = t[5], t6 = t[6], t7 = t[7];
+  const rowStride = levels * 8;
   for (let r = r0; r < r1; r++) {
     let a = r * width + c0;
     const end = a + span;
     for (; a < end; a++) {
-      const i = q[a] * levels;
-      t0[i + q[a + d0]]++;
-      t1[i + q[a + d1]]++;
-      t2[i + q[a + d2]]++;
-      t3[i + q[a + d3]]++;
-      t4[i + q[a + d4]]++;
-      t5[i + q[a + d5]]++;
-      t6[i + q[a + d6]]++;
-      t7[i + q[a + d7]]++;
+      const i = q[a] * rowStride;
+      t[i + (q[a + d0] << 3)]++;
+      t[i + (q[a + d1] << 3) + 1]++;
+      t[i + (q[a + d2] << 3) + 2]++;
+      t[i + (q[a + d3] << 3) + 3]++;
+      t[i + (q[a + d4] << 3) + 4]++;
+      t[i + (q[a + d5] << 3) + 5]++;
+      t[i + (q[a + d6] << 3) + 6]++;
+      t[i + (q[a + d7] << 3) + 7]++;
     }
   }
 }
 
-/** Two offsets at once; see countPairs4. */
-export function countPairs2(
+/** Four offsets at once, interleaved G = 4; see countPairs8. */
+export function countPairs4(
   q: QuantizedData,
   width: number,
   levels: number,
-  d0: number,
-  d1: number,
+  deltas: Int32Array,
   r0: number,
   r1: number,
   c0: number,
   c1: number,
-  t0: Uint32Array,
-  t1: Uint32Array,
+  t: Uint32Array,
 ): void {
   if (r1 <= r0 || c1 <= c0) return;
   const span = c1 - c0;
+  const d0 = deltas[0], d1 = deltas[1], d2 = deltas[2], d3 = deltas[3];
+  const rowStride = levels * 4;
   for (let r = r0; r < r1; r++) {
     let a = r * width + c0;
     const end = a + span;
     for (; a < end; a++) {
-      const i = q[a] * levels;
-      t0[i + q[a + d0]]++;
-      t1[i + q[a + d1]]++;
+      const i = q[a] * rowStride;
+      t[i + (q[a + d0] << 2)]++;
+      t[i + (q[a + d1] << 2) + 1]++;
+      t[i + (q[a + d2] << 2) + 2]++;
+      t[i + (q[a + d3] << 2) + 3]++;
     }
+  }
+}
+
+/** Two offsets at once, interleaved G = 2; see countPairs8. */
+export function countPairs2(
+  q: QuantizedData,
+  width: number,
+  levels: number,
+  deltas: Int32Array,
+  r0: number,
+  r1: number,
+  c0: number,
+  c1: number,
+  t: Uint32Array,
+): void {
+  if (r1 <= r0 || c1 <= c0) return;
+  const span = c1 - c0;
+  const d0 = deltas[0], d1 = deltas[1];
+  const rowStride = levels * 2;
+  for (let r = r0; r < r1; r++) {
+    let a = r * width + c0;
+    const end = a + span;
+    for (; a < end; a++) {
+      const i = q[a] * rowStride;
+      t[i + (q[a + d0] << 1)]++;
+      t[i + (q[a + d1] << 1) + 1]++;
+    }
+  }
+}
+
+/** One offset into lane `lane` of a table interleaved with stride G (the borders of a fused set). */
+export function countPairsLane(
+  q: QuantizedData,
+  width: number,
+  levels: number,
+  dr: number,
+  dc: number,
+  r0: number,
+  r1: number,
+  c0: number,
+  c1: number,
+  t: Uint32Array,
+  stride: number,
+  lane: number,
+): void {
+  if (r1 <= r0 || c1 <= c0) return;
+  const delta = dr * width + dc;
+  const span = c1 - c0;
+  for (let r = r0; r < r1; r++) {
+    let a = r * width + c0;
+    const end = a + span;
+    for (; a < end; a++) t[(q[a] * levels + q[a + delta]) * stride + lane]++;
   }
 }
 
@@ -252,7 +275,13 @@ export function denseSumsAndClear(
   i0: number,
   i1: number,
   sums: Float64Array,
+  stride = 1,
+  lane = 0,
 ): void {
+  if (stride !== 1 || lane !== 0) {
+    denseSumsAndClearLane(counts, levels, symmetric, i0, i1, sums, stride, lane);
+    return;
+  }
   const L = levels;
   const hom = homogeneityWeights(L);
   const tab = vlnv();
@@ -314,6 +343,106 @@ export function denseSumsAndClear(
             const s = counts[base + j] + counts[kt];
             if (s === 0) continue;
             counts[base + j] = 0;
+            counts[kt] = 0;
+            // S_ij = S_ji = s: two cells of S
+            const d = j - i;
+            const s2 = 2 * s;
+            nnz += 2;
+            n += s2;
+            sd2 += s2 * d * d;
+            sad += s2 * d;
+            shom += s2 * hom[d];
+            ssq += s2 * s;
+            svlnv += 2 * (s < VLNV_TABLE_SIZE ? tab[s] : s * Math.log(s));
+            const ipj = s * (i + j);
+            si += ipj;
+            sj += ipj;
+            const sq = s * (i * i + j * j);
+            sii += sq;
+            sjj += sq;
+            sij += s2 * i * j;
+          }
+        }
+      }
+    }
+  }
+  sums[N] += n; sums[SD2] += sd2; sums[SAD] += sad; sums[SHOM] += shom; sums[SSQ] += ssq; sums[SVLNV] += svlnv;
+  sums[SI] += si; sums[SJ] += sj; sums[SII] += sii; sums[SJJ] += sjj; sums[SIJ] += sij; sums[NNZ] += nnz;
+}
+
+/** denseSumsAndClear over lane `lane` of a table interleaved with stride G (a copy, so the common stride-1 loop stays simple). */
+function denseSumsAndClearLane(
+  counts: Uint32Array,
+  levels: number,
+  symmetric: boolean,
+  i0: number,
+  i1: number,
+  sums: Float64Array,
+  stride: number,
+  lane: number,
+): void {
+  const L = levels;
+  const hom = homogeneityWeights(L);
+  const tab = vlnv();
+  let n = 0, sd2 = 0, sad = 0, shom = 0, ssq = 0, svlnv = 0, si = 0, sj = 0, sii = 0, sjj = 0, sij = 0, nnz = 0;
+  if (!symmetric) {
+    for (let i = i0; i < i1; i++) {
+      const base = i * L;
+      for (let j = 0; j < L; j++) {
+        const v = counts[(base + j) * stride + lane];
+        if (v === 0) continue;
+        counts[(base + j) * stride + lane] = 0;
+        const d = i - j;
+        const ad = d < 0 ? -d : d;
+        nnz++;
+        n += v;
+        sd2 += v * d * d;
+        sad += v * ad;
+        shom += v * hom[ad];
+        ssq += v * v;
+        svlnv += v < VLNV_TABLE_SIZE ? tab[v] : v * Math.log(v);
+        si += v * i;
+        sj += v * j;
+        sii += v * i * i;
+        sjj += v * j * j;
+        sij += v * i * j;
+      }
+    }
+  } else {
+    const B = DENSE_BLOCK;
+    for (let bi = i0; bi < i1; bi += B) {
+      const iEnd = Math.min(i1, bi + B);
+      for (let bj = bi; bj < L; bj += B) {
+        const jEnd = Math.min(L, bj + B);
+        for (let i = bi; i < iEnd; i++) {
+          const base = i * L;
+          let j = bj;
+          if (bj === bi) {
+            // the diagonal cell of this row: S_ii = 2 C_ii
+            const c = counts[(base + i) * stride + lane];
+            if (c !== 0) {
+              counts[(base + i) * stride + lane] = 0;
+              const s = 2 * c;
+              nnz++;
+              n += s;
+              shom += s; // weight 1 / (1 + 0)
+              ssq += s * s;
+              svlnv += s < VLNV_TABLE_SIZE ? tab[s] : s * Math.log(s);
+              const ii = s * i;
+              si += ii;
+              sj += ii;
+              sii += ii * i;
+              sjj += ii * i;
+              sij += ii * i;
+            }
+            j = i + 1;
+          }
+          for (; j < jEnd; j++) {
+            const kij = (base + j) * stride + lane;
+            const kt = (j * L + i) * stride + lane;
+            const s = counts[kij] + counts[kt];
+            if (s === 0) continue;
+            counts[kij] = 0;
             counts[kt] = 0;
             // S_ij = S_ji = s: two cells of S
             const d = j - i;
