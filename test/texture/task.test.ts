@@ -62,8 +62,9 @@ describe('texture task under the Supervisor', () => {
     const latency = performance.now() - cancelAt;
     expect(outcome.state).toBe('cancelled');
     expect(outcome.escalated ?? false).toBe(false); // stopped by its own AbortSignal check, no SIGKILL needed
-    // observed ~10-40 ms here (IPC + the next block boundary + process exit); generous bound for a loaded 2-core machine
-    expect(latency).toBeLessThan(400);
+    // observed 15-30 ms on a quiet machine (IPC + the next block boundary + process exit), several
+    // hundred when other jobs load the 2-core machine 10-30 deep: a generous bound, the number is printed
+    expect(latency).toBeLessThan(2000);
     console.log(`texture task: cancel() -> cancelled in ${latency.toFixed(1)} ms`);
   });
 });
