@@ -32,7 +32,7 @@ export function spawnRunner(options: RunnerSpawnOptions): ChildProcess {
     env: {
       ...(options.env ?? process.env),
       [NICE_ENV]: String(options.nice),
-      ...(options.preload?.length ? { [PRELOAD_ENV]: options.preload.join(',') } : {}),
+      ...(options.preload?.length ? { [PRELOAD_ENV]: JSON.stringify(options.preload) } : {}),
     },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     serialization: 'advanced',

@@ -181,7 +181,13 @@ process.on('unhandledRejection', (reason) => void finish({ t: 'error', error: to
 async function preload(): Promise<void> {
   const list = process.env[PRELOAD_ENV];
   delete process.env[PRELOAD_ENV];
-  for (const specifier of (list ?? '').split(',').filter(Boolean)) {
+  let specifiers: unknown = [];
+  try {
+    specifiers = JSON.parse(list ?? '[]');
+  } catch {
+    // Not ours to fail on: preloading is only an optimisation.
+  }
+  for (const specifier of Array.isArray(specifiers) ? specifiers.map(String) : []) {
     try {
       await import(specifier);
     } catch {

@@ -32,7 +32,7 @@ export type FromRunner =
 
 /** Environment variable that tells a runner its CPU niceness (set before any task code loads). */
 export const NICE_ENV = 'TASKWARDEN_NICE';
-/** Comma-separated module URLs a prewarmed runner imports while it waits. */
+/** A JSON array of module URLs a prewarmed runner imports while it waits. */
 export const PRELOAD_ENV = 'TASKWARDEN_PRELOAD';
 
 export function toTaskError(error: unknown, code?: string): TaskError {

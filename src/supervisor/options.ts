@@ -1,5 +1,7 @@
 /** Options are checked at the edge, with TypeErrors that name the option and what was wrong. */
 import os from 'node:os';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { StallPolicy, TaskSpec } from './types.js';
 
 export interface SupervisorOptions {
@@ -25,6 +27,11 @@ export interface SupervisorOptions {
   sampleIntervalMs?: number;
   /** Progress events per task are coalesced to at most one per this interval. Default 50 ms. */
   progressIntervalMs?: number;
+  /**
+   * Modules (paths or file: URLs) that prewarmed runners import while they wait,
+   * e.g. the task modules you are about to start, so a start skips loading them.
+   */
+  preload?: string[];
   /** Makes task ids; default "1", "2", ... The daemon passes one that continues its journal. */
   nextId?: () => string;
 }
@@ -47,6 +54,7 @@ export function resolveOptions(options: SupervisorOptions = {}): ResolvedOptions
     sampleIntervalMs: options.sampleIntervalMs ?? 1000,
     progressIntervalMs: options.progressIntervalMs ?? 50,
     nextId: options.nextId ?? (() => String(++counter)),
+    preload: (options.preload ?? []).map(toModuleUrl),
   };
   positiveInteger('concurrency', resolved.concurrency);
   nonNegative('graceMs', resolved.graceMs);
@@ -65,6 +73,11 @@ export function resolveOptions(options: SupervisorOptions = {}): ResolvedOptions
   nonNegative('progressIntervalMs', resolved.progressIntervalMs);
   if (typeof resolved.nextId !== 'function') throw new TypeError('Supervisor option nextId must be a function returning a string');
   return resolved;
+}
+
+function toModuleUrl(entry: unknown): string {
+  if (typeof entry !== 'string' || entry.length === 0) throw new TypeError(`Supervisor option preload must list module paths or file: URLs, got ${String(entry)}`);
+  return entry.startsWith('file:') ? entry : pathToFileURL(resolve(entry)).href;
 }
 
 function positiveInteger(name: string, value: unknown): void {

@@ -18,6 +18,7 @@ export class RunnerPool {
     private readonly size: number,
     private readonly nice: number,
     private readonly guard: OrphanGuard,
+    private readonly preload: readonly string[] = [],
   ) {
     this.#refill();
   }
@@ -59,7 +60,7 @@ export class RunnerPool {
 
   #refill(): void {
     while (!this.#closed && this.#idle.length < this.size) {
-      const runner = spawnRunner({ nice: this.nice, preload: [PACKAGE_ENTRY_URL] });
+      const runner = spawnRunner({ nice: this.nice, preload: [PACKAGE_ENTRY_URL, ...this.preload] });
       if (!runner.pid) {
         runner.on('error', () => {});
         return;

@@ -74,7 +74,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   constructor(options: SupervisorOptions = {}) {
     super();
     this.#options = resolveOptions(options);
-    this.#pool = this.#options.prewarm > 0 ? new RunnerPool(this.#options.prewarm, this.#options.nice, this.#guard) : undefined;
+    this.#pool = this.#options.prewarm > 0 ? new RunnerPool(this.#options.prewarm, this.#options.nice, this.#guard, this.#options.preload) : undefined;
     this.#sampler = new UsageSampler({
       intervalMs: Math.min(this.#options.sampleIntervalMs, Math.max(25, this.#options.stallAfterMs / 4)),
       targets: () => this.#runningRecords(),

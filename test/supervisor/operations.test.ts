@@ -124,3 +124,18 @@ describe('supervisor operations', () => {
     expect(() => sup.start({ module: fixture('echo') })).toThrow(/shut down/);
   });
 });
+
+describe('preload', () => {
+  it('prewarmed runners import the listed modules before a start', async () => {
+    sup = new Supervisor({ prewarm: 1, preload: [fixture('preload-probe')] });
+    await sleep(1500);
+    const outcome = await sup.start({ module: fixture('preload-probe') }).done;
+    const { loadedAt, runAt } = outcome.result as { loadedAt: number; runAt: number };
+    expect(runAt - loadedAt).toBeGreaterThan(300);
+    // Without preload the module loads when the task starts.
+    const cold = await new Supervisor({ prewarm: 0 }).start({ module: fixture('preload-probe') }).done;
+    const c = cold.result as { loadedAt: number; runAt: number };
+    expect(c.runAt - c.loadedAt).toBeLessThan(300);
+    expect(() => new Supervisor({ preload: [42 as never] })).toThrow(/preload must list module paths/);
+  });
+});
