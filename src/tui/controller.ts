@@ -33,6 +33,11 @@ export interface ControllerOptions {
   loadMs?: number;
   /** Bytes of log tail fetched for the log pane. Default 32 KiB. */
   logTailBytes?: number;
+  /**
+   * Paints these tasks' rows and the status line at once, ahead of the next frame (see
+   * fast-paint.ts); called for the stop keys, after the working state changed.
+   */
+  paint?: (taskIds: readonly string[]) => void;
 }
 
 type TaskOp = { op: 'cancel' | 'kill' | 'restart'; at: number; attempt: number };
@@ -391,6 +396,7 @@ export class Controller {
     }
     if (this.#notConnected()) return;
     store.setStatus(`Starting template ${key}: ${template.name}…`, 'busy');
+    this.#paint([]);
     store.changed(true);
     const at = performance.now();
     try {
@@ -435,6 +441,7 @@ export class Controller {
           : `Restarting task ${task.id} (attempt ${task.attempt + 1})…`,
       'busy',
     );
+    this.#paint([task.id]);
     store.changed(true);
     const type = op === 'cancel' ? 'TASK_CANCEL' : op === 'kill' ? 'TASK_KILL' : 'TASK_RESTART';
     try {
@@ -479,6 +486,7 @@ export class Controller {
       this.#ops.delete(t.id);
     }
     store.setStatus(`Emergency stop — terminating ${plural(active.length, 'task')}…`, 'busy');
+    this.#paint(active.map((t) => t.id));
     store.changed(true);
     try {
       const reply = await this.#request('STOP_ALL');
@@ -584,6 +592,14 @@ export class Controller {
     const client = this.#client && !this.#client.closed ? this.#client : undefined;
     const active = how === 'detached' ? this.#activeTasks().length : 0;
     this.#resolveDone({ how, active, ...(client ? { client } : {}), startedDaemon: this.#startedDaemon });
+  }
+
+  #paint(taskIds: readonly string[]): void {
+    try {
+      this.#options.paint?.(taskIds);
+    } catch {
+      // the frame that follows draws the same
+    }
   }
 
   #refreshLoad(): void {

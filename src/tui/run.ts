@@ -1,6 +1,6 @@
 /**
- * `taskwarden` with no command: the full-screen terminal UI, in its own process, connected to the
- * background daemon (started when none runs), which runs every task in its own process group.
+ * The terminal UI's entry (loaded by main.ts once React's mode is settled): templates, the
+ * daemon connection, the Ink render, and what is left behind on quitting.
  */
 import { createElement } from 'react';
 import { render } from 'ink';
@@ -10,6 +10,7 @@ import { ConfigError, loadTemplates } from './config.js';
 import { Controller, type QuitResult } from './controller.js';
 import { App } from './components/app.js';
 import { TuiStore } from './store.js';
+import { FastPaint } from './fast-paint.js';
 import { DaemonClient } from '../daemon/client.js';
 import type { RequestType } from '../protocol/messages.js';
 
@@ -111,7 +112,7 @@ function failed(code: number): number {
 }
 
 /** Runs the UI until the user quits; resolves with an exit code (0, or 2 without a TTY or with a bad config). */
-export async function runTui(options: TuiOptions = {}): Promise<number> {
+export async function runTuiApp(options: TuiOptions = {}): Promise<number> {
   const stdin = options.stdin ?? process.stdin;
   const stdout = options.stdout ?? process.stdout;
   const stderr = options.stderr ?? process.stderr;
@@ -133,8 +134,11 @@ export async function runTui(options: TuiOptions = {}): Promise<number> {
     ...(loaded.file ? { templatesSource: loaded.file } : {}),
     size: { columns: stdout.columns || 80, rows: stdout.rows || 24 },
   });
-  const controller = new Controller({ store, connect });
   const altScreen = options.altScreen ?? true;
+  // The fast path needs to know where the frame is: only on the alternate screen, which the frame owns from the top.
+  const inCi = ['CI', 'CONTINUOUS_INTEGRATION'].some((k) => k in process.env && process.env[k] !== '0' && process.env[k] !== 'false');
+  const fastPaint = altScreen && stdout.isTTY && !inCi ? new FastPaint(stdout, store) : undefined;
+  const controller = new Controller({ store, connect, ...(fastPaint ? { paint: (ids: readonly string[]) => fastPaint.paint(ids) } : {}) });
   if (altScreen) stdout.write(ALT_SCREEN_ON);
   const instance = render(createElement(App, { controller }), {
     stdin,
@@ -142,6 +146,7 @@ export async function runTui(options: TuiOptions = {}): Promise<number> {
     stderr,
     exitOnCtrlC: false,
     patchConsole: true,
+    onRender: () => store.frameRendered(),
     // The store already caps background updates at ~30 fps and commits a key press at once;
     // Ink's own throttle would only delay that frame.
     maxFps: 0,

@@ -3,8 +3,10 @@
  *
  * Daemon events mutate a working copy cheaply (task views are immutable objects, replaced on
  * change, so memoized rows re-render only when their task changed) and mark it dirty; a commit
- * publishes the working copy to React at most once per frame (~30 fps). A key press commits at
- * once: what the user pressed is on screen in the very next frame, whatever the event load.
+ * publishes the working copy to React at most once per frame (~30 fps), and never more often than
+ * leaves the UI idle half of the time (a frame that cost 50 ms waits 100 ms for the next), so a
+ * key press usually finds the process idle. A key press commits at once: what the user pressed
+ * is on screen in the very next frame, whatever the event load.
  */
 import {
   isTerminalState,
@@ -191,8 +193,11 @@ export class TuiStore {
   #listeners = new Set<Listener>();
   /** Recent log lines per task (from TASK_LOG events), newest last. */
   readonly logs = new Map<string, string[]>();
-  /** Commit durations (ms): React render + layout + Ink output, as seen from here. */
-  commitTimes: number[] | undefined;
+  /** Cost (ms) of recent frames, commit to Ink's render done, when frameRendered() is called; for benchmarks. */
+  frameCosts: number[] | undefined;
+  #commitStartedAt = 0;
+  /** What the last frame cost: background commits leave at least as much idle time (at most 50% of a core). */
+  #lastFrameCost = 0;
   #draft: Omit<UiState, 'tasks' | 'frame'>;
 
   constructor(options: StoreOptions = {}) {
@@ -244,10 +249,17 @@ export class TuiStore {
     this.#clampScroll();
     this.#dirty = false;
     this.#lastCommit = performance.now();
+    this.#commitStartedAt = this.#lastCommit;
     this.#state = { ...this.#draft, tasks: new Map(this.#tasks), frame: this.#state.frame + 1 };
-    const started = this.commitTimes ? performance.now() : 0;
     for (const listener of this.#listeners) listener();
-    if (this.commitTimes) this.commitTimes.push(performance.now() - started);
+  }
+
+  /** Called when the renderer has drawn a frame (Ink's onRender): measures what the commit cost. */
+  frameRendered(): void {
+    if (this.#commitStartedAt === 0) return;
+    this.#lastFrameCost = performance.now() - this.#commitStartedAt;
+    this.#commitStartedAt = 0;
+    this.frameCosts?.push(this.#lastFrameCost);
   }
 
   /** Marks the working state changed; `urgent` commits at once, otherwise within one frame. */
@@ -258,7 +270,7 @@ export class TuiStore {
       return;
     }
     if (this.#timer) return;
-    const wait = Math.max(0, this.#lastCommit + this.frameMs - performance.now());
+    const wait = Math.max(0, this.#lastCommit + Math.max(this.frameMs, 2 * this.#lastFrameCost) - performance.now());
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       if (this.#dirty) this.commit();

@@ -3,6 +3,7 @@ import { render, cleanup } from 'ink-testing-library';
 import { App } from '../../src/tui/components/app.js';
 import { Controller } from '../../src/tui/controller.js';
 import { TuiStore } from '../../src/tui/store.js';
+import { FastPaint } from '../../src/tui/fast-paint.js';
 import type { Template } from '../../src/tui/templates.js';
 import { FakeDaemon, FakeDaemonError } from './fake-daemon.js';
 
@@ -214,7 +215,7 @@ describe('App', () => {
     const { frame, press, waitFor } = await setup({ daemon, rows: 20 });
     await waitFor('500 tasks');
     const visible = 20 - 1 - 5;
-    expect(frame().split('\n').filter((l) => /^\d+ +bulk/.test(l))).toHaveLength(visible);
+    expect(frame().split('\n').filter((l) => /^\d+ +>? *bulk/.test(l))).toHaveLength(visible);
     await press(keys.end);
     await waitFor('bulk 500');
     expect(frame()).not.toContain('bulk 1 ');
@@ -298,6 +299,29 @@ describe('App', () => {
     expect((await controller.done).how).toBe('idle');
   });
 
+  it('the fast path paints the row and the status line exactly where the frame puts them', async () => {
+    const daemon = new FakeDaemon();
+    for (let i = 0; i < 40; i++) daemon.add({ module: '/x.js', name: `bulk ${i + 1}` });
+    const { store, frame, press, waitFor } = await setup({ daemon, rows: 24, columns: 100 });
+    await waitFor('40 tasks');
+    for (let i = 0; i < 25; i++) await press(keys.down); // scrolled
+    await waitFor(/^26 +> bulk 26 /m);
+    daemon.hold = true;
+    await press('k');
+    await waitFor('Cancelling task 26');
+    const lines = frame().split('\n');
+    const writes: string[] = [];
+    const paint = new FastPaint({ write: (d: string) => writes.push(d) }, store);
+    paint.paint(['26', '1']); // task 1 is scrolled out of view: not painted
+    expect(writes).toHaveLength(1);
+    const parts = [...writes[0].matchAll(/\x1b\[(\d+);1H([^\x1b]*)/g)];
+    expect(parts).toHaveLength(2);
+    for (const [, line, text] of parts) expect(lines[Number(line) - 1].trimEnd()).toBe(text.trimEnd());
+    expect(parts[0][2]).toMatch(/^26 +> bulk 26 +◍ cancelling…/);
+    expect(parts[1][2]).toContain('Cancelling task 26');
+    daemon.releaseAll();
+  });
+
   it('a resize changes the number of rows drawn', async () => {
     const daemon = new FakeDaemon();
     for (let i = 0; i < 50; i++) daemon.add({ module: '/x.js', name: `bulk ${i + 1}` });
@@ -307,6 +331,6 @@ describe('App', () => {
     ui.stdout.emit('resize');
     await until(() => store.getSnapshot().size.rows === 30, 'resize');
     expect(frame().split('\n')).toHaveLength(29);
-    expect(frame().split('\n').filter((l) => /^\d+ +bulk/.test(l))).toHaveLength(30 - 1 - 5);
+    expect(frame().split('\n').filter((l) => /^\d+ +>? *bulk/.test(l))).toHaveLength(30 - 1 - 5);
   });
 });

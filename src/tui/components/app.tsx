@@ -1,7 +1,12 @@
-/** The full-screen UI: one frame of exactly rows - 1 lines, driven by the store's committed state. */
+/**
+ * The full-screen UI: one frame of exactly rows - 1 lines, driven by the store's committed state.
+ * Every part is cut to its width and height by the components themselves: no Box clips
+ * (overflow="hidden"), which would cost Ink a slice of every line on every frame.
+ */
 import { useEffect, useMemo, useSyncExternalStore } from 'react';
 import { Box, useInput, useStdout } from 'ink';
 import { isTerminalState, type TaskState } from '../../supervisor/types.js';
+import { colorsEnabled } from '../ansi.js';
 import type { Controller } from '../controller.js';
 import { logPaneHeight, visibleRowCount, type UiState } from '../store.js';
 import { Footer, Header, Help, LogPane, QuitPrompt, StatusBar } from './chrome.js';
@@ -40,7 +45,8 @@ export function App({ controller }: { controller: Controller }) {
   }, [stdout, store]);
 
   const width = Math.max(20, state.size.columns);
-  const layout = useMemo(() => tableLayout(width), [width]);
+  const colors = useMemo(() => colorsEnabled(stdout), [stdout]);
+  const layout = useMemo(() => tableLayout(width, colors), [width, colors]);
   const counts = useMemo(() => countStates(state), [state.tasks, state.order]); // eslint-disable-line react-hooks/exhaustive-deps
   const tableHeight = visibleRowCount(state);
   const activeCount = useMemo(() => {
@@ -52,7 +58,7 @@ export function App({ controller }: { controller: Controller }) {
   const selectedName = state.selectedId ? state.tasks.get(state.selectedId)?.name : undefined;
 
   return (
-    <Box flexDirection="column" width={width} height={Math.max(1, state.size.rows - 1)} overflow="hidden">
+    <Box flexDirection="column" width={width} height={Math.max(1, state.size.rows - 1)}>
       <Header daemon={state.daemon} counts={counts} {...(state.load ? { load: state.load } : {})} width={width} />
       {state.mode === 'help' ? (
         <Help templates={state.templates} {...(state.templatesSource ? { source: state.templatesSource } : {})} height={tableHeight + 1 + (state.logPane ? logHeight + 1 : 0)} />

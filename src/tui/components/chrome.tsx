@@ -7,7 +7,7 @@ import { FOOTER_KEYS, KEY_HELP } from '../keys.js';
 import type { DaemonStatus, LogView, MachineLoad, StatusLine, Tone } from '../store.js';
 import type { Template } from '../templates.js';
 
-const TONE_COLORS: Record<Tone, string> = { info: 'white', busy: 'cyan', success: 'green', warn: 'yellow', error: 'red' };
+export const TONE_COLORS: Record<Tone, string> = { info: 'white', busy: 'cyan', success: 'green', warn: 'yellow', error: 'red' };
 
 export const Header = memo(function Header({
   daemon,
@@ -108,7 +108,7 @@ export const LogPane = memo(function LogPane({ view, height, width, taskName }: 
     );
   }
   return (
-    <Box flexDirection="column" height={height + 1} overflow="hidden">
+    <Box flexDirection="column" height={height + 1}>
       <Text color="cyan" wrap="truncate-end">
         {fit(`──${title}${'─'.repeat(width)}`, width)}
       </Text>

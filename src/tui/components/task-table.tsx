@@ -1,12 +1,17 @@
 /** The task table: a header line and one memoized single-line row per visible task. */
 import { memo } from 'react';
-import { Box, Text } from 'ink';
+import { Box, Text, Transform } from 'ink';
+import { inverse, paint } from '../ansi.js';
 import { isTerminalState } from '../../supervisor/types.js';
 import { fit, formatBytes, formatDuration, formatElapsed, formatPercent, oneLine, progressBar, stallText, STATE_STYLES, type StateStyle } from '../format.js';
 import type { TaskView } from '../store.js';
 
 export interface Layout {
   width: number;
+  /** Whether rows carry SGR colours (a colour terminal). */
+  colors: boolean;
+  /** A blank of the row's width: the measured text of every row (see TaskRow). */
+  blank: string;
   id: number;
   name: number;
   state: number;
@@ -20,7 +25,7 @@ export interface Layout {
 }
 
 /** Column widths for a terminal `width` cells wide; narrow terminals lose the least important columns. */
-export function tableLayout(width: number): Layout {
+export function tableLayout(width: number, colors = false): Layout {
   const w = Math.max(40, width);
   const id = 4;
   const state = 13;
@@ -34,7 +39,14 @@ export function tableLayout(width: number): Layout {
   const columns = [id, name, state, bar, pct, elapsed, cpu, rss, attempt].filter((c) => c > 0);
   const fixed = columns.reduce((a, b) => a + b, 0) + columns.length; // one space after each
   const msg = Math.max(6, w - fixed - 1);
-  return { width: w, id, name, state, bar, pct, msg, elapsed, cpu, rss, attempt };
+  const layout = { width: w, colors, blank: '', id, name, state, bar, pct, msg, elapsed, cpu, rss, attempt };
+  layout.blank = ' '.repeat(rowWidth(layout));
+  return layout;
+}
+
+function rowWidth(l: Omit<Layout, 'blank' | 'colors' | 'width'>): number {
+  const columns = [l.id, l.name, l.state, l.bar, l.pct, l.msg, l.elapsed, l.cpu, l.rss, l.attempt].filter((c) => c > 0);
+  return columns.reduce((a, b) => a + b, 0) + columns.length - 1;
 }
 
 const PENDING_STYLES: Record<NonNullable<TaskView['pending']>['op'], StateStyle> = {
@@ -122,28 +134,38 @@ export interface TaskRowProps {
   now: number;
 }
 
-export const TaskRow = memo(function TaskRow({ task, selected, layout, now }: TaskRowProps) {
+/** One table row as a finished string of exactly `layout.width` cells, styled when `layout.colors`. */
+export function rowText(task: TaskView, selected: boolean, layout: Layout, now: number): string {
+  const colors = layout.colors;
   const style = shownState(task);
   const finished = isTerminalState(task.state) && !task.pending;
   const fraction = task.state === 'completed' ? 1 : task.progress?.fraction;
   const message = messageFor(task, now);
-  const cells =
-    layout.elapsed || layout.cpu || layout.rss || layout.attempt
-      ? (layout.elapsed ? ' ' + fit(elapsedFor(task, now), layout.elapsed, 'right') : '') +
-        (layout.cpu ? ' ' + fit(finished ? '' : formatPercent(task.usage?.cpuPercent), layout.cpu, 'right') : '') +
-        (layout.rss ? ' ' + fit(finished ? '' : formatBytes(task.usage?.rssBytes), layout.rss, 'right') : '') +
-        (layout.attempt ? ' ' + fit(String(task.attempt), layout.attempt, 'right') : '')
-      : '';
+  // Without colours the selection shows as '>' after the id.
+  let text = fit(task.id, layout.id - 1) + (selected && !colors ? '>' : ' ') + ' ' + fit(task.name, layout.name) + ' ';
+  text += paint(fit(`${style.icon} ${style.label}`, layout.state), { color: style.color, bold: task.pending !== undefined }, colors) + ' ';
+  text += paint(progressBar(fraction, layout.bar), { color: finished ? 'gray' : style.color }, colors) + ' ';
+  text += fit(fraction === undefined ? '' : formatPercent(fraction * 100), layout.pct, 'right') + ' ';
+  text += paint(fit(message.text, layout.msg), message.color ? { color: message.color } : {}, colors);
+  if (layout.elapsed) text += ' ' + fit(elapsedFor(task, now), layout.elapsed, 'right');
+  if (layout.cpu) text += ' ' + fit(finished ? '' : formatPercent(task.usage?.cpuPercent), layout.cpu, 'right');
+  if (layout.rss) text += ' ' + fit(finished ? '' : formatBytes(task.usage?.rssBytes), layout.rss, 'right');
+  if (layout.attempt) text += ' ' + fit(String(task.attempt), layout.attempt, 'right');
+  return selected ? inverse(text, colors) : text;
+}
+
+/**
+ * A row is a Text holding a constant blank of the row's width, transformed into the real row at
+ * output time. Ink measures (and caches, without bound) the text of every Text node it lays out,
+ * and takes its width on every frame: with the blank that is one cached, pure-ASCII string per
+ * width instead of a new string with box-drawing characters for every progress report.
+ */
+export const TaskRow = memo(function TaskRow({ task, selected, layout, now }: TaskRowProps) {
+  const text = rowText(task, selected, layout, now);
   return (
-    <Text inverse={selected} wrap="truncate-end">
-      {fit(task.id, layout.id)} {fit(task.name, layout.name)}{' '}
-      <Text color={style.color} bold={task.pending !== undefined}>
-        {fit(`${style.icon} ${style.label}`, layout.state)}
-      </Text>{' '}
-      <Text color={finished ? 'gray' : style.color}>{progressBar(fraction, layout.bar)}</Text> {fit(fraction === undefined ? '' : formatPercent(fraction * 100), layout.pct, 'right')}{' '}
-      <Text {...(message.color ? { color: message.color } : {})}>{fit(message.text, layout.msg)}</Text>
-      {cells}
-    </Text>
+    <Transform transform={() => text}>
+      <Text>{layout.blank}</Text>
+    </Transform>
   );
 });
 
@@ -169,7 +191,7 @@ export function TaskTable({ tasks, order, selectedId, scrollTop, height, layout,
     rows.push(<TaskRow key={task.id} task={task} selected={task.id === selectedId} layout={layout} now={live ? now : 0} />);
   }
   return (
-    <Box flexDirection="column" height={height} overflow="hidden">
+    <Box flexDirection="column" height={height}>
       {order.length === 0 ? (
         <Text dimColor wrap="truncate-end">
           {emptyHint}
