@@ -61,6 +61,23 @@ function ours(dir: string): Array<{ pid: number; cmd: string }> {
   return out;
 }
 
+/** The picture is whole: header on the first line, footer on the last line of the frame, nothing stale or doubled. */
+async function expectCoherent(ui: PtyUi): Promise<void> {
+  // let the frame that follows a fast paint land
+  await new Promise((r) => setTimeout(r, 300));
+  const lines = await ui.screen();
+  const rows = ui.term.rows;
+  expect(lines[0]).toMatch(/^ taskwarden +● daemon pid \d+/);
+  expect(lines[1]).toMatch(/^ \d+ tasks?:|^ no tasks/);
+  expect(lines[2]).toMatch(/^ID +NAME +STATE/);
+  expect(lines[rows - 2]).toContain('k cancel  K kill');
+  expect(lines[rows - 1].trim()).toBe('');
+  expect(lines.filter((l) => l.includes(' taskwarden '))).toHaveLength(1);
+  expect(lines.filter((l) => l.includes('k cancel  K kill'))).toHaveLength(1);
+  const ids = lines.slice(3, rows - 3).map((l) => /^(\d+) /.exec(l)?.[1]).filter(Boolean);
+  expect(new Set(ids).size).toBe(ids.length);
+}
+
 afterEach(async () => {
   for (const ui of uis.splice(0)) {
     await ui.dispose(true);
@@ -86,6 +103,7 @@ describe('terminal UI in a pseudo-terminal', () => {
     await ui.waitForRow('1', 'cancelling', 5000);
     await ui.waitForRow('1', '■ cancelled');
     await ui.waitFor(/Task 1 cancelled after \d/);
+    await expectCoherent(ui);
   }, 90_000);
 
   it('K on the task stuck in a synchronous loop shows killed', async () => {
@@ -97,6 +115,21 @@ describe('terminal UI in a pseudo-terminal', () => {
     await ui.waitForRow('1', 'killing', 5000);
     await ui.waitForRow('1', '☠ killed');
     await ui.waitFor(/Task 1 killed \(SIGKILL\) after \d+ ms/);
+    await expectCoherent(ui);
+  }, 90_000);
+
+  it('follows a terminal resize', async () => {
+    const ui = await open();
+    ui.write('1');
+    await ui.waitForRow('1', 'running');
+    ui.proc.resize(100, 20);
+    ui.term.resize(100, 20);
+    await ui.waitFor((s) => s.split('\n')[18]?.includes('k cancel') ?? false, 10_000, 'the footer on the new last line');
+    await expectCoherent(ui);
+    ui.proc.resize(150, 36);
+    ui.term.resize(150, 36);
+    await ui.waitFor((s) => s.split('\n')[34]?.includes('k cancel') ?? false, 10_000, 'the footer on the new last line');
+    await expectCoherent(ui);
   }, 90_000);
 
   it('k on a task that ignores SIGTERM escalates after the grace period', async () => {
