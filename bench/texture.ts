@@ -140,9 +140,10 @@ function comparison(label: string, ours: Samples, theirs: Samples, py: PythonPee
 
 async function plate(images: string[], count: number): Promise<{ seconds: number; failed: number }> {
   const cores = os.availableParallelism();
-  const sup = new Supervisor({ concurrency: cores, prewarm: cores, stallAfterMs: Infinity, nice: 0 });
+  // Prewarmed runners preload the texture module, so each well pays for its image, not for module loading.
+  const sup = new Supervisor({ concurrency: cores, prewarm: cores, preload: [textureTaskModule], stallAfterMs: Infinity, nice: 0 });
   try {
-    await new Promise((r) => setTimeout(r, 300)); // let the prewarmed runners boot
+    await new Promise((r) => setTimeout(r, 1000)); // let the prewarmed runners boot and preload
     const t0 = nowMs();
     const tasks = Array.from({ length: count }, (_, k) => sup.start({ module: textureTaskModule, input: { images: [images[k % images.length]], distances: [1, 3] }, name: `well ${k + 1}` }));
     const outcomes = await Promise.all(tasks.map((t) => t.done));

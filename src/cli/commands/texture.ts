@@ -110,7 +110,9 @@ export async function runTextureCommand(images: string[], options: TextureComman
 
   const sup = new Supervisor({
     concurrency: Math.max(1, Math.min(io.concurrency ?? os.availableParallelism(), batches.length)),
-    prewarm: 0,
+    // More images than workers: keep runners warm with the texture module loaded, so later images skip start-up.
+    prewarm: batches.length > 1 ? 1 : 0,
+    preload: [textureTaskModule],
     graceMs: 3000,
     stallAfterMs: 60_000,
   });
