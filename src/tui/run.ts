@@ -157,9 +157,11 @@ export async function runTuiApp(options: TuiOptions = {}): Promise<number> {
     // terminal supports it); bench/tui.ts measures what a frame costs.
     incrementalRendering: INCREMENTAL_RENDERING,
   });
+  // A closed terminal (SIGHUP, or writes failing) or SIGTERM: detach, the tasks live on in the daemon.
   const onSignal = () => controller.dispatch({ type: 'quitDetach' });
   process.once('SIGHUP', onSignal);
   process.once('SIGTERM', onSignal);
+  stdout.on('error', onSignal);
   void controller.start();
   let result: QuitResult;
   try {
@@ -167,11 +169,16 @@ export async function runTuiApp(options: TuiOptions = {}): Promise<number> {
   } finally {
     process.off('SIGHUP', onSignal);
     process.off('SIGTERM', onSignal);
+    stdout.off('error', onSignal);
     instance.unmount();
     instance.cleanup();
     controller.dispose();
     if (altScreen) stdout.write(ALT_SCREEN_OFF);
   }
-  await leave(result, stdout);
+  try {
+    await leave(result, stdout);
+  } catch {
+    // the terminal is gone: nobody to tell
+  }
   return 0;
 }

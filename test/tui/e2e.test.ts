@@ -118,6 +118,17 @@ describe('terminal UI in a pseudo-terminal', () => {
     await expectCoherent(ui);
   }, 90_000);
 
+  it('Enter shows the selected task’s log', async () => {
+    const ui = await open();
+    ui.write('4');
+    await ui.waitForRow('1', 'running');
+    ui.write('\r');
+    await ui.waitFor(/log · task 1 shell/);
+    await ui.waitFor((s) => (s.match(/^ tick$/gm) ?? []).length >= 2, 20_000, 'log lines in the pane');
+    ui.write('\r');
+    await ui.waitFor((s) => !s.includes('log · task 1'));
+  }, 90_000);
+
   it('follows a terminal resize', async () => {
     const ui = await open();
     ui.write('1');
@@ -196,6 +207,19 @@ describe('terminal UI in a pseudo-terminal', () => {
     ui.write('d');
     await ui.exited;
     expect(ui.raw).toContain('detached; 1 task still running in the daemon');
+    const client = await DaemonClient.connect({ home: ui.home, autostart: false });
+    const { tasks } = (await client.request('LIST')) as { tasks: Array<{ state: string }> };
+    client.close();
+    expect(tasks.map((t) => t.state)).toEqual(['running']);
+  }, 90_000);
+
+  it('a closed terminal (SIGHUP) detaches: the tasks keep running', async () => {
+    const ui = await open();
+    ui.write('1');
+    await ui.waitForRow('1', 'running');
+    ui.proc.kill('SIGHUP');
+    const exit = await Promise.race([ui.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 15_000))]);
+    expect(exit).not.toBe('timeout');
     const client = await DaemonClient.connect({ home: ui.home, autostart: false });
     const { tasks } = (await client.request('LIST')) as { tasks: Array<{ state: string }> };
     client.close();

@@ -52,7 +52,7 @@ export const Header = memo(function Header({
           <Text dimColor> no tasks</Text>
         ) : (
           <>
-            <Text> {total} tasks: </Text>
+            <Text> {total} task{total === 1 ? '' : 's'}: </Text>
             {parts.map((p, i) => (
               <Text key={p.state} color={STATE_STYLES[p.state].color}>
                 {i > 0 ? '  ' : ''}
