@@ -4,8 +4,8 @@
  * Daemon events mutate a working copy cheaply (task views are immutable objects, replaced on
  * change, so memoized rows re-render only when their task changed) and mark it dirty; a commit
  * publishes the working copy to React at most once per frame (~30 fps), and never more often than
- * leaves the UI idle half of the time (a frame that cost 50 ms waits 100 ms for the next), so a
- * key press usually finds the process idle. A key press commits at once: what the user pressed
+ * leaves the UI idle three quarters of the time (FRAME_SPACING), so a key press usually finds the
+ * process idle. A key press commits at once: what the user pressed
  * is on screen in the very next frame, whatever the event load.
  */
 import {
@@ -87,6 +87,13 @@ export interface UiState {
   /** Bumped by every commit; for tests and benchmarks. */
   frame: number;
 }
+
+/**
+ * Background commits start no sooner than this many times the last frame's cost after it: the UI
+ * spends at most a quarter of its time drawing, so a key press mostly finds it idle. A frame that
+ * costs 5 ms still allows 30 fps; one stretched to 40 ms by a slow or busy machine, 6 fps.
+ */
+export const FRAME_SPACING = 4;
 
 /** Lines of chrome around the table: header (2), table header (1), status (1), footer (1). */
 export const CHROME_ROWS = 5;
@@ -196,7 +203,7 @@ export class TuiStore {
   /** Cost (ms) of recent frames, commit to Ink's render done, when frameRendered() is called; for benchmarks. */
   frameCosts: number[] | undefined;
   #commitStartedAt = 0;
-  /** What the last frame cost: background commits leave at least as much idle time (at most 50% of a core). */
+  /** What the last frame cost (commit to drawn, wall time): see FRAME_SPACING. */
   #lastFrameCost = 0;
   #draft: Omit<UiState, 'tasks' | 'frame'>;
 
@@ -270,7 +277,7 @@ export class TuiStore {
       return;
     }
     if (this.#timer) return;
-    const wait = Math.max(0, this.#lastCommit + Math.max(this.frameMs, 2 * this.#lastFrameCost) - performance.now());
+    const wait = Math.max(0, this.#lastCommit + Math.max(this.frameMs, FRAME_SPACING * this.#lastFrameCost) - performance.now());
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       if (this.#dirty) this.commit();
