@@ -1,0 +1,146 @@
+/**
+ * `npm run bench:peers [scenario ...]`: taskwarden side by side with the libraries people would
+ * use instead (issue #6). Prints a markdown table and writes bench/results/peers-latest.json.
+ *
+ * Environment (defaults in brackets):
+ *   PEERS_RUNS [100]        runs behind p50/p99 of scenarios 1, 2 and 5b
+ *   PEERS_COLD_RUNS [50]    cold starts (5a)
+ *   PEERS_SLOW_RUNS [5]     samples of scenario 3 (taken in parallel)
+ *   PEERS_BULK_RUNS [3]     repetitions of scenario 4; PEERS_BULK_TASKS [50] tasks each
+ *   PEERS_TINY [2000]       tasks of scenario 6; PEERS_TINY_BUDGET_S [20] most seconds per contender (rate over what finished)
+ *   PEERS_ORPHAN_RUNS [3]   repetitions of scenario 7
+ *   PEERS_MEM_TASKS [10]    tasks running while memory is read (8)
+ *   PEERS_LIMIT_MS [10000]  limit of one wait; PEERS_NEVER_S [8] how long scenario 3 waits
+ *   PEERS_BUDGET_S [25]     most seconds per contender and latency scenario (fewer runs after)
+ *   PEERS_CONCURRENCY [CPUs] tasks at once in scenario 6
+ *   PEERS_GAP_MS            pause before a prewarmed start (default: 1.5 x the cold start + 20 ms)
+ *   PEERS_CONTENDERS        comma-separated subset, e.g. taskwarden,workerpool
+ * Arguments: scenario numbers to run (default all), e.g. `npm run bench:peers -- 1 5`.
+ */
+import os from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { machineLine } from '../lib/stats.js';
+import { Beacons } from './beacons.js';
+import { CONTENDERS, type Contender } from './contenders.js';
+import { contenderList, notesList, peersTable } from './report.js';
+import {
+  coldStart, forceStop, gracefulCancel, ignoresCancel, memory, orphans, stopMany, throughput, warmStart,
+  type PeerConfig, type PeerRow,
+} from './scenarios.js';
+
+const env = (name: string, fallback: number) => {
+  const value = process.env[name];
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${value}`);
+  return n;
+};
+
+const cfg: PeerConfig = {
+  runs: env('PEERS_RUNS', 100),
+  coldRuns: env('PEERS_COLD_RUNS', 50),
+  slowRuns: env('PEERS_SLOW_RUNS', 5),
+  bulkRuns: env('PEERS_BULK_RUNS', 3),
+  bulkTasks: env('PEERS_BULK_TASKS', 50),
+  tiny: env('PEERS_TINY', 2000),
+  tinyBudgetMs: env('PEERS_TINY_BUDGET_S', 20) * 1000,
+  orphanRuns: env('PEERS_ORPHAN_RUNS', 3),
+  memTasks: env('PEERS_MEM_TASKS', 10),
+  limitMs: env('PEERS_LIMIT_MS', 10_000),
+  neverMs: env('PEERS_NEVER_S', 8) * 1000,
+  budgetMs: env('PEERS_BUDGET_S', 25) * 1000,
+  concurrency: env('PEERS_CONCURRENCY', os.availableParallelism()),
+};
+const fixedGap = process.env.PEERS_GAP_MS ? env('PEERS_GAP_MS', 200) : undefined;
+const wanted = new Set(process.argv.slice(2).filter((a) => /^[1-8]$/.test(a)));
+const runs = (s: string) => wanted.size === 0 || wanted.has(s);
+const names = process.env.PEERS_CONTENDERS?.split(',').map((s) => s.trim()).filter(Boolean);
+const contenders: Contender[] = names ? CONTENDERS.filter((c) => names.includes(c.name)) : CONTENDERS;
+if (contenders.length === 0) throw new Error(`PEERS_CONTENDERS matched none of ${CONTENDERS.map((c) => c.name).join(', ')}`);
+
+// NODE_EXTRA_CA_CERTS makes every Node start parse a CA bundle (~80 ms of CPU on the development machine).
+// tinypool gives its workers an empty environment and escapes it; every other contender would pay it.
+// Remove it for all: the table compares the libraries, not the environment.
+const droppedEnv = ['NODE_EXTRA_CA_CERTS'].filter((name) => process.env[name] !== undefined);
+for (const name of droppedEnv) delete process.env[name];
+
+const beacons = await Beacons.open();
+process.on('exit', () => beacons.close());
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    beacons.close();
+    process.exit(130);
+  });
+}
+// Every wait is bounded; this is the last line of defence.
+setTimeout(() => {
+  process.stderr.write('bench:peers: overall deadline passed, cleaning up\n');
+  process.exit(1);
+}, env('PEERS_DEADLINE_S', 1800) * 1000).unref();
+
+const machine = machineLine();
+const startedAt = new Date();
+const rows: PeerRow[] = [];
+const log = (text: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${text}\n`);
+const gaps = new Map<string, number>();
+const gapFor = (c: Contender) => fixedGap ?? gaps.get(c.name) ?? 200;
+
+async function each(label: string, scenario: (c: Contender) => Promise<PeerRow[]>): Promise<void> {
+  for (const c of contenders) {
+    log(`${label}: ${c.name}`);
+    const got = await scenario(c);
+    rows.push(...got);
+  }
+}
+
+if (runs('5')) {
+  await each('5a cold start', async (c) => {
+    const got = await coldStart(c, beacons, cfg);
+    const p50 = got[0]?.p50;
+    // After a start the pool boots its next process: about a cold start. Wait that long and a half before the next sample.
+    if (Number.isFinite(p50)) gaps.set(c.name, Math.min(600, Math.max(60, Math.round(1.5 * p50 + 20))));
+    return got;
+  });
+  await each('5b prewarmed start', (c) => warmStart(c, beacons, cfg, gapFor(c)));
+}
+if (runs('1')) await each('1 force-stop', (c) => forceStop(c, beacons, cfg));
+if (runs('2')) await each('2 graceful cancel', (c) => gracefulCancel(c, beacons, cfg));
+if (runs('3')) {
+  log('3 ignores cancel: all contenders at once');
+  rows.push(...(await ignoresCancel(contenders, beacons, cfg)));
+}
+if (runs('4')) await each('4 stop many', (c) => stopMany(c, beacons, cfg));
+if (runs('6')) await each('6 throughput', (c) => throughput(c, beacons, cfg));
+if (runs('7')) {
+  log('7 orphans: one owner per contender');
+  rows.push(...(await orphans(contenders, beacons, cfg)));
+}
+if (runs('8')) {
+  log('8 memory: one owner per contender');
+  rows.push(...(await memory(contenders, beacons, cfg)));
+}
+beacons.sweep();
+
+const order = (r: PeerRow) => r.metric;
+rows.sort((a, b) => order(a).localeCompare(order(b), 'en', { numeric: true }));
+const command = `npm run bench:peers${wanted.size ? ` -- ${[...wanted].join(' ')}` : ''}`;
+console.log(`machine: ${machine}`);
+console.log(`command: ${command}; runs ${cfg.runs}, cold ${cfg.coldRuns}, slow ${cfg.slowRuns}, bulk ${cfg.bulkRuns}x${cfg.bulkTasks}, tiny ${cfg.tiny} at ${cfg.concurrency}, took ${((Date.now() - startedAt.getTime()) / 1000).toFixed(0)} s`);
+if (droppedEnv.length) console.log(`removed from the environment of every task process: ${droppedEnv.join(', ')}`);
+console.log('cells: median / p99 (× the taskwarden median)\n');
+console.log(peersTable(rows, contenders));
+console.log(`\nwhat each contender isolates:\n${contenderList(contenders)}`);
+const notes = notesList(rows);
+if (notes) console.log(`\nnotes:\n${notes}`);
+
+const dir = fileURLToPath(new URL('../../../bench/results/', import.meta.url));
+mkdirSync(dir, { recursive: true });
+// Infinity (never) would become null in JSON: write it as the string "never".
+writeFileSync(`${dir}/peers-latest.json`, `${JSON.stringify({
+  machine, at: startedAt.toISOString(), command, config: cfg, droppedEnv,
+  contenders: contenders.map(({ name, isolation, threads, offersPrewarm, offersGrace, defaultEscalation, cooperative }) => ({ name, isolation, threads, offersPrewarm, offersGrace, defaultEscalation, cooperative })),
+  rows,
+}, (_key, value: unknown) => (value === Infinity ? 'never' : value), 1)}\n`);
+log(`wrote ${dir}peers-latest.json`);
+process.exit(0);
