@@ -192,7 +192,8 @@ export class TuiStore {
   readonly frameMs: number;
   #state: UiState;
   #tasks = new Map<string, TaskView>();
-  #hidden = new Set<string>();
+  /** Tasks cleared with c, and the attempt that was cleared. */
+  #cleared = new Map<string, number>();
   #orderDirty = false;
   #dirty = false;
   #timer: NodeJS.Timeout | undefined;
@@ -336,7 +337,7 @@ export class TuiStore {
   replaceTasks(tasks: readonly TaskSnapshot[]): void {
     const previous = this.#tasks;
     this.#tasks = new Map();
-    for (const task of tasks) this.#tasks.set(task.id, viewFromSnapshot(task, previous.get(task.id)));
+    for (const task of tasks) if (!this.#stillCleared(task)) this.#tasks.set(task.id, viewFromSnapshot(task, previous.get(task.id)));
     this.#orderDirty = true;
     if (this.#draft.selectedId === undefined || !this.#tasks.has(this.#draft.selectedId)) this.#selectFallback();
   }
@@ -346,6 +347,7 @@ export class TuiStore {
    * older than an event that was handled first, so it never moves a task backwards).
    */
   upsertTask(task: TaskSnapshot, fromReply = false): TaskView | undefined {
+    if (this.#stillCleared(task)) return undefined;
     const previous = this.#tasks.get(task.id);
     if (fromReply && previous) {
       if (task.attempt < previous.attempt) return previous;
@@ -419,21 +421,42 @@ export class TuiStore {
     }
   }
 
-  /** Hides finished rows; returns how many. */
+  /**
+   * Drops finished rows (and their logs) from the UI; returns how many. The daemon keeps them; a
+   * cleared task that runs again (restarted from the CLI) comes back.
+   */
   clearFinished(): number {
     let n = 0;
+    const selected = this.#draft.selectedId;
+    const selectedIndex = selected === undefined ? -1 : this.#draft.order.indexOf(selected);
     for (const [id, t] of this.#tasks) {
-      if (isTerminalState(t.state) && !this.#hidden.has(id)) {
-        this.#hidden.add(id);
+      if (isTerminalState(t.state) && !t.pending) {
+        this.#cleared.set(id, t.attempt);
+        this.#tasks.delete(id);
+        this.logs.delete(id);
         n += 1;
       }
     }
     if (n > 0) {
       this.#orderDirty = true;
       this.#sortOrder();
-      if (this.#draft.selectedId !== undefined && this.#hidden.has(this.#draft.selectedId)) this.#selectFallback();
+      if (selected !== undefined && !this.#tasks.has(selected)) {
+        const order = this.#draft.order;
+        if (order.length === 0) delete this.#draft.selectedId;
+        else this.#draft.selectedId = order[Math.min(order.length - 1, Math.max(0, selectedIndex))];
+      }
+      this.#clampScroll();
     }
     return n;
+  }
+
+  /** Whether a snapshot is of a task cleared from the UI, and still the run that was cleared. */
+  #stillCleared(task: TaskSnapshot): boolean {
+    const attempt = this.#cleared.get(task.id);
+    if (attempt === undefined) return false;
+    if (task.attempt === attempt && isTerminalState(task.state)) return true;
+    this.#cleared.delete(task.id);
+    return false;
   }
 
   // ---- selection ----------------------------------------------------------------------------------
@@ -474,7 +497,7 @@ export class TuiStore {
   #sortOrder(): void {
     if (!this.#orderDirty) return;
     this.#orderDirty = false;
-    const views = [...this.#tasks.values()].filter((t) => !this.#hidden.has(t.id));
+    const views = [...this.#tasks.values()];
     views.sort(compareIds);
     this.#draft.order = views.map((t) => t.id);
   }

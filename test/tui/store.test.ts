@@ -97,15 +97,24 @@ describe('store', () => {
     expect(store.task('1')?.stall).toBeUndefined();
   });
 
-  it('c hides finished rows only', () => {
+  it('c drops finished rows only; a cleared task that runs again comes back', () => {
     const store = new TuiStore();
     store.upsertTask(snap('1', 'completed'));
     store.upsertTask(snap('2', 'running'));
     store.upsertTask(snap('3', 'killed'));
+    store.appendLog('1', 'old line');
     expect(store.clearFinished()).toBe(2);
     store.commit();
     expect(store.getSnapshot().order).toEqual(['2']);
     expect(store.getSnapshot().selectedId).toBe('2');
+    expect(store.logs.has('1')).toBe(false);
+    store.replaceTasks([snap('1', 'completed'), snap('2', 'running'), snap('3', 'killed')]); // a reconnect
+    store.upsertTask(snap('3', 'killed'));
+    store.commit();
+    expect(store.getSnapshot().order).toEqual(['2']);
+    store.upsertTask(snap('3', 'starting', { attempt: 2 })); // restarted from the CLI
+    store.commit();
+    expect(store.getSnapshot().order).toEqual(['2', '3']);
   });
 });
 
