@@ -20,9 +20,11 @@ function untilState(task: Task, state: string): Promise<number> {
   });
 }
 
-async function untilIdleRunner(ms = 120): Promise<void> {
-  // Gives the pool time to boot a fresh runner, so every sample measures a prewarmed start.
-  await new Promise((r) => setTimeout(r, ms));
+/** Waits until the pool holds a booted, preloaded runner, so every sample measures a prewarmed start. */
+async function untilWarm(sup: Supervisor): Promise<void> {
+  await sup.warm();
+  // A runner that just said 'ready' may still be finishing its own start-up work (GC, JIT): let it settle.
+  await new Promise((r) => setTimeout(r, 20));
 }
 
 export async function runCoreBench(runs = 100): Promise<BenchRow[]> {
@@ -34,7 +36,7 @@ export async function runCoreBench(runs = 100): Promise<BenchRow[]> {
     const warmStart: number[] = [];
     const restart: number[] = [];
     for (let i = 0; i < runs; i++) {
-      await untilIdleRunner();
+      await untilWarm(sup);
       const t0 = nowMs();
       const task = sup.start({ module: fixture('silent') });
       warmStart.push((await untilState(task, 'running')) - t0);
@@ -44,7 +46,7 @@ export async function runCoreBench(runs = 100): Promise<BenchRow[]> {
       kill.push(nowMs() - k0);
     }
     for (let i = 0; i < runs; i++) {
-      await untilIdleRunner(60);
+      await untilWarm(sup);
       const task = sup.start({ module: fixture('silent') });
       await untilState(task, 'running');
       const c0 = nowMs();
@@ -54,10 +56,10 @@ export async function runCoreBench(runs = 100): Promise<BenchRow[]> {
       cancel.push(nowMs() - c0);
     }
     for (let i = 0; i < runs; i++) {
-      await untilIdleRunner();
+      await untilWarm(sup);
       const task = sup.start({ module: fixture('silent') });
       await untilState(task, 'running');
-      await untilIdleRunner();
+      await untilWarm(sup);
       const r0 = nowMs();
       const running2 = untilState(task, 'running');
       task.restart();
@@ -83,7 +85,7 @@ async function escalationOvershoot(runs: number): Promise<BenchRow> {
   const overshoot: number[] = [];
   try {
     for (let i = 0; i < runs; i++) {
-      await untilIdleRunner(60);
+      await untilWarm(sup);
       const task = sup.start({ module: fixture('ignores-cancel') });
       await untilState(task, 'running');
       const c0 = nowMs();

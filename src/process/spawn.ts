@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, existsSync, writeFileSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NICE_ENV, PRELOAD_ENV } from '../runner/messages.js';
+import { PRELOAD_ENV } from '../runner/messages.js';
 
 export const RUNNER_HOST_PATH = fileURLToPath(new URL('../runner/host.js', import.meta.url));
 /** The package entry task modules import (`import { defineTask } from 'taskwarden'`). */
@@ -26,17 +26,19 @@ export interface RunnerSpawnOptions {
 
 /** A runner process hosts one module task; it says 'ready' when it can take one. */
 export function spawnRunner(options: RunnerSpawnOptions): ChildProcess {
-  return spawn(process.execPath, [...runnerExecArgv(), RUNNER_HOST_PATH], {
+  const [file, args] = withNice(options.nice, process.execPath, [...runnerExecArgv(), RUNNER_HOST_PATH]);
+  const child = spawn(file, args, {
     detached: true,
     cwd: options.cwd,
     env: {
       ...(options.env ?? process.env),
-      [NICE_ENV]: String(options.nice),
       ...(options.preload?.length ? { [PRELOAD_ENV]: JSON.stringify(options.preload) } : {}),
     },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     serialization: 'advanced',
   });
+  if (child.pid !== undefined && options.nice > 0) niceAutogroup(child.pid, options.nice);
+  return child;
 }
 
 export interface CommandSpawnOptions {
@@ -47,19 +49,23 @@ export interface CommandSpawnOptions {
   cwd?: string;
 }
 
-/**
- * Runs any program. The niceness is applied through nice(1) so that it holds
- * from the first instruction: renicing after spawn would race with children
- * the program forks at once.
- */
+/** Runs any program, niced like a runner. */
 export function spawnCommand(options: CommandSpawnOptions): ChildProcess {
   const env = options.env ?? process.env;
-  const [file, args] = options.nice > 0 && NICE_BINARY
-    ? [NICE_BINARY, ['-n', String(Math.min(19, options.nice)), options.command, ...options.args]]
-    : [options.command, [...options.args]];
+  const [file, args] = withNice(options.nice, options.command, options.args);
   const child = spawn(file, args, { detached: true, cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   if (child.pid !== undefined && options.nice > 0) niceAutogroup(child.pid, options.nice);
   return child;
+}
+
+/**
+ * The niceness is applied through nice(1) so that it holds from the first
+ * instruction for every thread and child: renicing after spawn would race
+ * with the threads Node starts and the children a program forks at once (and
+ * on Linux a nice value is per thread).
+ */
+function withNice(nice: number, file: string, args: readonly string[]): [string, string[]] {
+  return nice > 0 && NICE_BINARY ? [NICE_BINARY, ['-n', String(Math.min(19, nice)), file, ...args]] : [file, [...args]];
 }
 
 /**

@@ -121,6 +121,7 @@ export const ResourceUsageSchema: z.ZodType<ResourceUsage> = z.object({
   processes: z.number().int().min(0),
   sampledAt: timestamp,
   windowMs: z.number().min(0),
+  runnable: z.boolean().optional(),
 });
 
 export const StallInfoSchema: z.ZodType<StallInfo> = z.object({

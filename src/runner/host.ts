@@ -10,12 +10,10 @@
  *  - The IPC channel closing means the supervisor is gone: exit at once, taking
  *    the group along (the orphan guard covers the case where we cannot run).
  */
-import { writeFileSync } from 'node:fs';
-import os from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { isAbsolute, resolve } from 'node:path';
 import { isTaskDefinition, type TaskContext, type TaskFunction } from './define-task.js';
-import { NICE_ENV, PRELOAD_ENV, toTaskError, type FromRunner, type RunMessage, type ToRunner } from './messages.js';
+import { PRELOAD_ENV, toTaskError, type FromRunner, type RunMessage, type ToRunner } from './messages.js';
 import { ProgressThrottle } from './progress-throttle.js';
 
 if (typeof process.send !== 'function') {
@@ -23,7 +21,6 @@ if (typeof process.send !== 'function') {
   process.exit(2);
 }
 
-applyNice();
 
 const abortController = new AbortController();
 const cleanupHooks: Array<() => unknown> = [];
@@ -43,25 +40,6 @@ function send(message: FromRunner): Promise<void> {
       }
     }
   });
-}
-
-function applyNice(): void {
-  const nice = Number(process.env[NICE_ENV] ?? 0);
-  delete process.env[NICE_ENV];
-  if (nice > 0) {
-    try {
-      os.setPriority(0, Math.min(19, nice));
-    } catch {
-      // Lowering our own priority is always allowed on Linux; elsewhere it is best effort.
-    }
-    // The runner leads a session of its own: with autogroup scheduling only the session's nice counts
-    // against the daemon (see niceAutogroup in process/spawn.ts; inlined to keep this import-light).
-    try {
-      writeFileSync('/proc/self/autogroup', String(Math.min(19, nice)));
-    } catch {
-      // No autogroups here.
-    }
-  }
 }
 
 function requestAbort(reason: string): void {

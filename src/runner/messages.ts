@@ -30,8 +30,6 @@ export type FromRunner =
   | { t: 'error'; error: TaskError }
   | { t: 'cancelled'; error?: TaskError };
 
-/** Environment variable that tells a runner its CPU niceness (set before any task code loads). */
-export const NICE_ENV = 'TASKWARDEN_NICE';
 /** A JSON array of module URLs a prewarmed runner imports while it waits. */
 export const PRELOAD_ENV = 'TASKWARDEN_PRELOAD';
 

@@ -11,6 +11,8 @@ import type { OrphanGuard } from '../process/orphan-guard.js';
 
 export class RunnerPool {
   readonly #idle: ChildProcess[] = [];
+  readonly #ready = new Set<ChildProcess>();
+  #waiters: Array<() => void> = [];
   #closed = false;
   #refillScheduled = false;
 
@@ -29,16 +31,35 @@ export class RunnerPool {
 
   /** An idle runner (maybe still booting: messages queue until it listens), or undefined. */
   take(): ChildProcess | undefined {
-    const runner = this.#idle.shift();
+    // A runner that said 'ready' first; one still booting is still faster than a cold spawn.
+    const index = Math.max(0, this.#idle.findIndex((r) => this.#ready.has(r)));
+    const runner = this.#idle.splice(index, 1)[0];
     if (runner) {
+      this.#ready.delete(runner);
       runner.removeAllListeners('exit');
+      runner.removeAllListeners('message');
       this.#scheduleRefill();
     }
     return runner;
   }
 
+  /** Resolves once every idle slot holds a runner that is ready (booted and preloaded). */
+  warm(): Promise<void> {
+    if (this.#closed || this.#ready.size >= this.size) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  #wakeWaiters(): void {
+    if (!this.#closed && this.#ready.size < this.size) return;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
+  }
+
   close(): void {
     this.#closed = true;
+    this.#ready.clear();
+    this.#wakeWaiters();
     for (const runner of this.#idle.splice(0)) {
       runner.removeAllListeners('exit');
       if (runner.pid) {
@@ -75,10 +96,16 @@ export class RunnerPool {
       (runner.stdout as unknown as { unref?: () => void })?.unref?.();
       (runner.stderr as unknown as { unref?: () => void })?.unref?.();
       runner.on('error', () => {});
+      runner.on('message', (message: { t?: string }) => {
+        if (message?.t !== 'ready') return;
+        this.#ready.add(runner);
+        this.#wakeWaiters();
+      });
       runner.once('exit', () => {
         // Died while idle (killed by hand?): forget it and make another.
         const index = this.#idle.indexOf(runner);
         if (index >= 0) this.#idle.splice(index, 1);
+        this.#ready.delete(runner);
         this.guard.unregister(pid);
         this.#scheduleRefill();
       });

@@ -125,6 +125,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return record.handle;
   }
 
+  /**
+   * Resolves once the prewarmed runners are booted and have preloaded their
+   * modules, so the next start() takes the fast path. Immediate with prewarm 0.
+   */
+  warm(): Promise<void> {
+    return this.#pool?.warm() ?? Promise.resolve();
+  }
+
   get(id: string): Task | undefined {
     return this.#tasks.get(id)?.handle;
   }
@@ -556,9 +564,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const silentForMs = Date.now() - record.lastActivityAt;
     if (silentForMs < this.#options.stallAfterMs) return;
     const firstReport = record.stall === undefined;
-    // A waiting process uses ~0% CPU; a computing one near 100% of a core, less when cores are contended
-    // (tasks run niced), so the line sits low. No window yet (first sample): say so rather than guess.
-    const diagnosis = usage.windowMs === 0 ? 'unknown' : usage.cpuPercent >= 20 ? 'spinning' : 'blocked';
+    // A waiting process uses ~0% CPU and sleeps; a computing one uses up to a core and is runnable, even
+    // when contended cores (tasks run niced) give it little CPU. No window yet: say so rather than guess.
+    const computing = usage.cpuPercent >= 20 || usage.runnable === true;
+    const diagnosis = usage.windowMs === 0 && !usage.runnable ? 'unknown' : computing ? 'spinning' : 'blocked';
     record.stall = { taskId: record.id, silentForMs, diagnosis, cpuPercent: usage.cpuPercent };
     if (!firstReport) return;
     record.handle.emit('stall', record.stall);

@@ -93,6 +93,11 @@ export interface ResourceUsage {
   sampledAt: number;
   /** Length of the window cpuPercent covers; 0 for a task's first sample. */
   windowMs: number;
+  /**
+   * Some process of the group was runnable (state R) when sampled. A spinning task is runnable
+   * even when contended cores give it little CPU; a blocked one sleeps (S or D).
+   */
+  runnable?: boolean;
 }
 
 export interface LogLine {

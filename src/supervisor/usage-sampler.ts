@@ -32,8 +32,10 @@ export class UsageSampler {
       let ticks = 0;
       let rssBytes = 0;
       let count = 0;
+      let runnable = false;
       for (const p of processes) {
         if (p.pgrp !== pid || p.state === 'Z') continue;
+        if (p.state === 'R') runnable = true;
         ticks += p.cpuTicks;
         rssBytes += p.rssBytes;
         count += 1;
@@ -45,7 +47,7 @@ export class UsageSampler {
         : 0;
       const escaped = escapedDescendants(pid, pid, processes).map((p) => ({ pid: p.pid, startTime: p.startTime }));
       const windowMs = previous ? now - previous.at : 0;
-      this.options.onSample(id, { cpuPercent, rssBytes, processes: count, sampledAt: Date.now(), windowMs }, escaped);
+      this.options.onSample(id, { cpuPercent, rssBytes, processes: count, sampledAt: Date.now(), windowMs, runnable }, escaped);
     }
   }
 

@@ -41,7 +41,7 @@ describe('supervisor operations', () => {
 
   it('a prewarmed runner serves a start, and is never reused', async () => {
     sup = new Supervisor({ prewarm: 1 });
-    await sleep(500); // let the runner boot
+    await sup.warm();
     const a = await sup.start({ module: fixture('echo') }).done;
     const b = await sup.start({ module: fixture('echo') }).done;
     expect(a.state).toBe('completed');
@@ -66,7 +66,7 @@ describe('supervisor operations', () => {
   it('reports pid, CPU % and RSS of the group, and runs tasks at lower priority', async () => {
     sup = new Supervisor({ prewarm: 0, sampleIntervalMs: 100, nice: 10, stallAfterMs: Infinity });
     const t = sup.start({ module: fixture('silent'), input: { spin: true } });
-    await waitFor(() => t.usage && t.usage.cpuPercent > 20, 10_000, 'CPU sample');
+    await waitFor(() => t.state === 'running' && t.usage && t.usage.cpuPercent > 20, 20_000, 'CPU sample');
     expect(t.usage!.rssBytes).toBeGreaterThan(10 * 2 ** 20);
     expect(t.usage!.processes).toBe(1);
     const nice = Number(readFileSync(`/proc/${t.pid}/stat`, 'latin1').split(') ')[1].split(' ')[16]);
@@ -108,7 +108,8 @@ describe('supervisor operations', () => {
   });
 
   it('stopAll cancels queued tasks without starting them and reports counts', async () => {
-    sup = new Supervisor({ concurrency: 2, prewarm: 0, graceMs: 300 });
+    // A grace long enough for the cooperative task to stop even on a loaded CI machine.
+    sup = new Supervisor({ concurrency: 2, prewarm: 0, graceMs: 3000 });
     const running = [sup.start({ module: fixture('cooperative') }), sup.start({ module: fixture('sync-loop') })];
     const queued = [sup.start({ module: fixture('echo') }), sup.start({ module: fixture('echo') })];
     await waitFor(() => running.every((t) => t.progress), 10_000, 'both running');
@@ -128,7 +129,8 @@ describe('supervisor operations', () => {
 describe('preload', () => {
   it('prewarmed runners import the listed modules before a start', async () => {
     sup = new Supervisor({ prewarm: 1, preload: [fixture('preload-probe')] });
-    await sleep(1500);
+    await sup.warm();
+    await sleep(400);
     const outcome = await sup.start({ module: fixture('preload-probe') }).done;
     const { loadedAt, runAt } = outcome.result as { loadedAt: number; runAt: number };
     expect(runAt - loadedAt).toBeGreaterThan(300);

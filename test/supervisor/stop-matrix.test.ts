@@ -6,7 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Supervisor, type Task, type TaskSpec, type TerminalState } from 'taskwarden';
 import { fixture, isAlive, liveInGroup, waitFor } from '../helpers.js';
 
-const GRACE = 300;
+// Long enough for a cooperative task to stop on a loaded 2-core CI machine; escalation cases wait it out.
+const GRACE = 1000;
 const sup = new Supervisor({ graceMs: GRACE, concurrency: 8, prewarm: 2, stallAfterMs: Infinity });
 afterAll(() => sup.shutdown());
 
@@ -23,6 +24,10 @@ interface Case {
 const untilProgress = (t: Task) => waitFor(() => t.progress !== undefined, 10_000, `progress of task ${t.id}`);
 const untilRunning = (t: Task) => waitFor(() => t.state === 'running', 10_000, `task ${t.id} running`);
 const untilDone = (t: Task) => t.done;
+/** For shell fixtures: wait for the line they print once their traps are set. */
+const untilLogged = (text: string) => (t: Task) => new Promise<void>((resolve) => {
+  t.on('log', (l) => { if (l.line === text) resolve(); });
+});
 
 const cases: Case[] = [
   { name: 'cooperative', spec: { module: fixture('cooperative') }, ready: untilProgress, expected: { cancel: 'cancelled', kill: 'killed', stopAll: 'cancelled' } },
@@ -36,7 +41,7 @@ const cases: Case[] = [
   { name: 'exits with a code mid-way', spec: { module: fixture('exits-midway') }, ready: untilDone, expected: { cancel: 'failed', kill: 'failed', stopAll: 'failed' } },
   { name: 'floods progress', spec: { module: fixture('floods-progress'), input: { total: 5_000_000 } }, ready: untilProgress, expected: { cancel: 'killed', kill: 'killed', stopAll: 'killed' } },
   { name: 'command, cooperative (sleep)', spec: { command: 'sleep', args: ['1000'] }, ready: untilRunning, expected: { cancel: 'cancelled', kill: 'killed', stopAll: 'cancelled' } },
-  { name: 'command ignoring SIGTERM with a grandchild', spec: { command: 'sh', args: ['-c', "trap '' TERM; sleep 1000 & echo started; while :; do sleep 0.05; done"] }, ready: untilRunning, expected: { cancel: 'killed', kill: 'killed', stopAll: 'killed' }, escalates: true },
+  { name: 'command ignoring SIGTERM with a grandchild', spec: { command: 'sh', args: ['-c', "trap '' TERM; sleep 1000 & echo started; while :; do sleep 0.05; done"] }, ready: untilLogged('started'), expected: { cancel: 'killed', kill: 'killed', stopAll: 'killed' }, escalates: true },
 ];
 
 async function perform(task: Task, op: Op): Promise<void> {
