@@ -309,6 +309,9 @@ describe('App', () => {
     daemon.hold = true;
     await press('k');
     await waitFor('Cancelling task 26');
+    // the frame of exactly the state the paint reads (no clock tick in between)
+    store.commit();
+    await microtasks();
     const lines = frame().split('\n');
     const writes: string[] = [];
     const paint = new FastPaint({ write: (d: string) => writes.push(d) }, store);
