@@ -14,17 +14,16 @@ import { registerDaemonCommand } from './commands/daemon.js';
 import { registerLogsCommand } from './commands/logs.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerTaskCommands } from './commands/tasks.js';
+import { registerTextureCommand } from './commands/texture.js';
 import { EXIT, exitCodeFor, globals, type GlobalOptions } from './context.js';
 
-/** Optional parts built by other modules; the CLI works without them. */
-const TUI_MODULE = '../tui/main.js';
-const TEXTURE_COMMAND_MODULE = './commands/texture.js';
 
 export async function buildProgram(argv: readonly string[]): Promise<Command> {
   const program = new Command('taskwarden')
     .description('run tasks in their own process groups and stop them at once, every time')
     .version(packageVersion(), '-V, --version')
     .option('--home <dir>', 'state directory (default: $TASKWARDEN_HOME, $XDG_STATE_HOME/taskwarden, ~/.local/state/taskwarden)')
+    .option('--config <file>', 'terminal UI templates (default: ./taskwarden.config.json, else built-in templates)')
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
     .addHelpText('after', '\nExit codes: 0 ok, 1 failure, 2 bad argument or unknown task id; run --wait: 0 completed, 1 failed, 130 cancelled, 137 killed.')
@@ -33,7 +32,7 @@ export async function buildProgram(argv: readonly string[]): Promise<Command> {
   registerTaskCommands(program);
   registerLogsCommand(program);
   registerDaemonCommand(program);
-  await registerOptional(program);
+  registerTextureCommand(program);
   return program;
 }
 
@@ -52,34 +51,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-async function openTui(options: GlobalOptions): Promise<void> {
-  let tui: { runTui(options: GlobalOptions): Promise<unknown> | unknown };
-  try {
-    tui = (await import(TUI_MODULE)) as typeof tui;
-  } catch (error) {
-    if (!isMissing(error, 'tui')) throw error;
-    process.stderr.write('the terminal UI is not part of this build; see "taskwarden --help" for the commands\n');
-    return;
-  }
-  const code = await tui.runTui(options);
+/** The UI is loaded only when asked for: Ink and React would slow every other command. */
+async function openTui(options: GlobalOptions & { config?: string }): Promise<void> {
+  const { runTui } = await import('../tui/main.js');
+  const code = await runTui(options);
   if (typeof code === 'number') process.exitCode = code;
-}
-
-/** `taskwarden texture ...`, when the texture command module is built. */
-async function registerOptional(program: Command): Promise<void> {
-  try {
-    const texture = (await import(TEXTURE_COMMAND_MODULE)) as { registerTextureCommand(program: Command): void };
-    texture.registerTextureCommand(program);
-  } catch (error) {
-    if (!isMissing(error, 'texture')) throw error;
-  }
-}
-
-/** The optional module itself is absent (not: it failed to load one of its own imports). */
-function isMissing(error: unknown, name: string): boolean {
-  const e = error as NodeJS.ErrnoException | undefined;
-  const file = name === 'tui' ? 'tui/main' : 'commands/texture';
-  return e?.code === 'ERR_MODULE_NOT_FOUND' && new RegExp(`Cannot find module '[^']*${file}\\.js'`).test(e.message ?? '');
 }
 
 function packageVersion(): string {
