@@ -12,8 +12,10 @@
  *   PEERS_MEM_TASKS [10]    tasks running while memory is read (8)
  *   PEERS_LIMIT_MS [10000]  limit of one wait; PEERS_NEVER_S [8] how long scenario 3 waits
  *   PEERS_BUDGET_S [25]     most seconds per contender and latency scenario (fewer runs after)
+ * Scenarios 1, 2 and 5 interleave the contenders in blocks of 10 runs (a shared machine's load
+ * changes; it should change for everyone).
  *   PEERS_CONCURRENCY [CPUs] tasks at once in scenario 6
- *   PEERS_GAP_MS            pause before a prewarmed start (default: 1.5 x the cold start + 20 ms)
+ *   PEERS_GAP_MS            pause before a prewarmed start (default: 1.5 x the slowest cold start + 20 ms)
  *   PEERS_CONTENDERS        comma-separated subset, e.g. taskwarden,workerpool
  * Arguments: scenario numbers to run (default all), e.g. `npm run bench:peers -- 1 5`.
  */
@@ -25,7 +27,7 @@ import { Beacons } from './beacons.js';
 import { CONTENDERS, type Contender } from './contenders.js';
 import { contenderList, notesList, peersTable } from './report.js';
 import {
-  coldStart, forceStop, gracefulCancel, ignoresCancel, memory, orphans, stopMany, throughput, warmStart,
+  coldStart, forceStop, gracefulCancel, ignoresCancel, interleaved, memory, notOffered, orphans, stopMany, throughput, warmStart, WARM_START,
   type PeerConfig, type PeerRow,
 } from './scenarios.js';
 
@@ -83,8 +85,6 @@ const machine = machineLine();
 const startedAt = new Date();
 const rows: PeerRow[] = [];
 const log = (text: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${text}\n`);
-const gaps = new Map<string, number>();
-const gapFor = (c: Contender) => fixedGap ?? gaps.get(c.name) ?? 200;
 
 async function each(label: string, scenario: (c: Contender) => Promise<PeerRow[]>): Promise<void> {
   for (const c of contenders) {
@@ -95,17 +95,24 @@ async function each(label: string, scenario: (c: Contender) => Promise<PeerRow[]
 }
 
 if (runs('5')) {
-  await each('5a cold start', async (c) => {
-    const got = await coldStart(c, beacons, cfg);
-    const p50 = got[0]?.p50;
-    // After a start the pool boots its next process: about a cold start. Wait that long and a half before the next sample.
-    if (Number.isFinite(p50)) gaps.set(c.name, Math.min(600, Math.max(60, Math.round(1.5 * p50 + 20))));
-    return got;
-  });
-  await each('5b prewarmed start', (c) => warmStart(c, beacons, cfg, gapFor(c)));
+  log('5a cold start');
+  const cold = await interleaved(contenders, cfg, cfg.coldRuns, coldStart(beacons, cfg), log);
+  rows.push(...cold);
+  // After a start the pool boots its next process: about a cold start. Wait the slowest one and a half.
+  const coldP50 = Math.max(...cold.filter((r) => r.metric.startsWith('5a')).map((r) => r.p50).filter(Number.isFinite));
+  const gap = fixedGap ?? (Number.isFinite(coldP50) ? Math.min(600, Math.max(60, Math.round(1.5 * coldP50 + 20))) : 200);
+  log(`5b prewarmed start (gap ${gap} ms)`);
+  rows.push(...(await interleaved(contenders.filter((c) => c.offersPrewarm), cfg, cfg.runs, warmStart(beacons, cfg, gap), log)));
+  for (const c of contenders.filter((c) => !c.offersPrewarm)) rows.push(notOffered('5', WARM_START, c, 'ms', 'no prewarming'));
 }
-if (runs('1')) await each('1 force-stop', (c) => forceStop(c, beacons, cfg));
-if (runs('2')) await each('2 graceful cancel', (c) => gracefulCancel(c, beacons, cfg));
+if (runs('1')) {
+  log('1 force-stop');
+  rows.push(...(await interleaved(contenders, cfg, cfg.runs, forceStop(beacons, cfg), log)));
+}
+if (runs('2')) {
+  log('2 graceful cancel');
+  rows.push(...(await interleaved(contenders, cfg, cfg.runs, gracefulCancel(beacons, cfg), log)));
+}
 if (runs('3')) {
   log('3 ignores cancel: all contenders at once');
   rows.push(...(await ignoresCancel(contenders, beacons, cfg)));

@@ -92,138 +92,197 @@ function goneWatcher(c: Contender, runner: Runner, beacons: Beacons, running: Be
   return (limitMs) => waitGone(ids, limitMs);
 }
 
-// ---- 1, 2 and 5 (prewarmed): one task at a time ---------------------------------------------
+// ---- 1, 2 and 5: one task at a time, contenders interleaved ---------------------------------
 
-interface LoopResult {
-  stop: number[];
-  start: number[];
-  settle: number[];
-  gone: number[];
-  failures: string[];
-  budgetHit: boolean;
+/**
+ * One contender's side of a latency scenario: step() takes one sample. Contenders take turns
+ * in blocks of BLOCK samples, so that a shared machine's changing load falls on all of them
+ * alike instead of on whoever ran during the busy minute.
+ */
+interface Sampler {
+  step(): Promise<void>;
+  close(): Promise<void>;
+  rows(budgetNote: string | undefined): PeerRow[];
 }
 
-async function oneAtATime(
-  c: Contender, beacons: Beacons, cfg: PeerConfig,
-  opts: { mode: Mode; stop: 'kill' | 'cancel' | 'none'; runner: RunnerConfig; gapMs: number },
-): Promise<LoopResult> {
-  const result: LoopResult = { stop: [], start: [], settle: [], gone: [], failures: [], budgetHit: false };
-  const runner = await c.create(opts.runner);
-  const began = epochNow();
+const BLOCK = 10;
+
+export async function interleaved(
+  contenders: Contender[], cfg: PeerConfig, runs: number,
+  make: (c: Contender) => Promise<Sampler>, log: (text: string) => void,
+): Promise<PeerRow[]> {
+  const state: Array<{ c: Contender; sampler: Sampler; done: number; spentMs: number; budgetHit: boolean }> = [];
+  for (const c of contenders) state.push({ c, sampler: await make(c), done: 0, spentMs: 0, budgetHit: false });
+  const active = () => state.filter((s) => s.done < runs && !s.budgetHit);
   try {
-    for (let i = 0; i < cfg.runs; i++) {
-      if (i >= 5 && epochNow() - began > cfg.budgetMs) {
-        result.budgetHit = true;
-        break;
+    for (let round = 0; active().length > 0; round++) {
+      if (round % 3 === 0) log(`  ${state.map((s) => `${s.c.name} ${s.done}`).join(', ')}`);
+      for (const s of active()) {
+        for (let k = 0; k < BLOCK && s.done < runs; k++) {
+          const t0 = epochNow();
+          await s.sampler.step();
+          s.spentMs += epochNow() - t0;
+          s.done += 1;
+        }
+        if (s.done >= 5 && s.spentMs > cfg.budgetMs) s.budgetHit = true;
       }
-      if (opts.gapMs > 0) await sleep(opts.gapMs);
-      const tag = newTag(opts.mode, c);
-      const t0 = epochNow();
-      const handle = runner.start({ mode: opts.mode, beacon: beacons.path, tag });
-      const running = await beacons.running(tag, cfg.limitMs);
-      if (!running) {
-        result.failures.push(`run ${i}: not running after ${cfg.limitMs} ms`);
-        handle.kill();
-        continue;
-      }
-      result.start.push(running.at - t0);
-      if (opts.stop === 'none') {
-        const settled = await withLimit(handle.settled, cfg.limitMs);
-        if (!settled) result.failures.push(`run ${i}: did not settle`);
-        beacons.forget(tag);
-        continue;
-      }
-      const gone = goneWatcher(c, runner, beacons, running);
-      const c0 = epochNow();
-      if (opts.stop === 'kill') handle.kill();
-      else handle.cancel();
-      const goneAt = await gone(cfg.limitMs);
-      const settled = await withLimit(handle.settled, cfg.limitMs);
-      result.gone.push(goneAt === undefined ? Infinity : goneAt - c0);
-      result.settle.push(settled === undefined ? Infinity : settled.at - c0);
-      if (opts.stop === 'kill') {
-        result.stop.push(goneAt === undefined ? Infinity : goneAt - c0);
-      } else {
-        // Settled for the caller AND the task's cleanup done (a pool may reject the caller's promise
-        // before the task has stopped); with no cooperative path, the thread/process gone instead.
-        const stopped = c.cooperative ? await beacons.stopped(tag, cfg.limitMs) : undefined;
-        const ends = [settled?.at, c.cooperative ? stopped?.at : goneAt];
-        result.stop.push(ends.some((e) => e === undefined) ? Infinity : Math.max(...(ends as number[])) - c0);
-      }
-      // No sweep here: a pool may reuse the worker process (the sweep runs once the pool is closed).
-      beacons.forget(tag);
     }
   } finally {
+    for (const s of state) await s.sampler.close();
+  }
+  return state.flatMap((s) => s.sampler.rows(s.budgetHit ? `budget of ${cfg.budgetMs / 1000} s reached after ${s.done} runs` : undefined));
+}
+
+interface OneAtATime {
+  mode: Mode;
+  stop: 'kill' | 'cancel' | 'none';
+  runner: RunnerConfig;
+  gapMs: number;
+}
+
+/** Start a task, wait until its code runs, then (optionally) stop it and time the stop. */
+async function oneAtATime(c: Contender, beacons: Beacons, cfg: PeerConfig, opts: OneAtATime) {
+  const result = { stop: [] as number[], start: [] as number[], settle: [] as number[], gone: [] as number[], failures: [] as string[] };
+  const runner = await c.create(opts.runner);
+  let i = 0;
+  const step = async () => {
+    i += 1;
+    if (opts.gapMs > 0) await sleep(opts.gapMs);
+    const tag = newTag(opts.mode, c);
+    const t0 = epochNow();
+    const handle = runner.start({ mode: opts.mode, beacon: beacons.path, tag });
+    const running = await beacons.running(tag, cfg.limitMs);
+    if (!running) {
+      result.failures.push(`run ${i}: not running after ${cfg.limitMs} ms`);
+      handle.kill();
+      return;
+    }
+    result.start.push(running.at - t0);
+    if (opts.stop === 'none') {
+      const settled = await withLimit(handle.settled, cfg.limitMs);
+      if (!settled) result.failures.push(`run ${i}: did not settle`);
+      beacons.forget(tag);
+      return;
+    }
+    const gone = goneWatcher(c, runner, beacons, running);
+    const c0 = epochNow();
+    if (opts.stop === 'kill') handle.kill();
+    else handle.cancel();
+    const goneAt = await gone(cfg.limitMs);
+    const settled = await withLimit(handle.settled, cfg.limitMs);
+    result.gone.push(goneAt === undefined ? Infinity : goneAt - c0);
+    result.settle.push(settled === undefined ? Infinity : settled.at - c0);
+    if (opts.stop === 'kill') {
+      result.stop.push(goneAt === undefined ? Infinity : goneAt - c0);
+    } else {
+      // Settled for the caller AND the task's cleanup done (a pool may reject the caller's promise
+      // before the task has stopped); with no cooperative path, the thread/process gone instead.
+      const stopped = c.cooperative ? await beacons.stopped(tag, cfg.limitMs) : undefined;
+      const ends = [settled?.at, c.cooperative ? stopped?.at : goneAt];
+      result.stop.push(ends.some((e) => e === undefined) ? Infinity : Math.max(...(ends as number[])) - c0);
+    }
+    // No sweep here: a pool may reuse the worker process (the sweep runs once the pool is closed).
+    beacons.forget(tag);
+  };
+  const close = async () => {
     await withLimit(runner.close(), cfg.limitMs);
     beacons.sweep();
-  }
-  return result;
+  };
+  return { result, step, close };
 }
 
-// Scenarios 1 and 2 measure the stop only: no pause for a prewarmed process to boot (the start is not measured).
-export async function forceStop(c: Contender, beacons: Beacons, cfg: PeerConfig): Promise<PeerRow[]> {
-  const r = await oneAtATime(c, beacons, cfg, { mode: 'spin', stop: 'kill', runner: { concurrency: 2 }, gapMs: 0 });
-  return [makeRow({
-    scenario: '1', metric: '1. force-stop a task stuck in a sync loop (call -> process gone)', contender: c.name, unit: 'ms', lowerIsBetter: true,
-    note: [c.threads ? 'thread exit, not a process' : '', r.budgetHit ? `budget of ${cfg.budgetMs / 1000} s reached` : '', ...r.failures].filter(Boolean).join('; ') || undefined,
-    extra: { settledMs: summary(r.settle) },
-  }, r.stop)];
+const noteOf = (...parts: Array<string | undefined>) => parts.filter(Boolean).join('; ') || undefined;
+
+// Scenarios 1 and 2 time the stop only: no pause for a prewarmed process to boot (the start is not timed).
+export function forceStop(beacons: Beacons, cfg: PeerConfig) {
+  return async (c: Contender): Promise<Sampler> => {
+    const { result: r, step, close } = await oneAtATime(c, beacons, cfg, { mode: 'spin', stop: 'kill', runner: { concurrency: 2 }, gapMs: 0 });
+    return {
+      step, close,
+      rows: (budget) => [makeRow({
+        scenario: '1', metric: '1. force-stop a task stuck in a sync loop (call -> process gone)', contender: c.name, unit: 'ms', lowerIsBetter: true,
+        note: noteOf(c.threads ? 'thread exit, not a process' : undefined, budget, ...r.failures),
+        extra: { settledMs: summary(r.settle) },
+      }, r.stop)],
+    };
+  };
 }
 
-export async function gracefulCancel(c: Contender, beacons: Beacons, cfg: PeerConfig): Promise<PeerRow[]> {
-  const r = await oneAtATime(c, beacons, cfg, { mode: 'coop', stop: 'cancel', runner: { concurrency: 2 }, gapMs: 0 });
-  return [makeRow({
-    scenario: '2', metric: '2. graceful cancel of a cooperative task (call -> settled, cleanup done)', contender: c.name, unit: 'ms', lowerIsBetter: true,
-    note: [c.cooperative ? '' : 'no cooperative path: thread terminated, cleanup never runs', r.budgetHit ? `budget of ${cfg.budgetMs / 1000} s reached` : '', ...r.failures].filter(Boolean).join('; ') || undefined,
-    extra: { callerSettledMs: summary(r.settle), processGoneMs: summary(r.gone) },
-  }, r.stop)];
-}
-
-export async function coldStart(c: Contender, beacons: Beacons, cfg: PeerConfig): Promise<PeerRow[]> {
-  const samples: number[] = [];
-  const cpu: number[] = [];
-  const failures: string[] = [];
-  const began = epochNow();
-  for (let i = 0; i < cfg.coldRuns; i++) {
-    if (i >= 5 && epochNow() - began > cfg.budgetMs) break;
-    // A fresh pool / supervisor with nothing kept ready: the first task pays for its process (thread).
-    const runner = await c.create({ concurrency: 1, prewarm: false });
-    await sleep(20);
-    try {
-      const tag = newTag('cold', c);
-      const t0 = epochNow();
-      const handle = runner.start({ mode: 'echo', beacon: beacons.path, tag });
-      const running = await beacons.running(tag, cfg.limitMs);
-      if (running) {
-        samples.push(running.at - t0);
-        if (running.cpuMs !== undefined && !c.threads) cpu.push(running.cpuMs);
-      } else failures.push(`run ${i}: not running after ${cfg.limitMs} ms`);
-      await withLimit(handle.settled, cfg.limitMs);
-      beacons.forget(tag);
-    } finally {
-      await withLimit(runner.close(), cfg.limitMs);
-      beacons.sweep();
-    }
-  }
-  return [makeRow({
-    scenario: '5', metric: '5a. start latency, cold (start call -> task code running)', contender: c.name, unit: 'ms', lowerIsBetter: true,
-    note: failures.join('; ') || undefined,
-  }, samples), c.threads ? notOffered('5', COLD_CPU, c, 'ms', 'a thread: no process of its own') : makeRow({
-    scenario: '5', metric: COLD_CPU, contender: c.name, unit: 'ms', lowerIsBetter: true,
-  }, cpu)];
+export function gracefulCancel(beacons: Beacons, cfg: PeerConfig) {
+  return async (c: Contender): Promise<Sampler> => {
+    const { result: r, step, close } = await oneAtATime(c, beacons, cfg, { mode: 'coop', stop: 'cancel', runner: { concurrency: 2 }, gapMs: 0 });
+    return {
+      step, close,
+      rows: (budget) => [makeRow({
+        scenario: '2', metric: '2. graceful cancel of a cooperative task (call -> settled, cleanup done)', contender: c.name, unit: 'ms', lowerIsBetter: true,
+        note: noteOf(c.cooperative ? undefined : 'no cooperative path: thread terminated, cleanup never runs', budget, ...r.failures),
+        extra: { callerSettledMs: summary(r.settle), processGoneMs: summary(r.gone) },
+      }, r.stop)],
+    };
+  };
 }
 
 const COLD_CPU = '5c. CPU time the task process spent before the task code ran (cold; independent of load)';
 
-export async function warmStart(c: Contender, beacons: Beacons, cfg: PeerConfig, gapMs: number): Promise<PeerRow[]> {
-  const metric = '5b. start latency, prewarmed (start call -> task code running)';
-  if (!c.offersPrewarm) return [notOffered('5', metric, c, 'ms', 'no prewarming')];
-  const r = await oneAtATime(c, beacons, cfg, { mode: 'echo', stop: 'none', runner: { concurrency: 1, prewarm: true }, gapMs });
-  return [makeRow({
-    scenario: '5', metric, contender: c.name, unit: 'ms', lowerIsBetter: true,
-    note: [c.name === 'workerpool' || c.name === 'piscina' ? 'worker reused: warm in every sense' : '', r.budgetHit ? `budget of ${cfg.budgetMs / 1000} s reached` : '', ...r.failures].filter(Boolean).join('; ') || undefined,
-    extra: { gapMs },
-  }, r.start)];
+export function coldStart(beacons: Beacons, cfg: PeerConfig) {
+  return async (c: Contender): Promise<Sampler> => {
+    const samples: number[] = [];
+    const cpu: number[] = [];
+    const failures: string[] = [];
+    let i = 0;
+    return {
+      async step() {
+        i += 1;
+        // A fresh pool / supervisor with nothing kept ready: the first task pays for its process (thread).
+        const runner = await c.create({ concurrency: 1, prewarm: false });
+        await sleep(20);
+        try {
+          const tag = newTag('cold', c);
+          const t0 = epochNow();
+          const handle = runner.start({ mode: 'echo', beacon: beacons.path, tag });
+          const running = await beacons.running(tag, cfg.limitMs);
+          if (running) {
+            samples.push(running.at - t0);
+            if (running.cpuMs !== undefined && !c.threads) cpu.push(running.cpuMs);
+          } else {
+            failures.push(`run ${i}: not running after ${cfg.limitMs} ms`);
+          }
+          await withLimit(handle.settled, cfg.limitMs);
+          beacons.forget(tag);
+        } finally {
+          await withLimit(runner.close(), cfg.limitMs);
+          beacons.sweep();
+        }
+      },
+      async close() {},
+      rows: (budget) => [
+        makeRow({
+          scenario: '5', metric: '5a. start latency, cold (start call -> task code running)', contender: c.name, unit: 'ms', lowerIsBetter: true,
+          note: noteOf(budget, ...failures),
+        }, samples),
+        c.threads
+          ? notOffered('5', COLD_CPU, c, 'ms', 'a thread: no process of its own')
+          : makeRow({ scenario: '5', metric: COLD_CPU, contender: c.name, unit: 'ms', lowerIsBetter: true }, cpu),
+      ],
+    };
+  };
+}
+
+export const WARM_START = '5b. start latency, prewarmed (start call -> task code running)';
+
+/** Only for contenders that offer prewarming (the caller adds 'n/a' rows for the others). */
+export function warmStart(beacons: Beacons, cfg: PeerConfig, gapMs: number) {
+  return async (c: Contender): Promise<Sampler> => {
+    const { result: r, step, close } = await oneAtATime(c, beacons, cfg, { mode: 'echo', stop: 'none', runner: { concurrency: 1, prewarm: true }, gapMs });
+    return {
+      step, close,
+      rows: (budget) => [makeRow({
+        scenario: '5', metric: WARM_START, contender: c.name, unit: 'ms', lowerIsBetter: true,
+        note: noteOf(c.name === 'workerpool' || c.name === 'piscina' ? 'worker reused: warm in every sense' : undefined, budget, ...r.failures),
+        extra: { gapMs },
+      }, r.start)],
+    };
+  };
 }
 
 // ---- 3: a task that ignores cancellation ----------------------------------------------------
