@@ -69,6 +69,8 @@ export interface Runner {
   stopAll(): Promise<void>;
   /** Releases the pool / supervisor and whatever it keeps ready. */
   close(): Promise<void>;
+  /** Resolves once whatever the runner keeps ready has booted, where the contender says so (taskwarden's warm()). */
+  ready?(): Promise<void>;
   /** Threads only: resolves with the epoch time the thread running a task exited. */
   threadExit?(threadId: number): Promise<Settled> | undefined;
 }
@@ -78,6 +80,8 @@ export interface Contender {
   /** What one task gets to itself. */
   isolation: string;
   threads: boolean;
+  /** Workers outlive a task (a pool reuses them): after a cooperative cancel nothing is meant to be gone. */
+  reusesWorkers: boolean;
   offersPrewarm: boolean;
   /** A grace period before SIGKILL that the user can set. */
   offersGrace: boolean;
@@ -97,6 +101,7 @@ const taskwarden: Contender = {
   name: 'taskwarden',
   isolation: 'one process group per task (fresh runner process, never reused)',
   threads: false,
+  reusesWorkers: false,
   offersPrewarm: true,
   offersGrace: true,
   defaultEscalation: 'abort signal + SIGTERM to the group, SIGKILL after graceMs (default 3 s)',
@@ -104,6 +109,8 @@ const taskwarden: Contender = {
   async create(config) {
     const { Supervisor } = await import('../../src/index.js');
     const sup = new Supervisor({
+      // The documented way to prewarm for a known task module (tinypool's workers import theirs at boot too).
+      preload: [WORKERS.taskwarden],
       // For experiments only (e.g. '{"nice":0}'); the published table uses the defaults.
       ...(process.env.PEERS_TASKWARDEN_OPTIONS ? JSON.parse(process.env.PEERS_TASKWARDEN_OPTIONS) as object : {}),
       concurrency: config.concurrency,
@@ -121,6 +128,7 @@ const taskwarden: Contender = {
       async close() {
         await sup.shutdown();
       },
+      ready: () => sup.warm(),
     };
   },
 };
@@ -131,6 +139,7 @@ const childProcess: Contender = {
   name: 'child_process',
   isolation: 'one process per task (fork)',
   threads: false,
+  reusesWorkers: false,
   offersPrewarm: false,
   offersGrace: false,
   defaultEscalation: 'kill() sends SIGTERM once; nothing escalates',
@@ -166,6 +175,7 @@ const execa: Contender = {
   name: 'execa',
   isolation: 'one process per task (execaNode)',
   threads: false,
+  reusesWorkers: false,
   offersPrewarm: false,
   offersGrace: true,
   defaultEscalation: 'cancelSignal (gracefulCancel: abort in the subprocess), SIGKILL after forceKillAfterDelay (default 5 s); descendants are not killed',
@@ -212,6 +222,7 @@ const workerpoolContender: Contender = {
   name: 'workerpool',
   isolation: "a pool of processes (workerType 'process'); tasks share a worker process one after another",
   threads: false,
+  reusesWorkers: true,
   offersPrewarm: true,
   offersGrace: true,
   defaultEscalation: 'cancel(): promise rejects at once; abort listeners, then terminate message, kill() (SIGTERM) after workerTerminateTimeout (default 1 s)',
@@ -249,6 +260,7 @@ const tinypool: Contender = {
   name: 'tinypool',
   isolation: "one process per task (runtime 'child_process', isolateWorkers: true)",
   threads: false,
+  reusesWorkers: false,
   offersPrewarm: true,
   offersGrace: false,
   defaultEscalation: 'AbortSignal: promise rejects at once; SIGTERM, SIGKILL after a fixed 1 s',
@@ -286,6 +298,7 @@ const piscina: Contender = {
   name: 'piscina',
   isolation: 'worker threads in the controlling process (not isolated; the speed reference)',
   threads: true,
+  reusesWorkers: true,
   offersPrewarm: true,
   offersGrace: false,
   defaultEscalation: 'AbortSignal: Worker.terminate() at once; the task cannot run cleanup',

@@ -147,7 +147,10 @@ async function oneAtATime(c: Contender, beacons: Beacons, cfg: PeerConfig, opts:
   let i = 0;
   const step = async () => {
     i += 1;
-    if (opts.gapMs > 0) await sleep(opts.gapMs);
+    if (opts.gapMs > 0) {
+      await sleep(opts.gapMs);
+      if (runner.ready) await withLimit(runner.ready(), cfg.limitMs);
+    }
     const tag = newTag(opts.mode, c);
     const t0 = epochNow();
     const handle = runner.start({ mode: opts.mode, beacon: beacons.path, tag });
@@ -168,9 +171,11 @@ async function oneAtATime(c: Contender, beacons: Beacons, cfg: PeerConfig, opts:
     const c0 = epochNow();
     if (opts.stop === 'kill') handle.kill();
     else handle.cancel();
-    const goneAt = await gone(cfg.limitMs);
+    // A pool that keeps its worker after a cooperative cancel (workerpool) is not meant to lose the process.
+    const expectGone = !(opts.stop === 'cancel' && c.cooperative && c.reusesWorkers);
+    const goneAt = expectGone ? await gone(cfg.limitMs) : undefined;
     const settled = await withLimit(handle.settled, cfg.limitMs);
-    result.gone.push(goneAt === undefined ? Infinity : goneAt - c0);
+    if (expectGone) result.gone.push(goneAt === undefined ? Infinity : goneAt - c0);
     result.settle.push(settled === undefined ? Infinity : settled.at - c0);
     if (opts.stop === 'kill') {
       result.stop.push(goneAt === undefined ? Infinity : goneAt - c0);
