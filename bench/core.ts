@@ -29,7 +29,7 @@ async function untilWarm(sup: Supervisor): Promise<void> {
 
 export async function runCoreBench(runs = 100): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
-  const sup = new Supervisor({ prewarm: 1, graceMs: 100, stallAfterMs: Infinity, concurrency: 4 });
+  const sup = new Supervisor({ prewarm: 1, graceMs: 3000, stallAfterMs: Infinity, concurrency: 4, nice: Number(process.env.BENCH_NICE ?? 10) });
   try {
     const kill: number[] = [];
     const cancel: number[] = [];

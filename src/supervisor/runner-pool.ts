@@ -46,7 +46,12 @@ export class RunnerPool {
   /** Resolves once every idle slot holds a runner that is ready (booted and preloaded). */
   warm(): Promise<void> {
     if (this.#closed || this.#ready.size >= this.size) return Promise.resolve();
-    return new Promise((resolve) => this.#waiters.push(resolve));
+    // Idle runners are unref'd; someone waiting for them must keep the program alive meanwhile.
+    const keepAlive = setInterval(() => {}, 60_000);
+    return new Promise((resolve) => this.#waiters.push(() => {
+      clearInterval(keepAlive);
+      resolve();
+    }));
   }
 
   #wakeWaiters(): void {

@@ -79,3 +79,13 @@ describe('bad arguments throw a TypeError at the call', () => {
     expect(() => sup.cancel('nope')).toThrow(/unknown task id "nope"/);
   });
 });
+
+describe('module formats', () => {
+  it('a module with top-level await loads through import()', async () => {
+    expect(await sup.start({ module: fixture('top-level-await') }).done).toMatchObject({ state: 'completed', result: 'tla ok' });
+  });
+  it('a CommonJS task module', async () => {
+    const path = fixture('commonjs-task').replace(/\.mjs$/, '.cjs');
+    expect(await sup.start({ module: path, input: 5 }).done).toMatchObject({ state: 'completed', result: { cjs: true, input: 5 } });
+  });
+});
