@@ -124,7 +124,7 @@ export async function interleaved(
           s.spentMs += epochNow() - t0;
           s.done += 1;
         }
-        if (s.done >= 5 && s.spentMs > cfg.budgetMs) s.budgetHit = true;
+        if (s.done < runs && s.done >= 5 && s.spentMs > cfg.budgetMs) s.budgetHit = true;
       }
     }
   } finally {

@@ -1,5 +1,5 @@
-// taskwarden module task: cooperative cancel through ctx.signal.
-import { defineTask } from 'taskwarden';
+// taskwarden module task: cooperative cancel through ctx.signal. Imports the light entry, as the README recommends.
+import { defineTask } from 'taskwarden/task';
 import { behave } from './behaviours.mjs';
 
 export default defineTask(async (input, ctx) => {
