@@ -34,7 +34,7 @@ async function waitingRun(args: string[]) {
 
 beforeAll(async () => {
   home = tempHome();
-  const started = await tw('daemon', '--concurrency', '4', '--grace-ms', '300');
+  const started = await tw('daemon', '--concurrency', '4', '--grace-ms', '1500');
   expect(started.code).toBe(0);
   expect(started.stderr).toMatch(/taskwarden daemon \(pid \d+\) serves/);
 });

@@ -88,7 +88,7 @@ describe('supervisor operations', () => {
   });
 
   it('timeoutMs cancels the task with reason timeout', async () => {
-    sup = new Supervisor({ prewarm: 0, graceMs: 200 });
+    sup = new Supervisor({ prewarm: 0, graceMs: 2000 });
     const outcome = await sup.start({ module: fixture('cooperative'), timeoutMs: 300 }).done;
     expect(outcome).toMatchObject({ state: 'cancelled', stopReason: 'timeout' });
   });
