@@ -118,7 +118,10 @@ if (runs('3')) {
   rows.push(...(await ignoresCancel(contenders, beacons, cfg)));
 }
 if (runs('4')) await each('4 stop many', (c) => stopMany(c, beacons, cfg));
-if (runs('6')) await each('6 throughput', (c) => throughput(c, beacons, cfg));
+if (runs('6')) {
+  log('6 throughput: contenders take turns');
+  rows.push(...(await throughput(contenders, beacons, cfg, log)));
+}
 if (runs('7')) {
   log('7 orphans: one owner per contender');
   rows.push(...(await orphans(contenders, beacons, cfg)));
