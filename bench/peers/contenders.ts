@@ -52,6 +52,8 @@ export interface Settled {
   at: number;
   /** Whether the task delivered its result. */
   ok: boolean;
+  /** Why not, in a few words (for the notes). */
+  why?: string;
 }
 
 export interface TaskHandle {
@@ -92,8 +94,16 @@ export interface Contender {
   create(config: RunnerConfig): Promise<Runner>;
 }
 
+const brief = (value: unknown): string => {
+  const text = value instanceof Error ? `${value.name}: ${value.message}` : JSON.stringify(value) ?? String(value);
+  return text.length > 160 ? `${text.slice(0, 160)}...` : text;
+};
+
 const settledAt = (p: PromiseLike<unknown>, ok: (value: unknown) => boolean = () => true): Promise<Settled> =>
-  Promise.resolve(p).then((value) => ({ at: epochNow(), ok: ok(value) }), () => ({ at: epochNow(), ok: false }));
+  Promise.resolve(p).then(
+    (value) => (ok(value) ? { at: epochNow(), ok: true } : { at: epochNow(), ok: false, why: brief(value) }),
+    (error: unknown) => ({ at: epochNow(), ok: false, why: brief(error) }),
+  );
 
 // ---- taskwarden ---------------------------------------------------------------------------
 

@@ -397,9 +397,9 @@ const TINY_TURN_MS = 4000;
  * and counted for it, when it closes.
  */
 export async function throughput(contenders: Contender[], beacons: Beacons, cfg: PeerConfig, log: (text: string) => void): Promise<PeerRow[]> {
-  const state: Array<{ c: Contender; runner: Runner; submitted: number; completed: number; failed: number; wallMs: number; selfMs: number; childrenMs: number }> = [];
+  const state: Array<{ c: Contender; runner: Runner; submitted: number; completed: number; failed: number; why: string[]; wallMs: number; selfMs: number; childrenMs: number }> = [];
   for (const c of contenders) {
-    state.push({ c, runner: await c.create({ concurrency: cfg.concurrency }), submitted: 0, completed: 0, failed: 0, wallMs: 0, selfMs: 0, childrenMs: 0 });
+    state.push({ c, runner: await c.create({ concurrency: cfg.concurrency }), submitted: 0, completed: 0, failed: 0, why: [], wallMs: 0, selfMs: 0, childrenMs: 0 });
   }
   const window = cfg.concurrency * 2;
   const unfinished = () => state.filter((s) => s.submitted < cfg.tiny && s.wallMs < cfg.tinyBudgetMs);
@@ -419,7 +419,10 @@ export async function throughput(contenders: Contender[], beacons: Beacons, cfg:
               void s.runner.start({ mode: 'noop', beacon: beacons.path, tag: `tiny-${s.c.name}-${s.submitted}` }).settled.then((r: Settled) => {
                 inFlight -= 1;
                 if (r.ok) s.completed += 1;
-                else s.failed += 1;
+                else {
+                  s.failed += 1;
+                  if (s.why.length < 3) s.why.push(r.why ?? '?');
+                }
                 submit();
               });
             }
@@ -456,7 +459,7 @@ export async function throughput(contenders: Contender[], beacons: Beacons, cfg:
       {
         scenario: '6', metric: `6a. throughput, ${cfg.tiny} tiny tasks (${cfg.concurrency} at once)`, contender: s.c.name, unit: 'tasks/s', lowerIsBetter: false,
         n: s.completed, p50: rate, p99: rate,
-        note: noteOf(s.failed ? `${s.failed} failed` : undefined, cut ? `rate over ${s.completed} done in the ${cfg.tinyBudgetMs / 1000} s budget` : undefined),
+        note: noteOf(s.failed ? `${s.failed} failed, e.g. ${s.why.join(' | ')}` : undefined, cut ? `rate over ${s.completed} done in the ${cfg.tinyBudgetMs / 1000} s budget` : undefined),
         extra: { seconds: s.wallMs / 1000, completed: s.completed, failed: s.failed, msPerTask: s.wallMs / Math.max(1, s.completed), isolation: s.c.isolation },
       } satisfies PeerRow,
     ];
