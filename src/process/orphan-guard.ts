@@ -65,6 +65,7 @@ export class OrphanGuard {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#flush();
     this.#child?.stdin?.end();
     this.#child?.unref();
   }
@@ -89,7 +90,17 @@ export class OrphanGuard {
     this.#child = child;
   }
 
+  #pending = '';
+
+  /** Lines are batched per tick: one write (one wake-up of the guard) for a burst of starts and stops. */
   #write(line: string): void {
-    this.#child?.stdin?.write(line);
+    if (this.#pending === '') queueMicrotask(() => this.#flush());
+    this.#pending += line;
+  }
+
+  #flush(): void {
+    const lines = this.#pending;
+    this.#pending = '';
+    if (lines) this.#child?.stdin?.write(lines);
   }
 }

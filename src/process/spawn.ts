@@ -11,8 +11,11 @@ import { fileURLToPath } from 'node:url';
 import { PRELOAD_ENV } from '../runner/messages.js';
 
 export const RUNNER_HOST_PATH = fileURLToPath(new URL('../runner/host.js', import.meta.url));
-/** The package entry task modules import (`import { defineTask } from 'taskwarden'`). */
-export const PACKAGE_ENTRY_URL = new URL('../index.js', import.meta.url).href;
+/**
+ * The light entry task modules import (`import { defineTask } from 'taskwarden/task'`), preloaded by
+ * prewarmed runners. Not the full package entry: it would cost every runner the supervisor's code.
+ */
+export const PACKAGE_ENTRY_URL = new URL('../task.js', import.meta.url).href;
 
 const NICE_BINARY = ['/usr/bin/nice', '/bin/nice'].find((path) => existsSync(path));
 

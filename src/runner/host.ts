@@ -116,6 +116,7 @@ async function run(message: RunMessage): Promise<void> {
   if (message.cwd) process.chdir(message.cwd);
   let fn: TaskFunction;
   try {
+    await preloaded;
     fn = await loadTask(message.module, cwd);
   } catch (error) {
     return finish({ t: 'error', error: toTaskError(error) });
@@ -174,4 +175,7 @@ async function preload(): Promise<void> {
   }
 }
 
-void preload().then(() => send({ t: 'ready' }));
+// A task that arrives while the preload is still loading waits for it: loading the same modules twice
+// at once (import() here, require() of an ES module in a CommonJS task) trips a Node 20 loader bug.
+const preloaded = preload();
+void preloaded.then(() => send({ t: 'ready' }));

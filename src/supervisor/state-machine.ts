@@ -141,7 +141,8 @@ function onCancel(s: MachineState, reason: StopReason): Transition {
   if (s.state === 'cancelling') return unchanged(s);
   return {
     next: { ...s, state: 'cancelling', stopReason: reason },
-    actions: [{ type: 'abort', reason }, { type: 'signal', signal: 'SIGTERM' }, { type: 'arm-grace' }],
+    // The signal first: it stops the whole group even if the runner never reads its IPC channel again.
+    actions: [{ type: 'signal', signal: 'SIGTERM' }, { type: 'abort', reason }, { type: 'arm-grace' }],
   };
 }
 

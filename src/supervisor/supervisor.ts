@@ -252,7 +252,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         else this.#spawn(record);
         return;
       case 'abort':
-        this.#sendToRunner(record, { t: 'abort', reason: action.reason });
+        // After the current synchronous work: stopAll signals every group first, then writes the
+        // aborts (each write wakes a runner that would otherwise preempt the loop of signals).
+        queueMicrotask(() => this.#sendToRunner(record, { t: 'abort', reason: action.reason }));
         return;
       case 'signal':
         this.#signal(record, action.signal);

@@ -32,7 +32,7 @@ describe('task state machine (pure)', () => {
     const s = run(initialState('module'), admit, spawned, started).state;
     const c = transition(s, { type: 'cancel', reason: 'cancel', at });
     expect(c.next.state).toBe('cancelling');
-    expect(c.actions).toEqual([{ type: 'abort', reason: 'cancel' }, { type: 'signal', signal: 'SIGTERM' }, { type: 'arm-grace' }]);
+    expect(c.actions).toEqual([{ type: 'signal', signal: 'SIGTERM' }, { type: 'abort', reason: 'cancel' }, { type: 'arm-grace' }]);
     const end = run(c.next, { type: 'report', report: { kind: 'cancelled' }, at }, exited(0), empty).state;
     expect(end.outcome).toMatchObject({ state: 'cancelled', stopReason: 'cancel' });
     expect(end.outcome?.escalated).toBeUndefined();
