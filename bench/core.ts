@@ -89,7 +89,7 @@ async function preloadedStart(runs: number): Promise<BenchRow> {
   return row('prewarmed start, task module preloaded (option preload)', samples, 'ms', { target: 'p50 <= 5 ms', met: pct(samples, 50) <= 5 });
 }
 
-/** start() -> task code running, `runs` times, then the supervisor is shut down. */
+/** start() -> task code running, `runs` times; then the supervisor is shut down. */
 async function startLatencies(sup: Supervisor, runs: number, beforeEach: () => Promise<void> = async () => {}): Promise<number[]> {
   const samples: number[] = [];
   try {
@@ -105,32 +105,6 @@ async function startLatencies(sup: Supervisor, runs: number, beforeEach: () => P
     await sup.shutdown();
   }
   return samples;
-}
-
-async function escalationOvershoot(runs: number): Promise<BenchRow> {
-  const graceMs = 100;
-  const sup = new Supervisor({ prewarm: 2, graceMs, stallAfterMs: Infinity });
-  const overshoot: number[] = [];
-  try {
-    for (let i = 0; i < runs; i++) {
-      await untilWarm(sup);
-      const task = sup.start({ module: fixture('ignores-cancel') });
-      await untilState(task, 'running');
-      const c0 = nowMs();
-      task.cancel();
-      const outcome = await task.done;
-      if (outcome.state !== 'killed') throw new Error(`escalation ended ${outcome.state}`);
-      overshoot.push(nowMs() - c0 - graceMs);
-    }
-  } finally {
-    await sup.shutdown();
-  }
-  return row(`escalation overshoot beyond graceMs (${graceMs} ms)`, overshoot, 'ms', { target: 'done within graceMs + 25 ms', met: pct(overshoot, 99) <= 25 });
-}
-
-async function coldStart(runs: number): Promise<BenchRow> {
-  const samples = await startLatencies(new Supervisor({ prewarm: 0, stallAfterMs: Infinity }), runs);
-  return row('cold start (no prewarm; start() -> task code running)', samples, 'ms', { note: 'Node start-up' });
 }
 
 /**
@@ -187,19 +161,7 @@ async function escalationOvershoot(runs: number): Promise<BenchRow> {
 }
 
 async function coldStart(runs: number): Promise<BenchRow> {
-  const sup = new Supervisor({ prewarm: 0, stallAfterMs: Infinity });
-  const samples: number[] = [];
-  try {
-    for (let i = 0; i < runs; i++) {
-      const t0 = nowMs();
-      const task = sup.start({ module: fixture('silent') });
-      samples.push((await untilState(task, 'running')) - t0);
-      task.kill();
-      await task.done;
-    }
-  } finally {
-    await sup.shutdown();
-  }
+  const samples = await startLatencies(new Supervisor({ prewarm: 0, stallAfterMs: Infinity }), runs);
   return row('cold start (no prewarm; start() -> task code running)', samples, 'ms', { note: 'Node start-up' });
 }
 
