@@ -268,6 +268,7 @@ function vlnv(): Float64Array {
  * number of row ranges gives the whole matrix and leaves counts all zero.
  */
 export const DENSE_BLOCK = 64;
+/** The table may be interleaved: lane `lane` of stride G (stride 1, lane 0: a plain table). */
 export function denseSumsAndClear(
   counts: Uint32Array,
   levels: number,
@@ -277,109 +278,6 @@ export function denseSumsAndClear(
   sums: Float64Array,
   stride = 1,
   lane = 0,
-): void {
-  if (stride !== 1 || lane !== 0) {
-    denseSumsAndClearLane(counts, levels, symmetric, i0, i1, sums, stride, lane);
-    return;
-  }
-  const L = levels;
-  const hom = homogeneityWeights(L);
-  const tab = vlnv();
-  let n = 0, sd2 = 0, sad = 0, shom = 0, ssq = 0, svlnv = 0, si = 0, sj = 0, sii = 0, sjj = 0, sij = 0, nnz = 0;
-  if (!symmetric) {
-    for (let i = i0; i < i1; i++) {
-      const base = i * L;
-      for (let j = 0; j < L; j++) {
-        const v = counts[base + j];
-        if (v === 0) continue;
-        counts[base + j] = 0;
-        const d = i - j;
-        const ad = d < 0 ? -d : d;
-        nnz++;
-        n += v;
-        sd2 += v * d * d;
-        sad += v * ad;
-        shom += v * hom[ad];
-        ssq += v * v;
-        svlnv += v < VLNV_TABLE_SIZE ? tab[v] : v * Math.log(v);
-        si += v * i;
-        sj += v * j;
-        sii += v * i * i;
-        sjj += v * j * j;
-        sij += v * i * j;
-      }
-    }
-  } else {
-    const B = DENSE_BLOCK;
-    for (let bi = i0; bi < i1; bi += B) {
-      const iEnd = Math.min(i1, bi + B);
-      for (let bj = bi; bj < L; bj += B) {
-        const jEnd = Math.min(L, bj + B);
-        for (let i = bi; i < iEnd; i++) {
-          const base = i * L;
-          let j = bj;
-          if (bj === bi) {
-            // the diagonal cell of this row: S_ii = 2 C_ii
-            const c = counts[base + i];
-            if (c !== 0) {
-              counts[base + i] = 0;
-              const s = 2 * c;
-              nnz++;
-              n += s;
-              shom += s; // weight 1 / (1 + 0)
-              ssq += s * s;
-              svlnv += s < VLNV_TABLE_SIZE ? tab[s] : s * Math.log(s);
-              const ii = s * i;
-              si += ii;
-              sj += ii;
-              sii += ii * i;
-              sjj += ii * i;
-              sij += ii * i;
-            }
-            j = i + 1;
-          }
-          for (; j < jEnd; j++) {
-            const kt = j * L + i;
-            const s = counts[base + j] + counts[kt];
-            if (s === 0) continue;
-            counts[base + j] = 0;
-            counts[kt] = 0;
-            // S_ij = S_ji = s: two cells of S
-            const d = j - i;
-            const s2 = 2 * s;
-            nnz += 2;
-            n += s2;
-            sd2 += s2 * d * d;
-            sad += s2 * d;
-            shom += s2 * hom[d];
-            ssq += s2 * s;
-            svlnv += 2 * (s < VLNV_TABLE_SIZE ? tab[s] : s * Math.log(s));
-            const ipj = s * (i + j);
-            si += ipj;
-            sj += ipj;
-            const sq = s * (i * i + j * j);
-            sii += sq;
-            sjj += sq;
-            sij += s2 * i * j;
-          }
-        }
-      }
-    }
-  }
-  sums[N] += n; sums[SD2] += sd2; sums[SAD] += sad; sums[SHOM] += shom; sums[SSQ] += ssq; sums[SVLNV] += svlnv;
-  sums[SI] += si; sums[SJ] += sj; sums[SII] += sii; sums[SJJ] += sjj; sums[SIJ] += sij; sums[NNZ] += nnz;
-}
-
-/** denseSumsAndClear over lane `lane` of a table interleaved with stride G (a copy, so the common stride-1 loop stays simple). */
-function denseSumsAndClearLane(
-  counts: Uint32Array,
-  levels: number,
-  symmetric: boolean,
-  i0: number,
-  i1: number,
-  sums: Float64Array,
-  stride: number,
-  lane: number,
 ): void {
   const L = levels;
   const hom = homogeneityWeights(L);
