@@ -264,6 +264,28 @@ const workerpoolContender: Contender = {
   },
 };
 
+/**
+ * tinypool and piscina share one interface: run(input, {signal}) and destroy(). Aborting the
+ * signal is their only stop, graceful or not.
+ */
+function signalPoolHandle(pool: { run(input: unknown, options: { signal: AbortSignal }): Promise<unknown>; destroy(): Promise<unknown> }): Runner {
+  return {
+    start(input: TaskInput) {
+      const controller = new AbortController();
+      const promise = pool.run(input, { signal: controller.signal });
+      promise.catch(() => {});
+      const abort = () => controller.abort();
+      return { settled: settledAt(promise, (v) => v === input.tag), kill: abort, cancel: abort };
+    },
+    async stopAll() {
+      await pool.destroy();
+    },
+    async close() {
+      await pool.destroy().catch(() => {});
+    },
+  };
+}
+
 // ---- tinypool -------------------------------------------------------------------------------
 
 const tinypool: Contender = {
@@ -284,21 +306,7 @@ const tinypool: Contender = {
       maxThreads: config.concurrency,
       ...(config.prewarm !== undefined ? { minThreads: config.prewarm ? 1 : 0 } : {}),
     });
-    return {
-      start(input) {
-        const controller = new AbortController();
-        const promise = pool.run(input, { signal: controller.signal });
-        promise.catch(() => {});
-        const abort = () => controller.abort();
-        return { settled: settledAt(promise, (v) => v === input.tag), kill: abort, cancel: abort };
-      },
-      async stopAll() {
-        await pool.destroy();
-      },
-      async close() {
-        await pool.destroy().catch(() => {});
-      },
-    };
+    return signalPoolHandle(pool);
   },
 };
 
@@ -321,19 +329,7 @@ const piscina: Contender = {
       ...(config.prewarm !== undefined ? { minThreads: config.prewarm ? 1 : 0 } : {}),
     });
     return {
-      start(input) {
-        const controller = new AbortController();
-        const promise = pool.run(input, { signal: controller.signal });
-        promise.catch(() => {});
-        const abort = () => controller.abort();
-        return { settled: settledAt(promise, (v) => v === input.tag), kill: abort, cancel: abort };
-      },
-      async stopAll() {
-        await pool.destroy();
-      },
-      async close() {
-        await pool.destroy().catch(() => {});
-      },
+      ...signalPoolHandle(pool),
       threadExit(threadId) {
         const thread = (pool.threads as Worker[]).find((w) => w.threadId === threadId);
         return thread ? settledAt(once(thread, 'exit')) : undefined;
