@@ -23,14 +23,5 @@ export function maxRelErr(actual: number[][], expected: number[][]): number {
   return worst;
 }
 
-/** Deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG: the one that generates the sample images. */
+export { mulberry32 as rng } from '../../src/tasks/texture/samples.js';

@@ -49,8 +49,8 @@ export function cacheDirectory(): string {
   return path.join(os.tmpdir(), 'taskwarden-cache', 'texture');
 }
 
-/** Deterministic PRNG (mulberry32). */
-function mulberry32(seed: number): () => number {
+/** Deterministic PRNG (mulberry32); the tests use it too. */
+export function mulberry32(seed: number): () => number {
   let s = seed >>> 0;
   return () => {
     s = (s + 0x6d2b79f5) >>> 0;
