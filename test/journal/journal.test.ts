@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { JOURNAL_FILE, Journal, SCHEMA_VERSION } from '../../src/journal/index.js';
-import type { TaskSnapshot, TaskState } from '../../src/supervisor/types.js';
+import type { TaskOutcome, TaskSnapshot, TaskState } from '../../src/supervisor/types.js';
 
 let dir: string;
 const open: Journal[] = [];
@@ -139,27 +139,7 @@ describe('recording', () => {
   });
 
   it('stores error, signal, stop reason and escalation of a killed attempt', () => {
-    const journal = openJournal();
-    startTask(journal, '1', 10);
-    journal.recordTransition(
-      snapshot('1', 'killed', {
-        endedAt: 3000,
-        stopReason: 'cancel',
-        outcome: {
-          state: 'killed',
-          exitCode: null,
-          signal: 'SIGKILL',
-          stopReason: 'cancel',
-          escalated: true,
-          error: { name: 'Killed', message: 'grace period expired', code: 'GRACE_EXPIRED' },
-          durationMs: 1000,
-          attempt: 1,
-        },
-      }),
-      'cancelling',
-    );
-    const record = openJournal().getTask('1')!;
-    expect(record.task.outcome).toEqual({
+    const killedOutcome: TaskOutcome = {
       state: 'killed',
       exitCode: null,
       signal: 'SIGKILL',
@@ -168,7 +148,19 @@ describe('recording', () => {
       error: { name: 'Killed', message: 'grace period expired', code: 'GRACE_EXPIRED' },
       durationMs: 1000,
       attempt: 1,
-    });
+    };
+    const journal = openJournal();
+    startTask(journal, '1', 10);
+    journal.recordTransition(
+      snapshot('1', 'killed', {
+        endedAt: 3000,
+        stopReason: 'cancel',
+        outcome: killedOutcome,
+      }),
+      'cancelling',
+    );
+    const record = openJournal().getTask('1')!;
+    expect(record.task.outcome).toEqual(killedOutcome);
     expect(record.transitions.at(-1)).toMatchObject({
       from: 'cancelling',
       to: 'killed',
