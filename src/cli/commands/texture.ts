@@ -17,7 +17,6 @@ import { Supervisor } from '../../supervisor/supervisor.js';
 import type { Task } from '../../supervisor/task.js';
 import type { TaskOutcome } from '../../supervisor/types.js';
 import { FEATURE_NAMES } from '../../tasks/texture/types.js';
-import { textureTaskModule } from '../../tasks/texture/index.js';
 import type { ImageResult, ImageFeatures } from '../../tasks/texture/analyze.js';
 import type { TextureTaskInput, TextureTaskResult } from '../../tasks/texture/task.js';
 import { MAX_LEVELS } from '../../tasks/texture/options.js';
@@ -107,6 +106,8 @@ export async function runTextureCommand(images: string[], options: TextureComman
   // one task per image when tile-map names cannot collide; otherwise one task for all (it dedupes names)
   const stems = files.map((f) => path.basename(f).replace(/\.[^.]+$/, ''));
   const batches = options.tile !== undefined && new Set(stems).size !== stems.length ? [files] : files.map((f) => [f]);
+  // Loaded here, not at the top: every other CLI command would pay for the texture library.
+  const { textureTaskModule } = await import('../../tasks/texture/index.js');
 
   const sup = new Supervisor({
     concurrency: Math.max(1, Math.min(io.concurrency ?? os.availableParallelism(), batches.length)),
