@@ -477,8 +477,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (record.pid !== undefined) this.#guard.unregister(record.pid);
     record.child?.removeAllListeners('message');
     record.child = undefined;
-    record.endedAt = Date.now();
-    record.done.resolve(outcome);
+    record.done.resolve(outcome); // endedAt was set when the terminal state was emitted
   }
 
   #resetAttempt(record: TaskRecord): void {
