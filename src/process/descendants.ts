@@ -15,14 +15,24 @@ export interface ProcessIdentity {
   startTime: number;
 }
 
-/** Descendants of `rootPid` (by parent links) that are not in group `pgid`. */
-export function escapedDescendants(rootPid: number, pgid: number, processes: readonly ProcStat[]): ProcStat[] {
+/** Children of every pid, built once per /proc scan and shared by all the tasks sampled from it. */
+export function childrenByParent(processes: readonly ProcStat[]): Map<number, ProcStat[]> {
   const children = new Map<number, ProcStat[]>();
   for (const p of processes) {
     const list = children.get(p.ppid);
     if (list) list.push(p);
     else children.set(p.ppid, [p]);
   }
+  return children;
+}
+
+/** Descendants of `rootPid` (by parent links) that are not in group `pgid`. */
+export function escapedDescendants(
+  rootPid: number,
+  pgid: number,
+  processes: readonly ProcStat[],
+  children: Map<number, ProcStat[]> = childrenByParent(processes),
+): ProcStat[] {
   // Members of the group are roots too: a grandchild whose parent (in the group) already exited
   // has been re-parented away, but its own children still hang below it.
   const result: ProcStat[] = [];

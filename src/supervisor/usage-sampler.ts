@@ -4,7 +4,7 @@
  * that left their group (setsid), so stops can still reach them.
  */
 import { clockTicksPerSecond, HAS_PROC, listProcesses } from '../process/proc.js';
-import { escapedDescendants } from '../process/descendants.js';
+import { childrenByParent, escapedDescendants } from '../process/descendants.js';
 import type { ResourceUsage } from './types.js';
 
 export interface SamplerOptions {
@@ -27,6 +27,7 @@ export class UsageSampler {
     const targets = this.options.targets();
     if (targets.length === 0 || !HAS_PROC) return;
     const processes = listProcesses();
+    const children = childrenByParent(processes);
     const now = performance.now();
     for (const { id, pid } of targets) {
       let ticks = 0;
@@ -45,7 +46,7 @@ export class UsageSampler {
       const cpuPercent = previous && now > previous.at
         ? Math.max(0, ((ticks - previous.ticks) / clockTicksPerSecond()) / ((now - previous.at) / 1000)) * 100
         : 0;
-      const escaped = escapedDescendants(pid, pid, processes).map((p) => ({ pid: p.pid, startTime: p.startTime }));
+      const escaped = escapedDescendants(pid, pid, processes, children).map((p) => ({ pid: p.pid, startTime: p.startTime }));
       const windowMs = previous ? now - previous.at : 0;
       this.options.onSample(id, { cpuPercent, rssBytes, processes: count, sampledAt: Date.now(), windowMs, runnable }, escaped);
     }
