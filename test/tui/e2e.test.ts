@@ -99,8 +99,9 @@ describe('terminal UI in a pseudo-terminal', () => {
     const first = await ui.waitForRow('1', /step \d+\/4000/);
     const step = Number(/step (\d+)\/4000/.exec(first)![1]);
     await ui.waitForRow('1', (() => new RegExp(`step (?!${step}/)\\d+/4000`))());
+    const beforeK = ui.mark();
     ui.write('k');
-    await ui.waitForRow('1', 'cancelling', 5000);
+    await ui.waitForRowOutput(beforeK, '1', 'cancelling', 5000);
     await ui.waitForRow('1', '■ cancelled');
     await ui.waitFor(/Task 1 cancelled after \d/);
     await expectCoherent(ui);
@@ -111,8 +112,9 @@ describe('terminal UI in a pseudo-terminal', () => {
     ui.write('2');
     await ui.waitForRow('1', 'running');
     await ui.waitForRow('1', 'only K stops me');
+    const beforeK = ui.mark();
     ui.write('K');
-    await ui.waitForRow('1', 'killing', 5000);
+    await ui.waitForRowOutput(beforeK, '1', 'killing', 5000);
     await ui.waitForRow('1', '☠ killed');
     await ui.waitFor(/Task 1 killed \(SIGKILL\) after \d+ ms/);
     await expectCoherent(ui);
@@ -147,8 +149,9 @@ describe('terminal UI in a pseudo-terminal', () => {
     const ui = await open();
     ui.write('3');
     await ui.waitForRow('1', 'ignoring cancellation');
+    const beforeK = ui.mark();
     ui.write('k');
-    await ui.waitForRow('1', 'cancelling', 5000);
+    await ui.waitForRowOutput(beforeK, '1', 'cancelling', 5000);
     await ui.waitForRow('1', '☠ killed');
     await ui.waitFor(/Task 1 killed \(SIGKILL\) after .* grace period/);
   }, 90_000);

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stripVTControlCharacters } from 'node:util';
 import pty from 'node-pty';
 import xterm from '@xterm/headless';
 
@@ -97,6 +98,27 @@ export class PtyUi {
     const test = (row: string) => (typeof check === 'string' ? row.includes(check) : check.test(row));
     await this.waitFor((s) => test(s.split('\n').find((l) => l.startsWith(`${id} `)) ?? ''), timeoutMs, `row ${id} to show ${String(check)}`);
     return this.row(id);
+  }
+
+  /** A position in the raw output, for `waitForRowOutput`. */
+  mark(): number {
+    return this.raw.length;
+  }
+
+  /**
+   * Waits until a frame written since `since` showed row `id` matching `check`. Reads the output
+   * stream, not the screen: a frame that lived for less than a poll (a kill that is confirmed within
+   * milliseconds replaces the 'killing…' frame at once) is still seen.
+   */
+  async waitForRowOutput(since: number, id: string, check: string | RegExp, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const test = (row: string) => (typeof check === 'string' ? row.includes(check) : check.test(row));
+    for (;;) {
+      const lines = stripVTControlCharacters(this.raw.slice(since)).split(/\r?\n/);
+      if (lines.some((l) => l.startsWith(`${id} `) && test(l))) return;
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for a frame with row ${id} showing ${String(check)}; screen:\n${await this.text()}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
   }
 
   /** Kills the UI if still there; removes the temp dir unless `keep`. */
