@@ -5,10 +5,11 @@
  * and a Ctrl+C aimed at the terminal's group does not reach it behind our back.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PRELOAD_ENV } from '../runner/messages.js';
+import { setAutogroupNice } from './priority.js';
 
 export const RUNNER_HOST_PATH = fileURLToPath(new URL('../runner/host.js', import.meta.url));
 /**
@@ -40,7 +41,7 @@ export function spawnRunner(options: RunnerSpawnOptions): ChildProcess {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     serialization: 'advanced',
   });
-  if (child.pid !== undefined && options.nice > 0) niceAutogroup(child.pid, options.nice);
+  if (child.pid !== undefined && options.nice > 0) setAutogroupNice(child.pid, options.nice);
   return child;
 }
 
@@ -57,7 +58,7 @@ export function spawnCommand(options: CommandSpawnOptions): ChildProcess {
   const env = options.env ?? process.env;
   const [file, args] = withNice(options.nice, options.command, options.args);
   const child = spawn(file, args, { detached: true, cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  if (child.pid !== undefined && options.nice > 0) niceAutogroup(child.pid, options.nice);
+  if (child.pid !== undefined && options.nice > 0) setAutogroupNice(child.pid, options.nice);
   return child;
 }
 
@@ -69,22 +70,6 @@ export function spawnCommand(options: CommandSpawnOptions): ChildProcess {
  */
 function withNice(nice: number, file: string, args: readonly string[]): [string, string[]] {
   return nice > 0 && NICE_BINARY ? [NICE_BINARY, ['-n', String(Math.min(19, nice)), file, ...args]] : [file, [...args]];
-}
-
-/**
- * With Linux's autogroup scheduling (sched_autogroup_enabled=1, the default on
- * desktops), CPU is shared fairly between sessions first, and a task is a
- * session of its own (setsid): nice(1) inside it then does nothing against the
- * daemon, and 100 busy tasks get 100 shares to the daemon's one. Setting the
- * autogroup's nice too makes "tasks run niced" hold. Raising it is allowed for
- * one's own processes; where autogroups do not exist this is a no-op.
- */
-export function niceAutogroup(pid: number | 'self', nice: number): void {
-  try {
-    writeFileSync(`/proc/${pid}/autogroup`, String(Math.min(19, nice)));
-  } catch {
-    // No autogroup support, or the process is already gone: nothing to adjust.
-  }
 }
 
 /**

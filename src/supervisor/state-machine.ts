@@ -53,6 +53,8 @@ export type MachineAction =
   | { type: 'spawn'; delayMs: number }
   | { type: 'abort'; reason: StopReason }
   | { type: 'signal'; signal: 'SIGTERM' | 'SIGKILL' }
+  /** Task processes run niced; a stopping one gets its normal share back so the stop is not slowed. After the signal: it costs ~0.15 ms. */
+  | { type: 'restore-priority' }
   | { type: 'arm-grace' }
   | { type: 'disarm-grace' }
   | { type: 'watch-group' }
@@ -119,7 +121,7 @@ function fromActive(s: MachineState, e: MachineEvent): Transition {
     case 'group-lingering':
       // The leader ended on its own but left processes in its group: stop them like a cancel would.
       if (s.draining || s.state === 'cancelling' || s.state === 'killing') return unchanged(s);
-      return { next: { ...s, draining: true }, actions: [{ type: 'signal', signal: 'SIGTERM' }, { type: 'arm-grace' }] };
+      return { next: { ...s, draining: true }, actions: [{ type: 'signal', signal: 'SIGTERM' }, { type: 'restore-priority' }, { type: 'arm-grace' }] };
     case 'group-empty':
       return s.exit ? onGone(s, e.at) : unchanged(s);
     case 'cancel':
@@ -142,7 +144,7 @@ function onCancel(s: MachineState, reason: StopReason): Transition {
   return {
     next: { ...s, state: 'cancelling', stopReason: reason },
     // The signal first: it stops the whole group even if the runner never reads its IPC channel again.
-    actions: [{ type: 'signal', signal: 'SIGTERM' }, { type: 'abort', reason }, { type: 'arm-grace' }],
+    actions: [{ type: 'signal', signal: 'SIGTERM' }, ...restorePriority(s), { type: 'abort', reason }, { type: 'arm-grace' }],
   };
 }
 
@@ -151,8 +153,13 @@ function onKill(s: MachineState, reason: StopReason): Transition {
   // kill during cancelling escalates at once; the user's kill is the reason now.
   return {
     next: { ...s, state: 'killing', stopReason: reason },
-    actions: [{ type: 'disarm-grace' }, { type: 'signal', signal: 'SIGKILL' }],
+    actions: [{ type: 'disarm-grace' }, { type: 'signal', signal: 'SIGKILL' }, ...restorePriority(s)],
   };
+}
+
+/** Once per stop: a cancelling task (or a drained group) already has it back. */
+function restorePriority(s: MachineState): MachineAction[] {
+  return s.state === 'cancelling' || s.draining ? [] : [{ type: 'restore-priority' }];
 }
 
 function onRestart(s: MachineState, reason: StopReason, delayMs: number): Transition {
@@ -160,7 +167,7 @@ function onRestart(s: MachineState, reason: StopReason, delayMs: number): Transi
   if (s.state === 'killing') return { next: marked, actions: [] };
   return {
     next: { ...marked, state: 'killing', stopReason: reason },
-    actions: [{ type: 'disarm-grace' }, { type: 'signal', signal: 'SIGKILL' }],
+    actions: [{ type: 'disarm-grace' }, { type: 'signal', signal: 'SIGKILL' }, ...restorePriority(s)],
   };
 }
 

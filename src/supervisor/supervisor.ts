@@ -9,6 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import { basename, resolve } from 'node:path';
 import { isGroupEmpty, signalGroup } from '../process/group.js';
 import { isSameLiveProcess } from '../process/proc.js';
+import { restorePriority } from '../process/priority.js';
 import { LineSplitter } from '../process/lines.js';
 import { OrphanGuard } from '../process/orphan-guard.js';
 import { resolveCommand, spawnCommand, spawnRunner } from '../process/spawn.js';
@@ -55,6 +56,14 @@ export interface SupervisorEvents {
   event: [event: SupervisorEvent];
 }
 
+/** Longest a stop keeps prewarmed runners from booting. Kills take milliseconds, cooperative cancels tens. */
+const BOOT_PAUSE_MAX_MS = 250;
+
+/** Longest the exit of a task process waits for its stdout/stderr to be read to the end. */
+const STDIO_DRAIN_MS = 100;
+
+const isStopping = (state: TaskState) => state === 'cancelling' || state === 'killing';
+
 export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly #options: ResolvedOptions;
   readonly #tasks = new Map<string, TaskRecord>();
@@ -69,6 +78,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** Admissions decided but not yet applied (events queue while another is being processed). */
   #admitting = 0;
   #active = 0;
+  /** Tasks in cancelling or killing: while there are any, prewarming waits (see RunnerPool.pauseBoots). */
+  #stopping = 0;
+  #bootPause: { timer: NodeJS.Timeout | undefined } | undefined;
   #shutDown = false;
 
   constructor(options: SupervisorOptions = {}) {
@@ -242,7 +254,29 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       if (isTerminalState(next.state)) this.#flushProgress(record);
       this.#emitState(record, previous.state);
     }
+    // Before the actions: the booting runners are frozen before the stopping task is signalled.
+    const stoppingDelta = Number(isStopping(next.state)) - Number(isStopping(previous.state));
+    if (stoppingDelta !== 0) this.#onStoppingChanged(stoppingDelta);
     for (const action of actions) this.#execute(record, action);
+  }
+
+  #onStoppingChanged(delta: number): void {
+    this.#stopping += delta;
+    if (!this.#pool) return;
+    if (this.#stopping === 0) {
+      clearTimeout(this.#bootPause?.timer);
+      this.#bootPause = undefined;
+      this.#pool.resumeBoots();
+    } else if (delta > 0 && this.#bootPause === undefined) {
+      this.#pool.pauseBoots();
+      // Bounded: a cleanup that takes its whole grace period must not leave the pool cold.
+      const timer = setTimeout(() => {
+        if (this.#bootPause) this.#bootPause.timer = undefined;
+        this.#pool?.resumeBoots();
+      }, BOOT_PAUSE_MAX_MS);
+      timer.unref();
+      this.#bootPause = { timer };
+    }
   }
 
   #execute(record: TaskRecord, action: MachineAction): void {
@@ -256,6 +290,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         // aborts (each write wakes a runner that would otherwise preempt the loop of signals).
         queueMicrotask(() => this.#sendToRunner(record, { t: 'abort', reason: action.reason }));
         return;
+      case 'restore-priority': {
+        const pid = record.pid;
+        // Deferred like the abort: a write to /proc/<pid>/autogroup takes ~0.15 ms, and stopAll's
+        // signals to every group must not wait for them.
+        if (pid !== undefined && this.#options.nice > 0) queueMicrotask(() => restorePriority(pid));
+        return;
+      }
       case 'signal':
         this.#signal(record, action.signal);
         return;
@@ -355,11 +396,31 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #wireChild(record: TaskRecord, child: ChildProcess): void {
     const attempt = record.machine.attempt;
     const current = () => record.child === child;
+    // 'exit' can come before the last output is read: the exit is reported once stdout and stderr
+    // are drained (their last line may be the final progress), or after STDIO_DRAIN_MS when a
+    // descendant still holds them open.
+    const openStreams = new Set<string>();
+    let exit: MachineEvent | undefined;
+    let drainTimer: NodeJS.Timeout | undefined;
+    const reportExit = () => {
+      if (!exit) return;
+      const event = exit;
+      exit = undefined;
+      clearTimeout(drainTimer);
+      if (current()) this.#dispatch(record, event);
+    };
     for (const stream of ['stdout', 'stderr'] as const) {
+      const readable = child[stream];
+      if (!readable) continue;
+      openStreams.add(stream);
       const splitter = new LineSplitter((line) => this.#onOutputLine(record, attempt, stream, line));
-      child[stream]?.on('data', (chunk: Buffer) => splitter.push(chunk));
-      child[stream]?.on('end', () => splitter.end());
-      (child[stream] as unknown as { ref?: () => void })?.ref?.();
+      readable.on('data', (chunk: Buffer) => splitter.push(chunk));
+      readable.on('end', () => splitter.end());
+      readable.on('close', () => {
+        openStreams.delete(stream);
+        if (openStreams.size === 0) reportExit();
+      });
+      (readable as unknown as { ref?: () => void }).ref?.();
     }
     child.on('message', (message: FromRunner) => {
       if (current()) this.#onRunnerMessage(record, message);
@@ -368,7 +429,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       // Spawn errors are handled in #spawn; IPC send errors surface as a missing report.
     });
     child.on('exit', (code, signal) => {
-      if (current()) this.#dispatch(record, { type: 'exited', code, signal, at: Date.now() });
+      exit = { type: 'exited', code, signal, at: Date.now() };
+      if (openStreams.size === 0) return reportExit();
+      drainTimer = setTimeout(reportExit, STDIO_DRAIN_MS);
     });
   }
 

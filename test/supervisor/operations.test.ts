@@ -1,8 +1,18 @@
 /** Queue, prewarm, idempotent operations, progress coalescing, usage, nice, timeouts, escaped descendants. */
-import { afterEach, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Supervisor, type Progress } from 'taskwarden';
-import { fixture, isAlive, liveInGroup, sleep, waitFor } from '../helpers.js';
+import { fixture, isAlive, liveInGroup, processes, sleep, waitFor } from '../helpers.js';
+
+const isRunnerHost = (pid: number) => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('runner/host.js');
+  } catch {
+    return false;
+  }
+};
 
 let sup: Supervisor;
 afterEach(async () => { await sup?.shutdown(); });
@@ -75,6 +85,64 @@ describe('supervisor operations', () => {
     expect((await t.done).state).toBe('cancelled');
   });
 
+  it('a stopping task gets its normal priority back (its autogroup, and its threads where allowed)', async () => {
+    sup = new Supervisor({ prewarm: 0, nice: 10, graceMs: 20_000, stallAfterMs: Infinity });
+    const t = sup.start({ module: fixture('ignores-cancel') });
+    await waitFor(() => t.progress?.message === 'ignoring cancellation', 20_000, 'the task to run');
+    const pid = t.pid!;
+    const autogroup = () => {
+      try {
+        return Number(/nice (-?\d+)/.exec(readFileSync(`/proc/${pid}/autogroup`, 'latin1'))![1]);
+      } catch {
+        return undefined; // a kernel without autogroups
+      }
+    };
+    const threadNices = () => readdirSync(`/proc/${pid}/task`).map((tid) => Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1').split(') ')[1].split(' ')[16]));
+    const before = autogroup();
+    if (before !== undefined) expect(before).toBe(10);
+    expect(new Set(threadNices())).toEqual(new Set([10]));
+    t.cancel(); // ignored: the task stays in 'cancelling' for the grace period
+    expect(t.state).toBe('cancelling');
+    if (before !== undefined) await waitFor(() => autogroup() === 0, 5000, 'autogroup nice 0');
+    // Lowering a thread's nice needs root (or RLIMIT_NICE); with autogroups it is not needed.
+    if (before === undefined && process.getuid?.() === 0) await waitFor(() => threadNices().every((n) => n === 0), 5000, 'thread nice 0');
+    t.kill();
+    expect((await t.done).state).toBe('killed');
+  });
+
+  it('a stop freezes booting runners (SIGSTOP) for at most 250 ms; a start takes a frozen one and it runs', async () => {
+    process.env.SLOW_PRELOAD_COUNTER = path.join(mkdtempSync(path.join(os.tmpdir(), 'taskwarden-test-')), 'runners');
+    onTestFinished(() => { delete process.env.SLOW_PRELOAD_COUNTER; }); // runners read it when they are spawned
+    const earlier = processes().filter((p) => p.ppid === process.pid).map((p) => p.pid); // other tests' leftovers
+    sup = new Supervisor({ prewarm: 1, preload: [fixture('slow-preload')], graceMs: 20_000, stallAfterMs: Infinity });
+    const stateOf = (pid: number) => processes().find((p) => p.pid === pid)?.state;
+    const bootingRunner = (exclude: number[]) => processes().find((p) => p.ppid === process.pid && !exclude.includes(p.pid) && isRunnerHost(p.pid))?.pid;
+    await sup.warm(); // the first runner has counted itself: the next one is the slow one
+    const a = sup.start({ module: fixture('ignores-cancel') });
+    await waitFor(() => a.progress?.message === 'ignoring cancellation', 20_000, 'task a to run');
+    let spare: number | undefined;
+    await waitFor(() => (spare = bootingRunner([a.pid!, ...earlier])) !== undefined, 10_000, 'the replacement runner');
+    expect(stateOf(spare!)).not.toBe('T');
+
+    a.cancel(); // ignored: 'cancelling' for the whole grace period
+    await waitFor(() => stateOf(spare!) === 'T', 2000, 'the booting runner frozen');
+    // Bounded: a stop that takes its whole grace period must not keep the pool cold.
+    await waitFor(() => stateOf(spare!) !== 'T', 5000, 'the booting runner thawed after the cap');
+    expect(a.state).toBe('cancelling');
+
+    a.kill();
+    expect((await a.done).state).toBe('killed');
+    // Another stop freezes the spare again; a start meanwhile takes it, thawed, and its task runs.
+    const b = sup.start({ command: '/bin/sh', args: ['-c', "trap '' TERM; sleep 30"] });
+    await waitFor(() => b.state === 'running', 20_000, 'task b to run');
+    b.cancel(); // ignored by the shell and its sleep
+    await waitFor(() => stateOf(spare!) === 'T', 2000, 'the booting runner frozen again');
+    const c = sup.start({ module: fixture('echo'), input: 'hello' });
+    expect(await c.done).toMatchObject({ state: 'completed', result: { input: 'hello', pid: spare } });
+    b.kill();
+    expect((await b.done).state).toBe('killed');
+  }, 60_000);
+
   it('commands report progress with JSON lines; other output is logged', async () => {
     sup = new Supervisor({ prewarm: 0 });
     const t = sup.start({ command: 'sh', args: ['-c', 'echo hello; echo \'{"progress": 0.5, "message": "half"}\'; echo oops >&2; echo \'{"progress": 1}\''] });
@@ -85,6 +153,24 @@ describe('supervisor operations', () => {
     expect(t.progress).toEqual({ fraction: 1 });
     await waitFor(() => logs.length >= 2, 2000, 'log lines');
     expect(logs.sort()).toEqual(['stderr:oops', 'stdout:hello']);
+  });
+
+  it('output written just before the exit is never lost: the final progress and every line arrive before done', async () => {
+    sup = new Supervisor({ prewarm: 0, concurrency: 4 });
+    const script = 'i=0; while [ $i -lt 300 ]; do echo line $i; i=$((i+1)); done; echo \'{"progress": 1, "message": "done"}\'';
+    for (let round = 0; round < 3; round++) {
+      const tasks = Array.from({ length: 8 }, () => {
+        const task = sup!.start({ command: '/bin/sh', args: ['-c', script] });
+        const lines: string[] = [];
+        task.on('log', (l) => lines.push(l.line));
+        return { task, lines };
+      });
+      for (const { task, lines } of tasks) {
+        expect((await task.done).state).toBe('completed');
+        expect(task.progress).toEqual({ fraction: 1, message: 'done' });
+        expect(lines).toHaveLength(300);
+      }
+    }
   });
 
   it('timeoutMs cancels the task with reason timeout', async () => {

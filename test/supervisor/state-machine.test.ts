@@ -28,11 +28,11 @@ describe('task state machine (pure)', () => {
     expect(actions.map((a) => a.type)).toEqual(['spawn', 'watch-group', 'disarm-grace', 'release-slot', 'settle']);
   });
 
-  it('cancel aborts, sends SIGTERM and arms the grace timer; an honoured cancel ends cancelled', () => {
+  it('cancel sends SIGTERM, restores priority, aborts and arms the grace timer; an honoured cancel ends cancelled', () => {
     const s = run(initialState('module'), admit, spawned, started).state;
     const c = transition(s, { type: 'cancel', reason: 'cancel', at });
     expect(c.next.state).toBe('cancelling');
-    expect(c.actions).toEqual([{ type: 'signal', signal: 'SIGTERM' }, { type: 'abort', reason: 'cancel' }, { type: 'arm-grace' }]);
+    expect(c.actions).toEqual([{ type: 'signal', signal: 'SIGTERM' }, { type: 'restore-priority' }, { type: 'abort', reason: 'cancel' }, { type: 'arm-grace' }]);
     const end = run(c.next, { type: 'report', report: { kind: 'cancelled' }, at }, exited(0), empty).state;
     expect(end.outcome).toMatchObject({ state: 'cancelled', stopReason: 'cancel' });
     expect(end.outcome?.escalated).toBeUndefined();
@@ -45,11 +45,16 @@ describe('task state machine (pure)', () => {
     expect(actions).toContainEqual({ type: 'signal', signal: 'SIGKILL' });
   });
 
-  it('kill during cancelling escalates at once', () => {
+  it('kill during cancelling escalates at once (priority was restored by the cancel)', () => {
     const s = run(initialState('command'), admit, spawned, { type: 'cancel', reason: 'cancel', at }).state;
     const k = transition(s, { type: 'kill', reason: 'kill', at });
     expect(k.next.state).toBe('killing');
     expect(k.actions).toEqual([{ type: 'disarm-grace' }, { type: 'signal', signal: 'SIGKILL' }]);
+  });
+
+  it('kill of a running task sends SIGKILL and restores priority', () => {
+    const s = run(initialState('module'), admit, spawned, started).state;
+    expect(transition(s, { type: 'kill', reason: 'kill', at }).actions).toEqual([{ type: 'disarm-grace' }, { type: 'signal', signal: 'SIGKILL' }, { type: 'restore-priority' }]);
   });
 
   it('queued tasks end cancelled without any process action', () => {
@@ -64,7 +69,7 @@ describe('task state machine (pure)', () => {
     const { state, actions } = run(initialState('module'), admit, spawned, started,
       { type: 'restart', reason: 'restart', at }, exited(null, 'SIGKILL'), empty);
     expect(state).toMatchObject({ state: 'starting', attempt: 2, restartPending: false });
-    expect(actions.map((a) => a.type)).toEqual(['spawn', 'disarm-grace', 'signal', 'watch-group', 'disarm-grace', 'spawn']);
+    expect(actions.map((a) => a.type)).toEqual(['spawn', 'disarm-grace', 'signal', 'restore-priority', 'watch-group', 'disarm-grace', 'spawn']);
     expect(actions.some((a) => a.type === 'release-slot' || a.type === 'settle')).toBe(false);
   });
 
@@ -98,7 +103,7 @@ describe('task state machine (pure)', () => {
   it('leftover group members after a normal exit are drained: SIGTERM, then SIGKILL on grace expiry', () => {
     const s = run(initialState('command'), admit, spawned, exited(0)).state;
     const l = transition(s, { type: 'group-lingering', at });
-    expect(l.actions).toEqual([{ type: 'signal', signal: 'SIGTERM' }, { type: 'arm-grace' }]);
+    expect(l.actions).toEqual([{ type: 'signal', signal: 'SIGTERM' }, { type: 'restore-priority' }, { type: 'arm-grace' }]);
     expect(transition(l.next, { type: 'grace-expired', at }).actions).toEqual([{ type: 'signal', signal: 'SIGKILL' }]);
     expect(run(l.next, empty).state.state).toBe('completed');
   });
@@ -147,6 +152,33 @@ describe('task state machine (pure)', () => {
         state = t.next;
       }
       expect(settles).toBe(terminalEntries);
+    }), { numRuns: 2000 });
+  });
+
+  it('property: the transition that sends an attempt its first stop signal restores its priority, once per attempt', () => {
+    fc.assert(fc.property(fc.constantFrom('module', 'command'), fc.array(eventArb, { maxLength: 60 }), (kind, events) => {
+      let state = initialState(kind as 'module' | 'command');
+      let restored = 0;
+      let signalled = false;
+      for (const e of events) {
+        const t = transition(state, e);
+        if (t.next.attempt !== state.attempt) {
+          restored = 0;
+          signalled = false;
+        }
+        const firstSignal = !signalled && t.actions.some((a) => a.type === 'signal');
+        for (const a of t.actions) {
+          if (a.type === 'restore-priority') restored += 1;
+          if (a.type === 'signal') signalled = true;
+          if (a.type === 'spawn') {
+            restored = 0;
+            signalled = false;
+          }
+        }
+        if (firstSignal) expect(t.actions.filter((a) => a.type === 'restore-priority')).toHaveLength(1);
+        expect(restored).toBeLessThanOrEqual(1);
+        state = t.next;
+      }
     }), { numRuns: 2000 });
   });
 });
