@@ -142,7 +142,7 @@ interface OneAtATime {
 
 /** Start a task, wait until its code runs, then (optionally) stop it and time the stop. */
 async function oneAtATime(c: Contender, beacons: Beacons, cfg: PeerConfig, opts: OneAtATime) {
-  const result = { stop: [] as number[], start: [] as number[], settle: [] as number[], gone: [] as number[], failures: [] as string[] };
+  const result = { stop: [] as number[], start: [] as number[], settle: [] as number[], gone: [] as number[], cleanup: [] as number[], failures: [] as string[] };
   const runner = await c.create(opts.runner);
   let i = 0;
   const step = async () => {
@@ -183,6 +183,7 @@ async function oneAtATime(c: Contender, beacons: Beacons, cfg: PeerConfig, opts:
       // Settled for the caller AND the task's cleanup done (a pool may reject the caller's promise
       // before the task has stopped); with no cooperative path, the thread/process gone instead.
       const stopped = c.cooperative ? await beacons.stopped(tag, cfg.limitMs) : undefined;
+      if (c.cooperative) result.cleanup.push(stopped === undefined ? Infinity : stopped.at - c0);
       const ends = [settled?.at, c.cooperative ? stopped?.at : goneAt];
       result.stop.push(ends.some((e) => e === undefined) ? Infinity : Math.max(...(ends as number[])) - c0);
     }
@@ -221,8 +222,17 @@ export function gracefulCancel(beacons: Beacons, cfg: PeerConfig) {
       rows: (budget) => [makeRow({
         scenario: '2', metric: '2. graceful cancel of a cooperative task (call -> settled, cleanup done)', contender: c.name, unit: 'ms', lowerIsBetter: true,
         note: noteOf(c.cooperative ? undefined : 'no cooperative path: thread terminated, cleanup never runs', budget, ...r.failures),
-        extra: { callerSettledMs: summary(r.settle), processGoneMs: summary(r.gone) },
-      }, r.stop)],
+        extra: { callerSettledMs: summary(r.settle), cleanupDoneMs: summary(r.cleanup), processGoneMs: summary(r.gone) },
+      }, r.stop),
+      // The parts: a pool may settle the caller's promise before its task has even cleaned up.
+      makeRow({ scenario: '2', metric: '2b. graceful cancel, parts: call -> caller\'s promise settled', contender: c.name, unit: 'ms', lowerIsBetter: true }, r.settle),
+      c.cooperative
+        ? makeRow({ scenario: '2', metric: '2c. graceful cancel, parts: call -> task cleanup finished', contender: c.name, unit: 'ms', lowerIsBetter: true }, r.cleanup)
+        : notOffered('2', '2c. graceful cancel, parts: call -> task cleanup finished', c, 'ms', 'cleanup never runs'),
+      r.gone.length > 0
+        ? makeRow({ scenario: '2', metric: '2d. graceful cancel, parts: call -> process gone', contender: c.name, unit: 'ms', lowerIsBetter: true, ...(c.threads ? { note: 'thread exit, not a process' } : {}) }, r.gone)
+        : notOffered('2', '2d. graceful cancel, parts: call -> process gone', c, 'ms', 'the worker process is kept for the next task'),
+      ],
     };
   };
 }
