@@ -9,7 +9,7 @@
  * (and with autogroups, where a niced session gets ~1/10 of a share) that
  * waits behind everything else: measured 10-19 ms for a kill instead of 5.
  */
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, writeFile, writeFileSync } from 'node:fs';
 import os from 'node:os';
 
 /**
@@ -32,6 +32,16 @@ export function setAutogroupNice(pid: number, nice: number): boolean {
     // No autogroup support, rate-limited, or the process is already gone.
     return false;
   }
+}
+
+/**
+ * The same as restorePriority, off this thread (libuv's pool): many at once contend for the
+ * kernel's autogroup lock, and the event loop must not wait for that. Autogroup only.
+ */
+export function restorePriorityInBackground(pid: number): void {
+  writeFile(`/proc/${pid}/autogroup`, '0', () => {
+    // Best effort, as above.
+  });
 }
 
 /**
