@@ -359,6 +359,8 @@ export async function ignoresCancel(contenders: Contender[], beacons: Beacons, c
 export async function stopMany(c: Contender, beacons: Beacons, cfg: PeerConfig): Promise<PeerRow[]> {
   const samples: number[] = [];
   const startup: number[] = [];
+  const lastGone: number[] = [];
+  const lastSettled: number[] = [];
   const failures: string[] = [];
   for (let run = 0; run < cfg.bulkRuns; run++) {
     const runner = await c.create({ concurrency: cfg.bulkTasks });
@@ -382,6 +384,10 @@ export async function stopMany(c: Contender, beacons: Beacons, cfg: PeerConfig):
       const settled = await withLimit(Promise.all(handles.map((h) => h.settled)), cfg.limitMs);
       const ends = [stoppedAt, ...goneAt, ...(settled ?? [undefined]).map((s) => s?.at)];
       samples.push(ends.some((e) => e === undefined) ? Infinity : Math.max(...(ends as number[])) - c0);
+      // Where the time goes: the last process gone vs the caller's last promise settled.
+      const lastOf = (values: Array<number | undefined>) => (values.some((v) => v === undefined) ? Infinity : Math.max(...(values as number[])) - c0);
+      lastGone.push(lastOf(goneAt));
+      lastSettled.push(lastOf([stoppedAt, ...(settled ?? [undefined]).map((s) => s?.at)]));
       tags.forEach((tag) => beacons.forget(tag));
     } finally {
       await withLimit(runner.close(), cfg.limitMs);
@@ -391,7 +397,7 @@ export async function stopMany(c: Contender, beacons: Beacons, cfg: PeerConfig):
   return [makeRow({
     scenario: '4', metric: `4. stop ${cfg.bulkTasks} running tasks at once (call -> all settled, all gone)`, contender: c.name, unit: 'ms', lowerIsBetter: true,
     note: failures.join('; ') || undefined,
-    extra: { startAllMs: summary(startup) },
+    extra: { startAllMs: summary(startup), lastGoneMs: summary(lastGone), lastSettledMs: summary(lastSettled) },
   }, samples)];
 }
 
