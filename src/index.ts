@@ -1,6 +1,6 @@
 export { defineTask, isTaskDefinition } from './runner/define-task.js';
 export type { TaskContext, TaskFunction, TaskDefinition } from './runner/define-task.js';
 export * from './supervisor/types.js';
-export { Supervisor } from './supervisor/supervisor.js';
+export { Supervisor, type StartOptions } from './supervisor/supervisor.js';
 export type { SupervisorOptions } from './supervisor/options.js';
 export { Task } from './supervisor/task.js';

@@ -67,8 +67,8 @@ export interface Transition {
   actions: MachineAction[];
 }
 
-export function initialState(kind: 'module' | 'command'): MachineState {
-  return { state: 'queued', kind, attempt: 1, escalated: false, restartPending: false, restartDelayMs: 0, draining: false };
+export function initialState(kind: 'module' | 'command', attempt = 1): MachineState {
+  return { state: 'queued', kind, attempt, escalated: false, restartPending: false, restartDelayMs: 0, draining: false };
 }
 
 /** True for states in which the task holds one of the supervisor's concurrency slots. */

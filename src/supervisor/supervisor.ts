@@ -53,6 +53,15 @@ interface TaskRecord {
   done: { promise: Promise<TaskOutcome>; resolve: (outcome: TaskOutcome) => void };
 }
 
+export interface StartOptions {
+  /** The task's id; default: the next from the `nextId` option. */
+  id?: string;
+  /** Number of the first attempt, for a task that ran before (default 1). */
+  attempt?: number;
+  /** When the task was first created (ms since the epoch), for a task that ran before. */
+  createdAt?: number;
+}
+
 export interface SupervisorEvents {
   event: [event: SupervisorEvent];
 }
@@ -107,15 +116,20 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   /**
    * Queues a task and returns its handle at once. `options.id` gives the task a
-   * chosen id (the daemon re-queues journaled tasks under their old ids).
+   * chosen id; `attempt` and `createdAt` continue a task recorded elsewhere (the
+   * daemon re-queues and restarts journaled tasks under their old ids).
    */
-  start(spec: TaskSpec, options: { id?: string } = {}): Task {
+  start(spec: TaskSpec, options: StartOptions = {}): Task {
     if (this.#shutDown) throw new Error('this Supervisor is shut down: create a new one to start tasks');
     const owned = validateSpec(spec);
     const id = options.id ?? this.#options.nextId();
     if (typeof id !== 'string' || id.length === 0 || this.#tasks.has(id)) {
       throw new TypeError(`task id ${JSON.stringify(id)} is not a new non-empty string (ids come from options.id or the nextId option)`);
     }
+    const attempt = options.attempt ?? 1;
+    if (!Number.isSafeInteger(attempt) || attempt < 1) throw new TypeError(`start() option attempt must be an integer >= 1, got ${String(attempt)}`);
+    const createdAt = options.createdAt ?? Date.now();
+    if (!Number.isFinite(createdAt)) throw new TypeError(`start() option createdAt must be a time in ms since the epoch, got ${String(createdAt)}`);
     const kind = 'module' in owned && owned.module !== undefined ? 'module' : 'command';
     const record: TaskRecord = {
       id,
@@ -123,9 +137,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       spec: owned,
       kind,
       handle: new Task(this.#taskOwner, id),
-      createdAt: Date.now(),
+      createdAt,
       restarts: new RestartIntensity(this.#options.maxRestarts, this.#options.restartWindowMs, this.#options.restartBackoffMs),
-      machine: initialState(kind),
+      machine: initialState(kind, attempt),
       escapees: new Map(),
       lastActivityAt: Date.now(),
       timers: {},

@@ -75,6 +75,15 @@ describe('bad arguments throw a TypeError at the call', () => {
   ])('new Supervisor(%j)', (options, message) => {
     expect(() => new Supervisor(options as never)).toThrow(message);
   });
+  it.each([
+    [{ attempt: 0 }, /option attempt must be an integer >= 1, got 0/],
+    [{ attempt: 1.5 }, /option attempt must be an integer >= 1/],
+    [{ createdAt: Number.NaN }, /option createdAt must be a time in ms/],
+    [{ id: '' }, /is not a new non-empty string/],
+  ])('start(spec, %j)', (options, message) => {
+    expect(() => sup.start({ module: fixture('echo') }, options as never)).toThrow(TypeError);
+    expect(() => sup.start({ module: fixture('echo') }, options as never)).toThrow(message);
+  });
   it('unknown ids name the id', () => {
     expect(() => sup.cancel('nope')).toThrow(/unknown task id "nope"/);
   });
