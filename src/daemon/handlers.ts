@@ -31,6 +31,8 @@ export interface HandlerContext {
   /** Tasks interrupted by this daemon's recovery (not in the supervisor). */
   recovered(): TaskSnapshot[];
   onTaskCreated(task: TaskSnapshot): void;
+  /** A journaled task of an earlier daemon runs again: `previous` is its last recorded state. */
+  onTaskResumed(task: TaskSnapshot, previous: TaskSnapshot['state']): void;
   subscribe(connection: Connection): void;
   unsubscribe(connection: Connection): void;
   shutdown(reason: string): void;
@@ -53,6 +55,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     TASK_KILL: (request) => operate(ctx, request.taskId, 'killed', (id) => ctx.sup.kill(id)),
     TASK_RESTART: (request) => {
       refuseWhenShuttingDown(ctx, 'restarts no task');
+      if (!ctx.sup.get(request.taskId)) return restartFromJournal(ctx, request.taskId);
       return operate(ctx, request.taskId, 'restarted', (id) => ctx.sup.restart(id));
     },
     STOP_ALL: async () => ({ result: await ctx.sup.stopAll() }),
@@ -124,6 +127,23 @@ function refuseWhenShuttingDown(ctx: HandlerContext, what: string): void {
   }
 }
 
+/**
+ * Restart of a task this daemon does not hold: one that ran under an earlier daemon (interrupted
+ * when that daemon died, or finished), known from the journal. It runs again from its recorded
+ * spec, under the same id, as the next attempt.
+ */
+function restartFromJournal(ctx: HandlerContext, taskId: string): Payload {
+  const known = ctx.journal.getTask(taskId)?.task;
+  if (!known) throw unknownTask(ctx, taskId);
+  // Recovery leaves no journaled task active without a daemon; never start a second copy of one.
+  if (!isTerminalState(known.state)) {
+    throw new RequestError('UNKNOWN_TASK', `task ${taskId} is recorded as ${known.state} but this daemon does not hold it; restart the daemon ("taskwarden shutdown"), whose recovery settles it, then try again`);
+  }
+  const task = ctx.sup.start(known.spec, { id: taskId, attempt: known.attempt + 1, createdAt: known.createdAt }).snapshot();
+  ctx.onTaskResumed(task, known.state);
+  return { task };
+}
+
 function operate(ctx: HandlerContext, taskId: string, done: string, op: (id: string) => void): Payload {
   if (!ctx.sup.get(taskId)) throw unknownTask(ctx, taskId, done);
   op(taskId);
@@ -136,7 +156,7 @@ function unknownTask(ctx: HandlerContext, taskId: string, done?: string): Reques
     return new RequestError(
       'UNKNOWN_TASK',
       `task ${taskId} is ${known.state} and no longer held by the running daemon (it ran under an earlier daemon, or ended long ago); ` +
-        `only the running daemon's tasks can be ${done}: start it again with "taskwarden run"`,
+        `only the running daemon's tasks can be ${done}; to run it again: "taskwarden restart ${taskId}"`,
     );
   }
   return new RequestError('UNKNOWN_TASK', `no task ${taskId}: "taskwarden ls --all" lists the known tasks`);

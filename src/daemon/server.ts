@@ -17,7 +17,7 @@ import { readProcStat } from '../process/proc.js';
 import { PROTOCOL_VERSION, ack, errorReply, type DaemonMessage, type Request } from '../protocol/index.js';
 import type { SupervisorOptions } from '../supervisor/options.js';
 import { Supervisor } from '../supervisor/supervisor.js';
-import { isTerminalState, type SupervisorEvent, type TaskSnapshot } from '../supervisor/types.js';
+import { isTerminalState, type SupervisorEvent, type TaskSnapshot, type TaskState } from '../supervisor/types.js';
 import { Connection } from './connection.js';
 import { RequestError, createHandlers, type HandlerContext, type Handlers } from './handlers.js';
 import { resolveHome, socketPath } from './home.js';
@@ -271,6 +271,7 @@ class Daemon {
       isShuttingDown: () => this.shuttingDown,
       recovered: () => this.recovery.interrupted,
       onTaskCreated: (task) => this.#onTaskCreated(task),
+      onTaskResumed: (task, previous) => this.#onTaskResumed(task, previous),
       subscribe: (connection) => this.#subscribe(connection),
       unsubscribe: (connection) => this.#subscribers.delete(connection),
       shutdown: (reason) => void this.shutdown(reason),
@@ -292,6 +293,12 @@ class Daemon {
     this.#attempts.set(task.id, task.attempt);
     this.#journalSafely(() => this.#journal.recordTask(task));
     this.#broadcast({ type: 'TASK_STATUS', task });
+  }
+
+  #onTaskResumed(task: TaskSnapshot, previous: TaskState): void {
+    this.#attempts.set(task.id, task.attempt);
+    this.#journalSafely(() => this.#journal.recordTransition(task, previous, { restartedFromJournal: true }));
+    this.#broadcast({ type: 'TASK_STATUS', task, previous });
   }
 
   #onSupervisorEvent(event: SupervisorEvent): void {

@@ -95,6 +95,43 @@ describe('recovery after the daemon is SIGKILLed', () => {
     const fresh = ((await next.request('TASK_REQUEST', { spec: { module: fixture('echo') } })) as { task: { id: string } }).task.id;
     expect(Number(fresh)).toBe(6);
     expect(second.output()).toMatch(/recovery: 3 task\(s\) interrupted/);
+
+    // An interrupted task can be restarted by id: its recorded spec runs again as attempt 2.
+    const restarted = (await next.request('TASK_RESTART', { taskId: running[2] })) as { task: any };
+    expect(restarted.task).toMatchObject({ id: running[2], attempt: 2 });
+    const again = await waitRunning(next, running[2]!, (t) => t.attempt === 2);
+    await waitFor(() => liveInGroup(again.pid).length >= 3, 10_000, 'the restarted command and its sleeps');
+    await next.request('TASK_KILL', { taskId: running[2] });
+    await waitFor(async () => ((await next.request('GET', { taskId: running[2] })) as { task: any }).task.state === 'killed', 10_000, 'attempt 2 killed');
+    const { attempts, transitions } = (await next.request('GET', { taskId: running[2] })) as { attempts: any[]; transitions: any[] };
+    expect(attempts.map((a) => [a.attempt, a.state])).toEqual([[1, 'interrupted'], [2, 'killed']]);
+    expect(transitions.find((t) => t.detail?.restartedFromJournal)).toMatchObject({ from: 'interrupted', to: 'queued', attempt: 2 });
+  });
+
+  it('a task finished under an earlier daemon can be restarted by id; an unknown id is refused', async () => {
+    const h = home();
+    const first = await spawnDaemon(h);
+    cleanups.push(() => void first.child.kill('SIGKILL'));
+    const client = await connect(h);
+    const id = ((await client.request('TASK_REQUEST', { spec: { module: fixture('echo'), input: 'again' } })) as { task: { id: string } }).task.id;
+    await waitFor(async () => ((await client.request('GET', { taskId: id })) as { task: any }).task.state === 'completed', 15_000, 'attempt 1 to complete');
+    await client.request('SHUTDOWN');
+    await first.exited;
+
+    const second = await spawnDaemon(h);
+    cleanups.push(async () => {
+      second.child.kill('SIGTERM');
+      await second.exited;
+    });
+    const next = await connect(h);
+    const created = ((await next.request('GET', { taskId: id })) as { task: any }).task.createdAt;
+    expect(((await next.request('TASK_RESTART', { taskId: id })) as { task: any }).task).toMatchObject({ id, attempt: 2, createdAt: created });
+    const done = await waitFor(async () => {
+      const { task } = (await next.request('GET', { taskId: id })) as { task: any };
+      return task.state === 'completed' && task.attempt === 2 ? task : undefined;
+    }, 15_000, 'attempt 2 to complete');
+    expect(done.outcome.result).toMatchObject({ input: 'again', attempt: 2 });
+    await expect(next.request('TASK_RESTART', { taskId: '99' })).rejects.toMatchObject({ code: 'UNKNOWN_TASK' });
   });
 
   it("recovery kills a left-over group itself when the orphan guard is gone too (same pid and start time)", async () => {
