@@ -1,6 +1,7 @@
 /**
  * `npm run bench:peers [scenario ...]`: taskwarden side by side with the libraries people would
- * use instead (issue #6). Prints a markdown table and writes bench/results/peers-latest.json.
+ * use instead (issue #6). Prints a markdown table and writes bench/results/peers-latest.json
+ * (peers-partial-latest.json when only some scenarios or contenders ran).
  *
  * Environment (defaults in brackets):
  *   PEERS_RUNS [100]        runs behind p50/p99 of scenarios 1, 2 and 5b
@@ -147,10 +148,13 @@ if (notes) console.log(`\nnotes:\n${notes}`);
 const dir = fileURLToPath(new URL('../../../bench/results/', import.meta.url));
 mkdirSync(dir, { recursive: true });
 // Infinity (never) would become null in JSON: write it as the string "never".
-writeFileSync(`${dir}/peers-latest.json`, `${JSON.stringify({
+// Only a run of everything replaces peers-latest.json (the published table); a subset writes its own file.
+const partial = wanted.size > 0 || contenders.length < CONTENDERS.length;
+const file = partial ? 'peers-partial-latest.json' : 'peers-latest.json';
+writeFileSync(`${dir}/${file}`, `${JSON.stringify({
   machine, at: startedAt.toISOString(), command, config: cfg, droppedEnv,
   contenders: contenders.map(({ name, isolation, threads, offersPrewarm, offersGrace, defaultEscalation, cooperative }) => ({ name, isolation, threads, offersPrewarm, offersGrace, defaultEscalation, cooperative })),
   rows,
 }, (_key, value: unknown) => (value === Infinity ? 'never' : value), 1)}\n`);
-log(`wrote ${dir}peers-latest.json`);
+log(`wrote ${dir}${file}`);
 process.exit(0);
