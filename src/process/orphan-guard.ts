@@ -1,11 +1,18 @@
 /**
  * The orphan guard: a tiny /bin/sh process, in a session of its own, that holds
- * the read end of a pipe from the supervisor. The supervisor registers every
- * task process group ("+PGID") and unregisters it once the group is empty
- * ("-PGID"). When the supervisor's process ends in any way — exit, uncaught
+ * the read end of a pipe from the supervisor. The supervisor records every task
+ * process group it starts ("+PGID") and every group that emptied ("-PGID") in a
+ * registry file. When the supervisor's process ends in any way — exit, uncaught
  * throw, SIGKILL — the kernel closes the pipe, `read` sees EOF, and the guard
- * SIGKILLs every registered group. This works for a task stuck in a
- * synchronous loop or a native call, because it needs nothing from the task.
+ * reads the registry and SIGKILLs every group still in it. This works for a
+ * task stuck in a synchronous loop or a native call, because it needs nothing
+ * from the task.
+ *
+ * Why a file and not lines on the pipe: every write to the pipe woke the guard,
+ * which then read its line byte by byte (that is how sh's `read` works) while
+ * the supervisor waited inside the write: ~1 ms of the supervisor per task
+ * started and per task ended. An append to a file wakes nobody. Where no
+ * registry file can be made, the lines go over the pipe as before.
  *
  * Written for dash as well as bash: dash's kill takes "kill -9 -PGID" but not "--".
  *
@@ -14,20 +21,30 @@
  * The guard ignores SIGINT/SIGTERM/SIGHUP so a Ctrl+C that hits the terminal's
  * process group cannot take it down before the supervisor.
  *
- * Limit: pid reuse between a group emptying and "-PGID" arriving (microseconds)
- * could in theory let the guard signal a new group of the same id.
+ * Limit: pid reuse between a group emptying and "-PGID" being recorded
+ * (microseconds) could in theory let the guard signal a new group of the same id.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
+// $1: the registry file ('' when there is none). Lines from the pipe and from the file mean the same.
 const GUARD_SCRIPT = `
 trap '' INT TERM HUP QUIT PIPE
 groups=' '
-while IFS= read -r line; do
-  case "$line" in
-    +*) groups="$groups\${line#+} " ;;
-    -*) id="\${line#-}"; case "$groups" in *" $id "*) groups="\${groups%% $id *} \${groups#* $id }" ;; esac ;;
+apply() {
+  case "$1" in
+    +*) case "$groups" in *" \${1#+} "*) ;; *) groups="$groups\${1#+} " ;; esac ;;
+    -*) id="\${1#-}"; case "$groups" in *" $id "*) groups="\${groups%% $id *} \${groups#* $id }" ;; esac ;;
   esac
-done
+}
+while IFS= read -r line; do apply "$line"; done
+if [ -n "$1" ] && [ -f "$1" ]; then
+  while IFS= read -r line; do apply "$line"; done < "$1"
+  rm -f "$1"
+  rmdir "\${1%/*}" 2>/dev/null
+fi
 for g in $groups; do
   case "$g" in ''|*[!0-9]*|0|1) continue ;; esac
   kill -9 "-$g" 2>/dev/null
@@ -35,10 +52,22 @@ done
 exit 0
 `;
 
+/** Past this size the registry is rewritten with the live groups only. */
+const REGISTRY_COMPACT_BYTES = 256 * 1024;
+
+interface Registry {
+  dir: string;
+  path: string;
+  fd: number;
+  bytes: number;
+}
+
 export class OrphanGuard {
   #child: ChildProcess | undefined;
   readonly #groups = new Set<number>();
+  #registry: Registry | undefined = openRegistry();
   #closed = false;
+  #pending = '';
 
   constructor() {
     this.#spawn();
@@ -49,29 +78,35 @@ export class OrphanGuard {
     return this.#child?.pid;
   }
 
+  /** The registry file the guard reads when the pipe closes (diagnostics); undefined in pipe mode. */
+  get registryPath(): string | undefined {
+    return this.#registry?.path;
+  }
+
   register(pgid: number): void {
     // Never let "kill -9 -1" (every process we may signal) or our own group into the list.
     if (this.#closed || !Number.isInteger(pgid) || pgid <= 1) return;
     this.#groups.add(pgid);
-    this.#write(`+${pgid}\n`);
+    this.#record(`+${pgid}\n`);
   }
 
   unregister(pgid: number): void {
     if (!this.#groups.delete(pgid)) return;
-    this.#write(`-${pgid}\n`);
+    this.#record(`-${pgid}\n`);
   }
 
-  /** Ends the guard: it kills whatever is still registered, then exits. */
+  /** Ends the guard: it kills whatever is still registered, then exits (and removes the registry). */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#flush();
+    if (this.#registry) closeSync(this.#registry.fd);
     this.#child?.stdin?.end();
     this.#child?.unref();
   }
 
   #spawn(): void {
-    const child = spawn('/bin/sh', ['-c', GUARD_SCRIPT], {
+    const child = spawn('/bin/sh', ['-c', GUARD_SCRIPT, 'taskwarden-guard', this.#registry?.path ?? ''], {
       detached: true,
       stdio: ['pipe', 'ignore', 'ignore'],
     });
@@ -81,18 +116,51 @@ export class OrphanGuard {
     child.stdin?.on('error', () => {});
     child.on('error', () => {});
     child.on('exit', () => {
-      // Somebody killed the guard: start a new one and hand it every live group.
+      // Somebody killed the guard: start a new one. It reads the same registry; over the pipe it
+      // needs every live group again.
       if (this.#closed) return;
       this.#child = undefined;
       this.#spawn();
-      for (const pgid of this.#groups) this.#write(`+${pgid}\n`);
+      if (!this.#registry) for (const pgid of this.#groups) this.#write(`+${pgid}\n`);
     });
     this.#child = child;
   }
 
-  #pending = '';
+  #record(line: string): void {
+    const registry = this.#registry;
+    if (!registry) return this.#write(line);
+    try {
+      writeSync(registry.fd, line);
+      registry.bytes += line.length;
+      if (registry.bytes > REGISTRY_COMPACT_BYTES) this.#compact(registry);
+    } catch {
+      this.#fallBackToPipe(registry);
+    }
+  }
 
-  /** Lines are batched per tick: one write (one wake-up of the guard) for a burst of starts and stops. */
+  /** Rewrites the registry with the live groups; the rename is atomic, so the guard reads one or the other. */
+  #compact(registry: Registry): void {
+    const lines = [...this.#groups].map((pgid) => `+${pgid}\n`).join('');
+    writeFileSync(`${registry.path}.new`, lines, { mode: 0o600 });
+    renameSync(`${registry.path}.new`, registry.path);
+    closeSync(registry.fd);
+    registry.fd = openSync(registry.path, 'a', 0o600);
+    registry.bytes = lines.length;
+  }
+
+  /** The registry cannot be written (disk full?): remove it, so the guard never reads a stale one, and use the pipe. */
+  #fallBackToPipe(registry: Registry): void {
+    this.#registry = undefined;
+    try {
+      closeSync(registry.fd);
+    } catch {
+      // already closed
+    }
+    rmSync(registry.dir, { recursive: true, force: true });
+    for (const pgid of this.#groups) this.#write(`+${pgid}\n`);
+  }
+
+  /** Pipe mode: lines are batched per tick, one write (one wake-up of the guard) for a burst of starts and stops. */
   #write(line: string): void {
     if (this.#pending === '') queueMicrotask(() => this.#flush());
     this.#pending += line;
@@ -102,5 +170,15 @@ export class OrphanGuard {
     const lines = this.#pending;
     this.#pending = '';
     if (lines) this.#child?.stdin?.write(lines);
+  }
+}
+
+function openRegistry(): Registry | undefined {
+  try {
+    const dir = mkdtempSync(join(tmpdir(), 'taskwarden-guard-'));
+    const path = join(dir, 'groups');
+    return { dir, path, fd: openSync(path, 'a', 0o600), bytes: 0 };
+  } catch {
+    return undefined;
   }
 }

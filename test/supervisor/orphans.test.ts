@@ -5,12 +5,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fixture, isAlive, liveInGroup, processes, waitFor } from '../helpers.js';
 
 interface Owned { owner: number; guard: number; groups: number[]; children: number[] }
 
-async function startOwner(how: string): Promise<{ info: Owned; exited: Promise<unknown> }> {
-  const child = spawn(process.execPath, [fixture('owner'), how], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function startOwner(how: string, env: Record<string, string> = {}): Promise<{ info: Owned; exited: Promise<unknown> }> {
+  const child = spawn(process.execPath, [fixture('owner'), how], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const exited = new Promise((r) => child.once('exit', r));
   let out = '';
   child.stdout.on('data', (c) => (out += c));
@@ -29,20 +31,47 @@ function survivors(info: Owned): number[] {
   return [...new Set([...inGroups, ...stray, ...reparented])];
 }
 
+/** The registry file the guard reads at the end: the last argument of its command line. */
+function registryOf(guard: number): string {
+  return readFileSync(`/proc/${guard}/cmdline`, 'utf8').split('\0').filter(Boolean).at(-1)!;
+}
+
+const titles = {
+  wait: 'owner SIGKILLed',
+  exit: 'owner exits',
+  throw: 'owner throws',
+  'guard-killed': 'the guard SIGKILLed and replaced, then the owner SIGKILLed',
+} as const;
+
 describe('orphan guard', () => {
-  for (const how of ['wait', 'exit', 'throw'] as const) {
-    it(`owner ${how === 'wait' ? 'SIGKILLed' : how === 'exit' ? 'exits' : 'throws'}: every task process and descendant gone within 1 s`, async () => {
+  for (const how of ['wait', 'exit', 'throw', 'guard-killed'] as const) {
+    it(`${titles[how]}: every task process and descendant gone within 1 s`, async () => {
       const { info, exited } = await startOwner(how);
       expect(info.groups.every((g) => liveInGroup(g).length > 0)).toBe(true);
       expect(info.children.length).toBeGreaterThan(0);
-      if (how === 'wait') process.kill(info.owner, 'SIGKILL');
+      const registry = registryOf(info.guard);
+      expect(registry).toMatch(/taskwarden-guard-.*\/groups$/);
+      expect(existsSync(registry)).toBe(true);
+      if (how === 'wait' || how === 'guard-killed') process.kill(info.owner, 'SIGKILL');
       await exited;
       const t0 = Date.now();
       // The requirement is 1 s; poll until then and assert nothing is left at the deadline.
       while (survivors(info).length > 0 && Date.now() - t0 < 1000) await new Promise((r) => setTimeout(r, 10));
       expect(survivors(info)).toEqual([]);
-      // The guard itself exits once its work is done.
+      // The guard itself exits once its work is done, and removes its registry.
       await waitFor(() => !isAlive(info.guard), 2000, 'guard to exit');
+      expect(existsSync(dirname(registry))).toBe(false);
     });
   }
+
+  it('without a writable temp directory the groups go over the pipe, with the same result', async () => {
+    const { info, exited } = await startOwner('wait', { TMPDIR: '/nonexistent/taskwarden-test' });
+    expect(registryOf(info.guard)).toBe('taskwarden-guard'); // no registry argument after $0
+    expect(info.groups.every((g) => liveInGroup(g).length > 0)).toBe(true);
+    process.kill(info.owner, 'SIGKILL');
+    await exited;
+    const t0 = Date.now();
+    while (survivors(info).length > 0 && Date.now() - t0 < 1000) await new Promise((r) => setTimeout(r, 10));
+    expect(survivors(info)).toEqual([]);
+  });
 });
