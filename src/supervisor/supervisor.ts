@@ -431,7 +431,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     };
     for (const stream of ['stdout', 'stderr'] as const) {
       const readable = child[stream];
-      if (!readable) continue;
+      if (!readable || readable.closed) continue; // a runner that died while idle: nothing left to read
       openStreams.add(stream);
       const splitter = new LineSplitter((line) => this.#onOutputLine(record, attempt, stream, line));
       readable.on('data', (chunk: Buffer) => splitter.push(chunk));
