@@ -45,6 +45,16 @@ export function restorePriorityInBackground(pid: number): void {
 }
 
 /**
+ * Puts a task back to its working niceness (raising a nice value is always
+ * allowed for one's own processes): a stopping task that keeps running past
+ * the priority window must not compete with the controller at full priority.
+ */
+export function lowerPriority(pid: number, nice: number): void {
+  setAutogroupNice(pid, nice);
+  forEachThread(pid, (tid) => os.setPriority(tid, nice));
+}
+
+/**
  * Gives a stopping task's session its normal share back (autogroup nice 0: a
  * whole session with one write, the owner may lower it down to 0), and the
  * leader's threads their normal nice where we are allowed to (root or
@@ -56,6 +66,11 @@ export function restorePriority(pid: number): void {
   // Inside its own autogroup a task only competes with itself: per-thread nice matters only
   // where autogroups are off (or the write above was rate-limited).
   if (viaAutogroup) return;
+  forEachThread(pid, (tid) => os.setPriority(tid, 0));
+}
+
+/** Applies `set` to each thread of `pid`; stops at the first refusal (not allowed: no use trying the others). */
+function forEachThread(pid: number, set: (tid: number) => void): void {
   let threads: string[];
   try {
     threads = readdirSync(`/proc/${pid}/task`);
@@ -64,9 +79,9 @@ export function restorePriority(pid: number): void {
   }
   for (const tid of threads) {
     try {
-      os.setPriority(Number(tid), 0);
+      set(Number(tid));
     } catch (error) {
-      if ((error as { info?: { code?: string } }).info?.code !== 'ESRCH') return; // not allowed: no use trying the others
+      if ((error as { info?: { code?: string } }).info?.code !== 'ESRCH') return;
     }
   }
 }

@@ -53,7 +53,11 @@ export type MachineAction =
   | { type: 'spawn'; delayMs: number }
   | { type: 'abort'; reason: StopReason }
   | { type: 'signal'; signal: 'SIGTERM' | 'SIGKILL' }
-  /** Task processes run niced; a stopping one gets its normal share back so the stop is not slowed. After the signal: it costs ~0.15 ms. */
+  /**
+   * Task processes run niced; a stopping one gets its normal share back for a short window so its
+   * cleanup and exit are not slowed: with every transition into cancelling or killing and when
+   * leftovers of a finished leader are drained. After the signal: it costs ~0.15 ms.
+   */
   | { type: 'restore-priority' }
   | { type: 'arm-grace' }
   | { type: 'disarm-grace' }
@@ -144,22 +148,18 @@ function onCancel(s: MachineState, reason: StopReason): Transition {
   return {
     next: { ...s, state: 'cancelling', stopReason: reason },
     // The signal first: it stops the whole group even if the runner never reads its IPC channel again.
-    actions: [{ type: 'signal', signal: 'SIGTERM' }, ...restorePriority(s), { type: 'abort', reason }, { type: 'arm-grace' }],
+    actions: [{ type: 'signal', signal: 'SIGTERM' }, { type: 'restore-priority' }, { type: 'abort', reason }, { type: 'arm-grace' }],
   };
 }
 
 function onKill(s: MachineState, reason: StopReason): Transition {
   if (s.state === 'killing') return s.restartPending ? { next: { ...s, restartPending: false, stopReason: reason }, actions: [] } : unchanged(s);
-  // kill during cancelling escalates at once; the user's kill is the reason now.
+  // kill during cancelling escalates at once; the user's kill is the reason now. Priority is
+  // restored for the exit either way: a cancel's priority window may be over.
   return {
     next: { ...s, state: 'killing', stopReason: reason },
-    actions: [{ type: 'disarm-grace' }, { type: 'signal', signal: 'SIGKILL' }, ...restorePriority(s)],
+    actions: [{ type: 'disarm-grace' }, { type: 'signal', signal: 'SIGKILL' }, { type: 'restore-priority' }],
   };
-}
-
-/** Once per stop: a cancelling task (or a drained group) already has it back. */
-function restorePriority(s: MachineState): MachineAction[] {
-  return s.state === 'cancelling' || s.draining ? [] : [{ type: 'restore-priority' }];
 }
 
 function onRestart(s: MachineState, reason: StopReason, delayMs: number): Transition {
@@ -167,13 +167,14 @@ function onRestart(s: MachineState, reason: StopReason, delayMs: number): Transi
   if (s.state === 'killing') return { next: marked, actions: [] };
   return {
     next: { ...marked, state: 'killing', stopReason: reason },
-    actions: [{ type: 'disarm-grace' }, { type: 'signal', signal: 'SIGKILL' }, ...restorePriority(s)],
+    actions: [{ type: 'disarm-grace' }, { type: 'signal', signal: 'SIGKILL' }, { type: 'restore-priority' }],
   };
 }
 
 function onGraceExpired(s: MachineState): Transition {
   if (s.state === 'cancelling') {
-    return { next: { ...s, state: 'killing', escalated: true }, actions: [{ type: 'signal', signal: 'SIGKILL' }] };
+    // Back to normal priority for the exit: the cancel's priority window is long over.
+    return { next: { ...s, state: 'killing', escalated: true }, actions: [{ type: 'signal', signal: 'SIGKILL' }, { type: 'restore-priority' }] };
   }
   // Leftovers of a leader that ended on its own, or a kill not yet confirmed: SIGKILL again is harmless.
   if (s.draining || s.state === 'killing') return { next: s, actions: [{ type: 'signal', signal: 'SIGKILL' }] };

@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os';
 import { basename, resolve } from 'node:path';
 import { isGroupEmpty, signalGroup } from '../process/group.js';
 import { isSameLiveProcess } from '../process/proc.js';
-import { restorePriority, restorePriorityInBackground } from '../process/priority.js';
+import { lowerPriority, restorePriority, restorePriorityInBackground } from '../process/priority.js';
 import { LineSplitter } from '../process/lines.js';
 import { OrphanGuard } from '../process/orphan-guard.js';
 import { resolveCommand, spawnCommand, spawnRunner } from '../process/spawn.js';
@@ -47,7 +47,7 @@ interface TaskRecord {
   lastActivityAt: number;
   stall?: StallInfo;
   usage?: ResourceUsage;
-  timers: { grace?: NodeJS.Timeout; timeout?: NodeJS.Timeout; groupPoll?: NodeJS.Timeout; spawnDelay?: NodeJS.Timeout; progress?: NodeJS.Timeout };
+  timers: { grace?: NodeJS.Timeout; timeout?: NodeJS.Timeout; groupPoll?: NodeJS.Timeout; spawnDelay?: NodeJS.Timeout; progress?: NodeJS.Timeout; priority?: NodeJS.Timeout };
   progressEmittedAt: number;
   progressPending: boolean;
   done: { promise: Promise<TaskOutcome>; resolve: (outcome: TaskOutcome) => void };
@@ -70,6 +70,9 @@ export interface SupervisorEvents {
 const BOOT_PAUSE_MAX_MS = 250;
 
 const CPU_COUNT = Math.max(1, availableParallelism());
+
+/** How long a stopping task keeps its normal priority (a cleanup or an exit takes milliseconds). */
+const PRIORITY_WINDOW_MS = 200;
 
 /** Longest the exit of a task process waits for its stdout/stderr to be read to the end. */
 const STDIO_DRAIN_MS = 100;
@@ -315,6 +318,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         // lock, and 50 in a row blocked this event loop for ~55 ms while it had 50 exits to handle.
         if (this.#stopping <= CPU_COUNT) queueMicrotask(() => restorePriority(pid));
         else restorePriorityInBackground(pid);
+        // Bounded: a cleanup or an exit takes milliseconds; a task that ignores its cancel (a sync
+        // loop) must not spend the grace period competing with this process at full priority.
+        clearTimeout(record.timers.priority);
+        record.timers.priority = setTimeout(() => {
+          if (record.pid === pid && isStopping(record.machine.state)) lowerPriority(pid, this.#options.nice);
+        }, PRIORITY_WINDOW_MS);
         return;
       }
       case 'signal':
