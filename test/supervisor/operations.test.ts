@@ -1,6 +1,6 @@
 /** Queue, prewarm, idempotent operations, progress coalescing, usage, nice, timeouts, escaped descendants. */
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Supervisor, type Progress } from 'taskwarden';
@@ -118,8 +118,12 @@ describe('supervisor operations', () => {
   });
 
   it('a stop freezes booting runners (SIGSTOP) for at most 250 ms; a start takes a frozen one and it runs', async () => {
-    process.env.SLOW_PRELOAD_COUNTER = path.join(mkdtempSync(path.join(os.tmpdir(), 'taskwarden-test-')), 'runners');
-    onTestFinished(() => { delete process.env.SLOW_PRELOAD_COUNTER; }); // runners read it when they are spawned
+    const counterDir = mkdtempSync(path.join(os.tmpdir(), 'taskwarden-test-'));
+    process.env.SLOW_PRELOAD_COUNTER = path.join(counterDir, 'runners');
+    onTestFinished(() => {
+      delete process.env.SLOW_PRELOAD_COUNTER; // runners read it when they are spawned: kept until the test ends
+      rmSync(counterDir, { recursive: true, force: true });
+    });
     const earlier = processes().filter((p) => p.ppid === process.pid).map((p) => p.pid); // other tests' leftovers
     sup = new Supervisor({ prewarm: 1, preload: [fixture('slow-preload')], graceMs: 20_000, stallAfterMs: Infinity });
     const stateOf = (pid: number) => processes().find((p) => p.pid === pid)?.state;
@@ -145,6 +149,7 @@ describe('supervisor operations', () => {
     b.cancel(); // ignored by the shell and its sleep
     await waitFor(() => stateOf(spare!) === 'T', 2000, 'the booting runner frozen again');
     const c = sup.start({ module: fixture('echo'), input: 'hello' });
+    writeFileSync(path.join(path.dirname(process.env.SLOW_PRELOAD_COUNTER!), 'release'), ''); // the spare may finish booting now
     expect(await c.done).toMatchObject({ state: 'completed', result: { input: 'hello', pid: spare } });
     b.kill();
     expect((await b.done).state).toBe('killed');
@@ -191,7 +196,7 @@ describe('supervisor operations', () => {
     const t = sup.start({ module: fixture('escapes-group') });
     let escaped = 0;
     t.on('log', (l) => { const m = /^escaped (\d+)$/.exec(l.line); if (m) escaped = Number(m[1]); });
-    await waitFor(() => escaped && t.progress, 10_000, 'escaped child');
+    await waitFor(() => escaped && t.progress, 25_000, 'escaped child'); // a cold, niced start on a loaded machine
     await sleep(200); // at least one /proc sample sees it
     const pid = t.pid!;
     t.kill();
