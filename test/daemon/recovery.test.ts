@@ -6,7 +6,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { DaemonClient } from '../../dist/src/daemon/client.js';
 import { startDaemon } from '../../dist/src/daemon/server.js';
 import { Journal } from '../../dist/src/journal/index.js';
@@ -144,7 +145,12 @@ describe('recovery after the daemon is SIGKILLed', () => {
     await waitFor(() => liveInGroup(pid).length >= 2, 5000, 'sleep in the group');
     const guard = await waitFor(() => guardOf(first.child.pid!), 5000, 'the orphan guard');
     process.kill(guard, 'SIGSTOP'); // the guard cannot act: only recovery can clean up
-    cleanups.push(() => void process.kill(guard, 'SIGKILL'));
+    // Its registry (the last argument of its command line) is left behind by a killed guard: ours to remove.
+    const registry = readFileSync(`/proc/${guard}/cmdline`, 'utf8').split('\0').filter(Boolean).at(-1)!;
+    cleanups.push(() => {
+      process.kill(guard, 'SIGKILL');
+      if (registry.includes('taskwarden-guard-')) rmSync(dirname(registry), { recursive: true, force: true });
+    });
     process.kill(first.child.pid!, 'SIGKILL');
     await first.exited;
     await sleep(200);
