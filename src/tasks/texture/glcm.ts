@@ -69,14 +69,7 @@ export function countPairs(
   c1: number,
   counts: Uint32Array,
 ): void {
-  if (r1 <= r0 || c1 <= c0) return;
-  const delta = dr * width + dc;
-  const span = c1 - c0;
-  for (let r = r0; r < r1; r++) {
-    let a = r * width + c0;
-    const end = a + span;
-    for (; a < end; a++) counts[q[a] * levels + q[a + delta]]++;
-  }
+  countPairsLane(q, width, levels, dr, dc, r0, r1, c0, c1, counts, 1, 0);
 }
 
 /**
