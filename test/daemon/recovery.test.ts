@@ -12,7 +12,7 @@ import { DaemonClient } from '../../dist/src/daemon/client.js';
 import { startDaemon } from '../../dist/src/daemon/server.js';
 import { Journal } from '../../dist/src/journal/index.js';
 import { readProcStat } from '../../dist/src/process/proc.js';
-import { fixture, isAlive, liveInGroup, processes, sleep, waitFor } from '../helpers.js';
+import { fixture, guardRegistry, isAlive, liveInGroup, processes, sleep, waitFor } from '../helpers.js';
 import { spawnDaemon, tempHome } from './helpers.js';
 
 const cleanups: Array<() => void | Promise<void>> = [];
@@ -146,7 +146,7 @@ describe('recovery after the daemon is SIGKILLed', () => {
     const guard = await waitFor(() => guardOf(first.child.pid!), 5000, 'the orphan guard');
     process.kill(guard, 'SIGSTOP'); // the guard cannot act: only recovery can clean up
     // Its registry (the last argument of its command line) is left behind by a killed guard: ours to remove.
-    const registry = readFileSync(`/proc/${guard}/cmdline`, 'utf8').split('\0').filter(Boolean).at(-1)!;
+    const registry = guardRegistry(guard);
     cleanups.push(() => {
       process.kill(guard, 'SIGKILL');
       if (registry.includes('taskwarden-guard-')) rmSync(dirname(registry), { recursive: true, force: true });

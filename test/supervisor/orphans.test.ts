@@ -5,9 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { fixture, isAlive, liveInGroup, processes, waitFor } from '../helpers.js';
+import { fixture, guardRegistry, isAlive, liveInGroup, processes, waitFor } from '../helpers.js';
 
 interface Owned { owner: number; guard: number; groups: number[]; children: number[] }
 
@@ -31,11 +31,6 @@ function survivors(info: Owned): number[] {
   return [...new Set([...inGroups, ...stray, ...reparented])];
 }
 
-/** The registry file the guard reads at the end: the last argument of its command line. */
-function registryOf(guard: number): string {
-  return readFileSync(`/proc/${guard}/cmdline`, 'utf8').split('\0').filter(Boolean).at(-1)!;
-}
-
 const titles = {
   wait: 'owner SIGKILLed',
   exit: 'owner exits',
@@ -49,7 +44,7 @@ describe('orphan guard', () => {
       const { info, exited } = await startOwner(how);
       expect(info.groups.every((g) => liveInGroup(g).length > 0)).toBe(true);
       expect(info.children.length).toBeGreaterThan(0);
-      const registry = registryOf(info.guard);
+      const registry = guardRegistry(info.guard);
       expect(registry).toMatch(/taskwarden-guard-.*\/groups$/);
       expect(existsSync(registry)).toBe(true);
       if (how === 'wait' || how === 'guard-killed') process.kill(info.owner, 'SIGKILL');
@@ -66,7 +61,7 @@ describe('orphan guard', () => {
 
   it('without a writable temp directory the groups go over the pipe, with the same result', async () => {
     const { info, exited } = await startOwner('wait', { TMPDIR: '/nonexistent/taskwarden-test' });
-    expect(registryOf(info.guard)).toBe('taskwarden-guard'); // no registry argument after $0
+    expect(guardRegistry(info.guard)).toBe('taskwarden-guard'); // no registry argument after $0
     expect(info.groups.every((g) => liveInGroup(g).length > 0)).toBe(true);
     process.kill(info.owner, 'SIGKILL');
     await exited;
