@@ -12,6 +12,8 @@
 import { readdirSync, writeFile, writeFileSync } from 'node:fs';
 import os from 'node:os';
 
+const autogroupFile = (pid: number) => `/proc/${pid}/autogroup`;
+
 /**
  * With Linux's autogroup scheduling (sched_autogroup_enabled=1, the default on
  * desktops), CPU is shared fairly between sessions first, and a task is a
@@ -26,7 +28,7 @@ import os from 'node:os';
  */
 export function setAutogroupNice(pid: number, nice: number): boolean {
   try {
-    writeFileSync(`/proc/${pid}/autogroup`, String(Math.max(0, Math.min(19, nice))));
+    writeFileSync(autogroupFile(pid), String(Math.max(0, Math.min(19, nice))));
     return true;
   } catch {
     // No autogroup support, rate-limited, or the process is already gone.
@@ -39,7 +41,7 @@ export function setAutogroupNice(pid: number, nice: number): boolean {
  * kernel's autogroup lock, and the event loop must not wait for that. Autogroup only.
  */
 export function restorePriorityInBackground(pid: number): void {
-  writeFile(`/proc/${pid}/autogroup`, '0', () => {
+  writeFile(autogroupFile(pid), '0', () => {
     // Best effort, as above.
   });
 }
