@@ -95,7 +95,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #active = 0;
   /** Tasks in cancelling or killing: while there are any, prewarming waits (see RunnerPool.pauseBoots). */
   #stopping = 0;
-  #bootPause: { timer: NodeJS.Timeout | undefined } | undefined;
+  #bootPauseTimer: NodeJS.Timeout | undefined;
   #shutDown = false;
 
   constructor(options: SupervisorOptions = {}) {
@@ -280,22 +280,17 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     for (const action of actions) this.#execute(record, action);
   }
 
+  /** The count moves by one at a time: a pause begins when the first task starts stopping and ends with the last. */
   #onStoppingChanged(delta: number): void {
     this.#stopping += delta;
     if (!this.#pool) return;
     if (this.#stopping === 0) {
-      clearTimeout(this.#bootPause?.timer);
-      this.#bootPause = undefined;
+      clearTimeout(this.#bootPauseTimer);
       this.#pool.resumeBoots();
-    } else if (delta > 0 && this.#bootPause === undefined) {
+    } else if (delta > 0 && this.#stopping === 1) {
       this.#pool.pauseBoots();
       // Bounded: a cleanup that takes its whole grace period must not leave the pool cold.
-      const timer = setTimeout(() => {
-        if (this.#bootPause) this.#bootPause.timer = undefined;
-        this.#pool?.resumeBoots();
-      }, BOOT_PAUSE_MAX_MS);
-      timer.unref();
-      this.#bootPause = { timer };
+      this.#bootPauseTimer = setTimeout(() => this.#pool?.resumeBoots(), BOOT_PAUSE_MAX_MS).unref();
     }
   }
 
