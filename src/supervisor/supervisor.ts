@@ -269,15 +269,19 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const { next, actions } = transition(previous, event);
     record.machine = next;
     if (holdsSlot(next.state) && !holdsSlot(previous.state)) this.#active += 1;
-    if (next.state !== previous.state || next.attempt !== previous.attempt) {
-      if (next.state === 'running') record.startedAt = Date.now();
-      if (isTerminalState(next.state)) this.#flushProgress(record);
-      this.#emitState(record, previous.state);
-    }
+    const changed = next.state !== previous.state || next.attempt !== previous.attempt;
+    if (changed && next.state === 'running') record.startedAt = Date.now();
     // Before the actions: the booting runners are frozen before the stopping task is signalled.
     const stoppingDelta = Number(isStopping(next.state)) - Number(isStopping(previous.state));
     if (stoppingDelta !== 0) this.#onStoppingChanged(stoppingDelta);
+    // Signal first: the actions (a signal, an escalation timer) run before any listener hears of
+    // the change, so a slow listener (the daemon's journal write and broadcast) never delays a stop.
+    // Events raised by the actions queue behind this one (#dispatch), so listeners still see order.
     for (const action of actions) this.#execute(record, action);
+    if (changed) {
+      if (isTerminalState(next.state)) this.#flushProgress(record);
+      this.#emitState(record, previous.state);
+    }
   }
 
   /** The count moves by one at a time: a pause begins when the first task starts stopping and ends with the last. */
