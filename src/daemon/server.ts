@@ -75,7 +75,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<DaemonHa
     throw error;
   }
   if (options.handleSignals) daemon.handleSignals();
-  log(`taskwarden daemon (pid ${process.pid}) serves ${home} on ${path}`);
+  log(`taskwarden daemon (pid ${process.pid}) serves ${home} on ${path}; tasks run at ${daemon.priorityMechanism}`);
   const d = daemon;
   return {
     pid: process.pid,
@@ -129,6 +129,10 @@ class Daemon {
     this.recovery = recover({ journal, start: (spec, id) => this.#sup.start(spec, { id }).snapshot(), log });
     this.#handlers = createHandlers(this.#handlerContext());
     this.#server = net.createServer({ allowHalfOpen: true }, (socket) => this.#onConnection(socket));
+  }
+
+  get priorityMechanism(): string {
+    return this.#sup.priorityMechanism;
   }
 
   get shuttingDown(): boolean {

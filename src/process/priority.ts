@@ -9,10 +9,67 @@
  * (and with autogroups, where a niced session gets ~1/10 of a share) that
  * waits behind everything else: measured 10-19 ms for a kill instead of 5.
  */
-import { readdirSync, writeFile, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFile, writeFileSync } from 'node:fs';
 import os from 'node:os';
 
 const autogroupFile = (pid: number) => `/proc/${pid}/autogroup`;
+
+/**
+ * How much CPU tasks may take from the control plane (the supervisor, the daemon, the UI):
+ * 'idle' runs only on CPU time nobody else wants, 'low' is nice 10, 'normal' is untouched.
+ */
+export type Priority = 'idle' | 'low' | 'normal';
+export const PRIORITIES: readonly Priority[] = ['idle', 'low', 'normal'];
+
+/** What a spawn applies: a nice value (0-19) for the process and its session's autogroup, and SCHED_IDLE or not. */
+export interface CpuPriority {
+  readonly nice: number;
+  readonly schedIdle: boolean;
+}
+
+export function cpuPriority(priority: Priority): CpuPriority {
+  if (priority === 'idle') return { nice: 19, schedIdle: true };
+  return { nice: priority === 'low' ? 10 : 0, schedIdle: false };
+}
+
+/**
+ * Autogroups decide the CPU share between sessions only where the kernel has them on and the
+ * process sits in the root CPU cgroup (in any other cgroup the cgroup's weight decides).
+ */
+export const AUTOGROUPS_EFFECTIVE: boolean = (() => {
+  try {
+    if (readFileSync('/proc/sys/kernel/sched_autogroup_enabled', 'utf8').trim() !== '1') return false;
+    const lines = readFileSync('/proc/self/cgroup', 'utf8').split('\n');
+    const v1 = lines.find((line) => /^\d+:([^:]*,)?cpu(,[^:]*)?:/.test(line));
+    if (v1) return v1.endsWith(':/');
+    const path = lines.find((line) => line.startsWith('0::'))?.slice(3) ?? '/';
+    if (path === '/') return true;
+    return !readFileSync(`/sys/fs/cgroup${path}/cgroup.controllers`, 'utf8').split(/\s+/).includes('cpu');
+  } catch {
+    return false;
+  }
+})();
+
+/** chrt(1) sets SCHED_IDLE from the first instruction (inherited by every thread and child). */
+export const CHRT_BINARY = ['/usr/bin/chrt', '/bin/chrt'].find((path) => existsSync(path));
+
+/**
+ * SCHED_IDLE only where autogroups are in force: a stopping task gets its share back through its
+ * autogroup (one cheap write), and inside its own autogroup SCHED_IDLE competes only with itself.
+ * Elsewhere leaving SCHED_IDLE needs sched_setscheduler, out of Node's reach, so nice 19 it is.
+ */
+export function usesSchedIdle(priority: CpuPriority): boolean {
+  return priority.schedIdle && AUTOGROUPS_EFFECTIVE && CHRT_BINARY !== undefined;
+}
+
+/** The mechanism in force on this machine for a priority, in words (diagnostics, `doctor`, the README's promise). */
+export function priorityMechanism(priority: CpuPriority): string {
+  if (priority.nice === 0 && !priority.schedIdle) return 'normal priority (nothing applied)';
+  if (os.platform() !== 'linux') return `nice ${priority.nice}`;
+  if (usesSchedIdle(priority)) return `SCHED_IDLE in a session autogroup at nice ${priority.nice}`;
+  if (AUTOGROUPS_EFFECTIVE) return `nice ${priority.nice}, session autogroup at nice ${priority.nice}`;
+  return `nice ${priority.nice} (no autogroups here: per-process nice only)`;
+}
 
 /**
  * With Linux's autogroup scheduling (sched_autogroup_enabled=1, the default on

@@ -9,7 +9,7 @@ import { accessSync, constants, existsSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PRELOAD_ENV } from '../runner/messages.js';
-import { setAutogroupNice } from './priority.js';
+import { CHRT_BINARY, setAutogroupNice, usesSchedIdle, type CpuPriority } from './priority.js';
 
 export const RUNNER_HOST_PATH = fileURLToPath(new URL('../runner/host.js', import.meta.url));
 /**
@@ -21,7 +21,7 @@ export const PACKAGE_ENTRY_URL = new URL('../task.js', import.meta.url).href;
 const NICE_BINARY = ['/usr/bin/nice', '/bin/nice'].find((path) => existsSync(path));
 
 export interface RunnerSpawnOptions {
-  nice: number;
+  priority: CpuPriority;
   /** Module URLs to import before saying 'ready' (prewarmed runners). */
   preload?: string[];
   env?: Record<string, string>;
@@ -30,7 +30,7 @@ export interface RunnerSpawnOptions {
 
 /** A runner process hosts one module task; it says 'ready' when it can take one. */
 export function spawnRunner(options: RunnerSpawnOptions): ChildProcess {
-  const [file, args] = withNice(options.nice, process.execPath, [...runnerExecArgv(), RUNNER_HOST_PATH]);
+  const [file, args] = withPriority(options.priority, process.execPath, [...runnerExecArgv(), RUNNER_HOST_PATH]);
   const child = spawn(file, args, {
     detached: true,
     cwd: options.cwd,
@@ -41,14 +41,14 @@ export function spawnRunner(options: RunnerSpawnOptions): ChildProcess {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     serialization: 'advanced',
   });
-  if (child.pid !== undefined && options.nice > 0) setAutogroupNice(child.pid, options.nice);
+  if (child.pid !== undefined && options.priority.nice > 0) setAutogroupNice(child.pid, options.priority.nice);
   return child;
 }
 
 export interface CommandSpawnOptions {
   command: string;
   args: readonly string[];
-  nice: number;
+  priority: CpuPriority;
   env?: Record<string, string>;
   cwd?: string;
 }
@@ -56,25 +56,28 @@ export interface CommandSpawnOptions {
 /** Runs any program, niced like a runner. */
 export function spawnCommand(options: CommandSpawnOptions): ChildProcess {
   const env = options.env ?? process.env;
-  const [file, args] = withNice(options.nice, options.command, options.args);
+  const [file, args] = withPriority(options.priority, options.command, options.args);
   const child = spawn(file, args, { detached: true, cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  if (child.pid !== undefined && options.nice > 0) setAutogroupNice(child.pid, options.nice);
+  if (child.pid !== undefined && options.priority.nice > 0) setAutogroupNice(child.pid, options.priority.nice);
   return child;
 }
 
 /**
- * The niceness is applied through nice(1) so that it holds from the first
- * instruction for every thread and child: renicing after spawn would race
- * with the threads Node starts and the children a program forks at once (and
- * on Linux a nice value is per thread).
+ * The policy is applied through chrt(1) or nice(1), which exec the program, so that it holds
+ * from the first instruction for every thread and child: changing it after spawn would race
+ * with the threads Node starts and the children a program forks at once (and on Linux a nice
+ * value and a policy are per thread). The session's autogroup is set after spawn (spawn.ts's
+ * callers): it covers the whole session at once.
  */
-function withNice(nice: number, file: string, args: readonly string[]): [string, string[]] {
-  return nice > 0 && NICE_BINARY ? [NICE_BINARY, ['-n', String(Math.min(19, nice)), file, ...args]] : [file, [...args]];
+function withPriority(priority: CpuPriority, file: string, args: readonly string[]): [string, string[]] {
+  if (usesSchedIdle(priority)) return [CHRT_BINARY!, ['--idle', '0', file, ...args]];
+  if (priority.nice > 0 && NICE_BINARY) return [NICE_BINARY, ['-n', String(Math.min(19, priority.nice)), file, ...args]];
+  return [file, [...args]];
 }
 
 /**
  * Finds a command on PATH the way execvp would, so that "command not found"
- * is a clear error of the task rather than an exit code 127 from nice(1).
+ * is a clear error of the task rather than an exit code 127 from nice(1) or chrt(1).
  */
 export function resolveCommand(command: string, env: Record<string, string | undefined>, cwd: string): string | undefined {
   if (command.includes('/')) {

@@ -67,6 +67,7 @@ const commonSpecFields = {
   env: z.record(z.string(), z.string()).optional(),
   timeoutMs: durationMs.optional(),
   graceMs: durationMs.optional(),
+  priority: z.enum(['idle', 'low', 'normal']).optional(),
 };
 
 /**

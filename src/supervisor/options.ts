@@ -2,6 +2,7 @@
 import os from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { PRIORITIES, cpuPriority, type CpuPriority, type Priority } from '../process/priority.js';
 import type { StallPolicy, TaskSpec } from './types.js';
 
 export interface SupervisorOptions {
@@ -15,7 +16,14 @@ export interface SupervisorOptions {
   onStall?: StallPolicy;
   /** Idle runner processes kept ready for module tasks. Default 1. */
   prewarm?: number;
-  /** CPU niceness of task processes (0-19), so the controlling process stays responsive. Default 10. */
+  /**
+   * CPU priority of task processes, so the control plane (this process, the daemon, the UI) stays
+   * responsive however busy the tasks keep the machine: 'idle' (default: SCHED_IDLE in a session
+   * autogroup at nice 19 where Linux has autogroups, else nice 19), 'low' (nice 10) or 'normal'.
+   * Per task: spec.priority.
+   */
+  priority?: Priority;
+  /** A CPU niceness (0-19) instead of a priority level (kept for compatibility; `priority` wins when both are given). */
   nice?: number;
   /** Watchdog restarts allowed per task within restartWindowMs before it is killed instead. Default 3. */
   maxRestarts?: number;
@@ -36,7 +44,7 @@ export interface SupervisorOptions {
   nextId?: () => string;
 }
 
-export type ResolvedOptions = Required<SupervisorOptions>;
+export type ResolvedOptions = Required<Omit<SupervisorOptions, 'nice' | 'priority'>> & { cpu: CpuPriority };
 
 export function resolveOptions(options: SupervisorOptions = {}): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('Supervisor options must be an object');
@@ -47,7 +55,7 @@ export function resolveOptions(options: SupervisorOptions = {}): ResolvedOptions
     stallAfterMs: options.stallAfterMs ?? 10_000,
     onStall: options.onStall ?? 'warn',
     prewarm: options.prewarm ?? 1,
-    nice: options.nice ?? 10,
+    cpu: resolveCpuPriority(options.priority, options.nice),
     maxRestarts: options.maxRestarts ?? 3,
     restartWindowMs: options.restartWindowMs ?? 60_000,
     restartBackoffMs: options.restartBackoffMs ?? 250,
@@ -63,9 +71,6 @@ export function resolveOptions(options: SupervisorOptions = {}): ResolvedOptions
     throw new TypeError(`Supervisor option onStall must be 'warn', 'cancel', 'kill' or 'restart', got ${JSON.stringify(resolved.onStall)}`);
   }
   nonNegativeInteger('prewarm', resolved.prewarm);
-  if (!Number.isInteger(resolved.nice) || resolved.nice < 0 || resolved.nice > 19) {
-    throw new TypeError(`Supervisor option nice must be an integer from 0 to 19, got ${String(resolved.nice)}`);
-  }
   nonNegativeInteger('maxRestarts', resolved.maxRestarts);
   positive('restartWindowMs', resolved.restartWindowMs);
   nonNegative('restartBackoffMs', resolved.restartBackoffMs);
@@ -73,6 +78,22 @@ export function resolveOptions(options: SupervisorOptions = {}): ResolvedOptions
   nonNegative('progressIntervalMs', resolved.progressIntervalMs);
   if (typeof resolved.nextId !== 'function') throw new TypeError('Supervisor option nextId must be a function returning a string');
   return resolved;
+}
+
+function resolveCpuPriority(priority: unknown, nice: unknown): CpuPriority {
+  if (priority !== undefined) return cpuPriority(checkPriority(priority, 'Supervisor option priority'));
+  if (nice === undefined) return cpuPriority('idle');
+  if (!Number.isInteger(nice) || (nice as number) < 0 || (nice as number) > 19) {
+    throw new TypeError(`Supervisor option nice must be an integer from 0 to 19, got ${String(nice)}`);
+  }
+  return { nice: nice as number, schedIdle: false };
+}
+
+export function checkPriority(value: unknown, what: string): Priority {
+  if (!PRIORITIES.includes(value as Priority)) {
+    throw new TypeError(`${what} must be ${PRIORITIES.map((p) => `'${p}'`).join(', ')}, got ${JSON.stringify(value)}`);
+  }
+  return value as Priority;
 }
 
 function toModuleUrl(entry: unknown): string {
@@ -122,6 +143,7 @@ export function validateSpec(spec: unknown): TaskSpec {
       throw new TypeError(`task spec "${key}" must be a non-negative number of milliseconds, got ${String(v)}`);
     }
   }
+  if (s.priority !== undefined) checkPriority(s.priority, 'task spec "priority"');
   if (hasModule && s.input !== undefined) {
     try {
       structuredClone(s.input);

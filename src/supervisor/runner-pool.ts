@@ -8,6 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { PACKAGE_ENTRY_URL, spawnRunner } from '../process/spawn.js';
 import { signalGroup } from '../process/group.js';
 import type { OrphanGuard } from '../process/orphan-guard.js';
+import type { CpuPriority } from '../process/priority.js';
 
 /** How long after a runner is taken its replacement is spawned. */
 const REFILL_DELAY_MS = 20;
@@ -24,7 +25,7 @@ export class RunnerPool {
 
   constructor(
     private readonly size: number,
-    private readonly nice: number,
+    private readonly priority: CpuPriority,
     private readonly guard: OrphanGuard,
     private readonly preload: readonly string[] = [],
   ) {
@@ -124,7 +125,7 @@ export class RunnerPool {
 
   #refill(): void {
     while (!this.#closed && !this.#paused && this.#idle.length < this.size) {
-      const runner = spawnRunner({ nice: this.nice, preload: [PACKAGE_ENTRY_URL, ...this.preload] });
+      const runner = spawnRunner({ priority: this.priority, preload: [PACKAGE_ENTRY_URL, ...this.preload] });
       if (!runner.pid) {
         runner.on('error', () => {});
         return;

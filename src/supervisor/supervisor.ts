@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os';
 import { basename, resolve } from 'node:path';
 import { isGroupEmpty, signalGroup } from '../process/group.js';
 import { isSameLiveProcess } from '../process/proc.js';
-import { lowerPriority, restorePriority, restorePriorityInBackground } from '../process/priority.js';
+import { cpuPriority, lowerPriority, priorityMechanism, restorePriority, restorePriorityInBackground, type CpuPriority } from '../process/priority.js';
 import { LineSplitter } from '../process/lines.js';
 import { OrphanGuard } from '../process/orphan-guard.js';
 import { resolveCommand, spawnCommand, spawnRunner } from '../process/spawn.js';
@@ -33,6 +33,7 @@ interface TaskRecord {
   readonly name: string;
   readonly spec: TaskSpec;
   readonly kind: 'module' | 'command';
+  readonly cpu: CpuPriority;
   readonly handle: Task;
   readonly createdAt: number;
   readonly restarts: RestartIntensity;
@@ -101,7 +102,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   constructor(options: SupervisorOptions = {}) {
     super();
     this.#options = resolveOptions(options);
-    this.#pool = this.#options.prewarm > 0 ? new RunnerPool(this.#options.prewarm, this.#options.nice, this.#guard, this.#options.preload) : undefined;
+    this.#pool = this.#options.prewarm > 0 ? new RunnerPool(this.#options.prewarm, this.#options.cpu, this.#guard, this.#options.preload) : undefined;
     this.#sampler = new UsageSampler({
       intervalMs: Math.min(this.#options.sampleIntervalMs, Math.max(25, this.#options.stallAfterMs / 4)),
       targets: () => this.#runningRecords(),
@@ -110,6 +111,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     // A normal exit or an uncaught throw still runs 'exit' handlers: kill synchronously there.
     // SIGKILL of this process runs nothing; the orphan guard covers that.
     process.on('exit', this.#onProcessExit);
+  }
+
+  /** The CPU priority mechanism in force for tasks at the default priority, in words (diagnostics). */
+  get priorityMechanism(): string {
+    return priorityMechanism(this.#options.cpu);
   }
 
   /** Pid of the orphan guard process (diagnostics, tests). */
@@ -139,6 +145,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       name: owned.name ?? defaultName(owned),
       spec: owned,
       kind,
+      cpu: owned.priority !== undefined ? cpuPriority(owned.priority) : this.#options.cpu,
       handle: new Task(this.#taskOwner, id),
       createdAt,
       restarts: new RestartIntensity(this.#options.maxRestarts, this.#options.restartWindowMs, this.#options.restartBackoffMs),
@@ -311,7 +318,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         return;
       case 'restore-priority': {
         const pid = record.pid;
-        if (pid === undefined || this.#options.nice === 0) return;
+        if (pid === undefined || record.cpu.nice === 0) return;
         // Deferred like the abort: stopAll's signals to every group go first. With more tasks
         // stopping than CPUs, the writes go to libuv's pool: each takes the kernel's autogroup
         // lock, and 50 in a row blocked this event loop for ~55 ms while it had 50 exits to handle.
@@ -321,7 +328,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         // loop) must not spend the grace period competing with this process at full priority.
         clearTimeout(record.timers.priority);
         record.timers.priority = setTimeout(() => {
-          if (record.pid === pid && isStopping(record.machine.state)) lowerPriority(pid, this.#options.nice);
+          if (record.pid === pid && isStopping(record.machine.state)) lowerPriority(pid, record.cpu.nice);
         }, PRIORITY_WINDOW_MS);
         return;
       }
@@ -397,9 +404,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #spawnModule(record: TaskRecord): ChildProcess {
     const spec = record.spec as Extract<TaskSpec, { module: string }>;
     const cwd = spec.cwd ?? process.cwd();
-    // A prewarmed runner has our env and cwd; a task that wants its own env needs a fresh one.
-    const runner = spec.env === undefined ? this.#pool?.take() : undefined;
-    const child = runner ?? spawnRunner({ nice: this.#options.nice, env: spec.env, cwd });
+    // A prewarmed runner has our env, cwd and priority; a task that wants its own needs a fresh one.
+    const samePriority = record.cpu.nice === this.#options.cpu.nice && record.cpu.schedIdle === this.#options.cpu.schedIdle;
+    const runner = spec.env === undefined && samePriority ? this.#pool?.take() : undefined;
+    const child = runner ?? spawnRunner({ priority: record.cpu, env: spec.env, cwd });
     if (runner) {
       runner.ref();
       (runner.channel as { ref?: () => void } | undefined)?.ref?.();
@@ -418,7 +426,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.#dispatch(record, { type: 'spawn-failed', error, at: Date.now() });
       return undefined;
     }
-    return spawnCommand({ command: file, args: spec.args ?? [], nice: this.#options.nice, env, cwd });
+    return spawnCommand({ command: file, args: spec.args ?? [], priority: record.cpu, env, cwd });
   }
 
   #wireChild(record: TaskRecord, child: ChildProcess): void {

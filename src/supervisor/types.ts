@@ -1,4 +1,5 @@
 /** Public types of the Supervisor. Front ends (daemon, CLI, UI) build on these names. */
+import type { Priority } from '../process/priority.js';
 
 export const ACTIVE_STATES = ['queued', 'starting', 'running', 'cancelling', 'killing'] as const;
 export const TERMINAL_STATES = ['completed', 'failed', 'cancelled', 'killed', 'interrupted'] as const;
@@ -27,6 +28,8 @@ export interface ModuleTaskSpec {
   env?: Record<string, string>;
   timeoutMs?: number;
   graceMs?: number;
+  /** CPU priority of this task's processes (default: the Supervisor's `priority`). */
+  priority?: Priority;
 }
 
 export interface CommandTaskSpec {
@@ -37,6 +40,8 @@ export interface CommandTaskSpec {
   env?: Record<string, string>;
   timeoutMs?: number;
   graceMs?: number;
+  /** CPU priority of this task's processes (default: the Supervisor's `priority`). */
+  priority?: Priority;
 }
 
 export type TaskSpec = ModuleTaskSpec | CommandTaskSpec;

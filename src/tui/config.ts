@@ -36,6 +36,7 @@ const common = {
   env: z.record(z.string(), z.string()).optional(),
   timeoutMs: z.number().int().min(0).optional(),
   graceMs: z.number().int().min(0).optional(),
+  priority: z.enum(['idle', 'low', 'normal']).optional(),
 };
 
 const ModuleTemplateSchema = z.strictObject({ ...common, module: z.string().min(1, 'must not be empty'), input: z.unknown().optional() });
@@ -117,6 +118,7 @@ export async function parseConfig(value: unknown, file: string, baseDir = path.d
       ...(t.env ? { env: t.env } : {}),
       ...(t.timeoutMs !== undefined ? { timeoutMs: t.timeoutMs } : {}),
       ...(t.graceMs !== undefined ? { graceMs: t.graceMs } : {}),
+      ...(t.priority !== undefined ? { priority: t.priority } : {}),
     };
     let spec: TaskSpec;
     if ('module' in t) {

@@ -1,14 +1,16 @@
-/** `taskwarden daemon [--foreground] [--concurrency N] [--grace-ms MS] [--stall-after-ms MS]`. */
+/** `taskwarden daemon [--foreground] [--concurrency N] [--grace-ms MS] [--stall-after-ms MS] [--priority LEVEL]`. */
 import type { Command } from 'commander';
 import { runDaemonCommand } from '../../daemon/main.js';
 import type { SupervisorOptions } from '../../supervisor/options.js';
 import { UsageError, globals } from '../context.js';
+import { PRIORITIES, type Priority } from '../../process/priority.js';
 
 interface DaemonOptions {
   foreground?: boolean;
   concurrency?: number;
   graceMs?: number;
   stallAfterMs?: number;
+  priority?: Priority;
 }
 
 export function registerDaemonCommand(program: Command): void {
@@ -19,11 +21,13 @@ export function registerDaemonCommand(program: Command): void {
     .option('--concurrency <n>', 'tasks running at once (default: the number of CPUs)', nonNegative('--concurrency', 1))
     .option('--grace-ms <ms>', 'how long a cancel may take before SIGKILL (default 3000)', nonNegative('--grace-ms', 0))
     .option('--stall-after-ms <ms>', 'a running task silent this long is reported stalled (default 10000)', nonNegative('--stall-after-ms', 1))
+    .option('--priority <level>', "CPU priority of tasks: idle (default), low (nice 10) or normal; the daemon itself stays at normal priority", priorityLevel)
     .action(async (options: DaemonOptions, command: Command) => {
       const supervisorOptions: SupervisorOptions = {
         ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
         ...(options.graceMs !== undefined ? { graceMs: options.graceMs } : {}),
         ...(options.stallAfterMs !== undefined ? { stallAfterMs: options.stallAfterMs } : {}),
+        ...(options.priority !== undefined ? { priority: options.priority } : {}),
       };
       process.exitCode = await runDaemonCommand({
         home: globals(command).home,
@@ -42,11 +46,17 @@ function nonNegative(name: string, min: number): (value: string) => number {
   };
 }
 
+function priorityLevel(value: string): Priority {
+  if (!PRIORITIES.includes(value as Priority)) throw new UsageError(`--priority must be ${PRIORITIES.join(', ')}, got "${value}"`);
+  return value as Priority;
+}
+
 /** The same options for a background daemon's command line. */
 function supervisorArgs(options: DaemonOptions): string[] {
   const args: string[] = [];
   if (options.concurrency !== undefined) args.push('--concurrency', String(options.concurrency));
   if (options.graceMs !== undefined) args.push('--grace-ms', String(options.graceMs));
   if (options.stallAfterMs !== undefined) args.push('--stall-after-ms', String(options.stallAfterMs));
+  if (options.priority !== undefined) args.push('--priority', options.priority);
   return args;
 }

@@ -13,6 +13,7 @@ import type { DaemonClient } from '../../daemon/client.js';
 import type { DaemonEvent } from '../../protocol/index.js';
 import { isTerminalState, type TaskOutcome, type TaskSnapshot, type TaskSpec } from '../../supervisor/types.js';
 import { UsageError, connect, print, printJson } from '../context.js';
+import { PRIORITIES, type Priority } from '../../process/priority.js';
 import { progressBar } from '../format.js';
 
 /** Exit codes of `run --wait`, by outcome (130 and 137 follow the shell's 128 + SIGINT/SIGKILL). */
@@ -21,6 +22,7 @@ export const OUTCOME_EXIT: Record<TaskOutcome['state'], number> = { completed: 0
 interface RunOptions {
   input?: string;
   name?: string;
+  priority?: string;
   wait?: boolean;
   json?: boolean;
 }
@@ -32,6 +34,7 @@ export function registerRunCommand(program: Command, argv: readonly string[]): v
     .argument('[target...]', 'module path, or (after --) a command and its arguments')
     .option('--input <json>', 'input for a module task, as JSON')
     .option('--name <name>', 'display name')
+    .option('--priority <level>', "CPU priority: idle (default: only CPU time nobody else wants), low (nice 10) or normal")
     .option('-w, --wait', 'wait for the end: progress bar, output, exit code 0 completed, 1 failed, 130 cancelled, 137 killed')
     .option('--json', 'print the task (with --wait: the final task) as JSON')
     .addHelpText('after', '\nExamples:\n  taskwarden run ./tasks/resize.mjs --input \'{"size":512}\' --wait\n  taskwarden run --name train --wait -- python train.py --epochs 3')
@@ -49,7 +52,10 @@ export function registerRunCommand(program: Command, argv: readonly string[]): v
 /** Module mode unless the user wrote `--`: then everything after it is the command. */
 export function buildSpec(target: string[], options: RunOptions, argv: readonly string[]): TaskSpec {
   const dash = argv.indexOf('--');
-  const name = options.name !== undefined ? { name: options.name } : {};
+  const name = {
+    ...(options.name !== undefined ? { name: options.name } : {}),
+    ...(options.priority !== undefined ? { priority: parsePriority(options.priority) } : {}),
+  };
   if (dash >= 0) {
     const command = argv.slice(dash + 1);
     if (command.length === 0) throw new UsageError('run: nothing after "--": give a command, e.g. taskwarden run -- sleep 5');
@@ -64,6 +70,11 @@ export function buildSpec(target: string[], options: RunOptions, argv: readonly 
     throw new UsageError(`run: no task module ${module}; to run a command write: taskwarden run -- ${target[0]}`);
   }
   return { module, cwd: process.cwd(), ...name, ...(options.input !== undefined ? { input: parseInput(options.input) } : {}) };
+}
+
+function parsePriority(text: string): Priority {
+  if (!PRIORITIES.includes(text as Priority)) throw new UsageError(`run: --priority must be ${PRIORITIES.join(', ')}, got "${text}"`);
+  return text as Priority;
 }
 
 function parseInput(text: string): unknown {
