@@ -51,7 +51,8 @@ export async function waitFor<T>(check: () => T | undefined | false | Promise<T 
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The registry file an orphan guard reads at the end: the last argument of its command line ("taskwarden-guard" in pipe mode). */
+/** The registry file an orphan guard reads at the end: the argument after its $0 ("" in pipe mode). */
 export function guardRegistry(guardPid: number): string {
-  return readFileSync(`/proc/${guardPid}/cmdline`, 'utf8').split('\0').filter(Boolean).at(-1)!;
+  const args = readFileSync(`/proc/${guardPid}/cmdline`, 'utf8').split('\0');
+  return args[args.indexOf('taskwarden-guard') + 1] ?? '';
 }

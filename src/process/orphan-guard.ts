@@ -28,8 +28,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { LineageMark } from './lineage.js';
 
 // $1: the registry file ('' when there is none). Lines from the pipe and from the file mean the same.
+// $2: the name of the owner's lineage mark ('' for none).
 const GUARD_SCRIPT = `
 trap '' INT TERM HUP QUIT PIPE
 groups=' '
@@ -49,6 +51,21 @@ for g in $groups; do
   case "$g" in ''|*[!0-9]*|0|1) continue ;; esac
   kill -9 "-$g" 2>/dev/null
 done
+# $2: the lineage mark. Its holders outside those groups (setsid, orphaned, spawned as the owner
+# died) are found by their environment; again until a pass finds none (one may have forked).
+if [ -n "$2" ]; then
+  pass=0
+  while [ $pass -lt 5 ]; do
+    found=''
+    for f in $(grep -l -s -z -E "^$2=" /proc/[0-9]*/environ 2>/dev/null); do
+      p="\${f#/proc/}"; p="\${p%/environ}"
+      case "$p" in ''|*[!0-9]*|0|1) continue ;; esac
+      kill -9 "$p" 2>/dev/null && found=1
+    done
+    [ -n "$found" ] || break
+    pass=$((pass + 1))
+  done
+fi
 exit 0
 `;
 
@@ -69,7 +86,16 @@ export class OrphanGuard {
   #closed = false;
   #pending = '';
 
-  constructor() {
+  readonly #markName: string;
+
+  /**
+   * `mark`: the owner's lineage mark; at the end the guard also kills every process that carries
+   * it. A process being spawned when the owner dies holds a copy of the pipe's write end until it
+   * has exec'd with the mark in its environment, so the guard's read cannot end before then: that
+   * closes the window between fork and the owner registering the new group.
+   */
+  constructor(mark?: LineageMark) {
+    this.#markName = mark?.name ?? '';
     this.#spawn();
   }
 
@@ -106,7 +132,7 @@ export class OrphanGuard {
   }
 
   #spawn(): void {
-    const child = spawn('/bin/sh', ['-c', GUARD_SCRIPT, 'taskwarden-guard', this.#registry?.path ?? ''], {
+    const child = spawn('/bin/sh', ['-c', GUARD_SCRIPT, 'taskwarden-guard', this.#registry?.path ?? '', this.#markName], {
       detached: true,
       stdio: ['pipe', 'ignore', 'ignore'],
     });

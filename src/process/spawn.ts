@@ -22,6 +22,8 @@ const NICE_BINARY = ['/usr/bin/nice', '/bin/nice'].find((path) => existsSync(pat
 
 export interface RunnerSpawnOptions {
   priority: CpuPriority;
+  /** The lineage mark [variable, value] (see lineage.ts). */
+  mark?: [string, string];
   /** Module URLs to import before saying 'ready' (prewarmed runners). */
   preload?: string[];
   env?: Record<string, string>;
@@ -37,6 +39,7 @@ export function spawnRunner(options: RunnerSpawnOptions): ChildProcess {
     env: {
       ...(options.env ?? process.env),
       ...(options.preload?.length ? { [PRELOAD_ENV]: JSON.stringify(options.preload) } : {}),
+      ...(options.mark ? { [options.mark[0]]: options.mark[1] } : {}),
     },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     serialization: 'advanced',
@@ -49,13 +52,14 @@ export interface CommandSpawnOptions {
   command: string;
   args: readonly string[];
   priority: CpuPriority;
+  mark?: [string, string];
   env?: Record<string, string>;
   cwd?: string;
 }
 
 /** Runs any program, niced like a runner. */
 export function spawnCommand(options: CommandSpawnOptions): ChildProcess {
-  const env = options.env ?? process.env;
+  const env = { ...(options.env ?? process.env), ...(options.mark ? { [options.mark[0]]: options.mark[1] } : {}) };
   const [file, args] = withPriority(options.priority, options.command, options.args);
   const child = spawn(file, args, { detached: true, cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   if (child.pid !== undefined && options.priority.nice > 0) setAutogroupNice(child.pid, options.priority.nice);

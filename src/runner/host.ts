@@ -112,6 +112,8 @@ function makeContext(run: RunMessage, throttle: ProgressThrottle): TaskContext {
 async function run(message: RunMessage): Promise<void> {
   if (running || finished) return;
   running = true;
+  // Children the task spawns inherit process.env: they carry the task's lineage mark.
+  if (message.mark) process.env[message.mark[0]] = message.mark[1];
   const cwd = message.cwd ?? process.cwd();
   if (message.cwd) process.chdir(message.cwd);
   let fn: TaskFunction;

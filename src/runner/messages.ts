@@ -12,6 +12,8 @@ export interface RunMessage {
   taskId: string;
   attempt: number;
   cwd?: string;
+  /** The lineage mark [variable, value] the task's children inherit (a prewarmed runner learns it here). */
+  mark?: [string, string];
 }
 
 export interface AbortMessage {

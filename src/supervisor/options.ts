@@ -42,9 +42,16 @@ export interface SupervisorOptions {
   preload?: string[];
   /** Makes task ids; default "1", "2", ... The daemon passes one that continues its journal. */
   nextId?: () => string;
+  /**
+   * Names this supervisor's lineage mark (TASKWARDEN_OWNER_<token>, 1-64 letters, digits or _),
+   * the environment variable by which its tasks' processes are found (see README, No orphans).
+   * Default: random. The daemon derives one from its state directory, so that a later daemon
+   * finds what a crashed one left behind.
+   */
+  lineageToken?: string;
 }
 
-export type ResolvedOptions = Required<Omit<SupervisorOptions, 'nice' | 'priority'>> & { cpu: CpuPriority };
+export type ResolvedOptions = Required<Omit<SupervisorOptions, 'nice' | 'priority' | 'lineageToken'>> & { cpu: CpuPriority };
 
 export function resolveOptions(options: SupervisorOptions = {}): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('Supervisor options must be an object');

@@ -9,6 +9,7 @@ import { PACKAGE_ENTRY_URL, spawnRunner } from '../process/spawn.js';
 import { signalGroup } from '../process/group.js';
 import type { OrphanGuard } from '../process/orphan-guard.js';
 import type { CpuPriority } from '../process/priority.js';
+import type { LineageMark } from '../process/lineage.js';
 
 /** How long after a runner is taken its replacement is spawned. */
 const REFILL_DELAY_MS = 20;
@@ -27,6 +28,7 @@ export class RunnerPool {
     private readonly size: number,
     private readonly priority: CpuPriority,
     private readonly guard: OrphanGuard,
+    private readonly mark: LineageMark,
     private readonly preload: readonly string[] = [],
   ) {
     this.#refill();
@@ -125,7 +127,7 @@ export class RunnerPool {
 
   #refill(): void {
     while (!this.#closed && !this.#paused && this.#idle.length < this.size) {
-      const runner = spawnRunner({ priority: this.priority, preload: [PACKAGE_ENTRY_URL, ...this.preload] });
+      const runner = spawnRunner({ priority: this.priority, preload: [PACKAGE_ENTRY_URL, ...this.preload], mark: [this.mark.name, ''] });
       if (!runner.pid) {
         runner.on('error', () => {});
         return;

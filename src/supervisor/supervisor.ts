@@ -12,6 +12,7 @@ import { isGroupEmpty, signalGroup } from '../process/group.js';
 import { isSameLiveProcess } from '../process/proc.js';
 import { cpuPriority, lowerPriority, priorityMechanism, restorePriority, restorePriorityInBackground, type CpuPriority } from '../process/priority.js';
 import { LineSplitter } from '../process/lines.js';
+import { LineageMark } from '../process/lineage.js';
 import { OrphanGuard } from '../process/orphan-guard.js';
 import { resolveCommand, spawnCommand, spawnRunner } from '../process/spawn.js';
 import { toTaskError, type FromRunner, type ToRunner } from '../runner/messages.js';
@@ -42,6 +43,8 @@ interface TaskRecord {
   pid?: number;
   /** Descendants that left the group (setsid), by pid -> start time. */
   escapees: Map<number, number>;
+  /** The strongest signal this attempt was sent: lineage strays found later get the same. */
+  lastSignal?: 'SIGTERM' | 'SIGKILL';
   startedAt?: number;
   endedAt?: number;
   progress?: Progress;
@@ -84,7 +87,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly #options: ResolvedOptions;
   readonly #tasks = new Map<string, TaskRecord>();
   readonly #queue: TaskRecord[] = [];
-  readonly #guard = new OrphanGuard();
+  readonly #mark: LineageMark;
+  readonly #guard: OrphanGuard;
+  /** Tasks SIGKILLed this turn: one /proc pass after the signals finds their marked strays. */
+  readonly #sweepQueue = new Set<TaskRecord>();
   readonly #pool: RunnerPool | undefined;
   readonly #sampler: UsageSampler;
   readonly #pendingEvents: Array<[TaskRecord, MachineEvent]> = [];
@@ -102,7 +108,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   constructor(options: SupervisorOptions = {}) {
     super();
     this.#options = resolveOptions(options);
-    this.#pool = this.#options.prewarm > 0 ? new RunnerPool(this.#options.prewarm, this.#options.cpu, this.#guard, this.#options.preload) : undefined;
+    this.#mark = new LineageMark(options.lineageToken);
+    this.#guard = new OrphanGuard(this.#mark);
+    this.#pool = this.#options.prewarm > 0 ? new RunnerPool(this.#options.prewarm, this.#options.cpu, this.#guard, this.#mark, this.#options.preload) : undefined;
     this.#sampler = new UsageSampler({
       intervalMs: Math.min(this.#options.sampleIntervalMs, Math.max(25, this.#options.stallAfterMs / 4)),
       targets: () => this.#runningRecords(),
@@ -407,12 +415,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     // A prewarmed runner has our env, cwd and priority; a task that wants its own needs a fresh one.
     const samePriority = record.cpu.nice === this.#options.cpu.nice && record.cpu.schedIdle === this.#options.cpu.schedIdle;
     const runner = spec.env === undefined && samePriority ? this.#pool?.take() : undefined;
-    const child = runner ?? spawnRunner({ priority: record.cpu, env: spec.env, cwd });
+    const mark = this.#markOf(record);
+    const child = runner ?? spawnRunner({ priority: record.cpu, env: spec.env, cwd, mark });
     if (runner) {
       runner.ref();
       (runner.channel as { ref?: () => void } | undefined)?.ref?.();
     }
-    child.send({ t: 'run', module: resolve(cwd, spec.module), input: spec.input, taskId: record.id, attempt: record.machine.attempt, cwd } satisfies ToRunner);
+    child.send({ t: 'run', module: resolve(cwd, spec.module), input: spec.input, taskId: record.id, attempt: record.machine.attempt, cwd, mark } satisfies ToRunner);
     return child;
   }
 
@@ -426,7 +435,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.#dispatch(record, { type: 'spawn-failed', error, at: Date.now() });
       return undefined;
     }
-    return spawnCommand({ command: file, args: spec.args ?? [], priority: record.cpu, env, cwd });
+    return spawnCommand({ command: file, args: spec.args ?? [], priority: record.cpu, env, cwd, mark: this.#markOf(record) });
+  }
+
+  #markOf(record: TaskRecord): [string, string] {
+    return [this.#mark.name, LineageMark.valueOf(record.id, record.machine.attempt)];
   }
 
   #wireChild(record: TaskRecord, child: ChildProcess): void {
@@ -525,6 +538,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #signal(record: TaskRecord, signal: 'SIGTERM' | 'SIGKILL'): void {
     if (record.pid === undefined) return;
     signalGroup(record.pid, signal);
+    if (record.lastSignal !== 'SIGKILL') record.lastSignal = signal;
+    // A kill or an escalation also reaches what left the group since the last sample (a child
+    // forked from a SIGTERM handler, say): found by its lineage mark, once the signals are out.
+    if (signal === 'SIGKILL') this.#queueSweep(record);
     for (const [pid, startTime] of record.escapees) {
       // Never signal a reused pid: check the start time first.
       if (!isSameLiveProcess(pid, startTime)) {
@@ -535,6 +552,34 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         process.kill(pid, signal);
       } catch {
         record.escapees.delete(pid);
+      }
+    }
+  }
+
+  #queueSweep(record: TaskRecord): void {
+    if (this.#sweepQueue.size === 0) queueMicrotask(() => this.#sweep());
+    this.#sweepQueue.add(record);
+  }
+
+  /** One /proc pass for every task SIGKILLed this turn (stopAll kills many at once). */
+  #sweep(): void {
+    const records = [...this.#sweepQueue].filter((r) => r.pid !== undefined);
+    this.#sweepQueue.clear();
+    if (records.length === 0) return;
+    const marked = this.#mark.findAll(Math.min(...records.map((r) => r.pid!)));
+    for (const record of records) this.#adoptStrays(record, marked.get(LineageMark.valueOf(record.id, record.machine.attempt)) ?? []);
+  }
+
+  /** Marked processes outside the group become escapees: waited for, and sent the signal the attempt already got. */
+  #adoptStrays(record: TaskRecord, strays: ReadonlyArray<{ pid: number; startTime: number }>): void {
+    for (const { pid, startTime } of strays) {
+      if (record.escapees.get(pid) === startTime) continue;
+      record.escapees.set(pid, startTime);
+      if (!record.lastSignal) continue;
+      try {
+        process.kill(pid, record.lastSignal);
+      } catch {
+        // gone already
       }
     }
   }
@@ -568,7 +613,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       if (isSameLiveProcess(pid, startTime)) return false;
       record.escapees.delete(pid);
     }
-    return true;
+    // The group and every escapee seen are gone: is anything left that carries the attempt's mark
+    // (it left the group and was orphaned between two samples)? Only younger pids are read.
+    const strays = this.#mark.find(LineageMark.valueOf(record.id, record.machine.attempt), pgid);
+    this.#adoptStrays(record, strays);
+    return strays.length === 0;
   }
 
   #settle(record: TaskRecord, outcome: TaskOutcome): void {
@@ -585,6 +634,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     record.child = undefined;
     record.pid = undefined;
     record.escapees.clear();
+    record.lastSignal = undefined;
     record.progress = undefined;
     record.stall = undefined;
     record.usage = undefined;
@@ -600,11 +650,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** Runs in process 'exit': synchronous only. */
   #killEverythingNow(): void {
     for (const record of this.#tasks.values()) {
-      if (record.pid !== undefined && !isTerminalState(record.machine.state)) {
+      if (record.pid === undefined || isTerminalState(record.machine.state)) continue;
+      for (const pid of [-record.pid, ...record.escapees.keys()]) {
         try {
-          signalGroup(record.pid, 'SIGKILL');
+          process.kill(pid, 'SIGKILL');
         } catch {
-          // Nothing more can be done while exiting; the guard tries again.
+          // Gone, or nothing more can be done while exiting: the guard sweeps the marks next.
         }
       }
     }

@@ -125,7 +125,14 @@ describe('supervisor operations', () => {
       rmSync(counterDir, { recursive: true, force: true });
     });
     const earlier = processes().filter((p) => p.ppid === process.pid).map((p) => p.pid); // other tests' leftovers
-    sup = new Supervisor({ prewarm: 1, preload: [fixture('slow-preload')], graceMs: 20_000, stallAfterMs: Infinity });
+    // Normal priority: a SIGSTOP takes effect when its target next runs, and an idle-priority runner on a
+    // busy machine may not run within the 250 ms the freeze lasts. What is tested here is the freeze.
+    sup = new Supervisor({ prewarm: 1, preload: [fixture('slow-preload')], graceMs: 20_000, stallAfterMs: Infinity, priority: 'normal' });
+    const frozen = async (what: string) => {
+      // Every turn of the event loop, not every 10 ms: the freeze lasts at most 250 ms.
+      for (const deadline = Date.now() + 2000; Date.now() < deadline; await new Promise((r) => setImmediate(r))) if (stateOf(spare!) === 'T') return;
+      throw new Error(`timed out after 2000 ms waiting for ${what}`);
+    };
     const stateOf = (pid: number) => processes().find((p) => p.pid === pid)?.state;
     const bootingRunner = (exclude: number[]) => processes().find((p) => p.ppid === process.pid && !exclude.includes(p.pid) && isRunnerHost(p.pid))?.pid;
     await sup.warm(); // the first runner has counted itself: the next one is the slow one
@@ -136,7 +143,7 @@ describe('supervisor operations', () => {
     expect(stateOf(spare!)).not.toBe('T');
 
     a.cancel(); // ignored: 'cancelling' for the whole grace period
-    await waitFor(() => stateOf(spare!) === 'T', 2000, 'the booting runner frozen');
+    await frozen('the booting runner frozen');
     // Bounded: a stop that takes its whole grace period must not keep the pool cold.
     await waitFor(() => stateOf(spare!) !== 'T', 5000, 'the booting runner thawed after the cap');
     expect(a.state).toBe('cancelling');
@@ -144,10 +151,11 @@ describe('supervisor operations', () => {
     a.kill();
     expect((await a.done).state).toBe('killed');
     // Another stop freezes the spare again; a start meanwhile takes it, thawed, and its task runs.
-    const b = sup.start({ command: '/bin/sh', args: ['-c', "trap '' TERM; sleep 30"] });
-    await waitFor(() => b.state === 'running', 20_000, 'task b to run');
+    // It says when its trap is set: a cancel that came before would stop it at once (and end the pause).
+    const b = sup.start({ command: '/bin/sh', args: ['-c', 'trap "" TERM; echo \'{"progress": 0.5, "message": "trap set"}\'; sleep 30'] });
+    await waitFor(() => b.progress?.message === 'trap set', 20_000, 'task b to ignore SIGTERM');
     b.cancel(); // ignored by the shell and its sleep
-    await waitFor(() => stateOf(spare!) === 'T', 2000, 'the booting runner frozen again');
+    await frozen('the booting runner frozen again');
     const c = sup.start({ module: fixture('echo'), input: 'hello' });
     writeFileSync(path.join(path.dirname(process.env.SLOW_PRELOAD_COUNTER!), 'release'), ''); // the spare may finish booting now
     expect(await c.done).toMatchObject({ state: 'completed', result: { input: 'hello', pid: spare } });

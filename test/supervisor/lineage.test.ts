@@ -1,0 +1,111 @@
+/**
+ * Lineage marks: no task process survives its owner, including one spawned in the instant the
+ * owner died and descendants that left the group (setsid, setpgid, orphaned); and a stop reaches
+ * descendants no /proc sample saw. Survivors are found by their command line (a number unique to
+ * each test) and by the mark in their environment, both read from /proc.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
+import { Supervisor } from 'taskwarden';
+import { fixture, sleep, waitFor } from '../helpers.js';
+
+/** A sleep length no other process uses: 900000-999999 seconds. */
+const uniqueTag = () => String(900_000 + Math.floor(Math.random() * 100_000));
+
+/** Live processes whose command line has `tag` or whose environment has the mark `markName`. */
+function survivors(tag: string, markName?: string): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
+      if (/^\d+ \(.*\) [ZX]/s.test(stat)) continue;
+      const cmdline = readFileSync(`/proc/${name}/cmdline`, 'latin1').split('\0');
+      const environ = markName ? readFileSync(`/proc/${name}/environ`, 'latin1').split('\0') : [];
+      if (cmdline.includes(tag) || environ.some((v) => v.startsWith(`${markName}=`))) found.push(Number(name));
+    } catch {
+      // gone
+    }
+  }
+  return found;
+}
+
+async function noSurvivors(tag: string, markName: string | undefined, withinMs: number): Promise<number[]> {
+  const t0 = Date.now();
+  let left = survivors(tag, markName);
+  while (left.length > 0 && Date.now() - t0 < withinMs) {
+    await sleep(20);
+    left = survivors(tag, markName);
+  }
+  return left;
+}
+
+function startOwner(file: string, args: string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, [fixture(file), ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  const exited = new Promise((r) => child.once('exit', r));
+  let out = '';
+  child.stdout.on('data', (c) => (out += c));
+  const ready = waitFor(() => out.includes('ready'), 30_000, `${file} to be ready`);
+  return { child, exited, ready };
+}
+
+let sup: Supervisor | undefined;
+afterEach(async () => {
+  await sup?.shutdown();
+  sup = undefined;
+});
+
+describe('lineage marks', () => {
+  it('an owner SIGKILLed while it spawns a burst of 20 tasks leaves no process behind (10 rounds, 0-60 ms after the burst began)', async () => {
+    for (let round = 0; round < 10; round++) {
+      const tag = uniqueTag();
+      const token = randomBytes(6).toString('hex');
+      const owner = startOwner('owner-burst', [], { TAG: tag, LINEAGE_TOKEN: token });
+      await owner.ready;
+      await sleep(round * 6);
+      owner.child.kill('SIGKILL');
+      await owner.exited;
+      // The promise is 1 s (measured by `npm run bench -- load`); a test on a busy machine allows more.
+      expect(await noSurvivors(tag, `TASKWARDEN_OWNER_${token}`, 5000), `round ${round}`).toEqual([]);
+    }
+  }, 180_000);
+
+  for (const how of ['wait', 'exit', 'throw'] as const) {
+    it(`descendants outside the groups, never sampled, die with their owner (${how === 'wait' ? 'SIGKILLed' : how === 'exit' ? 'exits' : 'throws'})`, async () => {
+      const tag = uniqueTag();
+      const token = randomBytes(6).toString('hex');
+      const owner = startOwner('owner-escapes', [how], { TAG: tag, LINEAGE_TOKEN: token });
+      await owner.ready;
+      // Before: escapees live outside every group (4 leaders + 4 escapees + the detached sleep 1000 of the module task).
+      expect(survivors(tag).length).toBeGreaterThanOrEqual(6);
+      if (how === 'wait') owner.child.kill('SIGKILL');
+      await owner.exited;
+      expect(await noSurvivors(tag, `TASKWARDEN_OWNER_${token}`, 5000)).toEqual([]);
+    }, 60_000);
+  }
+
+  it('a task whose leader exits leaves no orphaned escapee behind: the task ends only when it is gone', async () => {
+    const tag = uniqueTag();
+    sup = new Supervisor({ prewarm: 0, graceMs: 2000, sampleIntervalMs: 600_000 });
+    // The escapee's parent (the middle shell) exits at once: no parent link leads to it.
+    const task = sup.start({ command: 'sh', args: ['-c', `sh -c 'setsid sleep ${tag} &'; echo started`] });
+    const outcome = await task.done;
+    expect(outcome.state).toBe('completed');
+    expect(survivors(tag)).toEqual([]);
+  });
+
+  it('an escapee forked from a SIGTERM handler during the grace period dies with the escalation', async () => {
+    const tag = uniqueTag();
+    sup = new Supervisor({ prewarm: 0, graceMs: 300, sampleIntervalMs: 600_000 });
+    const script = `trap 'setsid sleep ${tag} &' TERM; echo '{"progress": 0.1, "message": "trap set"}'; while :; do sleep 0.05; done`;
+    const task = sup.start({ command: 'sh', args: ['-c', script] });
+    await waitFor(() => task.progress?.message === 'trap set', 20_000, 'the trap to be set');
+    task.cancel();
+    await waitFor(() => survivors(tag).length > 0, 5000, 'the handler to fork its escapee');
+    const outcome = await task.done;
+    expect(outcome).toMatchObject({ state: 'killed', escalated: true });
+    expect(survivors(tag)).toEqual([]);
+  });
+});
