@@ -14,7 +14,7 @@
  * are kept per attempt, and after a rotation at least the last half. Rotation
  * is one rename at a line boundary: no rewrite, nothing half-kept.
  *
- * Appends are buffered in memory and written with one appendFileSync per file
+ * Appends are buffered in memory and written with one append (open, write, close) per file
  * per flush (every flushIntervalMs, or at once when a file's buffer reaches
  * flushBytes), so the daemon's event loop never waits on more than one small
  * write per file. Call flush() or close() before exiting.
@@ -23,21 +23,9 @@
  * coalesces and drops events, misses renames on some file systems and does not
  * work on network mounts; a poll of an open descriptor is cheap and always right.
  */
-import {
-  appendFileSync,
-  chmodSync,
-  closeSync,
-  existsSync,
-  fstatSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  readSync,
-  readdirSync,
-  renameSync,
-  statSync,
-} from 'node:fs';
+import { closeSync, constants, fchmodSync, fstatSync, lstatSync, readFileSync, readSync, readdirSync, renameSync, writeSync, type Stats } from 'node:fs';
 import { basename, join } from 'node:path';
+import { ensurePrivateDir, ensurePrivateSubdir, openPrivateFile } from '../daemon/safe-fs.js';
 import type { LogLine } from '../supervisor/types.js';
 
 export const LOGS_DIR = 'logs';
@@ -112,8 +100,9 @@ export class LogStore {
     if (!(this.maxBytesPerAttempt >= 1024) || !(this.#maxLineBytes >= 1)) {
       throw new RangeError(`maxBytesPerAttempt must be at least 1024 and maxLineBytes positive`);
     }
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    chmodSync(this.dir, 0o700);
+    // Private (see safe-fs.ts): created 0700; an existing one is checked, never chmodded or followed.
+    ensurePrivateDir(stateDir);
+    ensurePrivateSubdir(this.dir);
   }
 
   /** Path of an attempt's current log file (`.1` next to it holds the older half). */
@@ -242,14 +231,21 @@ export class LogStore {
         file.size = 0;
       }
       if (bytes === 0) return;
-      const created = file.size === 0 && !existsSync(file.path);
-      appendFileSync(file.path, data, { mode: 0o600 });
-      if (created) chmodSync(file.path, 0o600); // in case the umask took bits away from the owner
+      // Never through a symlink (O_NOFOLLOW), never into a file another user owns.
+      const created = file.size === 0 && lstatIfExists(file.path) === undefined;
+      const fd = openPrivateFile(file.path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
+      try {
+        if (created) fchmodSync(fd, 0o600); // in case the umask took bits away from the owner
+        writeAll(fd, Buffer.from(data));
+      } finally {
+        closeSync(fd);
+      }
       file.size += bytes;
     } catch (error) {
       this.#onError(asError(error));
     }
   }
+
 }
 
 /** Polls one attempt's log file; survives rotation (drains the renamed file through its open descriptor). */
@@ -317,7 +313,7 @@ class Follower {
 
   #open(): boolean {
     try {
-      this.#fd = openSync(this.path, 'r');
+      this.#fd = openPrivateFile(this.path, constants.O_RDONLY);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw error;
@@ -331,7 +327,7 @@ class Follower {
   #emitOlderHalf(): void {
     const older = `${this.path}.1`;
     try {
-      if (statSync(older).ino === this.#ino) return;
+      if (lstatSync(older).ino === this.#ino) return;
     } catch {
       return;
     }
@@ -350,7 +346,7 @@ class Follower {
 
   #rotated(): boolean {
     try {
-      return statSync(this.path).ino !== this.#ino;
+      return lstatSync(this.path).ino !== this.#ino;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
       throw error;
@@ -410,21 +406,37 @@ function checkTaskId(taskId: string): void {
   if (!TASK_ID.test(taskId)) throw new RangeError(`invalid task id ${JSON.stringify(taskId)}`);
 }
 
+/** A log file's content; never read through a symlink (see openPrivateFile). */
 function readIfExists(path: string): Buffer {
   try {
-    return readFileSync(path);
+    const fd = openPrivateFile(path, constants.O_RDONLY);
+    try {
+      return readFileSync(fd);
+    } finally {
+      closeSync(fd);
+    }
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return Buffer.alloc(0);
     throw error;
   }
 }
 
-function sizeIfExists(path: string): number {
+function lstatIfExists(path: string): Stats | undefined {
   try {
-    return statSync(path).size;
+    return lstatSync(path);
   } catch {
-    return 0;
+    return undefined;
   }
+}
+
+/** The size of a regular file there, 0 otherwise (a symlink is not followed: its write fails). */
+function sizeIfExists(path: string): number {
+  const stat = lstatIfExists(path);
+  return stat?.isFile() ? stat.size : 0;
+}
+
+function writeAll(fd: number, data: Buffer): void {
+  for (let offset = 0; offset < data.length; ) offset += writeSync(fd, data, offset);
 }
 
 function asError(error: unknown): Error {

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -129,6 +129,31 @@ describe('LogStore', () => {
     const logs = store({ maxBytesPerAttempt: 2048 });
     logs.append(line('from this one'));
     expect(logs.read('1', 1).lines.map((l) => l.line)).toEqual(['from the previous daemon', 'from this one']);
+  });
+
+  it('never writes or reads through a symlink in the logs directory', () => {
+    const outside = join(dir, 'outside.txt');
+    writeFileSync(outside, 'untouched\n');
+    const logs = store();
+    symlinkSync(outside, join(dir, 'logs', '7.1.log'));
+    const onError = vi.fn();
+    const refusing = store({ onError });
+    refusing.append(line('mine', 'stdout', '7'));
+    refusing.flush();
+    expect(onError).toHaveBeenCalledWith(expect.objectContaining({ message: expect.stringContaining('7.1.log: it is a symlink') }));
+    expect(readFileSync(outside, 'utf8')).toBe('untouched\n');
+    symlinkSync(outside, join(dir, 'logs', '8.1.log'));
+    expect(() => logs.read('8', 1)).toThrow(/8\.1\.log: it is a symlink/);
+  });
+
+  it('refuses a logs directory that is a symlink', () => {
+    const elsewhere = mkdtempSync(join(tmpdir(), 'taskwarden-elsewhere-'));
+    try {
+      symlinkSync(elsewhere, join(dir, 'logs'));
+      expect(() => store()).toThrow(`taskwarden refuses ${join(dir, 'logs')}: it is a symlink`);
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
   });
 });
 
