@@ -102,6 +102,16 @@ export class Journal {
     return String(this.#lastTaskNumber);
   }
 
+  /** The highest numeric task id handed out or seen (0: none). */
+  get lastTaskNumber(): number {
+    return this.#lastTaskNumber;
+  }
+
+  /** Ids handed out from now on are greater than n (ids known from elsewhere, e.g. the logs of a lost journal). */
+  continueTaskIdsAfter(n: number): void {
+    this.#lastTaskNumber = Math.max(this.#lastTaskNumber, n);
+  }
+
   /** Record a new task (its creation transition included). Recording a known task again only updates it. */
   recordTask(snapshot: TaskSnapshot): void {
     this.#noteId(snapshot.id);

@@ -23,7 +23,7 @@
  * coalesces and drops events, misses renames on some file systems and does not
  * work on network mounts; a poll of an open descriptor is cheap and always right.
  */
-import { closeSync, constants, fchmodSync, fstatSync, lstatSync, readFileSync, readSync, readdirSync, renameSync, writeSync, type Stats } from 'node:fs';
+import { closeSync, constants, fchmodSync, fstatSync, lstatSync, readFileSync, readSync, readdirSync, renameSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ensurePrivateDir, ensurePrivateSubdir, openPrivateFile } from '../daemon/safe-fs.js';
 import type { LogLine } from '../supervisor/types.js';
@@ -72,8 +72,10 @@ const PREFIX: Record<LogStream, string> = { stdout: '[stdout] ', stderr: '[stder
 
 interface OpenFile {
   path: string;
-  /** Bytes in the current file (not counting .1). */
+  /** Bytes this store wrote to the current file (not counting .1). */
   size: number;
+  /** This store created the current file (false before the first write and after a rotation). */
+  created: boolean;
   pending: string[];
   pendingBytes: number;
 }
@@ -157,6 +159,20 @@ export class LogStore {
   }
 
   /**
+   * The highest plain numeric task id ("1", "2", ...) that has a log file here
+   * (set-aside ones included), 0 if none: ids handed out later must be higher,
+   * or a new task would take the id, and the logs, of an old one.
+   */
+  highestTaskNumber(): number {
+    let highest = 0;
+    for (const name of readdirSync(this.dir)) {
+      const match = /^([1-9][0-9]{0,14})\.\d+\.log(?:$|\.)/.exec(name);
+      if (match) highest = Math.max(highest, Number(match[1]));
+    }
+    return highest;
+  }
+
+  /**
    * The kept log of an attempt (default: the latest), oldest line first. With
    * tailBytes, only the last tailBytes of the file content, from the first
    * whole line in them.
@@ -190,8 +206,11 @@ export class LogStore {
     let file = this.#files.get(key);
     if (!file) {
       const path = this.pathOf(taskId, attempt);
-      file = { path, size: sizeIfExists(path), pending: [], pendingBytes: 0 };
+      file = { path, size: 0, created: false, pending: [], pendingBytes: 0 };
       this.#files.set(key, file);
+      // Files already there belong to another run of this task id and attempt (the journal lost
+      // its tasks and ids started again, or was replaced by an older copy): never mix two runs.
+      this.#setAside(path);
     }
     return file;
   }
@@ -229,13 +248,16 @@ export class LogStore {
       if (file.size > 0 && file.size + bytes > half) {
         renameSync(file.path, `${file.path}.1`);
         file.size = 0;
+        file.created = false;
       }
       if (bytes === 0) return;
+      // A new file is created with O_EXCL: only what this store created is ever appended to.
       // Never through a symlink (O_NOFOLLOW), never into a file another user owns.
-      const created = file.size === 0 && lstatIfExists(file.path) === undefined;
-      const fd = openPrivateFile(file.path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
+      const create = file.created ? 0 : constants.O_CREAT | constants.O_EXCL;
+      const fd = openPrivateFile(file.path, constants.O_WRONLY | constants.O_APPEND | create, 0o600);
       try {
-        if (created) fchmodSync(fd, 0o600); // in case the umask took bits away from the owner
+        if (!file.created) fchmodSync(fd, 0o600); // in case the umask took bits away from the owner
+        file.created = true;
         writeAll(fd, Buffer.from(data));
       } finally {
         closeSync(fd);
@@ -246,6 +268,24 @@ export class LogStore {
     }
   }
 
+  /** Renames an attempt's files left by another run (and a symlink in their place) to `<name>.orphaned-<ms>`. */
+  #setAside(path: string): void {
+    const at = Date.now();
+    for (const old of [path, `${path}.1`]) {
+      try {
+        lstatSync(old);
+      } catch {
+        continue;
+      }
+      const aside = `${old}.orphaned-${at}`;
+      try {
+        renameSync(old, aside);
+        this.#onError(new Error(`${old} was left by an earlier task with the same id and attempt (was the journal emptied or replaced?); moved to ${aside} so two runs never share a log`));
+      } catch (error) {
+        this.#onError(asError(error));
+      }
+    }
+  }
 }
 
 /** Polls one attempt's log file; survives rotation (drains the renamed file through its open descriptor). */
@@ -419,20 +459,6 @@ function readIfExists(path: string): Buffer {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return Buffer.alloc(0);
     throw error;
   }
-}
-
-function lstatIfExists(path: string): Stats | undefined {
-  try {
-    return lstatSync(path);
-  } catch {
-    return undefined;
-  }
-}
-
-/** The size of a regular file there, 0 otherwise (a symlink is not followed: its write fails). */
-function sizeIfExists(path: string): number {
-  const stat = lstatIfExists(path);
-  return stat?.isFile() ? stat.size : 0;
 }
 
 function writeAll(fd: number, data: Buffer): void {

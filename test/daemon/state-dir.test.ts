@@ -328,6 +328,36 @@ describe('symlinks inside an own state directory are never followed', () => {
     expect(fingerprint(target)).toEqual(before);
     expect(JSON.parse(readFileSync(join(home, 'daemon.pid'), 'utf8')).pid).toBe(process.pid);
   });
+
+  it("a task log path that is a symlink: the task's output goes to a fresh file, the target is untouched", async () => {
+    const home = ownHome();
+    const target = victimFile();
+    const before = fingerprint(target);
+    const d = (await tryStart(home)) as DaemonHandle;
+    const c = await RawClient.open(d.socketPath);
+    cleanups.push(() => c.close());
+    const done = (id: string, attempt: number) =>
+      waitFor(async () => {
+        const task = (await c.request({ type: 'GET', taskId: id })).task;
+        return task.attempt === attempt && task.state === 'completed';
+      }, 20_000, `task ${id} attempt ${attempt} to complete`);
+    const id = (await c.request({ type: 'TASK_REQUEST', spec: { command: 'sh', args: ['-c', 'echo fresh output'] } })).task.id;
+    await done(id, 1);
+    // Where attempt 2 will write: a symlink to a file outside.
+    const path = join(home, 'logs', `${id}.2.log`);
+    symlinkSync(target, path);
+    expect((await c.request({ type: 'TASK_RESTART', taskId: id })).type).toBe('ACK');
+    await done(id, 2);
+    const logs = await c.request({ type: 'LOGS', taskId: id, attempt: 2 });
+    expect(logs.lines).toEqual([{ stream: 'stdout', line: 'fresh output' }]);
+    expect(fingerprint(target)).toEqual(before);
+    const own = lstatSync(path);
+    expect(own.isFile()).toBe(true);
+    expect(own.mode & 0o777).toBe(0o600);
+    const aside = readdirSync(join(home, 'logs')).filter((name) => name.startsWith(`${id}.2.log.orphaned-`));
+    expect(aside).toHaveLength(1);
+    expect(lstatSync(join(home, 'logs', aside[0]!)).isSymbolicLink()).toBe(true);
+  });
 });
 
 describe('what still works', () => {
