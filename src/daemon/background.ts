@@ -9,10 +9,11 @@
  * ends connect to the winner.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, fstatSync, openSync, readSync, renameSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, readSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DAEMON_LOG_FILE } from './home.js';
+import { openPrivateFile } from './safe-fs.js';
 
 export const CLI_MAIN_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
@@ -31,7 +32,8 @@ export interface BackgroundOptions {
 export async function startBackgroundDaemon(options: BackgroundOptions): Promise<{ pid: number | undefined }> {
   const logPath = join(options.home, DAEMON_LOG_FILE);
   rotateLog(logPath);
-  const fd = openSync(logPath, 'a', 0o600);
+  // Never through a symlink, never into a file another user owns.
+  const fd = openPrivateFile(logPath, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
   const logStart = fstatSync(fd).size;
   const child = spawn(process.execPath, [CLI_MAIN_PATH, 'daemon', '--foreground', '--home', options.home, ...(options.args ?? [])], {
     detached: true,
@@ -58,7 +60,7 @@ export async function startBackgroundDaemon(options: BackgroundOptions): Promise
 
 function rotateLog(path: string): void {
   try {
-    if (statSync(path).size > MAX_DAEMON_LOG_BYTES) renameSync(path, `${path}.1`);
+    if (lstatSync(path).size > MAX_DAEMON_LOG_BYTES) renameSync(path, `${path}.1`);
   } catch {
     // No log yet.
   }
@@ -67,7 +69,7 @@ function rotateLog(path: string): void {
 /** What the failed daemon wrote, as one line for the error message. */
 function logTail(path: string, from: number): string {
   try {
-    const fd = openSync(path, 'r');
+    const fd = openPrivateFile(path, constants.O_RDONLY);
     try {
       const size = fstatSync(fd).size;
       const start = Math.max(from, size - 2000);

@@ -24,6 +24,7 @@
  *   answers (code BAD_MESSAGE); an invalid event is dropped.
  */
 import { EventEmitter } from 'node:events';
+import { lstatSync } from 'node:fs';
 import net from 'node:net';
 import {
   LineDecoder,
@@ -96,6 +97,7 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
   }
 
   static async #open(path: string, options: ClientOptions, timeoutMs: number): Promise<DaemonClient> {
+    checkSocketOwner(path);
     const socket = await connectSocket(path, timeoutMs);
     const client = new DaemonClient(socket);
     const timer = setTimeout(() => client.#closeWith(new Error(`the daemon at ${path} did not answer HELLO within ${timeoutMs} ms`)), timeoutMs);
@@ -222,6 +224,31 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
     this.#pending.delete(id);
     if (error) pending.reject(error);
     else pending.resolve(payload ?? {});
+  }
+}
+
+/**
+ * Requests carry arguments, working directories and environments: they go only
+ * to a socket the current user owns (the daemon creates it 0600), never to one
+ * someone else put there. No socket at all is left to connect() (ENOENT: no daemon).
+ */
+function checkSocketOwner(path: string): void {
+  let stat;
+  try {
+    stat = lstatSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  const me = process.geteuid?.();
+  if (!stat.isSocket()) {
+    throw new Error(`refusing to connect to ${path}: it is not a socket${stat.isSymbolicLink() ? ' but a symlink' : ''}; remove it, or use another state directory (--home)`);
+  }
+  if (me !== undefined && stat.uid !== me) {
+    throw new Error(
+      `refusing to connect to ${path}: the socket is owned by uid ${stat.uid}, not by you (uid ${me}), so it is not your daemon; ` +
+        'remove it, or use another state directory (--home)',
+    );
   }
 }
 

@@ -2,9 +2,9 @@
  * The state directory ("home") of a daemon: journal.db, logs/, the socket, the
  * lock file and daemon.log all live here. One daemon serves one home.
  */
-import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
+import { ensurePrivateDir } from './safe-fs.js';
 
 export const SOCKET_FILE = 'daemon.sock';
 export const LOCK_FILE = 'daemon.pid';
@@ -32,14 +32,16 @@ export function homePath(options: HomeOptions = {}): string {
   return join(os.homedir(), '.local', 'state', 'taskwarden');
 }
 
-/** Resolves the state directory and makes sure it exists with mode 0700 (tightening a looser one). */
+/**
+ * Resolves the state directory, creating it (and missing parents) with mode
+ * 0700. Refuses, with an UnsafePathError naming the path, what is wrong and
+ * what to do, a directory another user owns or can write to, or one reached
+ * through a directory or symlink another user controls (see safe-fs.ts). An
+ * existing directory keeps its mode: it is never chmodded.
+ */
 export function resolveHome(options: HomeOptions = {}): string {
   const home = homePath(options);
-  mkdirSync(home, { recursive: true, mode: 0o700 });
-  const stat = statSync(home);
-  if (!stat.isDirectory()) throw new Error(`taskwarden state directory ${home} is not a directory: pass another --home`);
-  // The socket is the only access control on the daemon: nobody else may even reach it.
-  if ((stat.mode & 0o777) !== 0o700) chmodSync(home, 0o700);
+  ensurePrivateDir(home);
   return home;
 }
 

@@ -13,10 +13,11 @@
  * theory both replace it (the check and the unlink are two calls, microseconds
  * apart); the content is re-read just before the unlink to keep that window tiny.
  */
-import { linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, linkSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { isSameLiveProcess, readProcStat } from '../process/proc.js';
 import { LOCK_FILE } from './home.js';
+import { openPrivateFile } from './safe-fs.js';
 
 export interface LockOwner {
   pid: number;
@@ -58,7 +59,7 @@ export function acquireLock(home: string): DaemonLock {
 
 function tryLink(path: string, content: string): boolean {
   const temp = `${path}.${process.pid}.tmp`;
-  writeFileSync(temp, content, { mode: 0o600 });
+  writeNewFile(temp, content);
   try {
     linkSync(temp, path);
     return true;
@@ -70,9 +71,37 @@ function tryLink(path: string, content: string): boolean {
   }
 }
 
+/**
+ * Creates temp with O_EXCL | O_NOFOLLOW: never writes through a symlink or into
+ * a file that was there. One left there (by a crashed process that had our pid,
+ * or planted) is unlinked, which removes the name, never what a symlink points to.
+ */
+function writeNewFile(temp: string, content: string): void {
+  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
+  let fd: number;
+  try {
+    fd = openPrivateFile(temp, flags);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    unlinkSync(temp);
+    fd = openPrivateFile(temp, flags);
+  }
+  try {
+    writeSync(fd, content);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The lock's content; never read through a symlink. */
 function readIfExists(path: string): string | undefined {
   try {
-    return readFileSync(path, 'utf8');
+    const fd = openPrivateFile(path, constants.O_RDONLY);
+    try {
+      return readFileSync(fd, 'utf8');
+    } finally {
+      closeSync(fd);
+    }
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;

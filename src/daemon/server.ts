@@ -121,6 +121,7 @@ class Daemon {
     this.#journal = Journal.open(home);
     this.#logs = new LogStore(home, { onError: (error) => log(`log store: ${error.message}`), ...options.logStoreOptions });
     const journal = this.#journal;
+    continueIdsPastLogs(journal, this.#logs, log);
     this.#sup = new Supervisor({ ...options.supervisorOptions, nextId: () => journal.nextTaskId() });
     this.#progress = new ProgressJournal(options.progressJournalIntervalMs ?? 500, (id, attempt, progress) =>
       this.#journalSafely(() => journal.recordProgress(id, attempt, progress)),
@@ -372,6 +373,21 @@ class Daemon {
     if (line === undefined) return;
     for (const connection of this.#subscribers) connection.sendLine(line);
   }
+}
+
+/**
+ * Logs of tasks the journal does not know (it was emptied, truncated or replaced
+ * by an older copy): new ids continue past them, so a new task never takes an
+ * old task's id and log. Said in the daemon log.
+ */
+function continueIdsPastLogs(journal: Journal, logs: LogStore, log: (message: string) => void): void {
+  const logged = logs.highestTaskNumber();
+  if (logged <= journal.lastTaskNumber) return;
+  log(
+    `${journal.path} knows no task id above ${journal.lastTaskNumber} but ${logs.dir} holds logs of task ${logged}: ` +
+      `the journal was emptied or replaced; new task ids continue from ${logged + 1}`,
+  );
+  journal.continueTaskIdsAfter(logged);
 }
 
 /**

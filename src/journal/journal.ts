@@ -7,9 +7,10 @@
  * microseconds without fsync, and the daemon can rely on "recorded" meaning
  * "committed" when the call returns, before it broadcasts the change.
  */
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, constants, fchmodSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { checkPrivateFileIfExists, ensurePrivateDir, openPrivateFile } from '../daemon/safe-fs.js';
 import {
   ACTIVE_STATES,
   TERMINAL_STATES,
@@ -71,11 +72,17 @@ export class Journal {
     this.#lastTaskNumber = (this.#stmt.maxTaskNumber.get({}) as { n: number | null } | undefined)?.n ?? 0;
   }
 
-  /** Open (creating if needed) `journal.db` in dir. dir is created 0700 if missing. */
+  /**
+   * Open (creating if needed) `journal.db` in dir. dir is created 0700 if
+   * missing and must be private (see ensurePrivateDir); journal.db and its
+   * -wal/-shm must be regular files of the current user, not symlinks, before
+   * SQLite (which follows symlinks) opens them.
+   */
   static open(dir: string, options: JournalOptions = {}): Journal {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    ensurePrivateDir(dir);
     const path = join(dir, JOURNAL_FILE);
     createPrivateFile(path);
+    for (const suffix of ['-wal', '-shm']) checkPrivateFileIfExists(path + suffix);
     let db: Database | undefined;
     try {
       db = new Database(path, { timeout: options.busyTimeoutMs ?? 5000 });
@@ -93,6 +100,16 @@ export class Journal {
   nextTaskId(): string {
     this.#lastTaskNumber += 1;
     return String(this.#lastTaskNumber);
+  }
+
+  /** The highest numeric task id handed out or seen (0: none). */
+  get lastTaskNumber(): number {
+    return this.#lastTaskNumber;
+  }
+
+  /** Ids handed out from now on are greater than n (ids known from elsewhere, e.g. the logs of a lost journal). */
+  continueTaskIdsAfter(n: number): void {
+    this.#lastTaskNumber = Math.max(this.#lastTaskNumber, n);
   }
 
   /** Record a new task (its creation transition included). Recording a known task again only updates it. */
@@ -248,14 +265,28 @@ function sqlLimit(limit: number): number {
  * files the database file's mode, so they are never readable by others either.
  */
 function createPrivateFile(path: string): void {
-  closeSync(openSync(path, 'a', 0o600));
-  chmodSync(path, 0o600);
+  restrictFile(path, constants.O_CREAT);
 }
 
 /** Belt and braces for -wal/-shm that an older version or another tool created. */
 function restrictSidecars(path: string): void {
   for (const suffix of ['-wal', '-shm']) {
-    if (existsSync(path + suffix)) chmodSync(path + suffix, 0o600);
+    checkPrivateFileIfExists(path + suffix);
+    try {
+      restrictFile(path + suffix, 0);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+}
+
+/** chmod 0600 through a descriptor opened without following symlinks (openPrivateFile). */
+function restrictFile(path: string, create: number): void {
+  const fd = openPrivateFile(path, constants.O_RDWR | create, 0o600);
+  try {
+    fchmodSync(fd, 0o600);
+  } finally {
+    closeSync(fd);
   }
 }
 

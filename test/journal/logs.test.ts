@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -123,12 +123,47 @@ describe('LogStore', () => {
     expect(onError).toHaveBeenCalled();
   });
 
-  it('a new store continues an existing log and respects its size', () => {
-    store({ maxBytesPerAttempt: 2048 }).append(line('from the previous daemon'));
-    stores[0]!.close();
-    const logs = store({ maxBytesPerAttempt: 2048 });
+  it('a new store never appends to a log it did not create: files another run left are set aside', () => {
+    const previous = store({ maxBytesPerAttempt: 2048 });
+    for (let i = 0; i < 40; i++) {
+      previous.append(line(`from the previous daemon ${i}`));
+      previous.flush(); // one write each: the file rotates, .log and .log.1
+    }
+    previous.close();
+    expect(existsSync(join(dir, 'logs', '1.1.log.1'))).toBe(true);
+    const notices: string[] = [];
+    const logs = store({ maxBytesPerAttempt: 2048, onError: (error) => notices.push(error.message) });
     logs.append(line('from this one'));
-    expect(logs.read('1', 1).lines.map((l) => l.line)).toEqual(['from the previous daemon', 'from this one']);
+    expect(logs.read('1', 1).lines.map((l) => l.line)).toEqual(['from this one']);
+    const names = readdirSync(join(dir, 'logs')).sort();
+    expect(names.filter((name) => /^1\.1\.log\.orphaned-\d+$/.test(name))).toHaveLength(1);
+    expect(names.filter((name) => /^1\.1\.log\.1\.orphaned-\d+$/.test(name))).toHaveLength(1);
+    expect(notices.join('\n')).toContain('was left by an earlier task with the same id and attempt');
+    expect(logs.attempts('1')).toEqual([1]);
+    expect(logs.highestTaskNumber()).toBe(1);
+  });
+
+  it('never writes or reads through a symlink in the logs directory', () => {
+    const outside = join(dir, 'outside.txt');
+    writeFileSync(outside, 'untouched\n');
+    const logs = store();
+    symlinkSync(outside, join(dir, 'logs', '7.1.log'));
+    logs.append(line('mine', 'stdout', '7'));
+    logs.flush();
+    expect(readFileSync(outside, 'utf8')).toBe('untouched\n');
+    expect(lstatSync(join(dir, 'logs', '7.1.log')).isFile()).toBe(true);
+    symlinkSync(outside, join(dir, 'logs', '8.1.log'));
+    expect(() => logs.read('8', 1)).toThrow(/8\.1\.log: it is a symlink/);
+  });
+
+  it('refuses a logs directory that is a symlink', () => {
+    const elsewhere = mkdtempSync(join(tmpdir(), 'taskwarden-elsewhere-'));
+    try {
+      symlinkSync(elsewhere, join(dir, 'logs'));
+      expect(() => store()).toThrow(`taskwarden refuses ${join(dir, 'logs')}: it is a symlink`);
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
   });
 });
 
