@@ -7,10 +7,15 @@
  *   process (pid plus /proc start time, so a reused pid is never touched), its
  *   whole group is SIGKILLed first. Normally the orphan guard has done that
  *   already; this covers a guard that was killed too.
+ *   Then every process that still carries the attempt's lineage mark (the
+ *   daemon's supervisor token is derived from the state directory) is
+ *   SIGKILLed too: members of a group whose leader already exited, and
+ *   descendants that left the group.
  * - A task still waiting in the queue runs as normal, under its old id.
  */
 import type { Journal, UnfinishedTask } from '../journal/index.js';
 import { signalGroup } from '../process/group.js';
+import { LineageMark } from '../process/lineage.js';
 import { isSameLiveProcess } from '../process/proc.js';
 import type { TaskSnapshot, TaskSpec } from '../supervisor/types.js';
 
@@ -21,6 +26,8 @@ export interface RecoveryReport {
   requeued: string[];
   /** Process groups found alive and SIGKILLed. */
   killedGroups: number[];
+  /** Processes found by their lineage mark (outside those groups, or left by a leader that exited) and SIGKILLed. */
+  killedMarked: number[];
   /** Recorded pids that are alive but belong to another process now (left alone). */
   spared: number[];
 }
@@ -30,18 +37,24 @@ export interface RecoveryDeps {
   /** Starts a task under its journaled id; returns its fresh snapshot. */
   start(spec: TaskSpec, id: string): TaskSnapshot;
   log(message: string): void;
+  /** The lineage mark the dead daemon's tasks carry (the same token: it comes from the state directory). */
+  mark?: LineageMark;
 }
 
-export function recover({ journal, start, log }: RecoveryDeps): RecoveryReport {
-  const report: RecoveryReport = { interrupted: [], requeued: [], killedGroups: [], spared: [] };
-  for (const unfinished of journal.unfinished()) {
+export function recover({ journal, start, log, mark }: RecoveryDeps): RecoveryReport {
+  const report: RecoveryReport = { interrupted: [], requeued: [], killedGroups: [], killedMarked: [], spared: [] };
+  const unfinishedTasks = journal.unfinished();
+  // Read before anything is re-queued: this daemon's own processes never carry a dead attempt's value.
+  const marked = mark && unfinishedTasks.length > 0 ? mark.findAll() : new Map<string, Array<{ pid: number }>>();
+  for (const unfinished of unfinishedTasks) {
     const { task } = unfinished;
     // attempt > 1 while queued: a restart was waiting; its earlier attempts ran, so it is not "never started".
     if (task.state === 'queued' && task.attempt <= 1 && requeue(unfinished, start, journal, log)) {
       report.requeued.push(task.id);
       continue;
     }
-    const killed = killLeftoverGroup(unfinished, report);
+    const groupKilled = killLeftoverGroup(unfinished, report);
+    const killed = killMarked(marked.get(LineageMark.valueOf(task.id, task.attempt)), report) || groupKilled;
     const snapshot = journal.markInterrupted(task.id, {
       message: `the daemon running task ${task.id} exited while the task was ${task.state}; start it again with "taskwarden run" if it is still wanted`,
       previousState: task.state,
@@ -52,7 +65,8 @@ export function recover({ journal, start, log }: RecoveryDeps): RecoveryReport {
   if (report.interrupted.length + report.requeued.length > 0) {
     log(
       `recovery: ${report.interrupted.length} task(s) interrupted (${report.interrupted.map((t) => t.id).join(', ') || '-'}), ` +
-        `${report.requeued.length} queued task(s) re-queued, ${report.killedGroups.length} left-over process group(s) killed, ` +
+        `${report.requeued.length} queued task(s) re-queued, ${report.killedGroups.length} left-over process group(s) and ` +
+        `${report.killedMarked.length} marked process(es) killed, ` +
         `${report.spared.length} reused pid(s) left alone`,
     );
   }
@@ -68,6 +82,19 @@ function requeue(unfinished: UnfinishedTask, start: RecoveryDeps['start'], journ
     log(`recovery: queued task ${task.id} could not be re-queued (${error instanceof Error ? error.message : String(error)}); marking it interrupted`);
     return false;
   }
+}
+
+/** SIGKILLs the processes that carry a dead attempt's lineage mark; true when there were any. */
+function killMarked(processes: ReadonlyArray<{ pid: number }> | undefined, report: RecoveryReport): boolean {
+  for (const { pid } of processes ?? []) {
+    try {
+      process.kill(pid, 'SIGKILL');
+      report.killedMarked.push(pid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return (processes?.length ?? 0) > 0;
 }
 
 /**

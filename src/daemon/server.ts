@@ -11,9 +11,11 @@
  * broadcast. A client that saw a state can rely on the journal having it.
  */
 import { chmodSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { Journal, LogStore, type LogStoreOptions } from '../journal/index.js';
 import { readProcStat } from '../process/proc.js';
+import { LineageMark } from '../process/lineage.js';
 import { PROTOCOL_VERSION, ack, errorReply, type DaemonMessage, type Request } from '../protocol/index.js';
 import type { SupervisorOptions } from '../supervisor/options.js';
 import { Supervisor } from '../supervisor/supervisor.js';
@@ -122,12 +124,14 @@ class Daemon {
     this.#logs = new LogStore(home, { onError: (error) => log(`log store: ${error.message}`), ...options.logStoreOptions });
     const journal = this.#journal;
     continueIdsPastLogs(journal, this.#logs, log);
-    this.#sup = new Supervisor({ ...options.supervisorOptions, nextId: () => journal.nextTaskId() });
+    // One lineage token per state directory: a later daemon finds what a crashed one left behind.
+    const lineageToken = lineageTokenOf(home);
+    this.#sup = new Supervisor({ lineageToken, ...options.supervisorOptions, nextId: () => journal.nextTaskId() });
     this.#progress = new ProgressJournal(options.progressJournalIntervalMs ?? 500, (id, attempt, progress) =>
       this.#journalSafely(() => journal.recordProgress(id, attempt, progress)),
     );
     this.#sup.on('event', (event) => this.#onSupervisorEvent(event));
-    this.recovery = recover({ journal, start: (spec, id) => this.#sup.start(spec, { id }).snapshot(), log });
+    this.recovery = recover({ journal, start: (spec, id) => this.#sup.start(spec, { id }).snapshot(), log, mark: new LineageMark(lineageToken) });
     this.#handlers = createHandlers(this.#handlerContext());
     this.#server = net.createServer({ allowHalfOpen: true }, (socket) => this.#onConnection(socket));
   }
@@ -413,3 +417,7 @@ function stderrLog(message: string): void {
   process.stderr.write(`${new Date().toISOString()} ${message}\n`);
 }
 
+/** The lineage token of a state directory: the same for every daemon that serves it. */
+function lineageTokenOf(home: string): string {
+  return createHash('sha256').update(home).digest('hex').slice(0, 16);
+}

@@ -167,6 +167,42 @@ describe('recovery after the daemon is SIGKILLed', () => {
     expect(transitions.at(-1)).toMatchObject({ to: 'interrupted', detail: { groupKilled: true, pid } });
   });
 
+  it('recovery kills what a dead daemon left outside live groups: members of a group whose leader exited, and escapees (by lineage mark)', async () => {
+    const h = home();
+    const tag = String(900_000 + Math.floor(Math.random() * 100_000));
+    const first = await spawnDaemon(h);
+    cleanups.push(() => void first.child.kill('SIGKILL'));
+    const client = await connect(h);
+    const script = `sleep ${tag} & setsid sleep ${tag} & wait`;
+    const id = ((await client.request('TASK_REQUEST', { spec: { command: 'sh', args: ['-c', script] } })) as { task: { id: string } }).task.id;
+    const { pid } = await waitRunning(client, id);
+    const sleeps = () => processes().filter((p) => p.comm === 'sleep' && readFileSync(`/proc/${p.pid}/cmdline`, 'latin1').includes(tag) && p.state !== 'Z').map((p) => p.pid);
+    await waitFor(() => sleeps().length === 2, 5000, 'both sleeps');
+    const guard = await waitFor(() => guardOf(first.child.pid!), 5000, 'the orphan guard');
+    process.kill(guard, 'SIGSTOP'); // the guard cannot act: only recovery can clean up
+    const registry = guardRegistry(guard);
+    cleanups.push(() => {
+      process.kill(guard, 'SIGKILL');
+      if (registry.includes('taskwarden-guard-')) rmSync(dirname(registry), { recursive: true, force: true });
+      for (const p of sleeps()) process.kill(p, 'SIGKILL');
+    });
+    process.kill(first.child.pid!, 'SIGKILL');
+    await first.exited;
+    process.kill(pid, 'SIGKILL'); // the leader is gone; its group keeps a sleep, and the setsid'd one is in no group of ours
+    await waitFor(() => !isAlive(pid), 5000, 'the leader to die');
+    expect(sleeps().length).toBe(2);
+
+    const second = await spawnDaemon(h);
+    cleanups.push(async () => {
+      second.child.kill('SIGTERM');
+      await second.exited;
+    });
+    await waitFor(() => sleeps().length === 0, 5000, 'recovery to kill both sleeps');
+    const next = await connect(h);
+    const { transitions } = (await next.request('GET', { taskId: id })) as { transitions: any[] };
+    expect(transitions.at(-1)).toMatchObject({ to: 'interrupted', detail: { groupKilled: true, pid } });
+  });
+
   it('pid-reuse guard: a journaled pid that is alive with another start time is never signalled', async () => {
     const h = home();
     // Two processes of our own, each leading its own group, standing in for "the pid now belongs to someone else".
