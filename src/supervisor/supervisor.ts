@@ -78,8 +78,10 @@ const CPU_COUNT = Math.max(1, availableParallelism());
 /** How long a stopping task keeps its normal priority (a cleanup or an exit takes milliseconds). */
 const PRIORITY_WINDOW_MS = 200;
 
-/** Longest the exit of a task process waits for its stdout/stderr to be read to the end. */
+/** How long the exit of a task process waits for more of its stdout/stderr (a descendant may hold them open). */
 const STDIO_DRAIN_MS = 100;
+/** ... and at most this long in all. */
+const STDIO_DRAIN_MAX_MS = 1000;
 
 const isStopping = (state: TaskState) => state === 'cancelling' || state === 'killing';
 
@@ -451,6 +453,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const openStreams = new Set<string>();
     let exit: MachineEvent | undefined;
     let drainTimer: NodeJS.Timeout | undefined;
+    // When the limit runs out, one more pass of the poll phase first: on a loaded machine a late
+    // turn of the event loop runs expired timers before it reads the data already waiting.
+    // Bounded: a descendant that keeps writing to the inherited streams must not hold up the exit.
+    let exitSeenAt = 0;
+    const armDrainTimer = () => {
+      if (drainTimer && performance.now() - exitSeenAt > STDIO_DRAIN_MAX_MS) return;
+      clearTimeout(drainTimer);
+      drainTimer = setTimeout(() => setImmediate(reportExit), STDIO_DRAIN_MS);
+    };
     const reportExit = () => {
       if (!exit) return;
       const event = exit;
@@ -463,7 +474,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       if (!readable || readable.closed) continue; // a runner that died while idle: nothing left to read
       openStreams.add(stream);
       const splitter = new LineSplitter((line) => this.#onOutputLine(record, attempt, stream, line));
-      readable.on('data', (chunk: Buffer) => splitter.push(chunk));
+      readable.on('data', (chunk: Buffer) => {
+        splitter.push(chunk);
+        if (exit) armDrainTimer(); // still reading what the task wrote: the limit counts from the last data
+      });
       readable.on('end', () => splitter.end());
       readable.on('close', () => {
         openStreams.delete(stream);
@@ -479,8 +493,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     });
     child.on('exit', (code, signal) => {
       exit = { type: 'exited', code, signal, at: Date.now() };
+      exitSeenAt = performance.now();
       if (openStreams.size === 0) return reportExit();
-      drainTimer = setTimeout(reportExit, STDIO_DRAIN_MS);
+      armDrainTimer();
     });
   }
 

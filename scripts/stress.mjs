@@ -1,0 +1,24 @@
+// `npm run test:stress`: the whole suite while CPU hogs at normal priority (as many as cores, plus one)
+// keep the machine busy, as CI's machine or a user's may be. The hogs end with this script, however it ends.
+import { spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+
+const count = Number(process.env.STRESS_HOGS ?? availableParallelism() + 1);
+const hogs = Array.from({ length: count }, () =>
+  spawn('/bin/sh', ['-c', 'while :; do :; done'], { stdio: 'ignore', detached: true }),
+);
+const stopHogs = () => {
+  for (const hog of hogs) {
+    try {
+      process.kill(-hog.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+};
+process.on('exit', stopHogs);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => process.exit(130));
+
+console.log(`test:stress: ${count} CPU hogs at normal priority beside the suite`);
+const suite = spawn('npx', ['vitest', 'run', ...process.argv.slice(2)], { stdio: 'inherit' });
+suite.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
