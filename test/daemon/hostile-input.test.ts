@@ -1,7 +1,7 @@
 /**
  * Issue #16 ("Faults and hostile input"), against a real daemon over its real socket:
- * a deeply nested input (defect 3), timer delays past 2^31-1 ms (7) and a client
- * flooding the daemon with lines (9a).
+ * a deeply nested input (defect 3), timer delays past 2^31-1 ms (7), a client flooding
+ * the daemon with lines (9a) and a large env carried in every event (9b).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
@@ -150,5 +150,57 @@ describe('defect 9a: one client flooding the socket', () => {
       expect(f.invalid).toEqual([]);
     }
     expect(d.child.exitCode).toBe(null);
+  });
+});
+
+describe('defect 9b: a large env', () => {
+  const env = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`VAR_${i}`, `value-${i}-${'x'.repeat(24)}`]));
+
+  it('is abridged in every event, ACK, LIST and HISTORY; GET and the task itself have it whole', async () => {
+    const d = await daemon();
+    const watcher = await raw(d.socketPath);
+    await watcher.request({ type: 'SUBSCRIBE' });
+    const c = await raw(d.socketPath);
+    const ack = await c.request({ type: 'TASK_REQUEST', spec: { command: '/bin/sh', args: ['-c', 'echo "$VAR_999"'], env } });
+    expect(ack.type).toBe('ACK');
+    const id = ack.task.id as string;
+    const abridged = { '=abridged': `1000 variables (${JSON.stringify(env).length} characters) left out of events and lists; "taskwarden show ${id} --json" has them` };
+    expect(ack.task.spec.env).toEqual(abridged);
+
+    await watcher.next((m) => m.type === 'TASK_COMPLETE' && m.task.id === id, 15_000, 'the task to complete');
+    const events = watcher.received.filter((m) => m.task?.id === id);
+    expect(events.map((m) => m.type)).toContain('TASK_STATUS');
+    for (const event of [...events, { task: ack.task }]) {
+      expect(event.task.spec.env).toEqual(abridged);
+      expect(JSON.stringify(event).length).toBeLessThan(2000);
+    }
+    expect(watcher.invalid).toEqual([]);
+
+    const history = await c.request({ type: 'HISTORY' });
+    expect(history.tasks[0].spec.env).toEqual(abridged);
+    expect(JSON.stringify(history).length).toBeLessThan(2000);
+    const list = await c.request({ type: 'LIST', includeFinished: true });
+    expect(list.tasks[0].spec.env).toEqual(abridged);
+
+    const get = await c.request({ type: 'GET', taskId: id });
+    expect(get.task.spec.env).toEqual(env);
+    const logs = await c.request({ type: 'LOGS', taskId: id });
+    expect(logs.lines.map((l: Msg) => l.line)).toEqual([env.VAR_999]);
+  });
+
+  it('a small env is shown whole', async () => {
+    const d = await daemon();
+    const c = await raw(d.socketPath);
+    const ack = await c.request({ type: 'TASK_REQUEST', spec: { command: 'true', env: { PATH: '/usr/bin:/bin', MODE: 'fast' } } });
+    expect(ack.task.spec.env).toEqual({ PATH: '/usr/bin:/bin', MODE: 'fast' });
+  });
+
+  it('a 20 000-variable env is a BAD_MESSAGE naming env and the limit', async () => {
+    const d = await daemon();
+    const c = await raw(d.socketPath);
+    const huge = Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`V${i}`, 'x']));
+    const reply = await c.request({ type: 'TASK_REQUEST', spec: { command: 'true', env: huge } });
+    expect(reply).toMatchObject({ type: 'ERROR', code: 'BAD_MESSAGE' });
+    expect(reply.message).toMatch(/^TASK_REQUEST\.spec\.env: 20000 variables, more than the 1024 a task may be given; pass only the variables the task needs/);
   });
 });
