@@ -1,10 +1,11 @@
 /**
  * Issue #16 ("Faults and hostile input"), against a real daemon over its real socket:
  * a deeply nested input (defect 3), timer delays past 2^31-1 ms (7), a client flooding
- * the daemon with lines (9a) and a large env carried in every event (9b).
+ * the daemon with lines (9a), a large env carried in every event (9b) and
+ * `taskwarden cancel` of a queued task (9c).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { startDaemon, type DaemonHandle } from '../../dist/src/daemon/server.js';
 import { MAX_LINE_BYTES } from '../../dist/src/protocol/index.js';
@@ -52,6 +53,15 @@ function nested(depth: number, wrap: (inner: unknown) => unknown = (inner) => [i
 
 async function stateOf(c: RawClient, taskId: string): Promise<string> {
   return (await c.request({ type: 'GET', taskId })).task.state;
+}
+
+function runCli(home: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, '--home', home, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c) => (stdout += c));
+  child.stderr!.on('data', (c) => (stderr += c));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
 }
 
 describe('defect 3: a deeply nested input', () => {
@@ -202,5 +212,31 @@ describe('defect 9b: a large env', () => {
     const reply = await c.request({ type: 'TASK_REQUEST', spec: { command: 'true', env: huge } });
     expect(reply).toMatchObject({ type: 'ERROR', code: 'BAD_MESSAGE' });
     expect(reply.message).toMatch(/^TASK_REQUEST\.spec\.env: 20000 variables, more than the 1024 a task may be given; pass only the variables the task needs/);
+  });
+});
+
+describe('defect 9c: taskwarden cancel of a queued task', () => {
+  it('says the task was cancelled by this command, "already" only when it had ended before', async () => {
+    const d = await childDaemon(['--concurrency', '1']);
+    const c = await raw(d.socket);
+    const start = async () => (await c.request({ type: 'TASK_REQUEST', spec: { command: 'sleep', args: ['30'] } })).task.id as string;
+    const running = await start();
+    const queued = await start();
+    const queuedToKill = await start();
+    await waitFor(async () => (await stateOf(c, running)) === 'running', 15_000, 'the first task to run');
+    expect(await stateOf(c, queued)).toBe('queued');
+
+    const cancel = await runCli(d.home, 'cancel', queued);
+    expect(cancel).toMatchObject({ code: 0, stdout: `task ${queued}: cancelled (it had not started)\n` });
+    const again = await runCli(d.home, 'cancel', queued);
+    expect(again).toMatchObject({ code: 0, stdout: `task ${queued}: already cancelled\n` });
+    const kill = await runCli(d.home, 'kill', queuedToKill);
+    expect(kill).toMatchObject({ code: 0, stdout: `task ${queuedToKill}: cancelled (it had not started)\n` });
+    const stop = await runCli(d.home, 'cancel', running);
+    expect(stop).toMatchObject({ code: 0, stdout: `task ${running}: cancelling\n` });
+
+    // Over the protocol: the ACK says what the state was before the request.
+    const ack = await c.request({ type: 'TASK_CANCEL', taskId: queued });
+    expect(ack).toMatchObject({ type: 'ACK', previous: 'cancelled', task: { state: 'cancelled' } });
   });
 });
