@@ -4,17 +4,29 @@
  * events and snapshots are slimmed when needed rather than lost: large
  * input/result values are replaced by a note (the journal keeps the real ones),
  * and a SNAPSHOT too large even then leaves out the oldest finished tasks.
+ *
+ * A spec's `env` is abridged in every event and list, fitting or not: it is the same for
+ * every event of a task, and a large one (up to MAX_ENV_VARS variables) would be carried
+ * whole in each of them. Only GET (`taskwarden show`) and the journal keep it whole.
  */
 import { MAX_LINE_BYTES, MessageTooLargeError, encodeMessage, type DaemonMessage } from '../protocol/index.js';
 import { isTerminalState, type LogLine, type TaskSnapshot } from '../supervisor/types.js';
 
 /** A value whose JSON is longer than this is replaced in a slimmed snapshot. */
 const MAX_VALUE_CHARS = 16 * 1024;
+/** An env whose JSON is longer than this is abridged in events and lists. */
+export const MAX_ENV_CHARS = 4 * 1024;
+/**
+ * The one key of an abridged env. No real variable can have it: a name cannot contain "=".
+ * Its value says how much was left out and where to find it.
+ */
+export const ABRIDGED_ENV_KEY = '=abridged';
 /** Room left for the envelope around a log line. */
 const MAX_LOG_LINE_CHARS = Math.floor(MAX_LINE_BYTES / 4);
 
 /** The encoded line for an event, slimmed if needed; undefined (and logged) if it cannot be made to fit. */
 export function fitEvent(message: DaemonMessage, log: (message: string) => void): string | undefined {
+  if (message.type === 'TASK_STATUS' || message.type === 'TASK_COMPLETE') message = { ...message, task: abridgeEnv(message.task as TaskSnapshot) };
   const encoded = tryEncode(message);
   if (encoded !== undefined) return encoded;
   const slim = slimMessage(message);
@@ -25,6 +37,7 @@ export function fitEvent(message: DaemonMessage, log: (message: string) => void)
 
 /** The tasks of a SNAPSHOT, slimmed and, if still too large, without the oldest finished tasks. */
 export function fitTasks(tasks: TaskSnapshot[]): TaskSnapshot[] {
+  tasks = tasks.map(abridgeEnv);
   if (fits(tasks)) return tasks;
   let kept = tasks.map(slimTask);
   while (!fits(kept)) {
@@ -39,6 +52,16 @@ export function slimTask(task: TaskSnapshot): TaskSnapshot {
   const spec = 'input' in task.spec && tooLarge(task.spec.input) ? { ...task.spec, input: omitted(task.spec.input) } : task.spec;
   const outcome = task.outcome && tooLarge(task.outcome.result) ? { ...task.outcome, result: omitted(task.outcome.result) } : task.outcome;
   return { ...task, spec, ...(outcome ? { outcome } : {}) };
+}
+
+/** The task with a large spec.env replaced by a note (the same object when there is nothing to abridge). */
+export function abridgeEnv(task: TaskSnapshot): TaskSnapshot {
+  const env = task.spec.env;
+  if (env === undefined) return task;
+  const chars = JSON.stringify(env).length;
+  if (chars <= MAX_ENV_CHARS) return task;
+  const note = `${Object.keys(env).length} variables (${chars} characters) left out of events and lists; "taskwarden show ${task.id} --json" has them`;
+  return { ...task, spec: { ...task.spec, env: { [ABRIDGED_ENV_KEY]: note } } };
 }
 
 function slimMessage(message: DaemonMessage): DaemonMessage | undefined {
@@ -76,9 +99,11 @@ function tryEncode(message: object): string | undefined {
 /**
  * A reply payload that fits in a line: large `input` and `result` values
  * anywhere in it are replaced by a note, task lists lose their oldest finished
- * tasks. Used for GET, LIST and HISTORY (LOGS trims its lines itself).
+ * tasks. Used for GET, LIST and HISTORY (LOGS trims its lines itself); LIST and
+ * HISTORY (`tasks`) also get their envs abridged, GET keeps its task's whole.
  */
 export function fitPayload(payload: Record<string, unknown>): Record<string, unknown> {
+  if (Array.isArray(payload.tasks)) payload = { ...payload, tasks: (payload.tasks as TaskSnapshot[]).map(abridgeEnv) };
   if (tryEncode({ type: 'ACK', id: 0, ...payload }) !== undefined) return payload;
   const slim = slimDeep(payload) as Record<string, unknown>;
   if (Array.isArray(slim.tasks)) slim.tasks = fitTasks(slim.tasks as TaskSnapshot[]);

@@ -10,7 +10,7 @@ import { MAX_LINE_BYTES, PROTOCOL_VERSION, type ErrorCode, type RequestOf, type 
 import type { Supervisor } from '../supervisor/supervisor.js';
 import { isTerminalState, type TaskSnapshot, type TaskSpec } from '../supervisor/types.js';
 import type { Connection } from './connection.js';
-import { fitPayload } from './fit.js';
+import { abridgeEnv, fitPayload } from './fit.js';
 
 export class RequestError extends Error {
   constructor(
@@ -105,7 +105,7 @@ function taskRequest(ctx: HandlerContext, spec: TaskSpec): Payload {
     throw error;
   }
   ctx.onTaskCreated(task);
-  return { task };
+  return { task: abridgeEnv(task) };
 }
 
 /** The daemon's working directory is not the client's: relative paths would resolve somewhere unexpected. */
@@ -141,13 +141,19 @@ function restartFromJournal(ctx: HandlerContext, taskId: string): Payload {
   }
   const task = ctx.sup.start(known.spec, { id: taskId, attempt: known.attempt + 1, createdAt: known.createdAt }).snapshot();
   ctx.onTaskResumed(task, known.state);
-  return { task };
+  return { task: abridgeEnv(task), previous: known.state };
 }
 
+/**
+ * `previous` is the task's state before this request: a client tells "this request
+ * stopped it" (a queued task ends `cancelled` at once) from "it had already ended".
+ */
 function operate(ctx: HandlerContext, taskId: string, done: string, op: (id: string) => void): Payload {
-  if (!ctx.sup.get(taskId)) throw unknownTask(ctx, taskId, done);
+  const handle = ctx.sup.get(taskId);
+  if (!handle) throw unknownTask(ctx, taskId, done);
+  const previous = handle.state;
   op(taskId);
-  return { task: ctx.sup.get(taskId)!.snapshot() };
+  return { task: abridgeEnv(ctx.sup.get(taskId)!.snapshot()), previous };
 }
 
 function unknownTask(ctx: HandlerContext, taskId: string, done?: string): RequestError {

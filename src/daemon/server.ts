@@ -17,6 +17,7 @@ import { Journal, LogStore, type LogStoreOptions } from '../journal/index.js';
 import { readProcStat } from '../process/proc.js';
 import { LineageMark } from '../process/lineage.js';
 import { PROTOCOL_VERSION, ack, errorReply, type DaemonMessage, type Request } from '../protocol/index.js';
+import { MAX_TIMER_MS, MAX_TIMER_TEXT } from '../supervisor/limits.js';
 import type { SupervisorOptions } from '../supervisor/options.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import { isTerminalState, type SupervisorEvent, type TaskSnapshot, type TaskState } from '../supervisor/types.js';
@@ -34,7 +35,7 @@ export interface DaemonOptions {
   supervisorOptions?: SupervisorOptions;
   /** A client with more than this many bytes unread is dropped. Default 8 MiB. */
   maxClientBufferBytes?: number;
-  /** Progress is written to the journal at most this often per task. Default 500 ms. */
+  /** Progress is written to the journal at most this often per task. Default 500 ms; at most MAX_TIMER_MS. */
   progressJournalIntervalMs?: number;
   logStoreOptions?: LogStoreOptions;
   /** Shut down cleanly on SIGTERM and SIGINT. Default false (true in `taskwarden daemon`). */
@@ -63,6 +64,10 @@ const DEFAULT_MAX_CLIENT_BUFFER = 8 * 1024 * 1024;
 const MAX_FINISHED_IN_MEMORY = 1000;
 
 export async function startDaemon(options: DaemonOptions = {}): Promise<DaemonHandle> {
+  const progressInterval = options.progressJournalIntervalMs;
+  if (progressInterval !== undefined && (typeof progressInterval !== 'number' || !(progressInterval >= 0) || progressInterval > MAX_TIMER_MS)) {
+    throw new TypeError(`daemon option progressJournalIntervalMs must be a number of milliseconds from 0 to ${MAX_TIMER_TEXT}, got ${String(progressInterval)}`);
+  }
   const home = resolveHome({ home: options.home });
   const path = socketPath(home);
   const log = options.log ?? stderrLog;

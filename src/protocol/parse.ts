@@ -29,6 +29,8 @@ export type DaemonMessageParseResult = { ok: true; message: DaemonMessage } | Pa
 /** Error messages quote parts of the input; bound them so a reply stays small. */
 const MAX_QUOTE = 80;
 const MAX_ISSUES_SHOWN = 3;
+/** An issue's own message can quote the input too (zod lists every unrecognized key). */
+const MAX_ISSUE_MESSAGE = 400;
 
 /** Parse one line from a client (without its trailing newline). */
 export function parseRequest(line: string): RequestParseResult {
@@ -87,7 +89,7 @@ function recoverId(record: Record<string, unknown>): RequestId | null {
 
 /** "TASK_REQUEST.spec.args[0]: expected string, got number; ..." */
 export function formatIssues(type: string, issues: readonly z.core.$ZodIssue[]): string {
-  const shown = issues.slice(0, MAX_ISSUES_SHOWN).map((issue) => `${formatPath(type, issue.path)}: ${issue.message}`);
+  const shown = issues.slice(0, MAX_ISSUES_SHOWN).map((issue) => `${formatPath(type, issue.path)}: ${truncate(issue.message, MAX_ISSUE_MESSAGE)}`);
   const more = issues.length > MAX_ISSUES_SHOWN ? ` (+${issues.length - MAX_ISSUES_SHOWN} more)` : '';
   return shown.join('; ') + more;
 }

@@ -20,6 +20,8 @@ import {
   type TaskSnapshot,
   type TaskSpec,
 } from '../supervisor/types.js';
+import { MAX_TIMER_MS, MAX_TIMER_TEXT } from '../supervisor/limits.js';
+import { MAX_PATH_CHARS, specLimitIssue } from './limits.js';
 
 /**
  * Options for every safeParse in this module. Zod's default "Invalid input:
@@ -57,13 +59,15 @@ export const StopReasonSchema: z.ZodType<StopReason> = z.enum([
   'shutdown',
 ]);
 
-const durationMs = z.number().int().min(0);
+/** A delay that arms a timer: Node turns one above MAX_TIMER_MS into 1 ms. */
+const durationMs = z.number().int().min(0).max(MAX_TIMER_MS, `must be at most ${MAX_TIMER_TEXT}`);
+const path = z.string().min(1).max(MAX_PATH_CHARS, `longer than ${MAX_PATH_CHARS} characters (PATH_MAX)`);
 const timestamp = z.number().min(0);
 
 /** Fields shared by both spec kinds. */
 const commonSpecFields = {
   name: z.string().max(200).optional(),
-  cwd: z.string().min(1).optional(),
+  cwd: path.optional(),
   env: z.record(z.string(), z.string()).optional(),
   timeoutMs: durationMs.optional(),
   graceMs: durationMs.optional(),
@@ -75,13 +79,13 @@ const commonSpecFields = {
  * error the user sees, not a silently ignored option.
  */
 export const ModuleTaskSpecSchema: z.ZodType<ModuleTaskSpec> = z.strictObject({
-  module: z.string().min(1),
+  module: path,
   input: z.unknown().optional(),
   ...commonSpecFields,
 });
 
 export const CommandTaskSpecSchema: z.ZodType<CommandTaskSpec> = z.strictObject({
-  command: z.string().min(1),
+  command: path,
   args: z.array(z.string()).optional(),
   ...commonSpecFields,
 });
@@ -104,6 +108,10 @@ export const TaskSpecSchema: z.ZodType<TaskSpec, unknown> = z.unknown().transfor
   const hasCommand = 'command' in value;
   if (hasModule && hasCommand) return fail('give either "module" or "command", not both');
   if (!hasModule && !hasCommand) return fail('expected "module" (a task module path) or "command"');
+  // Size and depth first, in time linear in the spec: past them, zod would build one issue
+  // per bad element of a huge list (seconds for a 1 MiB line).
+  const tooMuch = specLimitIssue(value as Record<string, unknown>, hasModule);
+  if (tooMuch) return fail(tooMuch.message, tooMuch.path);
   const schema = hasModule ? ModuleTaskSpecSchema : CommandTaskSpecSchema;
   const parsed = schema.safeParse(value, PARSE_OPTIONS);
   if (parsed.success) return parsed.data;

@@ -3,12 +3,13 @@ import os from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PRIORITIES, cpuPriority, type CpuPriority, type Priority } from '../process/priority.js';
+import { MAX_INPUT_DEPTH, MAX_TIMER_MS, MAX_TIMER_TEXT, nestsDeeperThan } from './limits.js';
 import type { StallPolicy, TaskSpec } from './types.js';
 
 export interface SupervisorOptions {
   /** Tasks running at once; the rest wait in a FIFO queue. Default: the number of CPUs. */
   concurrency?: number;
-  /** How long a graceful cancel may take before SIGKILL. Default 3000 ms. */
+  /** How long a graceful cancel may take before SIGKILL. Default 3000 ms; at most MAX_TIMER_MS (about 24.8 days). */
   graceMs?: number;
   /** A running task silent (no progress, no heartbeat) this long is stalled. Default 10 000 ms; Infinity disables. */
   stallAfterMs?: number;
@@ -31,9 +32,9 @@ export interface SupervisorOptions {
   restartWindowMs?: number;
   /** First watchdog restart waits this long, doubling for each further one in the window. Default 250 ms. */
   restartBackoffMs?: number;
-  /** How often CPU and memory of task processes are sampled from /proc. Default 1000 ms. */
+  /** How often CPU and memory of task processes are sampled from /proc. Default 1000 ms; at most MAX_TIMER_MS. */
   sampleIntervalMs?: number;
-  /** Progress events per task are coalesced to at most one per this interval. Default 50 ms. */
+  /** Progress events per task are coalesced to at most one per this interval. Default 50 ms; at most MAX_TIMER_MS. */
   progressIntervalMs?: number;
   /**
    * Modules (paths or file: URLs) that prewarmed runners import while they wait,
@@ -73,6 +74,7 @@ export function resolveOptions(options: SupervisorOptions = {}): ResolvedOptions
   };
   positiveInteger('concurrency', resolved.concurrency);
   nonNegative('graceMs', resolved.graceMs);
+  timerDelay('graceMs', resolved.graceMs);
   positive('stallAfterMs', resolved.stallAfterMs, true);
   if (!['warn', 'cancel', 'kill', 'restart'].includes(resolved.onStall)) {
     throw new TypeError(`Supervisor option onStall must be 'warn', 'cancel', 'kill' or 'restart', got ${JSON.stringify(resolved.onStall)}`);
@@ -82,7 +84,12 @@ export function resolveOptions(options: SupervisorOptions = {}): ResolvedOptions
   positive('restartWindowMs', resolved.restartWindowMs);
   nonNegative('restartBackoffMs', resolved.restartBackoffMs);
   positive('sampleIntervalMs', resolved.sampleIntervalMs);
+  timerDelay('sampleIntervalMs', resolved.sampleIntervalMs);
   nonNegative('progressIntervalMs', resolved.progressIntervalMs);
+  timerDelay('progressIntervalMs', resolved.progressIntervalMs);
+  // stallAfterMs, restartWindowMs and restartBackoffMs never reach a timer as they are
+  // (compared with elapsed time; the sample interval is at most sampleIntervalMs; the
+  // backoff is capped at 30 s), so any positive value works and none is bounded here.
   if (typeof resolved.nextId !== 'function') throw new TypeError('Supervisor option nextId must be a function returning a string');
   return resolved;
 }
@@ -119,6 +126,10 @@ function positive(name: string, value: unknown, allowInfinity = false): void {
     throw new TypeError(`Supervisor option ${name} must be a positive number of milliseconds${allowInfinity ? ' (or Infinity)' : ''}, got ${String(value)}`);
   }
 }
+/** Values that become a setTimeout/setInterval delay: Node turns a longer one into 1 ms. */
+function timerDelay(name: string, value: number): void {
+  if (value > MAX_TIMER_MS) throw new TypeError(`Supervisor option ${name} must be at most ${MAX_TIMER_TEXT}, got ${String(value)}`);
+}
 function nonNegative(name: string, value: unknown): void {
   if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) {
     throw new TypeError(`Supervisor option ${name} must be a non-negative number of milliseconds, got ${String(value)}`);
@@ -149,9 +160,18 @@ export function validateSpec(spec: unknown): TaskSpec {
     if (v !== undefined && (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v))) {
       throw new TypeError(`task spec "${key}" must be a non-negative number of milliseconds, got ${String(v)}`);
     }
+    if (v !== undefined && v > MAX_TIMER_MS) throw new TypeError(`task spec "${key}" must be at most ${MAX_TIMER_TEXT}, got ${String(v)}`);
   }
   if (s.priority !== undefined) checkPriority(s.priority, 'task spec "priority"');
   if (hasModule && s.input !== undefined) {
+    // Before structuredClone: that one overflows the stack on deep input only from a deep
+    // enough call stack, while the IPC send, later, overflows from a shallower one.
+    if (nestsDeeperThan(s.input, MAX_INPUT_DEPTH)) {
+      throw new TypeError(
+        `task spec "input" nests arrays/objects more than ${MAX_INPUT_DEPTH} levels deep, too deep to send to the task process; ` +
+          'flatten it, or write the data to a file and pass its path in the input',
+      );
+    }
     try {
       structuredClone(s.input);
     } catch (error) {

@@ -89,6 +89,57 @@ describe('bad arguments throw a TypeError at the call', () => {
   });
 });
 
+/** `[[[...leaf...]]]`, `depth` arrays deep (built in a loop: a recursive builder would overflow first). */
+function nested(depth: number, wrap: (inner: unknown) => unknown = (inner) => [inner]): unknown {
+  let value: unknown = 0;
+  for (let i = 0; i < depth; i++) value = wrap(value);
+  return value;
+}
+
+describe('limits: input depth and timer delays (issue #16, defects 3 and 7)', () => {
+  it('an input nested 3242 deep is a TypeError naming "input", the limit and what to do; the supervisor carries on', async () => {
+    for (const input of [nested(3242), nested(3242, (inner) => ({ a: inner })), nested(65)]) {
+      expect(() => sup.start({ module: fixture('echo'), input })).toThrow(TypeError);
+      expect(() => sup.start({ module: fixture('echo'), input })).toThrow(/task spec "input" nests arrays\/objects more than 64 levels deep.*write the data to a file/);
+    }
+    expect(sup.list().filter((t) => t.state === 'queued')).toEqual([]);
+    // At the limit it runs, and comes back whole.
+    const outcome = await sup.start({ module: fixture('echo'), input: nested(64) }).done;
+    expect(outcome.state).toBe('completed');
+    expect((outcome.result as { input: unknown }).input).toEqual(nested(64));
+  });
+
+  it('a shared or cyclic input counts as the serializer sees it (a back-reference is not a level)', async () => {
+    const cyclic: Record<string, unknown> = { name: 'node' };
+    cyclic.self = cyclic;
+    const shared = nested(40);
+    const outcome = await sup.start({ module: fixture('echo'), input: { a: shared, b: [shared], cyclic } }).done;
+    expect(outcome.state).toBe('completed');
+  });
+
+  it.each(['timeoutMs', 'graceMs'])('spec %s above 2^31-1 ms is a TypeError naming it and the maximum (Node would fire it after 1 ms)', (key) => {
+    for (const value of [2 ** 31, 3e9]) {
+      const spec = { command: 'sleep', args: ['5'], [key]: value };
+      expect(() => sup.start(spec)).toThrow(TypeError);
+      expect(() => sup.start(spec)).toThrow(`task spec "${key}" must be at most 2147483647 ms (about 24.8 days`);
+    }
+  });
+
+  it('timeoutMs of exactly 2^31-1 ms is accepted and does not fire early', async () => {
+    const outcome = await sup.start({ command: 'sleep', args: ['0.3'], timeoutMs: 2 ** 31 - 1, graceMs: 2 ** 31 - 1 }).done;
+    expect(outcome).toMatchObject({ state: 'completed', exitCode: 0 });
+  });
+
+  it.each(['graceMs', 'sampleIntervalMs', 'progressIntervalMs'])('Supervisor option %s above 2^31-1 ms is a TypeError naming it and the maximum', (key) => {
+    expect(() => new Supervisor({ [key]: 3e9 })).toThrow(TypeError);
+    expect(() => new Supervisor({ [key]: 3e9 })).toThrow(`Supervisor option ${key} must be at most 2147483647 ms (about 24.8 days`);
+  });
+
+  it('stallAfterMs stays unbounded (it never becomes a timer delay) and Infinity still disables the watchdog', () => {
+    for (const stallAfterMs of [3e9, Infinity]) void new Supervisor({ stallAfterMs, prewarm: 0 }).shutdown();
+  });
+});
+
 describe('module formats', () => {
   it('a module with top-level await loads through import()', async () => {
     expect(await sup.start({ module: fixture('top-level-await') }).done).toMatchObject({ state: 'completed', result: 'tla ok' });

@@ -92,13 +92,26 @@ function registerStop(program: Command, name: string, type: 'TASK_CANCEL' | 'TAS
       if ((id === undefined) === !options.all) throw new UsageError(`${name}: give a task id or --all (not both)`);
       return withClient(command, async (client) => {
         const ids = options.all ? await activeIds(client) : [id!];
-        const tasks: TaskSnapshot[] = [];
-        for (const each of ids) tasks.push(((await client.request(type, { taskId: each })) as { task: TaskSnapshot }).task);
-        if (options.json) return printJson(options.all ? tasks : tasks[0]);
-        if (options.all && tasks.length === 0) return print('no active tasks');
-        for (const task of tasks) print(`task ${task.id}: ${isTerminalState(task.state) ? `already ${task.state}` : doing}`);
+        const replies: StopReply[] = [];
+        for (const each of ids) replies.push((await client.request(type, { taskId: each })) as unknown as StopReply);
+        if (options.json) return printJson(options.all ? replies.map((r) => r.task) : replies[0]!.task);
+        if (options.all && replies.length === 0) return print('no active tasks');
+        for (const reply of replies) print(`task ${reply.task.id}: ${stopNote(reply, doing)}`);
       });
     });
+}
+
+/** `previous`: the state before the request (absent from daemons before it was added). */
+interface StopReply { task: TaskSnapshot; previous?: TaskSnapshot['state'] }
+
+/**
+ * "already cancelled" only when the task had ended before this request: a queued task
+ * that this very request stopped ends at once, and says so.
+ */
+function stopNote({ task, previous }: StopReply, doing: string): string {
+  if (!isTerminalState(task.state)) return doing;
+  if (previous === undefined || isTerminalState(previous)) return `already ${task.state}`;
+  return previous === 'queued' ? `${task.state} (it had not started)` : task.state;
 }
 
 async function activeIds(client: DaemonClient): Promise<string[]> {
