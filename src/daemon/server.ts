@@ -19,6 +19,7 @@ import type { SupervisorOptions } from '../supervisor/options.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import { isTerminalState, type SupervisorEvent, type TaskSnapshot, type TaskState } from '../supervisor/types.js';
 import { Connection } from './connection.js';
+import { DiagnosticLog, errorCode, ignoreStdioErrors } from './diagnostics.js';
 import { RequestError, createHandlers, type HandlerContext, type Handlers } from './handlers.js';
 import { resolveHome, socketPath } from './home.js';
 import { DaemonRunningError, acquireLock, type DaemonLock } from './lock.js';
@@ -37,7 +38,11 @@ export interface DaemonOptions {
   logStoreOptions?: LogStoreOptions;
   /** Shut down cleanly on SIGTERM and SIGINT. Default false (true in `taskwarden daemon`). */
   handleSignals?: boolean;
-  /** Diagnostics (one line each). Default: timestamped lines on stderr. */
+  /**
+   * Diagnostics (one line each). Default: timestamped lines on stderr, where a failed write
+   * (disk full) drops the line and is noted once writing works again (see diagnostics.ts).
+   * Whatever this throws is ignored.
+   */
   log?: (message: string) => void;
 }
 
@@ -63,7 +68,7 @@ const MAX_FINISHED_IN_MEMORY = 1000;
 export async function startDaemon(options: DaemonOptions = {}): Promise<DaemonHandle> {
   const home = resolveHome({ home: options.home });
   const path = socketPath(home);
-  const log = options.log ?? stderrLog;
+  const log = neverThrows(options.log ?? stderrLog());
   const lock = acquireLock(home);
   let daemon: Daemon | undefined;
   try {
@@ -119,7 +124,12 @@ class Daemon {
     this.#maxClientBuffer = options.maxClientBufferBytes ?? DEFAULT_MAX_CLIENT_BUFFER;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     this.#journal = Journal.open(home);
-    this.#logs = new LogStore(home, { onError: (error) => log(`log store: ${error.message}`), ...options.logStoreOptions });
+    this.#logs = new LogStore(home, {
+      onError: (error) => log(`task logs: writes failing, their lines are dropped until writing works again: ${error.message}`),
+      onRecover: ({ since, droppedLines, error }) =>
+        log(`task logs: writable again; ${droppedLines} line(s) dropped since ${new Date(since).toISOString()} (${errorCode(error)})`),
+      ...options.logStoreOptions,
+    });
     const journal = this.#journal;
     this.#sup = new Supervisor({ ...options.supervisorOptions, nextId: () => journal.nextTaskId() });
     this.#progress = new ProgressJournal(options.progressJournalIntervalMs ?? 500, (id, attempt, progress) =>
@@ -389,7 +399,19 @@ async function removeStaleSocket(path: string, home: string): Promise<void> {
   rmSync(path, { force: true });
 }
 
-function stderrLog(message: string): void {
-  process.stderr.write(`${new Date().toISOString()} ${message}\n`);
+/** Timestamped lines on stderr (daemon.log for a background daemon) that survive a full disk. */
+function stderrLog(): (message: string) => void {
+  ignoreStdioErrors();
+  return new DiagnosticLog().write;
+}
+
+function neverThrows(log: (message: string) => void): (message: string) => void {
+  return (message) => {
+    try {
+      log(message);
+    } catch {
+      // a diagnostic must never take the daemon down
+    }
+  };
 }
 
