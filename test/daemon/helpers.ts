@@ -75,6 +75,8 @@ export type Msg = Record<string, any>;
 export class RawClient {
   readonly socket: net.Socket;
   readonly received: Msg[] = [];
+  /** Every message received, in order (next() takes from `received` only). */
+  readonly all: Msg[] = [];
   readonly invalid: string[] = [];
   closed = false;
   #buffer = '';
@@ -133,7 +135,9 @@ export class RawClient {
       this.#buffer = this.#buffer.slice(newline + 1);
       const parsed = parseDaemonMessage(line);
       if (!parsed.ok) this.invalid.push(`${parsed.error.message}: ${line.slice(0, 200)}`);
-      this.received.push(JSON.parse(line));
+      const message = JSON.parse(line);
+      this.received.push(message);
+      this.all.push(message);
     }
   }
 }
