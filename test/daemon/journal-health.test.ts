@@ -7,7 +7,7 @@
  * journal.db has every transition the client saw.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDaemon } from '../../dist/src/daemon/server.js';
@@ -150,6 +150,50 @@ describe('journal writes on a full disk', { timeout: 120_000 }, () => {
     }
     expect(log.filter((m) => /journal: writes failing/.test(m)).length).toBeGreaterThanOrEqual(1);
     expect(log.some((m) => /journal: writable again/.test(m))).toBe(true);
+  });
+});
+
+describe('journal writes to an immutable journal', { timeout: 60_000 }, () => {
+  it('a WAL made immutable (chattr +i): writes held, new work refused naming the cause, a kill works, all written once it is writable', async () => {
+    const h = tempHome();
+    cleanups.push(h.cleanup);
+    const d = await startDaemon({ home: h.home, log: () => {}, journalRetryMs: 50 });
+    cleanups.push(() => d.close());
+    const { client: c } = await hello(d.socketPath);
+    expect((await c.request({ type: 'SUBSCRIBE' })).type).toBe('ACK');
+    const first = await c.request({ type: 'TASK_REQUEST', spec: QUICK });
+    await c.next((m) => m.type === 'TASK_COMPLETE' && m.task.id === first.task.id, 20_000, 'the first task');
+    const wal = join(h.home, 'journal.db-wal');
+    expect(existsSync(wal)).toBe(true);
+    const chattr = spawnSync('chattr', ['+i', wal], { encoding: 'utf8' });
+    expect(chattr.status, `chattr +i (needs root and a file system with the immutable flag): ${chattr.stderr}`).toBe(0);
+    cleanups.push(() => void spawnSync('chattr', ['-i', wal]));
+
+    const sleeper = await c.request({ type: 'TASK_REQUEST', spec: SLEEPER });
+    expect(sleeper.type).toBe('ACK');
+    const failing = await c.next((m) => m.type === 'DAEMON_HEALTH' && !m.health.journal.writable, 20_000, 'the journal to fail');
+    const cause = failing.health.journal.cause as string;
+    expect(cause).toMatch(/^SQLITE_(IOERR|READONLY|CANTOPEN)/);
+    const refused = await c.request({ type: 'TASK_REQUEST', spec: QUICK });
+    expect(refused).toMatchObject({ type: 'ERROR', code: 'JOURNAL_UNWRITABLE' });
+    expect(refused.message).toContain(`(${cause}: `);
+    expect(refused.message).toContain('writable again');
+    const running = await c.next((m) => m.type === 'TASK_STATUS' && m.task.id === sleeper.task.id && m.task.state === 'running', 20_000, 'the sleeper to run');
+    expect((await c.request({ type: 'TASK_KILL', taskId: sleeper.task.id })).type).toBe('ACK');
+    await c.next((m) => m.type === 'TASK_COMPLETE' && m.task.id === sleeper.task.id, 20_000, 'the kill');
+    await waitFor(() => liveInGroup(running.task.pid).length === 0, 10_000, 'the sleeper group to be empty');
+
+    expect(spawnSync('chattr', ['-i', wal]).status).toBe(0);
+    await c.next((m) => m.type === 'DAEMON_HEALTH' && m.health.journal.writable, 20_000, 'the journal to be writable again');
+    const seen = c.all.filter((m) => m.type === 'TASK_STATUS' && m.task.id === sleeper.task.id).map((m) => m.task.state);
+    expect(seen).toEqual(['queued', 'starting', 'running', 'killing', 'killed']);
+    await d.close();
+    const journal = Journal.open(h.home);
+    try {
+      expect(journal.getTask(sleeper.task.id)!.transitions.map((t: Msg) => t.to)).toEqual(seen);
+    } finally {
+      journal.close();
+    }
   });
 });
 
