@@ -11,6 +11,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { registerDaemonCommand } from './commands/daemon.js';
+import { registerDoctorCommand } from './commands/doctor.js';
 import { registerLogsCommand } from './commands/logs.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerTaskCommands } from './commands/tasks.js';
@@ -32,6 +33,7 @@ export async function buildProgram(argv: readonly string[]): Promise<Command> {
   registerTaskCommands(program);
   registerLogsCommand(program);
   registerDaemonCommand(program);
+  registerDoctorCommand(program);
   registerTextureCommand(program);
   return program;
 }

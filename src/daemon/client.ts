@@ -3,7 +3,7 @@
  *
  *   const client = await DaemonClient.connect({ home, clientName: 'taskwarden-tui/0.1.0' });
  *   const tasks = await client.subscribe();          // SNAPSHOT, then 'event' for each TASK_* event
- *   client.on('event', (event) => ...);              // TASK_STATUS, TASK_PROGRESS, TASK_COMPLETE, TASK_STALL, TASK_LOG, TASK_USAGE
+ *   client.on('event', (event) => ...);              // TASK_STATUS, TASK_PROGRESS, TASK_COMPLETE, TASK_STALL, TASK_LOG, TASK_USAGE, DAEMON_HEALTH
  *   const { task } = await client.request('TASK_REQUEST', { spec });
  *   client.on('close', (error) => ...);              // error undefined after close(), an Error when the daemon went away or dropped us
  *
@@ -11,6 +11,9 @@
  * STOP_ALL -> { result: { cancelled, killed, notStarted, finished, ms } } (once every process is reaped);
  * LIST -> { tasks }; GET -> { task, attempts, transitions }; HISTORY -> { tasks };
  * LOGS -> { attempt, lines, truncated? }; SUBSCRIBE, UNSUBSCRIBE, SHUTDOWN -> {}.
+ *
+ * client.welcome.health: whether the journal and the task logs can be written (absent from an
+ * older daemon); DAEMON_HEALTH events bring its changes to subscribers.
  *
  * Notes on the contract (as built):
  * - connect() with autostart false and no daemon rejects with a plain Error whose
@@ -32,6 +35,7 @@ import {
   encodeMessage,
   parseDaemonMessage,
   type DaemonEvent,
+  type DaemonHealth,
   type DaemonMessage,
   type ErrorCode,
   type RequestType,
@@ -67,6 +71,8 @@ export interface Welcome {
   version: number;
   daemonPid: number;
   home: string;
+  /** Absent from a daemon older than this field. */
+  health?: DaemonHealth;
 }
 
 interface Pending {
@@ -103,7 +109,12 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
     const timer = setTimeout(() => client.#closeWith(new Error(`the daemon at ${path} did not answer HELLO within ${timeoutMs} ms`)), timeoutMs);
     try {
       const welcome = await client.request('HELLO', { version: PROTOCOL_VERSION, client: options.clientName ?? DEFAULT_CLIENT_NAME });
-      client.#welcome = { version: welcome.version as number, daemonPid: welcome.daemonPid as number, home: welcome.home as string };
+      client.#welcome = {
+        version: welcome.version as number,
+        daemonPid: welcome.daemonPid as number,
+        home: welcome.home as string,
+        ...(welcome.health ? { health: welcome.health as DaemonHealth } : {}),
+      };
       return client;
     } catch (error) {
       client.close();

@@ -4,13 +4,15 @@
  * on; anything else it throws becomes an INTERNAL error (the daemon carries on).
  * Error messages name the task and say what to do.
  */
-import { isAbsolute } from 'node:path';
-import type { Journal, LogStore } from '../journal/index.js';
-import { MAX_LINE_BYTES, PROTOCOL_VERSION, type ErrorCode, type RequestOf, type RequestType } from '../protocol/index.js';
+import { isAbsolute, join } from 'node:path';
+import { JOURNAL_FILE, type Journal, type LogStore } from '../journal/index.js';
+import { MAX_LINE_BYTES, PROTOCOL_VERSION, type DaemonHealth, type ErrorCode, type RequestOf, type RequestType } from '../protocol/index.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import { isTerminalState, type TaskSnapshot, type TaskSpec } from '../supervisor/types.js';
 import type { Connection } from './connection.js';
 import { abridgeEnv, fitPayload } from './fit.js';
+import { clockTime, remedy } from './health.js';
+import type { JournalHealth } from './journal-writer.js';
 
 export class RequestError extends Error {
   constructor(
@@ -28,6 +30,10 @@ export interface HandlerContext {
   journal: Journal;
   logs: LogStore;
   isShuttingDown(): boolean;
+  /** For WELCOME. */
+  health(): DaemonHealth;
+  /** Tries the journal writes held back by failures now; returns the journal's health after that. */
+  retryJournal(): JournalHealth;
   /** Tasks interrupted by this daemon's recovery (not in the supervisor). */
   recovered(): TaskSnapshot[];
   onTaskCreated(task: TaskSnapshot): void;
@@ -55,6 +61,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     TASK_KILL: (request) => operate(ctx, request.taskId, 'killed', (id) => ctx.sup.kill(id)),
     TASK_RESTART: (request) => {
       refuseWhenShuttingDown(ctx, 'restarts no task');
+      refuseWhenJournalFails(ctx, 'restarts no task');
       if (!ctx.sup.get(request.taskId)) return restartFromJournal(ctx, request.taskId);
       return operate(ctx, request.taskId, 'restarted', (id) => ctx.sup.restart(id));
     },
@@ -90,11 +97,12 @@ function hello(ctx: HandlerContext, request: RequestOf<'HELLO'>, connection: Con
   }
   connection.hello = true;
   connection.clientName = request.client;
-  return { version: PROTOCOL_VERSION, daemonPid: process.pid, home: ctx.home };
+  return { version: PROTOCOL_VERSION, daemonPid: process.pid, home: ctx.home, health: ctx.health() };
 }
 
 function taskRequest(ctx: HandlerContext, spec: TaskSpec): Payload {
   refuseWhenShuttingDown(ctx, 'takes no new tasks');
+  refuseWhenJournalFails(ctx, 'starts no new task');
   checkPaths(spec);
   let task: TaskSnapshot;
   try {
@@ -125,6 +133,22 @@ function refuseWhenShuttingDown(ctx: HandlerContext, what: string): void {
   if (ctx.isShuttingDown()) {
     throw new RequestError('SHUTTING_DOWN', `the daemon is shutting down and ${what}; try again in a moment (the next command starts a new daemon)`);
   }
+}
+
+/**
+ * New work waits while the journal cannot be written (what a client sees, the journal must get):
+ * stops keep working, and the held writes go in once the journal can be written again.
+ */
+function refuseWhenJournalFails(ctx: HandlerContext, what: string): void {
+  const journal = ctx.retryJournal();
+  if (journal.writable) return;
+  const since = journal.failingSince !== undefined ? ` since ${clockTime(journal.failingSince, true)}` : '';
+  throw new RequestError(
+    'JOURNAL_UNWRITABLE',
+    `the journal ${join(ctx.home, JOURNAL_FILE)} cannot be written${since} (${journal.cause}: ${journal.message}), so the daemon ${what}; ` +
+      `${remedy(journal.cause, ctx.home)} and try again. The ${journal.held} change(s) it could not write are held in memory and go in once it can; ` +
+      'cancel, kill and stop-all keep working; "taskwarden doctor" shows the state',
+  );
 }
 
 /**

@@ -9,6 +9,9 @@
  *
  * Order of effects for every task state change: journal commit, then
  * broadcast. A client that saw a state can rely on the journal having it.
+ * While the journal cannot be written (disk full), the writes are held in
+ * memory in order and retried (journal-writer.ts), events still go out, new
+ * work is refused, and clients are told (WELCOME's and DAEMON_HEALTH's health).
  */
 import { chmodSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -16,16 +19,18 @@ import net from 'node:net';
 import { Journal, LogStore, type LogStoreOptions } from '../journal/index.js';
 import { readProcStat } from '../process/proc.js';
 import { LineageMark } from '../process/lineage.js';
-import { PROTOCOL_VERSION, ack, errorReply, type DaemonMessage, type Request } from '../protocol/index.js';
+import { PROTOCOL_VERSION, ack, errorReply, type DaemonHealth, type DaemonMessage, type Request } from '../protocol/index.js';
 import { MAX_TIMER_MS, MAX_TIMER_TEXT } from '../supervisor/limits.js';
 import type { SupervisorOptions } from '../supervisor/options.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import { isTerminalState, type SupervisorEvent, type TaskSnapshot, type TaskState } from '../supervisor/types.js';
 import { Connection } from './connection.js';
+import { DiagnosticLog, errorCode, ignoreStdioErrors } from './diagnostics.js';
 import { RequestError, createHandlers, type HandlerContext, type Handlers } from './handlers.js';
 import { resolveHome, socketPath } from './home.js';
 import { DaemonRunningError, acquireLock, type DaemonLock } from './lock.js';
 import { fitEvent, fitTasks } from './fit.js';
+import { JournalWriter, type WriteOptions } from './journal-writer.js';
 import { ProgressJournal } from './progress-journal.js';
 import { recover, type RecoveryReport } from './recovery.js';
 
@@ -37,10 +42,16 @@ export interface DaemonOptions {
   maxClientBufferBytes?: number;
   /** Progress is written to the journal at most this often per task. Default 500 ms; at most MAX_TIMER_MS. */
   progressJournalIntervalMs?: number;
+  /** Journal writes that failed (disk full) are retried after this long, doubling up to 5 s. Default 200 ms. */
+  journalRetryMs?: number;
   logStoreOptions?: LogStoreOptions;
   /** Shut down cleanly on SIGTERM and SIGINT. Default false (true in `taskwarden daemon`). */
   handleSignals?: boolean;
-  /** Diagnostics (one line each). Default: timestamped lines on stderr. */
+  /**
+   * Diagnostics (one line each). Default: timestamped lines on stderr, where a failed write
+   * (disk full) drops the line and is noted once writing works again (see diagnostics.ts).
+   * Whatever this throws is ignored.
+   */
   log?: (message: string) => void;
 }
 
@@ -70,7 +81,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<DaemonHa
   }
   const home = resolveHome({ home: options.home });
   const path = socketPath(home);
-  const log = options.log ?? stderrLog;
+  const log = neverThrows(options.log ?? stderrLog());
   const lock = acquireLock(home);
   let daemon: Daemon | undefined;
   try {
@@ -102,6 +113,7 @@ class Daemon {
   readonly #lock: DaemonLock;
   readonly #log: (message: string) => void;
   readonly #journal: Journal;
+  readonly #writer: JournalWriter;
   readonly #logs: LogStore;
   readonly #sup: Supervisor;
   readonly #progress: ProgressJournal;
@@ -126,15 +138,27 @@ class Daemon {
     this.#maxClientBuffer = options.maxClientBufferBytes ?? DEFAULT_MAX_CLIENT_BUFFER;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     this.#journal = Journal.open(home);
-    this.#logs = new LogStore(home, { onError: (error) => log(`log store: ${error.message}`), ...options.logStoreOptions });
+    this.#writer = new JournalWriter({ log, onChange: () => this.#healthChanged(), retryMinMs: options.journalRetryMs });
+    this.#logs = new LogStore(home, {
+      onError: (error) => {
+        log(`task logs: writes failing, their lines are dropped until writing works again: ${error.message}`);
+        this.#healthChanged();
+      },
+      onRecover: ({ since, droppedLines, error }) => {
+        log(`task logs: writable again; ${droppedLines} line(s) dropped since ${new Date(since).toISOString()} (${errorCode(error)})`);
+        this.#healthChanged();
+      },
+      ...options.logStoreOptions,
+    });
     const journal = this.#journal;
     continueIdsPastLogs(journal, this.#logs, log);
     // One lineage token per state directory: a later daemon finds what a crashed one left behind.
     const lineageToken = lineageTokenOf(home);
     this.#sup = new Supervisor({ lineageToken, ...options.supervisorOptions, nextId: () => journal.nextTaskId() });
-    this.#progress = new ProgressJournal(options.progressJournalIntervalMs ?? 500, (id, attempt, progress) =>
-      this.#journalSafely(() => journal.recordProgress(id, attempt, progress)),
-    );
+    this.#progress = new ProgressJournal(options.progressJournalIntervalMs ?? 500, (id, attempt, progress) => {
+      const at = Date.now();
+      this.#journalWrite(() => journal.recordProgress(id, attempt, progress, at), { taskId: id, coalesce: `progress:${attempt}` });
+    });
     this.#sup.on('event', (event) => this.#onSupervisorEvent(event));
     this.recovery = recover({ journal, start: (spec, id) => this.#sup.start(spec, { id }).snapshot(), log, mark: new LineageMark(lineageToken) });
     this.#handlers = createHandlers(this.#handlerContext());
@@ -204,6 +228,11 @@ class Daemon {
       this.#log(`stopping tasks failed: ${String(error)}`);
     }
     this.#progress.flush();
+    const lost = this.#writer.close();
+    if (lost > 0) {
+      const { cause, message } = this.#writer.health();
+      this.#log(`${lost} journal write(s) could not be made before shutdown (${cause}: ${message}); the journal misses them, and the next daemon's recovery settles their tasks`);
+    }
     this.#logs.close();
     this.#journal.close();
     await this.#closeConnections();
@@ -283,6 +312,11 @@ class Daemon {
       journal: this.#journal,
       logs: this.#logs,
       isShuttingDown: () => this.shuttingDown,
+      health: () => this.#health(),
+      retryJournal: () => {
+        this.#writer.flush();
+        return this.#writer.health();
+      },
       recovered: () => this.recovery.interrupted,
       onTaskCreated: (task) => this.#onTaskCreated(task),
       onTaskResumed: (task, previous) => this.#onTaskResumed(task, previous),
@@ -305,13 +339,15 @@ class Daemon {
 
   #onTaskCreated(task: TaskSnapshot): void {
     this.#attempts.set(task.id, task.attempt);
-    this.#journalSafely(() => this.#journal.recordTask(task));
+    const at = Date.now();
+    this.#journalWrite(() => this.#journal.recordTask(task, at), { taskId: task.id });
     this.#broadcast({ type: 'TASK_STATUS', task });
   }
 
   #onTaskResumed(task: TaskSnapshot, previous: TaskState): void {
     this.#attempts.set(task.id, task.attempt);
-    this.#journalSafely(() => this.#journal.recordTransition(task, previous, { restartedFromJournal: true }));
+    const at = Date.now();
+    this.#journalWrite(() => this.#journal.recordTransition(task, previous, { restartedFromJournal: true }, at), { taskId: task.id });
     this.#broadcast({ type: 'TASK_STATUS', task, previous });
   }
 
@@ -339,7 +375,8 @@ class Daemon {
   #onState(task: TaskSnapshot, previous: TaskSnapshot['state']): void {
     this.#attempts.set(task.id, task.attempt);
     this.#progress.forget(task.id);
-    this.#journalSafely(() => this.#journal.recordTransition(task, previous));
+    const at = Date.now();
+    this.#journalWrite(() => this.#journal.recordTransition(task, previous, undefined, at), { taskId: task.id });
     this.#recordSpawnOnce(task);
     if (isTerminalState(task.state)) {
       this.#attempts.delete(task.id);
@@ -364,16 +401,37 @@ class Daemon {
     if (this.#spawnsRecorded.get(task.id) === key) return;
     this.#spawnsRecorded.set(task.id, key);
     const startTime = readProcStat(task.pid)?.startTime ?? null;
-    this.#journalSafely(() => this.#journal.recordSpawn(task.id, task.attempt, task.pid!, startTime));
+    const { id, attempt, pid } = task;
+    const at = Date.now();
+    this.#journalWrite(() => this.#journal.recordSpawn(id, attempt, pid!, startTime, at), { taskId: id });
   }
 
-  /** A journal failure (disk full) is logged; the daemon and its clients carry on. */
-  #journalSafely(write: () => unknown): void {
-    try {
-      write();
-    } catch (error) {
-      this.#log(`journal write failed: ${error instanceof Error ? error.message : String(error)}`);
-    }
+  /**
+   * A journal write that fails for a reason that can pass (disk full) is held and retried, in
+   * order with the writes after it; the daemon and its clients carry on (see journal-writer.ts).
+   */
+  #journalWrite(write: () => unknown, options: WriteOptions): void {
+    this.#writer.write(write, options);
+  }
+
+  #health(): DaemonHealth {
+    const logs = this.#logs.health();
+    return {
+      journal: this.#writer.health(),
+      logs: logs.writable
+        ? { writable: true, droppedLines: 0 }
+        : {
+            writable: false,
+            ...(logs.failingSince !== undefined ? { failingSince: logs.failingSince } : {}),
+            ...(logs.error ? { cause: errorCode(logs.error).slice(0, 200), message: logs.error.message.slice(0, 2000) } : {}),
+            droppedLines: logs.droppedLines,
+          },
+    };
+  }
+
+  /** Subscribers hear at once when journal or log writes start or stop failing. */
+  #healthChanged(): void {
+    this.#broadcast({ type: 'DAEMON_HEALTH', health: this.#health() });
   }
 
   #broadcast(message: DaemonMessage): void {
@@ -418,8 +476,20 @@ async function removeStaleSocket(path: string, home: string): Promise<void> {
   rmSync(path, { force: true });
 }
 
-function stderrLog(message: string): void {
-  process.stderr.write(`${new Date().toISOString()} ${message}\n`);
+/** Timestamped lines on stderr (daemon.log for a background daemon) that survive a full disk. */
+function stderrLog(): (message: string) => void {
+  ignoreStdioErrors();
+  return new DiagnosticLog().write;
+}
+
+function neverThrows(log: (message: string) => void): (message: string) => void {
+  return (message) => {
+    try {
+      log(message);
+    } catch {
+      // a diagnostic must never take the daemon down
+    }
+  };
 }
 
 /** The lineage token of a state directory: the same for every daemon that serves it. */

@@ -9,6 +9,7 @@ export {
   parseLines,
   type FollowOptions,
   type LogReadResult,
+  type LogStoreHealth,
   type LogStoreOptions,
   type LogStream,
   type StoredLogLine,

@@ -112,11 +112,13 @@ export class Journal {
     this.#lastTaskNumber = Math.max(this.#lastTaskNumber, n);
   }
 
-  /** Record a new task (its creation transition included). Recording a known task again only updates it. */
-  recordTask(snapshot: TaskSnapshot): void {
+  /**
+   * Record a new task (its creation transition included). Recording a known task again only updates it.
+   * `at`: when it happened (a write held while the journal could not be written goes in later).
+   */
+  recordTask(snapshot: TaskSnapshot, at: number = Date.now()): void {
     this.#noteId(snapshot.id);
     this.#tx(() => {
-      const at = Date.now();
       const inserted = this.#stmt.insertTask.run(taskParams(snapshot, at)).changes === 1;
       if (!inserted) this.#stmt.updateTask.run(taskParams(snapshot, at));
       this.#upsertAttempt(snapshot, at);
@@ -130,10 +132,9 @@ export class Journal {
    * A transition to attempt N also closes earlier attempts left active (a
    * restart killed them): they become 'killed' with stop reason 'restart'.
    */
-  recordTransition(snapshot: TaskSnapshot, previousState: TaskState | null, detail?: Record<string, unknown>): void {
+  recordTransition(snapshot: TaskSnapshot, previousState: TaskState | null, detail?: Record<string, unknown>, at: number = Date.now()): void {
     this.#noteId(snapshot.id);
     this.#tx(() => {
-      const at = Date.now();
       if (this.#stmt.insertTask.run(taskParams(snapshot, at)).changes === 0) {
         this.#stmt.updateTask.run(taskParams(snapshot, at));
       }

@@ -23,7 +23,7 @@
  * coalesces and drops events, misses renames on some file systems and does not
  * work on network mounts; a poll of an open descriptor is cheap and always right.
  */
-import { closeSync, constants, fchmodSync, fstatSync, lstatSync, readFileSync, readSync, readdirSync, renameSync, writeSync } from 'node:fs';
+import { appendFileSync, chmodSync, closeSync, constants, existsSync, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, statSync, truncateSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ensurePrivateDir, ensurePrivateSubdir, openPrivateFile } from '../daemon/safe-fs.js';
 import type { LogLine } from '../supervisor/types.js';
@@ -40,8 +40,26 @@ export interface LogStoreOptions {
   flushIntervalMs?: number;
   /** A file's buffer is written at once when it reaches this size. Default 64 KiB. */
   flushBytes?: number;
-  /** Write errors (disk full, directory removed) go here; the daemon must not crash on them. Default: stderr, once. */
+  /**
+   * Write errors (disk full, directory removed) go here, the first of a run of failures only
+   * (the lines of failed writes are dropped and counted; see health()); the daemon must not
+   * crash on them, and nothing this throws leaves the store. Default: stderr, once.
+   */
   onError?: (error: Error) => void;
+  /**
+   * Writing works again after failures (a write succeeded and none failed for 2 s: on a nearly
+   * full disk one file may still grow into its last page while others fail): how many lines were
+   * dropped since when.
+   */
+  onRecover?: (info: { since: number; droppedLines: number; error: Error }) => void;
+}
+
+/** Whether log writes work; while they fail, since when, why, and the lines dropped so far. */
+export interface LogStoreHealth {
+  writable: boolean;
+  failingSince?: number;
+  error?: Error;
+  droppedLines: number;
 }
 
 export type LogStream = LogLine['stream'];
@@ -67,6 +85,8 @@ export interface FollowOptions {
 
 /** A follower holds at most this much of an unterminated line before delivering it as is. */
 const MAX_PARTIAL_BYTES = 1024 * 1024;
+/** Log writes count as working again once one succeeds this long after the last failure. */
+const RECOVERED_AFTER_MS = 2000;
 const TASK_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const PREFIX: Record<LogStream, string> = { stdout: '[stdout] ', stderr: '[stderr] ' };
 
@@ -87,6 +107,8 @@ export class LogStore {
   readonly #flushIntervalMs: number;
   readonly #flushBytes: number;
   readonly #onError: (error: Error) => void;
+  readonly #onRecover: LogStoreOptions['onRecover'];
+  #failing: { since: number; error: Error; droppedLines: number; lastAt: number } | undefined;
   readonly #files = new Map<string, OpenFile>();
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -98,13 +120,26 @@ export class LogStore {
     this.#maxLineBytes = Math.min(options.maxLineBytes ?? 64 * 1024, Math.floor(this.maxBytesPerAttempt / 4));
     this.#flushIntervalMs = options.flushIntervalMs ?? 100;
     this.#flushBytes = options.flushBytes ?? 64 * 1024;
-    this.#onError = options.onError ?? warnOnce();
+    const onError = options.onError ?? warnOnce();
+    this.#onError = (error) => {
+      try {
+        onError(error);
+      } catch {
+        // a reporter that fails (its own disk is full) must not make appends throw
+      }
+    };
+    this.#onRecover = options.onRecover;
     if (!(this.maxBytesPerAttempt >= 1024) || !(this.#maxLineBytes >= 1)) {
       throw new RangeError(`maxBytesPerAttempt must be at least 1024 and maxLineBytes positive`);
     }
     // Private (see safe-fs.ts): created 0700; an existing one is checked, never chmodded or followed.
     ensurePrivateDir(stateDir);
     ensurePrivateSubdir(this.dir);
+  }
+
+  health(): LogStoreHealth {
+    const failing = this.#failing;
+    return failing ? { writable: false, failingSince: failing.since, error: failing.error, droppedLines: failing.droppedLines } : { writable: true, droppedLines: 0 };
   }
 
   /** Path of an attempt's current log file (`.1` next to it holds the older half). */
@@ -236,6 +271,7 @@ export class LogStore {
     const half = Math.floor(this.maxBytesPerAttempt / 2);
     let data = file.pending.join('');
     let bytes = file.pendingBytes;
+    const lines = file.pending.length;
     file.pending = [];
     file.pendingBytes = 0;
     try {
@@ -263,8 +299,38 @@ export class LogStore {
         closeSync(fd);
       }
       file.size += bytes;
+      if (this.#failing) this.#recovered();
     } catch (error) {
-      this.#onError(asError(error));
+      this.#failed(file, asError(error), lines);
+    }
+  }
+
+  /** The lines of a failed write are dropped, and a partly written line is taken back: the file keeps whole lines. */
+  #failed(file: OpenFile, error: Error, lines: number): void {
+    try {
+      if (sizeIfExists(file.path) > file.size) truncateSync(file.path, file.size);
+    } catch {
+      // the next write appends after the partial line
+      file.size = sizeIfExists(file.path);
+    }
+    if (this.#failing) {
+      this.#failing.droppedLines += lines;
+      this.#failing.error = error;
+      this.#failing.lastAt = Date.now();
+      return;
+    }
+    this.#failing = { since: Date.now(), error, droppedLines: lines, lastAt: Date.now() };
+    this.#onError(error);
+  }
+
+  #recovered(): void {
+    const failing = this.#failing!;
+    if (Date.now() - failing.lastAt < RECOVERED_AFTER_MS) return;
+    this.#failing = undefined;
+    try {
+      this.#onRecover?.({ since: failing.since, droppedLines: failing.droppedLines, error: failing.error });
+    } catch {
+      // as for onError
     }
   }
 
@@ -476,4 +542,13 @@ function warnOnce(): (error: Error) => void {
     warned = true;
     process.stderr.write(`taskwarden: cannot write a task log: ${error.message}\n`);
   };
+}
+
+/** Size of a log file, 0 when it is not there (never follows a symlink). */
+function sizeIfExists(path: string): number {
+  try {
+    return lstatSync(path).size;
+  } catch {
+    return 0;
+  }
 }

@@ -35,6 +35,7 @@ export const ERROR_CODES = [
   'UNKNOWN_TASK', // no task with that id
   'INTERNAL', // handling the request threw
   'SHUTTING_DOWN', // the daemon is stopping and takes no new work
+  'JOURNAL_UNWRITABLE', // journal writes are failing (disk full, read-only): no new work until they go in
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -106,6 +107,22 @@ export type RequestOf<T extends RequestType> = Extract<Request, { type: T }>;
 
 // ---- daemon -> client ------------------------------------------------------
 
+/** Whether the daemon's writes to its state directory work; while they fail, since when and why. */
+const WriteHealthSchema = z.object({
+  writable: z.boolean(),
+  failingSince: z.number().min(0).optional(),
+  /** Short cause: ENOSPC, SQLITE_IOERR_WRITE, ... */
+  cause: z.string().max(200).optional(),
+  message: z.string().max(2000).optional(),
+});
+export const DaemonHealthSchema = z.object({
+  /** `held`: transitions and other writes kept in memory until the journal can be written. */
+  journal: WriteHealthSchema.extend({ held: z.number().int().min(0) }),
+  /** Task log files; `droppedLines` since their writes began failing. */
+  logs: WriteHealthSchema.extend({ droppedLines: z.number().int().min(0) }),
+});
+export type DaemonHealth = z.output<typeof DaemonHealthSchema>;
+
 /** The reply to HELLO (in place of an ACK). */
 export const WelcomeSchema = z.object({
   type: z.literal('WELCOME'),
@@ -114,6 +131,8 @@ export const WelcomeSchema = z.object({
   daemonPid: z.number().int().positive(),
   /** The daemon's state directory. */
   home: z.string(),
+  /** Optional: an older daemon does not send it. */
+  health: DaemonHealthSchema.optional(),
 });
 
 /**
@@ -149,6 +168,8 @@ export const TaskStallSchema = z.object({ type: z.literal('TASK_STALL'), taskId:
 export const TaskLogSchema = z.object({ type: z.literal('TASK_LOG'), log: LogLineSchema });
 /** Resource samples (SupervisorEvent 'usage'); optional for clients to use. */
 export const TaskUsageSchema = z.object({ type: z.literal('TASK_USAGE'), taskId: TaskIdSchema, usage: ResourceUsageSchema });
+/** To subscribers whenever the daemon's health changes (journal or task log writes start or stop failing). */
+export const DaemonHealthEventSchema = z.object({ type: z.literal('DAEMON_HEALTH'), health: DaemonHealthSchema });
 /** Sent after the ACK of SUBSCRIBE: every task the daemon knows, so a client starts from a full picture. */
 export const SnapshotSchema = z.object({ type: z.literal('SNAPSHOT'), tasks: z.array(TaskSnapshotSchema) });
 
@@ -162,6 +183,7 @@ export const DAEMON_MESSAGE_SCHEMAS = {
   TASK_STALL: TaskStallSchema,
   TASK_LOG: TaskLogSchema,
   TASK_USAGE: TaskUsageSchema,
+  DAEMON_HEALTH: DaemonHealthEventSchema,
   SNAPSHOT: SnapshotSchema,
 } as const;
 

@@ -3,11 +3,12 @@
  * it uses, so components and the controller can be tested against a fake, and so the UI keeps
  * working (with a message) when the daemon goes away.
  */
-import type { DaemonEvent } from '../protocol/messages.js';
+import type { DaemonEvent, DaemonHealth } from '../protocol/messages.js';
 import type { TaskSnapshot } from '../supervisor/types.js';
 
 export interface TuiClient {
-  readonly welcome: { version: number; daemonPid: number; home: string };
+  /** health: whether the daemon can write its journal and task logs (absent from an older daemon). */
+  readonly welcome: { version: number; daemonPid: number; home: string; health?: DaemonHealth };
   /** Resolves with the ACK payload; rejects with an Error (a DaemonError carries `code`). */
   request(type: string, payload?: Record<string, unknown>): Promise<Record<string, unknown>>;
   /** Resolves with the SNAPSHOT's tasks; afterwards every TASK_* event arrives through onEvent. */

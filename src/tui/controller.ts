@@ -257,8 +257,9 @@ export class Controller {
     store.replaceTasks(tasks);
     ready = true;
     for (const event of early) this.#onEvent(event);
-    const { daemonPid, home } = client.welcome;
+    const { daemonPid, home, health } = client.welcome;
     store.setDaemon({ kind: 'connected', pid: daemonPid, home });
+    store.setHealth(health);
     const active = tasks.filter((t) => !isTerminalState(t.state)).length;
     store.setStatus(
       `${this.#startedDaemon ? 'Started' : 'Connected to'} the daemon (pid ${daemonPid})` +
@@ -288,6 +289,7 @@ export class Controller {
     store.clearAllPending();
     const reason = error ? oneLine(errorText(error)) : 'connection closed';
     store.setDaemon({ kind: 'disconnected', reason });
+    store.setHealth(undefined);
     if (store.draft.mode === 'quitting') {
       // the daemon took its tasks with it (its orphan guard stops them): nothing left to stop
       this.#finish('disconnected');
@@ -333,6 +335,9 @@ export class Controller {
         break;
       case 'SNAPSHOT':
         store.replaceTasks(event.tasks);
+        break;
+      case 'DAEMON_HEALTH':
+        store.setHealth(event.health);
         break;
     }
     store.changed();

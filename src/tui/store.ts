@@ -16,6 +16,7 @@ import {
   type TaskSnapshot,
   type TaskState,
 } from '../supervisor/types.js';
+import type { DaemonHealth } from '../protocol/messages.js';
 import type { Template } from './templates.js';
 
 export type PendingOp = 'cancel' | 'kill' | 'restart' | 'stop';
@@ -68,6 +69,8 @@ export interface MachineLoad {
 
 export interface UiState {
   daemon: DaemonStatus;
+  /** The daemon's last reported health (journal and task log writes); shown in the header when something fails. */
+  health?: DaemonHealth;
   tasks: ReadonlyMap<string, TaskView>;
   /** Ids shown, in creation order (cleared rows left out). */
   order: readonly string[];
@@ -299,6 +302,11 @@ export class TuiStore {
 
   setDaemon(daemon: DaemonStatus): void {
     this.#draft.daemon = daemon;
+  }
+
+  setHealth(health: DaemonHealth | undefined): void {
+    if (health) this.#draft.health = health;
+    else delete this.#draft.health;
   }
 
   setMode(mode: Mode): void {

@@ -135,7 +135,7 @@ describe('taskwarden CLI', { timeout: 60_000 }, () => {
     const { buildProgram } = await import('../../dist/src/cli/main.js');
     const program = await buildProgram([]);
     const names = program.commands.map((c) => c.name());
-    expect(names).toEqual(expect.arrayContaining(['run', 'ls', 'show', 'logs', 'cancel', 'kill', 'restart', 'stop-all', 'shutdown', 'history', 'daemon']));
+    expect(names).toEqual(expect.arrayContaining(['run', 'ls', 'show', 'logs', 'cancel', 'kill', 'restart', 'stop-all', 'shutdown', 'history', 'daemon', 'doctor']));
     for (const command of program.commands) expect(command.helpInformation()).toMatch(new RegExp(`^Usage: taskwarden ${command.name()}`));
   });
 

@@ -1,6 +1,6 @@
 /** Daemon test helpers: short temp homes, a raw line client that validates every daemon message, a daemon in a child process. */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
@@ -15,12 +15,68 @@ export function tempHome(): { home: string; cleanup(): void } {
   return { home, cleanup: () => rmSync(home, { recursive: true, force: true }) };
 }
 
+/**
+ * A state directory on a tmpfs of its own (tests run as root), so a test can fill the disk:
+ * fill() writes a file until ENOSPC (and pads the files named to their last page), free()
+ * removes that file. cleanup() unmounts (lazily, in case a process still holds a file there)
+ * and removes the mount point.
+ */
+export function tmpfsHome(sizeKiB = 1024): { home: string; fill(...slack: string[]): number; free(): void; cleanup(): void } {
+  const home = mkdtempSync('/tmp/twf-');
+  const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeKiB}k,mode=0700`, 'tmpfs', home], { encoding: 'utf8' });
+  if (mount.status !== 0) {
+    rmSync(home, { recursive: true, force: true });
+    throw new Error(`cannot mount a tmpfs on ${home} (the test needs root): ${mount.stderr.trim()}`);
+  }
+  const filler = `${home}/filler`;
+  return {
+    home,
+    /**
+     * Writes until the disk is full, ever smaller chunks down to one byte. A file keeps growing
+     * into the rest of its last page after that: `slack` files (e.g. daemon.log) get newlines
+     * until their pages are full too, so no write anywhere can succeed. Returns the bytes written.
+     */
+    fill(...slack: string[]) {
+      let written = fillFile(filler, 0x78);
+      for (const path of slack) written += fillFile(path, 0x0a);
+      return written;
+    },
+    free() {
+      rmSync(filler, { force: true });
+    },
+    cleanup() {
+      spawnSync('umount', ['-l', home]);
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
+
+function fillFile(path: string, byte: number): number {
+  const fd = openSync(path, 'a');
+  let written = 0;
+  try {
+    for (let chunk = 64 * 1024; chunk >= 1; ) {
+      try {
+        written += writeSync(fd, Buffer.alloc(chunk, byte));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
+        chunk = Math.floor(chunk / 2);
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return written;
+}
+
 export type Msg = Record<string, any>;
 
 /** A client speaking raw lines. Every line the daemon sends must parse as a valid daemon message. */
 export class RawClient {
   readonly socket: net.Socket;
   readonly received: Msg[] = [];
+  /** Every message received, in order (next() takes from `received` only). */
+  readonly all: Msg[] = [];
   readonly invalid: string[] = [];
   closed = false;
   #buffer = '';
@@ -79,7 +135,9 @@ export class RawClient {
       this.#buffer = this.#buffer.slice(newline + 1);
       const parsed = parseDaemonMessage(line);
       if (!parsed.ok) this.invalid.push(`${parsed.error.message}: ${line.slice(0, 200)}`);
-      this.received.push(JSON.parse(line));
+      const message = JSON.parse(line);
+      this.received.push(message);
+      this.all.push(message);
     }
   }
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LogStore, type StoredLogLine } from '../../src/journal/index.js';
 import type { LogLine } from '../../src/supervisor/types.js';
+import { tmpfsHome } from '../daemon/helpers.js';
 
 let dir: string;
 const stores: LogStore[] = [];
@@ -270,5 +271,50 @@ describe('LogStore.follow', () => {
     logs.flush();
     await new Promise((resolve) => setTimeout(resolve, 40));
     expect(seen).toEqual([]);
+  });
+});
+
+describe('LogStore on a full disk', () => {
+  it('never throws (not even when onError does), keeps whole lines, reports the first failure of a run, counts what it drops, says when writing works again', async () => {
+    const disk = tmpfsHome(256);
+    try {
+      const errors: Error[] = [];
+      const recovered: Array<{ since: number; droppedLines: number; error: Error }> = [];
+      const logs = new LogStore(disk.home, {
+        onError: (error) => {
+          errors.push(error);
+          throw new Error('the reporter cannot write either');
+        },
+        onRecover: (info) => recovered.push(info),
+      });
+      stores.push(logs);
+      logs.append(line('before'));
+      logs.flush();
+      disk.fill();
+      // Each line is larger than what is left of the file's last page: written in part, then ENOSPC.
+      const big = 'x'.repeat(8192);
+      for (let i = 0; i < 20; i++) {
+        logs.append(line(`lost ${i} ${big}`));
+        expect(() => logs.flush()).not.toThrow();
+      }
+      expect(errors).toHaveLength(1);
+      expect((errors[0] as NodeJS.ErrnoException).code).toBe('ENOSPC');
+      expect(logs.health()).toMatchObject({ writable: false, droppedLines: 20, failingSince: expect.any(Number) });
+      // The partial writes were taken back: the file holds whole lines only.
+      expect(readFileSync(logs.pathOf('1', 1), 'utf8')).toBe('[stdout] before\n');
+
+      disk.free();
+      let n = 0;
+      await until(() => {
+        logs.append(line(`after ${n++}`));
+        logs.flush();
+        return recovered.length > 0;
+      }, 10_000);
+      expect(recovered).toEqual([{ since: expect.any(Number), droppedLines: 20, error: errors[0] }]);
+      expect(logs.health()).toEqual({ writable: true, droppedLines: 0 });
+      expect(logs.read('1', 1).lines.map((l) => l.line)).toEqual(['before', ...Array.from({ length: n }, (_, i) => `after ${i}`)]);
+    } finally {
+      disk.cleanup();
+    }
   });
 });

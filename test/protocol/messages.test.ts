@@ -68,6 +68,15 @@ describe('protocol messages', () => {
     expect(parseDaemonMessage(JSON.stringify(reply))).toEqual({ ok: true, message: reply });
   });
 
+  it('WELCOME may carry the daemon health (an older daemon sends none); JOURNAL_UNWRITABLE is an error code', () => {
+    const health = DAEMON_SAMPLES.DAEMON_HEALTH.health;
+    const welcome = { ...DAEMON_SAMPLES.WELCOME, health };
+    expect(parseDaemonMessage(overTheWire(welcome))).toEqual({ ok: true, message: welcome });
+    expect(parseDaemonMessage(overTheWire(DAEMON_SAMPLES.WELCOME))).toEqual({ ok: true, message: DAEMON_SAMPLES.WELCOME });
+    const refused = errorReply(3, 'JOURNAL_UNWRITABLE', 'the journal cannot be written');
+    expect(parseDaemonMessage(JSON.stringify(refused))).toEqual({ ok: true, message: refused });
+  });
+
   it('TASK_COMPLETE requires a terminal task', () => {
     const result = parseDaemonMessage(JSON.stringify({ type: 'TASK_COMPLETE', task: runningTask }));
     expect(result).toMatchObject({ ok: false, error: { code: 'BAD_MESSAGE' } });

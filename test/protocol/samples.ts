@@ -65,5 +65,12 @@ export const DAEMON_SAMPLES: { [K in DaemonMessageType]: Extract<DaemonMessage, 
   TASK_STALL: { type: 'TASK_STALL', taskId: '7', stall: { taskId: '7', silentForMs: 12_000, diagnosis: 'spinning', cpuPercent: 99 } },
   TASK_LOG: { type: 'TASK_LOG', log: { taskId: '7', attempt: 1, stream: 'stderr', line: 'warn: ✓ 日本', at: 1_700_000_000_200 } },
   TASK_USAGE: { type: 'TASK_USAGE', taskId: '7', usage: { cpuPercent: 0, rssBytes: 1, processes: 1, sampledAt: 5, windowMs: 0 } },
+  DAEMON_HEALTH: {
+    type: 'DAEMON_HEALTH',
+    health: {
+      journal: { writable: false, failingSince: 1_700_000_000_300, cause: 'ENOSPC', message: 'database or disk is full (SQLITE_FULL)', held: 4 },
+      logs: { writable: true, droppedLines: 0 },
+    },
+  },
   SNAPSHOT: { type: 'SNAPSHOT', tasks: [runningTask, killedTask] },
 };

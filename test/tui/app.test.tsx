@@ -189,6 +189,31 @@ describe('App', () => {
     expect(frame()).toContain('daemon pid 4242');
   });
 
+  it('the header says when the journal cannot be written: from the HELLO reply, then as DAEMON_HEALTH events change it', async () => {
+    const daemon = new FakeDaemon();
+    const ok = { journal: { writable: true, held: 0 }, logs: { writable: true, droppedLines: 0 } };
+    daemon.health = {
+      ...ok,
+      journal: { writable: false, failingSince: new Date(2026, 0, 5, 14, 2, 30).getTime(), cause: 'ENOSPC', message: 'database or disk is full (SQLITE_FULL)', held: 3 },
+    };
+    const { frame, waitFor } = await setup({ daemon });
+    await waitFor('journal: writes failing (ENOSPC) since 14:02');
+    const header = frame().split('\n')[0]!;
+    expect(header).toContain('● daemon pid 4242  ⚠ journal: writes failing (ENOSPC) since 14:02');
+    expect(header).toContain('load 0.50 / 2 CPUs');
+    // Space again: the warning goes.
+    daemon.emit({ type: 'DAEMON_HEALTH', health: ok });
+    await until(() => !frame().includes('journal:'), `the warning to go; last frame:\n${frame()}`);
+    expect(frame().split('\n')[0]).toContain('● daemon pid 4242');
+    // Task logs failing alone: a warning of its own.
+    daemon.emit({ type: 'DAEMON_HEALTH', health: { ...ok, logs: { writable: false, failingSince: new Date(2026, 0, 5, 9, 5).getTime(), cause: 'ENOSPC', droppedLines: 12 } } });
+    await waitFor('⚠ task logs: writes failing (ENOSPC) since 09:05');
+    // A lost connection drops what that daemon reported.
+    daemon.die();
+    await waitFor('daemon gone');
+    expect(frame()).not.toContain('writes failing');
+  });
+
   it('starts the daemon when none runs', async () => {
     const daemon = new FakeDaemon();
     daemon.running = false;

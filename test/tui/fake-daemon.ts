@@ -3,7 +3,7 @@
  * request, replies can be held back (to see the screen before the daemon answers), fail, or the
  * connection can die.
  */
-import type { DaemonEvent } from '../../src/protocol/messages.js';
+import type { DaemonEvent, DaemonHealth } from '../../src/protocol/messages.js';
 import type { TaskSnapshot, TaskSpec } from '../../src/supervisor/types.js';
 import type { ConnectFn, TuiClient } from '../../src/tui/client.js';
 
@@ -37,6 +37,8 @@ export class FakeDaemon {
   /** How long a cancel takes to end the task; a task whose name includes 'stubborn' is killed instead. */
   cancelMs = 5;
   logs = new Map<string, string[]>();
+  /** Sent in the HELLO reply when set. */
+  health: DaemonHealth | undefined;
 
   connect: ConnectFn = async ({ autostart }) => {
     if (!this.running) {
@@ -169,7 +171,7 @@ export class FakeClient implements TuiClient {
   constructor(readonly daemon: FakeDaemon) {}
 
   get welcome() {
-    return { version: 1, daemonPid: this.daemon.pid, home: '/tmp/fake-home' };
+    return { version: 1, daemonPid: this.daemon.pid, home: '/tmp/fake-home', ...(this.daemon.health ? { health: this.daemon.health } : {}) };
   }
 
   request(type: string, payload?: Record<string, unknown>): Promise<Record<string, unknown>> {

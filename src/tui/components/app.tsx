@@ -59,7 +59,7 @@ export function App({ controller }: { controller: Controller }) {
 
   return (
     <Box flexDirection="column" width={width} height={Math.max(1, state.size.rows - 1)}>
-      <Header daemon={state.daemon} counts={counts} {...(state.load ? { load: state.load } : {})} width={width} />
+      <Header daemon={state.daemon} counts={counts} {...(state.load ? { load: state.load } : {})} {...(state.health ? { health: state.health } : {})} width={width} />
       {state.mode === 'help' ? (
         <Help templates={state.templates} {...(state.templatesSource ? { source: state.templatesSource } : {})} height={tableHeight + 1 + (state.logPane ? logHeight + 1 : 0)} />
       ) : (

@@ -1,6 +1,7 @@
 /** Everything around the table: header, status line, quit prompt, key footer, log pane, help. */
 import { memo } from 'react';
 import { Box, Text } from 'ink';
+import { journalProblem, logsProblem, type DaemonHealth } from '../../daemon/health.js';
 import { ACTIVE_STATES, TERMINAL_STATES, type TaskState } from '../../supervisor/types.js';
 import { fit, STATE_STYLES } from '../format.js';
 import { FOOTER_KEYS, KEY_HELP } from '../keys.js';
@@ -13,11 +14,14 @@ export const Header = memo(function Header({
   daemon,
   counts,
   load,
+  health,
   width,
 }: {
   daemon: DaemonStatus;
   counts: Readonly<Partial<Record<TaskState, number>>>;
   load?: MachineLoad;
+  /** A failing journal (else failing task logs) is shown next to the daemon: what a client sees may not be on disk. */
+  health?: DaemonHealth;
   width: number;
 }) {
   const daemonText =
@@ -28,8 +32,11 @@ export const Header = memo(function Header({
         : `✘ daemon gone: ${daemon.reason}`;
   const daemonColor = daemon.kind === 'connected' ? 'green' : daemon.kind === 'connecting' ? 'cyan' : 'red';
   const loadText = load ? `load ${load.load1.toFixed(2)} / ${load.cpus} CPU${load.cpus === 1 ? '' : 's'} · mem ${Math.round(load.memUsedFraction * 100)}%` : '';
+  const journal = journalProblem(health);
+  const problem = journal ?? logsProblem(health);
+  const problemText = problem ? `  ⚠ ${problem}` : '';
   const title = ' taskwarden ';
-  const left = `${title} ${daemonText}`;
+  const left = `${title} ${daemonText}${problemText}`;
   const gap = Math.max(1, width - [...left].length - [...loadText].length);
   const parts: Array<{ state: TaskState; n: number }> = [];
   for (const state of [...ACTIVE_STATES, ...TERMINAL_STATES]) {
@@ -44,6 +51,11 @@ export const Header = memo(function Header({
           {title}
         </Text>{' '}
         <Text color={daemonColor}>{daemonText}</Text>
+        {problem ? (
+          <Text color={journal ? 'red' : 'yellow'} bold>
+            {problemText}
+          </Text>
+        ) : null}
         {' '.repeat(gap)}
         <Text dimColor>{loadText}</Text>
       </Text>
