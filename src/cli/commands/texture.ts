@@ -20,6 +20,7 @@ import { FEATURE_NAMES } from '../../tasks/texture/types.js';
 import type { ImageResult, ImageFeatures } from '../../tasks/texture/analyze.js';
 import type { TextureTaskInput, TextureTaskResult } from '../../tasks/texture/task.js';
 import { MAX_LEVELS } from '../../tasks/texture/options.js';
+import { PRIORITIES, type Priority } from '../../process/priority.js';
 
 export interface TextureCommandOptions {
   levels?: number;
@@ -31,6 +32,11 @@ export interface TextureCommandOptions {
   out?: string;
   /** Progress bar on stderr (only drawn when stderr is a TTY). Default true; --no-progress sets false. */
   progress?: boolean;
+  /**
+   * CPU priority of the analysis processes. Default 'low' (nice 10): a command you wait for should
+   * not starve behind other work as 'idle' would, yet this process answers Ctrl+C at once.
+   */
+  priority?: Priority;
 }
 
 export interface TextureCommandIO {
@@ -86,6 +92,10 @@ export function registerTextureCommand(program: Command): void {
     .option('--csv', 'write CSV to stdout: one row per image, distance and angle')
     .option('--out <dir>', 'directory for tile maps (default ./texture-maps)')
     .option('--no-progress', 'no progress bar on stderr')
+    .option('--priority <level>', 'CPU priority of the analysis: idle, low (the default: nice 10) or normal', (value: string) => {
+      if (!PRIORITIES.includes(value as Priority)) throw new InvalidArgumentError(`--priority must be ${PRIORITIES.join(', ')}, got ${JSON.stringify(value)}`);
+      return value as Priority;
+    })
     .addHelpText('after', '\nFeatures: ' + FEATURE_NAMES.join(', ') + '. See docs/texture.md.')
     .action(async (images: string[], options: TextureCommandOptions, command: Command) => {
       if (options.json && options.csv) command.error('error: --json and --csv cannot be used together', { exitCode: EXIT_USAGE });
@@ -116,6 +126,7 @@ export async function runTextureCommand(images: string[], options: TextureComman
     preload: [textureTaskModule],
     graceMs: 3000,
     stallAfterMs: 60_000,
+    priority: options.priority ?? 'low',
   });
   const showProgress = (options.progress ?? true) && io.stderr.isTTY === true;
   const bar = new ProgressBar(io.stderr, batches.length, showProgress);
