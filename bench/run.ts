@@ -6,6 +6,7 @@ import { runCoreBench } from './core.js';
 import { runTextureBench } from './texture.js';
 import { runDaemonBench } from './daemon.js';
 import { runTuiBench } from './tui.js';
+import { runLoadBench } from './load.js';
 
 const runs = Number(process.env.BENCH_RUNS ?? 100);
 // `npm run bench -- core` runs one suite; BENCH_RUNS sets the samples behind each percentile.
@@ -16,6 +17,7 @@ const suites: Array<[string, () => Promise<BenchRow[]>]> = [
   ['texture', () => runTextureBench()],
   ['daemon', () => runDaemonBench()],
   ['tui', () => runTuiBench(runs)],
+  ['load', () => runLoadBench(runs)],
 ];
 
 const rows: BenchRow[] = [];

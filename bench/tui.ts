@@ -169,7 +169,7 @@ async function echoFloor(dir: string, runs: number): Promise<number[]> {
   return samples;
 }
 
-async function keypressLatency(runs: number): Promise<BenchRow[]> {
+export async function keypressLatency(runs: number): Promise<BenchRow[]> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'taskwarden-bench-tui-'));
   const home = path.join(dir, 'home');
   writeFileSync(

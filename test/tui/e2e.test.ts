@@ -173,8 +173,10 @@ describe('terminal UI in a pseudo-terminal', () => {
       await ui.waitFor((s) => !s.includes('Starting template'));
     }
     await ui.waitFor(/4 tasks:/);
+    const since = ui.mark();
     ui.write('s');
-    await ui.waitFor(/Emergency stop — terminating 4 tasks…/, 5000);
+    // The optimistic frame may be replaced within milliseconds (queued tasks never start): read the output stream.
+    await ui.waitForOutput(since, /Emergency stop — terminating 4 tasks…/, 5000);
     await ui.waitFor(/Stopped 4 tasks in \d+\.\d\d s \(\d cancelled, \d killed/, 30_000);
     const screen = await ui.text();
     expect(screen).not.toMatch(/running|cancelling…|killing…/);

@@ -121,6 +121,16 @@ export class PtyUi {
     }
   }
 
+  /** Waits until output written since `since` had a line matching `check` (a frame may live shorter than a poll). */
+  async waitForOutput(since: number, check: RegExp, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (stripVTControlCharacters(this.raw.slice(since)).split(/\r?\n/).some((l) => check.test(l))) return;
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for a frame showing ${String(check)}; screen:\n${await this.text()}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
   /** Kills the UI if still there; removes the temp dir unless `keep`. */
   async dispose(keep = false): Promise<void> {
     try {

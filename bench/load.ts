@@ -1,0 +1,287 @@
+/**
+ * Under load: the stop still lands at once. With 50 CPU-bound tasks on the machine's cores, each
+ * figure side by side with the same figure on an idle machine and the machine's floor (a bare
+ * process doing the same), in the same run:
+ *  - kill() call -> the task process dead (read from /proc by a separate thread), with and without
+ *    a 500 ms listener on every event (target: p99 with it <= 1.2x without);
+ *  - kill and cooperative cancel, call -> settled (target: p50 within 1.5x of idle);
+ *  - daemon request -> ACK round trip (target: p99 <= 5 ms);
+ *  - owner SIGKILLed -> every task process and descendant gone (target: max <= 1 s over 20 runs);
+ *  - the terminal UI's keypress -> frame (bench/tui.ts, target p99 <= 16 ms).
+ * The busy tasks run at the default priority ('idle'); the control plane does not.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Worker } from 'node:worker_threads';
+import { DaemonClient } from '../src/daemon/client.js';
+import { Supervisor, type SupervisorEvent, type Task } from '../src/index.js';
+import { nowMs, percentile, row, type BenchRow } from './lib/stats.js';
+import { keypressLatency } from './tui.js';
+
+const fixture = (name: string) => fileURLToPath(new URL(`../../test/fixtures/${name}.mjs`, import.meta.url));
+const cliPath = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const BUSY_TASKS = 50;
+const SPIN = ['-c', 'while :; do :; done'];
+
+/**
+ * Watches one pid at a time from its own thread, so that a main thread blocked in a listener does
+ * not delay the observation: resolves with the ms from `startedAt` until /proc shows it dead.
+ */
+class DeathWatch {
+  readonly #worker = new Worker(
+    `const { parentPort } = require('node:worker_threads');
+     const { readFileSync } = require('node:fs');
+     const dead = (pid) => { try { const s = readFileSync('/proc/' + pid + '/stat', 'latin1'); const st = s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3); return st === 'Z' || st === 'X'; } catch { return true; } };
+     parentPort.on('message', ({ pid }) => {
+       while (!dead(pid)) {}
+       parentPort.postMessage({ at: Number(process.hrtime.bigint()) / 1e6 });
+     });`,
+    { eval: true },
+  );
+
+  /** Call right before the stop; the returned promise settles when the process is dead. */
+  watch(pid: number): Promise<number> {
+    return new Promise((resolve) => {
+      this.#worker.once('message', ({ at }: { at: number }) => resolve(at));
+      this.#worker.postMessage({ pid });
+    });
+  }
+
+  close(): Promise<number> {
+    return this.#worker.terminate();
+  }
+}
+
+function blockFor(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // a listener that does slow synchronous work (a journal write on a slow disk, say)
+  }
+}
+
+async function running(task: Task): Promise<number> {
+  for (let i = 0; i < 6000 && !(task.state === 'running' && task.pid); i++) await sleep(5);
+  if (!task.pid) throw new Error(`task ${task.id} never ran`);
+  return task.pid;
+}
+
+/** kill(): call -> dead (/proc, other thread), optionally with a blocking listener on every event. */
+async function killToDead(sup: Supervisor, watch: DeathWatch, runs: number, listenerMs: number): Promise<number[]> {
+  // Blocks on every event of the measured task (the busy tasks' usage events would block forever).
+  let target = '';
+  const listener = (event: SupervisorEvent) => {
+    const id = event.type === 'state' ? event.task.id : 'taskId' in event ? event.taskId : event.type === 'log' ? event.log.taskId : '';
+    if (id === target) blockFor(listenerMs);
+  };
+  if (listenerMs > 0) sup.on('event', listener);
+  const samples: number[] = [];
+  try {
+    for (let i = 0; i < runs; i++) {
+      const task = sup.start({ module: fixture('sync-loop'), priority: 'idle' });
+      target = task.id;
+      if (listenerMs > 0) task.on('state', () => blockFor(listenerMs));
+      await running(task);
+      while (!task.progress) await sleep(5); // in its loop
+      const pid = task.pid!;
+      const dead = watch.watch(pid);
+      await sleep(5); // the watcher is polling
+      const t0 = nowMs();
+      task.kill();
+      samples.push((await dead) - t0);
+      await task.done;
+    }
+  } finally {
+    sup.off('event', listener);
+  }
+  return samples;
+}
+
+/** The floor: SIGKILL of a bare spinning process -> dead, seen by the same watcher. */
+async function floorKillToDead(watch: DeathWatch, runs: number): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const child = spawn('/bin/sh', SPIN, { stdio: 'ignore', detached: true });
+    await sleep(20);
+    const dead = watch.watch(child.pid!);
+    await sleep(5);
+    const t0 = nowMs();
+    process.kill(-child.pid!, 'SIGKILL');
+    samples.push((await dead) - t0);
+    await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(undefined) : child.once('exit', r)));
+  }
+  return samples;
+}
+
+/** kill (sync loop) and cooperative cancel, call -> settled. */
+async function stopToSettled(sup: Supervisor, runs: number): Promise<{ kill: number[]; cancel: number[] }> {
+  const kill: number[] = [];
+  const cancel: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const stuck = sup.start({ module: fixture('sync-loop') });
+    await running(stuck);
+    while (!stuck.progress) await sleep(5);
+    let t0 = nowMs();
+    stuck.kill();
+    await stuck.done;
+    kill.push(nowMs() - t0);
+    const polite = sup.start({ module: fixture('silent') });
+    await running(polite);
+    await sleep(20);
+    t0 = nowMs();
+    polite.cancel();
+    const outcome = await polite.done;
+    if (outcome.state !== 'cancelled') throw new Error(`cooperative cancel ended ${outcome.state}`);
+    cancel.push(nowMs() - t0);
+  }
+  return { kill, cancel };
+}
+
+function startBusy(sup: Supervisor): Task[] {
+  return Array.from({ length: BUSY_TASKS }, () => sup.start({ command: '/bin/sh', args: SPIN, name: 'busy' }));
+}
+
+async function inProcess(runs: number): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const watch = new DeathWatch();
+  const sup = new Supervisor({ concurrency: BUSY_TASKS + 4, prewarm: 1, graceMs: 3000, stallAfterMs: Infinity });
+  try {
+    const measure = async (label: string) => {
+      const floor = await floorKillToDead(watch, runs);
+      const plain = await killToDead(sup, watch, runs, 0);
+      const slow = await killToDead(sup, watch, runs, 500);
+      const stops = await stopToSettled(sup, runs);
+      return { label, floor, plain, slow, ...stops };
+    };
+    const idle = await measure('idle machine');
+    const busyTasks = startBusy(sup);
+    await Promise.all(busyTasks.map(running));
+    await sleep(1000);
+    const busy = await measure(`${BUSY_TASKS} CPU-bound tasks`);
+    for (const task of busyTasks) task.kill();
+    await Promise.all(busyTasks.map((t) => t.done));
+
+    for (const m of [idle, busy]) {
+      rows.push(row(`load: floor, SIGKILL of a bare spinning process -> dead, ${m.label}`, m.floor, 'ms', { note: 'what the machine allows' }));
+      rows.push(row(`load: kill() -> process dead (/proc), ${m.label}`, m.plain));
+      const slowP99 = percentile(m.slow, 99);
+      const plainP99 = percentile(m.plain, 99);
+      rows.push(row(`load: kill() -> process dead, a 500 ms listener on every event, ${m.label}`, m.slow, 'ms', {
+        target: 'p99 <= 1.2x without the listener',
+        met: slowP99 <= 1.2 * plainP99 || slowP99 <= plainP99 + 1,
+        note: `${(slowP99 / plainP99).toFixed(2)}x`,
+      }));
+    }
+    const ratio = (a: number[], b: number[]) => percentile(a, 50) / percentile(b, 50);
+    rows.push(row(`load: kill (sync loop) -> settled, idle machine`, idle.kill));
+    rows.push(row(`load: kill (sync loop) -> settled, ${busy.label}`, busy.kill, 'ms', {
+      target: 'p50 <= 1.5x idle', met: ratio(busy.kill, idle.kill) <= 1.5, note: `${ratio(busy.kill, idle.kill).toFixed(2)}x`,
+    }));
+    rows.push(row(`load: cooperative cancel -> settled, idle machine`, idle.cancel));
+    rows.push(row(`load: cooperative cancel -> settled, ${busy.label}`, busy.cancel, 'ms', {
+      target: 'p50 <= 1.5x idle', met: ratio(busy.cancel, idle.cancel) <= 1.5, note: `${ratio(busy.cancel, idle.cancel).toFixed(2)}x`,
+    }));
+  } finally {
+    await sup.shutdown();
+    await watch.close();
+  }
+  return rows;
+}
+
+async function daemonRoundTrip(runs: number): Promise<BenchRow[]> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'taskwarden-bench-load-'));
+  const home = path.join(dir, 'home');
+  await promisify(execFile)(process.execPath, [cliPath, 'daemon', '--home', home, '--concurrency', String(BUSY_TASKS + 4)], { cwd: dir });
+  const client = await DaemonClient.connect({ home, autostart: false, clientName: 'bench-load' });
+  const rows: BenchRow[] = [];
+  const samples = async () => {
+    const result: number[] = [];
+    for (let i = 0; i < runs * 5; i++) {
+      const t0 = nowMs();
+      await client.request('LIST');
+      result.push(nowMs() - t0);
+      await sleep(2);
+    }
+    return result;
+  };
+  try {
+    const idle = await samples();
+    for (let i = 0; i < BUSY_TASKS; i++) await client.request('TASK_REQUEST', { spec: { command: '/bin/sh', args: SPIN, name: `busy ${i + 1}` } });
+    await sleep(2000);
+    const busy = await samples();
+    rows.push(row('load: daemon LIST -> ACK round trip, idle machine', idle));
+    rows.push(row(`load: daemon LIST -> ACK round trip, ${BUSY_TASKS} CPU-bound tasks`, busy, 'ms', { target: 'p99 <= 5 ms', met: percentile(busy, 99) <= 5 }));
+  } finally {
+    try {
+      await client.request('STOP_ALL');
+      await client.request('SHUTDOWN');
+    } catch {
+      // going away
+    }
+    client.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+/** Live processes carrying `markName` in their environment. */
+function marked(markName: string): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
+      if (/^\d+ \(.*\) [ZX]/s.test(stat)) continue;
+      if (readFileSync(`/proc/${name}/environ`, 'latin1').includes(`\0${markName}=`)) found.push(Number(name));
+    } catch {
+      // gone
+    }
+  }
+  return found;
+}
+
+/** An owner with 50 CPU-bound tasks (and grandchildren) SIGKILLed: time until none of them lives. */
+async function ownerDeath(rounds: number): Promise<BenchRow[]> {
+  const owner = `
+    import { Supervisor } from ${JSON.stringify(new URL('../src/index.js', import.meta.url).href)};
+    const sup = new Supervisor({ lineageToken: process.env.TOKEN, concurrency: ${BUSY_TASKS + 2}, prewarm: 0, stallAfterMs: Infinity });
+    const tasks = [];
+    for (let i = 0; i < ${BUSY_TASKS}; i++) tasks.push(sup.start({ command: '/bin/sh', args: ['-c', i % 5 === 0 ? '(while :; do :; done) & setsid sh -c "while :; do :; done" & wait' : 'while :; do :; done'] }));
+    while (!tasks.every((t) => t.state === 'running')) await new Promise((r) => setTimeout(r, 20));
+    console.log('ready');
+    setInterval(() => {}, 1000);`;
+  const samples: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const token = randomBytes(6).toString('hex');
+    const child = spawn(process.execPath, ['--input-type=module', '-e', owner], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, TOKEN: token } });
+    let out = '';
+    child.stdout.on('data', (c) => (out += c));
+    while (!out.includes('ready')) await sleep(20);
+    await sleep(500); // every task spinning
+    const name = `TASKWARDEN_OWNER_${token}`;
+    if (marked(name).length < BUSY_TASKS) throw new Error(`owner: expected ${BUSY_TASKS} marked processes`);
+    const t0 = nowMs();
+    child.kill('SIGKILL');
+    while (marked(name).length > 0 && nowMs() - t0 < 10_000) await sleep(2);
+    samples.push(nowMs() - t0);
+  }
+  const max = Math.max(...samples);
+  return [row(`load: owner SIGKILLed -> all ${BUSY_TASKS} CPU-bound tasks and descendants gone`, samples, 'ms', {
+    target: 'max <= 1000 ms over 20 runs', met: max <= 1000, note: `max ${max.toFixed(0)} ms`,
+  })];
+}
+
+export async function runLoadBench(runs = 30): Promise<BenchRow[]> {
+  const n = Math.min(runs, 40);
+  const rows: BenchRow[] = [];
+  rows.push(...(await inProcess(n)));
+  rows.push(...(await daemonRoundTrip(n)));
+  rows.push(...(await ownerDeath(20)));
+  rows.push(...(await keypressLatency(n)));
+  return rows;
+}
