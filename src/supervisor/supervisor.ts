@@ -395,7 +395,16 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     record.timers.spawnDelay = undefined;
     if (record.machine.state !== 'starting') return;
     this.#resetAttempt(record);
-    const child = record.kind === 'module' ? this.#spawnModule(record) : this.#spawnCommand(record);
+    let child: ChildProcess | undefined;
+    try {
+      child = record.kind === 'module' ? this.#spawnModule(record) : this.#spawnCommand(record);
+    } catch (error) {
+      // Contained to this task: a throw here would otherwise escape the queue pump and end the owner.
+      const cause = toTaskError(error);
+      const message = `task ${record.id} could not be started: ${cause.message}`;
+      this.#dispatch(record, { type: 'spawn-failed', error: { ...cause, code: cause.code ?? 'SPAWN_FAILED', message }, at: Date.now() });
+      return;
+    }
     if (!child) return;
     if (child.pid === undefined) {
       child.once('error', (error) => this.#dispatch(record, { type: 'spawn-failed', error: toTaskError(error, 'SPAWN_FAILED'), at: Date.now() }));
@@ -423,7 +432,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       runner.ref();
       (runner.channel as { ref?: () => void } | undefined)?.ref?.();
     }
-    child.send({ t: 'run', module: resolve(cwd, spec.module), input: spec.input, taskId: record.id, attempt: record.machine.attempt, cwd, mark } satisfies ToRunner);
+    try {
+      child.send({ t: 'run', module: resolve(cwd, spec.module), input: spec.input, taskId: record.id, attempt: record.machine.attempt, cwd, mark } satisfies ToRunner);
+    } catch (error) {
+      // The IPC serializer refuses what structuredClone took (a SharedArrayBuffer, say): the runner is ours to end.
+      if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
+      throw Object.assign(new Error(`its input cannot be sent to the task process (${(error as Error).message}); pass plain data`), { code: 'INPUT_NOT_SENDABLE' });
+    }
     return child;
   }
 

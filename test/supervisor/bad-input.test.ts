@@ -149,3 +149,21 @@ describe('module formats', () => {
     expect(await sup.start({ module: path, input: 5 }).done).toMatchObject({ state: 'completed', result: { cjs: true, input: 5 } });
   });
 });
+
+describe('a start that cannot be carried out fails its own task only', () => {
+  it('an input the IPC serializer refuses (a SharedArrayBuffer) fails the task with INPUT_NOT_SENDABLE; the supervisor runs on', async () => {
+    const sup = new Supervisor({ prewarm: 1 });
+    try {
+      // structuredClone takes it, so start() accepts it; Node's IPC serializer throws when it is sent.
+      const bad = sup.start({ module: fixture('echo'), input: { shared: new SharedArrayBuffer(8) } });
+      const outcome = await bad.done;
+      expect(outcome.state).toBe('failed');
+      expect(outcome.error).toMatchObject({ code: 'INPUT_NOT_SENDABLE' });
+      expect(outcome.error!.message).toMatch(/task \d+ could not be started: its input cannot be sent to the task process/);
+      const good = sup.start({ module: fixture('echo'), input: 'still here' });
+      expect(await good.done).toMatchObject({ state: 'completed', result: { input: 'still here' } });
+    } finally {
+      await sup.shutdown();
+    }
+  });
+});

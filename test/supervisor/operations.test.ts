@@ -76,7 +76,9 @@ describe('supervisor operations', () => {
   it('reports pid, CPU % and RSS of the group, and runs tasks at lower priority', async () => {
     sup = new Supervisor({ prewarm: 0, sampleIntervalMs: 100, nice: 10, stallAfterMs: Infinity });
     const t = sup.start({ module: fixture('silent'), input: { spin: true } });
-    await waitFor(() => t.state === 'running' && t.usage && t.usage.cpuPercent > 20, 20_000, 'CPU sample');
+    // A spinning task at nice 10 gets little CPU next to other work at normal priority (npm run test:stress):
+    // any measured CPU proves the sampling; an idle task reads 0.
+    await waitFor(() => t.state === 'running' && t.usage && t.usage.cpuPercent > 0.5, 20_000, 'CPU sample');
     expect(t.usage!.rssBytes).toBeGreaterThan(10 * 2 ** 20);
     expect(t.usage!.processes).toBe(1);
     const nice = Number(readFileSync(`/proc/${t.pid}/stat`, 'latin1').split(') ')[1].split(' ')[16]);
