@@ -81,7 +81,7 @@ describe('bad clients', () => {
     expect(out.trim().split('\n').map((l) => JSON.parse(l).type)).toEqual(['WELCOME', 'ACK']);
   });
 
-  it('bounded fuzz: thousands of random, truncated, oversized and wrongly typed lines; one reply each; the daemon still serves', async () => {
+  it('bounded fuzz: thousands of random, truncated, oversized, deeply nested and wrongly typed lines; one reply each; the daemon still serves', async () => {
     const d = await daemon();
     const c = await raw(d);
     const random = rng(42);
@@ -106,6 +106,13 @@ describe('bad clients', () => {
         const keys = ['type', 'id', 'taskId', 'spec', 'limit', 'version', 'client', 'includeFinished'];
         message[pick(keys)] = pick(junkValues);
         lines.push(JSON.stringify(message));
+      } else if (kind < 0.9) {
+        // Deep nesting in a request that is otherwise valid: refused at the edge, never run.
+        const depth = 65 + Math.floor(random() * 5000);
+        lines.push(`{"type":"TASK_REQUEST","id":${i},"spec":{"module":"/nonexistent/task.mjs","input":${'['.repeat(depth)}${']'.repeat(depth)}}}`);
+      } else if (kind < 0.905) {
+        // Huge but within the line limit: parsed, answered, and nobody else starves meanwhile.
+        lines.push(`{"type":"LIST","id":${i},"pad":"${'y'.repeat(Math.floor(MAX_LINE_BYTES * (0.5 + random() * 0.45)))}"}`);
       } else if (kind < 0.995) {
         lines.push(JSON.stringify(pick([42, 'str', null, [message], { id: i }, { type: 'SHUTDOWN_NOT', id: i }])));
       } else {
