@@ -50,6 +50,9 @@ fi
 for g in $groups; do
   case "$g" in ''|*[!0-9]*|0|1) continue ;; esac
   kill -9 "-$g" 2>/dev/null
+  # A killed process must still be scheduled to exit: give its session its share back (tasks
+  # run at idle priority). A redirect to /proc, no process started; fails quietly elsewhere.
+  echo 0 2>/dev/null > "/proc/$g/autogroup"
 done
 # $2: the lineage mark. Its holders outside those groups (setsid, orphaned, spawned as the owner
 # died) are found by their environment; again until a pass finds none (one may have forked).
@@ -60,7 +63,7 @@ if [ -n "$2" ]; then
     for f in $(grep -l -s -z -E "^$2=" /proc/[0-9]*/environ 2>/dev/null); do
       p="\${f#/proc/}"; p="\${p%/environ}"
       case "$p" in ''|*[!0-9]*|0|1) continue ;; esac
-      kill -9 "$p" 2>/dev/null && found=1
+      kill -9 "$p" 2>/dev/null && found=1 && { echo 0 2>/dev/null > "/proc/$p/autogroup"; }
     done
     [ -n "$found" ] || break
     pass=$((pass + 1))

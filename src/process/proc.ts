@@ -91,6 +91,25 @@ export function listProcesses(): ProcStat[] {
   return result;
 }
 
+/**
+ * The same as listProcesses, a slice of processes per turn of the event loop: a scan of a few
+ * hundred processes takes milliseconds, and a daemon must not stop answering for that long.
+ * Synchronous reads in slices cost less CPU than one libuv request (and callback) per file.
+ */
+export async function listProcessesInSlices(perTurn = 32): Promise<ProcStat[]> {
+  if (!HAS_PROC) return [];
+  const result: ProcStat[] = [];
+  const names = readdirSync('/proc');
+  for (let i = 0; i < names.length; i++) {
+    if (i > 0 && i % perTurn === 0) await new Promise((resolve) => setImmediate(resolve));
+    const c = names[i]!.charCodeAt(0);
+    if (c < 48 || c > 57) continue;
+    const stat = readProcStat(Number(names[i]));
+    if (stat) result.push(stat);
+  }
+  return result;
+}
+
 /** True when the process with this pid is alive, not a zombie, and (if given) started at startTime. */
 export function isSameLiveProcess(pid: number, startTime?: number): boolean {
   const stat = readProcStat(pid);

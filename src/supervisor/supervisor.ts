@@ -329,10 +329,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       case 'restore-priority': {
         const pid = record.pid;
         if (pid === undefined || record.cpu.nice === 0) return;
-        // Deferred like the abort: stopAll's signals to every group go first. With more tasks
-        // stopping than CPUs, the writes go to libuv's pool: each takes the kernel's autogroup
-        // lock, and 50 in a row blocked this event loop for ~55 ms while it had 50 exits to handle.
-        if (this.#stopping <= CPU_COUNT) queueMicrotask(() => restorePriority(pid));
+        // Right after the signal, before any listener hears of the stop: a dying task at idle
+        // priority must be scheduled to exit, and a slow listener must not hold that up. With more
+        // tasks stopping than CPUs the writes go to libuv's pool: each takes the kernel's autogroup
+        // lock, and many in a row would block this event loop while it has their exits to handle.
+        if (this.#stopping <= CPU_COUNT) restorePriority(pid);
         else restorePriorityInBackground(pid);
         // Bounded: a cleanup or an exit takes milliseconds; a task that ignores its cancel (a sync
         // loop) must not spend the grace period competing with this process at full priority.

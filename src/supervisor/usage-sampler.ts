@@ -3,7 +3,7 @@
  * one scan of /proc per tick for all tasks. The same scan finds descendants
  * that left their group (setsid), so stops can still reach them.
  */
-import { clockTicksPerSecond, HAS_PROC, listProcesses } from '../process/proc.js';
+import { clockTicksPerSecond, HAS_PROC, listProcessesInSlices } from '../process/proc.js';
 import { childrenByParent, escapedDescendants } from '../process/descendants.js';
 import type { ResourceUsage } from './types.js';
 
@@ -16,17 +16,25 @@ export interface SamplerOptions {
 export class UsageSampler {
   readonly #previous = new Map<string, { ticks: number; at: number }>();
   readonly #timer: NodeJS.Timeout;
+  #sampling = false;
 
   constructor(private readonly options: SamplerOptions) {
-    this.#timer = setInterval(() => this.sampleNow(), options.intervalMs);
+    this.#timer = setInterval(() => void this.sampleNow(), options.intervalMs);
     // Sampling must never keep a program alive on its own.
     this.#timer.unref();
   }
 
-  sampleNow(): void {
-    const targets = this.options.targets();
-    if (targets.length === 0 || !HAS_PROC) return;
-    const processes = listProcesses();
+  /** One scan, a slice per turn of the event loop, so requests are served meanwhile. */
+  async sampleNow(): Promise<void> {
+    if (this.#sampling || this.options.targets().length === 0 || !HAS_PROC) return;
+    this.#sampling = true;
+    let processes;
+    try {
+      processes = await listProcessesInSlices();
+    } finally {
+      this.#sampling = false;
+    }
+    const targets = this.options.targets(); // as they are now: one may have ended during the scan
     const children = childrenByParent(processes);
     const now = performance.now();
     for (const { id, pid } of targets) {
