@@ -16,7 +16,8 @@ export const MAX_ENV_VARS = 1024;
 /** module, command and cwd (Linux PATH_MAX). */
 export const MAX_PATH_CHARS = 4096;
 
-const SPEC_KEYS = new Set(['module', 'input', 'command', 'args', 'name', 'cwd', 'env', 'timeoutMs', 'graceMs']);
+/** Every key a spec may have: the schemas' (test/protocol/limits-keys.test.ts holds the two together). */
+export const SPEC_KEYS: ReadonlySet<string> = new Set(['module', 'input', 'command', 'args', 'name', 'cwd', 'env', 'timeoutMs', 'graceMs', 'priority']);
 const MAX_NAMES_SHOWN = 5;
 /** Lists up to this long are left to the schema, which reports every bad element (a few issues cost nothing). */
 const SCHEMA_CHECKED_ELEMENTS = 64;

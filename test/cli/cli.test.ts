@@ -45,6 +45,15 @@ afterAll(async () => {
 });
 
 describe('taskwarden CLI', { timeout: 60_000 }, () => {
+  it('run --priority sets the task\'s CPU priority through the daemon; a bad level is exit 2', async () => {
+    const low = await tw('run', '--priority', 'low', '--wait', '--', 'sh', '-c', 'cut -d" " -f19 /proc/self/stat');
+    expect(low.code).toBe(0);
+    expect(low.stdout.trim().split('\n').at(-1)).toBe('10'); // nice 10
+    const bad = await tw('run', '--priority', 'high', '--', 'true');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--priority must be idle, low, normal, got "high"/);
+  });
+
   it('daemon: a second start reports the running one', async () => {
     const again = await tw('daemon');
     expect(again.code).toBe(0);
