@@ -30,7 +30,7 @@ async function untilWarm(sup: Supervisor): Promise<void> {
 
 export async function runCoreBench(runs = 100): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
-  const sup = new Supervisor({ prewarm: 1, graceMs: 3000, stallAfterMs: Infinity, concurrency: 4, nice: Number(process.env.BENCH_NICE ?? 10) });
+  const sup = new Supervisor({ prewarm: 1, graceMs: 3000, stallAfterMs: Infinity, concurrency: 4, priority: (process.env.BENCH_PRIORITY ?? 'idle') as 'idle' | 'low' | 'normal' });
   try {
     const kill: number[] = [];
     const cancel: number[] = [];
@@ -84,7 +84,7 @@ export async function runCoreBench(runs = 100): Promise<BenchRow[]> {
 
 /** Prewarmed runners that also preloaded the task module (the `preload` option): the fastest start. */
 async function preloadedStart(runs: number): Promise<BenchRow> {
-  const sup = new Supervisor({ prewarm: 1, preload: [fixture('silent')], stallAfterMs: Infinity, nice: Number(process.env.BENCH_NICE ?? 10) });
+  const sup = new Supervisor({ prewarm: 1, preload: [fixture('silent')], stallAfterMs: Infinity, priority: (process.env.BENCH_PRIORITY ?? 'idle') as 'idle' | 'low' | 'normal' });
   const samples = await startLatencies(sup, runs, () => untilWarm(sup));
   return row('prewarmed start, task module preloaded (option preload)', samples, 'ms', { target: 'p50 <= 5 ms', met: pct(samples, 50) <= 5 });
 }
