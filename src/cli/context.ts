@@ -1,6 +1,7 @@
 /** What every CLI command shares: the global options, output streams, the connection, exit codes. */
 import type { Command } from 'commander';
 import { DaemonClient, DaemonError } from '../daemon/client.js';
+import { encodeValue, mapPayloadValues } from '../protocol/index.js';
 
 export const CLIENT_NAME = 'taskwarden-cli';
 
@@ -39,6 +40,15 @@ export async function withClient<T>(command: Command, fn: (client: DaemonClient)
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/**
+ * Tasks, task lists and task records as JSON, their inputs and results in the tagged encoding of
+ * the protocol (a Map stays a Map, a Date a Date: see docs/daemon.md, "Task values").
+ */
+export function printTaskJson(payload: Record<string, unknown>, key?: string): void {
+  const encoded = mapPayloadValues(payload, (value) => encodeValue(value));
+  printJson(key === undefined ? encoded : encoded[key]);
 }
 
 export function print(line: string): void {

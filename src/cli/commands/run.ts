@@ -10,9 +10,9 @@ import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { DaemonClient } from '../../daemon/client.js';
-import type { DaemonEvent } from '../../protocol/index.js';
+import { ValueDecodeError, decodeValue, stringifyValue, type DaemonEvent } from '../../protocol/index.js';
 import { isTerminalState, type TaskOutcome, type TaskSnapshot, type TaskSpec } from '../../supervisor/types.js';
-import { UsageError, connect, print, printJson } from '../context.js';
+import { UsageError, connect, print, printTaskJson } from '../context.js';
 import { PRIORITIES, type Priority } from '../../process/priority.js';
 import { progressBar } from '../format.js';
 
@@ -77,11 +77,19 @@ function parsePriority(text: string): Priority {
   return text as Priority;
 }
 
+/** JSON, in which tagged values ({"$tw":"Date","v":"..."}, see docs/daemon.md) stand for what they encode. */
 function parseInput(text: string): unknown {
+  let json: unknown;
   try {
-    return JSON.parse(text);
+    json = JSON.parse(text);
   } catch (error) {
     throw new UsageError(`run: --input is not valid JSON (${(error as Error).message}); quote it, e.g. --input '{"n":3}'`);
+  }
+  try {
+    return decodeValue(json, '--input');
+  } catch (error) {
+    if (error instanceof ValueDecodeError) throw new UsageError(`run: ${error.message}`);
+    throw error;
   }
 }
 
@@ -106,7 +114,7 @@ function resolveCommand(command: string): string {
 
 async function runDetached(client: DaemonClient, spec: TaskSpec, options: RunOptions): Promise<number> {
   const { task } = (await client.request('TASK_REQUEST', { spec })) as { task: TaskSnapshot };
-  if (options.json) printJson(task);
+  if (options.json) printTaskJson({ task }, 'task');
   else print(task.id);
   return 0;
 }
@@ -194,8 +202,9 @@ class WaitView {
     this.#clearBar();
     const outcome = task.outcome;
     const state = outcome?.state ?? (task.state as TaskOutcome['state']);
-    if (this.#json) printJson(task);
-    else if (state === 'completed' && outcome?.result !== undefined) print(JSON.stringify(outcome.result));
+    // The result as JSON, its Maps, Dates, BigInts, ... in the tagged encoding (docs/daemon.md, "Task values").
+    if (this.#json) printTaskJson({ task }, 'task');
+    else if (state === 'completed' && outcome?.result !== undefined) print(stringifyValue(outcome.result));
     const detail = outcome?.error ? `: ${outcome.error.message}` : outcome?.signal ? ` (${outcome.signal})` : '';
     process.stderr.write(`task ${task.id} ${state}${detail}\n`);
     return OUTCOME_EXIT[state] ?? 1;

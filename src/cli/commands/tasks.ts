@@ -2,9 +2,10 @@
 import type { Command } from 'commander';
 import type { DaemonClient } from '../../daemon/client.js';
 import type { AttemptRecord, TransitionRecord } from '../../journal/index.js';
+import { stringifyValue } from '../../protocol/index.js';
 import { isTerminalState, type TaskSnapshot } from '../../supervisor/types.js';
 import { TASK_HEADER, describeSpec, duration, percent, table, taskRows, time } from '../format.js';
-import { UsageError, connect, positiveInt, print, printJson, taskId, withClient } from '../context.js';
+import { UsageError, connect, positiveInt, print, printJson, printTaskJson, taskId, withClient } from '../context.js';
 
 export function registerTaskCommands(program: Command): void {
   program
@@ -15,7 +16,7 @@ export function registerTaskCommands(program: Command): void {
     .action((options: { all?: boolean; json?: boolean }, command: Command) =>
       withClient(command, async (client) => {
         const { tasks } = (await client.request('LIST', { includeFinished: options.all === true })) as { tasks: TaskSnapshot[] };
-        if (options.json) return printJson(tasks);
+        if (options.json) return printTaskJson({ tasks }, 'tasks');
         print(tasks.length === 0 ? (options.all ? 'no tasks' : 'no active tasks ("taskwarden ls --all" shows finished ones)') : table(TASK_HEADER, taskRows(tasks)));
       }),
     );
@@ -28,7 +29,7 @@ export function registerTaskCommands(program: Command): void {
     .action((id: string, options: { json?: boolean }, command: Command) =>
       withClient(command, async (client) => {
         const reply = (await client.request('GET', { taskId: id })) as { task: TaskSnapshot; attempts: AttemptRecord[]; transitions: TransitionRecord[] };
-        if (options.json) return printJson(reply);
+        if (options.json) return printTaskJson(reply);
         print(describeTask(reply.task, reply.attempts, reply.transitions));
       }),
     );
@@ -44,7 +45,7 @@ export function registerTaskCommands(program: Command): void {
     .action((id: string, options: { json?: boolean }, command: Command) =>
       withClient(command, async (client) => {
         const { task } = (await client.request('TASK_RESTART', { taskId: id })) as { task: TaskSnapshot };
-        if (options.json) return printJson(task);
+        if (options.json) return printTaskJson({ task }, 'task');
         print(`task ${task.id}: restarting (attempt ${task.attempt})`);
       }),
     );
@@ -74,7 +75,7 @@ export function registerTaskCommands(program: Command): void {
     .action((options: { limit: number; json?: boolean }, command: Command) =>
       withClient(command, async (client) => {
         const { tasks } = (await client.request('HISTORY', { limit: options.limit })) as { tasks: TaskSnapshot[] };
-        if (options.json) return printJson(tasks);
+        if (options.json) return printTaskJson({ tasks }, 'tasks');
         const rows = tasks.map((t) => [t.id, t.state, time(t.endedAt), duration(t.outcome?.durationMs), outcomeNote(t), t.name]);
         print(tasks.length === 0 ? 'no finished tasks yet' : table(['ID', 'STATE', 'ENDED', 'TOOK', 'DETAIL', 'NAME'], rows));
       }),
@@ -94,7 +95,7 @@ function registerStop(program: Command, name: string, type: 'TASK_CANCEL' | 'TAS
         const ids = options.all ? await activeIds(client) : [id!];
         const replies: StopReply[] = [];
         for (const each of ids) replies.push((await client.request(type, { taskId: each })) as unknown as StopReply);
-        if (options.json) return printJson(options.all ? replies.map((r) => r.task) : replies[0]!.task);
+        if (options.json) return options.all ? printTaskJson({ tasks: replies.map((r) => r.task) }, 'tasks') : printTaskJson({ task: replies[0]!.task }, 'task');
         if (options.all && replies.length === 0) return print('no active tasks');
         for (const reply of replies) print(`task ${reply.task.id}: ${stopNote(reply, doing)}`);
       });
@@ -162,7 +163,7 @@ function describeTask(task: TaskSnapshot, attempts: AttemptRecord[], transitions
     lines.push(`  outcome: ${outcome.state} after ${duration(outcome.durationMs)}` +
       `${outcome.exitCode != null ? `, exit code ${outcome.exitCode}` : ''}${outcome.signal ? `, signal ${outcome.signal}` : ''}${outcome.escalated ? ', escalated to SIGKILL' : ''}`);
     if (outcome.error) lines.push(`  error: ${outcome.error.code ? `[${outcome.error.code}] ` : ''}${outcome.error.message}`);
-    if (outcome.result !== undefined) lines.push(`  result: ${truncate(JSON.stringify(outcome.result), 200)}`);
+    if (outcome.result !== undefined) lines.push(`  result: ${truncate(stringifyValue(outcome.result), 200)}`);
   }
   if (attempts.length > 1) {
     lines.push('', table(['ATTEMPT', 'STATE', 'PID', 'TOOK', 'DETAIL'], attempts.map((a) => [String(a.attempt), a.state, a.pid === undefined ? '-' : String(a.pid), duration(a.durationMs), a.error?.message ? truncate(a.error.message, 60) : ''])));
