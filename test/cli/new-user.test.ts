@@ -1,0 +1,131 @@
+/**
+ * What a new user trips over (issue #11, items 7-11), end to end: the built CLI, a real
+ * daemon, and task modules and programs in a directory of their own outside the package, as
+ * the README shows them.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DaemonClient, DaemonError } from '../../dist/src/daemon/client.js';
+import { waitFor } from '../helpers.js';
+import { CLI, spawnDaemon, tempHome } from '../daemon/helpers.js';
+
+interface Result { code: number | null; stdout: string; stderr: string }
+
+/** A directory outside the package (no node_modules above it), like ~/analysis. */
+let work: string;
+const homes: Array<ReturnType<typeof tempHome>> = [];
+/** State directories whose daemon (if any) afterAll shuts down. */
+const stateDirs: string[] = [];
+
+function tw(home: string, ...args: string[]): Promise<Result> {
+  const child = spawn(process.execPath, [CLI, '--home', home, ...args], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c) => (stdout += c));
+  child.stderr!.on('data', (c) => (stderr += c));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+}
+
+function newHome(): string {
+  const home = tempHome();
+  homes.push(home);
+  stateDirs.push(home.home);
+  return home.home;
+}
+
+function write(relative: string, text: string, mode = 0o644): string {
+  const path = join(work, relative);
+  mkdirSync(join(path, '..'), { recursive: true });
+  writeFileSync(path, text);
+  chmodSync(path, mode);
+  return path;
+}
+
+/** The README's task module, word for word where it can be. */
+const README_TASK = `import { defineTask } from 'taskwarden/task';   // the light entry; 'taskwarden' works too
+
+export default defineTask(async (input, ctx) => {
+  ctx.onCleanup(async () => { /* runs on graceful cancel, bounded by the grace period */ });
+  for (let tile = 1; tile <= input.tiles; tile++) {
+    if (ctx.signal.aborted) throw ctx.signal.reason;  // or pass ctx.signal to anything that takes one
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    ctx.progress(tile / input.tiles, \`tile \${tile}/\${input.tiles}\`);
+  }
+  return { tiles: input.tiles, map: new Map([['a', 1]]), when: new Date(), since: input.since };
+});
+`;
+
+let home: string;
+
+beforeAll(async () => {
+  work = mkdtempSync('/tmp/twu-');
+  home = newHome();
+  const started = await tw(home, 'daemon', '--concurrency', '4', '--grace-ms', '1500');
+  expect(started.code, started.stderr).toBe(0);
+});
+
+afterAll(async () => {
+  for (const dir of stateDirs) await tw(dir, 'shutdown');
+  for (const h of homes) h.cleanup();
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('a new user, outside the package', { timeout: 90_000 }, () => {
+  it("item 7: the README's task module runs from a directory of its own ('taskwarden/task' and 'taskwarden')", async () => {
+    write('analysis/tasks/tiles.mjs', README_TASK);
+    write('analysis/tasks/main-entry.mjs', README_TASK.replace("from 'taskwarden/task'", "from 'taskwarden'"));
+    expect(existsSync(join(work, 'node_modules'))).toBe(false);
+    const [light, main] = await Promise.all([
+      tw(home, 'run', 'analysis/tasks/tiles.mjs', '--input', '{"tiles":3}', '--wait'),
+      tw(home, 'run', 'analysis/tasks/main-entry.mjs', '--input', '{"tiles":2}', '--wait'),
+    ]);
+    expect(light.code, light.stderr).toBe(0);
+    expect(JSON.parse(light.stdout)).toMatchObject({ tiles: 3 });
+    expect(main.code, main.stderr).toBe(0);
+    expect(JSON.parse(main.stdout)).toMatchObject({ tiles: 2 });
+  });
+
+  it('item 7: a missing import is reported as what it is, not as a missing task module', async () => {
+    const module = write('analysis/tasks/needs-lodash.mjs', "import lodash from 'lodash-not-installed-xyz';\nexport default async () => lodash;\n");
+    const helperUser = write('analysis/tasks/needs-helper.mjs', "import { helper } from './helpers.mjs';\nexport default async () => helper();\n");
+    const [pkg, file] = await Promise.all([tw(home, 'run', module, '--wait'), tw(home, 'run', helperUser, '--wait')]);
+    expect(pkg.code).toBe(1);
+    const dir = join(work, 'analysis/tasks');
+    expect(pkg.stderr).toContain(`the task module ${module} imports 'lodash-not-installed-xyz', which cannot be found from ${dir}: install lodash-not-installed-xyz there`);
+    expect(pkg.stderr).not.toMatch(/cannot find task module/);
+    expect(file.code).toBe(1);
+    expect(file.stderr).toContain(`the task module ${helperUser} imports ${join(dir, 'helpers.mjs')}, which does not exist`);
+    const id = /task (\d+) failed/.exec(pkg.stderr)![1]!;
+    expect(JSON.parse((await tw(home, 'show', id, '--json')).stdout).task.outcome.error.code).toBe('IMPORT_NOT_FOUND');
+    // CommonJS: require() does not get the runner's taskwarden (only import does); it says so.
+    const cjs = write('analysis/tasks/tiles.cjs', "const { defineTask } = require('taskwarden/task');\nmodule.exports = defineTask(async () => 1);\n");
+    const r = await tw(home, 'run', cjs, '--wait');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`the task module ${cjs} requires 'taskwarden/task', which cannot be found from ${dir}: install taskwarden there (npm install taskwarden), or write the task module as an ES module`);
+  });
+
+  it('item 8: Maps and Dates survive the daemon and the CLI prints them tagged; --input takes tagged values', async () => {
+    write('analysis/tasks/tiles.mjs', README_TASK);
+    const before = Date.now();
+    const r = await tw(home, 'run', 'analysis/tasks/tiles.mjs', '--input', '{"tiles":1,"since":{"$tw":"Date","v":"2026-01-01T00:00:00.000Z"}}', '--wait');
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout);
+    expect(result.map).toEqual({ $tw: 'Map', v: [['a', 1]] });
+    expect(result.when.$tw).toBe('Date');
+    const when = Date.parse(result.when.v);
+    expect(when).toBeGreaterThanOrEqual(before - 1000);
+    expect(when).toBeLessThanOrEqual(Date.now() + 1000);
+    expect(result.since).toEqual({ $tw: 'Date', v: '2026-01-01T00:00:00.000Z' }); // the task got a Date and returned it
+    const id = /task (\d+) completed/.exec(r.stderr)![1]!;
+    const show = await tw(home, 'show', id, '--json');
+    expect(JSON.parse(show.stdout).task.outcome.result).toEqual(result);
+    const text = await tw(home, 'show', id);
+    expect(text.stdout).toContain('result: {"tiles":1,"map":{"$tw":"Map","v":[["a",1]]}');
+    const bad = await tw(home, 'run', 'analysis/tasks/tiles.mjs', '--input', '{"since":{"$tw":"Date","v":"soon"}}');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe('taskwarden: run: --input.since.v: not a date: "soon"\n');
+  });
+});
+
