@@ -21,6 +21,7 @@ import type { Supervisor } from '../supervisor/supervisor.js';
 import { isTerminalState, type TaskSnapshot, type TaskSpec } from '../supervisor/types.js';
 import type { Connection } from './connection.js';
 import { abridgeEnv } from './fit.js';
+import { programProblem } from './program.js';
 import { clockTime, remedy } from './health.js';
 import type { JournalHealth } from './journal-writer.js';
 
@@ -155,6 +156,11 @@ function checkPaths(spec: TaskSpec): void {
   if (relative && spec.cwd === undefined) {
     const field = 'module' in spec && spec.module !== undefined ? 'module' : 'command';
     throw new RequestError('BAD_MESSAGE', `TASK_REQUEST.spec.${field}: the relative path ${JSON.stringify(path)} needs spec.cwd (an absolute directory), or make it absolute`);
+  }
+  // A program given by its path is checked now: "not executable" is said to the client, not found at start.
+  if (!('module' in spec && spec.module !== undefined) && path.includes('/')) {
+    const problem = programProblem(isAbsolute(path) ? path : join(spec.cwd!, path), path, spec.env?.PATH ?? process.env.PATH);
+    if (problem) throw new RequestError('BAD_MESSAGE', `TASK_REQUEST.spec.command: ${problem}`);
   }
 }
 

@@ -127,5 +127,47 @@ describe('a new user, outside the package', { timeout: 90_000 }, () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toBe('taskwarden: run: --input.since.v: not a date: "soon"\n');
   });
+
+  it('item 9: a program that cannot run is refused at submission, each case with its own reason, exit 2', async () => {
+    const shebang = '#!/usr/bin/env python3\nprint("hi")\n';
+    write('job.py', shebang, 0o644);
+    mkdirSync(join(work, 'jobdir'), { recursive: true });
+    write('noshebang.py', 'print("hi")\n', 0o755);
+    write('badinterp.sh', '#!/usr/bin/no-such-shell-xyz\necho hi\n', 0o755);
+    write('envmissing.sh', '#!/usr/bin/env no-such-interpreter-xyz\necho hi\n', 0o755);
+    write('empty.sh', '', 0o755);
+    const cases: Array<[string, string]> = [
+      ['./job.py', './job.py is not executable (mode 644): make it executable with "chmod +x ./job.py", or name its interpreter: taskwarden run -- python3 ./job.py'],
+      ['./jobdir', './jobdir is a directory, not a program'],
+      ['./noshebang.py', './noshebang.py has no interpreter line: its first line should name the program that runs it, e.g. "#!/usr/bin/env python3", or name the interpreter here: taskwarden run -- python3 ./noshebang.py'],
+      ['./badinterp.sh', 'the interpreter line of ./badinterp.sh names /usr/bin/no-such-shell-xyz, which does not exist'],
+      ['./envmissing.sh', 'the interpreter line of ./envmissing.sh runs no-such-interpreter-xyz through /usr/bin/env, and no-such-interpreter-xyz is not in PATH'],
+      ['./empty.sh', './empty.sh is empty, so there is no program to run'],
+      ['./missing.sh', `./missing.sh: no such file (${join(work, 'missing.sh')})`],
+    ];
+    const results = await Promise.all(cases.map(([program]) => tw(home, 'run', '--wait', '--', program)));
+    results.forEach((r, k) => {
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toBe(`taskwarden: run: ${cases[k]![1]}\n`);
+    });
+    // A runnable script still runs.
+    write('ok.sh', '#!/bin/sh\necho fine\n', 0o755);
+    const ok = await tw(home, 'run', '--wait', '--', './ok.sh');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toBe('fine\n');
+  });
+
+  it('item 9: the daemon refuses such a program from any client (BAD_MESSAGE, which the CLI maps to exit 2)', async () => {
+    const client = await DaemonClient.connect({ home, autostart: false, clientName: 'new-user-test' });
+    try {
+      const job = write('job2.py', '#!/usr/bin/env python3\n', 0o644);
+      const error = await client.request('TASK_REQUEST', { spec: { command: job } }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(DaemonError);
+      expect(error).toMatchObject({ code: 'BAD_MESSAGE' });
+      expect((error as Error).message).toBe(`TASK_REQUEST.spec.command: ${job} is not executable (mode 644): make it executable with "chmod +x ${job}", or name its interpreter: taskwarden run -- python3 ${job}`);
+    } finally {
+      client.close();
+    }
+  });
 });
 

@@ -7,6 +7,7 @@
  * the exit code of its outcome. Ctrl+C cancels the task (a second one kills it).
  */
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { programProblem } from '../../daemon/program.js';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { DaemonClient } from '../../daemon/client.js';
@@ -95,10 +96,19 @@ function parseInput(text: string): unknown {
 
 /**
  * The daemon runs commands with its own environment, which may have another
- * PATH: find the program here, as the user's shell would.
+ * PATH: find the program here, as the user's shell would. A file that cannot
+ * be run (not executable, not a file, no interpreter line, ...) is refused now,
+ * with what is wrong, rather than failing as "command not found" once it starts.
  */
 function resolveCommand(command: string): string {
-  if (command.includes('/')) return isAbsolute(command) ? command : resolve(command);
+  const found = command.includes('/') ? (isAbsolute(command) ? command : resolve(command)) : onPath(command);
+  if (found === undefined) throw new UsageError(`run: command not found: ${command} (not in PATH)`);
+  const problem = programProblem(found, command);
+  if (problem) throw new UsageError(`run: ${problem}`);
+  return found;
+}
+
+function onPath(command: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
     if (!dir) continue;
     const candidate = join(dir, command);
@@ -109,7 +119,7 @@ function resolveCommand(command: string): string {
       // not here
     }
   }
-  throw new UsageError(`run: command not found: ${command} (not in PATH)`);
+  return undefined;
 }
 
 async function runDetached(client: DaemonClient, spec: TaskSpec, options: RunOptions): Promise<number> {
