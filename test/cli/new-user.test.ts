@@ -169,5 +169,23 @@ describe('a new user, outside the package', { timeout: 90_000 }, () => {
       client.close();
     }
   });
+
+  it("item 10: show of a failed task gives the error's name, message and stack, and no runner exit code", async () => {
+    const module = write('analysis/tasks/throws.mjs', "import { defineTask } from 'taskwarden/task';\nexport default defineTask(async () => {\n  await new Promise((r) => setTimeout(r, 5));\n  throw new RangeError('tile 7 is out of range');\n});\n");
+    const r = await tw(home, 'run', module, '--wait');
+    expect(r.code).toBe(1);
+    const id = /task (\d+) failed/.exec(r.stderr)![1]!;
+    expect(r.stderr).toContain(`task ${id} failed: RangeError: tile 7 is out of range ("taskwarden show ${id}" has its stack)`);
+    const show = await tw(home, 'show', id);
+    expect(show.code).toBe(0);
+    expect(show.stdout).toMatch(/^ {2}outcome: failed after \d+(ms|\.\ds)$/m);
+    expect(show.stdout).not.toMatch(/exit code 0/);
+    expect(show.stdout).toContain('  error: RangeError: tile 7 is out of range\n');
+    expect(show.stdout).toMatch(new RegExp(`^ {4}at .*${module.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:4:\\d+`, 'm'));
+    // A command's exit code is still shown.
+    const cmd = await tw(home, 'run', '--wait', '--', 'sh', '-c', 'exit 3');
+    const cmdId = /task (\d+) failed/.exec(cmd.stderr)![1]!;
+    expect((await tw(home, 'show', cmdId)).stdout).toMatch(/outcome: failed after .*, exit code 3/);
+  });
 });
 

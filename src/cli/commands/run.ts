@@ -215,7 +215,10 @@ class WaitView {
     // The result as JSON, its Maps, Dates, BigInts, ... in the tagged encoding (docs/daemon.md, "Task values").
     if (this.#json) printTaskJson({ task }, 'task');
     else if (state === 'completed' && outcome?.result !== undefined) print(stringifyValue(outcome.result));
-    const detail = outcome?.error ? `: ${outcome.error.message}` : outcome?.signal ? ` (${outcome.signal})` : '';
+    // A module task's error by name (RangeError: ...), and where its stack is; a command's says its exit code.
+    const error = outcome?.error;
+    const moduleError = error && task.kind === 'module' && state === 'failed';
+    const detail = error ? `: ${moduleError ? `${error.name}: ` : ''}${error.message}${moduleError && error.stack ? ` ("taskwarden show ${task.id}" has its stack)` : ''}` : outcome?.signal ? ` (${outcome.signal})` : '';
     process.stderr.write(`task ${task.id} ${state}${detail}\n`);
     return OUTCOME_EXIT[state] ?? 1;
   }

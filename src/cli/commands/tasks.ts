@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { DaemonClient } from '../../daemon/client.js';
 import type { AttemptRecord, TransitionRecord } from '../../journal/index.js';
 import { stringifyValue } from '../../protocol/index.js';
-import { isTerminalState, type TaskSnapshot } from '../../supervisor/types.js';
+import { isTerminalState, type TaskError, type TaskSnapshot } from '../../supervisor/types.js';
 import { TASK_HEADER, describeSpec, duration, percent, table, taskRows, time } from '../format.js';
 import { UsageError, connect, positiveInt, print, printJson, printTaskJson, taskId, withClient } from '../context.js';
 
@@ -140,7 +140,7 @@ function outcomeNote(task: TaskSnapshot): string {
   const outcome = task.outcome;
   if (task.state === 'interrupted') return 'daemon exited';
   if (!outcome) return '';
-  if (outcome.error) return truncate(outcome.error.message, 60);
+  if (outcome.error) return truncate(errorTitle(outcome.error), 60);
   if (outcome.signal) return outcome.signal;
   if (outcome.exitCode !== undefined && outcome.exitCode !== null) return `exit ${outcome.exitCode}`;
   return outcome.stopReason ?? '';
@@ -149,6 +149,21 @@ function outcomeNote(task: TaskSnapshot): string {
 function truncate(text: string, max: number): string {
   const line = text.split('\n')[0]!;
   return line.length <= max ? line : `${line.slice(0, max - 1)}…`;
+}
+
+/** "RangeError: tile 7 is out of range", with the code when there is one: "Error [EXIT_CODE]: ...". */
+function errorTitle(error: TaskError): string {
+  return `${error.name || 'Error'}${error.code ? ` [${error.code}]` : ''}: ${error.message}`;
+}
+
+/** The stack's frames (the lines after the one that repeats name and message), indented. */
+function stackLines(error: TaskError, indent: string): string[] {
+  if (!error.stack) return [];
+  let stack = error.stack;
+  const head = `${error.name}: ${error.message}`;
+  if (stack.startsWith(head)) stack = stack.slice(head.length);
+  else if (stack.startsWith(error.message)) stack = stack.slice(error.message.length);
+  return stack.split('\n').map((line) => line.trim()).filter(Boolean).map((line) => `${indent}${line}`);
 }
 
 function describeTask(task: TaskSnapshot, attempts: AttemptRecord[], transitions: TransitionRecord[]): string {
@@ -160,13 +175,14 @@ function describeTask(task: TaskSnapshot, attempts: AttemptRecord[], transitions
   ];
   const outcome = task.outcome;
   if (outcome) {
-    lines.push(`  outcome: ${outcome.state} after ${duration(outcome.durationMs)}` +
-      `${outcome.exitCode != null ? `, exit code ${outcome.exitCode}` : ''}${outcome.signal ? `, signal ${outcome.signal}` : ''}${outcome.escalated ? ', escalated to SIGKILL' : ''}`);
-    if (outcome.error) lines.push(`  error: ${outcome.error.code ? `[${outcome.error.code}] ` : ''}${outcome.error.message}`);
+    // A module task's exit code is its runner's (0 once it reported its result or error): only a command's, or a crash's, says something.
+    const exitCode = outcome.exitCode != null && (task.kind === 'command' || outcome.exitCode !== 0) ? `, exit code ${outcome.exitCode}` : '';
+    lines.push(`  outcome: ${outcome.state} after ${duration(outcome.durationMs)}${exitCode}${outcome.signal ? `, signal ${outcome.signal}` : ''}${outcome.escalated ? ', escalated to SIGKILL' : ''}`);
+    if (outcome.error) lines.push(`  error: ${errorTitle(outcome.error)}`, ...stackLines(outcome.error, '    '));
     if (outcome.result !== undefined) lines.push(`  result: ${truncate(stringifyValue(outcome.result), 200)}`);
   }
   if (attempts.length > 1) {
-    lines.push('', table(['ATTEMPT', 'STATE', 'PID', 'TOOK', 'DETAIL'], attempts.map((a) => [String(a.attempt), a.state, a.pid === undefined ? '-' : String(a.pid), duration(a.durationMs), a.error?.message ? truncate(a.error.message, 60) : ''])));
+    lines.push('', table(['ATTEMPT', 'STATE', 'PID', 'TOOK', 'DETAIL'], attempts.map((a) => [String(a.attempt), a.state, a.pid === undefined ? '-' : String(a.pid), duration(a.durationMs), a.error ? truncate(errorTitle(a.error), 60) : ''])));
   }
   if (transitions.length > 0) {
     lines.push('', table(['AT', 'ATTEMPT', 'FROM', 'TO'], transitions.map((t) => [time(t.at), String(t.attempt), t.from ?? '(new)', t.to])));
