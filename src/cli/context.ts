@@ -24,8 +24,15 @@ export function globals(command: Command): GlobalOptions {
   return command.optsWithGlobals() as GlobalOptions;
 }
 
+/**
+ * The daemon of the state directory; with autostart, one is started when none runs, and that is
+ * said on stderr: it keeps running after this command (so that its tasks do).
+ */
 export async function connect(command: Command, autostart = true): Promise<DaemonClient> {
-  return DaemonClient.connect({ home: globals(command).home, autostart, clientName: CLIENT_NAME });
+  const client = await DaemonClient.connect({ home: globals(command).home, autostart, clientName: CLIENT_NAME });
+  const started = client.autostarted;
+  if (started) process.stderr.write(`taskwarden: started a daemon (pid ${started.pid}) for ${started.home}; it keeps running for its tasks ("taskwarden shutdown" stops it)\n`);
+  return client;
 }
 
 /** Runs fn with a connection that is closed afterwards, whatever happens. */

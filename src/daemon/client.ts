@@ -115,8 +115,11 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
       }
     }
     const probe = () => DaemonClient.#open(path, { ...options, clientName: 'taskwarden-probe' }, timeoutMs).then((c) => (c.close(), true), () => false);
-    await startBackgroundDaemon({ home, probe, timeoutMs: Math.max(timeoutMs, 15_000) });
-    return DaemonClient.#open(path, options, timeoutMs);
+    const started = await startBackgroundDaemon({ home, probe, timeoutMs: Math.max(timeoutMs, 15_000) });
+    const client = await DaemonClient.#open(path, options, timeoutMs);
+    // pid undefined: another front end's daemon won the race; this one started nothing that runs.
+    if (started.pid !== undefined && started.pid === client.welcome.daemonPid) client.#autostarted = { pid: started.pid, home };
+    return client;
   }
 
   static async #open(path: string, options: ClientOptions, timeoutMs: number): Promise<DaemonClient> {
@@ -154,6 +157,7 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
   #nextId = 0;
   #closed = false;
   #welcome: Welcome | undefined;
+  #autostarted: { pid: number; home: string } | undefined;
 
   private constructor(socket: net.Socket) {
     super();
@@ -170,6 +174,11 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Set when connect() started the daemon this client talks to (autostart): its pid and state directory. */
+  get autostarted(): { pid: number; home: string } | undefined {
+    return this.#autostarted;
   }
 
   get #tagged(): boolean {

@@ -189,3 +189,61 @@ describe('a new user, outside the package', { timeout: 90_000 }, () => {
   });
 });
 
+describe('read-only commands and the daemon (item 11)', { timeout: 90_000 }, () => {
+  it('history, show, ls and logs start no daemon: without one they read the journal; commands that start one say so', async () => {
+    const fresh = join(newHome(), 'state');
+    stateDirs.push(fresh);
+    const empty = await tw(fresh, 'history');
+    expect(empty.code, empty.stderr).toBe(0);
+    expect(empty.stdout).toBe('no finished tasks yet\n');
+    expect(existsSync(fresh)).toBe(false); // not even the state directory is created
+
+    const run = await tw(fresh, 'run', '--wait', '--', 'sh', '-c', 'echo from-the-task');
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(new RegExp(`^taskwarden: started a daemon \\(pid \\d+\\) for ${fresh}; it keeps running for its tasks \\("taskwarden shutdown" stops it\\)$`, 'm'));
+    const id = /task (\d+) completed/.exec(run.stderr)![1]!;
+    expect((await tw(fresh, 'shutdown')).code).toBe(0);
+    expect(existsSync(join(fresh, 'daemon.sock'))).toBe(false);
+
+    const [history, show, ls, logs] = await Promise.all([tw(fresh, 'history', '--json'), tw(fresh, 'show', id), tw(fresh, 'ls', '--all'), tw(fresh, 'logs', id)]);
+    for (const r of [history, show, ls, logs]) {
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toBe('');
+    }
+    expect(JSON.parse(history.stdout).map((t: { id: string }) => t.id)).toEqual([id]);
+    expect(show.stdout).toMatch(new RegExp(`^task ${id} \\(.*\\): completed`));
+    expect(ls.stdout).toMatch(new RegExp(`^${id} +completed`, 'm'));
+    expect(logs.stdout).toBe('from-the-task\n');
+    expect(existsSync(join(fresh, 'daemon.sock'))).toBe(false);
+    const unknown = await tw(fresh, 'show', '999');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toBe('taskwarden: no task 999: "taskwarden ls --all" lists the known tasks\n');
+    expect(existsSync(join(fresh, 'daemon.sock'))).toBe(false);
+  });
+
+  it('an interrupted task says how to run it again: taskwarden restart <id>', async () => {
+    const crashed = newHome();
+    const daemon = await spawnDaemon(crashed);
+    const started = await tw(crashed, 'run', '--', 'sleep', '60');
+    const id = started.stdout.trim();
+    await waitFor(async () => JSON.parse((await tw(crashed, 'show', id, '--json')).stdout).task.state === 'running', 30_000, 'the task to run');
+    daemon.child.kill('SIGKILL');
+    await daemon.exited;
+    // No daemon: the journal still has it running, and show says what that means.
+    const before = await tw(crashed, 'show', id);
+    expect(before.code).toBe(0);
+    expect(before.stdout).toMatch(new RegExp(`^task ${id} .*: running`));
+    expect(before.stderr).toMatch(new RegExp(`no daemon runs for ${crashed}: .*task ${id} was still active when its daemon stopped, and the next daemon marks it interrupted`));
+    // show started no daemon (the dead one's socket is still there, and nothing answers on it)
+    await expect(DaemonClient.connect({ home: crashed, autostart: false })).rejects.toMatchObject({ code: 'NO_DAEMON' });
+    // The next daemon's recovery marks it interrupted and says how to run it again.
+    expect((await tw(crashed, 'daemon')).code).toBe(0);
+    const after = await tw(crashed, 'show', id);
+    expect(after.stdout).toMatch(new RegExp(`^task ${id} .*: interrupted`));
+    expect(after.stdout).toContain(`run it again with "taskwarden restart ${id}"`);
+    expect(after.stdout).not.toContain('taskwarden run"');
+    const restart = await tw(crashed, 'restart', id);
+    expect(restart.code, restart.stderr).toBe(0);
+    expect(restart.stdout).toBe(`task ${id}: restarting (attempt 2)\n`);
+  });
+});

@@ -6,6 +6,7 @@ import { stringifyValue } from '../../protocol/index.js';
 import { isTerminalState, type TaskError, type TaskSnapshot } from '../../supervisor/types.js';
 import { TASK_HEADER, describeSpec, duration, percent, table, taskRows, time } from '../format.js';
 import { UsageError, connect, positiveInt, print, printJson, printTaskJson, taskId, withClient } from '../context.js';
+import { withReader, type Reader } from '../reader.js';
 
 export function registerTaskCommands(program: Command): void {
   program
@@ -14,10 +15,12 @@ export function registerTaskCommands(program: Command): void {
     .option('-a, --all', 'include finished tasks and tasks of earlier daemons')
     .option('--json', 'print JSON')
     .action((options: { all?: boolean; json?: boolean }, command: Command) =>
-      withClient(command, async (client) => {
-        const { tasks } = (await client.request('LIST', { includeFinished: options.all === true })) as { tasks: TaskSnapshot[] };
+      withReader(command, async (reader) => {
+        const { tasks } = (await reader.request('LIST', { includeFinished: options.all === true })) as { tasks: TaskSnapshot[] };
         if (options.json) return printTaskJson({ tasks }, 'tasks');
-        print(tasks.length === 0 ? (options.all ? 'no tasks' : 'no active tasks ("taskwarden ls --all" shows finished ones)') : table(TASK_HEADER, taskRows(tasks)));
+        const none = options.all ? 'no tasks' : 'no active tasks ("taskwarden ls --all" shows finished ones)';
+        print(tasks.length === 0 ? none : table(TASK_HEADER, taskRows(tasks)));
+        noteNoDaemon(reader, tasks);
       }),
     );
 
@@ -27,10 +30,11 @@ export function registerTaskCommands(program: Command): void {
     .argument('<id>', 'task id', taskId)
     .option('--json', 'print JSON')
     .action((id: string, options: { json?: boolean }, command: Command) =>
-      withClient(command, async (client) => {
-        const reply = (await client.request('GET', { taskId: id })) as { task: TaskSnapshot; attempts: AttemptRecord[]; transitions: TransitionRecord[] };
+      withReader(command, async (reader) => {
+        const reply = (await reader.request('GET', { taskId: id })) as { task: TaskSnapshot; attempts: AttemptRecord[]; transitions: TransitionRecord[] };
         if (options.json) return printTaskJson(reply);
         print(describeTask(reply.task, reply.attempts, reply.transitions));
+        noteNoDaemon(reader, [reply.task]);
       }),
     );
 
@@ -73,8 +77,8 @@ export function registerTaskCommands(program: Command): void {
     .option('-n, --limit <n>', 'how many', positiveInt('--limit'), 20)
     .option('--json', 'print JSON')
     .action((options: { limit: number; json?: boolean }, command: Command) =>
-      withClient(command, async (client) => {
-        const { tasks } = (await client.request('HISTORY', { limit: options.limit })) as { tasks: TaskSnapshot[] };
+      withReader(command, async (reader) => {
+        const { tasks } = (await reader.request('HISTORY', { limit: options.limit })) as { tasks: TaskSnapshot[] };
         if (options.json) return printTaskJson({ tasks }, 'tasks');
         const rows = tasks.map((t) => [t.id, t.state, time(t.endedAt), duration(t.outcome?.durationMs), outcomeNote(t), t.name]);
         print(tasks.length === 0 ? 'no finished tasks yet' : table(['ID', 'STATE', 'ENDED', 'TOOK', 'DETAIL', 'NAME'], rows));
@@ -134,6 +138,20 @@ async function shutdown(command: Command): Promise<void> {
   print(`daemon (pid ${pid}) is stopping every task...`);
   await gone;
   print(`daemon (pid ${pid}) stopped`);
+}
+
+/**
+ * Read from the journal because no daemon runs: a task recorded as still active belonged to a
+ * daemon that died; the next daemon's recovery settles it (interrupted).
+ */
+function noteNoDaemon(reader: Reader, tasks: TaskSnapshot[]): void {
+  if (reader.live) return;
+  const active = tasks.filter((t) => !isTerminalState(t.state)).map((t) => t.id);
+  if (active.length === 0) return;
+  process.stderr.write(
+    `taskwarden: no daemon runs for ${reader.home}: this is what the journal recorded; task${active.length > 1 ? 's' : ''} ${active.join(', ')} ` +
+      `${active.length > 1 ? 'were' : 'was'} still active when ${active.length > 1 ? 'their' : 'its'} daemon stopped, and the next daemon marks ${active.length > 1 ? 'them' : 'it'} interrupted\n`,
+  );
 }
 
 function outcomeNote(task: TaskSnapshot): string {
