@@ -1,6 +1,7 @@
 /** What every CLI command shares: the global options, output streams, the connection, exit codes. */
 import type { Command } from 'commander';
 import { DaemonClient, DaemonError } from '../daemon/client.js';
+import { encodeValue, mapPayloadValues } from '../protocol/index.js';
 
 export const CLIENT_NAME = 'taskwarden-cli';
 
@@ -23,8 +24,15 @@ export function globals(command: Command): GlobalOptions {
   return command.optsWithGlobals() as GlobalOptions;
 }
 
+/**
+ * The daemon of the state directory; with autostart, one is started when none runs, and that is
+ * said on stderr: it keeps running after this command (so that its tasks do).
+ */
 export async function connect(command: Command, autostart = true): Promise<DaemonClient> {
-  return DaemonClient.connect({ home: globals(command).home, autostart, clientName: CLIENT_NAME });
+  const client = await DaemonClient.connect({ home: globals(command).home, autostart, clientName: CLIENT_NAME });
+  const started = client.autostarted;
+  if (started) process.stderr.write(`taskwarden: started a daemon (pid ${started.pid}) for ${started.home}; it keeps running for its tasks ("taskwarden shutdown" stops it)\n`);
+  return client;
 }
 
 /** Runs fn with a connection that is closed afterwards, whatever happens. */
@@ -39,6 +47,15 @@ export async function withClient<T>(command: Command, fn: (client: DaemonClient)
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/**
+ * Tasks, task lists and task records as JSON, their inputs and results in the tagged encoding of
+ * the protocol (a Map stays a Map, a Date a Date: see docs/daemon.md, "Task values").
+ */
+export function printTaskJson(payload: Record<string, unknown>, key?: string): void {
+  const encoded = mapPayloadValues(payload, (value) => encodeValue(value));
+  printJson(key === undefined ? encoded : encoded[key]);
 }
 
 export function print(line: string): void {

@@ -15,6 +15,12 @@
  * client.welcome.health: whether the journal and the task logs can be written (absent from an
  * older daemon); DAEMON_HEALTH events bring its changes to subscribers.
  *
+ * Task values: a task's input and result are what the task module got and returned, Maps, Dates,
+ * BigInts, typed arrays and all (structured-clone types): the client asks for the tagged encoding
+ * of protocol/values.ts in HELLO, encodes TASK_REQUEST's spec.input and decodes every task, task
+ * list and attempt it receives. With a daemon older than that (welcome.values undefined) values are
+ * plain JSON both ways, as JSON.stringify writes them. `values: 'plain'` asks for plain JSON.
+ *
  * Notes on the contract (as built):
  * - connect() with autostart false and no daemon rejects with a plain Error whose
  *   code is 'NO_DAEMON' (not a DaemonError: no daemon, so no protocol error code).
@@ -32,7 +38,11 @@ import net from 'node:net';
 import {
   LineDecoder,
   PROTOCOL_VERSION,
+  TAGGED_VALUES,
+  decodeValue,
   encodeMessage,
+  encodeValue,
+  mapPayloadValues,
   parseDaemonMessage,
   type DaemonEvent,
   type DaemonHealth,
@@ -53,6 +63,11 @@ export interface ClientOptions {
   clientName?: string;
   /** For connecting and the HELLO exchange. Default 5000 ms (an autostart gets at least 15 s). */
   connectTimeoutMs?: number;
+  /**
+   * How task inputs and results travel: 'tagged' (the default) keeps Maps, Dates, BigInts, typed
+   * arrays, undefined, NaN, ... (see protocol/values.ts); 'plain' is JSON as JSON.stringify writes it.
+   */
+  values?: 'tagged' | 'plain';
 }
 
 export class DaemonError extends Error {
@@ -73,6 +88,8 @@ export interface Welcome {
   home: string;
   /** Absent from a daemon older than this field. */
   health?: DaemonHealth;
+  /** 'tagged' when task values travel in the tagged encoding (the daemon agreed), else absent. */
+  values?: 'tagged';
 }
 
 interface Pending {
@@ -98,8 +115,11 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
       }
     }
     const probe = () => DaemonClient.#open(path, { ...options, clientName: 'taskwarden-probe' }, timeoutMs).then((c) => (c.close(), true), () => false);
-    await startBackgroundDaemon({ home, probe, timeoutMs: Math.max(timeoutMs, 15_000) });
-    return DaemonClient.#open(path, options, timeoutMs);
+    const started = await startBackgroundDaemon({ home, probe, timeoutMs: Math.max(timeoutMs, 15_000) });
+    const client = await DaemonClient.#open(path, options, timeoutMs);
+    // pid undefined: another front end's daemon won the race; this one started nothing that runs.
+    if (started.pid !== undefined && started.pid === client.welcome.daemonPid) client.#autostarted = { pid: started.pid, home };
+    return client;
   }
 
   static async #open(path: string, options: ClientOptions, timeoutMs: number): Promise<DaemonClient> {
@@ -108,12 +128,18 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
     const client = new DaemonClient(socket);
     const timer = setTimeout(() => client.#closeWith(new Error(`the daemon at ${path} did not answer HELLO within ${timeoutMs} ms`)), timeoutMs);
     try {
-      const welcome = await client.request('HELLO', { version: PROTOCOL_VERSION, client: options.clientName ?? DEFAULT_CLIENT_NAME });
+      const tagged = (options.values ?? 'tagged') === 'tagged';
+      const welcome = await client.request('HELLO', {
+        version: PROTOCOL_VERSION,
+        client: options.clientName ?? DEFAULT_CLIENT_NAME,
+        ...(tagged ? { values: TAGGED_VALUES } : {}),
+      });
       client.#welcome = {
         version: welcome.version as number,
         daemonPid: welcome.daemonPid as number,
         home: welcome.home as string,
         ...(welcome.health ? { health: welcome.health as DaemonHealth } : {}),
+        ...(tagged && welcome.values === TAGGED_VALUES ? { values: TAGGED_VALUES } : {}),
       };
       return client;
     } catch (error) {
@@ -131,6 +157,7 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
   #nextId = 0;
   #closed = false;
   #welcome: Welcome | undefined;
+  #autostarted: { pid: number; home: string } | undefined;
 
   private constructor(socket: net.Socket) {
     super();
@@ -149,6 +176,15 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
     return this.#closed;
   }
 
+  /** Set when connect() started the daemon this client talks to (autostart): its pid and state directory. */
+  get autostarted(): { pid: number; home: string } | undefined {
+    return this.#autostarted;
+  }
+
+  get #tagged(): boolean {
+    return this.#welcome?.values === TAGGED_VALUES;
+  }
+
   /** Sends a request; resolves with the ACK payload, rejects with DaemonError on ERROR, or an Error when the connection closes. */
   request(type: RequestType, payload: object = {}): Promise<Record<string, unknown>> {
     if (this.#closed) return Promise.reject(new Error(`cannot send ${type}: the connection to the daemon is closed`));
@@ -156,7 +192,7 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { type, resolve, reject });
       try {
-        this.#socket.write(encodeMessage({ ...payload, type, id }));
+        this.#socket.write(encodeMessage({ ...this.#encodeRequest(type, payload), type, id }));
       } catch (error) {
         this.#pending.delete(id);
         reject(error as Error);
@@ -179,6 +215,18 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
 
   close(): void {
     this.#closeWith(undefined);
+  }
+
+  /** TASK_REQUEST's input in the tagged encoding (throws a TypeError for a value that is not structured-clonable). */
+  #encodeRequest(type: RequestType, payload: object): object {
+    const spec = (payload as { spec?: { input?: unknown } }).spec;
+    if (type !== 'TASK_REQUEST' || !this.#tagged || typeof spec !== 'object' || spec === null || spec.input === undefined) return payload;
+    return { ...payload, spec: { ...spec, input: encodeValue(spec.input) } };
+  }
+
+  /** Task values in a reply or event, decoded (tagged connections only). */
+  #decode(payload: Record<string, unknown>): Record<string, unknown> {
+    return this.#tagged ? mapPayloadValues(payload, (value, field) => decodeValue(value, field)) : payload;
   }
 
   #closeWith(error: Error | undefined): void {
@@ -211,19 +259,47 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
 
   #onMessage(message: DaemonMessage): void {
     switch (message.type) {
-      case 'WELCOME':
-      case 'ACK': {
+      case 'WELCOME': {
         const { type: _type, id, ...payload } = message;
         if (typeof id === 'number') this.#settle(id, payload);
+        return;
+      }
+      case 'ACK': {
+        const { type: _type, id, ...payload } = message;
+        if (typeof id !== 'number') return;
+        let decoded: Record<string, unknown>;
+        try {
+          decoded = this.#decode(payload);
+        } catch (error) {
+          return this.#settle(id, undefined, new DaemonError('BAD_MESSAGE', `invalid reply from the daemon: ${(error as Error).message}`));
+        }
+        this.#settle(id, decoded);
         return;
       }
       case 'ERROR':
         // id null: a line the daemon could not read (e.g. over the size limit); no request to answer.
         if (typeof message.id === 'number') this.#settle(message.id, undefined, new DaemonError(message.code, message.message, this.#pending.get(message.id)?.type));
         return;
-      case 'SNAPSHOT':
-        this.#snapshotWaiters.shift()?.resolve({ tasks: message.tasks });
+      case 'SNAPSHOT': {
+        const waiter = this.#snapshotWaiters.shift();
+        try {
+          waiter?.resolve(this.#decode({ tasks: message.tasks }));
+        } catch (error) {
+          waiter?.reject(new DaemonError('BAD_MESSAGE', `invalid SNAPSHOT from the daemon: ${(error as Error).message}`));
+        }
         return;
+      }
+      case 'TASK_STATUS':
+      case 'TASK_COMPLETE': {
+        let task: unknown;
+        try {
+          task = this.#decode({ task: message.task }).task;
+        } catch {
+          return; // an event that cannot be read is dropped, as an invalid one is
+        }
+        this.emit('event', { ...message, task } as DaemonEvent);
+        return;
+      }
       default:
         this.emit('event', message);
     }

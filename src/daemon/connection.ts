@@ -45,6 +45,8 @@ export class Connection {
   /** HELLO with a matching version was received. */
   hello = false;
   clientName = '';
+  /** How task inputs and results cross this connection: plain JSON, or tagged (HELLO `values: "tagged"`, see protocol/values.ts). */
+  values: 'plain' | 'tagged' = 'plain';
   subscribed = false;
   readonly #socket: Socket;
   readonly #decoder = new LineDecoder();

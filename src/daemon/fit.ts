@@ -111,7 +111,8 @@ export function fitPayload(payload: Record<string, unknown>): Record<string, unk
 }
 
 function slimDeep(value: unknown, key?: string): unknown {
-  if ((key === 'input' || key === 'result') && tooLarge(value)) return omitted(value);
+  // A task's own values are kept whole or replaced whole: never rebuilt (a Date is no plain object).
+  if (key === 'input' || key === 'result') return tooLarge(value) ? omitted(value) : value;
   if (Array.isArray(value)) return value.map((item) => slimDeep(item));
   if (typeof value !== 'object' || value === null) return value;
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, slimDeep(v, k)]));

@@ -6,11 +6,22 @@
  */
 import { isAbsolute, join } from 'node:path';
 import { JOURNAL_FILE, type Journal, type LogStore } from '../journal/index.js';
-import { MAX_LINE_BYTES, PROTOCOL_VERSION, type DaemonHealth, type ErrorCode, type RequestOf, type RequestType } from '../protocol/index.js';
+import {
+  MAX_LINE_BYTES,
+  PROTOCOL_VERSION,
+  TAGGED_VALUES,
+  ValueDecodeError,
+  decodeValue,
+  type DaemonHealth,
+  type ErrorCode,
+  type RequestOf,
+  type RequestType,
+} from '../protocol/index.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import { isTerminalState, type TaskSnapshot, type TaskSpec } from '../supervisor/types.js';
 import type { Connection } from './connection.js';
-import { abridgeEnv, fitPayload } from './fit.js';
+import { abridgeEnv } from './fit.js';
+import { programProblem } from './program.js';
 import { clockTime, remedy } from './health.js';
 import type { JournalHealth } from './journal-writer.js';
 
@@ -56,7 +67,7 @@ const LIST_JOURNAL_LIMIT = 500;
 export function createHandlers(ctx: HandlerContext): Handlers {
   return {
     HELLO: (request, connection, afterReply) => hello(ctx, request, connection, afterReply),
-    TASK_REQUEST: (request) => taskRequest(ctx, request.spec),
+    TASK_REQUEST: (request, connection) => taskRequest(ctx, decodeInput(request.spec, connection)),
     TASK_CANCEL: (request) => operate(ctx, request.taskId, 'cancelled', (id) => ctx.sup.cancel(id)),
     TASK_KILL: (request) => operate(ctx, request.taskId, 'killed', (id) => ctx.sup.kill(id)),
     TASK_RESTART: (request) => {
@@ -66,9 +77,10 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       return operate(ctx, request.taskId, 'restarted', (id) => ctx.sup.restart(id));
     },
     STOP_ALL: async () => ({ result: await ctx.sup.stopAll() }),
-    LIST: (request) => fitPayload({ tasks: list(ctx, request.includeFinished ?? false) }),
-    GET: (request) => fitPayload(get(ctx, request.taskId)),
-    HISTORY: (request) => fitPayload({ tasks: ctx.journal.history(request.limit ?? 50) }),
+    // Fitted to a line once their values are encoded for the connection (server.ts).
+    LIST: (request) => ({ tasks: list(ctx, request.includeFinished ?? false) }),
+    GET: (request) => get(ctx, request.taskId),
+    HISTORY: (request) => ({ tasks: ctx.journal.history(request.limit ?? 50) }),
     LOGS: (request) => logs(ctx, request),
     SUBSCRIBE: (_request, connection, afterReply) => {
       afterReply(() => ctx.subscribe(connection));
@@ -97,7 +109,25 @@ function hello(ctx: HandlerContext, request: RequestOf<'HELLO'>, connection: Con
   }
   connection.hello = true;
   connection.clientName = request.client;
-  return { version: PROTOCOL_VERSION, daemonPid: process.pid, home: ctx.home, health: ctx.health() };
+  connection.values = request.values === TAGGED_VALUES ? 'tagged' : 'plain';
+  return {
+    version: PROTOCOL_VERSION,
+    daemonPid: process.pid,
+    home: ctx.home,
+    health: ctx.health(),
+    ...(connection.values === 'tagged' ? { values: TAGGED_VALUES } : {}),
+  };
+}
+
+/** A tagged client's input, decoded to the values it stands for (a Map, a Date, ...): the task gets those. */
+function decodeInput(spec: TaskSpec, connection: Connection): TaskSpec {
+  if (connection.values !== 'tagged' || !('input' in spec) || spec.input === undefined) return spec;
+  try {
+    return { ...spec, input: decodeValue(spec.input, 'TASK_REQUEST.spec.input') };
+  } catch (error) {
+    if (error instanceof ValueDecodeError) throw new RequestError('BAD_MESSAGE', error.message);
+    throw error;
+  }
 }
 
 function taskRequest(ctx: HandlerContext, spec: TaskSpec): Payload {
@@ -126,6 +156,11 @@ function checkPaths(spec: TaskSpec): void {
   if (relative && spec.cwd === undefined) {
     const field = 'module' in spec && spec.module !== undefined ? 'module' : 'command';
     throw new RequestError('BAD_MESSAGE', `TASK_REQUEST.spec.${field}: the relative path ${JSON.stringify(path)} needs spec.cwd (an absolute directory), or make it absolute`);
+  }
+  // A program given by its path is checked now: "not executable" is said to the client, not found at start.
+  if (!('module' in spec && spec.module !== undefined) && path.includes('/')) {
+    const problem = programProblem(isAbsolute(path) ? path : join(spec.cwd!, path), path, spec.env?.PATH ?? process.env.PATH);
+    if (problem) throw new RequestError('BAD_MESSAGE', `TASK_REQUEST.spec.command: ${problem}`);
   }
 }
 

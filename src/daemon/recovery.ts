@@ -56,7 +56,7 @@ export function recover({ journal, start, log, mark }: RecoveryDeps): RecoveryRe
     const groupKilled = killLeftoverGroup(unfinished, report);
     const killed = killMarked(marked.get(LineageMark.valueOf(task.id, task.attempt)), report) || groupKilled;
     const snapshot = journal.markInterrupted(task.id, {
-      message: `the daemon running task ${task.id} exited while the task was ${task.state}; start it again with "taskwarden run" if it is still wanted`,
+      message: `the daemon running task ${task.id} exited while the task was ${task.state}; run it again with "taskwarden restart ${task.id}" (same id, next attempt) if it is still wanted`,
       previousState: task.state,
       ...(unfinished.pid !== null ? { pid: unfinished.pid, groupKilled: killed } : {}),
     });

@@ -29,7 +29,8 @@ import { DiagnosticLog, errorCode, ignoreStdioErrors } from './diagnostics.js';
 import { RequestError, createHandlers, type HandlerContext, type Handlers } from './handlers.js';
 import { resolveHome, socketPath } from './home.js';
 import { DaemonRunningError, acquireLock, type DaemonLock } from './lock.js';
-import { fitEvent, fitTasks } from './fit.js';
+import { fitEvent, fitPayload, fitTasks } from './fit.js';
+import { wireEvent, wirePayload, wireTask, type ValueMode } from './wire.js';
 import { JournalWriter, type WriteOptions } from './journal-writer.js';
 import { ProgressJournal } from './progress-journal.js';
 import { recover, type RecoveryReport } from './recovery.js';
@@ -73,6 +74,9 @@ const DEFAULT_MAX_CLIENT_BUFFER = 8 * 1024 * 1024;
  * (history, show), so a long-lived daemon's memory stays bounded.
  */
 const MAX_FINISHED_IN_MEMORY = 1000;
+
+/** Replies that carry task lists or records of any size: slimmed to fit in a line (fit.ts). */
+const FITTED_REPLIES: ReadonlySet<string> = new Set(['LIST', 'GET', 'HISTORY']);
 
 export async function startDaemon(options: DaemonOptions = {}): Promise<DaemonHandle> {
   const progressInterval = options.progressJournalIntervalMs;
@@ -283,19 +287,22 @@ class Daemon {
       const result = this.#handlers[request.type](request as never, connection, (fn) => after.push(fn));
       if (result instanceof Promise) {
         result.then(
-          (payload) => reply(this.#success(request, payload)),
+          (payload) => reply(this.#success(connection, request, payload)),
           (error: unknown) => reply(this.#failure(request, error)),
         );
       } else {
-        reply(this.#success(request, result));
+        reply(this.#success(connection, request, result));
       }
     } catch (error) {
       reply(this.#failure(request, error));
     }
   }
 
-  #success(request: Request, payload: Record<string, unknown>): object {
-    return request.type === 'HELLO' ? { type: 'WELCOME', id: request.id, ...payload } : ack(request.id, payload);
+  #success(connection: Connection, request: Request, payload: Record<string, unknown>): object {
+    if (request.type === 'HELLO') return { type: 'WELCOME', id: request.id, ...payload };
+    // Task values as this client reads them; then, for replies that carry many tasks, fitted to a line.
+    const wire = wirePayload(payload, connection.values);
+    return ack(request.id, FITTED_REPLIES.has(request.type) ? fitPayload(wire) : wire);
   }
 
   #failure(request: Request, error: unknown): object {
@@ -332,7 +339,7 @@ class Daemon {
     this.#subscribers.add(connection);
     connection.subscribed = true;
     const tasks = [...this.#sup.list(), ...this.recovery.interrupted.filter((t) => !this.#sup.get(t.id))];
-    connection.send({ type: 'SNAPSHOT', tasks: fitTasks(tasks) });
+    connection.send({ type: 'SNAPSHOT', tasks: fitTasks(tasks.map((task) => wireTask(task, connection.values))) });
   }
 
   // ---- supervisor events: journal first, then broadcast -----------------------------------------
@@ -434,11 +441,15 @@ class Daemon {
     this.#broadcast({ type: 'DAEMON_HEALTH', health: this.#health() });
   }
 
+  /** Encoded once per value mode in use (plain, tagged), not once per client. */
   #broadcast(message: DaemonMessage): void {
     if (this.#subscribers.size === 0) return;
-    const line = fitEvent(message, this.#log);
-    if (line === undefined) return;
-    for (const connection of this.#subscribers) connection.sendLine(line);
+    const lines = new Map<ValueMode, string | undefined>();
+    for (const connection of this.#subscribers) {
+      if (!lines.has(connection.values)) lines.set(connection.values, fitEvent(wireEvent(message, connection.values), this.#log));
+      const line = lines.get(connection.values);
+      if (line !== undefined) connection.sendLine(line);
+    }
   }
 }
 

@@ -7,7 +7,7 @@
  * microseconds without fsync, and the daemon can rely on "recorded" meaning
  * "committed" when the call returns, before it broadcasts the change.
  */
-import { closeSync, constants, fchmodSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { checkPrivateFileIfExists, ensurePrivateDir, openPrivateFile } from '../daemon/safe-fs.js';
@@ -27,7 +27,9 @@ import {
   SELECT_SNAPSHOT,
   attemptFromRow,
   snapshotFromRow,
+  specToJson,
   toJson,
+  valueToJson,
   transitionFromRow,
   type AttemptRow,
   type SnapshotRow,
@@ -93,6 +95,35 @@ export class Journal {
     } catch (error) {
       db?.close();
       throw new Error(`cannot open the journal ${path}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+  }
+
+  /**
+   * Open an existing journal for reading only (the CLI's history and show when no daemon runs):
+   * nothing is created, migrated or written. Undefined when there is no journal in dir yet, or
+   * when it has another schema version (a daemon migrates it; this reader does not).
+   */
+  static openReadOnly(dir: string, options: JournalOptions = {}): Journal | undefined {
+    const path = join(dir, JOURNAL_FILE);
+    try {
+      lstatSync(path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+    ensurePrivateDir(dir); // it exists: this checks it and creates nothing
+    for (const suffix of ['', '-wal', '-shm']) checkPrivateFileIfExists(path + suffix);
+    let db: Database | undefined;
+    try {
+      db = new Database(path, { readonly: true, fileMustExist: true, timeout: options.busyTimeoutMs ?? 5000 });
+      if (db.pragma('user_version', { simple: true }) !== SCHEMA_VERSION) {
+        db.close();
+        return undefined;
+      }
+      return new Journal(path, db);
+    } catch (error) {
+      db?.close();
+      throw new Error(`cannot read the journal ${path}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
   }
 
@@ -326,7 +357,7 @@ function taskParams(snapshot: TaskSnapshot, at: number): Record<string, unknown>
     id: snapshot.id,
     name: snapshot.name,
     kind: snapshot.kind,
-    spec: toJson(snapshot.spec),
+    spec: specToJson(snapshot.spec),
     state: snapshot.state,
     attempt: snapshot.attempt,
     createdAt: snapshot.createdAt,
@@ -354,7 +385,7 @@ function attemptParams(snapshot: TaskSnapshot, at: number): Record<string, unkno
     exitCode: outcome?.exitCode ?? null,
     signal: outcome?.signal ?? null,
     error: toJson(outcome?.error),
-    result: toJson(outcome?.result),
+    result: valueToJson(outcome?.result),
     fraction: snapshot.progress?.fraction ?? null,
     message: snapshot.progress?.message ?? null,
     progressAt: snapshot.progress ? at : null,

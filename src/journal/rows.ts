@@ -10,6 +10,7 @@ import {
   type TaskState,
   type TerminalState,
 } from '../supervisor/types.js';
+import { decodeValue, encodeValue } from '../protocol/values.js';
 import type { AttemptRecord, TransitionRecord } from './types.js';
 
 /** A task joined with its current attempt: everything a TaskSnapshot needs. */
@@ -94,12 +95,57 @@ export function fromJson(text: string | null): unknown {
   return text === null ? undefined : JSON.parse(text);
 }
 
+/**
+ * A task's input or result for its column: JSON in the tagged encoding of protocol/values.ts, so a
+ * Map, a Date, a BigInt or a typed array comes back as what it was (plain JSON values are unchanged).
+ */
+export function valueToJson(value: unknown): string | null {
+  if (value === undefined) return null;
+  try {
+    return toJson(encodeValue(value));
+  } catch (error) {
+    return JSON.stringify({ unserializable: error instanceof Error ? error.message : String(error) });
+  }
+}
+
+/** The value a column holds; a row written before the encoding (plain JSON) reads as it was written. */
+export function valueFromJson(text: string | null): unknown {
+  const json = fromJson(text);
+  try {
+    return decodeValue(json);
+  } catch {
+    return json;
+  }
+}
+
+/** A spec for its column: its input in the tagged encoding. */
+export function specToJson(spec: TaskSpec): string | null {
+  if (!('input' in spec) || spec.input === undefined) return toJson(spec);
+  let input: unknown;
+  try {
+    input = encodeValue(spec.input);
+  } catch (error) {
+    input = { unserializable: error instanceof Error ? error.message : String(error) };
+  }
+  return toJson({ ...spec, input });
+}
+
+export function specFromJson(text: string): TaskSpec {
+  const spec = JSON.parse(text) as TaskSpec;
+  if (!('input' in spec) || spec.input === undefined) return spec;
+  try {
+    return { ...spec, input: decodeValue(spec.input) };
+  } catch {
+    return spec;
+  }
+}
+
 export function snapshotFromRow(row: SnapshotRow): TaskSnapshot {
   const snapshot: TaskSnapshot = {
     id: row.id,
     name: row.name,
     kind: row.kind,
-    spec: fromJson(row.spec) as TaskSpec,
+    spec: specFromJson(row.spec),
     state: row.state,
     attempt: row.attempt,
     createdAt: row.created_at,
@@ -125,7 +171,7 @@ function outcomeOf(row: SnapshotRow): TaskOutcome | undefined {
     durationMs: row.duration_ms ?? elapsed(row.a_started_at, row.a_ended_at),
     attempt: row.attempt,
   };
-  if (row.result !== null) outcome.result = fromJson(row.result);
+  if (row.result !== null) outcome.result = valueFromJson(row.result);
   if (row.error !== null) outcome.error = fromJson(row.error) as TaskError;
   const stopReason = row.a_stop_reason ?? row.stop_reason;
   if (stopReason !== null) outcome.stopReason = stopReason;
@@ -143,7 +189,7 @@ export function attemptFromRow(row: AttemptRow): AttemptRecord {
   if (row.exit_code !== null) record.exitCode = row.exit_code;
   if (row.signal !== null) record.signal = row.signal;
   if (row.error !== null) record.error = fromJson(row.error) as TaskError;
-  if (row.result !== null) record.result = fromJson(row.result);
+  if (row.result !== null) record.result = valueFromJson(row.result);
   const progress = progressOf(row.progress_fraction, row.progress_message);
   if (progress) record.progress = progress;
   if (row.progress_at !== null) record.progressAt = row.progress_at;

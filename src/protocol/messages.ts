@@ -62,6 +62,13 @@ export const HelloSchema = z.object({
   version: z.number().int(),
   /** Free-form client name and version, for the daemon's log, e.g. "taskwarden-cli/0.1.0". */
   client: z.string().max(200),
+  /**
+   * "tagged": task inputs and results cross this connection in the tagged encoding of values.ts
+   * (Maps, Dates, BigInts, typed arrays, ... survive). Absent (older clients): plain JSON, as
+   * JSON.stringify writes them. A daemon that does not know the field ignores it and its WELCOME
+   * has no `values`: the client then speaks plain JSON.
+   */
+  values: z.string().max(64).optional(),
 });
 export const TaskRequestSchema = z.object({ type: z.literal('TASK_REQUEST'), id, spec: TaskSpecSchema });
 export const TaskCancelSchema = z.object({ type: z.literal('TASK_CANCEL'), id, taskId: TaskIdSchema });
@@ -133,6 +140,8 @@ export const WelcomeSchema = z.object({
   home: z.string(),
   /** Optional: an older daemon does not send it. */
   health: DaemonHealthSchema.optional(),
+  /** "tagged" when the daemon agreed to HELLO's `values: "tagged"`; absent: plain JSON values. */
+  values: z.string().max(64).optional(),
 });
 
 /**

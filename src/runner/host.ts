@@ -10,8 +10,10 @@
  *  - The IPC channel closing means the supervisor is gone: exit at once, taking
  *    the group along (the orphan guard covers the case where we cannot run).
  */
-import { pathToFileURL } from 'node:url';
-import { isAbsolute, resolve } from 'node:path';
+import { existsSync, realpathSync } from 'node:fs';
+import { createRequire, register } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { isTaskDefinition, type TaskContext, type TaskFunction } from './define-task.js';
 import { PRELOAD_ENV, toTaskError, type FromRunner, type RunMessage, type ToRunner } from './messages.js';
 import { ProgressThrottle } from './progress-throttle.js';
@@ -72,14 +74,17 @@ async function finish(message: FromRunner): Promise<void> {
 
 async function loadTask(modulePath: string, cwd: string): Promise<TaskFunction> {
   const absolute = isAbsolute(modulePath) ? modulePath : resolve(cwd, modulePath);
+  if (!existsSync(absolute)) {
+    throw Object.assign(new Error(`cannot find task module ${absolute}: check the path`), { code: 'MODULE_NOT_FOUND' });
+  }
+  provideTaskwardenTo(absolute);
   let namespace: Record<string, unknown>;
   try {
     namespace = (await import(pathToFileURL(absolute).href)) as Record<string, unknown>;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes(absolute)) {
-      throw Object.assign(new Error(`cannot find task module ${absolute}: check the path`), { code: 'MODULE_NOT_FOUND' });
-    }
+    if (code === 'ERR_MODULE_NOT_FOUND') throw importNotFound(absolute, error as Error);
+    if (code === 'MODULE_NOT_FOUND' && /\nRequire stack:\n- /.test(String((error as Error).message))) throw requireNotFound(absolute, error as Error);
     if (error instanceof SyntaxError) {
       throw Object.assign(new SyntaxError(`task module ${absolute} does not parse: ${error.message}`), { code: 'MODULE_SYNTAX_ERROR', stack: error.stack });
     }
@@ -92,6 +97,74 @@ async function loadTask(modulePath: string, cwd: string): Promise<TaskFunction> 
     new TypeError(`task module ${absolute} has no task: its default export must be defineTask(async (input, ctx) => ...)`),
     { code: 'NO_TASK_EXPORT' },
   );
+}
+
+/**
+ * `import { defineTask } from 'taskwarden/task'` works in a task module anywhere: where the module
+ * cannot find the package itself (no node_modules/taskwarden above it), this runner's own
+ * taskwarden answers (resolve-hook.ts). Registered only then: Node 20 runs hooks on a thread of
+ * their own, which a task that finds its own taskwarden need not pay for.
+ */
+function provideTaskwardenTo(modulePath: string): void {
+  try {
+    createRequire(modulePath).resolve('taskwarden/package.json');
+    return; // found from there: its own (or a linked) taskwarden is used
+  } catch {
+    // not found from the module's directory
+  }
+  try {
+    const hook = new URL('./resolve-hook.js', import.meta.url);
+    register(hook.href, { data: { selfURL: import.meta.url } });
+  } catch (error) {
+    process.stderr.write(`taskwarden: cannot provide 'taskwarden' to ${modulePath} (${(error as Error).message}); install it next to the module\n`);
+  }
+}
+
+/**
+ * Node says "Cannot find package 'x' imported from /dir/task.mjs", naming the task module as the
+ * importer: what is missing is the package (or file) it imports, and where it was looked for.
+ */
+function importNotFound(modulePath: string, error: Error): Error {
+  const match = /Cannot find (package|module) '([^']+)' imported from (.+)$/m.exec(error.message);
+  // No stack: it would show Node's loader, not the task; the message says all there is.
+  if (!match) return Object.assign(new Error(`task module ${modulePath} imports something that cannot be found: ${error.message}`), { code: 'IMPORT_NOT_FOUND', stack: undefined });
+  const [, kind, what, importer] = match as unknown as [string, string, string, string];
+  const from = importer.startsWith('file:') ? fileURLToPath(importer) : importer;
+  const via = from === modulePath || from === realPath(modulePath) ? `the task module ${modulePath}` : `${from} (imported by the task module ${modulePath})`;
+  const dir = dirname(from);
+  const message =
+    kind === 'package'
+      ? `${via} imports '${what}', which cannot be found from ${dir}: install ${packageName(what)} there (npm install ${packageName(what)}), or in a directory above it`
+      : `${via} imports ${what}, which does not exist: check the path of the import`;
+  return Object.assign(new Error(message), { code: 'IMPORT_NOT_FOUND', stack: undefined });
+}
+
+/** The same for require() in a CommonJS task module ("Cannot find module 'x'\nRequire stack:\n- /dir/task.cjs"). */
+function requireNotFound(modulePath: string, error: Error): Error {
+  const what = /Cannot find module '([^']+)'/.exec(error.message)?.[1] ?? '?';
+  const from = /\nRequire stack:\n- (.+)/.exec(error.message)?.[1] ?? modulePath;
+  const via = from === modulePath || from === realPath(modulePath) ? `the task module ${modulePath}` : `${from} (required by the task module ${modulePath})`;
+  const relative = what.startsWith('.') || what.startsWith('/');
+  const own = what === 'taskwarden' || what.startsWith('taskwarden/');
+  const message = relative
+    ? `${via} requires ${what}, which does not exist: check the path of the require`
+    : `${via} requires '${what}', which cannot be found from ${dirname(from)}: install ${packageName(what)} there (npm install ${packageName(what)})` +
+      (own ? ", or write the task module as an ES module (.mjs with import), which gets the runner's own taskwarden" : ', or in a directory above it');
+  return Object.assign(new Error(message), { code: 'IMPORT_NOT_FOUND', stack: undefined });
+}
+
+function realPath(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+/** "@scope/name/sub" -> "@scope/name", "name/sub" -> "name". */
+function packageName(specifier: string): string {
+  const parts = specifier.split('/');
+  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
 }
 
 function makeContext(run: RunMessage, throttle: ProgressThrottle): TaskContext {

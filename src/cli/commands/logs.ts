@@ -10,7 +10,8 @@ import type { DaemonClient } from '../../daemon/client.js';
 import { LogStore, type StoredLogLine } from '../../journal/index.js';
 import type { DaemonEvent } from '../../protocol/index.js';
 import { isTerminalState, type TaskSnapshot } from '../../supervisor/types.js';
-import { UsageError, positiveInt, print, printJson, taskId, withClient } from '../context.js';
+import { UsageError, positiveInt, print, printJson, taskId } from '../context.js';
+import { withReader } from '../reader.js';
 
 interface LogsOptions {
   attempt?: number;
@@ -30,13 +31,15 @@ export function registerLogsCommand(program: Command): void {
     .option('-f, --follow', 'keep printing new output until the task ends')
     .option('--json', 'print JSON (with -f: one JSON line per log line)')
     .action((id: string, options: LogsOptions, command: Command) =>
-      withClient(command, async (client) => {
+      withReader(command, async (reader) => {
         if (options.follow && options.attempt !== undefined) throw new UsageError('logs: --follow follows the latest attempt; leave out --attempt');
-        if (options.follow) return follow(client, id, options.json === true);
-        const reply = (await client.request('LOGS', { taskId: id, ...(options.attempt ? { attempt: options.attempt } : {}) })) as {
+        // Without a daemon nothing runs, so there is nothing to follow: the log is printed as it is.
+        if (options.follow && reader.client) return follow(reader.client, id, options.json === true);
+        const reply = (await reader.request('LOGS', { taskId: id, ...(options.attempt ? { attempt: options.attempt } : {}) })) as {
           attempt: number | null;
           lines: StoredLogLine[];
         };
+        if (options.json && options.follow) return reply.lines.forEach((line) => print(JSON.stringify(line)));
         if (options.json) return printJson(reply);
         for (const line of reply.lines) print(line.line);
       }),

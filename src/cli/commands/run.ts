@@ -7,12 +7,13 @@
  * the exit code of its outcome. Ctrl+C cancels the task (a second one kills it).
  */
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { programProblem } from '../../daemon/program.js';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { DaemonClient } from '../../daemon/client.js';
-import type { DaemonEvent } from '../../protocol/index.js';
+import { ValueDecodeError, decodeValue, stringifyValue, type DaemonEvent } from '../../protocol/index.js';
 import { isTerminalState, type TaskOutcome, type TaskSnapshot, type TaskSpec } from '../../supervisor/types.js';
-import { UsageError, connect, print, printJson } from '../context.js';
+import { UsageError, connect, print, printTaskJson } from '../context.js';
 import { PRIORITIES, type Priority } from '../../process/priority.js';
 import { progressBar } from '../format.js';
 
@@ -77,20 +78,37 @@ function parsePriority(text: string): Priority {
   return text as Priority;
 }
 
+/** JSON, in which tagged values ({"$tw":"Date","v":"..."}, see docs/daemon.md) stand for what they encode. */
 function parseInput(text: string): unknown {
+  let json: unknown;
   try {
-    return JSON.parse(text);
+    json = JSON.parse(text);
   } catch (error) {
     throw new UsageError(`run: --input is not valid JSON (${(error as Error).message}); quote it, e.g. --input '{"n":3}'`);
+  }
+  try {
+    return decodeValue(json, '--input');
+  } catch (error) {
+    if (error instanceof ValueDecodeError) throw new UsageError(`run: ${error.message}`);
+    throw error;
   }
 }
 
 /**
  * The daemon runs commands with its own environment, which may have another
- * PATH: find the program here, as the user's shell would.
+ * PATH: find the program here, as the user's shell would. A file that cannot
+ * be run (not executable, not a file, no interpreter line, ...) is refused now,
+ * with what is wrong, rather than failing as "command not found" once it starts.
  */
 function resolveCommand(command: string): string {
-  if (command.includes('/')) return isAbsolute(command) ? command : resolve(command);
+  const found = command.includes('/') ? (isAbsolute(command) ? command : resolve(command)) : onPath(command);
+  if (found === undefined) throw new UsageError(`run: command not found: ${command} (not in PATH)`);
+  const problem = programProblem(found, command);
+  if (problem) throw new UsageError(`run: ${problem}`);
+  return found;
+}
+
+function onPath(command: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
     if (!dir) continue;
     const candidate = join(dir, command);
@@ -101,12 +119,12 @@ function resolveCommand(command: string): string {
       // not here
     }
   }
-  throw new UsageError(`run: command not found: ${command} (not in PATH)`);
+  return undefined;
 }
 
 async function runDetached(client: DaemonClient, spec: TaskSpec, options: RunOptions): Promise<number> {
   const { task } = (await client.request('TASK_REQUEST', { spec })) as { task: TaskSnapshot };
-  if (options.json) printJson(task);
+  if (options.json) printTaskJson({ task }, 'task');
   else print(task.id);
   return 0;
 }
@@ -194,9 +212,13 @@ class WaitView {
     this.#clearBar();
     const outcome = task.outcome;
     const state = outcome?.state ?? (task.state as TaskOutcome['state']);
-    if (this.#json) printJson(task);
-    else if (state === 'completed' && outcome?.result !== undefined) print(JSON.stringify(outcome.result));
-    const detail = outcome?.error ? `: ${outcome.error.message}` : outcome?.signal ? ` (${outcome.signal})` : '';
+    // The result as JSON, its Maps, Dates, BigInts, ... in the tagged encoding (docs/daemon.md, "Task values").
+    if (this.#json) printTaskJson({ task }, 'task');
+    else if (state === 'completed' && outcome?.result !== undefined) print(stringifyValue(outcome.result));
+    // A module task's error by name (RangeError: ...), and where its stack is; a command's says its exit code.
+    const error = outcome?.error;
+    const moduleError = error && task.kind === 'module' && state === 'failed';
+    const detail = error ? `: ${moduleError ? `${error.name}: ` : ''}${error.message}${moduleError && error.stack ? ` ("taskwarden show ${task.id}" has its stack)` : ''}` : outcome?.signal ? ` (${outcome.signal})` : '';
     process.stderr.write(`task ${task.id} ${state}${detail}\n`);
     return OUTCOME_EXIT[state] ?? 1;
   }

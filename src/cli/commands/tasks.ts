@@ -2,9 +2,11 @@
 import type { Command } from 'commander';
 import type { DaemonClient } from '../../daemon/client.js';
 import type { AttemptRecord, TransitionRecord } from '../../journal/index.js';
-import { isTerminalState, type TaskSnapshot } from '../../supervisor/types.js';
+import { stringifyValue } from '../../protocol/index.js';
+import { isTerminalState, type TaskError, type TaskSnapshot } from '../../supervisor/types.js';
 import { TASK_HEADER, describeSpec, duration, percent, table, taskRows, time } from '../format.js';
-import { UsageError, connect, positiveInt, print, printJson, taskId, withClient } from '../context.js';
+import { UsageError, connect, positiveInt, print, printJson, printTaskJson, taskId, withClient } from '../context.js';
+import { withReader, type Reader } from '../reader.js';
 
 export function registerTaskCommands(program: Command): void {
   program
@@ -13,10 +15,12 @@ export function registerTaskCommands(program: Command): void {
     .option('-a, --all', 'include finished tasks and tasks of earlier daemons')
     .option('--json', 'print JSON')
     .action((options: { all?: boolean; json?: boolean }, command: Command) =>
-      withClient(command, async (client) => {
-        const { tasks } = (await client.request('LIST', { includeFinished: options.all === true })) as { tasks: TaskSnapshot[] };
-        if (options.json) return printJson(tasks);
-        print(tasks.length === 0 ? (options.all ? 'no tasks' : 'no active tasks ("taskwarden ls --all" shows finished ones)') : table(TASK_HEADER, taskRows(tasks)));
+      withReader(command, async (reader) => {
+        const { tasks } = (await reader.request('LIST', { includeFinished: options.all === true })) as { tasks: TaskSnapshot[] };
+        if (options.json) return printTaskJson({ tasks }, 'tasks');
+        const none = options.all ? 'no tasks' : 'no active tasks ("taskwarden ls --all" shows finished ones)';
+        print(tasks.length === 0 ? none : table(TASK_HEADER, taskRows(tasks)));
+        noteNoDaemon(reader, tasks);
       }),
     );
 
@@ -26,10 +30,11 @@ export function registerTaskCommands(program: Command): void {
     .argument('<id>', 'task id', taskId)
     .option('--json', 'print JSON')
     .action((id: string, options: { json?: boolean }, command: Command) =>
-      withClient(command, async (client) => {
-        const reply = (await client.request('GET', { taskId: id })) as { task: TaskSnapshot; attempts: AttemptRecord[]; transitions: TransitionRecord[] };
-        if (options.json) return printJson(reply);
+      withReader(command, async (reader) => {
+        const reply = (await reader.request('GET', { taskId: id })) as { task: TaskSnapshot; attempts: AttemptRecord[]; transitions: TransitionRecord[] };
+        if (options.json) return printTaskJson(reply);
         print(describeTask(reply.task, reply.attempts, reply.transitions));
+        noteNoDaemon(reader, [reply.task]);
       }),
     );
 
@@ -44,7 +49,7 @@ export function registerTaskCommands(program: Command): void {
     .action((id: string, options: { json?: boolean }, command: Command) =>
       withClient(command, async (client) => {
         const { task } = (await client.request('TASK_RESTART', { taskId: id })) as { task: TaskSnapshot };
-        if (options.json) return printJson(task);
+        if (options.json) return printTaskJson({ task }, 'task');
         print(`task ${task.id}: restarting (attempt ${task.attempt})`);
       }),
     );
@@ -72,9 +77,9 @@ export function registerTaskCommands(program: Command): void {
     .option('-n, --limit <n>', 'how many', positiveInt('--limit'), 20)
     .option('--json', 'print JSON')
     .action((options: { limit: number; json?: boolean }, command: Command) =>
-      withClient(command, async (client) => {
-        const { tasks } = (await client.request('HISTORY', { limit: options.limit })) as { tasks: TaskSnapshot[] };
-        if (options.json) return printJson(tasks);
+      withReader(command, async (reader) => {
+        const { tasks } = (await reader.request('HISTORY', { limit: options.limit })) as { tasks: TaskSnapshot[] };
+        if (options.json) return printTaskJson({ tasks }, 'tasks');
         const rows = tasks.map((t) => [t.id, t.state, time(t.endedAt), duration(t.outcome?.durationMs), outcomeNote(t), t.name]);
         print(tasks.length === 0 ? 'no finished tasks yet' : table(['ID', 'STATE', 'ENDED', 'TOOK', 'DETAIL', 'NAME'], rows));
       }),
@@ -94,7 +99,7 @@ function registerStop(program: Command, name: string, type: 'TASK_CANCEL' | 'TAS
         const ids = options.all ? await activeIds(client) : [id!];
         const replies: StopReply[] = [];
         for (const each of ids) replies.push((await client.request(type, { taskId: each })) as unknown as StopReply);
-        if (options.json) return printJson(options.all ? replies.map((r) => r.task) : replies[0]!.task);
+        if (options.json) return options.all ? printTaskJson({ tasks: replies.map((r) => r.task) }, 'tasks') : printTaskJson({ task: replies[0]!.task }, 'task');
         if (options.all && replies.length === 0) return print('no active tasks');
         for (const reply of replies) print(`task ${reply.task.id}: ${stopNote(reply, doing)}`);
       });
@@ -135,11 +140,25 @@ async function shutdown(command: Command): Promise<void> {
   print(`daemon (pid ${pid}) stopped`);
 }
 
+/**
+ * Read from the journal because no daemon runs: a task recorded as still active belonged to a
+ * daemon that died; the next daemon's recovery settles it (interrupted).
+ */
+function noteNoDaemon(reader: Reader, tasks: TaskSnapshot[]): void {
+  if (reader.live) return;
+  const active = tasks.filter((t) => !isTerminalState(t.state)).map((t) => t.id);
+  if (active.length === 0) return;
+  process.stderr.write(
+    `taskwarden: no daemon runs for ${reader.home}: this is what the journal recorded; task${active.length > 1 ? 's' : ''} ${active.join(', ')} ` +
+      `${active.length > 1 ? 'were' : 'was'} still active when ${active.length > 1 ? 'their' : 'its'} daemon stopped, and the next daemon marks ${active.length > 1 ? 'them' : 'it'} interrupted\n`,
+  );
+}
+
 function outcomeNote(task: TaskSnapshot): string {
   const outcome = task.outcome;
   if (task.state === 'interrupted') return 'daemon exited';
   if (!outcome) return '';
-  if (outcome.error) return truncate(outcome.error.message, 60);
+  if (outcome.error) return truncate(errorTitle(outcome.error), 60);
   if (outcome.signal) return outcome.signal;
   if (outcome.exitCode !== undefined && outcome.exitCode !== null) return `exit ${outcome.exitCode}`;
   return outcome.stopReason ?? '';
@@ -148,6 +167,21 @@ function outcomeNote(task: TaskSnapshot): string {
 function truncate(text: string, max: number): string {
   const line = text.split('\n')[0]!;
   return line.length <= max ? line : `${line.slice(0, max - 1)}…`;
+}
+
+/** "RangeError: tile 7 is out of range", with the code when there is one: "Error [EXIT_CODE]: ...". */
+function errorTitle(error: TaskError): string {
+  return `${error.name || 'Error'}${error.code ? ` [${error.code}]` : ''}: ${error.message}`;
+}
+
+/** The stack's frames (the lines after the one that repeats name and message), indented. */
+function stackLines(error: TaskError, indent: string): string[] {
+  if (!error.stack) return [];
+  let stack = error.stack;
+  const head = `${error.name}: ${error.message}`;
+  if (stack.startsWith(head)) stack = stack.slice(head.length);
+  else if (stack.startsWith(error.message)) stack = stack.slice(error.message.length);
+  return stack.split('\n').map((line) => line.trim()).filter(Boolean).map((line) => `${indent}${line}`);
 }
 
 function describeTask(task: TaskSnapshot, attempts: AttemptRecord[], transitions: TransitionRecord[]): string {
@@ -159,13 +193,14 @@ function describeTask(task: TaskSnapshot, attempts: AttemptRecord[], transitions
   ];
   const outcome = task.outcome;
   if (outcome) {
-    lines.push(`  outcome: ${outcome.state} after ${duration(outcome.durationMs)}` +
-      `${outcome.exitCode != null ? `, exit code ${outcome.exitCode}` : ''}${outcome.signal ? `, signal ${outcome.signal}` : ''}${outcome.escalated ? ', escalated to SIGKILL' : ''}`);
-    if (outcome.error) lines.push(`  error: ${outcome.error.code ? `[${outcome.error.code}] ` : ''}${outcome.error.message}`);
-    if (outcome.result !== undefined) lines.push(`  result: ${truncate(JSON.stringify(outcome.result), 200)}`);
+    // A module task's exit code is its runner's (0 once it reported its result or error): only a command's, or a crash's, says something.
+    const exitCode = outcome.exitCode != null && (task.kind === 'command' || outcome.exitCode !== 0) ? `, exit code ${outcome.exitCode}` : '';
+    lines.push(`  outcome: ${outcome.state} after ${duration(outcome.durationMs)}${exitCode}${outcome.signal ? `, signal ${outcome.signal}` : ''}${outcome.escalated ? ', escalated to SIGKILL' : ''}`);
+    if (outcome.error) lines.push(`  error: ${errorTitle(outcome.error)}`, ...stackLines(outcome.error, '    '));
+    if (outcome.result !== undefined) lines.push(`  result: ${truncate(stringifyValue(outcome.result), 200)}`);
   }
   if (attempts.length > 1) {
-    lines.push('', table(['ATTEMPT', 'STATE', 'PID', 'TOOK', 'DETAIL'], attempts.map((a) => [String(a.attempt), a.state, a.pid === undefined ? '-' : String(a.pid), duration(a.durationMs), a.error?.message ? truncate(a.error.message, 60) : ''])));
+    lines.push('', table(['ATTEMPT', 'STATE', 'PID', 'TOOK', 'DETAIL'], attempts.map((a) => [String(a.attempt), a.state, a.pid === undefined ? '-' : String(a.pid), duration(a.durationMs), a.error ? truncate(errorTitle(a.error), 60) : ''])));
   }
   if (transitions.length > 0) {
     lines.push('', table(['AT', 'ATTEMPT', 'FROM', 'TO'], transitions.map((t) => [time(t.at), String(t.attempt), t.from ?? '(new)', t.to])));

@@ -6,6 +6,7 @@
  *   --levels N          grey levels (default 256; fewer levels requantize: floor(v * N / 2^bits))
  *   --distances 1,3     pixel distances (default 1)
  *   --angles 0,45,...   angles in degrees (default 0,45,90,135; 0 = right neighbour, 90 = below)
+ *   --no-symmetric      count each pair once (scikit-image's symmetric=False); default symmetric
  *   --tile N            per-tile features: heat-map PNGs + JSON/CSV numbers in --out
  *   --json | --csv      machine-readable stdout (JSON: one entry per image, features [distance][angle])
  *   --out DIR           where tile maps go (default ./texture-maps)
@@ -26,6 +27,8 @@ export interface TextureCommandOptions {
   levels?: number;
   distances?: number[];
   angles?: number[];
+  /** P + Pᵀ (scikit-image's symmetric=True), the default; false counts each pair once. */
+  symmetric?: boolean;
   tile?: number;
   json?: boolean;
   csv?: boolean;
@@ -87,6 +90,8 @@ export function registerTextureCommand(program: Command): void {
     .option('--levels <n>', `grey levels, 2-${MAX_LEVELS} (default 256; fewer than the bit depth allows requantizes floor(v * n / 2^bits))`, parseInteger('--levels', 2, MAX_LEVELS))
     .option('--distances <list>', 'pixel distances, e.g. 1,3 (default 1)', parseList('--distances', true))
     .option('--angles <list>', 'angles in degrees, e.g. 0,45,90,135 (the default; 0 = right neighbour, 90 = below)', parseList('--angles', false))
+    .option('--symmetric', 'count each pixel pair both ways, P + Pᵀ (the default; scikit-image symmetric=True)')
+    .option('--no-symmetric', 'count each pixel pair once, reference -> neighbour (scikit-image symmetric=False)')
     .option('--tile <n>', 'also compute per-tile features: heat-map PNGs and JSON/CSV numbers in --out', parseInteger('--tile', 2, 1 << 30))
     .option('--json', 'write only JSON to stdout: one entry per image (per page), each feature as [distance][angle]')
     .option('--csv', 'write CSV to stdout: one row per image, distance and angle')
@@ -110,6 +115,7 @@ export async function runTextureCommand(images: string[], options: TextureComman
     ...(options.levels !== undefined ? { levels: options.levels } : {}),
     ...(options.distances !== undefined ? { distances: options.distances } : {}),
     ...(options.angles !== undefined ? { angles: options.angles } : {}),
+    ...(options.symmetric !== undefined ? { symmetric: options.symmetric } : {}),
     ...(options.tile !== undefined ? { tile: options.tile, outDir: path.resolve(options.out ?? 'texture-maps') } : {}),
   };
   const files = images.map((f) => (f.startsWith('sample:') ? f : path.resolve(f)));
@@ -221,19 +227,24 @@ function fmt(v: number): string {
   return a >= 1e6 || a < 1e-4 ? v.toExponential(4) : String(Number(v.toPrecision(6)));
 }
 
+/**
+ * The features as a table: one column per (distance, angle), each as wide as its widest cell, two
+ * spaces between columns, so a long number (0.000281188) never runs into its neighbour.
+ */
 export function toText(results: readonly ImageResult[]): string {
   let out = '';
   for (const r of results) {
     if (!r.ok) continue;
     const ok = r as ImageFeatures;
     const page = ok.pages > 1 ? ` page ${ok.page + 1}/${ok.pages}` : '';
-    out += `${ok.file}${page}: ${ok.width} x ${ok.height}, ${ok.bitDepth}-bit ${ok.colour}, levels ${ok.levels}${ok.symmetric ? ', symmetric' : ''}\n`;
-    const cols = ok.distances.flatMap((d) => ok.angles.map((a) => `d=${d} ${a}°`));
-    const width = Math.max(11, ...cols.map((c) => c.length + 1));
-    out += `  ${'feature'.padEnd(14)}${cols.map((c) => c.padStart(width)).join('')}\n`;
-    for (const f of FEATURE_NAMES) {
-      out += `  ${f.padEnd(14)}${ok.features[f].flat().map((v) => fmt(v).padStart(width)).join('')}\n`;
-    }
+    out += `${ok.file}${page}: ${ok.width} x ${ok.height}, ${ok.bitDepth}-bit ${ok.colour}, levels ${ok.levels}${ok.symmetric ? ', symmetric' : ', not symmetric'}\n`;
+    const header = ['feature', ...ok.distances.flatMap((d) => ok.angles.map((a) => `d=${d} ${a}°`))];
+    const rows = FEATURE_NAMES.map((f) => [f, ...ok.features[f].flat().map(fmt)]);
+    const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c]!.length)));
+    // the feature names left-aligned, the numbers right-aligned
+    const line = (cells: string[]) => `  ${cells.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ')}\n`;
+    out += line(header);
+    for (const row of rows) out += line(row);
     if (ok.tiles) out += `  tiles: ${ok.tiles.cols} x ${ok.tiles.rows} of ${ok.tiles.tileSize} px -> ${path.dirname(ok.tiles.json)} (${path.basename(ok.tiles.json)}, ${path.basename(ok.tiles.csv)}, ${FEATURE_NAMES.length * ok.distances.length} heat maps)\n`;
     out += '\n';
   }

@@ -244,6 +244,7 @@ export async function writeTileOutputs(outDir: string, stem: string, meta: TileM
       const title = `${name} d=${meta.distances[d]} tile=${maps.tileSize} (mean of ${maps.nAngles} angle${maps.nAngles > 1 ? 's' : ''})`;
       const heat = renderHeatMap(grid, maps.cols, maps.rows, {
         title,
+        extent: { width: meta.width, height: meta.height, tileSize: maps.tileSize },
         text: { file: meta.file, page: String(meta.page), feature: name, distance: String(meta.distances[d]), angles: meta.angles.join(','), tileSize: String(maps.tileSize) },
       });
       const file = path.resolve(outDir, `${stem}.${name}.d${meta.distances[d]}.png`);

@@ -3,8 +3,11 @@
  *
  * Offsets: for angle a (radians) and distance d, the neighbour of pixel (r, c) is
  * (r + round(sin(a) * d), c + round(cos(a) * d)) — angle 0 is the right neighbour, pi/2 the one
- * BELOW (rows grow downwards), pi/4 down-right, 3pi/4 down-left. round() is C's round (half away
- * from zero), as in skimage's Cython loop. matrix[i][j] counts reference level i with neighbour j.
+ * BELOW (rows grow downwards), pi/4 down-right, 3pi/4 down-left. round() is scikit-image's own
+ * (skimage/_shared/interpolation.pxd, used by its Cython loop): add 0.5 (subtract it for r <= 0) in
+ * float64, then truncate toward zero. That is not C's round(): sin(30°) = 0.49999999999999994 and
+ * 0.49999999999999994 + 0.5 rounds to 1.0 in float64, so the offset is 1 where C's round() gives 0.
+ * matrix[i][j] counts reference level i with neighbour j.
  *
  * The fast path never materialises normalised matrices: it accumulates integer counts in one
  * Uint32Array per offset and derives all features from exact integer sums (see featuresFromSums).
@@ -12,9 +15,18 @@
 import { FEATURE_COUNT, type FeatureName, type FeatureTable, FEATURE_NAMES } from './types.js';
 import type { QuantizedData } from './quantize.js';
 
-/** C round(): half away from zero. */
+/** C round(): half away from zero. (Not what scikit-image's GLCM uses: see skimageRound.) */
 export function roundHalfAwayFromZero(x: number): number {
   return x < 0 ? -Math.round(-x) : Math.round(x);
+}
+
+/**
+ * scikit-image's `round` (skimage/_shared/interpolation.pxd), which its GLCM loop applies to
+ * sin(angle) * distance and cos(angle) * distance: `<Py_ssize_t>((r + 0.5) if (r > 0.0) else (r - 0.5))`.
+ * The addition is a float64 one (JavaScript's too), so 0.49999999999999994 gives 1, not 0.
+ */
+export function skimageRound(r: number): number {
+  return Math.trunc(r > 0 ? r + 0.5 : r - 0.5) + 0;
 }
 
 export interface PixelOffset {
@@ -26,7 +38,7 @@ export interface PixelOffset {
 
 export function glcmOffset(distance: number, angle: number): PixelOffset {
   // `+ 0` turns -0 into 0.
-  return { dr: roundHalfAwayFromZero(Math.sin(angle) * distance) + 0, dc: roundHalfAwayFromZero(Math.cos(angle) * distance) + 0 };
+  return { dr: skimageRound(Math.sin(angle) * distance), dc: skimageRound(Math.cos(angle) * distance) };
 }
 
 /** Offsets in [distance][angle] order, flattened: index d * angles.length + a. */

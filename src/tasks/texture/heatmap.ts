@@ -109,6 +109,12 @@ export interface HeatMapOptions {
   targetSize?: number;
   /** Extra PNG tEXt entries. */
   text?: Record<string, string>;
+  /**
+   * The image the grid covers, when its tiles are tileSize pixels square: the last column and row
+   * of tiles are then drawn as narrow as they are (an image of 500 px in tiles of 128 has a last
+   * column 116 px wide, drawn 116/128 of a cell wide). Without it every tile is a full square.
+   */
+  extent?: { width: number; height: number; tileSize: number };
 }
 
 export interface HeatMap {
@@ -117,8 +123,10 @@ export interface HeatMap {
   height: number;
   min: number;
   max: number;
-  /** Pixels per tile side in the drawn map. */
+  /** Pixels per tile side in the drawn map (a ragged last column or row is narrower, see extent). */
   cell: number;
+  /** Size of the drawn map (without title and colour bar), and where it starts in the PNG. */
+  map: { x: number; y: number; width: number; height: number };
 }
 
 /**
@@ -137,7 +145,14 @@ export function renderHeatMap(grid: ArrayLike<number>, cols: number, rows: numbe
   if (min === Infinity) { min = 0; max = 0; }
   const target = options.targetSize ?? 512;
   const cell = Math.min(64, Math.max(1, Math.floor(target / Math.max(cols, rows))));
-  const mapW = cols * cell, mapH = rows * cell;
+  // Where each column and row ends: full cells, the last one as wide as its tile is (at least 1 px).
+  const edge = (k: number, n: number, size: number | undefined): number => {
+    const full = (k + 1) * cell;
+    if (k < n - 1 || size === undefined || !options.extent) return full;
+    const ragged = size - k * options.extent.tileSize;
+    return ragged >= options.extent.tileSize || ragged <= 0 ? full : k * cell + Math.max(1, Math.round((ragged / options.extent.tileSize) * cell));
+  };
+  const mapW = edge(cols - 1, cols, options.extent?.width), mapH = edge(rows - 1, rows, options.extent?.height);
   const pad = 10;
   const title = options.title ?? '';
   const titleScale = textWidth(title, 2) <= mapW + 120 ? 2 : 1;
@@ -156,7 +171,9 @@ export function renderHeatMap(grid: ArrayLike<number>, cols: number, rows: numbe
     for (let c = 0; c < cols; c++) {
       const v = grid[r * cols + c];
       const t = span > 0 ? (v - min) / span : 0.5;
-      img.fill(pad + c * cell, top + r * cell, cell, cell, Number.isFinite(v) ? viridis(t) : [128, 128, 128]);
+      const x = c * cell, y = r * cell;
+      const w = edge(c, cols, options.extent?.width) - x, h = edge(r, rows, options.extent?.height) - y;
+      img.fill(pad + x, top + y, w, h, Number.isFinite(v) ? viridis(t) : [128, 128, 128]);
     }
   }
   // legend bar: max at the top, min at the bottom
@@ -170,5 +187,5 @@ export function renderHeatMap(grid: ArrayLike<number>, cols: number, rows: numbe
   const png = encodePng(
     { width, height, data: img.data, channels: 3, depth: 8, text: { Software: 'taskwarden texture', min: String(min), max: String(max), ...(title ? { Title: title } : {}), ...(options.text ?? {}) } },
   );
-  return { png, width, height, min, max, cell };
+  return { png, width, height, min, max, cell, map: { x: pad, y: top, width: mapW, height: mapH } };
 }

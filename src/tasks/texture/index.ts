@@ -11,7 +11,7 @@ export type { FeatureName, FeatureTable, GreyImage, TextureOptions, ResolvedText
 export { AbortError, ImageDecodeError, isAbortError } from './errors.js';
 export { DEFAULT_LEVELS, MAX_LEVELS, DEFAULT_DISTANCES, DEFAULT_ANGLES, DEFAULT_ANGLES_DEGREES, resolveOptions, degreesToRadians } from './options.js';
 export { requantize, quantizationTable, type QuantizedData } from './quantize.js';
-export { glcmOffset, glcmOffsets, roundHalfAwayFromZero, STD_EPSILON, type PixelOffset } from './glcm.js';
+export { glcmOffset, glcmOffsets, roundHalfAwayFromZero, skimageRound, STD_EPSILON, type PixelOffset } from './glcm.js';
 export { graycomatrix, graycoprops, type Glcm, type GraycomatrixOptions, type RasterLike } from './skimage.js';
 export {
   textureFeatures,

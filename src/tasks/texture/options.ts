@@ -65,6 +65,13 @@ export function resolveOptions(options: TextureOptions = {}): ResolvedTextureOpt
   };
 }
 
+/**
+ * Degrees to radians exactly as numpy's deg2rad (and radians) do it: d * (pi / 180) in float64, so
+ * `--angles 30` gives the same radians, and the same offsets, as np.deg2rad(30) in scikit-image.
+ * ((d * pi) / 180 differs in the last bit for some angles.)
+ */
+export const RADIANS_PER_DEGREE = Math.PI / 180;
+
 export function degreesToRadians(degrees: readonly number[]): number[] {
-  return degrees.map((d) => (d * Math.PI) / 180);
+  return degrees.map((d) => d * RADIANS_PER_DEGREE);
 }

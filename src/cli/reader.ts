@@ -1,0 +1,93 @@
+/**
+ * What read-only commands (history, show, ls, logs) read: the daemon when one runs (it knows the
+ * live state), else the journal and the log files directly, without starting a daemon that would
+ * keep running after the command. Either way the answers have the protocol's shapes.
+ */
+import { existsSync } from 'node:fs';
+import type { Command } from 'commander';
+import { DaemonClient, DaemonError } from '../daemon/client.js';
+import { homePath, resolveHome } from '../daemon/home.js';
+import { Journal, LogStore } from '../journal/index.js';
+import type { RequestType } from '../protocol/index.js';
+import { CLIENT_NAME, globals } from './context.js';
+
+export interface Reader {
+  /** GET, HISTORY, LIST and LOGS, answered as the daemon answers them. */
+  request(type: RequestType, payload?: object): Promise<Record<string, unknown>>;
+  close(): void;
+  /** The daemon answers (live state); false: read from the journal, no daemon runs. */
+  readonly live: boolean;
+  readonly home: string;
+  /** The daemon's client, when live. */
+  readonly client?: DaemonClient;
+}
+
+/** The running daemon, or the journal when none runs (nothing is started). */
+export async function openReader(command: Command): Promise<Reader> {
+  // No state directory: nothing ever ran here, and a read creates none.
+  const path = homePath({ home: globals(command).home });
+  if (!existsSync(path)) return new JournalReader(path, undefined);
+  const home = resolveHome({ home: path });
+  try {
+    const client = await DaemonClient.connect({ home, autostart: false, clientName: CLIENT_NAME });
+    return { request: (type, payload) => client.request(type, payload), close: () => client.close(), live: true, home: client.welcome.home, client };
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'NO_DAEMON') throw error;
+  }
+  const journal = Journal.openReadOnly(home);
+  return new JournalReader(home, journal);
+}
+
+/** Runs fn with a reader that is closed afterwards, whatever happens. */
+export async function withReader<T>(command: Command, fn: (reader: Reader) => Promise<T>): Promise<T> {
+  const reader = await openReader(command);
+  try {
+    return await fn(reader);
+  } finally {
+    reader.close();
+  }
+}
+
+/** How many finished tasks `ls --all` takes from the journal (as the daemon does). */
+const LIST_JOURNAL_LIMIT = 500;
+
+class JournalReader implements Reader {
+  readonly live = false;
+
+  constructor(
+    readonly home: string,
+    /** Undefined: no journal yet (nothing ever ran here), or one only a daemon can migrate. */
+    readonly journal: Journal | undefined,
+  ) {}
+
+  async request(type: RequestType, payload: object = {}): Promise<Record<string, unknown>> {
+    const p = payload as { taskId?: string; limit?: number; includeFinished?: boolean; attempt?: number; tailBytes?: number };
+    const journal = this.journal;
+    switch (type) {
+      case 'HISTORY':
+        return { tasks: journal?.history(p.limit ?? 50) ?? [] };
+      case 'LIST':
+        return { tasks: p.includeFinished ? (journal?.listTasks({ includeFinished: true, limit: LIST_JOURNAL_LIMIT }) ?? []) : (journal?.listTasks() ?? []) };
+      case 'GET': {
+        const record = journal?.getTask(p.taskId!);
+        if (!record) throw unknownTask(p.taskId!);
+        return { ...record };
+      }
+      case 'LOGS': {
+        if (!journal?.getTask(p.taskId!)) throw unknownTask(p.taskId!);
+        const read = new LogStore(this.home).read(p.taskId!, p.attempt, p.tailBytes);
+        return { attempt: read.attempt, lines: read.lines };
+      }
+      default:
+        throw new Error(`${type} needs a running daemon`);
+    }
+  }
+
+  close(): void {
+    this.journal?.close();
+  }
+}
+
+function unknownTask(taskId: string): DaemonError {
+  return new DaemonError('UNKNOWN_TASK', `no task ${taskId}: "taskwarden ls --all" lists the known tasks`);
+}
