@@ -29,9 +29,24 @@ export interface TaskView {
   progress?: Progress;
   usage?: ResourceUsage;
   stall?: StallInfo;
-  /** Local time the stall report arrived, to keep counting the silence. */
+  /** Local time the stall report (its silentForMs) was taken: the silence shown is silentForMs + (now - stallSeenAt). */
   stallSeenAt?: number;
+  /** The process of this attempt, once it has one. */
+  pid?: number;
+  /**
+   * Whether this attempt has reached 'running'. Until it has, the daemon's snapshots of a new
+   * attempt may still carry the previous attempt's pid, progress, usage, stall and start time:
+   * none of them is taken (see viewFromSnapshot).
+   */
+  ran: boolean;
   createdAt: number;
+  /**
+   * When this attempt began: it was admitted and its process is being started (ELAPSED counts from
+   * it, as the outcome's duration does). Exact for a finished attempt (its end less its duration);
+   * for an active one, when this UI first saw it starting (else when it started running).
+   */
+  attemptStartedAt?: number;
+  /** When this attempt started running (absent until it has). */
   startedAt?: number;
   endedAt?: number;
   outcome?: TaskSnapshot['outcome'];
@@ -138,29 +153,66 @@ function compareIds(a: TaskView, b: TaskView): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
-export function viewFromSnapshot(task: TaskSnapshot, previous?: TaskView): TaskView {
+/** How far off a snapshot's times may be and still belong together (the daemon stamps them a few ms apart). */
+const CLOCK_SLACK_MS = 250;
+
+/**
+ * Whether the attempt of this snapshot has run (reached 'running'). Queued and starting attempts
+ * have not; a stopping or finished one has if it was seen running; one seen for the first time
+ * (after connecting) has if its start time belongs to it: an attempt's outcome counts from the
+ * moment it was admitted, so a start time before that is an earlier attempt's.
+ */
+function attemptRan(task: TaskSnapshot, previous: TaskView | undefined): boolean {
+  if (task.state === 'running') return true;
+  if (task.state === 'queued' || task.state === 'starting') return false;
+  if (previous !== undefined && previous.attempt === task.attempt) return previous.ran;
+  if (task.startedAt === undefined) return false;
+  if (task.attempt <= 1) return true;
+  const outcome = task.outcome;
+  if (outcome && task.endedAt !== undefined && outcome.attempt === task.attempt) {
+    return task.startedAt >= task.endedAt - outcome.durationMs - CLOCK_SLACK_MS;
+  }
+  return true;
+}
+
+export function viewFromSnapshot(task: TaskSnapshot, previous?: TaskView, now = Date.now()): TaskView {
   const sameAttempt = previous !== undefined && previous.attempt === task.attempt;
+  const ran = attemptRan(task, previous);
   const view: TaskView = {
     id: task.id,
     name: task.name,
     state: task.state,
     attempt: task.attempt,
+    ran,
     createdAt: task.createdAt,
   };
-  const progress = task.progress ?? (sameAttempt ? previous.progress : undefined);
-  if (progress) view.progress = progress;
-  const usage = task.usage ?? (sameAttempt ? previous.usage : undefined);
-  if (usage) view.usage = usage;
-  if (task.stall && !isTerminalState(task.state)) {
-    view.stall = task.stall;
-    view.stallSeenAt = sameAttempt && previous.stall ? previous.stallSeenAt : Date.now();
-  } else if (sameAttempt && previous.stall && previous.state === task.state && !isTerminalState(task.state)) {
-    view.stall = previous.stall;
-    view.stallSeenAt = previous.stallSeenAt;
+  // What belongs to the attempt's process is taken only once the attempt has run: before that, a
+  // snapshot of a new attempt may still carry the previous attempt's (the supervisor keeps them
+  // until the new process is spawned).
+  if (ran) {
+    const progress = task.progress ?? (sameAttempt ? previous.progress : undefined);
+    if (progress) view.progress = progress;
+    const usage = task.usage ?? (sameAttempt ? previous.usage : undefined);
+    if (usage) view.usage = usage;
+    if (task.pid !== undefined) view.pid = task.pid;
+    else if (sameAttempt && previous.pid !== undefined && !isTerminalState(task.state)) view.pid = previous.pid;
+    if (task.stall && !isTerminalState(task.state)) {
+      // silentForMs is as of now: count on from now (keeping an older arrival time would count the silence twice)
+      view.stall = task.stall;
+      view.stallSeenAt = now;
+    } else if (sameAttempt && previous.stall && previous.state === task.state && !isTerminalState(task.state)) {
+      view.stall = previous.stall;
+      if (previous.stallSeenAt !== undefined) view.stallSeenAt = previous.stallSeenAt;
+    }
+    if (task.startedAt !== undefined) view.startedAt = task.startedAt;
   }
-  if (task.startedAt !== undefined) view.startedAt = task.startedAt;
-  if (task.endedAt !== undefined) view.endedAt = task.endedAt;
-  if (task.outcome) view.outcome = task.outcome;
+  if (task.endedAt !== undefined && isTerminalState(task.state)) view.endedAt = task.endedAt;
+  if (task.outcome && task.outcome.attempt === task.attempt) view.outcome = task.outcome;
+  if (view.outcome && view.endedAt !== undefined) view.attemptStartedAt = view.endedAt - view.outcome.durationMs;
+  else if (task.state !== 'queued') {
+    const at = (sameAttempt ? previous.attemptStartedAt : undefined) ?? view.startedAt ?? (isTerminalState(task.state) ? undefined : now);
+    if (at !== undefined) view.attemptStartedAt = at;
+  }
   if (task.stopReason) view.stopReason = task.stopReason;
   if (previous?.pending && !pendingSettled(previous.pending, view)) view.pending = previous.pending;
   return view;

@@ -362,3 +362,30 @@ describe('App', () => {
     expect(frame().split('\n').filter((l) => /^\d+ +>? *bulk/.test(l))).toHaveLength(30 - 1 - 5);
   });
 });
+
+describe('what a new user trips over (issue #11)', () => {
+  it('6: "done in" and ELAPSED count the same span (the attempt, start-up included)', async () => {
+    const { daemon, press, waitFor, frame } = await setup();
+    await press('1');
+    await waitFor('Started task 1');
+    const t = daemon.tasks.get('1')!;
+    // it started running 1.45 s after its process was started, and ran 3.20 s
+    const endedAt = t.startedAt! + 3204;
+    daemon.set({ ...t, state: 'completed', endedAt, outcome: { state: 'completed', durationMs: 4650, attempt: 1 } });
+    await waitFor('✔ completed');
+    const row = rowOf(frame(), '1');
+    expect(row).toContain('done in 4.65 s');
+    expect(row).toMatch(/ 0:04 /);
+  });
+
+  it('6: a row stopped while its process was still starting has an ELAPSED', async () => {
+    const { daemon, waitFor, frame } = await setup();
+    const queued = daemon.add({ module: '/slow-boot.js', name: 'slow boot' }, 'queued');
+    const t = daemon.set({ ...queued, state: 'starting', pid: 10_001 }, 'queued'); // its process boots: not running yet
+    await waitFor('◔ starting');
+    const endedAt = t.createdAt + 2500;
+    daemon.set({ ...t, state: 'cancelled', endedAt, stopReason: 'cancel', outcome: { state: 'cancelled', durationMs: 2500, attempt: 1, stopReason: 'cancel' } });
+    await waitFor('■ cancelled');
+    expect(rowOf(frame(), '1')).toMatch(/ 0:02 /);
+  });
+});
