@@ -42,6 +42,18 @@ export interface ControllerOptions {
 
 type TaskOp = { op: 'cancel' | 'kill' | 'restart'; at: number; attempt: number };
 
+/** The actions that need the daemon: pressed while it is being reached, they wait for it, in order. */
+type DaemonAction = Extract<Action, { type: 'template' | 'cancel' | 'kill' | 'restart' | 'stopAll' }>;
+const DAEMON_ACTIONS = new Set<Action['type']>(['template', 'cancel', 'kill', 'restart', 'stopAll']);
+
+/** A key pressed while connecting. `target`: the task it acts on (its id, or the task an earlier queued start makes). */
+interface Waiting {
+  action: DaemonAction;
+  target?: string | typeof NEXT_STARTED;
+  label: string;
+}
+const NEXT_STARTED = Symbol('the task started by the request before');
+
 export function systemLoad(): MachineLoad {
   const total = os.totalmem();
   return { load1: os.loadavg()[0], cpus: os.availableParallelism(), memUsedFraction: total > 0 ? 1 - os.freemem() / total : 0 };
@@ -84,6 +96,9 @@ export class Controller {
   #logTimer: NodeJS.Timeout | undefined;
   #machineLoad: () => MachineLoad;
   #options: ControllerOptions;
+  /** Requests made while the daemon was being reached, carried out once it is, in order. */
+  #waiting: Waiting[] = [];
+  #replaying = false;
 
   constructor(options: ControllerOptions) {
     this.#options = options;
@@ -140,7 +155,11 @@ export class Controller {
   dispatch(action: Action): void {
     if (this.#finished) return;
     try {
-      this.#dispatch(action);
+      if (DAEMON_ACTIONS.has(action.type) && (this.#connecting || this.#replaying)) {
+        this.#wait(action as DaemonAction);
+        return;
+      }
+      void this.#dispatch(action);
     } catch (error) {
       // a bug here must not take the UI down: say it and carry on
       this.store.setStatus(`Internal error: ${errorText(error)}`, 'error');
@@ -148,11 +167,11 @@ export class Controller {
     }
   }
 
-  #dispatch(action: Action): void {
+  #dispatch(action: Action): void | Promise<unknown> {
     const store = this.store;
     switch (action.type) {
       case 'template':
-        return void this.#startTemplate(action.key);
+        return this.#startTemplate(action.key);
       case 'move': {
         const page = Math.max(1, store.pageSize - 1);
         const delta = action.delta === 'pageUp' ? -page : action.delta === 'pageDown' ? page : action.delta;
@@ -161,13 +180,13 @@ export class Controller {
         return store.changed(true);
       }
       case 'cancel':
-        return void this.#taskOp('cancel');
+        return this.#taskOp('cancel');
       case 'kill':
-        return void this.#taskOp('kill');
+        return this.#taskOp('kill');
       case 'restart':
-        return void this.#taskOp('restart');
+        return this.#taskOp('restart');
       case 'stopAll':
-        return void this.#stopAll();
+        return this.#stopAll();
       case 'toggleLog': {
         const open = !store.draft.logPane;
         store.setLogPane(open);
@@ -199,8 +218,103 @@ export class Controller {
         store.setStatus('Still here: nothing was stopped.', 'info');
         return store.changed(true);
       case 'reconnect':
-        return void this.#reconnect();
+        return this.#reconnect();
     }
+  }
+
+  // ---- requests made while the daemon is being reached ----------------------------------------------
+
+  #waitLabel(action: DaemonAction, target: Waiting['target']): string {
+    const on = target === NEXT_STARTED ? 'the task started before it' : `task ${target}`;
+    switch (action.type) {
+      case 'template': {
+        const template = this.store.draft.templates.find((t) => t.key === action.key);
+        return template ? `start ${action.key} (${template.name})` : `start ${action.key}`;
+      }
+      case 'cancel':
+        return `cancel ${on}`;
+      case 'kill':
+        return `kill ${on}`;
+      case 'restart':
+        return `restart ${on}`;
+      case 'stopAll':
+        return 'stop every task';
+    }
+  }
+
+  /** Keeps a request for when the daemon is up (in order), and says so at once. */
+  #wait(action: DaemonAction): void {
+    const store = this.store;
+    let target: Waiting['target'];
+    if (action.type === 'cancel' || action.type === 'kill' || action.type === 'restart') {
+      target = store.draft.selectedId;
+      if (target === undefined) {
+        // nothing selected: it can only mean a task started by a request already waiting
+        if (!this.#waiting.some((w) => w.action.type === 'template')) {
+          const key = action.type === 'cancel' ? 'k' : action.type === 'kill' ? 'K' : 'r';
+          store.setStatus(`${key}: no task selected. The daemon is not up yet; once it lists its tasks, select one and press ${key} again.`, 'warn');
+          store.changed(true);
+          return;
+        }
+        target = NEXT_STARTED;
+      }
+    }
+    if (action.type === 'template' && !store.draft.templates.some((t) => t.key === action.key)) {
+      void this.#startTemplate(action.key); // answered at once: no such template
+      return;
+    }
+    this.#waiting.push({ action, ...(target !== undefined ? { target } : {}), label: this.#waitLabel(action, target) });
+    if (this.#connecting) this.#sayConnecting();
+    else store.changed(true);
+  }
+
+  /** The status line while connecting: what is under way, and what waits for it. */
+  #sayConnecting(text?: string): void {
+    const store = this.store;
+    const base = text ?? (store.draft.daemon.kind === 'connecting' && store.draft.daemon.text === 'starting…' ? 'Starting the daemon…' : 'Connecting to the daemon…');
+    const n = this.#waiting.length;
+    store.setStatus(
+      n === 0 ? base : `${base} ${n === 1 ? 'your request' : `${n} requests`} will run when it is up: ${this.#waiting.map((w) => w.label).join(', ')}`,
+      'busy',
+    );
+    store.changed(true);
+  }
+
+  /** Carries out what was asked while connecting, in order. */
+  async #replay(): Promise<void> {
+    if (this.#replaying) return;
+    this.#replaying = true;
+    let started: string | undefined;
+    let startFailed = false;
+    try {
+      for (let next = this.#waiting.shift(); next; next = this.#waiting.shift()) {
+        if (this.#finished) return;
+        const { action, target } = next;
+        if (action.type === 'template') {
+          started = await this.#startTemplate(action.key);
+          startFailed = started === undefined;
+        } else if (action.type === 'stopAll') {
+          await this.#stopAll();
+        } else {
+          const id = target === NEXT_STARTED ? started : target;
+          if (id === undefined) {
+            this.store.setStatus(`Not done: ${next.label}: ${startFailed ? 'that start failed' : 'no such task'}.`, 'warn');
+            this.store.changed(true);
+            continue;
+          }
+          await this.#taskOp(action.type, id);
+        }
+      }
+    } finally {
+      this.#replaying = false;
+    }
+  }
+
+  /** The daemon could not be reached: what waited for it is not done; say which. */
+  #dropWaiting(): string {
+    const labels = this.#waiting.map((w) => w.label);
+    this.#waiting = [];
+    return labels.length === 0 ? '' : ` Not done: ${labels.join(', ')}.`;
   }
 
   // ---- daemon connection ------------------------------------------------------------------------
@@ -211,8 +325,7 @@ export class Controller {
     const store = this.store;
     try {
       store.setDaemon({ kind: 'connecting', text: autostart ? 'starting…' : 'connecting…' });
-      store.setStatus(autostart ? 'Starting the daemon…' : 'Connecting to the daemon…', 'busy');
-      store.changed(true);
+      this.#sayConnecting(autostart ? 'Starting the daemon…' : 'Connecting to the daemon…');
       let client: TuiClient;
       try {
         client = await this.#connect({ autostart });
@@ -222,8 +335,7 @@ export class Controller {
         const code = (first as { code?: unknown }).code;
         if (autostart || (code !== undefined && code !== 'NO_DAEMON')) throw first;
         store.setDaemon({ kind: 'connecting', text: 'starting…' });
-        store.setStatus('No daemon running: starting one…', 'busy');
-        store.changed(true);
+        this.#sayConnecting('No daemon running: starting one…');
         client = await this.#connect({ autostart: true });
         this.#startedDaemon = true;
       }
@@ -234,10 +346,16 @@ export class Controller {
       await this.#attach(client);
     } catch (error) {
       store.setDaemon({ kind: 'disconnected', reason: errorText(error) });
-      store.setStatus(`Cannot reach the daemon: ${oneLine(errorText(error))}. Press R to try again.`, 'error');
+      store.setStatus(`Cannot reach the daemon: ${oneLine(errorText(error))}. Press R to try again.${this.#dropWaiting()}`, 'error');
       store.changed(true);
+      return;
     } finally {
       this.#connecting = false;
+    }
+    if (this.#client && !this.#client.closed) await this.#replay();
+    else if (this.#waiting.length > 0) {
+      store.setStatus(`The daemon went away while connecting. Press R to start it again.${this.#dropWaiting()}`, 'error');
+      store.changed(true);
     }
   }
 
@@ -272,6 +390,10 @@ export class Controller {
   }
 
   async #reconnect(): Promise<void> {
+    if (this.#connecting) {
+      this.#sayConnecting();
+      return;
+    }
     if (this.#client && !this.#client.closed) {
       this.store.setStatus(`Already connected to the daemon (pid ${this.#client.welcome.daemonPid}).`, 'info');
       this.store.changed(true);
@@ -390,16 +512,17 @@ export class Controller {
     return client.request(type, payload);
   }
 
-  async #startTemplate(key: number): Promise<void> {
+  /** Starts template `key`; resolves with the new task's id (undefined when it did not start). */
+  async #startTemplate(key: number): Promise<string | undefined> {
     const store = this.store;
     const template = store.draft.templates.find((t) => t.key === key);
     if (!template) {
       const n = store.draft.templates.length;
       store.setStatus(n > 0 ? `No template ${key}: templates are 1-${n} (? lists them).` : 'No templates configured.', 'warn');
       store.changed(true);
-      return;
+      return undefined;
     }
-    if (this.#notConnected()) return;
+    if (this.#notConnected()) return undefined;
     store.setStatus(`Starting template ${key}: ${template.name}…`, 'busy');
     this.#paint([]);
     store.changed(true);
@@ -412,19 +535,23 @@ export class Controller {
       store.select(task.id);
       this.#selectionChanged();
       store.setStatus(`Started task ${task.id}: ${task.name} (${formatDuration(performance.now() - at)})`, 'success');
+      store.changed(true);
+      return task.id;
     } catch (error) {
-      if (this.#client === undefined) return; // the close handler has said what happened
+      if (this.#client === undefined) return undefined; // the close handler has said what happened
       store.setStatus(`Could not start “${template.name}”: ${oneLine(errorText(error))}`, 'error');
     }
     store.changed(true);
+    return undefined;
   }
 
-  async #taskOp(op: 'cancel' | 'kill' | 'restart'): Promise<void> {
+  /** `taskId`: the task to act on (a request made while connecting); default the selected one. */
+  async #taskOp(op: 'cancel' | 'kill' | 'restart', taskId?: string): Promise<void> {
     const store = this.store;
-    const id = store.draft.selectedId;
+    const id = taskId ?? store.draft.selectedId;
     const task = id === undefined ? undefined : store.task(id);
     if (!task) {
-      store.setStatus('No task selected: start one with 1-9.', 'warn');
+      store.setStatus(taskId !== undefined ? `Task ${taskId} is not known to the daemon: nothing to ${op}.` : 'No task selected: start one with 1-9.', 'warn');
       store.changed(true);
       return;
     }

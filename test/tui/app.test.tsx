@@ -36,13 +36,14 @@ afterEach(() => {
   for (const c of controllers.splice(0)) c.dispose();
 });
 
-async function setup(options: { rows?: number; columns?: number; daemon?: FakeDaemon } = {}) {
+async function setup(options: { rows?: number; columns?: number; daemon?: FakeDaemon; awaitStart?: boolean } = {}) {
   const daemon = options.daemon ?? new FakeDaemon();
   const store = new TuiStore({ templates, size: { columns: options.columns ?? 120, rows: options.rows ?? 30 }, frameMs: 5 });
   const controller = new Controller({ store, connect: daemon.connect, machineLoad: () => ({ load1: 0.5, cpus: 2, memUsedFraction: 0.4 }), tickMs: 40 });
   controllers.push(controller);
   const ui = render(<App controller={controller} />);
-  await controller.start();
+  const started = controller.start();
+  if (options.awaitStart !== false) await started;
   const frame = () => ui.lastFrame() ?? '';
   const press = async (input: string) => {
     ui.stdin.write(input);
@@ -50,7 +51,7 @@ async function setup(options: { rows?: number; columns?: number; daemon?: FakeDa
   };
   const waitFor = (text: string | RegExp, timeoutMs?: number) =>
     until(() => (typeof text === 'string' ? frame().includes(text) : text.test(frame())), `${String(text)} on screen; last frame:\n${frame()}`, timeoutMs);
-  return { daemon, store, controller, ui, frame, press, waitFor };
+  return { daemon, store, controller, ui, frame, press, waitFor, started };
 }
 
 /** The row of the table for task `id`. */
@@ -387,5 +388,63 @@ describe('what a new user trips over (issue #11)', () => {
     daemon.set({ ...t, state: 'cancelled', endedAt, stopReason: 'cancel', outcome: { state: 'cancelled', durationMs: 2500, attempt: 1, stopReason: 'cancel' } });
     await waitFor('■ cancelled');
     expect(rowOf(frame(), '1')).toMatch(/ 0:02 /);
+  });
+  it('1: a start pressed while the daemon is starting runs once it is up; a k after it stops that task', async () => {
+    const daemon = new FakeDaemon();
+    daemon.running = false;
+    const open = daemon.gateConnect();
+    const { frame, press, waitFor, started } = await setup({ daemon, awaitStart: false });
+    await waitFor('daemon connecting…');
+    await press('1');
+    // answered at once, on screen
+    await waitFor('your request will run when it is up: start 1 (steady work)');
+    await press('k');
+    await waitFor('2 requests will run when it is up: start 1 (steady work), cancel the task started before it');
+    expect(daemon.requests).toEqual([]);
+    open();
+    await started;
+    await waitFor(/Task 1 cancelled after \d/);
+    expect(daemon.requests.map((r) => r.type)).toEqual(['TASK_REQUEST', 'TASK_CANCEL']);
+    expect(rowOf(frame(), '1')).toContain('■ cancelled');
+  });
+
+  it('1: s pressed before the daemon listed its tasks stops them once it has', async () => {
+    const daemon = new FakeDaemon();
+    daemon.add({ module: '/x.js', name: 'already running A' });
+    daemon.add({ module: '/x.js', name: 'already running B' });
+    const open = daemon.gateConnect();
+    const { press, waitFor, started } = await setup({ daemon, awaitStart: false });
+    await waitFor('daemon connecting…');
+    await press('s');
+    await waitFor('your request will run when it is up: stop every task');
+    open();
+    await started;
+    await waitFor(/Stopped 2 tasks in \d+\.\d\d s \(2 cancelled, 0 killed\)/);
+  });
+
+  it('1: a stop key pressed while reconnecting acts on the task that was selected, once the daemon is back', async () => {
+    const { daemon, press, waitFor } = await setup();
+    await press('1');
+    await waitFor('Started task 1');
+    daemon.die();
+    await waitFor('The daemon is gone');
+    const open = daemon.gateConnect();
+    await press('R');
+    await waitFor('daemon starting…');
+    await press('K');
+    await waitFor('your request will run when it is up: kill task 1');
+    open();
+    await waitFor(/Task 1 killed \(SIGKILL\) after \d+ ms/);
+  });
+
+  it('1: k with nothing selected while connecting is answered at once, not dropped', async () => {
+    const daemon = new FakeDaemon();
+    const open = daemon.gateConnect();
+    const { press, waitFor, started } = await setup({ daemon, awaitStart: false });
+    await waitFor('daemon connecting…');
+    await press('k');
+    await waitFor('k: no task selected');
+    open();
+    await started;
   });
 });

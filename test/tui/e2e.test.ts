@@ -131,6 +131,17 @@ describe('terminal UI in a pseudo-terminal', () => {
     await ui.waitFor((s) => !s.includes('log · task 1'));
   }, 90_000);
 
+  it('a key pressed the moment the screen appears, while the daemon is still starting, is carried out', async () => {
+    const ui = new PtyUi({ config });
+    uis.push(ui);
+    // the very first frame: the daemon is not up yet (this UI starts it)
+    await ui.waitForOutput(0, /daemon (connecting|starting)…/, 30_000);
+    ui.write('1');
+    await ui.waitFor(/Started task 1: steady/, 30_000);
+    await ui.waitForRow('1', /running/, 30_000);
+    await expectCoherent(ui);
+  }, 90_000);
+
   it('follows a terminal resize', async () => {
     const ui = await open();
     ui.write('1');

@@ -39,8 +39,21 @@ export class FakeDaemon {
   logs = new Map<string, string[]>();
   /** Sent in the HELLO reply when set. */
   health: DaemonHealth | undefined;
+  /** When set, connecting waits until it resolves (a daemon that takes a while to start). */
+  connectGate: Promise<void> | undefined;
+
+  /** Makes connecting wait until the returned function is called. */
+  gateConnect(): () => void {
+    let open!: () => void;
+    this.connectGate = new Promise<void>((resolve) => (open = resolve));
+    return () => {
+      this.connectGate = undefined;
+      open();
+    };
+  }
 
   connect: ConnectFn = async ({ autostart }) => {
+    if (this.connectGate) await this.connectGate;
     if (!this.running) {
       if (!autostart) throw new Error('connect ENOENT (no daemon)');
       this.running = true;
