@@ -7,9 +7,11 @@ import os from 'node:os';
 import type { DaemonEvent } from '../protocol/messages.js';
 import { isTerminalState, type TaskSnapshot } from '../supervisor/types.js';
 import { errorText, type ConnectFn, type TuiClient } from './client.js';
+import type { AttemptRecord } from '../journal/types.js';
 import { formatDuration, oneLine } from './format.js';
 import { actionFor, splitInput, type Action, type KeyInfo } from './keys.js';
-import { isActive, LOG_RING, type MachineLoad, type TaskView, type TuiStore } from './store.js';
+import { clampPageScroll, detailLines, helpLines } from './pages.js';
+import { isActive, LOG_RING, pageHeight, type MachineLoad, type TaskView, type TuiStore } from './store.js';
 
 export type QuitHow = 'stopped' | 'detached' | 'idle' | 'disconnected';
 
@@ -99,6 +101,7 @@ export class Controller {
   /** Requests made while the daemon was being reached, carried out once it is, in order. */
   #waiting: Waiting[] = [];
   #replaying = false;
+  #detailsTimer: NodeJS.Timeout | undefined;
 
   constructor(options: ControllerOptions) {
     this.#options = options;
@@ -139,6 +142,7 @@ export class Controller {
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
     if (this.#logTimer) clearTimeout(this.#logTimer);
+    if (this.#detailsTimer) clearTimeout(this.#detailsTimer);
     this.store.dispose();
   }
 
@@ -155,6 +159,13 @@ export class Controller {
   dispatch(action: Action): void {
     if (this.#finished) return;
     try {
+      // A page (help, details) over the table: what needs the table closes it first.
+      const mode = this.store.draft.mode;
+      if (mode === 'help' && action.type !== 'scroll' && action.type !== 'closeOverlay' && action.type !== 'help' && action.type !== 'quit' && action.type !== 'interrupt') {
+        this.store.setMode('normal');
+      } else if (mode === 'details' && (action.type === 'template' || action.type === 'clearFinished' || action.type === 'toggleLog' || action.type === 'reconnect' || action.type === 'quit' || action.type === 'interrupt')) {
+        this.#closeDetails();
+      }
       if (DAEMON_ACTIONS.has(action.type) && (this.#connecting || this.#replaying)) {
         this.#wait(action as DaemonAction);
         return;
@@ -187,6 +198,10 @@ export class Controller {
         return this.#taskOp('restart');
       case 'stopAll':
         return this.#stopAll();
+      case 'details':
+        return this.#openDetails();
+      case 'scroll':
+        return this.#scroll(action.delta);
       case 'toggleLog': {
         const open = !store.draft.logPane;
         store.setLogPane(open);
@@ -200,10 +215,16 @@ export class Controller {
         return store.changed(true);
       }
       case 'help':
-        store.setMode(store.draft.mode === 'help' ? 'normal' : 'help');
+        if (store.draft.mode === 'help') store.setMode('normal');
+        else {
+          if (store.draft.mode === 'details') this.#closeDetails();
+          store.setHelpScroll(0);
+          store.setMode('help');
+        }
         return store.changed(true);
       case 'closeOverlay':
         if (store.draft.mode === 'help') store.setMode('normal');
+        else if (store.draft.mode === 'details') this.#closeDetails();
         else if (store.draft.logPane) store.setLogPane(false);
         return store.changed(true);
       case 'quit':
@@ -386,6 +407,7 @@ export class Controller {
       'success',
     );
     if (store.draft.logPane) this.#loadLog(true);
+    if (store.draft.details) this.#loadDetails(store.draft.details.taskId, false);
     store.changed(true);
   }
 
@@ -441,6 +463,7 @@ export class Controller {
       case 'TASK_COMPLETE': {
         const view = store.upsertTask(event.task);
         if (view) this.#observe(view);
+        if (store.draft.details?.taskId === event.task.id) this.#refreshDetails(event.task.id, event.type === 'TASK_COMPLETE');
         break;
       }
       case 'TASK_PROGRESS':
@@ -637,6 +660,96 @@ export class Controller {
     }
     for (const t of active) store.setPending(t.id, undefined);
     store.changed(true);
+  }
+
+  // ---- pages: help and details ----------------------------------------------------------------------
+
+  #scroll(delta: number | 'start' | 'end' | 'pageUp' | 'pageDown'): void {
+    const store = this.store;
+    const draft = store.draft;
+    const width = Math.max(20, draft.size.columns);
+    const height = pageHeight(draft.size.rows);
+    let lines: number;
+    let current: number;
+    if (draft.mode === 'help') {
+      lines = helpLines(draft.templates, draft.templatesSource, width).length;
+      current = draft.helpScroll;
+    } else if (draft.mode === 'details' && draft.details) {
+      lines = detailLines({ task: draft.tasks.get(draft.details.taskId), details: draft.details, now: draft.now }, width).length;
+      current = draft.details.scroll;
+    } else return;
+    const page = Math.max(1, height - 2);
+    const from = clampPageScroll(current, lines, height);
+    const to = delta === 'start' ? 0 : delta === 'end' ? lines : delta === 'pageUp' ? from - page : delta === 'pageDown' ? from + page : from + delta;
+    const next = clampPageScroll(Math.max(0, to), lines, height);
+    if (draft.mode === 'help') store.setHelpScroll(next);
+    else store.updateDetails(draft.details!.taskId, (d) => ({ ...d, scroll: next }));
+    store.changed(true);
+  }
+
+  #openDetails(): void {
+    const store = this.store;
+    const id = store.draft.selectedId;
+    if (id === undefined || !store.task(id)) {
+      store.setStatus('No task selected: start one with 1-9, then Enter shows its details.', 'warn');
+      store.changed(true);
+      return;
+    }
+    store.setDetails({ taskId: id, scroll: 0, loading: true, log: { taskId: id, lines: [...(store.logs.get(id) ?? [])], loading: true } });
+    store.setMode('details');
+    this.#loadDetails(id, true);
+    store.changed(true);
+  }
+
+  #closeDetails(): void {
+    if (this.#detailsTimer) clearTimeout(this.#detailsTimer);
+    this.#detailsTimer = undefined;
+    this.store.setDetails(undefined);
+    if (this.store.draft.mode === 'details') this.store.setMode('normal');
+  }
+
+  /** The task shown changed state: fetch its record again (soon, once for a burst of changes). */
+  #refreshDetails(taskId: string, withLog: boolean): void {
+    if (this.#detailsTimer) clearTimeout(this.#detailsTimer);
+    this.#detailsTimer = setTimeout(() => {
+      this.#detailsTimer = undefined;
+      this.#loadDetails(taskId, withLog);
+    }, 100);
+  }
+
+  /** Fetches the journal record (attempts) and, with `withLog`, the log tail of the task shown. */
+  #loadDetails(taskId: string, withLog: boolean): void {
+    const store = this.store;
+    const client = this.#client;
+    if (!client || client.closed) {
+      store.updateDetails(taskId, (d) => ({ ...d, loading: false, error: 'not connected to the daemon', log: { ...d.log, loading: false } }));
+      return;
+    }
+    void (async () => {
+      try {
+        const reply = await client.request('GET', { taskId });
+        const attempts = Array.isArray(reply.attempts) ? (reply.attempts as AttemptRecord[]) : [];
+        store.updateDetails(taskId, (d) => {
+          const { error: _error, ...rest } = d;
+          return { ...rest, attempts, loading: false };
+        });
+      } catch (error) {
+        store.updateDetails(taskId, (d) => ({ ...d, loading: false, error: oneLine(errorText(error)) }));
+      }
+      store.changed();
+    })();
+    if (!withLog) return;
+    void (async () => {
+      try {
+        const reply = await client.request('LOGS', { taskId, tailBytes: this.#options.logTailBytes ?? 32_768 });
+        const raw = Array.isArray(reply.lines) ? reply.lines : [];
+        const lines = raw.map(logLineText).filter((l): l is string => l !== undefined).map(oneLine).slice(-LOG_RING);
+        store.updateDetails(taskId, (d) => ({ ...d, log: { taskId, ...(typeof reply.attempt === 'number' ? { attempt: reply.attempt } : {}), lines, loading: false } }));
+      } catch (error) {
+        store.updateDetails(taskId, (d) => ({ ...d, log: { taskId, lines: [...(store.logs.get(taskId) ?? [])], loading: false, error: oneLine(errorText(error)) } }));
+      }
+      store.changed();
+    })();
   }
 
   // ---- log pane -------------------------------------------------------------------------------------

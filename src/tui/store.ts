@@ -17,6 +17,7 @@ import {
   type TaskState,
 } from '../supervisor/types.js';
 import type { DaemonHealth } from '../protocol/messages.js';
+import type { AttemptRecord } from '../journal/types.js';
 import type { Template } from './templates.js';
 
 export type PendingOp = 'cancel' | 'kill' | 'restart' | 'stop';
@@ -66,7 +67,7 @@ export interface StatusLine {
   tone: Tone;
 }
 
-export type Mode = 'normal' | 'help' | 'quit' | 'quitting';
+export type Mode = 'normal' | 'help' | 'details' | 'quit' | 'quitting';
 
 export interface LogView {
   taskId: string;
@@ -74,6 +75,17 @@ export interface LogView {
   lines: readonly string[];
   loading: boolean;
   error?: string;
+}
+
+/** The details view (Enter) of one task: its journal record (attempts) and its log tail, fetched on opening. */
+export interface DetailsView {
+  taskId: string;
+  /** Index of the first line shown. */
+  scroll: number;
+  attempts?: readonly AttemptRecord[];
+  loading: boolean;
+  error?: string;
+  log: LogView;
 }
 
 export interface MachineLoad {
@@ -96,6 +108,9 @@ export interface UiState {
   mode: Mode;
   logPane: boolean;
   logView?: LogView;
+  /** Index of the first line of the help page shown. */
+  helpScroll: number;
+  details?: DetailsView;
   templates: readonly Template[];
   templatesSource?: string;
   size: { columns: number; rows: number };
@@ -116,6 +131,11 @@ export const FRAME_SPACING = 4;
 /** Lines of chrome around the table: header (2), table header (1), status (1), footer (1). */
 export const CHROME_ROWS = 5;
 export const LOG_RING = 200;
+
+/** Lines of a full-screen page (help, details): everything between the header and the status line. */
+export function pageHeight(rows: number): number {
+  return Math.max(1, rows - 1 - (CHROME_ROWS - 1));
+}
 
 export function logPaneHeight(rows: number): number {
   return Math.max(4, Math.min(14, Math.floor(rows / 3)));
@@ -272,6 +292,7 @@ export class TuiStore {
       status: { text: 'Connecting to the daemon…', tone: 'busy' },
       mode: 'normal',
       logPane: false,
+      helpScroll: 0,
       templates: options.templates ?? [],
       ...(options.templatesSource ? { templatesSource: options.templatesSource } : {}),
       size: options.size ?? { columns: 100, rows: 30 },
@@ -393,6 +414,21 @@ export class TuiStore {
     else delete this.#draft.logView;
   }
 
+  setHelpScroll(scroll: number): void {
+    this.#draft.helpScroll = Math.max(0, scroll);
+  }
+
+  setDetails(details: DetailsView | undefined): void {
+    if (details) this.#draft.details = details;
+    else delete this.#draft.details;
+  }
+
+  /** Changes the details view if it still shows `taskId`. */
+  updateDetails(taskId: string, patch: (details: DetailsView) => DetailsView): void {
+    const details = this.#draft.details;
+    if (details && details.taskId === taskId) this.#draft.details = patch(details);
+  }
+
   /** Replaces every task with a daemon snapshot (after (re)connecting). */
   replaceTasks(tasks: readonly TaskSnapshot[]): void {
     const previous = this.#tasks;
@@ -478,6 +514,11 @@ export class TuiStore {
     if (view && view.taskId === taskId && !view.loading) {
       const lines = [...view.lines, line];
       this.#draft.logView = { ...view, lines: lines.length > LOG_RING ? lines.slice(-LOG_RING) : lines };
+    }
+    const details = this.#draft.details;
+    if (details && details.taskId === taskId && !details.log.loading) {
+      const lines = [...details.log.lines, line];
+      this.#draft.details = { ...details, log: { ...details.log, lines: lines.length > LOG_RING ? lines.slice(-LOG_RING) : lines } };
     }
   }
 

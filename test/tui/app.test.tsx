@@ -4,7 +4,7 @@ import { App } from '../../src/tui/components/app.js';
 import { Controller } from '../../src/tui/controller.js';
 import { TuiStore } from '../../src/tui/store.js';
 import { FastPaint } from '../../src/tui/fast-paint.js';
-import type { Template } from '../../src/tui/templates.js';
+import { defaultTemplates, type Template } from '../../src/tui/templates.js';
 import { FakeDaemon, FakeDaemonError } from './fake-daemon.js';
 
 const templates: Template[] = [
@@ -36,9 +36,9 @@ afterEach(() => {
   for (const c of controllers.splice(0)) c.dispose();
 });
 
-async function setup(options: { rows?: number; columns?: number; daemon?: FakeDaemon; awaitStart?: boolean } = {}) {
+async function setup(options: { rows?: number; columns?: number; daemon?: FakeDaemon; templates?: Template[]; awaitStart?: boolean } = {}) {
   const daemon = options.daemon ?? new FakeDaemon();
-  const store = new TuiStore({ templates, size: { columns: options.columns ?? 120, rows: options.rows ?? 30 }, frameMs: 5 });
+  const store = new TuiStore({ templates: options.templates ?? templates, size: { columns: options.columns ?? 120, rows: options.rows ?? 30 }, frameMs: 5 });
   const controller = new Controller({ store, connect: daemon.connect, machineLoad: () => ({ load1: 0.5, cpus: 2, memUsedFraction: 0.4 }), tickMs: 40 });
   controllers.push(controller);
   const ui = render(<App controller={controller} />);
@@ -253,17 +253,17 @@ describe('App', () => {
     expect(frame()).not.toContain('bulk 1 ');
   });
 
-  it('Enter toggles the log pane with the selected task’s log', async () => {
+  it('l toggles the log pane with the selected task’s log', async () => {
     const { daemon, frame, press, waitFor } = await setup();
     await press('1');
     await waitFor('steady work');
     daemon.logs.set('1', ['hello from the task', 'second line']);
-    await press(keys.enter);
+    await press('l');
     await waitFor('second line');
     expect(frame()).toContain('log · task 1');
     daemon.emit({ type: 'TASK_LOG', log: { taskId: '1', attempt: 1, stream: 'stderr', line: 'live line', at: Date.now() } });
     await waitFor('! live line');
-    await press(keys.enter);
+    await press('l');
     await until(() => !frame().includes('log · task 1'), 'log pane closed');
   });
 
@@ -364,6 +364,14 @@ describe('App', () => {
   });
 });
 
+/** A frame's lines, each at most `columns` cells, exactly rows - 1 of them. */
+function expectFits(frame: string, columns: number, rows: number): string[] {
+  const lines = frame.split('\n');
+  expect(lines).toHaveLength(rows - 1);
+  for (const line of lines) expect([...line].length, line).toBeLessThanOrEqual(columns);
+  return lines;
+}
+
 describe('what a new user trips over (issue #11)', () => {
   it('6: "done in" and ELAPSED count the same span (the attempt, start-up included)', async () => {
     const { daemon, press, waitFor, frame } = await setup();
@@ -446,5 +454,100 @@ describe('what a new user trips over (issue #11)', () => {
     await waitFor('k: no task selected');
     open();
     await started;
+  });
+  it('2: Enter shows a failed task in full at 80×24: error, stack, exit code, attempts with pids, log tail', async () => {
+    const { daemon, frame, press, waitFor } = await setup({ columns: 80, rows: 24 });
+    await press('1');
+    await waitFor('Started task 1');
+    const message = 'flaky task failed at step 16/40 (simulated: one run in three fails; press r to run it again)';
+    const stack = `Error: ${message}\n    at run (file:///opt/taskwarden/dist/src/tui/templates/flaky.js:12:15)\n    at async Host.execute (file:///opt/taskwarden/dist/src/runner/host.js:88:20)`;
+    const t = daemon.tasks.get('1')!;
+    daemon.attempts.set('1', [{ attempt: 1, state: 'failed', pid: 10001, startedAt: t.startedAt, endedAt: Date.now(), durationMs: 812, exitCode: 1, error: { name: 'Error', message } }]);
+    daemon.logs.set('1', ['step 15/40', `! Error: ${message}`]);
+    daemon.end('1', 'failed', { error: { name: 'Error', message, stack }, exitCode: 1 });
+    await waitFor('✘ failed');
+    expect(rowOf(frame(), '1')).toContain('flaky task failed at'); // cut in the table…
+    await press(keys.enter);
+    await waitFor('Attempts');
+    await waitFor('10001');
+    const lines = expectFits(frame(), 80, 24);
+    const text = lines.join('\n').replace(/\n {11}/g, ' '); // a wrapped value continues under itself
+    expect(text).toContain(message); // …whole here
+    expect(text).toContain('exit code 1');
+    expect(text).toContain('flaky.js:12:15');
+    expect(text).toMatch(/✘ failed · attempt 1/);
+    // the log tail is further down
+    await press(keys.end);
+    await waitFor('step 15/40');
+    expectFits(frame(), 80, 24);
+    await press(keys.escape);
+    await waitFor(/^ID +NAME/m);
+  });
+
+  it('2: the log pane of a finished task without output says so, not "(no output yet)"', async () => {
+    const { daemon, press, waitFor, frame } = await setup();
+    await press('1');
+    await waitFor('Started task 1');
+    daemon.end('1', 'completed');
+    await waitFor('✔ completed');
+    await press('l');
+    await waitFor('log · task 1');
+    await waitFor('(this attempt wrote no output)');
+    expect(frame()).not.toContain('no output yet');
+  });
+
+  it('3: help at 80×24 with the default templates keeps every line whole and scrolls to the rest', async () => {
+    const defaults = await defaultTemplates();
+    const { press, waitFor, frame } = await setup({ columns: 80, rows: 24, templates: defaults });
+    await waitFor('daemon pid');
+    await press('?');
+    await waitFor(' Keys');
+    const seen: string[] = [];
+    let lines = expectFits(frame(), 80, 24);
+    seen.push(...lines);
+    expect(lines[2]?.trimEnd()).toBe(' Keys'); // the title, right under the header
+    for (let i = 0; i < 10 && !frame().includes('Esc closes this help'); i++) {
+      await press(keys.pageDown);
+      await sleep(20);
+      lines = expectFits(frame(), 80, 24);
+      seen.push(...lines);
+    }
+    const all = seen.join('\n');
+    expect(all).toContain('kill the selected task now');
+    expect(all).toMatch(/^ {2}c +clear finished rows/m);
+    for (const t of defaults) {
+      // each template starts a line of its own, with its name whole
+      expect(all).toMatch(new RegExp(`^  ${t.key} ${t.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'm'));
+    }
+    // still the help: a scroll key does not close it
+    expect(frame()).toContain('Esc closes this help');
+    await press(keys.escape);
+    await waitFor(/^ID +NAME/m);
+  });
+
+  it('3: help at 120×20 with a custom config leaves no fragment behind', async () => {
+    const custom: Template[] = Array.from({ length: 9 }, (_, i) => ({
+      key: i + 1,
+      name: `custom job number ${i + 1}`,
+      description: `runs the nightly batch ${i + 1} against the staging database and reports progress as JSON lines`,
+      spec: { command: 'true', name: `custom job number ${i + 1}` },
+    }));
+    const { press, waitFor, frame } = await setup({ columns: 120, rows: 20, templates: custom });
+    await waitFor('daemon pid');
+    await press('?');
+    await waitFor(' Keys');
+    const lines = expectFits(frame(), 120, 20);
+    expect(lines.join('\n')).not.toMatch(/again\)\S/);
+    expect(lines.join('\n')).toContain('restart the selected task (kill this attempt, run it again)');
+    expect(lines.join('\n')).toContain('kill the selected task now (SIGKILL to its whole process group)');
+  });
+
+  it('6: the key hints fit 80 columns, none cut', async () => {
+    const { frame, waitFor } = await setup({ columns: 80, rows: 24 });
+    await waitFor('daemon pid');
+    const footer = frame().split('\n')[22]!;
+    expect(footer).not.toContain('…');
+    expect(footer).toMatch(/ \? help {2}q quit$/);
+    expect(footer).toContain('k cancel  K kill');
   });
 });

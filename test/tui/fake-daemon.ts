@@ -41,6 +41,8 @@ export class FakeDaemon {
   health: DaemonHealth | undefined;
   /** When set, connecting waits until it resolves (a daemon that takes a while to start). */
   connectGate: Promise<void> | undefined;
+  /** Attempt records for GET, per task (the journal's); default one per attempt from the task. */
+  attempts = new Map<string, Array<Record<string, unknown>>>();
 
   /** Makes connecting wait until the returned function is called. */
   gateConnect(): () => void {
@@ -164,6 +166,14 @@ export class FakeDaemon {
       }
       case 'LOGS':
         return { attempt: task!.attempt, lines: this.logs.get(taskId!) ?? [] };
+      case 'GET':
+        return {
+          task: task!,
+          attempts: this.attempts.get(taskId!) ?? [
+            { attempt: task!.attempt, state: task!.state, ...(task!.pid !== undefined ? { pid: task!.pid } : {}), ...(task!.startedAt !== undefined ? { startedAt: task!.startedAt } : {}) },
+          ],
+          transitions: [],
+        };
       case 'LIST':
         return { tasks: [...this.tasks.values()] };
       case 'SHUTDOWN':
