@@ -11,6 +11,7 @@ import type { AttemptRecord } from '../journal/types.js';
 import { formatDuration, oneLine } from './format.js';
 import { actionFor, splitInput, type Action, type KeyInfo } from './keys.js';
 import { clampPageScroll, detailLines, helpLines } from './pages.js';
+import { filePrefs, type PrefsStore } from './prefs.js';
 import { isActive, LOG_RING, pageHeight, type MachineLoad, type TaskView, type TuiStore } from './store.js';
 
 export type QuitHow = 'stopped' | 'detached' | 'idle' | 'disconnected';
@@ -40,6 +41,8 @@ export interface ControllerOptions {
    * fast-paint.ts); called for the stop keys, after the working state changed.
    */
   paint?: (taskIds: readonly string[]) => void;
+  /** Where the UI keeps what it remembers per state directory (cleared rows). Default: tui.json in it. */
+  prefs?: PrefsStore;
 }
 
 type TaskOp = { op: 'cancel' | 'kill' | 'restart'; at: number; attempt: number };
@@ -102,12 +105,14 @@ export class Controller {
   #waiting: Waiting[] = [];
   #replaying = false;
   #detailsTimer: NodeJS.Timeout | undefined;
+  #prefs: PrefsStore;
 
   constructor(options: ControllerOptions) {
     this.#options = options;
     this.store = options.store;
     this.#connect = options.connect;
     this.#machineLoad = options.machineLoad ?? systemLoad;
+    this.#prefs = options.prefs ?? filePrefs;
     this.done = new Promise((resolve) => {
       this.#resolveDone = resolve;
     });
@@ -209,8 +214,9 @@ export class Controller {
         return store.changed(true);
       }
       case 'clearFinished': {
-        const n = store.clearFinished();
-        store.setStatus(n > 0 ? `Cleared ${plural(n, 'finished row')}.` : 'No finished rows to clear.', 'info');
+        const { count } = store.clearFinished();
+        store.setStatus(count > 0 ? `Cleared ${plural(count, 'finished row')}.` : 'No finished rows to clear.', 'info');
+        if (count > 0) this.#saveCleared();
         this.#selectionChanged();
         return store.changed(true);
       }
@@ -393,6 +399,7 @@ export class Controller {
     this.#client = client;
     const tasks = await client.subscribe();
     if (client !== this.#client) return;
+    this.#loadCleared(client.welcome.home);
     store.replaceTasks(tasks);
     ready = true;
     for (const event of early) this.#onEvent(event);
@@ -409,6 +416,29 @@ export class Controller {
     if (store.draft.logPane) this.#loadLog(true);
     if (store.draft.details) this.#loadDetails(store.draft.details.taskId, false);
     store.changed(true);
+  }
+
+  #loadCleared(home: string): void {
+    try {
+      const saved = this.#prefs.load(home).clearedThrough;
+      const current = this.store.clearedThrough;
+      if (saved !== undefined) this.store.setClearedThrough(Math.max(saved, current ?? saved));
+    } catch {
+      // nothing remembered
+    }
+  }
+
+  #saveCleared(): void {
+    const client = this.#client;
+    const through = this.store.clearedThrough;
+    if (!client || through === undefined) return;
+    try {
+      const home = client.welcome.home;
+      const prefs = this.#prefs.load(home);
+      this.#prefs.save(home, { ...prefs, clearedThrough: Math.max(prefs.clearedThrough ?? through, through) });
+    } catch (error) {
+      this.store.setStatus(`Cleared, for this session only: could not remember it (${oneLine(errorText(error))}).`, 'warn');
+    }
   }
 
   async #reconnect(): Promise<void> {

@@ -269,6 +269,8 @@ export class TuiStore {
   #tasks = new Map<string, TaskView>();
   /** Tasks cleared with c, and the attempt that was cleared. */
   #cleared = new Map<string, number>();
+  /** Tasks that ended at or before this (daemon clock, ms) are cleared too: see setClearedThrough. */
+  #clearedThrough = -Infinity;
   #orderDirty = false;
   #dirty = false;
   #timer: NodeJS.Timeout | undefined;
@@ -429,6 +431,18 @@ export class TuiStore {
     if (details && details.taskId === taskId) this.#draft.details = patch(details);
   }
 
+  /**
+   * Rows of tasks that ended at or before this time stay cleared (c, in an earlier session too);
+   * a task that runs again ends later, and comes back.
+   */
+  setClearedThrough(at: number | undefined): void {
+    this.#clearedThrough = at ?? -Infinity;
+  }
+
+  get clearedThrough(): number | undefined {
+    return Number.isFinite(this.#clearedThrough) ? this.#clearedThrough : undefined;
+  }
+
   /** Replaces every task with a daemon snapshot (after (re)connecting). */
   replaceTasks(tasks: readonly TaskSnapshot[]): void {
     const previous = this.#tasks;
@@ -523,16 +537,19 @@ export class TuiStore {
   }
 
   /**
-   * Drops finished rows (and their logs) from the UI; returns how many. The daemon keeps them; a
-   * cleared task that runs again (restarted from the CLI) comes back.
+   * Drops finished rows (and their logs) from the UI; returns how many, and when the last of them
+   * ended (to keep them cleared: setClearedThrough). The daemon keeps them; a cleared task that
+   * runs again (restarted from the CLI) comes back.
    */
-  clearFinished(): number {
+  clearFinished(): { count: number; lastEndedAt?: number } {
     let n = 0;
+    let lastEndedAt: number | undefined;
     const selected = this.#draft.selectedId;
     const selectedIndex = selected === undefined ? -1 : this.#draft.order.indexOf(selected);
     for (const [id, t] of this.#tasks) {
       if (isTerminalState(t.state) && !t.pending) {
         this.#cleared.set(id, t.attempt);
+        if (t.endedAt !== undefined) lastEndedAt = Math.max(lastEndedAt ?? t.endedAt, t.endedAt);
         this.#tasks.delete(id);
         this.logs.delete(id);
         n += 1;
@@ -548,11 +565,13 @@ export class TuiStore {
       }
       this.#clampScroll();
     }
-    return n;
+    if (lastEndedAt !== undefined) this.#clearedThrough = Math.max(this.#clearedThrough, lastEndedAt);
+    return { count: n, ...(lastEndedAt !== undefined ? { lastEndedAt } : {}) };
   }
 
   /** Whether a snapshot is of a task cleared from the UI, and still the run that was cleared. */
   #stillCleared(task: TaskSnapshot): boolean {
+    if (isTerminalState(task.state) && task.endedAt !== undefined && task.endedAt <= this.#clearedThrough && !this.#tasks.has(task.id)) return true;
     const attempt = this.#cleared.get(task.id);
     if (attempt === undefined) return false;
     if (task.attempt === attempt && isTerminalState(task.state)) return true;

@@ -4,6 +4,7 @@ import { App } from '../../src/tui/components/app.js';
 import { Controller } from '../../src/tui/controller.js';
 import { TuiStore } from '../../src/tui/store.js';
 import { FastPaint } from '../../src/tui/fast-paint.js';
+import { memoryPrefs, type PrefsStore } from '../../src/tui/prefs.js';
 import { defaultTemplates, type Template } from '../../src/tui/templates.js';
 import { FakeDaemon, FakeDaemonError } from './fake-daemon.js';
 
@@ -36,10 +37,18 @@ afterEach(() => {
   for (const c of controllers.splice(0)) c.dispose();
 });
 
-async function setup(options: { rows?: number; columns?: number; daemon?: FakeDaemon; templates?: Template[]; awaitStart?: boolean } = {}) {
+async function setup(
+  options: { rows?: number; columns?: number; daemon?: FakeDaemon; templates?: Template[]; prefs?: PrefsStore; awaitStart?: boolean } = {},
+) {
   const daemon = options.daemon ?? new FakeDaemon();
   const store = new TuiStore({ templates: options.templates ?? templates, size: { columns: options.columns ?? 120, rows: options.rows ?? 30 }, frameMs: 5 });
-  const controller = new Controller({ store, connect: daemon.connect, machineLoad: () => ({ load1: 0.5, cpus: 2, memUsedFraction: 0.4 }), tickMs: 40 });
+  const controller = new Controller({
+    store,
+    connect: daemon.connect,
+    machineLoad: () => ({ load1: 0.5, cpus: 2, memUsedFraction: 0.4 }),
+    tickMs: 40,
+    prefs: options.prefs ?? memoryPrefs(),
+  });
   controllers.push(controller);
   const ui = render(<App controller={controller} />);
   const started = controller.start();
@@ -373,30 +382,6 @@ function expectFits(frame: string, columns: number, rows: number): string[] {
 }
 
 describe('what a new user trips over (issue #11)', () => {
-  it('6: "done in" and ELAPSED count the same span (the attempt, start-up included)', async () => {
-    const { daemon, press, waitFor, frame } = await setup();
-    await press('1');
-    await waitFor('Started task 1');
-    const t = daemon.tasks.get('1')!;
-    // it started running 1.45 s after its process was started, and ran 3.20 s
-    const endedAt = t.startedAt! + 3204;
-    daemon.set({ ...t, state: 'completed', endedAt, outcome: { state: 'completed', durationMs: 4650, attempt: 1 } });
-    await waitFor('✔ completed');
-    const row = rowOf(frame(), '1');
-    expect(row).toContain('done in 4.65 s');
-    expect(row).toMatch(/ 0:04 /);
-  });
-
-  it('6: a row stopped while its process was still starting has an ELAPSED', async () => {
-    const { daemon, waitFor, frame } = await setup();
-    const queued = daemon.add({ module: '/slow-boot.js', name: 'slow boot' }, 'queued');
-    const t = daemon.set({ ...queued, state: 'starting', pid: 10_001 }, 'queued'); // its process boots: not running yet
-    await waitFor('◔ starting');
-    const endedAt = t.createdAt + 2500;
-    daemon.set({ ...t, state: 'cancelled', endedAt, stopReason: 'cancel', outcome: { state: 'cancelled', durationMs: 2500, attempt: 1, stopReason: 'cancel' } });
-    await waitFor('■ cancelled');
-    expect(rowOf(frame(), '1')).toMatch(/ 0:02 /);
-  });
   it('1: a start pressed while the daemon is starting runs once it is up; a k after it stops that task', async () => {
     const daemon = new FakeDaemon();
     daemon.running = false;
@@ -455,6 +440,7 @@ describe('what a new user trips over (issue #11)', () => {
     open();
     await started;
   });
+
   it('2: Enter shows a failed task in full at 80×24: error, stack, exit code, attempts with pids, log tail', async () => {
     const { daemon, frame, press, waitFor } = await setup({ columns: 80, rows: 24 });
     await press('1');
@@ -540,6 +526,54 @@ describe('what a new user trips over (issue #11)', () => {
     expect(lines.join('\n')).not.toMatch(/again\)\S/);
     expect(lines.join('\n')).toContain('restart the selected task (kill this attempt, run it again)');
     expect(lines.join('\n')).toContain('kill the selected task now (SIGKILL to its whole process group)');
+  });
+
+  it('6: "done in" and ELAPSED count the same span (the attempt, start-up included)', async () => {
+    const { daemon, press, waitFor, frame } = await setup();
+    await press('1');
+    await waitFor('Started task 1');
+    const t = daemon.tasks.get('1')!;
+    // it started running 1.45 s after its process was started, and ran 3.20 s
+    const endedAt = t.startedAt! + 3204;
+    daemon.set({ ...t, state: 'completed', endedAt, outcome: { state: 'completed', durationMs: 4650, attempt: 1 } });
+    await waitFor('✔ completed');
+    const row = rowOf(frame(), '1');
+    expect(row).toContain('done in 4.65 s');
+    expect(row).toMatch(/ 0:04 /);
+  });
+
+  it('6: a row stopped while its process was still starting has an ELAPSED', async () => {
+    const { daemon, waitFor, frame } = await setup();
+    const queued = daemon.add({ module: '/slow-boot.js', name: 'slow boot' }, 'queued');
+    const t = daemon.set({ ...queued, state: 'starting', pid: 10_001 }, 'queued'); // its process boots: not running yet
+    await waitFor('◔ starting');
+    const endedAt = t.createdAt + 2500;
+    daemon.set({ ...t, state: 'cancelled', endedAt, stopReason: 'cancel', outcome: { state: 'cancelled', durationMs: 2500, attempt: 1, stopReason: 'cancel' } });
+    await waitFor('■ cancelled');
+    expect(rowOf(frame(), '1')).toMatch(/ 0:02 /);
+  });
+
+  it('6: rows cleared with c stay cleared when the UI is opened again; one that runs again comes back', async () => {
+    const prefs = memoryPrefs();
+    const daemon = new FakeDaemon();
+    const first = await setup({ daemon, prefs });
+    await first.press('1');
+    await first.waitFor('Started task 1');
+    await first.press('3');
+    await first.waitFor('Started task 2');
+    daemon.end('1', 'completed');
+    await first.waitFor('✔ completed');
+    await first.press('c');
+    await first.waitFor('Cleared 1 finished row');
+    cleanup();
+    const second = await setup({ daemon, prefs });
+    await second.waitFor('daemon pid');
+    await second.waitFor(/^2 .*shell job/m);
+    expect(rowOf(second.frame(), '1')).toBe('');
+    // run again (from the CLI): back in the table
+    const t = daemon.tasks.get('1')!;
+    daemon.set({ ...t, state: 'running', attempt: 2, startedAt: Date.now(), endedAt: undefined, outcome: undefined } as never);
+    await second.waitFor(/^1 .*steady work/m);
   });
 
   it('6: the key hints fit 80 columns, none cut', async () => {

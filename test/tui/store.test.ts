@@ -104,7 +104,7 @@ describe('store', () => {
     store.upsertTask(snap('2', 'running'));
     store.upsertTask(snap('3', 'killed'));
     store.appendLog('1', 'old line');
-    expect(store.clearFinished()).toBe(2);
+    expect(store.clearFinished().count).toBe(2);
     store.commit();
     expect(store.getSnapshot().order).toEqual(['2']);
     expect(store.getSnapshot().selectedId).toBe('2');
