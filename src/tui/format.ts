@@ -5,7 +5,8 @@ import type { StallInfo, TaskOutcome, TaskState } from '../supervisor/types.js';
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) return '-';
   if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 10_000) return `${(ms / 1000).toFixed(2)} s`;
+  // cut, not rounded, like every longer duration and the table's ELAPSED: 4.999 s is "4.99 s", next to 0:04
+  if (ms < 10_000) return `${(Math.floor(ms / 10) / 100).toFixed(2)} s`;
   const s = Math.floor(ms / 1000);
   if (s < 60) return `${s} s`;
   const m = Math.floor(s / 60);

@@ -299,6 +299,11 @@ export function detailLines({ task, details, now }: DetailsInput, cols: number):
     attempts.forEach((a, i) => {
       const previous = i > 0 ? attempts[i - 1] : undefined;
       const t = attemptTimes(a, previous);
+      // the attempt under way: its time so far, as ELAPSED counts it
+      if (a.attempt === task.attempt && !isTerminalState(task.state) && task.attemptStartedAt !== undefined) {
+        t.start = task.attemptStartedAt;
+        t.took = Math.max(0, now - task.attemptStartedAt);
+      }
       // a pid equal to the previous attempt's, on an attempt without a start of its own: never spawned
       const pid = a.pid !== undefined && !(previous && a.pid === previous.pid && !t.startedByItself) ? String(a.pid) : '—';
       const style = STATE_STYLES[a.state];

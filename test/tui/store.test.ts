@@ -210,6 +210,7 @@ describe('format', () => {
   it('formats', () => {
     expect(formatDuration(2)).toBe('2 ms');
     expect(formatDuration(1234)).toBe('1.23 s');
+    expect(formatDuration(4999)).toBe('4.99 s'); // cut like ELAPSED (0:04), never "5.00 s" next to it
     expect(formatDuration(14_200)).toBe('14 s');
     expect(formatDuration(185_000)).toBe('3 m 05 s');
     expect(formatBytes(50 * 2 ** 20)).toBe('50.0 MiB');

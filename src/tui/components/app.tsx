@@ -24,7 +24,7 @@ function countStates(state: UiState): Partial<Record<TaskState, number>> {
 
 function emptyHint(state: UiState): string {
   if (state.daemon.kind === 'connecting') {
-    return ` Waiting for the daemon (${state.daemon.text}) to list its tasks: 1-9, k, K, r and s pressed now are carried out once it is up.`;
+    return ' Waiting for the daemon… keys pressed now are carried out once it is up.';
   }
   const first = state.templates.slice(0, 3).map((t) => `${t.key} ${t.name}`);
   return first.length > 0 ? ` No tasks yet. Press 1-9 to start one (${first.join(', ')}, …), ? for help.` : ' No tasks yet.';
