@@ -77,6 +77,13 @@ const PAGE_HINTS: ReadonlyArray<readonly [key: string, what: string, short?: str
   ['q', 'quit'],
 ];
 
+const QUIT_HINTS: ReadonlyArray<readonly [key: string, what: string, short?: string]> = [
+  ['s', 'stop every task, then quit', 'stop and quit'],
+  ['d', 'detach: the tasks keep running in the daemon', 'detach'],
+  ['Esc', 'stay'],
+];
+const QUITTING_HINTS: ReadonlyArray<readonly [key: string, what: string, short?: string]> = [['Ctrl+C', 'leave them running in the daemon (detach)', 'detach']];
+
 /** The full footer (all hints, in screen order) for a wide terminal. */
 export const FOOTER_KEYS = '1-9 start  ↑↓ select  k cancel  K kill  r restart  s stop all  ⏎ details  l log  c clear  ? help  q quit';
 
@@ -87,6 +94,8 @@ export const FOOTER_KEYS = '1-9 start  ↑↓ select  k cancel  K kill  r restar
  */
 export function footerText(width: number, mode: Mode = 'normal'): string {
   const room = Math.max(0, width - 1);
+  if (mode === 'quit') return pick(QUIT_HINTS, room, QUIT_HINTS.map((h) => h[0]));
+  if (mode === 'quitting') return pick(QUITTING_HINTS, room, ['Ctrl+C']);
   if (mode === 'help' || mode === 'details') {
     const hints = mode === 'help' ? PAGE_HINTS.filter((h) => h[0] !== 'k K r s') : PAGE_HINTS;
     return pick(hints, room, mode === 'help' ? ['↑↓ PgUp PgDn', 'Esc', 'q'] : ['↑↓ PgUp PgDn', 'Esc', 'k K r s', 'q']);
@@ -102,8 +111,8 @@ function pick(hints: ReadonlyArray<readonly [string, string, string?]>, room: nu
       .filter((h): h is readonly [string, string, string?] => h !== undefined)
       .map(([key, what, abbr]) => `${key} ${short && abbr ? abbr : what}`)
       .join(gap);
-  // Two spaces between hints while the `keep` most important fit; then tighter; then fewer.
-  for (const [gap, short, least] of [['  ', false, keep], [' ', false, keep], [' ', true, 1]] as const) {
+  // Two spaces between hints while the `keep` most important fit (short labels if need be); then tighter; then fewer.
+  for (const [gap, short, least] of [['  ', false, keep], ['  ', true, keep], [' ', false, keep], [' ', true, 1]] as const) {
     for (let n = hints.length; n >= Math.min(least, hints.length); n--) {
       const text = render(hints.slice(0, n), gap, short);
       if ([...text].length <= room) return text;

@@ -576,6 +576,20 @@ describe('what a new user trips over (issue #11)', () => {
     await second.waitFor(/^1 .*steady work/m);
   });
 
+  it('the quit prompt keeps every choice on screen at 80 columns', async () => {
+    const { press, waitFor, frame } = await setup({ columns: 80, rows: 24 });
+    await press('1');
+    await waitFor('Started task 1');
+    await press('q');
+    await waitFor('[Esc] stay');
+    const lines = expectFits(frame(), 80, 24);
+    expect(lines[21]).toMatch(/\[s\] stop.*\[d\] detach.*\[Esc\] stay$/);
+    expect(lines[21]).not.toContain('…');
+    expect(lines[22]).toContain('Esc stay'); // the hints say the same, not the table's keys
+    await press(keys.escape);
+    await waitFor('Still here');
+  });
+
   it('6: the key hints fit 80 columns, none cut', async () => {
     const { frame, waitFor } = await setup({ columns: 80, rows: 24 });
     await waitFor('daemon pid');

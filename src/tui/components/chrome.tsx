@@ -93,9 +93,16 @@ export const StatusBar = memo(function StatusBar({ status, width }: { status: St
 });
 
 export const QuitPrompt = memo(function QuitPrompt({ active, width, stopping }: { active: number; width: number; stopping: boolean }) {
-  const text = stopping
-    ? ` Stopping ${active} task${active === 1 ? '' : 's'} before quitting… (Ctrl+C: leave them to the daemon)`
-    : ` ${active} task${active === 1 ? '' : 's'} still running.  [s] stop them and quit   [d] detach (leave them running in the daemon)   [Esc] stay`;
+  const tasks = `${active} task${active === 1 ? '' : 's'}`;
+  // the longest that fits: every choice must stay on screen (at 80 columns "[Esc] stay" was cut off)
+  const choices = stopping
+    ? [` Stopping ${tasks} before quitting… (Ctrl+C: leave them to the daemon)`, ` Stopping ${tasks}… (Ctrl+C: leave them running)`]
+    : [
+        ` ${tasks} still running.  [s] stop them and quit   [d] detach (leave them running in the daemon)   [Esc] stay`,
+        ` ${tasks} still running.  [s] stop them and quit  [d] detach (they keep running)  [Esc] stay`,
+        ` ${tasks} running: [s] stop and quit  [d] detach  [Esc] stay`,
+      ];
+  const text = choices.find((c) => [...c].length <= width) ?? choices.at(-1)!;
   return (
     <Text backgroundColor="yellow" color="black" bold wrap="truncate-end">
       {fit(text, width)}
