@@ -155,6 +155,13 @@ export class Controller {
 
   /** One input from Ink's useInput (several printable characters are several keys). */
   key(input: string, key: KeyInfo): void {
+    if (key.meta && !key.escape) {
+      // Esc and the next key read together ("\x1b\x1b[B", "\x1bk") come as one key with meta (Alt)
+      // set; no key here means anything with Alt: it is an Esc typed just before the key.
+      const esc = actionFor('', { escape: true }, this.store.draft.mode);
+      if (esc) this.dispatch(esc);
+      key = { ...key, meta: false };
+    }
     for (const part of splitInput(input)) {
       const action = actionFor(part, key, this.store.draft.mode);
       if (action) this.dispatch(action);

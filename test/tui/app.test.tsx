@@ -576,6 +576,21 @@ describe('what a new user trips over (issue #11)', () => {
     await second.waitFor(/^1 .*steady work/m);
   });
 
+  it('Esc typed together with the next key (read as Alt+key) is not lost', async () => {
+    const { press, waitFor, frame } = await setup();
+    await press('1');
+    await waitFor('Started task 1');
+    await press('3');
+    await waitFor('Started task 2');
+    await press(keys.up);
+    await waitFor(/^1 +> steady work/m);
+    await press(keys.enter);
+    await waitFor('Attempts');
+    await press(`${ESC}${keys.down}`); // Esc, then ↓, in one read
+    await waitFor(/^2 +> shell job/m);
+    expect(frame()).not.toContain('Attempts');
+  });
+
   it('the quit prompt keeps every choice on screen at 80 columns', async () => {
     const { press, waitFor, frame } = await setup({ columns: 80, rows: 24 });
     await press('1');
