@@ -7,9 +7,12 @@ import os from 'node:os';
 import type { DaemonEvent } from '../protocol/messages.js';
 import { isTerminalState, type TaskSnapshot } from '../supervisor/types.js';
 import { errorText, type ConnectFn, type TuiClient } from './client.js';
+import type { AttemptRecord } from '../journal/types.js';
 import { formatDuration, oneLine } from './format.js';
 import { actionFor, splitInput, type Action, type KeyInfo } from './keys.js';
-import { isActive, LOG_RING, type MachineLoad, type TaskView, type TuiStore } from './store.js';
+import { clampPageScroll, detailLines, helpLines } from './pages.js';
+import { filePrefs, type PrefsStore } from './prefs.js';
+import { isActive, LOG_RING, pageHeight, type MachineLoad, type TaskView, type TuiStore } from './store.js';
 
 export type QuitHow = 'stopped' | 'detached' | 'idle' | 'disconnected';
 
@@ -38,9 +41,23 @@ export interface ControllerOptions {
    * fast-paint.ts); called for the stop keys, after the working state changed.
    */
   paint?: (taskIds: readonly string[]) => void;
+  /** Where the UI keeps what it remembers per state directory (cleared rows). Default: tui.json in it. */
+  prefs?: PrefsStore;
 }
 
 type TaskOp = { op: 'cancel' | 'kill' | 'restart'; at: number; attempt: number };
+
+/** The actions that need the daemon: pressed while it is being reached, they wait for it, in order. */
+type DaemonAction = Extract<Action, { type: 'template' | 'cancel' | 'kill' | 'restart' | 'stopAll' }>;
+const DAEMON_ACTIONS = new Set<Action['type']>(['template', 'cancel', 'kill', 'restart', 'stopAll']);
+
+/** A key pressed while connecting. `target`: the task it acts on (its id, or the task an earlier queued start makes). */
+interface Waiting {
+  action: DaemonAction;
+  target?: string | typeof NEXT_STARTED;
+  label: string;
+}
+const NEXT_STARTED = Symbol('the task started by the request before');
 
 export function systemLoad(): MachineLoad {
   const total = os.totalmem();
@@ -84,12 +101,18 @@ export class Controller {
   #logTimer: NodeJS.Timeout | undefined;
   #machineLoad: () => MachineLoad;
   #options: ControllerOptions;
+  /** Requests made while the daemon was being reached, carried out once it is, in order. */
+  #waiting: Waiting[] = [];
+  #replaying = false;
+  #detailsTimer: NodeJS.Timeout | undefined;
+  #prefs: PrefsStore;
 
   constructor(options: ControllerOptions) {
     this.#options = options;
     this.store = options.store;
     this.#connect = options.connect;
     this.#machineLoad = options.machineLoad ?? systemLoad;
+    this.#prefs = options.prefs ?? filePrefs;
     this.done = new Promise((resolve) => {
       this.#resolveDone = resolve;
     });
@@ -124,6 +147,7 @@ export class Controller {
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
     if (this.#logTimer) clearTimeout(this.#logTimer);
+    if (this.#detailsTimer) clearTimeout(this.#detailsTimer);
     this.store.dispose();
   }
 
@@ -131,6 +155,13 @@ export class Controller {
 
   /** One input from Ink's useInput (several printable characters are several keys). */
   key(input: string, key: KeyInfo): void {
+    if (key.meta && !key.escape) {
+      // Esc and the next key read together ("\x1b\x1b[B", "\x1bk") come as one key with meta (Alt)
+      // set; no key here means anything with Alt: it is an Esc typed just before the key.
+      const esc = actionFor('', { escape: true }, this.store.draft.mode);
+      if (esc) this.dispatch(esc);
+      key = { ...key, meta: false };
+    }
     for (const part of splitInput(input)) {
       const action = actionFor(part, key, this.store.draft.mode);
       if (action) this.dispatch(action);
@@ -140,7 +171,18 @@ export class Controller {
   dispatch(action: Action): void {
     if (this.#finished) return;
     try {
-      this.#dispatch(action);
+      // A page (help, details) over the table: what needs the table closes it first.
+      const mode = this.store.draft.mode;
+      if (mode === 'help' && action.type !== 'scroll' && action.type !== 'closeOverlay' && action.type !== 'help' && action.type !== 'quit' && action.type !== 'interrupt') {
+        this.store.setMode('normal');
+      } else if (mode === 'details' && (action.type === 'template' || action.type === 'clearFinished' || action.type === 'toggleLog' || action.type === 'reconnect' || action.type === 'quit' || action.type === 'interrupt')) {
+        this.#closeDetails();
+      }
+      if (DAEMON_ACTIONS.has(action.type) && (this.#connecting || this.#replaying)) {
+        this.#wait(action as DaemonAction);
+        return;
+      }
+      void this.#dispatch(action);
     } catch (error) {
       // a bug here must not take the UI down: say it and carry on
       this.store.setStatus(`Internal error: ${errorText(error)}`, 'error');
@@ -148,11 +190,11 @@ export class Controller {
     }
   }
 
-  #dispatch(action: Action): void {
+  #dispatch(action: Action): void | Promise<unknown> {
     const store = this.store;
     switch (action.type) {
       case 'template':
-        return void this.#startTemplate(action.key);
+        return this.#startTemplate(action.key);
       case 'move': {
         const page = Math.max(1, store.pageSize - 1);
         const delta = action.delta === 'pageUp' ? -page : action.delta === 'pageDown' ? page : action.delta;
@@ -161,13 +203,17 @@ export class Controller {
         return store.changed(true);
       }
       case 'cancel':
-        return void this.#taskOp('cancel');
+        return this.#taskOp('cancel');
       case 'kill':
-        return void this.#taskOp('kill');
+        return this.#taskOp('kill');
       case 'restart':
-        return void this.#taskOp('restart');
+        return this.#taskOp('restart');
       case 'stopAll':
-        return void this.#stopAll();
+        return this.#stopAll();
+      case 'details':
+        return this.#openDetails();
+      case 'scroll':
+        return this.#scroll(action.delta);
       case 'toggleLog': {
         const open = !store.draft.logPane;
         store.setLogPane(open);
@@ -175,16 +221,23 @@ export class Controller {
         return store.changed(true);
       }
       case 'clearFinished': {
-        const n = store.clearFinished();
-        store.setStatus(n > 0 ? `Cleared ${plural(n, 'finished row')}.` : 'No finished rows to clear.', 'info');
+        const { count } = store.clearFinished();
+        store.setStatus(count > 0 ? `Cleared ${plural(count, 'finished row')}.` : 'No finished rows to clear.', 'info');
+        if (count > 0) this.#saveCleared();
         this.#selectionChanged();
         return store.changed(true);
       }
       case 'help':
-        store.setMode(store.draft.mode === 'help' ? 'normal' : 'help');
+        if (store.draft.mode === 'help') store.setMode('normal');
+        else {
+          if (store.draft.mode === 'details') this.#closeDetails();
+          store.setHelpScroll(0);
+          store.setMode('help');
+        }
         return store.changed(true);
       case 'closeOverlay':
         if (store.draft.mode === 'help') store.setMode('normal');
+        else if (store.draft.mode === 'details') this.#closeDetails();
         else if (store.draft.logPane) store.setLogPane(false);
         return store.changed(true);
       case 'quit':
@@ -199,8 +252,103 @@ export class Controller {
         store.setStatus('Still here: nothing was stopped.', 'info');
         return store.changed(true);
       case 'reconnect':
-        return void this.#reconnect();
+        return this.#reconnect();
     }
+  }
+
+  // ---- requests made while the daemon is being reached ----------------------------------------------
+
+  #waitLabel(action: DaemonAction, target: Waiting['target']): string {
+    const on = target === NEXT_STARTED ? 'the task started before it' : `task ${target}`;
+    switch (action.type) {
+      case 'template': {
+        const template = this.store.draft.templates.find((t) => t.key === action.key);
+        return template ? `start ${action.key} (${template.name})` : `start ${action.key}`;
+      }
+      case 'cancel':
+        return `cancel ${on}`;
+      case 'kill':
+        return `kill ${on}`;
+      case 'restart':
+        return `restart ${on}`;
+      case 'stopAll':
+        return 'stop every task';
+    }
+  }
+
+  /** Keeps a request for when the daemon is up (in order), and says so at once. */
+  #wait(action: DaemonAction): void {
+    const store = this.store;
+    let target: Waiting['target'];
+    if (action.type === 'cancel' || action.type === 'kill' || action.type === 'restart') {
+      target = store.draft.selectedId;
+      if (target === undefined) {
+        // nothing selected: it can only mean a task started by a request already waiting
+        if (!this.#waiting.some((w) => w.action.type === 'template')) {
+          const key = action.type === 'cancel' ? 'k' : action.type === 'kill' ? 'K' : 'r';
+          store.setStatus(`${key}: no task selected. The daemon is not up yet; once it lists its tasks, select one and press ${key} again.`, 'warn');
+          store.changed(true);
+          return;
+        }
+        target = NEXT_STARTED;
+      }
+    }
+    if (action.type === 'template' && !store.draft.templates.some((t) => t.key === action.key)) {
+      void this.#startTemplate(action.key); // answered at once: no such template
+      return;
+    }
+    this.#waiting.push({ action, ...(target !== undefined ? { target } : {}), label: this.#waitLabel(action, target) });
+    if (this.#connecting) this.#sayConnecting();
+    else store.changed(true);
+  }
+
+  /** The status line while connecting: what is under way, and what waits for it. */
+  #sayConnecting(text?: string): void {
+    const store = this.store;
+    const base = text ?? (store.draft.daemon.kind === 'connecting' && store.draft.daemon.text === 'starting…' ? 'Starting the daemon…' : 'Connecting to the daemon…');
+    const n = this.#waiting.length;
+    store.setStatus(
+      n === 0 ? base : `${base} ${n === 1 ? 'your request' : `${n} requests`} will run when it is up: ${this.#waiting.map((w) => w.label).join(', ')}`,
+      'busy',
+    );
+    store.changed(true);
+  }
+
+  /** Carries out what was asked while connecting, in order. */
+  async #replay(): Promise<void> {
+    if (this.#replaying) return;
+    this.#replaying = true;
+    let started: string | undefined;
+    let startFailed = false;
+    try {
+      for (let next = this.#waiting.shift(); next; next = this.#waiting.shift()) {
+        if (this.#finished) return;
+        const { action, target } = next;
+        if (action.type === 'template') {
+          started = await this.#startTemplate(action.key);
+          startFailed = started === undefined;
+        } else if (action.type === 'stopAll') {
+          await this.#stopAll();
+        } else {
+          const id = target === NEXT_STARTED ? started : target;
+          if (id === undefined) {
+            this.store.setStatus(`Not done: ${next.label}: ${startFailed ? 'that start failed' : 'no such task'}.`, 'warn');
+            this.store.changed(true);
+            continue;
+          }
+          await this.#taskOp(action.type, id);
+        }
+      }
+    } finally {
+      this.#replaying = false;
+    }
+  }
+
+  /** The daemon could not be reached: what waited for it is not done; say which. */
+  #dropWaiting(): string {
+    const labels = this.#waiting.map((w) => w.label);
+    this.#waiting = [];
+    return labels.length === 0 ? '' : ` Not done: ${labels.join(', ')}.`;
   }
 
   // ---- daemon connection ------------------------------------------------------------------------
@@ -211,8 +359,7 @@ export class Controller {
     const store = this.store;
     try {
       store.setDaemon({ kind: 'connecting', text: autostart ? 'starting…' : 'connecting…' });
-      store.setStatus(autostart ? 'Starting the daemon…' : 'Connecting to the daemon…', 'busy');
-      store.changed(true);
+      this.#sayConnecting(autostart ? 'Starting the daemon…' : 'Connecting to the daemon…');
       let client: TuiClient;
       try {
         client = await this.#connect({ autostart });
@@ -222,8 +369,7 @@ export class Controller {
         const code = (first as { code?: unknown }).code;
         if (autostart || (code !== undefined && code !== 'NO_DAEMON')) throw first;
         store.setDaemon({ kind: 'connecting', text: 'starting…' });
-        store.setStatus('No daemon running: starting one…', 'busy');
-        store.changed(true);
+        this.#sayConnecting('No daemon running: starting one…');
         client = await this.#connect({ autostart: true });
         this.#startedDaemon = true;
       }
@@ -234,10 +380,16 @@ export class Controller {
       await this.#attach(client);
     } catch (error) {
       store.setDaemon({ kind: 'disconnected', reason: errorText(error) });
-      store.setStatus(`Cannot reach the daemon: ${oneLine(errorText(error))}. Press R to try again.`, 'error');
+      store.setStatus(`Cannot reach the daemon: ${oneLine(errorText(error))}. Press R to try again.${this.#dropWaiting()}`, 'error');
       store.changed(true);
+      return;
     } finally {
       this.#connecting = false;
+    }
+    if (this.#client && !this.#client.closed) await this.#replay();
+    else if (this.#waiting.length > 0) {
+      store.setStatus(`The daemon went away while connecting. Press R to start it again.${this.#dropWaiting()}`, 'error');
+      store.changed(true);
     }
   }
 
@@ -254,6 +406,7 @@ export class Controller {
     this.#client = client;
     const tasks = await client.subscribe();
     if (client !== this.#client) return;
+    this.#loadCleared(client.welcome.home);
     store.replaceTasks(tasks);
     ready = true;
     for (const event of early) this.#onEvent(event);
@@ -268,10 +421,38 @@ export class Controller {
       'success',
     );
     if (store.draft.logPane) this.#loadLog(true);
+    if (store.draft.details) this.#loadDetails(store.draft.details.taskId, false);
     store.changed(true);
   }
 
+  #loadCleared(home: string): void {
+    try {
+      const saved = this.#prefs.load(home).clearedThrough;
+      const current = this.store.clearedThrough;
+      if (saved !== undefined) this.store.setClearedThrough(Math.max(saved, current ?? saved));
+    } catch {
+      // nothing remembered
+    }
+  }
+
+  #saveCleared(): void {
+    const client = this.#client;
+    const through = this.store.clearedThrough;
+    if (!client || through === undefined) return;
+    try {
+      const home = client.welcome.home;
+      const prefs = this.#prefs.load(home);
+      this.#prefs.save(home, { ...prefs, clearedThrough: Math.max(prefs.clearedThrough ?? through, through) });
+    } catch (error) {
+      this.store.setStatus(`Cleared, for this session only: could not remember it (${oneLine(errorText(error))}).`, 'warn');
+    }
+  }
+
   async #reconnect(): Promise<void> {
+    if (this.#connecting) {
+      this.#sayConnecting();
+      return;
+    }
     if (this.#client && !this.#client.closed) {
       this.store.setStatus(`Already connected to the daemon (pid ${this.#client.welcome.daemonPid}).`, 'info');
       this.store.changed(true);
@@ -319,6 +500,7 @@ export class Controller {
       case 'TASK_COMPLETE': {
         const view = store.upsertTask(event.task);
         if (view) this.#observe(view);
+        if (store.draft.details?.taskId === event.task.id) this.#refreshDetails(event.task.id, event.type === 'TASK_COMPLETE');
         break;
       }
       case 'TASK_PROGRESS':
@@ -390,16 +572,17 @@ export class Controller {
     return client.request(type, payload);
   }
 
-  async #startTemplate(key: number): Promise<void> {
+  /** Starts template `key`; resolves with the new task's id (undefined when it did not start). */
+  async #startTemplate(key: number): Promise<string | undefined> {
     const store = this.store;
     const template = store.draft.templates.find((t) => t.key === key);
     if (!template) {
       const n = store.draft.templates.length;
       store.setStatus(n > 0 ? `No template ${key}: templates are 1-${n} (? lists them).` : 'No templates configured.', 'warn');
       store.changed(true);
-      return;
+      return undefined;
     }
-    if (this.#notConnected()) return;
+    if (this.#notConnected()) return undefined;
     store.setStatus(`Starting template ${key}: ${template.name}…`, 'busy');
     this.#paint([]);
     store.changed(true);
@@ -412,19 +595,23 @@ export class Controller {
       store.select(task.id);
       this.#selectionChanged();
       store.setStatus(`Started task ${task.id}: ${task.name} (${formatDuration(performance.now() - at)})`, 'success');
+      store.changed(true);
+      return task.id;
     } catch (error) {
-      if (this.#client === undefined) return; // the close handler has said what happened
+      if (this.#client === undefined) return undefined; // the close handler has said what happened
       store.setStatus(`Could not start “${template.name}”: ${oneLine(errorText(error))}`, 'error');
     }
     store.changed(true);
+    return undefined;
   }
 
-  async #taskOp(op: 'cancel' | 'kill' | 'restart'): Promise<void> {
+  /** `taskId`: the task to act on (a request made while connecting); default the selected one. */
+  async #taskOp(op: 'cancel' | 'kill' | 'restart', taskId?: string): Promise<void> {
     const store = this.store;
-    const id = store.draft.selectedId;
+    const id = taskId ?? store.draft.selectedId;
     const task = id === undefined ? undefined : store.task(id);
     if (!task) {
-      store.setStatus('No task selected: start one with 1-9.', 'warn');
+      store.setStatus(taskId !== undefined ? `Task ${taskId} is not known to the daemon: nothing to ${op}.` : 'No task selected: start one with 1-9.', 'warn');
       store.changed(true);
       return;
     }
@@ -510,6 +697,96 @@ export class Controller {
     }
     for (const t of active) store.setPending(t.id, undefined);
     store.changed(true);
+  }
+
+  // ---- pages: help and details ----------------------------------------------------------------------
+
+  #scroll(delta: number | 'start' | 'end' | 'pageUp' | 'pageDown'): void {
+    const store = this.store;
+    const draft = store.draft;
+    const width = Math.max(20, draft.size.columns);
+    const height = pageHeight(draft.size.rows);
+    let lines: number;
+    let current: number;
+    if (draft.mode === 'help') {
+      lines = helpLines(draft.templates, draft.templatesSource, width).length;
+      current = draft.helpScroll;
+    } else if (draft.mode === 'details' && draft.details) {
+      lines = detailLines({ task: draft.tasks.get(draft.details.taskId), details: draft.details, now: draft.now }, width).length;
+      current = draft.details.scroll;
+    } else return;
+    const page = Math.max(1, height - 2);
+    const from = clampPageScroll(current, lines, height);
+    const to = delta === 'start' ? 0 : delta === 'end' ? lines : delta === 'pageUp' ? from - page : delta === 'pageDown' ? from + page : from + delta;
+    const next = clampPageScroll(Math.max(0, to), lines, height);
+    if (draft.mode === 'help') store.setHelpScroll(next);
+    else store.updateDetails(draft.details!.taskId, (d) => ({ ...d, scroll: next }));
+    store.changed(true);
+  }
+
+  #openDetails(): void {
+    const store = this.store;
+    const id = store.draft.selectedId;
+    if (id === undefined || !store.task(id)) {
+      store.setStatus('No task selected: start one with 1-9, then Enter shows its details.', 'warn');
+      store.changed(true);
+      return;
+    }
+    store.setDetails({ taskId: id, scroll: 0, loading: true, log: { taskId: id, lines: [...(store.logs.get(id) ?? [])], loading: true } });
+    store.setMode('details');
+    this.#loadDetails(id, true);
+    store.changed(true);
+  }
+
+  #closeDetails(): void {
+    if (this.#detailsTimer) clearTimeout(this.#detailsTimer);
+    this.#detailsTimer = undefined;
+    this.store.setDetails(undefined);
+    if (this.store.draft.mode === 'details') this.store.setMode('normal');
+  }
+
+  /** The task shown changed state: fetch its record again (soon, once for a burst of changes). */
+  #refreshDetails(taskId: string, withLog: boolean): void {
+    if (this.#detailsTimer) clearTimeout(this.#detailsTimer);
+    this.#detailsTimer = setTimeout(() => {
+      this.#detailsTimer = undefined;
+      this.#loadDetails(taskId, withLog);
+    }, 100);
+  }
+
+  /** Fetches the journal record (attempts) and, with `withLog`, the log tail of the task shown. */
+  #loadDetails(taskId: string, withLog: boolean): void {
+    const store = this.store;
+    const client = this.#client;
+    if (!client || client.closed) {
+      store.updateDetails(taskId, (d) => ({ ...d, loading: false, error: 'not connected to the daemon', log: { ...d.log, loading: false } }));
+      return;
+    }
+    void (async () => {
+      try {
+        const reply = await client.request('GET', { taskId });
+        const attempts = Array.isArray(reply.attempts) ? (reply.attempts as AttemptRecord[]) : [];
+        store.updateDetails(taskId, (d) => {
+          const { error: _error, ...rest } = d;
+          return { ...rest, attempts, loading: false };
+        });
+      } catch (error) {
+        store.updateDetails(taskId, (d) => ({ ...d, loading: false, error: oneLine(errorText(error)) }));
+      }
+      store.changed();
+    })();
+    if (!withLog) return;
+    void (async () => {
+      try {
+        const reply = await client.request('LOGS', { taskId, tailBytes: this.#options.logTailBytes ?? 32_768 });
+        const raw = Array.isArray(reply.lines) ? reply.lines : [];
+        const lines = raw.map(logLineText).filter((l): l is string => l !== undefined).map(oneLine).slice(-LOG_RING);
+        store.updateDetails(taskId, (d) => ({ ...d, log: { taskId, ...(typeof reply.attempt === 'number' ? { attempt: reply.attempt } : {}), lines, loading: false } }));
+      } catch (error) {
+        store.updateDetails(taskId, (d) => ({ ...d, log: { taskId, lines: [...(store.logs.get(taskId) ?? [])], loading: false, error: oneLine(errorText(error)) } }));
+      }
+      store.changed();
+    })();
   }
 
   // ---- log pane -------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ import type { StallInfo, TaskOutcome, TaskState } from '../supervisor/types.js';
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) return '-';
   if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 10_000) return `${(ms / 1000).toFixed(2)} s`;
+  // cut, not rounded, like every longer duration and the table's ELAPSED: 4.999 s is "4.99 s", next to 0:04
+  if (ms < 10_000) return `${(Math.floor(ms / 10) / 100).toFixed(2)} s`;
   const s = Math.floor(ms / 1000);
   if (s < 60) return `${s} s`;
   const m = Math.floor(s / 60);
@@ -108,4 +109,51 @@ export function outcomeText(outcome: TaskOutcome): string {
 export function oneLine(text: string): string {
   // eslint-disable-next-line no-control-regex
   return text.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, '').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '').replace(/[\t\n\r]+/g, ' ');
+}
+
+/**
+ * Word-wraps one line of text to `width` cells: breaks at spaces where it can, cuts words longer
+ * than a line. Continuation lines get `indent` (spaces) and are shorter by as much. Never returns
+ * an empty array.
+ */
+export function wrap(text: string, width: number, indent = 0): string[] {
+  const w = Math.max(1, width);
+  const ind = Math.min(Math.max(0, indent), w - 1);
+  const out: string[] = [];
+  let rest = [...text.replace(/\s+$/, '')];
+  let first = true;
+  while (first || rest.length > 0) {
+    const room = first ? w : w - ind;
+    let line: string[];
+    if (rest.length <= room) {
+      line = rest;
+      rest = [];
+    } else {
+      let cut = -1;
+      for (let i = room; i > 0; i--) {
+        if (rest[i] === ' ') {
+          cut = i;
+          break;
+        }
+      }
+      if (cut <= 0) {
+        line = rest.slice(0, room);
+        rest = rest.slice(room);
+      } else {
+        line = rest.slice(0, cut);
+        rest = rest.slice(cut + 1);
+      }
+      while (rest[0] === ' ') rest = rest.slice(1);
+    }
+    out.push((first ? '' : ' '.repeat(ind)) + line.join('').replace(/\s+$/, ''));
+    first = false;
+  }
+  return out;
+}
+
+/** Local wall-clock time of day, "14:02:07". */
+export function formatClock(ms: number | undefined): string {
+  if (ms === undefined || !Number.isFinite(ms)) return '—';
+  const d = new Date(ms);
+  return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
 }

@@ -173,7 +173,8 @@ export async function runTuiApp(options: TuiOptions = {}): Promise<number> {
     instance.unmount();
     instance.cleanup();
     controller.dispose();
-    if (altScreen) stdout.write(ALT_SCREEN_OFF);
+    // Keys typed before the UI took the terminal were echoed on the line it started from: clear it.
+    if (altScreen) stdout.write(`${ALT_SCREEN_OFF}\r\x1b[K`);
   }
   try {
     await leave(result, stdout);

@@ -17,6 +17,7 @@ import {
   type TaskState,
 } from '../supervisor/types.js';
 import type { DaemonHealth } from '../protocol/messages.js';
+import type { AttemptRecord } from '../journal/types.js';
 import type { Template } from './templates.js';
 
 export type PendingOp = 'cancel' | 'kill' | 'restart' | 'stop';
@@ -29,9 +30,24 @@ export interface TaskView {
   progress?: Progress;
   usage?: ResourceUsage;
   stall?: StallInfo;
-  /** Local time the stall report arrived, to keep counting the silence. */
+  /** Local time the stall report (its silentForMs) was taken: the silence shown is silentForMs + (now - stallSeenAt). */
   stallSeenAt?: number;
+  /** The process of this attempt, once it has one. */
+  pid?: number;
+  /**
+   * Whether this attempt has reached 'running'. Until it has, the daemon's snapshots of a new
+   * attempt may still carry the previous attempt's pid, progress, usage, stall and start time:
+   * none of them is taken (see viewFromSnapshot).
+   */
+  ran: boolean;
   createdAt: number;
+  /**
+   * When this attempt began: it was admitted and its process is being started (ELAPSED counts from
+   * it, as the outcome's duration does). Exact for a finished attempt (its end less its duration);
+   * for an active one, when this UI first saw it starting (else when it started running).
+   */
+  attemptStartedAt?: number;
+  /** When this attempt started running (absent until it has). */
   startedAt?: number;
   endedAt?: number;
   outcome?: TaskSnapshot['outcome'];
@@ -51,7 +67,7 @@ export interface StatusLine {
   tone: Tone;
 }
 
-export type Mode = 'normal' | 'help' | 'quit' | 'quitting';
+export type Mode = 'normal' | 'help' | 'details' | 'quit' | 'quitting';
 
 export interface LogView {
   taskId: string;
@@ -59,6 +75,17 @@ export interface LogView {
   lines: readonly string[];
   loading: boolean;
   error?: string;
+}
+
+/** The details view (Enter) of one task: its journal record (attempts) and its log tail, fetched on opening. */
+export interface DetailsView {
+  taskId: string;
+  /** Index of the first line shown. */
+  scroll: number;
+  attempts?: readonly AttemptRecord[];
+  loading: boolean;
+  error?: string;
+  log: LogView;
 }
 
 export interface MachineLoad {
@@ -81,6 +108,9 @@ export interface UiState {
   mode: Mode;
   logPane: boolean;
   logView?: LogView;
+  /** Index of the first line of the help page shown. */
+  helpScroll: number;
+  details?: DetailsView;
   templates: readonly Template[];
   templatesSource?: string;
   size: { columns: number; rows: number };
@@ -101,6 +131,11 @@ export const FRAME_SPACING = 4;
 /** Lines of chrome around the table: header (2), table header (1), status (1), footer (1). */
 export const CHROME_ROWS = 5;
 export const LOG_RING = 200;
+
+/** Lines of a full-screen page (help, details): everything between the header and the status line. */
+export function pageHeight(rows: number): number {
+  return Math.max(1, rows - 1 - (CHROME_ROWS - 1));
+}
 
 export function logPaneHeight(rows: number): number {
   return Math.max(4, Math.min(14, Math.floor(rows / 3)));
@@ -138,29 +173,66 @@ function compareIds(a: TaskView, b: TaskView): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
-export function viewFromSnapshot(task: TaskSnapshot, previous?: TaskView): TaskView {
+/** How far off a snapshot's times may be and still belong together (the daemon stamps them a few ms apart). */
+const CLOCK_SLACK_MS = 250;
+
+/**
+ * Whether the attempt of this snapshot has run (reached 'running'). Queued and starting attempts
+ * have not; a stopping or finished one has if it was seen running; one seen for the first time
+ * (after connecting) has if its start time belongs to it: an attempt's outcome counts from the
+ * moment it was admitted, so a start time before that is an earlier attempt's.
+ */
+function attemptRan(task: TaskSnapshot, previous: TaskView | undefined): boolean {
+  if (task.state === 'running') return true;
+  if (task.state === 'queued' || task.state === 'starting') return false;
+  if (previous !== undefined && previous.attempt === task.attempt) return previous.ran;
+  if (task.startedAt === undefined) return false;
+  if (task.attempt <= 1) return true;
+  const outcome = task.outcome;
+  if (outcome && task.endedAt !== undefined && outcome.attempt === task.attempt) {
+    return task.startedAt >= task.endedAt - outcome.durationMs - CLOCK_SLACK_MS;
+  }
+  return true;
+}
+
+export function viewFromSnapshot(task: TaskSnapshot, previous?: TaskView, now = Date.now()): TaskView {
   const sameAttempt = previous !== undefined && previous.attempt === task.attempt;
+  const ran = attemptRan(task, previous);
   const view: TaskView = {
     id: task.id,
     name: task.name,
     state: task.state,
     attempt: task.attempt,
+    ran,
     createdAt: task.createdAt,
   };
-  const progress = task.progress ?? (sameAttempt ? previous.progress : undefined);
-  if (progress) view.progress = progress;
-  const usage = task.usage ?? (sameAttempt ? previous.usage : undefined);
-  if (usage) view.usage = usage;
-  if (task.stall && !isTerminalState(task.state)) {
-    view.stall = task.stall;
-    view.stallSeenAt = sameAttempt && previous.stall ? previous.stallSeenAt : Date.now();
-  } else if (sameAttempt && previous.stall && previous.state === task.state && !isTerminalState(task.state)) {
-    view.stall = previous.stall;
-    view.stallSeenAt = previous.stallSeenAt;
+  // What belongs to the attempt's process is taken only once the attempt has run: before that, a
+  // snapshot of a new attempt may still carry the previous attempt's (the supervisor keeps them
+  // until the new process is spawned).
+  if (ran) {
+    const progress = task.progress ?? (sameAttempt ? previous.progress : undefined);
+    if (progress) view.progress = progress;
+    const usage = task.usage ?? (sameAttempt ? previous.usage : undefined);
+    if (usage) view.usage = usage;
+    if (task.pid !== undefined) view.pid = task.pid;
+    else if (sameAttempt && previous.pid !== undefined && !isTerminalState(task.state)) view.pid = previous.pid;
+    if (task.stall && !isTerminalState(task.state)) {
+      // silentForMs is as of now: count on from now (keeping an older arrival time would count the silence twice)
+      view.stall = task.stall;
+      view.stallSeenAt = now;
+    } else if (sameAttempt && previous.stall && previous.state === task.state && !isTerminalState(task.state)) {
+      view.stall = previous.stall;
+      if (previous.stallSeenAt !== undefined) view.stallSeenAt = previous.stallSeenAt;
+    }
+    if (task.startedAt !== undefined) view.startedAt = task.startedAt;
   }
-  if (task.startedAt !== undefined) view.startedAt = task.startedAt;
-  if (task.endedAt !== undefined) view.endedAt = task.endedAt;
-  if (task.outcome) view.outcome = task.outcome;
+  if (task.endedAt !== undefined && isTerminalState(task.state)) view.endedAt = task.endedAt;
+  if (task.outcome && task.outcome.attempt === task.attempt) view.outcome = task.outcome;
+  if (view.outcome && view.endedAt !== undefined) view.attemptStartedAt = view.endedAt - view.outcome.durationMs;
+  else if (task.state !== 'queued') {
+    const at = (sameAttempt ? previous.attemptStartedAt : undefined) ?? view.startedAt ?? (isTerminalState(task.state) ? undefined : now);
+    if (at !== undefined) view.attemptStartedAt = at;
+  }
   if (task.stopReason) view.stopReason = task.stopReason;
   if (previous?.pending && !pendingSettled(previous.pending, view)) view.pending = previous.pending;
   return view;
@@ -197,6 +269,8 @@ export class TuiStore {
   #tasks = new Map<string, TaskView>();
   /** Tasks cleared with c, and the attempt that was cleared. */
   #cleared = new Map<string, number>();
+  /** Tasks that ended at or before this (daemon clock, ms) are cleared too: see setClearedThrough. */
+  #clearedThrough = -Infinity;
   #orderDirty = false;
   #dirty = false;
   #timer: NodeJS.Timeout | undefined;
@@ -220,6 +294,7 @@ export class TuiStore {
       status: { text: 'Connecting to the daemon…', tone: 'busy' },
       mode: 'normal',
       logPane: false,
+      helpScroll: 0,
       templates: options.templates ?? [],
       ...(options.templatesSource ? { templatesSource: options.templatesSource } : {}),
       size: options.size ?? { columns: 100, rows: 30 },
@@ -341,6 +416,33 @@ export class TuiStore {
     else delete this.#draft.logView;
   }
 
+  setHelpScroll(scroll: number): void {
+    this.#draft.helpScroll = Math.max(0, scroll);
+  }
+
+  setDetails(details: DetailsView | undefined): void {
+    if (details) this.#draft.details = details;
+    else delete this.#draft.details;
+  }
+
+  /** Changes the details view if it still shows `taskId`. */
+  updateDetails(taskId: string, patch: (details: DetailsView) => DetailsView): void {
+    const details = this.#draft.details;
+    if (details && details.taskId === taskId) this.#draft.details = patch(details);
+  }
+
+  /**
+   * Rows of tasks that ended at or before this time stay cleared (c, in an earlier session too);
+   * a task that runs again ends later, and comes back.
+   */
+  setClearedThrough(at: number | undefined): void {
+    this.#clearedThrough = at ?? -Infinity;
+  }
+
+  get clearedThrough(): number | undefined {
+    return Number.isFinite(this.#clearedThrough) ? this.#clearedThrough : undefined;
+  }
+
   /** Replaces every task with a daemon snapshot (after (re)connecting). */
   replaceTasks(tasks: readonly TaskSnapshot[]): void {
     const previous = this.#tasks;
@@ -427,19 +529,27 @@ export class TuiStore {
       const lines = [...view.lines, line];
       this.#draft.logView = { ...view, lines: lines.length > LOG_RING ? lines.slice(-LOG_RING) : lines };
     }
+    const details = this.#draft.details;
+    if (details && details.taskId === taskId && !details.log.loading) {
+      const lines = [...details.log.lines, line];
+      this.#draft.details = { ...details, log: { ...details.log, lines: lines.length > LOG_RING ? lines.slice(-LOG_RING) : lines } };
+    }
   }
 
   /**
-   * Drops finished rows (and their logs) from the UI; returns how many. The daemon keeps them; a
-   * cleared task that runs again (restarted from the CLI) comes back.
+   * Drops finished rows (and their logs) from the UI; returns how many, and when the last of them
+   * ended (to keep them cleared: setClearedThrough). The daemon keeps them; a cleared task that
+   * runs again (restarted from the CLI) comes back.
    */
-  clearFinished(): number {
+  clearFinished(): { count: number; lastEndedAt?: number } {
     let n = 0;
+    let lastEndedAt: number | undefined;
     const selected = this.#draft.selectedId;
     const selectedIndex = selected === undefined ? -1 : this.#draft.order.indexOf(selected);
     for (const [id, t] of this.#tasks) {
       if (isTerminalState(t.state) && !t.pending) {
         this.#cleared.set(id, t.attempt);
+        if (t.endedAt !== undefined) lastEndedAt = Math.max(lastEndedAt ?? t.endedAt, t.endedAt);
         this.#tasks.delete(id);
         this.logs.delete(id);
         n += 1;
@@ -455,11 +565,13 @@ export class TuiStore {
       }
       this.#clampScroll();
     }
-    return n;
+    if (lastEndedAt !== undefined) this.#clearedThrough = Math.max(this.#clearedThrough, lastEndedAt);
+    return { count: n, ...(lastEndedAt !== undefined ? { lastEndedAt } : {}) };
   }
 
   /** Whether a snapshot is of a task cleared from the UI, and still the run that was cleared. */
   #stillCleared(task: TaskSnapshot): boolean {
+    if (isTerminalState(task.state) && task.endedAt !== undefined && task.endedAt <= this.#clearedThrough && !this.#tasks.has(task.id)) return true;
     const attempt = this.#cleared.get(task.id);
     if (attempt === undefined) return false;
     if (task.attempt === attempt && isTerminalState(task.state)) return true;

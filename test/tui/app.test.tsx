@@ -4,7 +4,8 @@ import { App } from '../../src/tui/components/app.js';
 import { Controller } from '../../src/tui/controller.js';
 import { TuiStore } from '../../src/tui/store.js';
 import { FastPaint } from '../../src/tui/fast-paint.js';
-import type { Template } from '../../src/tui/templates.js';
+import { memoryPrefs, type PrefsStore } from '../../src/tui/prefs.js';
+import { defaultTemplates, type Template } from '../../src/tui/templates.js';
 import { FakeDaemon, FakeDaemonError } from './fake-daemon.js';
 
 const templates: Template[] = [
@@ -36,13 +37,22 @@ afterEach(() => {
   for (const c of controllers.splice(0)) c.dispose();
 });
 
-async function setup(options: { rows?: number; columns?: number; daemon?: FakeDaemon } = {}) {
+async function setup(
+  options: { rows?: number; columns?: number; daemon?: FakeDaemon; templates?: Template[]; prefs?: PrefsStore; awaitStart?: boolean } = {},
+) {
   const daemon = options.daemon ?? new FakeDaemon();
-  const store = new TuiStore({ templates, size: { columns: options.columns ?? 120, rows: options.rows ?? 30 }, frameMs: 5 });
-  const controller = new Controller({ store, connect: daemon.connect, machineLoad: () => ({ load1: 0.5, cpus: 2, memUsedFraction: 0.4 }), tickMs: 40 });
+  const store = new TuiStore({ templates: options.templates ?? templates, size: { columns: options.columns ?? 120, rows: options.rows ?? 30 }, frameMs: 5 });
+  const controller = new Controller({
+    store,
+    connect: daemon.connect,
+    machineLoad: () => ({ load1: 0.5, cpus: 2, memUsedFraction: 0.4 }),
+    tickMs: 40,
+    prefs: options.prefs ?? memoryPrefs(),
+  });
   controllers.push(controller);
   const ui = render(<App controller={controller} />);
-  await controller.start();
+  const started = controller.start();
+  if (options.awaitStart !== false) await started;
   const frame = () => ui.lastFrame() ?? '';
   const press = async (input: string) => {
     ui.stdin.write(input);
@@ -50,7 +60,7 @@ async function setup(options: { rows?: number; columns?: number; daemon?: FakeDa
   };
   const waitFor = (text: string | RegExp, timeoutMs?: number) =>
     until(() => (typeof text === 'string' ? frame().includes(text) : text.test(frame())), `${String(text)} on screen; last frame:\n${frame()}`, timeoutMs);
-  return { daemon, store, controller, ui, frame, press, waitFor };
+  return { daemon, store, controller, ui, frame, press, waitFor, started };
 }
 
 /** The row of the table for task `id`. */
@@ -252,17 +262,17 @@ describe('App', () => {
     expect(frame()).not.toContain('bulk 1 ');
   });
 
-  it('Enter toggles the log pane with the selected task’s log', async () => {
+  it('l toggles the log pane with the selected task’s log', async () => {
     const { daemon, frame, press, waitFor } = await setup();
     await press('1');
     await waitFor('steady work');
     daemon.logs.set('1', ['hello from the task', 'second line']);
-    await press(keys.enter);
+    await press('l');
     await waitFor('second line');
     expect(frame()).toContain('log · task 1');
     daemon.emit({ type: 'TASK_LOG', log: { taskId: '1', attempt: 1, stream: 'stderr', line: 'live line', at: Date.now() } });
     await waitFor('! live line');
-    await press(keys.enter);
+    await press('l');
     await until(() => !frame().includes('log · task 1'), 'log pane closed');
   });
 
@@ -360,5 +370,247 @@ describe('App', () => {
     await until(() => store.getSnapshot().size.rows === 30, 'resize');
     expect(frame().split('\n')).toHaveLength(29);
     expect(frame().split('\n').filter((l) => /^\d+ +>? *bulk/.test(l))).toHaveLength(30 - 1 - 5);
+  });
+});
+
+/** A frame's lines, each at most `columns` cells, exactly rows - 1 of them. */
+function expectFits(frame: string, columns: number, rows: number): string[] {
+  const lines = frame.split('\n');
+  expect(lines).toHaveLength(rows - 1);
+  for (const line of lines) expect([...line].length, line).toBeLessThanOrEqual(columns);
+  return lines;
+}
+
+describe('what a new user trips over (issue #11)', () => {
+  it('1: a start pressed while the daemon is starting runs once it is up; a k after it stops that task', async () => {
+    const daemon = new FakeDaemon();
+    daemon.running = false;
+    const open = daemon.gateConnect();
+    const { frame, press, waitFor, started } = await setup({ daemon, awaitStart: false });
+    await waitFor('daemon connecting…');
+    await press('1');
+    // answered at once, on screen
+    await waitFor('your request will run when it is up: start 1 (steady work)');
+    await press('k');
+    await waitFor('2 requests will run when it is up: start 1 (steady work), cancel the task started before it');
+    expect(daemon.requests).toEqual([]);
+    open();
+    await started;
+    await waitFor(/Task 1 cancelled after \d/);
+    expect(daemon.requests.map((r) => r.type)).toEqual(['TASK_REQUEST', 'TASK_CANCEL']);
+    expect(rowOf(frame(), '1')).toContain('■ cancelled');
+  });
+
+  it('1: s pressed before the daemon listed its tasks stops them once it has', async () => {
+    const daemon = new FakeDaemon();
+    daemon.add({ module: '/x.js', name: 'already running A' });
+    daemon.add({ module: '/x.js', name: 'already running B' });
+    const open = daemon.gateConnect();
+    const { press, waitFor, started } = await setup({ daemon, awaitStart: false });
+    await waitFor('daemon connecting…');
+    await press('s');
+    await waitFor('your request will run when it is up: stop every task');
+    open();
+    await started;
+    await waitFor(/Stopped 2 tasks in \d+\.\d\d s \(2 cancelled, 0 killed\)/);
+  });
+
+  it('1: a stop key pressed while reconnecting acts on the task that was selected, once the daemon is back', async () => {
+    const { daemon, press, waitFor } = await setup();
+    await press('1');
+    await waitFor('Started task 1');
+    daemon.die();
+    await waitFor('The daemon is gone');
+    const open = daemon.gateConnect();
+    await press('R');
+    await waitFor('daemon starting…');
+    await press('K');
+    await waitFor('your request will run when it is up: kill task 1');
+    open();
+    await waitFor(/Task 1 killed \(SIGKILL\) after \d+ ms/);
+  });
+
+  it('1: k with nothing selected while connecting is answered at once, not dropped', async () => {
+    const daemon = new FakeDaemon();
+    const open = daemon.gateConnect();
+    const { press, waitFor, started } = await setup({ daemon, awaitStart: false });
+    await waitFor('daemon connecting…');
+    await press('k');
+    await waitFor('k: no task selected');
+    open();
+    await started;
+  });
+
+  it('2: Enter shows a failed task in full at 80×24: error, stack, exit code, attempts with pids, log tail', async () => {
+    const { daemon, frame, press, waitFor } = await setup({ columns: 80, rows: 24 });
+    await press('1');
+    await waitFor('Started task 1');
+    const message = 'flaky task failed at step 16/40 (simulated: one run in three fails; press r to run it again)';
+    const stack = `Error: ${message}\n    at run (file:///opt/taskwarden/dist/src/tui/templates/flaky.js:12:15)\n    at async Host.execute (file:///opt/taskwarden/dist/src/runner/host.js:88:20)`;
+    const t = daemon.tasks.get('1')!;
+    daemon.attempts.set('1', [{ attempt: 1, state: 'failed', pid: 10001, startedAt: t.startedAt, endedAt: Date.now(), durationMs: 812, exitCode: 1, error: { name: 'Error', message } }]);
+    daemon.logs.set('1', ['step 15/40', `! Error: ${message}`]);
+    daemon.end('1', 'failed', { error: { name: 'Error', message, stack }, exitCode: 1 });
+    await waitFor('✘ failed');
+    expect(rowOf(frame(), '1')).toContain('flaky task failed at'); // cut in the table…
+    await press(keys.enter);
+    await waitFor('Attempts');
+    await waitFor('10001');
+    const lines = expectFits(frame(), 80, 24);
+    const text = lines.join('\n').replace(/\n {11}/g, ' '); // a wrapped value continues under itself
+    expect(text).toContain(message); // …whole here
+    expect(text).toContain('exit code 1');
+    expect(text).toContain('flaky.js:12:15');
+    expect(text).toMatch(/✘ failed · attempt 1/);
+    // the log tail is further down
+    await press(keys.end);
+    await waitFor('step 15/40');
+    expectFits(frame(), 80, 24);
+    await press(keys.escape);
+    await waitFor(/^ID +NAME/m);
+  });
+
+  it('2: the log pane of a finished task without output says so, not "(no output yet)"', async () => {
+    const { daemon, press, waitFor, frame } = await setup();
+    await press('1');
+    await waitFor('Started task 1');
+    daemon.end('1', 'completed');
+    await waitFor('✔ completed');
+    await press('l');
+    await waitFor('log · task 1');
+    await waitFor('(this attempt wrote no output)');
+    expect(frame()).not.toContain('no output yet');
+  });
+
+  it('3: help at 80×24 with the default templates keeps every line whole and scrolls to the rest', async () => {
+    const defaults = await defaultTemplates();
+    const { press, waitFor, frame } = await setup({ columns: 80, rows: 24, templates: defaults });
+    await waitFor('daemon pid');
+    await press('?');
+    await waitFor(' Keys');
+    const seen: string[] = [];
+    let lines = expectFits(frame(), 80, 24);
+    seen.push(...lines);
+    expect(lines[2]?.trimEnd()).toBe(' Keys'); // the title, right under the header
+    for (let i = 0; i < 10 && !frame().includes('Esc closes this help'); i++) {
+      await press(keys.pageDown);
+      await sleep(20);
+      lines = expectFits(frame(), 80, 24);
+      seen.push(...lines);
+    }
+    const all = seen.join('\n');
+    expect(all).toContain('kill the selected task now');
+    expect(all).toMatch(/^ {2}c +clear finished rows/m);
+    for (const t of defaults) {
+      // each template starts a line of its own, with its name whole
+      expect(all).toMatch(new RegExp(`^  ${t.key} ${t.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'm'));
+    }
+    // still the help: a scroll key does not close it
+    expect(frame()).toContain('Esc closes this help');
+    await press(keys.escape);
+    await waitFor(/^ID +NAME/m);
+  });
+
+  it('3: help at 120×20 with a custom config leaves no fragment behind', async () => {
+    const custom: Template[] = Array.from({ length: 9 }, (_, i) => ({
+      key: i + 1,
+      name: `custom job number ${i + 1}`,
+      description: `runs the nightly batch ${i + 1} against the staging database and reports progress as JSON lines`,
+      spec: { command: 'true', name: `custom job number ${i + 1}` },
+    }));
+    const { press, waitFor, frame } = await setup({ columns: 120, rows: 20, templates: custom });
+    await waitFor('daemon pid');
+    await press('?');
+    await waitFor(' Keys');
+    const lines = expectFits(frame(), 120, 20);
+    expect(lines.join('\n')).not.toMatch(/again\)\S/);
+    expect(lines.join('\n')).toContain('restart the selected task (kill this attempt, run it again)');
+    expect(lines.join('\n')).toContain('kill the selected task now (SIGKILL to its whole process group)');
+  });
+
+  it('6: "done in" and ELAPSED count the same span (the attempt, start-up included)', async () => {
+    const { daemon, press, waitFor, frame } = await setup();
+    await press('1');
+    await waitFor('Started task 1');
+    const t = daemon.tasks.get('1')!;
+    // it started running 1.45 s after its process was started, and ran 3.20 s
+    const endedAt = t.startedAt! + 3204;
+    daemon.set({ ...t, state: 'completed', endedAt, outcome: { state: 'completed', durationMs: 4650, attempt: 1 } });
+    await waitFor('✔ completed');
+    const row = rowOf(frame(), '1');
+    expect(row).toContain('done in 4.65 s');
+    expect(row).toMatch(/ 0:04 /);
+  });
+
+  it('6: a row stopped while its process was still starting has an ELAPSED', async () => {
+    const { daemon, waitFor, frame } = await setup();
+    const queued = daemon.add({ module: '/slow-boot.js', name: 'slow boot' }, 'queued');
+    const t = daemon.set({ ...queued, state: 'starting', pid: 10_001 }, 'queued'); // its process boots: not running yet
+    await waitFor('◔ starting');
+    const endedAt = t.createdAt + 2500;
+    daemon.set({ ...t, state: 'cancelled', endedAt, stopReason: 'cancel', outcome: { state: 'cancelled', durationMs: 2500, attempt: 1, stopReason: 'cancel' } });
+    await waitFor('■ cancelled');
+    expect(rowOf(frame(), '1')).toMatch(/ 0:02 /);
+  });
+
+  it('6: rows cleared with c stay cleared when the UI is opened again; one that runs again comes back', async () => {
+    const prefs = memoryPrefs();
+    const daemon = new FakeDaemon();
+    const first = await setup({ daemon, prefs });
+    await first.press('1');
+    await first.waitFor('Started task 1');
+    await first.press('3');
+    await first.waitFor('Started task 2');
+    daemon.end('1', 'completed');
+    await first.waitFor('✔ completed');
+    await first.press('c');
+    await first.waitFor('Cleared 1 finished row');
+    cleanup();
+    const second = await setup({ daemon, prefs });
+    await second.waitFor('daemon pid');
+    await second.waitFor(/^2 .*shell job/m);
+    expect(rowOf(second.frame(), '1')).toBe('');
+    // run again (from the CLI): back in the table
+    const t = daemon.tasks.get('1')!;
+    daemon.set({ ...t, state: 'running', attempt: 2, startedAt: Date.now(), endedAt: undefined, outcome: undefined } as never);
+    await second.waitFor(/^1 .*steady work/m);
+  });
+
+  it('Esc typed together with the next key (read as Alt+key) is not lost', async () => {
+    const { press, waitFor, frame } = await setup();
+    await press('1');
+    await waitFor('Started task 1');
+    await press('3');
+    await waitFor('Started task 2');
+    await press(keys.up);
+    await waitFor(/^1 +> steady work/m);
+    await press(keys.enter);
+    await waitFor('Attempts');
+    await press(`${ESC}${keys.down}`); // Esc, then ↓, in one read
+    await waitFor(/^2 +> shell job/m);
+    expect(frame()).not.toContain('Attempts');
+  });
+
+  it('the quit prompt keeps every choice on screen at 80 columns', async () => {
+    const { press, waitFor, frame } = await setup({ columns: 80, rows: 24 });
+    await press('1');
+    await waitFor('Started task 1');
+    await press('q');
+    await waitFor('[Esc] stay');
+    const lines = expectFits(frame(), 80, 24);
+    expect(lines[21]).toMatch(/\[s\] stop.*\[d\] detach.*\[Esc\] stay$/);
+    expect(lines[21]).not.toContain('…');
+    expect(lines[22]).toContain('Esc stay'); // the hints say the same, not the table's keys
+    await press(keys.escape);
+    await waitFor('Still here');
+  });
+
+  it('6: the key hints fit 80 columns, none cut', async () => {
+    const { frame, waitFor } = await setup({ columns: 80, rows: 24 });
+    await waitFor('daemon pid');
+    const footer = frame().split('\n')[22]!;
+    expect(footer).not.toContain('…');
+    expect(footer).toMatch(/ \? help {2}q quit$/);
+    expect(footer).toContain('k cancel  K kill');
   });
 });

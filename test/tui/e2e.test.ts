@@ -3,12 +3,26 @@
  * real task processes. Needs `npm run build` first (npm test does it). Generous time bounds: the
  * machine is small and shared.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DaemonClient } from '../../src/daemon/client.js';
 import { processes } from '../helpers.js';
-import { cliPath, PtyUi, type PtyOptions } from './pty.js';
+import { cliPath, PtyUi, repoRoot, type PtyOptions } from './pty.js';
+
+/** A task module that takes 1.5 s to load (its process stays 'starting' that long), then steps every 20 ms. */
+const SLOW_BOOT = `
+import { defineTask } from ${JSON.stringify(new URL('dist/src/task.js', `file://${repoRoot}`).href)};
+await new Promise((resolve) => setTimeout(resolve, 1500));
+export default defineTask(async (input, ctx) => {
+  for (let i = 1; i <= 4000; i++) {
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    ctx.progress(i / 4000, \`step \${i}/4000\`);
+  }
+});
+`;
 
 const config = {
   templates: [
@@ -16,6 +30,8 @@ const config = {
     { name: 'sync loop', module: 'builtin:sync-loop', graceMs: 1500 },
     { name: 'deaf to SIGTERM', module: 'builtin:ignores-sigterm', graceMs: 1000 },
     { name: 'shell', command: ['/bin/sh', '-c', 'while true; do echo tick; sleep 0.2; done'] },
+    { name: 'slow boot', module: './slow-boot.mjs' },
+    { name: 'fails', command: ['/bin/sh', '-c', 'echo reading the plate; echo "plate p1.tif: no such file; check the path in the template input and try again" >&2; exit 3'] },
   ],
 };
 
@@ -120,16 +136,69 @@ describe('terminal UI in a pseudo-terminal', () => {
     await expectCoherent(ui);
   }, 90_000);
 
-  it('Enter shows the selected task’s log', async () => {
+  it('l shows the selected task’s log', async () => {
     const ui = await open();
     ui.write('4');
     await ui.waitForRow('1', 'running');
-    ui.write('\r');
+    ui.write('l');
     await ui.waitFor(/log · task 1 shell/);
     await ui.waitFor((s) => (s.match(/^ tick$/gm) ?? []).length >= 2, 20_000, 'log lines in the pane');
-    ui.write('\r');
+    ui.write('l');
     await ui.waitFor((s) => !s.includes('log · task 1'));
   }, 90_000);
+
+  it('a key pressed the moment the screen appears, while the daemon is still starting, is carried out', async () => {
+    const ui = new PtyUi({ config });
+    uis.push(ui);
+    // the very first frame: the daemon is not up yet (this UI starts it)
+    await ui.waitForOutput(0, /daemon (connecting|starting)…/, 30_000);
+    ui.write('1');
+    await ui.waitFor(/Started task 1: steady/, 30_000);
+    await ui.waitForRow('1', /running/, 30_000);
+    await expectCoherent(ui);
+  }, 90_000);
+
+  it('Enter shows a failed task in full at 80×24: error, exit code, the attempt and its pid, the log tail', async () => {
+    const ui = await open({ cols: 80, rows: 24 });
+    ui.write('6');
+    await ui.waitForRow('1', '✘ failed');
+    ui.write('\r');
+    await ui.waitFor(/Attempts/);
+    const screen = await ui.waitFor(/^ +1 +✘ failed +\d+ /m, 20_000, 'the attempt with its pid');
+    expect(screen).toContain('exit code 3');
+    const lines = await ui.screen();
+    expect(lines).toHaveLength(24);
+    expect(lines[0]).toMatch(/^ taskwarden +● daemon pid \d+/);
+    expect(lines[22]).toContain('Esc close');
+    ui.write('\x1b[F'); // End: the log tail
+    // wrapped to the width: a long line continues, indented, on the next
+    await ui.waitFor((s) => s.replace(/\n +/g, ' ').includes('! plate p1.tif: no such file; check the path in the template input and try again'), 20_000, 'the whole stderr line');
+    ui.write('\x1b');
+    await ui.waitFor(/^ID +NAME +STATE/m);
+    await expectCoherent(ui);
+  }, 90_000);
+
+  it('after r, the new attempt shows none of the previous attempt’s progress or time while it starts', async () => {
+    const ui = await open();
+    writeFileSync(path.join(ui.dir, 'slow-boot.mjs'), SLOW_BOOT);
+    ui.write('5');
+    await ui.waitForRow('1', /step [3-9]\d{2,}\/4000/, 60_000); // it has run 6 s or more: the bar shows it
+    const since = ui.mark();
+    ui.write('r');
+    // attempt 2 loads for 1.5 s: its 'starting' frames are drawn
+    await ui.waitForRowOutput(since, '1', '◔ starting', 20_000);
+    await ui.waitFor(/Task 1 restarted: attempt 2 running/, 30_000);
+    const rows = stripVTControlCharacters(ui.raw.slice(since))
+      .split(/\r?\n/)
+      .filter((l) => l.startsWith('1 ') && l.includes('◔ starting'));
+    expect(rows.length).toBeGreaterThan(0);
+    for (const row of rows) {
+      expect(row).not.toMatch(/[█▏▎▍▌▋▊▉]|step \d/); // no bar, no progress message of attempt 1
+      // ELAPSED counts attempt 2 (its 1.5 s start-up, longer on a busy machine), not attempt 1's 6 s and more
+      const elapsed = /(\d+):(\d\d) /.exec(row);
+      if (elapsed) expect(Number(elapsed[1]) * 60 + Number(elapsed[2]), row).toBeLessThan(6);
+    }
+  }, 120_000);
 
   it('follows a terminal resize', async () => {
     const ui = await open();
@@ -246,11 +315,11 @@ describe('terminal UI in a pseudo-terminal', () => {
     const ui = await open({ config: undefined });
     ui.write('?');
     await ui.waitFor('Templates');
-    const screen = await ui.text();
-    expect(screen).toMatch(/1 (texture|simulated analysis)/);
-    expect(screen).toContain('stuck in a sync loop');
-    expect(screen).toContain('ignores SIGTERM');
-    expect(screen).toContain('fails now and then');
+    // a frame may arrive in pieces: wait for the whole list rather than read one screen
+    await ui.waitFor(/1 (texture|simulated analysis)/);
+    await ui.waitFor('stuck in a sync loop');
+    await ui.waitFor('ignores SIGTERM');
+    await ui.waitFor('fails now and then');
   }, 60_000);
 
   it('a bad config file: one clear message naming the problem', async () => {

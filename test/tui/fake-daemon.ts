@@ -39,8 +39,23 @@ export class FakeDaemon {
   logs = new Map<string, string[]>();
   /** Sent in the HELLO reply when set. */
   health: DaemonHealth | undefined;
+  /** When set, connecting waits until it resolves (a daemon that takes a while to start). */
+  connectGate: Promise<void> | undefined;
+  /** Attempt records for GET, per task (the journal's); default one per attempt from the task. */
+  attempts = new Map<string, Array<Record<string, unknown>>>();
+
+  /** Makes connecting wait until the returned function is called. */
+  gateConnect(): () => void {
+    let open!: () => void;
+    this.connectGate = new Promise<void>((resolve) => (open = resolve));
+    return () => {
+      this.connectGate = undefined;
+      open();
+    };
+  }
 
   connect: ConnectFn = async ({ autostart }) => {
+    if (this.connectGate) await this.connectGate;
     if (!this.running) {
       if (!autostart) throw new Error('connect ENOENT (no daemon)');
       this.running = true;
@@ -151,6 +166,14 @@ export class FakeDaemon {
       }
       case 'LOGS':
         return { attempt: task!.attempt, lines: this.logs.get(taskId!) ?? [] };
+      case 'GET':
+        return {
+          task: task!,
+          attempts: this.attempts.get(taskId!) ?? [
+            { attempt: task!.attempt, state: task!.state, ...(task!.pid !== undefined ? { pid: task!.pid } : {}), ...(task!.startedAt !== undefined ? { startedAt: task!.startedAt } : {}) },
+          ],
+          transitions: [],
+        };
       case 'LIST':
         return { tasks: [...this.tasks.values()] };
       case 'SHUTDOWN':

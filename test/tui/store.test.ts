@@ -1,5 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { TaskSnapshot } from '../../src/supervisor/types.js';
+import { messageFor, rowText, tableLayout } from '../../src/tui/components/task-table.js';
 import { fit, formatBytes, formatDuration, progressBar, stallText } from '../../src/tui/format.js';
 import { actionFor, splitInput } from '../../src/tui/keys.js';
 import { TuiStore, visibleRowCount } from '../../src/tui/store.js';
@@ -103,7 +104,7 @@ describe('store', () => {
     store.upsertTask(snap('2', 'running'));
     store.upsertTask(snap('3', 'killed'));
     store.appendLog('1', 'old line');
-    expect(store.clearFinished()).toBe(2);
+    expect(store.clearFinished().count).toBe(2);
     store.commit();
     expect(store.getSnapshot().order).toEqual(['2']);
     expect(store.getSnapshot().selectedId).toBe('2');
@@ -115,6 +116,70 @@ describe('store', () => {
     store.upsertTask(snap('3', 'starting', { attempt: 2 })); // restarted from the CLI
     store.commit();
     expect(store.getSnapshot().order).toEqual(['2', '3']);
+  });
+});
+
+describe('what a new user trips over (issue #11)', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  const stall = (silentForMs: number) => ({ taskId: '1', silentForMs, diagnosis: 'spinning' as const, cpuPercent: 100 });
+  const usage = { cpuPercent: 99, rssBytes: 47.6 * 2 ** 20, processes: 1, sampledAt: 0, windowMs: 1000 };
+
+  it('4: the stall silence is counted once when a later snapshot (a cancel) reports it again', () => {
+    const clock = vi.spyOn(Date, 'now');
+    const store = new TuiStore();
+    clock.mockReturnValue(100_000);
+    store.upsertTask(snap('1', 'running', { startedAt: 75_000 }));
+    store.setStall('1', stall(10_000)); // first report, at 0:25 of the run
+    clock.mockReturnValue(115_000);
+    expect(messageFor(store.task('1')!, 115_000).text).toContain('no progress for 25 s');
+    // k at 0:28: the cancelling snapshot carries the silence as of now
+    clock.mockReturnValue(118_000);
+    store.upsertTask(snap('1', 'cancelling', { startedAt: 75_000, stall: stall(28_000) }));
+    expect(messageFor(store.task('1')!, 118_000).text).toContain('no progress for 28 s');
+    expect(messageFor(store.task('1')!, 120_000).text).toContain('no progress for 30 s');
+  });
+
+  it('5: a restarted attempt shows nothing of the previous attempt until it has its own', () => {
+    const store = new TuiStore();
+    const now = 200_000;
+    const old = { startedAt: now - 37_000, pid: 111, progress: { fraction: 0.13, message: 'spinning…' }, usage, stall: stall(38_000) };
+    store.upsertTask(snap('1', 'running', old));
+    // what the daemon sends for attempt 2 before its process runs: attempt 1's leftovers
+    for (const state of ['queued', 'starting'] as const) {
+      store.upsertTask(snap('1', state, { attempt: 2, ...old }));
+      const view = store.task('1')!;
+      expect(view).toMatchObject({ attempt: 2, state });
+      expect(view.progress ?? view.usage ?? view.stall ?? view.startedAt ?? view.pid).toBeUndefined();
+      const row = rowText(view, false, tableLayout(140), Date.now());
+      expect(row).not.toMatch(/13%|no progress|MiB|spinning|0:37/);
+    }
+    // running: its own from now on
+    store.upsertTask(snap('1', 'running', { attempt: 2, startedAt: now, pid: 222 }));
+    store.setProgress('1', { fraction: 0.02, message: 'step 1' });
+    expect(store.task('1')).toMatchObject({ startedAt: now, pid: 222, progress: { fraction: 0.02 } });
+  });
+
+  it('5: an attempt 2 cancelled before it started shows no progress and no elapsed time of attempt 1', () => {
+    const store = new TuiStore();
+    const endedAt = 300_000;
+    // seen for the first time (a UI opened afterwards): attempt 1 ran 30 s and completed
+    store.replaceTasks([
+      snap('1', 'cancelled', { attempt: 2, startedAt: endedAt - 30_000, endedAt, progress: { fraction: 1 }, outcome: { state: 'cancelled', durationMs: 0, attempt: 2, stopReason: 'cancel' } }),
+    ]);
+    const row = rowText(store.task('1')!, false, tableLayout(140), endedAt);
+    expect(row).not.toContain('100%');
+    expect(row).not.toContain('0:30');
+    // seen live: queued attempt 2, then cancelled
+    const live = new TuiStore();
+    live.upsertTask(snap('1', 'completed', { startedAt: endedAt - 30_000, endedAt: endedAt - 1000, progress: { fraction: 1 }, outcome: { state: 'completed', durationMs: 29_000, attempt: 1 } }));
+    live.upsertTask(snap('1', 'queued', { attempt: 2, startedAt: endedAt - 30_000, progress: { fraction: 1 } }));
+    live.upsertTask(snap('1', 'cancelled', { attempt: 2, startedAt: endedAt - 30_000, endedAt, progress: { fraction: 1 }, outcome: { state: 'cancelled', durationMs: 0, attempt: 2 } }));
+    const liveRow = rowText(live.task('1')!, false, tableLayout(140), endedAt);
+    expect(liveRow).not.toContain('100%');
+    expect(liveRow).not.toContain('0:30');
   });
 });
 
@@ -145,6 +210,7 @@ describe('format', () => {
   it('formats', () => {
     expect(formatDuration(2)).toBe('2 ms');
     expect(formatDuration(1234)).toBe('1.23 s');
+    expect(formatDuration(4999)).toBe('4.99 s'); // cut like ELAPSED (0:04), never "5.00 s" next to it
     expect(formatDuration(14_200)).toBe('14 s');
     expect(formatDuration(185_000)).toBe('3 m 05 s');
     expect(formatBytes(50 * 2 ** 20)).toBe('50.0 MiB');

@@ -8,8 +8,9 @@ import { Box, useInput, useStdout } from 'ink';
 import { isTerminalState, type TaskState } from '../../supervisor/types.js';
 import { colorsEnabled } from '../ansi.js';
 import type { Controller } from '../controller.js';
-import { logPaneHeight, visibleRowCount, type UiState } from '../store.js';
-import { Footer, Header, Help, LogPane, QuitPrompt, StatusBar } from './chrome.js';
+import { detailLines, helpLines } from '../pages.js';
+import { logPaneHeight, pageHeight, visibleRowCount, type UiState } from '../store.js';
+import { Footer, Header, LogPane, Page, QuitPrompt, StatusBar } from './chrome.js';
 import { TableHeader, TaskTable, tableLayout } from './task-table.js';
 
 function countStates(state: UiState): Partial<Record<TaskState, number>> {
@@ -22,6 +23,9 @@ function countStates(state: UiState): Partial<Record<TaskState, number>> {
 }
 
 function emptyHint(state: UiState): string {
+  if (state.daemon.kind === 'connecting') {
+    return ' Waiting for the daemon… keys pressed now are carried out once it is up.';
+  }
   const first = state.templates.slice(0, 3).map((t) => `${t.key} ${t.name}`);
   return first.length > 0 ? ` No tasks yet. Press 1-9 to start one (${first.join(', ')}, …), ? for help.` : ' No tasks yet.';
 }
@@ -55,13 +59,22 @@ export function App({ controller }: { controller: Controller }) {
     return n;
   }, [state.tasks]);
   const logHeight = logPaneHeight(state.size.rows);
-  const selectedName = state.selectedId ? state.tasks.get(state.selectedId)?.name : undefined;
+  const selected = state.selectedId ? state.tasks.get(state.selectedId) : undefined;
+  const selectedName = selected?.name;
+  const pageLines = useMemo(() => {
+    if (state.mode === 'help') return helpLines(state.templates, state.templatesSource, width);
+    if (state.mode === 'details' && state.details) {
+      return detailLines({ task: state.tasks.get(state.details.taskId), details: state.details, now: state.now }, width);
+    }
+    return undefined;
+  }, [state.mode, state.templates, state.templatesSource, state.details, state.tasks, state.now, width]);
+  const page = state.mode === 'help' || state.mode === 'details';
 
   return (
     <Box flexDirection="column" width={width} height={Math.max(1, state.size.rows - 1)}>
       <Header daemon={state.daemon} counts={counts} {...(state.load ? { load: state.load } : {})} {...(state.health ? { health: state.health } : {})} width={width} />
-      {state.mode === 'help' ? (
-        <Help templates={state.templates} {...(state.templatesSource ? { source: state.templatesSource } : {})} height={tableHeight + 1 + (state.logPane ? logHeight + 1 : 0)} />
+      {page && pageLines ? (
+        <Page lines={pageLines} height={pageHeight(state.size.rows)} scroll={state.mode === 'help' ? state.helpScroll : (state.details?.scroll ?? 0)} width={width} />
       ) : (
         <>
           <TableHeader layout={layout} />
@@ -75,7 +88,15 @@ export function App({ controller }: { controller: Controller }) {
             now={state.now}
             emptyHint={emptyHint(state)}
           />
-          {state.logPane ? <LogPane {...(state.logView ? { view: state.logView } : {})} height={logHeight} width={width} {...(selectedName ? { taskName: selectedName } : {})} /> : null}
+          {state.logPane ? (
+            <LogPane
+              {...(state.logView ? { view: state.logView } : {})}
+              height={logHeight}
+              width={width}
+              {...(selectedName ? { taskName: selectedName } : {})}
+              finished={selected !== undefined && isTerminalState(selected.state) && selected.id === state.logView?.taskId}
+            />
+          ) : null}
         </>
       )}
       {state.mode === 'quit' || state.mode === 'quitting' ? (
@@ -83,7 +104,7 @@ export function App({ controller }: { controller: Controller }) {
       ) : (
         <StatusBar status={state.status} width={width} />
       )}
-      <Footer width={width} />
+      <Footer width={width} mode={state.mode} />
     </Box>
   );
 }

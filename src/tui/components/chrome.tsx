@@ -4,9 +4,15 @@ import { Box, Text } from 'ink';
 import { journalProblem, logsProblem, type DaemonHealth } from '../../daemon/health.js';
 import { ACTIVE_STATES, TERMINAL_STATES, type TaskState } from '../../supervisor/types.js';
 import { fit, STATE_STYLES } from '../format.js';
-import { FOOTER_KEYS, KEY_HELP } from '../keys.js';
-import type { DaemonStatus, LogView, MachineLoad, StatusLine, Tone } from '../store.js';
-import type { Template } from '../templates.js';
+import { footerText } from '../keys.js';
+import { clampPageScroll, type Line } from '../pages.js';
+import type { DaemonStatus, LogView, MachineLoad, Mode, StatusLine, Tone } from '../store.js';
+
+/** A horizontal rule of exactly `width` cells starting with `text` (cut where the text is too long). */
+function rule(text: string, width: number): string {
+  const chars = [...text];
+  return chars.length >= width ? fit(text, width) : text + '─'.repeat(width - chars.length);
+}
 
 export const TONE_COLORS: Record<Tone, string> = { info: 'white', busy: 'cyan', success: 'green', warn: 'yellow', error: 'red' };
 
@@ -87,9 +93,16 @@ export const StatusBar = memo(function StatusBar({ status, width }: { status: St
 });
 
 export const QuitPrompt = memo(function QuitPrompt({ active, width, stopping }: { active: number; width: number; stopping: boolean }) {
-  const text = stopping
-    ? ` Stopping ${active} task${active === 1 ? '' : 's'} before quitting… (Ctrl+C: leave them to the daemon)`
-    : ` ${active} task${active === 1 ? '' : 's'} still running.  [s] stop them and quit   [d] detach (leave them running in the daemon)   [Esc] stay`;
+  const tasks = `${active} task${active === 1 ? '' : 's'}`;
+  // the longest that fits: every choice must stay on screen (at 80 columns "[Esc] stay" was cut off)
+  const choices = stopping
+    ? [` Stopping ${tasks} before quitting… (Ctrl+C: leave them to the daemon)`, ` Stopping ${tasks}… (Ctrl+C: leave them running)`]
+    : [
+        ` ${tasks} still running.  [s] stop them and quit   [d] detach (leave them running in the daemon)   [Esc] stay`,
+        ` ${tasks} still running.  [s] stop them and quit  [d] detach (they keep running)  [Esc] stay`,
+        ` ${tasks} running: [s] stop and quit  [d] detach  [Esc] stay`,
+      ];
+  const text = choices.find((c) => [...c].length <= width) ?? choices.at(-1)!;
   return (
     <Text backgroundColor="yellow" color="black" bold wrap="truncate-end">
       {fit(text, width)}
@@ -97,15 +110,28 @@ export const QuitPrompt = memo(function QuitPrompt({ active, width, stopping }: 
   );
 });
 
-export const Footer = memo(function Footer({ width }: { width: number }) {
+export const Footer = memo(function Footer({ width, mode = 'normal' }: { width: number; mode?: Mode }) {
   return (
     <Text dimColor wrap="truncate-end">
-      {fit(` ${FOOTER_KEYS}`, width)}
+      {fit(` ${footerText(width, mode)}`, width)}
     </Text>
   );
 });
 
-export const LogPane = memo(function LogPane({ view, height, width, taskName }: { view?: LogView; height: number; width: number; taskName?: string }) {
+export const LogPane = memo(function LogPane({
+  view,
+  height,
+  width,
+  taskName,
+  finished = false,
+}: {
+  view?: LogView;
+  height: number;
+  width: number;
+  taskName?: string;
+  /** The task has ended: no output is all it wrote, not "yet". */
+  finished?: boolean;
+}) {
   const title = view
     ? ` log · task ${view.taskId}${taskName ? ` ${taskName}` : ''}${view.attempt ? ` · attempt ${view.attempt}` : ''}${view.loading ? ' · loading…' : ''}${view.error ? ` · ${view.error}` : ''} `
     : ' log · no task selected ';
@@ -115,43 +141,57 @@ export const LogPane = memo(function LogPane({ view, height, width, taskName }: 
     const line = lines[i];
     shown.push(
       <Text key={i} wrap="truncate-end" {...(line?.startsWith('! ') ? { color: 'red' } : {})}>
-        {line === undefined ? (i === 0 && view && !view.loading ? '  (no output yet)' : ' ') : ` ${line}`}
+        {line === undefined ? (i === 0 && view && !view.loading ? (finished ? '  (this attempt wrote no output)' : '  (no output yet)') : ' ') : ` ${line}`}
       </Text>,
     );
   }
   return (
     <Box flexDirection="column" height={height + 1}>
       <Text color="cyan" wrap="truncate-end">
-        {fit(`──${title}${'─'.repeat(width)}`, width)}
+        {rule(`──${title}`, width)}
       </Text>
       {shown}
     </Box>
   );
 });
 
-export const Help = memo(function Help({ templates, source, height }: { templates: readonly Template[]; source?: string; height: number }) {
+/**
+ * A full-screen page (help, details) of exactly `height` lines: the lines that fit from `scroll`
+ * on, and, when they do not all fit, a last line saying where the view is and how to scroll.
+ * Every line arrives cut to the width (pages.ts), so nothing wraps or overlaps.
+ */
+export const Page = memo(function Page({ lines, height, scroll, width }: { lines: readonly Line[]; height: number; scroll: number; width: number }) {
+  const scrollable = lines.length > height;
+  const body = scrollable ? Math.max(1, height - 1) : height;
+  const top = clampPageScroll(scroll, lines.length, height);
+  const shown = [];
+  for (let i = 0; i < body; i++) {
+    const line = lines[top + i];
+    const empty = !line || line.every((seg) => seg.text === '');
+    shown.push(
+      <Text key={i} wrap="truncate-end">
+        {empty
+          ? ' '
+          : line.map((seg, j) => (
+              <Text key={j} {...(seg.color ? { color: seg.color } : {})} bold={seg.bold === true} dimColor={seg.dim === true}>
+                {seg.text}
+              </Text>
+            ))}
+      </Text>,
+    );
+  }
+  if (scrollable) {
+    const last = Math.min(lines.length, top + body);
+    const where = top === 0 ? '↓ more below' : last >= lines.length ? '↑ more above' : '↑↓ more above and below';
+    shown.push(
+      <Text key="more" color="cyan" wrap="truncate-end">
+        {rule(` ── ${where} · lines ${top + 1}-${last} of ${lines.length} · ↑↓ PgUp PgDn Home End scroll `, width)}
+      </Text>,
+    );
+  }
   return (
-    <Box flexDirection="column" height={height} overflow="hidden">
-      <Text bold> Keys</Text>
-      {KEY_HELP.map((k) => (
-        <Text key={k.keys} wrap="truncate-end">
-          {'  '}
-          <Text color="cyan">{fit(k.keys, 24)}</Text> {k.what}
-        </Text>
-      ))}
-      <Text> </Text>
-      <Text bold wrap="truncate-end">
-        {' '}Templates <Text dimColor>({source ? `from ${source}` : 'built-in defaults; put a taskwarden.config.json here or pass --config to change them'})</Text>
-      </Text>
-      {templates.map((t) => (
-        <Text key={t.key} wrap="truncate-end">
-          {'  '}
-          <Text color="cyan">{t.key}</Text> {t.name}
-          {t.description ? <Text dimColor> — {t.description}</Text> : null}
-        </Text>
-      ))}
-      <Text> </Text>
-      <Text dimColor> Press any key to close this help.</Text>
+    <Box flexDirection="column" height={height}>
+      {shown}
     </Box>
   );
 });

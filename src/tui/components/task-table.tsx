@@ -72,6 +72,7 @@ export function messageFor(task: TaskView, now: number): { text: string; color?:
   if (outcome && isTerminalState(task.state)) {
     switch (outcome.state) {
       case 'completed':
+        // the same span as ELAPSED: the attempt, its process start-up included
         return { text: `done in ${formatDuration(outcome.durationMs)}`, color: 'green' };
       case 'failed':
         return { text: oneLine(outcome.error ? outcome.error.message : `exit code ${outcome.exitCode ?? '?'}`), color: 'red' };
@@ -106,10 +107,16 @@ function reasonText(reason: TaskView['stopReason']): string {
   }
 }
 
-function elapsedFor(task: TaskView, now: number): string {
-  if (task.startedAt === undefined) return '';
-  const end = isTerminalState(task.state) ? (task.endedAt ?? task.startedAt + (task.outcome?.durationMs ?? 0)) : now;
-  return formatElapsed(end - task.startedAt);
+/**
+ * The current attempt's time, from its start (its process being started: start-up included, as in
+ * the outcome's duration and "done in") to its end, or to now. Blank while queued.
+ */
+export function elapsedFor(task: TaskView, now: number): string {
+  if (isTerminalState(task.state)) {
+    if (task.outcome) return formatElapsed(task.outcome.durationMs);
+    return task.attemptStartedAt !== undefined && task.endedAt !== undefined ? formatElapsed(Math.max(0, task.endedAt - task.attemptStartedAt)) : '';
+  }
+  return task.attemptStartedAt === undefined ? '' : formatElapsed(Math.max(0, now - task.attemptStartedAt));
 }
 
 export function TableHeader({ layout }: { layout: Layout }) {
