@@ -287,6 +287,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     record.machine = next;
     if (holdsSlot(next.state) && !holdsSlot(previous.state)) this.#active += 1;
     const changed = next.state !== previous.state || next.attempt !== previous.attempt;
+    // A new attempt has no pid, progress, usage, stall or start of its own yet: none is carried over
+    // into its snapshots (the journal records what they say).
+    if (next.attempt !== previous.attempt) this.#forgetAttempt(record);
     if (changed && next.state === 'running') record.startedAt = Date.now();
     // Before the actions: the booting runners are frozen before the stopping task is signalled.
     const stoppingDelta = Number(isStopping(next.state)) - Number(isStopping(previous.state));
@@ -657,6 +660,18 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     record.child?.removeAllListeners('message');
     record.child = undefined;
     record.done.resolve(outcome); // endedAt was set when the terminal state was emitted
+  }
+
+  #forgetAttempt(record: TaskRecord): void {
+    if (record.pid !== undefined) this.#guard.unregister(record.pid);
+    record.pid = undefined;
+    record.progress = undefined;
+    record.progressPending = false;
+    record.usage = undefined;
+    record.stall = undefined;
+    record.startedAt = undefined;
+    record.endedAt = undefined;
+    this.#sampler.forget(record.id);
   }
 
   #resetAttempt(record: TaskRecord): void {
