@@ -4,33 +4,19 @@
  * diagnostics in daemon.log, the tasks' log files, the journal).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { PROTOCOL_VERSION } from '../../dist/src/protocol/index.js';
 import { isAlive, liveInGroup, waitFor } from '../helpers.js';
-import { CLI, RawClient, tmpfsHome, type Msg } from './helpers.js';
+import { RawClient, runCli, tmpfsHome, type Msg } from './helpers.js';
 
 const cleanups: Array<() => void | Promise<void>> = [];
 afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function tw(home: string, ...args: string[]): Promise<Result> {
-  const child = spawn(process.execPath, [CLI, '--home', home, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c) => (stdout += c));
-  child.stderr.on('data', (c) => (stderr += c));
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
-}
+const tw = runCli;
 
 /** A shell loop printing "line N" every 20 ms until stopped. */
 const CHATTY = { command: '/bin/sh', args: ['-c', 'i=0; while :; do i=$((i+1)); echo "line $i"; sleep 0.02; done'], cwd: '/' };

@@ -153,3 +153,19 @@ export async function spawnDaemon(home: string, args: string[] = []): Promise<{ 
   if (child.exitCode !== null) throw new Error(`daemon exited: ${output}`);
   return { child, output: () => output, exited };
 }
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI on a state directory to its end. */
+export function runCli(home: string, ...args: string[]): Promise<CliResult> {
+  const child = spawn(process.execPath, [CLI, '--home', home, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c) => (stdout += c));
+  child.stderr!.on('data', (c) => (stderr += c));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+}

@@ -7,34 +7,21 @@
  * journal.db has every transition the client saw.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDaemon } from '../../dist/src/daemon/server.js';
 import { Journal } from '../../dist/src/journal/index.js';
 import { PROTOCOL_VERSION } from '../../dist/src/protocol/index.js';
 import { liveInGroup, waitFor } from '../helpers.js';
-import { CLI, RawClient, tempHome, tmpfsHome, type Msg } from './helpers.js';
+import { RawClient, runCli, tempHome, tmpfsHome, type Msg } from './helpers.js';
 
 const cleanups: Array<() => void | Promise<void>> = [];
 afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function tw(home: string, ...args: string[]): Promise<Result> {
-  const child = spawn(process.execPath, [CLI, '--home', home, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c) => (stdout += c));
-  child.stderr.on('data', (c) => (stderr += c));
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
-}
+const tw = runCli;
 
 async function hello(socketPath: string): Promise<{ client: RawClient; welcome: Msg }> {
   const client = await RawClient.open(socketPath, false);

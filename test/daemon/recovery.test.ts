@@ -51,6 +51,18 @@ function guardOf(daemonPid: number): number | undefined {
   })?.pid;
 }
 
+/** Stops a daemon's orphan guard (SIGSTOP) so that only recovery can clean up; killed when the test ends. */
+async function freezeGuard(daemonPid: number): Promise<void> {
+  const guard = await waitFor(() => guardOf(daemonPid), 5000, 'the orphan guard');
+  process.kill(guard, 'SIGSTOP');
+  // Its registry (the argument after its $0) is left behind by a killed guard: ours to remove.
+  const registry = guardRegistry(guard);
+  cleanups.push(() => {
+    process.kill(guard, 'SIGKILL');
+    if (registry.includes('taskwarden-guard-')) rmSync(dirname(registry), { recursive: true, force: true });
+  });
+}
+
 describe('recovery after the daemon is SIGKILLed', () => {
   it('no task process survives the daemon (promise: 1 s); a new daemon marks running tasks interrupted and runs the queued ones', async () => {
     const h = home();
@@ -142,14 +154,7 @@ describe('recovery after the daemon is SIGKILLed', () => {
     const id = ((await client.request('TASK_REQUEST', { spec: { command: 'sh', args: ['-c', 'sleep 1000 & wait'] } })) as { task: { id: string } }).task.id;
     const { pid } = await waitRunning(client, id);
     await waitFor(() => liveInGroup(pid).length >= 2, 5000, 'sleep in the group');
-    const guard = await waitFor(() => guardOf(first.child.pid!), 5000, 'the orphan guard');
-    process.kill(guard, 'SIGSTOP'); // the guard cannot act: only recovery can clean up
-    // Its registry (the last argument of its command line) is left behind by a killed guard: ours to remove.
-    const registry = guardRegistry(guard);
-    cleanups.push(() => {
-      process.kill(guard, 'SIGKILL');
-      if (registry.includes('taskwarden-guard-')) rmSync(dirname(registry), { recursive: true, force: true });
-    });
+    await freezeGuard(first.child.pid!);
     process.kill(first.child.pid!, 'SIGKILL');
     await first.exited;
     await sleep(200);
@@ -177,12 +182,8 @@ describe('recovery after the daemon is SIGKILLed', () => {
     const { pid } = await waitRunning(client, id);
     const sleeps = () => processes().filter((p) => p.comm === 'sleep' && readFileSync(`/proc/${p.pid}/cmdline`, 'latin1').includes(tag) && p.state !== 'Z').map((p) => p.pid);
     await waitFor(() => sleeps().length === 2, 5000, 'both sleeps');
-    const guard = await waitFor(() => guardOf(first.child.pid!), 5000, 'the orphan guard');
-    process.kill(guard, 'SIGSTOP'); // the guard cannot act: only recovery can clean up
-    const registry = guardRegistry(guard);
+    await freezeGuard(first.child.pid!);
     cleanups.push(() => {
-      process.kill(guard, 'SIGKILL');
-      if (registry.includes('taskwarden-guard-')) rmSync(dirname(registry), { recursive: true, force: true });
       for (const p of sleeps()) process.kill(p, 'SIGKILL');
     });
     process.kill(first.child.pid!, 'SIGKILL');
