@@ -21,7 +21,7 @@ export interface SupervisorOptions {
    * CPU priority of task processes, so the control plane (this process, the daemon, the UI) stays
    * responsive however busy the tasks keep the machine: 'idle' (default: SCHED_IDLE in a session
    * autogroup at nice 19 where Linux has autogroups, else nice 19), 'low' (nice 10) or 'normal'.
-   * Per task: spec.priority.
+   * Per task: spec.priority. Without this option (and without `nice`), $TASKWARDEN_PRIORITY decides.
    */
   priority?: Priority;
   /** A CPU niceness (0-19) instead of a priority level (kept for compatibility; `priority` wins when both are given). */
@@ -94,9 +94,15 @@ export function resolveOptions(options: SupervisorOptions = {}): ResolvedOptions
   return resolved;
 }
 
+/** The environment variable that sets the default priority (when neither `priority` nor `nice` is given). */
+export const PRIORITY_ENV = 'TASKWARDEN_PRIORITY';
+
 function resolveCpuPriority(priority: unknown, nice: unknown): CpuPriority {
   if (priority !== undefined) return cpuPriority(checkPriority(priority, 'Supervisor option priority'));
-  if (nice === undefined) return cpuPriority('idle');
+  if (nice === undefined) {
+    const fromEnv = process.env[PRIORITY_ENV];
+    return cpuPriority(fromEnv ? checkPriority(fromEnv, `the environment variable ${PRIORITY_ENV}`) : 'idle');
+  }
   if (!Number.isInteger(nice) || (nice as number) < 0 || (nice as number) > 19) {
     throw new TypeError(`Supervisor option nice must be an integer from 0 to 19, got ${String(nice)}`);
   }

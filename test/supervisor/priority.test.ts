@@ -39,7 +39,14 @@ async function running(task: Task): Promise<number> {
 
 describe('task CPU priority', () => {
   it("defaults to 'idle': SCHED_IDLE in a nice-19 autogroup where autogroups work, else nice 19; commands and module tasks alike", async () => {
-    sup = new Supervisor({ stallAfterMs: Infinity });
+    // The suite's default is 'normal' (vitest.config.ts); the product's is what is tested here.
+    const suiteDefault = process.env.TASKWARDEN_PRIORITY;
+    delete process.env.TASKWARDEN_PRIORITY;
+    try {
+      sup = new Supervisor({ stallAfterMs: Infinity });
+    } finally {
+      process.env.TASKWARDEN_PRIORITY = suiteDefault;
+    }
     const command = sup.start({ command: 'sleep', args: ['30'] });
     const module = sup.start({ module: fixture('silent') });
     for (const pid of [await running(command), await running(module)]) {
@@ -65,6 +72,22 @@ describe('task CPU priority', () => {
     if (AUTOGROUPS_EFFECTIVE) expect(autogroupNice(normal.pid!)).toBe(0);
     expect(schedOf(await running(idle)).policy).toBe(AUTOGROUPS_EFFECTIVE ? SCHED_IDLE : SCHED_OTHER);
     expect(sup.priorityMechanism).toMatch(/nice 10/);
+  });
+
+  it('TASKWARDEN_PRIORITY sets the default; a bad value is a TypeError naming the variable', async () => {
+    const suiteDefault = process.env.TASKWARDEN_PRIORITY;
+    try {
+      process.env.TASKWARDEN_PRIORITY = 'low';
+      sup = new Supervisor({ prewarm: 0 });
+      expect(sup.priorityMechanism).toMatch(/nice 10/);
+      const explicit = new Supervisor({ prewarm: 0, priority: 'idle' });
+      expect(explicit.priorityMechanism).not.toMatch(/nice 10/);
+      await explicit.shutdown();
+      process.env.TASKWARDEN_PRIORITY = 'urgent';
+      expect(() => new Supervisor({ prewarm: 0 })).toThrow(/TASKWARDEN_PRIORITY must be 'idle', 'low', 'normal', got "urgent"/);
+    } finally {
+      process.env.TASKWARDEN_PRIORITY = suiteDefault;
+    }
   });
 
   it('the legacy nice option still works; a bad priority is a TypeError naming the values', () => {
