@@ -180,11 +180,24 @@ describe('recovery after the daemon is SIGKILLed', () => {
     const script = `sleep ${tag} & setsid sleep ${tag} & wait`;
     const id = ((await client.request('TASK_REQUEST', { spec: { command: 'sh', args: ['-c', script] } })) as { task: { id: string } }).task.id;
     const { pid } = await waitRunning(client, id);
-    const sleeps = () => processes().filter((p) => p.comm === 'sleep' && readFileSync(`/proc/${p.pid}/cmdline`, 'latin1').includes(tag) && p.state !== 'Z').map((p) => p.pid);
+    const cmdline = (pid: number) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+      } catch {
+        return ''; // gone since the listing
+      }
+    };
+    const sleeps = () => processes().filter((p) => p.comm === 'sleep' && p.state !== 'Z' && cmdline(p.pid).includes(tag)).map((p) => p.pid);
     await waitFor(() => sleeps().length === 2, 5000, 'both sleeps');
     await freezeGuard(first.child.pid!);
     cleanups.push(() => {
-      for (const p of sleeps()) process.kill(p, 'SIGKILL');
+      for (const p of sleeps()) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
+      }
     });
     process.kill(first.child.pid!, 'SIGKILL');
     await first.exited;
