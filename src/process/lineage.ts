@@ -22,8 +22,8 @@
  * unless we are root. A cgroup per task has neither limit.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, readdirSync } from 'node:fs';
-import { HAS_PROC, readProcStat } from './proc.js';
+import { readFileSync } from 'node:fs';
+import { procPids, readProcStat } from './proc.js';
 
 const PREFIX = 'TASKWARDEN_OWNER_';
 const TOKEN_PATTERN = /^[A-Za-z0-9_]{1,64}$/;
@@ -47,11 +47,6 @@ export class LineageMark {
     return `${attempt}:${taskId}`;
   }
 
-  /** `env` with this mark added (value '' for a runner that has no task yet). */
-  env(env: NodeJS.ProcessEnv | Record<string, string>, value: string): Record<string, string> {
-    return { ...(env as Record<string, string>), [this.name]: value };
-  }
-
   /**
    * Live processes carrying this mark, by mark value, in one pass over /proc. With
    * `newerThanPid`, only pids allocated after it are read (a task's processes are all younger
@@ -59,13 +54,9 @@ export class LineageMark {
    */
   findAll(newerThanPid?: number): Map<string, MarkedProcess[]> {
     const found = new Map<string, MarkedProcess[]>();
-    if (!HAS_PROC) return found;
     const needle = Buffer.from(`${this.name}=`);
     const floor = newerThanPid !== undefined && !pidsWrappedSince(newerThanPid) ? newerThanPid : 0;
-    for (const name of readdirSync('/proc')) {
-      const c = name.charCodeAt(0);
-      if (c < 48 || c > 57) continue;
-      const pid = Number(name);
+    for (const pid of procPids()) {
       if (pid <= floor || pid === process.pid) continue;
       const value = markValue(pid, needle);
       if (value === undefined) continue;

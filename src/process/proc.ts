@@ -78,14 +78,22 @@ export function readProcStat(pid: number): ProcStat | undefined {
   }
 }
 
-/** Every process visible in /proc. Processes that vanish while we read are skipped. */
-export function listProcesses(): ProcStat[] {
+/** The pids /proc lists now (none without /proc). */
+export function procPids(): number[] {
   if (!HAS_PROC) return [];
-  const result: ProcStat[] = [];
+  const pids: number[] = [];
   for (const name of readdirSync('/proc')) {
     const c = name.charCodeAt(0);
-    if (c < 48 || c > 57) continue;
-    const stat = readProcStat(Number(name));
+    if (c >= 48 && c <= 57) pids.push(Number(name));
+  }
+  return pids;
+}
+
+/** Every process visible in /proc. Processes that vanish while we read are skipped. */
+export function listProcesses(): ProcStat[] {
+  const result: ProcStat[] = [];
+  for (const pid of procPids()) {
+    const stat = readProcStat(pid);
     if (stat) result.push(stat);
   }
   return result;
@@ -97,14 +105,11 @@ export function listProcesses(): ProcStat[] {
  * Synchronous reads in slices cost less CPU than one libuv request (and callback) per file.
  */
 export async function listProcessesInSlices(perTurn = 32): Promise<ProcStat[]> {
-  if (!HAS_PROC) return [];
   const result: ProcStat[] = [];
-  const names = readdirSync('/proc');
-  for (let i = 0; i < names.length; i++) {
+  const pids = procPids();
+  for (let i = 0; i < pids.length; i++) {
     if (i > 0 && i % perTurn === 0) await new Promise((resolve) => setImmediate(resolve));
-    const c = names[i]!.charCodeAt(0);
-    if (c < 48 || c > 57) continue;
-    const stat = readProcStat(Number(names[i]));
+    const stat = readProcStat(pids[i]!);
     if (stat) result.push(stat);
   }
   return result;

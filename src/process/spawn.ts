@@ -39,7 +39,7 @@ export function spawnRunner(options: RunnerSpawnOptions): ChildProcess {
     env: {
       ...(options.env ?? process.env),
       ...(options.preload?.length ? { [PRELOAD_ENV]: JSON.stringify(options.preload) } : {}),
-      ...(options.mark ? { [options.mark[0]]: options.mark[1] } : {}),
+      ...markEnv(options.mark),
     },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     serialization: 'advanced',
@@ -59,11 +59,16 @@ export interface CommandSpawnOptions {
 
 /** Runs any program, niced like a runner. */
 export function spawnCommand(options: CommandSpawnOptions): ChildProcess {
-  const env = { ...(options.env ?? process.env), ...(options.mark ? { [options.mark[0]]: options.mark[1] } : {}) };
+  const env = { ...(options.env ?? process.env), ...markEnv(options.mark) };
   const [file, args] = withPriority(options.priority, options.command, options.args);
   const child = spawn(file, args, { detached: true, cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   if (child.pid !== undefined && options.priority.nice > 0) setAutogroupNice(child.pid, options.priority.nice);
   return child;
+}
+
+/** The lineage mark as an environment entry (see lineage.ts). */
+function markEnv(mark: [string, string] | undefined): Record<string, string> {
+  return mark ? { [mark[0]]: mark[1] } : {};
 }
 
 /**

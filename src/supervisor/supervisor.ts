@@ -91,8 +91,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly #queue: TaskRecord[] = [];
   readonly #mark: LineageMark;
   readonly #guard: OrphanGuard;
-  /** Tasks SIGKILLed this turn: one /proc pass after the signals finds their marked strays. */
-  readonly #sweepQueue = new Set<TaskRecord>();
   readonly #pool: RunnerPool | undefined;
   readonly #sampler: UsageSampler;
   readonly #pendingEvents: Array<[TaskRecord, MachineEvent]> = [];
@@ -572,10 +570,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #signal(record: TaskRecord, signal: 'SIGTERM' | 'SIGKILL'): void {
     if (record.pid === undefined) return;
     signalGroup(record.pid, signal);
+    // What left the group since the last sample (a child forked from a SIGTERM handler, say) is
+    // found by its lineage mark once the group is gone (#attemptProcessesGone) and sent this too.
     if (record.lastSignal !== 'SIGKILL') record.lastSignal = signal;
-    // A kill or an escalation also reaches what left the group since the last sample (a child
-    // forked from a SIGTERM handler, say): found by its lineage mark, once the signals are out.
-    if (signal === 'SIGKILL') this.#queueSweep(record);
     for (const [pid, startTime] of record.escapees) {
       // Never signal a reused pid: check the start time first.
       if (!isSameLiveProcess(pid, startTime)) {
@@ -588,20 +585,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         record.escapees.delete(pid);
       }
     }
-  }
-
-  #queueSweep(record: TaskRecord): void {
-    if (this.#sweepQueue.size === 0) queueMicrotask(() => this.#sweep());
-    this.#sweepQueue.add(record);
-  }
-
-  /** One /proc pass for every task SIGKILLed this turn (stopAll kills many at once). */
-  #sweep(): void {
-    const records = [...this.#sweepQueue].filter((r) => r.pid !== undefined);
-    this.#sweepQueue.clear();
-    if (records.length === 0) return;
-    const marked = this.#mark.findAll(Math.min(...records.map((r) => r.pid!)));
-    for (const record of records) this.#adoptStrays(record, marked.get(LineageMark.valueOf(record.id, record.machine.attempt)) ?? []);
   }
 
   /** Marked processes outside the group become escapees: waited for, and sent the signal the attempt already got. */
@@ -674,18 +657,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#sampler.forget(record.id);
   }
 
+  /** Before a spawn: everything of the attempt's process, timers included, starts anew. */
   #resetAttempt(record: TaskRecord): void {
-    if (record.pid !== undefined) this.#guard.unregister(record.pid);
+    this.#forgetAttempt(record);
     this.#clearTimers(record);
     record.child = undefined;
-    record.pid = undefined;
     record.escapees.clear();
     record.lastSignal = undefined;
-    record.progress = undefined;
-    record.stall = undefined;
-    record.usage = undefined;
     record.lastActivityAt = Date.now();
-    this.#sampler.forget(record.id);
   }
 
   #clearTimers(record: TaskRecord): void {
