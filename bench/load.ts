@@ -12,7 +12,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,7 @@ import { DaemonClient } from '../src/daemon/client.js';
 import { Supervisor, type SupervisorEvent, type Task } from '../src/index.js';
 import { nowMs, percentile, row, type BenchRow } from './lib/stats.js';
 import { keypressLatency } from './tui.js';
+import { shutDownBenchDaemon } from './lib/daemon.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`../../test/fixtures/${name}.mjs`, import.meta.url));
 const cliPath = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -219,14 +220,7 @@ async function daemonRoundTrip(runs: number): Promise<BenchRow[]> {
     rows.push(row('load: daemon LIST -> ACK round trip, idle machine', idle));
     rows.push(row(`load: daemon LIST -> ACK round trip, ${BUSY_TASKS} CPU-bound tasks`, busy, 'ms', { target: 'p99 <= 5 ms', met: percentile(busy, 99) <= 5 }));
   } finally {
-    try {
-      await client.request('STOP_ALL');
-      await client.request('SHUTDOWN');
-    } catch {
-      // going away
-    }
-    client.close();
-    rmSync(dir, { recursive: true, force: true });
+    await shutDownBenchDaemon(client, dir);
   }
   return rows;
 }

@@ -8,7 +8,7 @@
  * Needs the build (npm run bench builds first) and node-pty (a dev dependency).
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
@@ -21,6 +21,7 @@ import type { TaskSnapshot } from '../src/supervisor/types.js';
 import type { TuiClient } from '../src/tui/client.js';
 import { builtinModulePath } from '../src/tui/templates.js';
 import { nowMs, row, type BenchRow } from './lib/stats.js';
+import { shutDownBenchDaemon } from './lib/daemon.js';
 
 /** The pseudo-terminal of the latency benchmark: a common size (what a frame costs grows with it). */
 const PTY_COLUMNS = 100;
@@ -208,14 +209,7 @@ export async function keypressLatency(runs: number): Promise<BenchRow[]> {
     );
   } finally {
     ui.kill();
-    try {
-      await client.request('STOP_ALL');
-      await client.request('SHUTDOWN');
-    } catch {
-      // going away
-    }
-    client.close();
-    rmSync(dir, { recursive: true, force: true });
+    await shutDownBenchDaemon(client, dir);
   }
   return rows;
 }

@@ -5,6 +5,7 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import { parseDaemonMessage, PROTOCOL_VERSION } from '../../dist/src/protocol/index.js';
+import { startDaemon, type DaemonHandle } from '../../dist/src/daemon/server.js';
 import { waitFor } from '../helpers.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
@@ -168,4 +169,20 @@ export function runCli(home: string, ...args: string[]): Promise<CliResult> {
   child.stdout!.on('data', (c) => (stdout += c));
   child.stderr!.on('data', (c) => (stderr += c));
   return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+}
+
+/**
+ * A daemon in this process on a fresh temp home, quiet, two tasks at once; closed and its home
+ * removed by `cleanups` (the test file's afterEach list).
+ */
+export async function inProcessDaemon(
+  cleanups: Array<() => unknown>,
+  options: Parameters<typeof startDaemon>[0] = {},
+  supervisorOptions: NonNullable<Parameters<typeof startDaemon>[0]>['supervisorOptions'] = { concurrency: 2 },
+): Promise<DaemonHandle> {
+  const h = tempHome();
+  cleanups.push(h.cleanup);
+  const d = await startDaemon({ home: h.home, log: () => {}, supervisorOptions, ...options });
+  cleanups.push(() => d.close());
+  return d;
 }

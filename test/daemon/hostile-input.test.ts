@@ -5,12 +5,12 @@
  * `taskwarden cancel` of a queued task (9c).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { startDaemon, type DaemonHandle } from '../../dist/src/daemon/server.js';
 import { MAX_LINE_BYTES } from '../../dist/src/protocol/index.js';
 import { fixture, isAlive, waitFor } from '../helpers.js';
-import { CLI, RawClient, spawnDaemon, tempHome, type Msg } from './helpers.js';
+import { RawClient, inProcessDaemon, runCli, spawnDaemon, tempHome, type Msg } from './helpers.js';
 
 const cleanups: Array<() => void | Promise<void>> = [];
 afterEach(async () => {
@@ -18,13 +18,8 @@ afterEach(async () => {
 });
 
 /** A daemon in this process (for requests that cannot crash it). */
-async function daemon(options: Parameters<typeof startDaemon>[0] = {}): Promise<DaemonHandle> {
-  const h = tempHome();
-  cleanups.push(h.cleanup);
-  const d = await startDaemon({ home: h.home, log: () => {}, supervisorOptions: { concurrency: 2, prewarm: 0 }, ...options });
-  cleanups.push(() => d.close());
-  return d;
-}
+const daemon = (options: Parameters<typeof startDaemon>[0] = {}): Promise<DaemonHandle> =>
+  inProcessDaemon(cleanups, options, { concurrency: 2, prewarm: 0 });
 
 /** `taskwarden daemon --foreground` in a child process: a request that crashes it cannot take the test runner along. */
 async function childDaemon(args: string[] = []): Promise<{ home: string; socket: string; child: ChildProcess; output: () => string }> {
@@ -55,14 +50,6 @@ async function stateOf(c: RawClient, taskId: string): Promise<string> {
   return (await c.request({ type: 'GET', taskId })).task.state;
 }
 
-function runCli(home: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, '--home', home, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (c) => (stdout += c));
-  child.stderr!.on('data', (c) => (stderr += c));
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
-}
 
 describe('defect 3: a deeply nested input', () => {
   it('a 6.5 KB TASK_REQUEST nested 3242 deep gets an ERROR; the daemon, its clients and a running task carry on', async () => {

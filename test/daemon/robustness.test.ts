@@ -11,7 +11,7 @@ import { DaemonClient } from '../../dist/src/daemon/client.js';
 import { startDaemon, type DaemonHandle } from '../../dist/src/daemon/server.js';
 import { MAX_LINE_BYTES, PROTOCOL_VERSION } from '../../dist/src/protocol/index.js';
 import { fixture, waitFor } from '../helpers.js';
-import { CLI, RawClient, tempHome } from './helpers.js';
+import { CLI, RawClient, inProcessDaemon, tempHome } from './helpers.js';
 import { spawnSync } from 'node:child_process';
 
 const cleanups: Array<() => void | Promise<void>> = [];
@@ -19,13 +19,7 @@ afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
 
-async function daemon(options: Parameters<typeof startDaemon>[0] = {}): Promise<DaemonHandle> {
-  const h = tempHome();
-  cleanups.push(h.cleanup);
-  const d = await startDaemon({ home: h.home, log: () => {}, supervisorOptions: { concurrency: 2 }, ...options });
-  cleanups.push(() => d.close());
-  return d;
-}
+const daemon = (options: Parameters<typeof startDaemon>[0] = {}): Promise<DaemonHandle> => inProcessDaemon(cleanups, options);
 
 async function raw(d: DaemonHandle, hello = true): Promise<RawClient> {
   const c = await RawClient.open(d.socketPath, hello);
