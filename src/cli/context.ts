@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { DaemonClient, DaemonError } from '../daemon/client.js';
 import { encodeValue, mapPayloadValues } from '../protocol/index.js';
+import { PRIORITIES, type Priority } from '../process/priority.js';
 
 export const CLIENT_NAME = 'taskwarden-cli';
 
@@ -9,6 +10,12 @@ export const CLIENT_NAME = 'taskwarden-cli';
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
 /** A bad argument or unknown id: one line on stderr, exit code 2. */
+/** The value of a --priority option (a commander argument parser). */
+export function priorityOption(value: string): Priority {
+  if (!PRIORITIES.includes(value as Priority)) throw new UsageError(`--priority must be ${PRIORITIES.join(', ')}, got "${value}"`);
+  return value as Priority;
+}
+
 export class UsageError extends Error {
   constructor(message: string) {
     super(message);

@@ -2,8 +2,8 @@
 import type { Command } from 'commander';
 import { runDaemonCommand } from '../../daemon/main.js';
 import type { SupervisorOptions } from '../../supervisor/options.js';
-import { UsageError, globals } from '../context.js';
-import { PRIORITIES, type Priority } from '../../process/priority.js';
+import { UsageError, globals, priorityOption } from '../context.js';
+import type { Priority } from '../../process/priority.js';
 
 interface DaemonOptions {
   foreground?: boolean;
@@ -21,7 +21,7 @@ export function registerDaemonCommand(program: Command): void {
     .option('--concurrency <n>', 'tasks running at once (default: the number of CPUs)', nonNegative('--concurrency', 1))
     .option('--grace-ms <ms>', 'how long a cancel may take before SIGKILL (default 3000)', nonNegative('--grace-ms', 0))
     .option('--stall-after-ms <ms>', 'a running task silent this long is reported stalled (default 10000)', nonNegative('--stall-after-ms', 1))
-    .option('--priority <level>', "CPU priority of tasks: idle (default), low (nice 10) or normal; the daemon itself stays at normal priority", priorityLevel)
+    .option('--priority <level>', "CPU priority of tasks: idle (default), low (nice 10) or normal; the daemon itself stays at normal priority", priorityOption)
     .action(async (options: DaemonOptions, command: Command) => {
       const supervisorOptions: SupervisorOptions = {
         ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
@@ -44,11 +44,6 @@ function nonNegative(name: string, min: number): (value: string) => number {
     if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} must be an integer of at least ${min}, got "${value}"`);
     return n;
   };
-}
-
-function priorityLevel(value: string): Priority {
-  if (!PRIORITIES.includes(value as Priority)) throw new UsageError(`--priority must be ${PRIORITIES.join(', ')}, got "${value}"`);
-  return value as Priority;
 }
 
 /** The same options for a background daemon's command line. */

@@ -13,8 +13,8 @@ import type { Command } from 'commander';
 import type { DaemonClient } from '../../daemon/client.js';
 import { ValueDecodeError, decodeValue, stringifyValue, type DaemonEvent } from '../../protocol/index.js';
 import { isTerminalState, type TaskOutcome, type TaskSnapshot, type TaskSpec } from '../../supervisor/types.js';
-import { UsageError, connect, print, printTaskJson } from '../context.js';
-import { PRIORITIES, type Priority } from '../../process/priority.js';
+import { UsageError, connect, priorityOption, print, printTaskJson } from '../context.js';
+import type { Priority } from '../../process/priority.js';
 import { progressBar } from '../format.js';
 
 /** Exit codes of `run --wait`, by outcome (130 and 137 follow the shell's 128 + SIGINT/SIGKILL). */
@@ -23,7 +23,7 @@ export const OUTCOME_EXIT: Record<TaskOutcome['state'], number> = { completed: 0
 interface RunOptions {
   input?: string;
   name?: string;
-  priority?: string;
+  priority?: Priority;
   wait?: boolean;
   json?: boolean;
 }
@@ -35,7 +35,7 @@ export function registerRunCommand(program: Command, argv: readonly string[]): v
     .argument('[target...]', 'module path, or (after --) a command and its arguments')
     .option('--input <json>', 'input for a module task, as JSON')
     .option('--name <name>', 'display name')
-    .option('--priority <level>', "CPU priority: idle (default: only CPU time nobody else wants), low (nice 10) or normal")
+    .option('--priority <level>', "CPU priority: idle (default: only CPU time nobody else wants), low (nice 10) or normal", priorityOption)
     .option('-w, --wait', 'wait for the end: progress bar, output, exit code 0 completed, 1 failed, 130 cancelled, 137 killed')
     .option('--json', 'print the task (with --wait: the final task) as JSON')
     .addHelpText('after', '\nExamples:\n  taskwarden run ./tasks/resize.mjs --input \'{"size":512}\' --wait\n  taskwarden run --name train --wait -- python train.py --epochs 3')
@@ -55,7 +55,7 @@ export function buildSpec(target: string[], options: RunOptions, argv: readonly 
   const dash = argv.indexOf('--');
   const name = {
     ...(options.name !== undefined ? { name: options.name } : {}),
-    ...(options.priority !== undefined ? { priority: parsePriority(options.priority) } : {}),
+    ...(options.priority !== undefined ? { priority: options.priority } : {}),
   };
   if (dash >= 0) {
     const command = argv.slice(dash + 1);
@@ -71,11 +71,6 @@ export function buildSpec(target: string[], options: RunOptions, argv: readonly 
     throw new UsageError(`run: no task module ${module}; to run a command write: taskwarden run -- ${target[0]}`);
   }
   return { module, cwd: process.cwd(), ...name, ...(options.input !== undefined ? { input: parseInput(options.input) } : {}) };
-}
-
-function parsePriority(text: string): Priority {
-  if (!PRIORITIES.includes(text as Priority)) throw new UsageError(`run: --priority must be ${PRIORITIES.join(', ')}, got "${text}"`);
-  return text as Priority;
 }
 
 /** JSON, in which tagged values ({"$tw":"Date","v":"..."}, see docs/daemon.md) stand for what they encode. */
