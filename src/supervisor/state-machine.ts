@@ -33,6 +33,8 @@ export interface MachineState {
   readonly outcome?: TaskOutcome;
   /** Why a stop was forced, when it is more than the stop reason says (e.g. the restart limit). */
   readonly stopError?: TaskError;
+  /** The kernel's OOM killer ended a process of the task: the attempt fails with this, whatever else ends it. */
+  readonly oomError?: TaskError;
 }
 
 export type MachineEvent =
@@ -47,7 +49,9 @@ export type MachineEvent =
   | { type: 'cancel'; reason: StopReason; at: number }
   | { type: 'kill'; reason: StopReason; error?: TaskError; at: number }
   | { type: 'restart'; reason: StopReason; delayMs?: number; at: number }
-  | { type: 'grace-expired'; at: number };
+  | { type: 'grace-expired'; at: number }
+  /** The task went over its memory limit and the kernel killed a process of it: the rest goes too. */
+  | { type: 'oom-killed'; error: TaskError; at: number };
 
 export type MachineAction =
   | { type: 'spawn'; delayMs: number }
@@ -136,6 +140,8 @@ function fromActive(s: MachineState, e: MachineEvent): Transition {
       return onRestart(s, e.reason, e.delayMs ?? 0);
     case 'grace-expired':
       return onGraceExpired(s);
+    case 'oom-killed':
+      return onOomKilled(s, e.error);
     default:
       return unchanged(s);
   }
@@ -181,6 +187,14 @@ function onGraceExpired(s: MachineState): Transition {
   return unchanged(s);
 }
 
+/** What survived the OOM killer is killed at once (v1 memory cgroups end one process, not the task). */
+function onOomKilled(s: MachineState, error: TaskError): Transition {
+  if (s.oomError) return unchanged(s);
+  const next: MachineState = { ...s, oomError: error };
+  if (s.state === 'killing') return { next, actions: [{ type: 'signal', signal: 'SIGKILL' }] };
+  return { next: { ...next, state: 'killing' }, actions: [{ type: 'disarm-grace' }, { type: 'signal', signal: 'SIGKILL' }, { type: 'restore-priority' }] };
+}
+
 /** The leader is reaped and its group is empty: the attempt is over. */
 function onGone(s: MachineState, at: number): Transition {
   if (s.restartPending) {
@@ -197,7 +211,7 @@ function onGone(s: MachineState, at: number): Transition {
  */
 function finalState(s: MachineState): TerminalState {
   if (s.report?.kind === 'result') return 'completed';
-  if (s.report?.kind === 'error') return 'failed';
+  if (s.report?.kind === 'error' || s.oomError) return 'failed';
   if (s.state === 'killing') return 'killed';
   if (s.state === 'cancelling' || s.report?.kind === 'cancelled') return 'cancelled';
   if (s.kind === 'command' && s.exit?.code === 0) return 'completed';
@@ -220,6 +234,7 @@ function finish(s: MachineState, state: TerminalState, at: number, actions: Mach
 }
 
 function outcomeError(s: MachineState, state: TerminalState): TaskError | undefined {
+  if (state === 'failed' && s.oomError) return s.oomError;
   if (s.report?.kind === 'error') return s.report.error;
   if (state === 'killed' && s.stopError) return s.stopError;
   if (state === 'killed' && s.escalated) {

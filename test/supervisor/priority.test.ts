@@ -26,6 +26,13 @@ function autogroupNice(pid: number): number | undefined {
   }
 }
 
+/** cpu.idle and cpu.shares of the v1 cpu cgroup the process is in. */
+function cpuCgroup(pid: number): { idle: number; shares: number } {
+  const line = readFileSync(`/proc/${pid}/cgroup`, 'latin1').split('\n').find((l) => /^\d+:([^:]*,)?cpu(,[^:]*)?:/.test(l))!;
+  const dir = `/sys/fs/cgroup/cpu${line.slice(line.lastIndexOf(':') + 1)}`;
+  return { idle: Number(readFileSync(`${dir}/cpu.idle`, 'latin1')), shares: Number(readFileSync(`${dir}/cpu.shares`, 'latin1')) };
+}
+
 let sup: Supervisor | undefined;
 afterEach(async () => {
   await sup?.shutdown();
@@ -38,12 +45,12 @@ async function running(task: Task): Promise<number> {
 }
 
 describe('task CPU priority', () => {
-  it("defaults to 'idle': SCHED_IDLE in a nice-19 autogroup where autogroups work, else nice 19; commands and module tasks alike", async () => {
+  it("process groups: defaults to 'idle': SCHED_IDLE in a nice-19 autogroup where autogroups work, else nice 19; commands and module tasks alike", async () => {
     // The suite's default is 'normal' (vitest.config.ts); the product's is what is tested here.
     const suiteDefault = process.env.TASKWARDEN_PRIORITY;
     delete process.env.TASKWARDEN_PRIORITY;
     try {
-      sup = new Supervisor({ stallAfterMs: Infinity });
+      sup = new Supervisor({ stallAfterMs: Infinity, containment: 'process-group' });
     } finally {
       process.env.TASKWARDEN_PRIORITY = suiteDefault;
     }
@@ -62,8 +69,8 @@ describe('task CPU priority', () => {
     expect(sup.priorityMechanism).toMatch(AUTOGROUPS_EFFECTIVE ? /SCHED_IDLE.*autogroup.*19/ : /nice 19/);
   });
 
-  it("'low' is nice 10 and 'normal' leaves the task alone; spec.priority overrides the Supervisor's", async () => {
-    sup = new Supervisor({ priority: 'low', stallAfterMs: Infinity, prewarm: 1, concurrency: 3 });
+  it("process groups: 'low' is nice 10 and 'normal' leaves the task alone; spec.priority overrides the Supervisor's", async () => {
+    sup = new Supervisor({ priority: 'low', stallAfterMs: Infinity, prewarm: 1, concurrency: 3, containment: 'process-group' });
     const low = sup.start({ module: fixture('silent') });
     const normal = sup.start({ command: 'sleep', args: ['30'], priority: 'normal' });
     const idle = sup.start({ module: fixture('silent'), priority: 'idle' });
@@ -72,6 +79,32 @@ describe('task CPU priority', () => {
     if (AUTOGROUPS_EFFECTIVE) expect(autogroupNice(normal.pid!)).toBe(0);
     expect(schedOf(await running(idle)).policy).toBe(AUTOGROUPS_EFFECTIVE ? SCHED_IDLE : SCHED_OTHER);
     expect(sup.priorityMechanism).toMatch(/nice 10/);
+  });
+
+  it("cgroups: 'idle' is cpu.idle=1 on the task's own cgroup, 'low' the weight of nice 10, 'normal' untouched; nothing per process", async () => {
+    sup = new Supervisor({ priority: 'idle', stallAfterMs: Infinity, prewarm: 1, concurrency: 3, containment: 'cgroup' });
+    const idle = sup.start({ module: fixture('silent') });
+    const low = sup.start({ command: 'sleep', args: ['30'], priority: 'low' });
+    const normal = sup.start({ module: fixture('silent'), priority: 'normal' });
+    for (const task of [idle, low, normal]) expect(schedOf(await running(task))).toEqual({ nice: 0, policy: SCHED_OTHER });
+    expect(cpuCgroup(idle.pid!)).toEqual({ idle: 1, shares: expect.any(Number) });
+    expect(cpuCgroup(low.pid!)).toEqual({ idle: 0, shares: 110 });
+    expect(cpuCgroup(normal.pid!)).toEqual({ idle: 0, shares: 1024 });
+    expect(sup.priorityMechanism).toMatch(/cpu\.idle=1 on each task's own cgroup/);
+  });
+
+  it('cgroups: a stopping task gets the normal share back for a short window, then idle again while it ignores the stop', async () => {
+    sup = new Supervisor({ priority: 'idle', prewarm: 0, graceMs: 20_000, stallAfterMs: Infinity, containment: 'cgroup' });
+    const t = sup.start({ module: fixture('ignores-cancel') });
+    await waitFor(() => t.progress?.message === 'ignoring cancellation', 20_000, 'the task to run');
+    const pid = t.pid!;
+    expect(cpuCgroup(pid).idle).toBe(1);
+    t.cancel();
+    // Written before cancel() returned: the signal and the share come before anything else.
+    expect(cpuCgroup(pid).idle).toBe(0);
+    await waitFor(() => cpuCgroup(pid).idle === 1, 5000, 'cpu.idle=1 again after the window');
+    t.kill();
+    expect((await t.done).state).toBe('killed');
   });
 
   it('TASKWARDEN_PRIORITY sets the default; a bad value is a TypeError naming the variable', async () => {
