@@ -115,6 +115,12 @@ function hello(ctx: HandlerContext, request: RequestOf<'HELLO'>, connection: Con
     daemonPid: process.pid,
     home: ctx.home,
     health: ctx.health(),
+    containment: {
+      backend: ctx.sup.containment.backend,
+      controls: [...ctx.sup.containment.controls],
+      limits: [...ctx.sup.containment.limits],
+      priority: ctx.sup.priorityMechanism,
+    },
     ...(connection.values === 'tagged' ? { values: TAGGED_VALUES } : {}),
   };
 }

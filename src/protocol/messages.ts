@@ -130,6 +130,16 @@ export const DaemonHealthSchema = z.object({
 });
 export type DaemonHealth = z.output<typeof DaemonHealthSchema>;
 
+/** How the daemon holds task processes (see README, No orphans): in force, and why not more. */
+export const ContainmentInfoSchema = z.object({
+  backend: z.enum(['cgroup', 'process-group']),
+  controls: z.array(z.string().max(1000)).max(32),
+  limits: z.array(z.string().max(1000)).max(32),
+  /** The CPU priority mechanism for tasks at the daemon's default priority, in words. */
+  priority: z.string().max(1000),
+});
+export type ContainmentInfo = z.output<typeof ContainmentInfoSchema>;
+
 /** The reply to HELLO (in place of an ACK). */
 export const WelcomeSchema = z.object({
   type: z.literal('WELCOME'),
@@ -140,6 +150,8 @@ export const WelcomeSchema = z.object({
   home: z.string(),
   /** Optional: an older daemon does not send it. */
   health: DaemonHealthSchema.optional(),
+  /** Optional: an older daemon does not send it. */
+  containment: ContainmentInfoSchema.optional(),
   /** "tagged" when the daemon agreed to HELLO's `values: "tagged"`; absent: plain JSON values. */
   values: z.string().max(64).optional(),
 });

@@ -125,8 +125,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const layout = this.#containment.layout;
     this.#cgroups = layout ? new TaskCgroups(layout, token) : undefined;
     if (layout) {
-      // What owners that died with their guard left behind (rare: both killed at once).
-      void sweepLeftovers(layout).catch(() => {});
+      // What owners that died with their guard left behind (rare: both killed at once). After this
+      // turn: a daemon's recovery, right after construction, first records which tasks it kills.
+      setImmediate(() => void sweepLeftovers(layout).catch(() => {}));
     }
     this.#guard = new OrphanGuard(this.#mark, this.#cgroups && { prefix: this.#cgroups.prefix, parents: this.#cgroups.parents });
     this.#pool = this.#options.prewarm > 0

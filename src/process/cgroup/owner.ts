@@ -71,11 +71,7 @@ export async function sweepLeftovers(layout: CgroupLayout, token?: string, waitM
       if ((token !== undefined && match[1] === token) || !isAlive(ownerPid)) leftovers.add(name);
     }
   }
-  const killed: string[] = [];
-  for (const name of leftovers) {
-    const cgroup = TaskCgroup.at(layout, name);
-    if (cgroup.isPopulated() && cgroup.kill()) killed.push(name);
-  }
+  const killed = killCgroups(layout, leftovers);
   const deadline = performance.now() + waitMs;
   let removed = 0;
   for (const name of leftovers) {
@@ -84,6 +80,29 @@ export async function sweepLeftovers(layout: CgroupLayout, token?: string, waitM
     if (cgroup.remove()) removed += 1;
   }
   return { killed, removed };
+}
+
+/**
+ * Synchronous: kills every process in the cgroups of `token` that other owners (a daemon that
+ * crashed) left; returns their names. Their removal is sweepLeftovers' (it waits for them to empty).
+ */
+export function killLeftoverCgroups(layout: CgroupLayout, token: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(layout.v2);
+  } catch {
+    return [];
+  }
+  return killCgroups(layout, names.filter((name) => NAME.exec(name)?.[1] === token && NAME.exec(name)?.[2] !== String(process.pid)));
+}
+
+function killCgroups(layout: CgroupLayout, names: Iterable<string>): string[] {
+  const killed: string[] = [];
+  for (const name of names) {
+    const cgroup = TaskCgroup.at(layout, name);
+    if (cgroup.isPopulated() && cgroup.kill()) killed.push(name);
+  }
+  return killed;
 }
 
 function isAlive(pid: number): boolean {

@@ -66,7 +66,6 @@ function probe(places: CgroupPlaces): ContainmentSupport {
   const controls = [
     `stop: cgroup.kill on the task's own cgroup below ${places.v2} (atomic: nothing it started escapes)`,
     'stopped: cgroup.events "populated 0" (the kernel\'s word, watched)',
-    'pause: cgroup.freeze',
     cpu ? `cpu: cpu.idle / weight of the task's cgroup (v${cpu.version}, ${cpu.parent})` : 'cpu: nice and session autogroups (no cgroup cpu controller here)',
     memory ? `memory: limit and OOM detection (v${memory.version}, ${memory.parent})` : 'memory: no limit available (no cgroup memory controller here)',
   ];
