@@ -36,6 +36,7 @@ export const ERROR_CODES = [
   'INTERNAL', // handling the request threw
   'SHUTTING_DOWN', // the daemon is stopping and takes no new work
   'JOURNAL_UNWRITABLE', // journal writes are failing (disk full, read-only): no new work until they go in
+  'NOT_PAUSABLE', // TASK_PAUSE of a task that is not running, TASK_RESUME of one that is not paused
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -74,6 +75,8 @@ export const TaskRequestSchema = z.object({ type: z.literal('TASK_REQUEST'), id,
 export const TaskCancelSchema = z.object({ type: z.literal('TASK_CANCEL'), id, taskId: TaskIdSchema });
 export const TaskKillSchema = z.object({ type: z.literal('TASK_KILL'), id, taskId: TaskIdSchema });
 export const TaskRestartSchema = z.object({ type: z.literal('TASK_RESTART'), id, taskId: TaskIdSchema });
+export const TaskPauseSchema = z.object({ type: z.literal('TASK_PAUSE'), id, taskId: TaskIdSchema });
+export const TaskResumeSchema = z.object({ type: z.literal('TASK_RESUME'), id, taskId: TaskIdSchema });
 export const StopAllSchema = z.object({ type: z.literal('STOP_ALL'), id });
 export const ListSchema = z.object({ type: z.literal('LIST'), id, includeFinished: z.boolean().optional() });
 export const GetSchema = z.object({ type: z.literal('GET'), id, taskId: TaskIdSchema });
@@ -98,6 +101,8 @@ export const REQUEST_SCHEMAS = {
   TASK_CANCEL: TaskCancelSchema,
   TASK_KILL: TaskKillSchema,
   TASK_RESTART: TaskRestartSchema,
+  TASK_PAUSE: TaskPauseSchema,
+  TASK_RESUME: TaskResumeSchema,
   STOP_ALL: StopAllSchema,
   LIST: ListSchema,
   GET: GetSchema,

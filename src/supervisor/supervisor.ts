@@ -232,6 +232,28 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#dispatch(this.#record(id), { type: 'kill', reason: 'kill', at: Date.now() });
   }
 
+  /**
+   * Freezes a running task: every process of it stops where it is, keeping its memory and its
+   * concurrency slot, until resume(). With cgroups the task cannot tell (cgroup.freeze); with
+   * process groups it is SIGSTOP/SIGCONT to the group, which a task can see and a process that
+   * left the group escapes. The watchdog does not count a paused task as stalled; cancel and kill
+   * of a paused task work at once. Throws for a task that is not running or paused.
+   */
+  pause(id: string): void {
+    const record = this.#record(id);
+    if (record.machine.state === 'paused') return;
+    if (record.machine.state !== 'running') throw notPausable(record, 'paused');
+    this.#dispatch(record, { type: 'pause', at: Date.now() });
+  }
+
+  /** Thaws a paused task; nothing for a running one. Throws for a task in any other state. */
+  resume(id: string): void {
+    const record = this.#record(id);
+    if (record.machine.state === 'running') return;
+    if (record.machine.state !== 'paused') throw notPausable(record, 'resumed');
+    this.#dispatch(record, { type: 'resume', at: Date.now() });
+  }
+
   restart(id: string): void {
     if (this.#shutDown) throw new Error(`cannot restart task ${id}: this Supervisor is shut down`);
     this.#dispatch(this.#record(id), { type: 'restart', reason: 'restart', at: Date.now() });
@@ -290,6 +312,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     cancel: (id: string) => this.cancel(id),
     kill: (id: string) => this.kill(id),
     restart: (id: string) => this.restart(id),
+    pause: (id: string) => this.pause(id),
+    resume: (id: string) => this.resume(id),
   };
 
   #record(id: string): TaskRecord {
@@ -324,7 +348,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     // A new attempt has no pid, progress, usage, stall or start of its own yet: none is carried over
     // into its snapshots (the journal records what they say).
     if (next.attempt !== previous.attempt) this.#forgetAttempt(record);
-    if (changed && next.state === 'running') record.startedAt = Date.now();
+    if (changed && next.state === 'running' && previous.state !== 'paused') record.startedAt = Date.now();
     // Before the actions: the booting runners are frozen before the stopping task is signalled.
     const stoppingDelta = Number(isStopping(next.state)) - Number(isStopping(previous.state));
     if (stoppingDelta !== 0) this.#onStoppingChanged(stoppingDelta);
@@ -383,6 +407,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       }
       case 'signal':
         this.#signal(record, action.signal);
+        return;
+      case 'freeze':
+        this.#freeze(record, true);
+        return;
+      case 'thaw':
+        this.#freeze(record, false);
+        // Silence while frozen was not the task's doing: the watchdog counts from now.
+        record.lastActivityAt = Date.now();
+        record.stall = undefined;
         return;
       case 'arm-grace':
         clearTimeout(record.timers.grace);
@@ -693,6 +726,22 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
   }
 
+  /** cgroup.freeze where the task has a cgroup; else SIGSTOP/SIGCONT to its group and known escapees. */
+  #freeze(record: TaskRecord, frozen: boolean): void {
+    if (record.pid === undefined) return;
+    if (record.cgroup?.setFrozen(frozen)) return;
+    const signal = frozen ? 'SIGSTOP' : 'SIGCONT';
+    signalGroup(record.pid, signal);
+    for (const [pid, startTime] of record.escapees) {
+      if (!isSameLiveProcess(pid, startTime)) continue;
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // gone
+      }
+    }
+  }
+
   /** Marked processes outside the group become escapees: waited for, and sent the signal the attempt already got. */
   #adoptStrays(record: TaskRecord, strays: ReadonlyArray<{ pid: number; startTime: number }>): void {
     for (const { pid, startTime } of strays) {
@@ -979,6 +1028,14 @@ function formatBytes(bytes: number): string {
     unit += 1;
   }
   return `${Number.isInteger(value) ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+function notPausable(record: TaskRecord, done: 'paused' | 'resumed'): Error {
+  const state = record.machine.state;
+  const message = done === 'paused'
+    ? `task ${record.id} is ${state}: only a running task can be paused`
+    : `task ${record.id} is ${state}, not paused: nothing to resume`;
+  return Object.assign(new Error(message), { code: 'NOT_PAUSABLE' });
 }
 
 function defaultName(spec: TaskSpec): string {

@@ -1,7 +1,7 @@
 /** Public types of the Supervisor. Front ends (daemon, CLI, UI) build on these names. */
 import type { Priority } from '../process/priority.js';
 
-export const ACTIVE_STATES = ['queued', 'starting', 'running', 'cancelling', 'killing'] as const;
+export const ACTIVE_STATES = ['queued', 'starting', 'running', 'paused', 'cancelling', 'killing'] as const;
 export const TERMINAL_STATES = ['completed', 'failed', 'cancelled', 'killed', 'interrupted'] as const;
 export type ActiveState = (typeof ACTIVE_STATES)[number];
 export type TerminalState = (typeof TERMINAL_STATES)[number];

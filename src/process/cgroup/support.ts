@@ -49,7 +49,10 @@ export function containmentSupport(refresh = false): ContainmentSupport {
 function probe(places: CgroupPlaces): ContainmentSupport {
   const groupOnly = (limits: string[]): ContainmentSupport => ({
     backend: 'process-group',
-    controls: ['stop: signals to the task\'s process group, plus descendants found by /proc sampling and lineage marks'],
+    controls: [
+      'stop: signals to the task\'s process group, plus descendants found by /proc sampling and lineage marks',
+      'pause: SIGSTOP/SIGCONT to the task\'s process group (a task can see it; what left the group is not paused)',
+    ],
     limits,
   });
   if (os.platform() !== 'linux') return groupOnly(['cgroups exist on Linux only']);
@@ -66,6 +69,7 @@ function probe(places: CgroupPlaces): ContainmentSupport {
   const controls = [
     `stop: cgroup.kill on the task's own cgroup below ${places.v2} (atomic: nothing it started escapes)`,
     'stopped: cgroup.events "populated 0" (the kernel\'s word, watched)',
+    'pause: cgroup.freeze (the task cannot tell)',
     cpu ? `cpu: cpu.idle / weight of the task's cgroup (v${cpu.version}, ${cpu.parent})` : 'cpu: nice and session autogroups (no cgroup cpu controller here)',
     memory ? `memory: limit and OOM detection (v${memory.version}, ${memory.parent})` : 'memory: no limit available (no cgroup memory controller here)',
   ];
