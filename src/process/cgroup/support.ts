@@ -46,15 +46,20 @@ export function containmentSupport(refresh = false): ContainmentSupport {
   return cached;
 }
 
-function probe(places: CgroupPlaces): ContainmentSupport {
-  const groupOnly = (limits: string[]): ContainmentSupport => ({
+/** Process groups: what they give, and why nothing stronger is used. */
+export function processGroupSupport(limits: string[]): ContainmentSupport {
+  return {
     backend: 'process-group',
     controls: [
       'stop: signals to the task\'s process group, plus descendants found by /proc sampling and lineage marks',
       'pause: SIGSTOP/SIGCONT to the task\'s process group (a task can see it; what left the group is not paused)',
     ],
     limits,
-  });
+  };
+}
+
+function probe(places: CgroupPlaces): ContainmentSupport {
+  const groupOnly = processGroupSupport;
   if (os.platform() !== 'linux') return groupOnly(['cgroups exist on Linux only']);
   if (process.env[CGROUPS_ENV] === 'off') return groupOnly([`${CGROUPS_ENV}=off is set`]);
   if (!places.v2) return groupOnly(['no unified (v2) cgroup hierarchy is mounted (cgroup.kill needs one)']);
