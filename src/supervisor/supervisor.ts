@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 import { basename, resolve } from 'node:path';
 import { isGroupEmpty, signalGroup } from '../process/group.js';
 import { isSameLiveProcess, readProcStat } from '../process/proc.js';
-import { cgroupPriorityMechanism, containmentSupport, processGroupSupport, type ContainmentSupport } from '../process/cgroup/support.js';
+import { automaticContainment, cgroupPriorityMechanism, containmentSupport, processGroupSupport, type ContainmentSupport } from '../process/cgroup/support.js';
 import { sweepLeftovers, TaskCgroups } from '../process/cgroup/owner.js';
 import type { TaskCgroup } from '../process/cgroup/task-cgroup.js';
 import { cpuPriority, lowerPriority, priorityMechanism, restorePriority, restorePriorityInBackground, type CpuPriority } from '../process/priority.js';
@@ -1004,7 +1004,7 @@ const NORMAL_CPU = cpuPriority('normal');
 /** The containment asked for, as this machine allows it; 'cgroup' where none can be made is an error that says why. */
 function chooseContainment(asked: 'auto' | 'cgroup' | 'process-group'): ContainmentSupport {
   if (asked === 'process-group') return processGroupSupport(["containment 'process-group' was asked for"]);
-  const support = containmentSupport();
+  const support = asked === 'auto' ? automaticContainment() : containmentSupport();
   if (asked === 'cgroup' && support.backend !== 'cgroup') {
     throw new Error(`containment 'cgroup' is not available here: ${support.limits.join('; ')}`);
   }

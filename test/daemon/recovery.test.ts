@@ -227,7 +227,7 @@ describe('recovery after the daemon is SIGKILLed', () => {
   it('with cgroups, recovery kills even what neither a group nor a lineage mark leads to (a double fork that scrubbed its environment), and removes the dead daemon\'s cgroups', async () => {
     const h = home();
     const tag = String(900_000 + Math.floor(Math.random() * 100_000));
-    const first = await spawnDaemon(h);
+    const first = await spawnDaemon(h, ['--containment', 'cgroup']);
     cleanups.push(() => void first.child.kill('SIGKILL'));
     const client = await connect(h);
     expect(client.welcome.containment?.backend).toBe('cgroup');
@@ -248,7 +248,7 @@ describe('recovery after the daemon is SIGKILLed', () => {
     await sleep(200);
     expect(sleeps().length).toBe(2);
 
-    const second = await spawnDaemon(h);
+    const second = await spawnDaemon(h, ['--containment', 'cgroup']);
     cleanups.push(async () => {
       second.child.kill('SIGTERM');
       await second.exited;

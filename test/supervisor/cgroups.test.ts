@@ -178,7 +178,7 @@ describe('cgroup containment', () => {
     const sleeper = spawn('sleep', [tag], { detached: true, stdio: 'ignore' });
     writeFileSync(join(dir, 'cgroup.procs'), String(sleeper.pid));
     try {
-      const sup = new Supervisor({ prewarm: 0 });
+      const sup = new Supervisor({ prewarm: 0, containment: 'cgroup' });
       await waitFor(() => !existsSync(dir), 10_000, 'the leftover cgroup to be removed');
       await waitFor(() => sleepers(tag).length === 0, 5_000, 'the leftover process to be killed');
       await sup.shutdown();
