@@ -236,7 +236,7 @@ describe('recovery after the daemon is SIGKILLed', () => {
     await waitRunning(client, id);
     const sleeps = () => processes().filter((p) => p.comm === 'sleep' && p.state !== 'Z' && readCmdline(p.pid).includes(tag)).map((p) => p.pid);
     await waitFor(() => sleeps().length === 2, 5000, 'both sleeps');
-    const cgroupsOf = (pid: number) => readdirSync('/sys/fs/cgroup/unified').filter((n) => new RegExp(`^taskwarden-\\w+-${pid}-\\d+$`).test(n));
+    const cgroupsOf = (pid: number) => readdirSync('/sys/fs/cgroup/unified').filter((n) => new RegExp(`^taskwarden-\\w+-${pid}-\\d+-\\d+$`).test(n));
     const daemonPid = first.child.pid!;
     expect(cgroupsOf(daemonPid).length).toBeGreaterThan(0);
     await freezeGuard(daemonPid);

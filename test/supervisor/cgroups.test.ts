@@ -50,7 +50,7 @@ function killSleepers(tag: string): void {
 function ourCgroups(): string[] {
   if (!layout) return [];
   const parents = [layout.v2, layout.cpu?.parent, layout.memory?.parent].filter((p): p is string => p !== undefined);
-  return parents.flatMap((parent) => readdirSync(parent).filter((n) => new RegExp(`^taskwarden-\\w+-${process.pid}-\\d+$`).test(n)).map((n) => join(parent, n)));
+  return parents.flatMap((parent) => readdirSync(parent).filter((n) => new RegExp(`^taskwarden-\\w+-${process.pid}-\\d+-\\d+$`).test(n)).map((n) => join(parent, n)));
 }
 
 /** A python3 whose child moves to a process group of its own (job control), then both sleep. */
@@ -116,7 +116,7 @@ describe('cgroup containment', () => {
         return line ? (JSON.parse(line) as { owner: number; guard: number }) : undefined;
       }, 30_000, 'the owner to start its tasks');
       await waitFor(() => sleepers(tag).length >= 5, 30_000, 'the escapees to run');
-      const names = () => layout ? readdirSync(layout.v2).filter((n) => new RegExp(`^taskwarden-\\w+-${info.owner}-\\d+$`).test(n)) : [];
+      const names = () => layout ? readdirSync(layout.v2).filter((n) => new RegExp(`^taskwarden-\\w+-${info.owner}-\\d+-\\d+$`).test(n)) : [];
       expect(names().length).toBe(3);
       process.kill(info.owner, 'SIGKILL');
       await waitFor(() => sleepers(tag).length === 0, 5_000, `every sleep ${tag} gone (left: ${sleepers(tag).join(', ')})`);
@@ -171,7 +171,7 @@ describe('cgroup containment', () => {
   it('leftovers of an owner that died with its guard are killed and removed by the next Supervisor', async () => {
     if (!layout) throw new Error(`no cgroup layout: ${support.limits.join('; ')}`);
     const dead = spawnSync('true').pid!; // a pid that no longer runs
-    const name = `taskwarden-leftover-${dead}-1`;
+    const name = `taskwarden-leftover-${dead}-1-1`;
     const dir = join(layout.v2, name);
     mkdirSync(dir);
     const tag = newTag();

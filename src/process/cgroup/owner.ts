@@ -1,6 +1,8 @@
 /**
  * The task cgroups of one owner (a Supervisor): named so that whoever comes
- * next can tell whose they are, `taskwarden-<token>-<owner pid>-<n>`, made
+ * next can tell whose they are, `taskwarden-<token>-<owner pid>-<owner>-<n>`
+ * (<owner> numbers the Supervisors of one process: two of them, even with one
+ * token, never share a name or kill each other's cgroups), made
  * directly in our own cgroup of each hierarchy. Flat, not below a common
  * parent: each task's cgroup must be an entity of its own beside the owner for
  * cpu.idle to keep the owner first, and to give a stopping task its normal
@@ -14,7 +16,10 @@ import { readdirSync } from 'node:fs';
 import type { CgroupLayout } from './support.js';
 import { TaskCgroup } from './task-cgroup.js';
 
-const NAME = /^taskwarden-([A-Za-z0-9_]+)-(\d+)-(\d+)$/;
+const NAME = /^taskwarden-([A-Za-z0-9_]+)-(\d+)-(\d+)-(\d+)$/;
+
+/** Supervisors made in this process so far. */
+let owners = 0;
 
 export class TaskCgroups {
   readonly layout: CgroupLayout;
@@ -24,7 +29,7 @@ export class TaskCgroups {
 
   constructor(layout: CgroupLayout, token: string) {
     this.layout = layout;
-    this.prefix = `taskwarden-${token}-${process.pid}-`;
+    this.prefix = `taskwarden-${token}-${process.pid}-${++owners}-`;
   }
 
   create(): TaskCgroup {
@@ -33,12 +38,16 @@ export class TaskCgroups {
 
   /** The directories our cgroups are made in: the unified hierarchy's first. */
   get parents(): string[] {
-    const parents = [this.layout.v2];
-    for (const controller of [this.layout.cpu, this.layout.memory]) {
-      if (controller?.version === 1 && !parents.includes(controller.parent)) parents.push(controller.parent);
-    }
-    return parents;
+    return cgroupParents(this.layout);
   }
+}
+
+function cgroupParents(layout: CgroupLayout): string[] {
+  const parents = [layout.v2];
+  for (const controller of [layout.cpu, layout.memory]) {
+    if (controller?.version === 1 && !parents.includes(controller.parent)) parents.push(controller.parent);
+  }
+  return parents;
 }
 
 export interface SweepResult {
@@ -54,7 +63,7 @@ export interface SweepResult {
  * Waits up to `waitMs` for killed ones to empty before removing them.
  */
 export async function sweepLeftovers(layout: CgroupLayout, token?: string, waitMs = 2000): Promise<SweepResult> {
-  const parents = new TaskCgroups(layout, 'sweep').parents;
+  const parents = cgroupParents(layout);
   const leftovers = new Set<string>();
   for (const parent of parents) {
     let names: string[];
