@@ -85,6 +85,8 @@ export function exitCodeFor(error: unknown): { code: number; message: string } {
   if (error instanceof UsageError) return { code: EXIT.usage, message };
   // An unknown id or a request the daemon found malformed is a bad argument of this command.
   if (error instanceof DaemonError && (error.code === 'UNKNOWN_TASK' || error.code === 'BAD_MESSAGE')) return { code: EXIT.usage, message };
+  // A state directory (--home, TASKWARDEN_HOME) that is not safe to use is a bad argument too.
+  if ((error as { code?: unknown }).code === 'UNSAFE_PATH') return { code: EXIT.usage, message };
   return { code: EXIT.failure, message };
 }
 
