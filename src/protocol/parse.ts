@@ -13,7 +13,9 @@ import {
   type ErrorCode,
   type Request,
   type RequestId,
+  type RequestType,
 } from './messages.js';
+import { REPLY_SCHEMAS, type ResponseOf } from './replies.js';
 import { PARSE_OPTIONS } from './schemas.js';
 
 export interface ParseError {
@@ -25,6 +27,7 @@ export interface ParseError {
 export type ParseFailure = { ok: false; error: ParseError };
 export type RequestParseResult = { ok: true; request: Request } | ParseFailure;
 export type DaemonMessageParseResult = { ok: true; message: DaemonMessage } | ParseFailure;
+export type ReplyParseResult<T extends RequestType> = { ok: true; reply: ResponseOf<T> } | ParseFailure;
 
 /** Error messages quote parts of the input; bound them so a reply stays small. */
 const MAX_QUOTE = 80;
@@ -42,6 +45,22 @@ export function parseRequest(line: string): RequestParseResult {
 export function parseDaemonMessage(line: string): DaemonMessageParseResult {
   const result = parseLine(line, DAEMON_MESSAGE_SCHEMAS);
   return result.ok ? { ok: true, message: result.value as DaemonMessage } : result;
+}
+
+/**
+ * Checks the payload of an ACK (WELCOME for HELLO) against what a request of `type` is answered
+ * with (replies.ts); `id` is the request's, kept in the error.
+ */
+export function parseReply<T extends RequestType>(type: T, payload: unknown, id: RequestId | null = null): ReplyParseResult<T> {
+  try {
+    const schema: z.ZodType = REPLY_SCHEMAS[type];
+    const parsed = schema.safeParse(payload, PARSE_OPTIONS);
+    if (!parsed.success) return failure(id, 'BAD_MESSAGE', formatIssues(`${type} reply`, parsed.error.issues));
+    // The schema of T made it: its output type is ResponseOf<T>.
+    return { ok: true, reply: parsed.data as ResponseOf<T> };
+  } catch (error) {
+    return failure(id, 'INTERNAL', `could not check the ${type} reply: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 type SchemaMap = Readonly<Record<string, z.ZodType>>;

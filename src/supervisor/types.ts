@@ -143,5 +143,7 @@ export interface StopAllResult {
   cancelled: number;
   killed: number;
   notStarted: number;
+  /** Tasks that ended on their own while the stop was under way. */
+  finished: number;
   ms: number;
 }

@@ -12,7 +12,6 @@ import { App } from './components/app.js';
 import { TuiStore } from './store.js';
 import { FastPaint } from './fast-paint.js';
 import { DaemonClient } from '../daemon/client.js';
-import type { RequestType } from '../protocol/messages.js';
 
 export const CLIENT_NAME = 'taskwarden-tui/0.1.0';
 
@@ -45,7 +44,7 @@ export function adaptClient(client: DaemonClient): TuiClient {
     get welcome() {
       return client.welcome;
     },
-    request: (type, payload) => client.request(type as RequestType, payload),
+    request: (type, ...payload) => client.request(type, ...payload),
     subscribe: () => client.subscribe(),
     onEvent: (listener) => void client.on('event', listener),
     onClose: (listener) => void client.on('close', listener),

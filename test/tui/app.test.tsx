@@ -266,7 +266,7 @@ describe('App', () => {
     const { daemon, frame, press, waitFor } = await setup();
     await press('1');
     await waitFor('steady work');
-    daemon.logs.set('1', ['hello from the task', 'second line']);
+    daemon.logs.set('1', [{ stream: 'stdout', line: 'hello from the task' }, { stream: 'stdout', line: 'second line' }]);
     await press('l');
     await waitFor('second line');
     expect(frame()).toContain('log · task 1');
@@ -449,7 +449,7 @@ describe('what a new user trips over (issue #11)', () => {
     const stack = `Error: ${message}\n    at run (file:///opt/taskwarden/dist/src/tui/templates/flaky.js:12:15)\n    at async Host.execute (file:///opt/taskwarden/dist/src/runner/host.js:88:20)`;
     const t = daemon.tasks.get('1')!;
     daemon.attempts.set('1', [{ attempt: 1, state: 'failed', pid: 10001, startedAt: t.startedAt, endedAt: Date.now(), durationMs: 812, exitCode: 1, error: { name: 'Error', message } }]);
-    daemon.logs.set('1', ['step 15/40', `! Error: ${message}`]);
+    daemon.logs.set('1', [{ stream: 'stdout', line: 'step 15/40' }, { stream: 'stderr', line: `Error: ${message}` }]);
     daemon.end('1', 'failed', { error: { name: 'Error', message, stack }, exitCode: 1 });
     await waitFor('✘ failed');
     expect(rowOf(frame(), '1')).toContain('flaky task failed at'); // cut in the table…

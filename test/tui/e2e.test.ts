@@ -282,7 +282,7 @@ describe('terminal UI in a pseudo-terminal', () => {
     await ui.exited;
     expect(ui.raw).toContain('detached; 1 task still running in the daemon');
     const client = await DaemonClient.connect({ home: ui.home, autostart: false });
-    const { tasks } = (await client.request('LIST')) as { tasks: Array<{ state: string }> };
+    const { tasks } = await client.request('LIST');
     client.close();
     expect(tasks.map((t) => t.state)).toEqual(['running']);
   }, 90_000);
@@ -295,7 +295,7 @@ describe('terminal UI in a pseudo-terminal', () => {
     const exit = await Promise.race([ui.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 15_000))]);
     expect(exit).not.toBe('timeout');
     const client = await DaemonClient.connect({ home: ui.home, autostart: false });
-    const { tasks } = (await client.request('LIST')) as { tasks: Array<{ state: string }> };
+    const { tasks } = await client.request('LIST');
     client.close();
     expect(tasks.map((t) => t.state)).toEqual(['running']);
   }, 90_000);

@@ -118,7 +118,7 @@ function onPath(command: string): string | undefined {
 }
 
 async function runDetached(client: DaemonClient, spec: TaskSpec, options: RunOptions): Promise<number> {
-  const { task } = (await client.request('TASK_REQUEST', { spec })) as { task: TaskSnapshot };
+  const { task } = await client.request('TASK_REQUEST', { spec });
   if (options.json) printTaskJson({ task }, 'task');
   else print(task.id);
   return 0;
@@ -142,7 +142,7 @@ async function runAndWait(client: DaemonClient, spec: TaskSpec, options: RunOpti
   );
   lost.catch(() => {}); // closing the client after the end is not an error
   await client.subscribe();
-  const { task } = (await client.request('TASK_REQUEST', { spec })) as { task: TaskSnapshot };
+  const { task } = await client.request('TASK_REQUEST', { spec });
   taskId = task.id;
   view.started(task);
   for (const event of early.splice(0)) onEvent(event);
