@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { DaemonClient, DaemonError } from '../daemon/client.js';
 import { encodeValue, mapPayloadValues } from '../protocol/index.js';
 import { PRIORITIES, type Priority } from '../process/priority.js';
+import { TASK_ID_RULE, isTaskId } from '../common/task-id.js';
 
 export const CLIENT_NAME = 'taskwarden-cli';
 
@@ -80,7 +81,7 @@ export function exitCodeFor(error: unknown): { code: number; message: string } {
 
 /** Task ids as the protocol accepts them; checked here so a typo gets exit code 2 without a round trip. */
 export function taskId(value: string): string {
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(value)) throw new UsageError(`"${value}" is not a task id (ids are like 12; see "taskwarden ls")`);
+  if (!isTaskId(value)) throw new UsageError(`"${value}" is not a task id (ids are like 12: ${TASK_ID_RULE}; see "taskwarden ls")`);
   return value;
 }
 

@@ -16,7 +16,7 @@ import {
   type RequestType,
 } from './messages.js';
 import { REPLY_SCHEMAS, type ResponseOf } from './replies.js';
-import { PARSE_OPTIONS } from './schemas.js';
+import { PARSE_OPTIONS, formatIssues, truncate } from '../common/zod-issues.js';
 
 export interface ParseError {
   id: RequestId | null;
@@ -31,9 +31,6 @@ export type ReplyParseResult<T extends RequestType> = { ok: true; reply: Respons
 
 /** Error messages quote parts of the input; bound them so a reply stays small. */
 const MAX_QUOTE = 80;
-const MAX_ISSUES_SHOWN = 3;
-/** An issue's own message can quote the input too (zod lists every unrecognized key). */
-const MAX_ISSUE_MESSAGE = 400;
 
 /** Parse one line from a client (without its trailing newline). */
 export function parseRequest(line: string): RequestParseResult {
@@ -106,21 +103,6 @@ function recoverId(record: Record<string, unknown>): RequestId | null {
   return parsed.success ? parsed.data : null;
 }
 
-/** "TASK_REQUEST.spec.args[0]: expected string, got number; ..." */
-export function formatIssues(type: string, issues: readonly z.core.$ZodIssue[]): string {
-  const shown = issues.slice(0, MAX_ISSUES_SHOWN).map((issue) => `${formatPath(type, issue.path)}: ${truncate(issue.message, MAX_ISSUE_MESSAGE)}`);
-  const more = issues.length > MAX_ISSUES_SHOWN ? ` (+${issues.length - MAX_ISSUES_SHOWN} more)` : '';
-  return shown.join('; ') + more;
-}
-
-function formatPath(type: string, path: readonly PropertyKey[]): string {
-  let out = type;
-  for (const key of path) {
-    out += typeof key === 'number' ? `[${key}]` : `.${truncate(String(key), MAX_QUOTE)}`;
-  }
-  return out;
-}
-
 function failure(id: RequestId | null, code: ErrorCode, message: string): ParseFailure {
   return { ok: false, error: { id, code, message } };
 }
@@ -129,6 +111,3 @@ function quote(text: string): string {
   return JSON.stringify(truncate(text, MAX_QUOTE));
 }
 
-function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max)}...`;
-}
