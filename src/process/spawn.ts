@@ -7,16 +7,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { PRELOAD_ENV } from '../runner/messages.js';
+import { PRELOAD_ENV, RUNNER_HOST_PATH } from '../common/runner-ipc.js';
 import { CHRT_BINARY, setAutogroupNice, usesSchedIdle, type CpuPriority } from './priority.js';
-
-export const RUNNER_HOST_PATH = fileURLToPath(new URL('../runner/host.js', import.meta.url));
-/**
- * The light entry task modules import (`import { defineTask } from 'taskwarden/task'`), preloaded by
- * prewarmed runners. Not the full package entry: it would cost every runner the supervisor's code.
- */
-export const PACKAGE_ENTRY_URL = new URL('../task.js', import.meta.url).href;
 
 const NICE_BINARY = ['/usr/bin/nice', '/bin/nice'].find((path) => existsSync(path));
 
