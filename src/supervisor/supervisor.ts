@@ -16,7 +16,8 @@ import { LineageMark } from '../process/lineage.js';
 import { OrphanGuard } from '../process/orphan-guard.js';
 import { resolveCommand, spawnCommand, spawnRunner } from '../process/spawn.js';
 import type { FromRunner, ToRunner } from '../common/runner-ipc.js';
-import { toTaskError } from '../common/task-errors.js';
+import { taskError, toTaskError, withCode } from '../common/task-errors.js';
+import { TASK_ID_RULE, isTaskId } from '../common/task-id.js';
 import { resolveOptions, validateSpec, type ResolvedOptions, type SupervisorOptions } from './options.js';
 import { RunnerPool } from './runner-pool.js';
 import { holdsSlot, initialState, transition, type MachineAction, type MachineEvent, type MachineState } from './state-machine.js';
@@ -141,8 +142,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (this.#shutDown) throw new Error('this Supervisor is shut down: create a new one to start tasks');
     const owned = validateSpec(spec);
     const id = options.id ?? this.#options.nextId();
-    if (typeof id !== 'string' || id.length === 0 || this.#tasks.has(id)) {
-      throw new TypeError(`task id ${JSON.stringify(id)} is not a new non-empty string (ids come from options.id or the nextId option)`);
+    if (!isTaskId(id) || this.#tasks.has(id)) {
+      throw new TypeError(`task id ${JSON.stringify(id)} is not a new task id (${TASK_ID_RULE}; ids come from options.id or the nextId option)`);
     }
     const attempt = options.attempt ?? 1;
     if (!Number.isSafeInteger(attempt) || attempt < 1) throw new TypeError(`start() option attempt must be an integer >= 1, got ${String(attempt)}`);
@@ -259,7 +260,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   #record(id: string): TaskRecord {
     const record = this.#tasks.get(id);
-    if (!record) throw Object.assign(new Error(`unknown task id ${JSON.stringify(id)}: see list() for the tasks this supervisor knows`), { code: 'UNKNOWN_TASK' });
+    if (!record) throw withCode('UNKNOWN_TASK', new Error(`unknown task id ${JSON.stringify(id)}: see list() for the tasks this supervisor knows`));
     return record;
   }
 
@@ -440,7 +441,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     } catch (error) {
       // The IPC serializer refuses what structuredClone took (a SharedArrayBuffer, say): the runner is ours to end.
       if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
-      throw Object.assign(new Error(`its input cannot be sent to the task process (${(error as Error).message}); pass plain data`), { code: 'INPUT_NOT_SENDABLE' });
+      throw withCode('INPUT_NOT_SENDABLE', new Error(`its input cannot be sent to the task process (${(error as Error).message}); pass plain data`));
     }
     return child;
   }
@@ -451,7 +452,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const cwd = spec.cwd ?? process.cwd();
     const file = resolveCommand(spec.command, env, cwd);
     if (!file) {
-      const error = { name: 'CommandNotFound', code: 'COMMAND_NOT_FOUND', message: `command not found: ${spec.command} (task ${record.id}): check the name and PATH` };
+      const error = taskError('COMMAND_NOT_FOUND', `command not found: ${spec.command} (task ${record.id}): check the name and PATH`);
       this.#dispatch(record, { type: 'spawn-failed', error, at: Date.now() });
       return undefined;
     }
@@ -764,10 +765,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       case 'restart': {
         const delayMs = record.restarts.next(at);
         if (delayMs === undefined) {
-          const error = {
-            name: 'RestartLimit', code: 'RESTART_LIMIT',
-            message: `task ${record.id} stalled again after ${this.#options.maxRestarts} restarts within ${this.#options.restartWindowMs} ms; killed instead of restarted`,
-          };
+          const error = taskError(
+            'RESTART_LIMIT',
+            `task ${record.id} stalled again after ${this.#options.maxRestarts} restarts within ${this.#options.restartWindowMs} ms; killed instead of restarted`,
+          );
           return this.#dispatch(record, { type: 'kill', reason: 'stall', error, at });
         }
         return this.#dispatch(record, { type: 'restart', reason: 'stall', delayMs, at });

@@ -82,7 +82,9 @@ describe('bad arguments throw a TypeError at the call', () => {
     [{ attempt: 0 }, /option attempt must be an integer >= 1, got 0/],
     [{ attempt: 1.5 }, /option attempt must be an integer >= 1/],
     [{ createdAt: Number.NaN }, /option createdAt must be a time in ms/],
-    [{ id: '' }, /is not a new non-empty string/],
+    [{ id: '' }, /task id "" is not a new task id \(1-64 of A-Z a-z 0-9 _ -;/],
+    // The id becomes a log file's name and travels in every event: the one task-id rule holds here too.
+    [{ id: '../etc' }, /task id "..\/etc" is not a new task id/],
   ])('start(spec, %j)', (options, message) => {
     expect(() => sup.start({ module: fixture('echo') }, options as never)).toThrow(TypeError);
     expect(() => sup.start({ module: fixture('echo') }, options as never)).toThrow(message);
