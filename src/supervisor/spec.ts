@@ -27,7 +27,9 @@ export const DurationMsSchema = z
   .max(MAX_TIMER_MS, `must be at most ${MAX_TIMER_TEXT}`);
 export const PathSchema = z.string().min(1, 'must not be empty').max(MAX_PATH_CHARS, `longer than ${MAX_PATH_CHARS} characters (PATH_MAX)`);
 export const NameSchema = z.string().max(MAX_NAME_CHARS, `longer than ${MAX_NAME_CHARS} characters`);
-export const PrioritySchema = z.enum(PRIORITIES);
+export const PrioritySchema = z.enum(PRIORITIES, {
+  error: (issue) => `must be ${PRIORITIES.map((p) => `'${p}'`).join(', ')}, got ${JSON.stringify(issue.input)}`,
+});
 
 const EnvSchema = z.record(z.string(), z.string()).superRefine((env, ctx) => {
   const issue = envLimitIssue(env);
