@@ -16,7 +16,6 @@ import {
   TERMINAL_STATES,
   isTerminalState,
   type Progress,
-  type TaskError,
   type TaskOutcome,
   type TaskSnapshot,
   type TaskState,

@@ -16,7 +16,6 @@ import {
   type TaskError,
   type TaskOutcome,
   type TaskSnapshot,
-  type TaskSpec,
 } from '../supervisor/types.js';
 import { TASK_ID_PATTERN, TASK_ID_RULE } from '../common/task-id.js';
 import { taskSpecSchema } from '../supervisor/spec.js';

@@ -7,7 +7,7 @@ import os from 'node:os';
 import type { DaemonEvent, RequestType } from '../protocol/messages.js';
 import type { PayloadArgs, ResponseOf } from '../protocol/replies.js';
 import type { StoredLogLine } from '../journal/logs.js';
-import { isTerminalState, type TaskSnapshot } from '../supervisor/types.js';
+import { isTerminalState } from '../supervisor/types.js';
 import { errorText, type ConnectFn, type TuiClient } from './client.js';
 import { formatDuration, oneLine } from './format.js';
 import { actionFor, splitInput, type Action, type KeyInfo } from './keys.js';

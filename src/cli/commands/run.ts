@@ -6,9 +6,10 @@
  * terminal; plain lines otherwise), the task's output on stdout/stderr, and
  * the exit code of its outcome. Ctrl+C cancels the task (a second one kills it).
  */
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { programProblem } from '../../daemon/program.js';
-import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { findProgram } from '../../process/path-lookup.js';
 import type { Command } from 'commander';
 import type { DaemonClient } from '../../daemon/client.js';
 import { ValueDecodeError, decodeValue, stringifyValue, type DaemonEvent } from '../../protocol/index.js';
@@ -96,25 +97,11 @@ function parseInput(text: string): unknown {
  * with what is wrong, rather than failing as "command not found" once it starts.
  */
 function resolveCommand(command: string): string {
-  const found = command.includes('/') ? (isAbsolute(command) ? command : resolve(command)) : onPath(command);
+  const found = command.includes('/') ? resolve(command) : findProgram(command, process.env.PATH);
   if (found === undefined) throw new UsageError(`run: command not found: ${command} (not in PATH)`);
   const problem = programProblem(found, command);
   if (problem) throw new UsageError(`run: ${problem}`);
   return found;
-}
-
-function onPath(command: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, command);
-    try {
-      accessSync(candidate, constants.X_OK);
-      if (statSync(candidate).isFile()) return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
 }
 
 async function runDetached(client: DaemonClient, spec: TaskSpec, options: RunOptions): Promise<number> {
