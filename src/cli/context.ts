@@ -7,8 +7,8 @@ import { TASK_ID_RULE, isTaskId } from '../common/task-id.js';
 
 export const CLIENT_NAME = 'taskwarden-cli';
 
-/** Exit codes of the CLI (besides run --wait's task outcomes). */
-export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+export { EXIT } from '../common/exit-codes.js';
+import { EXIT } from '../common/exit-codes.js';
 
 /** A bad argument or unknown id: one line on stderr, exit code 2. */
 /** The value of a --priority option (a commander argument parser). */

@@ -1,4 +1,5 @@
 /** Plain-text rendering for the CLI: tables, durations, a one-line progress bar. */
+import { formatDuration } from '../common/duration.js';
 import type { Progress, TaskSnapshot } from '../supervisor/types.js';
 
 export function table(header: string[], rows: string[][]): string {
@@ -7,15 +8,8 @@ export function table(header: string[], rows: string[][]): string {
   return [line(header), ...rows.map(line)].join('\n');
 }
 
-export function duration(ms: number | undefined): string {
-  if (ms === undefined || !Number.isFinite(ms)) return '-';
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(s < 10 ? 1 : 0)}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${String(Math.floor(s % 60)).padStart(2, '0')}s`;
-  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
-}
+/** One style with the UI's (common/duration.ts). */
+export const duration = formatDuration;
 
 export function percent(progress: Progress | undefined): string {
   return progress ? `${Math.floor(progress.fraction * 100)}%` : '-';

@@ -19,7 +19,8 @@ import type { Priority } from '../../process/priority.js';
 import { progressBar } from '../format.js';
 
 /** Exit codes of `run --wait`, by outcome (130 and 137 follow the shell's 128 + SIGINT/SIGKILL). */
-export const OUTCOME_EXIT: Record<TaskOutcome['state'], number> = { completed: 0, failed: 1, cancelled: 130, killed: 137, interrupted: 1 };
+export { OUTCOME_EXIT } from '../../common/exit-codes.js';
+import { EXIT, OUTCOME_EXIT } from '../../common/exit-codes.js';
 
 interface RunOptions {
   input?: string;
@@ -202,7 +203,7 @@ class WaitView {
     const moduleError = error && task.kind === 'module' && state === 'failed';
     const detail = error ? `: ${moduleError ? `${error.name}: ` : ''}${error.message}${moduleError && error.stack ? ` ("taskwarden show ${task.id}" has its stack)` : ''}` : outcome?.signal ? ` (${outcome.signal})` : '';
     process.stderr.write(`task ${task.id} ${state}${detail}\n`);
-    return OUTCOME_EXIT[state] ?? 1;
+    return OUTCOME_EXIT[state] ?? EXIT.failure;
   }
 
   note(line: string): void {
