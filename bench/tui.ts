@@ -19,7 +19,7 @@ import { DaemonClient } from '../src/daemon/client.js';
 import type { DaemonEvent } from '../src/protocol/messages.js';
 import type { TaskSnapshot } from '../src/supervisor/types.js';
 import type { TuiClient } from '../src/tui/client.js';
-import { builtinModulePath } from '../src/tui/templates.js';
+import { builtinModulePath } from '../src/tasks/templates.js';
 import { nowMs, row, type BenchRow } from './lib/stats.js';
 import { shutDownBenchDaemon } from './lib/daemon.js';
 

@@ -16,7 +16,7 @@ import { z } from 'zod';
 import { PARSE_OPTIONS, formatIssues } from '../common/zod-issues.js';
 import { CommandTaskSpecSchema, ModuleTaskSpecSchema, NameSchema, PathSchema, SPEC_FIELDS } from '../supervisor/spec.js';
 import type { TaskSpec } from '../supervisor/types.js';
-import { BUILTIN_MODULES, defaultTemplates, resolveBuiltin, type Template } from './templates.js';
+import { BUILTIN_MODULES, defaultTemplates, resolveBuiltin, type Template } from '../tasks/templates.js';
 
 export const CONFIG_FILE = 'taskwarden.config.json';
 export const MAX_TEMPLATES = 9;

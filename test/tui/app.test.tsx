@@ -5,7 +5,7 @@ import { Controller } from '../../src/tui/controller.js';
 import { TuiStore } from '../../src/tui/store.js';
 import { FastPaint } from '../../src/tui/fast-paint.js';
 import { memoryPrefs, type PrefsStore } from '../../src/tui/prefs.js';
-import { defaultTemplates, type Template } from '../../src/tui/templates.js';
+import { defaultTemplates, type Template } from '../../src/tasks/templates.js';
 import { FakeDaemon, FakeDaemonError } from './fake-daemon.js';
 
 const templates: Template[] = [
@@ -446,7 +446,7 @@ describe('what a new user trips over (issue #11)', () => {
     await press('1');
     await waitFor('Started task 1');
     const message = 'flaky task failed at step 16/40 (simulated: one run in three fails; press r to run it again)';
-    const stack = `Error: ${message}\n    at run (file:///opt/taskwarden/dist/src/tui/templates/flaky.js:12:15)\n    at async Host.execute (file:///opt/taskwarden/dist/src/runner/host.js:88:20)`;
+    const stack = `Error: ${message}\n    at run (file:///opt/taskwarden/dist/src/tasks/builtin/flaky.js:12:15)\n    at async Host.execute (file:///opt/taskwarden/dist/src/runner/host.js:88:20)`;
     const t = daemon.tasks.get('1')!;
     daemon.attempts.set('1', [{ attempt: 1, state: 'failed', pid: 10001, startedAt: t.startedAt, endedAt: Date.now(), durationMs: 812, exitCode: 1, error: { name: 'Error', message } }]);
     daemon.logs.set('1', [{ stream: 'stdout', line: 'step 15/40' }, { stream: 'stderr', line: `Error: ${message}` }]);
