@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { PARSE_OPTIONS, formatIssues } from '../common/zod-issues.js';
+import { PARSE_OPTIONS, describeValue, formatIssues } from '../common/zod-issues.js';
 import { CommandTaskSpecSchema, ModuleTaskSpecSchema, NameSchema, PathSchema, SPEC_FIELDS } from '../supervisor/spec.js';
 import type { TaskSpec } from '../supervisor/types.js';
 import { BUILTIN_MODULES, defaultTemplates, resolveBuiltin, type Template } from '../tasks/templates.js';
@@ -45,7 +45,7 @@ const ModuleTemplateSchema = ModuleTaskSpecSchema.extend(common);
 const CommandTemplateSchema = CommandTaskSpecSchema.omit({ command: true, args: true }).extend({
   ...common,
   command: z
-    .array(PathSchema, { error: 'expected an array like ["python3", "job.py"]' })
+    .array(PathSchema, { error: (issue) => `expected an array like ["python3", "job.py"], got ${describeValue(issue.input)}` })
     .min(1, 'needs at least the program, e.g. ["python3", "job.py"]'),
 });
 
