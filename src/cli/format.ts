@@ -1,4 +1,4 @@
-/** Plain-text rendering for the CLI: tables, durations, a one-line progress bar. */
+/** Plain-text rendering for the CLI: tables, task rows, a one-line progress bar (durations: common/duration.ts). */
 import { formatDuration } from '../common/duration.js';
 import type { Progress, TaskSnapshot } from '../supervisor/types.js';
 
@@ -8,9 +8,6 @@ export function table(header: string[], rows: string[][]): string {
   return [line(header), ...rows.map(line)].join('\n');
 }
 
-/** One style with the UI's (common/duration.ts). */
-export const duration = formatDuration;
-
 export function percent(progress: Progress | undefined): string {
   return progress ? `${Math.floor(progress.fraction * 100)}%` : '-';
 }
@@ -18,7 +15,7 @@ export function percent(progress: Progress | undefined): string {
 /** How long the task has run (or ran). */
 export function elapsed(task: TaskSnapshot, now = Date.now()): string {
   if (task.startedAt === undefined) return '-';
-  return duration((task.endedAt ?? now) - task.startedAt);
+  return formatDuration((task.endedAt ?? now) - task.startedAt);
 }
 
 export function describeSpec(task: TaskSnapshot): string {

@@ -69,10 +69,6 @@ function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
-function seconds(ms: number): string {
-  return `${(ms / 1000).toFixed(2)} s`;
-}
-
 function logLineText({ line, stream }: StoredLogLine): string {
   return stream === 'stderr' ? `! ${line}` : line;
 }
@@ -670,7 +666,7 @@ export class Controller {
       const parts = [`${cancelled} cancelled`, `${killed} killed`];
       if (notStarted > 0) parts.push(`${notStarted} not started`);
       if (finished > 0) parts.push(`${finished} finished on their own`);
-      store.setStatus(`Stopped ${plural(cancelled + killed + notStarted, 'task')} in ${seconds(performance.now() - at)} (${parts.join(', ')})`, 'success');
+      store.setStatus(`Stopped ${plural(cancelled + killed + notStarted, 'task')} in ${formatDuration(performance.now() - at)} (${parts.join(', ')})`, 'success');
     } catch (error) {
       if (this.#client === undefined) return;
       store.setStatus(`Emergency stop failed: ${oneLine(errorText(error))}`, 'error');

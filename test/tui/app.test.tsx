@@ -164,7 +164,7 @@ describe('App', () => {
     expect(frame()).toContain('Emergency stop — terminating 3 tasks…');
     for (const id of ['1', '2', '3']) expect(rowOf(frame(), id)).toContain('cancelling…');
     daemon.releaseAll();
-    await waitFor(/Stopped 3 tasks in \d+\.\d\d s \(2 cancelled, 1 killed\)/);
+    await waitFor(/Stopped 3 tasks in (\d+ ms|\d+\.\d\d s|\d+ s) \(2 cancelled, 1 killed\)/);
     await press('s');
     await waitFor('Nothing to stop');
   });
@@ -412,7 +412,7 @@ describe('what a new user trips over (issue #11)', () => {
     await waitFor('your request will run when it is up: stop every task');
     open();
     await started;
-    await waitFor(/Stopped 2 tasks in \d+\.\d\d s \(2 cancelled, 0 killed\)/);
+    await waitFor(/Stopped 2 tasks in (\d+ ms|\d+\.\d\d s|\d+ s) \(2 cancelled, 0 killed\)/);
   });
 
   it('1: a stop key pressed while reconnecting acts on the task that was selected, once the daemon is back', async () => {

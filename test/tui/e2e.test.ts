@@ -246,7 +246,7 @@ describe('terminal UI in a pseudo-terminal', () => {
     ui.write('s');
     // The optimistic frame may be replaced within milliseconds (queued tasks never start): read the output stream.
     await ui.waitForOutput(since, /Emergency stop — terminating 4 tasks…/, 5000);
-    await ui.waitFor(/Stopped 4 tasks in \d+\.\d\d s \(\d cancelled, \d killed/, 30_000);
+    await ui.waitFor(/Stopped 4 tasks in (\d+ ms|\d+\.\d\d s|\d+ s) \(\d cancelled, \d killed/, 30_000);
     const screen = await ui.text();
     expect(screen).not.toMatch(/running|cancelling…|killing…/);
   }, 120_000);

@@ -4,7 +4,8 @@ import type { DaemonClient } from '../../daemon/client.js';
 import type { AttemptRecord, TransitionRecord } from '../../journal/index.js';
 import { stringifyValue, type ResponseOf } from '../../protocol/index.js';
 import { isTerminalState, type TaskError, type TaskSnapshot } from '../../supervisor/types.js';
-import { TASK_HEADER, describeSpec, duration, percent, table, taskRows, time } from '../format.js';
+import { TASK_HEADER, describeSpec, percent, table, taskRows, time } from '../format.js';
+import { formatDuration } from '../../common/duration.js';
 import { UsageError, connect, positiveInt, print, printJson, printTaskJson, taskId, withClient } from '../context.js';
 import { withReader, type Reader } from '../reader.js';
 
@@ -62,7 +63,7 @@ export function registerTaskCommands(program: Command): void {
       withClient(command, async (client) => {
         const { result } = await client.request('STOP_ALL');
         if (options.json) return printJson(result);
-        print(`stopped in ${duration(result.ms)}: ${result.cancelled} cancelled, ${result.killed} killed, ${result.notStarted} never started, ${result.finished} finished on their own`);
+        print(`stopped in ${formatDuration(result.ms)}: ${result.cancelled} cancelled, ${result.killed} killed, ${result.notStarted} never started, ${result.finished} finished on their own`);
       }),
     );
 
@@ -80,7 +81,7 @@ export function registerTaskCommands(program: Command): void {
       withReader(command, async (reader) => {
         const { tasks } = await reader.request('HISTORY', { limit: options.limit });
         if (options.json) return printTaskJson({ tasks }, 'tasks');
-        const rows = tasks.map((t) => [t.id, t.state, time(t.endedAt), duration(t.outcome?.durationMs), outcomeNote(t), t.name]);
+        const rows = tasks.map((t) => [t.id, t.state, time(t.endedAt), formatDuration(t.outcome?.durationMs), outcomeNote(t), t.name]);
         print(tasks.length === 0 ? 'no finished tasks yet' : table(['ID', 'STATE', 'ENDED', 'TOOK', 'DETAIL', 'NAME'], rows));
       }),
     );
@@ -194,12 +195,12 @@ function describeTask(task: TaskSnapshot, attempts: AttemptRecord[], transitions
   if (outcome) {
     // A module task's exit code is its runner's (0 once it reported its result or error): only a command's, or a crash's, says something.
     const exitCode = outcome.exitCode != null && (task.kind === 'command' || outcome.exitCode !== 0) ? `, exit code ${outcome.exitCode}` : '';
-    lines.push(`  outcome: ${outcome.state} after ${duration(outcome.durationMs)}${exitCode}${outcome.signal ? `, signal ${outcome.signal}` : ''}${outcome.escalated ? ', escalated to SIGKILL' : ''}`);
+    lines.push(`  outcome: ${outcome.state} after ${formatDuration(outcome.durationMs)}${exitCode}${outcome.signal ? `, signal ${outcome.signal}` : ''}${outcome.escalated ? ', escalated to SIGKILL' : ''}`);
     if (outcome.error) lines.push(`  error: ${errorTitle(outcome.error)}`, ...stackLines(outcome.error, '    '));
     if (outcome.result !== undefined) lines.push(`  result: ${truncate(stringifyValue(outcome.result), 200)}`);
   }
   if (attempts.length > 1) {
-    lines.push('', table(['ATTEMPT', 'STATE', 'PID', 'TOOK', 'DETAIL'], attempts.map((a) => [String(a.attempt), a.state, a.pid === undefined ? '-' : String(a.pid), duration(a.durationMs), a.error ? truncate(errorTitle(a.error), 60) : ''])));
+    lines.push('', table(['ATTEMPT', 'STATE', 'PID', 'TOOK', 'DETAIL'], attempts.map((a) => [String(a.attempt), a.state, a.pid === undefined ? '-' : String(a.pid), formatDuration(a.durationMs), a.error ? truncate(errorTitle(a.error), 60) : ''])));
   }
   if (transitions.length > 0) {
     lines.push('', table(['AT', 'ATTEMPT', 'FROM', 'TO'], transitions.map((t) => [time(t.at), String(t.attempt), t.from ?? '(new)', t.to])));
