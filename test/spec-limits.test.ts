@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonClient, DaemonError, Supervisor } from 'taskwarden';
 import { MAX_ENV_VARS, MAX_NAME_CHARS } from '../dist/src/supervisor/spec.js';
 import { MAX_TIMER_MS } from '../dist/src/supervisor/limits.js';
+import { MAX_INPUT_BYTES } from '../dist/src/protocol/limits.js';
 import { ConfigError, parseConfig } from '../dist/src/tui/config.js';
 import { inProcessDaemon } from './daemon/helpers.js';
 import { fixture } from './helpers.js';
@@ -78,5 +79,14 @@ describe('one spec schema: the same limits from the supervisor, the daemon and t
     expect(answers[0]).toContain(`task spec ${says}`);
     expect(answers[1]).toContain(`TASK_REQUEST.spec.${says.replace(/^"(\w+)"/, '$1')}`);
     expect(answers[2]).toContain(`templates[0].${says.replace(/^"(\w+)"/, '$1')}`);
+  });
+
+  it("input size is the wire's limit: the daemon and the templates (started through it) refuse past it, the in-process Supervisor does not", async () => {
+    const past = { input: 'x'.repeat(MAX_INPUT_BYTES) }; // two quotes more than the limit as JSON
+    expect(await supervisorSays(past)).toBe('ok');
+    expect(await daemonSays(past)).toContain(`TASK_REQUEST.spec.input: ${MAX_INPUT_BYTES + 2} bytes of JSON, more than the ${MAX_INPUT_BYTES}`);
+    expect(await templateSays(past)).toContain(`templates[0].input: ${MAX_INPUT_BYTES + 2} bytes of JSON`);
+    const at = { input: 'x'.repeat(MAX_INPUT_BYTES - 2) };
+    expect([await daemonSays(at), await templateSays(at)]).toEqual(['ok', 'ok']);
   });
 });

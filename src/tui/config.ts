@@ -16,6 +16,7 @@ import { z } from 'zod';
 import { PARSE_OPTIONS, describeValue, formatIssues } from '../common/zod-issues.js';
 import { CommandTaskSpecSchema, ModuleTaskSpecSchema, NameSchema, PathSchema, SPEC_FIELDS } from '../supervisor/spec.js';
 import type { TaskSpec } from '../supervisor/types.js';
+import { inputBytesIssue } from '../protocol/limits.js';
 import { BUILTIN_MODULES, defaultTemplates, resolveBuiltin, type Template } from '../tasks/templates.js';
 
 export const CONFIG_FILE = 'taskwarden.config.json';
@@ -41,7 +42,11 @@ const common = {
   description: z.string().max(200).optional(),
 };
 
-const ModuleTemplateSchema = ModuleTaskSpecSchema.extend(common);
+// Templates are started through the daemon: the wire's own limit on an input holds for them too.
+const ModuleTemplateSchema = ModuleTaskSpecSchema.extend(common).superRefine((template, ctx) => {
+  const issue = inputBytesIssue(template, true);
+  if (issue) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+});
 const CommandTemplateSchema = CommandTaskSpecSchema.omit({ command: true, args: true }).extend({
   ...common,
   command: z
