@@ -18,7 +18,7 @@ import {
 } from '../supervisor/types.js';
 import type { DaemonHealth } from '../protocol/messages.js';
 import type { AttemptRecord } from '../journal/types.js';
-import type { Template } from './templates.js';
+import type { Template } from '../tasks/templates.js';
 
 export type PendingOp = 'cancel' | 'kill' | 'restart' | 'stop';
 

@@ -147,7 +147,7 @@ describe('cgroup containment', () => {
     const sup = new Supervisor({ containment: 'process-group', prewarm: 0 });
     try {
       expect(() => sup.start({ command: 'true', memoryMax: 64 * 1024 * 1024 })).toThrow(/cannot limit the memory of task \d+: there is no task cgroup/);
-      expect(() => sup.start({ command: 'true', memoryMax: 1000 })).toThrow(/memoryMax" must be a whole number of bytes of at least 4194304/);
+      expect(() => sup.start({ command: 'true', memoryMax: 1000 })).toThrow(/memoryMax": must be a whole number of bytes of at least 4194304/);
     } finally {
       void sup.shutdown();
     }

@@ -144,6 +144,6 @@ describe('task CPU priority', () => {
     sup = new Supervisor({ nice: 5, prewarm: 0 });
     expect(sup.priorityMechanism).toMatch(/nice 5/);
     expect(() => new Supervisor({ priority: 'lowest' as never })).toThrow(/priority must be 'idle', 'low', 'normal', got "lowest"/);
-    expect(() => sup!.start({ command: 'true', priority: 'high' as never })).toThrow(/task spec "priority" must be 'idle', 'low', 'normal'/);
+    expect(() => sup!.start({ command: 'true', priority: 'high' as never })).toThrow(/task spec "priority": must be 'idle', 'low', 'normal', got "high"/);
   });
 });
