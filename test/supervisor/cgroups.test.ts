@@ -188,7 +188,9 @@ describe('cgroup containment', () => {
   }, 30_000);
 
   it("the process-group fallback keeps its documented limit: a double fork that scrubs its environment escapes", async () => {
-    const sup = new Supervisor({ containment: 'process-group', prewarm: 0, sampleIntervalMs: 600_000 });
+    // No /proc sample may run (the watchdog's pace would set one): one taken while the middle shell
+    // still lived would link the sleep to the task, and the stop would catch it after all.
+    const sup = new Supervisor({ containment: 'process-group', prewarm: 0, sampleIntervalMs: 600_000, stallAfterMs: Infinity });
     const tag = newTag();
     try {
       expect(sup.containment.backend).toBe('process-group');
