@@ -7,7 +7,8 @@ import { isTerminalState, type TaskState } from '../supervisor/types.js';
 import type { AttemptRecord } from '../journal/types.js';
 import { formatBytes, formatClock, formatDuration, formatPercent, oneLine, stallText, STATE_STYLES } from './format.js';
 import { KEY_HELP } from './keys.js';
-import type { DetailsView, TaskView } from './store.js';
+import type { TaskView } from './task-view.js';
+import type { DetailsView } from './ui-state.js';
 import type { Template } from './templates.js';
 
 export interface Seg {

@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { TaskSnapshot } from '../../src/supervisor/types.js';
-import { messageFor, rowText, tableLayout } from '../../src/tui/components/task-table.js';
+import { messageFor, rowText, tableLayout } from '../../src/tui/row.js';
 import { fit, formatBytes, formatDuration, progressBar, stallText } from '../../src/tui/format.js';
 import { actionFor, splitInput } from '../../src/tui/keys.js';
-import { TuiStore, visibleRowCount } from '../../src/tui/store.js';
+import { TuiStore } from '../../src/tui/store.js';
+import { visibleRowCount } from '../../src/tui/ui-state.js';
 
 function snap(id: string, state: TaskSnapshot['state'] = 'running', extra: Partial<TaskSnapshot> = {}): TaskSnapshot {
   return { id, name: `task ${id}`, kind: 'module', spec: { module: '/x.js' }, state, attempt: 1, createdAt: 1000 + Number(id), ...extra };

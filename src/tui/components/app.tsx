@@ -9,9 +9,10 @@ import { isTerminalState, type TaskState } from '../../supervisor/types.js';
 import { colorsEnabled } from '../ansi.js';
 import type { Controller } from '../controller.js';
 import { detailLines, helpLines } from '../pages.js';
-import { logPaneHeight, pageHeight, visibleRowCount, type UiState } from '../store.js';
+import { logPaneHeight, pageHeight, visibleRowCount, type UiState } from '../ui-state.js';
 import { Footer, Header, LogPane, Page, QuitPrompt, StatusBar } from './chrome.js';
-import { TableHeader, TaskTable, tableLayout } from './task-table.js';
+import { tableLayout } from '../row.js';
+import { TableHeader, TaskTable } from './task-table.js';
 
 function countStates(state: UiState): Partial<Record<TaskState, number>> {
   const counts: Partial<Record<TaskState, number>> = {};
@@ -99,8 +100,8 @@ export function App({ controller }: { controller: Controller }) {
           ) : null}
         </>
       )}
-      {state.mode === 'quit' || state.mode === 'quitting' ? (
-        <QuitPrompt active={activeCount} width={width} stopping={state.mode === 'quitting'} />
+      {state.mode === 'quit' || state.mode === 'quitting' || state.mode === 'leaving' ? (
+        <QuitPrompt active={activeCount} width={width} mode={state.mode} />
       ) : (
         <StatusBar status={state.status} width={width} />
       )}
