@@ -233,6 +233,54 @@ describe('App', () => {
     expect(frame()).toContain('daemon pid');
   });
 
+  it('q while the UI starts the daemon waits for it and hands it over to be shut down; keys held meanwhile are dropped', async () => {
+    const daemon = new FakeDaemon();
+    daemon.running = false;
+    const start = daemon.gateStart();
+    const { frame, press, waitFor, controller, started } = await setup({ daemon, awaitStart: false, columns: 80, rows: 24 });
+    await waitFor('daemon starting…');
+    await press('1');
+    await waitFor('your request will run when it is up: start 1');
+    await press('q');
+    await waitFor('Quitting once the new daemon is up, to shut it down (Ctrl+C: leave it running)');
+    expect(expectFits(frame(), 80, 24)[22]).toContain('Ctrl+C quit now');
+    await press('2'); // leaving: nothing else is taken
+    start();
+    await started;
+    const result = await controller.done;
+    expect(result).toMatchObject({ how: 'idle', startedDaemon: true });
+    expect(result.client?.closed).toBe(false); // run.ts shuts down a daemon it started through it
+    expect(daemon.requests.map((r) => r.type)).toEqual([]);
+  });
+
+  it('Ctrl+C while waiting for the daemon being started leaves at once, saying it may be left running', async () => {
+    const daemon = new FakeDaemon();
+    daemon.running = false;
+    const start = daemon.gateStart();
+    const { press, waitFor, controller } = await setup({ daemon, awaitStart: false });
+    await waitFor('daemon starting…');
+    await press('q');
+    await waitFor('Quitting once the daemon this UI is starting is up');
+    await press(keys.ctrlC);
+    expect(await controller.done).toMatchObject({ how: 'leftStarting', startedDaemon: false });
+    start();
+    await until(() => daemon.clients.length === 1, 'the connection to land');
+    await until(() => daemon.clients[0]!.closed, 'the late connection to be closed');
+  });
+
+  it('q while only connecting to a daemon quits at once, and starts none afterwards', async () => {
+    const daemon = new FakeDaemon();
+    daemon.running = false;
+    const open = daemon.gateConnect();
+    const { press, waitFor, controller, started } = await setup({ daemon, awaitStart: false });
+    await waitFor('daemon connecting…');
+    await press('q');
+    expect((await controller.done).how).toBe('disconnected');
+    open();
+    await started;
+    expect(daemon.startedByAutostart).toBe(0);
+  });
+
   it('marks a stalled task plainly', async () => {
     const { daemon, frame, press, waitFor } = await setup({ columns: 140 });
     await press('2');

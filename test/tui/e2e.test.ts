@@ -158,6 +158,22 @@ describe('terminal UI in a pseudo-terminal', () => {
     await expectCoherent(ui);
   }, 90_000);
 
+  it('q the moment the screen appears, while the UI is starting the daemon, shuts that daemon down', async () => {
+    const ui = new PtyUi({ config, cols: 80, rows: 24 });
+    uis.push(ui);
+    // no daemon runs for this home: the UI finds none and starts one, and says so at once
+    await ui.waitForOutput(0, /daemon starting…/, 30_000);
+    ui.write('q');
+    const exit = await Promise.race([ui.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000))]);
+    expect(exit).not.toBe('timeout');
+    expect((exit as { exitCode: number }).exitCode).toBe(0);
+    // whether q came while the daemon was starting (the UI waited for it) or just after it was up (nothing ran)
+    expect(stripVTControlCharacters(ui.raw)).toContain('bye; the daemon it started is shut down');
+    const deadline = Date.now() + 10_000;
+    while (ours(ui.dir).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(ours(ui.dir)).toEqual([]);
+  }, 90_000);
+
   it('Enter shows a failed task in full at 80×24: error, exit code, the attempt and its pid, the log tail', async () => {
     const ui = await open({ cols: 80, rows: 24 });
     ui.write('6');
