@@ -56,16 +56,20 @@ export const KEY_HELP: readonly KeyHelp[] = [
   { keys: 'q  Ctrl+C', what: 'quit (asks first while tasks run)' },
 ];
 
-/** The key hints of the last line, most important first: what does not fit is left out, never cut. */
+/**
+ * The key hints of the last line, most important first: what does not fit is left out, never cut.
+ * Quitting and the help (which lists every key) come right after starting and stopping a task, so
+ * that they stay on the narrowest screen.
+ */
 const FOOTER_HINTS: ReadonlyArray<readonly [key: string, what: string, short?: string]> = [
   ['1-9', 'start'],
   ['k', 'cancel'],
   ['K', 'kill'],
+  ['q', 'quit'],
+  ['?', 'help'],
   ['r', 'restart'],
   ['s', 'stop all', 'stop'],
   ['⏎', 'details'],
-  ['?', 'help'],
-  ['q', 'quit'],
   ['l', 'log'],
   ['c', 'clear'],
   ['↑↓', 'select'],
@@ -73,8 +77,8 @@ const FOOTER_HINTS: ReadonlyArray<readonly [key: string, what: string, short?: s
 const PAGE_HINTS: ReadonlyArray<readonly [key: string, what: string, short?: string]> = [
   ['↑↓ PgUp PgDn', 'scroll'],
   ['Esc', 'close'],
-  ['k K r s', 'stop keys work here', 'stop keys'],
   ['q', 'quit'],
+  ['k K r s', 'stop keys work here', 'stop keys'],
 ];
 
 const QUIT_HINTS: ReadonlyArray<readonly [key: string, what: string, short?: string]> = [

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { TaskSnapshot } from '../../src/supervisor/types.js';
 import { messageFor, rowText, tableLayout } from '../../src/tui/row.js';
 import { fit, formatBytes, formatDuration, progressBar, stallText } from '../../src/tui/format.js';
-import { actionFor, splitInput } from '../../src/tui/keys.js';
+import { actionFor, footerText, splitInput } from '../../src/tui/keys.js';
 import { TuiStore } from '../../src/tui/store.js';
 import { visibleRowCount } from '../../src/tui/ui-state.js';
 
@@ -198,6 +198,18 @@ describe('keys', () => {
     expect(actionFor('k', {}, 'quit')).toBeUndefined();
     expect(actionFor('x', {}, 'help')).toEqual({ type: 'closeOverlay' });
     expect(actionFor('k', {}, 'quitting')).toBeUndefined();
+    expect(actionFor('q', {}, 'leaving')).toBeUndefined();
+    expect(actionFor('c', { ctrl: true }, 'leaving')).toEqual({ type: 'quitDetach' });
+  });
+
+  it('the key hints keep quit and help at every width, and every key that acts on tasks at 80 columns', () => {
+    for (let width = 40; width <= 200; width++) {
+      const hints = footerText(width);
+      expect([...hints].length, `${width}: ${hints}`).toBeLessThanOrEqual(width - 1);
+      for (const hint of ['1-9 start', 'k cancel', 'K kill', '? help', 'q quit']) expect(hints, `${width}`).toContain(hint);
+      expect(footerText(width, 'details'), `${width}`).toMatch(/Esc close.*q quit/);
+    }
+    expect(footerText(80)).toBe('1-9 start  k cancel  K kill  r restart  s stop all  ⏎ details  ? help  q quit');
   });
 
   it('splits several printable characters read at once into keys', () => {
