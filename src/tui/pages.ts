@@ -3,7 +3,7 @@
  * long text is wrapped here, so a page never depends on Ink's layout to fit (a column Box shrinks
  * lines that do not fit onto each other). The component draws the lines that fit and scrolls.
  */
-import { isTerminalState, type TaskState } from '../supervisor/types.js';
+import { isTerminalState, type TaskOutcome, type TaskState } from '../supervisor/types.js';
 import type { AttemptRecord } from '../journal/types.js';
 import { formatBytes, formatClock, formatDuration, formatPercent, oneLine, stallText, STATE_STYLES } from './format.js';
 import { KEY_HELP } from './keys.js';
@@ -206,6 +206,17 @@ function attemptTimes(a: AttemptRecord, previous: AttemptRecord | undefined): { 
   return { ...(start !== undefined ? { start } : {}), ...(a.endedAt !== undefined ? { end: a.endedAt } : {}), ...(took !== undefined ? { took } : {}), startedByItself: startIsOwn };
 }
 
+/**
+ * The process's exit. A module task that fails reports its error to its runner, whose process
+ * then exits normally: "exit code 0" beside "failed" would read as a contradiction, so it says so.
+ */
+function exitText(outcome: TaskOutcome): string {
+  if (outcome.state === 'failed' && outcome.error && outcome.exitCode === 0 && !outcome.signal) {
+    return 'code 0: the process exited normally after reporting the error below';
+  }
+  return `exit code ${outcome.exitCode === undefined || outcome.exitCode === null ? '—' : outcome.exitCode} · signal ${outcome.signal ?? '—'}`;
+}
+
 function attemptOutcome(a: AttemptRecord): string {
   const parts: string[] = [];
   if (a.exitCode !== undefined && a.exitCode !== 0) parts.push(`exit code ${a.exitCode}`);
@@ -271,11 +282,7 @@ export function detailLines({ task, details, now }: DetailsInput, cols: number):
   }
 
   if (outcome) {
-    const exit = [
-      `exit code ${outcome.exitCode === undefined || outcome.exitCode === null ? '—' : outcome.exitCode}`,
-      `signal ${outcome.signal ?? '—'}`,
-    ];
-    lines.push(...field('Exit', exit.join(' · '), cols));
+    lines.push(...field('Exit', exitText(outcome), cols));
     if (outcome.error) {
       lines.push(...field('Error', [{ text: errorHead(outcome.error), color: 'red', bold: true }], cols));
       for (const part of outcome.error.message.split('\n')) lines.push(...field('', [{ text: part, color: 'red' }], cols));

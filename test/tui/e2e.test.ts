@@ -24,6 +24,14 @@ export default defineTask(async (input, ctx) => {
 });
 `;
 
+/** A task module that throws: its runner reports the error and then exits normally (code 0). */
+const THROWS = `
+import { defineTask } from ${JSON.stringify(new URL('dist/src/task.js', `file://${repoRoot}`).href)};
+export default defineTask(async () => {
+  throw new Error('the plate has no alpha channel');
+});
+`;
+
 const config = {
   templates: [
     { name: 'steady', module: 'builtin:steady', input: { steps: 4000, stepMs: 50 } },
@@ -32,6 +40,7 @@ const config = {
     { name: 'shell', command: ['/bin/sh', '-c', 'while true; do echo tick; sleep 0.2; done'] },
     { name: 'slow boot', module: './slow-boot.mjs' },
     { name: 'fails', command: ['/bin/sh', '-c', 'echo reading the plate; echo "plate p1.tif: no such file; check the path in the template input and try again" >&2; exit 3'] },
+    { name: 'module that throws', module: './throws.mjs' },
   ],
 };
 
@@ -192,6 +201,18 @@ describe('terminal UI in a pseudo-terminal', () => {
     ui.write('\x1b');
     await ui.waitFor(/^ID +NAME +STATE/m);
     await expectCoherent(ui);
+  }, 90_000);
+
+  it('Enter on a module task that threw shows its error, not a bare "exit code 0" beside "failed"', async () => {
+    const ui = await open({ cols: 80, rows: 24 });
+    writeFileSync(path.join(ui.dir, 'throws.mjs'), THROWS);
+    ui.write('7');
+    await ui.waitForRow('1', '✘ failed');
+    ui.write('\r');
+    const screen = await ui.waitFor(/^ +1 +✘ failed +\d+ /m, 20_000, 'the attempt with its pid');
+    expect(screen).toContain('the plate has no alpha channel');
+    expect(screen).toMatch(/Exit +code 0: the process exited normally after reporting the error/);
+    expect(screen).not.toContain('exit code 0');
   }, 90_000);
 
   it('after r, the new attempt shows none of the previous attempt’s progress or time while it starts', async () => {
