@@ -5,9 +5,9 @@
  */
 import { isTerminalState, type TaskOutcome, type TaskState } from '../supervisor/types.js';
 import type { AttemptRecord } from '../journal/types.js';
-import { formatBytes, formatClock, formatDuration, formatPercent, oneLine, stallText, STATE_STYLES } from './format.js';
+import { formatBytes, formatClock, formatDuration, formatPercent, oneLine, stallColor, stallText, STATE_STYLES } from './format.js';
 import { KEY_HELP } from './keys.js';
-import type { TaskView } from './task-view.js';
+import { waitingForCpu, type TaskView } from './task-view.js';
 import type { DetailsView } from './ui-state.js';
 import type { Template } from './templates.js';
 
@@ -206,6 +206,21 @@ function attemptTimes(a: AttemptRecord, previous: AttemptRecord | undefined): { 
   return { ...(start !== undefined ? { start } : {}), ...(a.endedAt !== undefined ? { end: a.endedAt } : {}), ...(took !== undefined ? { took } : {}), startedByItself: startIsOwn };
 }
 
+/** Why a runnable task gets almost no CPU, and what changes that. */
+function cpuWaitText(task: TaskView): string {
+  const given = `for CPU: its processes are runnable but got ${formatPercent(task.usage?.cpuPercent)} of a core.`;
+  switch (task.priority) {
+    case 'idle':
+      return `${given} At idle priority a task runs only on CPU time nobody else wants; priority low or normal gives it a share.`;
+    case 'low':
+      return `${given} At low priority (nice 10) other work comes first; priority normal gives it an equal share.`;
+    case 'normal':
+      return `${given} The machine is busy.`;
+    default:
+      return `${given} Tasks run at idle priority unless the spec or the daemon (--priority) says otherwise: only on CPU time nobody else wants.`;
+  }
+}
+
 /**
  * The process's exit. A module task that fails reports its error to its runner, whose process
  * then exits normally: "exit code 0" beside "failed" would read as a contradiction, so it says so.
@@ -275,8 +290,9 @@ export function detailLines({ task, details, now }: DetailsInput, cols: number):
     if (usage.length > 0) lines.push(...field('Process', usage.join(' · '), cols));
     if (task.stall) {
       const silent = task.stall.silentForMs + Math.max(0, now - (task.stallSeenAt ?? now));
-      lines.push(...field('Stalled', [{ text: `⚠ ${stallText(task.stall, silent)}`, color: task.stall.diagnosis === 'spinning' ? 'red' : 'yellow' }], cols));
+      lines.push(...field('Stalled', [{ text: `⚠ ${stallText(task.stall, silent)}`, color: stallColor(task.stall) }], cols));
     }
+    if (waitingForCpu(task)) lines.push(...field('Waiting', [{ text: cpuWaitText(task), color: 'yellow' }], cols));
   } else if (task.progress) {
     lines.push(...field('Progress', `last ${formatPercent(task.progress.fraction * 100)}${task.progress.message ? ` · ${task.progress.message}` : ''}`, cols));
   }

@@ -5,8 +5,8 @@
  */
 import { inverse, paint } from './ansi.js';
 import { isTerminalState } from '../supervisor/types.js';
-import { fit, formatBytes, formatDuration, formatElapsed, formatPercent, oneLine, progressBar, stallText, STATE_STYLES, type StateStyle } from './format.js';
-import type { TaskView } from './task-view.js';
+import { fit, formatBytes, formatDuration, formatElapsed, formatPercent, oneLine, progressBar, stallColor, stallText, STATE_STYLES, type StateStyle } from './format.js';
+import { waitingForCpu, type TaskView } from './task-view.js';
 
 export interface Layout {
   width: number;
@@ -64,11 +64,18 @@ export function shownState(task: TaskView): StateStyle {
   return STATE_STYLES[task.state];
 }
 
-/** The message cell: a stall, the end of a finished task, or the last progress message. */
-export function messageFor(task: TaskView, now: number): { text: string; color?: string } {
+/**
+ * The message cell: a stall, a wait for CPU, the end of a finished task, or the last progress
+ * message; `short`, where there is one, for a cell too narrow for `text`.
+ */
+export function messageFor(task: TaskView, now: number): { text: string; short?: string; color?: string } {
   if (task.stall && !isTerminalState(task.state)) {
     const silent = task.stall.silentForMs + Math.max(0, now - (task.stallSeenAt ?? now));
-    return { text: `⚠ ${stallText(task.stall, silent)}`, color: task.stall.diagnosis === 'spinning' ? 'red' : 'yellow' };
+    return { text: `⚠ ${stallText(task.stall, silent)}`, color: stallColor(task.stall) };
+  }
+  if (waitingForCpu(task) && !task.progress?.message) {
+    const priority = task.priority === 'idle' || task.priority === 'low' ? ` (${task.priority} priority)` : '';
+    return { text: `⏳ waiting for CPU${priority}`, short: '⏳ waiting for CPU', color: 'yellow' };
   }
   const outcome = task.outcome;
   if (outcome && isTerminalState(task.state)) {
@@ -144,7 +151,8 @@ export function rowText(task: TaskView, selected: boolean, layout: Layout, now: 
   text += paint(fit(`${style.icon} ${style.label}`, layout.state), { color: style.color, bold: task.pending !== undefined }, colors) + ' ';
   text += paint(progressBar(fraction, layout.bar), { color: finished ? 'gray' : style.color }, colors) + ' ';
   text += fit(fraction === undefined ? '' : formatPercent(fraction * 100), layout.pct, 'right') + ' ';
-  text += paint(fit(message.text, layout.msg), message.color ? { color: message.color } : {}, colors);
+  const messageText = message.short !== undefined && [...message.text].length > layout.msg ? message.short : message.text;
+  text += paint(fit(messageText, layout.msg), message.color ? { color: message.color } : {}, colors);
   if (layout.elapsed) text += ' ' + fit(elapsedFor(task, now), layout.elapsed, 'right');
   if (layout.cpu) text += ' ' + fit(finished ? '' : formatPercent(task.usage?.cpuPercent), layout.cpu, 'right');
   if (layout.rss) text += ' ' + fit(finished ? '' : formatBytes(task.usage?.rssBytes), layout.rss, 'right');

@@ -3,6 +3,7 @@
  * attempt only (a new attempt shows nothing of the one before), and an operation asked for on this
  * screen until the daemon reflects it. Pure.
  */
+import type { Priority } from '../process/priority.js';
 import { isTerminalState, type Progress, type ResourceUsage, type StallInfo, type TaskSnapshot, type TaskState } from '../supervisor/types.js';
 
 export type PendingOp = 'cancel' | 'kill' | 'restart' | 'stop';
@@ -39,6 +40,23 @@ export interface TaskView {
   stopReason?: TaskSnapshot['stopReason'];
   /** An operation asked for and not yet reflected by the daemon: shown at once, before any reply. */
   pending?: { op: PendingOp; attempt: number };
+  /** The CPU priority the task's spec asks for; absent: the daemon's default ('idle' unless it was started otherwise). */
+  priority?: Priority;
+}
+
+/**
+ * Below this share of one core a runnable task is waiting for CPU rather than computing: what the
+ * screen says of it (the watchdog's own diagnosis calls any runnable task spinning).
+ */
+export const STARVED_CPU_PERCENT = 10;
+
+/**
+ * Whether the task's processes want CPU and hardly get any (at idle priority on a busy machine all
+ * other work comes first): runnable when last sampled, yet given under a tenth of a core.
+ */
+export function waitingForCpu(task: Pick<TaskView, 'state' | 'usage'>): boolean {
+  const usage = task.usage;
+  return (task.state === 'starting' || task.state === 'running') && usage?.runnable === true && usage.windowMs > 0 && usage.cpuPercent < STARVED_CPU_PERCENT;
 }
 
 export const STATE_RANK: Record<TaskState, number> = {
@@ -118,6 +136,7 @@ export function viewFromSnapshot(task: TaskSnapshot, previous?: TaskView, now = 
     if (at !== undefined) view.attemptStartedAt = at;
   }
   if (task.stopReason) view.stopReason = task.stopReason;
+  if (task.spec?.priority) view.priority = task.spec.priority;
   if (previous?.pending && !pendingSettled(previous.pending, view)) view.pending = previous.pending;
   return view;
 }

@@ -4,6 +4,7 @@ import { App } from '../../src/tui/components/app.js';
 import { Controller } from '../../src/tui/controller.js';
 import { TuiStore } from '../../src/tui/store.js';
 import { FastPaint } from '../../src/tui/fast-paint.js';
+import { rowText, tableLayout } from '../../src/tui/row.js';
 import { memoryPrefs, type PrefsStore } from '../../src/tui/prefs.js';
 import { defaultTemplates, type Template } from '../../src/tui/templates.js';
 import { FakeDaemon, FakeDaemonError } from './fake-daemon.js';
@@ -290,6 +291,34 @@ describe('App', () => {
     daemon.progress('1', 0.5, 'moving again');
     await waitFor('moving again');
     expect(frame()).not.toContain('no progress for');
+  });
+
+  it('a task that wants CPU and gets almost none says it waits for CPU, in the row and the details, and why', async () => {
+    const daemon = new FakeDaemon();
+    const { frame, press, waitFor, store } = await setup({ daemon, columns: 140, rows: 30 });
+    daemon.add({ module: '/x.js', name: 'starved', priority: 'idle' }, 'starting');
+    await waitFor('◔ starting');
+    const usage = (cpuPercent: number, runnable: boolean) => ({ cpuPercent, rssBytes: 40 * 2 ** 20, processes: 1, sampledAt: Date.now(), windowMs: 1000, runnable });
+    daemon.emit({ type: 'TASK_USAGE', taskId: '1', usage: usage(2, true) });
+    await waitFor('⏳ waiting for CPU (idle priority)');
+    const narrow = rowText(store.task('1')!, false, tableLayout(80), Date.now()); // the short form where the cell is narrow, not a cut one
+    expect(narrow).toContain('⏳ waiting for CPU');
+    expect(narrow).not.toContain('…');
+    await press(keys.enter);
+    await waitFor(/Waiting +for CPU: its processes are runnable but got 2% of a core\. At idle priority/);
+    await press(keys.escape);
+    // given its share, or sleeping: not waiting
+    daemon.emit({ type: 'TASK_USAGE', taskId: '1', usage: usage(60, true) });
+    await waitFor(/^1 .* 60%/m);
+    expect(frame()).not.toContain('waiting for CPU');
+    daemon.emit({ type: 'TASK_USAGE', taskId: '1', usage: usage(1, false) });
+    await waitFor(/^1 .* 1%/m);
+    expect(frame()).not.toContain('waiting for CPU');
+    // the watchdog calls a runnable task spinning; with almost no CPU it is waiting for CPU, in yellow
+    daemon.set({ ...daemon.tasks.get('1')!, state: 'running' }, 'starting');
+    daemon.emit({ type: 'TASK_STALL', taskId: '1', stall: { taskId: '1', silentForMs: 14_000, diagnosis: 'spinning', cpuPercent: 3 } });
+    await waitFor('no progress for 14 s · waiting for CPU (3%)');
+    expect(frame()).not.toContain('spinning');
   });
 
   it('draws only the rows that fit, and scrolls with the selection', async () => {

@@ -233,5 +233,7 @@ describe('format', () => {
     expect(fit('abcdef', 4)).toBe('abc…');
     expect(fit('ab', 4, 'right')).toBe('  ab');
     expect(stallText({ taskId: '1', silentForMs: 14_000, diagnosis: 'spinning', cpuPercent: 99.6 })).toBe('no progress for 14 s · spinning at 100% CPU');
+    // runnable with almost no CPU (the watchdog's 'spinning'): waiting for it
+    expect(stallText({ taskId: '1', silentForMs: 14_000, diagnosis: 'spinning', cpuPercent: 3.2 })).toBe('no progress for 14 s · waiting for CPU (3%)');
   });
 });
