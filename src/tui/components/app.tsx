@@ -24,6 +24,7 @@ function countStates(state: UiState): Partial<Record<TaskState, number>> {
 }
 
 function emptyHint(state: UiState): string {
+  if (state.mode === 'leaving') return ' Quitting: the daemon this UI is starting is shut down again once it is up.';
   if (state.daemon.kind === 'connecting') {
     return ' Waiting for the daemon… keys pressed now are carried out once it is up.';
   }
