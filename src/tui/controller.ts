@@ -1,9 +1,9 @@
 /**
- * The UI's behaviour, kept out of the components: it routes key presses to what they do, daemon
- * events and the connection's comings and goings to the store, and runs the quit flow's actions.
- * The parts: connection.ts (reaching the daemon), held-requests.ts (keys pressed before it is
- * up), operations.ts (what the keys ask of the daemon), log-and-details.ts (the log pane and the
- * details page), quit-flow.ts (leaving).
+ * The UI's behaviour, kept out of the components: where its parts meet. It routes key presses to
+ * what they do, and daemon events and the connection's comings and goings to the store, the status
+ * line and the quit flow. The parts: connection.ts (reaching the daemon), held-requests.ts (keys
+ * pressed before it is up), operations.ts (what the keys ask of the daemon), panes.ts (the log
+ * pane, the details and help pages), quitting.ts and quit-flow.ts (leaving).
  */
 import os from 'node:os';
 import type { DaemonEvent } from '../protocol/messages.js';
@@ -14,7 +14,7 @@ import { applyEvent } from './daemon-events.js';
 import { oneLine } from './format.js';
 import { HeldRequests, needsDaemon } from './held-requests.js';
 import { actionFor, splitInput, type Action, type KeyInfo } from './keys.js';
-import { LogAndDetails } from './log-and-details.js';
+import { Panes } from './panes.js';
 import { Operations, plural } from './operations.js';
 import { filePrefs, recalledClearedThrough, rememberClearedThrough, type PrefsStore } from './prefs.js';
 import type { DaemonReach, QuitHow } from './quit-flow.js';
@@ -69,7 +69,7 @@ export class Controller {
   readonly #connection: Connection;
   readonly #operations: Operations;
   readonly #held: HeldRequests;
-  readonly #pages: LogAndDetails;
+  readonly #panes: Panes;
   readonly #quitting: Quitting;
   #finished = false;
   #resolveDone!: (result: QuitResult) => void;
@@ -87,13 +87,13 @@ export class Controller {
       onEvent: (event) => this.#onEvent(event),
       onLost: (reason) => this.#lost(reason),
     });
-    this.#pages = new LogAndDetails(this.store, this.#connection, options.logTailBytes ?? 32_768);
+    this.#panes = new Panes(this.store, this.#connection, options.logTailBytes ?? 32_768);
     this.#operations = new Operations({
       store: this.store,
       connection: this.#connection,
       paint: (ids) => this.#paint(ids),
       ready: () => this.#ready(),
-      selected: () => this.#pages.selectionChanged(),
+      selected: () => this.#panes.selectionChanged(),
     });
     this.#held = new HeldRequests(this.store, this.#operations);
     this.#quitting = new Quitting({ store: this.store, connection: this.#connection, operations: this.#operations, held: this.#held, finish: (how) => this.#finish(how) });
@@ -126,7 +126,7 @@ export class Controller {
   dispose(): void {
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
-    this.#pages.dispose();
+    this.#panes.dispose();
     this.store.dispose();
   }
 
@@ -153,7 +153,7 @@ export class Controller {
       // A page (help, details) over the table: what needs the table closes it first.
       const mode = this.store.draft.mode;
       if (mode === 'help' && !KEEPS_HELP.has(action.type)) this.store.setMode('normal');
-      else if (mode === 'details' && CLOSES_DETAILS.has(action.type)) this.#pages.closeDetails();
+      else if (mode === 'details' && CLOSES_DETAILS.has(action.type)) this.#panes.closeDetails();
       if (needsDaemon(action) && (this.#connection.reaching || this.#held.replaying)) {
         this.#held.hold(action, this.#connection.reaching);
         return;
@@ -175,7 +175,7 @@ export class Controller {
         const page = Math.max(1, store.pageSize - 1);
         const delta = action.delta === 'pageUp' ? -page : action.delta === 'pageDown' ? page : action.delta;
         store.moveSelection(delta);
-        this.#pages.selectionChanged();
+        this.#panes.selectionChanged();
         return store.changed(true);
       }
       case 'cancel':
@@ -185,26 +185,19 @@ export class Controller {
       case 'stopAll':
         return this.#operations.stopAll();
       case 'details':
-        return this.#pages.openDetails();
+        return this.#panes.openDetails();
       case 'scroll':
-        return this.#pages.scroll(action.delta);
+        return this.#panes.scroll(action.delta);
       case 'toggleLog':
-        this.#pages.toggleLog();
+        this.#panes.toggleLog();
         return store.changed(true);
       case 'clearFinished':
         return this.#clearFinished();
       case 'help':
-        if (store.draft.mode === 'help') store.setMode('normal');
-        else {
-          if (store.draft.mode === 'details') this.#pages.closeDetails();
-          store.setHelpScroll(0);
-          store.setMode('help');
-        }
+        this.#panes.toggleHelp();
         return store.changed(true);
       case 'closeOverlay':
-        if (store.draft.mode === 'help') store.setMode('normal');
-        else if (store.draft.mode === 'details') this.#pages.closeDetails();
-        else if (store.draft.logPane) store.setLogPane(false);
+        this.#panes.closeTop();
         return store.changed(true);
       case 'quit':
       case 'interrupt':
@@ -225,7 +218,7 @@ export class Controller {
     const { count } = store.clearFinished();
     store.setStatus(count > 0 ? `Cleared ${plural(count, 'finished row')}.` : 'No finished rows to clear.', 'info');
     if (count > 0) this.#saveCleared();
-    this.#pages.selectionChanged();
+    this.#panes.selectionChanged();
     store.changed(true);
   }
 
@@ -294,7 +287,7 @@ export class Controller {
         ' · press 1-9 to start a task, ? for help',
       'success',
     );
-    this.#pages.reload();
+    this.#panes.reload();
     store.changed(true);
     this.#quitting.event({ type: 'daemonUp', active: this.#operations.activeTasks().length });
   }
@@ -324,7 +317,7 @@ export class Controller {
   #onEvent(event: DaemonEvent): void {
     const view = applyEvent(this.store, event);
     if (view) this.#operations.observe(view);
-    if (event.type === 'TASK_STATUS' || event.type === 'TASK_COMPLETE') this.#pages.taskChanged(event.task.id, event.type === 'TASK_COMPLETE');
+    if (event.type === 'TASK_STATUS' || event.type === 'TASK_COMPLETE') this.#panes.taskChanged(event.task.id, event.type === 'TASK_COMPLETE');
     this.store.changed();
   }
 

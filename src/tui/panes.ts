@@ -1,20 +1,22 @@
 /**
- * The log pane (l) and the details page (Enter) of a task, and scrolling the pages: what they
- * show at once (the log lines at hand), and what they fetch from the daemon (the journal's
- * attempts, the stored log tail), once for a burst of changes.
+ * The views over and under the table: the log pane (l), the details page (Enter) and the help page
+ * (?), opening, closing and scrolling them; what they show at once (the log lines at hand), and
+ * what they fetch from the daemon (the journal's attempts, the stored log tail), once for a burst
+ * of changes.
  */
 import type { AttemptRecord } from '../journal/types.js';
 import { errorText } from './client.js';
 import type { Connection } from './connection.js';
 import { oneLine } from './format.js';
-import { clampPageScroll, detailLines, helpLines } from './pages.js';
+import { detailLines } from './details-page.js';
+import { clampPageScroll, helpLines } from './pages.js';
 import { logLineText } from './replies.js';
 import type { TuiStore } from './store.js';
 import { LOG_RING, pageHeight } from './ui-state.js';
 
 type ScrollDelta = number | 'start' | 'end' | 'pageUp' | 'pageDown';
 
-export class LogAndDetails {
+export class Panes {
   #logTimer: NodeJS.Timeout | undefined;
   #detailsTimer: NodeJS.Timeout | undefined;
 
@@ -34,6 +36,24 @@ export class LogAndDetails {
   reload(): void {
     if (this.store.draft.logPane) this.#loadLog(true);
     if (this.store.draft.details) this.#loadDetails(this.store.draft.details.taskId, false);
+  }
+
+  toggleHelp(): void {
+    const store = this.store;
+    if (store.draft.mode === 'help') store.setMode('normal');
+    else {
+      if (store.draft.mode === 'details') this.closeDetails();
+      store.setHelpScroll(0);
+      store.setMode('help');
+    }
+  }
+
+  /** Esc: closes the page shown, else the log pane. */
+  closeTop(): void {
+    const store = this.store;
+    if (store.draft.mode === 'help') store.setMode('normal');
+    else if (store.draft.mode === 'details') this.closeDetails();
+    else if (store.draft.logPane) store.setLogPane(false);
   }
 
   toggleLog(): void {
