@@ -45,6 +45,7 @@ import {
   mapPayloadValues,
   parseDaemonMessage,
   type DaemonEvent,
+  type ContainmentInfo,
   type DaemonHealth,
   type DaemonMessage,
   type ErrorCode,
@@ -88,6 +89,8 @@ export interface Welcome {
   home: string;
   /** Absent from a daemon older than this field. */
   health?: DaemonHealth;
+  /** How the daemon holds task processes; absent from a daemon older than this field. */
+  containment?: ContainmentInfo;
   /** 'tagged' when task values travel in the tagged encoding (the daemon agreed), else absent. */
   values?: 'tagged';
 }
@@ -139,6 +142,7 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
         daemonPid: welcome.daemonPid as number,
         home: welcome.home as string,
         ...(welcome.health ? { health: welcome.health as DaemonHealth } : {}),
+        ...(welcome.containment ? { containment: welcome.containment as ContainmentInfo } : {}),
         ...(tagged && welcome.values === TAGGED_VALUES ? { values: TAGGED_VALUES } : {}),
       };
       return client;

@@ -76,6 +76,8 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       if (!ctx.sup.get(request.taskId)) return restartFromJournal(ctx, request.taskId);
       return operate(ctx, request.taskId, 'restarted', (id) => ctx.sup.restart(id));
     },
+    TASK_PAUSE: (request) => operate(ctx, request.taskId, 'paused', (id) => pausing(() => ctx.sup.pause(id))),
+    TASK_RESUME: (request) => operate(ctx, request.taskId, 'resumed', (id) => pausing(() => ctx.sup.resume(id))),
     STOP_ALL: async () => ({ result: await ctx.sup.stopAll() }),
     // Fitted to a line once their values are encoded for the connection (server.ts).
     LIST: (request) => ({ tasks: list(ctx, request.includeFinished ?? false) }),
@@ -115,6 +117,12 @@ function hello(ctx: HandlerContext, request: RequestOf<'HELLO'>, connection: Con
     daemonPid: process.pid,
     home: ctx.home,
     health: ctx.health(),
+    containment: {
+      backend: ctx.sup.containment.backend,
+      controls: [...ctx.sup.containment.controls],
+      limits: [...ctx.sup.containment.limits],
+      priority: ctx.sup.priorityMechanism,
+    },
     ...(connection.values === 'tagged' ? { values: TAGGED_VALUES } : {}),
   };
 }
@@ -213,6 +221,16 @@ function operate(ctx: HandlerContext, taskId: string, done: string, op: (id: str
   const previous = handle.state;
   op(taskId);
   return { task: abridgeEnv(ctx.sup.get(taskId)!.snapshot()), previous };
+}
+
+/** The supervisor's refusal to pause or resume a task in another state, as the protocol's error. */
+function pausing(op: () => void): void {
+  try {
+    op();
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'NOT_PAUSABLE') throw new RequestError('NOT_PAUSABLE', (error as Error).message);
+    throw error;
+  }
 }
 
 function unknownTask(ctx: HandlerContext, taskId: string, done?: string): RequestError {

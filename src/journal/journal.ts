@@ -54,7 +54,7 @@ export interface JournalSettings {
 const SYNCHRONOUS_NAMES = ['off', 'normal', 'full', 'extra'];
 
 /** States in which an attempt has (or is getting) a process. */
-const PROCESS_STATES: ReadonlySet<TaskState> = new Set(['starting', 'running', 'cancelling', 'killing']);
+const PROCESS_STATES: ReadonlySet<TaskState> = new Set(['starting', 'running', 'paused', 'cancelling', 'killing']);
 const ACTIVE_SQL = ACTIVE_STATES.map((state) => `'${state}'`).join(', ');
 const TERMINAL_SQL = TERMINAL_STATES.map((state) => `'${state}'`).join(', ');
 

@@ -10,6 +10,8 @@ import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PRELOAD_ENV } from '../runner/messages.js';
 import { CHRT_BINARY, setAutogroupNice, usesSchedIdle, type CpuPriority } from './priority.js';
+import { CGROUP_PROCS_ENV, enteringCommand } from './cgroup/enter.js';
+import type { TaskCgroup } from './cgroup/task-cgroup.js';
 
 export const RUNNER_HOST_PATH = fileURLToPath(new URL('../runner/host.js', import.meta.url));
 /**
@@ -28,23 +30,35 @@ export interface RunnerSpawnOptions {
   preload?: string[];
   env?: Record<string, string>;
   cwd?: string;
+  /** The task's cgroup (made, its CPU share set): the process runs inside it from before any task code. */
+  cgroup?: TaskCgroup;
 }
 
 /** A runner process hosts one module task; it says 'ready' when it can take one. */
 export function spawnRunner(options: RunnerSpawnOptions): ChildProcess {
-  const [file, args] = withPriority(options.priority, process.execPath, [...runnerExecArgv(), RUNNER_HOST_PATH]);
+  const { cgroup } = options;
+  const [file, args] = withPriority(options.priority, process.execPath, [...runnerExecArgv(), RUNNER_HOST_PATH], cgroup);
   const child = spawn(file, args, {
     detached: true,
     cwd: options.cwd,
     env: {
       ...(options.env ?? process.env),
       ...(options.preload?.length ? { [PRELOAD_ENV]: JSON.stringify(options.preload) } : {}),
+      ...(cgroup ? { [CGROUP_PROCS_ENV]: JSON.stringify(cgroup.procsFiles) } : {}),
       ...markEnv(options.mark),
     },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     serialization: 'advanced',
   });
-  if (child.pid !== undefined && options.priority.nice > 0) setAutogroupNice(child.pid, options.priority.nice);
+  if (child.pid !== undefined && cgroup) {
+    // The runner enters by itself before it loads task code; this only makes its boot run at the task's priority.
+    try {
+      cgroup.enter(child.pid);
+    } catch {
+      // Already gone: its exit is reported as usual.
+    }
+  }
+  applyAutogroup(child, options.priority, cgroup);
   return child;
 }
 
@@ -55,15 +69,24 @@ export interface CommandSpawnOptions {
   mark?: [string, string];
   env?: Record<string, string>;
   cwd?: string;
+  /** The task's cgroup: the program's first instruction already runs inside (enter.ts). */
+  cgroup?: TaskCgroup;
 }
 
 /** Runs any program, niced like a runner. */
 export function spawnCommand(options: CommandSpawnOptions): ChildProcess {
+  const { cgroup } = options;
   const env = { ...(options.env ?? process.env), ...markEnv(options.mark) };
-  const [file, args] = withPriority(options.priority, options.command, options.args);
+  let [file, args] = withPriority(options.priority, options.command, options.args, cgroup);
+  if (cgroup) [file, args] = enteringCommand(cgroup.procsFiles, file, args);
   const child = spawn(file, args, { detached: true, cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  if (child.pid !== undefined && options.priority.nice > 0) setAutogroupNice(child.pid, options.priority.nice);
+  applyAutogroup(child, options.priority, cgroup);
   return child;
+}
+
+/** The session's autogroup share, where priority is not the task cgroup's business. */
+function applyAutogroup(child: ChildProcess, priority: CpuPriority, cgroup: TaskCgroup | undefined): void {
+  if (child.pid !== undefined && priority.nice > 0 && !cgroup?.hasCpuControl) setAutogroupNice(child.pid, priority.nice);
 }
 
 /** The lineage mark as an environment entry (see lineage.ts). */
@@ -78,7 +101,9 @@ function markEnv(mark: [string, string] | undefined): Record<string, string> {
  * value and a policy are per thread). The session's autogroup is set after spawn (spawn.ts's
  * callers): it covers the whole session at once.
  */
-function withPriority(priority: CpuPriority, file: string, args: readonly string[]): [string, string[]] {
+function withPriority(priority: CpuPriority, file: string, args: readonly string[], cgroup?: TaskCgroup): [string, string[]] {
+  // The task's cgroup carries the priority (cpu.idle or a weight): nothing per process.
+  if (cgroup?.hasCpuControl) return [file, [...args]];
   if (usesSchedIdle(priority)) return [CHRT_BINARY!, ['--idle', '0', file, ...args]];
   if (priority.nice > 0 && NICE_BINARY) return [NICE_BINARY, ['-n', String(Math.min(19, priority.nice)), file, ...args]];
   return [file, [...args]];

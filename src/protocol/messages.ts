@@ -36,6 +36,7 @@ export const ERROR_CODES = [
   'INTERNAL', // handling the request threw
   'SHUTTING_DOWN', // the daemon is stopping and takes no new work
   'JOURNAL_UNWRITABLE', // journal writes are failing (disk full, read-only): no new work until they go in
+  'NOT_PAUSABLE', // TASK_PAUSE of a task that is not running, TASK_RESUME of one that is not paused
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -74,6 +75,8 @@ export const TaskRequestSchema = z.object({ type: z.literal('TASK_REQUEST'), id,
 export const TaskCancelSchema = z.object({ type: z.literal('TASK_CANCEL'), id, taskId: TaskIdSchema });
 export const TaskKillSchema = z.object({ type: z.literal('TASK_KILL'), id, taskId: TaskIdSchema });
 export const TaskRestartSchema = z.object({ type: z.literal('TASK_RESTART'), id, taskId: TaskIdSchema });
+export const TaskPauseSchema = z.object({ type: z.literal('TASK_PAUSE'), id, taskId: TaskIdSchema });
+export const TaskResumeSchema = z.object({ type: z.literal('TASK_RESUME'), id, taskId: TaskIdSchema });
 export const StopAllSchema = z.object({ type: z.literal('STOP_ALL'), id });
 export const ListSchema = z.object({ type: z.literal('LIST'), id, includeFinished: z.boolean().optional() });
 export const GetSchema = z.object({ type: z.literal('GET'), id, taskId: TaskIdSchema });
@@ -98,6 +101,8 @@ export const REQUEST_SCHEMAS = {
   TASK_CANCEL: TaskCancelSchema,
   TASK_KILL: TaskKillSchema,
   TASK_RESTART: TaskRestartSchema,
+  TASK_PAUSE: TaskPauseSchema,
+  TASK_RESUME: TaskResumeSchema,
   STOP_ALL: StopAllSchema,
   LIST: ListSchema,
   GET: GetSchema,
@@ -130,6 +135,16 @@ export const DaemonHealthSchema = z.object({
 });
 export type DaemonHealth = z.output<typeof DaemonHealthSchema>;
 
+/** How the daemon holds task processes (see README, No orphans): in force, and why not more. */
+export const ContainmentInfoSchema = z.object({
+  backend: z.enum(['cgroup', 'process-group']),
+  controls: z.array(z.string().max(1000)).max(32),
+  limits: z.array(z.string().max(1000)).max(32),
+  /** The CPU priority mechanism for tasks at the daemon's default priority, in words. */
+  priority: z.string().max(1000),
+});
+export type ContainmentInfo = z.output<typeof ContainmentInfoSchema>;
+
 /** The reply to HELLO (in place of an ACK). */
 export const WelcomeSchema = z.object({
   type: z.literal('WELCOME'),
@@ -140,6 +155,8 @@ export const WelcomeSchema = z.object({
   home: z.string(),
   /** Optional: an older daemon does not send it. */
   health: DaemonHealthSchema.optional(),
+  /** Optional: an older daemon does not send it. */
+  containment: ContainmentInfoSchema.optional(),
   /** "tagged" when the daemon agreed to HELLO's `values: "tagged"`; absent: plain JSON values. */
   values: z.string().max(64).optional(),
 });

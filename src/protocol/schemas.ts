@@ -72,6 +72,7 @@ const commonSpecFields = {
   timeoutMs: durationMs.optional(),
   graceMs: durationMs.optional(),
   priority: z.enum(['idle', 'low', 'normal']).optional(),
+  memoryMax: z.number().int().min(4 * 1024 * 1024, 'must be at least 4 MiB').max(Number.MAX_SAFE_INTEGER).optional(),
 };
 
 /**
@@ -131,6 +132,8 @@ export const ResourceUsageSchema: z.ZodType<ResourceUsage> = z.object({
   sampledAt: timestamp,
   windowMs: z.number().min(0),
   runnable: z.boolean().optional(),
+  memoryPeakBytes: z.number().min(0).optional(),
+  memoryLimitBytes: z.number().min(0).optional(),
 });
 
 export const StallInfoSchema: z.ZodType<StallInfo> = z.object({

@@ -17,10 +17,19 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { isTaskDefinition, type TaskContext, type TaskFunction } from './define-task.js';
 import { PRELOAD_ENV, toTaskError, type FromRunner, type RunMessage, type ToRunner } from './messages.js';
 import { ProgressThrottle } from './progress-throttle.js';
+import { enterOwnCgroup } from '../process/cgroup/enter.js';
 
 if (typeof process.send !== 'function') {
   console.error('taskwarden runner: must be started by a Supervisor (no IPC channel)');
   process.exit(2);
+}
+
+// Into the task's cgroup before any task code is loaded; a runner that cannot must not run uncontained.
+try {
+  enterOwnCgroup();
+} catch (error) {
+  console.error(`taskwarden runner: cannot enter the task's cgroup: ${(error as Error).message}`);
+  process.exit(125);
 }
 
 

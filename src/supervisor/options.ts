@@ -50,9 +50,25 @@ export interface SupervisorOptions {
    * finds what a crashed one left behind.
    */
   lineageToken?: string;
+  /**
+   * How task processes are held: 'auto' (default) a cgroup per task where this process can make
+   * one (see README, No orphans), else a process group; 'cgroup' requires the cgroup (start-up
+   * fails, saying why, where there is none); 'process-group' never uses one.
+   * $TASKWARDEN_CGROUPS=off turns 'auto' into 'process-group'.
+   */
+  containment?: Containment;
+  /**
+   * Memory limit of each task in bytes (all its processes together), default none. Over it the
+   * kernel's OOM killer ends the task, which fails with error code OOM_KILLED. Per task:
+   * spec.memoryMax. Needs a cgroup memory controller: start() refuses it where there is none.
+   */
+  memoryMax?: number;
 }
 
-export type ResolvedOptions = Required<Omit<SupervisorOptions, 'nice' | 'priority' | 'lineageToken'>> & { cpu: CpuPriority };
+export type Containment = 'auto' | 'cgroup' | 'process-group';
+export const CONTAINMENTS: readonly Containment[] = ['auto', 'cgroup', 'process-group'];
+
+export type ResolvedOptions = Required<Omit<SupervisorOptions, 'nice' | 'priority' | 'lineageToken' | 'memoryMax'>> & { cpu: CpuPriority; memoryMax?: number };
 
 export function resolveOptions(options: SupervisorOptions = {}): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('Supervisor options must be an object');
@@ -71,7 +87,12 @@ export function resolveOptions(options: SupervisorOptions = {}): ResolvedOptions
     progressIntervalMs: options.progressIntervalMs ?? 50,
     nextId: options.nextId ?? (() => String(++counter)),
     preload: (options.preload ?? []).map(toModuleUrl),
+    containment: options.containment ?? 'auto',
+    ...(options.memoryMax !== undefined ? { memoryMax: checkMemoryMax(options.memoryMax, 'Supervisor option memoryMax') } : {}),
   };
+  if (!CONTAINMENTS.includes(resolved.containment)) {
+    throw new TypeError(`Supervisor option containment must be 'auto', 'cgroup' or 'process-group', got ${JSON.stringify(resolved.containment)}`);
+  }
   positiveInteger('concurrency', resolved.concurrency);
   nonNegative('graceMs', resolved.graceMs);
   timerDelay('graceMs', resolved.graceMs);
@@ -92,6 +113,16 @@ export function resolveOptions(options: SupervisorOptions = {}): ResolvedOptions
   // backoff is capped at 30 s), so any positive value works and none is bounded here.
   if (typeof resolved.nextId !== 'function') throw new TypeError('Supervisor option nextId must be a function returning a string');
   return resolved;
+}
+
+/** The smallest memory limit taken: below it even a shell cannot start, and the limit would read as a crash. */
+export const MIN_MEMORY_MAX = 4 * 1024 * 1024;
+
+export function checkMemoryMax(value: unknown, what: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < MIN_MEMORY_MAX) {
+    throw new TypeError(`${what} must be a whole number of bytes of at least ${MIN_MEMORY_MAX} (4 MiB), got ${String(value)}`);
+  }
+  return value;
 }
 
 /** The environment variable that sets the default priority (when neither `priority` nor `nice` is given). */
@@ -169,6 +200,7 @@ export function validateSpec(spec: unknown): TaskSpec {
     if (v !== undefined && v > MAX_TIMER_MS) throw new TypeError(`task spec "${key}" must be at most ${MAX_TIMER_TEXT}, got ${String(v)}`);
   }
   if (s.priority !== undefined) checkPriority(s.priority, 'task spec "priority"');
+  if (s.memoryMax !== undefined) checkMemoryMax(s.memoryMax, 'task spec "memoryMax"');
   if (hasModule && s.input !== undefined) {
     // Before structuredClone: that one overflows the stack on deep input only from a deep
     // enough call stack, while the IPC send, later, overflows from a shallower one.

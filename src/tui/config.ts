@@ -13,6 +13,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { parseMemorySize } from '../supervisor/memory-size.js';
 import type { TaskSpec } from '../supervisor/types.js';
 import { BUILTIN_MODULES, defaultTemplates, resolveBuiltin, type Template } from './templates.js';
 
@@ -37,6 +38,8 @@ const common = {
   timeoutMs: z.number().int().min(0).optional(),
   graceMs: z.number().int().min(0).optional(),
   priority: z.enum(['idle', 'low', 'normal']).optional(),
+  /** A size such as "2G" or a number of bytes. */
+  memoryMax: z.union([z.number().int().positive(), z.string()]).optional(),
 };
 
 const ModuleTemplateSchema = z.strictObject({ ...common, module: z.string().min(1, 'must not be empty'), input: z.unknown().optional() });
@@ -82,6 +85,14 @@ function firstIssue(prefix: string, error: z.ZodError, root: unknown): string {
   return `${where}: ${issue.message}`;
 }
 
+function memoryBytes(value: number | string, where: string, fail: (problem: string) => never): number {
+  try {
+    return typeof value === 'number' ? value : parseMemorySize(value);
+  } catch (error) {
+    return fail(`${where}.memoryMax: ${(error as Error).message}`);
+  }
+}
+
 /** Validates parsed JSON; throws a ConfigError naming the first problem. Paths are resolved against `baseDir`. */
 export async function parseConfig(value: unknown, file: string, baseDir = path.dirname(file)): Promise<Template[]> {
   const fail = (problem: string): never => {
@@ -119,6 +130,7 @@ export async function parseConfig(value: unknown, file: string, baseDir = path.d
       ...(t.timeoutMs !== undefined ? { timeoutMs: t.timeoutMs } : {}),
       ...(t.graceMs !== undefined ? { graceMs: t.graceMs } : {}),
       ...(t.priority !== undefined ? { priority: t.priority } : {}),
+      ...(t.memoryMax !== undefined ? { memoryMax: memoryBytes(t.memoryMax, where, fail) } : {}),
     };
     let spec: TaskSpec;
     if ('module' in t) {

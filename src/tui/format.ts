@@ -95,6 +95,7 @@ export const STATE_STYLES: Record<TaskState, StateStyle> = {
   queued: { icon: '◌', color: 'gray', label: 'queued' },
   starting: { icon: '◔', color: 'cyan', label: 'starting' },
   running: { icon: '▶', color: 'blue', label: 'running' },
+  paused: { icon: '⏸', color: 'cyan', label: 'paused' },
   cancelling: { icon: '◍', color: 'yellow', label: 'cancelling…' },
   killing: { icon: '✖', color: 'magenta', label: 'killing…' },
   completed: { icon: '✔', color: 'green', label: 'completed' },

@@ -63,6 +63,8 @@ export const STATE_RANK: Record<TaskState, number> = {
   queued: 0,
   starting: 1,
   running: 2,
+  // Same rank as running: a task goes back and forth between the two.
+  paused: 2,
   cancelling: 3,
   killing: 4,
   completed: 5,

@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DaemonClient } from '../../dist/src/daemon/client.js';
 import { startDaemon } from '../../dist/src/daemon/server.js';
@@ -37,6 +37,14 @@ async function waitRunning(client: DaemonClient, id: string, what: (t: any) => b
     const { task } = (await client.request('GET', { taskId: id })) as { task: any };
     return task.state === 'running' && task.pid !== undefined && what(task) ? task : undefined;
   }, 15_000, `task ${id} running`);
+}
+
+function readCmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+  } catch {
+    return ''; // gone since the listing
+  }
 }
 
 /** The daemon's orphan guard: a /bin/sh child of the daemon running the guard loop. */
@@ -214,6 +222,40 @@ describe('recovery after the daemon is SIGKILLed', () => {
     const next = await connect(h);
     const { transitions } = (await next.request('GET', { taskId: id })) as { transitions: any[] };
     expect(transitions.at(-1)).toMatchObject({ to: 'interrupted', detail: { groupKilled: true, pid } });
+  });
+
+  it('with cgroups, recovery kills even what neither a group nor a lineage mark leads to (a double fork that scrubbed its environment), and removes the dead daemon\'s cgroups', async () => {
+    const h = home();
+    const tag = String(900_000 + Math.floor(Math.random() * 100_000));
+    const first = await spawnDaemon(h, ['--containment', 'cgroup']);
+    cleanups.push(() => void first.child.kill('SIGKILL'));
+    const client = await connect(h);
+    expect(client.welcome.containment?.backend).toBe('cgroup');
+    const script = `( setsid env -i /bin/sleep ${tag} & ); exec sleep ${tag}`;
+    const id = ((await client.request('TASK_REQUEST', { spec: { command: 'sh', args: ['-c', script] } })) as { task: { id: string } }).task.id;
+    await waitRunning(client, id);
+    const sleeps = () => processes().filter((p) => p.comm === 'sleep' && p.state !== 'Z' && readCmdline(p.pid).includes(tag)).map((p) => p.pid);
+    await waitFor(() => sleeps().length === 2, 5000, 'both sleeps');
+    const cgroupsOf = (pid: number) => readdirSync('/sys/fs/cgroup/unified').filter((n) => new RegExp(`^taskwarden-\\w+-${pid}-\\d+-\\d+$`).test(n));
+    const daemonPid = first.child.pid!;
+    expect(cgroupsOf(daemonPid).length).toBeGreaterThan(0);
+    await freezeGuard(daemonPid);
+    cleanups.push(() => {
+      for (const p of sleeps()) process.kill(p, 'SIGKILL');
+    });
+    process.kill(daemonPid, 'SIGKILL');
+    await first.exited;
+    await sleep(200);
+    expect(sleeps().length).toBe(2);
+
+    const second = await spawnDaemon(h, ['--containment', 'cgroup']);
+    cleanups.push(async () => {
+      second.child.kill('SIGTERM');
+      await second.exited;
+    });
+    await waitFor(() => sleeps().length === 0, 5000, 'recovery to kill both sleeps');
+    await waitFor(() => cgroupsOf(daemonPid).length === 0, 10_000, "the dead daemon's cgroups to be removed");
+    expect(second.output()).toMatch(/[1-9]\d* task cgroup\(s\) killed/);
   });
 
   it('pid-reuse guard: a journaled pid that is alive with another start time is never signalled', async () => {

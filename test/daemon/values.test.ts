@@ -130,6 +130,7 @@ describe('task values through the daemon', { timeout: 60_000 }, () => {
       const ack = await c.request({ type: 'TASK_REQUEST', spec: { module: fixture('values'), input: { plain: [1, 'two'] } } });
       expect(ack.type).toBe('ACK');
       const complete = await c.next((m: Msg) => m.type === 'TASK_COMPLETE' && m.task.id === ack.task.id, 30_000, 'TASK_COMPLETE');
+      expect(complete.task.outcome.state, JSON.stringify(complete.task.outcome)).toBe('completed');
       const result = complete.task.outcome.result;
       expect(result.map).toEqual({});
       expect(result.when).toBe('2026-12-01T15:00:00.123Z');

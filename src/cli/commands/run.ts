@@ -13,7 +13,7 @@ import type { Command } from 'commander';
 import type { DaemonClient } from '../../daemon/client.js';
 import { ValueDecodeError, decodeValue, stringifyValue, type DaemonEvent } from '../../protocol/index.js';
 import { isTerminalState, type TaskOutcome, type TaskSnapshot, type TaskSpec } from '../../supervisor/types.js';
-import { UsageError, connect, priorityOption, print, printTaskJson } from '../context.js';
+import { UsageError, connect, memoryOption, priorityOption, print, printTaskJson } from '../context.js';
 import type { Priority } from '../../process/priority.js';
 import { progressBar } from '../format.js';
 
@@ -24,6 +24,7 @@ interface RunOptions {
   input?: string;
   name?: string;
   priority?: Priority;
+  memory?: number;
   wait?: boolean;
   json?: boolean;
 }
@@ -36,6 +37,7 @@ export function registerRunCommand(program: Command, argv: readonly string[]): v
     .option('--input <json>', 'input for a module task, as JSON')
     .option('--name <name>', 'display name')
     .option('--priority <level>', "CPU priority: idle (default: only CPU time nobody else wants), low (nice 10) or normal", priorityOption)
+    .option('--memory <size>', 'memory limit for all the task\'s processes together, e.g. 512M or 2G; over it the task fails OOM_KILLED (needs cgroups: see taskwarden doctor)', memoryOption)
     .option('-w, --wait', 'wait for the end: progress bar, output, exit code 0 completed, 1 failed, 130 cancelled, 137 killed')
     .option('--json', 'print the task (with --wait: the final task) as JSON')
     .addHelpText('after', '\nExamples:\n  taskwarden run ./tasks/resize.mjs --input \'{"size":512}\' --wait\n  taskwarden run --name train --wait -- python train.py --epochs 3')
@@ -56,6 +58,7 @@ export function buildSpec(target: string[], options: RunOptions, argv: readonly 
   const name = {
     ...(options.name !== undefined ? { name: options.name } : {}),
     ...(options.priority !== undefined ? { priority: options.priority } : {}),
+    ...(options.memory !== undefined ? { memoryMax: options.memory } : {}),
   };
   if (dash >= 0) {
     const command = argv.slice(dash + 1);

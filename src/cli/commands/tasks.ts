@@ -41,6 +41,24 @@ export function registerTaskCommands(program: Command): void {
   registerStop(program, 'cancel', 'TASK_CANCEL', 'cancel a task gracefully (its cleanup runs; SIGKILL after the grace period)', 'cancelling');
   registerStop(program, 'kill', 'TASK_KILL', 'kill a task now: SIGKILL to its whole process group', 'killing');
 
+  for (const [name, type, description] of [
+    ['pause', 'TASK_PAUSE', 'freeze a running task where it is (every process of it; it keeps its memory) until "resume"'],
+    ['resume', 'TASK_RESUME', 'let a paused task run on'],
+  ] as const) {
+    program
+      .command(name)
+      .description(description)
+      .argument('<id>', 'task id', taskId)
+      .option('--json', 'print JSON')
+      .action((id: string, options: { json?: boolean }, command: Command) =>
+        withClient(command, async (client) => {
+          const { task } = (await client.request(type, { taskId: id })) as { task: TaskSnapshot };
+          if (options.json) return printTaskJson({ task }, 'task');
+          print(`task ${task.id}: ${task.state}`);
+        }),
+      );
+  }
+
   program
     .command('restart')
     .description('kill the current attempt of a task (if any) and run it again under the same id')
