@@ -66,16 +66,16 @@ export function shownState(task: TaskView): StateStyle {
 
 /**
  * The message cell: a stall, a wait for CPU, the end of a finished task, or the last progress
- * message; `short`, where there is one, for a cell too narrow for `text`.
+ * message; `shorter`, where there are any, say the same in less for a cell too narrow for `text`.
  */
-export function messageFor(task: TaskView, now: number): { text: string; short?: string; color?: string } {
+export function messageFor(task: TaskView, now: number): { text: string; shorter?: readonly string[]; color?: string } {
   if (task.stall && !isTerminalState(task.state)) {
     const silent = task.stall.silentForMs + Math.max(0, now - (task.stallSeenAt ?? now));
     return { text: `⚠ ${stallText(task.stall, silent)}`, color: stallColor(task.stall) };
   }
   if (waitingForCpu(task) && !task.progress?.message) {
     const priority = task.priority === 'idle' || task.priority === 'low' ? ` (${task.priority} priority)` : '';
-    return { text: `⏳ waiting for CPU${priority}`, short: '⏳ waiting for CPU', color: 'yellow' };
+    return { text: `⏳ waiting for CPU${priority}`, shorter: ['⏳ waiting for CPU', '⏳ no CPU'], color: 'yellow' };
   }
   const outcome = task.outcome;
   if (outcome && isTerminalState(task.state)) {
@@ -151,7 +151,8 @@ export function rowText(task: TaskView, selected: boolean, layout: Layout, now: 
   text += paint(fit(`${style.icon} ${style.label}`, layout.state), { color: style.color, bold: task.pending !== undefined }, colors) + ' ';
   text += paint(progressBar(fraction, layout.bar), { color: finished ? 'gray' : style.color }, colors) + ' ';
   text += fit(fraction === undefined ? '' : formatPercent(fraction * 100), layout.pct, 'right') + ' ';
-  const messageText = message.short !== undefined && [...message.text].length > layout.msg ? message.short : message.text;
+  const forms = [message.text, ...(message.shorter ?? [])];
+  const messageText = forms.find((form) => [...form].length <= layout.msg) ?? forms.at(-1)!;
   text += paint(fit(messageText, layout.msg), message.color ? { color: message.color } : {}, colors);
   if (layout.elapsed) text += ' ' + fit(elapsedFor(task, now), layout.elapsed, 'right');
   if (layout.cpu) text += ' ' + fit(finished ? '' : formatPercent(task.usage?.cpuPercent), layout.cpu, 'right');

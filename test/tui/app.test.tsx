@@ -304,6 +304,7 @@ describe('App', () => {
     const narrow = rowText(store.task('1')!, false, tableLayout(80), Date.now()); // the short form where the cell is narrow, not a cut one
     expect(narrow).toContain('⏳ waiting for CPU');
     expect(narrow).not.toContain('…');
+    expect(rowText(store.task('1')!, false, tableLayout(60), Date.now())).toContain('⏳ no CPU '); // the narrowest
     await press(keys.enter);
     await waitFor(/Waiting +for CPU: its processes are runnable but got 2% of a core\. At idle priority/);
     await press(keys.escape);
