@@ -1,6 +1,7 @@
 /** Pure formatting helpers for the terminal UI: durations, bytes, bars, stall and outcome texts. */
 import { formatDuration } from '../common/duration.js';
 import type { StallInfo, TaskOutcome, TaskState } from '../supervisor/types.js';
+import { STARVED_CPU_PERCENT } from './task-view.js';
 
 export { formatDuration } from '../common/duration.js';
 
@@ -54,17 +55,23 @@ export function fit(text: string, width: number, align: 'left' | 'right' = 'left
   return align === 'left' ? text + pad : pad + text;
 }
 
-/** "no progress for 14 s · spinning at 100% CPU" */
+/** "no progress for 14 s · spinning at 100% CPU"; a runnable task given almost no CPU is waiting for it, not spinning. */
 export function stallText(stall: StallInfo, silentForMs = stall.silentForMs): string {
   const silent = `no progress for ${formatDuration(Math.max(0, silentForMs))}`;
   switch (stall.diagnosis) {
     case 'spinning':
+      if (stall.cpuPercent < STARVED_CPU_PERCENT) return `${silent} · waiting for CPU (${Math.round(stall.cpuPercent)}%)`;
       return `${silent} · spinning at ${Math.round(stall.cpuPercent)}% CPU`;
     case 'blocked':
       return `${silent} · blocked (idle, ${Math.round(stall.cpuPercent)}% CPU)`;
     default:
       return `${silent} · cause unknown`;
   }
+}
+
+/** Red for a task burning CPU without progress; yellow for one that waits (on I/O, a lock, or for CPU). */
+export function stallColor(stall: StallInfo): 'red' | 'yellow' {
+  return stall.diagnosis === 'spinning' && stall.cpuPercent >= STARVED_CPU_PERCENT ? 'red' : 'yellow';
 }
 
 export interface StateStyle {

@@ -1,5 +1,5 @@
 /** Key bindings: a pure map from a key press (as Ink's useInput reports it) and the mode to an action. */
-import type { Mode } from './store.js';
+import type { Mode } from './ui-state.js';
 
 export type Action =
   | { type: 'template'; key: number }
@@ -56,16 +56,20 @@ export const KEY_HELP: readonly KeyHelp[] = [
   { keys: 'q  Ctrl+C', what: 'quit (asks first while tasks run)' },
 ];
 
-/** The key hints of the last line, most important first: what does not fit is left out, never cut. */
+/**
+ * The key hints of the last line, most important first: what does not fit is left out, never cut.
+ * Quitting and the help (which lists every key) come right after starting and stopping a task, so
+ * that they stay on the narrowest screen.
+ */
 const FOOTER_HINTS: ReadonlyArray<readonly [key: string, what: string, short?: string]> = [
   ['1-9', 'start'],
   ['k', 'cancel'],
   ['K', 'kill'],
+  ['q', 'quit'],
+  ['?', 'help'],
   ['r', 'restart'],
   ['s', 'stop all', 'stop'],
   ['⏎', 'details'],
-  ['?', 'help'],
-  ['q', 'quit'],
   ['l', 'log'],
   ['c', 'clear'],
   ['↑↓', 'select'],
@@ -73,8 +77,8 @@ const FOOTER_HINTS: ReadonlyArray<readonly [key: string, what: string, short?: s
 const PAGE_HINTS: ReadonlyArray<readonly [key: string, what: string, short?: string]> = [
   ['↑↓ PgUp PgDn', 'scroll'],
   ['Esc', 'close'],
-  ['k K r s', 'stop keys work here', 'stop keys'],
   ['q', 'quit'],
+  ['k K r s', 'stop keys work here', 'stop keys'],
 ];
 
 const QUIT_HINTS: ReadonlyArray<readonly [key: string, what: string, short?: string]> = [
@@ -83,6 +87,7 @@ const QUIT_HINTS: ReadonlyArray<readonly [key: string, what: string, short?: str
   ['Esc', 'stay'],
 ];
 const QUITTING_HINTS: ReadonlyArray<readonly [key: string, what: string, short?: string]> = [['Ctrl+C', 'leave them running in the daemon (detach)', 'detach']];
+const LEAVING_HINTS: ReadonlyArray<readonly [key: string, what: string, short?: string]> = [['Ctrl+C', 'quit now, leaving the daemon running', 'quit now']];
 
 /** The full footer (all hints, in screen order) for a wide terminal. */
 export const FOOTER_KEYS = '1-9 start  ↑↓ select  k cancel  K kill  r restart  s stop all  ⏎ details  l log  c clear  ? help  q quit';
@@ -96,6 +101,7 @@ export function footerText(width: number, mode: Mode = 'normal'): string {
   const room = Math.max(0, width - 1);
   if (mode === 'quit') return pick(QUIT_HINTS, room, QUIT_HINTS.map((h) => h[0]));
   if (mode === 'quitting') return pick(QUITTING_HINTS, room, ['Ctrl+C']);
+  if (mode === 'leaving') return pick(LEAVING_HINTS, room, ['Ctrl+C']);
   if (mode === 'help' || mode === 'details') {
     const hints = mode === 'help' ? PAGE_HINTS.filter((h) => h[0] !== 'k K r s') : PAGE_HINTS;
     return pick(hints, room, mode === 'help' ? ['↑↓ PgUp PgDn', 'Esc', 'q'] : ['↑↓ PgUp PgDn', 'Esc', 'k K r s', 'q']);
@@ -124,7 +130,7 @@ function pick(hints: ReadonlyArray<readonly [string, string, string?]>, room: nu
 /** The action for one key press, or undefined when the key means nothing in this mode. */
 export function actionFor(input: string, key: KeyInfo, mode: Mode): Action | undefined {
   const ctrlC = key.ctrl === true && input === 'c';
-  if (mode === 'quitting') return ctrlC ? { type: 'quitDetach' } : undefined;
+  if (mode === 'quitting' || mode === 'leaving') return ctrlC ? { type: 'quitDetach' } : undefined;
   if (mode === 'quit') {
     if (ctrlC || input === 's' || input === 'S' || input === 'y') return { type: 'quitStop' };
     if (input === 'd' || input === 'D') return { type: 'quitDetach' };

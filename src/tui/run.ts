@@ -75,7 +75,7 @@ async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | unde
 }
 
 /** After the UI is gone: shut down a daemon this UI started when nothing of ours should be left, then a last line. */
-async function leave(result: QuitResult, stdout: NodeJS.WriteStream): Promise<void> {
+async function leave(result: QuitResult, stdout: NodeJS.WriteStream, home: string | undefined): Promise<void> {
   const client = result.client;
   let daemonNote = '';
   if (client && result.startedDaemon && (result.how === 'stopped' || result.how === 'idle')) {
@@ -100,6 +100,11 @@ async function leave(result: QuitResult, stdout: NodeJS.WriteStream): Promise<vo
     case 'idle':
       if (daemonNote) stdout.write(`taskwarden: bye${daemonNote}.\n`);
       break;
+    case 'leftStarting': {
+      const shutdown = `taskwarden${home !== undefined ? ` --home ${JSON.stringify(home)}` : ''} shutdown`;
+      stdout.write(`taskwarden: quit before the daemon it was starting was up; it may be left running: ${shutdown} stops it.\n`);
+      break;
+    }
     case 'disconnected':
       break;
   }
@@ -177,7 +182,7 @@ export async function runTuiApp(options: TuiOptions = {}): Promise<number> {
     if (altScreen) stdout.write(`${ALT_SCREEN_OFF}\r\x1b[K`);
   }
   try {
-    await leave(result, stdout);
+    await leave(result, stdout, options.home);
   } catch {
     // the terminal is gone: nobody to tell
   }

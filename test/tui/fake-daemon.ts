@@ -43,6 +43,8 @@ export class FakeDaemon {
   health: DaemonHealth | undefined;
   /** When set, connecting waits until it resolves (a daemon that takes a while to start). */
   connectGate: Promise<void> | undefined;
+  /** When set, a connect that starts the daemon waits until it resolves (the daemon's own start-up). */
+  startGate: Promise<void> | undefined;
   /** Attempt records for GET, per task (the journal's); default one per attempt from the task. */
   attempts = new Map<string, Array<Record<string, unknown>>>();
 
@@ -56,10 +58,21 @@ export class FakeDaemon {
     };
   }
 
+  /** Makes starting the daemon wait until the returned function is called. */
+  gateStart(): () => void {
+    let open!: () => void;
+    this.startGate = new Promise<void>((resolve) => (open = resolve));
+    return () => {
+      this.startGate = undefined;
+      open();
+    };
+  }
+
   connect: ConnectFn = async ({ autostart }) => {
     if (this.connectGate) await this.connectGate;
     if (!this.running) {
       if (!autostart) throw new Error('connect ENOENT (no daemon)');
+      if (this.startGate) await this.startGate;
       this.running = true;
       this.startedByAutostart += 1;
     }
