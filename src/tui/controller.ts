@@ -182,6 +182,8 @@ export class Controller {
       case 'kill':
       case 'restart':
         return this.#operations.taskOp(action.type);
+      case 'pause':
+        return this.#operations.togglePause();
       case 'stopAll':
         return this.#operations.stopAll();
       case 'details':

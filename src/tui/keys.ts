@@ -7,6 +7,7 @@ export type Action =
   | { type: 'cancel' }
   | { type: 'kill' }
   | { type: 'restart' }
+  | { type: 'pause' }
   | { type: 'stopAll' }
   | { type: 'toggleLog' }
   | { type: 'details' }
@@ -46,6 +47,7 @@ export const KEY_HELP: readonly KeyHelp[] = [
   { keys: 'k', what: 'cancel the selected task gracefully (SIGTERM; SIGKILL after the grace period)' },
   { keys: 'K', what: 'kill the selected task now (SIGKILL to its whole process group)' },
   { keys: 'r', what: 'restart the selected task (kill this attempt, run it again)' },
+  { keys: 'p', what: 'pause the selected task (freeze every process of it where it is), or resume it' },
   { keys: 's', what: 'emergency stop: stop every task' },
   { keys: 'Enter', what: 'details of the selected task: state, error and stack, result, attempts, log tail' },
   { keys: 'l', what: 'show or hide the log pane of the selected task' },
@@ -70,6 +72,7 @@ const FOOTER_HINTS: ReadonlyArray<readonly [key: string, what: string, short?: s
   ['r', 'restart'],
   ['s', 'stop all', 'stop'],
   ['⏎', 'details'],
+  ['p', 'pause'],
   ['l', 'log'],
   ['c', 'clear'],
   ['↑↓', 'select'],
@@ -90,7 +93,7 @@ const QUITTING_HINTS: ReadonlyArray<readonly [key: string, what: string, short?:
 const LEAVING_HINTS: ReadonlyArray<readonly [key: string, what: string, short?: string]> = [['Ctrl+C', 'quit now, leaving the daemon running', 'quit now']];
 
 /** The full footer (all hints, in screen order) for a wide terminal. */
-export const FOOTER_KEYS = '1-9 start  ↑↓ select  k cancel  K kill  r restart  s stop all  ⏎ details  l log  c clear  ? help  q quit';
+export const FOOTER_KEYS = '1-9 start  ↑↓ select  k cancel  K kill  r restart  p pause  s stop all  ⏎ details  l log  c clear  ? help  q quit';
 
 /**
  * The key hints for a line `width` cells wide (less the leading space): every hint when they fit,
@@ -107,7 +110,7 @@ export function footerText(width: number, mode: Mode = 'normal'): string {
     return pick(hints, room, mode === 'help' ? ['↑↓ PgUp PgDn', 'Esc', 'q'] : ['↑↓ PgUp PgDn', 'Esc', 'k K r s', 'q']);
   }
   if ([...FOOTER_KEYS].length <= room) return FOOTER_KEYS;
-  return pick(FOOTER_HINTS, room, ['1-9', '↑↓', 'k', 'K', 'r', 's', '⏎', 'l', 'c', '?', 'q'], 8);
+  return pick(FOOTER_HINTS, room, ['1-9', '↑↓', 'k', 'K', 'r', 'p', 's', '⏎', 'l', 'c', '?', 'q'], 8);
 }
 
 function pick(hints: ReadonlyArray<readonly [string, string, string?]>, room: number, screenOrder: readonly string[], keep = hints.length): string {
@@ -179,6 +182,8 @@ function normalAction(input: string, key: KeyInfo): Action | undefined {
       return { type: 'kill' };
     case 'r':
       return { type: 'restart' };
+    case 'p':
+      return { type: 'pause' };
     case 'R':
       return { type: 'reconnect' };
     case 's':

@@ -126,6 +126,31 @@ export class Operations {
     }
   }
 
+  /** p: pause a running task, resume a paused one; the state comes back with the daemon's events. */
+  async togglePause(): Promise<void> {
+    const { store, connection } = this.#options;
+    const id = store.draft.selectedId;
+    const task = id === undefined ? undefined : store.task(id);
+    if (!task || (task.state !== 'running' && task.state !== 'paused')) {
+      store.setStatus(task ? `Task ${task.id} is ${task.state}: only a running task can be paused.` : 'No task selected: start one with 1-9.', 'info');
+      store.changed(true);
+      return;
+    }
+    if (!this.#options.ready()) return;
+    const resume = task.state === 'paused';
+    store.setStatus(resume ? `Resuming task ${task.id}…` : `Pausing task ${task.id} (every process of it frozen where it is)…`, 'busy');
+    store.changed(true);
+    try {
+      const reply = await connection.request(resume ? 'TASK_RESUME' : 'TASK_PAUSE', { taskId: task.id });
+      store.upsertTask(reply.task, true);
+      store.setStatus(resume ? `Task ${task.id} runs on.` : `Task ${task.id} paused: p resumes it; k and K stop it at once.`, 'success');
+    } catch (error) {
+      if (connection.client === undefined) return;
+      store.setStatus(`${resume ? 'Resume' : 'Pause'} of task ${task.id} failed: ${oneLine(errorText(error))}`, 'error');
+    }
+    store.changed(true);
+  }
+
   /** The emergency stop (s). */
   async stopAll(): Promise<void> {
     const { store, connection } = this.#options;

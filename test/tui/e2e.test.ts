@@ -145,6 +145,22 @@ describe('terminal UI in a pseudo-terminal', () => {
     await expectCoherent(ui);
   }, 90_000);
 
+  it('p pauses the selected task (its progress stops) and p again resumes it', async () => {
+    const ui = await open();
+    ui.write('1');
+    await ui.waitForRow('1', /step \d+\/4000/);
+    ui.write('p');
+    await ui.waitForRow('1', 'paused');
+    await ui.waitFor(/Task 1 paused: p resumes it/);
+    const frozen = /step (\d+)\/4000/.exec(await ui.waitForRow('1', 'paused'))![1];
+    ui.write('p');
+    await ui.waitForRow('1', 'running');
+    await ui.waitForRow('1', new RegExp(`step (?!${frozen}/)\\d+/4000`));
+    ui.write('K');
+    await ui.waitForRow('1', '☠ killed');
+    await expectCoherent(ui);
+  }, 90_000);
+
   it('l shows the selected task’s log', async () => {
     const ui = await open();
     ui.write('4');
