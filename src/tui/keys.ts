@@ -45,7 +45,7 @@ export const KEY_HELP: readonly KeyHelp[] = [
   { keys: '1-9', what: 'start task template N (listed below)' },
   { keys: '↑ ↓ PgUp PgDn Home End', what: 'select a task' },
   { keys: 'k', what: 'cancel the selected task gracefully (SIGTERM; SIGKILL after the grace period)' },
-  { keys: 'K', what: 'kill the selected task now (SIGKILL to its whole process group)' },
+  { keys: 'K', what: 'kill the selected task now (SIGKILL to every process of it)' },
   { keys: 'r', what: 'restart the selected task (kill this attempt, run it again)' },
   { keys: 'p', what: 'pause the selected task (freeze every process of it where it is), or resume it' },
   { keys: 's', what: 'emergency stop: stop every task' },

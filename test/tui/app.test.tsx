@@ -603,7 +603,7 @@ describe('what a new user trips over (issue #11)', () => {
     const lines = expectFits(frame(), 120, 20);
     expect(lines.join('\n')).not.toMatch(/again\)\S/);
     expect(lines.join('\n')).toContain('restart the selected task (kill this attempt, run it again)');
-    expect(lines.join('\n')).toContain('kill the selected task now (SIGKILL to its whole process group)');
+    expect(lines.join('\n')).toContain('kill the selected task now (SIGKILL to every process of it)');
   });
 
   it('6: "done in" and ELAPSED count the same span (the attempt, start-up included)', async () => {
