@@ -716,8 +716,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    */
   #signalCgroup(record: TaskRecord, cgroup: TaskCgroup, pgid: number, signal: 'SIGTERM' | 'SIGKILL'): void {
     if (record.lastSignal !== 'SIGKILL') record.lastSignal = signal;
-    if (signal === 'SIGKILL' && cgroup.kill()) return;
+    // The group too, whatever the cgroup says: a process between spawn and entering its cgroup is
+    // in the group only (spawn.ts moves it in at once, this is the second line).
+    if (signal === 'SIGKILL') cgroup.kill();
     signalGroup(pgid, signal);
+    if (signal === 'SIGKILL') return;
     for (const pid of cgroup.pids()) {
       if (pid === pgid || readProcStat(pid)?.pgrp === pgid) continue;
       try {
