@@ -17,7 +17,7 @@ export const MAX_ENV_VARS = 1024;
 export const MAX_PATH_CHARS = 4096;
 
 /** Every key a spec may have: the schemas' (test/protocol/limits-keys.test.ts holds the two together). */
-export const SPEC_KEYS: ReadonlySet<string> = new Set(['module', 'input', 'command', 'args', 'name', 'cwd', 'env', 'timeoutMs', 'graceMs', 'priority', 'memoryMax']);
+export const SPEC_KEYS: ReadonlySet<string> = new Set(['module', 'input', 'command', 'args', 'name', 'cwd', 'env', 'timeoutMs', 'graceMs', 'priority', 'memoryMax', 'reuse']);
 const MAX_NAMES_SHOWN = 5;
 /** Lists up to this long are left to the schema, which reports every bad element (a few issues cost nothing). */
 const SCHEMA_CHECKED_ELEMENTS = 64;

@@ -82,6 +82,8 @@ const commonSpecFields = {
 export const ModuleTaskSpecSchema: z.ZodType<ModuleTaskSpec> = z.strictObject({
   module: path,
   input: z.unknown().optional(),
+  /** true, false, or the most tasks one runner may serve. */
+  reuse: z.union([z.boolean(), z.number().int().min(1, 'must be true, false or an integer >= 1 (the most tasks one runner may serve)').max(Number.MAX_SAFE_INTEGER)]).optional(),
   ...commonSpecFields,
 });
 
@@ -111,6 +113,7 @@ export const TaskSpecSchema: z.ZodType<TaskSpec, unknown> = z.unknown().transfor
   if (!hasModule && !hasCommand) return fail('expected "module" (a task module path) or "command"');
   // Size and depth first, in time linear in the spec: past them, zod would build one issue
   // per bad element of a huge list (seconds for a 1 MiB line).
+  if (hasCommand && 'reuse' in value) return fail('"reuse" goes with "module": a command is a program of its own, started for each task', ['reuse']);
   const tooMuch = specLimitIssue(value as Record<string, unknown>, hasModule);
   if (tooMuch) return fail(tooMuch.message, tooMuch.path);
   const schema = hasModule ? ModuleTaskSpecSchema : CommandTaskSpecSchema;

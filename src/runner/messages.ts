@@ -14,6 +14,12 @@ export interface RunMessage {
   cwd?: string;
   /** The lineage mark [variable, value] the task's children inherit (a prewarmed runner learns it here). */
   mark?: [string, string];
+  /**
+   * A reusable run: after a task that completed cleanly the runner stays for another one. It then
+   * writes `endMarker` as the last line on stdout and on stderr and sends 'idle', so the supervisor
+   * can tell where this task's output ends (the next task's never lands on this one).
+   */
+  reuse?: { endMarker: string };
 }
 
 export interface AbortMessage {
@@ -21,7 +27,12 @@ export interface AbortMessage {
   reason: string;
 }
 
-export type ToRunner = RunMessage | AbortMessage;
+/** A reusable runner that is not to be reused after all (the supervisor's checks): exit now. */
+export interface ExitMessage {
+  t: 'exit';
+}
+
+export type ToRunner = RunMessage | AbortMessage | ExitMessage;
 
 export type FromRunner =
   | { t: 'ready' }
@@ -30,7 +41,9 @@ export type FromRunner =
   | { t: 'heartbeat' }
   | { t: 'result'; value: unknown }
   | { t: 'error'; error: TaskError }
-  | { t: 'cancelled'; error?: TaskError };
+  | { t: 'cancelled'; error?: TaskError }
+  /** After a reusable run's result and end markers: the runner is clean by its own checks and waits for another task. */
+  | { t: 'idle'; rssBytes: number };
 
 /** A JSON array of module URLs a prewarmed runner imports while it waits. */
 export const PRELOAD_ENV = 'TASKWARDEN_PRELOAD';

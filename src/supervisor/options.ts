@@ -63,6 +63,14 @@ export interface SupervisorOptions {
    * spec.memoryMax. Needs a cgroup memory controller: start() refuses it where there is none.
    */
   memoryMax?: number;
+  /**
+   * A reusable runner (spec.reuse) whose resident memory is above this after a task is replaced
+   * instead of reused: a task that grew the heap (a cache, a leak) does not pass it on. Default
+   * 1 GiB.
+   */
+  runnerMaxRssBytes?: number;
+  /** How long a reusable runner waits for its next task before it is ended. Default 10 000 ms; at most MAX_TIMER_MS. */
+  runnerIdleMs?: number;
 }
 
 export type Containment = 'auto' | 'cgroup' | 'process-group';
@@ -88,6 +96,8 @@ export function resolveOptions(options: SupervisorOptions = {}): ResolvedOptions
     nextId: options.nextId ?? (() => String(++counter)),
     preload: (options.preload ?? []).map(toModuleUrl),
     containment: options.containment ?? 'auto',
+    runnerMaxRssBytes: options.runnerMaxRssBytes ?? DEFAULT_RUNNER_MAX_RSS_BYTES,
+    runnerIdleMs: options.runnerIdleMs ?? 10_000,
     ...(options.memoryMax !== undefined ? { memoryMax: checkMemoryMax(options.memoryMax, 'Supervisor option memoryMax') } : {}),
   };
   if (!CONTAINMENTS.includes(resolved.containment)) {
@@ -101,6 +111,9 @@ export function resolveOptions(options: SupervisorOptions = {}): ResolvedOptions
     throw new TypeError(`Supervisor option onStall must be 'warn', 'cancel', 'kill' or 'restart', got ${JSON.stringify(resolved.onStall)}`);
   }
   nonNegativeInteger('prewarm', resolved.prewarm);
+  positiveInteger('runnerMaxRssBytes', resolved.runnerMaxRssBytes);
+  positive('runnerIdleMs', resolved.runnerIdleMs);
+  timerDelay('runnerIdleMs', resolved.runnerIdleMs);
   nonNegativeInteger('maxRestarts', resolved.maxRestarts);
   positive('restartWindowMs', resolved.restartWindowMs);
   nonNegative('restartBackoffMs', resolved.restartBackoffMs);
@@ -115,6 +128,8 @@ export function resolveOptions(options: SupervisorOptions = {}): ResolvedOptions
   return resolved;
 }
 
+export const DEFAULT_RUNNER_MAX_RSS_BYTES = 1024 * 1024 * 1024;
+
 /** The smallest memory limit taken: below it even a shell cannot start, and the limit would read as a crash. */
 export const MIN_MEMORY_MAX = 4 * 1024 * 1024;
 
@@ -123,6 +138,19 @@ export function checkMemoryMax(value: unknown, what: string): number {
     throw new TypeError(`${what} must be a whole number of bytes of at least ${MIN_MEMORY_MAX} (4 MiB), got ${String(value)}`);
   }
   return value;
+}
+
+/** spec.reuse: true, false, or the most tasks one runner may serve (a positive integer). */
+function checkReuse(value: unknown, hasModule: boolean): void {
+  if (!hasModule) throw new TypeError('task spec "reuse" goes with "module": a command is a program of its own, started for each task');
+  if (typeof value === 'boolean' || (Number.isSafeInteger(value) && (value as number) >= 1)) return;
+  throw new TypeError(`task spec "reuse" must be true, false or the most tasks one runner may serve (an integer >= 1), got ${JSON.stringify(value)}`);
+}
+
+/** How many tasks one runner may serve under spec.reuse (1: a runner per task, as without it). */
+export function reuseLimit(reuse: boolean | number | undefined): number {
+  if (reuse === true) return Infinity;
+  return typeof reuse === 'number' ? reuse : 1;
 }
 
 /** The environment variable that sets the default priority (when neither `priority` nor `nice` is given). */
@@ -200,6 +228,7 @@ export function validateSpec(spec: unknown): TaskSpec {
     if (v !== undefined && v > MAX_TIMER_MS) throw new TypeError(`task spec "${key}" must be at most ${MAX_TIMER_TEXT}, got ${String(v)}`);
   }
   if (s.priority !== undefined) checkPriority(s.priority, 'task spec "priority"');
+  if (s.reuse !== undefined) checkReuse(s.reuse, hasModule);
   if (s.memoryMax !== undefined) checkMemoryMax(s.memoryMax, 'task spec "memoryMax"');
   if (hasModule && s.input !== undefined) {
     // Before structuredClone: that one overflows the stack on deep input only from a deep

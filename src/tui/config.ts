@@ -42,7 +42,13 @@ const common = {
   memoryMax: z.union([z.number().int().positive(), z.string()]).optional(),
 };
 
-const ModuleTemplateSchema = z.strictObject({ ...common, module: z.string().min(1, 'must not be empty'), input: z.unknown().optional() });
+const ModuleTemplateSchema = z.strictObject({
+  ...common,
+  module: z.string().min(1, 'must not be empty'),
+  input: z.unknown().optional(),
+  /** Reuse the runner for the next task of this template (true, or the most tasks per runner); see README, Reusable runners. */
+  reuse: z.union([z.boolean(), z.number().int().min(1, 'must be true, false or an integer >= 1')]).optional(),
+});
 const CommandTemplateSchema = z.strictObject({
   ...common,
   command: z.array(z.string().min(1, 'must not be empty'), { error: 'expected an array like ["python3", "job.py"]' }).min(1, 'needs at least the program, e.g. ["python3", "job.py"]'),
@@ -143,7 +149,7 @@ export async function parseConfig(value: unknown, file: string, baseDir = path.d
       } else {
         modulePath = path.resolve(baseDir, t.module);
       }
-      spec = { module: modulePath, ...(t.input !== undefined ? { input: t.input } : {}), ...shared };
+      spec = { module: modulePath, ...(t.input !== undefined ? { input: t.input } : {}), ...(t.reuse !== undefined ? { reuse: t.reuse } : {}), ...shared };
     } else {
       spec = { command: t.command[0], args: t.command.slice(1), ...shared };
     }
