@@ -76,7 +76,7 @@ function requestAbort(reason: string): void {
   const run = current;
   // Between two tasks of a reusable runner: a stop (the previous task's, raced with its result) ends the runner.
   if (!run) {
-    if (served > 0) process.exit(0);
+    if (served > 0) return void exitFlushed();
     return void finishIdle();
   }
   if (run.abort.signal.aborted) return;
@@ -87,7 +87,23 @@ function requestAbort(reason: string): void {
 /** A prewarmed runner stopped before it was given a task. */
 async function finishIdle(): Promise<void> {
   await send({ t: 'cancelled' });
-  process.exit(0);
+  await exitFlushed();
+}
+
+/**
+ * Exits once stdout and stderr have handed everything to the kernel: on Linux a child's stdio is
+ * a socket written asynchronously, and process.exit() drops what is still queued (a task that
+ * printed 600 lines and returned lost its last 20). The supervisor reads both to the end; a stop
+ * that cannot wait for this is a SIGKILL anyway.
+ */
+async function exitFlushed(code = 0): Promise<never> {
+  await writeAll('');
+  process.exit(code);
+}
+
+/** Writes `text` on stdout and on stderr; resolves when both are flushed to the kernel. */
+function writeAll(text: string): Promise<unknown> {
+  return Promise.all([process.stdout, process.stderr].map((stream) => new Promise((flushed) => stream.write(text, flushed))));
 }
 
 async function runCleanupHooks(run: TaskRun): Promise<void> {
@@ -111,12 +127,11 @@ async function finish(run: TaskRun, message: FromRunner): Promise<void> {
   // A stop that raced with the result (SIGTERM after the task returned) ends the runner as well.
   const stays = message.t === 'result' && run.message.reuse !== undefined && (await staysClean(run)) && !run.abort.signal.aborted;
   await send(message);
-  if (!stays) process.exit(0);
+  if (!stays) return exitFlushed();
   current = undefined;
   // The end of this task's output: every line before the marker is this task's, on each stream.
-  const marker = `${run.message.reuse!.endMarker}\n`;
-  process.stdout.write(marker);
-  process.stderr.write(marker);
+  // 'idle' goes once the markers are with the kernel, so it cannot overtake them by much.
+  await writeAll(`${run.message.reuse!.endMarker}\n`);
   await send({ t: 'idle', rssBytes: process.memoryUsage.rss() });
 }
 
@@ -128,9 +143,11 @@ async function finish(run: TaskRun, message: FromRunner): Promise<void> {
 async function staysClean(run: TaskRun): Promise<boolean> {
   // One turn for what the task closed just before returning (a close callback, a cleared timer).
   await new Promise((resolveTurn) => setImmediate(resolveTurn));
+  // A task that ended (closed) stdout or stderr leaves no way to mark the end of its output there.
+  if (!process.stdout.writable || !process.stderr.writable) return false;
   const leftovers = leftoverResources(run.baseline ?? [], process.getActiveResourcesInfo());
   if (leftovers.length === 0) return true;
-  process.stderr.write(`taskwarden: task ${run.message.taskId} left ${leftovers.join(', ')} active (a server, timer, child or handle it did not close): this runner is not reused\n`);
+  await send({ t: 'not-reusable', why: `the task left ${leftovers.join(', ')} active in its runner (a server, timer, child or handle it did not close)` });
   return false;
 }
 
@@ -294,7 +311,7 @@ async function run(message: RunMessage): Promise<void> {
 process.on('message', (message: ToRunner) => {
   if (message.t === 'run') void run(message);
   else if (message.t === 'abort') requestAbort(message.reason);
-  else if (message.t === 'exit' && !current) process.exit(0);
+  else if (message.t === 'exit' && !current) void exitFlushed();
 });
 process.on('SIGTERM', () => requestAbort('SIGTERM'));
 process.on('disconnect', () => {
@@ -313,7 +330,7 @@ process.on('unhandledRejection', (reason) => void failCurrent(toTaskError(reason
 function failCurrent(error: ReturnType<typeof toTaskError>): Promise<void> | void {
   if (current) return finish(current, { t: 'error', error });
   process.stderr.write(`taskwarden: runner between tasks: ${error.stack ?? error.message}\n`);
-  process.exit(1);
+  void exitFlushed(1);
 }
 
 /**

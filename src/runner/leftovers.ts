@@ -7,10 +7,10 @@
  */
 
 /**
- * Requests in flight that are the runner's own (its last IPC or stdout write, a close under way):
- * they end by themselves and say nothing about the task.
+ * Requests in flight that end by themselves (output still being written to stdout, stderr or the
+ * IPC channel, a close under way): they say nothing about what the task left running.
  */
-const TRANSIENT = new Set(['CloseReq', 'WriteWrap', 'ShutdownWrap']);
+const TRANSIENT = new Set(['CloseReq', 'WriteWrap', 'SimpleWriteWrap', 'ShutdownWrap']);
 
 /** The resource types `after` has more of than `before`, as "2 Timeout" entries (empty when nothing was left). */
 export function leftoverResources(before: readonly string[], after: readonly string[]): string[] {

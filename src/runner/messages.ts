@@ -43,7 +43,9 @@ export type FromRunner =
   | { t: 'error'; error: TaskError }
   | { t: 'cancelled'; error?: TaskError }
   /** After a reusable run's result and end markers: the runner is clean by its own checks and waits for another task. */
-  | { t: 'idle'; rssBytes: number };
+  | { t: 'idle'; rssBytes: number }
+  /** After a reusable run's result: the runner found something the task left running, and exits instead. */
+  | { t: 'not-reusable'; why: string };
 
 /** A JSON array of module URLs a prewarmed runner imports while it waits. */
 export const PRELOAD_ENV = 'TASKWARDEN_PRELOAD';

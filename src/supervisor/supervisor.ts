@@ -113,6 +113,8 @@ const PRIORITY_WINDOW_MS = 200;
 const STDIO_DRAIN_MS = 100;
 /** ... and at most this long in all. */
 const STDIO_DRAIN_MAX_MS = 1000;
+/** How long a reusable runner's end markers may lag behind its 'idle' message (a loaded machine). */
+const RELEASE_WAIT_MS = 5000;
 
 const isStopping = (state: TaskState) => state === 'cancelling' || state === 'killing';
 
@@ -753,12 +755,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       case 'cancelled':
         this.#dispatch(record, { type: 'report', report: { kind: 'cancelled', error: message.error }, at });
         return;
+      case 'not-reusable':
+        this.#onOutputLine(record, record.machine.attempt, 'stderr', notReusedLine(record, message.why));
+        return;
       case 'idle':
         if (!record.release) return;
         record.release.rssBytes = message.rssBytes;
-        // The end markers were written before 'idle': one that has not come soon never will (a
-        // stream the task closed, say). Not reused then, and the exit path reads what is left.
-        record.timers.release = setTimeout(() => this.#retireRunner(record), STDIO_DRAIN_MAX_MS);
+        // The end markers were flushed before 'idle' was sent: they are read in a moment, unless
+        // something is badly wrong. Bounded: then the runner is not reused, and the exit path reads the rest.
+        record.timers.release = setTimeout(() => this.#retireRunner(record), RELEASE_WAIT_MS);
         this.#maybeRelease(record);
         return;
       default:
@@ -785,7 +790,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     record.timers.release = undefined;
     const why = this.#whyNotReusable(record, release.rssBytes);
     if (why === undefined) return this.#dispatch(record, { type: 'released', at: Date.now() });
-    if (why) this.#onOutputLine(record, record.machine.attempt, 'stderr', `taskwarden: task ${record.id}: ${why}: its runner is not reused`);
+    if (why) this.#onOutputLine(record, record.machine.attempt, 'stderr', notReusedLine(record, why));
     this.#retireRunner(record);
   }
 
@@ -1188,6 +1193,11 @@ function memoryLimitUnavailable(containment: ContainmentSupport): string {
   if (containment.backend !== 'cgroup') return `there is no task cgroup on this machine (${containment.limits.join('; ')})`;
   const why = containment.limits.find((line) => line.startsWith('memory:'));
   return `no cgroup memory controller is available to taskwarden here${why ? ` (${why})` : ''}`;
+}
+
+/** The log line that says why a reusable task's runner was replaced. */
+function notReusedLine(record: TaskRecord, why: string): string {
+  return `taskwarden: task ${record.id}: ${why}: its runner is not reused`;
 }
 
 /** What is fixed in a runner process once it runs: tasks that agree on all of it may share one. */
