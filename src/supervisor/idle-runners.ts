@@ -39,6 +39,8 @@ export class IdleRunners {
   /** Oldest first. */
   readonly #parked: Parked[] = [];
   readonly #options: IdleRunnersOptions;
+  /** Runners ended and not yet reaped. */
+  readonly #ending = new Set<ChildProcess>();
   #closed = false;
 
   constructor(options: IdleRunnersOptions) {
@@ -92,6 +94,11 @@ export class IdleRunners {
     for (const parked of [...this.#parked]) this.#drop(parked, true);
   }
 
+  /** Resolves once every runner ended here has been reaped (at most `timeoutMs`). */
+  reaped(timeoutMs: number): Promise<void> {
+    return allExited(this.#ending, timeoutMs);
+  }
+
   #drop(parked: Parked, end: boolean): void {
     const index = this.#parked.indexOf(parked);
     if (index < 0) return;
@@ -108,8 +115,13 @@ export class IdleRunners {
     runner.cgroup?.kill();
     signalGroup(runner.pid, 'SIGKILL');
     this.#options.guard.unregister(runner.pid);
-    const { cgroup } = runner;
-    if (cgroup) runner.child.once('exit', () => removeCgroupWhenEmpty(cgroup));
+    const { child, cgroup } = runner;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    this.#ending.add(child);
+    child.once('exit', () => {
+      this.#ending.delete(child);
+      if (cgroup) removeCgroupWhenEmpty(cgroup);
+    });
   }
 }
 
@@ -126,4 +138,21 @@ export function removeCgroupWhenEmpty(cgroup: TaskCgroup): void {
     setTimeout(retry, 20).unref();
   };
   setTimeout(retry, 20).unref();
+}
+
+/** Resolves once every child in `children` has exited (they are removed from it on exit), or after `timeoutMs`. */
+export function allExited(children: ReadonlySet<ChildProcess>, timeoutMs: number): Promise<void> {
+  const pending = [...children].filter((child) => child.exitCode === null && child.signalCode === null);
+  if (pending.length === 0) return Promise.resolve();
+  return new Promise((resolveAll) => {
+    const timer = setTimeout(resolveAll, timeoutMs);
+    let left = pending.length;
+    for (const child of pending) {
+      child.once('exit', () => {
+        if (--left > 0) return;
+        clearTimeout(timer);
+        resolveAll();
+      });
+    }
+  });
 }

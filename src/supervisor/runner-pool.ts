@@ -14,7 +14,7 @@ import type { CpuPriority } from '../process/priority.js';
 import type { LineageMark } from '../process/lineage.js';
 import type { TaskCgroups } from '../process/cgroup/owner.js';
 import type { TaskCgroup } from '../process/cgroup/task-cgroup.js';
-import { removeCgroupWhenEmpty } from './idle-runners.js';
+import { allExited, removeCgroupWhenEmpty } from './idle-runners.js';
 
 export interface RunnerPoolOptions {
   size: number;
@@ -52,6 +52,8 @@ export class RunnerPool {
   readonly #frozen = new Set<ChildProcess>();
   #closed = false;
   #paused = false;
+  /** Runners ended and not yet reaped. */
+  readonly #ending = new Set<ChildProcess>();
   #refillScheduled = false;
 
   constructor(options: RunnerPoolOptions) {
@@ -158,9 +160,18 @@ export class RunnerPool {
     for (const runner of this.#idle.splice(0)) this.#end(runner);
   }
 
+  /** Resolves once every runner ended here has been reaped (at most `timeoutMs`). */
+  reaped(timeoutMs: number): Promise<void> {
+    return allExited(this.#ending, timeoutMs);
+  }
+
   /** SIGKILL to an idle runner (no task in it), its cgroup removed once it is gone. */
   #end(runner: ChildProcess): void {
     runner.removeAllListeners('exit');
+    if (runner.exitCode === null && runner.signalCode === null) {
+      this.#ending.add(runner);
+      runner.once('exit', () => this.#ending.delete(runner));
+    }
     this.#ready.delete(runner);
     this.#frozen.delete(runner);
     const cgroup = this.#cgroupOf.get(runner);

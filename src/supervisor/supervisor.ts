@@ -113,6 +113,8 @@ const PRIORITY_WINDOW_MS = 200;
 const STDIO_DRAIN_MS = 100;
 /** ... and at most this long in all. */
 const STDIO_DRAIN_MAX_MS = 1000;
+/** Longest shutdown() waits for ended idle runners to be reaped (SIGKILL takes milliseconds). */
+const RUNNERS_REAPED_MAX_MS = 2000;
 /** How long a reusable runner's end markers may lag behind its 'idle' message (a loaded machine). */
 const RELEASE_WAIT_MS = 5000;
 
@@ -327,6 +329,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#pool?.close();
     this.#idleRunners.close();
     const result = await this.stopAll('shutdown');
+    // Idle runners hold no task: they got SIGKILL above. Reaped before this resolves, so that nothing
+    // of ours outlives it (and a parent's CPU accounting sees theirs); bounded all the same.
+    await Promise.all([this.#pool?.reaped(RUNNERS_REAPED_MAX_MS), this.#idleRunners.reaped(RUNNERS_REAPED_MAX_MS)]);
     this.#sampler.stop();
     this.#guard.close();
     process.off('exit', this.#onProcessExit);
