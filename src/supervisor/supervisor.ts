@@ -9,8 +9,8 @@ import { EventEmitter } from 'node:events';
 import type { ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { basename, resolve } from 'node:path';
-import { isGroupEmpty, liveGroupMembers, signalGroup } from '../process/group.js';
-import { isSameLiveProcess, readProcStat } from '../process/proc.js';
+import { isGroupEmpty, newGroupMembers, signalGroup } from '../process/group.js';
+import { isSameLiveProcess, lastPid, readProcStat } from '../process/proc.js';
 import { cgroupPriorityMechanism, containmentSupport, processGroupSupport, type ContainmentSupport } from '../process/cgroup/support.js';
 import { sweepLeftovers, TaskCgroups } from '../process/cgroup/owner.js';
 import type { TaskCgroup } from '../process/cgroup/task-cgroup.js';
@@ -57,6 +57,8 @@ interface TaskRecord {
   /** The reusable runner serving this attempt (spec.reuse), and what its release waits for. */
   runner?: ReusableRunner;
   release?: RunnerRelease;
+  /** The last pid handed out when a reusable run was sent: what the task starts is younger. */
+  runFloorPid?: number;
   /** Takes the attempt's listeners off its process (a reused runner outlives the attempt). */
   unwire?: () => void;
   /** The strongest signal this attempt was sent: lineage strays found later get the same. */
@@ -588,7 +590,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       child = this.#newRunner(record, spec, cwd, mark);
       if (key !== undefined && child.pid !== undefined) record.runner = { child, pid: child.pid, cgroup: record.cgroup, key, served: 1 };
     }
-    if (record.runner) record.release = { endMarker: `taskwarden-end-${randomBytes(12).toString('hex')}`, stdout: false, stderr: false };
+    if (record.runner) {
+      record.release = { endMarker: `taskwarden-end-${randomBytes(12).toString('hex')}`, stdout: false, stderr: false };
+      if (!record.cgroup) record.runFloorPid = lastPid();
+    }
     const reuse = record.release ? { reuse: { endMarker: record.release.endMarker } } : {};
     try {
       child.send({ t: 'run', module, input: spec.input, taskId: record.id, attempt: record.machine.attempt, cwd, mark, ...reuse } satisfies ToRunner);
@@ -816,13 +821,19 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return undefined;
   }
 
-  /** Processes of the attempt other than its runner: in its cgroup, or in its group, escaped, or marked with its lineage. */
+  /**
+   * Processes of the attempt other than its runner: in its cgroup; with process groups, in its
+   * group or marked with its lineage, born since the run began (read from there on: a reused
+   * runner is old, and reading every process since its birth would cost more with each task).
+   */
   #otherProcesses(record: TaskRecord, runner: ReusableRunner): number {
     if (runner.cgroup) return runner.cgroup.pids().filter((pid) => pid !== runner.pid).length;
-    let count = liveGroupMembers(runner.pid).filter((p) => p.pid !== runner.pid).length;
-    for (const [pid, startTime] of record.escapees) if (isSameLiveProcess(pid, startTime)) count += 1;
-    const marked = this.#mark.find(LineageMark.valueOf(record.id, record.machine.attempt), runner.pid);
-    return count + marked.filter((p) => !record.escapees.has(p.pid) && readProcStat(p.pid)?.pgrp !== runner.pid).length;
+    const floor = record.runFloorPid ?? runner.pid;
+    const members = new Set(newGroupMembers(runner.pid, floor));
+    for (const [pid, startTime] of record.escapees) if (isSameLiveProcess(pid, startTime)) members.add(pid);
+    for (const { pid } of this.#mark.find(LineageMark.valueOf(record.id, record.machine.attempt), floor)) members.add(pid);
+    members.delete(runner.pid);
+    return members.size;
   }
 
   /** The runner keeps its process for the next task of its kind: this attempt lets go of it. */
