@@ -129,7 +129,7 @@ export async function runTextureCommand(images: string[], options: TextureComman
   const stems = files.map((f) => path.basename(f).replace(/\.[^.]+$/, ''));
   const batches = options.tile !== undefined && new Set(stems).size !== stems.length ? [files] : files.map((f) => [f]);
   // Loaded here, not at the top: every other CLI command would pay for the texture library.
-  const { textureTaskModule } = await import('../../tasks/texture/index.js');
+  const { textureTaskModule } = await import('../../tasks/texture/module-path.js');
 
   const concurrency = Math.max(1, Math.min(io.concurrency ?? os.availableParallelism(), batches.length));
   const isolate = options.isolate === true;
