@@ -245,6 +245,40 @@ for (const containment of ['cgroup', 'process-group'] as const) {
   });
 }
 
+/** Runner processes of this test process (children running the runner host), from /proc. */
+function runnerChildren(): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) !== process.pid || fields[0] === 'Z') continue;
+      if (readFileSync(`/proc/${name}/cmdline`, 'latin1').includes('runner/host.js')) found.push(Number(name));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return found;
+}
+
+describe('prewarming for a queued batch', () => {
+  it('while tasks wait, as many runners as the next admissions need are booted; once none wait, the pool is back to its size', async () => {
+    const sup = new Supervisor({ concurrency: 2, prewarm: 1, sampleIntervalMs: 600_000 });
+    try {
+      const tasks = Array.from({ length: 6 }, () => sup.start({ module: probe, input: { mode: 'sleep', ms: 1500 } }));
+      await waitFor(() => tasks.filter((t) => t.state === 'running').length === 2, 30_000, 'two tasks to run');
+      // 2 running + 2 prewarmed for the next two admissions.
+      await waitFor(() => runnerChildren().length === 4, 30_000, 'two runners prewarmed beside the two running tasks');
+      const outcomes = await Promise.all(tasks.map((t) => t.done));
+      expect(outcomes.map((o) => o.state)).toEqual(Array(6).fill('completed'));
+      await waitFor(() => runnerChildren().length === 1, 30_000, 'the pool back to its one runner');
+    } finally {
+      await sup.shutdown();
+    }
+  }, 90_000);
+});
+
 describe('reuse: bad specs', () => {
   it('are refused with the field named', async () => {
     const sup = new Supervisor({ prewarm: 0 });
