@@ -16,6 +16,7 @@ import {
   type ErrorCode,
   type RequestOf,
   type RequestType,
+  type ResponseOf,
 } from '../protocol/index.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import { isTerminalState, type TaskSnapshot, type TaskSpec } from '../supervisor/types.js';
@@ -57,9 +58,9 @@ export interface HandlerContext {
   log(message: string): void;
 }
 
-export type Payload = Record<string, unknown>;
 type AfterReply = (fn: () => void) => void;
-type Handler<T extends RequestType> = (request: RequestOf<T>, connection: Connection, afterReply: AfterReply) => Payload | Promise<Payload>;
+/** Answers with what protocol/replies.ts says a request of type T is answered with. */
+type Handler<T extends RequestType> = (request: RequestOf<T>, connection: Connection, afterReply: AfterReply) => ResponseOf<T> | Promise<ResponseOf<T>>;
 export type Handlers = { [K in RequestType]: Handler<K> };
 
 /** How many finished tasks LIST with includeFinished takes from the journal. */
@@ -101,7 +102,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   };
 }
 
-function hello(ctx: HandlerContext, request: RequestOf<'HELLO'>, connection: Connection, afterReply: AfterReply): Payload {
+function hello(ctx: HandlerContext, request: RequestOf<'HELLO'>, connection: Connection, afterReply: AfterReply): ResponseOf<'HELLO'> {
   if (request.version !== PROTOCOL_VERSION) {
     afterReply(() => connection.end());
     throw new RequestError(
@@ -148,7 +149,7 @@ function withReuseDefault(spec: TaskSpec): TaskSpec {
   return { ...spec, reuse: true };
 }
 
-function taskRequest(ctx: HandlerContext, spec: TaskSpec): Payload {
+function taskRequest(ctx: HandlerContext, spec: TaskSpec): ResponseOf<'TASK_REQUEST'> {
   refuseWhenShuttingDown(ctx, 'takes no new tasks');
   refuseWhenJournalFails(ctx, 'starts no new task');
   checkPaths(spec);
@@ -209,7 +210,7 @@ function refuseWhenJournalFails(ctx: HandlerContext, what: string): void {
  * when that daemon died, or finished), known from the journal. It runs again from its recorded
  * spec, under the same id, as the next attempt.
  */
-function restartFromJournal(ctx: HandlerContext, taskId: string): Payload {
+function restartFromJournal(ctx: HandlerContext, taskId: string): ResponseOf<'TASK_RESTART'> {
   const known = ctx.journal.getTask(taskId)?.task;
   if (!known) throw unknownTask(ctx, taskId);
   // Recovery leaves no journaled task active without a daemon; never start a second copy of one.
@@ -225,7 +226,7 @@ function restartFromJournal(ctx: HandlerContext, taskId: string): Payload {
  * `previous` is the task's state before this request: a client tells "this request
  * stopped it" (a queued task ends `cancelled` at once) from "it had already ended".
  */
-function operate(ctx: HandlerContext, taskId: string, done: string, op: (id: string) => void): Payload {
+function operate(ctx: HandlerContext, taskId: string, done: string, op: (id: string) => void): ResponseOf<'TASK_CANCEL' | 'TASK_KILL' | 'TASK_RESTART'> {
   const handle = ctx.sup.get(taskId);
   if (!handle) throw unknownTask(ctx, taskId, done);
   const previous = handle.state;
@@ -269,14 +270,14 @@ function compareIds(a: string, b: string): number {
   return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 }
 
-function get(ctx: HandlerContext, taskId: string): Payload {
+function get(ctx: HandlerContext, taskId: string): ResponseOf<'GET'> {
   const record = ctx.journal.getTask(taskId);
   const live = ctx.sup.get(taskId)?.snapshot();
   if (!record && !live) throw unknownTask(ctx, taskId);
   return { task: live ?? record!.task, attempts: record?.attempts ?? [], transitions: record?.transitions ?? [] };
 }
 
-function logs(ctx: HandlerContext, request: RequestOf<'LOGS'>): Payload {
+function logs(ctx: HandlerContext, request: RequestOf<'LOGS'>): ResponseOf<'LOGS'> {
   if (!ctx.sup.get(request.taskId) && !ctx.journal.getTask(request.taskId)) throw unknownTask(ctx, request.taskId);
   const read = ctx.logs.read(request.taskId, request.attempt, request.tailBytes);
   let lines = read.lines;

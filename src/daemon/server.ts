@@ -19,7 +19,7 @@ import net from 'node:net';
 import { Journal, LogStore, type LogStoreOptions } from '../journal/index.js';
 import { readProcStat } from '../process/proc.js';
 import { LineageMark } from '../process/lineage.js';
-import { PROTOCOL_VERSION, ack, errorReply, type DaemonHealth, type DaemonMessage, type Request } from '../protocol/index.js';
+import { PROTOCOL_VERSION, ack, errorReply, type DaemonHealth, type DaemonMessage, type Request, type RequestType, type ResponseOf } from '../protocol/index.js';
 import { MAX_TIMER_MS, MAX_TIMER_TEXT } from '../supervisor/limits.js';
 import type { SupervisorOptions } from '../supervisor/options.js';
 import { Supervisor } from '../supervisor/supervisor.js';
@@ -311,7 +311,7 @@ class Daemon {
     }
   }
 
-  #success(connection: Connection, request: Request, payload: Record<string, unknown>): object {
+  #success(connection: Connection, request: Request, payload: ResponseOf<RequestType>): object {
     if (request.type === 'HELLO') return { type: 'WELCOME', id: request.id, ...payload };
     // Task values as this client reads them; then, for replies that carry many tasks, fitted to a line.
     const wire = wirePayload(payload, connection.values);

@@ -16,12 +16,12 @@ import {
   TERMINAL_STATES,
   isTerminalState,
   type Progress,
-  type TaskError,
   type TaskOutcome,
   type TaskSnapshot,
   type TaskState,
 } from '../supervisor/types.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
+import { taskError } from '../common/task-errors.js';
 import type { InterruptDetail, ListOptions, TaskRecord, UnfinishedTask } from './types.js';
 import {
   SELECT_SNAPSHOT,
@@ -225,11 +225,7 @@ export class Journal {
       const row = this.#stmt.getTask.get({ id: taskId }) as SnapshotRow | undefined;
       if (!row || isTerminalState(row.state)) return undefined;
       const at = Date.now();
-      const error: TaskError = {
-        name: 'Interrupted',
-        message: detail.message ?? 'the daemon running this task exited before the task finished',
-        code: 'INTERRUPTED',
-      };
+      const error = taskError('INTERRUPTED', detail.message ?? 'the daemon running this task exited before the task finished');
       if (row.attempt >= 1) this.#stmt.interruptAttempt.run({ taskId, attempt: row.attempt, at, error: toJson(error) });
       this.#stmt.interruptTask.run({ taskId, at });
       this.#stmt.insertTransition.run({

@@ -5,20 +5,12 @@
  * and a Ctrl+C aimed at the terminal's group does not reach it behind our back.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync } from 'node:fs';
-import { delimiter, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { PRELOAD_ENV } from '../runner/messages.js';
+import { existsSync } from 'node:fs';
+import { PRELOAD_ENV, RUNNER_HOST_PATH } from '../common/runner-ipc.js';
+import { findProgram } from './path-lookup.js';
 import { CHRT_BINARY, setAutogroupNice, usesSchedIdle, type CpuPriority } from './priority.js';
 import { CGROUP_PROCS_ENV, enteringCommand } from './cgroup/enter.js';
 import type { TaskCgroup } from './cgroup/task-cgroup.js';
-
-export const RUNNER_HOST_PATH = fileURLToPath(new URL('../runner/host.js', import.meta.url));
-/**
- * The light entry task modules import (`import { defineTask } from 'taskwarden/task'`), preloaded by
- * prewarmed runners. Not the full package entry: it would cost every runner the supervisor's code.
- */
-export const PACKAGE_ENTRY_URL = new URL('../task.js', import.meta.url).href;
 
 const NICE_BINARY = ['/usr/bin/nice', '/bin/nice'].find((path) => existsSync(path));
 
@@ -120,29 +112,11 @@ function withPriority(priority: CpuPriority, file: string, args: readonly string
 }
 
 /**
- * Finds a command on PATH the way execvp would, so that "command not found"
- * is a clear error of the task rather than an exit code 127 from nice(1) or chrt(1).
+ * Finds a command the way execvp would, so that "command not found" is a clear error of the
+ * task rather than an exit code 127 from nice(1) or chrt(1).
  */
 export function resolveCommand(command: string, env: Record<string, string | undefined>, cwd: string): string | undefined {
-  if (command.includes('/')) {
-    const path = isAbsolute(command) ? command : resolve(cwd, command);
-    return isExecutable(path) ? path : undefined;
-  }
-  for (const dir of (env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const path = join(dir, command);
-    if (isExecutable(path)) return path;
-  }
-  return undefined;
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
+  return findProgram(command, env.PATH, cwd);
 }
 
 /**

@@ -21,6 +21,9 @@ import {
   TaskSpecSchema,
   TaskStateSchema,
 } from './schemas.js';
+import { DaemonHealthSchema, WelcomePayloadSchema } from './replies.js';
+
+export type { DaemonHealth } from './replies.js';
 import { isTerminalState } from '../supervisor/types.js';
 
 /** Bumped on any incompatible change; HELLO and WELCOME exchange it. */
@@ -119,52 +122,14 @@ export type RequestOf<T extends RequestType> = Extract<Request, { type: T }>;
 
 // ---- daemon -> client ------------------------------------------------------
 
-/** Whether the daemon's writes to its state directory work; while they fail, since when and why. */
-const WriteHealthSchema = z.object({
-  writable: z.boolean(),
-  failingSince: z.number().min(0).optional(),
-  /** Short cause: ENOSPC, SQLITE_IOERR_WRITE, ... */
-  cause: z.string().max(200).optional(),
-  message: z.string().max(2000).optional(),
-});
-export const DaemonHealthSchema = z.object({
-  /** `held`: transitions and other writes kept in memory until the journal can be written. */
-  journal: WriteHealthSchema.extend({ held: z.number().int().min(0) }),
-  /** Task log files; `droppedLines` since their writes began failing. */
-  logs: WriteHealthSchema.extend({ droppedLines: z.number().int().min(0) }),
-});
-export type DaemonHealth = z.output<typeof DaemonHealthSchema>;
-
-/** How the daemon holds task processes (see README, No orphans): in force, and why not more. */
-export const ContainmentInfoSchema = z.object({
-  backend: z.enum(['cgroup', 'process-group']),
-  controls: z.array(z.string().max(1000)).max(32),
-  limits: z.array(z.string().max(1000)).max(32),
-  /** The CPU priority mechanism for tasks at the daemon's default priority, in words. */
-  priority: z.string().max(1000),
-});
-export type ContainmentInfo = z.output<typeof ContainmentInfoSchema>;
-
 /** The reply to HELLO (in place of an ACK). */
-export const WelcomeSchema = z.object({
-  type: z.literal('WELCOME'),
-  id,
-  version: z.number().int(),
-  daemonPid: z.number().int().positive(),
-  /** The daemon's state directory. */
-  home: z.string(),
-  /** Optional: an older daemon does not send it. */
-  health: DaemonHealthSchema.optional(),
-  /** Optional: an older daemon does not send it. */
-  containment: ContainmentInfoSchema.optional(),
-  /** "tagged" when the daemon agreed to HELLO's `values: "tagged"`; absent: plain JSON values. */
-  values: z.string().max(64).optional(),
-});
+export const WelcomeSchema = WelcomePayloadSchema.extend({ type: z.literal('WELCOME'), id });
 
 /**
  * Success reply. The payload keys sit next to `type` and `id` and depend on the
- * request (e.g. `task` for TASK_REQUEST, `tasks` for LIST); they pass through
- * unvalidated here, the caller that sent the request knows what to expect.
+ * request (e.g. `task` for TASK_REQUEST, `tasks` for LIST): only the client that
+ * sent the request knows which, so it checks them against the request type's
+ * schema in replies.ts (parseReply).
  */
 export const AckSchema = z.looseObject({ type: z.literal('ACK'), id });
 

@@ -7,7 +7,8 @@
  * tasks need them (setDemand): a batch's next starts never wait for Node's start-up.
  */
 import type { ChildProcess } from 'node:child_process';
-import { PACKAGE_ENTRY_URL, spawnRunner } from '../process/spawn.js';
+import { PACKAGE_ENTRY_URL } from '../common/runner-ipc.js';
+import { spawnRunner } from '../process/spawn.js';
 import { signalGroup } from '../process/group.js';
 import type { OrphanGuard } from '../process/orphan-guard.js';
 import type { CpuPriority } from '../process/priority.js';

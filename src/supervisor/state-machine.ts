@@ -9,6 +9,7 @@
  */
 import type { StopReason, TaskError, TaskOutcome, TaskState, TerminalState } from './types.js';
 import { isTerminalState } from './types.js';
+import { taskError } from '../common/task-errors.js';
 
 export type RunnerReport =
   | { kind: 'result'; value: unknown }
@@ -278,14 +279,14 @@ function outcomeError(s: MachineState, state: TerminalState): TaskError | undefi
   if (s.report?.kind === 'error') return s.report.error;
   if (state === 'killed' && s.stopError) return s.stopError;
   if (state === 'killed' && s.escalated) {
-    return { name: 'GraceExpired', code: 'GRACE_EXPIRED', message: 'the task did not stop within the grace period and was killed (SIGKILL)' };
+    return taskError('GRACE_EXPIRED', 'the task did not stop within the grace period and was killed (SIGKILL)');
   }
   if (state !== 'failed' || !s.exit) return undefined;
   if (s.exit.signal) {
-    return { name: 'ExitSignal', code: 'EXIT_SIGNAL', message: `the task process was ended by ${s.exit.signal}, which taskwarden did not send (e.g. the OOM killer)` };
+    return taskError('EXIT_SIGNAL', `the task process was ended by ${s.exit.signal}, which taskwarden did not send (e.g. the OOM killer)`);
   }
   const what = s.kind === 'module' ? 'the task process exited without reporting a result' : 'the command failed';
-  return { name: 'ExitCode', code: 'EXIT_CODE', message: `${what} (exit code ${s.exit.code})` };
+  return taskError('EXIT_CODE', `${what} (exit code ${s.exit.code})`);
 }
 
 function freshAttempt(s: MachineState): MachineState {

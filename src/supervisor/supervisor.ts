@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 import { basename, resolve } from 'node:path';
 import { isGroupEmpty, newGroupMembers, signalGroup } from '../process/group.js';
 import { isSameLiveProcess, lastPid, readProcStat } from '../process/proc.js';
-import { cgroupPriorityMechanism, containmentSupport, processGroupSupport, type ContainmentSupport } from '../process/cgroup/support.js';
+import { automaticContainment, cgroupPriorityMechanism, containmentSupport, processGroupSupport, type ContainmentSupport } from '../process/cgroup/support.js';
 import { sweepLeftovers, TaskCgroups } from '../process/cgroup/owner.js';
 import type { TaskCgroup } from '../process/cgroup/task-cgroup.js';
 import { cpuPriority, lowerPriority, priorityMechanism, restorePriority, restorePriorityInBackground, type CpuPriority } from '../process/priority.js';
@@ -19,7 +19,9 @@ import { LineSplitter } from '../process/lines.js';
 import { LineageMark } from '../process/lineage.js';
 import { OrphanGuard } from '../process/orphan-guard.js';
 import { resolveCommand, spawnCommand, spawnRunner } from '../process/spawn.js';
-import { toTaskError, type FromRunner, type ToRunner } from '../runner/messages.js';
+import type { FromRunner, ToRunner } from '../common/runner-ipc.js';
+import { taskError, toTaskError, withCode } from '../common/task-errors.js';
+import { TASK_ID_RULE, isTaskId } from '../common/task-id.js';
 import { resolveOptions, reuseLimit, validateSpec, type ResolvedOptions, type SupervisorOptions } from './options.js';
 import { RunnerPool } from './runner-pool.js';
 import { IdleRunners, removeCgroupWhenEmpty, type ReusableRunner } from './idle-runners.js';
@@ -202,8 +204,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (this.#shutDown) throw new Error('this Supervisor is shut down: create a new one to start tasks');
     const owned = validateSpec(spec);
     const id = options.id ?? this.#options.nextId();
-    if (typeof id !== 'string' || id.length === 0 || this.#tasks.has(id)) {
-      throw new TypeError(`task id ${JSON.stringify(id)} is not a new non-empty string (ids come from options.id or the nextId option)`);
+    if (!isTaskId(id) || this.#tasks.has(id)) {
+      throw new TypeError(`task id ${JSON.stringify(id)} is not a new task id (${TASK_ID_RULE}; ids come from options.id or the nextId option)`);
     }
     const attempt = options.attempt ?? 1;
     if (!Number.isSafeInteger(attempt) || attempt < 1) throw new TypeError(`start() option attempt must be an integer >= 1, got ${String(attempt)}`);
@@ -354,7 +356,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   #record(id: string): TaskRecord {
     const record = this.#tasks.get(id);
-    if (!record) throw Object.assign(new Error(`unknown task id ${JSON.stringify(id)}: see list() for the tasks this supervisor knows`), { code: 'UNKNOWN_TASK' });
+    if (!record) throw withCode('UNKNOWN_TASK', new Error(`unknown task id ${JSON.stringify(id)}: see list() for the tasks this supervisor knows`));
     return record;
   }
 
@@ -600,7 +602,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     } catch (error) {
       // The IPC serializer refuses what structuredClone took (a SharedArrayBuffer, say): the runner is ours to end.
       if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
-      throw Object.assign(new Error(`its input cannot be sent to the task process (${(error as Error).message}); pass plain data`), { code: 'INPUT_NOT_SENDABLE' });
+      throw withCode('INPUT_NOT_SENDABLE', new Error(`its input cannot be sent to the task process (${(error as Error).message}); pass plain data`));
     }
     return child;
   }
@@ -625,7 +627,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const cwd = spec.cwd ?? process.cwd();
     const file = resolveCommand(spec.command, env, cwd);
     if (!file) {
-      const error = { name: 'CommandNotFound', code: 'COMMAND_NOT_FOUND', message: `command not found: ${spec.command} (task ${record.id}): check the name and PATH` };
+      const error = taskError('COMMAND_NOT_FOUND', `command not found: ${spec.command} (task ${record.id}): check the name and PATH`);
       this.#dispatch(record, { type: 'spawn-failed', error, at: Date.now() });
       return undefined;
     }
@@ -1101,14 +1103,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const cgroup = record.cgroup;
     if (!cgroup || record.memoryMax === undefined || record.machine.oomError || cgroup.oomKills() === 0) return;
     const peak = cgroup.memory()?.peakBytes;
-    const error = {
-      name: 'OutOfMemory',
-      code: 'OOM_KILLED',
-      message:
-        `task ${record.id} went over its memory limit of ${formatBytes(record.memoryMax)}` +
+    const error = taskError(
+      'OOM_KILLED',
+      `task ${record.id} went over its memory limit of ${formatBytes(record.memoryMax)}` +
         `${peak !== undefined ? ` (peak ${formatBytes(peak)})` : ''} and the kernel's OOM killer ended it, every process of it; ` +
         'raise memoryMax (--memory) or make the task use less',
-    };
+    );
     this.#dispatch(record, { type: 'oom-killed', error, at: Date.now() });
   }
 
@@ -1140,10 +1140,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       case 'restart': {
         const delayMs = record.restarts.next(at);
         if (delayMs === undefined) {
-          const error = {
-            name: 'RestartLimit', code: 'RESTART_LIMIT',
-            message: `task ${record.id} stalled again after ${this.#options.maxRestarts} restarts within ${this.#options.restartWindowMs} ms; killed instead of restarted`,
-          };
+          const error = taskError(
+            'RESTART_LIMIT',
+            `task ${record.id} stalled again after ${this.#options.maxRestarts} restarts within ${this.#options.restartWindowMs} ms; killed instead of restarted`,
+          );
           return this.#dispatch(record, { type: 'kill', reason: 'stall', error, at });
         }
         return this.#dispatch(record, { type: 'restart', reason: 'stall', delayMs, at });
@@ -1198,7 +1198,7 @@ const NORMAL_CPU = cpuPriority('normal');
 /** The containment asked for, as this machine allows it; 'cgroup' where none can be made is an error that says why. */
 function chooseContainment(asked: 'auto' | 'cgroup' | 'process-group'): ContainmentSupport {
   if (asked === 'process-group') return processGroupSupport(["containment 'process-group' was asked for"]);
-  const support = containmentSupport();
+  const support = asked === 'auto' ? automaticContainment() : containmentSupport();
   if (asked === 'cgroup' && support.backend !== 'cgroup') {
     throw new Error(`containment 'cgroup' is not available here: ${support.limits.join('; ')}`);
   }
@@ -1237,7 +1237,7 @@ function notPausable(record: TaskRecord, done: 'paused' | 'resumed'): Error {
   const message = done === 'paused'
     ? `task ${record.id} is ${state}: only a running task can be paused`
     : `task ${record.id} is ${state}, not paused: nothing to resume`;
-  return Object.assign(new Error(message), { code: 'NOT_PAUSABLE' });
+  return withCode('NOT_PAUSABLE', new Error(message));
 }
 
 function defaultName(spec: TaskSpec): string {

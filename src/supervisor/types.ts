@@ -1,4 +1,5 @@
 /** Public types of the Supervisor. Front ends (daemon, CLI, UI) build on these names. */
+import type { TaskError } from '../common/task-errors.js';
 import type { Priority } from '../process/priority.js';
 
 export const ACTIVE_STATES = ['queued', 'starting', 'running', 'paused', 'cancelling', 'killing'] as const;
@@ -66,13 +67,7 @@ export type StopReason =
   | 'stall'            // the watchdog, per onStall
   | 'shutdown';        // the supervisor is shutting down
 
-export interface TaskError {
-  name: string;
-  message: string;
-  stack?: string;
-  /** Machine-readable reason, e.g. 'MODULE_NOT_FOUND', 'NO_TASK_EXPORT', 'GRACE_EXPIRED', 'EXIT_CODE'. */
-  code?: string;
-}
+export type { TaskError } from '../common/task-errors.js';
 
 export interface TaskOutcome {
   state: TerminalState;
@@ -157,5 +152,7 @@ export interface StopAllResult {
   cancelled: number;
   killed: number;
   notStarted: number;
+  /** Tasks that ended on their own while the stop was under way. */
+  finished: number;
   ms: number;
 }

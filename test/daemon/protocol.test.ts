@@ -110,7 +110,7 @@ describe('protocol conformance', () => {
       pids.push((await completeOf(c, ack.task.id)).task.outcome.result.pid);
     }
     expect(pids[1]).toBe(pids[0]);
-    expect((await c.request({ type: 'TASK_REQUEST', spec: { command: 'true', reuse: true } })).message).toMatch(/spec\.reuse: "reuse" goes with "module"/);
+    expect((await c.request({ type: 'TASK_REQUEST', spec: { command: 'true', reuse: true } })).message).toMatch(/spec\.reuse: goes with "module"/);
     expect((await c.request({ type: 'TASK_REQUEST', spec: { ...moduleSpec('echo'), reuse: 0 } })).message).toMatch(/spec\.reuse/);
     const texture = { module: textureTaskModule, input: { images: ['sample:brick'] } };
     expect((await c.request({ type: 'TASK_REQUEST', spec: texture })).task.spec.reuse).toBe(true);

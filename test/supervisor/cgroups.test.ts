@@ -50,7 +50,7 @@ function killSleepers(tag: string): void {
 function ourCgroups(): string[] {
   if (!layout) return [];
   const parents = [layout.v2, layout.cpu?.parent, layout.memory?.parent].filter((p): p is string => p !== undefined);
-  return parents.flatMap((parent) => readdirSync(parent).filter((n) => new RegExp(`^taskwarden-\\w+-${process.pid}-\\d+$`).test(n)).map((n) => join(parent, n)));
+  return parents.flatMap((parent) => readdirSync(parent).filter((n) => new RegExp(`^taskwarden-\\w+-${process.pid}-\\d+-\\d+$`).test(n)).map((n) => join(parent, n)));
 }
 
 /** A python3 whose child moves to a process group of its own (job control), then both sleep. */
@@ -135,7 +135,7 @@ describe('cgroup containment', () => {
         return line ? (JSON.parse(line) as { owner: number; guard: number }) : undefined;
       }, 30_000, 'the owner to start its tasks');
       await waitFor(() => sleepers(tag).length >= 5, 30_000, 'the escapees to run');
-      const names = () => layout ? readdirSync(layout.v2).filter((n) => new RegExp(`^taskwarden-\\w+-${info.owner}-\\d+$`).test(n)) : [];
+      const names = () => layout ? readdirSync(layout.v2).filter((n) => new RegExp(`^taskwarden-\\w+-${info.owner}-\\d+-\\d+$`).test(n)) : [];
       expect(names().length).toBe(3);
       process.kill(info.owner, 'SIGKILL');
       await waitFor(() => sleepers(tag).length === 0, 5_000, `every sleep ${tag} gone (left: ${sleepers(tag).join(', ')})`);
@@ -166,7 +166,7 @@ describe('cgroup containment', () => {
     const sup = new Supervisor({ containment: 'process-group', prewarm: 0 });
     try {
       expect(() => sup.start({ command: 'true', memoryMax: 64 * 1024 * 1024 })).toThrow(/cannot limit the memory of task \d+: there is no task cgroup/);
-      expect(() => sup.start({ command: 'true', memoryMax: 1000 })).toThrow(/memoryMax" must be a whole number of bytes of at least 4194304/);
+      expect(() => sup.start({ command: 'true', memoryMax: 1000 })).toThrow(/memoryMax": must be a whole number of bytes of at least 4194304/);
     } finally {
       void sup.shutdown();
     }
@@ -190,14 +190,14 @@ describe('cgroup containment', () => {
   it('leftovers of an owner that died with its guard are killed and removed by the next Supervisor', async () => {
     if (!layout) throw new Error(`no cgroup layout: ${support.limits.join('; ')}`);
     const dead = spawnSync('true').pid!; // a pid that no longer runs
-    const name = `taskwarden-leftover-${dead}-1`;
+    const name = `taskwarden-leftover-${dead}-1-1`;
     const dir = join(layout.v2, name);
     mkdirSync(dir);
     const tag = newTag();
     const sleeper = spawn('sleep', [tag], { detached: true, stdio: 'ignore' });
     writeFileSync(join(dir, 'cgroup.procs'), String(sleeper.pid));
     try {
-      const sup = new Supervisor({ prewarm: 0 });
+      const sup = new Supervisor({ prewarm: 0, containment: 'cgroup' });
       await waitFor(() => !existsSync(dir), 10_000, 'the leftover cgroup to be removed');
       await waitFor(() => sleepers(tag).length === 0, 5_000, 'the leftover process to be killed');
       await sup.shutdown();
@@ -207,7 +207,9 @@ describe('cgroup containment', () => {
   }, 30_000);
 
   it("the process-group fallback keeps its documented limit: a double fork that scrubs its environment escapes", async () => {
-    const sup = new Supervisor({ containment: 'process-group', prewarm: 0, sampleIntervalMs: 600_000 });
+    // No /proc sample may run (the watchdog's pace would set one): one taken while the middle shell
+    // still lived would link the sleep to the task, and the stop would catch it after all.
+    const sup = new Supervisor({ containment: 'process-group', prewarm: 0, sampleIntervalMs: 600_000, stallAfterMs: Infinity });
     const tag = newTag();
     try {
       expect(sup.containment.backend).toBe('process-group');

@@ -283,8 +283,8 @@ describe('reuse: bad specs', () => {
   it('are refused with the field named', async () => {
     const sup = new Supervisor({ prewarm: 0 });
     try {
-      expect(() => sup.start({ command: 'true', reuse: true } as never)).toThrow(/task spec "reuse" goes with "module"/);
-      expect(() => sup.start({ module: probe, reuse: 0 })).toThrow(/task spec "reuse" must be true, false or the most tasks one runner may serve \(an integer >= 1\), got 0/);
+      expect(() => sup.start({ command: 'true', reuse: true } as never)).toThrow(/task spec "reuse": goes with "module"/);
+      expect(() => sup.start({ module: probe, reuse: 0 })).toThrow(/task spec "reuse": must be true, false or the most tasks one runner may serve \(an integer >= 1\), got 0/);
       expect(() => sup.start({ module: probe, reuse: 'yes' as never })).toThrow(/got "yes"/);
     } finally {
       await sup.shutdown();

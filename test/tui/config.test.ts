@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadTemplates, parseConfig } from '../../src/tui/config.js';
-import { BUILTIN_MODULES, builtinModulePath, defaultTemplates } from '../../src/tui/templates.js';
+import { BUILTIN_MODULES, builtinModulePath, defaultTemplates } from '../../src/tasks/templates.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -61,7 +61,7 @@ describe('templates config', () => {
     expect(await problem({ templates: [{ name: 'ok', command: ['a'] }, { module: 'a.js' }] })).toMatch(/templates\[1\]\.name: required/);
     expect(await problem({ templates: [{ name: 'x', module: 'a.js', inptu: {} }] })).toMatch(/templates\[0\]: unknown key "inptu"/);
     expect(await problem({ templates: [{ name: 'x', module: 'a.js', graceMs: -1 }] })).toMatch(/templates\[0\]\.graceMs/);
-    expect(await problem({ templates: [{ name: 'x', module: 'a.js', reuse: 0 }] })).toMatch(/templates\[0\]\.reuse: must be true, false or an integer >= 1/);
+    expect(await problem({ templates: [{ name: 'x', module: 'a.js', reuse: 0 }] })).toMatch(/templates\[0\]\.reuse: must be true, false or the most tasks one runner may serve/);
     expect(await problem({ templates: [{ name: 'x', command: ['a'], reuse: true }] })).toMatch(/templates\[0\]: unknown key "reuse"/);
     expect(await problem({ templates: [{ name: 'x', module: 'builtin:nope' }] })).toMatch(/unknown built-in "nope" \(known: steady, cpu-burner/);
   });

@@ -39,7 +39,6 @@ export function registerDaemonCommand(program: Command): void {
         home: globals(command).home,
         foreground: options.foreground === true,
         supervisorOptions,
-        args: supervisorArgs(options),
       });
     });
 }
@@ -55,16 +54,4 @@ function nonNegative(name: string, min: number): (value: string) => number {
     if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} must be an integer of at least ${min}, got "${value}"`);
     return n;
   };
-}
-
-/** The same options for a background daemon's command line. */
-function supervisorArgs(options: DaemonOptions): string[] {
-  const args: string[] = [];
-  if (options.concurrency !== undefined) args.push('--concurrency', String(options.concurrency));
-  if (options.graceMs !== undefined) args.push('--grace-ms', String(options.graceMs));
-  if (options.stallAfterMs !== undefined) args.push('--stall-after-ms', String(options.stallAfterMs));
-  if (options.priority !== undefined) args.push('--priority', options.priority);
-  if (options.memory !== undefined) args.push('--memory', String(options.memory));
-  if (options.containment !== undefined) args.push('--containment', options.containment);
-  return args;
 }

@@ -13,7 +13,7 @@ import { DaemonClient } from '../../daemon/client.js';
 import { clockTime, remedy, type DaemonHealth } from '../../daemon/health.js';
 import { MAX_SOCKET_PATH_BYTES, SOCKET_FILE, homePath } from '../../daemon/home.js';
 import { JOURNAL_FILE, LOGS_DIR } from '../../journal/index.js';
-import { containmentSupport } from '../../process/cgroup/support.js';
+import { automaticContainment } from '../../process/cgroup/support.js';
 import type { ContainmentInfo } from '../../protocol/index.js';
 import { CLIENT_NAME, EXIT, globals, print, printJson } from '../context.js';
 
@@ -86,7 +86,7 @@ export async function diagnose(homeOption?: string): Promise<DoctorReport> {
 }
 
 function localContainment(): Omit<ContainmentInfo, 'priority'> {
-  const { backend, controls, limits } = containmentSupport();
+  const { backend, controls, limits } = automaticContainment();
   return { backend, controls: [...controls], limits: [...limits] };
 }
 

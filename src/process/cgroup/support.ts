@@ -13,7 +13,10 @@ import { join } from 'node:path';
 import type { CpuPriority } from '../priority.js';
 import { readCgroupPlaces, type CgroupPlaces } from './places.js';
 
-/** Set to "off" to use process groups even where cgroups can be written (tests of the fallback, or by choice). */
+/**
+ * Set to "off" to use process groups even where cgroups can be written (by choice, or to run the
+ * test suite against the fallback): it turns containment 'auto' into 'process-group'.
+ */
 export const CGROUPS_ENV = 'TASKWARDEN_CGROUPS';
 
 export interface ControllerPlace {
@@ -40,10 +43,18 @@ export interface ContainmentSupport {
 
 let cached: ContainmentSupport | undefined;
 
-/** Probed once per process (a few mkdir/rmdir); `refresh` probes again. */
+/** What this machine allows this process, whatever $TASKWARDEN_CGROUPS says. Probed once (a few mkdir/rmdir); `refresh` probes again. */
 export function containmentSupport(refresh = false): ContainmentSupport {
   if (!cached || refresh) cached = probe(readCgroupPlaces());
   return cached;
+}
+
+/** What containment 'auto' gives: the machine's best, unless $TASKWARDEN_CGROUPS=off. */
+export function automaticContainment(): ContainmentSupport {
+  if (process.env[CGROUPS_ENV] === 'off' && containmentSupport().backend === 'cgroup') {
+    return processGroupSupport([`${CGROUPS_ENV}=off is set (cgroups could be used here)`]);
+  }
+  return containmentSupport();
 }
 
 /** Process groups: what they give, and why nothing stronger is used. */
@@ -61,7 +72,6 @@ export function processGroupSupport(limits: string[]): ContainmentSupport {
 function probe(places: CgroupPlaces): ContainmentSupport {
   const groupOnly = processGroupSupport;
   if (os.platform() !== 'linux') return groupOnly(['cgroups exist on Linux only']);
-  if (process.env[CGROUPS_ENV] === 'off') return groupOnly([`${CGROUPS_ENV}=off is set`]);
   if (!places.v2) return groupOnly(['no unified (v2) cgroup hierarchy is mounted (cgroup.kill needs one)']);
   const v2 = tryProbe(places.v2, ['cgroup.kill', 'cgroup.events']);
   if (typeof v2 === 'string') return groupOnly([v2]);

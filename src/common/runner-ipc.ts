@@ -1,9 +1,20 @@
 /**
- * Messages between the supervisor and a runner process, over Node's IPC
- * channel with 'advanced' serialization (structured clone), so inputs and
- * results keep Dates, Maps, typed arrays and so on.
+ * The contract between the supervisor and a runner process (src/runner/host.ts): where the
+ * runner is, how it learns what to preload, and the messages over Node's IPC channel with
+ * 'advanced' serialization (structured clone), so inputs and results keep Dates, Maps, typed
+ * arrays and so on. Here, beside both, so that neither side (nor src/process, which spawns the
+ * runner) imports the other.
  */
-import type { TaskError } from '../supervisor/types.js';
+import { fileURLToPath } from 'node:url';
+import type { TaskError } from './task-errors.js';
+
+/** The runner's entry, compiled (src/runner/host.ts). */
+export const RUNNER_HOST_PATH = fileURLToPath(new URL('../runner/host.js', import.meta.url));
+/**
+ * The light entry task modules import (`import { defineTask } from 'taskwarden/task'`), preloaded by
+ * prewarmed runners. Not the full package entry: it would cost every runner the supervisor's code.
+ */
+export const PACKAGE_ENTRY_URL = new URL('../task.js', import.meta.url).href;
 
 export interface RunMessage {
   t: 'run';
@@ -49,20 +60,3 @@ export type FromRunner =
 
 /** A JSON array of module URLs a prewarmed runner imports while it waits. */
 export const PRELOAD_ENV = 'TASKWARDEN_PRELOAD';
-
-export function toTaskError(error: unknown, code?: string): TaskError {
-  if (error instanceof Error) {
-    const errno = (error as NodeJS.ErrnoException).code;
-    const resolvedCode = code ?? (typeof errno === 'string' ? errno : undefined);
-    return { name: error.name, message: error.message, ...(error.stack ? { stack: error.stack } : {}), ...(resolvedCode ? { code: resolvedCode } : {}) };
-  }
-  return { name: 'Error', message: `non-Error thrown: ${safeString(error)}`, ...(code ? { code } : {}) };
-}
-
-function safeString(value: unknown): string {
-  try {
-    return typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
-}
