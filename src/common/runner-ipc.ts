@@ -27,8 +27,8 @@ export interface RunMessage {
   mark?: [string, string];
   /**
    * A reusable run: after a task that completed cleanly the runner stays for another one. It then
-   * writes `endMarker` as the last line on stdout and on stderr and sends 'idle', so the supervisor
-   * can tell where this task's output ends (the next task's never lands on this one).
+   * writes `endMarker` as the last line on stdout and on stderr before its result (with `idle`), so
+   * the supervisor can tell where this task's output ends (the next task's never lands on this one).
    */
   reuse?: { endMarker: string };
 }
@@ -50,11 +50,10 @@ export type FromRunner =
   | { t: 'started' }
   | { t: 'progress'; fraction: number; message?: string }
   | { t: 'heartbeat' }
-  | { t: 'result'; value: unknown }
+  /** `idle`: a reusable run's runner stays for another task (its end markers are written; see RunMessage.reuse). */
+  | { t: 'result'; value: unknown; idle?: { rssBytes: number } }
   | { t: 'error'; error: TaskError }
   | { t: 'cancelled'; error?: TaskError }
-  /** After a reusable run's result and end markers: the runner is clean by its own checks and waits for another task. */
-  | { t: 'idle'; rssBytes: number }
   /** After a reusable run's result: the runner found something the task left running, and exits instead. */
   | { t: 'not-reusable'; why: string };
 

@@ -58,16 +58,17 @@ let current: TaskRun | undefined;
 let served = 0;
 let reusable = false;
 
-function send(message: FromRunner): Promise<void> {
+/** Resolves true once the message is written, false when something else had to be sent instead. */
+function send(message: FromRunner): Promise<boolean> {
   return new Promise((resolveSend) => {
     try {
-      process.send!(message, undefined, undefined, () => resolveSend());
+      process.send!(message, undefined, undefined, () => resolveSend(true));
     } catch (error) {
       if (message.t === 'result') {
         // Not structured-clonable: report that instead of dying silently.
-        void send({ t: 'error', error: toTaskError(new TypeError(`task result is not structured-clonable: ${(error as Error).message}`), 'RESULT_NOT_CLONABLE') }).then(resolveSend);
+        void send({ t: 'error', error: toTaskError(new TypeError(`task result is not structured-clonable: ${(error as Error).message}`), 'RESULT_NOT_CLONABLE') }).then(() => resolveSend(false));
       } else {
-        resolveSend();
+        resolveSend(false);
       }
     }
   });
@@ -127,13 +128,17 @@ async function finish(run: TaskRun, message: FromRunner): Promise<void> {
   }
   // A stop that raced with the result (SIGTERM after the task returned) ends the runner as well.
   const stays = message.t === 'result' && run.message.reuse !== undefined && (await staysClean(run)) && !run.abort.signal.aborted;
-  await send(message);
-  if (!stays) return exitFlushed();
+  if (!stays) {
+    await send(message);
+    return exitFlushed();
+  }
+  // From here the next task may come as soon as the result is read: this one's ctx is inert.
   current = undefined;
   // The end of this task's output: every line before the marker is this task's, on each stream.
-  // 'idle' goes once the markers are with the kernel, so it cannot overtake them by much.
+  // The result (saying the runner is idle) goes once the markers are with the kernel, so it
+  // cannot overtake them by much.
   await writeAll(`${run.message.reuse!.endMarker}\n`);
-  await send({ t: 'idle', rssBytes: process.memoryUsage.rss() });
+  if (!(await send({ ...message, idle: { rssBytes: process.memoryUsage.rss() } } as FromRunner))) await exitFlushed();
 }
 
 /**
@@ -292,7 +297,9 @@ async function run(message: RunMessage): Promise<void> {
   if (taskRun.finished) return; // cancelled while its module loaded
   const throttle = new ProgressThrottle((fraction, text) => void send({ t: 'progress', fraction, message: text }), () => void send({ t: 'heartbeat' }));
   const ctx = makeContext(taskRun, throttle);
-  await send({ t: 'started' });
+  // Not awaited: the channel keeps the order ('started' before any progress or result), and the task
+  // starts a turn of the event loop sooner.
+  void send({ t: 'started' });
   if (message.reuse) taskRun.baseline = process.getActiveResourcesInfo();
   taskRun.called = true;
   let outcome: FromRunner;

@@ -81,9 +81,9 @@ interface TaskRecord {
 }
 
 /**
- * A reusable run ends when three things have arrived: the runner's 'idle' message (after its
- * result) and the end marker on stdout and on stderr. Only then is every line of the task's
- * output read, so none of it can be taken for the next task's.
+ * A reusable run ends when three things have arrived: the runner's result saying it stays idle,
+ * and the end marker on stdout and on stderr. Only then is every line of the task's output read,
+ * so none of it can be taken for the next task's.
  */
 interface RunnerRelease {
   readonly endMarker: string;
@@ -119,7 +119,7 @@ const STDIO_DRAIN_MS = 100;
 const STDIO_DRAIN_MAX_MS = 1000;
 /** Longest shutdown() waits for ended idle runners to be reaped (SIGKILL takes milliseconds). */
 const RUNNERS_REAPED_MAX_MS = 2000;
-/** How long a reusable runner's end markers may lag behind its 'idle' message (a loaded machine). */
+/** How long a reusable runner's end markers may lag behind its result (a loaded machine). */
 const RELEASE_WAIT_MS = 5000;
 
 const isStopping = (state: TaskState) => state === 'cancelling' || state === 'killing';
@@ -760,6 +760,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         return;
       case 'result':
         this.#dispatch(record, { type: 'report', report: { kind: 'result', value: message.value }, at });
+        if (message.idle) this.#onRunnerIdle(record, message.idle.rssBytes);
         return;
       case 'error':
         this.#dispatch(record, { type: 'report', report: { kind: 'error', error: message.error }, at });
@@ -769,14 +770,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         return;
       case 'not-reusable':
         this.#onOutputLine(record, record.machine.attempt, 'stderr', notReusedLine(record, message.why));
-        return;
-      case 'idle':
-        if (!record.release) return;
-        record.release.rssBytes = message.rssBytes;
-        // The end markers were flushed before 'idle' was sent: they are read in a moment, unless
-        // something is badly wrong. Bounded: then the runner is not reused, and the exit path reads the rest.
-        record.timers.release = setTimeout(() => this.#retireRunner(record), RELEASE_WAIT_MS);
-        this.#maybeRelease(record);
         return;
       default:
         return;
@@ -792,6 +785,16 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const log: LogLine = { taskId: record.id, attempt, stream, line, at: Date.now() };
     record.handle.emit('log', log);
     this.#emitEvent({ type: 'log', log });
+  }
+
+  /** A reusable run's runner stays for another task: it wrote its end markers before this result. */
+  #onRunnerIdle(record: TaskRecord, rssBytes: number): void {
+    if (!record.release) return;
+    record.release.rssBytes = rssBytes;
+    // The end markers were flushed before the result was sent: they are read in a moment, unless
+    // something is badly wrong. Bounded: then the runner is not reused, and the exit path reads the rest.
+    record.timers.release = setTimeout(() => this.#retireRunner(record), RELEASE_WAIT_MS);
+    this.#maybeRelease(record);
   }
 
   /** Once a reusable run has ended (see RunnerRelease): the runner is released for the next task, or retired. */
