@@ -4,8 +4,8 @@
  *  - a 4096 x 4096 16-bit image (the generated sample), same settings (requantized v >> 8)
  *  - side by side with scikit-image (graycomatrix + graycoprops, 6 properties) when Debian's
  *    /usr/bin/python3 has it, interleaved in rounds so both see the same machine load
- *  - a 96-image "plate" (brick/grass alternating), one task per image through the Supervisor
- *    on all cores: throughput in images per second
+ *  - the plates (plate.ts): 96 images side by side with scikit-image's multiprocessing.Pool,
+ *    1000 images, a cancel of a whole plate
  * Env: BENCH_TEXTURE_SCALE (default 1) multiplies the run counts; BENCH_TEXTURE_PYTHON overrides
  * the interpreter; BENCH_TEXTURE_PLATE=0 skips the plate.
  */
@@ -14,9 +14,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { Supervisor } from '../src/supervisor/supervisor.js';
-import { readImage, sampleImages, textureFeatures, textureTaskModule, type GreyImage } from '../src/tasks/texture/index.js';
+import { readImage, sampleImages, textureFeatures, type GreyImage } from '../src/tasks/texture/index.js';
 import { nowMs, percentile, row, type BenchRow } from './lib/stats.js';
+import { runPlateBench } from './plate.js';
 
 const ANGLES = [0, Math.PI / 4, Math.PI / 2, (3 * Math.PI) / 4];
 const OPTIONS = { levels: 256, distances: [1, 3], angles: ANGLES };
@@ -138,22 +138,6 @@ function comparison(label: string, ours: Samples, theirs: Samples, py: PythonPee
   return rows;
 }
 
-async function plate(images: string[], count: number): Promise<{ seconds: number; failed: number }> {
-  const cores = os.availableParallelism();
-  // Prewarmed runners preload the texture module, so each well pays for its image, not for module loading.
-  const sup = new Supervisor({ concurrency: cores, prewarm: cores, preload: [textureTaskModule], stallAfterMs: Infinity, nice: 0 });
-  try {
-    await new Promise((r) => setTimeout(r, 1000)); // let the prewarmed runners boot and preload
-    const t0 = nowMs();
-    const tasks = Array.from({ length: count }, (_, k) => sup.start({ module: textureTaskModule, input: { images: [images[k % images.length]], distances: [1, 3] }, name: `well ${k + 1}` }));
-    const outcomes = await Promise.all(tasks.map((t) => t.done));
-    const seconds = (nowMs() - t0) / 1000;
-    return { seconds, failed: outcomes.filter((o) => o.state !== 'completed').length };
-  } finally {
-    await sup.shutdown();
-  }
-}
-
 export async function runTextureBench(): Promise<BenchRow[]> {
   const scale = Math.max(0.1, Number(process.env.BENCH_TEXTURE_SCALE ?? 1));
   const rows: BenchRow[] = [];
@@ -181,24 +165,7 @@ export async function runTextureBench(): Promise<BenchRow[]> {
     rmSync(tmp, { recursive: true, force: true });
   }
 
-  if (process.env.BENCH_TEXTURE_PLATE !== '0') {
-    const runs = Math.max(1, Math.round(2 * scale));
-    const rates: number[] = [];
-    let failed = 0;
-    try {
-      for (let r = 0; r < runs; r++) {
-        const p = await plate([file('brick'), file('grass')], 96);
-        rates.push(96 / p.seconds);
-        failed += p.failed;
-      }
-    } catch (err) {
-      // the plate needs the Supervisor and the compiled task module; report instead of failing the whole bench
-      rows.push({ name: 'texture: plate of 96 images', n: 0, unit: 'images/s', p50: NaN, p99: NaN, note: `not measured: ${(err as Error).message}` });
-      return rows;
-    }
-    rows.push(row(`texture: plate of 96 images (512x512), one task each, ${os.availableParallelism()} processes`, rates, 'images/s', {
-      note: `whole batch incl. process start, decode, results over IPC${failed ? `; ${failed} FAILED` : ''}`,
-    }));
-  }
+  // The plates (issue #14): whole commands side by side with scikit-image, 1000 images, a cancel mid-way.
+  if (process.env.BENCH_TEXTURE_PLATE !== '0') rows.push(...(await runPlateBench()));
   return rows;
 }

@@ -91,6 +91,8 @@ export interface Contender {
   defaultEscalation: string;
   /** Whether a cooperative task gets to run its cleanup on cancel. */
   cooperative: boolean;
+  /** The scenarios it takes part in, where not all (a variant of another contender). */
+  scenarios?: readonly string[];
   create(config: RunnerConfig): Promise<Runner>;
 }
 
@@ -107,41 +109,49 @@ const settledAt = (p: PromiseLike<unknown>, ok: (value: unknown) => boolean = ()
 
 // ---- taskwarden ---------------------------------------------------------------------------
 
-const taskwarden: Contender = {
-  name: 'taskwarden',
-  isolation: 'one process group per task (fresh runner process, never reused)',
-  threads: false,
-  reusesWorkers: false,
-  offersPrewarm: true,
-  offersGrace: true,
-  defaultEscalation: 'abort signal + SIGTERM to the group, SIGKILL after graceMs (default 3 s)',
-  cooperative: true,
-  async create(config) {
-    const { Supervisor } = await import('../../src/index.js');
-    const sup = new Supervisor({
-      // The documented way to prewarm for a known task module (tinypool's workers import theirs at boot too).
-      preload: [WORKERS.taskwarden],
-      // For experiments only (e.g. '{"nice":0}'); the published table uses the defaults.
-      ...(process.env.PEERS_TASKWARDEN_OPTIONS ? JSON.parse(process.env.PEERS_TASKWARDEN_OPTIONS) as object : {}),
-      concurrency: config.concurrency,
-      ...(config.prewarm !== undefined ? { prewarm: config.prewarm ? 1 : 0 } : {}),
-      ...(config.graceMs !== undefined ? { graceMs: config.graceMs } : {}),
-    });
-    return {
-      start(input) {
-        const task = sup.start({ module: WORKERS.taskwarden, input });
-        return { settled: settledAt(task.done, (o) => (o as { state: string }).state === 'completed'), kill: () => task.kill(), cancel: () => task.cancel() };
-      },
-      async stopAll() {
-        await sup.stopAll();
-      },
-      async close() {
-        await sup.shutdown();
-      },
-      ready: () => sup.warm(),
-    };
-  },
-};
+/** taskwarden; with `reuse`, module tasks run on reusable runners (spec.reuse: true). */
+function taskwardenContender(reuse: boolean): Contender {
+  return {
+    name: reuse ? 'taskwarden reuse' : 'taskwarden',
+    isolation: reuse
+      ? 'a runner process reused for the next task of the module after one that completed and left nothing behind (spec.reuse); its own process group or cgroup'
+      : 'one process group per task (fresh runner process, never reused)',
+    threads: false,
+    reusesWorkers: reuse,
+    offersPrewarm: true,
+    offersGrace: true,
+    defaultEscalation: 'abort signal + SIGTERM to the group, SIGKILL after graceMs (default 3 s)',
+    cooperative: true,
+    ...(reuse ? { scenarios: ['6'] } : {}),
+    async create(config) {
+      const { Supervisor } = await import('../../src/index.js');
+      const sup = new Supervisor({
+        // The documented way to prewarm for a known task module (tinypool's workers import theirs at boot too).
+        preload: [WORKERS.taskwarden],
+        // For experiments only (e.g. '{"nice":0}'); the published table uses the defaults.
+        ...(process.env.PEERS_TASKWARDEN_OPTIONS ? JSON.parse(process.env.PEERS_TASKWARDEN_OPTIONS) as object : {}),
+        concurrency: config.concurrency,
+        ...(config.prewarm !== undefined ? { prewarm: config.prewarm ? 1 : 0 } : {}),
+        ...(config.graceMs !== undefined ? { graceMs: config.graceMs } : {}),
+      });
+      return {
+        start(input) {
+          const task = sup.start({ module: WORKERS.taskwarden, input, ...(reuse ? { reuse: true } : {}) });
+          return { settled: settledAt(task.done, (o) => (o as { state: string }).state === 'completed'), kill: () => task.kill(), cancel: () => task.cancel() };
+        },
+        async stopAll() {
+          await sup.stopAll();
+        },
+        async close() {
+          await sup.shutdown();
+        },
+        ready: () => sup.warm(),
+      };
+    },
+  };
+}
+
+const taskwarden = taskwardenContender(false);
 
 // ---- bare child_process ---------------------------------------------------------------------
 
@@ -338,7 +348,7 @@ const piscina: Contender = {
   },
 };
 
-export const CONTENDERS: Contender[] = [taskwarden, childProcess, execa, workerpoolContender, tinypool, piscina];
+export const CONTENDERS: Contender[] = [taskwarden, taskwardenContender(true), childProcess, execa, workerpoolContender, tinypool, piscina];
 
 export function contender(name: string): Contender {
   const found = CONTENDERS.find((c) => c.name === name);

@@ -60,6 +60,8 @@ const wanted = new Set(process.argv.slice(2).filter((a) => /^[1-8]$/.test(a)));
 const runs = (s: string) => wanted.size === 0 || wanted.has(s);
 const names = process.env.PEERS_CONTENDERS?.split(',').map((s) => s.trim()).filter(Boolean);
 const contenders: Contender[] = names ? CONTENDERS.filter((c) => names.includes(c.name)) : CONTENDERS;
+/** The contenders of one scenario: a variant (taskwarden reuse) only where it differs. */
+const of = (scenario: string) => contenders.filter((c) => !c.scenarios || c.scenarios.includes(scenario));
 if (contenders.length === 0) throw new Error(`PEERS_CONTENDERS matched none of ${CONTENDERS.map((c) => c.name).join(', ')}`);
 
 // NODE_EXTRA_CA_CERTS makes every Node start parse a CA bundle (~80 ms of CPU on the development machine).
@@ -87,9 +89,9 @@ const startedAt = new Date();
 const rows: PeerRow[] = [];
 const log = (text: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${text}\n`);
 
-async function each(label: string, scenario: (c: Contender) => Promise<PeerRow[]>): Promise<void> {
-  for (const c of contenders) {
-    log(`${label}: ${c.name}`);
+async function each(scenarioNumber: string, scenario: (c: Contender) => Promise<PeerRow[]>): Promise<void> {
+  for (const c of of(scenarioNumber)) {
+    log(`${scenarioNumber}: ${c.name}`);
     const got = await scenario(c);
     rows.push(...got);
   }
@@ -97,39 +99,39 @@ async function each(label: string, scenario: (c: Contender) => Promise<PeerRow[]
 
 if (runs('5')) {
   log('5a cold start');
-  const cold = await interleaved(contenders, cfg, cfg.coldRuns, coldStart(beacons, cfg), log);
+  const cold = await interleaved(of('5'), cfg, cfg.coldRuns, coldStart(beacons, cfg), log);
   rows.push(...cold);
   // After a start the pool boots its next process: about a cold start. Wait the slowest one and a half.
   const coldP50 = Math.max(...cold.filter((r) => r.metric.startsWith('5a')).map((r) => r.p50).filter(Number.isFinite));
   const gap = fixedGap ?? (Number.isFinite(coldP50) ? Math.min(600, Math.max(60, Math.round(1.5 * coldP50 + 20))) : 200);
   log(`5b prewarmed start (gap ${gap} ms)`);
-  rows.push(...(await interleaved(contenders.filter((c) => c.offersPrewarm), cfg, cfg.runs, warmStart(beacons, cfg, gap), log)));
-  for (const c of contenders.filter((c) => !c.offersPrewarm)) rows.push(notOffered('5', WARM_START, c, 'ms', 'no prewarming'));
+  rows.push(...(await interleaved(of('5').filter((c) => c.offersPrewarm), cfg, cfg.runs, warmStart(beacons, cfg, gap), log)));
+  for (const c of of('5').filter((c) => !c.offersPrewarm)) rows.push(notOffered('5', WARM_START, c, 'ms', 'no prewarming'));
 }
 if (runs('1')) {
   log('1 force-stop');
-  rows.push(...(await interleaved(contenders, cfg, cfg.runs, forceStop(beacons, cfg), log)));
+  rows.push(...(await interleaved(of('1'), cfg, cfg.runs, forceStop(beacons, cfg), log)));
 }
 if (runs('2')) {
   log('2 graceful cancel');
-  rows.push(...(await interleaved(contenders, cfg, cfg.runs, gracefulCancel(beacons, cfg), log)));
+  rows.push(...(await interleaved(of('2'), cfg, cfg.runs, gracefulCancel(beacons, cfg), log)));
 }
 if (runs('3')) {
   log('3 ignores cancel: all contenders at once');
-  rows.push(...(await ignoresCancel(contenders, beacons, cfg)));
+  rows.push(...(await ignoresCancel(of('3'), beacons, cfg)));
 }
-if (runs('4')) await each('4 stop many', (c) => stopMany(c, beacons, cfg));
+if (runs('4')) await each('4', (c) => stopMany(c, beacons, cfg));
 if (runs('6')) {
   log('6 throughput: contenders take turns');
-  rows.push(...(await throughput(contenders, beacons, cfg, log)));
+  rows.push(...(await throughput(of('6'), beacons, cfg, log)));
 }
 if (runs('7')) {
   log('7 orphans: one owner per contender');
-  rows.push(...(await orphans(contenders, beacons, cfg)));
+  rows.push(...(await orphans(of('7'), beacons, cfg)));
 }
 if (runs('8')) {
   log('8 memory: one owner per contender');
-  rows.push(...(await memory(contenders, beacons, cfg)));
+  rows.push(...(await memory(of('8'), beacons, cfg)));
 }
 beacons.sweep();
 

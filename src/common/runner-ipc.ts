@@ -25,6 +25,12 @@ export interface RunMessage {
   cwd?: string;
   /** The lineage mark [variable, value] the task's children inherit (a prewarmed runner learns it here). */
   mark?: [string, string];
+  /**
+   * A reusable run: after a task that completed cleanly the runner stays for another one. It then
+   * writes `endMarker` as the last line on stdout and on stderr before its result (with `idle`), so
+   * the supervisor can tell where this task's output ends (the next task's never lands on this one).
+   */
+  reuse?: { endMarker: string };
 }
 
 export interface AbortMessage {
@@ -32,16 +38,24 @@ export interface AbortMessage {
   reason: string;
 }
 
-export type ToRunner = RunMessage | AbortMessage;
+/** A reusable runner that is not to be reused after all (the supervisor's checks): exit now. */
+export interface ExitMessage {
+  t: 'exit';
+}
+
+export type ToRunner = RunMessage | AbortMessage | ExitMessage;
 
 export type FromRunner =
   | { t: 'ready' }
   | { t: 'started' }
   | { t: 'progress'; fraction: number; message?: string }
   | { t: 'heartbeat' }
-  | { t: 'result'; value: unknown }
+  /** `idle`: a reusable run's runner stays for another task (its end markers are written; see RunMessage.reuse). */
+  | { t: 'result'; value: unknown; idle?: { rssBytes: number } }
   | { t: 'error'; error: TaskError }
-  | { t: 'cancelled'; error?: TaskError };
+  | { t: 'cancelled'; error?: TaskError }
+  /** After a reusable run's result: the runner found something the task left running, and exits instead. */
+  | { t: 'not-reusable'; why: string };
 
 /** A JSON array of module URLs a prewarmed runner imports while it waits. */
 export const PRELOAD_ENV = 'TASKWARDEN_PRELOAD';

@@ -25,6 +25,7 @@ import { abridgeEnv } from './fit.js';
 import { programProblem } from './program.js';
 import { clockTime, remedy } from './health.js';
 import type { JournalHealth } from './journal-writer.js';
+import { textureTaskModule } from '../tasks/texture/module-path.js';
 
 export class RequestError extends Error {
   constructor(
@@ -139,13 +140,22 @@ function decodeInput(spec: TaskSpec, connection: Connection): TaskSpec {
   }
 }
 
+/**
+ * The built-in texture task leaves nothing behind between images, and a plate is many of them:
+ * it runs on reusable runners unless the spec says otherwise (`reuse: false`, `run --isolate`).
+ */
+function withReuseDefault(spec: TaskSpec): TaskSpec {
+  if (!('module' in spec) || spec.reuse !== undefined || spec.module !== textureTaskModule) return spec;
+  return { ...spec, reuse: true };
+}
+
 function taskRequest(ctx: HandlerContext, spec: TaskSpec): ResponseOf<'TASK_REQUEST'> {
   refuseWhenShuttingDown(ctx, 'takes no new tasks');
   refuseWhenJournalFails(ctx, 'starts no new task');
   checkPaths(spec);
   let task: TaskSnapshot;
   try {
-    task = ctx.sup.start(spec).snapshot();
+    task = ctx.sup.start(withReuseDefault(spec)).snapshot();
   } catch (error) {
     // The supervisor validates specs with TypeErrors that name the field.
     if (error instanceof TypeError) throw new RequestError('BAD_MESSAGE', `TASK_REQUEST.spec: ${error.message}`);

@@ -3,7 +3,7 @@
  * so setsid() made it a session and group leader); every signal goes to the
  * whole group so children and grandchildren stop with the task.
  */
-import { HAS_PROC, listProcesses, type ProcStat } from './proc.js';
+import { HAS_PROC, lastPid, listProcesses, procPids, readProcStat, type ProcStat } from './proc.js';
 
 export type GroupSignal = 'SIGTERM' | 'SIGKILL' | 'SIGINT' | 'SIGHUP' | 'SIGSTOP' | 'SIGCONT';
 
@@ -26,6 +26,23 @@ export function signalGroup(pgid: number, signal: GroupSignal): boolean {
  */
 export function liveGroupMembers(pgid: number, processes: readonly ProcStat[] = listProcesses()): ProcStat[] {
   return processes.filter((p) => p.pgrp === pgid && p.state !== 'Z' && p.state !== 'X');
+}
+
+/**
+ * Live members of the group other than `pgid` itself that were born after `floorPid` (the last pid
+ * handed out when their leader's current work began): a few /proc reads instead of every process's,
+ * unless the pid counter wrapped since (then every process is read).
+ */
+export function newGroupMembers(pgid: number, floorPid: number): number[] {
+  const last = lastPid();
+  const floor = last !== undefined && last >= floorPid ? floorPid : 0;
+  const members: number[] = [];
+  for (const pid of procPids()) {
+    if (pid <= floor || pid === pgid) continue;
+    const stat = readProcStat(pid);
+    if (stat && stat.pgrp === pgid && stat.state !== 'Z' && stat.state !== 'X') members.push(pid);
+  }
+  return members;
 }
 
 /** True when no live process is left in the group. */

@@ -89,6 +89,18 @@ export function procPids(): number[] {
   return pids;
 }
 
+/**
+ * The last pid the kernel handed out (Linux), or undefined where it cannot be read. A process
+ * started after this has a larger pid, unless the counter wraps in between (then it is smaller).
+ */
+export function lastPid(): number | undefined {
+  try {
+    return Number(readFileSync('/proc/sys/kernel/ns_last_pid', 'latin1'));
+  } catch {
+    return undefined;
+  }
+}
+
 /** Every process visible in /proc. Processes that vanish while we read are skipped. */
 export function listProcesses(): ProcStat[] {
   const result: ProcStat[] = [];

@@ -42,16 +42,25 @@ export function spawnRunner(options: RunnerSpawnOptions): ChildProcess {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     serialization: 'advanced',
   });
-  if (child.pid !== undefined && cgroup) {
-    // The runner enters by itself before it loads task code; this only makes its boot run at the task's priority.
-    try {
-      cgroup.enter(child.pid);
-    } catch {
-      // Already gone: its exit is reported as usual.
-    }
-  }
+  enterAtOnce(child, cgroup);
   applyAutogroup(child, options.priority, cgroup);
   return child;
+}
+
+/**
+ * Moves a just-spawned process into its cgroup from here as well. It enters by itself before any
+ * task code runs (enter.ts), but only once it is scheduled: a stop in between (a kill right after
+ * start on a loaded machine) would find the cgroup empty, and cgroup.kill would miss the process
+ * that enters it a moment later. From here on the task is the cgroup's, whatever comes next. It
+ * also makes a runner's boot run at the task's priority.
+ */
+function enterAtOnce(child: ChildProcess, cgroup: TaskCgroup | undefined): void {
+  if (child.pid === undefined || !cgroup) return;
+  try {
+    cgroup.enter(child.pid);
+  } catch {
+    // Already gone: its exit is reported as usual.
+  }
 }
 
 export interface CommandSpawnOptions {
@@ -72,6 +81,7 @@ export function spawnCommand(options: CommandSpawnOptions): ChildProcess {
   let [file, args] = withPriority(options.priority, options.command, options.args, cgroup);
   if (cgroup) [file, args] = enteringCommand(cgroup.procsFiles, file, args);
   const child = spawn(file, args, { detached: true, cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  enterAtOnce(child, cgroup);
   applyAutogroup(child, options.priority, cgroup);
   return child;
 }

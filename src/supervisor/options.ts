@@ -65,6 +65,14 @@ export interface SupervisorOptions {
    * spec.memoryMax. Needs a cgroup memory controller: start() refuses it where there is none.
    */
   memoryMax?: number;
+  /**
+   * A reusable runner (spec.reuse) whose resident memory is above this after a task is replaced
+   * instead of reused: a task that grew the heap (a cache, a leak) does not pass it on. Default
+   * 1 GiB.
+   */
+  runnerMaxRssBytes?: number;
+  /** How long a reusable runner waits for its next task before it is ended. Default 10 000 ms; at most MAX_TIMER_MS. */
+  runnerIdleMs?: number;
 }
 
 export type Containment = 'auto' | 'cgroup' | 'process-group';
@@ -90,6 +98,8 @@ export function resolveOptions(options: SupervisorOptions = {}): ResolvedOptions
     nextId: options.nextId ?? (() => String(++counter)),
     preload: (options.preload ?? []).map(toModuleUrl),
     containment: options.containment ?? 'auto',
+    runnerMaxRssBytes: options.runnerMaxRssBytes ?? DEFAULT_RUNNER_MAX_RSS_BYTES,
+    runnerIdleMs: options.runnerIdleMs ?? 10_000,
     ...(options.memoryMax !== undefined ? { memoryMax: checkMemoryMax(options.memoryMax, 'Supervisor option memoryMax') } : {}),
   };
   if (!CONTAINMENTS.includes(resolved.containment)) {
@@ -103,6 +113,9 @@ export function resolveOptions(options: SupervisorOptions = {}): ResolvedOptions
     throw new TypeError(`Supervisor option onStall must be 'warn', 'cancel', 'kill' or 'restart', got ${JSON.stringify(resolved.onStall)}`);
   }
   nonNegativeInteger('prewarm', resolved.prewarm);
+  positiveInteger('runnerMaxRssBytes', resolved.runnerMaxRssBytes);
+  positive('runnerIdleMs', resolved.runnerIdleMs);
+  timerDelay('runnerIdleMs', resolved.runnerIdleMs);
   nonNegativeInteger('maxRestarts', resolved.maxRestarts);
   positive('restartWindowMs', resolved.restartWindowMs);
   nonNegative('restartBackoffMs', resolved.restartBackoffMs);
@@ -117,10 +130,18 @@ export function resolveOptions(options: SupervisorOptions = {}): ResolvedOptions
   return resolved;
 }
 
+export const DEFAULT_RUNNER_MAX_RSS_BYTES = 1024 * 1024 * 1024;
+
 function checkMemoryMax(value: unknown, what: string): number {
   const parsed = MemoryMaxSchema.safeParse(value);
   if (!parsed.success) throw new TypeError(`${what} ${parsed.error.issues[0]!.message}, got ${String(value)}`);
   return parsed.data;
+}
+
+/** How many tasks one runner may serve under spec.reuse (1: a runner per task, as without it). */
+export function reuseLimit(reuse: boolean | number | undefined): number {
+  if (reuse === true) return Infinity;
+  return typeof reuse === 'number' ? reuse : 1;
 }
 
 /** The environment variable that sets the default priority (when neither `priority` nor `nice` is given). */

@@ -1,8 +1,10 @@
 /**
  * Prewarmed runners: idle runner processes kept ready so that start() and
- * restart() of a module task skip Node's start-up. A runner serves one task
- * only and is never reused (a task may leave anything behind in its process).
- * Only tasks with the supervisor's own env can use one: env is fixed at spawn.
+ * restart() of a module task skip Node's start-up. A runner from here serves one
+ * task, or, for a reusable task (spec.reuse), the tasks of that kind after it
+ * (idle-runners.ts keeps it then). Only tasks with the supervisor's own env can use
+ * one: env is fixed at spawn. The pool holds `size` runners, and more while queued
+ * tasks need them (setDemand): a batch's next starts never wait for Node's start-up.
  */
 import type { ChildProcess } from 'node:child_process';
 import { PACKAGE_ENTRY_URL } from '../common/runner-ipc.js';
@@ -13,6 +15,7 @@ import type { CpuPriority } from '../process/priority.js';
 import type { LineageMark } from '../process/lineage.js';
 import type { TaskCgroups } from '../process/cgroup/owner.js';
 import type { TaskCgroup } from '../process/cgroup/task-cgroup.js';
+import { allExited, removeCgroupWhenEmpty } from './idle-runners.js';
 
 export interface RunnerPoolOptions {
   size: number;
@@ -37,6 +40,8 @@ export class RunnerPool {
   readonly #idle: ChildProcess[] = [];
   readonly #cgroupOf = new Map<ChildProcess, TaskCgroup>();
   readonly size: number;
+  /** Runners queued tasks will need soon (the supervisor's count); the pool holds max(size, demand). */
+  #demand = 0;
   readonly priority: CpuPriority;
   readonly guard: OrphanGuard;
   readonly mark: LineageMark;
@@ -48,6 +53,8 @@ export class RunnerPool {
   readonly #frozen = new Set<ChildProcess>();
   #closed = false;
   #paused = false;
+  /** Runners ended and not yet reaped. */
+  readonly #ending = new Set<ChildProcess>();
   #refillScheduled = false;
 
   constructor(options: RunnerPoolOptions) {
@@ -62,6 +69,24 @@ export class RunnerPool {
 
   get idleCount(): number {
     return this.#idle.length;
+  }
+
+  get #target(): number {
+    return Math.max(this.size, this.#demand);
+  }
+
+  /**
+   * How many runners the queued tasks need next. More: spawned after the usual delay. Fewer: the
+   * surplus (beyond `size`) is ended, booting ones first, so that no runner waits for nothing.
+   */
+  setDemand(runners: number): void {
+    if (this.#closed || runners === this.#demand) return;
+    this.#demand = runners;
+    if (this.#idle.length < this.#target) return this.#scheduleRefill();
+    while (this.#idle.length > this.#target) {
+      const booting = this.#idle.findIndex((r) => !this.#ready.has(r));
+      this.#end(this.#idle.splice(booting >= 0 ? booting : this.#idle.length - 1, 1)[0]!);
+    }
   }
 
   /** An idle runner (maybe still booting: messages queue until it listens), or undefined. */
@@ -133,32 +158,38 @@ export class RunnerPool {
     this.#frozen.clear(); // SIGKILL ends a stopped process as well
     this.#ready.clear();
     this.#wakeWaiters();
-    for (const runner of this.#idle.splice(0)) {
-      runner.removeAllListeners('exit');
-      const cgroup = this.#cgroupOf.get(runner);
-      cgroup?.kill();
-      if (runner.pid) {
-        signalGroup(runner.pid, 'SIGKILL');
-        this.guard.unregister(runner.pid);
-      }
-      if (cgroup) runner.once('exit', () => this.#removeCgroup(runner));
-    }
+    for (const runner of this.#idle.splice(0)) this.#end(runner);
   }
 
-  /** An idle runner's cgroup, once it is gone: the kill ends its processes, removal follows when the kernel has them out. */
+  /** Resolves once every runner ended here has been reaped (at most `timeoutMs`). */
+  reaped(timeoutMs: number): Promise<void> {
+    return allExited(this.#ending, timeoutMs);
+  }
+
+  /** SIGKILL to an idle runner (no task in it), its cgroup removed once it is gone. */
+  #end(runner: ChildProcess): void {
+    runner.removeAllListeners('exit');
+    if (runner.exitCode === null && runner.signalCode === null) {
+      this.#ending.add(runner);
+      runner.once('exit', () => this.#ending.delete(runner));
+    }
+    this.#ready.delete(runner);
+    this.#frozen.delete(runner);
+    const cgroup = this.#cgroupOf.get(runner);
+    cgroup?.kill();
+    if (runner.pid) {
+      signalGroup(runner.pid, 'SIGKILL');
+      this.guard.unregister(runner.pid);
+    }
+    if (cgroup) runner.once('exit', () => this.#removeCgroup(runner));
+  }
+
+  /** An idle runner's cgroup, once it is gone. */
   #removeCgroup(runner: ChildProcess): void {
     const cgroup = this.#cgroupOf.get(runner);
     if (!cgroup) return;
-    cgroup.kill();
-    let tries = 0;
-    const retry = () => {
-      if (cgroup.remove() || ++tries > 50) {
-        this.#cgroupOf.delete(runner);
-        return;
-      }
-      setTimeout(retry, 20).unref();
-    };
-    retry();
+    this.#cgroupOf.delete(runner);
+    removeCgroupWhenEmpty(cgroup);
   }
 
   #scheduleRefill(): void {
@@ -174,7 +205,7 @@ export class RunnerPool {
   }
 
   #refill(): void {
-    while (!this.#closed && !this.#paused && this.#idle.length < this.size) {
+    while (!this.#closed && !this.#paused && this.#idle.length < this.#target) {
       let cgroup: TaskCgroup | undefined;
       try {
         cgroup = this.cgroups?.create();

@@ -49,6 +49,13 @@ export const MemoryMaxSchema = z
   .min(MIN_MEMORY_MAX, `must be a whole number of bytes of at least ${MIN_MEMORY_MAX} (4 MiB)`)
   .max(Number.MAX_SAFE_INTEGER);
 
+/** true, false, or the most tasks one runner may serve (README, Reusable runners). */
+const reuseError = (issue: { input?: unknown }) => `must be true, false or the most tasks one runner may serve (an integer >= 1), got ${JSON.stringify(issue.input)}`;
+export const ReuseSchema = z.union(
+  [z.boolean(), z.number({ error: reuseError }).int({ error: reuseError }).min(1, { error: reuseError }).max(Number.MAX_SAFE_INTEGER, { error: reuseError })],
+  { error: reuseError },
+);
+
 /** Fields both spec kinds have. */
 export const SPEC_FIELDS = {
   name: NameSchema.optional(),
@@ -61,7 +68,7 @@ export const SPEC_FIELDS = {
 };
 
 /** Strict (unknown keys rejected): a typo such as `arg` for `args` must be an error the user sees, not an ignored option. */
-export const ModuleTaskSpecSchema = z.strictObject({ module: PathSchema, input: InputSchema.optional(), ...SPEC_FIELDS });
+export const ModuleTaskSpecSchema = z.strictObject({ module: PathSchema, input: InputSchema.optional(), reuse: ReuseSchema.optional(), ...SPEC_FIELDS });
 export const CommandTaskSpecSchema = z.strictObject({ command: PathSchema, args: z.array(z.string()).optional(), ...SPEC_FIELDS });
 
 /** Every key a spec may have. */
@@ -121,6 +128,7 @@ function shapeIssue(spec: Record<string, unknown>, isModule: boolean): SpecIssue
   }
   if (isModule && 'args' in spec) return { path: ['args'], message: 'goes with "command"; pass a module its data through "input"' };
   if (!isModule && 'input' in spec) return { path: ['input'], message: 'goes with "module"; pass a command its data through "args" or "env"' };
+  if (!isModule && 'reuse' in spec) return { path: ['reuse'], message: 'goes with "module": a command is a program of its own, started for each task' };
   const unknown = Object.keys(spec).filter((key) => !SPEC_KEYS.has(key));
   if (unknown.length > 0) {
     const shown = unknown.slice(0, MAX_NAMES_SHOWN).map((key) => JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}...` : key));

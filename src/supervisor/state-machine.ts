@@ -55,7 +55,12 @@ export type MachineEvent =
   | { type: 'pause'; at: number }
   | { type: 'resume'; at: number }
   /** The task went over its memory limit and the kernel killed a process of it: the rest goes too. */
-  | { type: 'oom-killed'; error: TaskError; at: number };
+  | { type: 'oom-killed'; error: TaskError; at: number }
+  /**
+   * A reusable runner reported the task's result, its output ended (end markers) and it passed
+   * every check to serve another task: the attempt is over without an exit.
+   */
+  | { type: 'released'; at: number };
 
 export type MachineAction =
   | { type: 'spawn'; delayMs: number }
@@ -74,6 +79,10 @@ export type MachineAction =
   | { type: 'disarm-grace' }
   | { type: 'watch-group' }
   | { type: 'release-slot' }
+  /** The runner stays for the next task of its kind (after 'released'); it is no longer this task's. */
+  | { type: 'keep-runner' }
+  /** The runner is not to serve another task after all (a stop or a pause came first): it is told to exit. */
+  | { type: 'retire-runner' }
   | { type: 'enqueue' }
   | { type: 'settle'; outcome: TaskOutcome };
 
@@ -153,6 +162,8 @@ function fromActive(s: MachineState, e: MachineEvent): Transition {
       return s.state === 'running' ? { next: { ...s, state: 'paused' }, actions: [{ type: 'freeze' }] } : unchanged(s);
     case 'resume':
       return s.state === 'paused' ? { next: { ...s, state: 'running' }, actions: [{ type: 'thaw' }] } : unchanged(s);
+    case 'released':
+      return onReleased(s, e.at);
     default:
       return unchanged(s);
   }
@@ -213,6 +224,16 @@ function onOomKilled(s: MachineState, error: TaskError): Transition {
     next: { ...next, state: 'killing' },
     actions: [{ type: 'disarm-grace' }, { type: 'signal', signal: 'SIGKILL' }, ...thawIfPaused(s), { type: 'restore-priority' }],
   };
+}
+
+/**
+ * Only a running task with a result is finished by its runner's release. During a stop the stop
+ * goes on (the runner is told to exit as well); a paused one ends once resumed, by the exit.
+ */
+function onReleased(s: MachineState, at: number): Transition {
+  if (s.exit) return unchanged(s);
+  if (s.state !== 'running' || s.report?.kind !== 'result') return { next: s, actions: [{ type: 'retire-runner' }] };
+  return finish(s, 'completed', at, [{ type: 'disarm-grace' }, { type: 'keep-runner' }, { type: 'release-slot' }]);
 }
 
 /** The leader is reaped and its group is empty: the attempt is over. */

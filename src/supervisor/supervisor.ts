@@ -9,8 +9,8 @@ import { EventEmitter } from 'node:events';
 import type { ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { basename, resolve } from 'node:path';
-import { isGroupEmpty, signalGroup } from '../process/group.js';
-import { isSameLiveProcess, readProcStat } from '../process/proc.js';
+import { isGroupEmpty, newGroupMembers, signalGroup } from '../process/group.js';
+import { isSameLiveProcess, lastPid, readProcStat } from '../process/proc.js';
 import { automaticContainment, cgroupPriorityMechanism, containmentSupport, processGroupSupport, type ContainmentSupport } from '../process/cgroup/support.js';
 import { sweepLeftovers, TaskCgroups } from '../process/cgroup/owner.js';
 import type { TaskCgroup } from '../process/cgroup/task-cgroup.js';
@@ -22,8 +22,9 @@ import { resolveCommand, spawnCommand, spawnRunner } from '../process/spawn.js';
 import type { FromRunner, ToRunner } from '../common/runner-ipc.js';
 import { taskError, toTaskError, withCode } from '../common/task-errors.js';
 import { TASK_ID_RULE, isTaskId } from '../common/task-id.js';
-import { resolveOptions, validateSpec, type ResolvedOptions, type SupervisorOptions } from './options.js';
+import { resolveOptions, reuseLimit, validateSpec, type ResolvedOptions, type SupervisorOptions } from './options.js';
 import { RunnerPool } from './runner-pool.js';
+import { IdleRunners, removeCgroupWhenEmpty, type ReusableRunner } from './idle-runners.js';
 import { holdsSlot, initialState, transition, type MachineAction, type MachineEvent, type MachineState } from './state-machine.js';
 import { Task } from './task.js';
 import { UsageSampler, type SampleTarget } from './usage-sampler.js';
@@ -46,6 +47,8 @@ interface TaskRecord {
   readonly restarts: RestartIntensity;
   /** Bytes, or undefined for no limit. */
   readonly memoryMax: number | undefined;
+  /** Most tasks one runner may serve (spec.reuse); 1 without reuse. */
+  readonly reuseLimit: number;
   machine: MachineState;
   child?: ChildProcess;
   pid?: number;
@@ -53,6 +56,13 @@ interface TaskRecord {
   cgroup?: TaskCgroup;
   /** Descendants that left the group (setsid), by pid -> start time. */
   escapees: Map<number, number>;
+  /** The reusable runner serving this attempt (spec.reuse), and what its release waits for. */
+  runner?: ReusableRunner;
+  release?: RunnerRelease;
+  /** The last pid handed out when a reusable run was sent: what the task starts is younger. */
+  runFloorPid?: number;
+  /** Takes the attempt's listeners off its process (a reused runner outlives the attempt). */
+  unwire?: () => void;
   /** The strongest signal this attempt was sent: lineage strays found later get the same. */
   lastSignal?: 'SIGTERM' | 'SIGKILL';
   startedAt?: number;
@@ -61,10 +71,25 @@ interface TaskRecord {
   lastActivityAt: number;
   stall?: StallInfo;
   usage?: ResourceUsage;
-  timers: { grace?: NodeJS.Timeout; timeout?: NodeJS.Timeout; groupPoll?: NodeJS.Timeout; spawnDelay?: NodeJS.Timeout; progress?: NodeJS.Timeout; priority?: NodeJS.Timeout };
+  timers: {
+    grace?: NodeJS.Timeout; timeout?: NodeJS.Timeout; groupPoll?: NodeJS.Timeout; spawnDelay?: NodeJS.Timeout; progress?: NodeJS.Timeout; priority?: NodeJS.Timeout;
+    release?: NodeJS.Timeout;
+  };
   progressEmittedAt: number;
   progressPending: boolean;
   done: { promise: Promise<TaskOutcome>; resolve: (outcome: TaskOutcome) => void };
+}
+
+/**
+ * A reusable run ends when three things have arrived: the runner's result saying it stays idle,
+ * and the end marker on stdout and on stderr. Only then is every line of the task's output read,
+ * so none of it can be taken for the next task's.
+ */
+interface RunnerRelease {
+  readonly endMarker: string;
+  stdout: boolean;
+  stderr: boolean;
+  rssBytes?: number;
 }
 
 export interface StartOptions {
@@ -92,6 +117,10 @@ const PRIORITY_WINDOW_MS = 200;
 const STDIO_DRAIN_MS = 100;
 /** ... and at most this long in all. */
 const STDIO_DRAIN_MAX_MS = 1000;
+/** Longest shutdown() waits for ended idle runners to be reaped (SIGKILL takes milliseconds). */
+const RUNNERS_REAPED_MAX_MS = 2000;
+/** How long a reusable runner's end markers may lag behind its result (a loaded machine). */
+const RELEASE_WAIT_MS = 5000;
 
 const isStopping = (state: TaskState) => state === 'cancelling' || state === 'killing';
 
@@ -105,6 +134,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly #cgroups: TaskCgroups | undefined;
   readonly #guard: OrphanGuard;
   readonly #pool: RunnerPool | undefined;
+  readonly #idleRunners: IdleRunners;
   readonly #sampler: UsageSampler;
   readonly #pendingEvents: Array<[TaskRecord, MachineEvent]> = [];
   readonly #onProcessExit = () => this.#killEverythingNow();
@@ -135,6 +165,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#pool = this.#options.prewarm > 0
       ? new RunnerPool({ size: this.#options.prewarm, priority: this.#options.cpu, guard: this.#guard, mark: this.#mark, preload: this.#options.preload, cgroups: this.#cgroups })
       : undefined;
+    this.#idleRunners = new IdleRunners({ max: this.#options.concurrency, idleMs: this.#options.runnerIdleMs, guard: this.#guard });
     this.#sampler = new UsageSampler({
       intervalMs: Math.min(this.#options.sampleIntervalMs, Math.max(25, this.#options.stallAfterMs / 4)),
       targets: () => this.#runningRecords(),
@@ -195,6 +226,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       createdAt,
       restarts: new RestartIntensity(this.#options.maxRestarts, this.#options.restartWindowMs, this.#options.restartBackoffMs),
       memoryMax,
+      reuseLimit: kind === 'module' ? reuseLimit((owned as { reuse?: boolean | number }).reuse) : 1,
       machine: initialState(kind, attempt),
       escapees: new Map(),
       lastActivityAt: Date.now(),
@@ -299,7 +331,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   async shutdown(): Promise<StopAllResult & { finished: number }> {
     this.#shutDown = true;
     this.#pool?.close();
+    this.#idleRunners.close();
     const result = await this.stopAll('shutdown');
+    // Idle runners hold no task: they got SIGKILL above. Reaped before this resolves, so that nothing
+    // of ours outlives it (and a parent's CPU accounting sees theirs); bounded all the same.
+    await Promise.all([this.#pool?.reaped(RUNNERS_REAPED_MAX_MS), this.#idleRunners.reaped(RUNNERS_REAPED_MAX_MS)]);
     this.#sampler.stop();
     this.#guard.close();
     process.off('exit', this.#onProcessExit);
@@ -430,6 +466,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       case 'watch-group':
         this.#watchGroup(record);
         return;
+      case 'keep-runner':
+        this.#parkRunner(record);
+        return;
+      case 'retire-runner':
+        this.#retireRunner(record);
+        return;
       case 'release-slot':
         this.#active -= 1;
         this.#pump();
@@ -470,6 +512,34 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.#admitting += 1;
       this.#dispatch(record, { type: 'admit', at: Date.now() });
     }
+    this.#pool?.setDemand(this.#runnersNeededNext());
+  }
+
+  /**
+   * Runners the next `concurrency` queued tasks will take from the pool: one for each module task
+   * that can use a prewarmed runner, less those a reusable kind will find already serving it. So
+   * a queued batch has its processes started while the tasks before it run, not when it is its turn.
+   */
+  #runnersNeededNext(): number {
+    let needed = 0;
+    let reusable = 0;
+    let seen = 0;
+    for (const record of this.#queue) {
+      if (seen++ >= this.#options.concurrency) break;
+      if (record.machine.state !== 'queued' || !this.#canUsePool(record)) continue;
+      if (record.reuseLimit > 1) reusable += 1;
+      else needed += 1;
+    }
+    if (reusable === 0) return needed;
+    let serving = this.#idleRunners.size;
+    for (const record of this.#tasks.values()) if (record.runner) serving += 1;
+    return needed + Math.max(0, reusable - serving);
+  }
+
+  /** A prewarmed runner has our env and priority: only a module task that wants both can take one. */
+  #canUsePool(record: TaskRecord): boolean {
+    if (record.kind !== 'module' || (record.spec as { env?: unknown }).env !== undefined) return false;
+    return record.cpu.nice === this.#options.cpu.nice && record.cpu.schedIdle === this.#options.cpu.schedIdle;
   }
 
   // ---- processes ----------------------------------------------------------------------------
@@ -508,29 +578,47 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #spawnModule(record: TaskRecord): ChildProcess {
     const spec = record.spec as Extract<TaskSpec, { module: string }>;
     const cwd = spec.cwd ?? process.cwd();
-    // A prewarmed runner has our env, cwd and priority; a task that wants its own needs a fresh one.
-    const samePriority = record.cpu.nice === this.#options.cpu.nice && record.cpu.schedIdle === this.#options.cpu.schedIdle;
-    const pooled = spec.env === undefined && samePriority ? this.#pool?.take() : undefined;
+    const module = resolve(cwd, spec.module);
     const mark = this.#markOf(record);
+    const key = record.reuseLimit > 1 ? runnerKey(module, cwd, spec.env, record) : undefined;
+    const reused = key !== undefined ? this.#idleRunners.take(key) : undefined;
     let child: ChildProcess;
-    if (pooled) {
-      child = pooled.child;
-      record.cgroup = pooled.cgroup;
-      if (record.cgroup && record.memoryMax !== undefined) record.cgroup.setMemoryMax(record.memoryMax);
-      child.ref();
-      (child.channel as { ref?: () => void } | undefined)?.ref?.();
+    if (reused) {
+      child = reused.child;
+      record.cgroup = reused.cgroup;
+      reused.served += 1;
+      record.runner = reused;
     } else {
-      record.cgroup = this.#newCgroup(record);
-      child = spawnRunner({ priority: record.cpu, env: spec.env, cwd, mark, ...(record.cgroup ? { cgroup: record.cgroup } : {}) });
+      child = this.#newRunner(record, spec, cwd, mark);
+      if (key !== undefined && child.pid !== undefined) record.runner = { child, pid: child.pid, cgroup: record.cgroup, key, served: 1 };
     }
+    if (record.runner) {
+      record.release = { endMarker: `taskwarden-end-${randomBytes(12).toString('hex')}`, stdout: false, stderr: false };
+      if (!record.cgroup) record.runFloorPid = lastPid();
+    }
+    const reuse = record.release ? { reuse: { endMarker: record.release.endMarker } } : {};
     try {
-      child.send({ t: 'run', module: resolve(cwd, spec.module), input: spec.input, taskId: record.id, attempt: record.machine.attempt, cwd, mark } satisfies ToRunner);
+      child.send({ t: 'run', module, input: spec.input, taskId: record.id, attempt: record.machine.attempt, cwd, mark, ...reuse } satisfies ToRunner);
     } catch (error) {
       // The IPC serializer refuses what structuredClone took (a SharedArrayBuffer, say): the runner is ours to end.
       if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
       throw withCode('INPUT_NOT_SENDABLE', new Error(`its input cannot be sent to the task process (${(error as Error).message}); pass plain data`));
     }
     return child;
+  }
+
+  /** A prewarmed runner where the task can use one, else a new one. */
+  #newRunner(record: TaskRecord, spec: Extract<TaskSpec, { module: string }>, cwd: string, mark: [string, string]): ChildProcess {
+    const pooled = this.#canUsePool(record) ? this.#pool?.take() : undefined;
+    if (!pooled) {
+      record.cgroup = this.#newCgroup(record);
+      return spawnRunner({ priority: record.cpu, env: spec.env, cwd, mark, ...(record.cgroup ? { cgroup: record.cgroup } : {}) });
+    }
+    record.cgroup = pooled.cgroup;
+    if (record.cgroup && record.memoryMax !== undefined) record.cgroup.setMemoryMax(record.memoryMax);
+    pooled.child.ref();
+    (pooled.child.channel as { ref?: () => void } | undefined)?.ref?.();
+    return pooled.child;
   }
 
   #spawnCommand(record: TaskRecord): ChildProcess | undefined {
@@ -567,14 +655,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const cgroup = record.cgroup;
     if (!cgroup) return;
     record.cgroup = undefined;
-    if (cgroup.remove()) return;
-    cgroup.kill();
-    let tries = 0;
-    const retry = () => {
-      if (cgroup.remove() || ++tries > 50) return;
-      setTimeout(retry, 20).unref();
-    };
-    setTimeout(retry, 20).unref();
+    removeCgroupWhenEmpty(cgroup);
   }
 
   #markOf(record: TaskRecord): [string, string] {
@@ -608,34 +689,60 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.#checkOom(record);
       this.#dispatch(record, event);
     };
+    // A reused runner outlives the attempt: every listener added here is taken off again (unwire).
+    type Listener = (...args: any[]) => void;
+    const listeners: Array<[NodeJS.EventEmitter, string, Listener]> = [];
+    const listen = (emitter: NodeJS.EventEmitter, event: string, listener: Listener) => {
+      emitter.on(event, listener);
+      listeners.push([emitter, event, listener]);
+    };
     for (const stream of ['stdout', 'stderr'] as const) {
       const readable = child[stream];
       if (!readable || readable.closed) continue; // a runner that died while idle: nothing left to read
       openStreams.add(stream);
-      const splitter = new LineSplitter((line) => this.#onOutputLine(record, attempt, stream, line));
-      readable.on('data', (chunk: Buffer) => {
+      const splitter = new LineSplitter((line) => {
+        if (current()) this.#onRunnerLine(record, attempt, stream, line);
+      });
+      listen(readable, 'data', (chunk: Buffer) => {
         splitter.push(chunk);
         if (exit) armDrainTimer(); // still reading what the task wrote: the limit counts from the last data
       });
-      readable.on('end', () => splitter.end());
-      readable.on('close', () => {
+      listen(readable, 'end', () => splitter.end());
+      listen(readable, 'close', () => {
         openStreams.delete(stream);
         if (openStreams.size === 0) reportExit();
       });
       (readable as unknown as { ref?: () => void }).ref?.();
     }
-    child.on('message', (message: FromRunner) => {
+    listen(child, 'message', (message: FromRunner) => {
       if (current()) this.#onRunnerMessage(record, message);
     });
-    child.on('error', () => {
+    listen(child, 'error', () => {
       // Spawn errors are handled in #spawn; IPC send errors surface as a missing report.
     });
-    child.on('exit', (code, signal) => {
+    listen(child, 'exit', (code: number | null, signal: NodeJS.Signals | null) => {
       exit = { type: 'exited', code, signal, at: Date.now() };
       exitSeenAt = performance.now();
       if (openStreams.size === 0) return reportExit();
       armDrainTimer();
     });
+    record.unwire = () => {
+      clearTimeout(drainTimer);
+      for (const [emitter, event, listener] of listeners) emitter.off(event, listener);
+    };
+  }
+
+  /** A line of a runner's output: the task's, up to its end marker (a reusable run); nothing after it is. */
+  #onRunnerLine(record: TaskRecord, attempt: number, stream: 'stdout' | 'stderr', line: string): void {
+    const release = record.release;
+    if (!release) return this.#onOutputLine(record, attempt, stream, line);
+    if (release[stream]) return;
+    if (!line.endsWith(release.endMarker)) return this.#onOutputLine(record, attempt, stream, line);
+    // The task's last write may have had no newline: what precedes the marker is its last line.
+    const last = line.slice(0, -release.endMarker.length);
+    if (last.length > 0) this.#onOutputLine(record, attempt, stream, last);
+    release[stream] = true;
+    this.#maybeRelease(record);
   }
 
   #onRunnerMessage(record: TaskRecord, message: FromRunner): void {
@@ -653,12 +760,16 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         return;
       case 'result':
         this.#dispatch(record, { type: 'report', report: { kind: 'result', value: message.value }, at });
+        if (message.idle) this.#onRunnerIdle(record, message.idle.rssBytes);
         return;
       case 'error':
         this.#dispatch(record, { type: 'report', report: { kind: 'error', error: message.error }, at });
         return;
       case 'cancelled':
         this.#dispatch(record, { type: 'report', report: { kind: 'cancelled', error: message.error }, at });
+        return;
+      case 'not-reusable':
+        this.#onOutputLine(record, record.machine.attempt, 'stderr', notReusedLine(record, message.why));
         return;
       default:
         return;
@@ -674,6 +785,87 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const log: LogLine = { taskId: record.id, attempt, stream, line, at: Date.now() };
     record.handle.emit('log', log);
     this.#emitEvent({ type: 'log', log });
+  }
+
+  /** A reusable run's runner stays for another task: it wrote its end markers before this result. */
+  #onRunnerIdle(record: TaskRecord, rssBytes: number): void {
+    if (!record.release) return;
+    record.release.rssBytes = rssBytes;
+    // The end markers were flushed before the result was sent: they are read in a moment, unless
+    // something is badly wrong. Bounded: then the runner is not reused, and the exit path reads the rest.
+    record.timers.release = setTimeout(() => this.#retireRunner(record), RELEASE_WAIT_MS);
+    this.#maybeRelease(record);
+  }
+
+  /** Once a reusable run has ended (see RunnerRelease): the runner is released for the next task, or retired. */
+  #maybeRelease(record: TaskRecord): void {
+    const release = record.release;
+    if (!release || release.rssBytes === undefined || !release.stdout || !release.stderr) return;
+    clearTimeout(record.timers.release);
+    record.timers.release = undefined;
+    const why = this.#whyNotReusable(record, release.rssBytes);
+    if (why === undefined) return this.#dispatch(record, { type: 'released', at: Date.now() });
+    if (why) this.#onOutputLine(record, record.machine.attempt, 'stderr', notReusedLine(record, why));
+    this.#retireRunner(record);
+  }
+
+  /**
+   * Why this runner may not serve another task ('' when there is nothing to tell the user), or
+   * undefined when it may. Its own checks (leftover handles) were the runner's; these are what only
+   * the supervisor can see: other processes in its cgroup or group, memory, the count, OOM kills.
+   */
+  #whyNotReusable(record: TaskRecord, rssBytes: number): string | undefined {
+    const runner = record.runner;
+    if (!runner || this.#shutDown || runner.served >= record.reuseLimit || record.machine.state !== 'running') return '';
+    if (rssBytes > this.#options.runnerMaxRssBytes) {
+      return `the runner's memory (RSS ${formatBytes(rssBytes)}) is over runnerMaxRssBytes (${formatBytes(this.#options.runnerMaxRssBytes)})`;
+    }
+    const others = this.#otherProcesses(record, runner);
+    if (others > 0) return `the task left ${others} process${others > 1 ? 'es' : ''} running`;
+    if (runner.cgroup && runner.cgroup.oomKills() > 0) return 'the kernel\'s OOM killer ended a process of it';
+    return undefined;
+  }
+
+  /**
+   * Processes of the attempt other than its runner: in its cgroup; with process groups, in its
+   * group or marked with its lineage, born since the run began (read from there on: a reused
+   * runner is old, and reading every process since its birth would cost more with each task).
+   */
+  #otherProcesses(record: TaskRecord, runner: ReusableRunner): number {
+    if (runner.cgroup) return runner.cgroup.pids().filter((pid) => pid !== runner.pid).length;
+    const floor = record.runFloorPid ?? runner.pid;
+    const members = new Set(newGroupMembers(runner.pid, floor));
+    for (const [pid, startTime] of record.escapees) if (isSameLiveProcess(pid, startTime)) members.add(pid);
+    for (const { pid } of this.#mark.find(LineageMark.valueOf(record.id, record.machine.attempt), floor)) members.add(pid);
+    members.delete(runner.pid);
+    return members.size;
+  }
+
+  /** The runner keeps its process for the next task of its kind: this attempt lets go of it. */
+  #parkRunner(record: TaskRecord): void {
+    const runner = record.runner;
+    this.#detachRunner(record);
+    if (runner) this.#idleRunners.park(runner);
+  }
+
+  /** Not reused after all: the runner exits as a one-task runner does, and the exit ends the attempt. */
+  #retireRunner(record: TaskRecord): void {
+    clearTimeout(record.timers.release);
+    record.timers.release = undefined;
+    record.runner = undefined;
+    this.#sendToRunner(record, { t: 'exit' });
+  }
+
+  #detachRunner(record: TaskRecord): void {
+    clearTimeout(record.timers.release);
+    record.timers.release = undefined;
+    record.unwire?.();
+    record.unwire = undefined;
+    record.runner = undefined;
+    record.release = undefined;
+    record.child = undefined;
+    record.pid = undefined;
+    record.cgroup = undefined;
   }
 
   #sendToRunner(record: TaskRecord, message: ToRunner): void {
@@ -830,6 +1022,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #resetAttempt(record: TaskRecord): void {
     this.#forgetAttempt(record);
     this.#clearTimers(record);
+    record.unwire?.();
+    record.unwire = undefined;
+    record.runner = undefined;
+    record.release = undefined;
     record.child = undefined;
     record.escapees.clear();
     record.lastSignal = undefined;
@@ -855,6 +1051,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       }
     }
     this.#pool?.close();
+    this.#idleRunners.close();
     this.#guard.close();
   }
 
@@ -1018,6 +1215,16 @@ function memoryLimitUnavailable(containment: ContainmentSupport): string {
   if (containment.backend !== 'cgroup') return `there is no task cgroup on this machine (${containment.limits.join('; ')})`;
   const why = containment.limits.find((line) => line.startsWith('memory:'));
   return `no cgroup memory controller is available to taskwarden here${why ? ` (${why})` : ''}`;
+}
+
+/** The log line that says why a reusable task's runner was replaced. */
+function notReusedLine(record: TaskRecord, why: string): string {
+  return `taskwarden: task ${record.id}: ${why}: its runner is not reused`;
+}
+
+/** What is fixed in a runner process once it runs: tasks that agree on all of it may share one. */
+function runnerKey(module: string, cwd: string, env: Record<string, string> | undefined, record: TaskRecord): string {
+  return JSON.stringify([module, cwd, env ?? null, record.cpu.nice, record.cpu.schedIdle, record.memoryMax ?? null]);
 }
 
 function formatBytes(bytes: number): string {

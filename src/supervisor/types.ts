@@ -33,6 +33,12 @@ export interface ModuleTaskSpec {
   priority?: Priority;
   /** Memory limit in bytes for all the task's processes together (default: the Supervisor's `memoryMax`); needs a cgroup memory controller. */
   memoryMax?: number;
+  /**
+   * Reuse the runner process for further tasks of the same module, cwd, env, priority and memory
+   * limit (a plate of images): true, or the most tasks one runner may serve. A runner is reused
+   * only after a task that completed and left nothing behind; see README, Reusable runners.
+   */
+  reuse?: boolean | number;
 }
 
 export interface CommandTaskSpec {

@@ -127,7 +127,7 @@ export async function parseConfig(value: unknown, file: string, baseDir = path.d
       } else {
         modulePath = path.resolve(baseDir, t.module);
       }
-      spec = { module: modulePath, ...(t.input !== undefined ? { input: t.input } : {}), ...shared };
+      spec = { module: modulePath, ...(t.input !== undefined ? { input: t.input } : {}), ...(t.reuse !== undefined ? { reuse: t.reuse } : {}), ...shared };
     } else {
       spec = { command: t.command[0], args: t.command.slice(1), ...shared };
     }

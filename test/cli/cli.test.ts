@@ -60,6 +60,24 @@ describe('taskwarden CLI', { timeout: 60_000 }, () => {
     expect(bad.stderr).toMatch(/--priority must be idle, low, normal, got "high"/);
   });
 
+  it('run --reuse: the next run of the module takes the same runner; --reuse with a command, or with --isolate, is exit 2', async () => {
+    const runs = [];
+    for (let k = 0; k < 2; k++) runs.push(await tw('run', fixture('reuse-probe'), '--input', '{"mode":"ok"}', '--reuse', '--wait'));
+    expect(runs.map((r) => r.code)).toEqual([0, 0]);
+    const [a, b] = runs.map((r) => JSON.parse(r.stdout.trim()) as { pid: number; served: number });
+    expect(b!.pid).toBe(a!.pid);
+    expect(b!.served).toBe(a!.served + 1);
+    const command = await tw('run', '--reuse', '--', 'true');
+    expect(command.code).toBe(2);
+    expect(command.stderr).toMatch(/--reuse and --isolate go with a module/);
+    const both = await tw('run', fixture('reuse-probe'), '--reuse', '3', '--isolate');
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/--reuse and --isolate contradict each other/);
+    const bad = await tw('run', fixture('reuse-probe'), '--reuse', '0');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--reuse takes the most tasks one runner may serve, an integer >= 1/);
+  });
+
   it('daemon: a second start reports the running one', async () => {
     const again = await tw('daemon');
     expect(again.code).toBe(0);

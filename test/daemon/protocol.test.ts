@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { startDaemon, type DaemonHandle } from '../../dist/src/daemon/server.js';
 import { PROTOCOL_VERSION, MAX_LINE_BYTES } from '../../dist/src/protocol/index.js';
+import { textureTaskModule } from '../../dist/src/tasks/texture/index.js';
 import { fixture } from '../helpers.js';
 import { RawClient, tempHome, type Msg } from './helpers.js';
 
@@ -97,6 +98,23 @@ describe('protocol conformance', () => {
     expect((await c.request({ type: 'TASK_REQUEST', spec: { module: 'relative.mjs' } })).message).toMatch(/spec\.module.*cwd/);
     expect((await c.request({ type: 'TASK_REQUEST', spec: { command: 'sleep', arg: ['1'] } })).code).toBe('BAD_MESSAGE');
     expect((await c.request({ type: 'TASK_REQUEST' })).message).toMatch(/TASK_REQUEST\.spec/);
+  });
+
+  it('TASK_REQUEST with reuse: a reusable runner serves the next task; texture tasks reuse unless the spec says reuse: false', async () => {
+    const c = await client();
+    await c.request({ type: 'SUBSCRIBE' });
+    const pids: number[] = [];
+    for (let k = 0; k < 2; k++) {
+      const ack = await c.request({ type: 'TASK_REQUEST', spec: { ...moduleSpec('reuse-probe', { mode: 'ok' }), reuse: true } });
+      expect(ack.task.spec.reuse).toBe(true);
+      pids.push((await completeOf(c, ack.task.id)).task.outcome.result.pid);
+    }
+    expect(pids[1]).toBe(pids[0]);
+    expect((await c.request({ type: 'TASK_REQUEST', spec: { command: 'true', reuse: true } })).message).toMatch(/spec\.reuse: goes with "module"/);
+    expect((await c.request({ type: 'TASK_REQUEST', spec: { ...moduleSpec('echo'), reuse: 0 } })).message).toMatch(/spec\.reuse/);
+    const texture = { module: textureTaskModule, input: { images: ['sample:brick'] } };
+    expect((await c.request({ type: 'TASK_REQUEST', spec: texture })).task.spec.reuse).toBe(true);
+    expect((await c.request({ type: 'TASK_REQUEST', spec: { ...texture, reuse: false } })).task.spec.reuse).toBe(false);
   });
 
   it('TASK_CANCEL, TASK_KILL, TASK_RESTART -> ACK {task}; unknown ids -> UNKNOWN_TASK', async () => {

@@ -105,6 +105,25 @@ describe('cgroup containment', () => {
     }, 90_000);
   }
 
+  it('a kill at once after start finds the command in its cgroup (it is moved in by the spawner, not only by itself)', async () => {
+    const sup = new Supervisor({ containment: 'cgroup', concurrency: 20, prewarm: 0, graceMs: 500, sampleIntervalMs: 600_000 });
+    const tag = newTag();
+    try {
+      const tasks = Array.from({ length: 20 }, () => {
+        const task = sup.start({ command: 'sleep', args: [tag] });
+        // Synchronously on 'running', which a command reaches as it is spawned: before its shell has run.
+        task.on('state', (s) => s.state === 'running' && task.kill());
+        return task;
+      });
+      const outcomes = await Promise.all(tasks.map((t) => t.done));
+      expect(outcomes.map((o) => o.state)).toEqual(Array(20).fill('killed'));
+      expect(sleepers(tag)).toEqual([]);
+    } finally {
+      killSleepers(tag);
+      await sup.shutdown();
+    }
+  }, 60_000);
+
   it('owner SIGKILLed: the orphan guard kills every task cgroup, then removes them', async () => {
     const tag = newTag();
     const owner = spawn(process.execPath, [fixture('owner-cgroups')], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, TAG: tag } });

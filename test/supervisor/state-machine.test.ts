@@ -127,7 +127,31 @@ describe('task state machine (pure)', () => {
     fc.constant({ type: 'restart', reason: 'restart', at } as const),
     fc.constant({ type: 'grace-expired', at } as const),
     fc.constant({ type: 'spawn-failed', error: { name: 'E', message: 'enoent' }, at } as const),
+    fc.constant({ type: 'released', at } as const),
   );
+
+  it('released: a running task with a result ends completed without an exit, keeping its runner for the next task', () => {
+    const result = { type: 'report', report: { kind: 'result', value: 7 }, at } as const;
+    const { state, actions } = run(initialState('module'), admit, spawned, started, result, { type: 'released', at: at + 5 });
+    expect(state.outcome).toEqual({ state: 'completed', result: 7, attempt: 1, durationMs: 5 });
+    expect(actions.map((a) => a.type)).toEqual(['spawn', 'disarm-grace', 'keep-runner', 'release-slot', 'settle']);
+  });
+
+  it('released during a stop or a pause retires the runner (the stop goes on); after an exit or without a result it is nothing', () => {
+    const result = { type: 'report', report: { kind: 'result', value: 7 }, at } as const;
+    const released = { type: 'released', at } as const;
+    const withResult = run(initialState('module'), admit, spawned, started, result).state;
+    for (const stop of [{ type: 'cancel', reason: 'cancel', at }, { type: 'kill', reason: 'kill', at }, { type: 'pause', at }] as const) {
+      const s = run(withResult, stop).state;
+      expect(transition(s, released)).toEqual({ next: s, actions: [{ type: 'retire-runner' }] });
+    }
+    // The stop still ends on the exit, and the result it raced with is kept.
+    expect(run(withResult, { type: 'cancel', reason: 'cancel', at }, released, exited(0), empty).state.outcome?.state).toBe('completed');
+    const exitedFirst = run(withResult, exited(0)).state;
+    expect(transition(exitedFirst, released).actions).toEqual([]);
+    const failed = run(initialState('module'), admit, spawned, started, { type: 'report', report: { kind: 'error', error: { name: 'E', message: 'm' } }, at }).state;
+    expect(transition(failed, released)).toEqual({ next: failed, actions: [{ type: 'retire-runner' }] });
+  });
 
   it('property: any event sequence keeps slots balanced and settles exactly once per terminal entry', () => {
     fc.assert(fc.property(fc.constantFrom('module', 'command'), fc.array(eventArb, { maxLength: 60 }), (kind, events) => {

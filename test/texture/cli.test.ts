@@ -26,6 +26,25 @@ function capture() {
   return { io: { stdout, stderr, concurrency: 2 }, out: () => out, err: () => err };
 }
 
+/** Runner processes of this test process seen while the watch lasts (/proc, every few ms; a sample can miss one, never invent one). */
+function watchRunners(): { stop: () => Set<number> } {
+  const seen = new Set<number>();
+  const look = () => {
+    for (const name of readdirSync('/proc')) {
+      if (!/^\d+$/.test(name) || seen.has(Number(name))) continue;
+      try {
+        const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
+        if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== process.pid) continue;
+        if (readFileSync(`/proc/${name}/cmdline`, 'latin1').includes('runner/host.js')) seen.add(Number(name));
+      } catch {
+        // exited meanwhile
+      }
+    }
+  };
+  const timer = setInterval(look, 5);
+  return { stop: () => (clearInterval(timer), look(), seen) };
+}
+
 // Output tests run the analysis at normal priority: on a busy machine (npm run test:stress) the CLI's default
 // 'low' would make them wait behind the load, which is what it is for, not what is tested here.
 describe('taskwarden texture', () => {
@@ -60,6 +79,30 @@ describe('taskwarden texture', () => {
     expect(t.out()).toMatch(/brick\.png: 512 x 512, 8-bit grey, levels 256, symmetric/);
     expect(t.out()).toMatch(/contrast\s+146\.04/);
   });
+
+  it('a plate: one task per image on one reusable runner per worker (--isolate: a process per image); a corrupt image fails alone', async () => {
+    const plate = Array.from({ length: 12 }, (_, k) => path.join(tmp.dir, `plate-${k}.png`));
+    for (const file of plate) writeFileSync(file, readFileSync(brick));
+    const corrupt = path.join(tmp.dir, 'plate-corrupt.png');
+    const png = Buffer.from(readFileSync(grass));
+    writeFileSync(corrupt, png.subarray(0, png.length >> 1)); // truncated in the image data
+    const files = [...plate.slice(0, 6), corrupt, ...plate.slice(6)];
+    for (const isolate of [false, true]) {
+      const c = capture();
+      const runners = watchRunners();
+      const code = await runTextureCommand(files, { json: true, priority: 'normal', isolate }, c.io);
+      const seen = runners.stop();
+      expect(code, c.err()).toBe(1);
+      const entries = JSON.parse(c.out()) as Array<{ file: string; ok: boolean; error?: { message: string } }>;
+      expect(entries.map((e) => e.file)).toEqual(files);
+      expect(entries.filter((e) => e.ok).length).toBe(12);
+      expect(entries[6]).toMatchObject({ ok: false, file: corrupt });
+      expect(entries[6]!.error!.message).toContain(corrupt);
+      // 13 tasks on 2 workers: reused, the 2 first runners serve them all; isolated, each had its own.
+      if (isolate) expect(seen.size).toBeGreaterThanOrEqual(7);
+      else expect(seen.size).toBeLessThanOrEqual(2);
+    }
+  }, 120_000);
 
   it('usage errors name the option', async () => {
     const program = new Command('taskwarden').exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });

@@ -33,6 +33,7 @@ describe('templates config', () => {
           { name: 'analyse', module: './tasks/analyse.js', input: { file: 'a.png' }, graceMs: 500 },
           { name: 'job', command: ['python3', 'job.py', '--fast'], cwd: 'jobs', env: { A: '1' } },
           { name: 'spin', module: 'builtin:sync-loop' },
+          { name: 'plate', module: './tasks/analyse.js', reuse: 50 },
         ],
       },
       '/cfg/taskwarden.config.json',
@@ -41,6 +42,7 @@ describe('templates config', () => {
       { key: 1, name: 'analyse', spec: { module: '/cfg/tasks/analyse.js', input: { file: 'a.png' }, name: 'analyse', cwd: '/cfg', graceMs: 500 } },
       { key: 2, name: 'job', spec: { command: 'python3', args: ['job.py', '--fast'], name: 'job', cwd: '/cfg/jobs', env: { A: '1' } } },
       { key: 3, name: 'spin', spec: { module: builtinModulePath('sync-loop'), name: 'spin', cwd: '/cfg' } },
+      { key: 4, name: 'plate', spec: { module: '/cfg/tasks/analyse.js', reuse: 50, name: 'plate', cwd: '/cfg' } },
     ]);
   });
 
@@ -59,6 +61,8 @@ describe('templates config', () => {
     expect(await problem({ templates: [{ name: 'ok', command: ['a'] }, { module: 'a.js' }] })).toMatch(/templates\[1\]\.name: required/);
     expect(await problem({ templates: [{ name: 'x', module: 'a.js', inptu: {} }] })).toMatch(/templates\[0\]: unknown key "inptu"/);
     expect(await problem({ templates: [{ name: 'x', module: 'a.js', graceMs: -1 }] })).toMatch(/templates\[0\]\.graceMs/);
+    expect(await problem({ templates: [{ name: 'x', module: 'a.js', reuse: 0 }] })).toMatch(/templates\[0\]\.reuse: must be true, false or the most tasks one runner may serve/);
+    expect(await problem({ templates: [{ name: 'x', command: ['a'], reuse: true }] })).toMatch(/templates\[0\]: unknown key "reuse"/);
     expect(await problem({ templates: [{ name: 'x', module: 'builtin:nope' }] })).toMatch(/unknown built-in "nope" \(known: steady, cpu-burner/);
   });
 

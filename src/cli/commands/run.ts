@@ -10,7 +10,7 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { programProblem } from '../../daemon/program.js';
 import { findProgram } from '../../process/path-lookup.js';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import type { DaemonClient } from '../../daemon/client.js';
 import { ValueDecodeError, decodeValue, stringifyValue, type DaemonEvent } from '../../protocol/index.js';
 import { isTerminalState, type TaskOutcome, type TaskSnapshot, type TaskSpec } from '../../supervisor/types.js';
@@ -27,6 +27,9 @@ interface RunOptions {
   name?: string;
   priority?: Priority;
   memory?: number;
+  /** true, or the most tasks per runner (commander gives true for a bare --reuse). */
+  reuse?: boolean | number;
+  isolate?: boolean;
   wait?: boolean;
   json?: boolean;
 }
@@ -40,6 +43,8 @@ export function registerRunCommand(program: Command, argv: readonly string[]): v
     .option('--name <name>', 'display name')
     .option('--priority <level>', "CPU priority: idle (default: only CPU time nobody else wants), low (nice 10) or normal", priorityOption)
     .option('--memory <size>', 'memory limit for all the task\'s processes together, e.g. 512M or 2G; over it the task fails OOM_KILLED (needs cgroups: see taskwarden doctor)', memoryOption)
+    .option('--reuse [n]', 'a module task: its runner process may serve later tasks of the same module, cwd and env (at most n tasks; see README, Reusable runners)', reuseOption)
+    .option('--isolate', 'a module task: a fresh process, never a reused one (for modules the daemon reuses by default, such as the texture task)')
     .option('-w, --wait', 'wait for the end: progress bar, output, exit code 0 completed, 1 failed, 130 cancelled, 137 killed')
     .option('--json', 'print the task (with --wait: the final task) as JSON')
     .addHelpText('after', '\nExamples:\n  taskwarden run ./tasks/resize.mjs --input \'{"size":512}\' --wait\n  taskwarden run --name train --wait -- python train.py --epochs 3')
@@ -67,6 +72,7 @@ export function buildSpec(target: string[], options: RunOptions, argv: readonly 
     if (command.length === 0) throw new UsageError('run: nothing after "--": give a command, e.g. taskwarden run -- sleep 5');
     if (target.length > command.length) throw new UsageError('run: give either a module or "-- <command>", not both');
     if (options.input !== undefined) throw new UsageError('run: --input goes with a module; pass a command its data as arguments');
+    if (options.reuse !== undefined || options.isolate) throw new UsageError('run: --reuse and --isolate go with a module; a command is a program of its own, started for each task');
     return { command: resolveCommand(command[0]!), args: command.slice(1), cwd: process.cwd(), ...name };
   }
   if (target.length === 0) throw new UsageError('run: give a task module path, or "-- <command> [args...]"');
@@ -75,7 +81,17 @@ export function buildSpec(target: string[], options: RunOptions, argv: readonly 
   if (!existsSync(module) || !statSync(module).isFile()) {
     throw new UsageError(`run: no task module ${module}; to run a command write: taskwarden run -- ${target[0]}`);
   }
-  return { module, cwd: process.cwd(), ...name, ...(options.input !== undefined ? { input: parseInput(options.input) } : {}) };
+  if (options.reuse !== undefined && options.isolate) throw new UsageError('run: --reuse and --isolate contradict each other: give one');
+  const reuse = options.isolate ? { reuse: false } : options.reuse !== undefined ? { reuse: options.reuse } : {};
+  return { module, cwd: process.cwd(), ...name, ...reuse, ...(options.input !== undefined ? { input: parseInput(options.input) } : {}) };
+}
+
+function reuseOption(value: string): number {
+  const n = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
+    throw new InvalidArgumentError(`--reuse takes the most tasks one runner may serve, an integer >= 1 (or nothing, for no limit), got ${JSON.stringify(value)}`);
+  }
+  return n;
 }
 
 /** JSON, in which tagged values ({"$tw":"Date","v":"..."}, see docs/daemon.md) stand for what they encode. */

@@ -1,7 +1,9 @@
 /**
  * `taskwarden texture <image...>`: GLCM texture features of PNG/TIFF images, computed by the
- * texture task module through an in-process Supervisor (one process per image, up to one per
- * CPU), with a progress bar on stderr. Ctrl+C cancels the tasks gracefully and exits 130.
+ * texture task module through an in-process Supervisor, with a progress bar on stderr. Each image
+ * is a task of its own (its progress, its cancel, its failure); a plate runs on one reusable runner
+ * process per CPU (spec.reuse), or, with --isolate, on a fresh process per image. Ctrl+C cancels
+ * the tasks gracefully and exits 130.
  *
  *   --levels N          grey levels (default 256; fewer levels requantize: floor(v * N / 2^bits))
  *   --distances 1,3     pixel distances (default 1)
@@ -10,6 +12,7 @@
  *   --tile N            per-tile features: heat-map PNGs + JSON/CSV numbers in --out
  *   --json | --csv      machine-readable stdout (JSON: one entry per image, features [distance][angle])
  *   --out DIR           where tile maps go (default ./texture-maps)
+ *   --isolate           a fresh process for every image (default: runners reused across images)
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -42,6 +45,8 @@ export interface TextureCommandOptions {
    * not starve behind other work as 'idle' would, yet this process answers Ctrl+C at once.
    */
   priority?: Priority;
+  /** A fresh process for every image instead of reusable runners (one per CPU). */
+  isolate?: boolean;
 }
 
 export interface TextureCommandIO {
@@ -100,6 +105,7 @@ export function registerTextureCommand(program: Command): void {
     .option('--csv', 'write CSV to stdout: one row per image, distance and angle')
     .option('--out <dir>', 'directory for tile maps (default ./texture-maps)')
     .option('--no-progress', 'no progress bar on stderr')
+    .option('--isolate', 'run every image in a fresh process (default: one reusable process per CPU serves image after image)')
     .option('--priority <level>', 'CPU priority of the analysis: idle, low (the default: nice 10) or normal', (value: string) => {
       if (!PRIORITIES.includes(value as Priority)) throw new InvalidArgumentError(`--priority must be ${PRIORITIES.join(', ')}, got ${JSON.stringify(value)}`);
       return value as Priority;
@@ -126,12 +132,15 @@ export async function runTextureCommand(images: string[], options: TextureComman
   const stems = files.map((f) => path.basename(f).replace(/\.[^.]+$/, ''));
   const batches = options.tile !== undefined && new Set(stems).size !== stems.length ? [files] : files.map((f) => [f]);
   // Loaded here, not at the top: every other CLI command would pay for the texture library.
-  const { textureTaskModule } = await import('../../tasks/texture/index.js');
+  const { textureTaskModule } = await import('../../tasks/texture/module-path.js');
 
+  const concurrency = Math.max(1, Math.min(io.concurrency ?? os.availableParallelism(), batches.length));
+  const isolate = options.isolate === true;
   const sup = new Supervisor({
-    concurrency: Math.max(1, Math.min(io.concurrency ?? os.availableParallelism(), batches.length)),
-    // More images than workers: keep runners warm with the texture module loaded, so later images skip start-up.
-    prewarm: batches.length > 1 ? 1 : 0,
+    concurrency,
+    // Isolated, with more images than workers: runners boot (the texture module loaded) while the
+    // images before them run, as many as the queue needs. Reused: the first runners serve the plate.
+    prewarm: isolate && batches.length > concurrency ? 1 : 0,
     preload: [textureTaskModule],
     graceMs: 3000,
     stallAfterMs: 60_000,
@@ -140,7 +149,7 @@ export async function runTextureCommand(images: string[], options: TextureComman
   const showProgress = (options.progress ?? true) && io.stderr.isTTY === true;
   const bar = new ProgressBar(io.stderr, batches.length, showProgress);
   const tasks: Task[] = batches.map((batch, k) => {
-    const task = sup.start({ module: textureTaskModule, input: { ...input, images: batch }, name: `texture ${path.basename(batch[0])}${batch.length > 1 ? ` +${batch.length - 1}` : ''}` });
+    const task = sup.start({ module: textureTaskModule, input: { ...input, images: batch }, reuse: !isolate, name: `texture ${path.basename(batch[0])}${batch.length > 1 ? ` +${batch.length - 1}` : ''}` });
     task.on('progress', ({ fraction, message }) => bar.update(k, fraction, message));
     return task;
   });

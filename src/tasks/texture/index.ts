@@ -3,8 +3,6 @@
  * scikit-image's definitions — decoding, requantization, features, tiles and heat maps, sample
  * images — and `textureTaskModule`, the task module to run through a Supervisor.
  */
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 export { FEATURE_NAMES, FEATURE_COUNT } from './types.js';
 export type { FeatureName, FeatureTable, GreyImage, TextureOptions, ResolvedTextureOptions, ProgressCallback, RunControl } from './types.js';
@@ -45,13 +43,4 @@ export {
 } from './analyze.js';
 export type { TextureTaskInput, TextureTaskResult } from './task.js';
 
-const here = fileURLToPath(import.meta.url);
-
-/**
- * Absolute path of the compiled task module (dist/src/tasks/texture/task.js), for
- * `supervisor.start({ module: textureTaskModule, input: { images } })`. When this file runs from
- * the TypeScript sources (tests), it still points at the compiled module, which a runner can load.
- */
-export const textureTaskModule: string = here.endsWith('.ts')
-  ? path.resolve(path.dirname(here), '../../../dist/src/tasks/texture/task.js')
-  : path.join(path.dirname(here), 'task.js');
+export { textureTaskModule } from './module-path.js';
