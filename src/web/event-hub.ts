@@ -1,0 +1,144 @@
+/**
+ * Server-Sent Events for the web page: every message gets an id (`<epoch>-<seq>`), the last
+ * MAX_KEPT are kept, and a page that reconnects with Last-Event-ID gets exactly the messages it
+ * missed; one whose id is too old, or from another run of the server (another epoch), gets a
+ * fresh snapshot instead. Lines are batched per event-loop turn (one write per client per turn,
+ * however many events), and a page that stops reading is dropped once MAX_UNREAD_BYTES wait for it:
+ * its browser reconnects and catches up, and nobody else waits for it.
+ */
+import { randomBytes } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+
+/** Messages kept for resumption (about a second of 500 tasks at 10 Hz, plus their snapshots). */
+const MAX_KEPT = 20_000;
+const MAX_KEPT_BYTES = 32 * 1024 * 1024;
+const MAX_UNREAD_BYTES = 8 * 1024 * 1024;
+/** A comment line now and then keeps proxies and SSH tunnels from closing an idle stream. */
+const KEEPALIVE_MS = 15_000;
+/** How long the browser waits before reconnecting. */
+const RETRY_MS = 1000;
+
+interface Kept {
+  seq: number;
+  chunk: string;
+}
+
+export class EventHub {
+  /** Changes each run: an id from an earlier run of the server cannot be resumed. */
+  readonly epoch = randomBytes(4).toString('hex');
+  readonly #kept: Kept[] = [];
+  #keptHead = 0;
+  #keptBytes = 0;
+  #seq = 0;
+  readonly #clients = new Map<ServerResponse, string[]>();
+  #flushScheduled = false;
+  readonly #keepalive: NodeJS.Timeout;
+
+  constructor() {
+    this.#keepalive = setInterval(() => this.#writeAll(': keepalive\n\n'), KEEPALIVE_MS);
+    this.#keepalive.unref();
+  }
+
+  /** The id of the last message published: what a reply's `seq` refers to. */
+  get seq(): number {
+    return this.#seq;
+  }
+
+  get clients(): number {
+    return this.#clients.size;
+  }
+
+  /** Sends a message to every page, and keeps it for those that reconnect. */
+  publish(message: object): void {
+    const seq = ++this.#seq;
+    const chunk = this.#format(seq, message);
+    this.#keep({ seq, chunk });
+    for (const [, pending] of this.#clients) pending.push(chunk);
+    this.#scheduleFlush();
+  }
+
+  /**
+   * Starts an event stream on `response`. `lastEventId` (the browser's Last-Event-ID): resume after
+   * it when every message since is kept; otherwise, and for a first connection, `snapshot()`
+   * (the whole picture as of now) comes first.
+   */
+  attach(response: ServerResponse, lastEventId: string | undefined, snapshot: () => object): void {
+    response.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      Connection: 'keep-alive',
+      // No buffering by a proxy in between (an nginx in front would otherwise hold events back).
+      'X-Accel-Buffering': 'no',
+    });
+    const pending: string[] = [`retry: ${RETRY_MS}\n\n`];
+    const resumed = this.#since(lastEventId);
+    if (resumed) pending.push(...resumed);
+    else pending.push(this.#format(this.#seq, snapshot()));
+    this.#clients.set(response, pending);
+    response.on('close', () => this.#clients.delete(response));
+    this.#scheduleFlush();
+  }
+
+  /** Ends every stream (the server is closing). */
+  close(): void {
+    clearInterval(this.#keepalive);
+    for (const response of this.#clients.keys()) response.end();
+    this.#clients.clear();
+  }
+
+  /** The chunks after `lastEventId`, or undefined when that cannot be resumed (unknown, other epoch, too old). */
+  #since(lastEventId: string | undefined): string[] | undefined {
+    const match = lastEventId === undefined ? null : /^([0-9a-f]{8})-(\d{1,15})$/.exec(lastEventId);
+    if (!match || match[1] !== this.epoch) return undefined;
+    const after = Number(match[2]);
+    if (after > this.#seq) return undefined;
+    const oldest = this.#keptHead < this.#kept.length ? this.#kept[this.#keptHead]!.seq : this.#seq + 1;
+    if (after + 1 < oldest) return undefined;
+    const out: string[] = [];
+    for (let i = this.#keptHead; i < this.#kept.length; i++) if (this.#kept[i]!.seq > after) out.push(this.#kept[i]!.chunk);
+    return out;
+  }
+
+  #format(seq: number, message: object): string {
+    // JSON never contains a raw newline, so the message is one data line.
+    return `id: ${this.epoch}-${seq}\ndata: ${JSON.stringify(message)}\n\n`;
+  }
+
+  #keep(kept: Kept): void {
+    this.#kept.push(kept);
+    this.#keptBytes += kept.chunk.length;
+    while (this.#kept.length - this.#keptHead > MAX_KEPT || this.#keptBytes > MAX_KEPT_BYTES) {
+      this.#keptBytes -= this.#kept[this.#keptHead]!.chunk.length;
+      this.#kept[this.#keptHead++] = undefined as unknown as Kept;
+    }
+    if (this.#keptHead > 4096 && this.#keptHead * 2 > this.#kept.length) {
+      this.#kept.splice(0, this.#keptHead);
+      this.#keptHead = 0;
+    }
+  }
+
+  #writeAll(chunk: string): void {
+    for (const [, pending] of this.#clients) pending.push(chunk);
+    this.#scheduleFlush();
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    for (const [response, pending] of this.#clients) {
+      if (pending.length === 0) continue;
+      if (response.writableLength > MAX_UNREAD_BYTES) {
+        // It stopped reading: its browser reconnects with Last-Event-ID and catches up from what is kept.
+        this.#clients.delete(response);
+        response.destroy();
+        continue;
+      }
+      response.write(pending.join(''));
+      pending.length = 0;
+    }
+  }
+}
