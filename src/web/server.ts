@@ -20,6 +20,7 @@ export const DEFAULT_WEB_PORT = 8787;
 const CLIENT_NAME = 'taskwarden-web';
 /** A control request is a few hundred bytes; this leaves room and bounds what a request can cost. */
 const MAX_BODY_BYTES = 64 * 1024;
+const REFUSALS_LOGGED = 20;
 
 /** The protocol requests the page may send as they are; starting work goes through the templates only. */
 const PAGE_REQUESTS: ReadonlySet<RequestType> = new Set(['TASK_CANCEL', 'TASK_KILL', 'TASK_RESTART', 'STOP_ALL', 'GET', 'LOGS', 'LIST', 'HISTORY']);
@@ -136,6 +137,7 @@ interface RoutesContext {
 
 class Routes {
   readonly #ctx: RoutesContext;
+  #refusalWindow = { start: 0, logged: 0, dropped: 0 };
 
   constructor(ctx: RoutesContext) {
     this.#ctx = ctx;
@@ -153,20 +155,20 @@ class Routes {
   async #route(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const { gate } = this.#ctx;
     const hostRefusal = gate.checkHost(request);
-    if (hostRefusal) return refuse(response, hostRefusal, request);
+    if (hostRefusal) return this.#refuse(request, response, hostRefusal);
     const url = new URL(request.url ?? '/', 'http://localhost');
     // The address printed on start: its token becomes a cookie, and the address loses it.
     if (request.method === 'GET' && url.pathname === '/' && url.searchParams.has('token')) {
-      if (!gate.isToken(url.searchParams.get('token'))) return refuse(response, gate.addressTokenRefusal(), request);
+      if (!gate.isToken(url.searchParams.get('token'))) return this.#refuse(request, response, gate.addressTokenRefusal());
       response.writeHead(303, { Location: '/', 'Set-Cookie': gate.cookieHeader() });
       response.end();
       return;
     }
     const tokenRefusal = gate.checkToken(request);
-    if (tokenRefusal) return refuse(response, tokenRefusal, request);
+    if (tokenRefusal) return this.#refuse(request, response, tokenRefusal);
     if (request.method === 'POST') {
       const originRefusal = gate.checkOrigin(request);
-      if (originRefusal) return refuse(response, originRefusal);
+      if (originRefusal) return this.#refuse(request, response, originRefusal);
       return this.#post(url.pathname, request, response);
     }
     if (request.method !== 'GET' && request.method !== 'HEAD') {
@@ -174,6 +176,25 @@ class Routes {
       return sendJson(response, 405, { error: { code: 'METHOD_NOT_ALLOWED', message: `${String(request.method).slice(0, 20)} is not used here (GET and POST are)` } });
     }
     return this.#get(url, request, response);
+  }
+
+  /**
+   * A refused request is said in the log (what was asked, from which Origin and Host, and why), at
+   * most REFUSALS_LOGGED per minute so that a hostile page cannot flood it.
+   */
+  #refuse(request: IncomingMessage, response: ServerResponse, refusal: Refusal): void {
+    const now = Date.now();
+    if (now - this.#refusalWindow.start > 60_000) {
+      if (this.#refusalWindow.dropped > 0) this.#ctx.log(`${this.#refusalWindow.dropped} more request(s) refused in the last minute`);
+      this.#refusalWindow = { start: now, logged: 0, dropped: 0 };
+    }
+    if (this.#refusalWindow.logged++ < REFUSALS_LOGGED) {
+      const from = `Origin ${request.headers.origin ?? '(none)'}, Host ${String(request.headers.host ?? '(none)').slice(0, 100)}`;
+      this.#ctx.log(`refused ${request.method} ${(request.url ?? '').split('?')[0]!.slice(0, 100)} (${from}): ${refusal.code}`);
+    } else {
+      this.#refusalWindow.dropped += 1;
+    }
+    refuse(response, refusal, request);
   }
 
   #get(url: URL, request: IncomingMessage, response: ServerResponse): void {
@@ -195,7 +216,7 @@ class Routes {
 
   async #post(path: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
     const body = await readJsonBody(request);
-    if ('refusal' in body) return refuse(response, body.refusal);
+    if ('refusal' in body) return refuse(response, body.refusal, request);
     const json = body.value;
     switch (path) {
       case '/api/request':

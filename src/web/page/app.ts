@@ -56,7 +56,10 @@ class App {
   #source: EventSource | undefined;
   #lastEventId: string | undefined;
   #selected: string | undefined;
+  /** Log lines are shown from the event stream past this event id (what the LOGS reply held is before it). */
   #logFromSeq = Infinity;
+  /** The selected task's log lines that came while its LOGS request was under way: sorted out by the reply's seq. */
+  #logWhileLoading: Array<{ log: WireLogLine; seq: number }> | undefined;
   #logAttempt = 0;
   #detailsTimer: number | undefined;
   #stopAllArmed: number | undefined;
@@ -413,21 +416,32 @@ class App {
       if (this.#selected !== id) return;
       this.#renderDetails(record.task as WireTask, (record.attempts ?? []) as Array<Record<string, unknown>>);
       if (!withLog) return;
+      this.#logWhileLoading = [];
+      this.#logFromSeq = Infinity;
       const logs = await this.#post('/api/request', { type: 'LOGS', taskId: id, tailBytes: LOG_TAIL_BYTES });
       if (this.#selected !== id) return;
       const pre = $('details-log');
       pre.textContent = '';
       this.#logAttempt = logs.attempt as number;
       this.#logFromSeq = logs.seq as number;
-      for (const line of logs.lines as string[]) appendLogLine(pre, line, 'stdout');
+      for (const { stream, line } of logs.lines as Array<{ stream: string; line: string }>) appendLogLine(pre, line, stream);
+      const arrived = this.#logWhileLoading;
+      this.#logWhileLoading = undefined;
+      for (const { log, seq } of arrived) this.#onLog(log, seq);
       pre.scrollTop = pre.scrollHeight;
     } catch (error) {
+      if (this.#selected === id) this.#logWhileLoading = undefined;
       this.#status(`Could not load task ${id}: ${(error as Error).message}`, 'error');
     }
   }
 
   #onLog(log: WireLogLine, seq: number): void {
-    if (log.taskId !== this.#selected || seq <= this.#logFromSeq) return;
+    if (log.taskId !== this.#selected) return;
+    if (this.#logWhileLoading) {
+      this.#logWhileLoading.push({ log, seq });
+      return;
+    }
+    if (seq <= this.#logFromSeq) return;
     const pre = $('details-log');
     const follow = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
     if (log.attempt !== this.#logAttempt) {
