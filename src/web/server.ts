@@ -77,11 +77,11 @@ export async function startWebServer(options: WebServerOptions = {}): Promise<We
   const home = resolveHome({ home: options.home });
   const host = options.host ?? '127.0.0.1';
   const files = loadPageFiles();
-  const hub = new EventHub();
   const log = options.log ?? ((line: string) => process.stderr.write(`taskwarden web: ${line}\n`));
-  const link = new DaemonLink({ home, hub, clientName: CLIENT_NAME, log });
   const server = http.createServer();
   const port = await listen(server, host, options.port ?? DEFAULT_WEB_PORT);
+  const hub = new EventHub();
+  const link = new DaemonLink({ home, hub, clientName: CLIENT_NAME, log });
   const gate = new Gate({ bindHost: host, port, allowHosts: options.allowHosts });
   const routes = new Routes({ gate, hub, link, files, templates: options.templates ?? [], log });
   server.on('request', (request, response) => routes.handle(request, response));
@@ -280,13 +280,19 @@ async function readJsonBody(request: IncomingMessage): Promise<{ value: unknown 
     request.resume();
     return { refusal: { status: 415, code: 'BAD_CONTENT_TYPE', message: `send JSON (Content-Type: application/json), not ${JSON.stringify(type.slice(0, 80))}` } };
   }
+  const tooLarge: Refusal = { status: 413, code: 'TOO_LARGE', message: `the request body is over ${MAX_BODY_BYTES} bytes` };
+  if (Number(request.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
+    // Answered without reading it; the connection closes after the answer (Connection: close).
+    request.resume();
+    return { refusal: tooLarge };
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request as AsyncIterable<Buffer>) {
     size += chunk.length;
     if (size > MAX_BODY_BYTES) {
       request.destroy();
-      return { refusal: { status: 413, code: 'TOO_LARGE', message: `the request body is over ${MAX_BODY_BYTES} bytes` } };
+      return { refusal: tooLarge };
     }
     chunks.push(chunk);
   }
@@ -310,6 +316,7 @@ function refuse(response: ServerResponse, refusal: Refusal, request?: IncomingMe
 
 function sendJson(response: ServerResponse, status: number, body: object): void {
   const text = JSON.stringify(body);
+  if (status === 413) response.setHeader('Connection', 'close');
   response.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
   response.end(text);
 }
