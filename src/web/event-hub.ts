@@ -1,10 +1,12 @@
 /**
- * Server-Sent Events for the web page: every message gets an id (`<epoch>-<seq>`), the last
- * MAX_KEPT are kept, and a page that reconnects with Last-Event-ID gets exactly the messages it
- * missed; one whose id is too old, or from another run of the server (another epoch), gets a
- * fresh snapshot instead. Lines are batched per event-loop turn (one write per client per turn,
- * however many events), and a page that stops reading is dropped once MAX_UNREAD_BYTES wait for it:
- * its browser reconnects and catches up, and nobody else waits for it.
+ * Server-Sent Events for the web page: every message gets a sequence number, the last MAX_KEPT are
+ * kept, and a page that reconnects with Last-Event-ID gets exactly the messages it missed; one
+ * whose id is too old, or from another run of the server (another epoch), gets a fresh snapshot
+ * instead. What a page is sent in one event-loop turn goes as one SSE message, a JSON array, whose
+ * id (`<epoch>-<seq>`) is the sequence number of its last element (the elements before it are
+ * numbered down from there): 500 tasks at 10 Hz are then a few dozen messages a second for the
+ * browser to dispatch, not thousands. A page that stops reading is dropped once MAX_UNREAD_BYTES
+ * wait for it: its browser reconnects and catches up, and nobody else waits for it.
  */
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
@@ -20,7 +22,13 @@ const RETRY_MS = 1000;
 
 interface Kept {
   seq: number;
-  chunk: string;
+  json: string;
+}
+
+/** A page's stream: the JSON of the messages not written yet, and the number of the last of them. */
+interface Client {
+  pending: string[];
+  lastSeq: number;
 }
 
 export class EventHub {
@@ -30,16 +38,18 @@ export class EventHub {
   #keptHead = 0;
   #keptBytes = 0;
   #seq = 0;
-  readonly #clients = new Map<ServerResponse, string[]>();
+  readonly #clients = new Map<ServerResponse, Client>();
   #flushScheduled = false;
   readonly #keepalive: NodeJS.Timeout;
 
   constructor() {
-    this.#keepalive = setInterval(() => this.#writeAll(': keepalive\n\n'), KEEPALIVE_MS);
+    this.#keepalive = setInterval(() => {
+      for (const response of this.#clients.keys()) response.write(': keepalive\n\n');
+    }, KEEPALIVE_MS);
     this.#keepalive.unref();
   }
 
-  /** The id of the last message published: what a reply's `seq` refers to. */
+  /** The number of the last message published: what a reply's `seq` refers to. */
   get seq(): number {
     return this.#seq;
   }
@@ -51,16 +61,19 @@ export class EventHub {
   /** Sends a message to every page, and keeps it for those that reconnect. */
   publish(message: object): void {
     const seq = ++this.#seq;
-    const chunk = this.#format(seq, message);
-    this.#keep({ seq, chunk });
-    for (const [, pending] of this.#clients) pending.push(chunk);
+    const json = JSON.stringify(message);
+    this.#keep({ seq, json });
+    for (const client of this.#clients.values()) {
+      client.pending.push(json);
+      client.lastSeq = seq;
+    }
     this.#scheduleFlush();
   }
 
   /**
    * Starts an event stream on `response`. `lastEventId` (the browser's Last-Event-ID): resume after
    * it when every message since is kept; otherwise, and for a first connection, `snapshot()`
-   * (the whole picture as of now) comes first.
+   * (the whole picture as of now, numbered as the last message published) comes first.
    */
   attach(response: ServerResponse, lastEventId: string | undefined, snapshot: () => object): void {
     response.writeHead(200, {
@@ -69,11 +82,9 @@ export class EventHub {
       // No buffering by a proxy in between (an nginx in front would otherwise hold events back).
       'X-Accel-Buffering': 'no',
     });
-    const pending: string[] = [`retry: ${RETRY_MS}\n\n`];
-    const resumed = this.#since(lastEventId);
-    if (resumed) pending.push(...resumed);
-    else pending.push(this.#format(this.#seq, snapshot()));
-    this.#clients.set(response, pending);
+    response.write(`retry: ${RETRY_MS}\n\n`);
+    const pending = this.#since(lastEventId) ?? [JSON.stringify(snapshot())];
+    this.#clients.set(response, { pending, lastSeq: this.#seq });
     response.on('close', () => this.#clients.delete(response));
     this.#scheduleFlush();
   }
@@ -85,7 +96,7 @@ export class EventHub {
     this.#clients.clear();
   }
 
-  /** The chunks after `lastEventId`, or undefined when that cannot be resumed (unknown, other epoch, too old). */
+  /** The messages after `lastEventId`, or undefined when that cannot be resumed (unknown, other epoch, too old). */
   #since(lastEventId: string | undefined): string[] | undefined {
     const match = lastEventId === undefined ? null : /^([0-9a-f]{8})-(\d{1,15})$/.exec(lastEventId);
     if (!match || match[1] !== this.epoch) return undefined;
@@ -94,31 +105,21 @@ export class EventHub {
     const oldest = this.#keptHead < this.#kept.length ? this.#kept[this.#keptHead]!.seq : this.#seq + 1;
     if (after + 1 < oldest) return undefined;
     const out: string[] = [];
-    for (let i = this.#keptHead; i < this.#kept.length; i++) if (this.#kept[i]!.seq > after) out.push(this.#kept[i]!.chunk);
+    for (let i = this.#keptHead; i < this.#kept.length; i++) if (this.#kept[i]!.seq > after) out.push(this.#kept[i]!.json);
     return out;
-  }
-
-  #format(seq: number, message: object): string {
-    // JSON never contains a raw newline, so the message is one data line.
-    return `id: ${this.epoch}-${seq}\ndata: ${JSON.stringify(message)}\n\n`;
   }
 
   #keep(kept: Kept): void {
     this.#kept.push(kept);
-    this.#keptBytes += kept.chunk.length;
+    this.#keptBytes += kept.json.length;
     while (this.#kept.length - this.#keptHead > MAX_KEPT || this.#keptBytes > MAX_KEPT_BYTES) {
-      this.#keptBytes -= this.#kept[this.#keptHead]!.chunk.length;
+      this.#keptBytes -= this.#kept[this.#keptHead]!.json.length;
       this.#kept[this.#keptHead++] = undefined as unknown as Kept;
     }
     if (this.#keptHead > 4096 && this.#keptHead * 2 > this.#kept.length) {
       this.#kept.splice(0, this.#keptHead);
       this.#keptHead = 0;
     }
-  }
-
-  #writeAll(chunk: string): void {
-    for (const [, pending] of this.#clients) pending.push(chunk);
-    this.#scheduleFlush();
   }
 
   #scheduleFlush(): void {
@@ -129,16 +130,17 @@ export class EventHub {
 
   #flush(): void {
     this.#flushScheduled = false;
-    for (const [response, pending] of this.#clients) {
-      if (pending.length === 0) continue;
+    for (const [response, client] of this.#clients) {
+      if (client.pending.length === 0) continue;
       if (response.writableLength > MAX_UNREAD_BYTES) {
         // It stopped reading: its browser reconnects with Last-Event-ID and catches up from what is kept.
         this.#clients.delete(response);
         response.destroy();
         continue;
       }
-      response.write(pending.join(''));
-      pending.length = 0;
+      // JSON never contains a raw newline, so the array is one data line.
+      response.write(`id: ${this.epoch}-${client.lastSeq}\ndata: [${client.pending.join(',')}]\n\n`);
+      client.pending = [];
     }
   }
 }

@@ -1,31 +1,14 @@
 /** Web page test helpers: Debian's Chromium driven by puppeteer-core, a daemon child process with a web server on it. */
-import { existsSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import type { Browser, Page } from 'puppeteer-core';
+import { launchChromium } from '../../dist/bench/lib/browser.js';
 import { startWebServer, type WebServer } from '../../dist/src/web/server.js';
 import { defaultTemplates } from '../../dist/src/tui/templates.js';
 import { spawnDaemon, tempHome } from '../daemon/helpers.js';
 import { waitFor } from '../helpers.js';
 
-const DEBIAN_CHROMIUM = '/usr/lib/chromium/chromium';
-
-/** The real binary (Debian's /usr/bin wrapper misbehaves headless); npm test installs it (scripts/ensure-chromium.mjs). */
-export function chromiumPath(): string {
-  const path = process.env.TASKWARDEN_CHROMIUM || DEBIAN_CHROMIUM;
-  if (!existsSync(path)) throw new Error(`Chromium is missing at ${path}: run "node scripts/ensure-chromium.mjs" (npm test does) or "apt-get install chromium"`);
-  return path;
-}
-
-/** Headless; extra flags for one test (e.g. --host-resolver-rules). */
-export function launchBrowser(args: string[] = []): Promise<Browser> {
-  return puppeteer.launch({
-    executablePath: chromiumPath(),
-    headless: true,
-    // As root Chromium needs --no-sandbox; /dev/shm may be small in a VM or container.
-    args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu', ...args],
-    protocolTimeout: 60_000,
-  });
-}
+/** Headless Chromium; `args` adds flags (e.g. --host-resolver-rules). */
+export const launchBrowser = (args: string[] = []): Promise<Browser> => launchChromium(args);
 
 export interface Stack {
   home: string;

@@ -100,9 +100,13 @@ class EventStream {
     while ((end = this.#buffer.indexOf('\n\n')) >= 0) {
       const block = this.#buffer.slice(0, end);
       this.#buffer = this.#buffer.slice(end + 2);
-      const id = /^id: (.*)$/m.exec(block)?.[1];
+      const id = /^id: ([0-9a-f]+)-(\d+)$/m.exec(block);
       const data = /^data: (.*)$/m.exec(block)?.[1];
-      if (id !== undefined && data !== undefined) this.messages.push({ id, data: JSON.parse(data) });
+      if (!id || data === undefined) continue;
+      // One SSE message holds the messages of one server turn; the id numbers the last of them.
+      const batch = JSON.parse(data) as unknown[];
+      const first = Number(id[2]) - batch.length + 1;
+      batch.forEach((message, k) => this.messages.push({ id: `${id[1]}-${first + k}`, data: message }));
     }
   }
 }

@@ -69,6 +69,10 @@ class App {
     this.#table = new TaskTable($<HTMLTableSectionElement>('task-rows'), {
       action: (id, action, event) => this.#act(id, action, event),
       select: (id) => this.#select(id),
+      visible: (ids) => {
+        for (const id of ids) this.#dirty.add(id);
+        this.#requestFrame();
+      },
     });
     $('stop-all').addEventListener('click', (event) => this.#stopAll(event));
     $('start-daemon').addEventListener('click', () => void this.#startDaemon());
@@ -94,8 +98,11 @@ class App {
     source.onopen = () => this.#banner(undefined);
     source.onmessage = (event) => {
       this.#lastEventId = event.lastEventId || this.#lastEventId;
-      this.eventsReceived += 1;
-      this.#onMessage(JSON.parse(event.data) as PageMessage, seqOf(event.lastEventId));
+      // One SSE message per server turn: an array whose last element is number lastEventId.
+      const messages = JSON.parse(event.data) as PageMessage[];
+      const first = seqOf(event.lastEventId) - messages.length + 1;
+      this.eventsReceived += messages.length;
+      for (let i = 0; i < messages.length; i++) this.#onMessage(messages[i]!, first + i);
     };
     source.onerror = () => {
       if (source.readyState === EventSource.CONNECTING) {
@@ -175,8 +182,12 @@ class App {
       $('empty').hidden = this.tasks.size > 0;
     }
     const now = this.now();
-    for (const id of this.#dirty) this.#renderRow(id, now);
-    this.#dirty.clear();
+    // Rows off screen stay dirty until they come on screen (TaskTable's visible callback).
+    for (const id of this.#dirty) {
+      if (!this.#table.isOnScreen(id)) continue;
+      this.#renderRow(id, now);
+      this.#dirty.delete(id);
+    }
     this.#renderCounts();
     this.#frameRecorder?.work.push(performance.now() - started);
   }
@@ -190,7 +201,7 @@ class App {
 
   #tick(): void {
     this.#table.tick(this.now());
-    for (const [id, task] of this.tasks) if (task.stall && !isTerminal(task.state)) this.#dirty.add(id);
+    for (const [id, task] of this.tasks) if (task.stall && !isTerminal(task.state) && this.#table.isOnScreen(id)) this.#dirty.add(id);
     this.#requestFrame();
   }
 

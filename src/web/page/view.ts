@@ -1,7 +1,8 @@
 /**
  * The task table of the web page: one row per task, built once and then patched cell by cell, only
- * where a value changed, and only for tasks that changed since the last frame: with 500 tasks
- * updating ten times a second a frame touches the few dozen rows that moved, nothing else.
+ * where a value changed, only for tasks that changed since the last frame, and only for rows on
+ * screen (an IntersectionObserver says which; a row that scrolls into view is brought up to date
+ * then): with 500 tasks updating ten times a second a frame touches the few dozen rows one sees.
  * Everything a task carries is set as text (textContent), never parsed as HTML: a task named
  * `<img src=x onerror=alert(1)>` is shown as those characters.
  */
@@ -41,6 +42,8 @@ interface Row {
 export interface TableHandlers {
   action(taskId: string, action: PendingAction, event: MouseEvent): void;
   select(taskId: string): void;
+  /** Rows that came on screen: render them now. */
+  visible(taskIds: string[]): void;
 }
 
 export class TaskTable {
@@ -48,9 +51,28 @@ export class TaskTable {
   readonly #rows = new Map<string, Row>();
   #order: string[] = [];
   #selected: string | undefined;
+  readonly #onScreen = new Set<string>();
+  readonly #visibility: IntersectionObserver;
 
   constructor(body: HTMLTableSectionElement, handlers: TableHandlers) {
     this.#body = body;
+    // A margin of a screen or so: rows just below the fold are ready before they are scrolled to.
+    this.#visibility = new IntersectionObserver(
+      (entries) => {
+        const appeared: string[] = [];
+        for (const entry of entries) {
+          const id = (entry.target as HTMLElement).dataset.id!;
+          if (entry.isIntersecting) {
+            if (!this.#onScreen.has(id)) appeared.push(id);
+            this.#onScreen.add(id);
+          } else {
+            this.#onScreen.delete(id);
+          }
+        }
+        if (appeared.length > 0) handlers.visible(appeared);
+      },
+      { rootMargin: '600px 0px' },
+    );
     body.addEventListener('click', (event) => {
       const target = event.target as HTMLElement;
       const tr = target.closest('tr');
@@ -68,8 +90,10 @@ export class TaskTable {
     const keep = new Set(order);
     for (const [id, row] of this.#rows) {
       if (!keep.has(id)) {
+        this.#visibility.unobserve(row.tr);
         row.tr.remove();
         this.#rows.delete(id);
+        this.#onScreen.delete(id);
       }
     }
     let previous: HTMLTableRowElement | undefined;
@@ -103,7 +127,8 @@ export class TaskTable {
     this.#attr(row, 'data-state', row.tr, pending && !terminal ? `pending-${pending.action}` : task.state);
     this.#text(row, 'name', c.name, task.name);
     const fraction = task.progress?.fraction ?? (task.state === 'completed' ? 1 : 0);
-    this.#style(row, 'fill', c.fill, `${(fraction * 100).toFixed(1)}%`);
+    // A transform, not a width: the bar moves without laying the table out again.
+    this.#style(row, 'fill', c.fill, `scaleX(${fraction.toFixed(3)})`);
     this.#text(row, 'percent', c.percent, task.progress || task.state === 'completed' ? `${Math.round(fraction * 100)}%` : '');
     this.#text(row, 'message', c.message, task.progress?.message ?? '');
     this.#text(row, 'stall', c.stall, task.stall && !terminal ? stallText(task.stall, stallExtraMs) : '');
@@ -117,14 +142,17 @@ export class TaskTable {
     this.#disabled(row, 'restart', c.restart, false);
   }
 
-  /** Once a second: the running tasks' elapsed times. */
+  /** Once a second: the running tasks' elapsed times (on screen). */
   tick(now: number): void {
-    for (const row of this.#rows.values()) if (row.task && !isTerminal(row.task.state)) this.#elapsed(row, now);
+    for (const id of this.#onScreen) {
+      const row = this.#rows.get(id);
+      if (row?.task && !isTerminal(row.task.state)) this.#elapsed(row, now);
+    }
   }
 
-  /** The row of a task, for the benchmark and the tests (data-id). */
-  has(id: string): boolean {
-    return this.#rows.has(id);
+  /** Whether a task's row is on screen (or near it): only those are rendered each frame. */
+  isOnScreen(id: string): boolean {
+    return this.#onScreen.has(id);
   }
 
   #elapsed(row: Row, now: number): void {
@@ -162,6 +190,7 @@ export class TaskTable {
     const row: Row = { tr, cells: { state, stall, fill, message, percent, elapsed, cpu, rss, attempt, name, cancel, kill, restart }, shown: new Map() };
     this.#rows.set(id, row);
     if (id === this.#selected) tr.classList.add('selected');
+    this.#visibility.observe(tr);
     return row;
   }
 
@@ -171,10 +200,10 @@ export class TaskTable {
     element.textContent = text;
   }
 
-  #style(row: Row, key: string, element: HTMLElement, width: string): void {
-    if (row.shown.get(key) === width) return;
-    row.shown.set(key, width);
-    element.style.width = width;
+  #style(row: Row, key: string, element: HTMLElement, transform: string): void {
+    if (row.shown.get(key) === transform) return;
+    row.shown.set(key, transform);
+    element.style.transform = transform;
   }
 
   #attr(row: Row, key: string, element: HTMLElement, value: string): void {
