@@ -72,7 +72,7 @@ async function taskPid(home: string, taskId: string): Promise<number> {
 
 describe('the web page in Chromium', () => {
   it('opens with the token, starts a template and shows its progress moving', async () => {
-    const { stack, page } = await stackWithPage();
+    const { stack, page } = await stackWithPage(['--concurrency', '3']);
     // The token went into a cookie and out of the address.
     expect(new URL(page.url()).search).toBe('');
     const id = await startTemplate(page, 7); // steady worker: 300 steps of 100 ms
@@ -85,10 +85,16 @@ describe('the web page in Chromium', () => {
     expect(await page.$eval('#daemon', (el) => el.textContent)).toContain(`pid ${stack.daemon.child.pid}`);
 
     const shot = process.env.UPDATE_SCREENSHOT ? fileURLToPath(new URL('../../docs/web-page.png', import.meta.url)) : `${stack.home}/web-page.png`;
-    await startTemplate(page, 4);
-    await startTemplate(page, 9);
-    await page.click(`#task-rows tr[data-id="${id}"] td.name`);
-    await page.waitForSelector('#details:not([hidden]) #details-attempts tr', { timeout: 20_000 });
+    // The picture for the README: a task killed from the page, one running with its log open.
+    const stuck = await startTemplate(page, 4);
+    const shell = await startTemplate(page, 9);
+    await startTemplate(page, 6);
+    await waitForState(page, stuck, /running/);
+    await page.click(`#task-rows tr[data-id="${stuck}"] button.kill`);
+    await waitForState(page, stuck, /killed/);
+    await page.click(`#task-rows tr[data-id="${shell}"] td.name`);
+    await waitFor(async () => /log line 3/.test((await page.$eval('#details-log', (el) => el.textContent)) ?? ''), 20_000, 'the shell task to log');
+    await page.setViewport({ width: 1400, height: 640 });
     await page.screenshot({ path: shot });
     expect(readFileSync(shot).subarray(1, 4).toString()).toBe('PNG');
   });

@@ -470,7 +470,7 @@ class App {
       ['state', isTerminal(task.state) ? outcomeText(task) : stateLabel(task.state)],
       ['attempt', String(task.attempt)],
       ['pid', task.pid === undefined ? '' : String(task.pid)],
-      ['what', 'module' in task.spec ? `module ${String(task.spec.module)}` : `${String(task.spec.command)} ${((task.spec.args as string[] | undefined) ?? []).join(' ')}`],
+      ['what', clip('module' in task.spec ? `module ${String(task.spec.module)}` : `${String(task.spec.command)} ${((task.spec.args as string[] | undefined) ?? []).join(' ')}`, 160)],
       ['created', timeOfDay(task.createdAt)],
       ['started', task.startedAt ? timeOfDay(task.startedAt) : ''],
       ['ended', task.endedAt ? timeOfDay(task.endedAt) : ''],
@@ -549,6 +549,11 @@ function appendLogLine(pre: HTMLElement, line: string, stream: string): void {
   span.className = `log-${stream}`;
   span.textContent = `${line}\n`;
   pre.append(span);
+}
+
+/** A long command line cut to fit the details (taskwarden show has it whole). */
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
 function plural(n: number, word: string): string {
