@@ -8,9 +8,10 @@
  *    frame, the events per second it receives and how far behind the tasks it is (each progress
  *    message carries the task's clock);
  *  - the CPU of the daemon and of the web server, with the page open and idle, and under that load.
+ * BENCH_WEB_PARTS=flood,click picks parts; BENCH_WEB_TASKS sets the 500.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +44,9 @@ export async function runWebBench(runs: number): Promise<BenchRow[]> {
       await page.goto(stack.url);
       await page.waitForSelector('#daemon[data-up="true"]', { timeout: 30_000 });
 
+      const parts = (process.env.BENCH_WEB_PARTS ?? 'cpu,click,flood').split(',');
+      if (parts.includes('flood')) rows.push(...(await flood(stack, page)));
+      if (!parts.includes('click')) return rows;
       const idleCpu = await cpuOver(stack, 5000);
       rows.push(row('daemon CPU, page open, no tasks (5 s)', [idleCpu.daemon], '%'), row('web server CPU, page open, no tasks (5 s)', [idleCpu.web], '%'));
 
@@ -60,8 +64,6 @@ export async function runWebBench(runs: number): Promise<BenchRow[]> {
         row(`click Kill -> frame shows killed (confirmed), ${BUSY_TASKS} CPU-bound tasks`, loaded.confirmed),
       );
       await stopTasks(stack.client, busy);
-
-      rows.push(...(await flood(stack, page)));
     } finally {
       await browser.close();
     }
@@ -147,7 +149,13 @@ async function flood(stack: BenchStack, page: Page): Promise<BenchRow[]> {
   await sleep(2000);
   const eventsBefore = await page.evaluate(() => (globalThis as unknown as PageApi).taskwarden.eventsReceived);
   await page.evaluate(() => (globalThis as unknown as PageApi).taskwarden.recordFrames());
+  const metricsBefore = await page.metrics();
+  const renderers = rendererPids();
+  const renderersBefore = renderers.map(cpuTicks);
   const cpu = await cpuOver(stack, FLOOD_SECONDS * 1000);
+  const renderersAfter = renderers.map(cpuTicks);
+  const metricsAfter = await page.metrics();
+  const rendererCpu = (renderersAfter.reduce((a, b) => a + b, 0) - renderersBefore.reduce((a, b) => a + b, 0)) / TICKS_PER_SECOND / cpu.seconds * 100;
   const frames = (await page.evaluate(() => (globalThis as unknown as PageApi).taskwarden.stopFrames())) as { deltas: number[]; work: number[] };
   const eventsAfter = await page.evaluate(() => (globalThis as unknown as PageApi).taskwarden.eventsReceived);
   // How old each task's latest progress is on the page, by the task's own clock (same machine).
@@ -161,7 +169,13 @@ async function flood(stack: BenchStack, page: Page): Promise<BenchRow[]> {
   await stopTasks(stack.client, ids);
   const where = `${FLOOD_TASKS} tasks at 10 Hz, ${FLOOD_SECONDS} s`;
   const eventsPerSecond = (eventsAfter - eventsBefore) / FLOOD_SECONDS;
+  // Chrome's own counters: wall time of the main thread's work, so on a busy machine they include
+  // time the thread waited for a core; the renderer's CPU is read from /proc.
+  const busy = (key: 'ScriptDuration' | 'LayoutDuration' | 'RecalcStyleDuration') => (((metricsAfter[key] ?? 0) - (metricsBefore[key] ?? 0)) / cpu.seconds) * 100;
   return [
+    row(`page (Chromium renderer) CPU, ${where}`, [rendererCpu], '%'),
+    row(`page main thread in scripts (wall), ${where}`, [busy('ScriptDuration')], '%'),
+    row(`page main thread in style and layout (wall), ${where}`, [busy('RecalcStyleDuration') + busy('LayoutDuration')], '%'),
     row(`frame interval, ${where}`, frames.deltas, 'ms', { note: '16.7 ms is every frame at 60 Hz' }),
     row(`page's work per frame (events applied, rows patched), ${where}`, frames.work, 'ms', { target: 'p99 <= 16 ms', met: percentile(frames.work, 99) <= 16 }),
     row(`events/s received by the page, ${where}`, [eventsPerSecond], 'events/s'),
@@ -186,20 +200,44 @@ async function stopTasks(client: DaemonClient, ids: string[]): Promise<void> {
   }, 60_000, 'the tasks to end');
 }
 
-/** CPU % of one core used by the daemon and the web server over `ms`, from /proc. */
-async function cpuOver(stack: BenchStack, ms: number): Promise<{ daemon: number; web: number }> {
-  const ticks = (pid: number) => {
+const TICKS_PER_SECOND = 100;
+
+/** utime + stime of a process, in clock ticks; 0 once it is gone. */
+function cpuTicks(pid: number): number {
+  try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return Number(fields[11]) + Number(fields[12]);
-  };
-  const hz = 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** Chromium's renderer processes (the page's: the benchmark opens one). */
+function rendererPids(): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${name}/cmdline`, 'latin1');
+      if (cmdline.includes('chromium') && cmdline.includes('--type=renderer')) pids.push(Number(name));
+    } catch {
+      // gone
+    }
+  }
+  return pids;
+}
+
+/** CPU % of one core used by the daemon and the web server over `ms`, from /proc. */
+async function cpuOver(stack: BenchStack, ms: number): Promise<{ daemon: number; web: number; seconds: number }> {
+  const ticks = cpuTicks;
+  const hz = TICKS_PER_SECOND;
   const d0 = ticks(stack.daemon.pid!);
   const w0 = ticks(stack.web.pid!);
   const t0 = performance.now();
   await sleep(ms);
   const seconds = (performance.now() - t0) / 1000;
-  return { daemon: ((ticks(stack.daemon.pid!) - d0) / hz / seconds) * 100, web: ((ticks(stack.web.pid!) - w0) / hz / seconds) * 100 };
+  return { daemon: ((ticks(stack.daemon.pid!) - d0) / hz / seconds) * 100, web: ((ticks(stack.web.pid!) - w0) / hz / seconds) * 100, seconds };
 }
 
 /** What the page offers the benchmark (src/web/page/app.ts), seen from here (compiled without DOM types). */

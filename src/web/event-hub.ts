@@ -2,7 +2,7 @@
  * Server-Sent Events for the web page: every message gets a sequence number, the last MAX_KEPT are
  * kept, and a page that reconnects with Last-Event-ID gets exactly the messages it missed; one
  * whose id is too old, or from another run of the server (another epoch), gets a fresh snapshot
- * instead. What a page is sent in one event-loop turn goes as one SSE message, a JSON array, whose
+ * instead. What a page is sent in one write (one event-loop turn, or MIN_FLUSH_INTERVAL_MS in a flood) goes as one SSE message, a JSON array, whose
  * id (`<epoch>-<seq>`) is the sequence number of its last element (the elements before it are
  * numbered down from there): 500 tasks at 10 Hz are then a few dozen messages a second for the
  * browser to dispatch, not thousands. A page that stops reading is dropped once MAX_UNREAD_BYTES
@@ -19,6 +19,11 @@ const MAX_UNREAD_BYTES = 8 * 1024 * 1024;
 const KEEPALIVE_MS = 15_000;
 /** How long the browser waits before reconnecting. */
 const RETRY_MS = 1000;
+/**
+ * Writes to the pages are at least this far apart: a lone event goes out at once, a flood goes out
+ * in a few dozen messages a second (each SSE message costs the browser a task to dispatch).
+ */
+const MIN_FLUSH_INTERVAL_MS = 20;
 
 interface Kept {
   seq: number;
@@ -40,6 +45,7 @@ export class EventHub {
   #seq = 0;
   readonly #clients = new Map<ServerResponse, Client>();
   #flushScheduled = false;
+  #lastFlush = -Infinity;
   readonly #keepalive: NodeJS.Timeout;
 
   constructor() {
@@ -125,11 +131,14 @@ export class EventHub {
   #scheduleFlush(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    setImmediate(() => this.#flush());
+    const wait = this.#lastFlush + MIN_FLUSH_INTERVAL_MS - performance.now();
+    if (wait <= 0) setImmediate(() => this.#flush());
+    else setTimeout(() => this.#flush(), wait);
   }
 
   #flush(): void {
     this.#flushScheduled = false;
+    this.#lastFlush = performance.now();
     for (const [response, client] of this.#clients) {
       if (client.pending.length === 0) continue;
       if (response.writableLength > MAX_UNREAD_BYTES) {

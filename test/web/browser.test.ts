@@ -240,6 +240,7 @@ describe('the web page in Chromium', () => {
     await page.click(`#task-rows tr[data-id="${id}"] td.name`);
     await page.waitForSelector('#details:not([hidden])');
     expect(await page.$eval('#details-title', (el) => el.textContent)).toBe(`Task ${id} · ${name}`);
+    await page.waitForSelector('#details-attempts tr', { timeout: 20_000 });
     const lines = () => page.$eval('#details-log', (el) => (el.textContent ?? '').split('\n').filter(Boolean));
     await waitFor(async () => (await lines()).includes('line 150'), 30_000, 'the log to follow to line 150');
     const shown = await lines();

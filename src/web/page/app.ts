@@ -36,6 +36,8 @@ interface ClickMetric {
 
 const MAX_LOG_LINES = 2000;
 const LOG_TAIL_BYTES = 64 * 1024;
+/** Frames for reports only (progress, usage) are at least this far apart (about 20 a second). */
+const PACED_FRAME_MS = 50;
 /** How long the emergency stop waits for its confirming second click. */
 const STOP_ALL_ARMED_MS = 4000;
 
@@ -51,6 +53,8 @@ class App {
   readonly #stallSeenAt = new Map<string, number>();
   #orderChanged = true;
   #frameRequested = false;
+  #pacedTimer: number | undefined;
+  #lastFrame = -Infinity;
   #clockOffset = 0;
   #daemon: DaemonState | undefined;
   #source: EventSource | undefined;
@@ -130,6 +134,7 @@ class App {
   }
 
   #onMessage(message: PageMessage, seq: number): void {
+    let paced = false;
     switch (message.type) {
       case 'SNAPSHOT':
         this.#clockOffset = message.now - Date.now();
@@ -152,6 +157,8 @@ class App {
         this.#onLog(message.log, seq);
         break;
       default: {
+        // Progress, usage and stall reports come in floods: they wait for the next paced frame.
+        if (message.type !== 'TASK_STATUS' && message.type !== 'TASK_COMPLETE') paced = true;
         const known = 'task' in message ? this.tasks.has(message.task.id) : true;
         const id = applyEvent(this.tasks, message);
         if (!id) break;
@@ -162,20 +169,43 @@ class App {
         if (id === this.#selected && 'task' in message) this.#refreshDetails(false);
       }
     }
-    this.#requestFrame();
+    this.#requestFrame(paced);
   }
 
   // ---- rendering ---------------------------------------------------------------------------------
 
-  #requestFrame(): void {
-    if (this.#frameRequested) return;
+  /**
+   * A frame for what changed. `paced`: only reports (progress, usage) changed, so the frame may wait
+   * until PACED_FRAME_MS after the last one: rows that change ten times a second are painted
+   * together, not each in a frame of its own, and the browser keeps its time for scrolling and
+   * clicks. State changes and clicks are never paced.
+   */
+  #requestFrame(paced = false): void {
+    if (this.#frameRequested) {
+      if (paced || this.#pacedTimer === undefined) return;
+      // Something that must not wait came in while a paced frame waited: draw now.
+      window.clearTimeout(this.#pacedTimer);
+      this.#pacedTimer = undefined;
+      requestAnimationFrame(() => this.#frame());
+      return;
+    }
     this.#frameRequested = true;
-    requestAnimationFrame(() => this.#frame());
+    const wait = paced ? this.#lastFrame + PACED_FRAME_MS - performance.now() : 0;
+    if (wait <= 0) {
+      requestAnimationFrame(() => this.#frame());
+      return;
+    }
+    this.#pacedTimer = window.setTimeout(() => {
+      this.#pacedTimer = undefined;
+      requestAnimationFrame(() => this.#frame());
+    }, wait);
   }
 
   #frame(): void {
+    if (!this.#frameRequested) return;
     this.#frameRequested = false;
     const started = performance.now();
+    this.#lastFrame = started;
     if (this.#orderChanged) {
       this.#orderChanged = false;
       this.#table.arrange([...this.tasks.values()].sort(byCreation).map((t) => t.id));
@@ -410,7 +440,12 @@ class App {
     this.#selected = id;
     this.#table.select(id);
     $('details').hidden = id === undefined;
-    if (id) this.#refreshDetails(true);
+    if (!id) return;
+    // What the page knows at once; the record (attempts, result) follows from GET.
+    const task = this.tasks.get(id);
+    if (task) this.#renderDetails(task, []);
+    $('details-log').textContent = '';
+    this.#refreshDetails(true);
   }
 
   /** The record (attempts, error, result) now and then; the log once, then it follows the events. */

@@ -3,6 +3,8 @@
  * where a value changed, only for tasks that changed since the last frame, and only for rows on
  * screen (an IntersectionObserver says which; a row that scrolls into view is brought up to date
  * then): with 500 tasks updating ten times a second a frame touches the few dozen rows one sees.
+ * Every text that changes sits in a box of fixed size with CSS containment (style.css, `.box`), so
+ * the browser lays out that box again, not the table.
  * Everything a task carries is set as text (textContent), never parsed as HTML: a task named
  * `<img src=x onerror=alert(1)>` is shown as those characters.
  */
@@ -179,10 +181,10 @@ export class TaskTable {
     const fill = span(bar, 'fill');
     const percent = span(progressCell, 'percent');
     const message = span(progressCell, 'message');
-    const elapsed = cell('elapsed num');
-    const cpu = cell('cpu num');
-    const rss = cell('rss num');
-    const attempt = cell('attempt num');
+    const elapsed = span(cell('elapsed num'), 'box');
+    const cpu = span(cell('cpu num'), 'box');
+    const rss = span(cell('rss num'), 'box');
+    const attempt = span(cell('attempt num'), 'box');
     const actions = cell('actions');
     const cancel = button(actions, 'cancel', 'Cancel', 'graceful: abort signal and SIGTERM, SIGKILL after the grace period');
     const kill = button(actions, 'kill', 'Kill', 'SIGKILL to the whole process group, now');
