@@ -122,7 +122,8 @@ async function clickToKilling(client: DaemonClient, page: Page, runs: number): P
   for (let i = 0; i < runs; i++) {
     const { task } = (await client.request('TASK_REQUEST', { spec: { module, name: `click ${i}`, priority: 'normal' } })) as { task: { id: string } };
     const row = `#task-rows tr[data-id="${task.id}"]`;
-    // On screen, as a user would have it before clicking (rows off screen are not rendered).
+    // On screen, as a user would have it before clicking: the newest task is the last row.
+    await page.evaluate(() => (globalThis as unknown as PageApi).scrollTo(0, 1e9));
     (await page.waitForSelector(row, { timeout: 30_000 }))!.scrollIntoView();
     await page.waitForSelector(`${row}[data-state="running"]`, { timeout: 30_000 });
     const before = await page.evaluate(() => (globalThis as unknown as PageApi).taskwarden.metrics.length);
@@ -242,6 +243,7 @@ async function cpuOver(stack: BenchStack, ms: number): Promise<{ daemon: number;
 
 /** What the page offers the benchmark (src/web/page/app.ts), seen from here (compiled without DOM types). */
 interface PageApi {
+  scrollTo(x: number, y: number): void;
   taskwarden: {
     metrics: Array<{ clickToShownMs?: number; clickToConfirmedMs?: number }>;
     eventsReceived: number;

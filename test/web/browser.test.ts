@@ -47,7 +47,7 @@ async function startTemplate(page: Page, key: number): Promise<string> {
 }
 
 function rowIds(page: Page): Promise<string[]> {
-  return page.$$eval('#task-rows tr', (rows) => rows.map((row) => (row as HTMLElement).dataset.id!));
+  return page.$$eval('#task-rows tr[data-id]', (rows) => rows.map((row) => (row as HTMLElement).dataset.id!));
 }
 
 /** Every text the state cell of a task shows from now on, in order. */

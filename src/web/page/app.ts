@@ -154,8 +154,9 @@ class App {
         if (this.#daemon) this.#setDaemon({ ...this.#daemon, health: message.health });
         break;
       case 'TASK_LOG':
+        // Written to the details straight away; the table does not change.
         this.#onLog(message.log, seq);
-        break;
+        return;
       default: {
         // Progress, usage and stall reports come in floods: they wait for the next paced frame.
         if (message.type !== 'TASK_STATUS' && message.type !== 'TASK_COMPLETE') paced = true;

@@ -1,10 +1,8 @@
 /**
  * The task table of the web page: one row per task, built once and then patched cell by cell, only
- * where a value changed, only for tasks that changed since the last frame, and only for rows on
- * screen (an IntersectionObserver says which; a row that scrolls into view is brought up to date
- * then): with 500 tasks updating ten times a second a frame touches the few dozen rows one sees.
- * Every text that changes sits in a box of fixed size with CSS containment (style.css, `.box`), so
- * the browser lays out that box again, not the table.
+ * where a value changed, only for tasks that changed since the last frame, and only for the rows in
+ * the document: those on screen and a few around them (#window); a row that scrolls in is brought
+ * up to date then. With 500 tasks updating ten times a second a frame touches the few rows one sees.
  * Everything a task carries is set as text (textContent), never parsed as HTML: a task named
  * `<img src=x onerror=alert(1)>` is shown as those characters.
  */
@@ -48,33 +46,40 @@ export interface TableHandlers {
   visible(taskIds: string[]): void;
 }
 
+/** Every row's height in pixels (style.css gives rows exactly this): what the window of rows is computed from. */
+export const ROW_HEIGHT = 48;
+/** Rows kept in the document above and below the screen, so a scroll rarely shows an empty row. */
+const OVERSCAN = 8;
+
 export class TaskTable {
   readonly #body: HTMLTableSectionElement;
+  readonly #handlers: TableHandlers;
+  /** Rows made so far (a row keeps what it shows while it is out of the document). */
   readonly #rows = new Map<string, Row>();
   #order: string[] = [];
   #selected: string | undefined;
-  readonly #onScreen = new Set<string>();
-  readonly #visibility: IntersectionObserver;
+  /** The tasks whose rows are in the document now: order[first..last]. */
+  #onScreen = new Set<string>();
+  #first = 0;
+  #last = -1;
+  readonly #above = spacer();
+  readonly #below = spacer();
+  #layoutRequested = false;
 
   constructor(body: HTMLTableSectionElement, handlers: TableHandlers) {
     this.#body = body;
-    // A margin of a screen or so: rows just below the fold are ready before they are scrolled to.
-    this.#visibility = new IntersectionObserver(
-      (entries) => {
-        const appeared: string[] = [];
-        for (const entry of entries) {
-          const id = (entry.target as HTMLElement).dataset.id!;
-          if (entry.isIntersecting) {
-            if (!this.#onScreen.has(id)) appeared.push(id);
-            this.#onScreen.add(id);
-          } else {
-            this.#onScreen.delete(id);
-          }
-        }
-        if (appeared.length > 0) handlers.visible(appeared);
-      },
-      { rootMargin: '600px 0px' },
-    );
+    this.#handlers = handlers;
+    body.append(this.#above, this.#below);
+    const relayout = () => {
+      if (this.#layoutRequested) return;
+      this.#layoutRequested = true;
+      requestAnimationFrame(() => {
+        this.#layoutRequested = false;
+        this.#window();
+      });
+    };
+    window.addEventListener('scroll', relayout, { passive: true });
+    window.addEventListener('resize', relayout);
     body.addEventListener('click', (event) => {
       const target = event.target as HTMLElement;
       const tr = target.closest('tr');
@@ -86,26 +91,34 @@ export class TaskTable {
     });
   }
 
-  /** Puts rows in `order` (new tasks are added, forgotten ones removed); cheap when nothing moved. */
+  /** The tasks in display order (new tasks are added, forgotten ones let go); cheap when nothing moved. */
   arrange(order: string[]): void {
     if (order.length === this.#order.length && order.every((id, i) => id === this.#order[i])) return;
     const keep = new Set(order);
-    for (const [id, row] of this.#rows) {
-      if (!keep.has(id)) {
-        this.#visibility.unobserve(row.tr);
-        row.tr.remove();
-        this.#rows.delete(id);
-        this.#onScreen.delete(id);
-      }
-    }
-    let previous: HTMLTableRowElement | undefined;
-    for (const id of order) {
-      const row = this.#rows.get(id) ?? this.#create(id);
-      const expected = previous ? previous.nextSibling : this.#body.firstChild;
-      if (expected !== row.tr) this.#body.insertBefore(row.tr, expected);
-      previous = row.tr;
-    }
+    for (const id of this.#rows.keys()) if (!keep.has(id)) this.#rows.delete(id);
     this.#order = order;
+    this.#window(true);
+  }
+
+  /**
+   * Only the rows on screen (and OVERSCAN around them) are in the document, between two spacers
+   * that stand for the rest: with 500 tasks the browser lays out, paints and hit-tests a few dozen
+   * rows, not 500. Rows that come in are announced (handlers.visible) to be brought up to date.
+   */
+  #window(orderChanged = false): void {
+    const top = this.#body.getBoundingClientRect().top;
+    const first = Math.max(0, Math.min(this.#order.length - 1, Math.floor(-top / ROW_HEIGHT) - OVERSCAN));
+    const last = Math.min(this.#order.length - 1, first + Math.ceil(window.innerHeight / ROW_HEIGHT) + 2 * OVERSCAN);
+    if (!orderChanged && first === this.#first && last === this.#last) return;
+    this.#first = first;
+    this.#last = last;
+    const ids = this.#order.slice(first, last + 1);
+    const appeared = ids.filter((id) => !this.#onScreen.has(id));
+    this.#onScreen = new Set(ids);
+    this.#above.style.height = `${first * ROW_HEIGHT}px`;
+    this.#below.style.height = `${Math.max(0, this.#order.length - 1 - last) * ROW_HEIGHT}px`;
+    this.#body.replaceChildren(this.#above, ...ids.map((id) => (this.#rows.get(id) ?? this.#create(id)).tr), this.#below);
+    if (appeared.length > 0) this.#handlers.visible(appeared);
   }
 
   select(id: string | undefined): void {
@@ -152,7 +165,7 @@ export class TaskTable {
     }
   }
 
-  /** Whether a task's row is on screen (or near it): only those are rendered each frame. */
+  /** Whether a task's row is in the document (on screen or near it): only those are rendered. */
   isOnScreen(id: string): boolean {
     return this.#onScreen.has(id);
   }
@@ -192,7 +205,6 @@ export class TaskTable {
     const row: Row = { tr, cells: { state, stall, fill, message, percent, elapsed, cpu, rss, attempt, name, cancel, kill, restart }, shown: new Map() };
     this.#rows.set(id, row);
     if (id === this.#selected) tr.classList.add('selected');
-    this.#visibility.observe(tr);
     return row;
   }
 
@@ -220,6 +232,17 @@ export class TaskTable {
     row.shown.set(key, value);
     element.disabled = disabled;
   }
+}
+
+/** A row that stands for the rows above or below the window (its height is theirs). */
+function spacer(): HTMLTableRowElement {
+  const tr = document.createElement('tr');
+  tr.className = 'spacer';
+  tr.setAttribute('aria-hidden', 'true');
+  const td = document.createElement('td');
+  td.colSpan = 9;
+  tr.append(td);
+  return tr;
 }
 
 function span(parent: HTMLElement, className: string): HTMLElement {
