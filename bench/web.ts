@@ -3,7 +3,8 @@
  * each in its own process as a user runs them:
  *  - click on Kill -> the frame that shows `killing…` (the input event's time to the next animation
  *    frame, performance marks in the page), idle and beside 50 CPU-bound tasks (at the default
- *    'idle' priority), and click -> the confirmed `killed` on screen;
+ *    'idle' priority), and click -> the confirmed `killed` on screen; beside each, the floor: the
+ *    same click on a bare page that writes a text;
  *  - 500 tasks each reporting progress at 10 Hz: the page's frame intervals and its own work per
  *    frame, the events per second it receives and how far behind the tasks it is (each progress
  *    message carries the task's clock);
@@ -15,7 +16,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Page } from 'puppeteer-core';
+import type { Browser, Page } from 'puppeteer-core';
 import { DaemonClient } from '../src/daemon/client.js';
 import { builtinModulePath } from '../src/tui/templates.js';
 import { launchChromium } from './lib/browser.js';
@@ -50,16 +51,20 @@ export async function runWebBench(runs: number): Promise<BenchRow[]> {
       const idleCpu = await cpuOver(stack, 5000);
       rows.push(row('daemon CPU, page open, no tasks (5 s)', [idleCpu.daemon], '%'), row('web server CPU, page open, no tasks (5 s)', [idleCpu.web], '%'));
 
+      const idleFloor = await bareClicks(browser, runs);
       const idle = await clickToKilling(stack.client, page, runs);
       rows.push(
+        row('floor: a bare page, click -> next frame, idle', idleFloor),
         row('click Kill -> frame shows killing…, idle', idle.shown, 'ms', { target: 'p99 <= 16 ms', met: percentile(idle.shown, 99) <= 16 }),
         row('click Kill -> frame shows killed (confirmed), idle', idle.confirmed),
       );
 
       const busy = await startTasks(stack.client, BUSY_TASKS, (k) => ({ command: '/bin/sh', args: ['-c', 'while :; do :; done'], name: `busy ${k}` }));
       await sleep(1000);
+      const loadedFloor = await bareClicks(browser, runs);
       const loaded = await clickToKilling(stack.client, page, runs);
       rows.push(
+        row(`floor: a bare page, click -> next frame, ${BUSY_TASKS} CPU-bound tasks`, loadedFloor),
         row(`click Kill -> frame shows killing…, ${BUSY_TASKS} CPU-bound tasks`, loaded.shown, 'ms', { target: 'p99 <= 16 ms', met: percentile(loaded.shown, 99) <= 16 }),
         row(`click Kill -> frame shows killed (confirmed), ${BUSY_TASKS} CPU-bound tasks`, loaded.confirmed),
       );
@@ -141,6 +146,37 @@ async function clickToKilling(client: DaemonClient, page: Page, runs: number): P
     confirmed.push(value.clickToConfirmedMs);
   }
   return { shown, confirmed };
+}
+
+/** The floor: the same click on a bare page whose handler writes a text, to the next animation frame. */
+async function bareClicks(browser: Browser, runs: number): Promise<number[]> {
+  const page = await browser.newPage();
+  try {
+    await page.setContent('<button id="b" style="width:200px;height:40px">Kill</button> <span id="s"></span>');
+    await page.evaluate(() => {
+      const g = globalThis as unknown as BarePage;
+      g.samples = [];
+      g.document.getElementById('b').addEventListener('click', (event: { timeStamp: number }) => {
+        g.document.getElementById('s').textContent = `killing… ${g.samples.length}`;
+        g.requestAnimationFrame(() => g.samples.push(g.performance.now() - event.timeStamp));
+      });
+    });
+    for (let i = 0; i < runs; i++) {
+      await page.click('#b');
+      await page.waitForFunction((n) => (globalThis as unknown as BarePage).samples.length > n, { timeout: 30_000, polling: 20 }, i);
+      await sleep(50);
+    }
+    return await page.evaluate(() => (globalThis as unknown as BarePage).samples);
+  } finally {
+    await page.close();
+  }
+}
+
+interface BarePage {
+  samples: number[];
+  document: { getElementById(id: string): { textContent: string; addEventListener(type: string, fn: (event: { timeStamp: number }) => void): void } };
+  requestAnimationFrame(fn: () => void): void;
+  performance: { now(): number };
 }
 
 /** 500 tasks at 10 Hz for FLOOD_SECONDS: frames, the page's work, events/s, lag, daemon and web CPU. */
