@@ -3,6 +3,7 @@
  * allowlist, the Origin check, no CORS, input checked by the protocol's schemas, the event stream
  * resumed from Last-Event-ID, loopback only, and the daemon going away and coming back.
  */
+import { spawn } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -10,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startWebServer, type WebServer } from '../../dist/src/web/server.js';
 import { defaultTemplates } from '../../dist/src/tui/templates.js';
 import { waitFor } from '../helpers.js';
-import { inProcessDaemon, spawnDaemon, tempHome } from '../daemon/helpers.js';
+import { CLI, inProcessDaemon, runCli, spawnDaemon, tempHome } from '../daemon/helpers.js';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -283,5 +284,36 @@ describe('web server: where it listens', () => {
   it('names the problem when the port is taken', async () => {
     const { web, home } = await webOnDaemon();
     await expect(startWebServer({ home, port: web.port, autostart: false, log: () => {} })).rejects.toThrow(`port ${web.port} on 127.0.0.1 is in use: choose another with --port N (--port 0 picks a free one)`);
+  });
+});
+
+describe('taskwarden web (the command)', () => {
+  it('prints the address with its token and the SSH tunnel to use, serves until SIGTERM, and exits 0', async () => {
+    const { home, cleanup } = tempHome();
+    cleanups.push(cleanup);
+    const daemon = await spawnDaemon(home);
+    cleanups.push(() => daemon.child.kill('SIGKILL'));
+    const child = spawn(process.execPath, [CLI, '--home', home, 'web', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    cleanups.push(() => child.kill('SIGKILL'));
+    let out = '';
+    child.stdout!.on('data', (chunk) => (out += chunk));
+    child.stderr!.on('data', (chunk) => (out += chunk));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const url = await waitFor(() => /^ {2}(http:\/\/127\.0\.0\.1:(\d+)\/\?token=[A-Za-z0-9_-]{43})$/m.exec(out), 20_000, 'the address');
+    const port = Number(url[2]);
+    expect(out).toContain(`taskwarden web: serving the tasks of ${home} at`);
+    expect(out).toMatch(new RegExp(`ssh -L ${port}:127\\.0\\.0\\.1:${port} THIS-HOST, then open http://localhost:${port}/\\?token=`));
+    const opened = await new Promise<number>((resolve, reject) => http.get(url[1]!, (response) => resolve(response.statusCode!)).on('error', reject));
+    expect(opened).toBe(303);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+
+  it('a bad --port is one line and exit 2', async () => {
+    const { home, cleanup } = tempHome();
+    cleanups.push(cleanup);
+    const result = await runCli(home, 'web', '--port', '70000');
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim()).toBe('taskwarden: --port must be an integer from 0 to 65535, got "70000"');
   });
 });
