@@ -266,6 +266,26 @@ describe('web server: the event stream', () => {
   });
 });
 
+describe('web server: starting the daemon from the page', () => {
+  it('POST /api/daemon/start starts one when none runs (as any command does); the page gets its snapshot', async () => {
+    const { home, cleanup } = tempHome();
+    cleanups.push(cleanup);
+    const web = await startWebServer({ home, port: 0, autostart: false, log: () => {} });
+    cleanups.push(() => web.close());
+    const events = new EventStream(web);
+    cleanups.push(() => events.close());
+    await events.next((d) => d.type === 'SNAPSHOT' && !d.daemon.up, 'a snapshot without a daemon');
+    expect((await post(web, '/api/request', { type: 'LIST' })).json.error.code).toBe('DAEMON_DOWN');
+
+    const started = await post(web, '/api/daemon/start', {});
+    cleanups.push(() => runCli(home, 'shutdown'));
+    expect(started.status).toBe(200);
+    expect(started.json.daemon.up).toBe(true);
+    await events.next((d) => d.type === 'SNAPSHOT' && d.daemon.up && d.daemon.pid === started.json.daemon.pid, 'the new daemon\'s snapshot');
+    expect((await post(web, '/api/request', { type: 'LIST' })).status).toBe(200);
+  });
+});
+
 describe('web server: where it listens', () => {
   it('binds 127.0.0.1 only: not reachable on the machine\'s other addresses', async () => {
     const { web } = await webOnDaemon();
