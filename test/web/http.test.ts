@@ -329,6 +329,26 @@ describe('taskwarden web (the command)', () => {
     expect(await exited).toBe(0);
   });
 
+  it('taskwarden daemon --web-port serves the page from the daemon\'s own process, as a client of its socket', async () => {
+    const { home, cleanup } = tempHome();
+    cleanups.push(cleanup);
+    const daemon = await spawnDaemon(home, ['--web-port', '0']);
+    cleanups.push(() => daemon.child.kill('SIGKILL'));
+    const url = await waitFor(() => /taskwarden web page: (http:\/\/127\.0\.0\.1:(\d+)\/\?token=([A-Za-z0-9_-]{43}))$/m.exec(daemon.output()), 20_000, 'the address in the log');
+    const session = await new Promise<any>((resolve, reject) =>
+      http
+        .get({ host: '127.0.0.1', port: Number(url[2]), path: '/api/session', headers: { Authorization: `Bearer ${url[3]}` } }, (response) => {
+          let body = '';
+          response.on('data', (chunk) => (body += chunk));
+          response.on('end', () => resolve(JSON.parse(body)));
+        })
+        .on('error', reject),
+    );
+    expect(session.daemon).toMatchObject({ up: true, pid: daemon.child.pid });
+    daemon.child.kill('SIGTERM');
+    expect(await daemon.exited).toBe(0);
+  });
+
   it('a bad --port is one line and exit 2', async () => {
     const { home, cleanup } = tempHome();
     cleanups.push(cleanup);
