@@ -7,6 +7,7 @@ import { runTextureBench } from './texture.js';
 import { runDaemonBench } from './daemon.js';
 import { runTuiBench } from './tui.js';
 import { runLoadBench } from './load.js';
+import { runContainmentBench } from './containment.js';
 import { runWebBench } from './web.js';
 
 const runs = Number(process.env.BENCH_RUNS ?? 100);
@@ -15,6 +16,7 @@ const only = process.argv[2];
 
 const suites: Array<[string, () => Promise<BenchRow[]>]> = [
   ['core', () => runCoreBench(runs)],
+  ['containment', () => runContainmentBench(runs)],
   ['texture', () => runTextureBench()],
   ['daemon', () => runDaemonBench()],
   ['tui', () => runTuiBench(runs)],

@@ -18,7 +18,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'puppeteer-core';
 import { DaemonClient } from '../src/daemon/client.js';
-import { builtinModulePath } from '../src/tui/templates.js';
+import type { TaskSpec } from '../src/supervisor/types.js';
+import { builtinModulePath } from '../src/tasks/templates.js';
 import { launchChromium } from './lib/browser.js';
 import { percentile, row, type BenchRow } from './lib/stats.js';
 
@@ -222,7 +223,7 @@ async function flood(stack: BenchStack, page: Page): Promise<BenchRow[]> {
   ];
 }
 
-async function startTasks(client: DaemonClient, count: number, spec: (k: number) => object): Promise<string[]> {
+async function startTasks(client: DaemonClient, count: number, spec: (k: number) => TaskSpec): Promise<string[]> {
   const ids: string[] = [];
   for (let k = 0; k < count; k++) ids.push(((await client.request('TASK_REQUEST', { spec: spec(k) })).task as { id: string }).id);
   return ids;

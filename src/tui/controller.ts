@@ -1,20 +1,29 @@
 /**
- * The UI's behaviour, kept out of the components: it turns key presses into daemon requests,
- * shows every request on screen before the daemon answers (optimistic state, status line), turns
- * daemon events and replies into the confirmed outcome, and survives a daemon that errs or dies.
+ * The UI's behaviour, kept out of the components: where its parts meet. It routes key presses to
+ * what they do, and daemon events and the connection's comings and goings to the store, the status
+ * line and the quit flow. The parts: connection.ts (reaching the daemon), held-requests.ts (keys
+ * pressed before it is up), operations.ts (what the keys ask of the daemon), panes.ts (the log
+ * pane, the details and help pages), quitting.ts and quit-flow.ts (leaving).
  */
 import os from 'node:os';
 import type { DaemonEvent } from '../protocol/messages.js';
-import { isTerminalState, type TaskSnapshot } from '../supervisor/types.js';
+import type { TaskSnapshot } from '../supervisor/types.js';
 import { errorText, type ConnectFn, type TuiClient } from './client.js';
-import type { AttemptRecord } from '../journal/types.js';
-import { formatDuration, oneLine } from './format.js';
+import { Connection, type OpenResult } from './connection.js';
+import { applyEvent } from './daemon-events.js';
+import { oneLine } from './format.js';
+import { HeldRequests, needsDaemon } from './held-requests.js';
 import { actionFor, splitInput, type Action, type KeyInfo } from './keys.js';
-import { clampPageScroll, detailLines, helpLines } from './pages.js';
-import { filePrefs, type PrefsStore } from './prefs.js';
-import { isActive, LOG_RING, pageHeight, type MachineLoad, type TaskView, type TuiStore } from './store.js';
+import { Panes } from './panes.js';
+import { Operations, plural } from './operations.js';
+import { filePrefs, recalledClearedThrough, rememberClearedThrough, type PrefsStore } from './prefs.js';
+import type { DaemonReach, QuitHow } from './quit-flow.js';
+import { Quitting } from './quitting.js';
+import type { TuiStore } from './store.js';
+import { isActive } from './task-view.js';
+import type { MachineLoad } from './ui-state.js';
 
-export type QuitHow = 'stopped' | 'detached' | 'idle' | 'disconnected';
+export type { QuitHow } from './quit-flow.js';
 
 export interface QuitResult {
   how: QuitHow;
@@ -45,92 +54,63 @@ export interface ControllerOptions {
   prefs?: PrefsStore;
 }
 
-type TaskOp = { op: 'cancel' | 'kill' | 'restart'; at: number; attempt: number };
-
-/** The actions that need the daemon: pressed while it is being reached, they wait for it, in order. */
-type DaemonAction = Extract<Action, { type: 'template' | 'cancel' | 'kill' | 'restart' | 'stopAll' }>;
-const DAEMON_ACTIONS = new Set<Action['type']>(['template', 'cancel', 'kill', 'restart', 'stopAll']);
-
-/** A key pressed while connecting. `target`: the task it acts on (its id, or the task an earlier queued start makes). */
-interface Waiting {
-  action: DaemonAction;
-  target?: string | typeof NEXT_STARTED;
-  label: string;
-}
-const NEXT_STARTED = Symbol('the task started by the request before');
-
 export function systemLoad(): MachineLoad {
   const total = os.totalmem();
   return { load1: os.loadavg()[0], cpus: os.availableParallelism(), memUsedFraction: total > 0 ? 1 - os.freemem() / total : 0 };
 }
 
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
-}
-
-function seconds(ms: number): string {
-  return `${(ms / 1000).toFixed(2)} s`;
-}
-
-function asSnapshot(value: unknown): TaskSnapshot | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
-  const t = value as Partial<TaskSnapshot>;
-  return typeof t.id === 'string' && typeof t.state === 'string' && typeof t.attempt === 'number' ? (t as TaskSnapshot) : undefined;
-}
-
-function logLineText(value: unknown): string | undefined {
-  if (typeof value === 'string') return value;
-  if (typeof value === 'object' && value !== null && typeof (value as { line?: unknown }).line === 'string') {
-    const { line, stream } = value as { line: string; stream?: string };
-    return stream === 'stderr' ? `! ${line}` : line;
-  }
-  return undefined;
-}
+/** In help, what leaves the help open; in details, what needs the table and so closes them first. */
+const KEEPS_HELP = new Set<Action['type']>(['scroll', 'closeOverlay', 'help', 'quit', 'interrupt']);
+const CLOSES_DETAILS = new Set<Action['type']>(['template', 'clearFinished', 'toggleLog', 'reconnect', 'quit', 'interrupt']);
 
 export class Controller {
   readonly store: TuiStore;
   readonly done: Promise<QuitResult>;
-  #connect: ConnectFn;
-  #client: TuiClient | undefined;
-  #connecting = false;
-  #startedDaemon = false;
-  #ops = new Map<string, TaskOp>();
+  readonly #connection: Connection;
+  readonly #operations: Operations;
+  readonly #held: HeldRequests;
+  readonly #panes: Panes;
+  readonly #quitting: Quitting;
   #finished = false;
   #resolveDone!: (result: QuitResult) => void;
   #timers: NodeJS.Timeout[] = [];
-  #logTimer: NodeJS.Timeout | undefined;
-  #machineLoad: () => MachineLoad;
-  #options: ControllerOptions;
-  /** Requests made while the daemon was being reached, carried out once it is, in order. */
-  #waiting: Waiting[] = [];
-  #replaying = false;
-  #detailsTimer: NodeJS.Timeout | undefined;
-  #prefs: PrefsStore;
+  readonly #options: ControllerOptions;
+  readonly #prefs: PrefsStore;
 
   constructor(options: ControllerOptions) {
     this.#options = options;
     this.store = options.store;
-    this.#connect = options.connect;
-    this.#machineLoad = options.machineLoad ?? systemLoad;
     this.#prefs = options.prefs ?? filePrefs;
+    this.#connection = new Connection(options.connect, {
+      onConnecting: (how) => this.#connecting(how),
+      onTasks: (client, tasks) => this.#tasksListed(client, tasks),
+      onEvent: (event) => this.#onEvent(event),
+      onLost: (reason) => this.#lost(reason),
+    });
+    this.#panes = new Panes(this.store, this.#connection, options.logTailBytes ?? 32_768);
+    this.#operations = new Operations({
+      store: this.store,
+      connection: this.#connection,
+      paint: (ids) => this.#paint(ids),
+      ready: () => this.#ready(),
+      selected: () => this.#panes.selectionChanged(),
+    });
+    this.#held = new HeldRequests(this.store, this.#operations);
+    this.#quitting = new Quitting({ store: this.store, connection: this.#connection, operations: this.#operations, held: this.#held, finish: (how) => this.#finish(how) });
     this.done = new Promise((resolve) => {
       this.#resolveDone = resolve;
     });
   }
 
-  get client(): TuiClient | undefined {
-    return this.#client;
-  }
-
   get startedDaemon(): boolean {
-    return this.#startedDaemon;
+    return this.#connection.startedDaemon;
   }
 
   /** Connects (starting a daemon when none runs) and starts the clocks. Never throws. */
   async start(): Promise<void> {
     const tick = setInterval(() => {
       this.store.setNow(Date.now());
-      if (this.#anyActive()) this.store.changed();
+      if (this.#operations.activeTasks().length > 0) this.store.changed();
     }, this.#options.tickMs ?? 1000);
     const load = setInterval(() => {
       this.#refreshLoad();
@@ -140,14 +120,13 @@ export class Controller {
     load.unref();
     this.#timers.push(tick, load);
     this.#refreshLoad();
-    await this.#connectAndSubscribe(false);
+    await this.#open(false);
   }
 
   dispose(): void {
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
-    if (this.#logTimer) clearTimeout(this.#logTimer);
-    if (this.#detailsTimer) clearTimeout(this.#detailsTimer);
+    this.#panes.dispose();
     this.store.dispose();
   }
 
@@ -173,13 +152,10 @@ export class Controller {
     try {
       // A page (help, details) over the table: what needs the table closes it first.
       const mode = this.store.draft.mode;
-      if (mode === 'help' && action.type !== 'scroll' && action.type !== 'closeOverlay' && action.type !== 'help' && action.type !== 'quit' && action.type !== 'interrupt') {
-        this.store.setMode('normal');
-      } else if (mode === 'details' && (action.type === 'template' || action.type === 'clearFinished' || action.type === 'toggleLog' || action.type === 'reconnect' || action.type === 'quit' || action.type === 'interrupt')) {
-        this.#closeDetails();
-      }
-      if (DAEMON_ACTIONS.has(action.type) && (this.#connecting || this.#replaying)) {
-        this.#wait(action as DaemonAction);
+      if (mode === 'help' && !KEEPS_HELP.has(action.type)) this.store.setMode('normal');
+      else if (mode === 'details' && CLOSES_DETAILS.has(action.type)) this.#panes.closeDetails();
+      if (needsDaemon(action) && (this.#connection.reaching || this.#held.replaying)) {
+        this.#held.hold(action, this.#connection.reaching);
         return;
       }
       void this.#dispatch(action);
@@ -194,686 +170,186 @@ export class Controller {
     const store = this.store;
     switch (action.type) {
       case 'template':
-        return this.#startTemplate(action.key);
+        return this.#operations.startTemplate(action.key);
       case 'move': {
         const page = Math.max(1, store.pageSize - 1);
         const delta = action.delta === 'pageUp' ? -page : action.delta === 'pageDown' ? page : action.delta;
         store.moveSelection(delta);
-        this.#selectionChanged();
+        this.#panes.selectionChanged();
         return store.changed(true);
       }
       case 'cancel':
-        return this.#taskOp('cancel');
       case 'kill':
-        return this.#taskOp('kill');
       case 'restart':
-        return this.#taskOp('restart');
+        return this.#operations.taskOp(action.type);
+      case 'pause':
+        return this.#operations.togglePause();
       case 'stopAll':
-        return this.#stopAll();
+        return this.#operations.stopAll();
       case 'details':
-        return this.#openDetails();
+        return this.#panes.openDetails();
       case 'scroll':
-        return this.#scroll(action.delta);
-      case 'toggleLog': {
-        const open = !store.draft.logPane;
-        store.setLogPane(open);
-        if (open) this.#loadLog(true);
+        return this.#panes.scroll(action.delta);
+      case 'toggleLog':
+        this.#panes.toggleLog();
         return store.changed(true);
-      }
-      case 'clearFinished': {
-        const { count } = store.clearFinished();
-        store.setStatus(count > 0 ? `Cleared ${plural(count, 'finished row')}.` : 'No finished rows to clear.', 'info');
-        if (count > 0) this.#saveCleared();
-        this.#selectionChanged();
-        return store.changed(true);
-      }
+      case 'clearFinished':
+        return this.#clearFinished();
       case 'help':
-        if (store.draft.mode === 'help') store.setMode('normal');
-        else {
-          if (store.draft.mode === 'details') this.#closeDetails();
-          store.setHelpScroll(0);
-          store.setMode('help');
-        }
+        this.#panes.toggleHelp();
         return store.changed(true);
       case 'closeOverlay':
-        if (store.draft.mode === 'help') store.setMode('normal');
-        else if (store.draft.mode === 'details') this.#closeDetails();
-        else if (store.draft.logPane) store.setLogPane(false);
+        this.#panes.closeTop();
         return store.changed(true);
       case 'quit':
       case 'interrupt':
-        return this.#quit();
+        return this.#quitting.event({ type: 'quit', daemon: this.#reach(), active: this.#operations.activeTasks().length });
       case 'quitStop':
-        return void this.#quitStop();
+        return this.#quitting.event({ type: 'stop' });
       case 'quitDetach':
-        return this.#finish('detached');
+        return this.#quitting.event({ type: 'detach' });
       case 'quitStay':
-        store.setMode('normal');
-        store.setStatus('Still here: nothing was stopped.', 'info');
-        return store.changed(true);
+        return this.#quitting.event({ type: 'stay' });
       case 'reconnect':
         return this.#reconnect();
     }
   }
 
-  // ---- requests made while the daemon is being reached ----------------------------------------------
-
-  #waitLabel(action: DaemonAction, target: Waiting['target']): string {
-    const on = target === NEXT_STARTED ? 'the task started before it' : `task ${target}`;
-    switch (action.type) {
-      case 'template': {
-        const template = this.store.draft.templates.find((t) => t.key === action.key);
-        return template ? `start ${action.key} (${template.name})` : `start ${action.key}`;
-      }
-      case 'cancel':
-        return `cancel ${on}`;
-      case 'kill':
-        return `kill ${on}`;
-      case 'restart':
-        return `restart ${on}`;
-      case 'stopAll':
-        return 'stop every task';
-    }
-  }
-
-  /** Keeps a request for when the daemon is up (in order), and says so at once. */
-  #wait(action: DaemonAction): void {
+  #clearFinished(): void {
     const store = this.store;
-    let target: Waiting['target'];
-    if (action.type === 'cancel' || action.type === 'kill' || action.type === 'restart') {
-      target = store.draft.selectedId;
-      if (target === undefined) {
-        // nothing selected: it can only mean a task started by a request already waiting
-        if (!this.#waiting.some((w) => w.action.type === 'template')) {
-          const key = action.type === 'cancel' ? 'k' : action.type === 'kill' ? 'K' : 'r';
-          store.setStatus(`${key}: no task selected. The daemon is not up yet; once it lists its tasks, select one and press ${key} again.`, 'warn');
-          store.changed(true);
-          return;
-        }
-        target = NEXT_STARTED;
-      }
-    }
-    if (action.type === 'template' && !store.draft.templates.some((t) => t.key === action.key)) {
-      void this.#startTemplate(action.key); // answered at once: no such template
-      return;
-    }
-    this.#waiting.push({ action, ...(target !== undefined ? { target } : {}), label: this.#waitLabel(action, target) });
-    if (this.#connecting) this.#sayConnecting();
-    else store.changed(true);
-  }
-
-  /** The status line while connecting: what is under way, and what waits for it. */
-  #sayConnecting(text?: string): void {
-    const store = this.store;
-    const base = text ?? (store.draft.daemon.kind === 'connecting' && store.draft.daemon.text === 'starting…' ? 'Starting the daemon…' : 'Connecting to the daemon…');
-    const n = this.#waiting.length;
-    store.setStatus(
-      n === 0 ? base : `${base} ${n === 1 ? 'your request' : `${n} requests`} will run when it is up: ${this.#waiting.map((w) => w.label).join(', ')}`,
-      'busy',
-    );
+    const { count } = store.clearFinished();
+    store.setStatus(count > 0 ? `Cleared ${plural(count, 'finished row')}.` : 'No finished rows to clear.', 'info');
+    if (count > 0) this.#saveCleared();
+    this.#panes.selectionChanged();
     store.changed(true);
   }
 
-  /** Carries out what was asked while connecting, in order. */
-  async #replay(): Promise<void> {
-    if (this.#replaying) return;
-    this.#replaying = true;
-    let started: string | undefined;
-    let startFailed = false;
-    try {
-      for (let next = this.#waiting.shift(); next; next = this.#waiting.shift()) {
-        if (this.#finished) return;
-        const { action, target } = next;
-        if (action.type === 'template') {
-          started = await this.#startTemplate(action.key);
-          startFailed = started === undefined;
-        } else if (action.type === 'stopAll') {
-          await this.#stopAll();
-        } else {
-          const id = target === NEXT_STARTED ? started : target;
-          if (id === undefined) {
-            this.store.setStatus(`Not done: ${next.label}: ${startFailed ? 'that start failed' : 'no such task'}.`, 'warn');
-            this.store.changed(true);
-            continue;
-          }
-          await this.#taskOp(action.type, id);
-        }
-      }
-    } finally {
-      this.#replaying = false;
-    }
+  // ---- the daemon connection ----------------------------------------------------------------------
+
+  #reach(): DaemonReach {
+    if (this.#connection.phase === 'starting') return 'starting';
+    return this.#connection.client ? 'up' : 'down';
   }
 
-  /** The daemon could not be reached: what waited for it is not done; say which. */
-  #dropWaiting(): string {
-    const labels = this.#waiting.map((w) => w.label);
-    this.#waiting = [];
-    return labels.length === 0 ? '' : ` Not done: ${labels.join(', ')}.`;
-  }
-
-  // ---- daemon connection ------------------------------------------------------------------------
-
-  async #connectAndSubscribe(autostart: boolean): Promise<void> {
-    if (this.#connecting) return;
-    this.#connecting = true;
-    const store = this.store;
-    try {
-      store.setDaemon({ kind: 'connecting', text: autostart ? 'starting…' : 'connecting…' });
-      this.#sayConnecting(autostart ? 'Starting the daemon…' : 'Connecting to the daemon…');
-      let client: TuiClient;
-      try {
-        client = await this.#connect({ autostart });
-        if (autostart) this.#startedDaemon = true;
-      } catch (first) {
-        // only "no daemon serves this home" means: start one; anything else is a real problem
-        const code = (first as { code?: unknown }).code;
-        if (autostart || (code !== undefined && code !== 'NO_DAEMON')) throw first;
-        store.setDaemon({ kind: 'connecting', text: 'starting…' });
-        this.#sayConnecting('No daemon running: starting one…');
-        client = await this.#connect({ autostart: true });
-        this.#startedDaemon = true;
-      }
-      if (this.#finished) {
-        client.close();
-        return;
-      }
-      await this.#attach(client);
-    } catch (error) {
-      store.setDaemon({ kind: 'disconnected', reason: errorText(error) });
-      store.setStatus(`Cannot reach the daemon: ${oneLine(errorText(error))}. Press R to try again.${this.#dropWaiting()}`, 'error');
-      store.changed(true);
+  async #reconnect(): Promise<void> {
+    if (this.#connection.reaching) {
+      this.#held.sayConnecting();
       return;
-    } finally {
-      this.#connecting = false;
     }
-    if (this.#client && !this.#client.closed) await this.#replay();
-    else if (this.#waiting.length > 0) {
-      store.setStatus(`The daemon went away while connecting. Press R to start it again.${this.#dropWaiting()}`, 'error');
+    const client = this.#connection.client;
+    if (client) {
+      this.store.setStatus(`Already connected to the daemon (pid ${client.welcome.daemonPid}).`, 'info');
+      this.store.changed(true);
+      return;
+    }
+    await this.#open(true);
+  }
+
+  /** Connects, says how it went, and carries out the keys held meanwhile. */
+  async #open(autostart: boolean): Promise<void> {
+    const result = await this.#connection.open(autostart);
+    if (this.#finished || result.kind === 'busy' || result.kind === 'abandoned') return;
+    const store = this.store;
+    if (result.kind === 'failed') {
+      store.setDaemon({ kind: 'disconnected', reason: errorText(result.error) });
+      store.setStatus(`Cannot reach the daemon: ${oneLine(errorText(result.error))}. Press R to try again.${this.#held.drop()}`, 'error');
+      store.changed(true);
+      this.#quitting.event({ type: 'daemonFailed' });
+      return;
+    }
+    if (result.kind === 'up') this.#connected(result);
+    if (this.#finished || this.#quitting.state.phase !== 'open') return;
+    if (this.#connection.client) await this.#held.replay(() => this.#finished);
+    else if (this.#held.size > 0) {
+      store.setStatus(`The daemon went away while connecting. Press R to start it again.${this.#held.drop()}`, 'error');
       store.changed(true);
     }
   }
 
-  async #attach(client: TuiClient): Promise<void> {
-    const store = this.store;
-    let ready = false;
-    const early: DaemonEvent[] = [];
-    client.onEvent((event) => {
-      if (client !== this.#client) return;
-      if (!ready) early.push(event);
-      else this.#onEvent(event);
-    });
-    client.onClose((error) => this.#onClose(client, error));
-    this.#client = client;
-    const tasks = await client.subscribe();
-    if (client !== this.#client) return;
+  #connecting(how: 'connecting' | 'starting' | 'starting-none-ran'): void {
+    this.store.setDaemon({ kind: 'connecting', text: how === 'connecting' ? 'connecting…' : 'starting…' });
+    this.#held.sayConnecting(how === 'connecting' ? 'Connecting to the daemon…' : how === 'starting' ? 'Starting the daemon…' : 'No daemon running: starting one…');
+  }
+
+  /** The daemon's task list, before the events that came with it. */
+  #tasksListed(client: TuiClient, tasks: TaskSnapshot[]): void {
     this.#loadCleared(client.welcome.home);
-    store.replaceTasks(tasks);
-    ready = true;
-    for (const event of early) this.#onEvent(event);
+    this.store.replaceTasks(tasks);
+  }
+
+  #connected({ client, tasks }: Extract<OpenResult, { kind: 'up' }>): void {
+    const store = this.store;
     const { daemonPid, home, health } = client.welcome;
     store.setDaemon({ kind: 'connected', pid: daemonPid, home });
     store.setHealth(health);
-    const active = tasks.filter((t) => !isTerminalState(t.state)).length;
+    const active = tasks.filter(isActive).length;
     store.setStatus(
-      `${this.#startedDaemon ? 'Started' : 'Connected to'} the daemon (pid ${daemonPid})` +
+      `${this.startedDaemon ? 'Started' : 'Connected to'} the daemon (pid ${daemonPid})` +
         (tasks.length > 0 ? ` · ${plural(tasks.length, 'task')} known, ${active} active` : '') +
         ' · press 1-9 to start a task, ? for help',
       'success',
     );
-    if (store.draft.logPane) this.#loadLog(true);
-    if (store.draft.details) this.#loadDetails(store.draft.details.taskId, false);
+    this.#panes.reload();
+    store.changed(true);
+    this.#quitting.event({ type: 'daemonUp', active: this.#operations.activeTasks().length });
+  }
+
+  #lost(reason: string): void {
+    if (this.#finished) return;
+    const store = this.store;
+    this.#operations.forgetAll();
+    store.clearAllPending();
+    store.setDaemon({ kind: 'disconnected', reason: oneLine(reason) });
+    store.setHealth(undefined);
+    this.#quitting.event({ type: 'daemonLost' });
+    if (this.#finished) return;
+    store.setStatus(`The daemon is gone (${oneLine(reason)}); tasks are shown as last seen. Press R to start it again.`, 'error');
     store.changed(true);
   }
 
+  /** Whether the daemon can be asked now; says why not when it cannot. */
+  #ready(): boolean {
+    if (this.#connection.client) return true;
+    const connecting = this.#connection.reaching;
+    this.store.setStatus(connecting ? 'Still connecting to the daemon…' : 'Not connected to the daemon. Press R to start it again.', connecting ? 'busy' : 'warn');
+    this.store.changed(true);
+    return false;
+  }
+
+  #onEvent(event: DaemonEvent): void {
+    const view = applyEvent(this.store, event);
+    if (view) this.#operations.observe(view);
+    if (event.type === 'TASK_STATUS' || event.type === 'TASK_COMPLETE') this.#panes.taskChanged(event.task.id, event.type === 'TASK_COMPLETE');
+    this.store.changed();
+  }
+
+  // ---- cleared rows, remembered per state directory -------------------------------------------------
+
   #loadCleared(home: string): void {
-    try {
-      const saved = this.#prefs.load(home).clearedThrough;
-      const current = this.store.clearedThrough;
-      if (saved !== undefined) this.store.setClearedThrough(Math.max(saved, current ?? saved));
-    } catch {
-      // nothing remembered
-    }
+    const saved = recalledClearedThrough(this.#prefs, home);
+    if (saved !== undefined) this.store.setClearedThrough(Math.max(saved, this.store.clearedThrough ?? saved));
   }
 
   #saveCleared(): void {
-    const client = this.#client;
+    const client = this.#connection.client;
     const through = this.store.clearedThrough;
     if (!client || through === undefined) return;
     try {
-      const home = client.welcome.home;
-      const prefs = this.#prefs.load(home);
-      this.#prefs.save(home, { ...prefs, clearedThrough: Math.max(prefs.clearedThrough ?? through, through) });
+      rememberClearedThrough(this.#prefs, client.welcome.home, through);
     } catch (error) {
       this.store.setStatus(`Cleared, for this session only: could not remember it (${oneLine(errorText(error))}).`, 'warn');
     }
   }
 
-  async #reconnect(): Promise<void> {
-    if (this.#connecting) {
-      this.#sayConnecting();
-      return;
-    }
-    if (this.#client && !this.#client.closed) {
-      this.store.setStatus(`Already connected to the daemon (pid ${this.#client.welcome.daemonPid}).`, 'info');
-      this.store.changed(true);
-      return;
-    }
-    await this.#connectAndSubscribe(true);
-  }
-
-  #onClose(client: TuiClient, error: Error | undefined): void {
-    if (client !== this.#client) return;
-    this.#client = undefined;
-    if (this.#finished) return;
-    const store = this.store;
-    this.#ops.clear();
-    store.clearAllPending();
-    const reason = error ? oneLine(errorText(error)) : 'connection closed';
-    store.setDaemon({ kind: 'disconnected', reason });
-    store.setHealth(undefined);
-    if (store.draft.mode === 'quitting') {
-      // the daemon took its tasks with it (its orphan guard stops them): nothing left to stop
-      this.#finish('disconnected');
-      return;
-    }
-    if (store.draft.mode === 'quit') store.setMode('normal');
-    store.setStatus(`The daemon is gone (${reason}); tasks are shown as last seen. Press R to start it again.`, 'error');
-    store.changed(true);
-  }
-
-  #notConnected(): boolean {
-    if (this.#client && !this.#client.closed) return false;
-    this.store.setStatus(
-      this.#connecting ? 'Still connecting to the daemon…' : 'Not connected to the daemon. Press R to start it again.',
-      this.#connecting ? 'busy' : 'warn',
-    );
-    this.store.changed(true);
-    return true;
-  }
-
-  // ---- events --------------------------------------------------------------------------------------
-
-  #onEvent(event: DaemonEvent): void {
-    const store = this.store;
-    switch (event.type) {
-      case 'TASK_STATUS':
-      case 'TASK_COMPLETE': {
-        const view = store.upsertTask(event.task);
-        if (view) this.#observe(view);
-        if (store.draft.details?.taskId === event.task.id) this.#refreshDetails(event.task.id, event.type === 'TASK_COMPLETE');
-        break;
-      }
-      case 'TASK_PROGRESS':
-        store.setProgress(event.taskId, event.progress);
-        break;
-      case 'TASK_STALL':
-        store.setStall(event.taskId, event.stall);
-        break;
-      case 'TASK_USAGE':
-        store.setUsage(event.taskId, event.usage);
-        break;
-      case 'TASK_LOG':
-        store.appendLog(event.log.taskId, oneLine(event.log.stream === 'stderr' ? `! ${event.log.line}` : event.log.line));
-        break;
-      case 'SNAPSHOT':
-        store.replaceTasks(event.tasks);
-        break;
-      case 'DAEMON_HEALTH':
-        store.setHealth(event.health);
-        break;
-    }
-    store.changed();
-  }
-
-  /** Turns a task change into the confirmed outcome of an operation asked for on this screen. */
-  #observe(task: TaskView): void {
-    const op = this.#ops.get(task.id);
-    if (!op) return;
-    const ms = performance.now() - op.at;
-    if (op.op === 'restart') {
-      if (task.attempt <= op.attempt) return;
-      if (task.state === 'running' || isTerminalState(task.state)) {
-        this.#ops.delete(task.id);
-        this.store.setStatus(`Task ${task.id} restarted: attempt ${task.attempt} ${task.state} (${formatDuration(ms)})`, task.state === 'failed' ? 'warn' : 'success');
-        this.store.changed(true);
-      }
-      return;
-    }
-    if (!isTerminalState(task.state) || task.attempt !== op.attempt) return;
-    this.#ops.delete(task.id);
-    const signal = task.outcome?.signal;
-    let text: string;
-    let tone: 'success' | 'warn' = 'success';
-    switch (task.state) {
-      case 'killed':
-        text = `Task ${task.id} killed (${signal ?? 'SIGKILL'}) after ${formatDuration(ms)}`;
-        if (op.op === 'cancel') text += ': it ignored the cancel, so it was killed when the grace period ran out';
-        break;
-      case 'cancelled':
-        text = `Task ${task.id} cancelled after ${formatDuration(ms)}`;
-        break;
-      case 'completed':
-        text = `Task ${task.id} completed before the ${op.op} took effect (${formatDuration(ms)})`;
-        tone = 'warn';
-        break;
-      default:
-        text = `Task ${task.id} ${task.state} after ${formatDuration(ms)}${task.outcome?.error ? `: ${oneLine(task.outcome.error.message)}` : ''}`;
-        tone = 'warn';
-    }
-    this.store.setStatus(text, tone);
-    this.store.changed(true);
-  }
-
-  // ---- operations ---------------------------------------------------------------------------------
-
-  async #request(type: string, payload?: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const client = this.#client;
-    if (!client || client.closed) throw new Error('not connected to the daemon');
-    return client.request(type, payload);
-  }
-
-  /** Starts template `key`; resolves with the new task's id (undefined when it did not start). */
-  async #startTemplate(key: number): Promise<string | undefined> {
-    const store = this.store;
-    const template = store.draft.templates.find((t) => t.key === key);
-    if (!template) {
-      const n = store.draft.templates.length;
-      store.setStatus(n > 0 ? `No template ${key}: templates are 1-${n} (? lists them).` : 'No templates configured.', 'warn');
-      store.changed(true);
-      return undefined;
-    }
-    if (this.#notConnected()) return undefined;
-    store.setStatus(`Starting template ${key}: ${template.name}…`, 'busy');
-    this.#paint([]);
-    store.changed(true);
-    const at = performance.now();
-    try {
-      const reply = await this.#request('TASK_REQUEST', { spec: template.spec });
-      const task = asSnapshot(reply.task);
-      if (!task) throw new Error('the daemon answered without a task');
-      store.upsertTask(task, true);
-      store.select(task.id);
-      this.#selectionChanged();
-      store.setStatus(`Started task ${task.id}: ${task.name} (${formatDuration(performance.now() - at)})`, 'success');
-      store.changed(true);
-      return task.id;
-    } catch (error) {
-      if (this.#client === undefined) return undefined; // the close handler has said what happened
-      store.setStatus(`Could not start “${template.name}”: ${oneLine(errorText(error))}`, 'error');
-    }
-    store.changed(true);
-    return undefined;
-  }
-
-  /** `taskId`: the task to act on (a request made while connecting); default the selected one. */
-  async #taskOp(op: 'cancel' | 'kill' | 'restart', taskId?: string): Promise<void> {
-    const store = this.store;
-    const id = taskId ?? store.draft.selectedId;
-    const task = id === undefined ? undefined : store.task(id);
-    if (!task) {
-      store.setStatus(taskId !== undefined ? `Task ${taskId} is not known to the daemon: nothing to ${op}.` : 'No task selected: start one with 1-9.', 'warn');
-      store.changed(true);
-      return;
-    }
-    if (op !== 'restart' && isTerminalState(task.state)) {
-      store.setStatus(`Task ${task.id} has already ${task.state === 'completed' ? 'completed' : `ended (${task.state})`}; r runs it again.`, 'info');
-      store.changed(true);
-      return;
-    }
-    if (this.#notConnected()) return;
-    const at = performance.now();
-    // On screen first, in this very frame; the daemon is asked afterwards.
-    store.setPending(task.id, op);
-    this.#ops.set(task.id, { op, at, attempt: task.attempt });
-    store.setStatus(
-      op === 'cancel'
-        ? `Cancelling task ${task.id} (SIGTERM; SIGKILL if it is still there after the grace period)…`
-        : op === 'kill'
-          ? `Killing task ${task.id} (SIGKILL to its process group)…`
-          : `Restarting task ${task.id} (attempt ${task.attempt + 1})…`,
-      'busy',
-    );
-    this.#paint([task.id]);
-    store.changed(true);
-    const type = op === 'cancel' ? 'TASK_CANCEL' : op === 'kill' ? 'TASK_KILL' : 'TASK_RESTART';
-    try {
-      const reply = await this.#request(type, { taskId: task.id });
-      const snapshot = asSnapshot(reply.task);
-      if (snapshot) {
-        const view = store.upsertTask(snapshot, true);
-        if (view) this.#observe(view);
-      }
-      store.changed();
-    } catch (error) {
-      if (this.#client === undefined) return;
-      this.#ops.delete(task.id);
-      store.setPending(task.id, undefined);
-      const verb = op === 'cancel' ? 'Cancel' : op === 'kill' ? 'Kill' : 'Restart';
-      store.setStatus(`${verb} of task ${task.id} failed: ${oneLine(errorText(error))}`, 'error');
-      store.changed(true);
-    }
-  }
-
-  #activeTasks(): TaskView[] {
-    return [...this.store.draft.tasks.values()].filter(isActive);
-  }
-
-  #anyActive(): boolean {
-    for (const t of this.store.draft.tasks.values()) if (isActive(t)) return true;
-    return false;
-  }
-
-  async #stopAll(): Promise<void> {
-    const store = this.store;
-    const active = this.#activeTasks();
-    if (active.length === 0) {
-      store.setStatus('Nothing to stop: no task is running.', 'info');
-      store.changed(true);
-      return;
-    }
-    if (this.#notConnected()) return;
-    const at = performance.now();
-    for (const t of active) {
-      store.setPending(t.id, 'stop');
-      this.#ops.delete(t.id);
-    }
-    store.setStatus(`Emergency stop — terminating ${plural(active.length, 'task')}…`, 'busy');
-    this.#paint(active.map((t) => t.id));
-    store.changed(true);
-    try {
-      const reply = await this.#request('STOP_ALL');
-      const result = (reply.result ?? reply) as { cancelled?: number; killed?: number; notStarted?: number; finished?: number };
-      const cancelled = result.cancelled ?? 0;
-      const killed = result.killed ?? 0;
-      const notStarted = result.notStarted ?? 0;
-      const finished = result.finished ?? 0;
-      const parts = [`${cancelled} cancelled`, `${killed} killed`];
-      if (notStarted > 0) parts.push(`${notStarted} not started`);
-      if (finished > 0) parts.push(`${finished} finished on their own`);
-      store.setStatus(`Stopped ${plural(cancelled + killed + notStarted, 'task')} in ${seconds(performance.now() - at)} (${parts.join(', ')})`, 'success');
-    } catch (error) {
-      if (this.#client === undefined) return;
-      store.setStatus(`Emergency stop failed: ${oneLine(errorText(error))}`, 'error');
-    }
-    for (const t of active) store.setPending(t.id, undefined);
-    store.changed(true);
-  }
-
-  // ---- pages: help and details ----------------------------------------------------------------------
-
-  #scroll(delta: number | 'start' | 'end' | 'pageUp' | 'pageDown'): void {
-    const store = this.store;
-    const draft = store.draft;
-    const width = Math.max(20, draft.size.columns);
-    const height = pageHeight(draft.size.rows);
-    let lines: number;
-    let current: number;
-    if (draft.mode === 'help') {
-      lines = helpLines(draft.templates, draft.templatesSource, width).length;
-      current = draft.helpScroll;
-    } else if (draft.mode === 'details' && draft.details) {
-      lines = detailLines({ task: draft.tasks.get(draft.details.taskId), details: draft.details, now: draft.now }, width).length;
-      current = draft.details.scroll;
-    } else return;
-    const page = Math.max(1, height - 2);
-    const from = clampPageScroll(current, lines, height);
-    const to = delta === 'start' ? 0 : delta === 'end' ? lines : delta === 'pageUp' ? from - page : delta === 'pageDown' ? from + page : from + delta;
-    const next = clampPageScroll(Math.max(0, to), lines, height);
-    if (draft.mode === 'help') store.setHelpScroll(next);
-    else store.updateDetails(draft.details!.taskId, (d) => ({ ...d, scroll: next }));
-    store.changed(true);
-  }
-
-  #openDetails(): void {
-    const store = this.store;
-    const id = store.draft.selectedId;
-    if (id === undefined || !store.task(id)) {
-      store.setStatus('No task selected: start one with 1-9, then Enter shows its details.', 'warn');
-      store.changed(true);
-      return;
-    }
-    store.setDetails({ taskId: id, scroll: 0, loading: true, log: { taskId: id, lines: [...(store.logs.get(id) ?? [])], loading: true } });
-    store.setMode('details');
-    this.#loadDetails(id, true);
-    store.changed(true);
-  }
-
-  #closeDetails(): void {
-    if (this.#detailsTimer) clearTimeout(this.#detailsTimer);
-    this.#detailsTimer = undefined;
-    this.store.setDetails(undefined);
-    if (this.store.draft.mode === 'details') this.store.setMode('normal');
-  }
-
-  /** The task shown changed state: fetch its record again (soon, once for a burst of changes). */
-  #refreshDetails(taskId: string, withLog: boolean): void {
-    if (this.#detailsTimer) clearTimeout(this.#detailsTimer);
-    this.#detailsTimer = setTimeout(() => {
-      this.#detailsTimer = undefined;
-      this.#loadDetails(taskId, withLog);
-    }, 100);
-  }
-
-  /** Fetches the journal record (attempts) and, with `withLog`, the log tail of the task shown. */
-  #loadDetails(taskId: string, withLog: boolean): void {
-    const store = this.store;
-    const client = this.#client;
-    if (!client || client.closed) {
-      store.updateDetails(taskId, (d) => ({ ...d, loading: false, error: 'not connected to the daemon', log: { ...d.log, loading: false } }));
-      return;
-    }
-    void (async () => {
-      try {
-        const reply = await client.request('GET', { taskId });
-        const attempts = Array.isArray(reply.attempts) ? (reply.attempts as AttemptRecord[]) : [];
-        store.updateDetails(taskId, (d) => {
-          const { error: _error, ...rest } = d;
-          return { ...rest, attempts, loading: false };
-        });
-      } catch (error) {
-        store.updateDetails(taskId, (d) => ({ ...d, loading: false, error: oneLine(errorText(error)) }));
-      }
-      store.changed();
-    })();
-    if (!withLog) return;
-    void (async () => {
-      try {
-        const reply = await client.request('LOGS', { taskId, tailBytes: this.#options.logTailBytes ?? 32_768 });
-        const raw = Array.isArray(reply.lines) ? reply.lines : [];
-        const lines = raw.map(logLineText).filter((l): l is string => l !== undefined).map(oneLine).slice(-LOG_RING);
-        store.updateDetails(taskId, (d) => ({ ...d, log: { taskId, ...(typeof reply.attempt === 'number' ? { attempt: reply.attempt } : {}), lines, loading: false } }));
-      } catch (error) {
-        store.updateDetails(taskId, (d) => ({ ...d, log: { taskId, lines: [...(store.logs.get(taskId) ?? [])], loading: false, error: oneLine(errorText(error)) } }));
-      }
-      store.changed();
-    })();
-  }
-
-  // ---- log pane -------------------------------------------------------------------------------------
-
-  #selectionChanged(): void {
-    if (!this.store.draft.logPane) return;
-    const id = this.store.draft.selectedId;
-    if (id === undefined || id === this.store.draft.logView?.taskId) return;
-    // show what is at hand now; fetch the stored tail once the selection rests
-    this.#loadLog(false);
-    if (this.#logTimer) clearTimeout(this.#logTimer);
-    this.#logTimer = setTimeout(() => {
-      this.#logTimer = undefined;
-      this.#loadLog(true);
-    }, 80);
-  }
-
-  #loadLog(fetch: boolean): void {
-    const store = this.store;
-    const id = store.draft.selectedId;
-    if (id === undefined) {
-      store.setLogView(undefined);
-      return;
-    }
-    const ring = store.logs.get(id) ?? [];
-    const client = this.#client;
-    const canFetch = fetch && client !== undefined && !client.closed;
-    store.setLogView({ taskId: id, lines: [...ring], loading: canFetch });
-    if (!canFetch) return;
-    void (async () => {
-      try {
-        const reply = await client.request('LOGS', { taskId: id, tailBytes: this.#options.logTailBytes ?? 32_768 });
-        const raw = Array.isArray(reply.lines) ? reply.lines : [];
-        const lines = raw.map(logLineText).filter((l): l is string => l !== undefined).map(oneLine).slice(-LOG_RING);
-        if (store.draft.logView?.taskId !== id) return;
-        store.setLogView({ taskId: id, ...(typeof reply.attempt === 'number' ? { attempt: reply.attempt } : {}), lines, loading: false });
-      } catch (error) {
-        if (store.draft.logView?.taskId !== id) return;
-        store.setLogView({ taskId: id, lines: [...(store.logs.get(id) ?? [])], loading: false, error: oneLine(errorText(error)) });
-      }
-      store.changed();
-    })();
-  }
-
   // ---- quitting ----------------------------------------------------------------------------------------
-
-  #quit(): void {
-    const store = this.store;
-    const connected = this.#client !== undefined && !this.#client.closed;
-    const active = this.#activeTasks().length;
-    if (!connected || active === 0) {
-      this.#finish(connected ? 'idle' : 'disconnected');
-      return;
-    }
-    store.setMode('quit');
-    store.changed(true);
-  }
-
-  async #quitStop(): Promise<void> {
-    const store = this.store;
-    const active = this.#activeTasks();
-    store.setMode('quitting');
-    for (const t of active) store.setPending(t.id, 'stop');
-    store.setStatus(`Stopping ${plural(active.length, 'task')} before quitting…`, 'busy');
-    store.changed(true);
-    try {
-      await this.#request('STOP_ALL');
-      this.#finish('stopped');
-    } catch (error) {
-      if (this.#finished) return;
-      if (this.#client === undefined || this.#client.closed) {
-        this.#finish('disconnected');
-        return;
-      }
-      for (const t of active) store.setPending(t.id, undefined);
-      store.setMode('normal');
-      store.setStatus(`Could not stop the tasks (${oneLine(errorText(error))}); they may still run. Press q to try again, or q then d to detach.`, 'error');
-      store.changed(true);
-    }
-  }
 
   #finish(how: QuitHow): void {
     if (this.#finished) return;
     this.#finished = true;
-    const client = this.#client && !this.#client.closed ? this.#client : undefined;
-    const active = how === 'detached' ? this.#activeTasks().length : 0;
-    this.#resolveDone({ how, active, ...(client ? { client } : {}), startedDaemon: this.#startedDaemon });
+    this.#connection.abandon();
+    const client = this.#connection.client;
+    const active = how === 'detached' ? this.#operations.activeTasks().length : 0;
+    this.#resolveDone({ how, active, ...(client ? { client } : {}), startedDaemon: this.#connection.startedDaemon });
   }
 
   #paint(taskIds: readonly string[]): void {
@@ -886,7 +362,7 @@ export class Controller {
 
   #refreshLoad(): void {
     try {
-      this.store.setLoad(this.#machineLoad());
+      this.store.setLoad((this.#options.machineLoad ?? systemLoad)());
     } catch {
       // load is decoration
     }

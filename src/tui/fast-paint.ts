@@ -7,9 +7,10 @@
  */
 import { colorsEnabled, paint } from './ansi.js';
 import { fit } from './format.js';
-import { rowText, tableLayout, type Layout } from './components/task-table.js';
+import { rowText, tableLayout, type Layout } from './row.js';
 import { TONE_COLORS } from './components/chrome.js';
-import { visibleRowCount, type TuiStore } from './store.js';
+import type { TuiStore } from './store.js';
+import { visibleRowCount } from './ui-state.js';
 
 /** Lines above the first table row: the header (2) and the table's header (1). */
 export const TABLE_TOP = 3;

@@ -1,19 +1,9 @@
 /** Pure formatting helpers for the terminal UI: durations, bytes, bars, stall and outcome texts. */
+import { formatDuration } from '../common/duration.js';
 import type { StallInfo, TaskOutcome, TaskState } from '../supervisor/types.js';
+import { STARVED_CPU_PERCENT } from './task-view.js';
 
-/** "850 ms", "2.31 s", "14 s", "3 m 05 s", "2 h 04 m". */
-export function formatDuration(ms: number): string {
-  if (!Number.isFinite(ms) || ms < 0) return '-';
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  // cut, not rounded, like every longer duration and the table's ELAPSED: 4.999 s is "4.99 s", next to 0:04
-  if (ms < 10_000) return `${(Math.floor(ms / 10) / 100).toFixed(2)} s`;
-  const s = Math.floor(ms / 1000);
-  if (s < 60) return `${s} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} m ${String(s % 60).padStart(2, '0')} s`;
-  const h = Math.floor(m / 60);
-  return `${h} h ${String(m % 60).padStart(2, '0')} m`;
-}
+export { formatDuration } from '../common/duration.js';
 
 /** Compact elapsed time for a table cell: "0:07", "12:34", "1:02:03". */
 export function formatElapsed(ms: number): string {
@@ -65,17 +55,23 @@ export function fit(text: string, width: number, align: 'left' | 'right' = 'left
   return align === 'left' ? text + pad : pad + text;
 }
 
-/** "no progress for 14 s · spinning at 100% CPU" */
+/** "no progress for 14 s · spinning at 100% CPU"; a runnable task given almost no CPU is waiting for it, not spinning. */
 export function stallText(stall: StallInfo, silentForMs = stall.silentForMs): string {
   const silent = `no progress for ${formatDuration(Math.max(0, silentForMs))}`;
   switch (stall.diagnosis) {
     case 'spinning':
+      if (stall.cpuPercent < STARVED_CPU_PERCENT) return `${silent} · waiting for CPU (${Math.round(stall.cpuPercent)}%)`;
       return `${silent} · spinning at ${Math.round(stall.cpuPercent)}% CPU`;
     case 'blocked':
       return `${silent} · blocked (idle, ${Math.round(stall.cpuPercent)}% CPU)`;
     default:
       return `${silent} · cause unknown`;
   }
+}
+
+/** Red for a task burning CPU without progress; yellow for one that waits (on I/O, a lock, or for CPU). */
+export function stallColor(stall: StallInfo): 'red' | 'yellow' {
+  return stall.diagnosis === 'spinning' && stall.cpuPercent >= STARVED_CPU_PERCENT ? 'red' : 'yellow';
 }
 
 export interface StateStyle {
@@ -88,6 +84,7 @@ export const STATE_STYLES: Record<TaskState, StateStyle> = {
   queued: { icon: '◌', color: 'gray', label: 'queued' },
   starting: { icon: '◔', color: 'cyan', label: 'starting' },
   running: { icon: '▶', color: 'blue', label: 'running' },
+  paused: { icon: '⏸', color: 'cyan', label: 'paused' },
   cancelling: { icon: '◍', color: 'yellow', label: 'cancelling…' },
   killing: { icon: '✖', color: 'magenta', label: 'killing…' },
   completed: { icon: '✔', color: 'green', label: 'completed' },

@@ -1,5 +1,5 @@
 /** Key bindings: a pure map from a key press (as Ink's useInput reports it) and the mode to an action. */
-import type { Mode } from './store.js';
+import type { Mode } from './ui-state.js';
 
 export type Action =
   | { type: 'template'; key: number }
@@ -7,6 +7,7 @@ export type Action =
   | { type: 'cancel' }
   | { type: 'kill' }
   | { type: 'restart' }
+  | { type: 'pause' }
   | { type: 'stopAll' }
   | { type: 'toggleLog' }
   | { type: 'details' }
@@ -44,8 +45,9 @@ export const KEY_HELP: readonly KeyHelp[] = [
   { keys: '1-9', what: 'start task template N (listed below)' },
   { keys: '↑ ↓ PgUp PgDn Home End', what: 'select a task' },
   { keys: 'k', what: 'cancel the selected task gracefully (SIGTERM; SIGKILL after the grace period)' },
-  { keys: 'K', what: 'kill the selected task now (SIGKILL to its whole process group)' },
+  { keys: 'K', what: 'kill the selected task now (SIGKILL to every process of it)' },
   { keys: 'r', what: 'restart the selected task (kill this attempt, run it again)' },
+  { keys: 'p', what: 'pause the selected task (freeze every process of it where it is), or resume it' },
   { keys: 's', what: 'emergency stop: stop every task' },
   { keys: 'Enter', what: 'details of the selected task: state, error and stack, result, attempts, log tail' },
   { keys: 'l', what: 'show or hide the log pane of the selected task' },
@@ -56,16 +58,21 @@ export const KEY_HELP: readonly KeyHelp[] = [
   { keys: 'q  Ctrl+C', what: 'quit (asks first while tasks run)' },
 ];
 
-/** The key hints of the last line, most important first: what does not fit is left out, never cut. */
+/**
+ * The key hints of the last line, most important first: what does not fit is left out, never cut.
+ * Quitting and the help (which lists every key) come right after starting and stopping a task, so
+ * that they stay on the narrowest screen.
+ */
 const FOOTER_HINTS: ReadonlyArray<readonly [key: string, what: string, short?: string]> = [
   ['1-9', 'start'],
   ['k', 'cancel'],
   ['K', 'kill'],
+  ['q', 'quit'],
+  ['?', 'help'],
   ['r', 'restart'],
   ['s', 'stop all', 'stop'],
   ['⏎', 'details'],
-  ['?', 'help'],
-  ['q', 'quit'],
+  ['p', 'pause'],
   ['l', 'log'],
   ['c', 'clear'],
   ['↑↓', 'select'],
@@ -73,8 +80,8 @@ const FOOTER_HINTS: ReadonlyArray<readonly [key: string, what: string, short?: s
 const PAGE_HINTS: ReadonlyArray<readonly [key: string, what: string, short?: string]> = [
   ['↑↓ PgUp PgDn', 'scroll'],
   ['Esc', 'close'],
-  ['k K r s', 'stop keys work here', 'stop keys'],
   ['q', 'quit'],
+  ['k K r s', 'stop keys work here', 'stop keys'],
 ];
 
 const QUIT_HINTS: ReadonlyArray<readonly [key: string, what: string, short?: string]> = [
@@ -83,9 +90,10 @@ const QUIT_HINTS: ReadonlyArray<readonly [key: string, what: string, short?: str
   ['Esc', 'stay'],
 ];
 const QUITTING_HINTS: ReadonlyArray<readonly [key: string, what: string, short?: string]> = [['Ctrl+C', 'leave them running in the daemon (detach)', 'detach']];
+const LEAVING_HINTS: ReadonlyArray<readonly [key: string, what: string, short?: string]> = [['Ctrl+C', 'quit now, leaving the daemon running', 'quit now']];
 
 /** The full footer (all hints, in screen order) for a wide terminal. */
-export const FOOTER_KEYS = '1-9 start  ↑↓ select  k cancel  K kill  r restart  s stop all  ⏎ details  l log  c clear  ? help  q quit';
+export const FOOTER_KEYS = '1-9 start  ↑↓ select  k cancel  K kill  r restart  p pause  s stop all  ⏎ details  l log  c clear  ? help  q quit';
 
 /**
  * The key hints for a line `width` cells wide (less the leading space): every hint when they fit,
@@ -96,12 +104,13 @@ export function footerText(width: number, mode: Mode = 'normal'): string {
   const room = Math.max(0, width - 1);
   if (mode === 'quit') return pick(QUIT_HINTS, room, QUIT_HINTS.map((h) => h[0]));
   if (mode === 'quitting') return pick(QUITTING_HINTS, room, ['Ctrl+C']);
+  if (mode === 'leaving') return pick(LEAVING_HINTS, room, ['Ctrl+C']);
   if (mode === 'help' || mode === 'details') {
     const hints = mode === 'help' ? PAGE_HINTS.filter((h) => h[0] !== 'k K r s') : PAGE_HINTS;
     return pick(hints, room, mode === 'help' ? ['↑↓ PgUp PgDn', 'Esc', 'q'] : ['↑↓ PgUp PgDn', 'Esc', 'k K r s', 'q']);
   }
   if ([...FOOTER_KEYS].length <= room) return FOOTER_KEYS;
-  return pick(FOOTER_HINTS, room, ['1-9', '↑↓', 'k', 'K', 'r', 's', '⏎', 'l', 'c', '?', 'q'], 8);
+  return pick(FOOTER_HINTS, room, ['1-9', '↑↓', 'k', 'K', 'r', 'p', 's', '⏎', 'l', 'c', '?', 'q'], 8);
 }
 
 function pick(hints: ReadonlyArray<readonly [string, string, string?]>, room: number, screenOrder: readonly string[], keep = hints.length): string {
@@ -124,7 +133,7 @@ function pick(hints: ReadonlyArray<readonly [string, string, string?]>, room: nu
 /** The action for one key press, or undefined when the key means nothing in this mode. */
 export function actionFor(input: string, key: KeyInfo, mode: Mode): Action | undefined {
   const ctrlC = key.ctrl === true && input === 'c';
-  if (mode === 'quitting') return ctrlC ? { type: 'quitDetach' } : undefined;
+  if (mode === 'quitting' || mode === 'leaving') return ctrlC ? { type: 'quitDetach' } : undefined;
   if (mode === 'quit') {
     if (ctrlC || input === 's' || input === 'S' || input === 'y') return { type: 'quitStop' };
     if (input === 'd' || input === 'D') return { type: 'quitDetach' };
@@ -173,6 +182,8 @@ function normalAction(input: string, key: KeyInfo): Action | undefined {
       return { type: 'kill' };
     case 'r':
       return { type: 'restart' };
+    case 'p':
+      return { type: 'pause' };
     case 'R':
       return { type: 'reconnect' };
     case 's':

@@ -78,3 +78,18 @@ export function memoryPrefs(initial: Record<string, UiPrefs> = {}): PrefsStore &
     },
   };
 }
+
+/** When the rows cleared in an earlier session ended (undefined: none, or nothing readable). */
+export function recalledClearedThrough(prefs: PrefsStore, home: string): number | undefined {
+  try {
+    return prefs.load(home).clearedThrough;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Remembers that rows of tasks ended by `through` are cleared (never forgetting a later time). Throws when it cannot write. */
+export function rememberClearedThrough(prefs: PrefsStore, home: string, through: number): void {
+  const saved = prefs.load(home);
+  prefs.save(home, { ...saved, clearedThrough: Math.max(saved.clearedThrough ?? through, through) });
+}

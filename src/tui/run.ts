@@ -12,7 +12,7 @@ import { App } from './components/app.js';
 import { TuiStore } from './store.js';
 import { FastPaint } from './fast-paint.js';
 import { DaemonClient } from '../daemon/client.js';
-import type { RequestType } from '../protocol/messages.js';
+import { EXIT } from '../common/exit-codes.js';
 
 export const CLIENT_NAME = 'taskwarden-tui/0.1.0';
 
@@ -45,7 +45,7 @@ export function adaptClient(client: DaemonClient): TuiClient {
     get welcome() {
       return client.welcome;
     },
-    request: (type, payload) => client.request(type as RequestType, payload),
+    request: (type, ...payload) => client.request(type, ...payload),
     subscribe: () => client.subscribe(),
     onEvent: (listener) => void client.on('event', listener),
     onClose: (listener) => void client.on('close', listener),
@@ -75,7 +75,7 @@ async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | unde
 }
 
 /** After the UI is gone: shut down a daemon this UI started when nothing of ours should be left, then a last line. */
-async function leave(result: QuitResult, stdout: NodeJS.WriteStream): Promise<void> {
+async function leave(result: QuitResult, stdout: NodeJS.WriteStream, home: string | undefined): Promise<void> {
   const client = result.client;
   let daemonNote = '';
   if (client && result.startedDaemon && (result.how === 'stopped' || result.how === 'idle')) {
@@ -100,6 +100,11 @@ async function leave(result: QuitResult, stdout: NodeJS.WriteStream): Promise<vo
     case 'idle':
       if (daemonNote) stdout.write(`taskwarden: bye${daemonNote}.\n`);
       break;
+    case 'leftStarting': {
+      const shutdown = `taskwarden${home !== undefined ? ` --home ${JSON.stringify(home)}` : ''} shutdown`;
+      stdout.write(`taskwarden: quit before the daemon it was starting was up; it may be left running: ${shutdown} stops it.\n`);
+      break;
+    }
     case 'disconnected':
       break;
   }
@@ -118,14 +123,14 @@ export async function runTuiApp(options: TuiOptions = {}): Promise<number> {
   const stderr = options.stderr ?? process.stderr;
   if (!stdin.isTTY) {
     stderr.write(`${NO_TTY_MESSAGE}\n`);
-    return failed(2);
+    return failed(EXIT.usage);
   }
   let loaded;
   try {
     loaded = await loadTemplates(options.config !== undefined ? { config: options.config } : {});
   } catch (error) {
     stderr.write(error instanceof ConfigError ? `taskwarden: bad config file ${error.message}\n` : `taskwarden: cannot load templates: ${errorText(error)}\n`);
-    return failed(2);
+    return failed(EXIT.usage);
   }
   const connect = options.connect ?? daemonConnector(options.home);
 
@@ -177,7 +182,7 @@ export async function runTuiApp(options: TuiOptions = {}): Promise<number> {
     if (altScreen) stdout.write(`${ALT_SCREEN_OFF}\r\x1b[K`);
   }
   try {
-    await leave(result, stdout);
+    await leave(result, stdout, options.home);
   } catch {
     // the terminal is gone: nobody to tell
   }

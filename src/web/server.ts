@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { DaemonError } from '../daemon/client.js';
 import { resolveHome } from '../daemon/home.js';
 import { parseRequest, type RequestType } from '../protocol/index.js';
-import type { Template } from '../tui/templates.js';
+import type { Template } from '../tasks/templates.js';
 import { DaemonDownError, DaemonLink } from './daemon-link.js';
 import { EventHub } from './event-hub.js';
 import { Gate, setSecurityHeaders, type Refusal } from './security.js';

@@ -4,7 +4,7 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
-import { parseDaemonMessage, PROTOCOL_VERSION } from '../../dist/src/protocol/index.js';
+import { parseDaemonMessage, parseReply, PROTOCOL_VERSION, REQUEST_SCHEMAS, type RequestType } from '../../dist/src/protocol/index.js';
 import { startDaemon, type DaemonHandle } from '../../dist/src/daemon/server.js';
 import { waitFor } from '../helpers.js';
 
@@ -72,7 +72,10 @@ function fillFile(path: string, byte: number): number {
 
 export type Msg = Record<string, any>;
 
-/** A client speaking raw lines. Every line the daemon sends must parse as a valid daemon message. */
+/**
+ * A client speaking raw lines. Every line the daemon sends must parse as a valid daemon message,
+ * and every ACK must have the shape its request type is answered with (protocol/replies.ts).
+ */
 export class RawClient {
   readonly socket: net.Socket;
   readonly received: Msg[] = [];
@@ -113,7 +116,13 @@ export class RawClient {
   async request(message: Msg, timeoutMs = 10_000): Promise<Msg> {
     const id = message.id ?? `r${++this.#nextId}`;
     this.sendLine(JSON.stringify({ ...message, id }));
-    return this.next((m) => m.id === id && ['ACK', 'ERROR', 'WELCOME'].includes(m.type), timeoutMs, `reply to ${message.type}`);
+    const reply = await this.next((m) => m.id === id && ['ACK', 'ERROR', 'WELCOME'].includes(m.type), timeoutMs, `reply to ${message.type}`);
+    if (reply.type !== 'ERROR' && Object.hasOwn(REQUEST_SCHEMAS, message.type)) {
+      const { type: _type, id: _id, ...payload } = reply;
+      const checked = parseReply(message.type as RequestType, payload);
+      if (!checked.ok) this.invalid.push(`${checked.error.message}: ${JSON.stringify(reply).slice(0, 200)}`);
+    }
+    return reply;
   }
 
   /** The first received message matching pred (removed from the queue). */

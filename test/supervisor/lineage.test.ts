@@ -80,7 +80,7 @@ describe('lineage marks', () => {
       await owner.ready;
       // Before: escapees live outside every group (4 leaders + 4 escapees + the detached sleep 1000 of the module task).
       expect(survivors(tag).length).toBeGreaterThanOrEqual(6);
-      if (how === 'wait') owner.child.kill('SIGKILL');
+      owner.child.kill(how === 'wait' ? 'SIGKILL' : 'SIGUSR1');
       await owner.exited;
       expect(await noSurvivors(tag, `TASKWARDEN_OWNER_${token}`, 5000)).toEqual([]);
     }, 60_000);

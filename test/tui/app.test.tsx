@@ -4,8 +4,9 @@ import { App } from '../../src/tui/components/app.js';
 import { Controller } from '../../src/tui/controller.js';
 import { TuiStore } from '../../src/tui/store.js';
 import { FastPaint } from '../../src/tui/fast-paint.js';
+import { rowText, tableLayout } from '../../src/tui/row.js';
 import { memoryPrefs, type PrefsStore } from '../../src/tui/prefs.js';
-import { defaultTemplates, type Template } from '../../src/tui/templates.js';
+import { defaultTemplates, type Template } from '../../src/tasks/templates.js';
 import { FakeDaemon, FakeDaemonError } from './fake-daemon.js';
 
 const templates: Template[] = [
@@ -164,7 +165,7 @@ describe('App', () => {
     expect(frame()).toContain('Emergency stop — terminating 3 tasks…');
     for (const id of ['1', '2', '3']) expect(rowOf(frame(), id)).toContain('cancelling…');
     daemon.releaseAll();
-    await waitFor(/Stopped 3 tasks in \d+\.\d\d s \(2 cancelled, 1 killed\)/);
+    await waitFor(/Stopped 3 tasks in (\d+ ms|\d+\.\d\d s|\d+ s) \(2 cancelled, 1 killed\)/);
     await press('s');
     await waitFor('Nothing to stop');
   });
@@ -233,6 +234,54 @@ describe('App', () => {
     expect(frame()).toContain('daemon pid');
   });
 
+  it('q while the UI starts the daemon waits for it and hands it over to be shut down; keys held meanwhile are dropped', async () => {
+    const daemon = new FakeDaemon();
+    daemon.running = false;
+    const start = daemon.gateStart();
+    const { frame, press, waitFor, controller, started } = await setup({ daemon, awaitStart: false, columns: 80, rows: 24 });
+    await waitFor('daemon starting…');
+    await press('1');
+    await waitFor('your request will run when it is up: start 1');
+    await press('q');
+    await waitFor('Quitting once the new daemon is up, to shut it down (Ctrl+C: leave it running)');
+    expect(expectFits(frame(), 80, 24)[22]).toContain('Ctrl+C quit now');
+    await press('2'); // leaving: nothing else is taken
+    start();
+    await started;
+    const result = await controller.done;
+    expect(result).toMatchObject({ how: 'idle', startedDaemon: true });
+    expect(result.client?.closed).toBe(false); // run.ts shuts down a daemon it started through it
+    expect(daemon.requests.map((r) => r.type)).toEqual([]);
+  });
+
+  it('Ctrl+C while waiting for the daemon being started leaves at once, saying it may be left running', async () => {
+    const daemon = new FakeDaemon();
+    daemon.running = false;
+    const start = daemon.gateStart();
+    const { press, waitFor, controller } = await setup({ daemon, awaitStart: false });
+    await waitFor('daemon starting…');
+    await press('q');
+    await waitFor('Quitting once the daemon this UI is starting is up');
+    await press(keys.ctrlC);
+    expect(await controller.done).toMatchObject({ how: 'leftStarting', startedDaemon: false });
+    start();
+    await until(() => daemon.clients.length === 1, 'the connection to land');
+    await until(() => daemon.clients[0]!.closed, 'the late connection to be closed');
+  });
+
+  it('q while only connecting to a daemon quits at once, and starts none afterwards', async () => {
+    const daemon = new FakeDaemon();
+    daemon.running = false;
+    const open = daemon.gateConnect();
+    const { press, waitFor, controller, started } = await setup({ daemon, awaitStart: false });
+    await waitFor('daemon connecting…');
+    await press('q');
+    expect((await controller.done).how).toBe('disconnected');
+    open();
+    await started;
+    expect(daemon.startedByAutostart).toBe(0);
+  });
+
   it('marks a stalled task plainly', async () => {
     const { daemon, frame, press, waitFor } = await setup({ columns: 140 });
     await press('2');
@@ -242,6 +291,35 @@ describe('App', () => {
     daemon.progress('1', 0.5, 'moving again');
     await waitFor('moving again');
     expect(frame()).not.toContain('no progress for');
+  });
+
+  it('a task that wants CPU and gets almost none says it waits for CPU, in the row and the details, and why', async () => {
+    const daemon = new FakeDaemon();
+    const { frame, press, waitFor, store } = await setup({ daemon, columns: 140, rows: 30 });
+    daemon.add({ module: '/x.js', name: 'starved', priority: 'idle' }, 'starting');
+    await waitFor('◔ starting');
+    const usage = (cpuPercent: number, runnable: boolean) => ({ cpuPercent, rssBytes: 40 * 2 ** 20, processes: 1, sampledAt: Date.now(), windowMs: 1000, runnable });
+    daemon.emit({ type: 'TASK_USAGE', taskId: '1', usage: usage(2, true) });
+    await waitFor('⏳ waiting for CPU (idle priority)');
+    const narrow = rowText(store.task('1')!, false, tableLayout(80), Date.now()); // the short form where the cell is narrow, not a cut one
+    expect(narrow).toContain('⏳ waiting for CPU');
+    expect(narrow).not.toContain('…');
+    expect(rowText(store.task('1')!, false, tableLayout(60), Date.now())).toContain('⏳ no CPU '); // the narrowest
+    await press(keys.enter);
+    await waitFor(/Waiting +for CPU: its processes are runnable but got 2% of a core\. At idle priority/);
+    await press(keys.escape);
+    // given its share, or sleeping: not waiting
+    daemon.emit({ type: 'TASK_USAGE', taskId: '1', usage: usage(60, true) });
+    await waitFor(/^1 .* 60%/m);
+    expect(frame()).not.toContain('waiting for CPU');
+    daemon.emit({ type: 'TASK_USAGE', taskId: '1', usage: usage(1, false) });
+    await waitFor(/^1 .* 1%/m);
+    expect(frame()).not.toContain('waiting for CPU');
+    // the watchdog calls a runnable task spinning; with almost no CPU it is waiting for CPU, in yellow
+    daemon.set({ ...daemon.tasks.get('1')!, state: 'running' }, 'starting');
+    daemon.emit({ type: 'TASK_STALL', taskId: '1', stall: { taskId: '1', silentForMs: 14_000, diagnosis: 'spinning', cpuPercent: 3 } });
+    await waitFor('no progress for 14 s · waiting for CPU (3%)');
+    expect(frame()).not.toContain('spinning');
   });
 
   it('draws only the rows that fit, and scrolls with the selection', async () => {
@@ -266,7 +344,7 @@ describe('App', () => {
     const { daemon, frame, press, waitFor } = await setup();
     await press('1');
     await waitFor('steady work');
-    daemon.logs.set('1', ['hello from the task', 'second line']);
+    daemon.logs.set('1', [{ stream: 'stdout', line: 'hello from the task' }, { stream: 'stdout', line: 'second line' }]);
     await press('l');
     await waitFor('second line');
     expect(frame()).toContain('log · task 1');
@@ -412,7 +490,7 @@ describe('what a new user trips over (issue #11)', () => {
     await waitFor('your request will run when it is up: stop every task');
     open();
     await started;
-    await waitFor(/Stopped 2 tasks in \d+\.\d\d s \(2 cancelled, 0 killed\)/);
+    await waitFor(/Stopped 2 tasks in (\d+ ms|\d+\.\d\d s|\d+ s) \(2 cancelled, 0 killed\)/);
   });
 
   it('1: a stop key pressed while reconnecting acts on the task that was selected, once the daemon is back', async () => {
@@ -446,10 +524,10 @@ describe('what a new user trips over (issue #11)', () => {
     await press('1');
     await waitFor('Started task 1');
     const message = 'flaky task failed at step 16/40 (simulated: one run in three fails; press r to run it again)';
-    const stack = `Error: ${message}\n    at run (file:///opt/taskwarden/dist/src/tui/templates/flaky.js:12:15)\n    at async Host.execute (file:///opt/taskwarden/dist/src/runner/host.js:88:20)`;
+    const stack = `Error: ${message}\n    at run (file:///opt/taskwarden/dist/src/tasks/builtin/flaky.js:12:15)\n    at async Host.execute (file:///opt/taskwarden/dist/src/runner/host.js:88:20)`;
     const t = daemon.tasks.get('1')!;
     daemon.attempts.set('1', [{ attempt: 1, state: 'failed', pid: 10001, startedAt: t.startedAt, endedAt: Date.now(), durationMs: 812, exitCode: 1, error: { name: 'Error', message } }]);
-    daemon.logs.set('1', ['step 15/40', `! Error: ${message}`]);
+    daemon.logs.set('1', [{ stream: 'stdout', line: 'step 15/40' }, { stream: 'stderr', line: `Error: ${message}` }]);
     daemon.end('1', 'failed', { error: { name: 'Error', message, stack }, exitCode: 1 });
     await waitFor('✘ failed');
     expect(rowOf(frame(), '1')).toContain('flaky task failed at'); // cut in the table…
@@ -525,7 +603,7 @@ describe('what a new user trips over (issue #11)', () => {
     const lines = expectFits(frame(), 120, 20);
     expect(lines.join('\n')).not.toMatch(/again\)\S/);
     expect(lines.join('\n')).toContain('restart the selected task (kill this attempt, run it again)');
-    expect(lines.join('\n')).toContain('kill the selected task now (SIGKILL to its whole process group)');
+    expect(lines.join('\n')).toContain('kill the selected task now (SIGKILL to every process of it)');
   });
 
   it('6: "done in" and ELAPSED count the same span (the attempt, start-up included)', async () => {

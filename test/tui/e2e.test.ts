@@ -24,6 +24,14 @@ export default defineTask(async (input, ctx) => {
 });
 `;
 
+/** A task module that throws: its runner reports the error and then exits normally (code 0). */
+const THROWS = `
+import { defineTask } from ${JSON.stringify(new URL('dist/src/task.js', `file://${repoRoot}`).href)};
+export default defineTask(async () => {
+  throw new Error('the plate has no alpha channel');
+});
+`;
+
 const config = {
   templates: [
     { name: 'steady', module: 'builtin:steady', input: { steps: 4000, stepMs: 50 } },
@@ -32,6 +40,7 @@ const config = {
     { name: 'shell', command: ['/bin/sh', '-c', 'while true; do echo tick; sleep 0.2; done'] },
     { name: 'slow boot', module: './slow-boot.mjs' },
     { name: 'fails', command: ['/bin/sh', '-c', 'echo reading the plate; echo "plate p1.tif: no such file; check the path in the template input and try again" >&2; exit 3'] },
+    { name: 'module that throws', module: './throws.mjs' },
   ],
 };
 
@@ -136,6 +145,22 @@ describe('terminal UI in a pseudo-terminal', () => {
     await expectCoherent(ui);
   }, 90_000);
 
+  it('p pauses the selected task (its progress stops) and p again resumes it', async () => {
+    const ui = await open();
+    ui.write('1');
+    await ui.waitForRow('1', /step \d+\/4000/);
+    ui.write('p');
+    await ui.waitForRow('1', 'paused');
+    await ui.waitFor(/Task 1 paused: p resumes it/);
+    const frozen = /step (\d+)\/4000/.exec(await ui.waitForRow('1', 'paused'))![1];
+    ui.write('p');
+    await ui.waitForRow('1', 'running');
+    await ui.waitForRow('1', new RegExp(`step (?!${frozen}/)\\d+/4000`));
+    ui.write('K');
+    await ui.waitForRow('1', '☠ killed');
+    await expectCoherent(ui);
+  }, 90_000);
+
   it('l shows the selected task’s log', async () => {
     const ui = await open();
     ui.write('4');
@@ -158,6 +183,22 @@ describe('terminal UI in a pseudo-terminal', () => {
     await expectCoherent(ui);
   }, 90_000);
 
+  it('q the moment the screen appears, while the UI is starting the daemon, shuts that daemon down', async () => {
+    const ui = new PtyUi({ config, cols: 80, rows: 24 });
+    uis.push(ui);
+    // no daemon runs for this home: the UI finds none and starts one, and says so at once
+    await ui.waitForOutput(0, /daemon starting…/, 30_000);
+    ui.write('q');
+    const exit = await Promise.race([ui.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000))]);
+    expect(exit).not.toBe('timeout');
+    expect((exit as { exitCode: number }).exitCode).toBe(0);
+    // whether q came while the daemon was starting (the UI waited for it) or just after it was up (nothing ran)
+    expect(stripVTControlCharacters(ui.raw)).toContain('bye; the daemon it started is shut down');
+    const deadline = Date.now() + 10_000;
+    while (ours(ui.dir).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(ours(ui.dir)).toEqual([]);
+  }, 90_000);
+
   it('Enter shows a failed task in full at 80×24: error, exit code, the attempt and its pid, the log tail', async () => {
     const ui = await open({ cols: 80, rows: 24 });
     ui.write('6');
@@ -176,6 +217,18 @@ describe('terminal UI in a pseudo-terminal', () => {
     ui.write('\x1b');
     await ui.waitFor(/^ID +NAME +STATE/m);
     await expectCoherent(ui);
+  }, 90_000);
+
+  it('Enter on a module task that threw shows its error, not a bare "exit code 0" beside "failed"', async () => {
+    const ui = await open({ cols: 80, rows: 24 });
+    writeFileSync(path.join(ui.dir, 'throws.mjs'), THROWS);
+    ui.write('7');
+    await ui.waitForRow('1', '✘ failed');
+    ui.write('\r');
+    const screen = await ui.waitFor(/^ +1 +✘ failed +\d+ /m, 20_000, 'the attempt with its pid');
+    expect(screen).toContain('the plate has no alpha channel');
+    expect(screen).toMatch(/Exit +code 0: the process exited normally after reporting the error/);
+    expect(screen).not.toContain('exit code 0');
   }, 90_000);
 
   it('after r, the new attempt shows none of the previous attempt’s progress or time while it starts', async () => {
@@ -246,7 +299,7 @@ describe('terminal UI in a pseudo-terminal', () => {
     ui.write('s');
     // The optimistic frame may be replaced within milliseconds (queued tasks never start): read the output stream.
     await ui.waitForOutput(since, /Emergency stop — terminating 4 tasks…/, 5000);
-    await ui.waitFor(/Stopped 4 tasks in \d+\.\d\d s \(\d cancelled, \d killed/, 30_000);
+    await ui.waitFor(/Stopped 4 tasks in (\d+ ms|\d+\.\d\d s|\d+ s) \(\d cancelled, \d killed/, 30_000);
     const screen = await ui.text();
     expect(screen).not.toMatch(/running|cancelling…|killing…/);
   }, 120_000);
@@ -282,7 +335,7 @@ describe('terminal UI in a pseudo-terminal', () => {
     await ui.exited;
     expect(ui.raw).toContain('detached; 1 task still running in the daemon');
     const client = await DaemonClient.connect({ home: ui.home, autostart: false });
-    const { tasks } = (await client.request('LIST')) as { tasks: Array<{ state: string }> };
+    const { tasks } = await client.request('LIST');
     client.close();
     expect(tasks.map((t) => t.state)).toEqual(['running']);
   }, 90_000);
@@ -295,7 +348,7 @@ describe('terminal UI in a pseudo-terminal', () => {
     const exit = await Promise.race([ui.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 15_000))]);
     expect(exit).not.toBe('timeout');
     const client = await DaemonClient.connect({ home: ui.home, autostart: false });
-    const { tasks } = (await client.request('LIST')) as { tasks: Array<{ state: string }> };
+    const { tasks } = await client.request('LIST');
     client.close();
     expect(tasks.map((t) => t.state)).toEqual(['running']);
   }, 90_000);

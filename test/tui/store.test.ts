@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { TaskSnapshot } from '../../src/supervisor/types.js';
-import { messageFor, rowText, tableLayout } from '../../src/tui/components/task-table.js';
+import { messageFor, rowText, tableLayout } from '../../src/tui/row.js';
 import { fit, formatBytes, formatDuration, progressBar, stallText } from '../../src/tui/format.js';
-import { actionFor, splitInput } from '../../src/tui/keys.js';
-import { TuiStore, visibleRowCount } from '../../src/tui/store.js';
+import { actionFor, footerText, splitInput } from '../../src/tui/keys.js';
+import { TuiStore } from '../../src/tui/store.js';
+import { visibleRowCount } from '../../src/tui/ui-state.js';
 
 function snap(id: string, state: TaskSnapshot['state'] = 'running', extra: Partial<TaskSnapshot> = {}): TaskSnapshot {
   return { id, name: `task ${id}`, kind: 'module', spec: { module: '/x.js' }, state, attempt: 1, createdAt: 1000 + Number(id), ...extra };
@@ -197,6 +198,18 @@ describe('keys', () => {
     expect(actionFor('k', {}, 'quit')).toBeUndefined();
     expect(actionFor('x', {}, 'help')).toEqual({ type: 'closeOverlay' });
     expect(actionFor('k', {}, 'quitting')).toBeUndefined();
+    expect(actionFor('q', {}, 'leaving')).toBeUndefined();
+    expect(actionFor('c', { ctrl: true }, 'leaving')).toEqual({ type: 'quitDetach' });
+  });
+
+  it('the key hints keep quit and help at every width, and every key that acts on tasks at 80 columns', () => {
+    for (let width = 40; width <= 200; width++) {
+      const hints = footerText(width);
+      expect([...hints].length, `${width}: ${hints}`).toBeLessThanOrEqual(width - 1);
+      for (const hint of ['1-9 start', 'k cancel', 'K kill', '? help', 'q quit']) expect(hints, `${width}`).toContain(hint);
+      expect(footerText(width, 'details'), `${width}`).toMatch(/Esc close.*q quit/);
+    }
+    expect(footerText(80)).toBe('1-9 start  k cancel  K kill  r restart  s stop all  ⏎ details  ? help  q quit');
   });
 
   it('splits several printable characters read at once into keys', () => {
@@ -220,5 +233,7 @@ describe('format', () => {
     expect(fit('abcdef', 4)).toBe('abc…');
     expect(fit('ab', 4, 'right')).toBe('  ab');
     expect(stallText({ taskId: '1', silentForMs: 14_000, diagnosis: 'spinning', cpuPercent: 99.6 })).toBe('no progress for 14 s · spinning at 100% CPU');
+    // runnable with almost no CPU (the watchdog's 'spinning'): waiting for it
+    expect(stallText({ taskId: '1', silentForMs: 14_000, diagnosis: 'spinning', cpuPercent: 3.2 })).toBe('no progress for 14 s · waiting for CPU (3%)');
   });
 });

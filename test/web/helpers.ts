@@ -3,7 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { Browser, Page } from 'puppeteer-core';
 import { launchChromium } from '../../dist/bench/lib/browser.js';
 import { startWebServer, type WebServer } from '../../dist/src/web/server.js';
-import { defaultTemplates } from '../../dist/src/tui/templates.js';
+import { defaultTemplates } from '../../dist/src/tasks/templates.js';
 import { spawnDaemon, tempHome } from '../daemon/helpers.js';
 import { waitFor } from '../helpers.js';
 

@@ -9,7 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startWebServer, type WebServer } from '../../dist/src/web/server.js';
-import { defaultTemplates } from '../../dist/src/tui/templates.js';
+import { defaultTemplates } from '../../dist/src/tasks/templates.js';
 import { waitFor } from '../helpers.js';
 import { CLI, inProcessDaemon, runCli, spawnDaemon, tempHome } from '../daemon/helpers.js';
 
@@ -349,11 +349,14 @@ describe('taskwarden web (the command)', () => {
     expect(await daemon.exited).toBe(0);
   });
 
-  it('a bad --port is one line and exit 2', async () => {
+  it('a bad --port, or --web-port for a background daemon, is one line and exit 2', async () => {
     const { home, cleanup } = tempHome();
     cleanups.push(cleanup);
     const result = await runCli(home, 'web', '--port', '70000');
     expect(result.code).toBe(2);
     expect(result.stderr.trim()).toBe('taskwarden: --port must be an integer from 0 to 65535, got "70000"');
+    const background = await runCli(home, 'daemon', '--web-port', '0');
+    expect(background.code).toBe(2);
+    expect(background.stderr.trim()).toBe('taskwarden: --web-port needs --foreground (a background daemon has no terminal to print the page\'s address to); or run "taskwarden web"');
   });
 });

@@ -1,10 +1,8 @@
 /** `taskwarden daemon [--foreground] [--concurrency N] [--grace-ms MS] [--stall-after-ms MS] [--priority LEVEL] [--web-port N]`. */
-import { join } from 'node:path';
 import type { Command } from 'commander';
-import { resolveHome } from '../../daemon/home.js';
 import { runDaemonCommand } from '../../daemon/main.js';
-import type { SupervisorOptions } from '../../supervisor/options.js';
-import { UsageError, globals, priorityOption } from '../context.js';
+import { CONTAINMENTS, type SupervisorOptions } from '../../supervisor/options.js';
+import { UsageError, globals, memoryOption, priorityOption } from '../context.js';
 import type { Priority } from '../../process/priority.js';
 
 interface DaemonOptions {
@@ -13,6 +11,8 @@ interface DaemonOptions {
   graceMs?: number;
   stallAfterMs?: number;
   priority?: Priority;
+  memory?: number;
+  containment?: 'auto' | 'cgroup' | 'process-group';
   webPort?: number;
 }
 
@@ -25,29 +25,32 @@ export function registerDaemonCommand(program: Command): void {
     .option('--grace-ms <ms>', 'how long a cancel may take before SIGKILL (default 3000)', nonNegative('--grace-ms', 0))
     .option('--stall-after-ms <ms>', 'a running task silent this long is reported stalled (default 10000)', nonNegative('--stall-after-ms', 1))
     .option('--priority <level>', "CPU priority of tasks: idle (default), low (nice 10) or normal; the daemon itself stays at normal priority", priorityOption)
-    .option('--web-port <n>', 'also serve the web page from the daemon, on 127.0.0.1:N (0: a free port); its address goes to the daemon log (see "taskwarden web" for a page that outlives the daemon)', nonNegative('--web-port', 0))
+    .option('--memory <size>', 'default memory limit of each task, e.g. 2G (needs cgroups)', memoryOption)
+    .option('--containment <how>', 'auto (default: a cgroup per task where possible), cgroup (required) or process-group', containmentOption)
+    .option('--web-port <n>', 'with --foreground: also serve the web page from this process on 127.0.0.1:N (0: a free port) and print its address ("taskwarden web" serves one that outlives the daemon)', nonNegative('--web-port', 0))
     .action(async (options: DaemonOptions, command: Command) => {
       const supervisorOptions: SupervisorOptions = {
         ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
         ...(options.graceMs !== undefined ? { graceMs: options.graceMs } : {}),
         ...(options.stallAfterMs !== undefined ? { stallAfterMs: options.stallAfterMs } : {}),
         ...(options.priority !== undefined ? { priority: options.priority } : {}),
+        ...(options.memory !== undefined ? { memoryMax: options.memory } : {}),
+        ...(options.containment !== undefined ? { containment: options.containment } : {}),
       };
       const { home, config } = globals(command) as { home?: string; config?: string };
+      if (options.webPort !== undefined && options.foreground !== true) {
+        throw new UsageError('--web-port needs --foreground (a background daemon has no terminal to print the page\'s address to); or run "taskwarden web"');
+      }
       process.exitCode = await runDaemonCommand({
         home,
         foreground: options.foreground === true,
         supervisorOptions,
-        args: supervisorArgs(options),
         ...(options.webPort !== undefined ? { alongside: (daemon) => serveWebPage(daemon.home, options.webPort!, config) } : {}),
       });
-      if (options.webPort !== undefined && options.foreground !== true) {
-        process.stderr.write(`the web page's address (with its token) is in the daemon log: ${join(resolveHome({ home }), 'daemon.log')}\n`);
-      }
     });
 }
 
-/** The web page served from the daemon's process, as a client of its own socket; its address is logged on stderr. */
+/** The web page served from the daemon's process, as a client of its own socket; its address goes to stderr. */
 async function serveWebPage(home: string, port: number, config: string | undefined): Promise<() => Promise<void>> {
   const { loadTemplates } = await import('../../tui/config.js');
   const { startWebServer } = await import('../../web/server.js');
@@ -57,21 +60,15 @@ async function serveWebPage(home: string, port: number, config: string | undefin
   return () => web.close();
 }
 
+function containmentOption(value: string): DaemonOptions['containment'] {
+  if (!(CONTAINMENTS as readonly string[]).includes(value)) throw new UsageError(`--containment must be ${CONTAINMENTS.join(', ')}, got "${value}"`);
+  return value as DaemonOptions['containment'];
+}
+
 function nonNegative(name: string, min: number): (value: string) => number {
   return (value: string) => {
     const n = Number(value);
     if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} must be an integer of at least ${min}, got "${value}"`);
     return n;
   };
-}
-
-/** The same options for a background daemon's command line. */
-function supervisorArgs(options: DaemonOptions): string[] {
-  const args: string[] = [];
-  if (options.concurrency !== undefined) args.push('--concurrency', String(options.concurrency));
-  if (options.graceMs !== undefined) args.push('--grace-ms', String(options.graceMs));
-  if (options.stallAfterMs !== undefined) args.push('--stall-after-ms', String(options.stallAfterMs));
-  if (options.priority !== undefined) args.push('--priority', options.priority);
-  if (options.webPort !== undefined) args.push('--web-port', String(options.webPort));
-  return args;
 }

@@ -8,10 +8,12 @@ import { Box, useInput, useStdout } from 'ink';
 import { isTerminalState, type TaskState } from '../../supervisor/types.js';
 import { colorsEnabled } from '../ansi.js';
 import type { Controller } from '../controller.js';
-import { detailLines, helpLines } from '../pages.js';
-import { logPaneHeight, pageHeight, visibleRowCount, type UiState } from '../store.js';
+import { detailLines } from '../details-page.js';
+import { helpLines } from '../pages.js';
+import { logPaneHeight, pageHeight, visibleRowCount, type UiState } from '../ui-state.js';
 import { Footer, Header, LogPane, Page, QuitPrompt, StatusBar } from './chrome.js';
-import { TableHeader, TaskTable, tableLayout } from './task-table.js';
+import { tableLayout } from '../row.js';
+import { TableHeader, TaskTable } from './task-table.js';
 
 function countStates(state: UiState): Partial<Record<TaskState, number>> {
   const counts: Partial<Record<TaskState, number>> = {};
@@ -23,6 +25,7 @@ function countStates(state: UiState): Partial<Record<TaskState, number>> {
 }
 
 function emptyHint(state: UiState): string {
+  if (state.mode === 'leaving') return ' Quitting: the daemon this UI is starting is shut down again once it is up.';
   if (state.daemon.kind === 'connecting') {
     return ' Waiting for the daemon… keys pressed now are carried out once it is up.';
   }
@@ -99,8 +102,8 @@ export function App({ controller }: { controller: Controller }) {
           ) : null}
         </>
       )}
-      {state.mode === 'quit' || state.mode === 'quitting' ? (
-        <QuitPrompt active={activeCount} width={width} stopping={state.mode === 'quitting'} />
+      {state.mode === 'quit' || state.mode === 'quitting' || state.mode === 'leaving' ? (
+        <QuitPrompt active={activeCount} width={width} mode={state.mode} />
       ) : (
         <StatusBar status={state.status} width={width} />
       )}

@@ -6,7 +6,7 @@ import { ACTIVE_STATES, TERMINAL_STATES, type TaskState } from '../../supervisor
 import { fit, STATE_STYLES } from '../format.js';
 import { footerText } from '../keys.js';
 import { clampPageScroll, type Line } from '../pages.js';
-import type { DaemonStatus, LogView, MachineLoad, Mode, StatusLine, Tone } from '../store.js';
+import type { DaemonStatus, LogView, MachineLoad, Mode, StatusLine, Tone } from '../ui-state.js';
 
 /** A horizontal rule of exactly `width` cells starting with `text` (cut where the text is too long). */
 function rule(text: string, width: number): string {
@@ -92,16 +92,24 @@ export const StatusBar = memo(function StatusBar({ status, width }: { status: St
   );
 });
 
-export const QuitPrompt = memo(function QuitPrompt({ active, width, stopping }: { active: number; width: number; stopping: boolean }) {
+/** The quit prompt ('quit'), or what quitting waits for: the tasks to stop ('quitting'), the daemon being started ('leaving'). */
+export const QuitPrompt = memo(function QuitPrompt({ active, width, mode }: { active: number; width: number; mode: 'quit' | 'quitting' | 'leaving' }) {
   const tasks = `${active} task${active === 1 ? '' : 's'}`;
   // the longest that fits: every choice must stay on screen (at 80 columns "[Esc] stay" was cut off)
-  const choices = stopping
-    ? [` Stopping ${tasks} before quitting… (Ctrl+C: leave them to the daemon)`, ` Stopping ${tasks}… (Ctrl+C: leave them running)`]
-    : [
-        ` ${tasks} still running.  [s] stop them and quit   [d] detach (leave them running in the daemon)   [Esc] stay`,
-        ` ${tasks} still running.  [s] stop them and quit  [d] detach (they keep running)  [Esc] stay`,
-        ` ${tasks} running: [s] stop and quit  [d] detach  [Esc] stay`,
-      ];
+  const choices =
+    mode === 'leaving'
+      ? [
+          ' Quitting once the daemon this UI is starting is up, to shut it down again… (Ctrl+C: quit now, leave it running)',
+          ' Quitting once the new daemon is up, to shut it down (Ctrl+C: leave it running)',
+          ' Waiting for the daemon, to shut it down… (Ctrl+C: leave it)',
+        ]
+      : mode === 'quitting'
+        ? [` Stopping ${tasks} before quitting… (Ctrl+C: leave them to the daemon)`, ` Stopping ${tasks}… (Ctrl+C: leave them running)`]
+        : [
+            ` ${tasks} still running.  [s] stop them and quit   [d] detach (leave them running in the daemon)   [Esc] stay`,
+            ` ${tasks} still running.  [s] stop them and quit  [d] detach (they keep running)  [Esc] stay`,
+            ` ${tasks} running: [s] stop and quit  [d] detach  [Esc] stay`,
+          ];
   const text = choices.find((c) => [...c].length <= width) ?? choices.at(-1)!;
   return (
     <Text backgroundColor="yellow" color="black" bold wrap="truncate-end">
