@@ -92,7 +92,7 @@ interface BenchStack {
 async function startStack(): Promise<BenchStack> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'twbw-'));
   const home = path.join(dir, 'h');
-  const daemon = spawn(process.execPath, [cliPath, '--home', home, 'daemon', '--foreground', '--concurrency', String(FLOOD_TASKS + 10)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const daemon = spawn(process.execPath, [cliPath, '--home', home, 'daemon', '--foreground', '--concurrency', String(Math.max(FLOOD_TASKS, BUSY_TASKS) + 10)], { stdio: ['ignore', 'ignore', 'pipe'] });
   const daemonOut = collect(daemon);
   await until(() => daemonOut().includes(' serves '), 30_000, 'the daemon');
   const web = spawn(process.execPath, [cliPath, '--home', home, 'web', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
