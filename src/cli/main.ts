@@ -16,6 +16,7 @@ import { registerLogsCommand } from './commands/logs.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerTaskCommands } from './commands/tasks.js';
 import { registerTextureCommand } from './commands/texture.js';
+import { registerWebCommand } from './commands/web.js';
 import { EXIT, exitCodeFor, globals, type GlobalOptions } from './context.js';
 
 
@@ -35,6 +36,7 @@ export async function buildProgram(argv: readonly string[]): Promise<Command> {
   registerDaemonCommand(program);
   registerDoctorCommand(program);
   registerTextureCommand(program);
+  registerWebCommand(program);
   return program;
 }
 

@@ -3,13 +3,18 @@ import type { SupervisorOptions } from '../supervisor/options.js';
 import { startBackgroundDaemon } from './background.js';
 import { DaemonClient } from './client.js';
 import { resolveHome } from './home.js';
-import { startDaemon } from './server.js';
+import { startDaemon, type DaemonHandle } from './server.js';
 
 export interface DaemonCommandOptions {
   home?: string;
   foreground?: boolean;
   supervisorOptions?: SupervisorOptions;
   out?: (line: string) => void;
+  /**
+   * Runs beside a foreground daemon once it listens (the CLI serves the web page this way, as a
+   * client of the daemon's own socket); what it returns is awaited when the daemon has shut down.
+   */
+  alongside?: (daemon: DaemonHandle) => Promise<() => Promise<void>>;
 }
 
 /** Returns the process exit code: 0 once a foreground daemon has shut down cleanly. */
@@ -21,7 +26,12 @@ export async function runDaemonCommand(options: DaemonCommandOptions): Promise<n
 async function runForeground(options: DaemonCommandOptions, out: (line: string) => void): Promise<number> {
   try {
     const daemon = await startDaemon({ home: options.home, supervisorOptions: options.supervisorOptions, handleSignals: true });
+    const stopAlongside = await options.alongside?.(daemon).catch(async (error: unknown) => {
+      await daemon.close();
+      throw error;
+    });
     await daemon.closed;
+    await stopAlongside?.();
     return 0;
   } catch (error) {
     out(`taskwarden daemon: ${error instanceof Error ? error.message : String(error)}`);

@@ -1,4 +1,4 @@
-/** `taskwarden daemon [--foreground] [--concurrency N] [--grace-ms MS] [--stall-after-ms MS] [--priority LEVEL]`. */
+/** `taskwarden daemon [--foreground] [--concurrency N] [--grace-ms MS] [--stall-after-ms MS] [--priority LEVEL] [--web-port N]`. */
 import type { Command } from 'commander';
 import { runDaemonCommand } from '../../daemon/main.js';
 import { CONTAINMENTS, type SupervisorOptions } from '../../supervisor/options.js';
@@ -13,6 +13,7 @@ interface DaemonOptions {
   priority?: Priority;
   memory?: number;
   containment?: 'auto' | 'cgroup' | 'process-group';
+  webPort?: number;
 }
 
 export function registerDaemonCommand(program: Command): void {
@@ -26,6 +27,7 @@ export function registerDaemonCommand(program: Command): void {
     .option('--priority <level>', "CPU priority of tasks: idle (default), low (nice 10) or normal; the daemon itself stays at normal priority", priorityOption)
     .option('--memory <size>', 'default memory limit of each task, e.g. 2G (needs cgroups)', memoryOption)
     .option('--containment <how>', 'auto (default: a cgroup per task where possible), cgroup (required) or process-group', containmentOption)
+    .option('--web-port <n>', 'with --foreground: also serve the web page from this process on 127.0.0.1:N (0: a free port) and print its address ("taskwarden web" serves one that outlives the daemon)', nonNegative('--web-port', 0))
     .action(async (options: DaemonOptions, command: Command) => {
       const supervisorOptions: SupervisorOptions = {
         ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
@@ -35,12 +37,27 @@ export function registerDaemonCommand(program: Command): void {
         ...(options.memory !== undefined ? { memoryMax: options.memory } : {}),
         ...(options.containment !== undefined ? { containment: options.containment } : {}),
       };
+      const { home, config } = globals(command) as { home?: string; config?: string };
+      if (options.webPort !== undefined && options.foreground !== true) {
+        throw new UsageError('--web-port needs --foreground (a background daemon has no terminal to print the page\'s address to); or run "taskwarden web"');
+      }
       process.exitCode = await runDaemonCommand({
-        home: globals(command).home,
+        home,
         foreground: options.foreground === true,
         supervisorOptions,
+        ...(options.webPort !== undefined ? { alongside: (daemon) => serveWebPage(daemon.home, options.webPort!, config) } : {}),
       });
     });
+}
+
+/** The web page served from the daemon's process, as a client of its own socket; its address goes to stderr. */
+async function serveWebPage(home: string, port: number, config: string | undefined): Promise<() => Promise<void>> {
+  const { loadTemplates } = await import('../../tui/config.js');
+  const { startWebServer } = await import('../../web/server.js');
+  const { templates } = await loadTemplates({ config });
+  const web = await startWebServer({ home, port, autostart: false, templates });
+  process.stderr.write(`taskwarden web page: ${web.url}\n`);
+  return () => web.close();
 }
 
 function containmentOption(value: string): DaemonOptions['containment'] {

@@ -1,0 +1,130 @@
+/**
+ * The tasks as the daemon's events describe them, for the web page: one reducer that both the web
+ * server (its mirror, from which a newly opened page starts) and the page itself apply, so the two
+ * can never disagree about what an event means. Compiled for Node and for the browser alike: no
+ * DOM, no Node, no imports.
+ *
+ * Values (a task's input and result) stay in the protocol's tagged JSON form ({"$tw": "Map", ...}):
+ * the page shows them, it never computes with them.
+ */
+
+export const TERMINAL_STATES: readonly string[] = ['completed', 'failed', 'cancelled', 'killed', 'interrupted'];
+
+export interface WireProgress {
+  fraction: number;
+  message?: string;
+}
+
+export interface WireUsage {
+  cpuPercent: number;
+  rssBytes: number;
+  processes: number;
+  sampledAt: number;
+  windowMs: number;
+  runnable?: boolean;
+}
+
+export interface WireStall {
+  taskId: string;
+  silentForMs: number;
+  diagnosis: 'spinning' | 'blocked' | 'unknown';
+  cpuPercent: number;
+}
+
+export interface WireError {
+  name: string;
+  message: string;
+  stack?: string;
+  code?: string;
+}
+
+export interface WireOutcome {
+  state: string;
+  result?: unknown;
+  error?: WireError;
+  exitCode?: number | null;
+  signal?: string | null;
+  stopReason?: string;
+  escalated?: boolean;
+  durationMs: number;
+  attempt: number;
+}
+
+export interface WireTask {
+  id: string;
+  name: string;
+  kind: 'module' | 'command';
+  spec: Record<string, unknown>;
+  state: string;
+  attempt: number;
+  pid?: number;
+  progress?: WireProgress;
+  usage?: WireUsage;
+  stall?: WireStall;
+  createdAt: number;
+  startedAt?: number;
+  endedAt?: number;
+  outcome?: WireOutcome;
+  stopReason?: string;
+}
+
+export interface WireLogLine {
+  taskId: string;
+  attempt: number;
+  stream: 'stdout' | 'stderr';
+  line: string;
+  at: number;
+}
+
+/** The protocol's task events, as the daemon sends them (src/protocol/messages.ts). */
+export type TaskEvent =
+  | { type: 'TASK_STATUS'; task: WireTask; previous?: string }
+  | { type: 'TASK_COMPLETE'; task: WireTask }
+  | { type: 'TASK_PROGRESS'; taskId: string; progress: WireProgress }
+  | { type: 'TASK_STALL'; taskId: string; stall: WireStall }
+  | { type: 'TASK_USAGE'; taskId: string; usage: WireUsage }
+  | { type: 'TASK_LOG'; log: WireLogLine };
+
+export function isTerminal(state: string): boolean {
+  return TERMINAL_STATES.includes(state);
+}
+
+/**
+ * Applies one event to `tasks` (replacing the changed task object, never mutating it, so a view
+ * can tell a changed task by identity). Returns the id of the task that changed, if any.
+ * Log lines change no task: the page keeps them apart.
+ */
+export function applyEvent(tasks: Map<string, WireTask>, event: TaskEvent): string | undefined {
+  switch (event.type) {
+    case 'TASK_STATUS':
+    case 'TASK_COMPLETE':
+      tasks.set(event.task.id, event.task);
+      return event.task.id;
+    case 'TASK_PROGRESS':
+      // Progress is a sign of life: a stall report ends with it (as in the terminal UI).
+      return patch(tasks, event.taskId, (task) => {
+        const { stall: _stall, ...rest } = task;
+        return { ...rest, progress: event.progress };
+      });
+    case 'TASK_STALL':
+      return patch(tasks, event.taskId, (task) => (isTerminal(task.state) ? task : { ...task, stall: event.stall }));
+    case 'TASK_USAGE':
+      return patch(tasks, event.taskId, (task) => ({ ...task, usage: event.usage }));
+    default:
+      return undefined;
+  }
+}
+
+function patch(tasks: Map<string, WireTask>, id: string, change: (task: WireTask) => WireTask): string | undefined {
+  const task = tasks.get(id);
+  if (!task) return undefined;
+  const next = change(task);
+  if (next === task) return undefined;
+  tasks.set(id, next);
+  return id;
+}
+
+/** Tasks in the order they were created (ids break ties: "9" before "10"). */
+export function byCreation(a: WireTask, b: WireTask): number {
+  return a.createdAt - b.createdAt || a.id.length - b.id.length || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
