@@ -10,6 +10,7 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
+import { registerAgentCommand } from './commands/agent.js';
 import { registerDaemonCommand } from './commands/daemon.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerLogsCommand } from './commands/logs.js';
@@ -25,6 +26,8 @@ export async function buildProgram(argv: readonly string[]): Promise<Command> {
     .version(packageVersion(), '-V, --version')
     .option('--home <dir>', 'state directory (default: $TASKWARDEN_HOME, $XDG_STATE_HOME/taskwarden, ~/.local/state/taskwarden)')
     .option('--config <file>', 'terminal UI templates (default: ./taskwarden.config.json, else built-in templates)')
+    .option('--cluster <url>', 'work with a cluster: its Redis, redis://HOST:PORT (default: $TASKWARDEN_CLUSTER); run, ls, show, logs, history, cancel, kill, restart, stop-all')
+    .option('--queue <name>', 'the cluster\'s queue (default: taskwarden)')
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
     .addHelpText('after', '\nExit codes: 0 ok, 1 failure, 2 bad argument or unknown task id; run --wait: 0 completed, 1 failed, 130 cancelled, 137 killed.')
@@ -33,6 +36,7 @@ export async function buildProgram(argv: readonly string[]): Promise<Command> {
   registerTaskCommands(program);
   registerLogsCommand(program);
   registerDaemonCommand(program);
+  registerAgentCommand(program);
   registerDoctorCommand(program);
   registerTextureCommand(program);
   return program;
