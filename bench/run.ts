@@ -8,6 +8,7 @@ import { runDaemonBench } from './daemon.js';
 import { runTuiBench } from './tui.js';
 import { runLoadBench } from './load.js';
 import { runContainmentBench } from './containment.js';
+import { runClusterBench } from './cluster.js';
 
 const runs = Number(process.env.BENCH_RUNS ?? 100);
 // `npm run bench -- core` runs one suite; BENCH_RUNS sets the samples behind each percentile.
@@ -20,6 +21,7 @@ const suites: Array<[string, () => Promise<BenchRow[]>]> = [
   ['daemon', () => runDaemonBench()],
   ['tui', () => runTuiBench(runs)],
   ['load', () => runLoadBench(runs)],
+  ['cluster', () => runClusterBench(Number(process.env.BENCH_RUNS ?? 30))],
 ];
 
 const rows: BenchRow[] = [];

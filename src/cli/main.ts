@@ -17,7 +17,7 @@ import { registerLogsCommand } from './commands/logs.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerTaskCommands } from './commands/tasks.js';
 import { registerTextureCommand } from './commands/texture.js';
-import { EXIT, exitCodeFor, globals, type GlobalOptions } from './context.js';
+import { EXIT, UsageError, exitCodeFor, globals, type GlobalOptions } from './context.js';
 
 
 export async function buildProgram(argv: readonly string[]): Promise<Command> {
@@ -59,7 +59,11 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 /** The UI is loaded only when asked for: Ink and React would slow every other command. */
-async function openTui(options: GlobalOptions & { config?: string }): Promise<void> {
+async function openTui(options: GlobalOptions & { config?: string; cluster?: string }): Promise<void> {
+  // Not yet: the UI talks to the local daemon only.
+  if (options.cluster ?? process.env.TASKWARDEN_CLUSTER) {
+    throw new UsageError('the terminal UI does not attach to a cluster yet: use "taskwarden ls --cluster URL" (and show, logs -f, cancel, kill, restart, stop-all), or unset TASKWARDEN_CLUSTER for the local UI');
+  }
   const { runTui } = await import('../tui/main.js');
   const code = await runTui(options);
   if (typeof code === 'number') process.exitCode = code;
