@@ -187,10 +187,12 @@ export class Agent {
     this.#subscriber.on('message', (_channel, message) => this.#onControl(message));
     this.#subscriber.on('ready', () => void this.#onSubscriberReady());
     this.#subscriber.on('end', () => {});
-    await this.#subscriber.subscribe(this.#keys.control);
+    // An agent is a service: it waits for Redis, and says so once.
+    const waiting = setTimeout(() => this.#log(`cannot reach Redis at ${displayUrl(this.#options.redis)} yet; still trying`), 5000);
+    await this.#subscriber.subscribe(this.#keys.control).finally(() => clearTimeout(waiting));
     this.#subscribedOnce = true;
     await this.#checkCurrentStopAll();
-    const concurrency = this.#options.concurrency ?? this.#sup.list().length + os.availableParallelism();
+    const concurrency = this.#options.concurrency ?? os.availableParallelism();
     this.#worker = new Worker(this.queue, (job, token) => this.#process(job, token), {
       connection: redisOptions(this.#options.redis, `taskwarden-worker:${this.name}`) as ConnectionOptions,
       prefix: BULL_PREFIX,
@@ -315,7 +317,8 @@ export class Agent {
       throw this.#lostError(held);
     }
     if (outcome.state === 'completed') return outcome.result === undefined ? null : encodeValue(outcome.result);
-    const message = `task ${held.taskId} ${outcome.state}${outcome.error ? `: ${outcome.error.name}: ${outcome.error.message}` : outcome.stopReason ? ` (${outcome.stopReason})` : ''}`;
+    const error = outcome.error;
+    const message = `task ${held.taskId} ${outcome.state}${error ? `: ${error.name}${error.code ? ` [${error.code}]` : ''}: ${error.message}` : outcome.stopReason ? ` (${outcome.stopReason})` : ''}`;
     // A stopped task is never retried by BullMQ; a failed one is, if the job asked for attempts.
     if (outcome.state === 'failed') throw new Error(message);
     throw new UnrecoverableError(message);

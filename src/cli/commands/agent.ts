@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import { Agent, agentHome } from '../../cluster/agent.js';
+import { redisOptions } from '../../cluster/connection.js';
 import { resolveHome } from '../../daemon/home.js';
 import type { Priority } from '../../process/priority.js';
 import { UsageError, globals, positiveInt, priorityOption } from '../context.js';
@@ -38,6 +39,11 @@ export function registerAgentCommand(program: Command): void {
       const { queue } = command.optsWithGlobals() as { queue?: string };
       if (!redis) throw new UsageError('agent: give the cluster\'s Redis with --redis redis://HOST:PORT (or --cluster, or $TASKWARDEN_CLUSTER)');
       const home = agentHome(resolveHome({ home: globals(command).home }), queue ?? 'taskwarden');
+      try {
+        redisOptions(redis);
+      } catch (error) {
+        throw new UsageError(`agent: ${(error as Error).message}`);
+      }
       const agent = await Agent.start({
         redis,
         home,

@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { ClusterClient, ClusterError } from '../../cluster/client.js';
-import { CLUSTER_ENV } from '../../cluster/connection.js';
+import { CLUSTER_ENV, ClusterUrlError } from '../../cluster/connection.js';
 import type { ClusterTaskSnapshot } from '../../cluster/records.js';
 import type { DaemonEvent } from '../../protocol/index.js';
 import { isTerminalState, type TaskSpec } from '../../supervisor/types.js';
@@ -30,7 +30,13 @@ export function clusterTarget(command: Command): ClusterTarget | undefined {
 }
 
 async function withCluster<T>(target: ClusterTarget, fn: (client: ClusterClient) => Promise<T>): Promise<T> {
-  const client = await ClusterClient.connect({ redis: target.url, ...(target.queue !== undefined ? { queue: target.queue } : {}) });
+  let client: ClusterClient;
+  try {
+    client = await ClusterClient.connect({ redis: target.url, ...(target.queue !== undefined ? { queue: target.queue } : {}) });
+  } catch (error) {
+    if (error instanceof ClusterUrlError || error instanceof TypeError) throw new UsageError(error.message);
+    throw error;
+  }
   try {
     return await fn(client);
   } catch (error) {
