@@ -44,12 +44,12 @@ async function spawnReady(name: string, args: string[]): Promise<Proc> {
   return { name, child, exited };
 }
 
-function startAgent(redis: PrivateRedis, dir: string, name: string, queue: string, concurrency: number): Promise<Proc> {
+function startAgent(redis: PrivateRedis, dir: string, name: string, queue: string, concurrency: number, priority = process.env.BENCH_PRIORITY ?? 'idle'): Promise<Proc> {
   return spawnReady(name, [
     CLI, '--home', `${dir}/${name}`, '--queue', queue, 'agent', '--redis', redis.url, '--name', name,
     '--concurrency', String(concurrency), '--lock-duration', String(LOCK_MS), '--stalled-interval', String(STALLED_MS), '--grace-ms', String(GRACE_MS),
     // As the core bench: tasks at the default priority unless BENCH_PRIORITY says otherwise.
-    '--priority', process.env.BENCH_PRIORITY ?? 'idle',
+    '--priority', priority,
   ]);
 }
 
@@ -201,7 +201,8 @@ async function agentDeath(client: ClusterClient, redis: PrivateRedis, dir: strin
 }
 
 async function overhead(redis: PrivateRedis, dir: string, procs: Proc[], runs: number): Promise<BenchRow[]> {
-  procs.push(await startAgent(redis, dir, 'solo', 'overhead-tw', 1));
+  // The same job as the plain worker's: its child runs at normal priority, so this task does too.
+  procs.push(await startAgent(redis, dir, 'solo', 'overhead-tw', 1, 'normal'));
   procs.push(await spawnReady('plain', [worker('plain-worker.mjs'), redis.socket, 'overhead-plain', '1']));
   const connection = { path: redis.socket, maxRetriesPerRequest: null };
   const client = await ClusterClient.connect({ redis: redis.url, queue: 'overhead-tw' });

@@ -279,10 +279,21 @@ export class Agent {
       }
       this.#leases.confirmed(jobId, sentAt);
       const stopped = code === 0 ? (value as StopKind) : held.stop !== undefined && held.stop !== 'restart' && held.stop !== 'shutdown' ? held.stop : undefined;
-      if (stopped) return await this.#endUnstarted(held, stopped === 'kill' ? 'killed' : 'cancelled', stopped === 'stop-all' ? 'stop-all' : stopped === 'kill' ? 'kill' : 'cancel');
+      if (stopped) {
+        const state = stopped === 'kill' ? 'killed' : 'cancelled';
+        const message = `task ${taskId} was ${state} before it started`;
+        const reason = stopped === 'stop-all' ? 'stop-all' : stopped === 'kill' ? 'kill' : 'cancel';
+        return await this.#endUnstarted(held, { state, stopReason: reason, durationMs: 0, attempt: 1, error: { name: 'NotStarted', message, code: 'NOT_STARTED' } });
+      }
       if (held.stop === 'shutdown') return await this.#requeue(held, undefined, 'shutdown');
       if (previous) this.#sup.clearFinished();
-      const task = this.#sup.start(spec, { id: taskId, attempt: Number(value), createdAt });
+      let task: Task;
+      try {
+        task = this.#sup.start(spec, { id: taskId, attempt: Number(value), createdAt });
+      } catch (error) {
+        const message = `agent ${this.name} could not start task ${taskId}: ${error instanceof Error ? error.message : String(error)}`;
+        return await this.#endUnstarted(held, { state: 'failed', durationMs: 0, attempt: Number(value), error: { name: 'StartError', message, code: 'START_FAILED' } });
+      }
       held.task = task;
       this.#journalWrite(() => this.#journal.recordTask(task.snapshot()));
       if (held.stop) this.#applyStop(held, held.stop);
@@ -324,12 +335,10 @@ export class Agent {
     throw new UnrecoverableError(message);
   }
 
-  /** A job stopped before its task started: it ends as cancelled or killed without a process. */
-  async #endUnstarted(held: Held, state: 'cancelled' | 'killed', stopReason: 'cancel' | 'kill' | 'stop-all'): Promise<never> {
+  /** A job that ends here without a process (stopped before it started, or refused by the Supervisor). */
+  async #endUnstarted(held: Held, outcome: TaskOutcome): Promise<never> {
     const now = Date.now();
-    const message = `task ${held.taskId} was ${state} before it started`;
-    const outcome: TaskOutcome = { state, stopReason, durationMs: 0, attempt: 1, error: { name: 'NotStarted', message, code: 'NOT_STARTED' } };
-    const fields = { state, endedAt: String(now), stopReason, outcome: JSON.stringify(encodeValue(outcome)) };
+    const fields = { state: outcome.state, endedAt: String(now), outcome: JSON.stringify(encodeValue(outcome)), ...(outcome.stopReason ? { stopReason: outcome.stopReason } : {}) };
     const k = this.#keys;
     const jobId = held.job.id!;
     // The record keeps what the client wrote (name, spec); only the end is added.
@@ -338,7 +347,7 @@ export class Agent {
       k.lock(jobId), k.task(held.taskId), k.ended, k.stop(jobId), held.token, k.events,
       task ? encodeEvent({ type: 'TASK_COMPLETE', task }) : '', held.taskId, now, ...flatFields(fields),
     );
-    throw new UnrecoverableError(message);
+    throw new UnrecoverableError(outcome.error!.message);
   }
 
   /** Restart or shutdown: the job goes back to the queue for its next attempt, anywhere. */

@@ -17,7 +17,7 @@ import { displayUrl, redisOptions } from './connection.js';
 import { parseControl, AgentInfoSchema, AgentStopReportSchema, type AgentInfo, type AgentStopReport } from './control.js';
 import { BULL_PREFIX, ClusterKeys, DEFAULT_QUEUE, STOP_RECORD_TTL_S } from './keys.js';
 import { decodeEvent, encodeEvent, newRecordFields, snapshotFromHash, type ClusterTaskSnapshot } from './records.js';
-import { flatFields, withScripts, type ScriptedRedis, type StopKind } from './scripts.js';
+import { flatFields, withScripts, type ClusterScripts, type ScriptedRedis, type StopKind } from './scripts.js';
 
 export interface ClusterClientOptions {
   /** The cluster's Redis (connection.ts). */
@@ -294,20 +294,20 @@ export class ClusterClient extends EventEmitter<{ event: [DaemonEvent]; close: [
     try {
       await listener.subscribe(k.control);
       await this.#queue.pause();
-      // For an agent that misses the publish: it reads this after reconnecting.
-      await this.#redis.set(`${k.base}:stop-all:current`, stopId, 'PX', options.timeoutMs ?? STOP_ALL_TIMEOUT_MS);
-      const agents = (await this.agents()).map((agent) => agent.name);
-      let notStarted = 0;
-      for (const task of await this.list()) {
-        if (task.state === 'queued' && task.jobId) {
-          await this.#redis.twRequestStop(k.stop(task.jobId), k.task(task.id), 'cancel', Date.now(), STOP_RECORD_TTL_S, k.control, '');
-          if (await this.#endQueued(task.id, task.jobId, 'cancelled', 'stop-all')) notStarted += 1;
-        } else if (task.jobId) {
-          await this.#redis.twRequestStop(k.stop(task.jobId), k.task(task.id), 'cancel', Date.now(), STOP_RECORD_TTL_S, k.control, '');
-        }
-      }
-      await this.#redis.publish(k.control, JSON.stringify({ type: 'stop-all', stopId, at: Date.now() }));
-      const missing = await this.#waitForReports(stopId, agents, reports, options.timeoutMs ?? STOP_ALL_TIMEOUT_MS, (fn) => (wake = fn));
+      const [agents, active] = await Promise.all([this.agents(), this.#read((await this.#redis.call('ZDIFF', '2', k.tasks, k.ended)) as string[])]);
+      // One round trip, in this order: a stop record for every unfinished job (an agent that misses the
+      // publish, or takes a job later, finds it), the current stop for agents that reconnect, the publish.
+      const pipeline = this.#redis.pipeline() as unknown as ClusterScripts & { set: Redis['set']; publish: Redis['publish']; exec(): Promise<unknown> };
+      const at = Date.now();
+      for (const task of active) if (task.jobId) void pipeline.twRequestStop(k.stop(task.jobId), k.task(task.id), 'cancel', at, STOP_RECORD_TTL_S, k.control, '');
+      void pipeline.set(`${k.base}:stop-all:current`, stopId, 'PX', options.timeoutMs ?? STOP_ALL_TIMEOUT_MS);
+      void pipeline.publish(k.control, JSON.stringify({ type: 'stop-all', stopId, at }));
+      await pipeline.exec();
+      // Queued jobs come out of the queue, so they never start.
+      const queued = active.filter((task) => task.state === 'queued' && task.jobId);
+      const ended = await Promise.all(queued.map((task) => this.#endQueued(task.id, task.jobId!, 'cancelled', 'stop-all')));
+      const notStarted = ended.filter(Boolean).length;
+      const missing = await this.#waitForReports(stopId, agents.map((agent) => agent.name), reports, options.timeoutMs ?? STOP_ALL_TIMEOUT_MS, (fn) => (wake = fn));
       const all = Object.values(reports);
       const sum = (key: keyof AgentStopReport) => all.reduce((total, report) => total + report[key], 0);
       return { cancelled: sum('cancelled'), killed: sum('killed'), finished: sum('finished'), notStarted, ms: performance.now() - startedAt, agents: reports, missing };

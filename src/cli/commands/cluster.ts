@@ -167,7 +167,7 @@ export function clusterStopAll(target: ClusterTarget, options: { json?: boolean 
   return withCluster(target, async (client) => {
     const result = await client.stopAll();
     if (options.json) return printJson(result);
-    const agents = Object.keys(result.agents);
+    const agents = Object.keys(result.agents).sort();
     print(
       `stopped in ${duration(result.ms)} on ${agents.length} agent(s)${agents.length ? ` (${agents.join(', ')})` : ''}: ${result.cancelled} cancelled, ${result.killed} killed, ` +
         `${result.notStarted} never started, ${result.finished} finished on their own`,
