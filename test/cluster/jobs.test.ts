@@ -80,7 +80,7 @@ describe('a cluster of three agents', () => {
     await waitFor(async () => (await cluster.client.get(task.id)).state === 'running', 30_000, 'attempt 2 to run');
     const stopAll = cli('stop-all');
     expect(stopAll.status).toBe(0);
-    expect(stopAll.stdout).toMatch(/^stopped in \S+ on 3 agent\(s\) \(a1, a2, a3\): 1 cancelled, 0 killed, 0 never started, 0 finished on their own\n$/);
+    expect(stopAll.stdout).toMatch(/^stopped in [\d.]+ m?s on 3 agent\(s\) \(a1, a2, a3\): 1 cancelled, 0 killed, 0 never started, 0 finished on their own\n$/);
     const unknown = cli('show', '99999');
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toContain('no task 99999 in cluster queue q');
