@@ -74,7 +74,7 @@ async function untilGone(pid: number, limitMs = 30_000): Promise<number> {
 }
 
 /** The probe's line "<kind> <taskId> <attempt> <ms>" once it is there. */
-async function probeLine(file: string, kind: string, taskId: string, attempt = 1, limitMs = 30_000): Promise<number> {
+async function probeLine(file: string, kind: string, taskId: string, attempt = 1, limitMs = 120_000): Promise<number> {
   const start = Date.now();
   for (;;) {
     if (existsSync(file)) {

@@ -36,6 +36,12 @@ describe('cluster arguments', () => {
     expect(result.stderr).toContain('agent: give the cluster\'s Redis with --redis redis://HOST:PORT');
   });
 
+  it('pause and resume are not there for a cluster yet, and say so rather than reach the local daemon', () => {
+    const result = cli(['--cluster', 'redis://127.0.0.1:1', 'pause', '3']);
+    expect(result.status).toBe(2);
+    expect(result.stderr.trim()).toBe('taskwarden: pause: not available for a cluster yet (cancel, kill, restart and stop-all are)');
+  });
+
   it('the terminal UI does not attach to a cluster yet, and says so', () => {
     const result = cli(['--cluster', 'redis://127.0.0.1:1']);
     expect(result.status).toBe(2);

@@ -56,13 +56,14 @@ export function registerTaskCommands(program: Command): void {
       .description(description)
       .argument('<id>', 'task id', taskId)
       .option('--json', 'print JSON')
-      .action((id: string, options: { json?: boolean }, command: Command) =>
-        withClient(command, async (client) => {
+      .action((id: string, options: { json?: boolean }, command: Command) => {
+        if (clusterTarget(command)) throw new UsageError(`${name}: not available for a cluster yet (cancel, kill, restart and stop-all are)`);
+        return withClient(command, async (client) => {
           const { task } = (await client.request(type, { taskId: id })) as { task: TaskSnapshot };
           if (options.json) return printTaskJson({ task }, 'task');
           print(`task ${task.id}: ${task.state}`);
-        }),
-      );
+        });
+      });
   }
 
   program
