@@ -235,25 +235,22 @@ export class ClusterClient extends EventEmitter<{ event: [DaemonEvent]; close: [
    * Kill the current attempt (if any) and run the task again, on any agent: same id, next attempt.
    * A finished task is queued again.
    */
-  async restart(taskId: string): Promise<StopReply> {
+  async restart(taskId: string): Promise<StopReply & { nextAttempt: number }> {
     const before = await this.get(taskId);
-    if (!isTerminalState(before.state)) return this.#stop(taskId, 'restart');
+    const nextAttempt = before.state === 'queued' ? before.attempt : before.attempt + 1;
+    if (!isTerminalState(before.state)) return { ...(await this.#stop(taskId, 'restart')), nextAttempt };
     const jobId = await this.#redis.twRequeueFinished(this.#keys.task(taskId), this.#keys.ended, taskId);
     if (jobId) {
       const task = await this.get(taskId);
       await this.#redis.publish(this.#keys.events, encodeEvent({ type: 'TASK_STATUS', task, previous: before.state }));
       await this.#addJob(taskId, jobId, task.name, task.spec, task.createdAt, 1);
     }
-    return { task: await this.get(taskId), previous: before.state };
+    return { task: await this.get(taskId), previous: before.state, nextAttempt };
   }
 
-  async #stop(taskId: string, kind: StopKind, publish = true): Promise<StopReply> {
-    const hash = await this.#redis.hgetall(this.#keys.task(taskId));
-    const jobId = hash.jobId;
-    if (!jobId) throw this.#unknown(taskId);
-    const at = Date.now();
-    const message = publish ? JSON.stringify({ type: 'stop', taskId, jobId, kind, at }) : '';
-    const [previous] = await this.#redis.twRequestStop(this.#keys.stop(jobId), this.#keys.task(taskId), kind, at, STOP_RECORD_TTL_S, this.#keys.control, message);
+  async #stop(taskId: string, kind: StopKind): Promise<StopReply> {
+    const k = this.#keys;
+    const [previous, , jobId] = await this.#redis.twRequestStop(k.task(taskId), kind, Date.now(), STOP_RECORD_TTL_S, k.control, '1', k.stopPrefix, taskId);
     if (!previous) throw this.#unknown(taskId);
     // Still in the queue: take it out, so it never starts (BullMQ refuses while an agent holds it).
     if (previous === 'queued' && kind !== 'restart') await this.#endQueued(taskId, jobId, kind === 'kill' ? 'killed' : 'cancelled', kind);
@@ -299,7 +296,7 @@ export class ClusterClient extends EventEmitter<{ event: [DaemonEvent]; close: [
       // publish, or takes a job later, finds it), the current stop for agents that reconnect, the publish.
       const pipeline = this.#redis.pipeline() as unknown as ClusterScripts & { set: Redis['set']; publish: Redis['publish']; exec(): Promise<unknown> };
       const at = Date.now();
-      for (const task of active) if (task.jobId) void pipeline.twRequestStop(k.stop(task.jobId), k.task(task.id), 'cancel', at, STOP_RECORD_TTL_S, k.control, '');
+      for (const task of active) void pipeline.twRequestStop(k.task(task.id), 'cancel', at, STOP_RECORD_TTL_S, k.control, '', k.stopPrefix, task.id);
       void pipeline.set(`${k.base}:stop-all:current`, stopId, 'PX', options.timeoutMs ?? STOP_ALL_TIMEOUT_MS);
       void pipeline.publish(k.control, JSON.stringify({ type: 'stop-all', stopId, at }));
       await pipeline.exec();

@@ -30,7 +30,8 @@ export class ClusterKeys {
   /** Sorted set of finished task ids, by end time. */
   get ended(): string { return `${this.base}:ended`; }
   /** Hash: the durable stop record of a BullMQ job (kind, at). */
-  stop(jobId: string): string { return `${this.base}:stop:${jobId}`; }
+  stop(jobId: string): string { return `${this.stopPrefix}${jobId}`; }
+  get stopPrefix(): string { return `${this.base}:stop:`; }
   /** Pub/sub: stop requests to the agents. */
   get control(): string { return `${this.base}:control`; }
   /** Pub/sub: task events from the agents and clients, for watchers. */

@@ -62,24 +62,30 @@ return 1
 `;
 
 /**
- * A client asks for a stop: the durable record (a stronger kind replaces a weaker one), then the
- * publish every agent hears. Finished tasks are left alone.
- * KEYS: stop, task. ARGV: kind, at, ttlSeconds, channel, message. Returns {state, effective kind}.
+ * A client asks for a stop, in one round trip: the task's current job from its record, the durable
+ * stop record of that job (a stronger kind replaces a weaker one), then the publish every agent
+ * hears. Finished tasks are left alone.
+ * KEYS: task. ARGV: kind, at, ttlSeconds, channel, publish ('1' or ''), stop key prefix, taskId.
+ * Returns {state before, effective kind, jobId}; {'', '', ''} for an unknown task.
  */
 const REQUEST_STOP = `
 ${TERMINAL}
-local state = redis.call('HGET', KEYS[2], 'state')
-if not state then return {'', ''} end
-if terminal[state] then return {state, ''} end
+local state = redis.call('HGET', KEYS[1], 'state')
+local jobId = redis.call('HGET', KEYS[1], 'jobId')
+if not state or not jobId then return {'', '', ''} end
+if terminal[state] then return {state, '', jobId} end
+local stopKey = ARGV[6] .. jobId
 local rank = {restart=1, cancel=2, kill=3}
-local current = redis.call('HGET', KEYS[1], 'kind')
+local current = redis.call('HGET', stopKey, 'kind')
 local kind = ARGV[1]
 if current and rank[current] >= rank[kind] then kind = current else
-  redis.call('HSET', KEYS[1], 'kind', kind, 'at', ARGV[2])
+  redis.call('HSET', stopKey, 'kind', kind, 'at', ARGV[2])
 end
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
-return {state, kind}
+redis.call('EXPIRE', stopKey, ARGV[3])
+if ARGV[5] == '1' then
+  redis.call('PUBLISH', ARGV[4], cjson.encode({type = 'stop', taskId = ARGV[7], jobId = jobId, kind = kind, at = tonumber(ARGV[2])}))
+end
+return {state, kind, jobId}
 `;
 
 /**
@@ -117,7 +123,7 @@ export interface ClusterScripts {
   twBegin(lock: string, stalled: string, task: string, stop: string, ended: string, token: string, lockDurationMs: number, jobId: string, host: string, now: number, taskId: string): Promise<[number, string | number]>;
   twUpdate(lock: string, task: string, token: string, channel: string, message: string, ...fields: string[]): Promise<number>;
   twFinish(lock: string, task: string, ended: string, stop: string, token: string, channel: string, message: string, taskId: string, endedAt: number, ...fields: string[]): Promise<number>;
-  twRequestStop(stop: string, task: string, kind: StopKind, at: number, ttlSeconds: number, channel: string, message: string): Promise<[string, string]>;
+  twRequestStop(task: string, kind: StopKind, at: number, ttlSeconds: number, channel: string, publish: '1' | '', stopPrefix: string, taskId: string): Promise<[string, string, string]>;
   twFinishQueued(task: string, ended: string, stop: string, channel: string, message: string, taskId: string, endedAt: number, ...fields: string[]): Promise<number>;
   twRequeueFinished(task: string, ended: string, taskId: string): Promise<string>;
 }
@@ -129,7 +135,7 @@ export function withScripts(redis: Redis): ScriptedRedis {
   redis.defineCommand('twBegin', { numberOfKeys: 5, lua: BEGIN });
   redis.defineCommand('twUpdate', { numberOfKeys: 2, lua: UPDATE });
   redis.defineCommand('twFinish', { numberOfKeys: 4, lua: FINISH });
-  redis.defineCommand('twRequestStop', { numberOfKeys: 2, lua: REQUEST_STOP });
+  redis.defineCommand('twRequestStop', { numberOfKeys: 1, lua: REQUEST_STOP });
   redis.defineCommand('twFinishQueued', { numberOfKeys: 3, lua: FINISH_QUEUED });
   redis.defineCommand('twRequeueFinished', { numberOfKeys: 2, lua: REQUEUE_FINISHED });
   return redis as ScriptedRedis;

@@ -157,9 +157,9 @@ export function clusterStop(target: ClusterTarget, kind: 'cancel' | 'kill', id: 
 
 export function clusterRestart(target: ClusterTarget, id: string, options: { json?: boolean }): Promise<void> {
   return withCluster(target, async (client) => {
-    const { task } = await client.restart(id);
+    const { task, nextAttempt } = await client.restart(id);
     if (options.json) return printTaskJson({ task }, 'task');
-    print(`task ${task.id}: restarting (attempt ${task.state === 'queued' ? task.attempt : task.attempt + 1}, on any agent)`);
+    print(`task ${task.id}: restarting (attempt ${nextAttempt}, on any agent)`);
   });
 }
 
