@@ -148,7 +148,10 @@ export class Agent {
     this.#journal = Journal.open(this.home);
     this.#logs = new LogStore(this.home);
     const lineageToken = createHash('sha256').update(this.home).digest('hex').slice(0, 16);
-    // Before anything runs: whatever a previous agent of this state directory left running dies.
+    this.#sup = new Supervisor({ concurrency: options.concurrency, ...options.supervisor, lineageToken });
+    // Before anything runs (as the daemon does): whatever a previous agent of this state directory
+    // left running dies: its groups, its marked processes, its task cgroups.
+    const layout = this.#sup.containment.layout;
     const report = recover({
       journal: this.#journal,
       start: () => {
@@ -156,11 +159,11 @@ export class Agent {
       },
       log: (line) => this.#log(line),
       mark: new LineageMark(lineageToken),
+      ...(layout ? { cgroups: { layout, token: lineageToken } } : {}),
     });
-    if (report.killedGroups.length + report.killedMarked.length > 0) {
-      this.#log(`killed what a previous agent left running: groups ${report.killedGroups.join(', ') || '-'}, marked processes ${report.killedMarked.join(', ') || '-'}`);
+    if (report.killedGroups.length + report.killedMarked.length + report.killedCgroups.length > 0) {
+      this.#log(`killed what a previous agent left running: groups ${report.killedGroups.join(', ') || '-'}, marked processes ${report.killedMarked.join(', ') || '-'}, task cgroups ${report.killedCgroups.length}`);
     }
-    this.#sup = new Supervisor({ concurrency: options.concurrency, ...options.supervisor, lineageToken });
     this.#sup.on('event', (event) => this.#onSupervisorEvent(event));
     this.#redis = withScripts(new Redis(redisOptions(options.redis, `taskwarden-agent:${this.name}`)));
     this.#subscriber = new Redis(redisOptions(options.redis, `taskwarden-agent-control:${this.name}`));

@@ -3,10 +3,12 @@
  * Whatever happens, no job is lost and no two attempts of one job ever run at the same moment,
  * which the tasks check themselves (fixtures/exclusive.mjs).
  */
+import { spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ClusterTaskSnapshot } from '../../dist/src/cluster/index.js';
 import { isAlive, sleep, waitFor } from '../helpers.js';
-import { clusterFixture, startCluster, type TestCluster } from './helpers.js';
+import { CLI, clusterFixture, startCluster, type TestCluster } from './helpers.js';
 import { startProxy, type CuttableProxy } from './proxy.js';
 
 let cluster: TestCluster | undefined;
@@ -24,6 +26,17 @@ function running(c: TestCluster, id: string, attempt = 1): Promise<ClusterTaskSn
     const task = await c.client.get(id);
     return task.state === 'running' && task.attempt === attempt && task.pid !== undefined ? task : undefined;
   }, 30_000, `task ${id} attempt ${attempt} to run`);
+}
+
+function childrenOf(pid: number): number[] {
+  return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number).filter((child) => {
+    try {
+      const stat = readFileSync(`/proc/${child}/stat`, 'latin1');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
+    } catch {
+      return false;
+    }
+  });
 }
 
 async function msUntilGone(pid: number, limitMs = 30_000): Promise<number> {
@@ -49,6 +62,25 @@ describe('failures in a cluster', () => {
     expect(end.host).not.toBe(first.host);
     expect(c.lines('starts').filter((line) => line.startsWith(`${task.id} `))).toHaveLength(2);
     expect(c.lines('violations')).toEqual([]);
+  }, 120_000);
+
+  it('an agent started where a previous one died with its orphan guard kills what that one left running, and its journal says so', async () => {
+    const c = (cluster = await startCluster(1));
+    const task = await c.client.submit({ command: '/bin/sleep', args: ['600'], name: 'left-behind' });
+    const { pid } = await running(c, task.id);
+    const agent = c.agents[0]!;
+    // The guard first (a child of the agent in a session of its own), then the agent: nothing is left to clean up.
+    const guard = childrenOf(agent.pid).find((child) => readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('taskwarden-guard'));
+    expect(guard).toBeDefined();
+    process.kill(guard!, 'SIGKILL');
+    agent.child.kill('SIGKILL');
+    await agent.exited;
+    const next = await c.startAgent('a1');
+    await waitFor(() => !isAlive(pid!), 10_000, 'the left-over task to be gone');
+    const ls = spawnSync(process.execPath, [CLI, '--home', `${c.dir}/a1/agent-${c.queue}`, 'ls', '--all', '--json'], { encoding: 'utf8' });
+    const local = (JSON.parse(ls.stdout) as Array<{ id: string; state: string }>).find((t) => t.id === task.id);
+    expect(local?.state).toBe('interrupted');
+    expect(next.output()).toContain('ready:');
   }, 120_000);
 
   it('an agent cut off from Redis stops its task before the lock can expire; the job runs elsewhere, and the cut-off agent cannot overwrite it', async () => {
