@@ -77,9 +77,10 @@ describe('failures in a cluster', () => {
     await agent.exited;
     const next = await c.startAgent('a1');
     await waitFor(() => !isAlive(pid!), 10_000, 'the left-over task to be gone');
-    const ls = spawnSync(process.execPath, [CLI, '--home', `${c.dir}/a1/agent-${c.queue}`, 'ls', '--all', '--json'], { encoding: 'utf8' });
-    const local = (JSON.parse(ls.stdout) as Array<{ id: string; state: string }>).find((t) => t.id === task.id);
-    expect(local?.state).toBe('interrupted');
+    // The local journal (the job may meanwhile run again here as attempt 2: its lock expired).
+    const show = spawnSync(process.execPath, [CLI, '--home', `${c.dir}/a1/agent-${c.queue}`, 'show', task.id, '--json'], { encoding: 'utf8' });
+    const { transitions } = JSON.parse(show.stdout) as { transitions: Array<{ attempt: number; to: string }> };
+    expect(transitions).toContainEqual(expect.objectContaining({ attempt: 1, to: 'interrupted' }));
     expect(next.output()).toContain('ready:');
   }, 120_000);
 

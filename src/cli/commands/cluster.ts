@@ -48,6 +48,9 @@ async function withCluster<T>(target: ClusterTarget, fn: (client: ClusterClient)
   }
 }
 
+/** How often `run --wait` reads the task's record besides listening to events. */
+const END_POLL_MS = 2000;
+
 const HEADER = ['ID', 'STATE', 'PROGRESS', 'ATTEMPT', 'HOST', 'PID', 'TIME', 'NAME'];
 
 function rows(tasks: ClusterTaskSnapshot[], now = Date.now()): string[][] {
@@ -86,9 +89,14 @@ export function clusterRun(target: ClusterTarget, spec: TaskSpec, options: { wai
       (presses === 1 ? client.cancel(task.id) : client.kill(task.id)).catch((error: Error) => view.note(`could not stop task ${task.id}: ${error.message}`));
     };
     process.on('SIGINT', onSigint);
+    // Events are at-most-once (a Redis restart drops them): the record has the end for sure.
+    const poll = setInterval(() => {
+      client.get(task.id).then((now) => isTerminalState(now.state) && finish(now), () => {});
+    }, END_POLL_MS);
     try {
       return view.finished(await finished);
     } finally {
+      clearInterval(poll);
       process.off('SIGINT', onSigint);
     }
   });
