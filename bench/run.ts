@@ -9,6 +9,7 @@ import { runTuiBench } from './tui.js';
 import { runLoadBench } from './load.js';
 import { runContainmentBench } from './containment.js';
 import { runWebBench } from './web.js';
+import { runClusterBench } from './cluster.js';
 
 const runs = Number(process.env.BENCH_RUNS ?? 100);
 // `npm run bench -- core` runs one suite; BENCH_RUNS sets the samples behind each percentile.
@@ -22,6 +23,7 @@ const suites: Array<[string, () => Promise<BenchRow[]>]> = [
   ['tui', () => runTuiBench(runs)],
   ['load', () => runLoadBench(runs)],
   ['web', () => runWebBench(Math.min(runs, 50))],
+  ['cluster', () => runClusterBench(Number(process.env.BENCH_RUNS ?? 30))],
 ];
 
 const rows: BenchRow[] = [];

@@ -10,6 +10,7 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
+import { registerAgentCommand } from './commands/agent.js';
 import { registerDaemonCommand } from './commands/daemon.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerLogsCommand } from './commands/logs.js';
@@ -17,7 +18,7 @@ import { registerRunCommand } from './commands/run.js';
 import { registerTaskCommands } from './commands/tasks.js';
 import { registerTextureCommand } from './commands/texture.js';
 import { registerWebCommand } from './commands/web.js';
-import { EXIT, exitCodeFor, globals, type GlobalOptions } from './context.js';
+import { EXIT, UsageError, exitCodeFor, globals, type GlobalOptions } from './context.js';
 
 
 export async function buildProgram(argv: readonly string[]): Promise<Command> {
@@ -26,6 +27,8 @@ export async function buildProgram(argv: readonly string[]): Promise<Command> {
     .version(packageVersion(), '-V, --version')
     .option('--home <dir>', 'state directory (default: $TASKWARDEN_HOME, $XDG_STATE_HOME/taskwarden, ~/.local/state/taskwarden)')
     .option('--config <file>', 'terminal UI templates (default: ./taskwarden.config.json, else built-in templates)')
+    .option('--cluster <url>', 'work with a cluster: its Redis, redis://HOST:PORT (default: $TASKWARDEN_CLUSTER); run, ls, show, logs, history, cancel, kill, restart, stop-all')
+    .option('--queue <name>', 'the cluster\'s queue (default: taskwarden)')
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
     .addHelpText('after', '\nExit codes: 0 ok, 1 failure, 2 bad argument or unknown task id; run --wait: 0 completed, 1 failed, 130 cancelled, 137 killed.')
@@ -34,6 +37,7 @@ export async function buildProgram(argv: readonly string[]): Promise<Command> {
   registerTaskCommands(program);
   registerLogsCommand(program);
   registerDaemonCommand(program);
+  registerAgentCommand(program);
   registerDoctorCommand(program);
   registerTextureCommand(program);
   registerWebCommand(program);
@@ -57,7 +61,11 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 /** The UI is loaded only when asked for: Ink and React would slow every other command. */
-async function openTui(options: GlobalOptions & { config?: string }): Promise<void> {
+async function openTui(options: GlobalOptions & { config?: string; cluster?: string }): Promise<void> {
+  // Not yet: the UI talks to the local daemon only.
+  if (options.cluster ?? process.env.TASKWARDEN_CLUSTER) {
+    throw new UsageError('the terminal UI does not attach to a cluster yet: use "taskwarden ls --cluster URL" (and show, logs -f, cancel, kill, restart, stop-all), or unset TASKWARDEN_CLUSTER for the local UI');
+  }
   const { runTui } = await import('../tui/main.js');
   const code = await runTui(options);
   if (typeof code === 'number') process.exitCode = code;

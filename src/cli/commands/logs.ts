@@ -12,6 +12,7 @@ import type { DaemonEvent } from '../../protocol/index.js';
 import { isTerminalState } from '../../supervisor/types.js';
 import { UsageError, positiveInt, print, printJson, taskId } from '../context.js';
 import { withReader } from '../reader.js';
+import { clusterLogs, clusterTarget } from './cluster.js';
 
 interface LogsOptions {
   attempt?: number;
@@ -30,8 +31,10 @@ export function registerLogsCommand(program: Command): void {
     .option('--attempt <n>', 'which attempt (default: the latest)', positiveInt('--attempt'))
     .option('-f, --follow', 'keep printing new output until the task ends')
     .option('--json', 'print JSON (with -f: one JSON line per log line)')
-    .action((id: string, options: LogsOptions, command: Command) =>
-      withReader(command, async (reader) => {
+    .action((id: string, options: LogsOptions, command: Command) => {
+      const cluster = clusterTarget(command);
+      if (cluster) return clusterLogs(cluster, id, options);
+      return withReader(command, async (reader) => {
         if (options.follow && options.attempt !== undefined) throw new UsageError('logs: --follow follows the latest attempt; leave out --attempt');
         // Without a daemon nothing runs, so there is nothing to follow: the log is printed as it is.
         if (options.follow && reader.client) return follow(reader.client, id, options.json === true);
@@ -39,8 +42,8 @@ export function registerLogsCommand(program: Command): void {
         if (options.json && options.follow) return reply.lines.forEach((line) => print(JSON.stringify(line)));
         if (options.json) return printJson(reply);
         for (const line of reply.lines) print(line.line);
-      }),
-    );
+      });
+    });
 }
 
 async function follow(client: DaemonClient, id: string, json: boolean): Promise<void> {

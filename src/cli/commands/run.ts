@@ -17,6 +17,7 @@ import { isTerminalState, type TaskOutcome, type TaskSnapshot, type TaskSpec } f
 import { UsageError, connect, memoryOption, priorityOption, print, printTaskJson } from '../context.js';
 import type { Priority } from '../../process/priority.js';
 import { progressBar } from '../format.js';
+import { clusterRun, clusterTarget } from './cluster.js';
 
 /** Exit codes of `run --wait`, by outcome (130 and 137 follow the shell's 128 + SIGINT/SIGKILL). */
 export { OUTCOME_EXIT } from '../../common/exit-codes.js';
@@ -50,6 +51,8 @@ export function registerRunCommand(program: Command, argv: readonly string[]): v
     .addHelpText('after', '\nExamples:\n  taskwarden run ./tasks/resize.mjs --input \'{"size":512}\' --wait\n  taskwarden run --name train --wait -- python train.py --epochs 3')
     .action(async (target: string[], options: RunOptions, command: Command) => {
       const spec = buildSpec(target, options, argv);
+      const cluster = clusterTarget(command);
+      if (cluster) return void (process.exitCode = await clusterRun(cluster, spec, options));
       const client = await connect(command);
       try {
         process.exitCode = options.wait ? await runAndWait(client, spec, options) : await runDetached(client, spec, options);
@@ -176,7 +179,7 @@ function interruptHandler(client: DaemonClient, taskId: string, view: WaitView):
 }
 
 /** What `run --wait` shows while it waits: a bar on a terminal, plain lines elsewhere, and the task's output. */
-class WaitView {
+export class WaitView {
   readonly #tty = process.stderr.isTTY === true;
   readonly #json: boolean;
   #barShown = false;

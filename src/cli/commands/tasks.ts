@@ -8,6 +8,7 @@ import { TASK_HEADER, describeSpec, percent, table, taskRows, time } from '../fo
 import { formatDuration } from '../../common/duration.js';
 import { UsageError, connect, positiveInt, print, printJson, printTaskJson, taskId, withClient } from '../context.js';
 import { withReader, type Reader } from '../reader.js';
+import { clusterHistory, clusterLs, clusterRestart, clusterShow, clusterStop, clusterStopAll, clusterTarget } from './cluster.js';
 
 export function registerTaskCommands(program: Command): void {
   program
@@ -15,29 +16,33 @@ export function registerTaskCommands(program: Command): void {
     .description('list the tasks of the running daemon (active ones; --all adds finished and earlier ones)')
     .option('-a, --all', 'include finished tasks and tasks of earlier daemons')
     .option('--json', 'print JSON')
-    .action((options: { all?: boolean; json?: boolean }, command: Command) =>
-      withReader(command, async (reader) => {
+    .action((options: { all?: boolean; json?: boolean }, command: Command) => {
+      const cluster = clusterTarget(command);
+      if (cluster) return clusterLs(cluster, options);
+      return withReader(command, async (reader) => {
         const { tasks } = await reader.request('LIST', { includeFinished: options.all === true });
         if (options.json) return printTaskJson({ tasks }, 'tasks');
         const none = options.all ? 'no tasks' : 'no active tasks ("taskwarden ls --all" shows finished ones)';
         print(tasks.length === 0 ? none : table(TASK_HEADER, taskRows(tasks)));
         noteNoDaemon(reader, tasks);
-      }),
-    );
+      });
+    });
 
   program
     .command('show')
     .description('show one task: its spec, outcome, attempts and state transitions')
     .argument('<id>', 'task id', taskId)
     .option('--json', 'print JSON')
-    .action((id: string, options: { json?: boolean }, command: Command) =>
-      withReader(command, async (reader) => {
+    .action((id: string, options: { json?: boolean }, command: Command) => {
+      const cluster = clusterTarget(command);
+      if (cluster) return clusterShow(cluster, id, options);
+      return withReader(command, async (reader) => {
         const reply = await reader.request('GET', { taskId: id });
         if (options.json) return printTaskJson(reply);
         print(describeTask(reply.task, reply.attempts, reply.transitions));
         noteNoDaemon(reader, [reply.task]);
-      }),
-    );
+      });
+    });
 
   registerStop(program, 'cancel', 'TASK_CANCEL', 'cancel a task gracefully (its cleanup runs; SIGKILL after the grace period)', 'cancelling');
   registerStop(program, 'kill', 'TASK_KILL', 'kill a task now: SIGKILL to its whole process group', 'killing');
@@ -51,13 +56,14 @@ export function registerTaskCommands(program: Command): void {
       .description(description)
       .argument('<id>', 'task id', taskId)
       .option('--json', 'print JSON')
-      .action((id: string, options: { json?: boolean }, command: Command) =>
-        withClient(command, async (client) => {
+      .action((id: string, options: { json?: boolean }, command: Command) => {
+        if (clusterTarget(command)) throw new UsageError(`${name}: not available for a cluster yet (cancel, kill, restart and stop-all are)`);
+        return withClient(command, async (client) => {
           const { task } = (await client.request(type, { taskId: id })) as { task: TaskSnapshot };
           if (options.json) return printTaskJson({ task }, 'task');
           print(`task ${task.id}: ${task.state}`);
-        }),
-      );
+        });
+      });
   }
 
   program
@@ -65,25 +71,29 @@ export function registerTaskCommands(program: Command): void {
     .description('kill the current attempt of a task (if any) and run it again under the same id')
     .argument('<id>', 'task id', taskId)
     .option('--json', 'print JSON')
-    .action((id: string, options: { json?: boolean }, command: Command) =>
-      withClient(command, async (client) => {
+    .action((id: string, options: { json?: boolean }, command: Command) => {
+      const cluster = clusterTarget(command);
+      if (cluster) return clusterRestart(cluster, id, options);
+      return withClient(command, async (client) => {
         const { task } = await client.request('TASK_RESTART', { taskId: id });
         if (options.json) return printTaskJson({ task }, 'task');
         print(`task ${task.id}: restarting (attempt ${task.attempt})`);
-      }),
-    );
+      });
+    });
 
   program
     .command('stop-all')
     .description('the emergency stop: cancel every task at once (queued ones never start), SIGKILL after the grace period; returns when every process is gone')
     .option('--json', 'print JSON')
-    .action((options: { json?: boolean }, command: Command) =>
-      withClient(command, async (client) => {
+    .action((options: { json?: boolean }, command: Command) => {
+      const cluster = clusterTarget(command);
+      if (cluster) return clusterStopAll(cluster, options);
+      return withClient(command, async (client) => {
         const { result } = await client.request('STOP_ALL');
         if (options.json) return printJson(result);
         print(`stopped in ${formatDuration(result.ms)}: ${result.cancelled} cancelled, ${result.killed} killed, ${result.notStarted} never started, ${result.finished} finished on their own`);
-      }),
-    );
+      });
+    });
 
   program
     .command('shutdown')
@@ -95,14 +105,16 @@ export function registerTaskCommands(program: Command): void {
     .description('finished tasks, most recently ended first (from the journal, across daemon restarts)')
     .option('-n, --limit <n>', 'how many', positiveInt('--limit'), 20)
     .option('--json', 'print JSON')
-    .action((options: { limit: number; json?: boolean }, command: Command) =>
-      withReader(command, async (reader) => {
+    .action((options: { limit: number; json?: boolean }, command: Command) => {
+      const cluster = clusterTarget(command);
+      if (cluster) return clusterHistory(cluster, options);
+      return withReader(command, async (reader) => {
         const { tasks } = await reader.request('HISTORY', { limit: options.limit });
         if (options.json) return printTaskJson({ tasks }, 'tasks');
         const rows = tasks.map((t) => [t.id, t.state, time(t.endedAt), formatDuration(t.outcome?.durationMs), outcomeNote(t), t.name]);
         print(tasks.length === 0 ? 'no finished tasks yet' : table(['ID', 'STATE', 'ENDED', 'TOOK', 'DETAIL', 'NAME'], rows));
-      }),
-    );
+      });
+    });
 }
 
 function registerStop(program: Command, name: string, type: 'TASK_CANCEL' | 'TASK_KILL', description: string, doing: string): void {
@@ -114,6 +126,8 @@ function registerStop(program: Command, name: string, type: 'TASK_CANCEL' | 'TAS
     .option('--json', 'print JSON')
     .action((id: string | undefined, options: { all?: boolean; json?: boolean }, command: Command) => {
       if ((id === undefined) === !options.all) throw new UsageError(`${name}: give a task id or --all (not both)`);
+      const cluster = clusterTarget(command);
+      if (cluster) return clusterStop(cluster, type === 'TASK_CANCEL' ? 'cancel' : 'kill', id, options);
       return withClient(command, async (client) => {
         const ids = options.all ? await activeIds(client) : [id!];
         const replies: StopReply[] = [];
@@ -131,7 +145,7 @@ type StopReply = ResponseOf<'TASK_CANCEL' | 'TASK_KILL'>;
  * "already cancelled" only when the task had ended before this request: a queued task
  * that this very request stopped ends at once, and says so.
  */
-function stopNote({ task, previous }: StopReply, doing: string): string {
+export function stopNote({ task, previous }: StopReply, doing: string): string {
   if (!isTerminalState(task.state)) return doing;
   if (previous === undefined || isTerminalState(previous)) return `already ${task.state}`;
   return previous === 'queued' ? `${task.state} (it had not started)` : task.state;
@@ -172,7 +186,7 @@ function noteNoDaemon(reader: Reader, tasks: TaskSnapshot[]): void {
   );
 }
 
-function outcomeNote(task: TaskSnapshot): string {
+export function outcomeNote(task: TaskSnapshot): string {
   const outcome = task.outcome;
   if (task.state === 'interrupted') return 'daemon exited';
   if (!outcome) return '';
@@ -202,7 +216,7 @@ function stackLines(error: TaskError, indent: string): string[] {
   return stack.split('\n').map((line) => line.trim()).filter(Boolean).map((line) => `${indent}${line}`);
 }
 
-function describeTask(task: TaskSnapshot, attempts: AttemptRecord[], transitions: TransitionRecord[]): string {
+export function describeTask(task: TaskSnapshot, attempts: AttemptRecord[], transitions: TransitionRecord[]): string {
   const lines = [
     `task ${task.id} (${task.name}): ${task.state}${task.stopReason ? ` (${task.stopReason})` : ''}`,
     `  ${describeSpec(task)}`,

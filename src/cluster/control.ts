@@ -1,0 +1,58 @@
+/**
+ * The control channel: what clients publish to every agent (stop one job, stop everything) and
+ * what agents answer (an emergency stop is done here). Pub/sub delivers at most once, so every
+ * message that matters also has a durable record (the stop records, the current emergency stop)
+ * that agents read when they take a job and after every reconnect.
+ */
+import { z } from 'zod';
+import { STOP_KINDS } from './scripts.js';
+
+export const StopMessageSchema = z.object({
+  type: z.literal('stop'),
+  taskId: z.string(),
+  jobId: z.string(),
+  kind: z.enum(STOP_KINDS),
+  at: z.number(),
+});
+
+export const StopAllMessageSchema = z.object({ type: z.literal('stop-all'), stopId: z.string(), at: z.number() });
+
+export const AgentStopReportSchema = z.object({
+  cancelled: z.number(),
+  killed: z.number(),
+  finished: z.number(),
+  ms: z.number(),
+});
+export type AgentStopReport = z.output<typeof AgentStopReportSchema>;
+
+export const StopAllDoneMessageSchema = z.object({
+  type: z.literal('stop-all-done'),
+  stopId: z.string(),
+  agent: z.string(),
+  report: AgentStopReportSchema,
+});
+
+export const ControlMessageSchema = z.discriminatedUnion('type', [StopMessageSchema, StopAllMessageSchema, StopAllDoneMessageSchema]);
+export type ControlMessage = z.output<typeof ControlMessageSchema>;
+
+/** A control message, or undefined for anything else (a newer client's message is ignored, not fatal). */
+export function parseControl(text: string): ControlMessage | undefined {
+  try {
+    const parsed = ControlMessageSchema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What an agent publishes about itself while it lives (a key with a TTL: a dead agent's expires). */
+export const AgentInfoSchema = z.object({
+  name: z.string(),
+  instance: z.string(),
+  pid: z.number(),
+  hostname: z.string(),
+  concurrency: z.number(),
+  startedAt: z.number(),
+  running: z.number(),
+});
+export type AgentInfo = z.output<typeof AgentInfoSchema>;

@@ -1,0 +1,107 @@
+/**
+ * Cluster test helpers: a private redis-server, agents as real separate processes (the CLI's
+ * `agent` command), a ClusterClient, and the files the fixtures write.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { startPrivateRedis, type PrivateRedis } from '../../bench/lib/redis-server.js';
+import { ClusterClient } from '../../dist/src/cluster/index.js';
+import { waitFor } from '../helpers.js';
+
+export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
+
+export function clusterFixture(name: string): string {
+  return fileURLToPath(new URL(`./fixtures/${name}.mjs`, import.meta.url));
+}
+
+export function testFixture(name: string): string {
+  return fileURLToPath(new URL(`../fixtures/${name}.mjs`, import.meta.url));
+}
+
+export interface AgentOptions {
+  concurrency?: number;
+  lockDurationMs?: number;
+  stalledIntervalMs?: number;
+  graceMs?: number;
+  /** Connect through this URL instead of Redis's own (a proxy). */
+  url?: string;
+}
+
+export interface AgentProcess {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly pid: number;
+  output(): string;
+  readonly exited: Promise<void>;
+}
+
+export interface TestCluster {
+  readonly redis: PrivateRedis;
+  readonly url: string;
+  readonly queue: string;
+  /** Scratch directory for fixtures (starts, done, violations). */
+  readonly dir: string;
+  readonly agents: AgentProcess[];
+  readonly client: ClusterClient;
+  startAgent(name: string, options?: AgentOptions): Promise<AgentProcess>;
+  lines(file: string): string[];
+  dispose(): Promise<void>;
+}
+
+export const DEFAULT_AGENT: AgentOptions = { concurrency: 2, lockDurationMs: 2000, stalledIntervalMs: 500, graceMs: 1500 };
+
+export async function startCluster(agentCount: number, options: AgentOptions = {}): Promise<TestCluster> {
+  const redis = await startPrivateRedis();
+  const dir = mkdtempSync('/tmp/twc-');
+  const queue = 'q';
+  const agents: AgentProcess[] = [];
+  const client = await ClusterClient.connect({ redis: redis.url, queue });
+  const cluster: TestCluster = {
+    redis,
+    url: redis.url,
+    queue,
+    dir,
+    agents,
+    client,
+    async startAgent(name, agentOptions = {}) {
+      const agent = await startAgentProcess(redis.url, queue, `${dir}/${name}`, name, { ...DEFAULT_AGENT, ...options, ...agentOptions });
+      agents.push(agent);
+      return agent;
+    },
+    lines(file) {
+      const path = `${dir}/${file}`;
+      return existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter(Boolean) : [];
+    },
+    async dispose() {
+      client.close();
+      for (const agent of agents) agent.child.kill('SIGKILL');
+      await Promise.all(agents.map((agent) => agent.exited));
+      await redis.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  try {
+    await Promise.all(Array.from({ length: agentCount }, (_, i) => cluster.startAgent(`a${i + 1}`)));
+  } catch (error) {
+    await cluster.dispose();
+    throw error;
+  }
+  return cluster;
+}
+
+async function startAgentProcess(url: string, queue: string, home: string, name: string, options: AgentOptions): Promise<AgentProcess> {
+  const args = [CLI, '--home', home, '--queue', queue, 'agent', '--redis', options.url ?? url, '--name', name];
+  if (options.concurrency) args.push('--concurrency', String(options.concurrency));
+  if (options.lockDurationMs) args.push('--lock-duration', String(options.lockDurationMs));
+  if (options.stalledIntervalMs) args.push('--stalled-interval', String(options.stalledIntervalMs));
+  if (options.graceMs) args.push('--grace-ms', String(options.graceMs));
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (data) => (output += data));
+  child.stderr!.on('data', (data) => (output += data));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await waitFor(() => output.includes('ready:') || child.exitCode !== null, 30_000, `agent ${name} to be ready`);
+  if (!output.includes('ready:')) throw new Error(`agent ${name} did not start:\n${output}`);
+  return { name, child, pid: child.pid!, output: () => output, exited };
+}
