@@ -1,6 +1,41 @@
-import { defineConfig } from 'vitest/config';
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defineConfig, type Plugin } from 'vitest/config';
+
+const root = path.dirname(fileURLToPath(import.meta.url));
+const sourceDir = path.join(root, 'src') + path.sep;
+
+/**
+ * Tests import the code by its source path (`../../src/supervisor/supervisor.js`), so the type checker
+ * and the editor see the source, and this resolves every such import to the build (`dist/src/...`):
+ * the same files the runner hosts, daemons and CLIs that the tests spawn run, and one copy of each
+ * module per test process, whichever file imported it. `npm test` builds first; a stale or missing
+ * build is an error here rather than a test of old code.
+ */
+function sourceToBuild(): Plugin {
+  return {
+    name: 'taskwarden:source-to-build',
+    enforce: 'pre',
+    resolveId(source, importer) {
+      if (importer === undefined || !source.startsWith('.')) return null;
+      const target = path.resolve(path.dirname(importer), source);
+      if (!target.startsWith(sourceDir) || !target.endsWith('.js')) return null;
+      const built = path.join(root, 'dist', path.relative(root, target));
+      const sourceFile = [target.replace(/\.js$/, '.ts'), target.replace(/\.js$/, '.tsx')].find((file) => existsSync(file));
+      if (!existsSync(built)) {
+        throw new Error(`${path.relative(root, importer)} imports ${source}, but ${path.relative(root, built)} is not built: run npm run build (npm test builds first)`);
+      }
+      if (sourceFile !== undefined && statSync(sourceFile).mtimeMs > statSync(built).mtimeMs) {
+        throw new Error(`${path.relative(root, built)} is older than ${path.relative(root, sourceFile)}: run npm run build (npm test builds first)`);
+      }
+      return built;
+    },
+  };
+}
 
 export default defineConfig({
+  plugins: [sourceToBuild()],
   test: {
     include: ['test/**/*.test.ts', 'test/**/*.test.tsx'],
     testTimeout: 30_000,

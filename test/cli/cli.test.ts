@@ -141,7 +141,7 @@ describe('taskwarden CLI', { timeout: 60_000 }, () => {
       expect(r.stdout).toMatch(/^Usage: taskwarden/);
     }
     // The rest in-process: same program, without a node start per command.
-    const { buildProgram } = await import('../../dist/src/cli/main.js');
+    const { buildProgram } = await import('../../src/cli/main.js');
     const program = await buildProgram([]);
     const names = program.commands.map((c) => c.name());
     expect(names).toEqual(expect.arrayContaining(['run', 'ls', 'show', 'logs', 'cancel', 'kill', 'restart', 'stop-all', 'shutdown', 'history', 'daemon', 'doctor']));

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DaemonClient, DaemonError } from '../../dist/src/daemon/client.js';
+import { DaemonClient, DaemonError } from '../../src/daemon/client.js';
 import { waitFor } from '../helpers.js';
 import { CLI, spawnDaemon, tempHome } from '../daemon/helpers.js';
 

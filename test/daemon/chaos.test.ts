@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
-import { DaemonClient } from '../../dist/src/daemon/client.js';
+import { DaemonClient } from '../../src/daemon/client.js';
 import { fixture, sleep } from '../helpers.js';
 import { spawnDaemon, tempHome } from './helpers.js';
 

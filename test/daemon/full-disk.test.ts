@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { PROTOCOL_VERSION } from '../../dist/src/protocol/index.js';
+import { PROTOCOL_VERSION } from '../../src/protocol/index.js';
 import { isAlive, liveInGroup, waitFor } from '../helpers.js';
 import { RawClient, runCli, tmpfsHome, type Msg } from './helpers.js';
 

@@ -4,8 +4,8 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
-import { parseDaemonMessage, PROTOCOL_VERSION } from '../../dist/src/protocol/index.js';
-import { startDaemon, type DaemonHandle } from '../../dist/src/daemon/server.js';
+import { parseDaemonMessage, PROTOCOL_VERSION } from '../../src/protocol/index.js';
+import { startDaemon, type DaemonHandle } from '../../src/daemon/server.js';
 import { waitFor } from '../helpers.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));

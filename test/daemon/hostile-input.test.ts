@@ -7,8 +7,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { startDaemon, type DaemonHandle } from '../../dist/src/daemon/server.js';
-import { MAX_LINE_BYTES } from '../../dist/src/protocol/index.js';
+import { startDaemon, type DaemonHandle } from '../../src/daemon/server.js';
+import { MAX_LINE_BYTES } from '../../src/protocol/index.js';
 import { fixture, isAlive, waitFor } from '../helpers.js';
 import { RawClient, inProcessDaemon, runCli, spawnDaemon, tempHome, type Msg } from './helpers.js';
 

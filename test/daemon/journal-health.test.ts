@@ -10,9 +10,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { startDaemon } from '../../dist/src/daemon/server.js';
-import { Journal } from '../../dist/src/journal/index.js';
-import { PROTOCOL_VERSION } from '../../dist/src/protocol/index.js';
+import { startDaemon } from '../../src/daemon/server.js';
+import { Journal } from '../../src/journal/index.js';
+import { PROTOCOL_VERSION } from '../../src/protocol/index.js';
 import { liveInGroup, waitFor } from '../helpers.js';
 import { RawClient, runCli, tempHome, tmpfsHome, type Msg } from './helpers.js';
 

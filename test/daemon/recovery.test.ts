@@ -8,10 +8,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DaemonClient } from '../../dist/src/daemon/client.js';
-import { startDaemon } from '../../dist/src/daemon/server.js';
-import { Journal } from '../../dist/src/journal/index.js';
-import { readProcStat } from '../../dist/src/process/proc.js';
+import { DaemonClient } from '../../src/daemon/client.js';
+import { startDaemon } from '../../src/daemon/server.js';
+import { Journal } from '../../src/journal/index.js';
+import { readProcStat } from '../../src/process/proc.js';
 import { fixture, guardRegistry, isAlive, liveInGroup, processes, sleep, waitFor } from '../helpers.js';
 import { spawnDaemon, tempHome } from './helpers.js';
 

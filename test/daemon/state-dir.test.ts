@@ -28,12 +28,12 @@ import {
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DaemonClient } from '../../dist/src/daemon/client.js';
-import { resolveHome } from '../../dist/src/daemon/home.js';
-import { startDaemon, type DaemonHandle } from '../../dist/src/daemon/server.js';
-import { Journal } from '../../dist/src/journal/index.js';
-import { readProcStat } from '../../dist/src/process/proc.js';
-import { PROTOCOL_VERSION } from '../../dist/src/protocol/index.js';
+import { DaemonClient } from '../../src/daemon/client.js';
+import { resolveHome } from '../../src/daemon/home.js';
+import { startDaemon, type DaemonHandle } from '../../src/daemon/server.js';
+import { Journal } from '../../src/journal/index.js';
+import { readProcStat } from '../../src/process/proc.js';
+import { PROTOCOL_VERSION } from '../../src/protocol/index.js';
 import { fixture, isAlive, waitFor } from '../helpers.js';
 import { CLI, RawClient, tempHome } from './helpers.js';
 

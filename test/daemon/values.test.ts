@@ -7,11 +7,11 @@
  * plain JSON as before.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DaemonClient } from '../../dist/src/daemon/client.js';
-import { startDaemon, type DaemonHandle } from '../../dist/src/daemon/server.js';
-import { PROTOCOL_VERSION } from '../../dist/src/protocol/index.js';
-import { Supervisor } from '../../dist/src/supervisor/supervisor.js';
-import type { TaskSnapshot } from '../../dist/src/supervisor/types.js';
+import { DaemonClient } from '../../src/daemon/client.js';
+import { startDaemon, type DaemonHandle } from '../../src/daemon/server.js';
+import { PROTOCOL_VERSION } from '../../src/protocol/index.js';
+import { Supervisor } from '../../src/supervisor/supervisor.js';
+import type { TaskSnapshot } from '../../src/supervisor/types.js';
 import { fixture } from '../helpers.js';
 import { RawClient, tempHome, type Msg } from './helpers.js';
 

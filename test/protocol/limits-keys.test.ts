@@ -1,7 +1,7 @@
 /** The limits' list of spec keys and the spec schemas accept the same keys: one may not drift from the other. */
 import { describe, expect, it } from 'vitest';
-import { SPEC_KEYS } from '../../dist/src/protocol/limits.js';
-import { CommandTaskSpecSchema, ModuleTaskSpecSchema } from '../../dist/src/protocol/schemas.js';
+import { SPEC_KEYS } from '../../src/protocol/limits.js';
+import { CommandTaskSpecSchema, ModuleTaskSpecSchema } from '../../src/protocol/schemas.js';
 
 describe('spec keys', () => {
   it('the limits know exactly the keys the schemas accept', () => {

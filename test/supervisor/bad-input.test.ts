@@ -1,6 +1,6 @@
 /** Bad input gets a clear error and harms nothing: the supervisor keeps working. */
 import { afterAll, describe, expect, it } from 'vitest';
-import { Supervisor } from 'taskwarden';
+import { Supervisor } from '../../src/index.js';
 import { fixture } from '../helpers.js';
 
 const sup = new Supervisor({ graceMs: 300, prewarm: 1, stallAfterMs: Infinity });

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Supervisor, type Progress } from 'taskwarden';
+import { Supervisor, type Progress } from '../../src/index.js';
 import { fixture, isAlive, liveInGroup, processes, sleep, waitFor } from '../helpers.js';
 
 const isRunnerHost = (pid: number) => {

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
 // the compiled command: its Supervisor spawns the compiled runner host (`npm test` builds first)
-import { runTextureCommand, registerTextureCommand, EXIT_INTERRUPTED } from '../../dist/src/cli/commands/texture.js';
+import { runTextureCommand, registerTextureCommand, EXIT_INTERRUPTED } from '../../src/cli/commands/texture.js';
 import { encodeGreyTiff } from '../../src/tasks/texture/tiff.js';
 import { FEATURE_NAMES } from '../../src/tasks/texture/types.js';
 import { assetsDir, rng, tempDir } from './helpers.js';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decode as decodePng } from 'fast-png';
 import { afterAll, describe, expect, it } from 'vitest';
-import { toText } from '../../dist/src/cli/commands/texture.js';
+import { toText } from '../../src/cli/commands/texture.js';
 import type { ImageFeatures } from '../../src/tasks/texture/analyze.js';
 import { analyzeImages } from '../../src/tasks/texture/analyze.js';
 import { textureFeatures } from '../../src/tasks/texture/compute.js';
