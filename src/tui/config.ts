@@ -70,7 +70,7 @@ function valueAt(root: unknown, parts: ReadonlyArray<PropertyKey>): unknown {
 }
 
 function firstIssue(prefix: string, error: z.ZodError, root: unknown): string {
-  const issue = error.issues[0];
+  const issue = error.issues[0]!; // a ZodError has at least one issue
   const where = issuePath(prefix, issue.path);
   if (issue.code === 'unrecognized_keys') return `${where}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
   if (issue.code === 'invalid_type') {
@@ -133,7 +133,7 @@ export async function parseConfig(value: unknown, file: string, baseDir = path.d
       }
       spec = { module: modulePath, ...(t.input !== undefined ? { input: t.input } : {}), ...shared };
     } else {
-      spec = { command: t.command[0], args: t.command.slice(1), ...shared };
+      spec = { command: t.command[0]!, args: t.command.slice(1), ...shared };
     }
     out.push({ key: i + 1, name: t.name, ...(t.description ? { description: t.description } : {}), spec });
   }

@@ -61,7 +61,7 @@ const NEXT_STARTED = Symbol('the task started by the request before');
 
 export function systemLoad(): MachineLoad {
   const total = os.totalmem();
-  return { load1: os.loadavg()[0], cpus: os.availableParallelism(), memUsedFraction: total > 0 ? 1 - os.freemem() / total : 0 };
+  return { load1: os.loadavg()[0]!, cpus: os.availableParallelism(), memUsedFraction: total > 0 ? 1 - os.freemem() / total : 0 };
 }
 
 function plural(n: number, word: string): string {

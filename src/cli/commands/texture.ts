@@ -137,7 +137,7 @@ export async function runTextureCommand(images: string[], options: TextureComman
   const showProgress = (options.progress ?? true) && io.stderr.isTTY === true;
   const bar = new ProgressBar(io.stderr, batches.length, showProgress);
   const tasks: Task[] = batches.map((batch, k) => {
-    const task = sup.start({ module: textureTaskModule, input: { ...input, images: batch }, name: `texture ${path.basename(batch[0])}${batch.length > 1 ? ` +${batch.length - 1}` : ''}` });
+    const task = sup.start({ module: textureTaskModule, input: { ...input, images: batch }, name: `texture ${path.basename(batch[0]!)}${batch.length > 1 ? ` +${batch.length - 1}` : ''}` });
     task.on('progress', ({ fraction, message }) => bar.update(k, fraction, message));
     return task;
   });
@@ -181,7 +181,7 @@ export async function runTextureCommand(images: string[], options: TextureComman
   const results: ImageResult[] = [];
   outcomes.forEach((o, k) => {
     if (o.state === 'completed') results.push(...(o.result as TextureTaskResult).images);
-    else for (const file of batches[k]) results.push({ ok: false, file, error: { name: o.error?.name ?? 'Error', message: `${file}: task ${o.state}${o.error ? `: ${o.error.message}` : ''}` } });
+    else for (const file of batches[k]!) results.push({ ok: false, file, error: { name: o.error?.name ?? 'Error', message: `${file}: task ${o.state}${o.error ? `: ${o.error.message}` : ''}` } });
   });
   if (options.json) {
     io.stdout.write(`${compactJson(results)}\n`);
@@ -215,7 +215,7 @@ export function toCsv(results: readonly ImageResult[]): string {
   for (const r of results) {
     if (!r.ok) continue;
     r.distances.forEach((d, di) => r.angles.forEach((a, ai) => {
-      out += `${csvField(r.file)},${r.page},${d},${a},${FEATURE_NAMES.map((f) => String(r.features[f][di][ai])).join(',')}\n`;
+      out += `${csvField(r.file)},${r.page},${d},${a},${FEATURE_NAMES.map((f) => String(r.features[f][di]![ai])).join(',')}\n`;
     }));
   }
   return out;
