@@ -90,7 +90,7 @@ async function fanOutRows(home: string, daemonPid: number, tasks: number, subscr
   listeners.forEach((client, i) => {
     client.on('event', (event: DaemonEvent) => {
       if (event.type === 'TASK_PROGRESS') {
-        counts[i] += 1;
+        counts[i]! += 1;
         if (i === 0) calls.set(event.taskId, Number(/call (\d+)/.exec(event.progress.message ?? '')?.[1] ?? 0));
       } else if (i === 0 && event.type === 'TASK_STATUS' && event.task.state === 'running') running += 1;
     });

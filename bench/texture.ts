@@ -161,6 +161,7 @@ export async function runTextureBench(): Promise<BenchRow[]> {
   const file = (name: string) => samples.find((s) => s.name === name)!.path;
   const [brick] = await readImage(file('brick'));
   const [big] = await readImage(file('synthetic-4096-16bit'));
+  if (brick === undefined || big === undefined) throw new Error('bench texture: a sample image decoded to no pages');
 
   const peer = startSkimage();
   const py = typeof peer === 'string' ? null : peer;

@@ -116,7 +116,7 @@ async function startTarget(ui: PtyUi): Promise<string> {
   let id = '';
   await ui.press('1', (text) => {
     const m = /Started task (\S+): target/.exec(text);
-    if (m) id = m[1];
+    if (m) id = m[1]!;
     return m !== null;
   }, 60_000);
   if (process.env.BENCH_TUI_DEBUG) process.stderr.write(`start ${id}: ${(nowMs() - t0).toFixed(0)} ms\n`);

@@ -37,7 +37,7 @@ export function readStat(pid: number): ProcInfo | undefined {
   return {
     pid,
     comm: text.slice(open + 1, close),
-    state: f[0],
+    state: f[0] ?? '',
     ppid: Number(f[1]),
     pgrp: Number(f[2]),
     session: Number(f[3]),
