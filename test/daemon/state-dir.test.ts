@@ -17,7 +17,6 @@ import {
   lchownSync,
   lstatSync,
   mkdirSync,
-  mkdtempSync,
   readFileSync,
   readdirSync,
   rmSync,
@@ -34,7 +33,7 @@ import { startDaemon, type DaemonHandle } from '../../src/daemon/server.js';
 import { Journal } from '../../src/journal/index.js';
 import { readProcStat } from '../../src/process/proc.js';
 import { PROTOCOL_VERSION } from '../../src/protocol/index.js';
-import { fixture, isAlive, waitFor } from '../helpers.js';
+import { isAlive, waitFor } from '../helpers.js';
 import { CLI, RawClient, tempHome } from './helpers.js';
 
 const IS_ROOT = process.geteuid?.() === 0;
