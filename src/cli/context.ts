@@ -28,7 +28,7 @@ export interface GlobalOptions {
 }
 
 export function globals(command: Command): GlobalOptions {
-  return command.optsWithGlobals() as GlobalOptions;
+  return command.optsWithGlobals<GlobalOptions>();
 }
 
 /**

@@ -39,8 +39,8 @@ export function registerLogsCommand(program: Command): void {
           attempt: number | null;
           lines: StoredLogLine[];
         };
-        if (options.json && options.follow) return reply.lines.forEach((line) => print(JSON.stringify(line)));
-        if (options.json) return printJson(reply);
+        if (options.json && options.follow) { reply.lines.forEach((line) => print(JSON.stringify(line))); return; }
+        if (options.json) { printJson(reply); return; }
         for (const line of reply.lines) print(line.line);
       }),
     );

@@ -162,7 +162,7 @@ function interruptHandler(client: DaemonClient, taskId: string, view: WaitView):
     presses += 1;
     const type = presses === 1 ? 'TASK_CANCEL' : 'TASK_KILL';
     view.note(presses === 1 ? `cancelling task ${taskId} (Ctrl+C again to kill it)` : `killing task ${taskId}`);
-    client.request(type, { taskId }).catch((error: Error) => view.note(`could not ${type === 'TASK_CANCEL' ? 'cancel' : 'kill'} task ${taskId}: ${error.message}`));
+    client.request(type, { taskId }).catch((error: unknown) => view.note(`could not ${type === 'TASK_CANCEL' ? 'cancel' : 'kill'} task ${taskId}: ${(error as Error).message}`));
   };
   process.on('SIGINT', onSigint);
   return () => process.off('SIGINT', onSigint);
@@ -170,7 +170,7 @@ function interruptHandler(client: DaemonClient, taskId: string, view: WaitView):
 
 /** What `run --wait` shows while it waits: a bar on a terminal, plain lines elsewhere, and the task's output. */
 class WaitView {
-  readonly #tty = process.stderr.isTTY === true;
+  readonly #tty = Boolean(process.stderr.isTTY); // undefined, not false, when stderr is no terminal
   readonly #json: boolean;
   #barShown = false;
   #lastPlainAt = 0;

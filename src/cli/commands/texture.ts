@@ -18,7 +18,7 @@ import { Supervisor } from '../../supervisor/supervisor.js';
 import type { Task } from '../../supervisor/task.js';
 import type { TaskOutcome } from '../../supervisor/types.js';
 import { FEATURE_NAMES } from '../../tasks/texture/types.js';
-import type { ImageResult, ImageFeatures } from '../../tasks/texture/analyze.js';
+import type { ImageResult } from '../../tasks/texture/analyze.js';
 import type { TextureTaskInput, TextureTaskResult } from '../../tasks/texture/task.js';
 import { MAX_LEVELS } from '../../tasks/texture/options.js';
 import { PRIORITIES, type Priority } from '../../process/priority.js';
@@ -190,7 +190,7 @@ export async function runTextureCommand(images: string[], options: TextureComman
   } else {
     io.stdout.write(toText(results));
   }
-  const failed = results.filter((r) => !r.ok) as Extract<ImageResult, { ok: false }>[];
+  const failed = results.filter((r): r is Extract<ImageResult, { ok: false }> => !r.ok);
   if (!options.json) for (const f of failed) io.stderr.write(`texture: ${f.error.message}\n`);
   return failed.length > 0 ? EXIT_IMAGE_FAILED : EXIT_OK;
 }
@@ -200,7 +200,7 @@ export function compactJson(value: unknown): string {
   let text = JSON.stringify(value, null, 2);
   // innermost first: [\n  1,\n  2\n] -> [1,2]; then [[1,2],\n [3,4]] -> [[1,2],[3,4]]
   const numbers = /\[\s*((?:-?[\d.eE+-]+|null)(?:,\s*(?:-?[\d.eE+-]+|null))*)\s*\]/g;
-  const nested = /\[\s*((?:\[[^\[\]]*\])(?:,\s*\[[^\[\]]*\])*)\s*\]/g;
+  const nested = /\[\s*((?:\[[^[\]]*\])(?:,\s*\[[^[\]]*\])*)\s*\]/g;
   text = text.replace(numbers, (_m, inner: string) => `[${inner.replace(/\s+/g, '')}]`);
   text = text.replace(nested, (_m, inner: string) => `[${inner.replace(/\s+/g, '')}]`);
   return text;
@@ -233,9 +233,8 @@ function fmt(v: number): string {
  */
 export function toText(results: readonly ImageResult[]): string {
   let out = '';
-  for (const r of results) {
-    if (!r.ok) continue;
-    const ok = r as ImageFeatures;
+  for (const ok of results) {
+    if (!ok.ok) continue;
     const page = ok.pages > 1 ? ` page ${ok.page + 1}/${ok.pages}` : '';
     out += `${ok.file}${page}: ${ok.width} x ${ok.height}, ${ok.bitDepth}-bit ${ok.colour}, levels ${ok.levels}${ok.symmetric ? ', symmetric' : ', not symmetric'}\n`;
     const header = ['feature', ...ok.distances.flatMap((d) => ok.angles.map((a) => `d=${d} ${a}°`))];
