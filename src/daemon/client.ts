@@ -195,7 +195,7 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
         this.#socket.write(encodeMessage({ ...this.#encodeRequest(type, payload), type, id }));
       } catch (error) {
         this.#pending.delete(id);
-        reject(error as Error);
+        reject(error);
       }
     });
   }

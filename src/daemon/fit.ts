@@ -20,13 +20,13 @@ export const MAX_ENV_CHARS = 4 * 1024;
  * The one key of an abridged env. No real variable can have it: a name cannot contain "=".
  * Its value says how much was left out and where to find it.
  */
-export const ABRIDGED_ENV_KEY = '=abridged';
+const ABRIDGED_ENV_KEY = '=abridged';
 /** Room left for the envelope around a log line. */
 const MAX_LOG_LINE_CHARS = Math.floor(MAX_LINE_BYTES / 4);
 
 /** The encoded line for an event, slimmed if needed; undefined (and logged) if it cannot be made to fit. */
 export function fitEvent(message: DaemonMessage, log: (message: string) => void): string | undefined {
-  if (message.type === 'TASK_STATUS' || message.type === 'TASK_COMPLETE') message = { ...message, task: abridgeEnv(message.task as TaskSnapshot) };
+  if (message.type === 'TASK_STATUS' || message.type === 'TASK_COMPLETE') message = { ...message, task: abridgeEnv(message.task) };
   const encoded = tryEncode(message);
   if (encoded !== undefined) return encoded;
   const slim = slimMessage(message);
@@ -65,7 +65,7 @@ export function abridgeEnv(task: TaskSnapshot): TaskSnapshot {
 }
 
 function slimMessage(message: DaemonMessage): DaemonMessage | undefined {
-  if (message.type === 'TASK_STATUS' || message.type === 'TASK_COMPLETE') return { ...message, task: slimTask(message.task as TaskSnapshot) };
+  if (message.type === 'TASK_STATUS' || message.type === 'TASK_COMPLETE') return { ...message, task: slimTask(message.task) };
   if (message.type === 'TASK_LOG') return { ...message, log: cutLine(message.log) };
   return undefined;
 }

@@ -60,5 +60,5 @@ export function wirePayload(payload: Record<string, unknown>, mode: ValueMode): 
 /** An event with its task's values encoded for the connection (only TASK_STATUS and TASK_COMPLETE carry values). */
 export function wireEvent(message: DaemonMessage, mode: ValueMode): DaemonMessage {
   if (message.type !== 'TASK_STATUS' && message.type !== 'TASK_COMPLETE') return message;
-  return { ...message, task: wireTask(message.task as TaskSnapshot, mode) } as DaemonMessage;
+  return { ...message, task: wireTask(message.task, mode) };
 }
