@@ -7,8 +7,6 @@
  */
 import { MAX_INPUT_DEPTH, nestsDeeperThan } from '../supervisor/limits.js';
 
-export { MAX_INPUT_DEPTH, MAX_TIMER_MS } from '../supervisor/limits.js';
-
 /** JSON size of a module task's input; leaves room in a 1 MiB line for the ACK and events that carry it. */
 export const MAX_INPUT_BYTES = 512 * 1024;
 /** Variables in a spec's env (a login shell has about 50, a CI job a few hundred). */

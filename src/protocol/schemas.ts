@@ -95,7 +95,7 @@ export const CommandTaskSpecSchema: z.ZodType<CommandTaskSpec> = z.strictObject(
  * only "Invalid input" for the whole object, while picking the branch by its key
  * reports the exact field ("spec.module: expected string, got number").
  */
-export const TaskSpecSchema: z.ZodType<TaskSpec, unknown> = z.unknown().transform((value, ctx): TaskSpec => {
+export const TaskSpecSchema: z.ZodType<TaskSpec> = z.unknown().transform((value, ctx): TaskSpec => {
   const fail = (message: string, path: PropertyKey[] = []): never => {
     ctx.addIssue({ code: 'custom', message, path });
     return z.NEVER;
@@ -110,7 +110,7 @@ export const TaskSpecSchema: z.ZodType<TaskSpec, unknown> = z.unknown().transfor
   if (!hasModule && !hasCommand) return fail('expected "module" (a task module path) or "command"');
   // Size and depth first, in time linear in the spec: past them, zod would build one issue
   // per bad element of a huge list (seconds for a 1 MiB line).
-  const tooMuch = specLimitIssue(value as Record<string, unknown>, hasModule);
+  const tooMuch = specLimitIssue(value, hasModule);
   if (tooMuch) return fail(tooMuch.message, tooMuch.path);
   const schema = hasModule ? ModuleTaskSpecSchema : CommandTaskSpecSchema;
   const parsed = schema.safeParse(value, PARSE_OPTIONS);
@@ -173,7 +173,7 @@ export const TaskOutcomeSchema: z.ZodType<TaskOutcome> = z.object({
   attempt: z.number().int().min(1),
 });
 
-export const TaskSnapshotSchema: z.ZodType<TaskSnapshot, unknown> = z.object({
+export const TaskSnapshotSchema: z.ZodType<TaskSnapshot> = z.object({
   id: TaskIdSchema,
   name: z.string(),
   kind: z.enum(['module', 'command']),
