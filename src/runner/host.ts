@@ -56,7 +56,7 @@ async function runCleanupHooks(): Promise<void> {
     try {
       await hook();
     } catch (error) {
-      process.stderr.write(`taskwarden: cleanup hook failed: ${(error as Error)?.stack ?? error}\n`);
+      process.stderr.write(`taskwarden: cleanup hook failed: ${(error as Error | undefined)?.stack ?? String(error)}\n`);
     }
   }
 }
@@ -234,7 +234,7 @@ process.on('unhandledRejection', (reason) => void finish({ t: 'error', error: to
  */
 async function preload(): Promise<void> {
   const list = process.env[PRELOAD_ENV];
-  delete process.env[PRELOAD_ENV];
+  Reflect.deleteProperty(process.env, PRELOAD_ENV);
   let specifiers: unknown = [];
   try {
     specifiers = JSON.parse(list ?? '[]');
