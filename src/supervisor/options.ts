@@ -181,8 +181,8 @@ export function validateSpec(spec: unknown): TaskSpec {
     try {
       structuredClone(s.input);
     } catch (error) {
-      throw new TypeError(`task input is not structured-clonable (functions, symbols, class instances with private state can't cross processes): ${(error as Error).message}`);
+      throw new TypeError(`task input is not structured-clonable (functions, symbols, class instances with private state can't cross processes): ${(error as Error).message}`, { cause: error });
     }
   }
-  return { ...(s as unknown as TaskSpec), ...(s.args ? { args: [...(s.args as string[])] } : {}) };
+  return { ...(s as unknown as TaskSpec), ...(s.args ? { args: [...s.args] } : {}) };
 }

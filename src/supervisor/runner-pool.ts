@@ -34,10 +34,6 @@ export class RunnerPool {
     this.#refill();
   }
 
-  get idleCount(): number {
-    return this.#idle.length;
-  }
-
   /** An idle runner (maybe still booting: messages queue until it listens), or undefined. */
   take(): ChildProcess | undefined {
     // A runner that said 'ready' first; one still booting is still faster than a cold spawn.

@@ -558,9 +558,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const child = record.child;
     if (!child?.connected) return;
     try {
-      child.send(message, (error) => {
-        // The runner may be gone already; the group signal is what stops it anyway.
-        void error;
+      child.send(message, () => {
+        // An error here means the runner is gone already; the group signal is what stops it anyway.
       });
     } catch {
       // Channel closed between the check and the send.
