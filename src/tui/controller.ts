@@ -190,6 +190,7 @@ export class Controller {
     }
   }
 
+  // eslint-disable-next-line @typescript-eslint/no-invalid-void-type -- some actions finish at once, some start a request
   #dispatch(action: Action): void | Promise<unknown> {
     const store = this.store;
     switch (action.type) {

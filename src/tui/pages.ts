@@ -276,7 +276,7 @@ export function detailLines({ task, details, now }: DetailsInput, cols: number):
     ];
     lines.push(...field('Exit', exit.join(' · '), cols));
     if (outcome.error) {
-      lines.push(...field('Error', [{ text: errorHead(outcome.error), color: 'red', bold: true }], cols));
+      lines.push(...field('Error', [{ text: errorHead(outcome.error), color: 'red', bold: true } satisfies Seg], cols));
       for (const part of outcome.error.message.split('\n')) lines.push(...field('', [{ text: part, color: 'red' }], cols));
       const stack = stackLines(outcome.error);
       stack.forEach((l, i) => lines.push(...field(i === 0 ? 'Stack' : '', [{ text: l, dim: true }], cols)));
