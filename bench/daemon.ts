@@ -57,7 +57,7 @@ async function spawnDaemon(home: string, concurrency: number): Promise<{ pid: nu
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let output = '';
   await new Promise<void>((resolve, reject) => {
-    child.stderr!.on('data', (chunk) => {
+    child.stderr.on('data', (chunk) => {
       output += chunk;
       if (output.includes(' serves ')) resolve();
     });

@@ -70,7 +70,7 @@ function startSkimage(): PythonPeer | string {
     ask: (line) => new Promise((resolve, reject) => {
       const onExit = () => reject(new Error(`python exited: ${stderr}`));
       child.once('exit', onExit);
-      waiting.push((l) => { child.off('exit', onExit); resolve(JSON.parse(l)); });
+      waiting.push((l) => { child.off('exit', onExit); resolve(JSON.parse(l) as Parameters<typeof resolve>[0]); });
       child.stdin.write(`${line}\n`);
     }),
     close: () => { child.stdin.end(); child.kill(); },

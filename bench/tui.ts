@@ -28,7 +28,6 @@ const PTY_COLUMNS = 100;
 const PTY_ROWS = 30;
 const cliPath = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-// eslint-disable-next-line no-control-regex
 const ANSI = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>78]/g;
 
 function childEnv(dir: string): Record<string, string> {
@@ -272,12 +271,10 @@ export async function frameCost(seconds: number, columns = 160, rows = 50): Prom
     return (u.user + u.system) / 1000;
   };
   let bytes = 0;
-  let writes = 0;
   const stdout = Object.assign(
     new Writable({
       write(chunk: Buffer | string, _enc, callback) {
         bytes += chunk.length;
-        writes += 1;
         if (commitAt > 0) {
           frames.push(nowMs() - commitAt);
           frameCpu.push(cpuMs() - commitCpu);
@@ -309,7 +306,6 @@ export async function frameCost(seconds: number, columns = 160, rows = 50): Prom
   frames.length = 0;
   frameCpu.length = 0;
   bytes = 0;
-  writes = 0;
   const timer = setInterval(tick, 100);
   const cpu0 = process.cpuUsage();
   const t0 = nowMs();

@@ -500,8 +500,8 @@ function startOwner(c: Contender, mode: Mode, count: number, beacons: Beacons, t
   // Its own session: whatever it starts without a session of its own can be found again after it dies.
   const child = spawn(process.execPath, ['--expose-gc', OWNER, c.name, mode, String(count), beacons.path, tagPrefix], { detached: true, stdio: ['pipe', 'pipe', 'inherit'] });
   child.on('error', () => {});
-  child.stdin!.on('error', () => {});
-  const lines = createInterface({ input: child.stdout! });
+  child.stdin.on('error', () => {});
+  const lines = createInterface({ input: child.stdout });
   let gcDone: (() => void) | undefined;
   const ready = new Promise<boolean>((resolve) => {
     lines.on('line', (line) => {
@@ -515,10 +515,10 @@ function startOwner(c: Contender, mode: Mode, count: number, beacons: Beacons, t
     pid,
     id: procId(pid) ?? { pid, startTime: -1 },
     ready,
-    go: () => child.stdin!.write('go\n'),
+    go: () => child.stdin.write('go\n'),
     gc: async () => {
       const done = new Promise<void>((resolve) => (gcDone = resolve));
-      child.stdin!.write('gc\n');
+      child.stdin.write('gc\n');
       await withLimit(done, 1000);
       await sleep(50);
     },
