@@ -17,8 +17,8 @@ function start(args: string[]): { child: ChildProcess; result: Promise<Result>; 
   const child = spawn(process.execPath, [CLI, '--home', home.home, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (c) => (stdout += c));
-  child.stderr!.on('data', (c) => (stderr += c));
+  child.stdout.on('data', (c) => (stdout += c));
+  child.stderr.on('data', (c) => (stderr += c));
   const result = new Promise<Result>((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
   return { child, result, stderr: () => stderr };
 }
@@ -130,8 +130,8 @@ describe('taskwarden CLI', { timeout: 60_000 }, () => {
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr.trim().length).toBeGreaterThan(0);
     }
-    expect(cases[0]!.stderr).toBe('taskwarden: no task 999: "taskwarden ls --all" lists the known tasks\n');
-    expect(cases[3]!.stderr).toMatch(/--input is not valid JSON/);
+    expect(cases[0].stderr).toBe('taskwarden: no task 999: "taskwarden ls --all" lists the known tasks\n');
+    expect(cases[3].stderr).toMatch(/--input is not valid JSON/);
   });
 
   it('--help on every command', async () => {

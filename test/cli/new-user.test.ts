@@ -23,8 +23,8 @@ function tw(home: string, ...args: string[]): Promise<Result> {
   const child = spawn(process.execPath, [CLI, '--home', home, ...args], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (c) => (stdout += c));
-  child.stderr!.on('data', (c) => (stderr += c));
+  child.stdout.on('data', (c) => (stdout += c));
+  child.stderr.on('data', (c) => (stderr += c));
   return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
 }
 
@@ -97,7 +97,7 @@ describe('a new user, outside the package', { timeout: 90_000 }, () => {
     expect(pkg.stderr).not.toMatch(/cannot find task module/);
     expect(file.code).toBe(1);
     expect(file.stderr).toContain(`the task module ${helperUser} imports ${join(dir, 'helpers.mjs')}, which does not exist`);
-    const id = /task (\d+) failed/.exec(pkg.stderr)![1]!;
+    const id = /task (\d+) failed/.exec(pkg.stderr)![1];
     expect(JSON.parse((await tw(home, 'show', id, '--json')).stdout).task.outcome.error.code).toBe('IMPORT_NOT_FOUND');
     // CommonJS: require() does not get the runner's taskwarden (only import does); it says so.
     const cjs = write('analysis/tasks/tiles.cjs', "const { defineTask } = require('taskwarden/task');\nmodule.exports = defineTask(async () => 1);\n");
@@ -118,7 +118,7 @@ describe('a new user, outside the package', { timeout: 90_000 }, () => {
     expect(when).toBeGreaterThanOrEqual(before - 1000);
     expect(when).toBeLessThanOrEqual(Date.now() + 1000);
     expect(result.since).toEqual({ $tw: 'Date', v: '2026-01-01T00:00:00.000Z' }); // the task got a Date and returned it
-    const id = /task (\d+) completed/.exec(r.stderr)![1]!;
+    const id = /task (\d+) completed/.exec(r.stderr)![1];
     const show = await tw(home, 'show', id, '--json');
     expect(JSON.parse(show.stdout).task.outcome.result).toEqual(result);
     const text = await tw(home, 'show', id);
@@ -148,7 +148,7 @@ describe('a new user, outside the package', { timeout: 90_000 }, () => {
     const results = await Promise.all(cases.map(([program]) => tw(home, 'run', '--wait', '--', program)));
     results.forEach((r, k) => {
       expect(r.code, r.stderr).toBe(2);
-      expect(r.stderr).toBe(`taskwarden: run: ${cases[k]![1]}\n`);
+      expect(r.stderr).toBe(`taskwarden: run: ${cases[k][1]}\n`);
     });
     // A runnable script still runs.
     write('ok.sh', '#!/bin/sh\necho fine\n', 0o755);
@@ -174,7 +174,7 @@ describe('a new user, outside the package', { timeout: 90_000 }, () => {
     const module = write('analysis/tasks/throws.mjs', "import { defineTask } from 'taskwarden/task';\nexport default defineTask(async () => {\n  await new Promise((r) => setTimeout(r, 5));\n  throw new RangeError('tile 7 is out of range');\n});\n");
     const r = await tw(home, 'run', module, '--wait');
     expect(r.code).toBe(1);
-    const id = /task (\d+) failed/.exec(r.stderr)![1]!;
+    const id = /task (\d+) failed/.exec(r.stderr)![1];
     expect(r.stderr).toContain(`task ${id} failed: RangeError: tile 7 is out of range ("taskwarden show ${id}" has its stack)`);
     const show = await tw(home, 'show', id);
     expect(show.code).toBe(0);
@@ -184,7 +184,7 @@ describe('a new user, outside the package', { timeout: 90_000 }, () => {
     expect(show.stdout).toMatch(new RegExp(`^ {4}at .*${module.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:4:\\d+`, 'm'));
     // A command's exit code is still shown.
     const cmd = await tw(home, 'run', '--wait', '--', 'sh', '-c', 'exit 3');
-    const cmdId = /task (\d+) failed/.exec(cmd.stderr)![1]!;
+    const cmdId = /task (\d+) failed/.exec(cmd.stderr)![1];
     expect((await tw(home, 'show', cmdId)).stdout).toMatch(/outcome: failed after .*, exit code 3/);
   });
 });
@@ -201,7 +201,7 @@ describe('read-only commands and the daemon (item 11)', { timeout: 90_000 }, () 
     const run = await tw(fresh, 'run', '--wait', '--', 'sh', '-c', 'echo from-the-task');
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toMatch(new RegExp(`^taskwarden: started a daemon \\(pid \\d+\\) for ${fresh}; it keeps running for its tasks \\("taskwarden shutdown" stops it\\)$`, 'm'));
-    const id = /task (\d+) completed/.exec(run.stderr)![1]!;
+    const id = /task (\d+) completed/.exec(run.stderr)![1];
     expect((await tw(fresh, 'shutdown')).code).toBe(0);
     expect(existsSync(join(fresh, 'daemon.sock'))).toBe(false);
 

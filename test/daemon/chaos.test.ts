@@ -67,7 +67,7 @@ describe('chaos', () => {
       const client = await DaemonClient.connect({ home, autostart: false, clientName: 'chaos' });
       const requests: Array<Promise<unknown>> = [];
       for (let i = 0; i < 8; i++) {
-        const spec = specs[Math.floor(random() * specs.length)]!;
+        const spec = specs[Math.floor(random() * specs.length)];
         requests.push(
           client.request('TASK_REQUEST', { spec }).then((reply) => {
             const id = (reply as { task: { id: string } }).task.id;

@@ -80,7 +80,7 @@ describe('recovery after the daemon is SIGKILLed', () => {
     const pgids: number[] = [];
     for (const id of running) pgids.push((await waitRunning(client, id, (t) => t.progress !== undefined || t.kind === 'command')).pid);
     // The grandchildren fixture logs "child <pid>" once its shell and sleeps run.
-    await waitFor(() => liveInGroup(pgids[1]!).length >= 4 && liveInGroup(pgids[2]!).length >= 3, 10_000, 'grandchildren');
+    await waitFor(() => liveInGroup(pgids[1]).length >= 4 && liveInGroup(pgids[2]).length >= 3, 10_000, 'grandchildren');
 
     process.kill(first.child.pid!, 'SIGKILL');
     await first.exited;
@@ -111,7 +111,7 @@ describe('recovery after the daemon is SIGKILLed', () => {
     // An interrupted task can be restarted by id: its recorded spec runs again as attempt 2.
     const restarted = (await next.request('TASK_RESTART', { taskId: running[2] })) as { task: any };
     expect(restarted.task).toMatchObject({ id: running[2], attempt: 2 });
-    const again = await waitRunning(next, running[2]!, (t) => t.attempt === 2);
+    const again = await waitRunning(next, running[2], (t) => t.attempt === 2);
     await waitFor(() => liveInGroup(again.pid).length >= 3, 10_000, 'the restarted command and its sleeps');
     await next.request('TASK_KILL', { taskId: running[2] });
     await waitFor(async () => ((await next.request('GET', { taskId: running[2] })) as { task: any }).task.state === 'killed', 10_000, 'attempt 2 killed');

@@ -355,7 +355,7 @@ describe('symlinks inside an own state directory are never followed', () => {
     expect(own.mode & 0o777).toBe(0o600);
     const aside = readdirSync(join(home, 'logs')).filter((name) => name.startsWith(`${id}.2.log.orphaned-`));
     expect(aside).toHaveLength(1);
-    expect(lstatSync(join(home, 'logs', aside[0]!)).isSymbolicLink()).toBe(true);
+    expect(lstatSync(join(home, 'logs', aside[0])).isSymbolicLink()).toBe(true);
   });
 });
 

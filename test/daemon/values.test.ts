@@ -48,8 +48,8 @@ async function runThroughDaemon(client: DaemonClient): Promise<TaskSnapshot> {
   const done = new Promise<TaskSnapshot>((resolve) => {
     client.on('event', (event) => {
       if (event.type !== 'TASK_COMPLETE') return;
-      if (id === undefined) early.push(event.task as TaskSnapshot);
-      else if (event.task.id === id) resolve(event.task as TaskSnapshot);
+      if (id === undefined) early.push(event.task);
+      else if (event.task.id === id) resolve(event.task);
     });
   });
   await client.subscribe();

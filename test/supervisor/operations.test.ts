@@ -159,7 +159,7 @@ describe('supervisor operations', () => {
     b.cancel(); // ignored by the shell and its sleep
     await frozen('the booting runner frozen again');
     const c = sup.start({ module: fixture('echo'), input: 'hello' });
-    writeFileSync(path.join(path.dirname(process.env.SLOW_PRELOAD_COUNTER!), 'release'), ''); // the spare may finish booting now
+    writeFileSync(path.join(path.dirname(process.env.SLOW_PRELOAD_COUNTER), 'release'), ''); // the spare may finish booting now
     expect(await c.done).toMatchObject({ state: 'completed', result: { input: 'hello', pid: spare } });
     b.kill();
     expect((await b.done).state).toBe('killed');

@@ -208,7 +208,7 @@ describe('App', () => {
     };
     const { frame, waitFor } = await setup({ daemon });
     await waitFor('journal: writes failing (ENOSPC) since 14:02');
-    const header = frame().split('\n')[0]!;
+    const header = frame().split('\n')[0];
     expect(header).toContain('● daemon pid 4242  ⚠ journal: writes failing (ENOSPC) since 14:02');
     expect(header).toContain('load 0.50 / 2 CPUs');
     // Space again: the warning goes.
@@ -608,7 +608,7 @@ describe('what a new user trips over (issue #11)', () => {
   it('6: the key hints fit 80 columns, none cut', async () => {
     const { frame, waitFor } = await setup({ columns: 80, rows: 24 });
     await waitFor('daemon pid');
-    const footer = frame().split('\n')[22]!;
+    const footer = frame().split('\n')[22];
     expect(footer).not.toContain('…');
     expect(footer).toMatch(/ \? help {2}q quit$/);
     expect(footer).toContain('k cancel  K kill');

@@ -148,7 +148,7 @@ export class FakeDaemon {
       }
       case 'TASK_RESTART': {
         const now = Date.now();
-        const t = this.set({ ...task!, state: 'running', attempt: task!.attempt + 1, startedAt: now, outcome: undefined, endedAt: undefined } as TaskSnapshot, task!.state);
+        const t = this.set({ ...task!, state: 'running', attempt: task!.attempt + 1, startedAt: now, outcome: undefined, endedAt: undefined }, task!.state);
         return { task: t };
       }
       case 'STOP_ALL': {
