@@ -1,5 +1,5 @@
 /**
- * Daemon benchmarks (issue #4): request -> ACK round trip, and event fan-out:
+ * Daemon benchmarks: request -> ACK round trip, and event fan-out:
  * N tasks report progress at 100 Hz each while S subscribers listen, with the
  * daemon's CPU use read from /proc/<daemonPid>/stat over the window.
  *
@@ -28,7 +28,7 @@ const PROGRESS_FIXTURE = fileURLToPath(new URL('../../test/daemon/fixtures/progr
 
 export interface DaemonBenchOptions {
   roundTrips?: number;
-  /** Task counts of the fan-out runs. Default [10, 100]: 10 shows the coalescing limit, 100 the issue's load. */
+  /** Task counts of the fan-out runs. Default [10, 100]: 10 shows the coalescing limit, 100 the load the promise is for. */
   tasks?: number[];
   subscribers?: number;
   windowMs?: number;

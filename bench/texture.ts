@@ -1,5 +1,5 @@
 /**
- * Texture benchmarks of issue #3, single core unless stated:
+ * Texture benchmarks, single core unless stated:
  *  - brick.png (512 x 512, levels 256, distances [1, 3], 4 angles): requantize + GLCM + 10 features
  *  - a 4096 x 4096 16-bit image (the generated sample), same settings (requantized v >> 8)
  *  - side by side with scikit-image (graycomatrix + graycoprops, 6 properties) when Debian's

@@ -1,5 +1,5 @@
 /**
- * Terminal UI benchmarks (issue #5):
+ * Terminal UI benchmarks:
  *  - keypress-to-frame latency: from writing `k` to the pseudo-terminal until the bytes the UI
  *    writes back show the selected row as 'cancelling…', with 0 and with 50 CPU-bound tasks
  *    running in the daemon (target p99 <= 16 ms with 50, one frame at 60 Hz);

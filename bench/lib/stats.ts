@@ -9,7 +9,7 @@ export interface BenchRow {
   unit: string;
   p50: number;
   p99: number;
-  /** The target in words, e.g. 'p50 <= 3 ms'. */
+  /** The promise in words, e.g. 'p50 <= 3 ms'. */
   target?: string;
   /** Whether the target was met; undefined where there is none. */
   met?: boolean;

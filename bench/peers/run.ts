@@ -1,6 +1,6 @@
 /**
  * `npm run bench:peers [scenario ...]`: taskwarden side by side with the libraries people would
- * use instead (issue #6). Prints a markdown table and writes bench/results/peers-latest.json
+ * use instead. Prints a markdown table and writes bench/results/peers-latest.json
  * (peers-partial-latest.json when only some scenarios or contenders ran).
  *
  * Environment (defaults in brackets):

@@ -1,5 +1,5 @@
 /**
- * The eight scenarios of issue #6, the same steps for every contender. Every wait is bounded:
+ * The eight scenarios, the same steps for every contender. Every wait is bounded:
  * a task that is not gone when its limit runs out counts as "never (waited N s)" and is
  * SIGKILLed by exact pid afterwards (Beacons.sweep, or the owner's process tree).
  */

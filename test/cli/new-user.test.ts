@@ -1,5 +1,5 @@
 /**
- * What a new user trips over (issue #11, items 7-11), end to end: the built CLI, a real
+ * What a new user trips over, end to end: the built CLI, a real
  * daemon, and task modules and programs in a directory of their own outside the package, as
  * the README shows them.
  */
@@ -73,7 +73,7 @@ afterAll(async () => {
 });
 
 describe('a new user, outside the package', { timeout: 90_000 }, () => {
-  it("item 7: the README's task module runs from a directory of its own ('taskwarden/task' and 'taskwarden')", async () => {
+  it("the README's task module runs from a directory of its own ('taskwarden/task' and 'taskwarden')", async () => {
     write('analysis/tasks/tiles.mjs', README_TASK);
     write('analysis/tasks/main-entry.mjs', README_TASK.replace("from 'taskwarden/task'", "from 'taskwarden'"));
     expect(existsSync(join(work, 'node_modules'))).toBe(false);
@@ -87,7 +87,7 @@ describe('a new user, outside the package', { timeout: 90_000 }, () => {
     expect(JSON.parse(main.stdout)).toMatchObject({ tiles: 2 });
   });
 
-  it('item 7: a missing import is reported as what it is, not as a missing task module', async () => {
+  it('a missing import is reported as what it is, not as a missing task module', async () => {
     const module = write('analysis/tasks/needs-lodash.mjs', "import lodash from 'lodash-not-installed-xyz';\nexport default async () => lodash;\n");
     const helperUser = write('analysis/tasks/needs-helper.mjs', "import { helper } from './helpers.mjs';\nexport default async () => helper();\n");
     const [pkg, file] = await Promise.all([tw(home, 'run', module, '--wait'), tw(home, 'run', helperUser, '--wait')]);
@@ -106,7 +106,7 @@ describe('a new user, outside the package', { timeout: 90_000 }, () => {
     expect(r.stderr).toContain(`the task module ${cjs} requires 'taskwarden/task', which cannot be found from ${dir}: install taskwarden there (npm install taskwarden), or write the task module as an ES module`);
   });
 
-  it('item 8: Maps and Dates survive the daemon and the CLI prints them tagged; --input takes tagged values', async () => {
+  it('Maps and Dates survive the daemon and the CLI prints them tagged; --input takes tagged values', async () => {
     write('analysis/tasks/tiles.mjs', README_TASK);
     const before = Date.now();
     const r = await tw(home, 'run', 'analysis/tasks/tiles.mjs', '--input', '{"tiles":1,"since":{"$tw":"Date","v":"2026-01-01T00:00:00.000Z"}}', '--wait');
@@ -128,7 +128,7 @@ describe('a new user, outside the package', { timeout: 90_000 }, () => {
     expect(bad.stderr).toBe('taskwarden: run: --input.since.v: not a date: "soon"\n');
   });
 
-  it('item 9: a program that cannot run is refused at submission, each case with its own reason, exit 2', async () => {
+  it('a program that cannot run is refused at submission, each case with its own reason, exit 2', async () => {
     const shebang = '#!/usr/bin/env python3\nprint("hi")\n';
     write('job.py', shebang, 0o644);
     mkdirSync(join(work, 'jobdir'), { recursive: true });
@@ -157,7 +157,7 @@ describe('a new user, outside the package', { timeout: 90_000 }, () => {
     expect(ok.stdout).toBe('fine\n');
   });
 
-  it('item 9: the daemon refuses such a program from any client (BAD_MESSAGE, which the CLI maps to exit 2)', async () => {
+  it('the daemon refuses such a program from any client (BAD_MESSAGE, which the CLI maps to exit 2)', async () => {
     const client = await DaemonClient.connect({ home, autostart: false, clientName: 'new-user-test' });
     try {
       const job = write('job2.py', '#!/usr/bin/env python3\n', 0o644);
@@ -170,7 +170,7 @@ describe('a new user, outside the package', { timeout: 90_000 }, () => {
     }
   });
 
-  it("item 10: show of a failed task gives the error's name, message and stack, and no runner exit code", async () => {
+  it("show of a failed task gives the error's name, message and stack, and no runner exit code", async () => {
     const module = write('analysis/tasks/throws.mjs', "import { defineTask } from 'taskwarden/task';\nexport default defineTask(async () => {\n  await new Promise((r) => setTimeout(r, 5));\n  throw new RangeError('tile 7 is out of range');\n});\n");
     const r = await tw(home, 'run', module, '--wait');
     expect(r.code).toBe(1);
@@ -189,7 +189,7 @@ describe('a new user, outside the package', { timeout: 90_000 }, () => {
   });
 });
 
-describe('read-only commands and the daemon (item 11)', { timeout: 90_000 }, () => {
+describe('read-only commands and the daemon', { timeout: 90_000 }, () => {
   it('history, show, ls and logs start no daemon: without one they read the journal; commands that start one say so', async () => {
     const fresh = join(newHome(), 'state');
     stateDirs.push(fresh);

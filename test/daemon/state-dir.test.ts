@@ -1,5 +1,5 @@
 /**
- * State directory safety (issue #16, defect 6): a state directory another user
+ * State directory safety: a state directory another user
  * created or can write, and symlinks planted in it, must never make the daemon
  * or a client touch anything outside it.
  *

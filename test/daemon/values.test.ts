@@ -1,5 +1,5 @@
 /**
- * Task values through a real daemon (issue #11, item 8): a module returning
+ * Task values through a real daemon: a module returning
  * `{ map: new Map(...), when: new Date() }` used to come back from the daemon as
  * `{"map":{}, "when": <a string>}`, while an in-process Supervisor kept them. Now what
  * crosses the socket round-trips structured-clone types (tagged encoding, opt-in in HELLO),

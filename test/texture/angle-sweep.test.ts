@@ -44,7 +44,7 @@ describe('GLCM offsets and features for every whole-degree angle and distances 1
       }
     }
     expect(wrong).toEqual([]);
-    // The cases of issue #11: sin(30°) and sin(150°) are 0.49999999999999994, offset 1.
+    // The cases that went wrong once: sin(30°) and sin(150°) are 0.49999999999999994, offset 1.
     expect(glcmOffset(1, degreesToRadians([30])[0])).toEqual({ dr: 1, dc: 1 });
     expect(glcmOffset(1, degreesToRadians([150])[0])).toEqual({ dr: 1, dc: -1 });
   });

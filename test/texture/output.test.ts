@@ -1,5 +1,5 @@
 /**
- * What `taskwarden texture` shows (issue #11, item 14): a text table whose numbers never run
+ * What `taskwarden texture` shows: a text table whose numbers never run
  * together, --symmetric/--no-symmetric, and heat maps whose ragged last column and row of tiles
  * are drawn as narrow as those tiles are.
  */

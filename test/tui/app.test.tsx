@@ -381,7 +381,7 @@ function expectFits(frame: string, columns: number, rows: number): string[] {
   return lines;
 }
 
-describe('what a new user trips over (issue #11)', () => {
+describe('what a new user trips over', () => {
   it('1: a start pressed while the daemon is starting runs once it is up; a k after it stops that task', async () => {
     const daemon = new FakeDaemon();
     daemon.running = false;
