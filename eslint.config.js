@@ -62,6 +62,18 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-call': 'off',
       '@typescript-eslint/no-unsafe-return': 'off',
       '@typescript-eslint/no-explicit-any': 'off',
+      // One import style, so one test process never loads two copies of a module: the source path, which
+      // vitest.config.ts resolves to the build. (Task modules under test/fixtures import 'taskwarden/task' as
+      // users do; they are .mjs, not covered here.)
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/dist/**'], message: "Import ../../src/... instead: vitest.config.ts resolves it to the build." },
+            { group: ['taskwarden', 'taskwarden/*'], message: "Import ../../src/... instead: vitest.config.ts resolves it to the build." },
+          ],
+        },
+      ],
     },
   },
   { files: ['**/*.tsx'], extends: [reactHooks.configs.flat.recommended] },
