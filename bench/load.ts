@@ -8,7 +8,9 @@
  *  - daemon request -> ACK round trip (target: p99 <= 5 ms);
  *  - owner SIGKILLed -> every task process and descendant gone (target: max <= 1 s over 20 runs);
  *  - the terminal UI's keypress -> frame (bench/tui.ts, target p99 <= 16 ms).
- * The busy tasks run at the default priority ('idle'); the control plane does not.
+ * The busy tasks run at the default priority ('idle'); the control plane does not. Each row says
+ * which containment was in force (a cgroup per task with cpu.idle, or process groups with
+ * SCHED_IDLE in autogroups: TASKWARDEN_CGROUPS=off).
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -22,6 +24,7 @@ import { DaemonClient } from '../src/daemon/client.js';
 import { Supervisor, type SupervisorEvent, type Task } from '../src/index.js';
 import { nowMs, percentile, row, type BenchRow } from './lib/stats.js';
 import { keypressLatency } from './tui.js';
+import { automaticContainment } from '../src/process/cgroup/support.js';
 import { shutDownBenchDaemon } from './lib/daemon.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`../../test/fixtures/${name}.mjs`, import.meta.url));
@@ -302,5 +305,7 @@ export async function runLoadBench(runs = 30): Promise<BenchRow[]> {
   if (parts.has('daemon')) rows.push(...(await daemonRoundTrip(n)));
   if (parts.has('owner')) rows.push(...(await ownerDeath(20)));
   if (parts.has('tui')) rows.push(...(await keypressLatency(n)));
-  return rows;
+  // Which containment (and so which CPU priority mechanism) the figures are for: TASKWARDEN_CGROUPS=off gives the other.
+  const backend = automaticContainment().backend;
+  return rows.map((r) => ({ ...r, name: `${r.name} [${backend}]` }));
 }

@@ -7,6 +7,7 @@ import { runTextureBench } from './texture.js';
 import { runDaemonBench } from './daemon.js';
 import { runTuiBench } from './tui.js';
 import { runLoadBench } from './load.js';
+import { runContainmentBench } from './containment.js';
 
 const runs = Number(process.env.BENCH_RUNS ?? 100);
 // `npm run bench -- core` runs one suite; BENCH_RUNS sets the samples behind each percentile.
@@ -14,6 +15,7 @@ const only = process.argv[2];
 
 const suites: Array<[string, () => Promise<BenchRow[]>]> = [
   ['core', () => runCoreBench(runs)],
+  ['containment', () => runContainmentBench(runs)],
   ['texture', () => runTextureBench()],
   ['daemon', () => runDaemonBench()],
   ['tui', () => runTuiBench(runs)],

@@ -19,7 +19,7 @@ import { DaemonClient } from '../src/daemon/client.js';
 import type { DaemonEvent } from '../src/protocol/messages.js';
 import type { TaskSnapshot } from '../src/supervisor/types.js';
 import type { TuiClient } from '../src/tui/client.js';
-import { builtinModulePath } from '../src/tui/templates.js';
+import { builtinModulePath } from '../src/tasks/templates.js';
 import { nowMs, row, type BenchRow } from './lib/stats.js';
 import { shutDownBenchDaemon } from './lib/daemon.js';
 
@@ -230,7 +230,8 @@ function fakeClient(count: number): { client: TuiClient; tick: () => void } {
   let step = 0;
   const client: TuiClient = {
     welcome: { version: 1, daemonPid: process.pid, home: '/bench' },
-    request: async () => ({}),
+    // The frame-cost run presses no key that asks the daemon anything.
+    request: (type, ..._payload) => Promise.reject(new Error(`the frame-cost bench's stand-in answers no ${type}`)),
     subscribe: async () => tasks,
     onEvent: (l) => void listeners.push(l),
     onClose: () => {},

@@ -5,3 +5,6 @@ export { Supervisor, type StartOptions } from './supervisor/supervisor.js';
 export type { SupervisorOptions } from './supervisor/options.js';
 export { Task } from './supervisor/task.js';
 export { MAX_TIMER_MS, MAX_INPUT_DEPTH } from './supervisor/limits.js';
+// The daemon's client, typed end to end: request(type, payload) resolves with ResponseOf<type>.
+export { DaemonClient, DaemonError, type ClientOptions, type Welcome } from './daemon/client.js';
+export type { DaemonEvent, DaemonHealth, PayloadOf, RequestType, ResponseOf } from './protocol/index.js';

@@ -1,42 +1,25 @@
 /** Shared test helpers: fixture paths, /proc checks, polling with generous bounds. */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { isSameLiveProcess, listProcesses, type ProcStat } from '../dist/src/process/proc.js';
 
 export function fixture(name: string): string {
   return fileURLToPath(new URL(`./fixtures/${name}.mjs`, import.meta.url));
 }
 
-interface Proc { pid: number; ppid: number; pgrp: number; state: string; comm: string }
-
-export function processes(): Proc[] {
-  const result: Proc[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const text = readFileSync(`/proc/${name}/stat`, 'latin1');
-      const close = text.lastIndexOf(')');
-      const f = text.slice(close + 2).split(' ');
-      result.push({ pid: Number(name), comm: text.slice(text.indexOf('(') + 1, close), state: f[0], ppid: Number(f[1]), pgrp: Number(f[2]) });
-    } catch {
-      // vanished
-    }
-  }
-  return result;
+/** Every process, as the supervisor itself reads them (one /proc/<pid>/stat parser: src/process/proc.ts). */
+export function processes(): ProcStat[] {
+  return listProcesses();
 }
 
 /** Live (non-zombie) processes in a process group, read from /proc. */
-export function liveInGroup(pgid: number): Proc[] {
+export function liveInGroup(pgid: number): ProcStat[] {
   return processes().filter((p) => p.pgrp === pgid && p.state !== 'Z' && p.state !== 'X');
 }
 
+/** Alive and not a zombie. */
 export function isAlive(pid: number): boolean {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const state = text.slice(text.lastIndexOf(')') + 2).split(' ')[0];
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
+  return isSameLiveProcess(pid);
 }
 
 export async function waitFor<T>(check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000, what = 'condition'): Promise<T> {

@@ -3,17 +3,28 @@ import type { Command } from 'commander';
 import { DaemonClient, DaemonError } from '../daemon/client.js';
 import { encodeValue, mapPayloadValues } from '../protocol/index.js';
 import { PRIORITIES, type Priority } from '../process/priority.js';
+import { parseMemorySize } from '../supervisor/memory-size.js';
+import { TASK_ID_RULE, isTaskId } from '../common/task-id.js';
 
 export const CLIENT_NAME = 'taskwarden-cli';
 
-/** Exit codes of the CLI (besides run --wait's task outcomes). */
-export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+export { EXIT } from '../common/exit-codes.js';
+import { EXIT } from '../common/exit-codes.js';
 
 /** A bad argument or unknown id: one line on stderr, exit code 2. */
 /** The value of a --priority option (a commander argument parser). */
 export function priorityOption(value: string): Priority {
   if (!PRIORITIES.includes(value as Priority)) throw new UsageError(`--priority must be ${PRIORITIES.join(', ')}, got "${value}"`);
   return value as Priority;
+}
+
+/** The value of a --memory option: a size such as 512M or 2G, in bytes. */
+export function memoryOption(value: string): number {
+  try {
+    return parseMemorySize(value);
+  } catch (error) {
+    throw new UsageError(`--memory: ${(error as Error).message}`);
+  }
 }
 
 export class UsageError extends Error {
@@ -75,12 +86,14 @@ export function exitCodeFor(error: unknown): { code: number; message: string } {
   if (error instanceof UsageError) return { code: EXIT.usage, message };
   // An unknown id or a request the daemon found malformed is a bad argument of this command.
   if (error instanceof DaemonError && (error.code === 'UNKNOWN_TASK' || error.code === 'BAD_MESSAGE')) return { code: EXIT.usage, message };
+  // A state directory (--home, TASKWARDEN_HOME) that is not safe to use is a bad argument too.
+  if ((error as { code?: unknown }).code === 'UNSAFE_PATH') return { code: EXIT.usage, message };
   return { code: EXIT.failure, message };
 }
 
 /** Task ids as the protocol accepts them; checked here so a typo gets exit code 2 without a round trip. */
 export function taskId(value: string): string {
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(value)) throw new UsageError(`"${value}" is not a task id (ids are like 12; see "taskwarden ls")`);
+  if (!isTaskId(value)) throw new UsageError(`"${value}" is not a task id (ids are like 12: ${TASK_ID_RULE}; see "taskwarden ls")`);
   return value;
 }
 

@@ -1,20 +1,11 @@
-/** Plain-text rendering for the CLI: tables, durations, a one-line progress bar. */
+/** Plain-text rendering for the CLI: tables, task rows, a one-line progress bar (durations: common/duration.ts). */
+import { formatDuration } from '../common/duration.js';
 import type { Progress, TaskSnapshot } from '../supervisor/types.js';
 
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
-}
-
-export function duration(ms: number | undefined): string {
-  if (ms === undefined || !Number.isFinite(ms)) return '-';
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(s < 10 ? 1 : 0)}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${String(Math.floor(s % 60)).padStart(2, '0')}s`;
-  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
 export function percent(progress: Progress | undefined): string {
@@ -24,7 +15,7 @@ export function percent(progress: Progress | undefined): string {
 /** How long the task has run (or ran). */
 export function elapsed(task: TaskSnapshot, now = Date.now()): string {
   if (task.startedAt === undefined) return '-';
-  return duration((task.endedAt ?? now) - task.startedAt);
+  return formatDuration((task.endedAt ?? now) - task.startedAt);
 }
 
 export function describeSpec(task: TaskSnapshot): string {

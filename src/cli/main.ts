@@ -48,7 +48,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     // Commander has printed its own message (or the help); map its exit to ours.
     if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
     const { code, message } = exitCodeFor(error);
-    process.stderr.write(`taskwarden: ${message}\n`);
+    // "taskwarden: taskwarden refuses …" says its name twice.
+    process.stderr.write(message.startsWith('taskwarden ') ? `${message}\n` : `taskwarden: ${message}\n`);
     return code;
   }
 }

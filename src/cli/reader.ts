@@ -8,12 +8,15 @@ import type { Command } from 'commander';
 import { DaemonClient, DaemonError } from '../daemon/client.js';
 import { homePath, resolveHome } from '../daemon/home.js';
 import { Journal, LogStore } from '../journal/index.js';
-import type { RequestType } from '../protocol/index.js';
+import type { PayloadArgs, PayloadOf, ResponseOf } from '../protocol/index.js';
 import { CLIENT_NAME, globals } from './context.js';
 
+/** The requests a reader answers without a daemon. */
+export type ReadRequestType = 'GET' | 'HISTORY' | 'LIST' | 'LOGS';
+
 export interface Reader {
-  /** GET, HISTORY, LIST and LOGS, answered as the daemon answers them. */
-  request(type: RequestType, payload?: object): Promise<Record<string, unknown>>;
+  /** GET, HISTORY, LIST and LOGS, answered as the daemon answers them (the same ResponseOf types). */
+  request<T extends ReadRequestType>(type: T, ...payload: PayloadArgs<T>): Promise<ResponseOf<T>>;
   close(): void;
   /** The daemon answers (live state); false: read from the journal, no daemon runs. */
   readonly live: boolean;
@@ -30,7 +33,7 @@ export async function openReader(command: Command): Promise<Reader> {
   const home = resolveHome({ home: path });
   try {
     const client = await DaemonClient.connect({ home, autostart: false, clientName: CLIENT_NAME });
-    return { request: (type, payload) => client.request(type, payload), close: () => client.close(), live: true, home: client.welcome.home, client };
+    return { request: (type, ...payload) => client.request(type, ...payload), close: () => client.close(), live: true, home: client.welcome.home, client };
   } catch (error) {
     if ((error as { code?: string }).code !== 'NO_DAEMON') throw error;
   }
@@ -51,6 +54,8 @@ export async function withReader<T>(command: Command, fn: (reader: Reader) => Pr
 /** How many finished tasks `ls --all` takes from the journal (as the daemon does). */
 const LIST_JOURNAL_LIMIT = 500;
 
+type JournalReads = { [K in ReadRequestType]: (payload: PayloadOf<K>) => ResponseOf<K> };
+
 class JournalReader implements Reader {
   readonly live = false;
 
@@ -60,28 +65,27 @@ class JournalReader implements Reader {
     readonly journal: Journal | undefined,
   ) {}
 
-  async request(type: RequestType, payload: object = {}): Promise<Record<string, unknown>> {
-    const p = payload as { taskId?: string; limit?: number; includeFinished?: boolean; attempt?: number; tailBytes?: number };
-    const journal = this.journal;
-    switch (type) {
-      case 'HISTORY':
-        return { tasks: journal?.history(p.limit ?? 50) ?? [] };
-      case 'LIST':
-        return { tasks: p.includeFinished ? (journal?.listTasks({ includeFinished: true, limit: LIST_JOURNAL_LIMIT }) ?? []) : (journal?.listTasks() ?? []) };
-      case 'GET': {
-        const record = journal?.getTask(p.taskId!);
-        if (!record) throw unknownTask(p.taskId!);
-        return { ...record };
-      }
-      case 'LOGS': {
-        if (!journal?.getTask(p.taskId!)) throw unknownTask(p.taskId!);
-        const read = new LogStore(this.home).read(p.taskId!, p.attempt, p.tailBytes);
-        return { attempt: read.attempt, lines: read.lines };
-      }
-      default:
-        throw new Error(`${type} needs a running daemon`);
-    }
+  async request<T extends ReadRequestType>(type: T, ...[payload]: PayloadArgs<T>): Promise<ResponseOf<T>> {
+    const read: JournalReads[T] = this.#reads[type];
+    return read((payload ?? {}) as PayloadOf<T>);
   }
+
+  readonly #reads: JournalReads = {
+    HISTORY: ({ limit }) => ({ tasks: this.journal?.history(limit ?? 50) ?? [] }),
+    LIST: ({ includeFinished }) => ({
+      tasks: includeFinished ? (this.journal?.listTasks({ includeFinished: true, limit: LIST_JOURNAL_LIMIT }) ?? []) : (this.journal?.listTasks() ?? []),
+    }),
+    GET: ({ taskId }) => {
+      const record = this.journal?.getTask(taskId);
+      if (!record) throw unknownTask(taskId);
+      return { ...record };
+    },
+    LOGS: ({ taskId, attempt, tailBytes }) => {
+      if (!this.journal?.getTask(taskId)) throw unknownTask(taskId);
+      const read = new LogStore(this.home).read(taskId, attempt, tailBytes);
+      return { attempt: read.attempt, lines: read.lines };
+    },
+  };
 
   close(): void {
     this.journal?.close();

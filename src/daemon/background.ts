@@ -1,7 +1,7 @@
 /**
  * Starting a daemon in the background: a detached process (its own session,
- * so a Ctrl+C or a closed terminal does not reach it) running
- * `taskwarden daemon --foreground`, with stdout/stderr appended to
+ * so a Ctrl+C or a closed terminal does not reach it) running the daemon's
+ * own entry (entry.ts) in the foreground, with stdout/stderr appended to
  * `<home>/daemon.log`. Returns once the socket answers.
  *
  * Two front ends that autostart at the same moment both spawn a daemon; the
@@ -12,18 +12,20 @@ import { spawn } from 'node:child_process';
 import { closeSync, constants, fstatSync, lstatSync, readSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { SupervisorOptions } from '../supervisor/options.js';
 import { DAEMON_LOG_FILE } from './home.js';
 import { openPrivateFile } from './safe-fs.js';
 
-export const CLI_MAIN_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+/** The background daemon's process (entry.ts, compiled). */
+const DAEMON_ENTRY_PATH = fileURLToPath(new URL('./entry.js', import.meta.url));
 
 /** daemon.log is kept below this size: at each start a larger one moves to daemon.log.1. */
 const MAX_DAEMON_LOG_BYTES = 1024 * 1024;
 
 export interface BackgroundOptions {
   home: string;
-  /** Extra arguments for `taskwarden daemon --foreground` (e.g. ['--concurrency', '4']). */
-  args?: string[];
+  /** For the daemon's Supervisor (e.g. `taskwarden daemon --concurrency 4`). */
+  supervisorOptions?: SupervisorOptions;
   timeoutMs?: number;
   /** True once a daemon answers on the socket. */
   probe(): Promise<boolean>;
@@ -35,7 +37,8 @@ export async function startBackgroundDaemon(options: BackgroundOptions): Promise
   // Never through a symlink, never into a file another user owns.
   const fd = openPrivateFile(logPath, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
   const logStart = fstatSync(fd).size;
-  const child = spawn(process.execPath, [CLI_MAIN_PATH, 'daemon', '--foreground', '--home', options.home, ...(options.args ?? [])], {
+  const entryOptions = { home: options.home, ...(options.supervisorOptions ? { supervisorOptions: options.supervisorOptions } : {}) };
+  const child = spawn(process.execPath, [DAEMON_ENTRY_PATH, JSON.stringify(entryOptions)], {
     detached: true,
     stdio: ['ignore', fd, fd],
     cwd: options.home,

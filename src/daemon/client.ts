@@ -7,7 +7,8 @@
  *   const { task } = await client.request('TASK_REQUEST', { spec });
  *   client.on('close', (error) => ...);              // error undefined after close(), an Error when the daemon went away or dropped us
  *
- * ACK payloads: TASK_REQUEST, TASK_CANCEL, TASK_KILL, TASK_RESTART -> { task };
+ * request(type, payload) resolves with ResponseOf<type>, checked against the schemas of
+ * protocol/replies.ts: TASK_REQUEST -> { task }; TASK_CANCEL, TASK_KILL, TASK_RESTART -> { task, previous };
  * STOP_ALL -> { result: { cancelled, killed, notStarted, finished, ms } } (once every process is reaped);
  * LIST -> { tasks }; GET -> { task, attempts, transitions }; HISTORY -> { tasks };
  * LOGS -> { attempt, lines, truncated? }; SUBSCRIBE, UNSUBSCRIBE, SHUTDOWN -> {}.
@@ -30,7 +31,8 @@
  * - SNAPSHOT is not emitted as an 'event': subscribe() resolves with its tasks.
  *   The snapshot includes tasks this daemon's recovery marked 'interrupted'.
  * - A message from the daemon that fails validation rejects the request it
- *   answers (code BAD_MESSAGE); an invalid event is dropped.
+ *   answers (code BAD_MESSAGE); so does an ACK whose payload is not what its
+ *   request is answered with (protocol/replies.ts). An invalid event is dropped.
  */
 import { EventEmitter } from 'node:events';
 import { lstatSync } from 'node:fs';
@@ -44,11 +46,15 @@ import {
   encodeValue,
   mapPayloadValues,
   parseDaemonMessage,
+  parseReply,
   type DaemonEvent,
+  type ContainmentInfo,
   type DaemonHealth,
   type DaemonMessage,
   type ErrorCode,
+  type PayloadArgs,
   type RequestType,
+  type ResponseOf,
 } from '../protocol/index.js';
 import type { TaskSnapshot } from '../supervisor/types.js';
 import { startBackgroundDaemon } from './background.js';
@@ -88,13 +94,21 @@ export interface Welcome {
   home: string;
   /** Absent from a daemon older than this field. */
   health?: DaemonHealth;
+  /** How the daemon holds task processes; absent from a daemon older than this field. */
+  containment?: ContainmentInfo;
   /** 'tagged' when task values travel in the tagged encoding (the daemon agreed), else absent. */
   values?: 'tagged';
 }
 
 interface Pending {
-  type: string;
-  resolve(payload: Record<string, unknown>): void;
+  type: RequestType;
+  /** With the reply checked against `type`'s schema (protocol/replies.ts) and its task values decoded. */
+  resolve(reply: unknown): void;
+  reject(error: Error): void;
+}
+
+interface SnapshotWaiter {
+  resolve(tasks: TaskSnapshot[]): void;
   reject(error: Error): void;
 }
 
@@ -135,10 +149,11 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
         ...(tagged ? { values: TAGGED_VALUES } : {}),
       });
       client.#welcome = {
-        version: welcome.version as number,
-        daemonPid: welcome.daemonPid as number,
-        home: welcome.home as string,
-        ...(welcome.health ? { health: welcome.health as DaemonHealth } : {}),
+        version: welcome.version,
+        daemonPid: welcome.daemonPid,
+        home: welcome.home,
+        ...(welcome.health ? { health: welcome.health } : {}),
+        ...(welcome.containment ? { containment: welcome.containment } : {}),
         ...(tagged && welcome.values === TAGGED_VALUES ? { values: TAGGED_VALUES } : {}),
       };
       return client;
@@ -153,7 +168,7 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
   readonly #socket: net.Socket;
   readonly #decoder = new LineDecoder();
   readonly #pending = new Map<number, Pending>();
-  readonly #snapshotWaiters: Array<Pending> = [];
+  readonly #snapshotWaiters: SnapshotWaiter[] = [];
   #nextId = 0;
   #closed = false;
   #welcome: Welcome | undefined;
@@ -185,14 +200,18 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
     return this.#welcome?.values === TAGGED_VALUES;
   }
 
-  /** Sends a request; resolves with the ACK payload, rejects with DaemonError on ERROR, or an Error when the connection closes. */
-  request(type: RequestType, payload: object = {}): Promise<Record<string, unknown>> {
+  /**
+   * Sends a request; resolves with the ACK's payload, checked against what `type` is answered with
+   * (protocol/replies.ts: ResponseOf). Rejects with a DaemonError on ERROR and on a reply that does
+   * not have that shape (code BAD_MESSAGE, naming the field), or an Error when the connection closes.
+   */
+  request<T extends RequestType>(type: T, ...[payload]: PayloadArgs<T>): Promise<ResponseOf<T>> {
     if (this.#closed) return Promise.reject(new Error(`cannot send ${type}: the connection to the daemon is closed`));
     const id = ++this.#nextId;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { type, resolve, reject });
+    return new Promise<ResponseOf<T>>((resolve, reject) => {
+      this.#pending.set(id, { type, resolve: resolve as (reply: unknown) => void, reject });
       try {
-        this.#socket.write(encodeMessage({ ...this.#encodeRequest(type, payload), type, id }));
+        this.#socket.write(encodeMessage({ ...this.#encodeRequest(type, payload ?? {}), type, id }));
       } catch (error) {
         this.#pending.delete(id);
         reject(error);
@@ -202,7 +221,7 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
 
   /** Subscribes to events: resolves with the SNAPSHOT's tasks; 'event' fires for every TASK_* event after it. */
   async subscribe(): Promise<TaskSnapshot[]> {
-    const snapshot = new Promise<Record<string, unknown>>((resolve, reject) => this.#snapshotWaiters.push({ type: 'SNAPSHOT', resolve, reject }));
+    const snapshot = new Promise<TaskSnapshot[]>((resolve, reject) => this.#snapshotWaiters.push({ resolve, reject }));
     snapshot.catch(() => {}); // rejected with the request below if that fails
     try {
       await this.request('SUBSCRIBE');
@@ -210,7 +229,7 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
       this.#snapshotWaiters.pop();
       throw error;
     }
-    return (await snapshot).tasks as TaskSnapshot[];
+    return snapshot;
   }
 
   close(): void {
@@ -224,9 +243,9 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
     return { ...payload, spec: { ...spec, input: encodeValue(spec.input) } };
   }
 
-  /** Task values in a reply or event, decoded (tagged connections only). */
-  #decode(payload: Record<string, unknown>): Record<string, unknown> {
-    return this.#tagged ? mapPayloadValues(payload, (value, field) => decodeValue(value, field)) : payload;
+  /** Task values in a reply or event, decoded (tagged connections only): the same shape, other values. */
+  #decode<P extends object>(payload: P): P {
+    return this.#tagged ? (mapPayloadValues(payload as Record<string, unknown>, (value, field) => decodeValue(value, field)) as P) : payload;
   }
 
   #closeWith(error: Error | undefined): void {
@@ -259,21 +278,10 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
 
   #onMessage(message: DaemonMessage): void {
     switch (message.type) {
-      case 'WELCOME': {
-        const { type: _type, id, ...payload } = message;
-        if (typeof id === 'number') this.#settle(id, payload);
-        return;
-      }
+      case 'WELCOME':
       case 'ACK': {
-        const { type: _type, id, ...payload } = message;
-        if (typeof id !== 'number') return;
-        let decoded: Record<string, unknown>;
-        try {
-          decoded = this.#decode(payload);
-        } catch (error) {
-          return this.#settle(id, undefined, new DaemonError('BAD_MESSAGE', `invalid reply from the daemon: ${(error as Error).message}`));
-        }
-        this.#settle(id, decoded);
+        const { type, id, ...payload } = message;
+        if (typeof id === 'number') this.#onReply(id, type, payload);
         return;
       }
       case 'ERROR':
@@ -283,7 +291,7 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
       case 'SNAPSHOT': {
         const waiter = this.#snapshotWaiters.shift();
         try {
-          waiter?.resolve(this.#decode({ tasks: message.tasks }));
+          waiter?.resolve(this.#decode({ tasks: message.tasks }).tasks);
         } catch (error) {
           waiter?.reject(new DaemonError('BAD_MESSAGE', `invalid SNAPSHOT from the daemon: ${(error as Error).message}`));
         }
@@ -291,13 +299,13 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
       }
       case 'TASK_STATUS':
       case 'TASK_COMPLETE': {
-        let task: unknown;
+        let decoded: typeof message;
         try {
-          task = this.#decode({ task: message.task }).task;
+          decoded = this.#decode(message);
         } catch {
           return; // an event that cannot be read is dropped, as an invalid one is
         }
-        this.emit('event', { ...message, task } as DaemonEvent);
+        this.emit('event', decoded);
         return;
       }
       default:
@@ -305,12 +313,29 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
     }
   }
 
-  #settle(id: number, payload: Record<string, unknown> | undefined, error?: Error): void {
+  /** An ACK or WELCOME: checked against what its request is answered with, then its task values decoded. */
+  #onReply(id: number, type: 'ACK' | 'WELCOME', payload: object): void {
+    const pending = this.#pending.get(id);
+    if (!pending) return;
+    const invalid = (message: string) => this.#settle(id, undefined, new DaemonError('BAD_MESSAGE', `invalid reply from the daemon to ${pending.type}: ${message}`, pending.type));
+    if ((type === 'WELCOME') !== (pending.type === 'HELLO')) return invalid(`expected ${pending.type === 'HELLO' ? 'WELCOME' : 'ACK'}, got ${type}`);
+    const checked = parseReply(pending.type, payload, id);
+    if (!checked.ok) return invalid(checked.error.message);
+    let decoded: object;
+    try {
+      decoded = this.#decode(checked.reply);
+    } catch (error) {
+      return invalid((error as Error).message);
+    }
+    this.#settle(id, decoded);
+  }
+
+  #settle(id: number, reply: unknown, error?: Error): void {
     const pending = this.#pending.get(id);
     if (!pending) return;
     this.#pending.delete(id);
     if (error) pending.reject(error);
-    else pending.resolve(payload ?? {});
+    else pending.resolve(reply);
   }
 }
 

@@ -16,6 +16,7 @@ import {
   type ErrorCode,
   type RequestOf,
   type RequestType,
+  type ResponseOf,
 } from '../protocol/index.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import { isTerminalState, type TaskSnapshot, type TaskSpec } from '../supervisor/types.js';
@@ -56,9 +57,9 @@ export interface HandlerContext {
   log(message: string): void;
 }
 
-export type Payload = Record<string, unknown>;
 type AfterReply = (fn: () => void) => void;
-type Handler<T extends RequestType> = (request: RequestOf<T>, connection: Connection, afterReply: AfterReply) => Payload | Promise<Payload>;
+/** Answers with what protocol/replies.ts says a request of type T is answered with. */
+type Handler<T extends RequestType> = (request: RequestOf<T>, connection: Connection, afterReply: AfterReply) => ResponseOf<T> | Promise<ResponseOf<T>>;
 export type Handlers = { [K in RequestType]: Handler<K> };
 
 /** How many finished tasks LIST with includeFinished takes from the journal. */
@@ -76,6 +77,8 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       if (!ctx.sup.get(request.taskId)) return restartFromJournal(ctx, request.taskId);
       return operate(ctx, request.taskId, 'restarted', (id) => ctx.sup.restart(id));
     },
+    TASK_PAUSE: (request) => operate(ctx, request.taskId, 'paused', (id) => pausing(() => ctx.sup.pause(id))),
+    TASK_RESUME: (request) => operate(ctx, request.taskId, 'resumed', (id) => pausing(() => ctx.sup.resume(id))),
     STOP_ALL: async () => ({ result: await ctx.sup.stopAll() }),
     // Fitted to a line once their values are encoded for the connection (server.ts).
     LIST: (request) => ({ tasks: list(ctx, request.includeFinished ?? false) }),
@@ -97,7 +100,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   };
 }
 
-function hello(ctx: HandlerContext, request: RequestOf<'HELLO'>, connection: Connection, afterReply: AfterReply): Payload {
+function hello(ctx: HandlerContext, request: RequestOf<'HELLO'>, connection: Connection, afterReply: AfterReply): ResponseOf<'HELLO'> {
   if (request.version !== PROTOCOL_VERSION) {
     afterReply(() => connection.end());
     throw new RequestError(
@@ -114,6 +117,12 @@ function hello(ctx: HandlerContext, request: RequestOf<'HELLO'>, connection: Con
     daemonPid: process.pid,
     home: ctx.home,
     health: ctx.health(),
+    containment: {
+      backend: ctx.sup.containment.backend,
+      controls: [...ctx.sup.containment.controls],
+      limits: [...ctx.sup.containment.limits],
+      priority: ctx.sup.priorityMechanism,
+    },
     ...(connection.values === 'tagged' ? { values: TAGGED_VALUES } : {}),
   };
 }
@@ -129,7 +138,7 @@ function decodeInput(spec: TaskSpec, connection: Connection): TaskSpec {
   }
 }
 
-function taskRequest(ctx: HandlerContext, spec: TaskSpec): Payload {
+function taskRequest(ctx: HandlerContext, spec: TaskSpec): ResponseOf<'TASK_REQUEST'> {
   refuseWhenShuttingDown(ctx, 'takes no new tasks');
   refuseWhenJournalFails(ctx, 'starts no new task');
   checkPaths(spec);
@@ -190,7 +199,7 @@ function refuseWhenJournalFails(ctx: HandlerContext, what: string): void {
  * when that daemon died, or finished), known from the journal. It runs again from its recorded
  * spec, under the same id, as the next attempt.
  */
-function restartFromJournal(ctx: HandlerContext, taskId: string): Payload {
+function restartFromJournal(ctx: HandlerContext, taskId: string): ResponseOf<'TASK_RESTART'> {
   const known = ctx.journal.getTask(taskId)?.task;
   if (!known) throw unknownTask(ctx, taskId);
   // Recovery leaves no journaled task active without a daemon; never start a second copy of one.
@@ -206,12 +215,22 @@ function restartFromJournal(ctx: HandlerContext, taskId: string): Payload {
  * `previous` is the task's state before this request: a client tells "this request
  * stopped it" (a queued task ends `cancelled` at once) from "it had already ended".
  */
-function operate(ctx: HandlerContext, taskId: string, done: string, op: (id: string) => void): Payload {
+function operate(ctx: HandlerContext, taskId: string, done: string, op: (id: string) => void): ResponseOf<'TASK_CANCEL' | 'TASK_KILL' | 'TASK_RESTART'> {
   const handle = ctx.sup.get(taskId);
   if (!handle) throw unknownTask(ctx, taskId, done);
   const previous = handle.state;
   op(taskId);
   return { task: abridgeEnv(ctx.sup.get(taskId)!.snapshot()), previous };
+}
+
+/** The supervisor's refusal to pause or resume a task in another state, as the protocol's error. */
+function pausing(op: () => void): void {
+  try {
+    op();
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'NOT_PAUSABLE') throw new RequestError('NOT_PAUSABLE', (error as Error).message);
+    throw error;
+  }
 }
 
 function unknownTask(ctx: HandlerContext, taskId: string, done?: string): RequestError {
@@ -240,14 +259,14 @@ function compareIds(a: string, b: string): number {
   return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 }
 
-function get(ctx: HandlerContext, taskId: string): Payload {
+function get(ctx: HandlerContext, taskId: string): ResponseOf<'GET'> {
   const record = ctx.journal.getTask(taskId);
   const live = ctx.sup.get(taskId)?.snapshot();
   if (!record && !live) throw unknownTask(ctx, taskId);
   return { task: live ?? record!.task, attempts: record?.attempts ?? [], transitions: record?.transitions ?? [] };
 }
 
-function logs(ctx: HandlerContext, request: RequestOf<'LOGS'>): Payload {
+function logs(ctx: HandlerContext, request: RequestOf<'LOGS'>): ResponseOf<'LOGS'> {
   if (!ctx.sup.get(request.taskId) && !ctx.journal.getTask(request.taskId)) throw unknownTask(ctx, request.taskId);
   const read = ctx.logs.read(request.taskId, request.attempt, request.tailBytes);
   let lines = read.lines;

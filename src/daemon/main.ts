@@ -9,8 +9,6 @@ export interface DaemonCommandOptions {
   home?: string;
   foreground?: boolean;
   supervisorOptions?: SupervisorOptions;
-  /** The same options as CLI arguments, for a background daemon. */
-  args?: string[];
   out?: (line: string) => void;
 }
 
@@ -41,7 +39,7 @@ async function runBackground(options: DaemonCommandOptions, out: (line: string) 
   }
   const probe = () =>
     DaemonClient.connect({ home, autostart: false, clientName: 'taskwarden-probe' }).then((c) => (c.close(), true), () => false);
-  await startBackgroundDaemon({ home, probe, args: options.args });
+  await startBackgroundDaemon({ home, probe, ...(options.supervisorOptions ? { supervisorOptions: options.supervisorOptions } : {}) });
   const client = await DaemonClient.connect({ home, autostart: false, clientName: 'taskwarden-cli' });
   out(`taskwarden daemon (pid ${client.welcome.daemonPid}) serves ${home}`);
   client.close();

@@ -7,8 +7,9 @@
  * knows (ELF) or a script whose first line names its interpreter (`#!/usr/bin/env python3`), that
  * interpreter being there too.
  */
-import { accessSync, closeSync, constants, openSync, readSync, statSync, type Stats } from 'node:fs';
-import { basename, delimiter, extname, isAbsolute, join } from 'node:path';
+import { closeSync, constants, openSync, readSync, statSync, type Stats } from 'node:fs';
+import { basename, extname, isAbsolute } from 'node:path';
+import { findProgram, isExecutableFile } from '../process/path-lookup.js';
 
 /** Enough for any interpreter line Linux accepts (it reads at most 256 bytes of it). */
 const HEAD_BYTES = 256;
@@ -49,7 +50,7 @@ export function programProblem(path: string, shown: string = path, envPath: stri
   const shebang = head !== undefined && head.subarray(0, 2).toString('latin1') === '#!' ? parseShebang(head) : undefined;
   const interpreter = shebang?.program ?? BY_EXTENSION[extname(path)];
   const withInterpreter = `taskwarden run -- ${interpreter ?? '<interpreter>'} ${shellWord(shown)}`;
-  if (!executable(path)) {
+  if (!isExecutableFile(path)) {
     return (
       `${shown} is not executable (mode ${(stat.mode & 0o777).toString(8).padStart(3, '0')}): ` +
       `make it executable with "chmod +x ${shellWord(shown)}", or name its interpreter: ${withInterpreter}`
@@ -67,7 +68,7 @@ export function programProblem(path: string, shown: string = path, envPath: stri
   if (shebang.path === '') return `${shown} has an empty interpreter line ("#!" names no program)`;
   const pathProblem = interpreterProblem(shebang.path);
   if (pathProblem) return `the interpreter line of ${shown} names ${shebang.path}, which ${pathProblem}`;
-  if (shebang.viaEnv && shebang.program !== undefined && !onPath(shebang.program, envPath)) {
+  if (shebang.viaEnv && shebang.program !== undefined && findProgram(shebang.program, envPath) === undefined) {
     return `the interpreter line of ${shown} runs ${shebang.program} through ${shebang.path}, and ${shebang.program} is not in PATH`;
   }
   return undefined;
@@ -123,21 +124,7 @@ function interpreterProblem(path: string): string | undefined {
   } catch {
     return 'does not exist';
   }
-  return executable(path) ? undefined : 'is not executable';
-}
-
-function onPath(program: string, envPath: string | undefined): boolean {
-  if (program.includes('/')) return isAbsolute(program) && executable(program);
-  return (envPath ?? '').split(delimiter).some((dir) => dir !== '' && executable(join(dir, program)));
-}
-
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return statSync(path).isFile();
-  } catch {
-    return false;
-  }
+  return isExecutableFile(path) ? undefined : 'is not executable';
 }
 
 function kindOf(stat: Stats): string {

@@ -17,6 +17,8 @@ import type { Journal, UnfinishedTask } from '../journal/index.js';
 import { signalGroup } from '../process/group.js';
 import { LineageMark } from '../process/lineage.js';
 import { isSameLiveProcess } from '../process/proc.js';
+import { killLeftoverCgroups } from '../process/cgroup/owner.js';
+import type { CgroupLayout } from '../process/cgroup/support.js';
 import type { TaskSnapshot, TaskSpec } from '../supervisor/types.js';
 
 export interface RecoveryReport {
@@ -28,6 +30,8 @@ export interface RecoveryReport {
   killedGroups: number[];
   /** Processes found by their lineage mark (outside those groups, or left by a leader that exited) and SIGKILLed. */
   killedMarked: number[];
+  /** Task cgroups of the dead daemon that still had processes, killed with cgroup.kill (removed once empty). */
+  killedCgroups: string[];
   /** Recorded pids that are alive but belong to another process now (left alone). */
   spared: number[];
 }
@@ -39,10 +43,12 @@ export interface RecoveryDeps {
   log: (message: string) => void;
   /** The lineage mark the dead daemon's tasks carry (the same token: it comes from the state directory). */
   mark?: LineageMark;
+  /** With cgroup containment: where the dead daemon's task cgroups are, and its token (the same as ours). */
+  cgroups?: { layout: CgroupLayout; token: string };
 }
 
-export function recover({ journal, start, log, mark }: RecoveryDeps): RecoveryReport {
-  const report: RecoveryReport = { interrupted: [], requeued: [], killedGroups: [], killedMarked: [], spared: [] };
+export function recover({ journal, start, log, mark, cgroups }: RecoveryDeps): RecoveryReport {
+  const report: RecoveryReport = { interrupted: [], requeued: [], killedGroups: [], killedMarked: [], killedCgroups: [], spared: [] };
   const unfinishedTasks = journal.unfinished();
   // Read before anything is re-queued: this daemon's own processes never carry a dead attempt's value.
   const marked = mark && unfinishedTasks.length > 0 ? mark.findAll() : new Map<string, Array<{ pid: number }>>();
@@ -62,11 +68,14 @@ export function recover({ journal, start, log, mark }: RecoveryDeps): RecoveryRe
     });
     if (snapshot) report.interrupted.push(snapshot);
   }
+  // Then everything else in the dead daemon's task cgroups, at once, whatever became of its groups
+  // (after the per-task kills above, which say in the journal which task had what killed).
+  if (cgroups) report.killedCgroups = killLeftoverCgroups(cgroups.layout, cgroups.token);
   if (report.interrupted.length + report.requeued.length > 0) {
     log(
       `recovery: ${report.interrupted.length} task(s) interrupted (${report.interrupted.map((t) => t.id).join(', ') || '-'}), ` +
         `${report.requeued.length} queued task(s) re-queued, ${report.killedGroups.length} left-over process group(s) and ` +
-        `${report.killedMarked.length} marked process(es) killed, ` +
+        `${report.killedMarked.length} marked process(es) and ${report.killedCgroups.length} task cgroup(s) killed, ` +
         `${report.spared.length} reused pid(s) left alone`,
     );
   }

@@ -19,7 +19,7 @@ import net from 'node:net';
 import { Journal, LogStore, type LogStoreOptions } from '../journal/index.js';
 import { readProcStat } from '../process/proc.js';
 import { LineageMark } from '../process/lineage.js';
-import { PROTOCOL_VERSION, ack, errorReply, type DaemonHealth, type DaemonMessage, type Request } from '../protocol/index.js';
+import { PROTOCOL_VERSION, ack, errorReply, type DaemonHealth, type DaemonMessage, type Request, type RequestType, type ResponseOf } from '../protocol/index.js';
 import { MAX_TIMER_MS, MAX_TIMER_TEXT } from '../supervisor/limits.js';
 import type { SupervisorOptions } from '../supervisor/options.js';
 import { Supervisor } from '../supervisor/supervisor.js';
@@ -97,7 +97,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<DaemonHa
     throw error;
   }
   if (options.handleSignals) daemon.handleSignals();
-  log(`taskwarden daemon (pid ${process.pid}) serves ${home} on ${path}; tasks run at ${daemon.priorityMechanism}`);
+  log(`taskwarden daemon (pid ${process.pid}) serves ${home} on ${path}; tasks run at ${daemon.priorityMechanism}, held by ${daemon.containment}`);
   const d = daemon;
   return {
     pid: process.pid,
@@ -164,9 +164,22 @@ class Daemon {
       this.#journalWrite(() => journal.recordProgress(id, attempt, progress, at), { taskId: id, coalesce: `progress:${attempt}` });
     });
     this.#sup.on('event', (event) => this.#onSupervisorEvent(event));
-    this.recovery = recover({ journal, start: (spec, id) => this.#sup.start(spec, { id }).snapshot(), log, mark: new LineageMark(lineageToken) });
+    const layout = this.#sup.containment.layout;
+    this.recovery = recover({
+      journal,
+      start: (spec, id) => this.#sup.start(spec, { id }).snapshot(),
+      log,
+      mark: new LineageMark(lineageToken),
+      ...(layout ? { cgroups: { layout, token: lineageToken } } : {}),
+    });
     this.#handlers = createHandlers(this.#handlerContext());
     this.#server = net.createServer({ allowHalfOpen: true }, (socket) => this.#onConnection(socket));
+  }
+
+  /** How task processes are held, in words (the start-up line). */
+  get containment(): string {
+    const { backend, limits } = this.#sup.containment;
+    return backend === 'cgroup' ? 'a cgroup per task' : `process groups (no cgroup: ${limits.join('; ')})`;
   }
 
   get priorityMechanism(): string {
@@ -298,7 +311,7 @@ class Daemon {
     }
   }
 
-  #success(connection: Connection, request: Request, payload: Record<string, unknown>): object {
+  #success(connection: Connection, request: Request, payload: ResponseOf<RequestType>): object {
     if (request.type === 'HELLO') return { type: 'WELCOME', id: request.id, ...payload };
     // Task values as this client reads them; then, for replies that carry many tasks, fitted to a line.
     const wire = wirePayload(payload, connection.values);

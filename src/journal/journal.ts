@@ -16,12 +16,12 @@ import {
   TERMINAL_STATES,
   isTerminalState,
   type Progress,
-  type TaskError,
   type TaskOutcome,
   type TaskSnapshot,
   type TaskState,
 } from '../supervisor/types.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
+import { taskError } from '../common/task-errors.js';
 import type { InterruptDetail, ListOptions, TaskRecord, UnfinishedTask } from './types.js';
 import {
   SELECT_SNAPSHOT,
@@ -54,7 +54,7 @@ export interface JournalSettings {
 const SYNCHRONOUS_NAMES = ['off', 'normal', 'full', 'extra'];
 
 /** States in which an attempt has (or is getting) a process. */
-const PROCESS_STATES: ReadonlySet<TaskState> = new Set(['starting', 'running', 'cancelling', 'killing']);
+const PROCESS_STATES: ReadonlySet<TaskState> = new Set(['starting', 'running', 'paused', 'cancelling', 'killing']);
 const ACTIVE_SQL = ACTIVE_STATES.map((state) => `'${state}'`).join(', ');
 const TERMINAL_SQL = TERMINAL_STATES.map((state) => `'${state}'`).join(', ');
 
@@ -225,11 +225,7 @@ export class Journal {
       const row = this.#stmt.getTask.get({ id: taskId }) as SnapshotRow | undefined;
       if (!row || isTerminalState(row.state)) return undefined;
       const at = Date.now();
-      const error: TaskError = {
-        name: 'Interrupted',
-        message: detail.message ?? 'the daemon running this task exited before the task finished',
-        code: 'INTERRUPTED',
-      };
+      const error = taskError('INTERRUPTED', detail.message ?? 'the daemon running this task exited before the task finished');
       if (row.attempt >= 1) this.#stmt.interruptAttempt.run({ taskId, attempt: row.attempt, at, error: toJson(error) });
       this.#stmt.interruptTask.run({ taskId, at });
       this.#stmt.insertTransition.run({

@@ -27,6 +27,7 @@ import { closeSync, constants, fchmodSync, fstatSync, lstatSync, readFileSync, r
 import { basename, join } from 'node:path';
 import { ensurePrivateDir, ensurePrivateSubdir, openPrivateFile } from '../daemon/safe-fs.js';
 import type { LogLine } from '../supervisor/types.js';
+import { TASK_ID_RULE, isTaskId } from '../common/task-id.js';
 
 export const LOGS_DIR = 'logs';
 export const DEFAULT_MAX_LOG_BYTES = 1024 * 1024;
@@ -87,7 +88,6 @@ export interface FollowOptions {
 const MAX_PARTIAL_BYTES = 1024 * 1024;
 /** Log writes count as working again once one succeeds this long after the last failure. */
 const RECOVERED_AFTER_MS = 2000;
-const TASK_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const PREFIX: Record<LogStream, string> = { stdout: '[stdout] ', stderr: '[stderr] ' };
 
 interface OpenFile {
@@ -509,7 +509,7 @@ function tailFrom(content: Buffer, bytes: number): Buffer {
 
 function checkTaskId(taskId: string): void {
   // Also what keeps a task id from naming a path outside the logs directory.
-  if (!TASK_ID.test(taskId)) throw new RangeError(`invalid task id ${JSON.stringify(taskId)}`);
+  if (!isTaskId(taskId)) throw new RangeError(`invalid task id ${JSON.stringify(taskId)} (${TASK_ID_RULE})`);
 }
 
 /** A log file's content; never read through a symlink (see openPrivateFile). */

@@ -32,8 +32,12 @@ import type { LineageMark } from './lineage.js';
 
 // $1: the registry file ('' when there is none). Lines from the pipe and from the file mean the same.
 // $2: the name of the owner's lineage mark ('' for none).
+// $3: the name prefix of the owner's task cgroups ('' for none); $4…: the directories they are in,
+// the unified hierarchy's first.
 const GUARD_SCRIPT = `
 trap '' INT TERM HUP QUIT PIPE
+registry="$1"; mark="$2"; cgroups="$3"
+shift 3
 groups=' '
 apply() {
   case "$1" in
@@ -42,10 +46,14 @@ apply() {
   esac
 }
 while IFS= read -r line; do apply "$line"; done
-if [ -n "$1" ] && [ -f "$1" ]; then
-  while IFS= read -r line; do apply "$line"; done < "$1"
-  rm -f "$1"
-  rmdir "\${1%/*}" 2>/dev/null
+# The task cgroups first: cgroup.kill ends everything inside at once, whatever its group or session.
+if [ -n "$cgroups" ]; then
+  for d in "$1/$cgroups"*; do [ -f "$d/cgroup.kill" ] && echo 1 2>/dev/null > "$d/cgroup.kill"; done
+fi
+if [ -n "$registry" ] && [ -f "$registry" ]; then
+  while IFS= read -r line; do apply "$line"; done < "$registry"
+  rm -f "$registry"
+  rmdir "\${registry%/*}" 2>/dev/null
 fi
 for g in $groups; do
   case "$g" in ''|*[!0-9]*|0|1) continue ;; esac
@@ -56,17 +64,34 @@ for g in $groups; do
 done
 # $2: the lineage mark. Its holders outside those groups (setsid, orphaned, spawned as the owner
 # died) are found by their environment; again until a pass finds none (one may have forked).
-if [ -n "$2" ]; then
+if [ -n "$mark" ]; then
   pass=0
   while [ $pass -lt 5 ]; do
     found=''
-    for f in $(grep -l -s -z -E "^$2=" /proc/[0-9]*/environ 2>/dev/null); do
+    for f in $(grep -l -s -z -E "^$mark=" /proc/[0-9]*/environ 2>/dev/null); do
       p="\${f#/proc/}"; p="\${p%/environ}"
       case "$p" in ''|*[!0-9]*|0|1) continue ;; esac
       kill -9 "$p" 2>/dev/null && found=1 && { echo 0 2>/dev/null > "/proc/$p/autogroup"; }
     done
     [ -n "$found" ] || break
     pass=$((pass + 1))
+  done
+fi
+# Leave no cgroup behind: removable once its processes have exited (rmdir says EBUSY until then).
+# Children first (a task's own supervisor made cgroups inside its cgroup).
+if [ -n "$cgroups" ]; then
+  tries=0
+  while [ $tries -lt 40 ]; do
+    left=''
+    for parent in "$@"; do
+      for d in "$parent/$cgroups"*; do
+        [ -d "$d" ] || continue
+        find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || left=1
+      done
+    done
+    [ -n "$left" ] || break
+    sleep 0.05
+    tries=$((tries + 1))
   done
 fi
 exit 0
@@ -90,6 +115,7 @@ export class OrphanGuard {
   #pending = '';
 
   readonly #markName: string;
+  readonly #cgroupArgs: string[];
 
   /**
    * `mark`: the owner's lineage mark; at the end the guard also kills every process that carries
@@ -97,8 +123,9 @@ export class OrphanGuard {
    * has exec'd with the mark in its environment, so the guard's read cannot end before then: that
    * closes the window between fork and the owner registering the new group.
    */
-  constructor(mark?: LineageMark) {
+  constructor(mark?: LineageMark, cgroups?: { prefix: string; parents: readonly string[] }) {
     this.#markName = mark?.name ?? '';
+    this.#cgroupArgs = cgroups ? [cgroups.prefix, ...cgroups.parents] : [''];
     this.#spawn();
   }
 
@@ -135,7 +162,7 @@ export class OrphanGuard {
   }
 
   #spawn(): void {
-    const child = spawn('/bin/sh', ['-c', GUARD_SCRIPT, 'taskwarden-guard', this.#registry?.path ?? '', this.#markName], {
+    const child = spawn('/bin/sh', ['-c', GUARD_SCRIPT, 'taskwarden-guard', this.#registry?.path ?? '', this.#markName, ...this.#cgroupArgs], {
       detached: true,
       stdio: ['pipe', 'ignore', 'ignore'],
     });

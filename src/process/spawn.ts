@@ -5,18 +5,12 @@
  * and a Ctrl+C aimed at the terminal's group does not reach it behind our back.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync } from 'node:fs';
-import { delimiter, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { PRELOAD_ENV } from '../runner/messages.js';
+import { existsSync } from 'node:fs';
+import { PRELOAD_ENV, RUNNER_HOST_PATH } from '../common/runner-ipc.js';
+import { findProgram } from './path-lookup.js';
 import { CHRT_BINARY, setAutogroupNice, usesSchedIdle, type CpuPriority } from './priority.js';
-
-export const RUNNER_HOST_PATH = fileURLToPath(new URL('../runner/host.js', import.meta.url));
-/**
- * The light entry task modules import (`import { defineTask } from 'taskwarden/task'`), preloaded by
- * prewarmed runners. Not the full package entry: it would cost every runner the supervisor's code.
- */
-export const PACKAGE_ENTRY_URL = new URL('../task.js', import.meta.url).href;
+import { CGROUP_PROCS_ENV, enteringCommand } from './cgroup/enter.js';
+import type { TaskCgroup } from './cgroup/task-cgroup.js';
 
 const NICE_BINARY = ['/usr/bin/nice', '/bin/nice'].find((path) => existsSync(path));
 
@@ -28,23 +22,35 @@ export interface RunnerSpawnOptions {
   preload?: string[];
   env?: Record<string, string>;
   cwd?: string;
+  /** The task's cgroup (made, its CPU share set): the process runs inside it from before any task code. */
+  cgroup?: TaskCgroup;
 }
 
 /** A runner process hosts one module task; it says 'ready' when it can take one. */
 export function spawnRunner(options: RunnerSpawnOptions): ChildProcess {
-  const [file, args] = withPriority(options.priority, process.execPath, [...runnerExecArgv(), RUNNER_HOST_PATH]);
+  const { cgroup } = options;
+  const [file, args] = withPriority(options.priority, process.execPath, [...runnerExecArgv(), RUNNER_HOST_PATH], cgroup);
   const child = spawn(file, args, {
     detached: true,
     cwd: options.cwd,
     env: {
       ...(options.env ?? process.env),
       ...(options.preload?.length ? { [PRELOAD_ENV]: JSON.stringify(options.preload) } : {}),
+      ...(cgroup ? { [CGROUP_PROCS_ENV]: JSON.stringify(cgroup.procsFiles) } : {}),
       ...markEnv(options.mark),
     },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     serialization: 'advanced',
   });
-  if (child.pid !== undefined && options.priority.nice > 0) setAutogroupNice(child.pid, options.priority.nice);
+  if (child.pid !== undefined && cgroup) {
+    // The runner enters by itself before it loads task code; this only makes its boot run at the task's priority.
+    try {
+      cgroup.enter(child.pid);
+    } catch {
+      // Already gone: its exit is reported as usual.
+    }
+  }
+  applyAutogroup(child, options.priority, cgroup);
   return child;
 }
 
@@ -55,15 +61,24 @@ export interface CommandSpawnOptions {
   mark?: [string, string];
   env?: Record<string, string>;
   cwd?: string;
+  /** The task's cgroup: the program's first instruction already runs inside (enter.ts). */
+  cgroup?: TaskCgroup;
 }
 
 /** Runs any program, niced like a runner. */
 export function spawnCommand(options: CommandSpawnOptions): ChildProcess {
+  const { cgroup } = options;
   const env = { ...(options.env ?? process.env), ...markEnv(options.mark) };
-  const [file, args] = withPriority(options.priority, options.command, options.args);
+  let [file, args] = withPriority(options.priority, options.command, options.args, cgroup);
+  if (cgroup) [file, args] = enteringCommand(cgroup.procsFiles, file, args);
   const child = spawn(file, args, { detached: true, cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  if (child.pid !== undefined && options.priority.nice > 0) setAutogroupNice(child.pid, options.priority.nice);
+  applyAutogroup(child, options.priority, cgroup);
   return child;
+}
+
+/** The session's autogroup share, where priority is not the task cgroup's business. */
+function applyAutogroup(child: ChildProcess, priority: CpuPriority, cgroup: TaskCgroup | undefined): void {
+  if (child.pid !== undefined && priority.nice > 0 && !cgroup?.hasCpuControl) setAutogroupNice(child.pid, priority.nice);
 }
 
 /** The lineage mark as an environment entry (see lineage.ts). */
@@ -78,36 +93,20 @@ function markEnv(mark: [string, string] | undefined): Record<string, string> {
  * value and a policy are per thread). The session's autogroup is set after spawn (spawn.ts's
  * callers): it covers the whole session at once.
  */
-function withPriority(priority: CpuPriority, file: string, args: readonly string[]): [string, string[]] {
+function withPriority(priority: CpuPriority, file: string, args: readonly string[], cgroup?: TaskCgroup): [string, string[]] {
+  // The task's cgroup carries the priority (cpu.idle or a weight): nothing per process.
+  if (cgroup?.hasCpuControl) return [file, [...args]];
   if (usesSchedIdle(priority)) return [CHRT_BINARY!, ['--idle', '0', file, ...args]];
   if (priority.nice > 0 && NICE_BINARY) return [NICE_BINARY, ['-n', String(Math.min(19, priority.nice)), file, ...args]];
   return [file, [...args]];
 }
 
 /**
- * Finds a command on PATH the way execvp would, so that "command not found"
- * is a clear error of the task rather than an exit code 127 from nice(1) or chrt(1).
+ * Finds a command the way execvp would, so that "command not found" is a clear error of the
+ * task rather than an exit code 127 from nice(1) or chrt(1).
  */
 export function resolveCommand(command: string, env: Record<string, string | undefined>, cwd: string): string | undefined {
-  if (command.includes('/')) {
-    const path = isAbsolute(command) ? command : resolve(cwd, command);
-    return isExecutable(path) ? path : undefined;
-  }
-  for (const dir of (env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const path = join(dir, command);
-    if (isExecutable(path)) return path;
-  }
-  return undefined;
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
+  return findProgram(command, env.PATH, cwd);
 }
 
 /**

@@ -21,6 +21,9 @@ import {
   TaskSpecSchema,
   TaskStateSchema,
 } from './schemas.js';
+import { DaemonHealthSchema, WelcomePayloadSchema } from './replies.js';
+
+export type { DaemonHealth } from './replies.js';
 import { isTerminalState } from '../supervisor/types.js';
 
 /** Bumped on any incompatible change; HELLO and WELCOME exchange it. */
@@ -36,6 +39,7 @@ export const ERROR_CODES = [
   'INTERNAL', // handling the request threw
   'SHUTTING_DOWN', // the daemon is stopping and takes no new work
   'JOURNAL_UNWRITABLE', // journal writes are failing (disk full, read-only): no new work until they go in
+  'NOT_PAUSABLE', // TASK_PAUSE of a task that is not running, TASK_RESUME of one that is not paused
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -74,6 +78,8 @@ export const TaskRequestSchema = z.object({ type: z.literal('TASK_REQUEST'), id,
 export const TaskCancelSchema = z.object({ type: z.literal('TASK_CANCEL'), id, taskId: TaskIdSchema });
 export const TaskKillSchema = z.object({ type: z.literal('TASK_KILL'), id, taskId: TaskIdSchema });
 export const TaskRestartSchema = z.object({ type: z.literal('TASK_RESTART'), id, taskId: TaskIdSchema });
+export const TaskPauseSchema = z.object({ type: z.literal('TASK_PAUSE'), id, taskId: TaskIdSchema });
+export const TaskResumeSchema = z.object({ type: z.literal('TASK_RESUME'), id, taskId: TaskIdSchema });
 export const StopAllSchema = z.object({ type: z.literal('STOP_ALL'), id });
 export const ListSchema = z.object({ type: z.literal('LIST'), id, includeFinished: z.boolean().optional() });
 export const GetSchema = z.object({ type: z.literal('GET'), id, taskId: TaskIdSchema });
@@ -98,6 +104,8 @@ export const REQUEST_SCHEMAS = {
   TASK_CANCEL: TaskCancelSchema,
   TASK_KILL: TaskKillSchema,
   TASK_RESTART: TaskRestartSchema,
+  TASK_PAUSE: TaskPauseSchema,
+  TASK_RESUME: TaskResumeSchema,
   STOP_ALL: StopAllSchema,
   LIST: ListSchema,
   GET: GetSchema,
@@ -114,40 +122,14 @@ export type RequestOf<T extends RequestType> = Extract<Request, { type: T }>;
 
 // ---- daemon -> client ------------------------------------------------------
 
-/** Whether the daemon's writes to its state directory work; while they fail, since when and why. */
-const WriteHealthSchema = z.object({
-  writable: z.boolean(),
-  failingSince: z.number().min(0).optional(),
-  /** Short cause: ENOSPC, SQLITE_IOERR_WRITE, ... */
-  cause: z.string().max(200).optional(),
-  message: z.string().max(2000).optional(),
-});
-export const DaemonHealthSchema = z.object({
-  /** `held`: transitions and other writes kept in memory until the journal can be written. */
-  journal: WriteHealthSchema.extend({ held: z.number().int().min(0) }),
-  /** Task log files; `droppedLines` since their writes began failing. */
-  logs: WriteHealthSchema.extend({ droppedLines: z.number().int().min(0) }),
-});
-export type DaemonHealth = z.output<typeof DaemonHealthSchema>;
-
 /** The reply to HELLO (in place of an ACK). */
-export const WelcomeSchema = z.object({
-  type: z.literal('WELCOME'),
-  id,
-  version: z.number().int(),
-  daemonPid: z.number().int().positive(),
-  /** The daemon's state directory. */
-  home: z.string(),
-  /** Optional: an older daemon does not send it. */
-  health: DaemonHealthSchema.optional(),
-  /** "tagged" when the daemon agreed to HELLO's `values: "tagged"`; absent: plain JSON values. */
-  values: z.string().max(64).optional(),
-});
+export const WelcomeSchema = WelcomePayloadSchema.extend({ type: z.literal('WELCOME'), id });
 
 /**
  * Success reply. The payload keys sit next to `type` and `id` and depend on the
- * request (e.g. `task` for TASK_REQUEST, `tasks` for LIST); they pass through
- * unvalidated here, the caller that sent the request knows what to expect.
+ * request (e.g. `task` for TASK_REQUEST, `tasks` for LIST): only the client that
+ * sent the request knows which, so it checks them against the request type's
+ * schema in replies.ts (parseReply).
  */
 export const AckSchema = z.looseObject({ type: z.literal('ACK'), id });
 

@@ -13,8 +13,10 @@ import {
   type ErrorCode,
   type Request,
   type RequestId,
+  type RequestType,
 } from './messages.js';
-import { PARSE_OPTIONS } from './schemas.js';
+import { REPLY_SCHEMAS, type ResponseOf } from './replies.js';
+import { PARSE_OPTIONS, formatIssues, truncate } from '../common/zod-issues.js';
 
 export interface ParseError {
   id: RequestId | null;
@@ -25,12 +27,10 @@ export interface ParseError {
 export type ParseFailure = { ok: false; error: ParseError };
 export type RequestParseResult = { ok: true; request: Request } | ParseFailure;
 export type DaemonMessageParseResult = { ok: true; message: DaemonMessage } | ParseFailure;
+export type ReplyParseResult<T extends RequestType> = { ok: true; reply: ResponseOf<T> } | ParseFailure;
 
 /** Error messages quote parts of the input; bound them so a reply stays small. */
 const MAX_QUOTE = 80;
-const MAX_ISSUES_SHOWN = 3;
-/** An issue's own message can quote the input too (zod lists every unrecognized key). */
-const MAX_ISSUE_MESSAGE = 400;
 
 /** Parse one line from a client (without its trailing newline). */
 export function parseRequest(line: string): RequestParseResult {
@@ -42,6 +42,22 @@ export function parseRequest(line: string): RequestParseResult {
 export function parseDaemonMessage(line: string): DaemonMessageParseResult {
   const result = parseLine(line, DAEMON_MESSAGE_SCHEMAS);
   return result.ok ? { ok: true, message: result.value as DaemonMessage } : result;
+}
+
+/**
+ * Checks the payload of an ACK (WELCOME for HELLO) against what a request of `type` is answered
+ * with (replies.ts); `id` is the request's, kept in the error.
+ */
+export function parseReply<T extends RequestType>(type: T, payload: unknown, id: RequestId | null = null): ReplyParseResult<T> {
+  try {
+    const schema: z.ZodType = REPLY_SCHEMAS[type];
+    const parsed = schema.safeParse(payload, PARSE_OPTIONS);
+    if (!parsed.success) return failure(id, 'BAD_MESSAGE', formatIssues(`${type} reply`, parsed.error.issues));
+    // The schema of T made it: its output type is ResponseOf<T>.
+    return { ok: true, reply: parsed.data as ResponseOf<T> };
+  } catch (error) {
+    return failure(id, 'INTERNAL', `could not check the ${type} reply: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 type SchemaMap = Readonly<Record<string, z.ZodType>>;
@@ -87,21 +103,6 @@ function recoverId(record: Record<string, unknown>): RequestId | null {
   return parsed.success ? parsed.data : null;
 }
 
-/** "TASK_REQUEST.spec.args[0]: expected string, got number; ..." */
-export function formatIssues(type: string, issues: readonly z.core.$ZodIssue[]): string {
-  const shown = issues.slice(0, MAX_ISSUES_SHOWN).map((issue) => `${formatPath(type, issue.path)}: ${truncate(issue.message, MAX_ISSUE_MESSAGE)}`);
-  const more = issues.length > MAX_ISSUES_SHOWN ? ` (+${issues.length - MAX_ISSUES_SHOWN} more)` : '';
-  return shown.join('; ') + more;
-}
-
-function formatPath(type: string, path: readonly PropertyKey[]): string {
-  let out = type;
-  for (const key of path) {
-    out += typeof key === 'number' ? `[${key}]` : `.${truncate(String(key), MAX_QUOTE)}`;
-  }
-  return out;
-}
-
 function failure(id: RequestId | null, code: ErrorCode, message: string): ParseFailure {
   return { ok: false, error: { id, code, message } };
 }
@@ -110,6 +111,3 @@ function quote(text: string): string {
   return JSON.stringify(truncate(text, MAX_QUOTE));
 }
 
-function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max)}...`;
-}

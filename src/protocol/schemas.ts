@@ -8,9 +8,7 @@ import { z } from 'zod';
 import {
   ACTIVE_STATES,
   TERMINAL_STATES,
-  type CommandTaskSpec,
   type LogLine,
-  type ModuleTaskSpec,
   type Progress,
   type ResourceUsage,
   type StallInfo,
@@ -18,33 +16,16 @@ import {
   type TaskError,
   type TaskOutcome,
   type TaskSnapshot,
-  type TaskSpec,
 } from '../supervisor/types.js';
-import { MAX_TIMER_MS, MAX_TIMER_TEXT } from '../supervisor/limits.js';
-import { MAX_PATH_CHARS, specLimitIssue } from './limits.js';
+import { TASK_ID_PATTERN, TASK_ID_RULE } from '../common/task-id.js';
+import { taskSpecSchema } from '../supervisor/spec.js';
+import { inputBytesIssue } from './limits.js';
 
-/**
- * Options for every safeParse in this module. Zod's default "Invalid input:
- * expected string, received undefined" is long; a short message reads better
- * after the field path ("TASK_REQUEST.spec.module: expected string, got number").
- */
-export const PARSE_OPTIONS = {
-  error: (issue: z.core.$ZodRawIssue): string | undefined => {
-    if (issue.code !== 'invalid_type') return undefined;
-    if (issue.input === undefined) return `required (expected ${issue.expected})`;
-    return `expected ${issue.expected}, got ${describeValue(issue.input)}`;
-  },
-} as const;
-
-function describeValue(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'array';
-  if (typeof value === 'number' && !Number.isInteger(value)) return 'non-integer number';
-  return typeof value;
-}
+export { PARSE_OPTIONS } from '../common/zod-issues.js';
+export { CommandTaskSpecSchema, ModuleTaskSpecSchema } from '../supervisor/spec.js';
 
 /** Task ids are short strings ("1", "2", ...); the bound keeps ids safe in file names and replies. */
-export const TaskIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected a task id (1-64 of A-Z a-z 0-9 _ -)');
+export const TaskIdSchema = z.string().regex(TASK_ID_PATTERN, `expected a task id (${TASK_ID_RULE})`);
 
 export const TaskStateSchema = z.enum([...ACTIVE_STATES, ...TERMINAL_STATES]);
 export const TerminalStateSchema = z.enum(TERMINAL_STATES);
@@ -59,65 +40,10 @@ export const StopReasonSchema: z.ZodType<StopReason> = z.enum([
   'shutdown',
 ]);
 
-/** A delay that arms a timer: Node turns one above MAX_TIMER_MS into 1 ms. */
-const durationMs = z.number().int().min(0).max(MAX_TIMER_MS, `must be at most ${MAX_TIMER_TEXT}`);
-const path = z.string().min(1).max(MAX_PATH_CHARS, `longer than ${MAX_PATH_CHARS} characters (PATH_MAX)`);
 const timestamp = z.number().min(0);
 
-/** Fields shared by both spec kinds. */
-const commonSpecFields = {
-  name: z.string().max(200).optional(),
-  cwd: path.optional(),
-  env: z.record(z.string(), z.string()).optional(),
-  timeoutMs: durationMs.optional(),
-  graceMs: durationMs.optional(),
-  priority: z.enum(['idle', 'low', 'normal']).optional(),
-};
-
-/**
- * Strict (unknown keys rejected): a typo such as `arg` for `args` should be an
- * error the user sees, not a silently ignored option.
- */
-export const ModuleTaskSpecSchema: z.ZodType<ModuleTaskSpec> = z.strictObject({
-  module: path,
-  input: z.unknown().optional(),
-  ...commonSpecFields,
-});
-
-export const CommandTaskSpecSchema: z.ZodType<CommandTaskSpec> = z.strictObject({
-  command: path,
-  args: z.array(z.string()).optional(),
-  ...commonSpecFields,
-});
-
-/**
- * A module spec or a command spec. Not a plain z.union: a failed union reports
- * only "Invalid input" for the whole object, while picking the branch by its key
- * reports the exact field ("spec.module: expected string, got number").
- */
-export const TaskSpecSchema: z.ZodType<TaskSpec> = z.unknown().transform((value, ctx): TaskSpec => {
-  const fail = (message: string, path: PropertyKey[] = []): never => {
-    ctx.addIssue({ code: 'custom', message, path });
-    return z.NEVER;
-  };
-  if (value === undefined) return fail('required (expected a module or command spec)');
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return fail(`expected an object with "module" or "command", got ${describeValue(value)}`);
-  }
-  const hasModule = 'module' in value;
-  const hasCommand = 'command' in value;
-  if (hasModule && hasCommand) return fail('give either "module" or "command", not both');
-  if (!hasModule && !hasCommand) return fail('expected "module" (a task module path) or "command"');
-  // Size and depth first, in time linear in the spec: past them, zod would build one issue
-  // per bad element of a huge list (seconds for a 1 MiB line).
-  const tooMuch = specLimitIssue(value, hasModule);
-  if (tooMuch) return fail(tooMuch.message, tooMuch.path);
-  const schema = hasModule ? ModuleTaskSpecSchema : CommandTaskSpecSchema;
-  const parsed = schema.safeParse(value, PARSE_OPTIONS);
-  if (parsed.success) return parsed.data;
-  for (const issue of parsed.error.issues) fail(issue.message, issue.path);
-  return z.NEVER;
-});
+/** Specs as TASK_REQUEST carries them: any spec (supervisor/spec.ts), and an input that fits a line. */
+export const TaskSpecSchema = taskSpecSchema({ extraIssue: inputBytesIssue });
 
 export const ProgressSchema: z.ZodType<Progress> = z.object({
   fraction: z.number().min(0).max(1),
@@ -173,7 +99,7 @@ export const TaskOutcomeSchema: z.ZodType<TaskOutcome> = z.object({
   attempt: z.number().int().min(1),
 });
 
-export const TaskSnapshotSchema: z.ZodType<TaskSnapshot> = z.object({
+export const TaskSnapshotSchema: z.ZodType<TaskSnapshot, unknown> = z.object({
   id: TaskIdSchema,
   name: z.string(),
   kind: z.enum(['module', 'command']),

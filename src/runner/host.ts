@@ -15,12 +15,22 @@ import { createRequire, register } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { isTaskDefinition, type TaskContext, type TaskFunction } from './define-task.js';
-import { PRELOAD_ENV, toTaskError, type FromRunner, type RunMessage, type ToRunner } from './messages.js';
+import { PRELOAD_ENV, type FromRunner, type RunMessage, type ToRunner } from '../common/runner-ipc.js';
+import { toTaskError, withCode } from '../common/task-errors.js';
 import { ProgressThrottle } from './progress-throttle.js';
+import { enterOwnCgroup } from '../process/cgroup/enter.js';
 
 if (typeof process.send !== 'function') {
   console.error('taskwarden runner: must be started by a Supervisor (no IPC channel)');
   process.exit(2);
+}
+
+// Into the task's cgroup before any task code is loaded; a runner that cannot must not run uncontained.
+try {
+  enterOwnCgroup();
+} catch (error) {
+  console.error(`taskwarden runner: cannot enter the task's cgroup: ${(error as Error).message}`);
+  process.exit(125);
 }
 
 
@@ -75,7 +85,7 @@ async function finish(message: FromRunner): Promise<void> {
 async function loadTask(modulePath: string, cwd: string): Promise<TaskFunction> {
   const absolute = isAbsolute(modulePath) ? modulePath : resolve(cwd, modulePath);
   if (!existsSync(absolute)) {
-    throw Object.assign(new Error(`cannot find task module ${absolute}: check the path`), { code: 'MODULE_NOT_FOUND' });
+    throw withCode('MODULE_NOT_FOUND', new Error(`cannot find task module ${absolute}: check the path`));
   }
   provideTaskwardenTo(absolute);
   let namespace: Record<string, unknown>;
@@ -86,17 +96,14 @@ async function loadTask(modulePath: string, cwd: string): Promise<TaskFunction> 
     if (code === 'ERR_MODULE_NOT_FOUND') throw importNotFound(absolute, error as Error);
     if (code === 'MODULE_NOT_FOUND' && /\nRequire stack:\n- /.test(String((error as Error).message))) throw requireNotFound(absolute, error as Error);
     if (error instanceof SyntaxError) {
-      throw Object.assign(new SyntaxError(`task module ${absolute} does not parse: ${error.message}`), { code: 'MODULE_SYNTAX_ERROR', stack: error.stack });
+      throw withCode('MODULE_SYNTAX_ERROR', new SyntaxError(`task module ${absolute} does not parse: ${error.message}`), { stack: error.stack });
     }
     throw error;
   }
   const candidate = namespace.default;
   if (isTaskDefinition(candidate)) return candidate.run;
   if (typeof candidate === 'function') return candidate as TaskFunction;
-  throw Object.assign(
-    new TypeError(`task module ${absolute} has no task: its default export must be defineTask(async (input, ctx) => ...)`),
-    { code: 'NO_TASK_EXPORT' },
-  );
+  throw withCode('NO_TASK_EXPORT', new TypeError(`task module ${absolute} has no task: its default export must be defineTask(async (input, ctx) => ...)`));
 }
 
 /**
@@ -127,7 +134,7 @@ function provideTaskwardenTo(modulePath: string): void {
 function importNotFound(modulePath: string, error: Error): Error {
   const match = /Cannot find (package|module) '([^']+)' imported from (.+)$/m.exec(error.message);
   // No stack: it would show Node's loader, not the task; the message says all there is.
-  if (!match) return Object.assign(new Error(`task module ${modulePath} imports something that cannot be found: ${error.message}`), { code: 'IMPORT_NOT_FOUND', stack: undefined });
+  if (!match) return withCode('IMPORT_NOT_FOUND', new Error(`task module ${modulePath} imports something that cannot be found: ${error.message}`), { stack: undefined });
   const [, kind, what, importer] = match as unknown as [string, string, string, string];
   const from = importer.startsWith('file:') ? fileURLToPath(importer) : importer;
   const via = from === modulePath || from === realPath(modulePath) ? `the task module ${modulePath}` : `${from} (imported by the task module ${modulePath})`;
@@ -136,7 +143,7 @@ function importNotFound(modulePath: string, error: Error): Error {
     kind === 'package'
       ? `${via} imports '${what}', which cannot be found from ${dir}: install ${packageName(what)} there (npm install ${packageName(what)}), or in a directory above it`
       : `${via} imports ${what}, which does not exist: check the path of the import`;
-  return Object.assign(new Error(message), { code: 'IMPORT_NOT_FOUND', stack: undefined });
+  return withCode('IMPORT_NOT_FOUND', new Error(message), { stack: undefined });
 }
 
 /** The same for require() in a CommonJS task module ("Cannot find module 'x'\nRequire stack:\n- /dir/task.cjs"). */
@@ -150,7 +157,7 @@ function requireNotFound(modulePath: string, error: Error): Error {
     ? `${via} requires ${what}, which does not exist: check the path of the require`
     : `${via} requires '${what}', which cannot be found from ${dirname(from)}: install ${packageName(what)} there (npm install ${packageName(what)})` +
       (own ? ", or write the task module as an ES module (.mjs with import), which gets the runner's own taskwarden" : ', or in a directory above it');
-  return Object.assign(new Error(message), { code: 'IMPORT_NOT_FOUND', stack: undefined });
+  return withCode('IMPORT_NOT_FOUND', new Error(message), { stack: undefined });
 }
 
 function realPath(path: string): string {

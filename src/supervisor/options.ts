@@ -3,7 +3,9 @@ import os from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PRIORITIES, cpuPriority, type CpuPriority, type Priority } from '../process/priority.js';
-import { MAX_INPUT_DEPTH, MAX_TIMER_MS, MAX_TIMER_TEXT, nestsDeeperThan } from './limits.js';
+import { PARSE_OPTIONS, formatIssues } from '../common/zod-issues.js';
+import { MAX_TIMER_MS, MAX_TIMER_TEXT } from './limits.js';
+import { MemoryMaxSchema, TaskSpecSchema } from './spec.js';
 import type { StallPolicy, TaskSpec } from './types.js';
 
 export interface SupervisorOptions {
@@ -50,9 +52,25 @@ export interface SupervisorOptions {
    * finds what a crashed one left behind.
    */
   lineageToken?: string;
+  /**
+   * How task processes are held: 'auto' (default) a cgroup per task where this process can make
+   * one (see README, No orphans), else a process group; 'cgroup' requires the cgroup (start-up
+   * fails, saying why, where there is none); 'process-group' never uses one.
+   * $TASKWARDEN_CGROUPS=off turns 'auto' into 'process-group'.
+   */
+  containment?: Containment;
+  /**
+   * Memory limit of each task in bytes (all its processes together), default none. Over it the
+   * kernel's OOM killer ends the task, which fails with error code OOM_KILLED. Per task:
+   * spec.memoryMax. Needs a cgroup memory controller: start() refuses it where there is none.
+   */
+  memoryMax?: number;
 }
 
-export type ResolvedOptions = Required<Omit<SupervisorOptions, 'nice' | 'priority' | 'lineageToken'>> & { cpu: CpuPriority };
+export type Containment = 'auto' | 'cgroup' | 'process-group';
+export const CONTAINMENTS: readonly Containment[] = ['auto', 'cgroup', 'process-group'];
+
+export type ResolvedOptions = Required<Omit<SupervisorOptions, 'nice' | 'priority' | 'lineageToken' | 'memoryMax'>> & { cpu: CpuPriority; memoryMax?: number };
 
 export function resolveOptions(options: SupervisorOptions = {}): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('Supervisor options must be an object');
@@ -71,7 +89,12 @@ export function resolveOptions(options: SupervisorOptions = {}): ResolvedOptions
     progressIntervalMs: options.progressIntervalMs ?? 50,
     nextId: options.nextId ?? (() => String(++counter)),
     preload: (options.preload ?? []).map(toModuleUrl),
+    containment: options.containment ?? 'auto',
+    ...(options.memoryMax !== undefined ? { memoryMax: checkMemoryMax(options.memoryMax, 'Supervisor option memoryMax') } : {}),
   };
+  if (!CONTAINMENTS.includes(resolved.containment)) {
+    throw new TypeError(`Supervisor option containment must be 'auto', 'cgroup' or 'process-group', got ${JSON.stringify(resolved.containment)}`);
+  }
   positiveInteger('concurrency', resolved.concurrency);
   nonNegative('graceMs', resolved.graceMs);
   timerDelay('graceMs', resolved.graceMs);
@@ -92,6 +115,12 @@ export function resolveOptions(options: SupervisorOptions = {}): ResolvedOptions
   // backoff is capped at 30 s), so any positive value works and none is bounded here.
   if (typeof resolved.nextId !== 'function') throw new TypeError('Supervisor option nextId must be a function returning a string');
   return resolved;
+}
+
+function checkMemoryMax(value: unknown, what: string): number {
+  const parsed = MemoryMaxSchema.safeParse(value);
+  if (!parsed.success) throw new TypeError(`${what} ${parsed.error.issues[0]!.message}, got ${String(value)}`);
+  return parsed.data;
 }
 
 /** The environment variable that sets the default priority (when neither `priority` nor `nice` is given). */
@@ -142,47 +171,20 @@ function nonNegative(name: string, value: unknown): void {
   }
 }
 
-/** Checks a task spec and returns a copy the supervisor owns (the caller may mutate theirs). */
+/**
+ * Checks a task spec against the one spec schema (spec.ts: the daemon and the UI's templates
+ * use the same) and returns a copy the supervisor owns (the caller may mutate theirs).
+ */
 export function validateSpec(spec: unknown): TaskSpec {
-  if (typeof spec !== 'object' || spec === null) throw new TypeError('start() expects a task spec object: { module, input } or { command, args }');
-  const s = spec as Record<string, unknown>;
-  const hasModule = s.module !== undefined;
-  const hasCommand = s.command !== undefined;
-  if (hasModule === hasCommand) throw new TypeError('a task spec needs exactly one of "module" (a Node task module path) or "command" (a program to run)');
-  if (hasModule && (typeof s.module !== 'string' || s.module.length === 0)) throw new TypeError(`task spec "module" must be a non-empty path string, got ${typeof s.module}`);
-  if (hasCommand && (typeof s.command !== 'string' || s.command.length === 0)) throw new TypeError(`task spec "command" must be a non-empty string, got ${typeof s.command}`);
-  if (s.args !== undefined && (!hasCommand || !Array.isArray(s.args) || !s.args.every((a) => typeof a === 'string'))) {
-    throw new TypeError('task spec "args" must be an array of strings, and goes with "command"');
-  }
-  if (hasCommand && s.input !== undefined) throw new TypeError('task spec "input" goes with "module"; pass a command its data through "args" or "env"');
-  for (const key of ['name', 'cwd'] as const) {
-    if (s[key] !== undefined && typeof s[key] !== 'string') throw new TypeError(`task spec "${key}" must be a string, got ${typeof s[key]}`);
-  }
-  if (s.env !== undefined && (typeof s.env !== 'object' || s.env === null || !Object.values(s.env).every((v) => typeof v === 'string'))) {
-    throw new TypeError('task spec "env" must be an object of string values (it replaces the environment; spread process.env to extend it)');
-  }
-  for (const key of ['timeoutMs', 'graceMs'] as const) {
-    const v = s[key];
-    if (v !== undefined && (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v))) {
-      throw new TypeError(`task spec "${key}" must be a non-negative number of milliseconds, got ${String(v)}`);
-    }
-    if (v !== undefined && v > MAX_TIMER_MS) throw new TypeError(`task spec "${key}" must be at most ${MAX_TIMER_TEXT}, got ${String(v)}`);
-  }
-  if (s.priority !== undefined) checkPriority(s.priority, 'task spec "priority"');
-  if (hasModule && s.input !== undefined) {
-    // Before structuredClone: that one overflows the stack on deep input only from a deep
-    // enough call stack, while the IPC send, later, overflows from a shallower one.
-    if (nestsDeeperThan(s.input, MAX_INPUT_DEPTH)) {
-      throw new TypeError(
-        `task spec "input" nests arrays/objects more than ${MAX_INPUT_DEPTH} levels deep, too deep to send to the task process; ` +
-          'flatten it, or write the data to a file and pass its path in the input',
-      );
-    }
+  const parsed = TaskSpecSchema.safeParse(spec, PARSE_OPTIONS);
+  if (!parsed.success) throw new TypeError(formatIssues('task spec', parsed.error.issues, { quotePath: true }));
+  const valid = parsed.data;
+  if ('module' in valid && valid.input !== undefined) {
     try {
-      structuredClone(s.input);
+      structuredClone(valid.input);
     } catch (error) {
-      throw new TypeError(`task input is not structured-clonable (functions, symbols, class instances with private state can't cross processes): ${(error as Error).message}`, { cause: error });
+      throw new TypeError(`task spec "input" is not structured-clonable (functions, symbols, class instances with private state can't cross processes): ${(error as Error).message}`);
     }
   }
-  return { ...(s as unknown as TaskSpec), ...(s.args ? { args: [...s.args] } : {}) };
+  return valid;
 }

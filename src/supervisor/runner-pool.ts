@@ -5,17 +5,43 @@
  * Only tasks with the supervisor's own env can use one: env is fixed at spawn.
  */
 import type { ChildProcess } from 'node:child_process';
-import { PACKAGE_ENTRY_URL, spawnRunner } from '../process/spawn.js';
+import { PACKAGE_ENTRY_URL } from '../common/runner-ipc.js';
+import { spawnRunner } from '../process/spawn.js';
 import { signalGroup } from '../process/group.js';
 import type { OrphanGuard } from '../process/orphan-guard.js';
 import type { CpuPriority } from '../process/priority.js';
 import type { LineageMark } from '../process/lineage.js';
+import type { TaskCgroups } from '../process/cgroup/owner.js';
+import type { TaskCgroup } from '../process/cgroup/task-cgroup.js';
+
+export interface RunnerPoolOptions {
+  size: number;
+  priority: CpuPriority;
+  guard: OrphanGuard;
+  mark: LineageMark;
+  preload?: readonly string[];
+  /** With cgroup containment: each runner is born in a cgroup of its own, which goes with it to its task. */
+  cgroups?: TaskCgroups | undefined;
+}
+
+/** A runner handed out, with the cgroup it lives in. */
+export interface PooledRunner {
+  child: ChildProcess;
+  cgroup?: TaskCgroup;
+}
 
 /** How long after a runner is taken its replacement is spawned. */
 const REFILL_DELAY_MS = 20;
 
 export class RunnerPool {
   readonly #idle: ChildProcess[] = [];
+  readonly #cgroupOf = new Map<ChildProcess, TaskCgroup>();
+  readonly size: number;
+  readonly priority: CpuPriority;
+  readonly guard: OrphanGuard;
+  readonly mark: LineageMark;
+  readonly preload: readonly string[];
+  readonly cgroups: TaskCgroups | undefined;
   readonly #ready = new Set<ChildProcess>();
   #waiters: Array<() => void> = [];
   /** Booting runners frozen (SIGSTOP) while a stop is under way. */
@@ -24,18 +50,18 @@ export class RunnerPool {
   #paused = false;
   #refillScheduled = false;
 
-  constructor(
-    private readonly size: number,
-    private readonly priority: CpuPriority,
-    private readonly guard: OrphanGuard,
-    private readonly mark: LineageMark,
-    private readonly preload: readonly string[] = [],
-  ) {
+  constructor(options: RunnerPoolOptions) {
+    this.size = options.size;
+    this.priority = options.priority;
+    this.guard = options.guard;
+    this.mark = options.mark;
+    this.preload = options.preload ?? [];
+    this.cgroups = options.cgroups;
     this.#refill();
   }
 
   /** An idle runner (maybe still booting: messages queue until it listens), or undefined. */
-  take(): ChildProcess | undefined {
+  take(): PooledRunner | undefined {
     // A runner that said 'ready' first; one still booting is still faster than a cold spawn.
     const index = Math.max(0, this.#idle.findIndex((r) => this.#ready.has(r)));
     const runner = this.#idle.splice(index, 1)[0];
@@ -46,7 +72,10 @@ export class RunnerPool {
       runner.removeAllListeners('message');
       this.#scheduleRefill();
     }
-    return runner;
+    if (!runner) return undefined;
+    const cgroup = this.#cgroupOf.get(runner);
+    this.#cgroupOf.delete(runner);
+    return cgroup ? { child: runner, cgroup } : { child: runner };
   }
 
   /** Resolves once every idle slot holds a runner that is ready (booted and preloaded). */
@@ -103,11 +132,30 @@ export class RunnerPool {
     this.#wakeWaiters();
     for (const runner of this.#idle.splice(0)) {
       runner.removeAllListeners('exit');
+      const cgroup = this.#cgroupOf.get(runner);
+      cgroup?.kill();
       if (runner.pid) {
         signalGroup(runner.pid, 'SIGKILL');
         this.guard.unregister(runner.pid);
       }
+      if (cgroup) runner.once('exit', () => this.#removeCgroup(runner));
     }
+  }
+
+  /** An idle runner's cgroup, once it is gone: the kill ends its processes, removal follows when the kernel has them out. */
+  #removeCgroup(runner: ChildProcess): void {
+    const cgroup = this.#cgroupOf.get(runner);
+    if (!cgroup) return;
+    cgroup.kill();
+    let tries = 0;
+    const retry = () => {
+      if (cgroup.remove() || ++tries > 50) {
+        this.#cgroupOf.delete(runner);
+        return;
+      }
+      setTimeout(retry, 20).unref();
+    };
+    retry();
   }
 
   #scheduleRefill(): void {
@@ -124,11 +172,26 @@ export class RunnerPool {
 
   #refill(): void {
     while (!this.#closed && !this.#paused && this.#idle.length < this.size) {
-      const runner = spawnRunner({ priority: this.priority, preload: [PACKAGE_ENTRY_URL, ...this.preload], mark: [this.mark.name, ''] });
+      let cgroup: TaskCgroup | undefined;
+      try {
+        cgroup = this.cgroups?.create();
+        cgroup?.setCpu(this.priority);
+      } catch {
+        cgroup?.remove();
+        return; // no cgroup, no prewarming: tasks then make their own (and say what failed)
+      }
+      const runner = spawnRunner({
+        priority: this.priority,
+        preload: [PACKAGE_ENTRY_URL, ...this.preload],
+        mark: [this.mark.name, ''],
+        ...(cgroup ? { cgroup } : {}),
+      });
       if (!runner.pid) {
         runner.on('error', () => {});
+        cgroup?.remove();
         return;
       }
+      if (cgroup) this.#cgroupOf.set(runner, cgroup);
       const pid = runner.pid;
       this.guard.register(pid);
       // Idle runners stay out of the event loop's reckoning: an idle pool must not keep a program alive.
@@ -151,6 +214,7 @@ export class RunnerPool {
         this.#ready.delete(runner);
         this.#frozen.delete(runner);
         this.guard.unregister(pid);
+        this.#removeCgroup(runner);
         this.#scheduleRefill();
       });
       this.#idle.push(runner);

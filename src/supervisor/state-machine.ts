@@ -9,6 +9,7 @@
  */
 import type { StopReason, TaskError, TaskOutcome, TaskState, TerminalState } from './types.js';
 import { isTerminalState } from './types.js';
+import { taskError } from '../common/task-errors.js';
 
 export type RunnerReport =
   | { kind: 'result'; value: unknown }
@@ -33,6 +34,8 @@ export interface MachineState {
   readonly outcome?: TaskOutcome;
   /** Why a stop was forced, when it is more than the stop reason says (e.g. the restart limit). */
   readonly stopError?: TaskError;
+  /** The kernel's OOM killer ended a process of the task: the attempt fails with this, whatever else ends it. */
+  readonly oomError?: TaskError;
 }
 
 export type MachineEvent =
@@ -47,7 +50,12 @@ export type MachineEvent =
   | { type: 'cancel'; reason: StopReason; at: number }
   | { type: 'kill'; reason: StopReason; error?: TaskError; at: number }
   | { type: 'restart'; reason: StopReason; delayMs?: number; at: number }
-  | { type: 'grace-expired'; at: number };
+  | { type: 'grace-expired'; at: number }
+  /** Freeze a running task (it keeps its slot and its memory), and thaw it again. */
+  | { type: 'pause'; at: number }
+  | { type: 'resume'; at: number }
+  /** The task went over its memory limit and the kernel killed a process of it: the rest goes too. */
+  | { type: 'oom-killed'; error: TaskError; at: number };
 
 export type MachineAction =
   | { type: 'spawn'; delayMs: number }
@@ -59,6 +67,9 @@ export type MachineAction =
    * leftovers of a finished leader are drained. After the signal, which it must not delay.
    */
   | { type: 'restore-priority' }
+  /** Freeze every process of the task (cgroup.freeze, or SIGSTOP to its group), or thaw them. */
+  | { type: 'freeze' }
+  | { type: 'thaw' }
   | { type: 'arm-grace' }
   | { type: 'disarm-grace' }
   | { type: 'watch-group' }
@@ -77,7 +88,7 @@ export function initialState(kind: 'module' | 'command', attempt = 1): MachineSt
 
 /** True for states in which the task holds one of the supervisor's concurrency slots. */
 export function holdsSlot(state: TaskState): boolean {
-  return state === 'starting' || state === 'running' || state === 'cancelling' || state === 'killing';
+  return state === 'starting' || state === 'running' || state === 'paused' || state === 'cancelling' || state === 'killing';
 }
 
 const unchanged = (s: MachineState): Transition => ({ next: s, actions: [] });
@@ -125,7 +136,7 @@ function fromActive(s: MachineState, e: MachineEvent): Transition {
     case 'group-lingering':
       // The leader ended on its own but left processes in its group: stop them like a cancel would.
       if (s.draining || s.state === 'cancelling' || s.state === 'killing') return unchanged(s);
-      return { next: { ...s, draining: true }, actions: [{ type: 'signal', signal: 'SIGTERM' }, { type: 'restore-priority' }, { type: 'arm-grace' }] };
+      return { next: { ...s, draining: true }, actions: [{ type: 'signal', signal: 'SIGTERM' }, ...thawIfPaused(s), { type: 'restore-priority' }, { type: 'arm-grace' }] };
     case 'group-empty':
       return s.exit ? onGone(s, e.at) : unchanged(s);
     case 'cancel':
@@ -136,6 +147,12 @@ function fromActive(s: MachineState, e: MachineEvent): Transition {
       return onRestart(s, e.reason, e.delayMs ?? 0);
     case 'grace-expired':
       return onGraceExpired(s);
+    case 'oom-killed':
+      return onOomKilled(s, e.error);
+    case 'pause':
+      return s.state === 'running' ? { next: { ...s, state: 'paused' }, actions: [{ type: 'freeze' }] } : unchanged(s);
+    case 'resume':
+      return s.state === 'paused' ? { next: { ...s, state: 'running' }, actions: [{ type: 'thaw' }] } : unchanged(s);
     default:
       return unchanged(s);
   }
@@ -148,7 +165,8 @@ function onCancel(s: MachineState, reason: StopReason): Transition {
   return {
     next: { ...s, state: 'cancelling', stopReason: reason },
     // The signal first: it stops the whole group even if the runner never reads its IPC channel again.
-    actions: [{ type: 'signal', signal: 'SIGTERM' }, { type: 'restore-priority' }, { type: 'abort', reason }, { type: 'arm-grace' }],
+    // A paused task is thawed right after it: it wakes with the signal pending, and its grace counts from now.
+    actions: [{ type: 'signal', signal: 'SIGTERM' }, ...thawIfPaused(s), { type: 'restore-priority' }, { type: 'abort', reason }, { type: 'arm-grace' }],
   };
 }
 
@@ -158,8 +176,13 @@ function onKill(s: MachineState, reason: StopReason): Transition {
   // restored for the exit either way: a cancel's priority window may be over.
   return {
     next: { ...s, state: 'killing', stopReason: reason },
-    actions: [{ type: 'disarm-grace' }, { type: 'signal', signal: 'SIGKILL' }, { type: 'restore-priority' }],
+    actions: [{ type: 'disarm-grace' }, { type: 'signal', signal: 'SIGKILL' }, ...thawIfPaused(s), { type: 'restore-priority' }],
   };
+}
+
+/** SIGKILL ends frozen and stopped processes alike; a SIGTERM needs them running to be handled. */
+function thawIfPaused(s: MachineState): MachineAction[] {
+  return s.state === 'paused' ? [{ type: 'thaw' }] : [];
 }
 
 function onRestart(s: MachineState, reason: StopReason, delayMs: number): Transition {
@@ -167,7 +190,7 @@ function onRestart(s: MachineState, reason: StopReason, delayMs: number): Transi
   if (s.state === 'killing') return { next: marked, actions: [] };
   return {
     next: { ...marked, state: 'killing', stopReason: reason },
-    actions: [{ type: 'disarm-grace' }, { type: 'signal', signal: 'SIGKILL' }, { type: 'restore-priority' }],
+    actions: [{ type: 'disarm-grace' }, { type: 'signal', signal: 'SIGKILL' }, ...thawIfPaused(s), { type: 'restore-priority' }],
   };
 }
 
@@ -179,6 +202,17 @@ function onGraceExpired(s: MachineState): Transition {
   // Leftovers of a leader that ended on its own, or a kill not yet confirmed: SIGKILL again is harmless.
   if (s.draining || s.state === 'killing') return { next: s, actions: [{ type: 'signal', signal: 'SIGKILL' }] };
   return unchanged(s);
+}
+
+/** What survived the OOM killer is killed at once (v1 memory cgroups end one process, not the task). */
+function onOomKilled(s: MachineState, error: TaskError): Transition {
+  if (s.oomError) return unchanged(s);
+  const next: MachineState = { ...s, oomError: error };
+  if (s.state === 'killing') return { next, actions: [{ type: 'signal', signal: 'SIGKILL' }] };
+  return {
+    next: { ...next, state: 'killing' },
+    actions: [{ type: 'disarm-grace' }, { type: 'signal', signal: 'SIGKILL' }, ...thawIfPaused(s), { type: 'restore-priority' }],
+  };
 }
 
 /** The leader is reaped and its group is empty: the attempt is over. */
@@ -197,7 +231,7 @@ function onGone(s: MachineState, at: number): Transition {
  */
 function finalState(s: MachineState): TerminalState {
   if (s.report?.kind === 'result') return 'completed';
-  if (s.report?.kind === 'error') return 'failed';
+  if (s.report?.kind === 'error' || s.oomError) return 'failed';
   if (s.state === 'killing') return 'killed';
   if (s.state === 'cancelling' || s.report?.kind === 'cancelled') return 'cancelled';
   if (s.kind === 'command' && s.exit?.code === 0) return 'completed';
@@ -220,17 +254,18 @@ function finish(s: MachineState, state: TerminalState, at: number, actions: Mach
 }
 
 function outcomeError(s: MachineState, state: TerminalState): TaskError | undefined {
+  if (state === 'failed' && s.oomError) return s.oomError;
   if (s.report?.kind === 'error') return s.report.error;
   if (state === 'killed' && s.stopError) return s.stopError;
   if (state === 'killed' && s.escalated) {
-    return { name: 'GraceExpired', code: 'GRACE_EXPIRED', message: 'the task did not stop within the grace period and was killed (SIGKILL)' };
+    return taskError('GRACE_EXPIRED', 'the task did not stop within the grace period and was killed (SIGKILL)');
   }
   if (state !== 'failed' || !s.exit) return undefined;
   if (s.exit.signal) {
-    return { name: 'ExitSignal', code: 'EXIT_SIGNAL', message: `the task process was ended by ${s.exit.signal}, which taskwarden did not send (e.g. the OOM killer)` };
+    return taskError('EXIT_SIGNAL', `the task process was ended by ${s.exit.signal}, which taskwarden did not send (e.g. the OOM killer)`);
   }
   const what = s.kind === 'module' ? 'the task process exited without reporting a result' : 'the command failed';
-  return { name: 'ExitCode', code: 'EXIT_CODE', message: `${what} (exit code ${s.exit.code})` };
+  return taskError('EXIT_CODE', `${what} (exit code ${s.exit.code})`);
 }
 
 function freshAttempt(s: MachineState): MachineState {

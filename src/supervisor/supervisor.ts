@@ -4,23 +4,29 @@
  * Everything that touches the OS lives in src/process; everything that decides
  * lives in the machine. This file wires the two and keeps the bookkeeping.
  */
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { basename, resolve } from 'node:path';
 import { isGroupEmpty, signalGroup } from '../process/group.js';
-import { isSameLiveProcess } from '../process/proc.js';
+import { isSameLiveProcess, readProcStat } from '../process/proc.js';
+import { automaticContainment, cgroupPriorityMechanism, containmentSupport, processGroupSupport, type ContainmentSupport } from '../process/cgroup/support.js';
+import { sweepLeftovers, TaskCgroups } from '../process/cgroup/owner.js';
+import type { TaskCgroup } from '../process/cgroup/task-cgroup.js';
 import { cpuPriority, lowerPriority, priorityMechanism, restorePriority, restorePriorityInBackground, type CpuPriority } from '../process/priority.js';
 import { LineSplitter } from '../process/lines.js';
 import { LineageMark } from '../process/lineage.js';
 import { OrphanGuard } from '../process/orphan-guard.js';
 import { resolveCommand, spawnCommand, spawnRunner } from '../process/spawn.js';
-import { toTaskError, type FromRunner, type ToRunner } from '../runner/messages.js';
+import type { FromRunner, ToRunner } from '../common/runner-ipc.js';
+import { taskError, toTaskError, withCode } from '../common/task-errors.js';
+import { TASK_ID_RULE, isTaskId } from '../common/task-id.js';
 import { resolveOptions, validateSpec, type ResolvedOptions, type SupervisorOptions } from './options.js';
 import { RunnerPool } from './runner-pool.js';
 import { holdsSlot, initialState, transition, type MachineAction, type MachineEvent, type MachineState } from './state-machine.js';
 import { Task } from './task.js';
-import { UsageSampler } from './usage-sampler.js';
+import { UsageSampler, type SampleTarget } from './usage-sampler.js';
 import { RestartIntensity } from './restart-intensity.js';
 import { parseCommandProgress } from './command-progress.js';
 import type {
@@ -38,9 +44,13 @@ interface TaskRecord {
   readonly handle: Task;
   readonly createdAt: number;
   readonly restarts: RestartIntensity;
+  /** Bytes, or undefined for no limit. */
+  readonly memoryMax: number | undefined;
   machine: MachineState;
   child?: ChildProcess;
   pid?: number;
+  /** The attempt's cgroup (cgroup containment): made before its spawn, removed once it is empty. */
+  cgroup?: TaskCgroup;
   /** Descendants that left the group (setsid), by pid -> start time. */
   escapees: Map<number, number>;
   /** The strongest signal this attempt was sent: lineage strays found later get the same. */
@@ -90,6 +100,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly #tasks = new Map<string, TaskRecord>();
   readonly #queue: TaskRecord[] = [];
   readonly #mark: LineageMark;
+  readonly #containment: ContainmentSupport;
+  /** Makes the task cgroups; undefined with process-group containment. */
+  readonly #cgroups: TaskCgroups | undefined;
   readonly #guard: OrphanGuard;
   readonly #pool: RunnerPool | undefined;
   readonly #sampler: UsageSampler;
@@ -108,9 +121,20 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   constructor(options: SupervisorOptions = {}) {
     super();
     this.#options = resolveOptions(options);
-    this.#mark = new LineageMark(options.lineageToken);
-    this.#guard = new OrphanGuard(this.#mark);
-    this.#pool = this.#options.prewarm > 0 ? new RunnerPool(this.#options.prewarm, this.#options.cpu, this.#guard, this.#mark, this.#options.preload) : undefined;
+    const token = options.lineageToken ?? randomBytes(8).toString('hex');
+    this.#mark = new LineageMark(token);
+    this.#containment = chooseContainment(this.#options.containment);
+    const layout = this.#containment.layout;
+    this.#cgroups = layout ? new TaskCgroups(layout, token) : undefined;
+    if (layout) {
+      // What owners that died with their guard left behind (rare: both killed at once). After this
+      // turn: a daemon's recovery, right after construction, first records which tasks it kills.
+      setImmediate(() => void sweepLeftovers(layout).catch(() => {}));
+    }
+    this.#guard = new OrphanGuard(this.#mark, this.#cgroups && { prefix: this.#cgroups.prefix, parents: this.#cgroups.parents });
+    this.#pool = this.#options.prewarm > 0
+      ? new RunnerPool({ size: this.#options.prewarm, priority: this.#options.cpu, guard: this.#guard, mark: this.#mark, preload: this.#options.preload, cgroups: this.#cgroups })
+      : undefined;
     this.#sampler = new UsageSampler({
       intervalMs: Math.min(this.#options.sampleIntervalMs, Math.max(25, this.#options.stallAfterMs / 4)),
       targets: () => this.#runningRecords(),
@@ -123,7 +147,16 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   /** The CPU priority mechanism in force for tasks at the default priority, in words (diagnostics). */
   get priorityMechanism(): string {
-    return priorityMechanism(this.#options.cpu);
+    const cpu = this.#cgroups?.layout.cpu;
+    return cpu ? cgroupPriorityMechanism(this.#options.cpu, cpu) : priorityMechanism(this.#options.cpu);
+  }
+
+  /**
+   * How task processes are held here: 'cgroup' or 'process-group', what is in force and why not
+   * more (for `taskwarden doctor`, the daemon's WELCOME).
+   */
+  get containment(): ContainmentSupport {
+    return this.#containment;
   }
 
   /** Pid of the orphan guard process (diagnostics, tests). */
@@ -140,14 +173,18 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (this.#shutDown) throw new Error('this Supervisor is shut down: create a new one to start tasks');
     const owned = validateSpec(spec);
     const id = options.id ?? this.#options.nextId();
-    if (typeof id !== 'string' || id.length === 0 || this.#tasks.has(id)) {
-      throw new TypeError(`task id ${JSON.stringify(id)} is not a new non-empty string (ids come from options.id or the nextId option)`);
+    if (!isTaskId(id) || this.#tasks.has(id)) {
+      throw new TypeError(`task id ${JSON.stringify(id)} is not a new task id (${TASK_ID_RULE}; ids come from options.id or the nextId option)`);
     }
     const attempt = options.attempt ?? 1;
     if (!Number.isSafeInteger(attempt) || attempt < 1) throw new TypeError(`start() option attempt must be an integer >= 1, got ${String(attempt)}`);
     const createdAt = options.createdAt ?? Date.now();
     if (!Number.isFinite(createdAt)) throw new TypeError(`start() option createdAt must be a time in ms since the epoch, got ${String(createdAt)}`);
     const kind = 'module' in owned && owned.module !== undefined ? 'module' : 'command';
+    const memoryMax = owned.memoryMax ?? this.#options.memoryMax;
+    if (memoryMax !== undefined && !this.#cgroups?.layout.memory) {
+      throw new TypeError(`cannot limit the memory of task ${id}: ${memoryLimitUnavailable(this.#containment)}`);
+    }
     const record: TaskRecord = {
       id,
       name: owned.name ?? defaultName(owned),
@@ -157,6 +194,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       handle: new Task(this.#taskOwner, id),
       createdAt,
       restarts: new RestartIntensity(this.#options.maxRestarts, this.#options.restartWindowMs, this.#options.restartBackoffMs),
+      memoryMax,
       machine: initialState(kind, attempt),
       escapees: new Map(),
       lastActivityAt: Date.now(),
@@ -194,6 +232,28 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   kill(id: string): void {
     this.#dispatch(this.#record(id), { type: 'kill', reason: 'kill', at: Date.now() });
+  }
+
+  /**
+   * Freezes a running task: every process of it stops where it is, keeping its memory and its
+   * concurrency slot, until resume(). With cgroups the task cannot tell (cgroup.freeze); with
+   * process groups it is SIGSTOP/SIGCONT to the group, which a task can see and a process that
+   * left the group escapes. The watchdog does not count a paused task as stalled; cancel and kill
+   * of a paused task work at once. Throws for a task that is not running or paused.
+   */
+  pause(id: string): void {
+    const record = this.#record(id);
+    if (record.machine.state === 'paused') return;
+    if (record.machine.state !== 'running') throw notPausable(record, 'paused');
+    this.#dispatch(record, { type: 'pause', at: Date.now() });
+  }
+
+  /** Thaws a paused task; nothing for a running one. Throws for a task in any other state. */
+  resume(id: string): void {
+    const record = this.#record(id);
+    if (record.machine.state === 'running') return;
+    if (record.machine.state !== 'paused') throw notPausable(record, 'resumed');
+    this.#dispatch(record, { type: 'resume', at: Date.now() });
   }
 
   restart(id: string): void {
@@ -254,11 +314,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     cancel: (id: string) => this.cancel(id),
     kill: (id: string) => this.kill(id),
     restart: (id: string) => this.restart(id),
+    pause: (id: string) => this.pause(id),
+    resume: (id: string) => this.resume(id),
   };
 
   #record(id: string): TaskRecord {
     const record = this.#tasks.get(id);
-    if (!record) throw Object.assign(new Error(`unknown task id ${JSON.stringify(id)}: see list() for the tasks this supervisor knows`), { code: 'UNKNOWN_TASK' });
+    if (!record) throw withCode('UNKNOWN_TASK', new Error(`unknown task id ${JSON.stringify(id)}: see list() for the tasks this supervisor knows`));
     return record;
   }
 
@@ -288,7 +350,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     // A new attempt has no pid, progress, usage, stall or start of its own yet: none is carried over
     // into its snapshots (the journal records what they say).
     if (next.attempt !== previous.attempt) this.#forgetAttempt(record);
-    if (changed && next.state === 'running') record.startedAt = Date.now();
+    if (changed && next.state === 'running' && previous.state !== 'paused') record.startedAt = Date.now();
     // Before the actions: the booting runners are frozen before the stopping task is signalled.
     const stoppingDelta = Number(isStopping(next.state)) - Number(isStopping(previous.state));
     if (stoppingDelta !== 0) this.#onStoppingChanged(stoppingDelta);
@@ -330,6 +392,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       case 'restore-priority': {
         const pid = record.pid;
         if (pid === undefined || record.cpu.nice === 0) return;
+        if (record.cgroup?.hasCpuControl) return this.#restoreCgroupPriority(record, record.cgroup);
         // Right after the signal, before any listener hears of the stop: a dying task at idle
         // priority must be scheduled to exit, and a slow listener must not hold that up. With more
         // tasks stopping than CPUs the writes go to libuv's pool: each takes the kernel's autogroup
@@ -346,6 +409,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       }
       case 'signal':
         this.#signal(record, action.signal);
+        return;
+      case 'freeze':
+        this.#freeze(record, true);
+        return;
+      case 'thaw':
+        this.#freeze(record, false);
+        // Silence while frozen was not the task's doing: the watchdog counts from now.
+        record.lastActivityAt = Date.now();
+        record.stall = undefined;
         return;
       case 'arm-grace':
         clearTimeout(record.timers.grace);
@@ -371,6 +443,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         this.#settle(record, action.outcome);
         return;
     }
+  }
+
+  /** The cgroup's normal share for the priority window: one write, every process of the task at once. */
+  #restoreCgroupPriority(record: TaskRecord, cgroup: TaskCgroup): void {
+    cgroup.setCpu(NORMAL_CPU);
+    clearTimeout(record.timers.priority);
+    record.timers.priority = setTimeout(() => {
+      if (record.cgroup === cgroup && isStopping(record.machine.state)) cgroup.setCpu(record.cpu);
+    }, PRIORITY_WINDOW_MS);
   }
 
   #schedulePump(): void {
@@ -401,14 +482,16 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     try {
       child = record.kind === 'module' ? this.#spawnModule(record) : this.#spawnCommand(record);
     } catch (error) {
+      this.#releaseCgroup(record);
       // Contained to this task: a throw here would otherwise escape the queue pump and end the owner.
       const cause = toTaskError(error);
       const message = `task ${record.id} could not be started: ${cause.message}`;
       this.#dispatch(record, { type: 'spawn-failed', error: { ...cause, code: cause.code ?? 'SPAWN_FAILED', message }, at: Date.now() });
       return;
     }
-    if (!child) return;
+    if (!child) return this.#releaseCgroup(record);
     if (child.pid === undefined) {
+      this.#releaseCgroup(record);
       child.once('error', (error) => this.#dispatch(record, { type: 'spawn-failed', error: toTaskError(error, 'SPAWN_FAILED'), at: Date.now() }));
       return;
     }
@@ -427,19 +510,25 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const cwd = spec.cwd ?? process.cwd();
     // A prewarmed runner has our env, cwd and priority; a task that wants its own needs a fresh one.
     const samePriority = record.cpu.nice === this.#options.cpu.nice && record.cpu.schedIdle === this.#options.cpu.schedIdle;
-    const runner = spec.env === undefined && samePriority ? this.#pool?.take() : undefined;
+    const pooled = spec.env === undefined && samePriority ? this.#pool?.take() : undefined;
     const mark = this.#markOf(record);
-    const child = runner ?? spawnRunner({ priority: record.cpu, env: spec.env, cwd, mark });
-    if (runner) {
-      runner.ref();
-      (runner.channel as { ref?: () => void } | undefined)?.ref?.();
+    let child: ChildProcess;
+    if (pooled) {
+      child = pooled.child;
+      record.cgroup = pooled.cgroup;
+      if (record.cgroup && record.memoryMax !== undefined) record.cgroup.setMemoryMax(record.memoryMax);
+      child.ref();
+      (child.channel as { ref?: () => void } | undefined)?.ref?.();
+    } else {
+      record.cgroup = this.#newCgroup(record);
+      child = spawnRunner({ priority: record.cpu, env: spec.env, cwd, mark, ...(record.cgroup ? { cgroup: record.cgroup } : {}) });
     }
     try {
       child.send({ t: 'run', module: resolve(cwd, spec.module), input: spec.input, taskId: record.id, attempt: record.machine.attempt, cwd, mark } satisfies ToRunner);
     } catch (error) {
       // The IPC serializer refuses what structuredClone took (a SharedArrayBuffer, say): the runner is ours to end.
       if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
-      throw Object.assign(new Error(`its input cannot be sent to the task process (${(error as Error).message}); pass plain data`), { code: 'INPUT_NOT_SENDABLE' });
+      throw withCode('INPUT_NOT_SENDABLE', new Error(`its input cannot be sent to the task process (${(error as Error).message}); pass plain data`));
     }
     return child;
   }
@@ -450,11 +539,42 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const cwd = spec.cwd ?? process.cwd();
     const file = resolveCommand(spec.command, env, cwd);
     if (!file) {
-      const error = { name: 'CommandNotFound', code: 'COMMAND_NOT_FOUND', message: `command not found: ${spec.command} (task ${record.id}): check the name and PATH` };
+      const error = taskError('COMMAND_NOT_FOUND', `command not found: ${spec.command} (task ${record.id}): check the name and PATH`);
       this.#dispatch(record, { type: 'spawn-failed', error, at: Date.now() });
       return undefined;
     }
-    return spawnCommand({ command: file, args: spec.args ?? [], priority: record.cpu, env, cwd, mark: this.#markOf(record) });
+    record.cgroup = this.#newCgroup(record);
+    const cgroup = record.cgroup ? { cgroup: record.cgroup } : {};
+    return spawnCommand({ command: file, args: spec.args ?? [], priority: record.cpu, env, cwd, mark: this.#markOf(record), ...cgroup });
+  }
+
+  /** The attempt's own cgroup, its CPU share and memory limit set, before anything is spawned into it. */
+  #newCgroup(record: TaskRecord): TaskCgroup | undefined {
+    if (!this.#cgroups) return undefined;
+    const cgroup = this.#cgroups.create();
+    try {
+      cgroup.setCpu(record.cpu);
+      if (record.memoryMax !== undefined) cgroup.setMemoryMax(record.memoryMax);
+    } catch (error) {
+      cgroup.remove();
+      throw error;
+    }
+    return cgroup;
+  }
+
+  /** Removes the attempt's cgroup once nothing is inside; retried briefly if the kernel still says busy. */
+  #releaseCgroup(record: TaskRecord): void {
+    const cgroup = record.cgroup;
+    if (!cgroup) return;
+    record.cgroup = undefined;
+    if (cgroup.remove()) return;
+    cgroup.kill();
+    let tries = 0;
+    const retry = () => {
+      if (cgroup.remove() || ++tries > 50) return;
+      setTimeout(retry, 20).unref();
+    };
+    setTimeout(retry, 20).unref();
   }
 
   #markOf(record: TaskRecord): [string, string] {
@@ -484,7 +604,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const event = exit;
       exit = undefined;
       clearTimeout(drainTimer);
-      if (current()) this.#dispatch(record, event);
+      if (!current()) return;
+      this.#checkOom(record);
+      this.#dispatch(record, event);
     };
     for (const stream of ['stdout', 'stderr'] as const) {
       const readable = child[stream];
@@ -568,6 +690,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   #signal(record: TaskRecord, signal: 'SIGTERM' | 'SIGKILL'): void {
     if (record.pid === undefined) return;
+    if (record.cgroup) return this.#signalCgroup(record, record.cgroup, record.pid, signal);
     signalGroup(record.pid, signal);
     // What left the group since the last sample (a child forked from a SIGTERM handler, say) is
     // found by its lineage mark once the group is gone (#attemptProcessesGone) and sent this too.
@@ -582,6 +705,40 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         process.kill(pid, signal);
       } catch {
         record.escapees.delete(pid);
+      }
+    }
+  }
+
+  /**
+   * SIGKILL: cgroup.kill, atomic for everything inside. SIGTERM: the group, then whatever inside
+   * has left it (setsid, setpgid), read from cgroup.procs; each process gets it once.
+   */
+  #signalCgroup(record: TaskRecord, cgroup: TaskCgroup, pgid: number, signal: 'SIGTERM' | 'SIGKILL'): void {
+    if (record.lastSignal !== 'SIGKILL') record.lastSignal = signal;
+    if (signal === 'SIGKILL' && cgroup.kill()) return;
+    signalGroup(pgid, signal);
+    for (const pid of cgroup.pids()) {
+      if (pid === pgid || readProcStat(pid)?.pgrp === pgid) continue;
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // exited meanwhile
+      }
+    }
+  }
+
+  /** cgroup.freeze where the task has a cgroup; else SIGSTOP/SIGCONT to its group and known escapees. */
+  #freeze(record: TaskRecord, frozen: boolean): void {
+    if (record.pid === undefined) return;
+    if (record.cgroup?.setFrozen(frozen)) return;
+    const signal = frozen ? 'SIGSTOP' : 'SIGCONT';
+    signalGroup(record.pid, signal);
+    for (const [pid, startTime] of record.escapees) {
+      if (!isSameLiveProcess(pid, startTime)) continue;
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // gone
       }
     }
   }
@@ -606,12 +763,18 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (pgid === undefined) return this.#dispatch(record, { type: 'group-empty', at: Date.now() });
     let delay = 1;
     let reportedLingering = false;
+    let stopWatching: (() => void) | undefined;
     const check = () => {
+      clearTimeout(record.timers.groupPoll);
       record.timers.groupPoll = undefined;
       if (this.#attemptProcessesGone(record, pgid)) {
+        stopWatching?.();
+        this.#releaseCgroup(record);
         this.#dispatch(record, { type: 'group-empty', at: Date.now() });
         return;
       }
+      // The cgroup says when it empties (cgroup.events); the poll stays as a safety net.
+      if (record.cgroup && !stopWatching) stopWatching = record.cgroup.watchEmpty(check);
       if (!reportedLingering) {
         reportedLingering = true;
         this.#dispatch(record, { type: 'group-lingering', at: Date.now() });
@@ -624,6 +787,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   #attemptProcessesGone(record: TaskRecord, pgid: number): boolean {
+    // The kernel's own answer, escapees included.
+    if (record.cgroup) return !record.cgroup.isPopulated();
     if (!isGroupEmpty(pgid)) return false;
     for (const [pid, startTime] of record.escapees) {
       if (isSameLiveProcess(pid, startTime)) return false;
@@ -638,6 +803,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   #settle(record: TaskRecord, outcome: TaskOutcome): void {
     this.#clearTimers(record);
+    this.#releaseCgroup(record);
     if (record.pid !== undefined) this.#guard.unregister(record.pid);
     record.child?.removeAllListeners('message');
     record.child = undefined;
@@ -675,6 +841,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #killEverythingNow(): void {
     for (const record of this.#tasks.values()) {
       if (record.pid === undefined || isTerminalState(record.machine.state)) continue;
+      record.cgroup?.kill();
       for (const pid of [-record.pid, ...record.escapees.keys()]) {
         try {
           process.kill(pid, 'SIGKILL');
@@ -716,10 +883,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#emitEvent({ type: 'progress', taskId: record.id, progress });
   }
 
-  #runningRecords(): Array<{ id: string; pid: number }> {
-    const result: Array<{ id: string; pid: number }> = [];
+  #runningRecords(): SampleTarget[] {
+    const result: SampleTarget[] = [];
     for (const record of this.#tasks.values()) {
-      if (record.pid !== undefined && holdsSlot(record.machine.state)) result.push({ id: record.id, pid: record.pid });
+      if (record.pid === undefined || !holdsSlot(record.machine.state)) continue;
+      result.push({ id: record.id, pid: record.pid, ...(record.cgroup ? { cgroup: record.cgroup } : {}) });
     }
     return result;
   }
@@ -729,9 +897,24 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (!record || !holdsSlot(record.machine.state)) return;
     record.usage = usage;
     for (const e of escaped) record.escapees.set(e.pid, e.startTime);
+    this.#checkOom(record);
     record.handle.emit('usage', usage);
     this.#emitEvent({ type: 'usage', taskId: id, usage });
     this.#checkStall(record, usage);
+  }
+
+  /** The kernel's OOM killer ended a process of the task (seen in its cgroup's memory counters). */
+  #checkOom(record: TaskRecord): void {
+    const cgroup = record.cgroup;
+    if (!cgroup || record.memoryMax === undefined || record.machine.oomError || cgroup.oomKills() === 0) return;
+    const peak = cgroup.memory()?.peakBytes;
+    const error = taskError(
+      'OOM_KILLED',
+      `task ${record.id} went over its memory limit of ${formatBytes(record.memoryMax)}` +
+        `${peak !== undefined ? ` (peak ${formatBytes(peak)})` : ''} and the kernel's OOM killer ended it, every process of it; ` +
+        'raise memoryMax (--memory) or make the task use less',
+    );
+    this.#dispatch(record, { type: 'oom-killed', error, at: Date.now() });
   }
 
   #checkStall(record: TaskRecord, usage: ResourceUsage): void {
@@ -762,10 +945,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       case 'restart': {
         const delayMs = record.restarts.next(at);
         if (delayMs === undefined) {
-          const error = {
-            name: 'RestartLimit', code: 'RESTART_LIMIT',
-            message: `task ${record.id} stalled again after ${this.#options.maxRestarts} restarts within ${this.#options.restartWindowMs} ms; killed instead of restarted`,
-          };
+          const error = taskError(
+            'RESTART_LIMIT',
+            `task ${record.id} stalled again after ${this.#options.maxRestarts} restarts within ${this.#options.restartWindowMs} ms; killed instead of restarted`,
+          );
           return this.#dispatch(record, { type: 'kill', reason: 'stall', error, at });
         }
         return this.#dispatch(record, { type: 'restart', reason: 'stall', delayMs, at });
@@ -813,6 +996,43 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       });
     }
   }
+}
+
+const NORMAL_CPU = cpuPriority('normal');
+
+/** The containment asked for, as this machine allows it; 'cgroup' where none can be made is an error that says why. */
+function chooseContainment(asked: 'auto' | 'cgroup' | 'process-group'): ContainmentSupport {
+  if (asked === 'process-group') return processGroupSupport(["containment 'process-group' was asked for"]);
+  const support = asked === 'auto' ? automaticContainment() : containmentSupport();
+  if (asked === 'cgroup' && support.backend !== 'cgroup') {
+    throw new Error(`containment 'cgroup' is not available here: ${support.limits.join('; ')}`);
+  }
+  return support;
+}
+
+function memoryLimitUnavailable(containment: ContainmentSupport): string {
+  if (containment.backend !== 'cgroup') return `there is no task cgroup on this machine (${containment.limits.join('; ')})`;
+  const why = containment.limits.find((line) => line.startsWith('memory:'));
+  return `no cgroup memory controller is available to taskwarden here${why ? ` (${why})` : ''}`;
+}
+
+function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${Number.isInteger(value) ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+function notPausable(record: TaskRecord, done: 'paused' | 'resumed'): Error {
+  const state = record.machine.state;
+  const message = done === 'paused'
+    ? `task ${record.id} is ${state}: only a running task can be paused`
+    : `task ${record.id} is ${state}, not paused: nothing to resume`;
+  return withCode('NOT_PAUSABLE', new Error(message));
 }
 
 function defaultName(spec: TaskSpec): string {

@@ -12,6 +12,8 @@ export interface TaskOwner {
   cancel(id: string): void;
   kill(id: string): void;
   restart(id: string): void;
+  pause(id: string): void;
+  resume(id: string): void;
 }
 
 export interface TaskEvents {
@@ -56,4 +58,7 @@ export class Task extends EventEmitter<TaskEvents> {
   kill(): void { this.#owner.kill(this.id); }
   /** Kill this attempt (if any) and run the same spec again: same id, attempt + 1. */
   restart(): void { this.#owner.restart(this.id); }
+  /** Freeze every process of the task (state 'paused') until resume(); see Supervisor.pause. */
+  pause(): void { this.#owner.pause(this.id); }
+  resume(): void { this.#owner.resume(this.id); }
 }

@@ -1,7 +1,8 @@
 /** Public types of the Supervisor. Front ends (daemon, CLI, UI) build on these names. */
+import type { TaskError } from '../common/task-errors.js';
 import type { Priority } from '../process/priority.js';
 
-export const ACTIVE_STATES = ['queued', 'starting', 'running', 'cancelling', 'killing'] as const;
+export const ACTIVE_STATES = ['queued', 'starting', 'running', 'paused', 'cancelling', 'killing'] as const;
 export const TERMINAL_STATES = ['completed', 'failed', 'cancelled', 'killed', 'interrupted'] as const;
 export type ActiveState = (typeof ACTIVE_STATES)[number];
 export type TerminalState = (typeof TERMINAL_STATES)[number];
@@ -30,6 +31,8 @@ export interface ModuleTaskSpec {
   graceMs?: number;
   /** CPU priority of this task's processes (default: the Supervisor's `priority`). */
   priority?: Priority;
+  /** Memory limit in bytes for all the task's processes together (default: the Supervisor's `memoryMax`); needs a cgroup memory controller. */
+  memoryMax?: number;
 }
 
 export interface CommandTaskSpec {
@@ -42,6 +45,8 @@ export interface CommandTaskSpec {
   graceMs?: number;
   /** CPU priority of this task's processes (default: the Supervisor's `priority`). */
   priority?: Priority;
+  /** Memory limit in bytes for all the task's processes together (default: the Supervisor's `memoryMax`); needs a cgroup memory controller. */
+  memoryMax?: number;
 }
 
 export type TaskSpec = ModuleTaskSpec | CommandTaskSpec;
@@ -56,13 +61,7 @@ export type StopReason =
   | 'stall'            // the watchdog, per onStall
   | 'shutdown';        // the supervisor is shutting down
 
-export interface TaskError {
-  name: string;
-  message: string;
-  stack?: string;
-  /** Machine-readable reason, e.g. 'MODULE_NOT_FOUND', 'NO_TASK_EXPORT', 'GRACE_EXPIRED', 'EXIT_CODE'. */
-  code?: string;
-}
+export type { TaskError } from '../common/task-errors.js';
 
 export interface TaskOutcome {
   state: TerminalState;
@@ -103,6 +102,10 @@ export interface ResourceUsage {
    * even when contended cores give it little CPU; a blocked one sleeps (S or D).
    */
   runnable?: boolean;
+  /** Highest memory use of the task so far, in bytes (cgroup containment with a memory controller only). */
+  memoryPeakBytes?: number;
+  /** The task's memory limit in bytes, where one is set. */
+  memoryLimitBytes?: number;
 }
 
 export interface LogLine {
@@ -143,5 +146,7 @@ export interface StopAllResult {
   cancelled: number;
   killed: number;
   notStarted: number;
+  /** Tasks that ended on their own while the stop was under way. */
+  finished: number;
   ms: number;
 }

@@ -1,20 +1,30 @@
 /**
- * Samples CPU and memory of every running task's process group from /proc,
- * one scan of /proc per tick for all tasks. The same scan finds descendants
- * that left their group (setsid), so stops can still reach them.
+ * Samples CPU and memory of every running task. A task in a cgroup is read
+ * from it: CPU time and memory of everything inside, escaped or not, exact and
+ * without walking /proc. A task held by its process group is sampled from
+ * /proc, one scan per tick for all such tasks; the same scan finds
+ * descendants that left their group (setsid), so stops can still reach them.
  */
-import { clockTicksPerSecond, HAS_PROC, listProcessesInSlices } from '../process/proc.js';
+import { clockTicksPerSecond, HAS_PROC, listProcessesInSlices, readProcStat } from '../process/proc.js';
+import type { TaskCgroup } from '../process/cgroup/task-cgroup.js';
 import { childrenByParent, escapedDescendants } from '../process/descendants.js';
 import type { ResourceUsage } from './types.js';
 
+export interface SampleTarget {
+  id: string;
+  pid: number;
+  cgroup?: TaskCgroup;
+}
+
 export interface SamplerOptions {
   intervalMs: number;
-  targets: () => Array<{ id: string; pid: number }>;
+  targets: () => SampleTarget[];
   onSample: (id: string, usage: ResourceUsage, escaped: ReadonlyArray<{ pid: number; startTime: number }>) => void;
 }
 
 export class UsageSampler {
-  readonly #previous = new Map<string, { ticks: number; at: number }>();
+  /** CPU seconds and when they were read, per task. */
+  readonly #previous = new Map<string, { cpuSeconds: number; at: number }>();
   readonly #timer: NodeJS.Timeout;
   #sampling = false;
 
@@ -27,6 +37,8 @@ export class UsageSampler {
   /** One scan, a slice per turn of the event loop, so requests are served meanwhile. */
   async sampleNow(): Promise<void> {
     if (this.#sampling || this.options.targets().length === 0 || !HAS_PROC) return;
+    for (const target of this.options.targets()) if (target.cgroup) this.#sampleCgroup(target, target.cgroup);
+    if (this.options.targets().every((target) => target.cgroup)) return;
     this.#sampling = true;
     let processes;
     try {
@@ -34,7 +46,7 @@ export class UsageSampler {
     } finally {
       this.#sampling = false;
     }
-    const targets = this.options.targets(); // as they are now: one may have ended during the scan
+    const targets = this.options.targets().filter((target) => !target.cgroup); // as they are now: one may have ended during the scan
     const children = childrenByParent(processes);
     const now = performance.now();
     for (const { id, pid } of targets) {
@@ -49,15 +61,46 @@ export class UsageSampler {
         rssBytes += p.rssBytes;
         count += 1;
       }
-      const previous = this.#previous.get(id);
-      this.#previous.set(id, { ticks, at: now });
-      const cpuPercent = previous && now > previous.at
-        ? Math.max(0, ((ticks - previous.ticks) / clockTicksPerSecond()) / ((now - previous.at) / 1000)) * 100
-        : 0;
+      const { cpuPercent, windowMs } = this.#cpuOver(id, ticks / clockTicksPerSecond(), now);
       const escaped = escapedDescendants(pid, pid, processes, children).map((p) => ({ pid: p.pid, startTime: p.startTime }));
-      const windowMs = previous ? now - previous.at : 0;
       this.options.onSample(id, { cpuPercent, rssBytes, processes: count, sampledAt: Date.now(), windowMs, runnable }, escaped);
     }
+  }
+
+  /** A few small reads: the cgroup's CPU time and memory, and the state of the processes inside. */
+  #sampleCgroup(target: SampleTarget, cgroup: TaskCgroup): void {
+    const cpuUsec = cgroup.cpuUsec();
+    if (cpuUsec === undefined) return; // removed meanwhile
+    const pids = cgroup.pids();
+    let runnable = false;
+    let rssBytes = 0;
+    for (const pid of pids) {
+      const stat = readProcStat(pid);
+      if (!stat) continue;
+      if (stat.state === 'R') runnable = true;
+      rssBytes += stat.rssBytes;
+    }
+    const memory = cgroup.memory();
+    const { cpuPercent, windowMs } = this.#cpuOver(target.id, cpuUsec / 1e6, performance.now());
+    this.options.onSample(target.id, {
+      cpuPercent,
+      // The cgroup's own count includes page cache the task caused; the processes' resident sets are what top shows.
+      rssBytes,
+      processes: pids.length,
+      sampledAt: Date.now(),
+      windowMs,
+      runnable,
+      ...(memory?.peakBytes !== undefined ? { memoryPeakBytes: memory.peakBytes } : {}),
+      ...(memory?.limitBytes !== undefined && memory.limitBytes < Number.MAX_SAFE_INTEGER / 2 ? { memoryLimitBytes: memory.limitBytes } : {}),
+    }, []);
+  }
+
+  /** CPU percent of one core since the previous sample of this task (0 for its first). */
+  #cpuOver(id: string, cpuSeconds: number, now: number): { cpuPercent: number; windowMs: number } {
+    const previous = this.#previous.get(id);
+    this.#previous.set(id, { cpuSeconds, at: now });
+    if (!previous || now <= previous.at) return { cpuPercent: 0, windowMs: 0 };
+    return { cpuPercent: Math.max(0, (cpuSeconds - previous.cpuSeconds) / ((now - previous.at) / 1000)) * 100, windowMs: now - previous.at };
   }
 
   forget(id: string): void {

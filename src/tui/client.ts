@@ -3,14 +3,15 @@
  * it uses, so components and the controller can be tested against a fake, and so the UI keeps
  * working (with a message) when the daemon goes away.
  */
-import type { DaemonEvent, DaemonHealth } from '../protocol/messages.js';
+import type { DaemonEvent, DaemonHealth, RequestType } from '../protocol/messages.js';
+import type { PayloadArgs, ResponseOf } from '../protocol/replies.js';
 import type { TaskSnapshot } from '../supervisor/types.js';
 
 export interface TuiClient {
   /** health: whether the daemon can write its journal and task logs (absent from an older daemon). */
   readonly welcome: { version: number; daemonPid: number; home: string; health?: DaemonHealth };
-  /** Resolves with the ACK payload; rejects with an Error (a DaemonError carries `code`). */
-  request(type: string, payload?: Record<string, unknown>): Promise<Record<string, unknown>>;
+  /** Resolves with the ACK payload, checked against its type's schema; rejects with an Error (a DaemonError carries `code`). */
+  request<T extends RequestType>(type: T, ...payload: PayloadArgs<T>): Promise<ResponseOf<T>>;
   /** Resolves with the SNAPSHOT's tasks; afterwards every TASK_* event arrives through onEvent. */
   subscribe(): Promise<TaskSnapshot[]>;
   onEvent(listener: (event: DaemonEvent) => void): void;

@@ -13,8 +13,12 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { PARSE_OPTIONS, describeValue, formatIssues } from '../common/zod-issues.js';
+import { CommandTaskSpecSchema, MemoryMaxSchema, ModuleTaskSpecSchema, NameSchema, PathSchema, SPEC_FIELDS } from '../supervisor/spec.js';
+import { parseMemorySize } from '../supervisor/memory-size.js';
 import type { TaskSpec } from '../supervisor/types.js';
-import { BUILTIN_MODULES, defaultTemplates, resolveBuiltin, type Template } from './templates.js';
+import { inputBytesIssue } from '../protocol/limits.js';
+import { BUILTIN_MODULES, defaultTemplates, resolveBuiltin, type Template } from '../tasks/templates.js';
 
 export const CONFIG_FILE = 'taskwarden.config.json';
 export const MAX_TEMPLATES = 9;
@@ -29,20 +33,39 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * A template is a task spec (supervisor/spec.ts: the same fields and limits the Supervisor and
+ * the daemon apply) with a required name, a description, and a command written as one array.
+ */
 const common = {
-  name: z.string().trim().min(1, 'must not be empty').max(60, 'at most 60 characters'),
+  ...SPEC_FIELDS,
+  name: NameSchema.trim().min(1, 'must not be empty'),
   description: z.string().max(200).optional(),
-  cwd: z.string().min(1).optional(),
-  env: z.record(z.string(), z.string()).optional(),
-  timeoutMs: z.number().int().min(0).optional(),
-  graceMs: z.number().int().min(0).optional(),
-  priority: z.enum(['idle', 'low', 'normal']).optional(),
+  /** A size such as "2G" (binary units), or a number of bytes. */
+  memoryMax: z
+    .union([MemoryMaxSchema, z.string()], { error: 'expected a size such as "2G" or a number of bytes of at least 4 MiB' })
+    .transform((value, ctx) => {
+      try {
+        return MemoryMaxSchema.parse(typeof value === 'number' ? value : parseMemorySize(value));
+      } catch (error) {
+        const message = error instanceof z.ZodError ? error.issues[0]!.message : (error as Error).message;
+        ctx.addIssue({ code: 'custom', message });
+        return z.NEVER;
+      }
+    })
+    .optional(),
 };
 
-const ModuleTemplateSchema = z.strictObject({ ...common, module: z.string().min(1, 'must not be empty'), input: z.unknown().optional() });
-const CommandTemplateSchema = z.strictObject({
+// Templates are started through the daemon: the wire's own limit on an input holds for them too.
+const ModuleTemplateSchema = ModuleTaskSpecSchema.extend(common).superRefine((template, ctx) => {
+  const issue = inputBytesIssue(template, true);
+  if (issue) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+});
+const CommandTemplateSchema = CommandTaskSpecSchema.omit({ command: true, args: true }).extend({
   ...common,
-  command: z.array(z.string().min(1, 'must not be empty'), { error: 'expected an array like ["python3", "job.py"]' }).min(1, 'needs at least the program, e.g. ["python3", "job.py"]'),
+  command: z
+    .array(PathSchema, { error: (issue) => `expected an array like ["python3", "job.py"], got ${describeValue(issue.input)}` })
+    .min(1, 'needs at least the program, e.g. ["python3", "job.py"]'),
 });
 
 type ModuleTemplate = z.output<typeof ModuleTemplateSchema>;
@@ -52,34 +75,6 @@ function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
-}
-
-function issuePath(prefix: string, issuePathParts: ReadonlyArray<PropertyKey>): string {
-  let out = prefix;
-  for (const part of issuePathParts) out += typeof part === 'number' ? `[${part}]` : `.${String(part)}`;
-  return out;
-}
-
-function valueAt(root: unknown, parts: ReadonlyArray<PropertyKey>): unknown {
-  let value = root;
-  for (const part of parts) {
-    if (typeof value !== 'object' || value === null) return undefined;
-    value = (value as Record<PropertyKey, unknown>)[part];
-  }
-  return value;
-}
-
-function firstIssue(prefix: string, error: z.ZodError, root: unknown): string {
-  const issue = error.issues[0]!; // a ZodError has at least one issue
-  const where = issuePath(prefix, issue.path);
-  if (issue.code === 'unrecognized_keys') return `${where}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
-  if (issue.code === 'invalid_type') {
-    const input = valueAt(root, issue.path);
-    if (input === undefined) return `${where}: required (expected ${issue.expected})`;
-    const custom = issue.message.startsWith('Invalid input') ? '' : `${issue.message}, `;
-    return `${where}: ${custom || `expected ${issue.expected}, `}got ${describe(input)}`;
-  }
-  return `${where}: ${issue.message}`;
 }
 
 /** Validates parsed JSON; throws a ConfigError naming the first problem. Paths are resolved against `baseDir`. */
@@ -108,8 +103,8 @@ export async function parseConfig(value: unknown, file: string, baseDir = path.d
     const hasCommand = 'command' in obj;
     if (hasModule && hasCommand) fail(`${where}: has both "module" and "command"; a template is one or the other`);
     if (!hasModule && !hasCommand) fail(`${where}: needs "module" (a task module path) or "command" (an array like ["python3", "job.py"])`);
-    const parsed = (hasModule ? ModuleTemplateSchema : CommandTemplateSchema).safeParse(entry);
-    if (!parsed.success) fail(firstIssue(where, parsed.error, entry));
+    const parsed = (hasModule ? ModuleTemplateSchema : CommandTemplateSchema).safeParse(entry, PARSE_OPTIONS);
+    if (!parsed.success) fail(formatIssues(where, parsed.error.issues, { maxIssues: 1 }));
     const t = parsed.data as ModuleTemplate | CommandTemplate;
     const cwd = path.resolve(baseDir, t.cwd ?? '.');
     const shared = {
@@ -119,6 +114,7 @@ export async function parseConfig(value: unknown, file: string, baseDir = path.d
       ...(t.timeoutMs !== undefined ? { timeoutMs: t.timeoutMs } : {}),
       ...(t.graceMs !== undefined ? { graceMs: t.graceMs } : {}),
       ...(t.priority !== undefined ? { priority: t.priority } : {}),
+      ...(t.memoryMax !== undefined ? { memoryMax: t.memoryMax } : {}),
     };
     let spec: TaskSpec;
     if ('module' in t) {
@@ -133,7 +129,7 @@ export async function parseConfig(value: unknown, file: string, baseDir = path.d
       }
       spec = { module: modulePath, ...(t.input !== undefined ? { input: t.input } : {}), ...shared };
     } else {
-      spec = { command: t.command[0]!, args: t.command.slice(1), ...shared };
+      spec = { command: t.command[0], args: t.command.slice(1), ...shared };
     }
     out.push({ key: i + 1, name: t.name, ...(t.description ? { description: t.description } : {}), spec });
   }

@@ -4,10 +4,11 @@
  * daemon events and replies into the confirmed outcome, and survives a daemon that errs or dies.
  */
 import os from 'node:os';
-import type { DaemonEvent } from '../protocol/messages.js';
-import { isTerminalState, type TaskSnapshot } from '../supervisor/types.js';
+import type { DaemonEvent, RequestType } from '../protocol/messages.js';
+import type { PayloadArgs, ResponseOf } from '../protocol/replies.js';
+import type { StoredLogLine } from '../journal/logs.js';
+import { isTerminalState } from '../supervisor/types.js';
 import { errorText, type ConnectFn, type TuiClient } from './client.js';
-import type { AttemptRecord } from '../journal/types.js';
 import { formatDuration, oneLine } from './format.js';
 import { actionFor, splitInput, type Action, type KeyInfo } from './keys.js';
 import { clampPageScroll, detailLines, helpLines } from './pages.js';
@@ -68,23 +69,8 @@ function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
-function seconds(ms: number): string {
-  return `${(ms / 1000).toFixed(2)} s`;
-}
-
-function asSnapshot(value: unknown): TaskSnapshot | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
-  const t = value as Partial<TaskSnapshot>;
-  return typeof t.id === 'string' && typeof t.state === 'string' && typeof t.attempt === 'number' ? (t as TaskSnapshot) : undefined;
-}
-
-function logLineText(value: unknown): string | undefined {
-  if (typeof value === 'string') return value;
-  if (typeof value === 'object' && value !== null && typeof (value as { line?: unknown }).line === 'string') {
-    const { line, stream } = value as { line: string; stream?: string };
-    return stream === 'stderr' ? `! ${line}` : line;
-  }
-  return undefined;
+function logLineText({ line, stream }: StoredLogLine): string {
+  return stream === 'stderr' ? `! ${line}` : line;
 }
 
 export class Controller {
@@ -567,10 +553,10 @@ export class Controller {
 
   // ---- operations ---------------------------------------------------------------------------------
 
-  async #request(type: string, payload?: Record<string, unknown>): Promise<Record<string, unknown>> {
+  async #request<T extends RequestType>(type: T, ...payload: PayloadArgs<T>): Promise<ResponseOf<T>> {
     const client = this.#client;
     if (!client || client.closed) throw new Error('not connected to the daemon');
-    return client.request(type, payload);
+    return client.request(type, ...payload);
   }
 
   /** Starts template `key`; resolves with the new task's id (undefined when it did not start). */
@@ -589,9 +575,7 @@ export class Controller {
     store.changed(true);
     const at = performance.now();
     try {
-      const reply = await this.#request('TASK_REQUEST', { spec: template.spec });
-      const task = asSnapshot(reply.task);
-      if (!task) throw new Error('the daemon answered without a task');
+      const { task } = await this.#request('TASK_REQUEST', { spec: template.spec });
       store.upsertTask(task, true);
       store.select(task.id);
       this.#selectionChanged();
@@ -639,11 +623,8 @@ export class Controller {
     const type = op === 'cancel' ? 'TASK_CANCEL' : op === 'kill' ? 'TASK_KILL' : 'TASK_RESTART';
     try {
       const reply = await this.#request(type, { taskId: task.id });
-      const snapshot = asSnapshot(reply.task);
-      if (snapshot) {
-        const view = store.upsertTask(snapshot, true);
-        if (view) this.#observe(view);
-      }
+      const view = store.upsertTask(reply.task, true);
+      if (view) this.#observe(view);
       store.changed();
     } catch (error) {
       if (this.#client === undefined) return;
@@ -682,16 +663,11 @@ export class Controller {
     this.#paint(active.map((t) => t.id));
     store.changed(true);
     try {
-      const reply = await this.#request('STOP_ALL');
-      const result = (reply.result ?? reply) as { cancelled?: number; killed?: number; notStarted?: number; finished?: number };
-      const cancelled = result.cancelled ?? 0;
-      const killed = result.killed ?? 0;
-      const notStarted = result.notStarted ?? 0;
-      const finished = result.finished ?? 0;
+      const { cancelled, killed, notStarted, finished } = (await this.#request('STOP_ALL')).result;
       const parts = [`${cancelled} cancelled`, `${killed} killed`];
       if (notStarted > 0) parts.push(`${notStarted} not started`);
       if (finished > 0) parts.push(`${finished} finished on their own`);
-      store.setStatus(`Stopped ${plural(cancelled + killed + notStarted, 'task')} in ${seconds(performance.now() - at)} (${parts.join(', ')})`, 'success');
+      store.setStatus(`Stopped ${plural(cancelled + killed + notStarted, 'task')} in ${formatDuration(performance.now() - at)} (${parts.join(', ')})`, 'success');
     } catch (error) {
       if (this.#client === undefined) return;
       store.setStatus(`Emergency stop failed: ${oneLine(errorText(error))}`, 'error');
@@ -765,8 +741,7 @@ export class Controller {
     }
     void (async () => {
       try {
-        const reply = await client.request('GET', { taskId });
-        const attempts = Array.isArray(reply.attempts) ? (reply.attempts as AttemptRecord[]) : [];
+        const { attempts } = await client.request('GET', { taskId });
         store.updateDetails(taskId, (d) => {
           const { error: _error, ...rest } = d;
           return { ...rest, attempts, loading: false };
@@ -780,9 +755,8 @@ export class Controller {
     void (async () => {
       try {
         const reply = await client.request('LOGS', { taskId, tailBytes: this.#options.logTailBytes ?? 32_768 });
-        const raw = Array.isArray(reply.lines) ? reply.lines : [];
-        const lines = raw.map(logLineText).filter((l): l is string => l !== undefined).map(oneLine).slice(-LOG_RING);
-        store.updateDetails(taskId, (d) => ({ ...d, log: { taskId, ...(typeof reply.attempt === 'number' ? { attempt: reply.attempt } : {}), lines, loading: false } }));
+        const lines = reply.lines.map(logLineText).map(oneLine).slice(-LOG_RING);
+        store.updateDetails(taskId, (d) => ({ ...d, log: { taskId, ...(reply.attempt !== null ? { attempt: reply.attempt } : {}), lines, loading: false } }));
       } catch (error) {
         store.updateDetails(taskId, (d) => ({ ...d, log: { taskId, lines: [...(store.logs.get(taskId) ?? [])], loading: false, error: oneLine(errorText(error)) } }));
       }
@@ -820,10 +794,9 @@ export class Controller {
     void (async () => {
       try {
         const reply = await client.request('LOGS', { taskId: id, tailBytes: this.#options.logTailBytes ?? 32_768 });
-        const raw = Array.isArray(reply.lines) ? reply.lines : [];
-        const lines = raw.map(logLineText).filter((l): l is string => l !== undefined).map(oneLine).slice(-LOG_RING);
+        const lines = reply.lines.map(logLineText).map(oneLine).slice(-LOG_RING);
         if (store.draft.logView?.taskId !== id) return;
-        store.setLogView({ taskId: id, ...(typeof reply.attempt === 'number' ? { attempt: reply.attempt } : {}), lines, loading: false });
+        store.setLogView({ taskId: id, ...(reply.attempt !== null ? { attempt: reply.attempt } : {}), lines, loading: false });
       } catch (error) {
         if (store.draft.logView?.taskId !== id) return;
         store.setLogView({ taskId: id, lines: [...(store.logs.get(id) ?? [])], loading: false, error: oneLine(errorText(error)) });

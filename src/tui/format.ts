@@ -1,19 +1,8 @@
-/** Pure formatting helpers for the terminal UI: durations, bytes, bars, stall texts. */
-import type { StallInfo, TaskState } from '../supervisor/types.js';
+/** Pure formatting helpers for the terminal UI: durations, bytes, bars, stall and outcome texts. */
+import { formatDuration } from '../common/duration.js';
+import type { StallInfo, TaskOutcome, TaskState } from '../supervisor/types.js';
 
-/** "850 ms", "2.31 s", "14 s", "3 m 05 s", "2 h 04 m". */
-export function formatDuration(ms: number): string {
-  if (!Number.isFinite(ms) || ms < 0) return '-';
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  // cut, not rounded, like every longer duration and the table's ELAPSED: 4.999 s is "4.99 s", next to 0:04
-  if (ms < 10_000) return `${(Math.floor(ms / 10) / 100).toFixed(2)} s`;
-  const s = Math.floor(ms / 1000);
-  if (s < 60) return `${s} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} m ${String(s % 60).padStart(2, '0')} s`;
-  const h = Math.floor(m / 60);
-  return `${h} h ${String(m % 60).padStart(2, '0')} m`;
-}
+export { formatDuration } from '../common/duration.js';
 
 /** Compact elapsed time for a table cell: "0:07", "12:34", "1:02:03". */
 export function formatElapsed(ms: number): string {
@@ -88,6 +77,7 @@ export const STATE_STYLES: Record<TaskState, StateStyle> = {
   queued: { icon: '◌', color: 'gray', label: 'queued' },
   starting: { icon: '◔', color: 'cyan', label: 'starting' },
   running: { icon: '▶', color: 'blue', label: 'running' },
+  paused: { icon: '⏸', color: 'cyan', label: 'paused' },
   cancelling: { icon: '◍', color: 'yellow', label: 'cancelling…' },
   killing: { icon: '✖', color: 'magenta', label: 'killing…' },
   completed: { icon: '✔', color: 'green', label: 'completed' },
@@ -97,9 +87,58 @@ export const STATE_STYLES: Record<TaskState, StateStyle> = {
   interrupted: { icon: '↯', color: 'red', label: 'interrupted' },
 };
 
+/** What a task's row says about its end, e.g. "killed (SIGKILL) after 2 ms". */
+export function outcomeText(outcome: TaskOutcome): string {
+  const how = outcome.signal ? ` (${outcome.signal})` : outcome.exitCode !== undefined && outcome.exitCode !== null && outcome.exitCode !== 0 ? ` (exit ${outcome.exitCode})` : '';
+  const escalated = outcome.escalated ? ', escalated after the grace period' : '';
+  const error = outcome.state === 'failed' && outcome.error ? `: ${outcome.error.message}` : '';
+  return `${outcome.state}${how}${escalated}${error}`;
+}
+
 /** A one-line, control-character-free rendering of arbitrary text (log lines, error messages). */
 export function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex
   return text.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, '').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '').replace(/[\t\n\r]+/g, ' ');
+}
+
+/**
+ * Word-wraps one line of text to `width` cells: breaks at spaces where it can, cuts words longer
+ * than a line. Continuation lines get `indent` (spaces) and are shorter by as much. Never returns
+ * an empty array.
+ */
+export function wrap(text: string, width: number, indent = 0): string[] {
+  const w = Math.max(1, width);
+  const ind = Math.min(Math.max(0, indent), w - 1);
+  const out: string[] = [];
+  let rest = [...text.replace(/\s+$/, '')];
+  let first = true;
+  while (first || rest.length > 0) {
+    const room = first ? w : w - ind;
+    let line: string[];
+    if (rest.length <= room) {
+      line = rest;
+      rest = [];
+    } else {
+      let cut = -1;
+      for (let i = room; i > 0; i--) {
+        if (rest[i] === ' ') {
+          cut = i;
+          break;
+        }
+      }
+      if (cut <= 0) {
+        line = rest.slice(0, room);
+        rest = rest.slice(room);
+      } else {
+        line = rest.slice(0, cut);
+        rest = rest.slice(cut + 1);
+      }
+      while (rest[0] === ' ') rest = rest.slice(1);
+    }
+    out.push((first ? '' : ' '.repeat(ind)) + line.join('').replace(/\s+$/, ''));
+    first = false;
+  }
+  return out;
 }
 
 /** Local wall-clock time of day, "14:02:07". */

@@ -8,7 +8,7 @@ import type { AttemptRecord } from '../journal/types.js';
 import { formatBytes, formatClock, formatDuration, formatPercent, oneLine, stallText, STATE_STYLES } from './format.js';
 import { KEY_HELP } from './keys.js';
 import type { DetailsView, TaskView } from './store.js';
-import type { Template } from './templates.js';
+import type { Template } from '../tasks/templates.js';
 
 export interface Seg {
   text: string;

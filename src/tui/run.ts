@@ -12,7 +12,7 @@ import { App } from './components/app.js';
 import { TuiStore } from './store.js';
 import { FastPaint } from './fast-paint.js';
 import { DaemonClient } from '../daemon/client.js';
-import type { RequestType } from '../protocol/messages.js';
+import { EXIT } from '../common/exit-codes.js';
 
 export const CLIENT_NAME = 'taskwarden-tui/0.1.0';
 
@@ -45,7 +45,7 @@ export function adaptClient(client: DaemonClient): TuiClient {
     get welcome() {
       return client.welcome;
     },
-    request: (type, payload) => client.request(type as RequestType, payload),
+    request: (type, ...payload) => client.request(type, ...payload),
     subscribe: () => client.subscribe(),
     onEvent: (listener) => void client.on('event', listener),
     onClose: (listener) => void client.on('close', listener),
@@ -118,14 +118,14 @@ export async function runTuiApp(options: TuiOptions = {}): Promise<number> {
   const stderr = options.stderr ?? process.stderr;
   if (!stdin.isTTY) {
     stderr.write(`${NO_TTY_MESSAGE}\n`);
-    return failed(2);
+    return failed(EXIT.usage);
   }
   let loaded;
   try {
     loaded = await loadTemplates(options.config !== undefined ? { config: options.config } : {});
   } catch (error) {
     stderr.write(error instanceof ConfigError ? `taskwarden: bad config file ${error.message}\n` : `taskwarden: cannot load templates: ${errorText(error)}\n`);
-    return failed(2);
+    return failed(EXIT.usage);
   }
   const connect = options.connect ?? daemonConnector(options.home);
 

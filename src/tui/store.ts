@@ -18,7 +18,7 @@ import {
 } from '../supervisor/types.js';
 import type { DaemonHealth } from '../protocol/messages.js';
 import type { AttemptRecord } from '../journal/types.js';
-import type { Template } from './templates.js';
+import type { Template } from '../tasks/templates.js';
 
 export type PendingOp = 'cancel' | 'kill' | 'restart' | 'stop';
 
@@ -152,6 +152,8 @@ export const STATE_RANK: Record<TaskState, number> = {
   queued: 0,
   starting: 1,
   running: 2,
+  // Same rank as running: a task goes back and forth between the two.
+  paused: 2,
   cancelling: 3,
   killing: 4,
   completed: 5,

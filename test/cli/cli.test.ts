@@ -46,9 +46,15 @@ afterAll(async () => {
 
 describe('taskwarden CLI', { timeout: 60_000 }, () => {
   it('run --priority sets the task\'s CPU priority through the daemon; a bad level is exit 2', async () => {
-    const low = await tw('run', '--priority', 'low', '--wait', '--', 'sh', '-c', 'cut -d" " -f19 /proc/self/stat');
+    // nice, and the cpu.shares of the process's v1 cpu cgroup (1024 where it is the root's)
+    const script = 'c=$(grep -E "^[0-9]+:([^:]*,)?cpu(,[^:]*)?:" /proc/self/cgroup | cut -d: -f3); echo $(cut -d" " -f19 /proc/self/stat) $(cat /sys/fs/cgroup/cpu$c/cpu.shares 2>/dev/null || echo none)';
+    const low = await tw('run', '--priority', 'low', '--wait', '--', 'sh', '-c', script);
     expect(low.code).toBe(0);
-    expect(low.stdout.trim().split('\n').at(-1)).toBe('10'); // nice 10
+    const [nice, shares] = low.stdout.trim().split('\n').at(-1)!.split(' ');
+    const backend = JSON.parse((await tw('doctor', '--json')).stdout).containment.backend;
+    // 'low': the CPU weight of nice 10 on the task's cgroup, or nice 10 itself without one.
+    if (backend === 'cgroup') expect({ nice, shares }).toEqual({ nice: '0', shares: '110' });
+    else expect(nice).toBe('10');
     const bad = await tw('run', '--priority', 'high', '--', 'true');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--priority must be idle, low, normal, got "high"/);

@@ -178,7 +178,7 @@ describe('a new user, outside the package', { timeout: 90_000 }, () => {
     expect(r.stderr).toContain(`task ${id} failed: RangeError: tile 7 is out of range ("taskwarden show ${id}" has its stack)`);
     const show = await tw(home, 'show', id);
     expect(show.code).toBe(0);
-    expect(show.stdout).toMatch(/^ {2}outcome: failed after \d+(ms|\.\ds)$/m);
+    expect(show.stdout).toMatch(/^ {2}outcome: failed after (\d+ ms|\d\.\d\d s)$/m);
     expect(show.stdout).not.toMatch(/exit code 0/);
     expect(show.stdout).toContain('  error: RangeError: tile 7 is out of range\n');
     expect(show.stdout).toMatch(new RegExp(`^ {4}at .*${module.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:4:\\d+`, 'm'));

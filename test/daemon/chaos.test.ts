@@ -97,14 +97,14 @@ describe('chaos', () => {
       await last.exited;
     });
     // Ended tasks come from the journal (HISTORY), the others from the daemon (LIST: re-queued ones run again).
-    const { tasks: ended } = (await client.request('HISTORY', { limit: 1000 })) as { tasks: Array<{ id: string; state: string }> };
-    const { tasks: active } = (await client.request('LIST')) as { tasks: Array<{ id: string; state: string }> };
+    const { tasks: ended } = await client.request('HISTORY', { limit: 1000 });
+    const { tasks: active } = await client.request('LIST');
     const ids = [...ended, ...active.filter((t) => !ended.some((e) => e.id === t.id))].map((t) => t.id);
     expect(new Set(ended.map((t) => t.id)).size).toBe(ended.length); // nothing twice
     for (const id of acked) {
       // Nothing lost: every acknowledged task is known, and the journal has it.
       expect(ids, `seed ${firstSeed}: acknowledged task ${id} is known to the daemon`).toContain(id);
-      const { task } = (await client.request('GET', { taskId: id })) as { task: { id: string; state: string } };
+      const { task } = await client.request('GET', { taskId: id });
       expect(['queued', 'starting', 'running', 'completed', 'failed', 'cancelled', 'killed', 'interrupted']).toContain(task.state);
     }
     await client.request('STOP_ALL');

@@ -6,6 +6,7 @@
  * is back the held writes go in, in order, and after shutdown a fresh read of
  * journal.db has every transition the client saw.
  */
+import { containmentSupport } from '../../dist/src/process/cgroup/support.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -199,6 +200,21 @@ describe('taskwarden doctor without a daemon', () => {
     expect(json).toMatchObject({ home: h.home, healthy: true });
     expect(json.daemon).toBeUndefined();
     expect(existsSync(join(h.home, 'daemon.sock'))).toBe(false);
+    // Which containment row this machine is on: the machine's own answer, with the reason for a fallback.
+    const machine = containmentSupport();
+    if (machine.backend === 'cgroup' && process.env.TASKWARDEN_CGROUPS !== 'off') {
+      expect(r.stdout).toMatch(/ok +containment +a daemon started now would use a cgroup per task\n +stop: cgroup\.kill/);
+      expect(json.containment).toMatchObject({ backend: 'cgroup' });
+    } else {
+      expect(r.stdout).toMatch(/warn +containment +a daemon started now would use process groups[\s\S]*not in force: /);
+    }
+    const before = process.env.TASKWARDEN_CGROUPS;
+    process.env.TASKWARDEN_CGROUPS = 'off'; // read by spawn() at the call
+    const offRun = tw(h.home, 'doctor');
+    if (before === undefined) delete process.env.TASKWARDEN_CGROUPS;
+    else process.env.TASKWARDEN_CGROUPS = before;
+    const off = await offRun;
+    expect(off.stdout).toMatch(/warn +containment +a daemon started now would use process groups[\s\S]*not in force: .*TASKWARDEN_CGROUPS=off/);
     const missing = await tw(join(h.home, 'not-yet'), 'doctor');
     expect(missing.code).toBe(0);
     expect(missing.stdout).toMatch(/warn +state dir +.*does not exist yet/);

@@ -6,12 +6,13 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DaemonClient } from '../../src/daemon/client.js';
-import { startDaemon } from '../../src/daemon/server.js';
-import { Journal } from '../../src/journal/index.js';
-import { readProcStat } from '../../src/process/proc.js';
+import { DaemonClient } from '../../dist/src/daemon/client.js';
+import { startDaemon } from '../../dist/src/daemon/server.js';
+import { Journal } from '../../dist/src/journal/index.js';
+import { readProcStat } from '../../dist/src/process/proc.js';
+import type { TaskSnapshot, TaskSpec } from '../../dist/src/supervisor/types.js';
 import { fixture, guardRegistry, isAlive, liveInGroup, processes, sleep, waitFor } from '../helpers.js';
 import { spawnDaemon, tempHome } from './helpers.js';
 
@@ -32,11 +33,21 @@ async function connect(h: string): Promise<DaemonClient> {
   return client;
 }
 
-async function waitRunning(client: DaemonClient, id: string, what: (t: any) => boolean = () => true) {
+/** The task once it runs (so with a pid) and `what` holds. */
+async function waitRunning(client: DaemonClient, id: string, what: (t: TaskSnapshot) => boolean = () => true): Promise<TaskSnapshot & { pid: number }> {
   return waitFor(async () => {
-    const { task } = (await client.request('GET', { taskId: id })) as { task: any };
-    return task.state === 'running' && task.pid !== undefined && what(task) ? task : undefined;
+    const { task } = await client.request('GET', { taskId: id });
+    const { pid } = task;
+    return task.state === 'running' && pid !== undefined && what(task) ? { ...task, pid } : undefined;
   }, 15_000, `task ${id} running`);
+}
+
+function readCmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+  } catch {
+    return ''; // gone since the listing
+  }
 }
 
 /** The daemon's orphan guard: a /bin/sh child of the daemon running the guard loop. */
@@ -70,7 +81,7 @@ describe('recovery after the daemon is SIGKILLed', () => {
     cleanups.push(() => void first.child.kill('SIGKILL'));
     const client = await connect(h);
     await client.subscribe();
-    const run = async (spec: object) => ((await client.request('TASK_REQUEST', { spec })) as { task: { id: string } }).task.id;
+    const run = async (spec: TaskSpec) => (await client.request('TASK_REQUEST', { spec })).task.id;
     const running = [
       await run({ module: fixture('sync-loop') }),
       await run({ module: fixture('grandchildren') }),
@@ -80,7 +91,7 @@ describe('recovery after the daemon is SIGKILLed', () => {
     const pgids: number[] = [];
     for (const id of running) pgids.push((await waitRunning(client, id, (t) => t.progress !== undefined || t.kind === 'command')).pid);
     // The grandchildren fixture logs "child <pid>" once its shell and sleeps run.
-    await waitFor(() => liveInGroup(pgids[1]).length >= 4 && liveInGroup(pgids[2]).length >= 3, 10_000, 'grandchildren');
+    await waitFor(() => liveInGroup(pgids[1]!).length >= 4 && liveInGroup(pgids[2]!).length >= 3, 10_000, 'grandchildren');
 
     process.kill(first.child.pid!, 'SIGKILL');
     await first.exited;
@@ -94,28 +105,28 @@ describe('recovery after the daemon is SIGKILLed', () => {
     });
     const next = await connect(h);
     for (const id of running) {
-      const { task, transitions } = (await next.request('GET', { taskId: id })) as { task: any; transitions: any[] };
+      const { task, transitions } = await next.request('GET', { taskId: id });
       expect(task.state).toBe('interrupted');
       expect(transitions.at(-1)).toMatchObject({ to: 'interrupted' });
     }
     // The sync loop reported progress before it spun: kept.
-    expect(((await next.request('GET', { taskId: running[0] })) as { task: any }).task.progress).toMatchObject({ fraction: 0.01 });
+    expect((await next.request('GET', { taskId: running[0] })).task.progress).toMatchObject({ fraction: 0.01 });
     for (const id of queued) {
-      await waitFor(async () => ((await next.request('GET', { taskId: id })) as { task: any }).task.state === 'completed', 15_000, `queued task ${id} to run`);
+      await waitFor(async () => (await next.request('GET', { taskId: id })).task.state === 'completed', 15_000, `queued task ${id} to run`);
     }
     // New ids continue after the journal's.
-    const fresh = ((await next.request('TASK_REQUEST', { spec: { module: fixture('echo') } })) as { task: { id: string } }).task.id;
+    const fresh = (await next.request('TASK_REQUEST', { spec: { module: fixture('echo') } })).task.id;
     expect(Number(fresh)).toBe(6);
     expect(second.output()).toMatch(/recovery: 3 task\(s\) interrupted/);
 
     // An interrupted task can be restarted by id: its recorded spec runs again as attempt 2.
-    const restarted = (await next.request('TASK_RESTART', { taskId: running[2] })) as { task: any };
+    const restarted = await next.request('TASK_RESTART', { taskId: running[2] });
     expect(restarted.task).toMatchObject({ id: running[2], attempt: 2 });
-    const again = await waitRunning(next, running[2], (t) => t.attempt === 2);
+    const again = await waitRunning(next, running[2]!, (t) => t.attempt === 2);
     await waitFor(() => liveInGroup(again.pid).length >= 3, 10_000, 'the restarted command and its sleeps');
     await next.request('TASK_KILL', { taskId: running[2] });
-    await waitFor(async () => ((await next.request('GET', { taskId: running[2] })) as { task: any }).task.state === 'killed', 10_000, 'attempt 2 killed');
-    const { attempts, transitions } = (await next.request('GET', { taskId: running[2] })) as { attempts: any[]; transitions: any[] };
+    await waitFor(async () => (await next.request('GET', { taskId: running[2] })).task.state === 'killed', 10_000, 'attempt 2 killed');
+    const { attempts, transitions } = await next.request('GET', { taskId: running[2] });
     expect(attempts.map((a) => [a.attempt, a.state])).toEqual([[1, 'interrupted'], [2, 'killed']]);
     expect(transitions.find((t) => t.detail?.restartedFromJournal)).toMatchObject({ from: 'interrupted', to: 'queued', attempt: 2 });
   });
@@ -125,8 +136,8 @@ describe('recovery after the daemon is SIGKILLed', () => {
     const first = await spawnDaemon(h);
     cleanups.push(() => void first.child.kill('SIGKILL'));
     const client = await connect(h);
-    const id = ((await client.request('TASK_REQUEST', { spec: { module: fixture('echo'), input: 'again' } })) as { task: { id: string } }).task.id;
-    await waitFor(async () => ((await client.request('GET', { taskId: id })) as { task: any }).task.state === 'completed', 15_000, 'attempt 1 to complete');
+    const id = (await client.request('TASK_REQUEST', { spec: { module: fixture('echo'), input: 'again' } })).task.id;
+    await waitFor(async () => (await client.request('GET', { taskId: id })).task.state === 'completed', 15_000, 'attempt 1 to complete');
     await client.request('SHUTDOWN');
     await first.exited;
 
@@ -136,13 +147,13 @@ describe('recovery after the daemon is SIGKILLed', () => {
       await second.exited;
     });
     const next = await connect(h);
-    const created = ((await next.request('GET', { taskId: id })) as { task: any }).task.createdAt;
-    expect(((await next.request('TASK_RESTART', { taskId: id })) as { task: any }).task).toMatchObject({ id, attempt: 2, createdAt: created });
+    const created = (await next.request('GET', { taskId: id })).task.createdAt;
+    expect((await next.request('TASK_RESTART', { taskId: id })).task).toMatchObject({ id, attempt: 2, createdAt: created });
     const done = await waitFor(async () => {
-      const { task } = (await next.request('GET', { taskId: id })) as { task: any };
+      const { task } = await next.request('GET', { taskId: id });
       return task.state === 'completed' && task.attempt === 2 ? task : undefined;
     }, 15_000, 'attempt 2 to complete');
-    expect(done.outcome.result).toMatchObject({ input: 'again', attempt: 2 });
+    expect(done.outcome?.result).toMatchObject({ input: 'again', attempt: 2 });
     await expect(next.request('TASK_RESTART', { taskId: '99' })).rejects.toMatchObject({ code: 'UNKNOWN_TASK' });
   });
 
@@ -151,7 +162,7 @@ describe('recovery after the daemon is SIGKILLed', () => {
     const first = await spawnDaemon(h, ['--concurrency', '2']);
     cleanups.push(() => void first.child.kill('SIGKILL'));
     const client = await connect(h);
-    const id = ((await client.request('TASK_REQUEST', { spec: { command: 'sh', args: ['-c', 'sleep 1000 & wait'] } })) as { task: { id: string } }).task.id;
+    const id = (await client.request('TASK_REQUEST', { spec: { command: 'sh', args: ['-c', 'sleep 1000 & wait'] } })).task.id;
     const { pid } = await waitRunning(client, id);
     await waitFor(() => liveInGroup(pid).length >= 2, 5000, 'sleep in the group');
     await freezeGuard(first.child.pid!);
@@ -167,7 +178,7 @@ describe('recovery after the daemon is SIGKILLed', () => {
     });
     await waitFor(() => liveInGroup(pid).length === 0, 2000, 'recovery to kill the left-over group');
     const next = await connect(h);
-    const { transitions } = (await next.request('GET', { taskId: id })) as { transitions: any[] };
+    const { transitions } = await next.request('GET', { taskId: id });
     expect(transitions.at(-1)).toMatchObject({ to: 'interrupted', detail: { groupKilled: true, pid } });
   });
 
@@ -178,7 +189,7 @@ describe('recovery after the daemon is SIGKILLed', () => {
     cleanups.push(() => void first.child.kill('SIGKILL'));
     const client = await connect(h);
     const script = `sleep ${tag} & setsid sleep ${tag} & wait`;
-    const id = ((await client.request('TASK_REQUEST', { spec: { command: 'sh', args: ['-c', script] } })) as { task: { id: string } }).task.id;
+    const id = (await client.request('TASK_REQUEST', { spec: { command: 'sh', args: ['-c', script] } })).task.id;
     const { pid } = await waitRunning(client, id);
     const cmdline = (pid: number) => {
       try {
@@ -212,8 +223,42 @@ describe('recovery after the daemon is SIGKILLed', () => {
     });
     await waitFor(() => sleeps().length === 0, 5000, 'recovery to kill both sleeps');
     const next = await connect(h);
-    const { transitions } = (await next.request('GET', { taskId: id })) as { transitions: any[] };
+    const { transitions } = await next.request('GET', { taskId: id });
     expect(transitions.at(-1)).toMatchObject({ to: 'interrupted', detail: { groupKilled: true, pid } });
+  });
+
+  it('with cgroups, recovery kills even what neither a group nor a lineage mark leads to (a double fork that scrubbed its environment), and removes the dead daemon\'s cgroups', async () => {
+    const h = home();
+    const tag = String(900_000 + Math.floor(Math.random() * 100_000));
+    const first = await spawnDaemon(h, ['--containment', 'cgroup']);
+    cleanups.push(() => void first.child.kill('SIGKILL'));
+    const client = await connect(h);
+    expect(client.welcome.containment?.backend).toBe('cgroup');
+    const script = `( setsid env -i /bin/sleep ${tag} & ); exec sleep ${tag}`;
+    const id = ((await client.request('TASK_REQUEST', { spec: { command: 'sh', args: ['-c', script] } })) as { task: { id: string } }).task.id;
+    await waitRunning(client, id);
+    const sleeps = () => processes().filter((p) => p.comm === 'sleep' && p.state !== 'Z' && readCmdline(p.pid).includes(tag)).map((p) => p.pid);
+    await waitFor(() => sleeps().length === 2, 5000, 'both sleeps');
+    const cgroupsOf = (pid: number) => readdirSync('/sys/fs/cgroup/unified').filter((n) => new RegExp(`^taskwarden-\\w+-${pid}-\\d+-\\d+$`).test(n));
+    const daemonPid = first.child.pid!;
+    expect(cgroupsOf(daemonPid).length).toBeGreaterThan(0);
+    await freezeGuard(daemonPid);
+    cleanups.push(() => {
+      for (const p of sleeps()) process.kill(p, 'SIGKILL');
+    });
+    process.kill(daemonPid, 'SIGKILL');
+    await first.exited;
+    await sleep(200);
+    expect(sleeps().length).toBe(2);
+
+    const second = await spawnDaemon(h, ['--containment', 'cgroup']);
+    cleanups.push(async () => {
+      second.child.kill('SIGTERM');
+      await second.exited;
+    });
+    await waitFor(() => sleeps().length === 0, 5000, 'recovery to kill both sleeps');
+    await waitFor(() => cgroupsOf(daemonPid).length === 0, 10_000, "the dead daemon's cgroups to be removed");
+    expect(second.output()).toMatch(/[1-9]\d* task cgroup\(s\) killed/);
   });
 
   it('pid-reuse guard: a journaled pid that is alive with another start time is never signalled', async () => {

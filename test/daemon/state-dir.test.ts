@@ -131,7 +131,7 @@ describe.runIf(IS_ROOT)('a state directory another user controls is refused, and
     const before = fingerprint(target);
     shutdownAfter(home);
     const result = cli(home, ['daemon']);
-    expect(result.status).toBe(1);
+    expect(result.status).toBe(2);
     expect(result.stderr).toContain(`taskwarden refuses the state directory ${home}: it is owned by uid ${user.uid}`);
     expect(fingerprint(target)).toEqual(before);
   });
@@ -177,7 +177,7 @@ describe.runIf(IS_ROOT)('a state directory another user controls is refused, and
     await waitFor(() => existsSync(join(home, 'daemon.sock')), 15_000, 'the impostor to listen');
     const result = cli(home, ['run', '--', '/bin/echo', 'secret-argument']);
     expect(result.stdout).not.toContain('666');
-    expect(result.status).toBe(1);
+    expect(result.status).toBe(2);
     expect(result.stderr).toContain(`taskwarden refuses the state directory ${home}: it is owned by uid ${user.uid}`);
     expect(existsSync(got) ? readFileSync(got, 'utf8') : '').not.toContain('secret-argument');
   });
@@ -216,7 +216,7 @@ describe.runIf(IS_ROOT)('a state directory another user controls is refused, and
     );
     expect(statSync(shared).mode & 0o7777).toBe(0o1777);
     const result = cli(shared, ['ls']);
-    expect(result.status).toBe(1);
+    expect(result.status).toBe(2);
     expect(result.stderr).toContain(`taskwarden refuses the state directory ${shared}: it is writable by others (mode 1777)`);
     expect(statSync(shared).mode & 0o7777).toBe(0o1777);
   });
@@ -312,7 +312,7 @@ describe('symlinks inside an own state directory are never followed', () => {
     const before = fingerprint(target);
     shutdownAfter(home);
     const result = cli(home, ['daemon']);
-    expect(result.status).toBe(1);
+    expect(result.status).toBe(2);
     expect(result.stderr).toContain(`taskwarden refuses ${join(home, 'daemon.log')}: it is a symlink`);
     expect(fingerprint(target)).toEqual(before);
   });

@@ -53,7 +53,7 @@ async function runThroughDaemon(client: DaemonClient): Promise<TaskSnapshot> {
     });
   });
   await client.subscribe();
-  const { task } = (await client.request('TASK_REQUEST', { spec: { module: fixture('values'), input } })) as { task: TaskSnapshot };
+  const { task } = await client.request('TASK_REQUEST', { spec: { module: fixture('values'), input } });
   id = task.id;
   expect(task.spec).toMatchObject({ input });
   const already = early.find((t) => t.id === id);
@@ -96,10 +96,10 @@ describe('task values through the daemon', { timeout: 60_000 }, () => {
       expect(task.state).toBe('completed');
       checkValues(task.outcome!.result as Record<string, any>);
       // GET (live), LIST and HISTORY (the journal) have them too.
-      const got = (await client.request('GET', { taskId: task.id })) as { task: TaskSnapshot; attempts: Array<{ result?: unknown }> };
+      const got = await client.request('GET', { taskId: task.id });
       checkValues(got.task.outcome!.result as Record<string, any>);
       checkValues(got.attempts.at(-1)!.result as Record<string, any>);
-      const { tasks } = (await client.request('HISTORY', { limit: 5 })) as { tasks: TaskSnapshot[] };
+      const { tasks } = await client.request('HISTORY', { limit: 5 });
       checkValues(tasks.find((t) => t.id === task.id)!.outcome!.result as Record<string, any>);
       expect(tasks.find((t) => t.id === task.id)!.spec).toMatchObject({ input });
     } finally {
@@ -115,7 +115,7 @@ describe('task values through the daemon', { timeout: 60_000 }, () => {
     daemon = await startDaemon({ home: home.home, ...options });
     const again = await DaemonClient.connect({ home: home.home, autostart: false, clientName: 'values' });
     try {
-      const got = (await again.request('GET', { taskId: task.id })) as { task: TaskSnapshot };
+      const got = await again.request('GET', { taskId: task.id });
       checkValues(got.task.outcome!.result as Record<string, any>);
       expect((got.task.spec as { input: typeof input }).input).toEqual(input);
     } finally {
@@ -130,6 +130,7 @@ describe('task values through the daemon', { timeout: 60_000 }, () => {
       const ack = await c.request({ type: 'TASK_REQUEST', spec: { module: fixture('values'), input: { plain: [1, 'two'] } } });
       expect(ack.type).toBe('ACK');
       const complete = await c.next((m: Msg) => m.type === 'TASK_COMPLETE' && m.task.id === ack.task.id, 30_000, 'TASK_COMPLETE');
+      expect(complete.task.outcome.state, JSON.stringify(complete.task.outcome)).toBe('completed');
       const result = complete.task.outcome.result;
       expect(result.map).toEqual({});
       expect(result.when).toBe('2026-12-01T15:00:00.123Z');

@@ -66,8 +66,10 @@ describe('parseRequest errors', () => {
   });
 
   it('explains a spec with neither or both of module and command', () => {
-    expect(error('{"type":"TASK_REQUEST","id":1,"spec":{}}').message).toContain('expected "module"');
-    expect(error('{"type":"TASK_REQUEST","id":1,"spec":{"module":"a","command":"b"}}').message).toContain('not both');
+    const exactlyOne = 'TASK_REQUEST.spec: needs exactly one of "module" (a Node task module path) or "command" (a program to run)';
+    expect(error('{"type":"TASK_REQUEST","id":1,"spec":{}}').message).toBe(exactlyOne);
+    expect(error('{"type":"TASK_REQUEST","id":1,"spec":{"module":"a","command":"b"}}').message).toBe(exactlyOne);
+    expect(error('{"type":"TASK_REQUEST","id":1,"spec":{"command":"b","input":1}}').message).toMatch(/^TASK_REQUEST\.spec\.input: goes with "module"/);
     expect(error('{"type":"TASK_REQUEST","id":1,"spec":[]}').message).toContain('got array');
   });
 

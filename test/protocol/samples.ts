@@ -45,6 +45,8 @@ export const REQUEST_SAMPLES: { [K in RequestType]: Extract<Request, { type: K }
   TASK_CANCEL: { type: 'TASK_CANCEL', id: 3, taskId: '7' },
   TASK_KILL: { type: 'TASK_KILL', id: 4, taskId: '7' },
   TASK_RESTART: { type: 'TASK_RESTART', id: 5, taskId: '7' },
+  TASK_PAUSE: { type: 'TASK_PAUSE', id: 5, taskId: '7' },
+  TASK_RESUME: { type: 'TASK_RESUME', id: 5, taskId: '7' },
   STOP_ALL: { type: 'STOP_ALL', id: 6 },
   LIST: { type: 'LIST', id: 7, includeFinished: true },
   GET: { type: 'GET', id: 8, taskId: '7' },

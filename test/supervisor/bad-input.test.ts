@@ -57,10 +57,13 @@ describe('bad arguments throw a TypeError at the call', () => {
   it.each([
     [{}, /exactly one of "module"/],
     [{ module: 'a.mjs', command: 'ls' }, /exactly one of/],
-    [{ module: 42 }, /"module" must be a non-empty path/],
-    [{ command: 'ls', args: [1] }, /"args" must be an array of strings/],
-    [{ command: 'ls', env: { A: 1 } }, /"env" must be an object of string values/],
-    [{ module: 'a.mjs', timeoutMs: -1 }, /"timeoutMs" must be a non-negative/],
+    [{ module: 42 }, /^task spec "module": expected string, got number$/],
+    [{ module: '' }, /^task spec "module": must not be empty$/],
+    [{ command: 'ls', args: [1] }, /^task spec "args\[0\]": expected string, got number$/],
+    [{ module: 'a.mjs', args: ['x'] }, /^task spec "args": goes with "command"/],
+    [{ command: 'ls', env: { A: 1 } }, /^task spec "env.A": expected string, got number$/],
+    [{ module: 'a.mjs', timeoutMs: -1 }, /^task spec "timeoutMs": must be a non-negative whole number of milliseconds$/],
+    [{ module: 'a.mjs', name: 'n'.repeat(201) }, /^task spec "name": longer than 200 characters$/],
     [{ module: 'a.mjs', input: { f: () => 1 } }, /not structured-clonable/],
   ])('start(%j)', (spec, message) => {
     expect(() => sup.start(spec as never)).toThrow(TypeError);
@@ -79,7 +82,9 @@ describe('bad arguments throw a TypeError at the call', () => {
     [{ attempt: 0 }, /option attempt must be an integer >= 1, got 0/],
     [{ attempt: 1.5 }, /option attempt must be an integer >= 1/],
     [{ createdAt: Number.NaN }, /option createdAt must be a time in ms/],
-    [{ id: '' }, /is not a new non-empty string/],
+    [{ id: '' }, /task id "" is not a new task id \(1-64 of A-Z a-z 0-9 _ -;/],
+    // The id becomes a log file's name and travels in every event: the one task-id rule holds here too.
+    [{ id: '../etc' }, /task id "..\/etc" is not a new task id/],
   ])('start(spec, %j)', (options, message) => {
     expect(() => sup.start({ module: fixture('echo') }, options as never)).toThrow(TypeError);
     expect(() => sup.start({ module: fixture('echo') }, options as never)).toThrow(message);
@@ -100,7 +105,7 @@ describe('limits: input depth and timer delays', () => {
   it('an input nested 3242 deep is a TypeError naming "input", the limit and what to do; the supervisor carries on', async () => {
     for (const input of [nested(3242), nested(3242, (inner) => ({ a: inner })), nested(65)]) {
       expect(() => sup.start({ module: fixture('echo'), input })).toThrow(TypeError);
-      expect(() => sup.start({ module: fixture('echo'), input })).toThrow(/task spec "input" nests arrays\/objects more than 64 levels deep.*write the data to a file/);
+      expect(() => sup.start({ module: fixture('echo'), input })).toThrow(/task spec "input": nests arrays\/objects more than 64 levels deep.*write the data to a file/);
     }
     expect(sup.list().filter((t) => t.state === 'queued')).toEqual([]);
     // At the limit it runs, and comes back whole.
@@ -121,7 +126,7 @@ describe('limits: input depth and timer delays', () => {
     for (const value of [2 ** 31, 3e9]) {
       const spec = { command: 'sleep', args: ['5'], [key]: value };
       expect(() => sup.start(spec)).toThrow(TypeError);
-      expect(() => sup.start(spec)).toThrow(`task spec "${key}" must be at most 2147483647 ms (about 24.8 days`);
+      expect(() => sup.start(spec)).toThrow(`task spec "${key}": must be at most 2147483647 ms (about 24.8 days`);
     }
   });
 

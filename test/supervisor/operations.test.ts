@@ -74,7 +74,7 @@ describe('supervisor operations', () => {
   });
 
   it('reports pid, CPU % and RSS of the group, and runs tasks at lower priority', async () => {
-    sup = new Supervisor({ prewarm: 0, sampleIntervalMs: 100, nice: 10, stallAfterMs: Infinity });
+    sup = new Supervisor({ prewarm: 0, sampleIntervalMs: 100, nice: 10, stallAfterMs: Infinity, containment: 'process-group' });
     const t = sup.start({ module: fixture('silent'), input: { spin: true } });
     // A spinning task at nice 10 gets little CPU next to other work at normal priority (npm run test:stress):
     // any measured CPU proves the sampling; an idle task reads 0.
@@ -87,8 +87,8 @@ describe('supervisor operations', () => {
     expect((await t.done).state).toBe('cancelled');
   });
 
-  it('a stopping task gets its normal priority back for a short window (its autogroup, or its threads where allowed)', async () => {
-    sup = new Supervisor({ prewarm: 0, nice: 10, graceMs: 20_000, stallAfterMs: Infinity });
+  it('process groups: a stopping task gets its normal priority back for a short window (its autogroup, or its threads where allowed)', async () => {
+    sup = new Supervisor({ prewarm: 0, nice: 10, graceMs: 20_000, stallAfterMs: Infinity, containment: 'process-group' });
     const t = sup.start({ module: fixture('ignores-cancel') });
     await waitFor(() => t.progress?.message === 'ignoring cancellation', 20_000, 'the task to run');
     const pid = t.pid!;

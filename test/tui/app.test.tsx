@@ -5,7 +5,7 @@ import { Controller } from '../../src/tui/controller.js';
 import { TuiStore } from '../../src/tui/store.js';
 import { FastPaint } from '../../src/tui/fast-paint.js';
 import { memoryPrefs, type PrefsStore } from '../../src/tui/prefs.js';
-import { defaultTemplates, type Template } from '../../src/tui/templates.js';
+import { defaultTemplates, type Template } from '../../src/tasks/templates.js';
 import { FakeDaemon, FakeDaemonError } from './fake-daemon.js';
 
 const templates: Template[] = [
@@ -164,7 +164,7 @@ describe('App', () => {
     expect(frame()).toContain('Emergency stop — terminating 3 tasks…');
     for (const id of ['1', '2', '3']) expect(rowOf(frame(), id)).toContain('cancelling…');
     daemon.releaseAll();
-    await waitFor(/Stopped 3 tasks in \d+\.\d\d s \(2 cancelled, 1 killed\)/);
+    await waitFor(/Stopped 3 tasks in (\d+ ms|\d+\.\d\d s|\d+ s) \(2 cancelled, 1 killed\)/);
     await press('s');
     await waitFor('Nothing to stop');
   });
@@ -266,7 +266,7 @@ describe('App', () => {
     const { daemon, frame, press, waitFor } = await setup();
     await press('1');
     await waitFor('steady work');
-    daemon.logs.set('1', ['hello from the task', 'second line']);
+    daemon.logs.set('1', [{ stream: 'stdout', line: 'hello from the task' }, { stream: 'stdout', line: 'second line' }]);
     await press('l');
     await waitFor('second line');
     expect(frame()).toContain('log · task 1');
@@ -412,7 +412,7 @@ describe('what a new user trips over', () => {
     await waitFor('your request will run when it is up: stop every task');
     open();
     await started;
-    await waitFor(/Stopped 2 tasks in \d+\.\d\d s \(2 cancelled, 0 killed\)/);
+    await waitFor(/Stopped 2 tasks in (\d+ ms|\d+\.\d\d s|\d+ s) \(2 cancelled, 0 killed\)/);
   });
 
   it('1: a stop key pressed while reconnecting acts on the task that was selected, once the daemon is back', async () => {
@@ -446,10 +446,10 @@ describe('what a new user trips over', () => {
     await press('1');
     await waitFor('Started task 1');
     const message = 'flaky task failed at step 16/40 (simulated: one run in three fails; press r to run it again)';
-    const stack = `Error: ${message}\n    at run (file:///opt/taskwarden/dist/src/tui/templates/flaky.js:12:15)\n    at async Host.execute (file:///opt/taskwarden/dist/src/runner/host.js:88:20)`;
+    const stack = `Error: ${message}\n    at run (file:///opt/taskwarden/dist/src/tasks/builtin/flaky.js:12:15)\n    at async Host.execute (file:///opt/taskwarden/dist/src/runner/host.js:88:20)`;
     const t = daemon.tasks.get('1')!;
     daemon.attempts.set('1', [{ attempt: 1, state: 'failed', pid: 10001, startedAt: t.startedAt, endedAt: Date.now(), durationMs: 812, exitCode: 1, error: { name: 'Error', message } }]);
-    daemon.logs.set('1', ['step 15/40', `! Error: ${message}`]);
+    daemon.logs.set('1', [{ stream: 'stdout', line: 'step 15/40' }, { stream: 'stderr', line: `Error: ${message}` }]);
     daemon.end('1', 'failed', { error: { name: 'Error', message, stack }, exitCode: 1 });
     await waitFor('✘ failed');
     expect(rowOf(frame(), '1')).toContain('flaky task failed at'); // cut in the table…

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadTemplates, parseConfig } from '../../src/tui/config.js';
-import { BUILTIN_MODULES, builtinModulePath, defaultTemplates } from '../../src/tui/templates.js';
+import { BUILTIN_MODULES, builtinModulePath, defaultTemplates } from '../../src/tasks/templates.js';
 
 const dirs: string[] = [];
 function tempDir(): string {

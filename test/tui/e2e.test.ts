@@ -246,7 +246,7 @@ describe('terminal UI in a pseudo-terminal', () => {
     ui.write('s');
     // The optimistic frame may be replaced within milliseconds (queued tasks never start): read the output stream.
     await ui.waitForOutput(since, /Emergency stop — terminating 4 tasks…/, 5000);
-    await ui.waitFor(/Stopped 4 tasks in \d+\.\d\d s \(\d cancelled, \d killed/, 30_000);
+    await ui.waitFor(/Stopped 4 tasks in (\d+ ms|\d+\.\d\d s|\d+ s) \(\d cancelled, \d killed/, 30_000);
     const screen = await ui.text();
     expect(screen).not.toMatch(/running|cancelling…|killing…/);
   }, 120_000);
@@ -282,7 +282,7 @@ describe('terminal UI in a pseudo-terminal', () => {
     await ui.exited;
     expect(ui.raw).toContain('detached; 1 task still running in the daemon');
     const client = await DaemonClient.connect({ home: ui.home, autostart: false });
-    const { tasks } = (await client.request('LIST')) as { tasks: Array<{ state: string }> };
+    const { tasks } = await client.request('LIST');
     client.close();
     expect(tasks.map((t) => t.state)).toEqual(['running']);
   }, 90_000);
@@ -295,7 +295,7 @@ describe('terminal UI in a pseudo-terminal', () => {
     const exit = await Promise.race([ui.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 15_000))]);
     expect(exit).not.toBe('timeout');
     const client = await DaemonClient.connect({ home: ui.home, autostart: false });
-    const { tasks } = (await client.request('LIST')) as { tasks: Array<{ state: string }> };
+    const { tasks } = await client.request('LIST');
     client.close();
     expect(tasks.map((t) => t.state)).toEqual(['running']);
   }, 90_000);

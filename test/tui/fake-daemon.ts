@@ -3,7 +3,9 @@
  * request, replies can be held back (to see the screen before the daemon answers), fail, or the
  * connection can die.
  */
-import type { DaemonEvent, DaemonHealth } from '../../src/protocol/messages.js';
+import type { DaemonEvent, DaemonHealth, RequestType } from '../../src/protocol/messages.js';
+import { parseReply, type PayloadArgs, type ResponseOf } from '../../src/protocol/index.js';
+import type { StoredLogLine } from '../../src/journal/logs.js';
 import type { TaskSnapshot, TaskSpec } from '../../src/supervisor/types.js';
 import type { ConnectFn, TuiClient } from '../../src/tui/client.js';
 
@@ -36,7 +38,7 @@ export class FakeDaemon {
   startedByAutostart = 0;
   /** How long a cancel takes to end the task; a task whose name includes 'stubborn' is killed instead. */
   cancelMs = 5;
-  logs = new Map<string, string[]>();
+  logs = new Map<string, StoredLogLine[]>();
   /** Sent in the HELLO reply when set. */
   health: DaemonHealth | undefined;
   /** When set, connecting waits until it resolves (a daemon that takes a while to start). */
@@ -139,17 +141,17 @@ export class FakeDaemon {
           if (task!.name.includes('stubborn')) this.end(t.id, 'killed', { escalated: true, stopReason: 'cancel' });
           else this.end(t.id, 'cancelled', { stopReason: 'cancel' });
         }, this.cancelMs);
-        return { task: t };
+        return { task: t, previous: task!.state };
       }
       case 'TASK_KILL': {
         const t = this.set({ ...task!, state: 'killing', stopReason: 'kill' }, task!.state);
         setTimeout(() => this.end(t.id, 'killed', { stopReason: 'kill' }), 2);
-        return { task: t };
+        return { task: t, previous: task!.state };
       }
       case 'TASK_RESTART': {
         const now = Date.now();
-        const t = this.set({ ...task!, state: 'running', attempt: task!.attempt + 1, startedAt: now, outcome: undefined, endedAt: undefined }, task!.state);
-        return { task: t };
+        const t = this.set({ ...task!, state: 'running', attempt: task!.attempt + 1, startedAt: now, outcome: undefined, endedAt: undefined } as TaskSnapshot, task!.state);
+        return { task: t, previous: task!.state };
       }
       case 'STOP_ALL': {
         let cancelled = 0;
@@ -197,9 +199,13 @@ export class FakeClient implements TuiClient {
     return { version: 1, daemonPid: this.daemon.pid, home: '/tmp/fake-home', ...(this.daemon.health ? { health: this.daemon.health } : {}) };
   }
 
-  request(type: string, payload?: Record<string, unknown>): Promise<Record<string, unknown>> {
-    if (this.closed) return Promise.reject(new Error('connection closed'));
-    return this.daemon.handle(type, payload);
+  /** Every reply is checked against the protocol's reply schemas, as the real client checks the real daemon's. */
+  async request<T extends RequestType>(type: T, ...[payload]: PayloadArgs<T>): Promise<ResponseOf<T>> {
+    if (this.closed) throw new Error('connection closed');
+    const reply = await this.daemon.handle(type, payload as Record<string, unknown> | undefined);
+    const checked = parseReply(type, reply);
+    if (!checked.ok) throw new Error(`the fake daemon's reply breaks the protocol: ${checked.error.message}`);
+    return checked.reply;
   }
 
   async subscribe(): Promise<TaskSnapshot[]> {

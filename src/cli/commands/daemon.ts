@@ -1,8 +1,8 @@
 /** `taskwarden daemon [--foreground] [--concurrency N] [--grace-ms MS] [--stall-after-ms MS] [--priority LEVEL]`. */
 import type { Command } from 'commander';
 import { runDaemonCommand } from '../../daemon/main.js';
-import type { SupervisorOptions } from '../../supervisor/options.js';
-import { UsageError, globals, priorityOption } from '../context.js';
+import { CONTAINMENTS, type SupervisorOptions } from '../../supervisor/options.js';
+import { UsageError, globals, memoryOption, priorityOption } from '../context.js';
 import type { Priority } from '../../process/priority.js';
 
 interface DaemonOptions {
@@ -11,6 +11,8 @@ interface DaemonOptions {
   graceMs?: number;
   stallAfterMs?: number;
   priority?: Priority;
+  memory?: number;
+  containment?: 'auto' | 'cgroup' | 'process-group';
 }
 
 export function registerDaemonCommand(program: Command): void {
@@ -22,20 +24,28 @@ export function registerDaemonCommand(program: Command): void {
     .option('--grace-ms <ms>', 'how long a cancel may take before SIGKILL (default 3000)', nonNegative('--grace-ms', 0))
     .option('--stall-after-ms <ms>', 'a running task silent this long is reported stalled (default 10000)', nonNegative('--stall-after-ms', 1))
     .option('--priority <level>', "CPU priority of tasks: idle (default), low (nice 10) or normal; the daemon itself stays at normal priority", priorityOption)
+    .option('--memory <size>', 'default memory limit of each task, e.g. 2G (needs cgroups)', memoryOption)
+    .option('--containment <how>', 'auto (default: a cgroup per task where possible), cgroup (required) or process-group', containmentOption)
     .action(async (options: DaemonOptions, command: Command) => {
       const supervisorOptions: SupervisorOptions = {
         ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
         ...(options.graceMs !== undefined ? { graceMs: options.graceMs } : {}),
         ...(options.stallAfterMs !== undefined ? { stallAfterMs: options.stallAfterMs } : {}),
         ...(options.priority !== undefined ? { priority: options.priority } : {}),
+        ...(options.memory !== undefined ? { memoryMax: options.memory } : {}),
+        ...(options.containment !== undefined ? { containment: options.containment } : {}),
       };
       process.exitCode = await runDaemonCommand({
         home: globals(command).home,
         foreground: options.foreground === true,
         supervisorOptions,
-        args: supervisorArgs(options),
       });
     });
+}
+
+function containmentOption(value: string): DaemonOptions['containment'] {
+  if (!(CONTAINMENTS as readonly string[]).includes(value)) throw new UsageError(`--containment must be ${CONTAINMENTS.join(', ')}, got "${value}"`);
+  return value as DaemonOptions['containment'];
 }
 
 function nonNegative(name: string, min: number): (value: string) => number {
@@ -44,14 +54,4 @@ function nonNegative(name: string, min: number): (value: string) => number {
     if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} must be an integer of at least ${min}, got "${value}"`);
     return n;
   };
-}
-
-/** The same options for a background daemon's command line. */
-function supervisorArgs(options: DaemonOptions): string[] {
-  const args: string[] = [];
-  if (options.concurrency !== undefined) args.push('--concurrency', String(options.concurrency));
-  if (options.graceMs !== undefined) args.push('--grace-ms', String(options.graceMs));
-  if (options.stallAfterMs !== undefined) args.push('--stall-after-ms', String(options.stallAfterMs));
-  if (options.priority !== undefined) args.push('--priority', options.priority);
-  return args;
 }

@@ -13,6 +13,8 @@ import { DaemonClient } from '../../daemon/client.js';
 import { clockTime, remedy, type DaemonHealth } from '../../daemon/health.js';
 import { MAX_SOCKET_PATH_BYTES, SOCKET_FILE, homePath } from '../../daemon/home.js';
 import { JOURNAL_FILE, LOGS_DIR } from '../../journal/index.js';
+import { automaticContainment } from '../../process/cgroup/support.js';
+import type { ContainmentInfo } from '../../protocol/index.js';
 import { CLIENT_NAME, EXIT, globals, print, printJson } from '../context.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
@@ -30,6 +32,8 @@ export interface DoctorReport {
   checks: DoctorCheck[];
   /** The daemon that answered, with the health it reported (absent from an older daemon). */
   daemon?: { pid: number; health?: DaemonHealth };
+  /** How task processes are held: the daemon's word, or (no daemon) what this machine allows this user. */
+  containment?: ContainmentInfo | Omit<ContainmentInfo, 'priority'>;
 }
 
 /** Less free space than this is worth a warning. */
@@ -55,6 +59,7 @@ export async function diagnose(homeOption?: string): Promise<DoctorReport> {
   const check = (name: string, status: CheckStatus, detail: string) => checks.push({ name, status, detail });
 
   let daemon: DoctorReport['daemon'];
+  let containment: DoctorReport['containment'];
   if (!exists) {
     check('daemon', 'warn', 'not running (the state directory does not exist yet; the first command creates both)');
   } else {
@@ -62,6 +67,7 @@ export async function diagnose(homeOption?: string): Promise<DoctorReport> {
       const client = await DaemonClient.connect({ home, autostart: false, clientName: `${CLIENT_NAME} doctor`, connectTimeoutMs: 5000 });
       client.close();
       daemon = { pid: client.welcome.daemonPid, ...(client.welcome.health ? { health: client.welcome.health } : {}) };
+      containment = client.welcome.containment;
       check('daemon', 'ok', `pid ${daemon.pid} answers on ${join(home, SOCKET_FILE)}`);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
@@ -74,7 +80,26 @@ export async function diagnose(homeOption?: string): Promise<DoctorReport> {
   checkLogs(daemon, check);
   checkStateDirectory(home, exists, check);
   checkFreeSpace(home, check);
-  return { home, healthy: checks.every((c) => c.status !== 'fail'), checks, ...(daemon ? { daemon } : {}) };
+  containment ??= localContainment();
+  checkContainment(containment, daemon !== undefined, check);
+  return { home, healthy: checks.every((c) => c.status !== 'fail'), checks, ...(daemon ? { daemon } : {}), containment };
+}
+
+function localContainment(): Omit<ContainmentInfo, 'priority'> {
+  const { backend, controls, limits } = automaticContainment();
+  return { backend, controls: [...controls], limits: [...limits] };
+}
+
+/**
+ * Which row of the README's containment table this machine is on. A warning, not a failure,
+ * without cgroups: process groups still stop tasks, with the limits the README lists.
+ */
+function checkContainment(containment: DoctorReport['containment'] & {}, fromDaemon: boolean, check: Check): void {
+  const who = fromDaemon ? 'the daemon uses' : 'a daemon started now would use';
+  const detail = [`${who} ${containment.backend === 'cgroup' ? 'a cgroup per task' : 'process groups'}`, ...containment.controls];
+  if ('priority' in containment) detail.push(`priority: ${containment.priority}`);
+  if (containment.limits.length > 0) detail.push(`not in force: ${containment.limits.join('; ')}`);
+  check('containment', containment.backend === 'cgroup' ? 'ok' : 'warn', detail.join('\n      '));
 }
 
 type Check = (name: string, status: CheckStatus, detail: string) => void;

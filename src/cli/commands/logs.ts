@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import type { DaemonClient } from '../../daemon/client.js';
 import { LogStore, type StoredLogLine } from '../../journal/index.js';
 import type { DaemonEvent } from '../../protocol/index.js';
-import { isTerminalState, type TaskSnapshot } from '../../supervisor/types.js';
+import { isTerminalState } from '../../supervisor/types.js';
 import { UsageError, positiveInt, print, printJson, taskId } from '../context.js';
 import { withReader } from '../reader.js';
 
@@ -35,12 +35,9 @@ export function registerLogsCommand(program: Command): void {
         if (options.follow && options.attempt !== undefined) throw new UsageError('logs: --follow follows the latest attempt; leave out --attempt');
         // Without a daemon nothing runs, so there is nothing to follow: the log is printed as it is.
         if (options.follow && reader.client) return follow(reader.client, id, options.json === true);
-        const reply = (await reader.request('LOGS', { taskId: id, ...(options.attempt ? { attempt: options.attempt } : {}) })) as {
-          attempt: number | null;
-          lines: StoredLogLine[];
-        };
-        if (options.json && options.follow) { reply.lines.forEach((line) => print(JSON.stringify(line))); return; }
-        if (options.json) { printJson(reply); return; }
+        const reply = await reader.request('LOGS', { taskId: id, ...(options.attempt ? { attempt: options.attempt } : {}) });
+        if (options.json && options.follow) return reply.lines.forEach((line) => print(JSON.stringify(line)));
+        if (options.json) return printJson(reply);
         for (const line of reply.lines) print(line.line);
       }),
     );
@@ -68,7 +65,7 @@ async function follow(client: DaemonClient, id: string, json: boolean): Promise<
   process.once('SIGINT', () => ended());
   // Subscribe before looking at the task, so its end cannot fall between the two.
   await client.subscribe();
-  const { task } = (await client.request('GET', { taskId: id })) as { task: TaskSnapshot };
+  const { task } = await client.request('GET', { taskId: id });
   followAttempt(Math.max(1, task.attempt));
   if (isTerminalState(task.state)) setTimeout(ended, DRAIN_MS);
   await done;

@@ -6,24 +6,27 @@
  * terminal; plain lines otherwise), the task's output on stdout/stderr, and
  * the exit code of its outcome. Ctrl+C cancels the task (a second one kills it).
  */
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { programProblem } from '../../daemon/program.js';
-import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { findProgram } from '../../process/path-lookup.js';
 import type { Command } from 'commander';
 import type { DaemonClient } from '../../daemon/client.js';
 import { ValueDecodeError, decodeValue, stringifyValue, type DaemonEvent } from '../../protocol/index.js';
 import { isTerminalState, type TaskOutcome, type TaskSnapshot, type TaskSpec } from '../../supervisor/types.js';
-import { UsageError, connect, priorityOption, print, printTaskJson } from '../context.js';
+import { UsageError, connect, memoryOption, priorityOption, print, printTaskJson } from '../context.js';
 import type { Priority } from '../../process/priority.js';
 import { progressBar } from '../format.js';
 
 /** Exit codes of `run --wait`, by outcome (130 and 137 follow the shell's 128 + SIGINT/SIGKILL). */
-export const OUTCOME_EXIT: Record<TaskOutcome['state'], number> = { completed: 0, failed: 1, cancelled: 130, killed: 137, interrupted: 1 };
+export { OUTCOME_EXIT } from '../../common/exit-codes.js';
+import { EXIT, OUTCOME_EXIT } from '../../common/exit-codes.js';
 
 interface RunOptions {
   input?: string;
   name?: string;
   priority?: Priority;
+  memory?: number;
   wait?: boolean;
   json?: boolean;
 }
@@ -36,6 +39,7 @@ export function registerRunCommand(program: Command, argv: readonly string[]): v
     .option('--input <json>', 'input for a module task, as JSON')
     .option('--name <name>', 'display name')
     .option('--priority <level>', "CPU priority: idle (default: only CPU time nobody else wants), low (nice 10) or normal", priorityOption)
+    .option('--memory <size>', 'memory limit for all the task\'s processes together, e.g. 512M or 2G; over it the task fails OOM_KILLED (needs cgroups: see taskwarden doctor)', memoryOption)
     .option('-w, --wait', 'wait for the end: progress bar, output, exit code 0 completed, 1 failed, 130 cancelled, 137 killed')
     .option('--json', 'print the task (with --wait: the final task) as JSON')
     .addHelpText('after', '\nExamples:\n  taskwarden run ./tasks/resize.mjs --input \'{"size":512}\' --wait\n  taskwarden run --name train --wait -- python train.py --epochs 3')
@@ -56,6 +60,7 @@ export function buildSpec(target: string[], options: RunOptions, argv: readonly 
   const name = {
     ...(options.name !== undefined ? { name: options.name } : {}),
     ...(options.priority !== undefined ? { priority: options.priority } : {}),
+    ...(options.memory !== undefined ? { memoryMax: options.memory } : {}),
   };
   if (dash >= 0) {
     const command = argv.slice(dash + 1);
@@ -96,29 +101,15 @@ function parseInput(text: string): unknown {
  * with what is wrong, rather than failing as "command not found" once it starts.
  */
 function resolveCommand(command: string): string {
-  const found = command.includes('/') ? (isAbsolute(command) ? command : resolve(command)) : onPath(command);
+  const found = command.includes('/') ? resolve(command) : findProgram(command, process.env.PATH);
   if (found === undefined) throw new UsageError(`run: command not found: ${command} (not in PATH)`);
   const problem = programProblem(found, command);
   if (problem) throw new UsageError(`run: ${problem}`);
   return found;
 }
 
-function onPath(command: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, command);
-    try {
-      accessSync(candidate, constants.X_OK);
-      if (statSync(candidate).isFile()) return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
 async function runDetached(client: DaemonClient, spec: TaskSpec, options: RunOptions): Promise<number> {
-  const { task } = (await client.request('TASK_REQUEST', { spec })) as { task: TaskSnapshot };
+  const { task } = await client.request('TASK_REQUEST', { spec });
   if (options.json) printTaskJson({ task }, 'task');
   else print(task.id);
   return 0;
@@ -142,7 +133,7 @@ async function runAndWait(client: DaemonClient, spec: TaskSpec, options: RunOpti
   );
   lost.catch(() => {}); // closing the client after the end is not an error
   await client.subscribe();
-  const { task } = (await client.request('TASK_REQUEST', { spec })) as { task: TaskSnapshot };
+  const { task } = await client.request('TASK_REQUEST', { spec });
   taskId = task.id;
   view.started(task);
   for (const event of early.splice(0)) onEvent(event);
@@ -215,7 +206,7 @@ class WaitView {
     const moduleError = error && task.kind === 'module' && state === 'failed';
     const detail = error ? `: ${moduleError ? `${error.name}: ` : ''}${error.message}${moduleError && error.stack ? ` ("taskwarden show ${task.id}" has its stack)` : ''}` : outcome?.signal ? ` (${outcome.signal})` : '';
     process.stderr.write(`task ${task.id} ${state}${detail}\n`);
-    return OUTCOME_EXIT[state] ?? 1;
+    return OUTCOME_EXIT[state] ?? EXIT.failure;
   }
 
   note(line: string): void {

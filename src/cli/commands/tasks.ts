@@ -2,9 +2,10 @@
 import type { Command } from 'commander';
 import type { DaemonClient } from '../../daemon/client.js';
 import type { AttemptRecord, TransitionRecord } from '../../journal/index.js';
-import { stringifyValue } from '../../protocol/index.js';
+import { stringifyValue, type ResponseOf } from '../../protocol/index.js';
 import { isTerminalState, type TaskError, type TaskSnapshot } from '../../supervisor/types.js';
-import { TASK_HEADER, describeSpec, duration, percent, table, taskRows, time } from '../format.js';
+import { TASK_HEADER, describeSpec, percent, table, taskRows, time } from '../format.js';
+import { formatDuration } from '../../common/duration.js';
 import { UsageError, connect, positiveInt, print, printJson, printTaskJson, taskId, withClient } from '../context.js';
 import { withReader, type Reader } from '../reader.js';
 
@@ -16,8 +17,8 @@ export function registerTaskCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action((options: { all?: boolean; json?: boolean }, command: Command) =>
       withReader(command, async (reader) => {
-        const { tasks } = (await reader.request('LIST', { includeFinished: options.all === true })) as { tasks: TaskSnapshot[] };
-        if (options.json) { printTaskJson({ tasks }, 'tasks'); return; }
+        const { tasks } = await reader.request('LIST', { includeFinished: options.all === true });
+        if (options.json) return printTaskJson({ tasks }, 'tasks');
         const none = options.all ? 'no tasks' : 'no active tasks ("taskwarden ls --all" shows finished ones)';
         print(tasks.length === 0 ? none : table(TASK_HEADER, taskRows(tasks)));
         noteNoDaemon(reader, tasks);
@@ -31,8 +32,8 @@ export function registerTaskCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action((id: string, options: { json?: boolean }, command: Command) =>
       withReader(command, async (reader) => {
-        const reply = (await reader.request('GET', { taskId: id })) as { task: TaskSnapshot; attempts: AttemptRecord[]; transitions: TransitionRecord[] };
-        if (options.json) { printTaskJson(reply); return; }
+        const reply = await reader.request('GET', { taskId: id });
+        if (options.json) return printTaskJson(reply);
         print(describeTask(reply.task, reply.attempts, reply.transitions));
         noteNoDaemon(reader, [reply.task]);
       }),
@@ -41,6 +42,24 @@ export function registerTaskCommands(program: Command): void {
   registerStop(program, 'cancel', 'TASK_CANCEL', 'cancel a task gracefully (its cleanup runs; SIGKILL after the grace period)', 'cancelling');
   registerStop(program, 'kill', 'TASK_KILL', 'kill a task now: SIGKILL to its whole process group', 'killing');
 
+  for (const [name, type, description] of [
+    ['pause', 'TASK_PAUSE', 'freeze a running task where it is (every process of it; it keeps its memory) until "resume"'],
+    ['resume', 'TASK_RESUME', 'let a paused task run on'],
+  ] as const) {
+    program
+      .command(name)
+      .description(description)
+      .argument('<id>', 'task id', taskId)
+      .option('--json', 'print JSON')
+      .action((id: string, options: { json?: boolean }, command: Command) =>
+        withClient(command, async (client) => {
+          const { task } = (await client.request(type, { taskId: id })) as { task: TaskSnapshot };
+          if (options.json) return printTaskJson({ task }, 'task');
+          print(`task ${task.id}: ${task.state}`);
+        }),
+      );
+  }
+
   program
     .command('restart')
     .description('kill the current attempt of a task (if any) and run it again under the same id')
@@ -48,8 +67,8 @@ export function registerTaskCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action((id: string, options: { json?: boolean }, command: Command) =>
       withClient(command, async (client) => {
-        const { task } = (await client.request('TASK_RESTART', { taskId: id })) as { task: TaskSnapshot };
-        if (options.json) { printTaskJson({ task }, 'task'); return; }
+        const { task } = await client.request('TASK_RESTART', { taskId: id });
+        if (options.json) return printTaskJson({ task }, 'task');
         print(`task ${task.id}: restarting (attempt ${task.attempt})`);
       }),
     );
@@ -60,9 +79,9 @@ export function registerTaskCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action((options: { json?: boolean }, command: Command) =>
       withClient(command, async (client) => {
-        const { result } = (await client.request('STOP_ALL')) as { result: { cancelled: number; killed: number; notStarted: number; finished: number; ms: number } };
-        if (options.json) { printJson(result); return; }
-        print(`stopped in ${duration(result.ms)}: ${result.cancelled} cancelled, ${result.killed} killed, ${result.notStarted} never started, ${result.finished} finished on their own`);
+        const { result } = await client.request('STOP_ALL');
+        if (options.json) return printJson(result);
+        print(`stopped in ${formatDuration(result.ms)}: ${result.cancelled} cancelled, ${result.killed} killed, ${result.notStarted} never started, ${result.finished} finished on their own`);
       }),
     );
 
@@ -78,9 +97,9 @@ export function registerTaskCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action((options: { limit: number; json?: boolean }, command: Command) =>
       withReader(command, async (reader) => {
-        const { tasks } = (await reader.request('HISTORY', { limit: options.limit })) as { tasks: TaskSnapshot[] };
-        if (options.json) { printTaskJson({ tasks }, 'tasks'); return; }
-        const rows = tasks.map((t) => [t.id, t.state, time(t.endedAt), duration(t.outcome?.durationMs), outcomeNote(t), t.name]);
+        const { tasks } = await reader.request('HISTORY', { limit: options.limit });
+        if (options.json) return printTaskJson({ tasks }, 'tasks');
+        const rows = tasks.map((t) => [t.id, t.state, time(t.endedAt), formatDuration(t.outcome?.durationMs), outcomeNote(t), t.name]);
         print(tasks.length === 0 ? 'no finished tasks yet' : table(['ID', 'STATE', 'ENDED', 'TOOK', 'DETAIL', 'NAME'], rows));
       }),
     );
@@ -98,17 +117,15 @@ function registerStop(program: Command, name: string, type: 'TASK_CANCEL' | 'TAS
       return withClient(command, async (client) => {
         const ids = options.all ? await activeIds(client) : [id!];
         const replies: StopReply[] = [];
-        for (const each of ids) replies.push((await client.request(type, { taskId: each })) as unknown as StopReply);
-        if (options.json && options.all) { printTaskJson({ tasks: replies.map((r) => r.task) }, 'tasks'); return; }
-        if (options.json) { printTaskJson({ task: replies[0]!.task }, 'task'); return; }
-        if (options.all && replies.length === 0) { print('no active tasks'); return; }
+        for (const each of ids) replies.push(await client.request(type, { taskId: each }));
+        if (options.json) return options.all ? printTaskJson({ tasks: replies.map((r) => r.task) }, 'tasks') : printTaskJson({ task: replies[0]!.task }, 'task');
+        if (options.all && replies.length === 0) return print('no active tasks');
         for (const reply of replies) print(`task ${reply.task.id}: ${stopNote(reply, doing)}`);
       });
     });
 }
 
-/** `previous`: the state before the request (absent from daemons before it was added). */
-interface StopReply { task: TaskSnapshot; previous?: TaskSnapshot['state'] }
+type StopReply = ResponseOf<'TASK_CANCEL' | 'TASK_KILL'>;
 
 /**
  * "already cancelled" only when the task had ended before this request: a queued task
@@ -121,7 +138,7 @@ function stopNote({ task, previous }: StopReply, doing: string): string {
 }
 
 async function activeIds(client: DaemonClient): Promise<string[]> {
-  const { tasks } = (await client.request('LIST')) as { tasks: TaskSnapshot[] };
+  const { tasks } = await client.request('LIST');
   return tasks.filter((t) => !isTerminalState(t.state)).map((t) => t.id);
 }
 
@@ -130,7 +147,7 @@ async function shutdown(command: Command): Promise<void> {
   try {
     client = await connect(command, false);
   } catch (error) {
-    if ((error as { code?: string }).code === 'NO_DAEMON') { print((error as Error).message.replace(/: start one.*/, '')); return; }
+    if ((error as { code?: string }).code === 'NO_DAEMON') return print((error as Error).message.replace(/: start one.*/, ''));
     throw error;
   }
   const pid = client.welcome.daemonPid;
@@ -196,12 +213,12 @@ function describeTask(task: TaskSnapshot, attempts: AttemptRecord[], transitions
   if (outcome) {
     // A module task's exit code is its runner's (0 once it reported its result or error): only a command's, or a crash's, says something.
     const exitCode = outcome.exitCode != null && (task.kind === 'command' || outcome.exitCode !== 0) ? `, exit code ${outcome.exitCode}` : '';
-    lines.push(`  outcome: ${outcome.state} after ${duration(outcome.durationMs)}${exitCode}${outcome.signal ? `, signal ${outcome.signal}` : ''}${outcome.escalated ? ', escalated to SIGKILL' : ''}`);
+    lines.push(`  outcome: ${outcome.state} after ${formatDuration(outcome.durationMs)}${exitCode}${outcome.signal ? `, signal ${outcome.signal}` : ''}${outcome.escalated ? ', escalated to SIGKILL' : ''}`);
     if (outcome.error) lines.push(`  error: ${errorTitle(outcome.error)}`, ...stackLines(outcome.error, '    '));
     if (outcome.result !== undefined) lines.push(`  result: ${truncate(stringifyValue(outcome.result), 200)}`);
   }
   if (attempts.length > 1) {
-    lines.push('', table(['ATTEMPT', 'STATE', 'PID', 'TOOK', 'DETAIL'], attempts.map((a) => [String(a.attempt), a.state, a.pid === undefined ? '-' : String(a.pid), duration(a.durationMs), a.error ? truncate(errorTitle(a.error), 60) : ''])));
+    lines.push('', table(['ATTEMPT', 'STATE', 'PID', 'TOOK', 'DETAIL'], attempts.map((a) => [String(a.attempt), a.state, a.pid === undefined ? '-' : String(a.pid), formatDuration(a.durationMs), a.error ? truncate(errorTitle(a.error), 60) : ''])));
   }
   if (transitions.length > 0) {
     lines.push('', table(['AT', 'ATTEMPT', 'FROM', 'TO'], transitions.map((t) => [time(t.at), String(t.attempt), t.from ?? '(new)', t.to])));

@@ -22,6 +22,8 @@ import type { ImageResult } from '../../tasks/texture/analyze.js';
 import type { TextureTaskInput, TextureTaskResult } from '../../tasks/texture/task.js';
 import { MAX_LEVELS } from '../../tasks/texture/options.js';
 import { PRIORITIES, type Priority } from '../../process/priority.js';
+import { EXIT } from '../../common/exit-codes.js';
+import { progressBar } from '../format.js';
 
 export interface TextureCommandOptions {
   levels?: number;
@@ -53,10 +55,11 @@ export interface TextureCommandIO {
   concurrency?: number;
 }
 
-export const EXIT_OK = 0;
-export const EXIT_IMAGE_FAILED = 1;
-export const EXIT_USAGE = 2;
-export const EXIT_INTERRUPTED = 130;
+export const EXIT_OK = EXIT.ok;
+/** An image could not be analysed (the others still are). */
+export const EXIT_IMAGE_FAILED = EXIT.failure;
+export const EXIT_USAGE = EXIT.usage;
+export const EXIT_INTERRUPTED = EXIT.interrupted;
 
 function parseInteger(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -267,10 +270,7 @@ class ProgressBar {
     this.#drawnAt = now;
     const total = this.#fractions.reduce((a, b) => a + b, 0) / this.#fractions.length;
     const cols = Math.max(40, Math.min(this.stream.columns ?? 80, 120));
-    const barW = 24;
-    const filled = Math.round(total * barW);
-    const text = `[${'#'.repeat(filled)}${'-'.repeat(barW - filled)}] ${String(Math.floor(total * 100)).padStart(3)}% ${this.#message}`;
-    this.stream.write(`\r${text.slice(0, cols - 1).padEnd(cols - 1)}`);
+    this.stream.write(`\r${progressBar({ fraction: total, message: this.#message }, cols).padEnd(cols - 1)}`);
     this.#drawn = true;
   }
   clear(): void {

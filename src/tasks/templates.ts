@@ -1,7 +1,8 @@
 /**
- * Task templates for keys 1-9: the built-in defaults (texture analysis of growing size, and tasks
- * that misbehave on purpose so that every stop path can be tried) and the built-in task modules a
- * config file can name as "builtin:NAME".
+ * Task templates for the terminal UI's keys 1-9: the built-in defaults (texture analysis of
+ * growing size, and tasks that misbehave on purpose so that every stop path can be tried) and the
+ * built-in task modules (./builtin) a config file can name as "builtin:NAME". They live with the
+ * tasks: the UI only shows and starts them.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -18,27 +19,27 @@ export interface Template {
 }
 
 const here = fileURLToPath(import.meta.url);
-/** dist/src/tui: task modules must be compiled JavaScript, also when this file runs from its TypeScript source (tests). */
-const compiledTuiDir = here.endsWith('.ts') ? path.resolve(path.dirname(here), '../../dist/src/tui') : path.dirname(here);
+/** dist/src/tasks: task modules must be compiled JavaScript, also when this file runs from its TypeScript source (tests). */
+const compiledTasksDir = here.endsWith('.ts') ? path.resolve(path.dirname(here), '../../dist/src/tasks') : path.dirname(here);
 
 export const BUILTIN_MODULES = ['steady', 'cpu-burner', 'sync-loop', 'ignores-sigterm', 'flaky'] as const;
 export type BuiltinModule = (typeof BUILTIN_MODULES)[number];
 
 /** Absolute path of a built-in task module (compiled). */
 export function builtinModulePath(name: BuiltinModule): string {
-  return path.join(compiledTuiDir, 'templates', `${name}.js`);
+  return path.join(compiledTasksDir, 'builtin', `${name}.js`);
 }
 
 /** The texture-analysis task module, when the texture package part is built; undefined otherwise. */
 export async function textureModulePath(): Promise<string | undefined> {
   try {
-    const specifier = '../tasks/texture/index.js';
+    const specifier = './texture/index.js';
     const texture = (await import(specifier)) as { textureTaskModule?: unknown };
     if (typeof texture.textureTaskModule === 'string' && existsSync(texture.textureTaskModule)) return texture.textureTaskModule;
   } catch {
     // not built (or not shipped): fall back below
   }
-  const compiled = path.resolve(compiledTuiDir, '../tasks/texture/task.js');
+  const compiled = path.resolve(compiledTasksDir, 'texture/task.js');
   return existsSync(compiled) ? compiled : undefined;
 }
 
