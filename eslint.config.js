@@ -28,8 +28,9 @@ export default tseslint.config(
       // `(x) => list.push(x)` as a callback and `return this.#dispatch(...)` as an early exit from a function
       // that returns nothing are the code's idiom; a void value used as a value is still caught.
       '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true, ignoreVoidReturningFunctions: true }],
-      // Omitting a field by destructuring it away (`const { pending: _pending, ...rest } = task`) is deliberate.
-      '@typescript-eslint/no-unused-vars': ['error', { ignoreRestSiblings: true }],
+      // Omitting a field by destructuring it away (`const { pending: _pending, ...rest } = task`) is deliberate,
+      // and a parameter named `_x` is unused on purpose (as the compiler's noUnusedParameters reads it).
+      '@typescript-eslint/no-unused-vars': ['error', { ignoreRestSiblings: true, argsIgnorePattern: '^_' }],
       // Off: the public API and the wire are checked for what JavaScript callers and other processes can send,
       // whatever the types say (`typeof options !== 'object'`, `JSON.stringify(v) ?? ...`, which TypeScript
       // types as always a string), and state changed by callbacks across an await reads as never changing;

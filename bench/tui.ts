@@ -192,7 +192,7 @@ export async function keypressLatency(runs: number): Promise<BenchRow[]> {
       await client.request('TASK_REQUEST', { spec: { module: builtinModulePath('cpu-burner'), input: { seconds: 0 }, name: `burner ${i + 1}` } });
     }
     for (let t = 0; t < 600; t++) {
-      const { tasks } = (await client.request('LIST')) as { tasks: TaskSnapshot[] };
+      const { tasks } = await client.request('LIST');
       if (tasks.filter((x) => x.name.startsWith('burner') && x.state === 'running').length >= 50) break;
       await sleep(100);
     }

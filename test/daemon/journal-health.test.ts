@@ -6,7 +6,7 @@
  * is back the held writes go in, in order, and after shutdown a fresh read of
  * journal.db has every transition the client saw.
  */
-import { containmentSupport } from '../../dist/src/process/cgroup/support.js';
+import { containmentSupport } from '../../src/process/cgroup/support.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';

@@ -18,8 +18,6 @@ import { UsageError, connect, memoryOption, priorityOption, print, printTaskJson
 import type { Priority } from '../../process/priority.js';
 import { progressBar } from '../format.js';
 
-/** Exit codes of `run --wait`, by outcome (130 and 137 follow the shell's 128 + SIGINT/SIGKILL). */
-export { OUTCOME_EXIT } from '../../common/exit-codes.js';
 import { EXIT, OUTCOME_EXIT } from '../../common/exit-codes.js';
 
 interface RunOptions {
