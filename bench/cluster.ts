@@ -33,8 +33,8 @@ interface Proc {
 async function spawnReady(name: string, args: string[]): Promise<Proc> {
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
   let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const deadline = Date.now() + 30_000;
   while (!output.includes('ready:')) {
@@ -212,7 +212,12 @@ async function overhead(redis: PrivateRedis, dir: string, procs: Proc[], runs: n
   await Promise.all([twEvents.waitUntilReady(), plainEvents.waitUntilReady()]);
   const completion = (events: QueueEvents, jobId: string) =>
     new Promise<number>((resolve, reject) => {
-      const onCompleted = ({ jobId: id }: { jobId: string }) => id === jobId && (events.off('completed', onCompleted), events.off('failed', onFailed), resolve(wallNow()));
+      const onCompleted = ({ jobId: id }: { jobId: string }) => {
+        if (id !== jobId) return;
+        events.off('completed', onCompleted);
+        events.off('failed', onFailed);
+        resolve(wallNow());
+      };
       const onFailed = ({ jobId: id, failedReason }: { jobId: string; failedReason: string }) => id === jobId && reject(new Error(`job ${id} failed: ${failedReason}`));
       events.on('completed', onCompleted);
       events.on('failed', onFailed);

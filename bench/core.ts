@@ -1,5 +1,5 @@
 /**
- * Core benchmarks of issue #2: kill, cooperative cancel, escalation overshoot,
+ * Core benchmarks: kill, cooperative cancel, escalation overshoot,
  * cold and prewarmed start, restart. Real processes, p50/p99 over many runs.
  */
 import { spawn } from 'node:child_process';

@@ -1,5 +1,5 @@
 /**
- * Daemon benchmarks (issue #4): request -> ACK round trip, and event fan-out:
+ * Daemon benchmarks: request -> ACK round trip, and event fan-out:
  * N tasks report progress at 100 Hz each while S subscribers listen, with the
  * daemon's CPU use read from /proc/<daemonPid>/stat over the window.
  *
@@ -28,7 +28,7 @@ const PROGRESS_FIXTURE = fileURLToPath(new URL('../../test/daemon/fixtures/progr
 
 export interface DaemonBenchOptions {
   roundTrips?: number;
-  /** Task counts of the fan-out runs. Default [10, 100]: 10 shows the coalescing limit, 100 the issue's load. */
+  /** Task counts of the fan-out runs. Default [10, 100]: 10 shows the coalescing limit, 100 the load the promise is for. */
   tasks?: number[];
   subscribers?: number;
   windowMs?: number;
@@ -57,7 +57,7 @@ async function spawnDaemon(home: string, concurrency: number): Promise<{ pid: nu
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let output = '';
   await new Promise<void>((resolve, reject) => {
-    child.stderr!.on('data', (chunk) => {
+    child.stderr.on('data', (chunk) => {
       output += chunk;
       if (output.includes(' serves ')) resolve();
     });
@@ -90,7 +90,7 @@ async function fanOutRows(home: string, daemonPid: number, tasks: number, subscr
   listeners.forEach((client, i) => {
     client.on('event', (event: DaemonEvent) => {
       if (event.type === 'TASK_PROGRESS') {
-        counts[i] += 1;
+        counts[i]! += 1;
         if (i === 0) calls.set(event.taskId, Number(/call (\d+)/.exec(event.progress.message ?? '')?.[1] ?? 0));
       } else if (i === 0 && event.type === 'TASK_STATUS' && event.task.state === 'running') running += 1;
     });

@@ -1,5 +1,5 @@
 /**
- * Texture benchmarks of issue #3, single core unless stated:
+ * Texture benchmarks, single core unless stated:
  *  - brick.png (512 x 512, levels 256, distances [1, 3], 4 angles): requantize + GLCM + 10 features
  *  - a 4096 x 4096 16-bit image (the generated sample), same settings (requantized v >> 8)
  *  - side by side with scikit-image (graycomatrix + graycoprops, 6 properties) when Debian's
@@ -70,7 +70,7 @@ function startSkimage(): PythonPeer | string {
     ask: (line) => new Promise((resolve, reject) => {
       const onExit = () => reject(new Error(`python exited: ${stderr}`));
       child.once('exit', onExit);
-      waiting.push((l) => { child.off('exit', onExit); resolve(JSON.parse(l)); });
+      waiting.push((l) => { child.off('exit', onExit); resolve(JSON.parse(l) as Parameters<typeof resolve>[0]); });
       child.stdin.write(`${line}\n`);
     }),
     close: () => { child.stdin.end(); child.kill(); },
@@ -145,6 +145,7 @@ export async function runTextureBench(): Promise<BenchRow[]> {
   const file = (name: string) => samples.find((s) => s.name === name)!.path;
   const [brick] = await readImage(file('brick'));
   const [big] = await readImage(file('synthetic-4096-16bit'));
+  if (brick === undefined || big === undefined) throw new Error('bench texture: a sample image decoded to no pages');
 
   const peer = startSkimage();
   const py = typeof peer === 'string' ? null : peer;

@@ -1,5 +1,5 @@
 /**
- * Terminal UI benchmarks (issue #5):
+ * Terminal UI benchmarks:
  *  - keypress-to-frame latency: from writing `k` to the pseudo-terminal until the bytes the UI
  *    writes back show the selected row as 'cancelling…', with 0 and with 50 CPU-bound tasks
  *    running in the daemon (target p99 <= 16 ms with 50, one frame at 60 Hz);
@@ -28,7 +28,6 @@ const PTY_COLUMNS = 100;
 const PTY_ROWS = 30;
 const cliPath = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-// eslint-disable-next-line no-control-regex
 const ANSI = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>78]/g;
 
 function childEnv(dir: string): Record<string, string> {
@@ -116,7 +115,7 @@ async function startTarget(ui: PtyUi): Promise<string> {
   let id = '';
   await ui.press('1', (text) => {
     const m = /Started task (\S+): target/.exec(text);
-    if (m) id = m[1];
+    if (m) id = m[1]!;
     return m !== null;
   }, 60_000);
   if (process.env.BENCH_TUI_DEBUG) process.stderr.write(`start ${id}: ${(nowMs() - t0).toFixed(0)} ms\n`);
@@ -193,7 +192,7 @@ export async function keypressLatency(runs: number): Promise<BenchRow[]> {
       await client.request('TASK_REQUEST', { spec: { module: builtinModulePath('cpu-burner'), input: { seconds: 0 }, name: `burner ${i + 1}` } });
     }
     for (let t = 0; t < 600; t++) {
-      const { tasks } = (await client.request('LIST')) as { tasks: TaskSnapshot[] };
+      const { tasks } = await client.request('LIST');
       if (tasks.filter((x) => x.name.startsWith('burner') && x.state === 'running').length >= 50) break;
       await sleep(100);
     }
@@ -273,12 +272,10 @@ export async function frameCost(seconds: number, columns = 160, rows = 50): Prom
     return (u.user + u.system) / 1000;
   };
   let bytes = 0;
-  let writes = 0;
   const stdout = Object.assign(
     new Writable({
       write(chunk: Buffer | string, _enc, callback) {
         bytes += chunk.length;
-        writes += 1;
         if (commitAt > 0) {
           frames.push(nowMs() - commitAt);
           frameCpu.push(cpuMs() - commitCpu);
@@ -310,7 +307,6 @@ export async function frameCost(seconds: number, columns = 160, rows = 50): Prom
   frames.length = 0;
   frameCpu.length = 0;
   bytes = 0;
-  writes = 0;
   const timer = setInterval(tick, 100);
   const cpu0 = process.cpuUsage();
   const t0 = nowMs();

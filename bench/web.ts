@@ -130,7 +130,7 @@ async function clickToKilling(client: DaemonClient, page: Page, runs: number): P
     const row = `#task-rows tr[data-id="${task.id}"]`;
     // On screen, as a user would have it before clicking: the newest task is the last row.
     await page.evaluate(() => (globalThis as unknown as PageApi).scrollTo(0, 1e9));
-    (await page.waitForSelector(row, { timeout: 30_000 }))!.scrollIntoView();
+    await (await page.waitForSelector(row, { timeout: 30_000 }))!.scrollIntoView();
     await page.waitForSelector(`${row}[data-state="running"]`, { timeout: 30_000 });
     const before = await page.evaluate(() => (globalThis as unknown as PageApi).taskwarden.metrics.length);
     await page.click(`${row} button.kill`);
@@ -194,7 +194,7 @@ async function flood(stack: BenchStack, page: Page): Promise<BenchRow[]> {
   const renderersAfter = renderers.map(cpuTicks);
   const metricsAfter = await page.metrics();
   const rendererCpu = (renderersAfter.reduce((a, b) => a + b, 0) - renderersBefore.reduce((a, b) => a + b, 0)) / TICKS_PER_SECOND / cpu.seconds * 100;
-  const frames = (await page.evaluate(() => (globalThis as unknown as PageApi).taskwarden.stopFrames())) as { deltas: number[]; work: number[] };
+  const frames = await page.evaluate(() => (globalThis as unknown as PageApi).taskwarden.stopFrames());
   const eventsAfter = await page.evaluate(() => (globalThis as unknown as PageApi).taskwarden.eventsReceived);
   // How old each task's latest progress is on the page, by the task's own clock (same machine).
   const lags = (await page.evaluate(() => {
@@ -203,7 +203,7 @@ async function flood(stack: BenchStack, page: Page): Promise<BenchRow[]> {
       .map((t) => /^at (\d+)$/.exec(t.progress?.message ?? '')?.[1])
       .filter((at): at is string => at !== undefined)
       .map((at) => now - Number(at));
-  })) as number[];
+  }));
   await stopTasks(stack.client, ids);
   const where = `${FLOOD_TASKS} tasks at 10 Hz, ${FLOOD_SECONDS} s`;
   const eventsPerSecond = (eventsAfter - eventsBefore) / FLOOD_SECONDS;

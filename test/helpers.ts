@@ -1,7 +1,7 @@
 /** Shared test helpers: fixture paths, /proc checks, polling with generous bounds. */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { isSameLiveProcess, listProcesses, type ProcStat } from '../dist/src/process/proc.js';
+import { isSameLiveProcess, listProcesses, type ProcStat } from '../src/process/proc.js';
 
 export function fixture(name: string): string {
   return fileURLToPath(new URL(`./fixtures/${name}.mjs`, import.meta.url));

@@ -4,11 +4,11 @@
  * (start()), by the daemon (TASK_REQUEST over a real socket) and by the UI's template config.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DaemonClient, DaemonError, Supervisor } from 'taskwarden';
-import { MAX_ENV_VARS, MAX_NAME_CHARS } from '../dist/src/supervisor/spec.js';
-import { MAX_TIMER_MS } from '../dist/src/supervisor/limits.js';
-import { MAX_INPUT_BYTES } from '../dist/src/protocol/limits.js';
-import { ConfigError, parseConfig } from '../dist/src/tui/config.js';
+import { DaemonClient, DaemonError, Supervisor } from '../src/index.js';
+import { MAX_ENV_VARS, MAX_NAME_CHARS } from '../src/supervisor/spec.js';
+import { MAX_TIMER_MS } from '../src/supervisor/limits.js';
+import { MAX_INPUT_BYTES } from '../src/protocol/limits.js';
+import { ConfigError, parseConfig } from '../src/tui/config.js';
 import { inProcessDaemon } from './daemon/helpers.js';
 import { fixture } from './helpers.js';
 

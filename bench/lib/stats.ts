@@ -9,7 +9,7 @@ export interface BenchRow {
   unit: string;
   p50: number;
   p99: number;
-  /** The target in words, e.g. 'p50 <= 3 ms'. */
+  /** The promise in words, e.g. 'p50 <= 3 ms'. */
   target?: string;
   /** Whether the target was met; undefined where there is none. */
   met?: boolean;
@@ -20,7 +20,7 @@ export function percentile(samples: readonly number[], p: number): number {
   if (samples.length === 0) return NaN;
   const sorted = [...samples].sort((a, b) => a - b);
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[rank];
+  return sorted[rank]!;
 }
 
 export function row(name: string, samples: readonly number[], unit = 'ms', extra: Partial<BenchRow> = {}): BenchRow {

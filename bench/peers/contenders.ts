@@ -15,7 +15,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import type { Worker } from 'node:worker_threads';
 import { epochNow } from './beacons.js';
 
 // Each library is imported only when its contender is created, so that an owner process
@@ -178,7 +177,7 @@ const childProcess: Contender = {
         return { settled: settledAt(exited, (v) => (v as [number | null])[0] === 0 && result === input.tag), kill: () => child.kill('SIGKILL'), cancel: () => child.kill() };
       },
       async stopAll() {
-        const exits = [...live].map((child) => (child.exitCode !== null || child.signalCode !== null ? undefined : once(child, 'close')));
+        const exits = [...live].map((child) => (child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : once(child, 'close')));
         for (const child of live) child.kill();
         await Promise.all(exits);
       },
@@ -341,7 +340,7 @@ const piscina: Contender = {
     return {
       ...signalPoolHandle(pool),
       threadExit(threadId) {
-        const thread = (pool.threads as Worker[]).find((w) => w.threadId === threadId);
+        const thread = pool.threads.find((w) => w.threadId === threadId);
         return thread ? settledAt(once(thread, 'exit')) : undefined;
       },
     };

@@ -8,7 +8,9 @@
 import { createInterface } from 'node:readline';
 import { contender, type Mode } from './contenders.js';
 
-const [name, mode, countText, beacon, prefix] = process.argv.slice(2);
+const args = process.argv.slice(2);
+if (args.length !== 5) throw new Error('usage: owner.js <contender> <mode> <count> <beacon path> <tag prefix>');
+const [name, mode, countText, beacon, prefix] = args as [string, string, string, string, string];
 const count = Number(countText);
 const runner = await contender(name).create({ concurrency: Math.max(2, count) });
 // Idle for the benchmark to measure memory; an unexpected end of stdin ends us too.

@@ -37,7 +37,7 @@ export function readStat(pid: number): ProcInfo | undefined {
   return {
     pid,
     comm: text.slice(open + 1, close),
-    state: f[0],
+    state: f[0] ?? '',
     ppid: Number(f[1]),
     pgrp: Number(f[2]),
     session: Number(f[3]),
@@ -110,8 +110,8 @@ export function waitGone(ids: readonly ProcId[], limitMs: number): Promise<numbe
     const check = () => {
       pending = pending.filter(isRunning);
       const now = epochNow();
-      if (pending.length === 0) return resolve(now);
-      if (now - start > limitMs) return resolve(undefined);
+      if (pending.length === 0) { resolve(now); return; }
+      if (now - start > limitMs) { resolve(undefined); return; }
       if (now - start < 20) setImmediate(check);
       else setTimeout(check, 1);
     };

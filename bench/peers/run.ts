@@ -1,6 +1,6 @@
 /**
  * `npm run bench:peers [scenario ...]`: taskwarden side by side with the libraries people would
- * use instead (issue #6). Prints a markdown table and writes bench/results/peers-latest.json
+ * use instead. Prints a markdown table and writes bench/results/peers-latest.json
  * (peers-partial-latest.json when only some scenarios or contenders ran).
  *
  * Environment (defaults in brackets):
@@ -68,7 +68,7 @@ if (contenders.length === 0) throw new Error(`PEERS_CONTENDERS matched none of $
 // tinypool gives its workers an empty environment and escapes it; every other contender would pay it.
 // Remove it for all: the table compares the libraries, not the environment.
 const droppedEnv = ['NODE_EXTRA_CA_CERTS'].filter((name) => process.env[name] !== undefined);
-for (const name of droppedEnv) delete process.env[name];
+for (const name of droppedEnv) Reflect.deleteProperty(process.env, name);
 
 const beacons = await Beacons.open();
 process.on('exit', () => beacons.close());

@@ -1,5 +1,5 @@
 /**
- * The eight scenarios of issue #6, the same steps for every contender. Every wait is bounded:
+ * The eight scenarios, the same steps for every contender. Every wait is bounded:
  * a task that is not gone when its limit runs out counts as "never (waited N s)" and is
  * SIGKILLed by exact pid afterwards (Beacons.sweep, or the owner's process tree).
  */
@@ -500,8 +500,8 @@ function startOwner(c: Contender, mode: Mode, count: number, beacons: Beacons, t
   // Its own session: whatever it starts without a session of its own can be found again after it dies.
   const child = spawn(process.execPath, ['--expose-gc', OWNER, c.name, mode, String(count), beacons.path, tagPrefix], { detached: true, stdio: ['pipe', 'pipe', 'inherit'] });
   child.on('error', () => {});
-  child.stdin!.on('error', () => {});
-  const lines = createInterface({ input: child.stdout! });
+  child.stdin.on('error', () => {});
+  const lines = createInterface({ input: child.stdout });
   let gcDone: (() => void) | undefined;
   const ready = new Promise<boolean>((resolve) => {
     lines.on('line', (line) => {
@@ -515,10 +515,10 @@ function startOwner(c: Contender, mode: Mode, count: number, beacons: Beacons, t
     pid,
     id: procId(pid) ?? { pid, startTime: -1 },
     ready,
-    go: () => child.stdin!.write('go\n'),
+    go: () => child.stdin.write('go\n'),
     gc: async () => {
       const done = new Promise<void>((resolve) => (gcDone = resolve));
-      child.stdin!.write('gc\n');
+      child.stdin.write('gc\n');
       await withLimit(done, 1000);
       await sleep(50);
     },

@@ -39,7 +39,7 @@ export interface GlobalOptions {
 }
 
 export function globals(command: Command): GlobalOptions {
-  return command.optsWithGlobals() as GlobalOptions;
+  return command.optsWithGlobals<GlobalOptions>();
 }
 
 /**
@@ -93,7 +93,7 @@ export function exitCodeFor(error: unknown): { code: number; message: string } {
 
 /** Task ids as the protocol accepts them; checked here so a typo gets exit code 2 without a round trip. */
 export function taskId(value: string): string {
-  if (!isTaskId(value)) throw new UsageError(`"${value}" is not a task id (ids are like 12: ${TASK_ID_RULE}; see "taskwarden ls")`);
+  if (!isTaskId(value)) throw new UsageError(`"${String(value)}" is not a task id (ids are like 12: ${TASK_ID_RULE}; see "taskwarden ls")`);
   return value;
 }
 

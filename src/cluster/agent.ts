@@ -27,7 +27,8 @@ import { ensurePrivateDir } from '../daemon/safe-fs.js';
 import { Journal, LogStore } from '../journal/index.js';
 import { LineageMark } from '../process/lineage.js';
 import { readProcStat } from '../process/proc.js';
-import { TaskSpecSchema, decodeValue, encodeValue } from '../protocol/index.js';
+import { decodeValue, encodeValue } from '../protocol/index.js';
+import { TaskSpecSchema } from '../protocol/schemas.js';
 import type { SupervisorOptions } from '../supervisor/options.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import type { Task } from '../supervisor/task.js';
@@ -141,7 +142,7 @@ export class Agent {
       this.#lock = acquireLock(this.home);
     } catch (error) {
       if (error instanceof DaemonRunningError) {
-        throw new Error(`another taskwarden process (pid ${error.pid}) already uses ${this.home}: give each agent its own state directory (--home)`);
+        throw new Error(`another taskwarden process (pid ${error.pid}) already uses ${this.home}: give each agent its own state directory (--home)`, { cause: error });
       }
       throw error;
     }

@@ -202,7 +202,7 @@ export class ClusterClient extends EventEmitter<{ event: [DaemonEvent]; close: [
         if (task.state === 'queued' || isTerminalState(task.state) || !task.jobId) return task;
         const state = await this.#queue.getJobState(task.jobId);
         if (state === 'waiting' || state === 'prioritized' || state === 'delayed') {
-          return { ...task, state: 'queued', attempt: task.attempt + 1, pid: undefined } as ClusterTaskSnapshot;
+          return { ...task, state: 'queued', attempt: task.attempt + 1, pid: undefined };
         }
         if (state === 'failed' || state === 'unknown' || state === 'completed') {
           // The agent writes the record before BullMQ's end: a record that is still active now was read before that.
@@ -212,7 +212,7 @@ export class ClusterClient extends EventEmitter<{ event: [DaemonEvent]; close: [
           const job = await this.#queue.getJob(task.jobId);
           const message = `agent ${task.host ?? '?'} stopped answering while the task was ${task.state}${job?.failedReason ? ` (${job.failedReason})` : ''}`;
           const outcome: TaskOutcome = { state: 'interrupted', durationMs: 0, attempt: task.attempt, error: { name: 'Interrupted', message, code: 'INTERRUPTED' } };
-          return { ...task, state: 'interrupted', outcome, pid: undefined } as ClusterTaskSnapshot;
+          return { ...task, state: 'interrupted', outcome, pid: undefined };
         }
         return task;
       }),

@@ -114,7 +114,7 @@ export class Leases {
           else this.confirmed(id, sentAt);
         }
       },
-      (error) => this.#options.onError?.(error),
+      (error: unknown) => this.#options.onError?.(error as Error),
     );
   }
 }

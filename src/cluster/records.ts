@@ -67,7 +67,7 @@ export function snapshotFromHash(hash: RecordHash): ClusterTaskSnapshot | undefi
   if (hash.pid && !isTerminalState(state) && state !== 'queued') snapshot.pid = Number(hash.pid);
   if (hash.startedAt && state !== 'queued') snapshot.startedAt = Number(hash.startedAt);
   if (hash.endedAt && isTerminalState(state)) snapshot.endedAt = Number(hash.endedAt);
-  if (hash.progress) snapshot.progress = JSON.parse(hash.progress);
+  if (hash.progress) snapshot.progress = JSON.parse(hash.progress) as TaskSnapshot['progress'];
   if (hash.stopReason) snapshot.stopReason = hash.stopReason as TaskSnapshot['stopReason'];
   if (hash.outcome && isTerminalState(state)) snapshot.outcome = decodeValue(JSON.parse(hash.outcome), 'outcome') as TaskOutcome;
   return snapshot;

@@ -209,12 +209,12 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
     if (this.#closed) return Promise.reject(new Error(`cannot send ${type}: the connection to the daemon is closed`));
     const id = ++this.#nextId;
     return new Promise<ResponseOf<T>>((resolve, reject) => {
-      this.#pending.set(id, { type, resolve: resolve as (reply: unknown) => void, reject });
+      this.#pending.set(id, { type, resolve: resolve, reject });
       try {
         this.#socket.write(encodeMessage({ ...this.#encodeRequest(type, payload ?? {}), type, id }));
       } catch (error) {
         this.#pending.delete(id);
-        reject(error as Error);
+        reject(error);
       }
     });
   }

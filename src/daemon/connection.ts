@@ -47,7 +47,6 @@ export class Connection {
   clientName = '';
   /** How task inputs and results cross this connection: plain JSON, or tagged (HELLO `values: "tagged"`, see protocol/values.ts). */
   values: 'plain' | 'tagged' = 'plain';
-  subscribed = false;
   readonly #socket: Socket;
   readonly #decoder = new LineDecoder();
   readonly #maxBufferedBytes: number;

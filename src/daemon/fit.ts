@@ -20,7 +20,7 @@ export const MAX_ENV_CHARS = 4 * 1024;
  * The one key of an abridged env. No real variable can have it: a name cannot contain "=".
  * Its value says how much was left out and where to find it.
  */
-export const ABRIDGED_ENV_KEY = '=abridged';
+const ABRIDGED_ENV_KEY = '=abridged';
 /** Room left for the envelope around a log line. */
 const MAX_LOG_LINE_CHARS = Math.floor(MAX_LINE_BYTES / 4);
 

@@ -92,7 +92,6 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     },
     UNSUBSCRIBE: (_request, connection) => {
       ctx.unsubscribe(connection);
-      connection.subscribed = false;
       return {};
     },
     SHUTDOWN: (_request, connection, afterReply) => {

@@ -31,9 +31,9 @@ export interface JournalHealth {
 }
 
 export interface JournalWriterOptions {
-  log(message: string): void;
+  log: (message: string) => void;
   /** Called when the journal becomes unwritable, when it is written again, and when the cause changes. */
-  onChange(): void;
+  onChange: () => void;
   /** First retry delay; doubled after each failed retry up to retryMaxMs. Default 200 ms. */
   retryMinMs?: number;
   /** Default 5000 ms. */

@@ -39,8 +39,8 @@ export interface RecoveryReport {
 export interface RecoveryDeps {
   journal: Journal;
   /** Starts a task under its journaled id; returns its fresh snapshot. */
-  start(spec: TaskSpec, id: string): TaskSnapshot;
-  log(message: string): void;
+  start: (spec: TaskSpec, id: string) => TaskSnapshot;
+  log: (message: string) => void;
   /** The lineage mark the dead daemon's tasks carry (the same token: it comes from the state directory). */
   mark?: LineageMark;
   /** With cgroup containment: where the dead daemon's task cgroups are, and its token (the same as ours). */

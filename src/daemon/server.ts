@@ -350,7 +350,6 @@ class Daemon {
   #subscribe(connection: Connection): void {
     // SNAPSHOT right after the ACK, before any event: the client starts from a full picture.
     this.#subscribers.add(connection);
-    connection.subscribed = true;
     const tasks = [...this.#sup.list(), ...this.recovery.interrupted.filter((t) => !this.#sup.get(t.id))];
     connection.send({ type: 'SNAPSHOT', tasks: fitTasks(tasks.map((task) => wireTask(task, connection.values))) });
   }
@@ -423,7 +422,7 @@ class Daemon {
     const startTime = readProcStat(task.pid)?.startTime ?? null;
     const { id, attempt, pid } = task;
     const at = Date.now();
-    this.#journalWrite(() => this.#journal.recordSpawn(id, attempt, pid!, startTime, at), { taskId: id });
+    this.#journalWrite(() => this.#journal.recordSpawn(id, attempt, pid, startTime, at), { taskId: id });
   }
 
   /**

@@ -23,7 +23,7 @@
  * coalesces and drops events, misses renames on some file systems and does not
  * work on network mounts; a poll of an open descriptor is cheap and always right.
  */
-import { appendFileSync, chmodSync, closeSync, constants, existsSync, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, statSync, truncateSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fstatSync, lstatSync, readFileSync, readSync, readdirSync, renameSync, truncateSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ensurePrivateDir, ensurePrivateSubdir, openPrivateFile } from '../daemon/safe-fs.js';
 import type { LogLine } from '../supervisor/types.js';

@@ -8,7 +8,6 @@ import {
   type TaskSnapshot,
   type TaskSpec,
   type TaskState,
-  type TerminalState,
 } from '../supervisor/types.js';
 import { decodeValue, encodeValue } from '../protocol/values.js';
 import type { AttemptRecord, TransitionRecord } from './types.js';
@@ -165,7 +164,7 @@ export function snapshotFromRow(row: SnapshotRow): TaskSnapshot {
 function outcomeOf(row: SnapshotRow): TaskOutcome | undefined {
   if (!isTerminalState(row.state) || row.a_state === null || row.attempt < 1) return undefined;
   const outcome: TaskOutcome = {
-    state: row.state as TerminalState,
+    state: row.state,
     exitCode: row.exit_code,
     signal: row.signal,
     durationMs: row.duration_ms ?? elapsed(row.a_started_at, row.a_ended_at),

@@ -10,11 +10,6 @@
  */
 import type { ProcStat } from './proc.js';
 
-export interface ProcessIdentity {
-  pid: number;
-  startTime: number;
-}
-
 /** Children of every pid, built once per /proc scan and shared by all the tasks sampled from it. */
 export function childrenByParent(processes: readonly ProcStat[]): Map<number, ProcStat[]> {
   const children = new Map<number, ProcStat[]>();

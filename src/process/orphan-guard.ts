@@ -10,8 +10,8 @@
  *
  * Why a file and not lines on the pipe: every write to the pipe woke the guard,
  * which then read its line byte by byte (that is how sh's `read` works) while
- * the supervisor waited inside the write: ~1 ms of the supervisor per task
- * started and per task ended. An append to a file wakes nobody. Where no
+ * the supervisor waited inside the write, for every task started and every
+ * task ended. An append to a file wakes nobody. Where no
  * registry file can be made, the lines go over the pipe as before.
  *
  * Written for dash as well as bash: dash's kill takes "kill -9 -PGID" but not "--".

@@ -6,8 +6,9 @@
  * A dying process still has to be scheduled: to run its cleanup after
  * SIGTERM, and even after SIGKILL each of its threads must run to exit and
  * the last one to tear down the address space. At nice 10 on a busy machine
- * (and with autogroups, where a niced session gets ~1/10 of a share) that
- * waits behind everything else: measured 10-19 ms for a kill instead of 5.
+ * (and with autogroups, where a niced session gets a small fraction of a share)
+ * that waits behind everything else, and a kill takes several times as long
+ * (npm run bench -- load measures it).
  */
 import { existsSync, readFileSync, readdirSync, writeFile, writeFileSync } from 'node:fs';
 import os from 'node:os';

@@ -60,7 +60,7 @@ export function parseProcStat(text: string): ProcStat | undefined {
   return {
     pid: Number(text.slice(0, open).trim()),
     comm: text.slice(open + 1, close),
-    state: fields[0],
+    state: fields[0] ?? '',
     ppid: Number(fields[1]),
     pgrp: Number(fields[2]),
     session: Number(fields[3]),

@@ -6,9 +6,6 @@
  */
 import type { SpecIssue } from '../supervisor/spec.js';
 
-export { MAX_INPUT_DEPTH, MAX_TIMER_MS } from '../supervisor/limits.js';
-export { MAX_ENV_VARS, MAX_NAME_CHARS, MAX_PATH_CHARS, SPEC_KEYS } from '../supervisor/spec.js';
-
 /** JSON size of a module task's input. */
 export const MAX_INPUT_BYTES = 512 * 1024;
 

@@ -151,7 +151,7 @@ export const TaskProgressSchema = z.object({ type: z.literal('TASK_PROGRESS'), t
 export const TaskCompleteSchema = z.object({
   type: z.literal('TASK_COMPLETE'),
   task: TaskSnapshotSchema.refine((task) => isTerminalState(task.state), {
-    message: 'TASK_COMPLETE carries a task in a terminal state',
+    error: 'TASK_COMPLETE carries a task in a terminal state',
     path: ['state'],
   }),
 });
@@ -185,9 +185,6 @@ export type Ack = DaemonMessageOf<'ACK'>;
 export type ErrorReply = DaemonMessageOf<'ERROR'>;
 export type EventType = Exclude<DaemonMessageType, 'WELCOME' | 'ACK' | 'ERROR'>;
 export type DaemonEvent = DaemonMessageOf<EventType>;
-
-/** Every message type in either direction. */
-export type Message = Request | DaemonMessage;
 
 // ---- builders (typed, unvalidated: the daemon's own output is trusted) -----
 

@@ -21,9 +21,6 @@ import { TASK_ID_PATTERN, TASK_ID_RULE } from '../common/task-id.js';
 import { taskSpecSchema } from '../supervisor/spec.js';
 import { inputBytesIssue } from './limits.js';
 
-export { PARSE_OPTIONS } from '../common/zod-issues.js';
-export { CommandTaskSpecSchema, ModuleTaskSpecSchema } from '../supervisor/spec.js';
-
 /** Task ids are short strings ("1", "2", ...); the bound keeps ids safe in file names and replies. */
 export const TaskIdSchema = z.string().regex(TASK_ID_PATTERN, `expected a task id (${TASK_ID_RULE})`);
 
@@ -99,7 +96,7 @@ export const TaskOutcomeSchema: z.ZodType<TaskOutcome> = z.object({
   attempt: z.number().int().min(1),
 });
 
-export const TaskSnapshotSchema: z.ZodType<TaskSnapshot, unknown> = z.object({
+export const TaskSnapshotSchema: z.ZodType<TaskSnapshot> = z.object({
   id: TaskIdSchema,
   name: z.string(),
   kind: z.enum(['module', 'command']),

@@ -321,14 +321,14 @@ interface WithValues {
 export function mapTaskValues<T extends WithValues>(task: T, fn: (value: unknown, field: string) => unknown): T {
   let out = task;
   const spec = task.spec as { input?: unknown };
-  if (spec.input !== undefined) out = { ...out, spec: { ...spec, input: fn(spec.input, 'spec.input') } } as T;
-  if (task.outcome?.result !== undefined) out = { ...out, outcome: { ...task.outcome, result: fn(task.outcome.result, 'outcome.result') } } as T;
+  if (spec.input !== undefined) out = { ...out, spec: { ...spec, input: fn(spec.input, 'spec.input') } };
+  if (task.outcome?.result !== undefined) out = { ...out, outcome: { ...task.outcome, result: fn(task.outcome.result, 'outcome.result') } };
   return out;
 }
 
 /** A copy of an attempt record with its result passed through fn. */
 export function mapAttemptValues<T extends { result?: unknown }>(attempt: T, fn: (value: unknown, field: string) => unknown): T {
-  return attempt.result === undefined ? attempt : ({ ...attempt, result: fn(attempt.result, 'result') } as T);
+  return attempt.result === undefined ? attempt : ({ ...attempt, result: fn(attempt.result, 'result') });
 }
 
 /**
@@ -339,12 +339,12 @@ export function mapPayloadValues(payload: Record<string, unknown>, fn: (value: u
   let out = payload;
   if (isTask(payload.task)) out = { ...out, task: mapTaskValues(payload.task, (v, f) => fn(v, `task.${f}`)) };
   if (Array.isArray(payload.tasks)) {
-    out = { ...out, tasks: payload.tasks.map((task, k) => (isTask(task) ? mapTaskValues(task, (v, f) => fn(v, `tasks[${k}].${f}`)) : task)) };
+    out = { ...out, tasks: (payload.tasks as unknown[]).map((task, k) => (isTask(task) ? mapTaskValues(task, (v, f) => fn(v, `tasks[${k}].${f}`)) : task)) };
   }
   if (Array.isArray(payload.attempts)) {
     out = {
       ...out,
-      attempts: payload.attempts.map((attempt, k) =>
+      attempts: (payload.attempts as unknown[]).map((attempt, k) =>
         typeof attempt === 'object' && attempt !== null ? mapAttemptValues(attempt as { result?: unknown }, (v, f) => fn(v, `attempts[${k}].${f}`)) : attempt,
       ),
     };

@@ -12,8 +12,8 @@ export interface TaskContext {
   progress(fraction: number, message?: string): void;
   /** Tell the watchdog the task is alive when it has no progress to report. */
   heartbeat(): void;
-  /** Register a hook that runs on graceful cancel, bounded by the supervisor's grace period. */
-  onCleanup(hook: () => unknown | Promise<unknown>): void;
+  /** Register a hook that runs on graceful cancel, bounded by the supervisor's grace period; a promise it returns is awaited. */
+  onCleanup(hook: () => unknown): void;
   /** Write a log line (captured like stdout). */
   log(message: string): void;
   /** This attempt's number, 1 for the first run. */

@@ -38,8 +38,9 @@ try {
 }
 
 // The streams' handles exist from here on, so a task's first write does not count as a leftover of it.
-void process.stdout;
-void process.stderr;
+// (Their getters make them: Reflect.get is a call, so nothing reads as an unused expression.)
+Reflect.get(process, 'stdout');
+Reflect.get(process, 'stderr');
 
 /** Everything of one task's run: nothing of it outlives the task (a reusable runner makes a new one per task). */
 interface TaskRun {
@@ -114,7 +115,7 @@ async function runCleanupHooks(run: TaskRun): Promise<void> {
     try {
       await hook();
     } catch (error) {
-      process.stderr.write(`taskwarden: cleanup hook failed: ${(error as Error)?.stack ?? error}\n`);
+      process.stderr.write(`taskwarden: cleanup hook failed: ${(error as Error | undefined)?.stack ?? String(error)}\n`);
     }
   }
 }
@@ -345,7 +346,7 @@ function failCurrent(error: ReturnType<typeof toTaskError>): Promise<void> | voi
  */
 async function preload(): Promise<void> {
   const list = process.env[PRELOAD_ENV];
-  delete process.env[PRELOAD_ENV];
+  Reflect.deleteProperty(process.env, PRELOAD_ENV);
   let specifiers: unknown = [];
   try {
     specifiers = JSON.parse(list ?? '[]');

@@ -204,7 +204,7 @@ export function validateSpec(spec: unknown): TaskSpec {
     try {
       structuredClone(valid.input);
     } catch (error) {
-      throw new TypeError(`task spec "input" is not structured-clonable (functions, symbols, class instances with private state can't cross processes): ${(error as Error).message}`);
+      throw new TypeError(`task spec "input" is not structured-clonable (functions, symbols, class instances with private state can't cross processes): ${(error as Error).message}`, { cause: error });
     }
   }
   return valid;

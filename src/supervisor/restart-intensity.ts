@@ -15,7 +15,7 @@ export class RestartIntensity {
 
   /** Records a restart at `now` and returns the delay before it, or undefined when the limit is reached. */
   next(now: number): number | undefined {
-    while (this.#history.length > 0 && now - this.#history[0] > this.windowMs) this.#history.shift();
+    while (this.#history.length > 0 && now - this.#history[0]! > this.windowMs) this.#history.shift();
     if (this.#history.length >= this.max) return undefined;
     this.#history.push(now);
     return Math.min(this.maxBackoffMs, this.backoffMs * 2 ** (this.#history.length - 1));

@@ -126,9 +126,10 @@ export class RunnerPool {
   }
 
   /**
-   * A stop takes precedence over prewarming. A booting runner (~50 ms of CPU) competes with the
-   * task being stopped, which still has to be scheduled to run its cleanup, and even to exit
-   * after SIGKILL: on 2 cores a kill took ~4 ms instead of ~0.5 ms while a replacement booted.
+   * A stop takes precedence over prewarming. A booting runner (tens of milliseconds of CPU) competes
+   * with the task being stopped, which still has to be scheduled to run its cleanup, and even to exit
+   * after SIGKILL: on a machine with few cores a kill took several times as long while a replacement
+   * booted (npm run bench -- core measures kills).
    * Until resumeBoots(), booting runners are frozen (SIGSTOP to their group; take() thaws the one
    * it hands out) and no new one is spawned.
    */
@@ -196,8 +197,8 @@ export class RunnerPool {
     if (this.#refillScheduled || this.#closed) return;
     this.#refillScheduled = true;
     // Off the hot path: the task that just took a runner starts first. spawn() blocks this process
-    // for ~1.7 ms and a booting runner takes ~50 ms of CPU; next to a starting task they made its
-    // start ~1 ms slower (and a kill right after it ~1 ms slower too).
+    // and a booting runner takes CPU; next to a starting task they made its start slower (and a
+    // kill right after it too).
     setTimeout(() => {
       this.#refillScheduled = false;
       this.#refill();

@@ -89,7 +89,7 @@ export interface SpecSchemaOptions {
  * input" for the whole object, while picking the branch by its key reports the exact field
  * ("spec.module: expected string, got number").
  */
-export function taskSpecSchema(options: SpecSchemaOptions = {}): z.ZodType<TaskSpec, unknown> {
+export function taskSpecSchema(options: SpecSchemaOptions = {}): z.ZodType<TaskSpec> {
   return z.unknown().transform((value, ctx): TaskSpec => {
     const fail = (issue: SpecIssue): never => {
       ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });

@@ -69,7 +69,7 @@ export type MachineAction =
   /**
    * Task processes run niced; a stopping one gets its normal share back for a short window so its
    * cleanup and exit are not slowed: with every transition into cancelling or killing and when
-   * leftovers of a finished leader are drained. After the signal: it costs ~0.15 ms.
+   * leftovers of a finished leader are drained. After the signal, which it must not delay.
    */
   | { type: 'restore-priority' }
   /** Freeze every process of the task (cgroup.freeze, or SIGSTOP to its group), or thaw them. */

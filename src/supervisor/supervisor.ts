@@ -690,7 +690,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.#dispatch(record, event);
     };
     // A reused runner outlives the attempt: every listener added here is taken off again (unwire).
-    type Listener = (...args: any[]) => void;
+    // Node's own listener type (EventEmitter.on takes (...args: any[]) => void).
+    type Listener = Parameters<NodeJS.EventEmitter['on']>[1];
     const listeners: Array<[NodeJS.EventEmitter, string, Listener]> = [];
     const listen = (emitter: NodeJS.EventEmitter, event: string, listener: Listener) => {
       emitter.on(event, listener);
@@ -872,9 +873,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const child = record.child;
     if (!child?.connected) return;
     try {
-      child.send(message, (error) => {
-        // The runner may be gone already; the group signal is what stops it anyway.
-        void error;
+      child.send(message, () => {
+        // An error here means the runner is gone already; the group signal is what stops it anyway.
       });
     } catch {
       // Channel closed between the check and the send.

@@ -129,7 +129,7 @@ export async function parseConfig(value: unknown, file: string, baseDir = path.d
       }
       spec = { module: modulePath, ...(t.input !== undefined ? { input: t.input } : {}), ...(t.reuse !== undefined ? { reuse: t.reuse } : {}), ...shared };
     } else {
-      spec = { command: t.command[0], args: t.command.slice(1), ...shared };
+      spec = { command: t.command[0]!, args: t.command.slice(1), ...shared };
     }
     out.push({ key: i + 1, name: t.name, ...(t.description ? { description: t.description } : {}), spec });
   }

@@ -56,7 +56,7 @@ export interface ControllerOptions {
 
 export function systemLoad(): MachineLoad {
   const total = os.totalmem();
-  return { load1: os.loadavg()[0], cpus: os.availableParallelism(), memUsedFraction: total > 0 ? 1 - os.freemem() / total : 0 };
+  return { load1: os.loadavg()[0]!, cpus: os.availableParallelism(), memUsedFraction: total > 0 ? 1 - os.freemem() / total : 0 };
 }
 
 /** In help, what leaves the help open; in details, what needs the table and so closes them first. */
@@ -166,6 +166,7 @@ export class Controller {
     }
   }
 
+  // eslint-disable-next-line @typescript-eslint/no-invalid-void-type -- some actions finish at once, some start a request
   #dispatch(action: Action): void | Promise<unknown> {
     const store = this.store;
     switch (action.type) {

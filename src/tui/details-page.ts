@@ -181,7 +181,7 @@ export function detailLines({ task, details, now }: DetailsInput, cols: number):
   if (outcome) {
     lines.push(...field('Exit', exitText(outcome), cols));
     if (outcome.error) {
-      lines.push(...field('Error', [{ text: errorHead(outcome.error), color: 'red', bold: true }], cols));
+      lines.push(...field('Error', [{ text: errorHead(outcome.error), color: 'red', bold: true } satisfies Seg], cols));
       for (const part of outcome.error.message.split('\n')) lines.push(...field('', [{ text: part, color: 'red' }], cols));
       const stack = stackLines(outcome.error);
       stack.forEach((l, i) => lines.push(...field(i === 0 ? 'Stack' : '', [{ text: l, dim: true }], cols)));

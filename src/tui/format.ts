@@ -1,6 +1,6 @@
-/** Pure formatting helpers for the terminal UI: durations, bytes, bars, stall and outcome texts. */
+/** Pure formatting helpers for the terminal UI: durations, bytes, bars, stall texts. */
 import { formatDuration } from '../common/duration.js';
-import type { StallInfo, TaskOutcome, TaskState } from '../supervisor/types.js';
+import type { StallInfo, TaskState } from '../supervisor/types.js';
 import { STARVED_CPU_PERCENT } from './task-view.js';
 
 export { formatDuration } from '../common/duration.js';
@@ -94,58 +94,10 @@ export const STATE_STYLES: Record<TaskState, StateStyle> = {
   interrupted: { icon: '↯', color: 'red', label: 'interrupted' },
 };
 
-/** What a task's row says about its end, e.g. "killed (SIGKILL) after 2 ms". */
-export function outcomeText(outcome: TaskOutcome): string {
-  const how = outcome.signal ? ` (${outcome.signal})` : outcome.exitCode !== undefined && outcome.exitCode !== null && outcome.exitCode !== 0 ? ` (exit ${outcome.exitCode})` : '';
-  const escalated = outcome.escalated ? ', escalated after the grace period' : '';
-  const error = outcome.state === 'failed' && outcome.error ? `: ${outcome.error.message}` : '';
-  return `${outcome.state}${how}${escalated}${error}`;
-}
-
 /** A one-line, control-character-free rendering of arbitrary text (log lines, error messages). */
 export function oneLine(text: string): string {
-  // eslint-disable-next-line no-control-regex
+   
   return text.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, '').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '').replace(/[\t\n\r]+/g, ' ');
-}
-
-/**
- * Word-wraps one line of text to `width` cells: breaks at spaces where it can, cuts words longer
- * than a line. Continuation lines get `indent` (spaces) and are shorter by as much. Never returns
- * an empty array.
- */
-export function wrap(text: string, width: number, indent = 0): string[] {
-  const w = Math.max(1, width);
-  const ind = Math.min(Math.max(0, indent), w - 1);
-  const out: string[] = [];
-  let rest = [...text.replace(/\s+$/, '')];
-  let first = true;
-  while (first || rest.length > 0) {
-    const room = first ? w : w - ind;
-    let line: string[];
-    if (rest.length <= room) {
-      line = rest;
-      rest = [];
-    } else {
-      let cut = -1;
-      for (let i = room; i > 0; i--) {
-        if (rest[i] === ' ') {
-          cut = i;
-          break;
-        }
-      }
-      if (cut <= 0) {
-        line = rest.slice(0, room);
-        rest = rest.slice(room);
-      } else {
-        line = rest.slice(0, cut);
-        rest = rest.slice(cut + 1);
-      }
-      while (rest[0] === ' ') rest = rest.slice(1);
-    }
-    out.push((first ? '' : ' '.repeat(ind)) + line.join('').replace(/\s+$/, ''));
-    first = false;
-  }
-  return out;
 }
 
 /** Local wall-clock time of day, "14:02:07". */

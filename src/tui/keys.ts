@@ -211,7 +211,6 @@ function normalAction(input: string, key: KeyInfo): Action | undefined {
  */
 export function splitInput(input: string): string[] {
   if (input.length <= 1) return [input];
-  // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(input)) return [input];
   return [...input];
 }

@@ -4,7 +4,6 @@
  * what they fetch from the daemon (the journal's attempts, the stored log tail), once for a burst
  * of changes.
  */
-import type { AttemptRecord } from '../journal/types.js';
 import { errorText } from './client.js';
 import type { Connection } from './connection.js';
 import { oneLine } from './format.js';
@@ -140,7 +139,7 @@ export class Panes {
     void (async () => {
       try {
         const reply = await client.request('GET', { taskId });
-        const attempts = Array.isArray(reply.attempts) ? (reply.attempts as AttemptRecord[]) : [];
+        const attempts = Array.isArray(reply.attempts) ? (reply.attempts) : [];
         store.updateDetails(taskId, (d) => {
           const { error: _error, ...rest } = d;
           return { ...rest, attempts, loading: false };

@@ -103,7 +103,7 @@ export class DaemonLink {
       this.#down(error instanceof Error ? error.message : String(error), false);
       return;
     }
-    if (this.#closed) return client.close();
+    if (this.#closed) { client.close(); return; }
     if (client.autostarted) this.#options.log(`started a daemon (pid ${client.autostarted.pid}) for ${client.autostarted.home}; it keeps running for its tasks ("taskwarden shutdown" stops it)`);
     // Events that arrive before the snapshot is in wait for it (the daemon sends SNAPSHOT first, but
     // subscribe() resolves a microtask after the lines that follow it in the same read).

@@ -109,7 +109,7 @@ function loadPageFiles(): Map<string, { body: Buffer; type: string }> {
     try {
       files.set(route, { body: readFileSync(file.path), type: file.type });
     } catch (error) {
-      throw new Error(`the web page's file ${file.path} cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)}): build taskwarden first ("npm run build")`);
+      throw new Error(`the web page's file ${file.path} cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)}): build taskwarden first ("npm run build")`, { cause: error });
     }
   }
   return files;
@@ -155,27 +155,27 @@ class Routes {
   async #route(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const { gate } = this.#ctx;
     const hostRefusal = gate.checkHost(request);
-    if (hostRefusal) return this.#refuse(request, response, hostRefusal);
+    if (hostRefusal) { this.#refuse(request, response, hostRefusal); return; }
     const url = new URL(request.url ?? '/', 'http://localhost');
     // The address printed on start: its token becomes a cookie, and the address loses it.
     if (request.method === 'GET' && url.pathname === '/' && url.searchParams.has('token')) {
-      if (!gate.isToken(url.searchParams.get('token'))) return this.#refuse(request, response, gate.addressTokenRefusal());
+      if (!gate.isToken(url.searchParams.get('token'))) { this.#refuse(request, response, gate.addressTokenRefusal()); return; }
       response.writeHead(303, { Location: '/', 'Set-Cookie': gate.cookieHeader() });
       response.end();
       return;
     }
     const tokenRefusal = gate.checkToken(request);
-    if (tokenRefusal) return this.#refuse(request, response, tokenRefusal);
+    if (tokenRefusal) { this.#refuse(request, response, tokenRefusal); return; }
     if (request.method === 'POST') {
       const originRefusal = gate.checkOrigin(request);
-      if (originRefusal) return this.#refuse(request, response, originRefusal);
+      if (originRefusal) { this.#refuse(request, response, originRefusal); return; }
       return this.#post(url.pathname, request, response);
     }
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       response.setHeader('Allow', 'GET, POST');
-      return sendJson(response, 405, { error: { code: 'METHOD_NOT_ALLOWED', message: `${String(request.method).slice(0, 20)} is not used here (GET and POST are)` } });
+      sendJson(response, 405, { error: { code: 'METHOD_NOT_ALLOWED', message: `${String(request.method).slice(0, 20)} is not used here (GET and POST are)` } }); return;
     }
-    return this.#get(url, request, response);
+    this.#get(url, request, response);
   }
 
   /**
@@ -216,7 +216,7 @@ class Routes {
 
   async #post(path: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
     const body = await readJsonBody(request);
-    if ('refusal' in body) return refuse(response, body.refusal, request);
+    if ('refusal' in body) { refuse(response, body.refusal, request); return; }
     const json = body.value;
     switch (path) {
       case '/api/request':
@@ -225,9 +225,9 @@ class Routes {
         return this.#startTemplate(json, response);
       case '/api/daemon/start':
         await this.#ctx.link.connect(true);
-        return sendJson(response, this.#ctx.link.state.up ? 200 : 503, { daemon: this.#ctx.link.state });
+        { sendJson(response, this.#ctx.link.state.up ? 200 : 503, { daemon: this.#ctx.link.state }); return; }
       default:
-        return sendJson(response, 404, { error: { code: 'NOT_FOUND', message: `nothing is served at ${path.slice(0, 200)}` } });
+        { sendJson(response, 404, { error: { code: 'NOT_FOUND', message: `nothing is served at ${path.slice(0, 200)}` } }); return; }
     }
   }
 
@@ -235,10 +235,10 @@ class Routes {
   async #protocolRequest(json: unknown, response: ServerResponse): Promise<void> {
     const type = (json as { type?: unknown } | null)?.type;
     if (typeof type !== 'string' || !PAGE_REQUESTS.has(type as RequestType)) {
-      return sendJson(response, 400, { error: { code: 'BAD_MESSAGE', message: `type: expected one of ${[...PAGE_REQUESTS].join(', ')}, got ${JSON.stringify(type)?.slice(0, 80)}` } });
+      sendJson(response, 400, { error: { code: 'BAD_MESSAGE', message: `type: expected one of ${[...PAGE_REQUESTS].join(', ')}, got ${JSON.stringify(type)?.slice(0, 80)}` } }); return;
     }
     const parsed = parseRequest(JSON.stringify({ ...(json as object), id: 1 }));
-    if (!parsed.ok) return sendJson(response, 400, { error: { code: parsed.error.code, message: parsed.error.message } });
+    if (!parsed.ok) { sendJson(response, 400, { error: { code: parsed.error.code, message: parsed.error.message } }); return; }
     const { type: _type, id: _id, ...payload } = parsed.request;
     return this.#forward(type as RequestType, payload, response);
   }
@@ -248,7 +248,7 @@ class Routes {
     const template = this.#ctx.templates.find((t) => t.key === key);
     if (!template) {
       const keys = this.#ctx.templates.map((t) => t.key).join(', ') || 'none';
-      return sendJson(response, 400, { error: { code: 'BAD_MESSAGE', message: `template: expected a template key (${keys}), got ${JSON.stringify(key)?.slice(0, 80)}` } });
+      sendJson(response, 400, { error: { code: 'BAD_MESSAGE', message: `template: expected a template key (${keys}), got ${JSON.stringify(key)?.slice(0, 80)}` } }); return;
     }
     return this.#forward('TASK_REQUEST', { spec: template.spec }, response);
   }

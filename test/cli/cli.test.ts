@@ -17,8 +17,8 @@ function start(args: string[]): { child: ChildProcess; result: Promise<Result>; 
   const child = spawn(process.execPath, [CLI, '--home', home.home, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (c) => (stdout += c));
-  child.stderr!.on('data', (c) => (stderr += c));
+  child.stdout.on('data', (c) => (stdout += c));
+  child.stderr.on('data', (c) => (stderr += c));
   const result = new Promise<Result>((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
   return { child, result, stderr: () => stderr };
 }
@@ -65,8 +65,8 @@ describe('taskwarden CLI', { timeout: 60_000 }, () => {
     for (let k = 0; k < 2; k++) runs.push(await tw('run', fixture('reuse-probe'), '--input', '{"mode":"ok"}', '--reuse', '--wait'));
     expect(runs.map((r) => r.code)).toEqual([0, 0]);
     const [a, b] = runs.map((r) => JSON.parse(r.stdout.trim()) as { pid: number; served: number });
-    expect(b!.pid).toBe(a!.pid);
-    expect(b!.served).toBe(a!.served + 1);
+    expect(b.pid).toBe(a.pid);
+    expect(b.served).toBe(a.served + 1);
     const command = await tw('run', '--reuse', '--', 'true');
     expect(command.code).toBe(2);
     expect(command.stderr).toMatch(/--reuse and --isolate go with a module/);
@@ -154,8 +154,8 @@ describe('taskwarden CLI', { timeout: 60_000 }, () => {
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr.trim().length).toBeGreaterThan(0);
     }
-    expect(cases[0]!.stderr).toBe('taskwarden: no task 999: "taskwarden ls --all" lists the known tasks\n');
-    expect(cases[3]!.stderr).toMatch(/--input is not valid JSON/);
+    expect(cases[0].stderr).toBe('taskwarden: no task 999: "taskwarden ls --all" lists the known tasks\n');
+    expect(cases[3].stderr).toMatch(/--input is not valid JSON/);
   });
 
   it('--help on every command', async () => {
@@ -165,7 +165,7 @@ describe('taskwarden CLI', { timeout: 60_000 }, () => {
       expect(r.stdout).toMatch(/^Usage: taskwarden/);
     }
     // The rest in-process: same program, without a node start per command.
-    const { buildProgram } = await import('../../dist/src/cli/main.js');
+    const { buildProgram } = await import('../../src/cli/main.js');
     const program = await buildProgram([]);
     const names = program.commands.map((c) => c.name());
     expect(names).toEqual(expect.arrayContaining(['run', 'ls', 'show', 'logs', 'cancel', 'kill', 'restart', 'stop-all', 'shutdown', 'history', 'daemon', 'doctor']));

@@ -1,5 +1,5 @@
 /**
- * What a new user trips over (issue #11, items 7-11), end to end: the built CLI, a real
+ * What a new user trips over, end to end: the built CLI, a real
  * daemon, and task modules and programs in a directory of their own outside the package, as
  * the README shows them.
  */
@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DaemonClient, DaemonError } from '../../dist/src/daemon/client.js';
+import { DaemonClient, DaemonError } from '../../src/daemon/client.js';
 import { waitFor } from '../helpers.js';
 import { CLI, spawnDaemon, tempHome } from '../daemon/helpers.js';
 
@@ -23,8 +23,8 @@ function tw(home: string, ...args: string[]): Promise<Result> {
   const child = spawn(process.execPath, [CLI, '--home', home, ...args], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (c) => (stdout += c));
-  child.stderr!.on('data', (c) => (stderr += c));
+  child.stdout.on('data', (c) => (stdout += c));
+  child.stderr.on('data', (c) => (stderr += c));
   return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
 }
 
@@ -73,7 +73,7 @@ afterAll(async () => {
 });
 
 describe('a new user, outside the package', { timeout: 90_000 }, () => {
-  it("item 7: the README's task module runs from a directory of its own ('taskwarden/task' and 'taskwarden')", async () => {
+  it("the README's task module runs from a directory of its own ('taskwarden/task' and 'taskwarden')", async () => {
     write('analysis/tasks/tiles.mjs', README_TASK);
     write('analysis/tasks/main-entry.mjs', README_TASK.replace("from 'taskwarden/task'", "from 'taskwarden'"));
     expect(existsSync(join(work, 'node_modules'))).toBe(false);
@@ -87,7 +87,7 @@ describe('a new user, outside the package', { timeout: 90_000 }, () => {
     expect(JSON.parse(main.stdout)).toMatchObject({ tiles: 2 });
   });
 
-  it('item 7: a missing import is reported as what it is, not as a missing task module', async () => {
+  it('a missing import is reported as what it is, not as a missing task module', async () => {
     const module = write('analysis/tasks/needs-lodash.mjs', "import lodash from 'lodash-not-installed-xyz';\nexport default async () => lodash;\n");
     const helperUser = write('analysis/tasks/needs-helper.mjs', "import { helper } from './helpers.mjs';\nexport default async () => helper();\n");
     const [pkg, file] = await Promise.all([tw(home, 'run', module, '--wait'), tw(home, 'run', helperUser, '--wait')]);
@@ -97,7 +97,7 @@ describe('a new user, outside the package', { timeout: 90_000 }, () => {
     expect(pkg.stderr).not.toMatch(/cannot find task module/);
     expect(file.code).toBe(1);
     expect(file.stderr).toContain(`the task module ${helperUser} imports ${join(dir, 'helpers.mjs')}, which does not exist`);
-    const id = /task (\d+) failed/.exec(pkg.stderr)![1]!;
+    const id = /task (\d+) failed/.exec(pkg.stderr)![1];
     expect(JSON.parse((await tw(home, 'show', id, '--json')).stdout).task.outcome.error.code).toBe('IMPORT_NOT_FOUND');
     // CommonJS: require() does not get the runner's taskwarden (only import does); it says so.
     const cjs = write('analysis/tasks/tiles.cjs', "const { defineTask } = require('taskwarden/task');\nmodule.exports = defineTask(async () => 1);\n");
@@ -106,7 +106,7 @@ describe('a new user, outside the package', { timeout: 90_000 }, () => {
     expect(r.stderr).toContain(`the task module ${cjs} requires 'taskwarden/task', which cannot be found from ${dir}: install taskwarden there (npm install taskwarden), or write the task module as an ES module`);
   });
 
-  it('item 8: Maps and Dates survive the daemon and the CLI prints them tagged; --input takes tagged values', async () => {
+  it('Maps and Dates survive the daemon and the CLI prints them tagged; --input takes tagged values', async () => {
     write('analysis/tasks/tiles.mjs', README_TASK);
     const before = Date.now();
     const r = await tw(home, 'run', 'analysis/tasks/tiles.mjs', '--input', '{"tiles":1,"since":{"$tw":"Date","v":"2026-01-01T00:00:00.000Z"}}', '--wait');
@@ -118,7 +118,7 @@ describe('a new user, outside the package', { timeout: 90_000 }, () => {
     expect(when).toBeGreaterThanOrEqual(before - 1000);
     expect(when).toBeLessThanOrEqual(Date.now() + 1000);
     expect(result.since).toEqual({ $tw: 'Date', v: '2026-01-01T00:00:00.000Z' }); // the task got a Date and returned it
-    const id = /task (\d+) completed/.exec(r.stderr)![1]!;
+    const id = /task (\d+) completed/.exec(r.stderr)![1];
     const show = await tw(home, 'show', id, '--json');
     expect(JSON.parse(show.stdout).task.outcome.result).toEqual(result);
     const text = await tw(home, 'show', id);
@@ -128,7 +128,7 @@ describe('a new user, outside the package', { timeout: 90_000 }, () => {
     expect(bad.stderr).toBe('taskwarden: run: --input.since.v: not a date: "soon"\n');
   });
 
-  it('item 9: a program that cannot run is refused at submission, each case with its own reason, exit 2', async () => {
+  it('a program that cannot run is refused at submission, each case with its own reason, exit 2', async () => {
     const shebang = '#!/usr/bin/env python3\nprint("hi")\n';
     write('job.py', shebang, 0o644);
     mkdirSync(join(work, 'jobdir'), { recursive: true });
@@ -148,7 +148,7 @@ describe('a new user, outside the package', { timeout: 90_000 }, () => {
     const results = await Promise.all(cases.map(([program]) => tw(home, 'run', '--wait', '--', program)));
     results.forEach((r, k) => {
       expect(r.code, r.stderr).toBe(2);
-      expect(r.stderr).toBe(`taskwarden: run: ${cases[k]![1]}\n`);
+      expect(r.stderr).toBe(`taskwarden: run: ${cases[k][1]}\n`);
     });
     // A runnable script still runs.
     write('ok.sh', '#!/bin/sh\necho fine\n', 0o755);
@@ -157,7 +157,7 @@ describe('a new user, outside the package', { timeout: 90_000 }, () => {
     expect(ok.stdout).toBe('fine\n');
   });
 
-  it('item 9: the daemon refuses such a program from any client (BAD_MESSAGE, which the CLI maps to exit 2)', async () => {
+  it('the daemon refuses such a program from any client (BAD_MESSAGE, which the CLI maps to exit 2)', async () => {
     const client = await DaemonClient.connect({ home, autostart: false, clientName: 'new-user-test' });
     try {
       const job = write('job2.py', '#!/usr/bin/env python3\n', 0o644);
@@ -170,11 +170,11 @@ describe('a new user, outside the package', { timeout: 90_000 }, () => {
     }
   });
 
-  it("item 10: show of a failed task gives the error's name, message and stack, and no runner exit code", async () => {
+  it("show of a failed task gives the error's name, message and stack, and no runner exit code", async () => {
     const module = write('analysis/tasks/throws.mjs', "import { defineTask } from 'taskwarden/task';\nexport default defineTask(async () => {\n  await new Promise((r) => setTimeout(r, 5));\n  throw new RangeError('tile 7 is out of range');\n});\n");
     const r = await tw(home, 'run', module, '--wait');
     expect(r.code).toBe(1);
-    const id = /task (\d+) failed/.exec(r.stderr)![1]!;
+    const id = /task (\d+) failed/.exec(r.stderr)![1];
     expect(r.stderr).toContain(`task ${id} failed: RangeError: tile 7 is out of range ("taskwarden show ${id}" has its stack)`);
     const show = await tw(home, 'show', id);
     expect(show.code).toBe(0);
@@ -184,12 +184,12 @@ describe('a new user, outside the package', { timeout: 90_000 }, () => {
     expect(show.stdout).toMatch(new RegExp(`^ {4}at .*${module.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:4:\\d+`, 'm'));
     // A command's exit code is still shown.
     const cmd = await tw(home, 'run', '--wait', '--', 'sh', '-c', 'exit 3');
-    const cmdId = /task (\d+) failed/.exec(cmd.stderr)![1]!;
+    const cmdId = /task (\d+) failed/.exec(cmd.stderr)![1];
     expect((await tw(home, 'show', cmdId)).stdout).toMatch(/outcome: failed after .*, exit code 3/);
   });
 });
 
-describe('read-only commands and the daemon (item 11)', { timeout: 90_000 }, () => {
+describe('read-only commands and the daemon', { timeout: 90_000 }, () => {
   it('history, show, ls and logs start no daemon: without one they read the journal; commands that start one say so', async () => {
     const fresh = join(newHome(), 'state');
     stateDirs.push(fresh);
@@ -201,7 +201,7 @@ describe('read-only commands and the daemon (item 11)', { timeout: 90_000 }, () 
     const run = await tw(fresh, 'run', '--wait', '--', 'sh', '-c', 'echo from-the-task');
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toMatch(new RegExp(`^taskwarden: started a daemon \\(pid \\d+\\) for ${fresh}; it keeps running for its tasks \\("taskwarden shutdown" stops it\\)$`, 'm'));
-    const id = /task (\d+) completed/.exec(run.stderr)![1]!;
+    const id = /task (\d+) completed/.exec(run.stderr)![1];
     expect((await tw(fresh, 'shutdown')).code).toBe(0);
     expect(existsSync(join(fresh, 'daemon.sock'))).toBe(false);
 

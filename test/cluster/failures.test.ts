@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ClusterTaskSnapshot } from '../../dist/src/cluster/index.js';
+import type { ClusterTaskSnapshot } from '../../src/cluster/index.js';
 import { isAlive, sleep, waitFor } from '../helpers.js';
 import { CLI, clusterFixture, startCluster, type TestCluster } from './helpers.js';
 import { startProxy, type CuttableProxy } from './proxy.js';
@@ -68,7 +68,7 @@ describe('failures in a cluster', () => {
     const c = (cluster = await startCluster(1));
     const task = await c.client.submit({ command: '/bin/sleep', args: ['600'], name: 'left-behind' });
     const { pid } = await running(c, task.id);
-    const agent = c.agents[0]!;
+    const agent = c.agents[0];
     // The guard first (a child of the agent in a session of its own), then the agent: nothing is left to clean up.
     const guard = childrenOf(agent.pid).find((child) => readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('taskwarden-guard'));
     expect(guard).toBeDefined();
@@ -108,7 +108,7 @@ describe('failures in a cluster', () => {
     const final = await c.client.get(task.id);
     expect(final).toMatchObject({ state: 'completed', host: 'a1', attempt: 2 });
     expect(final.outcome?.result).toEqual(end.outcome?.result);
-    expect(c.agents[0]!.output()).toContain('stopped before the lock could expire');
+    expect(c.agents[0].output()).toContain('stopped before the lock could expire');
     expect(c.lines('violations')).toEqual([]);
   }, 120_000);
 
@@ -116,7 +116,7 @@ describe('failures in a cluster', () => {
     const c = (cluster = await startCluster(3, { lockDurationMs: 8000 }));
     const tasks = [];
     for (let i = 0; i < 10; i++) tasks.push(await c.client.submit({ module: clusterFixture('exclusive'), input: { dir: c.dir, ms: 3000 } }));
-    const victim = await running(c, tasks[0]!.id);
+    const victim = await running(c, tasks[0].id);
     const restarting = c.redis.restart(500);
     await sleep(100);
     // Sent while Redis is away: it goes out once the client is back, and the agent acts on it.
@@ -125,7 +125,7 @@ describe('failures in a cluster', () => {
     await cancelling;
     await waitFor(async () => (await c.client.list()).length === 0, 90_000, 'every job to end');
     const after = await Promise.all(tasks.map((t) => c.client.get(t.id)));
-    expect(after[0]!.state).toBe('cancelled');
+    expect(after[0].state).toBe('cancelled');
     expect(isAlive(victim.pid!)).toBe(false);
     expect(after.slice(1).map((t) => t.state)).toEqual(Array(9).fill('completed'));
     const done = c.lines('done').map((line) => line.split(' ')[0]);

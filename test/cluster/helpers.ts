@@ -6,10 +6,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { startPrivateRedis, type PrivateRedis } from '../../bench/lib/redis-server.js';
-import { ClusterClient } from '../../dist/src/cluster/index.js';
+import { ClusterClient } from '../../src/cluster/index.js';
 import { waitFor } from '../helpers.js';
 
-export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 export function clusterFixture(name: string): string {
   return fileURLToPath(new URL(`./fixtures/${name}.mjs`, import.meta.url));
@@ -98,8 +98,8 @@ async function startAgentProcess(url: string, queue: string, home: string, name:
   if (options.graceMs) args.push('--grace-ms', String(options.graceMs));
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  child.stdout!.on('data', (data) => (output += data));
-  child.stderr!.on('data', (data) => (output += data));
+  child.stdout.on('data', (data) => (output += data));
+  child.stderr.on('data', (data) => (output += data));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   await waitFor(() => output.includes('ready:') || child.exitCode !== null, 30_000, `agent ${name} to be ready`);
   if (!output.includes('ready:')) throw new Error(`agent ${name} did not start:\n${output}`);

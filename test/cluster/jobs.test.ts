@@ -4,7 +4,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ClusterTaskSnapshot } from '../../dist/src/cluster/index.js';
+import type { ClusterTaskSnapshot } from '../../src/cluster/index.js';
 import { waitFor } from '../helpers.js';
 import { CLI, clusterFixture, startCluster, type TestCluster } from './helpers.js';
 
@@ -41,7 +41,7 @@ describe('a cluster of three agents', () => {
     const hosts = new Set(tasks.map((t) => t.host));
     expect([...hosts].sort()).toEqual(['a1', 'a2', 'a3']);
     // Results come back with the task, through BullMQ and the record alike.
-    expect(tasks[0]!.outcome?.result).toEqual({ pid: expect.any(Number) });
+    expect(tasks[0].outcome?.result).toEqual({ pid: expect.any(Number) });
   }, 180_000);
 
   it('run --cluster --wait follows a task on an agent to its end: output, progress, exit code', () => {

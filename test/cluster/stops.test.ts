@@ -4,7 +4,7 @@
  * before it started, and the emergency stop with jobs queued and running on every agent.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ClusterTaskSnapshot } from '../../dist/src/cluster/index.js';
+import type { ClusterTaskSnapshot } from '../../src/cluster/index.js';
 import { isAlive, waitFor } from '../helpers.js';
 import { clusterFixture, startCluster, testFixture, type TestCluster } from './helpers.js';
 
@@ -102,7 +102,7 @@ describe('stops across the cluster', () => {
     const runningTasks = await Promise.all(longs.map((t) => running(t.id)));
     expect(new Set(runningTasks.map((t) => t.host))).toEqual(new Set(['a1', 'a2', 'a3']));
     // A stop of one queued job: it never starts.
-    const single = await client.cancel(queued[0]!.id);
+    const single = await client.cancel(queued[0].id);
     expect(single.task.state).toBe('cancelled');
     expect(single.task.outcome?.error?.code).toBe('NOT_STARTED');
 

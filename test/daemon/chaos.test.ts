@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
-import { DaemonClient } from '../../dist/src/daemon/client.js';
+import { DaemonClient } from '../../src/daemon/client.js';
 import { fixture, sleep } from '../helpers.js';
 import { spawnDaemon, tempHome } from './helpers.js';
 
@@ -67,7 +67,7 @@ describe('chaos', () => {
       const client = await DaemonClient.connect({ home, autostart: false, clientName: 'chaos' });
       const requests: Array<Promise<unknown>> = [];
       for (let i = 0; i < 8; i++) {
-        const spec = specs[Math.floor(random() * specs.length)]!;
+        const spec = specs[Math.floor(random() * specs.length)];
         requests.push(
           client.request('TASK_REQUEST', { spec }).then((reply) => {
             const id = (reply as { task: { id: string } }).task.id;

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { PROTOCOL_VERSION } from '../../dist/src/protocol/index.js';
+import { PROTOCOL_VERSION } from '../../src/protocol/index.js';
 import { isAlive, liveInGroup, waitFor } from '../helpers.js';
 import { RawClient, runCli, tmpfsHome, type Msg } from './helpers.js';
 
@@ -48,7 +48,7 @@ async function startChatty(client: RawClient, n: number): Promise<Map<string, nu
 
 function lastLogLine(client: RawClient, taskId: string): string | undefined {
   for (let i = client.received.length - 1; i >= 0; i--) {
-    const m = client.received[i]!;
+    const m = client.received[i];
     if (m.type === 'TASK_LOG' && m.log.taskId === taskId) return m.log.line as string;
   }
   return undefined;
@@ -101,7 +101,7 @@ describe('a full disk under the state directory', { timeout: 120_000 }, () => {
     // A client leaving mid-message is one such line, at once.
     await halfMessage(join(disk.home, 'daemon.sock'));
     // And a task's log: a line the daemon got (and sent us) must have failed to reach its file.
-    await logWriteFailed(client, a!);
+    await logWriteFailed(client, a);
     expect(isAlive(daemonPid)).toBe(true);
 
     const list = await client.request({ type: 'LIST' });
@@ -109,9 +109,9 @@ describe('a full disk under the state directory', { timeout: 120_000 }, () => {
     expect(list.tasks.map((t: Msg) => t.state)).toEqual(['running', 'running', 'running', 'running']);
 
     expect((await client.request({ type: 'TASK_CANCEL', taskId: a })).type).toBe('ACK');
-    expect(['cancelled', 'killed']).toContain((await complete(client, a!)).task.state);
+    expect(['cancelled', 'killed']).toContain((await complete(client, a)).task.state);
     expect((await client.request({ type: 'TASK_KILL', taskId: b })).type).toBe('ACK');
-    expect((await complete(client, b!)).task.state).toBe('killed');
+    expect((await complete(client, b)).task.state).toBe('killed');
     const stop = await client.request({ type: 'STOP_ALL' }, 20_000);
     expect(stop.type).toBe('ACK');
     expect(stop.result.cancelled + stop.result.killed).toBe(2);

@@ -4,14 +4,14 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
-import { parseDaemonMessage, parseReply, PROTOCOL_VERSION, REQUEST_SCHEMAS, type RequestType } from '../../dist/src/protocol/index.js';
-import { startDaemon, type DaemonHandle } from '../../dist/src/daemon/server.js';
+import { parseDaemonMessage, parseReply, PROTOCOL_VERSION, REQUEST_SCHEMAS, type RequestType } from '../../src/protocol/index.js';
+import { startDaemon, type DaemonHandle } from '../../src/daemon/server.js';
 import { waitFor } from '../helpers.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
 
 /** Under /tmp, short: the socket path must stay under 107 bytes. */
-export function tempHome(): { home: string; cleanup(): void } {
+export function tempHome(): { home: string; cleanup: () => void } {
   const home = mkdtempSync('/tmp/twd-');
   return { home, cleanup: () => rmSync(home, { recursive: true, force: true }) };
 }
@@ -22,7 +22,7 @@ export function tempHome(): { home: string; cleanup(): void } {
  * removes that file. cleanup() unmounts (lazily, in case a process still holds a file there)
  * and removes the mount point.
  */
-export function tmpfsHome(sizeKiB = 1024): { home: string; fill(...slack: string[]): number; free(): void; cleanup(): void } {
+export function tmpfsHome(sizeKiB = 1024): { home: string; fill: (...slack: string[]) => number; free: () => void; cleanup: () => void } {
   const home = mkdtempSync('/tmp/twf-');
   const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeKiB}k,mode=0700`, 'tmpfs', home], { encoding: 'utf8' });
   if (mount.status !== 0) {
@@ -156,8 +156,8 @@ export class RawClient {
 export async function spawnDaemon(home: string, args: string[] = []): Promise<{ child: ChildProcess; output: () => string; exited: Promise<number | null> }> {
   const child = spawn(process.execPath, [CLI, '--home', home, 'daemon', '--foreground', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  child.stdout!.on('data', (c) => (output += c));
-  child.stderr!.on('data', (c) => (output += c));
+  child.stdout.on('data', (c) => (output += c));
+  child.stderr.on('data', (c) => (output += c));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   await waitFor(() => output.includes(' serves ') || child.exitCode !== null, 20_000, 'the daemon to listen');
   if (child.exitCode !== null) throw new Error(`daemon exited: ${output}`);
@@ -175,8 +175,8 @@ export function runCli(home: string, ...args: string[]): Promise<CliResult> {
   const child = spawn(process.execPath, [CLI, '--home', home, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (c) => (stdout += c));
-  child.stderr!.on('data', (c) => (stderr += c));
+  child.stdout.on('data', (c) => (stdout += c));
+  child.stderr.on('data', (c) => (stderr += c));
   return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
 }
 

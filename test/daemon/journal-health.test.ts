@@ -6,14 +6,14 @@
  * is back the held writes go in, in order, and after shutdown a fresh read of
  * journal.db has every transition the client saw.
  */
-import { containmentSupport } from '../../dist/src/process/cgroup/support.js';
+import { containmentSupport } from '../../src/process/cgroup/support.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { startDaemon } from '../../dist/src/daemon/server.js';
-import { Journal } from '../../dist/src/journal/index.js';
-import { PROTOCOL_VERSION } from '../../dist/src/protocol/index.js';
+import { startDaemon } from '../../src/daemon/server.js';
+import { Journal } from '../../src/journal/index.js';
+import { PROTOCOL_VERSION } from '../../src/protocol/index.js';
 import { liveInGroup, waitFor } from '../helpers.js';
 import { RawClient, runCli, tempHome, tmpfsHome, type Msg } from './helpers.js';
 
@@ -80,7 +80,7 @@ describe('journal writes on a full disk', { timeout: 120_000 }, () => {
     expect(refused!.message).toContain(`free space on the disk holding ${disk.home}`);
     expect(refused!.message).toContain('cancel, kill and stop-all keep working');
     // A restart is new work too.
-    expect((await c.request({ type: 'TASK_RESTART', taskId: sleepers[2]!.id })).code).toBe('JOURNAL_UNWRITABLE');
+    expect((await c.request({ type: 'TASK_RESTART', taskId: sleepers[2].id })).code).toBe('JOURNAL_UNWRITABLE');
 
     // Every new client hears it in HELLO's reply; doctor says it and exits 1.
     const late = await hello(d.socketPath);
@@ -97,11 +97,11 @@ describe('journal writes on a full disk', { timeout: 120_000 }, () => {
 
     // Stops never wait on a disk.
     const [a, b] = sleepers;
-    expect((await c.request({ type: 'TASK_CANCEL', taskId: a!.id })).type).toBe('ACK');
-    expect((await c.next((m) => m.type === 'TASK_COMPLETE' && m.task.id === a!.id, 20_000, 'the cancel')).task.state).toBe('cancelled');
-    expect((await c.request({ type: 'TASK_KILL', taskId: b!.id })).type).toBe('ACK');
-    expect((await c.next((m) => m.type === 'TASK_COMPLETE' && m.task.id === b!.id, 20_000, 'the kill')).task.state).toBe('killed');
-    for (const { pid } of [a!, b!]) await waitFor(() => liveInGroup(pid).length === 0, 10_000, `group ${pid} to be empty`);
+    expect((await c.request({ type: 'TASK_CANCEL', taskId: a.id })).type).toBe('ACK');
+    expect((await c.next((m) => m.type === 'TASK_COMPLETE' && m.task.id === a.id, 20_000, 'the cancel')).task.state).toBe('cancelled');
+    expect((await c.request({ type: 'TASK_KILL', taskId: b.id })).type).toBe('ACK');
+    expect((await c.next((m) => m.type === 'TASK_COMPLETE' && m.task.id === b.id, 20_000, 'the kill')).task.state).toBe('killed');
+    for (const { pid } of [a, b]) await waitFor(() => liveInGroup(pid).length === 0, 10_000, `group ${pid} to be empty`);
 
     // Space again: the retries put the held writes in, and the daemon says so.
     const freedAt = Date.now();
@@ -129,10 +129,10 @@ describe('journal writes on a full disk', { timeout: 120_000 }, () => {
         expect(record!.transitions.map((t: Msg) => t.to).slice(0, states.length), `task ${id}`).toEqual(states);
       }
       // Held writes keep the time of their change, not of their flush.
-      const cancelled = journal.getTask(a!.id)!;
+      const cancelled = journal.getTask(a.id)!;
       expect(cancelled.task.state).toBe('cancelled');
       expect(cancelled.transitions.at(-1)!.at).toBeLessThan(freedAt);
-      expect(journal.getTask(b!.id)!.task.state).toBe('killed');
+      expect(journal.getTask(b.id)!.task.state).toBe('killed');
     } finally {
       journal.close();
     }

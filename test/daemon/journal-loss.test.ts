@@ -1,5 +1,5 @@
 /**
- * A journal that lost tasks its logs still have (issue #16, defect 8): a
+ * A journal that lost tasks its logs still have: a
  * journal truncated to 0 bytes, or replaced by an older copy. New task ids must
  * not start again at 1, and no task's log may ever be appended to another
  * run's file. Real daemons in child processes, real files.

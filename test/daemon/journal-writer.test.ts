@@ -5,7 +5,7 @@
  * journal-health.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { JournalWriter } from '../../dist/src/daemon/journal-writer.js';
+import { JournalWriter } from '../../src/daemon/journal-writer.js';
 import { waitFor } from '../helpers.js';
 
 function sqliteError(code: string, message = code): Error {

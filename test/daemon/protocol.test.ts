@@ -5,9 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
-import { startDaemon, type DaemonHandle } from '../../dist/src/daemon/server.js';
-import { PROTOCOL_VERSION, MAX_LINE_BYTES } from '../../dist/src/protocol/index.js';
-import { textureTaskModule } from '../../dist/src/tasks/texture/index.js';
+import { startDaemon, type DaemonHandle } from '../../src/daemon/server.js';
+import { PROTOCOL_VERSION, MAX_LINE_BYTES } from '../../src/protocol/index.js';
+import { textureTaskModule } from '../../src/tasks/texture/index.js';
 import { fixture } from '../helpers.js';
 import { RawClient, tempHome, type Msg } from './helpers.js';
 

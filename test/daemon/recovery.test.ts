@@ -8,11 +8,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DaemonClient } from '../../dist/src/daemon/client.js';
-import { startDaemon } from '../../dist/src/daemon/server.js';
-import { Journal } from '../../dist/src/journal/index.js';
-import { readProcStat } from '../../dist/src/process/proc.js';
-import type { TaskSnapshot, TaskSpec } from '../../dist/src/supervisor/types.js';
+import { DaemonClient } from '../../src/daemon/client.js';
+import { startDaemon } from '../../src/daemon/server.js';
+import { Journal } from '../../src/journal/index.js';
+import { readProcStat } from '../../src/process/proc.js';
+import type { TaskSnapshot, TaskSpec } from '../../src/supervisor/types.js';
 import { fixture, guardRegistry, isAlive, liveInGroup, processes, sleep, waitFor } from '../helpers.js';
 import { spawnDaemon, tempHome } from './helpers.js';
 
@@ -91,7 +91,7 @@ describe('recovery after the daemon is SIGKILLed', () => {
     const pgids: number[] = [];
     for (const id of running) pgids.push((await waitRunning(client, id, (t) => t.progress !== undefined || t.kind === 'command')).pid);
     // The grandchildren fixture logs "child <pid>" once its shell and sleeps run.
-    await waitFor(() => liveInGroup(pgids[1]!).length >= 4 && liveInGroup(pgids[2]!).length >= 3, 10_000, 'grandchildren');
+    await waitFor(() => liveInGroup(pgids[1]).length >= 4 && liveInGroup(pgids[2]).length >= 3, 10_000, 'grandchildren');
 
     process.kill(first.child.pid!, 'SIGKILL');
     await first.exited;
@@ -122,7 +122,7 @@ describe('recovery after the daemon is SIGKILLed', () => {
     // An interrupted task can be restarted by id: its recorded spec runs again as attempt 2.
     const restarted = await next.request('TASK_RESTART', { taskId: running[2] });
     expect(restarted.task).toMatchObject({ id: running[2], attempt: 2 });
-    const again = await waitRunning(next, running[2]!, (t) => t.attempt === 2);
+    const again = await waitRunning(next, running[2], (t) => t.attempt === 2);
     await waitFor(() => liveInGroup(again.pid).length >= 3, 10_000, 'the restarted command and its sleeps');
     await next.request('TASK_KILL', { taskId: running[2] });
     await waitFor(async () => (await next.request('GET', { taskId: running[2] })).task.state === 'killed', 10_000, 'attempt 2 killed');

@@ -7,9 +7,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { statSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { DaemonClient } from '../../dist/src/daemon/client.js';
-import { startDaemon, type DaemonHandle } from '../../dist/src/daemon/server.js';
-import { MAX_LINE_BYTES, PROTOCOL_VERSION } from '../../dist/src/protocol/index.js';
+import { DaemonClient } from '../../src/daemon/client.js';
+import { startDaemon, type DaemonHandle } from '../../src/daemon/server.js';
+import { MAX_LINE_BYTES, PROTOCOL_VERSION } from '../../src/protocol/index.js';
 import { fixture, waitFor } from '../helpers.js';
 import { CLI, RawClient, inProcessDaemon, tempHome } from './helpers.js';
 import { spawnSync } from 'node:child_process';
@@ -68,7 +68,7 @@ describe('bad clients', () => {
     const d = await daemon();
     const s = net.createConnection(d.socketPath);
     let out = '';
-    s.setEncoding('utf8').on('data', (c) => (out += c));
+    s.setEncoding('utf8').on('data', (c: string) => (out += c));
     await new Promise((r) => s.once('connect', r));
     s.end(`{"type":"HELLO","id":1,"version":${PROTOCOL_VERSION},"client":"x"}\n{"type":"STOP_ALL","id":2}\n`);
     await new Promise((r) => s.once('close', r));
@@ -79,7 +79,7 @@ describe('bad clients', () => {
     const d = await daemon();
     const c = await raw(d);
     const random = rng(42);
-    const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
     const junkValues = [null, true, -1, 1.5, 2 ** 60, '', 'x'.repeat(300), [], {}, [1, 'a'], { module: 3 }, { command: [] }];
     const templates = [
       { type: 'LIST' }, { type: 'GET', taskId: '1' }, { type: 'HISTORY', limit: 5 }, { type: 'LOGS', taskId: '1' },

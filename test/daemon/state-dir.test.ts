@@ -1,5 +1,5 @@
 /**
- * State directory safety (issue #16, defect 6): a state directory another user
+ * State directory safety: a state directory another user
  * created or can write, and symlinks planted in it, must never make the daemon
  * or a client touch anything outside it.
  *
@@ -17,7 +17,6 @@ import {
   lchownSync,
   lstatSync,
   mkdirSync,
-  mkdtempSync,
   readFileSync,
   readdirSync,
   rmSync,
@@ -28,13 +27,13 @@ import {
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DaemonClient } from '../../dist/src/daemon/client.js';
-import { resolveHome } from '../../dist/src/daemon/home.js';
-import { startDaemon, type DaemonHandle } from '../../dist/src/daemon/server.js';
-import { Journal } from '../../dist/src/journal/index.js';
-import { readProcStat } from '../../dist/src/process/proc.js';
-import { PROTOCOL_VERSION } from '../../dist/src/protocol/index.js';
-import { fixture, isAlive, waitFor } from '../helpers.js';
+import { DaemonClient } from '../../src/daemon/client.js';
+import { resolveHome } from '../../src/daemon/home.js';
+import { startDaemon, type DaemonHandle } from '../../src/daemon/server.js';
+import { Journal } from '../../src/journal/index.js';
+import { readProcStat } from '../../src/process/proc.js';
+import { PROTOCOL_VERSION } from '../../src/protocol/index.js';
+import { isAlive, waitFor } from '../helpers.js';
 import { CLI, RawClient, tempHome } from './helpers.js';
 
 const IS_ROOT = process.geteuid?.() === 0;
@@ -356,7 +355,7 @@ describe('symlinks inside an own state directory are never followed', () => {
     expect(own.mode & 0o777).toBe(0o600);
     const aside = readdirSync(join(home, 'logs')).filter((name) => name.startsWith(`${id}.2.log.orphaned-`));
     expect(aside).toHaveLength(1);
-    expect(lstatSync(join(home, 'logs', aside[0]!)).isSymbolicLink()).toBe(true);
+    expect(lstatSync(join(home, 'logs', aside[0])).isSymbolicLink()).toBe(true);
   });
 });
 

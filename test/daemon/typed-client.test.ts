@@ -7,9 +7,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { chmodSync } from 'node:fs';
 import net from 'node:net';
-import { DaemonClient, DaemonError, type ResponseOf } from 'taskwarden';
-import { socketPath } from '../../dist/src/daemon/home.js';
-import { PROTOCOL_VERSION } from '../../dist/src/protocol/index.js';
+import { DaemonClient, DaemonError, type ResponseOf } from '../../src/index.js';
+import { socketPath } from '../../src/daemon/home.js';
+import { PROTOCOL_VERSION } from '../../src/protocol/index.js';
 import { fixture } from '../helpers.js';
 import { inProcessDaemon, tempHome } from './helpers.js';
 

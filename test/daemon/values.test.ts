@@ -1,5 +1,5 @@
 /**
- * Task values through a real daemon (issue #11, item 8): a module returning
+ * Task values through a real daemon: a module returning
  * `{ map: new Map(...), when: new Date() }` used to come back from the daemon as
  * `{"map":{}, "when": <a string>}`, while an in-process Supervisor kept them. Now what
  * crosses the socket round-trips structured-clone types (tagged encoding, opt-in in HELLO),
@@ -7,11 +7,11 @@
  * plain JSON as before.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DaemonClient } from '../../dist/src/daemon/client.js';
-import { startDaemon, type DaemonHandle } from '../../dist/src/daemon/server.js';
-import { PROTOCOL_VERSION } from '../../dist/src/protocol/index.js';
-import { Supervisor } from '../../dist/src/supervisor/supervisor.js';
-import type { TaskSnapshot } from '../../dist/src/supervisor/types.js';
+import { DaemonClient } from '../../src/daemon/client.js';
+import { startDaemon, type DaemonHandle } from '../../src/daemon/server.js';
+import { PROTOCOL_VERSION } from '../../src/protocol/index.js';
+import { Supervisor } from '../../src/supervisor/supervisor.js';
+import type { TaskSnapshot } from '../../src/supervisor/types.js';
 import { fixture } from '../helpers.js';
 import { RawClient, tempHome, type Msg } from './helpers.js';
 
@@ -48,8 +48,8 @@ async function runThroughDaemon(client: DaemonClient): Promise<TaskSnapshot> {
   const done = new Promise<TaskSnapshot>((resolve) => {
     client.on('event', (event) => {
       if (event.type !== 'TASK_COMPLETE') return;
-      if (id === undefined) early.push(event.task as TaskSnapshot);
-      else if (event.task.id === id) resolve(event.task as TaskSnapshot);
+      if (id === undefined) early.push(event.task);
+      else if (event.task.id === id) resolve(event.task);
     });
   });
   await client.subscribe();

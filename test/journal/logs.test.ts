@@ -95,7 +95,7 @@ describe('LogStore', () => {
     // The newest lines are kept, in order, with no gaps and no partial lines.
     expect(lines.at(-1)).toBe(`line ${String(total - 1).padStart(5, '0')}`);
     const numbers = lines.map((text) => Number(text.slice(5)));
-    numbers.forEach((n, i) => expect(n).toBe(numbers[0]! + i));
+    numbers.forEach((n, i) => expect(n).toBe(numbers[0] + i));
     expect(lines.every((text) => /^line \d{5}$/.test(text))).toBe(true);
   });
 

@@ -17,7 +17,7 @@ function overTheWire(message: object): string {
   const decoder = new LineDecoder();
   const items = decoder.push(Buffer.from(encodeMessage(message)));
   expect(items).toHaveLength(1);
-  const item = items[0]!;
+  const item = items[0];
   if (item.kind !== 'line') throw new Error('expected a line');
   return item.line;
 }

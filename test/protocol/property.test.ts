@@ -34,7 +34,7 @@ describe('protocol property tests', () => {
         }
         expect(items).toHaveLength(complete.length + countOverflowedTail(text.subarray(start)));
         complete.forEach((line, index) => {
-          const item = items[index]!;
+          const item = items[index];
           if (line.length > MAX) expect(item.kind).toBe('overflow');
           else expect(item).toEqual({ kind: 'line', line: line.toString('utf8') });
         });

@@ -1,6 +1,6 @@
 /** A new attempt starts from nothing: its snapshots carry no pid, progress, usage or start of the attempt before. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { Supervisor, type TaskSnapshot } from 'taskwarden';
+import { Supervisor, type TaskSnapshot } from '../../src/index.js';
 import { fixture, waitFor } from '../helpers.js';
 
 let sup: Supervisor | undefined;

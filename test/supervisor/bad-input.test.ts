@@ -1,6 +1,6 @@
 /** Bad input gets a clear error and harms nothing: the supervisor keeps working. */
 import { afterAll, describe, expect, it } from 'vitest';
-import { Supervisor } from 'taskwarden';
+import { Supervisor } from '../../src/index.js';
 import { fixture } from '../helpers.js';
 
 const sup = new Supervisor({ graceMs: 300, prewarm: 1, stallAfterMs: Infinity });
@@ -101,7 +101,7 @@ function nested(depth: number, wrap: (inner: unknown) => unknown = (inner) => [i
   return value;
 }
 
-describe('limits: input depth and timer delays (issue #16, defects 3 and 7)', () => {
+describe('limits: input depth and timer delays', () => {
   it('an input nested 3242 deep is a TypeError naming "input", the limit and what to do; the supervisor carries on', async () => {
     for (const input of [nested(3242), nested(3242, (inner) => ({ a: inner })), nested(65)]) {
       expect(() => sup.start({ module: fixture('echo'), input })).toThrow(TypeError);

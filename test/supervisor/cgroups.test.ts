@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Supervisor } from 'taskwarden';
+import { Supervisor } from '../../src/index.js';
 import { containmentSupport } from '../../src/process/cgroup/support.js';
 import { fixture, isAlive, waitFor } from '../helpers.js';
 
@@ -189,7 +189,7 @@ describe('cgroup containment', () => {
 
   it('leftovers of an owner that died with its guard are killed and removed by the next Supervisor', async () => {
     if (!layout) throw new Error(`no cgroup layout: ${support.limits.join('; ')}`);
-    const dead = spawnSync('true').pid!; // a pid that no longer runs
+    const dead = spawnSync('true').pid; // a pid that no longer runs
     const name = `taskwarden-leftover-${dead}-1-1`;
     const dir = join(layout.v2, name);
     mkdirSync(dir);

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
-import { Supervisor } from 'taskwarden';
+import { Supervisor } from '../../src/index.js';
 import { fixture, sleep, waitFor } from '../helpers.js';
 
 /** A sleep length no other process uses: 900000-999999 seconds. */

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Supervisor, type Progress } from 'taskwarden';
+import { Supervisor, type Progress } from '../../src/index.js';
 import { fixture, isAlive, liveInGroup, processes, sleep, waitFor } from '../helpers.js';
 
 const isRunnerHost = (pid: number) => {
@@ -159,7 +159,7 @@ describe('supervisor operations', () => {
     b.cancel(); // ignored by the shell and its sleep
     await frozen('the booting runner frozen again');
     const c = sup.start({ module: fixture('echo'), input: 'hello' });
-    writeFileSync(path.join(path.dirname(process.env.SLOW_PRELOAD_COUNTER!), 'release'), ''); // the spare may finish booting now
+    writeFileSync(path.join(path.dirname(process.env.SLOW_PRELOAD_COUNTER), 'release'), ''); // the spare may finish booting now
     expect(await c.done).toMatchObject({ state: 'completed', result: { input: 'hello', pid: spare } });
     b.kill();
     expect((await b.done).state).toBe('killed');

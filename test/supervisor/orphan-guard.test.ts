@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { OrphanGuard } from '../../dist/src/process/orphan-guard.js';
+import { OrphanGuard } from '../../src/process/orphan-guard.js';
 import { isAlive, waitFor } from '../helpers.js';
 
 const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'latin1'));

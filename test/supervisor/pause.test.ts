@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { Supervisor, type Task } from 'taskwarden';
+import { Supervisor, type Task } from '../../src/index.js';
 import { fixture, sleep, waitFor } from '../helpers.js';
 
 let sup: Supervisor | undefined;
@@ -16,12 +16,12 @@ afterEach(async () => {
 
 /** utime + stime of a process, in clock ticks (/proc/<pid>/stat fields 14 and 15). */
 function cpuTicks(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1]!.split(' ');
+  const fields = readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1].split(' ');
   return Number(fields[11]) + Number(fields[12]);
 }
 
 function procState(pid: number): string {
-  return readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1]!.split(' ')[0]!;
+  return readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1].split(' ')[0];
 }
 
 async function runningWithProgress(task: Task): Promise<number> {

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { Supervisor, type Task } from 'taskwarden';
+import { Supervisor, type Task } from '../../src/index.js';
 import { AUTOGROUPS_EFFECTIVE } from '../../src/process/priority.js';
 import { fixture, waitFor } from '../helpers.js';
 

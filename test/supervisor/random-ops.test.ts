@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { Supervisor, isTerminalState, type Task, type TaskSpec } from 'taskwarden';
+import { Supervisor, isTerminalState, type Task, type TaskSpec } from '../../src/index.js';
 import { fixture, liveInGroup, sleep } from '../helpers.js';
 
 const specs: TaskSpec[] = [

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Supervisor, type Task, type TaskOutcome } from 'taskwarden';
+import { Supervisor, type Task, type TaskOutcome } from '../../src/index.js';
 import { fixture, isAlive, waitFor } from '../helpers.js';
 
 const probe = fixture('reuse-probe');
@@ -78,16 +78,16 @@ for (const containment of ['cgroup', 'process-group'] as const) {
         const outcomes = await Promise.all(tasks.map((t) => t.done));
         expect(outcomes.map((o) => o.state)).toEqual(['completed', 'completed', 'completed']);
         const [a, b, c] = outcomes.map(result);
-        expect(b!.pid).toBe(a!.pid);
-        expect(b!.served).toBe(2);
-        expect(b!.sameSignalAsBefore).toBe(false);
-        expect(b!.abortedAtStart).toBe(false);
-        expect(b!.previousAborted).toBe(false);
-        expect(b!.mark).toBe(`1:${tasks[1]!.id}`);
+        expect(b.pid).toBe(a.pid);
+        expect(b.served).toBe(2);
+        expect(b.sameSignalAsBefore).toBe(false);
+        expect(b.abortedAtStart).toBe(false);
+        expect(b.previousAborted).toBe(false);
+        expect(b.mark).toBe(`1:${tasks[1].id}`);
         // Another cwd is another kind of runner.
-        expect(c!.pid).not.toBe(a!.pid);
-        expect(c!.cwd).toBe(dir);
-        expect(outcomes[1]!.exitCode).toBeUndefined();
+        expect(c.pid).not.toBe(a.pid);
+        expect(c.cwd).toBe(dir);
+        expect(outcomes[1].exitCode).toBeUndefined();
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
@@ -155,7 +155,7 @@ for (const containment of ['cgroup', 'process-group'] as const) {
         for (const pid of [firstPid, ...firstPids]) if (pid !== undefined) expect(isAlive(pid), `runner ${pid} of the first task`).toBe(false);
         // What the task left running was stopped with it, before it ended.
         expect(sleepers(tag)).toEqual([]);
-        if (expectedLog[what]) expect(logs.join('\n')).toMatch(expectedLog[what]!);
+        if (expectedLog[what]) expect(logs.join('\n')).toMatch(expectedLog[what]);
       }, 60_000);
     }
 
@@ -197,7 +197,7 @@ for (const containment of ['cgroup', 'process-group'] as const) {
         const expected = [];
         for (let line = 0; line < 300; line++) expected.push(`stdout ${task.id} out ${line}`, `stderr ${task.id} err ${line}`);
         expected.push(`stdout ${task.id} out last`, `stderr ${task.id} err last`);
-        expect(logs[k]!.slice().sort()).toEqual(expected.sort());
+        expect(logs[k].slice().sort()).toEqual(expected.sort());
       });
     }, 60_000);
 
@@ -215,7 +215,7 @@ for (const containment of ['cgroup', 'process-group'] as const) {
       expect((await doomed.done).state).toBe('cancelled');
       const kept = result(await survivor.done);
       expect(kept.served).toBe(2);
-      expect(isAlive(doomedPids[0]!)).toBe(false);
+      expect(isAlive(doomedPids[0])).toBe(false);
       const after = result(await s.start({ module: probe, input: { mode: 'ok' }, reuse: true }).done);
       expect(after.pid).toBe(kept.pid);
       expect(after.served).toBe(3);
@@ -225,10 +225,10 @@ for (const containment of ['cgroup', 'process-group'] as const) {
       const s = supervisor();
       const outcomes = await Promise.all([1, 2, 3].map(() => s.start({ module: probe, input: { mode: 'ok' }, reuse: 2 }).done));
       const [a, b, c] = outcomes.map(result);
-      expect(b!.pid).toBe(a!.pid);
-      expect(c!.pid).not.toBe(a!.pid);
-      expect(c!.served).toBe(1);
-      await waitFor(() => !isAlive(a!.pid), 10_000, 'the runner that served its 2 tasks to exit');
+      expect(b.pid).toBe(a.pid);
+      expect(c.pid).not.toBe(a.pid);
+      expect(c.served).toBe(1);
+      await waitFor(() => !isAlive(a.pid), 10_000, 'the runner that served its 2 tasks to exit');
     }, 60_000);
 
     it('an idle runner ends after runnerIdleMs; shutdown ends the ones still idle', async () => {
@@ -283,7 +283,7 @@ describe('reuse: bad specs', () => {
   it('are refused with the field named', async () => {
     const sup = new Supervisor({ prewarm: 0 });
     try {
-      expect(() => sup.start({ command: 'true', reuse: true } as never)).toThrow(/task spec "reuse": goes with "module"/);
+      expect(() => sup.start({ command: 'true', reuse: true })).toThrow(/task spec "reuse": goes with "module"/);
       expect(() => sup.start({ module: probe, reuse: 0 })).toThrow(/task spec "reuse": must be true, false or the most tasks one runner may serve \(an integer >= 1\), got 0/);
       expect(() => sup.start({ module: probe, reuse: 'yes' as never })).toThrow(/got "yes"/);
     } finally {

@@ -4,7 +4,7 @@
  * process is already dead (a zombie or gone, read from /proc).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { Supervisor } from 'taskwarden';
+import { Supervisor } from '../../src/index.js';
 import { fixture, isAlive, waitFor } from '../helpers.js';
 
 const BLOCK_MS = 500;

@@ -155,7 +155,7 @@ describe('task state machine (pure)', () => {
 
   it('property: any event sequence keeps slots balanced and settles exactly once per terminal entry', () => {
     fc.assert(fc.property(fc.constantFrom('module', 'command'), fc.array(eventArb, { maxLength: 60 }), (kind, events) => {
-      let state = initialState(kind as 'module' | 'command');
+      let state = initialState(kind);
       let slots = 0;
       let settles = 0;
       let terminalEntries = 0;
@@ -181,7 +181,7 @@ describe('task state machine (pure)', () => {
 
   it('property: every transition into cancelling or killing restores priority, right after its signal, and nothing else does', () => {
     fc.assert(fc.property(fc.constantFrom('module', 'command'), fc.array(eventArb, { maxLength: 60 }), (kind, events) => {
-      let state = initialState(kind as 'module' | 'command');
+      let state = initialState(kind);
       for (const e of events) {
         const t = transition(state, e);
         const types = t.actions.map((a) => a.type);

@@ -3,7 +3,7 @@
  * final state, a generous time bound, and no process of the group left (read from /proc).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { Supervisor, type Task, type TaskSpec, type TerminalState } from 'taskwarden';
+import { Supervisor, type Task, type TaskSpec, type TerminalState } from '../../src/index.js';
 import { fixture, isAlive, liveInGroup, waitFor } from '../helpers.js';
 
 // Long enough for a cooperative task to stop on a loaded 2-core CI machine; escalation cases wait it out.

@@ -1,6 +1,6 @@
 /** The stall watchdog: diagnosis from CPU time, policies, and bounded restarts. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { Supervisor, type StallInfo } from 'taskwarden';
+import { Supervisor, type StallInfo } from '../../src/index.js';
 import { fixture, waitFor } from '../helpers.js';
 
 let sup: Supervisor;

@@ -38,15 +38,15 @@ describe('GLCM offsets and features for every whole-degree angle and distances 1
     const wrong: string[] = [];
     for (const degree of DEGREES) {
       for (const d of DISTANCES) {
-        const { dr, dc } = glcmOffset(d, sweep.angles[degree]!);
-        const [er, ec] = sweep.offsets[degree]![d - 1]!;
+        const { dr, dc } = glcmOffset(d, sweep.angles[degree]);
+        const [er, ec] = sweep.offsets[degree][d - 1];
         if (dr !== er || dc !== ec) wrong.push(`${degree}° d=${d}: [${dr}, ${dc}], scikit-image [${er}, ${ec}]`);
       }
     }
     expect(wrong).toEqual([]);
-    // The cases of issue #11: sin(30°) and sin(150°) are 0.49999999999999994, offset 1.
-    expect(glcmOffset(1, degreesToRadians([30])[0]!)).toEqual({ dr: 1, dc: 1 });
-    expect(glcmOffset(1, degreesToRadians([150])[0]!)).toEqual({ dr: 1, dc: -1 });
+    // The cases that went wrong once: sin(30°) and sin(150°) are 0.49999999999999994, offset 1.
+    expect(glcmOffset(1, degreesToRadians([30])[0])).toEqual({ dr: 1, dc: 1 });
+    expect(glcmOffset(1, degreesToRadians([150])[0])).toEqual({ dr: 1, dc: -1 });
   });
 
   it.each(['levels256', 'levels32'] as const)('%s: every feature of all 3600 (angle, distance) pairs to relative error 1e-9', async (config) => {
@@ -57,7 +57,7 @@ describe('GLCM offsets and features for every whole-degree angle and distances 1
     const groups = new Map<string, Array<[number, number]>>();
     for (const degree of DEGREES) {
       for (const d of DISTANCES) {
-        const { dr, dc } = glcmOffset(d, sweep.angles[degree]!);
+        const { dr, dc } = glcmOffset(d, sweep.angles[degree]);
         const key = `${dr},${dc}`;
         if (!groups.has(key)) groups.set(key, []);
         groups.get(key)!.push([degree, d]);
@@ -67,14 +67,14 @@ describe('GLCM offsets and features for every whole-degree angle and distances 1
     let worst = 0;
     const wrong: string[] = [];
     for (const pairs of groups.values()) {
-      const [degree0, d0] = pairs[0]!;
-      const result = textureFeatures(page!, { levels, distances: [d0], angles: [sweep.angles[degree0]!] });
+      const [degree0, d0] = pairs[0];
+      const result = textureFeatures(page, { levels, distances: [d0], angles: [sweep.angles[degree0]] });
       for (const [degree, d] of pairs) {
-        const expected = values[index[degree]![d - 1]!]!;
+        const expected = values[index[degree][d - 1]];
         sweep.features.forEach((name, f) => {
-          const err = relErr(result.features[name][0]![0]!, expected[f]!);
+          const err = relErr(result.features[name][0][0], expected[f]);
           worst = Math.max(worst, err);
-          if (!(err < 1e-9)) wrong.push(`${degree}° d=${d} ${name}: ${result.features[name][0]![0]} vs ${expected[f]}`);
+          if (!(err < 1e-9)) wrong.push(`${degree}° d=${d} ${name}: ${result.features[name][0][0]} vs ${expected[f]}`);
         });
         compared += 1;
       }
@@ -89,8 +89,8 @@ describe('GLCM offsets and features for every whole-degree angle and distances 1
     const { values, index } = sweep.configs.levels32;
     [1, 3].forEach((d, di) => {
       [30, 150, 210, 330].forEach((degree, ai) => {
-        const expected = values[index[degree]![d - 1]!]!;
-        sweep.features.forEach((name, f) => expect(relErr(result!.features[name][di]![ai]!, expected[f]!), `${degree}° d=${d} ${name}`).toBeLessThan(1e-9));
+        const expected = values[index[degree][d - 1]];
+        sweep.features.forEach((name, f) => expect(relErr(result.features[name][di][ai], expected[f]), `${degree}° d=${d} ${name}`).toBeLessThan(1e-9));
       });
     });
   });

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
 // the compiled command: its Supervisor spawns the compiled runner host (`npm test` builds first)
-import { runTextureCommand, registerTextureCommand, EXIT_INTERRUPTED } from '../../dist/src/cli/commands/texture.js';
+import { runTextureCommand, registerTextureCommand, EXIT_INTERRUPTED } from '../../src/cli/commands/texture.js';
 import { encodeGreyTiff } from '../../src/tasks/texture/tiff.js';
 import { FEATURE_NAMES } from '../../src/tasks/texture/types.js';
 import { assetsDir, rng, tempDir } from './helpers.js';
@@ -97,7 +97,7 @@ describe('taskwarden texture', () => {
       expect(entries.map((e) => e.file)).toEqual(files);
       expect(entries.filter((e) => e.ok).length).toBe(12);
       expect(entries[6]).toMatchObject({ ok: false, file: corrupt });
-      expect(entries[6]!.error!.message).toContain(corrupt);
+      expect(entries[6].error!.message).toContain(corrupt);
       // 13 tasks on 2 workers: reused, the 2 first runners serve them all; isolated, each had its own.
       if (isolate) expect(seen.size).toBeGreaterThanOrEqual(7);
       else expect(seen.size).toBeLessThanOrEqual(2);

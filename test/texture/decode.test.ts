@@ -119,7 +119,7 @@ describe('bad files give an error naming the file and the reason', () => {
   const png = encodePng({ width: 64, height: 64, data: ramp8(64, 64), channels: 1, depth: 8 });
 
   it('missing file', async () => {
-    const err = await readImage(file('nope.png')).catch((e: Error) => e);
+    const err = await readImage(file('nope.png')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ImageDecodeError);
     expect((err as Error).message).toBe(`${file('nope.png')}: no such file`);
   });

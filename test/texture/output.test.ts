@@ -1,5 +1,5 @@
 /**
- * What `taskwarden texture` shows (issue #11, item 14): a text table whose numbers never run
+ * What `taskwarden texture` shows: a text table whose numbers never run
  * together, --symmetric/--no-symmetric, and heat maps whose ragged last column and row of tiles
  * are drawn as narrow as those tiles are.
  */
@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decode as decodePng } from 'fast-png';
 import { afterAll, describe, expect, it } from 'vitest';
-import { toText } from '../../dist/src/cli/commands/texture.js';
+import { toText } from '../../src/cli/commands/texture.js';
 import type { ImageFeatures } from '../../src/tasks/texture/analyze.js';
 import { analyzeImages } from '../../src/tasks/texture/analyze.js';
 import { textureFeatures } from '../../src/tasks/texture/compute.js';
@@ -42,10 +42,10 @@ describe('texture text table', () => {
     expect(cells).toEqual(['ASM', '0.00038254', '0.000281188', '0.000333405', '0.000280137']);
     expect(row).toMatch(/0\.00038254 {2,}0\.000281188 {2,}0\.000333405 {2,}0\.000280137$/);
     // the columns line up: every number ends where its header ends
-    const header = lines[1]!;
-    const ends = [...header.matchAll(/d=1 \d+°/g)].map((m) => m.index! + m[0].length);
+    const header = lines[1];
+    const ends = [...header.matchAll(/d=1 \d+°/g)].map((m) => m.index + m[0].length);
     for (const line of lines.slice(2, 2 + FEATURE_NAMES.length)) {
-      const numberEnds = [...line.matchAll(/\S+/g)].slice(1).map((m) => m.index! + m[0].length);
+      const numberEnds = [...line.matchAll(/\S+/g)].slice(1).map((m) => m.index + m[0].length);
       expect(numberEnds, line).toEqual(ends);
     }
     expect(lines[0]).toBe('/x/coins.png: 384 x 303, 8-bit grey, levels 256, symmetric');
@@ -69,10 +69,10 @@ describe('taskwarden texture --symmetric / --no-symmetric', () => {
     const [page] = await readImage(brick);
     const [a] = JSON.parse(once.stdout);
     expect(a.symmetric).toBe(false);
-    expect(a.features).toEqual(textureFeatures(page!, { levels: 16, symmetric: false }).features);
+    expect(a.features).toEqual(textureFeatures(page, { levels: 16, symmetric: false }).features);
     const [b] = JSON.parse(both.stdout);
     expect(b.symmetric).toBe(true);
-    expect(b.features).toEqual(textureFeatures(page!, { levels: 16, symmetric: true }).features);
+    expect(b.features).toEqual(textureFeatures(page, { levels: 16, symmetric: true }).features);
     expect(JSON.parse(plain.stdout)[0].features).toEqual(b.features);
     expect(a.features.ASM).not.toEqual(b.features.ASM);
   }, 60_000);
@@ -101,8 +101,8 @@ describe('heat maps at the ragged edge', () => {
   it('tile maps of an image the tile size does not divide keep its proportions', async () => {
     const outDir = path.join(tmp.dir, 'ragged');
     const [result] = (await analyzeImages([brick], { tile: 200, levels: 16, outDir })) as ImageFeatures[];
-    expect(result!.tiles).toMatchObject({ cols: 3, rows: 3 }); // 200, 200, 112 px
-    const png = decodePng(readFileSync(result!.tiles!.maps.contrast[0]!));
+    expect(result.tiles).toMatchObject({ cols: 3, rows: 3 }); // 200, 200, 112 px
+    const png = decodePng(readFileSync(result.tiles!.maps.contrast[0]));
     // The map is the block of colours below the (black) title: find its top-left corner, then walk right to the background.
     const pad = 10;
     const coloured = (x: number, y: number) => !['255,255,255', '0,0,0'].includes(pixel(png, x, y).join());

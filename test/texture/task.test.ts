@@ -6,8 +6,8 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { Supervisor } from 'taskwarden';
-import { textureTaskModule, encodeGreyTiff, type TextureTaskResult, type ImageFeatures } from 'taskwarden/tasks/texture';
+import { Supervisor } from '../../src/index.js';
+import { textureTaskModule, encodeGreyTiff, type TextureTaskResult, type ImageFeatures } from '../../src/tasks/texture/index.js';
 import { assetsDir, rng, tempDir } from './helpers.js';
 
 const tmp = tempDir();

@@ -209,7 +209,7 @@ describe('App', () => {
     };
     const { frame, waitFor } = await setup({ daemon });
     await waitFor('journal: writes failing (ENOSPC) since 14:02');
-    const header = frame().split('\n')[0]!;
+    const header = frame().split('\n')[0];
     expect(header).toContain('● daemon pid 4242  ⚠ journal: writes failing (ENOSPC) since 14:02');
     expect(header).toContain('load 0.50 / 2 CPUs');
     // Space again: the warning goes.
@@ -266,7 +266,7 @@ describe('App', () => {
     expect(await controller.done).toMatchObject({ how: 'leftStarting', startedDaemon: false });
     start();
     await until(() => daemon.clients.length === 1, 'the connection to land');
-    await until(() => daemon.clients[0]!.closed, 'the late connection to be closed');
+    await until(() => daemon.clients[0].closed, 'the late connection to be closed');
   });
 
   it('q while only connecting to a daemon quits at once, and starts none afterwards', async () => {
@@ -459,7 +459,7 @@ function expectFits(frame: string, columns: number, rows: number): string[] {
   return lines;
 }
 
-describe('what a new user trips over (issue #11)', () => {
+describe('what a new user trips over', () => {
   it('1: a start pressed while the daemon is starting runs once it is up; a k after it stops that task', async () => {
     const daemon = new FakeDaemon();
     daemon.running = false;
@@ -686,7 +686,7 @@ describe('what a new user trips over (issue #11)', () => {
   it('6: the key hints fit 80 columns, none cut', async () => {
     const { frame, waitFor } = await setup({ columns: 80, rows: 24 });
     await waitFor('daemon pid');
-    const footer = frame().split('\n')[22]!;
+    const footer = frame().split('\n')[22];
     expect(footer).not.toContain('…');
     expect(footer).toMatch(/ \? help {2}q quit$/);
     expect(footer).toContain('k cancel  K kill');

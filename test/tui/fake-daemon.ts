@@ -163,7 +163,7 @@ export class FakeDaemon {
       }
       case 'TASK_RESTART': {
         const now = Date.now();
-        const t = this.set({ ...task!, state: 'running', attempt: task!.attempt + 1, startedAt: now, outcome: undefined, endedAt: undefined } as TaskSnapshot, task!.state);
+        const t = this.set({ ...task!, state: 'running', attempt: task!.attempt + 1, startedAt: now, outcome: undefined, endedAt: undefined }, task!.state);
         return { task: t, previous: task!.state };
       }
       case 'STOP_ALL': {
@@ -215,7 +215,7 @@ export class FakeClient implements TuiClient {
   /** Every reply is checked against the protocol's reply schemas, as the real client checks the real daemon's. */
   async request<T extends RequestType>(type: T, ...[payload]: PayloadArgs<T>): Promise<ResponseOf<T>> {
     if (this.closed) throw new Error('connection closed');
-    const reply = await this.daemon.handle(type, payload as Record<string, unknown> | undefined);
+    const reply = await this.daemon.handle(type, payload);
     const checked = parseReply(type, reply);
     if (!checked.ok) throw new Error(`the fake daemon's reply breaks the protocol: ${checked.error.message}`);
     return checked.reply;

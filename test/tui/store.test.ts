@@ -120,7 +120,7 @@ describe('store', () => {
   });
 });
 
-describe('what a new user trips over (issue #11)', () => {
+describe('what a new user trips over', () => {
   afterEach(() => {
     vi.restoreAllMocks();
   });

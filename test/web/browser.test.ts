@@ -4,12 +4,12 @@
  * daemon SIGKILLed and started again while the page is open, the refusals (no token, a foreign
  * Origin, a foreign Host), and names and log lines that look like HTML staying text.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'puppeteer-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DaemonClient } from '../../dist/src/daemon/client.js';
+import { DaemonClient } from '../../src/daemon/client.js';
 import { isAlive, liveInGroup, waitFor } from '../helpers.js';
 import { launchBrowser, openPage, startStack, stateText, waitForState, type Stack } from './helpers.js';
 
@@ -58,7 +58,7 @@ async function recordStates(page: Page, taskId: string): Promise<() => Promise<s
     (window as unknown as Record<string, string[]>)[`states${id}`] = seen;
     new MutationObserver(() => seen.push(cell.textContent ?? '')).observe(cell, { childList: true, characterData: true, subtree: true });
   }, taskId);
-  return () => page.evaluate((id) => (window as unknown as Record<string, string[]>)[`states${id}`]!, taskId);
+  return () => page.evaluate((id) => (window as unknown as Record<string, string[]>)[`states${id}`], taskId);
 }
 
 async function taskPid(home: string, taskId: string): Promise<number> {

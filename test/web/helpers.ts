@@ -1,9 +1,9 @@
 /** Web page test helpers: Debian's Chromium driven by puppeteer-core, a daemon child process with a web server on it. */
 import type { ChildProcess } from 'node:child_process';
 import type { Browser, Page } from 'puppeteer-core';
-import { launchChromium } from '../../dist/bench/lib/browser.js';
-import { startWebServer, type WebServer } from '../../dist/src/web/server.js';
-import { defaultTemplates } from '../../dist/src/tasks/templates.js';
+import { launchChromium } from '../../bench/lib/browser.js';
+import { startWebServer, type WebServer } from '../../src/web/server.js';
+import { defaultTemplates } from '../../src/tasks/templates.js';
 import { spawnDaemon, tempHome } from '../daemon/helpers.js';
 import { waitFor } from '../helpers.js';
 

@@ -8,8 +8,8 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startWebServer, type WebServer } from '../../dist/src/web/server.js';
-import { defaultTemplates } from '../../dist/src/tasks/templates.js';
+import { startWebServer, type WebServer } from '../../src/web/server.js';
+import { defaultTemplates } from '../../src/tasks/templates.js';
 import { waitFor } from '../helpers.js';
 import { CLI, inProcessDaemon, runCli, spawnDaemon, tempHome } from '../daemon/helpers.js';
 
@@ -57,7 +57,7 @@ function call(web: WebServer, path: string, options: { method?: string; headers?
 
 const cookieOf = (web: WebServer) => `taskwarden-web-${web.port}=${web.token}`;
 const asPage = (web: WebServer, extra: Record<string, string> = {}) => ({ Cookie: cookieOf(web), Origin: `http://127.0.0.1:${web.port}`, 'Content-Type': 'application/json', ...extra });
-const post = (web: WebServer, path: string, body: unknown, headers = asPage(web)) => call(web, path, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+const post = (web: WebServer, path: string, body: unknown, headers: Record<string, string> = asPage(web)) => call(web, path, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
 
 async function webOnDaemon(): Promise<{ web: WebServer; home: string }> {
   const daemon = await inProcessDaemon(cleanups);
@@ -151,7 +151,7 @@ describe('web server: who may talk to it', () => {
     const noHost = await new Promise<string>((resolve) => {
       const socket = net.connect(web.port, '127.0.0.1', () => socket.end(`GET /api/session HTTP/1.0\r\nCookie: ${cookieOf(web)}\r\n\r\n`));
       let text = '';
-      socket.on('data', (chunk) => (text += chunk));
+      socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
       socket.on('close', () => resolve(text));
     });
     expect(noHost).toMatch(/^HTTP\/1\.1 400 /);
@@ -223,10 +223,10 @@ describe('web server: the event stream', () => {
     const resumed = new EventStream(web, { 'Last-Event-ID': running.id });
     cleanups.push(() => resumed.close());
     await resumed.next((d) => d.type === 'TASK_COMPLETE' && d.task.id === id, 'the missed completion');
-    expect(resumed.messages[0]!.data.type).not.toBe('SNAPSHOT');
+    expect(resumed.messages[0].data.type).not.toBe('SNAPSHOT');
     const seqs = resumed.messages.map((m) => Number(m.id.split('-')[1]));
     expect(seqs[0]).toBe(Number(running.id.split('-')[1]) + 1);
-    expect(seqs).toEqual(seqs.map((_s, k) => seqs[0]! + k));
+    expect(seqs).toEqual(seqs.map((_s, k) => seqs[0] + k));
     expect(resumed.messages.map((m) => m.data.type)).toContain('TASK_STATUS');
 
     // An id from another run of the server (or garbage) cannot be resumed: a fresh snapshot.
@@ -316,14 +316,14 @@ describe('taskwarden web (the command)', () => {
     const child = spawn(process.execPath, [CLI, '--home', home, 'web', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     cleanups.push(() => child.kill('SIGKILL'));
     let out = '';
-    child.stdout!.on('data', (chunk) => (out += chunk));
-    child.stderr!.on('data', (chunk) => (out += chunk));
+    child.stdout.on('data', (chunk) => (out += chunk));
+    child.stderr.on('data', (chunk) => (out += chunk));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const url = await waitFor(() => /^ {2}(http:\/\/127\.0\.0\.1:(\d+)\/\?token=[A-Za-z0-9_-]{43})$/m.exec(out), 20_000, 'the address');
+    const url = (await waitFor(() => /^ {2}(http:\/\/127\.0\.0\.1:(\d+)\/\?token=[A-Za-z0-9_-]{43})$/m.exec(out), 20_000, 'the address'))!;
     const port = Number(url[2]);
     expect(out).toContain(`taskwarden web: serving the tasks of ${home} at`);
     expect(out).toMatch(new RegExp(`ssh -L ${port}:127\\.0\\.0\\.1:${port} THIS-HOST, then open http://localhost:${port}/\\?token=`));
-    const opened = await new Promise<number>((resolve, reject) => http.get(url[1]!, (response) => resolve(response.statusCode!)).on('error', reject));
+    const opened = await new Promise<number>((resolve, reject) => http.get(url[1], (response) => resolve(response.statusCode!)).on('error', reject));
     expect(opened).toBe(303);
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
@@ -334,7 +334,7 @@ describe('taskwarden web (the command)', () => {
     cleanups.push(cleanup);
     const daemon = await spawnDaemon(home, ['--web-port', '0']);
     cleanups.push(() => daemon.child.kill('SIGKILL'));
-    const url = await waitFor(() => /taskwarden web page: (http:\/\/127\.0\.0\.1:(\d+)\/\?token=([A-Za-z0-9_-]{43}))$/m.exec(daemon.output()), 20_000, 'the address in the log');
+    const url = (await waitFor(() => /taskwarden web page: (http:\/\/127\.0\.0\.1:(\d+)\/\?token=([A-Za-z0-9_-]{43}))$/m.exec(daemon.output()), 20_000, 'the address in the log'))!;
     const session = await new Promise<any>((resolve, reject) =>
       http
         .get({ host: '127.0.0.1', port: Number(url[2]), path: '/api/session', headers: { Authorization: `Bearer ${url[3]}` } }, (response) => {

@@ -36,7 +36,7 @@ export function registerAgentCommand(program: Command): void {
     .action(async (options: AgentCommandOptions, command: Command) => {
       const target = clusterTarget(command);
       const redis = options.redis ?? target?.url;
-      const { queue } = command.optsWithGlobals() as { queue?: string };
+      const { queue } = command.optsWithGlobals<{ queue?: string }>();
       if (!redis) throw new UsageError('agent: give the cluster\'s Redis with --redis redis://HOST:PORT (or --cluster, or $TASKWARDEN_CLUSTER)');
       const home = agentHome(resolveHome({ home: globals(command).home }), queue ?? 'taskwarden');
       try {

@@ -23,7 +23,7 @@ export interface ClusterTarget {
 
 /** The cluster this command is for, if any: --cluster, else $TASKWARDEN_CLUSTER. */
 export function clusterTarget(command: Command): ClusterTarget | undefined {
-  const options = command.optsWithGlobals() as { cluster?: string; queue?: string };
+  const options = command.optsWithGlobals<{ cluster?: string; queue?: string }>();
   const url = options.cluster ?? process.env[CLUSTER_ENV];
   if (!url) return undefined;
   return { url, ...(options.queue !== undefined ? { queue: options.queue } : {}) };
@@ -86,7 +86,7 @@ export function clusterRun(target: ClusterTarget, spec: TaskSpec, options: { wai
     const onSigint = () => {
       presses += 1;
       view.note(presses === 1 ? `cancelling task ${task.id} (Ctrl+C again to kill it)` : `killing task ${task.id}`);
-      (presses === 1 ? client.cancel(task.id) : client.kill(task.id)).catch((error: Error) => view.note(`could not stop task ${task.id}: ${error.message}`));
+      (presses === 1 ? client.cancel(task.id) : client.kill(task.id)).catch((error: unknown) => view.note(`could not stop task ${task.id}: ${(error as Error).message}`));
     };
     process.on('SIGINT', onSigint);
     // Events are at-most-once (a Redis restart drops them): the record has the end for sure.
@@ -105,7 +105,7 @@ export function clusterRun(target: ClusterTarget, spec: TaskSpec, options: { wai
 export function clusterLs(target: ClusterTarget, options: { all?: boolean; json?: boolean }): Promise<void> {
   return withCluster(target, async (client) => {
     const tasks = await client.list({ includeFinished: options.all === true });
-    if (options.json) return printTaskJson({ tasks }, 'tasks');
+    if (options.json) { printTaskJson({ tasks }, 'tasks'); return; }
     const none = options.all ? 'no tasks in the cluster' : 'no active tasks in the cluster ("taskwarden ls --all" shows finished ones)';
     print(tasks.length === 0 ? none : table(HEADER, rows(tasks)));
   });
@@ -114,7 +114,7 @@ export function clusterLs(target: ClusterTarget, options: { all?: boolean; json?
 export function clusterShow(target: ClusterTarget, id: string, options: { json?: boolean }): Promise<void> {
   return withCluster(target, async (client) => {
     const task = await client.get(id);
-    if (options.json) return printTaskJson({ task }, 'task');
+    if (options.json) { printTaskJson({ task }, 'task'); return; }
     const [first, ...rest] = describeTask(task, [], []).split('\n');
     print([first, `  host ${task.host ?? '- (not taken by an agent yet)'}, BullMQ job ${task.jobId ?? '-'} of queue ${client.queueName}`, ...rest].join('\n'));
   });
@@ -123,7 +123,7 @@ export function clusterShow(target: ClusterTarget, id: string, options: { json?:
 export function clusterHistory(target: ClusterTarget, options: { limit: number; json?: boolean }): Promise<void> {
   return withCluster(target, async (client) => {
     const tasks = await client.history(options.limit);
-    if (options.json) return printTaskJson({ tasks }, 'tasks');
+    if (options.json) { printTaskJson({ tasks }, 'tasks'); return; }
     const lines = tasks.map((t) => [t.id, t.state, time(t.endedAt), duration(t.outcome?.durationMs), t.host ?? '-', outcomeNote(t), t.name]);
     print(tasks.length === 0 ? 'no finished tasks in the cluster yet' : table(['ID', 'STATE', 'ENDED', 'TOOK', 'HOST', 'DETAIL', 'NAME'], lines));
   });
@@ -133,7 +133,7 @@ export function clusterLogs(target: ClusterTarget, id: string, options: { follow
   return withCluster(target, async (client) => {
     if (!options.follow) {
       const lines = await client.logs(id);
-      if (options.json) return printJson({ taskId: id, lines });
+      if (options.json) { printJson({ taskId: id, lines }); return; }
       for (const line of lines) print(line);
       return;
     }
@@ -157,8 +157,12 @@ export function clusterStop(target: ClusterTarget, kind: 'cancel' | 'kill', id: 
     const ids = options.all ? (await client.list()).map((task) => task.id) : [id!];
     const replies = [];
     for (const each of ids) replies.push(await (kind === 'cancel' ? client.cancel(each) : client.kill(each)));
-    if (options.json) return options.all ? printTaskJson({ tasks: replies.map((r) => r.task) }, 'tasks') : printTaskJson({ task: replies[0]!.task }, 'task');
-    if (options.all && replies.length === 0) return print('no active tasks in the cluster');
+    if (options.json) {
+      if (options.all) printTaskJson({ tasks: replies.map((r) => r.task) }, 'tasks');
+      else printTaskJson({ task: replies[0]!.task }, 'task');
+      return;
+    }
+    if (options.all && replies.length === 0) { print('no active tasks in the cluster'); return; }
     for (const reply of replies) print(`task ${reply.task.id}: ${stopNote(reply, kind === 'cancel' ? 'cancelling' : 'killing')}${reply.task.host && !isTerminalState(reply.task.state) ? ` on ${reply.task.host}` : ''}`);
   });
 }
@@ -166,7 +170,7 @@ export function clusterStop(target: ClusterTarget, kind: 'cancel' | 'kill', id: 
 export function clusterRestart(target: ClusterTarget, id: string, options: { json?: boolean }): Promise<void> {
   return withCluster(target, async (client) => {
     const { task, nextAttempt } = await client.restart(id);
-    if (options.json) return printTaskJson({ task }, 'task');
+    if (options.json) { printTaskJson({ task }, 'task'); return; }
     print(`task ${task.id}: restarting (attempt ${nextAttempt}, on any agent)`);
   });
 }
@@ -174,7 +178,7 @@ export function clusterRestart(target: ClusterTarget, id: string, options: { jso
 export function clusterStopAll(target: ClusterTarget, options: { json?: boolean }): Promise<void> {
   return withCluster(target, async (client) => {
     const result = await client.stopAll();
-    if (options.json) return printJson(result);
+    if (options.json) { printJson(result); return; }
     const agents = Object.keys(result.agents).sort();
     print(
       `stopped in ${duration(result.ms)} on ${agents.length} agent(s)${agents.length ? ` (${agents.join(', ')})` : ''}: ${result.cancelled} cancelled, ${result.killed} killed, ` +

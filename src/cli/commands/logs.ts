@@ -39,8 +39,8 @@ export function registerLogsCommand(program: Command): void {
         // Without a daemon nothing runs, so there is nothing to follow: the log is printed as it is.
         if (options.follow && reader.client) return follow(reader.client, id, options.json === true);
         const reply = await reader.request('LOGS', { taskId: id, ...(options.attempt ? { attempt: options.attempt } : {}) });
-        if (options.json && options.follow) return reply.lines.forEach((line) => print(JSON.stringify(line)));
-        if (options.json) return printJson(reply);
+        if (options.json && options.follow) { reply.lines.forEach((line) => print(JSON.stringify(line))); return; }
+        if (options.json) { printJson(reply); return; }
         for (const line of reply.lines) print(line.line);
       });
     });

@@ -19,8 +19,6 @@ import type { Priority } from '../../process/priority.js';
 import { progressBar } from '../format.js';
 import { clusterRun, clusterTarget } from './cluster.js';
 
-/** Exit codes of `run --wait`, by outcome (130 and 137 follow the shell's 128 + SIGINT/SIGKILL). */
-export { OUTCOME_EXIT } from '../../common/exit-codes.js';
 import { EXIT, OUTCOME_EXIT } from '../../common/exit-codes.js';
 
 interface RunOptions {
@@ -172,7 +170,7 @@ function interruptHandler(client: DaemonClient, taskId: string, view: WaitView):
     presses += 1;
     const type = presses === 1 ? 'TASK_CANCEL' : 'TASK_KILL';
     view.note(presses === 1 ? `cancelling task ${taskId} (Ctrl+C again to kill it)` : `killing task ${taskId}`);
-    client.request(type, { taskId }).catch((error: Error) => view.note(`could not ${type === 'TASK_CANCEL' ? 'cancel' : 'kill'} task ${taskId}: ${error.message}`));
+    client.request(type, { taskId }).catch((error: unknown) => view.note(`could not ${type === 'TASK_CANCEL' ? 'cancel' : 'kill'} task ${taskId}: ${(error as Error).message}`));
   };
   process.on('SIGINT', onSigint);
   return () => process.off('SIGINT', onSigint);
@@ -180,7 +178,7 @@ function interruptHandler(client: DaemonClient, taskId: string, view: WaitView):
 
 /** What `run --wait` shows while it waits: a bar on a terminal, plain lines elsewhere, and the task's output. */
 export class WaitView {
-  readonly #tty = process.stderr.isTTY === true;
+  readonly #tty = process.stderr.isTTY;
   readonly #json: boolean;
   #barShown = false;
   #lastPlainAt = 0;

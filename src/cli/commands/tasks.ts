@@ -21,7 +21,7 @@ export function registerTaskCommands(program: Command): void {
       if (cluster) return clusterLs(cluster, options);
       return withReader(command, async (reader) => {
         const { tasks } = await reader.request('LIST', { includeFinished: options.all === true });
-        if (options.json) return printTaskJson({ tasks }, 'tasks');
+        if (options.json) { printTaskJson({ tasks }, 'tasks'); return; }
         const none = options.all ? 'no tasks' : 'no active tasks ("taskwarden ls --all" shows finished ones)';
         print(tasks.length === 0 ? none : table(TASK_HEADER, taskRows(tasks)));
         noteNoDaemon(reader, tasks);
@@ -38,7 +38,7 @@ export function registerTaskCommands(program: Command): void {
       if (cluster) return clusterShow(cluster, id, options);
       return withReader(command, async (reader) => {
         const reply = await reader.request('GET', { taskId: id });
-        if (options.json) return printTaskJson(reply);
+        if (options.json) { printTaskJson(reply); return; }
         print(describeTask(reply.task, reply.attempts, reply.transitions));
         noteNoDaemon(reader, [reply.task]);
       });
@@ -60,7 +60,7 @@ export function registerTaskCommands(program: Command): void {
         if (clusterTarget(command)) throw new UsageError(`${name}: not available for a cluster yet (cancel, kill, restart and stop-all are)`);
         return withClient(command, async (client) => {
           const { task } = (await client.request(type, { taskId: id })) as { task: TaskSnapshot };
-          if (options.json) return printTaskJson({ task }, 'task');
+          if (options.json) { printTaskJson({ task }, 'task'); return; }
           print(`task ${task.id}: ${task.state}`);
         });
       });
@@ -76,7 +76,7 @@ export function registerTaskCommands(program: Command): void {
       if (cluster) return clusterRestart(cluster, id, options);
       return withClient(command, async (client) => {
         const { task } = await client.request('TASK_RESTART', { taskId: id });
-        if (options.json) return printTaskJson({ task }, 'task');
+        if (options.json) { printTaskJson({ task }, 'task'); return; }
         print(`task ${task.id}: restarting (attempt ${task.attempt})`);
       });
     });
@@ -90,7 +90,7 @@ export function registerTaskCommands(program: Command): void {
       if (cluster) return clusterStopAll(cluster, options);
       return withClient(command, async (client) => {
         const { result } = await client.request('STOP_ALL');
-        if (options.json) return printJson(result);
+        if (options.json) { printJson(result); return; }
         print(`stopped in ${formatDuration(result.ms)}: ${result.cancelled} cancelled, ${result.killed} killed, ${result.notStarted} never started, ${result.finished} finished on their own`);
       });
     });
@@ -110,7 +110,7 @@ export function registerTaskCommands(program: Command): void {
       if (cluster) return clusterHistory(cluster, options);
       return withReader(command, async (reader) => {
         const { tasks } = await reader.request('HISTORY', { limit: options.limit });
-        if (options.json) return printTaskJson({ tasks }, 'tasks');
+        if (options.json) { printTaskJson({ tasks }, 'tasks'); return; }
         const rows = tasks.map((t) => [t.id, t.state, time(t.endedAt), formatDuration(t.outcome?.durationMs), outcomeNote(t), t.name]);
         print(tasks.length === 0 ? 'no finished tasks yet' : table(['ID', 'STATE', 'ENDED', 'TOOK', 'DETAIL', 'NAME'], rows));
       });
@@ -132,8 +132,9 @@ function registerStop(program: Command, name: string, type: 'TASK_CANCEL' | 'TAS
         const ids = options.all ? await activeIds(client) : [id!];
         const replies: StopReply[] = [];
         for (const each of ids) replies.push(await client.request(type, { taskId: each }));
-        if (options.json) return options.all ? printTaskJson({ tasks: replies.map((r) => r.task) }, 'tasks') : printTaskJson({ task: replies[0]!.task }, 'task');
-        if (options.all && replies.length === 0) return print('no active tasks');
+        if (options.json && options.all) { printTaskJson({ tasks: replies.map((r) => r.task) }, 'tasks'); return; }
+        if (options.json) { printTaskJson({ task: replies[0]!.task }, 'task'); return; }
+        if (options.all && replies.length === 0) { print('no active tasks'); return; }
         for (const reply of replies) print(`task ${reply.task.id}: ${stopNote(reply, doing)}`);
       });
     });
@@ -161,7 +162,7 @@ async function shutdown(command: Command): Promise<void> {
   try {
     client = await connect(command, false);
   } catch (error) {
-    if ((error as { code?: string }).code === 'NO_DAEMON') return print((error as Error).message.replace(/: start one.*/, ''));
+    if ((error as { code?: string }).code === 'NO_DAEMON') { print((error as Error).message.replace(/: start one.*/, '')); return; }
     throw error;
   }
   const pid = client.welcome.daemonPid;

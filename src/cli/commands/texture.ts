@@ -21,7 +21,7 @@ import { Supervisor } from '../../supervisor/supervisor.js';
 import type { Task } from '../../supervisor/task.js';
 import type { TaskOutcome } from '../../supervisor/types.js';
 import { FEATURE_NAMES } from '../../tasks/texture/types.js';
-import type { ImageResult, ImageFeatures } from '../../tasks/texture/analyze.js';
+import type { ImageResult } from '../../tasks/texture/analyze.js';
 import type { TextureTaskInput, TextureTaskResult } from '../../tasks/texture/task.js';
 import { MAX_LEVELS } from '../../tasks/texture/options.js';
 import { PRIORITIES, type Priority } from '../../process/priority.js';
@@ -149,7 +149,7 @@ export async function runTextureCommand(images: string[], options: TextureComman
   const showProgress = (options.progress ?? true) && io.stderr.isTTY === true;
   const bar = new ProgressBar(io.stderr, batches.length, showProgress);
   const tasks: Task[] = batches.map((batch, k) => {
-    const task = sup.start({ module: textureTaskModule, input: { ...input, images: batch }, reuse: !isolate, name: `texture ${path.basename(batch[0])}${batch.length > 1 ? ` +${batch.length - 1}` : ''}` });
+    const task = sup.start({ module: textureTaskModule, input: { ...input, images: batch }, reuse: !isolate, name: `texture ${path.basename(batch[0]!)}${batch.length > 1 ? ` +${batch.length - 1}` : ''}` });
     task.on('progress', ({ fraction, message }) => bar.update(k, fraction, message));
     return task;
   });
@@ -193,7 +193,7 @@ export async function runTextureCommand(images: string[], options: TextureComman
   const results: ImageResult[] = [];
   outcomes.forEach((o, k) => {
     if (o.state === 'completed') results.push(...(o.result as TextureTaskResult).images);
-    else for (const file of batches[k]) results.push({ ok: false, file, error: { name: o.error?.name ?? 'Error', message: `${file}: task ${o.state}${o.error ? `: ${o.error.message}` : ''}` } });
+    else for (const file of batches[k]!) results.push({ ok: false, file, error: { name: o.error?.name ?? 'Error', message: `${file}: task ${o.state}${o.error ? `: ${o.error.message}` : ''}` } });
   });
   if (options.json) {
     io.stdout.write(`${compactJson(results)}\n`);
@@ -202,7 +202,7 @@ export async function runTextureCommand(images: string[], options: TextureComman
   } else {
     io.stdout.write(toText(results));
   }
-  const failed = results.filter((r) => !r.ok) as Extract<ImageResult, { ok: false }>[];
+  const failed = results.filter((r): r is Extract<ImageResult, { ok: false }> => !r.ok);
   if (!options.json) for (const f of failed) io.stderr.write(`texture: ${f.error.message}\n`);
   return failed.length > 0 ? EXIT_IMAGE_FAILED : EXIT_OK;
 }
@@ -212,7 +212,7 @@ export function compactJson(value: unknown): string {
   let text = JSON.stringify(value, null, 2);
   // innermost first: [\n  1,\n  2\n] -> [1,2]; then [[1,2],\n [3,4]] -> [[1,2],[3,4]]
   const numbers = /\[\s*((?:-?[\d.eE+-]+|null)(?:,\s*(?:-?[\d.eE+-]+|null))*)\s*\]/g;
-  const nested = /\[\s*((?:\[[^\[\]]*\])(?:,\s*\[[^\[\]]*\])*)\s*\]/g;
+  const nested = /\[\s*((?:\[[^[\]]*\])(?:,\s*\[[^[\]]*\])*)\s*\]/g;
   text = text.replace(numbers, (_m, inner: string) => `[${inner.replace(/\s+/g, '')}]`);
   text = text.replace(nested, (_m, inner: string) => `[${inner.replace(/\s+/g, '')}]`);
   return text;
@@ -227,7 +227,7 @@ export function toCsv(results: readonly ImageResult[]): string {
   for (const r of results) {
     if (!r.ok) continue;
     r.distances.forEach((d, di) => r.angles.forEach((a, ai) => {
-      out += `${csvField(r.file)},${r.page},${d},${a},${FEATURE_NAMES.map((f) => String(r.features[f][di][ai])).join(',')}\n`;
+      out += `${csvField(r.file)},${r.page},${d},${a},${FEATURE_NAMES.map((f) => String(r.features[f][di]![ai])).join(',')}\n`;
     }));
   }
   return out;
@@ -245,9 +245,8 @@ function fmt(v: number): string {
  */
 export function toText(results: readonly ImageResult[]): string {
   let out = '';
-  for (const r of results) {
-    if (!r.ok) continue;
-    const ok = r as ImageFeatures;
+  for (const ok of results) {
+    if (!ok.ok) continue;
     const page = ok.pages > 1 ? ` page ${ok.page + 1}/${ok.pages}` : '';
     out += `${ok.file}${page}: ${ok.width} x ${ok.height}, ${ok.bitDepth}-bit ${ok.colour}, levels ${ok.levels}${ok.symmetric ? ', symmetric' : ', not symmetric'}\n`;
     const header = ['feature', ...ok.distances.flatMap((d) => ok.angles.map((a) => `d=${d} ${a}°`))];

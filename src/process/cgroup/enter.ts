@@ -26,6 +26,6 @@ export function enteringCommand(procsFiles: readonly string[], file: string, arg
 export function enterOwnCgroup(): void {
   const list = process.env[CGROUP_PROCS_ENV];
   if (list === undefined) return;
-  delete process.env[CGROUP_PROCS_ENV];
+  Reflect.deleteProperty(process.env, CGROUP_PROCS_ENV);
   for (const file of JSON.parse(list) as string[]) writeFileSync(file, String(process.pid));
 }

@@ -100,7 +100,8 @@ export interface AnalyzeControl extends RunControl {
 
 /** Analyse image files one after another; each page of a stack gives its own entry. */
 export async function analyzeImages(files: readonly string[], options: AnalyzeOptions = {}, control: AnalyzeControl = {}): Promise<ImageResult[]> {
-  if (!Array.isArray(files)) throw new TypeError('images must be an array of file paths');
+  const given: unknown = files; // checked as unknown: Array.isArray would narrow a readonly string[] to any[]
+  if (!Array.isArray(given)) throw new TypeError('images must be an array of file paths');
   files.forEach((f, k) => {
     if (typeof f !== 'string' || f === '') throw new TypeError(`images[${k}] must be a non-empty string (a file path)`);
   });

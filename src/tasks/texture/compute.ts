@@ -1,7 +1,7 @@
 /**
  * The texture computation: requantize, count pairs per offset, derive features — whole image and,
  * optionally, per tile. Written as generators that yield a progress fraction after every small
- * block of work (~0.1-1 ms), so one code path serves a synchronous driver (runSync) and a
+ * block of work (a millisecond or less), so one code path serves a synchronous driver (runSync) and a
  * cooperative one (runCooperative) that yields to the event loop, checks an AbortSignal and
  * reports progress at least every `yieldEveryMs` of compute.
  *

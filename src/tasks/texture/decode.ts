@@ -203,7 +203,7 @@ function decodePngBytes(bytes: Uint8Array, file: string): DecodedPage {
   if (depth < 8) {
     const rowBytes = Math.ceil((width * depth) / 8);
     if (data.length < rowBytes * height) throw new ImageDecodeError(file, `truncated PNG image data (${data.length} of ${rowBytes * height} bytes)`);
-    return { width, height, bitDepth: depth as 1 | 2 | 4, data: unpackBits(data as Uint8Array, width, height, depth as 1 | 2 | 4, rowBytes), page: 0, colour: 'grey' };
+    return { width, height, bitDepth: depth, data: unpackBits(data as Uint8Array, width, height, depth as 1 | 2 | 4, rowBytes), page: 0, colour: 'grey' };
   }
   const bitDepth = depth as 8 | 16;
   if (data.length < n * channels) {
@@ -244,7 +244,7 @@ function tagNumber(ifd: UTIFTypes.IFD, tag: number, fallback: number): number {
 
 function tagNumbers(ifd: UTIFTypes.IFD, tag: number): number[] | undefined {
   const v = ifd[`t${tag}`];
-  if (Array.isArray(v) && v.every((x) => typeof x === 'number')) return v as number[];
+  if (Array.isArray(v) && v.every((x) => typeof x === 'number')) return v;
   return undefined;
 }
 

@@ -12,7 +12,7 @@
  * The fast path never materialises normalised matrices: it accumulates integer counts in one
  * Uint32Array per offset and derives all features from exact integer sums (see featuresFromSums).
  */
-import { FEATURE_COUNT, type FeatureName, type FeatureTable, FEATURE_NAMES } from './types.js';
+import { FEATURE_COUNT, type FeatureTable, FEATURE_NAMES } from './types.js';
 import type { QuantizedData } from './quantize.js';
 
 /** C round(): half away from zero. (Not what scikit-image's GLCM uses: see skimageRound.) */
@@ -497,8 +497,4 @@ export function toFeatureTable(flat: Float64Array, nDistances: number, nAngles: 
     table[name] = rows;
   });
   return table;
-}
-
-export function featureIndex(name: FeatureName): number {
-  return FEATURE_NAMES.indexOf(name);
 }

@@ -86,7 +86,7 @@ export function encodeGreyTiff(pages: readonly GreyImage[], littleEndian = true)
     entry(279, 4, dataBytes); // StripByteCounts
     entry(339, 3, 1); // SampleFormat: unsigned integer
     view.setUint32(at, k + 1 < pages.length ? layout[k + 1].ifdAt : 0, le);
-    if (p.bitDepth === 8) out.set(p.data as Uint8Array, dataAt);
+    if (p.bitDepth === 8) out.set(p.data, dataAt);
     else for (let i = 0; i < p.data.length; i++) view.setUint16(dataAt + 2 * i, p.data[i], le);
   });
   return out;

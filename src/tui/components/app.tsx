@@ -15,10 +15,10 @@ import { Footer, Header, LogPane, Page, QuitPrompt, StatusBar } from './chrome.j
 import { tableLayout } from '../row.js';
 import { TableHeader, TaskTable } from './task-table.js';
 
-function countStates(state: UiState): Partial<Record<TaskState, number>> {
+function countStates(tasks: UiState['tasks'], order: UiState['order']): Partial<Record<TaskState, number>> {
   const counts: Partial<Record<TaskState, number>> = {};
-  for (const id of state.order) {
-    const task = state.tasks.get(id);
+  for (const id of order) {
+    const task = tasks.get(id);
     if (task) counts[task.state] = (counts[task.state] ?? 0) + 1;
   }
   return counts;
@@ -54,7 +54,7 @@ export function App({ controller }: { controller: Controller }) {
   const width = Math.max(20, state.size.columns);
   const colors = useMemo(() => colorsEnabled(stdout), [stdout]);
   const layout = useMemo(() => tableLayout(width, colors), [width, colors]);
-  const counts = useMemo(() => countStates(state), [state.tasks, state.order]); // eslint-disable-line react-hooks/exhaustive-deps
+  const counts = useMemo(() => countStates(state.tasks, state.order), [state.tasks, state.order]);
   const tableHeight = visibleRowCount(state);
   const activeCount = useMemo(() => {
     let n = 0;

@@ -52,7 +52,7 @@ export function TaskTable({ tasks, order, selectedId, scrollTop, height, layout,
   const rows = [];
   const end = Math.min(order.length, scrollTop + height);
   for (let i = scrollTop; i < end; i++) {
-    const task = tasks.get(order[i]);
+    const task = tasks.get(order[i]!);
     if (!task) continue;
     const live = !isTerminalState(task.state) || task.pending !== undefined;
     rows.push(<TaskRow key={task.id} task={task} selected={task.id === selectedId} layout={layout} now={live ? now : 0} />);

@@ -45,7 +45,7 @@ const PACED_FRAME_MS = 50;
 /** How long the emergency stop waits for its confirming second click. */
 const STOP_ALL_ARMED_MS = 4000;
 
-const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const $ = (id: string): HTMLElement => document.getElementById(id)!;
 
 class App {
   readonly tasks = new Map<string, WireTask>();
@@ -61,7 +61,6 @@ class App {
   #lastFrame = -Infinity;
   #clockOffset = 0;
   #daemon: DaemonState | undefined;
-  #source: EventSource | undefined;
   #lastEventId: string | undefined;
   #selected: string | undefined;
   /** Log lines are shown from the event stream past this event id (what the LOGS reply held is before it). */
@@ -74,7 +73,7 @@ class App {
   #frameRecorder: { deltas: number[]; work: number[]; last: number } | undefined;
 
   constructor() {
-    this.#table = new TaskTable($<HTMLTableSectionElement>('task-rows'), {
+    this.#table = new TaskTable(document.getElementById('task-rows') as HTMLTableSectionElement, {
       action: (id, action, event) => this.#act(id, action, event),
       select: (id) => this.#select(id),
       visible: (ids) => {
@@ -102,15 +101,14 @@ class App {
   #connect(): void {
     const url = this.#lastEventId ? `/api/events?lastEventId=${encodeURIComponent(this.#lastEventId)}` : '/api/events';
     const source = new EventSource(url);
-    this.#source = source;
     source.onopen = () => this.#banner(undefined);
     source.onmessage = (event) => {
       this.#lastEventId = event.lastEventId || this.#lastEventId;
       // One SSE message per server turn: an array whose last element is number lastEventId.
-      const messages = JSON.parse(event.data) as PageMessage[];
+      const messages = JSON.parse(event.data as string) as PageMessage[];
       const first = seqOf(event.lastEventId) - messages.length + 1;
       this.eventsReceived += messages.length;
-      for (let i = 0; i < messages.length; i++) this.#onMessage(messages[i]!, first + i);
+      for (let i = 0; i < messages.length; i++) this.#onMessage(messages[i], first + i);
     };
     source.onerror = () => {
       if (source.readyState === EventSource.CONNECTING) {
@@ -299,7 +297,8 @@ class App {
     const type = action === 'cancel' ? 'TASK_CANCEL' : action === 'kill' ? 'TASK_KILL' : 'TASK_RESTART';
     void this.#post('/api/request', { type, taskId: id }).then(
       () => this.#observe(this.tasks.get(id) ?? task),
-      (error: Error) => {
+      (failure: unknown) => {
+        const error = failure as Error;
         this.pending.delete(id);
         this.#dirty.add(id);
         this.#requestFrame();
@@ -374,7 +373,7 @@ class App {
         metric.outcome = 'stopped';
         this.#status(`Stopped ${plural(stopped, 'task')} in ${duration(performance.now() - at)} (${parts.join(', ')})`, 'success');
       },
-      (error: Error) => this.#status(`Emergency stop failed: ${error.message}`, 'error'),
+      (error: unknown) => this.#status(`Emergency stop failed: ${(error as Error).message}`, 'error'),
     ).finally(() => {
       for (const task of active) {
         if (this.pending.get(task.id)?.action === 'stop') this.pending.delete(task.id);
