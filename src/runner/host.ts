@@ -96,7 +96,7 @@ async function finishIdle(): Promise<void> {
 /**
  * Exits once stdout and stderr have handed everything to the kernel: on Linux a child's stdio is
  * a socket written asynchronously, and process.exit() drops what is still queued (a task that
- * printed 600 lines and returned lost its last 20). The supervisor reads both to the end; a stop
+ * printed 4 MB just before returning lost most of it). The supervisor reads both to the end; a stop
  * that cannot wait for this is a SIGKILL anyway.
  */
 async function exitFlushed(code = 0): Promise<never> {

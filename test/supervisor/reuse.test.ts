@@ -262,6 +262,23 @@ function runnerChildren(): number[] {
   return found;
 }
 
+describe('a runner that exits after its task', () => {
+  it('hands all of the task\'s output over first: 4 MB printed just before returning, the last lines without a newline', async () => {
+    const sup = new Supervisor({ prewarm: 0, sampleIntervalMs: 600_000 });
+    try {
+      // More than a socket's buffer holds: most of it is still queued in the runner when the task returns.
+      const task = sup.start({ module: probe, input: { mode: 'output', lines: 2000, width: 1000 } });
+      const logs = logsOf(task);
+      expect((await task.done).state).toBe('completed');
+      expect(logs).toHaveLength(4002);
+      expect(logs).toContain(`stdout ${task.id} out last`);
+      expect(logs).toContain(`stderr ${task.id} err last`);
+    } finally {
+      await sup.shutdown();
+    }
+  }, 60_000);
+});
+
 describe('prewarming for a queued batch', () => {
   it('while tasks wait, as many runners as the next admissions need are booted; once none wait, the pool is back to its size', async () => {
     const sup = new Supervisor({ concurrency: 2, prewarm: 1, sampleIntervalMs: 600_000 });
