@@ -49,7 +49,8 @@ export interface TestCluster {
   dispose(): Promise<void>;
 }
 
-export const DEFAULT_AGENT: AgentOptions = { concurrency: 2, lockDurationMs: 2000, stalledIntervalMs: 500, graceMs: 1500 };
+// A 4 s lock: a renewal may wait a second on a busy machine (npm run test:stress) without a false lease loss.
+export const DEFAULT_AGENT: AgentOptions = { concurrency: 2, lockDurationMs: 4000, stalledIntervalMs: 500, graceMs: 1500 };
 
 export async function startCluster(agentCount: number, options: AgentOptions = {}): Promise<TestCluster> {
   const redis = await startPrivateRedis();
