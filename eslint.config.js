@@ -16,7 +16,10 @@ export default tseslint.config(
     files: ['**/*.ts', '**/*.tsx'],
     extends: [tseslint.configs.strictTypeChecked],
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['vitest.config.ts'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        projectService: { allowDefaultProject: ['vitest.config.ts'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     rules: {
       // Numbers and booleans read naturally in messages (`task ${id} took ${ms} ms`); objects, nullish values
@@ -27,7 +30,10 @@ export default tseslint.config(
       '@typescript-eslint/no-non-null-assertion': 'off',
       // `(x) => list.push(x)` as a callback and `return this.#dispatch(...)` as an early exit from a function
       // that returns nothing are the code's idiom; a void value used as a value is still caught.
-      '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true, ignoreVoidReturningFunctions: true }],
+      '@typescript-eslint/no-confusing-void-expression': [
+        'error',
+        { ignoreArrowShorthand: true, ignoreVoidReturningFunctions: true },
+      ],
       // Omitting a field by destructuring it away (`const { pending: _pending, ...rest } = task`) is deliberate,
       // and a parameter named `_x` is unused on purpose (as the compiler's noUnusedParameters reads it).
       '@typescript-eslint/no-unused-vars': ['error', { ignoreRestSiblings: true, argsIgnorePattern: '^_' }],
@@ -51,7 +57,8 @@ export default tseslint.config(
       // request, a contender's close) promises to reject rather than throw.
       '@typescript-eslint/require-await': 'off',
     },
-  },  {
+  },
+  {
     // The web page's scripts are compiled for the browser by a project of their own (tsconfig.page.json).
     files: ['src/web/page/**/*.ts'],
     languageOptions: {
@@ -78,8 +85,14 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['**/dist/**'], message: "Import ../../src/... instead: vitest.config.ts resolves it to the build." },
-            { group: ['taskwarden', 'taskwarden/*'], message: "Import ../../src/... instead: vitest.config.ts resolves it to the build." },
+            {
+              group: ['**/dist/**'],
+              message: 'Import ../../src/... instead: vitest.config.ts resolves it to the build.',
+            },
+            {
+              group: ['taskwarden', 'taskwarden/*'],
+              message: 'Import ../../src/... instead: vitest.config.ts resolves it to the build.',
+            },
           ],
         },
       ],

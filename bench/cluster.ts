@@ -44,12 +44,36 @@ async function spawnReady(name: string, args: string[]): Promise<Proc> {
   return { name, child, exited };
 }
 
-function startAgent(redis: PrivateRedis, dir: string, name: string, queue: string, concurrency: number, priority = process.env.BENCH_PRIORITY ?? 'idle'): Promise<Proc> {
+function startAgent(
+  redis: PrivateRedis,
+  dir: string,
+  name: string,
+  queue: string,
+  concurrency: number,
+  priority = process.env.BENCH_PRIORITY ?? 'idle',
+): Promise<Proc> {
   return spawnReady(name, [
-    CLI, '--home', `${dir}/${name}`, '--queue', queue, 'agent', '--redis', redis.url, '--name', name,
-    '--concurrency', String(concurrency), '--lock-duration', String(LOCK_MS), '--stalled-interval', String(STALLED_MS), '--grace-ms', String(GRACE_MS),
+    CLI,
+    '--home',
+    `${dir}/${name}`,
+    '--queue',
+    queue,
+    'agent',
+    '--redis',
+    redis.url,
+    '--name',
+    name,
+    '--concurrency',
+    String(concurrency),
+    '--lock-duration',
+    String(LOCK_MS),
+    '--stalled-interval',
+    String(STALLED_MS),
+    '--grace-ms',
+    String(GRACE_MS),
     // As the core bench: tasks at the default priority unless BENCH_PRIORITY says otherwise.
-    '--priority', priority,
+    '--priority',
+    priority,
   ]);
 }
 
@@ -78,10 +102,13 @@ async function probeLine(file: string, kind: string, taskId: string, attempt = 1
   const start = Date.now();
   for (;;) {
     if (existsSync(file)) {
-      const line = readFileSync(file, 'utf8').split('\n').find((l) => l.startsWith(`${kind} ${taskId} ${attempt} `));
+      const line = readFileSync(file, 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith(`${kind} ${taskId} ${attempt} `));
       if (line) return Number(line.split(' ')[3]);
     }
-    if (Date.now() - start > limitMs) throw new Error(`no "${kind}" from task ${taskId} attempt ${attempt} within ${limitMs} ms`);
+    if (Date.now() - start > limitMs)
+      throw new Error(`no "${kind}" from task ${taskId} attempt ${attempt} within ${limitMs} ms`);
     await sleep(2);
   }
 }
@@ -146,7 +173,10 @@ async function stopFanOut(client: ClusterClient, dir: string, runs: number): Pro
   const target = 'p50 <= 20 ms, p99 <= 100 ms';
   const met = (samples: number[]) => percentile(samples, 50) <= 20 && percentile(samples, 99) <= 100;
   return [
-    row('cluster cancel: client call -> abort seen by the task on another agent (task clock)', cancel, 'ms', { target, met: met(cancel) }),
+    row('cluster cancel: client call -> abort seen by the task on another agent (task clock)', cancel, 'ms', {
+      target,
+      met: met(cancel),
+    }),
     row('cluster kill: client call -> task process on another agent dead', kill, 'ms', { target, met: met(kill) }),
   ];
 }
@@ -171,12 +201,27 @@ async function emergencyStop(client: ClusterClient, runs: number): Promise<Bench
     }
   }
   return [
-    row('emergency stop, 60 running jobs on 3 agents, tasks that stop on SIGTERM -> all gone', cooperative, 'ms', { target: `<= grace + 200 ms (${GRACE_MS + 200})`, met: Math.max(...cooperative) <= GRACE_MS + 200 }),
-    row(`emergency stop, 60 running jobs on 3 agents, tasks that ignore SIGTERM (grace ${GRACE_MS} ms) -> all gone`, stubborn, 'ms', { target: `<= grace + 200 ms (${GRACE_MS + 200})`, met: Math.max(...stubborn) <= GRACE_MS + 200 }),
+    row('emergency stop, 60 running jobs on 3 agents, tasks that stop on SIGTERM -> all gone', cooperative, 'ms', {
+      target: `<= grace + 200 ms (${GRACE_MS + 200})`,
+      met: Math.max(...cooperative) <= GRACE_MS + 200,
+    }),
+    row(
+      `emergency stop, 60 running jobs on 3 agents, tasks that ignore SIGTERM (grace ${GRACE_MS} ms) -> all gone`,
+      stubborn,
+      'ms',
+      { target: `<= grace + 200 ms (${GRACE_MS + 200})`, met: Math.max(...stubborn) <= GRACE_MS + 200 },
+    ),
   ];
 }
 
-async function agentDeath(client: ClusterClient, redis: PrivateRedis, dir: string, queue: string, procs: Proc[], runs: number): Promise<BenchRow[]> {
+async function agentDeath(
+  client: ClusterClient,
+  redis: PrivateRedis,
+  dir: string,
+  queue: string,
+  procs: Proc[],
+  runs: number,
+): Promise<BenchRow[]> {
   const file = `${dir}/death.log`;
   const gone: number[] = [];
   const rerun: number[] = [];
@@ -195,8 +240,16 @@ async function agentDeath(client: ClusterClient, redis: PrivateRedis, dir: strin
     procs[index] = await startAgent(redis, dir, victim.name, queue, 20);
   }
   return [
-    row('agent SIGKILLed -> its task process gone (the local orphan guard)', gone, 'ms', { target: '<= 1000 ms', met: Math.max(...gone) <= 1000 }),
-    row(`agent SIGKILLed -> job running again on another agent (lock ${LOCK_MS} ms, stalled check ${STALLED_MS} ms)`, rerun, 'ms', { target: `<= lock + 1 s (${LOCK_MS + 1000})`, met: Math.max(...rerun) <= LOCK_MS + 1000 }),
+    row('agent SIGKILLed -> its task process gone (the local orphan guard)', gone, 'ms', {
+      target: '<= 1000 ms',
+      met: Math.max(...gone) <= 1000,
+    }),
+    row(
+      `agent SIGKILLed -> job running again on another agent (lock ${LOCK_MS} ms, stalled check ${STALLED_MS} ms)`,
+      rerun,
+      'ms',
+      { target: `<= lock + 1 s (${LOCK_MS + 1000})`, met: Math.max(...rerun) <= LOCK_MS + 1000 },
+    ),
   ];
 }
 
@@ -218,7 +271,8 @@ async function overhead(redis: PrivateRedis, dir: string, procs: Proc[], runs: n
         events.off('failed', onFailed);
         resolve(wallNow());
       };
-      const onFailed = ({ jobId: id, failedReason }: { jobId: string; failedReason: string }) => id === jobId && reject(new Error(`job ${id} failed: ${failedReason}`));
+      const onFailed = ({ jobId: id, failedReason }: { jobId: string; failedReason: string }) =>
+        id === jobId && reject(new Error(`job ${id} failed: ${failedReason}`));
       events.on('completed', onCompleted);
       events.on('failed', onFailed);
     });
@@ -239,7 +293,9 @@ async function overhead(redis: PrivateRedis, dir: string, procs: Proc[], runs: n
   }
   const extra = percentile(tw, 50) - percentile(plain, 50);
   return [
-    row('one job, add -> completed (QueueEvents): taskwarden agent, /bin/true as a task', tw, 'ms', { note: `+${extra.toFixed(1)} ms at p50 over the plain worker` }),
+    row('one job, add -> completed (QueueEvents): taskwarden agent, /bin/true as a task', tw, 'ms', {
+      note: `+${extra.toFixed(1)} ms at p50 over the plain worker`,
+    }),
     row('one job, add -> completed (QueueEvents): plain BullMQ worker, /bin/true in a child process', plain, 'ms'),
   ];
 }

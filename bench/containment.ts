@@ -42,9 +42,17 @@ async function killRuns(backend: Backend, runs: number): Promise<{ kill: number[
 async function stopAllRuns(backend: Backend, rounds: number): Promise<number[]> {
   const samples: number[] = [];
   for (let round = 0; round < rounds; round++) {
-    const sup = new Supervisor({ containment: backend, prewarm: 0, concurrency: STOP_ALL_TASKS, stallAfterMs: Infinity, priority: 'normal' });
+    const sup = new Supervisor({
+      containment: backend,
+      prewarm: 0,
+      concurrency: STOP_ALL_TASKS,
+      stallAfterMs: Infinity,
+      priority: 'normal',
+    });
     try {
-      const tasks = Array.from({ length: STOP_ALL_TASKS }, () => sup.start({ command: '/bin/sh', args: ['-c', 'echo started; exec sleep 1000'] }));
+      const tasks = Array.from({ length: STOP_ALL_TASKS }, () =>
+        sup.start({ command: '/bin/sh', args: ['-c', 'echo started; exec sleep 1000'] }),
+      );
       await Promise.all(tasks.map(firstLog));
       const t0 = nowMs();
       await sup.stopAll();
@@ -61,7 +69,10 @@ async function bareStopAll(rounds: number): Promise<number[]> {
   const samples: number[] = [];
   for (let round = 0; round < rounds; round++) {
     const children: ChildProcess[] = Array.from({ length: STOP_ALL_TASKS }, () =>
-      spawn('/bin/sh', ['-c', 'echo started; exec sleep 1000'], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] }),
+      spawn('/bin/sh', ['-c', 'echo started; exec sleep 1000'], {
+        detached: true,
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }),
     );
     await Promise.all(children.map((child) => new Promise((resolve) => child.stdout!.once('data', resolve))));
     const exits = children.map((child) => new Promise((resolve) => child.once('exit', resolve)));
@@ -91,7 +102,14 @@ function createAndRemove(runs: number): number[] {
 export async function runContainmentBench(runs: number): Promise<BenchRow[]> {
   const support = containmentSupport();
   if (support.backend !== 'cgroup') {
-    return [row(`containment: cgroup backend unavailable here (${support.limits.join('; ')}); process groups only`, [0], 'ms', { note: 'see taskwarden doctor' })];
+    return [
+      row(
+        `containment: cgroup backend unavailable here (${support.limits.join('; ')}); process groups only`,
+        [0],
+        'ms',
+        { note: 'see taskwarden doctor' },
+      ),
+    ];
   }
   const rounds = Math.max(5, Math.floor(runs / 10));
   const cgroup = await killRuns('cgroup', runs);
@@ -113,12 +131,16 @@ export async function runContainmentBench(runs: number): Promise<BenchRow[]> {
       note: `p50 difference ${startOverhead.toFixed(2)} ms`,
     }),
     row('containment: start() -> first output, process group', group.start),
-    row('containment: make a task cgroup (mkdir in each hierarchy + cpu.idle)', create, 'ms', { note: 'part of the cgroup start above' }),
+    row('containment: make a task cgroup (mkdir in each hierarchy + cpu.idle)', create, 'ms', {
+      note: 'part of the cgroup start above',
+    }),
     row(`containment: stopAll() of ${STOP_ALL_TASKS} tasks -> all gone, cgroup`, stopCgroup, 'ms', {
       target: '<= bare child_process',
       met: percentile(stopCgroup, 50) <= percentile(stopBare, 50),
     }),
     row(`containment: stopAll() of ${STOP_ALL_TASKS} tasks -> all gone, process group`, stopGroup),
-    row(`floor: ${STOP_ALL_TASKS} bare detached children, SIGTERM each group -> all reaped`, stopBare, 'ms', { note: 'no taskwarden' }),
+    row(`floor: ${STOP_ALL_TASKS} bare detached children, SIGTERM each group -> all reaped`, stopBare, 'ms', {
+      note: 'no taskwarden',
+    }),
   ];
 }

@@ -30,7 +30,13 @@ async function untilWarm(sup: Supervisor): Promise<void> {
 
 export async function runCoreBench(runs = 100): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
-  const sup = new Supervisor({ prewarm: 1, graceMs: 3000, stallAfterMs: Infinity, concurrency: 4, priority: (process.env.BENCH_PRIORITY ?? 'idle') as 'idle' | 'low' | 'normal' });
+  const sup = new Supervisor({
+    prewarm: 1,
+    graceMs: 3000,
+    stallAfterMs: Infinity,
+    concurrency: 4,
+    priority: (process.env.BENCH_PRIORITY ?? 'idle') as 'idle' | 'low' | 'normal',
+  });
   try {
     const kill: number[] = [];
     const cancel: number[] = [];
@@ -68,10 +74,24 @@ export async function runCoreBench(runs = 100): Promise<BenchRow[]> {
       task.kill();
       await task.done;
     }
-    rows.push(row('kill (call -> reaped, group empty)', kill, 'ms', { target: 'p50 <= 3 ms', met: pct(kill, 50) <= 3 }));
-    rows.push(row('graceful cancel, cooperative task', cancel, 'ms', { target: 'p50 <= 15 ms', met: pct(cancel, 50) <= 15 }));
-    rows.push(row('prewarmed start (start() -> task code running)', warmStart, 'ms', { target: 'p50 <= 5 ms', met: pct(warmStart, 50) <= 5 }));
-    rows.push(row('restart (call -> attempt 2 running)', restart, 'ms', { target: 'p50 <= 10 ms', met: pct(restart, 50) <= 10 }));
+    rows.push(
+      row('kill (call -> reaped, group empty)', kill, 'ms', { target: 'p50 <= 3 ms', met: pct(kill, 50) <= 3 }),
+    );
+    rows.push(
+      row('graceful cancel, cooperative task', cancel, 'ms', { target: 'p50 <= 15 ms', met: pct(cancel, 50) <= 15 }),
+    );
+    rows.push(
+      row('prewarmed start (start() -> task code running)', warmStart, 'ms', {
+        target: 'p50 <= 5 ms',
+        met: pct(warmStart, 50) <= 5,
+      }),
+    );
+    rows.push(
+      row('restart (call -> attempt 2 running)', restart, 'ms', {
+        target: 'p50 <= 10 ms',
+        met: pct(restart, 50) <= 10,
+      }),
+    );
   } finally {
     await sup.shutdown();
   }
@@ -84,13 +104,25 @@ export async function runCoreBench(runs = 100): Promise<BenchRow[]> {
 
 /** Prewarmed runners that also preloaded the task module (the `preload` option): the fastest start. */
 async function preloadedStart(runs: number): Promise<BenchRow> {
-  const sup = new Supervisor({ prewarm: 1, preload: [fixture('silent')], stallAfterMs: Infinity, priority: (process.env.BENCH_PRIORITY ?? 'idle') as 'idle' | 'low' | 'normal' });
+  const sup = new Supervisor({
+    prewarm: 1,
+    preload: [fixture('silent')],
+    stallAfterMs: Infinity,
+    priority: (process.env.BENCH_PRIORITY ?? 'idle') as 'idle' | 'low' | 'normal',
+  });
   const samples = await startLatencies(sup, runs, () => untilWarm(sup));
-  return row('prewarmed start, task module preloaded (option preload)', samples, 'ms', { target: 'p50 <= 5 ms', met: pct(samples, 50) <= 5 });
+  return row('prewarmed start, task module preloaded (option preload)', samples, 'ms', {
+    target: 'p50 <= 5 ms',
+    met: pct(samples, 50) <= 5,
+  });
 }
 
 /** start() -> task code running, `runs` times; then the supervisor is shut down. */
-async function startLatencies(sup: Supervisor, runs: number, beforeEach: () => Promise<void> = async () => {}): Promise<number[]> {
+async function startLatencies(
+  sup: Supervisor,
+  runs: number,
+  beforeEach: () => Promise<void> = async () => {},
+): Promise<number[]> {
   const samples: number[] = [];
   try {
     for (let i = 0; i < runs; i++) {
@@ -117,9 +149,15 @@ async function machineFloor(runs: number): Promise<BenchRow[]> {
   const rtt: number[] = [];
   const kill: number[] = [];
   for (let i = 0; i < runs; i++) {
-    const child = spawn(process.execPath, ['-e', "process.on('message', (m) => process.send(m)); process.send('ready');"], {
-      stdio: ['ignore', 'ignore', 'ignore', 'ipc'], serialization: 'advanced', detached: true,
-    });
+    const child = spawn(
+      process.execPath,
+      ['-e', "process.on('message', (m) => process.send(m)); process.send('ready');"],
+      {
+        stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+        serialization: 'advanced',
+        detached: true,
+      },
+    );
     await new Promise((r) => child.once('message', r));
     await new Promise((r) => setTimeout(r, 20));
     const t0 = nowMs();
@@ -157,7 +195,10 @@ async function escalationOvershoot(runs: number): Promise<BenchRow> {
   } finally {
     await sup.shutdown();
   }
-  return row(`escalation overshoot beyond graceMs (${graceMs} ms)`, overshoot, 'ms', { target: 'done within graceMs + 25 ms', met: pct(overshoot, 99) <= 25 });
+  return row(`escalation overshoot beyond graceMs (${graceMs} ms)`, overshoot, 'ms', {
+    target: 'done within graceMs + 25 ms',
+    met: pct(overshoot, 99) <= 25,
+  });
 }
 
 async function coldStart(runs: number): Promise<BenchRow> {

@@ -51,9 +51,13 @@ export async function runDaemonBench(options: DaemonBenchOptions = {}): Promise<
 }
 
 async function spawnDaemon(home: string, concurrency: number): Promise<{ pid: number; exited: Promise<void> }> {
-  const child = spawn(process.execPath, [CLI, '--home', home, 'daemon', '--foreground', '--concurrency', String(concurrency), '--stall-after-ms', '600000'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [CLI, '--home', home, 'daemon', '--foreground', '--concurrency', String(concurrency), '--stall-after-ms', '600000'],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let output = '';
   await new Promise<void>((resolve, reject) => {
@@ -76,14 +80,26 @@ async function roundTripRow(home: string, runs: number): Promise<BenchRow> {
       await client.request('LIST');
       samples.push(nowMs() - t0);
     }
-    return row('daemon request -> ACK round trip (LIST, idle daemon)', samples, 'ms', { note: 'one client, sequential' });
+    return row('daemon request -> ACK round trip (LIST, idle daemon)', samples, 'ms', {
+      note: 'one client, sequential',
+    });
   } finally {
     client.close();
   }
 }
 
-async function fanOutRows(home: string, daemonPid: number, tasks: number, subscribers: number, windowMs: number): Promise<BenchRow[]> {
-  const listeners = await Promise.all(Array.from({ length: subscribers }, () => DaemonClient.connect({ home, autostart: false, clientName: 'bench-subscriber' })));
+async function fanOutRows(
+  home: string,
+  daemonPid: number,
+  tasks: number,
+  subscribers: number,
+  windowMs: number,
+): Promise<BenchRow[]> {
+  const listeners = await Promise.all(
+    Array.from({ length: subscribers }, () =>
+      DaemonClient.connect({ home, autostart: false, clientName: 'bench-subscriber' }),
+    ),
+  );
   const counts = new Array<number>(subscribers).fill(0);
   const calls = new Map<string, number>();
   let running = 0;
@@ -115,9 +131,18 @@ async function fanOutRows(home: string, daemonPid: number, tasks: number, subscr
     const emitted = (sum(calls.values()) - callsAtStart) / ((nowMs() - windowStart) / 1000);
     const note = `${tasks} tasks x 100 Hz, ${subscribers} subscribers`;
     return [
-      row('progress calls made by the tasks (ctx.progress)', [emitted], 'calls/s', { note: `${note}; before coalescing` }),
-      row('TASK_PROGRESS delivered, all subscribers', perSecond, 'events/s', { note: `${note}; coalesced to <= 20/s per task` }),
-      row('TASK_PROGRESS delivered, per subscriber', perSecond.map((r) => r / subscribers), 'events/s', { note }),
+      row('progress calls made by the tasks (ctx.progress)', [emitted], 'calls/s', {
+        note: `${note}; before coalescing`,
+      }),
+      row('TASK_PROGRESS delivered, all subscribers', perSecond, 'events/s', {
+        note: `${note}; coalesced to <= 20/s per task`,
+      }),
+      row(
+        'TASK_PROGRESS delivered, per subscriber',
+        perSecond.map((r) => r / subscribers),
+        'events/s',
+        { note },
+      ),
       row('daemon CPU during the fan-out', cpu, '% of a core', { note }),
     ];
   } finally {

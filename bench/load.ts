@@ -82,7 +82,14 @@ async function killToDead(sup: Supervisor, watch: DeathWatch, runs: number, list
   // Blocks on every event of the measured task (the busy tasks' usage events would block forever).
   let target = '';
   const listener = (event: SupervisorEvent) => {
-    const id = event.type === 'state' ? event.task.id : 'taskId' in event ? event.taskId : event.type === 'log' ? event.log.taskId : '';
+    const id =
+      event.type === 'state'
+        ? event.task.id
+        : 'taskId' in event
+          ? event.taskId
+          : event.type === 'log'
+            ? event.log.taskId
+            : '';
     if (id === target) blockFor(listenerMs);
   };
   if (listenerMs > 0) sup.on('event', listener);
@@ -119,7 +126,9 @@ async function floorKillToDead(watch: DeathWatch, runs: number): Promise<number[
     const t0 = nowMs();
     process.kill(-child.pid!, 'SIGKILL');
     samples.push((await dead) - t0);
-    await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(undefined) : child.once('exit', r)));
+    await new Promise((r) =>
+      child.exitCode !== null || child.signalCode !== null ? r(undefined) : child.once('exit', r),
+    );
   }
   return samples;
 }
@@ -173,25 +182,39 @@ async function inProcess(runs: number): Promise<BenchRow[]> {
     await Promise.all(busyTasks.map((t) => t.done));
 
     for (const m of [idle, busy]) {
-      rows.push(row(`load: floor, SIGKILL of a bare spinning process -> dead, ${m.label}`, m.floor, 'ms', { note: 'what the machine allows' }));
+      rows.push(
+        row(`load: floor, SIGKILL of a bare spinning process -> dead, ${m.label}`, m.floor, 'ms', {
+          note: 'what the machine allows',
+        }),
+      );
       rows.push(row(`load: kill() -> process dead (/proc), ${m.label}`, m.plain));
       const slowP99 = percentile(m.slow, 99);
       const plainP99 = percentile(m.plain, 99);
-      rows.push(row(`load: kill() -> process dead, a 500 ms listener on every event, ${m.label}`, m.slow, 'ms', {
-        target: 'p99 <= 1.2x without the listener',
-        met: slowP99 <= 1.2 * plainP99 || slowP99 <= plainP99 + 1,
-        note: `${(slowP99 / plainP99).toFixed(2)}x`,
-      }));
+      rows.push(
+        row(`load: kill() -> process dead, a 500 ms listener on every event, ${m.label}`, m.slow, 'ms', {
+          target: 'p99 <= 1.2x without the listener',
+          met: slowP99 <= 1.2 * plainP99 || slowP99 <= plainP99 + 1,
+          note: `${(slowP99 / plainP99).toFixed(2)}x`,
+        }),
+      );
     }
     const ratio = (a: number[], b: number[]) => percentile(a, 50) / percentile(b, 50);
     rows.push(row(`load: kill (sync loop) -> settled, idle machine`, idle.kill));
-    rows.push(row(`load: kill (sync loop) -> settled, ${busy.label}`, busy.kill, 'ms', {
-      target: 'p50 <= 1.5x idle', met: ratio(busy.kill, idle.kill) <= 1.5, note: `${ratio(busy.kill, idle.kill).toFixed(2)}x`,
-    }));
+    rows.push(
+      row(`load: kill (sync loop) -> settled, ${busy.label}`, busy.kill, 'ms', {
+        target: 'p50 <= 1.5x idle',
+        met: ratio(busy.kill, idle.kill) <= 1.5,
+        note: `${ratio(busy.kill, idle.kill).toFixed(2)}x`,
+      }),
+    );
     rows.push(row(`load: cooperative cancel -> settled, idle machine`, idle.cancel));
-    rows.push(row(`load: cooperative cancel -> settled, ${busy.label}`, busy.cancel, 'ms', {
-      target: 'p50 <= 1.5x idle', met: ratio(busy.cancel, idle.cancel) <= 1.5, note: `${ratio(busy.cancel, idle.cancel).toFixed(2)}x`,
-    }));
+    rows.push(
+      row(`load: cooperative cancel -> settled, ${busy.label}`, busy.cancel, 'ms', {
+        target: 'p50 <= 1.5x idle',
+        met: ratio(busy.cancel, idle.cancel) <= 1.5,
+        note: `${ratio(busy.cancel, idle.cancel).toFixed(2)}x`,
+      }),
+    );
   } finally {
     await sup.shutdown();
     await watch.close();
@@ -202,7 +225,11 @@ async function inProcess(runs: number): Promise<BenchRow[]> {
 async function daemonRoundTrip(runs: number): Promise<BenchRow[]> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'taskwarden-bench-load-'));
   const home = path.join(dir, 'home');
-  await promisify(execFile)(process.execPath, [cliPath, 'daemon', '--home', home, '--concurrency', String(BUSY_TASKS + 4)], { cwd: dir });
+  await promisify(execFile)(
+    process.execPath,
+    [cliPath, 'daemon', '--home', home, '--concurrency', String(BUSY_TASKS + 4)],
+    { cwd: dir },
+  );
   const client = await DaemonClient.connect({ home, autostart: false, clientName: 'bench-load' });
   const rows: BenchRow[] = [];
   const samples = async () => {
@@ -217,11 +244,17 @@ async function daemonRoundTrip(runs: number): Promise<BenchRow[]> {
   };
   try {
     const idle = await samples();
-    for (let i = 0; i < BUSY_TASKS; i++) await client.request('TASK_REQUEST', { spec: { command: '/bin/sh', args: SPIN, name: `busy ${i + 1}` } });
+    for (let i = 0; i < BUSY_TASKS; i++)
+      await client.request('TASK_REQUEST', { spec: { command: '/bin/sh', args: SPIN, name: `busy ${i + 1}` } });
     await sleep(2000);
     const busy = await samples();
     rows.push(row('load: daemon LIST -> ACK round trip, idle machine', idle));
-    rows.push(row(`load: daemon LIST -> ACK round trip, ${BUSY_TASKS} CPU-bound tasks`, busy, 'ms', { target: 'p99 <= 5 ms', met: percentile(busy, 99) <= 5 }));
+    rows.push(
+      row(`load: daemon LIST -> ACK round trip, ${BUSY_TASKS} CPU-bound tasks`, busy, 'ms', {
+        target: 'p99 <= 5 ms',
+        met: percentile(busy, 99) <= 5,
+      }),
+    );
   } finally {
     await shutDownBenchDaemon(client, dir);
   }
@@ -268,7 +301,10 @@ async function ownerDeath(rounds: number): Promise<BenchRow[]> {
   const samples: number[] = [];
   for (let round = 0; round < rounds; round++) {
     const token = randomBytes(6).toString('hex');
-    const child = spawn(process.execPath, ['--input-type=module', '-e', owner], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, TOKEN: token } });
+    const child = spawn(process.execPath, ['--input-type=module', '-e', owner], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, TOKEN: token },
+    });
     let out = '';
     child.stdout.on('data', (c) => (out += c));
     while (!out.includes('ready')) await sleep(20);
@@ -291,9 +327,13 @@ async function ownerDeath(rounds: number): Promise<BenchRow[]> {
     }
   }
   const max = Math.max(...samples);
-  return [row(`load: owner SIGKILLed -> all ${BUSY_TASKS} CPU-bound tasks and descendants gone`, samples, 'ms', {
-    target: 'max <= 1000 ms over 20 runs', met: max <= 1000, note: `max ${max.toFixed(0)} ms`,
-  })];
+  return [
+    row(`load: owner SIGKILLed -> all ${BUSY_TASKS} CPU-bound tasks and descendants gone`, samples, 'ms', {
+      target: 'max <= 1000 ms over 20 runs',
+      met: max <= 1000,
+      note: `max ${max.toFixed(0)} ms`,
+    }),
+  ];
 }
 
 export async function runLoadBench(runs = 30): Promise<BenchRow[]> {

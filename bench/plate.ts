@@ -98,8 +98,18 @@ async function sideBySide(files: readonly string[], dir: string, runs: number): 
   const python = skimagePython();
   const script = path.join(dir, 'plate.py');
   writeFileSync(script, PY_PLATE);
-  const ours = (isolate: boolean) =>
-    [process.execPath, CLI, 'texture', ...files, '--distances', '1,3', '--json', '--priority', 'normal', ...(isolate ? ['--isolate'] : [])];
+  const ours = (isolate: boolean) => [
+    process.execPath,
+    CLI,
+    'texture',
+    ...files,
+    '--distances',
+    '1,3',
+    '--json',
+    '--priority',
+    'normal',
+    ...(isolate ? ['--isolate'] : []),
+  ];
   const pyEnv = { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
   const results = { reused: [] as Timed[], isolated: [] as Timed[], skimage: [] as Timed[] };
   for (let r = 0; r < runs; r++) {
@@ -111,7 +121,11 @@ async function sideBySide(files: readonly string[], dir: string, runs: number): 
     const bad = list.find((t) => t.code !== 0);
     if (bad) throw new Error(`${name} plate failed (exit ${bad.code}): ${bad.stderr.slice(-500)}`);
   }
-  const wall = (list: Timed[]) => percentile(list.map((t) => t.wallMs / 1000), 50);
+  const wall = (list: Timed[]) =>
+    percentile(
+      list.map((t) => t.wallMs / 1000),
+      50,
+    );
   const cpuPerImage = (list: Timed[]) => list.map((t) => t.cpuMs / files.length);
   const alone = percentile(await analysisAlone(files), 50);
   const theirs = results.skimage.length > 0 ? wall(results.skimage) : undefined;
@@ -120,22 +134,71 @@ async function sideBySide(files: readonly string[], dir: string, runs: number): 
   const ourRow = (what: string, list: Timed[], target: boolean) => {
     const w = wall(list);
     const cpu = percentile(cpuPerImage(list), 50);
-    rows.push(row(`${label}: taskwarden texture${what}, wall`, list.map((t) => t.wallMs / 1000), 's', target && theirs !== undefined
-      ? { target: 'wall <= 1/3 of scikit-image', met: w <= theirs / 3, note: `${(theirs / w).toFixed(2)}x faster than scikit-image's ${theirs.toFixed(2)} s` }
-      : { note: theirs !== undefined ? `${(w / theirs).toFixed(2)}x scikit-image's wall` : 'no scikit-image here: apt-get install python3-skimage' }));
-    rows.push(row(`${label}: taskwarden texture${what}, CPU per image`, cpuPerImage(list), 'ms', target
-      ? { target: `<= 2x the analysis alone (${alone.toFixed(1)} ms: decode + features in one process)`, met: cpu <= 2 * alone, note: `${(cpu / alone).toFixed(2)}x the analysis alone; the command, its runners' start-up and IPC included` }
-      : { note: `${(cpu / alone).toFixed(2)}x the analysis alone` }));
+    rows.push(
+      row(
+        `${label}: taskwarden texture${what}, wall`,
+        list.map((t) => t.wallMs / 1000),
+        's',
+        target && theirs !== undefined
+          ? {
+              target: 'wall <= 1/3 of scikit-image',
+              met: w <= theirs / 3,
+              note: `${(theirs / w).toFixed(2)}x faster than scikit-image's ${theirs.toFixed(2)} s`,
+            }
+          : {
+              note:
+                theirs !== undefined
+                  ? `${(w / theirs).toFixed(2)}x scikit-image's wall`
+                  : 'no scikit-image here: apt-get install python3-skimage',
+            },
+      ),
+    );
+    rows.push(
+      row(
+        `${label}: taskwarden texture${what}, CPU per image`,
+        cpuPerImage(list),
+        'ms',
+        target
+          ? {
+              target: `<= 2x the analysis alone (${alone.toFixed(1)} ms: decode + features in one process)`,
+              met: cpu <= 2 * alone,
+              note: `${(cpu / alone).toFixed(2)}x the analysis alone; the command, its runners' start-up and IPC included`,
+            }
+          : { note: `${(cpu / alone).toFixed(2)}x the analysis alone` },
+      ),
+    );
   };
   ourRow('', results.reused, true);
   ourRow(' --isolate', results.isolated, false);
   if (results.skimage.length > 0) {
-    rows.push(row(`${label}: scikit-image multiprocessing.Pool(${cores}), wall`, results.skimage.map((t) => t.wallMs / 1000), 's', { note: 'python3 start and imports included, as for ours' }));
-    rows.push(row(`${label}: scikit-image multiprocessing.Pool(${cores}), CPU per image`, cpuPerImage(results.skimage), 'ms'));
+    rows.push(
+      row(
+        `${label}: scikit-image multiprocessing.Pool(${cores}), wall`,
+        results.skimage.map((t) => t.wallMs / 1000),
+        's',
+        { note: 'python3 start and imports included, as for ours' },
+      ),
+    );
+    rows.push(
+      row(`${label}: scikit-image multiprocessing.Pool(${cores}), CPU per image`, cpuPerImage(results.skimage), 'ms'),
+    );
   } else {
-    rows.push({ name: `${label}: scikit-image`, n: 0, unit: 's', p50: NaN, p99: NaN, note: 'not measured: scikit-image is missing (apt-get install python3-skimage)' });
+    rows.push({
+      name: `${label}: scikit-image`,
+      n: 0,
+      unit: 's',
+      p50: NaN,
+      p99: NaN,
+      note: 'not measured: scikit-image is missing (apt-get install python3-skimage)',
+    });
   }
-  rows.push(row('plate: the analysis alone (decode + features of one image, in-process)', await analysisAlone(files.slice(0, 24)), 'ms'));
+  rows.push(
+    row(
+      'plate: the analysis alone (decode + features of one image, in-process)',
+      await analysisAlone(files.slice(0, 24)),
+      'ms',
+    ),
+  );
   return rows;
 }
 
@@ -144,8 +207,15 @@ async function bigPlate(files: readonly string[]): Promise<BenchRow[]> {
   const count = 1000;
   const cores = os.availableParallelism();
   const graceMs = 3000;
-  const startPlate = (sup: Supervisor) => Array.from({ length: count }, (_, k) =>
-    sup.start({ module: textureTaskModule, input: { images: [files[k % files.length]!], distances: [1, 3] }, reuse: true, name: `well ${k + 1}` }));
+  const startPlate = (sup: Supervisor) =>
+    Array.from({ length: count }, (_, k) =>
+      sup.start({
+        module: textureTaskModule,
+        input: { images: [files[k % files.length]!], distances: [1, 3] },
+        reuse: true,
+        name: `well ${k + 1}`,
+      }),
+    );
   const options = { concurrency: cores, prewarm: 0, stallAfterMs: Infinity, priority: 'normal' as const, graceMs };
   const rows: BenchRow[] = [];
 
@@ -155,7 +225,11 @@ async function bigPlate(files: readonly string[]): Promise<BenchRow[]> {
     const outcomes = await Promise.all(startPlate(sup).map((t) => t.done));
     const seconds = (nowMs() - t0) / 1000;
     const failed = outcomes.filter((o) => o.state !== 'completed').length;
-    rows.push(row(`plate: ${count} images on reusable runners, ${cores} at once`, [count / seconds], 'images/s', { note: `${seconds.toFixed(2)} s in all${failed ? `; ${failed} FAILED` : ''}` }));
+    rows.push(
+      row(`plate: ${count} images on reusable runners, ${cores} at once`, [count / seconds], 'images/s', {
+        note: `${seconds.toFixed(2)} s in all${failed ? `; ${failed} FAILED` : ''}`,
+      }),
+    );
   } finally {
     await sup.shutdown();
   }
@@ -175,12 +249,21 @@ async function bigPlate(files: readonly string[]): Promise<BenchRow[]> {
     const outcomes = await Promise.all(tasks.map((t) => t.done));
     const kept = outcomes.filter((o) => o.state === 'completed' && o.result !== undefined).length;
     // The runners that ran the cancelled images are gone; the idle ones left wait for shutdown.
-    const alive = [...pids].filter((pid) => { try { process.kill(pid, 0); return true; } catch { return false; } }).length;
-    rows.push(row(`plate: cancel of ${count} images mid-way (stopAll -> every task process gone)`, [stopMs], 'ms', {
-      target: `<= grace + 100 ms (${graceMs + 100} ms)`,
-      met: stopMs <= graceMs + 100,
-      note: `${stop.cancelled} cancelled running, ${stop.notStarted} never started, ${kept} finished images' results kept; ${alive} runner(s) still alive, idle, until shutdown`,
-    }));
+    const alive = [...pids].filter((pid) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    }).length;
+    rows.push(
+      row(`plate: cancel of ${count} images mid-way (stopAll -> every task process gone)`, [stopMs], 'ms', {
+        target: `<= grace + 100 ms (${graceMs + 100} ms)`,
+        met: stopMs <= graceMs + 100,
+        note: `${stop.cancelled} cancelled running, ${stop.notStarted} never started, ${kept} finished images' results kept; ${alive} runner(s) still alive, idle, until shutdown`,
+      }),
+    );
   } finally {
     await sup.shutdown();
   }

@@ -36,4 +36,7 @@ for (const [name, suite] of suites) {
 console.log(markdownTable(rows));
 const dir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 mkdirSync(dir, { recursive: true });
-writeFileSync(`${dir}/${only ?? 'all'}-latest.json`, JSON.stringify({ machine: machineLine(), at: new Date().toISOString(), rows }, null, 2));
+writeFileSync(
+  `${dir}/${only ?? 'all'}-latest.json`,
+  JSON.stringify({ machine: machineLine(), at: new Date().toISOString(), rows }, null, 2),
+);

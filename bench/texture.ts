@@ -64,16 +64,25 @@ function startSkimage(): PythonPeer | string {
   const waiting: Array<(v: string) => void> = [];
   lines.on('line', (l) => waiting.shift()?.(l));
   let stderr = '';
-  child.stderr.on('data', (d) => { stderr += d; });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
   return {
     version: probe.stdout.trim(),
-    ask: (line) => new Promise((resolve, reject) => {
-      const onExit = () => reject(new Error(`python exited: ${stderr}`));
-      child.once('exit', onExit);
-      waiting.push((l) => { child.off('exit', onExit); resolve(JSON.parse(l) as Parameters<typeof resolve>[0]); });
-      child.stdin.write(`${line}\n`);
-    }),
-    close: () => { child.stdin.end(); child.kill(); },
+    ask: (line) =>
+      new Promise((resolve, reject) => {
+        const onExit = () => reject(new Error(`python exited: ${stderr}`));
+        child.once('exit', onExit);
+        waiting.push((l) => {
+          child.off('exit', onExit);
+          resolve(JSON.parse(l) as Parameters<typeof resolve>[0]);
+        });
+        child.stdin.write(`${line}\n`);
+      }),
+    close: () => {
+      child.stdin.end();
+      child.kill();
+    },
   };
 }
 
@@ -98,7 +107,13 @@ function timeOurs(image: GreyImage, n: number, into: Samples): void {
 }
 
 /** Interleaved rounds of ours and scikit-image's, so both see the same load. */
-async function sideBySide(name: string, image: GreyImage, rounds: number, perRound: number, py: PythonPeer | null): Promise<{ ours: Samples; theirs: Samples }> {
+async function sideBySide(
+  name: string,
+  image: GreyImage,
+  rounds: number,
+  perRound: number,
+  py: PythonPeer | null,
+): Promise<{ ours: Samples; theirs: Samples }> {
   const ours: Samples = { wall: [], cpu: [] };
   const theirs: Samples = { wall: [], cpu: [] };
   timeOurs(image, 2, { wall: [], cpu: [] }); // warm-up (JIT)
@@ -114,26 +129,41 @@ async function sideBySide(name: string, image: GreyImage, rounds: number, perRou
   return { ours, theirs };
 }
 
-function comparison(label: string, ours: Samples, theirs: Samples, py: PythonPeer | string | null, issueMs: number): BenchRow[] {
+function comparison(
+  label: string,
+  ours: Samples,
+  theirs: Samples,
+  py: PythonPeer | string | null,
+  issueMs: number,
+): BenchRow[] {
   const rows: BenchRow[] = [];
   const p50 = percentile(ours.wall, 50);
   const cpu50 = percentile(ours.cpu, 50);
   if (theirs.wall.length > 0 && typeof py === 'object' && py) {
     const t50 = percentile(theirs.wall, 50);
     const tcpu50 = percentile(theirs.cpu, 50);
-    rows.push(row(`texture: ${label}`, ours.wall, 'ms', {
-      target: 'p50 <= scikit-image (aim 2x faster)',
-      met: p50 <= t50,
-      note: `${(t50 / p50).toFixed(2)}x faster than scikit-image ${py.version} side by side (wall p50 ${t50.toFixed(1)} ms; ` +
-        `CPU-time p50 ${cpu50.toFixed(1)} vs ${tcpu50.toFixed(1)} ms: ${(tcpu50 / cpu50).toFixed(2)}x); 10 features vs its 6`,
-    }));
-    rows.push(row(`texture: ${label}, scikit-image ${py.version}`, theirs.wall, 'ms', { note: 'graycomatrix + graycoprops, same settings, single thread' }));
+    rows.push(
+      row(`texture: ${label}`, ours.wall, 'ms', {
+        target: 'p50 <= scikit-image (aim 2x faster)',
+        met: p50 <= t50,
+        note:
+          `${(t50 / p50).toFixed(2)}x faster than scikit-image ${py.version} side by side (wall p50 ${t50.toFixed(1)} ms; ` +
+          `CPU-time p50 ${cpu50.toFixed(1)} vs ${tcpu50.toFixed(1)} ms: ${(tcpu50 / cpu50).toFixed(2)}x); 10 features vs its 6`,
+      }),
+    );
+    rows.push(
+      row(`texture: ${label}, scikit-image ${py.version}`, theirs.wall, 'ms', {
+        note: 'graycomatrix + graycoprops, same settings, single thread',
+      }),
+    );
   } else {
-    rows.push(row(`texture: ${label}`, ours.wall, 'ms', {
-      target: `p50 <= ${issueMs} ms (scikit-image as measured in the issue)`,
-      met: p50 <= issueMs,
-      note: `CPU-time p50 ${cpu50.toFixed(1)} ms${typeof py === 'string' ? `; ${py}: no side-by-side ratio` : ''}`,
-    }));
+    rows.push(
+      row(`texture: ${label}`, ours.wall, 'ms', {
+        target: `p50 <= ${issueMs} ms (scikit-image as measured in the issue)`,
+        met: p50 <= issueMs,
+        note: `CPU-time p50 ${cpu50.toFixed(1)} ms${typeof py === 'string' ? `; ${py}: no side-by-side ratio` : ''}`,
+      }),
+    );
   }
   return rows;
 }
@@ -153,7 +183,10 @@ export async function runTextureBench(): Promise<BenchRow[]> {
   try {
     if (py) {
       writeFileSync(path.join(tmp, 'brick.raw'), brick.data);
-      writeFileSync(path.join(tmp, 'big.raw'), new Uint8Array(big.data.buffer, big.data.byteOffset, big.data.byteLength));
+      writeFileSync(
+        path.join(tmp, 'big.raw'),
+        new Uint8Array(big.data.buffer, big.data.byteOffset, big.data.byteLength),
+      );
       await py.ask(`load brick ${path.join(tmp, 'brick.raw')} 512 512 uint8`);
       await py.ask(`load big ${path.join(tmp, 'big.raw')} 4096 4096 <u2`);
     }

@@ -45,7 +45,13 @@ class PtyUi {
   #waiter: { test: (text: string) => boolean; resolve: (at: number) => void } | undefined;
 
   constructor(dir: string, home: string) {
-    this.proc = pty.spawn(process.execPath, [cliPath, '--home', home], { name: 'xterm-256color', cols: PTY_COLUMNS, rows: PTY_ROWS, cwd: dir, env: childEnv(dir) });
+    this.proc = pty.spawn(process.execPath, [cliPath, '--home', home], {
+      name: 'xterm-256color',
+      cols: PTY_COLUMNS,
+      rows: PTY_ROWS,
+      cwd: dir,
+      env: childEnv(dir),
+    });
     this.proc.onData((data) => {
       const at = nowMs();
       this.#since += data;
@@ -63,7 +69,11 @@ class PtyUi {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiter = undefined;
-        reject(new Error(`no frame matching within ${timeoutMs} ms after ${JSON.stringify(keys)}; last output: ${this.#since.replace(ANSI, '').slice(-400)}`));
+        reject(
+          new Error(
+            `no frame matching within ${timeoutMs} ms after ${JSON.stringify(keys)}; last output: ${this.#since.replace(ANSI, '').slice(-400)}`,
+          ),
+        );
       }, timeoutMs);
       let sent = 0;
       this.#waiter = {
@@ -113,11 +123,15 @@ function rowShows(text: string, id: string, what: string): boolean {
 async function startTarget(ui: PtyUi): Promise<string> {
   const t0 = nowMs();
   let id = '';
-  await ui.press('1', (text) => {
-    const m = /Started task (\S+): target/.exec(text);
-    if (m) id = m[1]!;
-    return m !== null;
-  }, 60_000);
+  await ui.press(
+    '1',
+    (text) => {
+      const m = /Started task (\S+): target/.exec(text);
+      if (m) id = m[1]!;
+      return m !== null;
+    },
+    60_000,
+  );
   if (process.env.BENCH_TUI_DEBUG) process.stderr.write(`start ${id}: ${(nowMs() - t0).toFixed(0)} ms\n`);
   return id;
 }
@@ -142,8 +156,15 @@ export /**
  * that echoes each key at once. Whatever it measures is scheduling and pty delay, not the UI.
  */
 async function echoFloor(dir: string, runs: number): Promise<number[]> {
-  const script = "process.stdin.setRawMode(true); process.stdin.on('data', (d) => { if (String(d) === 'q') process.exit(0); process.stdout.write('got ' + d + '\\n'); });";
-  const proc = pty.spawn(process.execPath, ['-e', script], { name: 'xterm-256color', cols: PTY_COLUMNS, rows: PTY_ROWS, cwd: dir, env: childEnv(dir) });
+  const script =
+    "process.stdin.setRawMode(true); process.stdin.on('data', (d) => { if (String(d) === 'q') process.exit(0); process.stdout.write('got ' + d + '\\n'); });";
+  const proc = pty.spawn(process.execPath, ['-e', script], {
+    name: 'xterm-256color',
+    cols: PTY_COLUMNS,
+    rows: PTY_ROWS,
+    cwd: dir,
+    env: childEnv(dir),
+  });
   const samples: number[] = [];
   try {
     await sleep(300);
@@ -178,18 +199,31 @@ export async function keypressLatency(runs: number): Promise<BenchRow[]> {
   );
   const env = childEnv(dir);
   // A daemon that runs every task at once: 50 CPU-bound tasks really compete for the 2 cores.
-  await promisify(execFile)(process.execPath, [cliPath, 'daemon', '--home', home, '--concurrency', '256'], { env, cwd: dir });
+  await promisify(execFile)(process.execPath, [cliPath, 'daemon', '--home', home, '--concurrency', '256'], {
+    env,
+    cwd: dir,
+  });
   const client = await DaemonClient.connect({ home, autostart: false, clientName: 'bench-tui' });
   const ui = new PtyUi(dir, home);
   const rows: BenchRow[] = [];
   try {
     await ui.waitFor((text) => text.includes('Connected to the daemon'));
-    rows.push(row('tui: floor, bare echo process in a pty, 0 busy tasks', await echoFloor(dir, runs), 'ms', { note: 'what the machine allows' }));
+    rows.push(
+      row('tui: floor, bare echo process in a pty, 0 busy tasks', await echoFloor(dir, runs), 'ms', {
+        note: 'what the machine allows',
+      }),
+    );
     const idle = await latencySamples(ui, runs);
-    rows.push(row('tui: keypress k -> frame shows cancelling…, 0 busy tasks', idle, 'ms', { note: `pty ${PTY_COLUMNS}x${PTY_ROWS}, real daemon` }));
+    rows.push(
+      row('tui: keypress k -> frame shows cancelling…, 0 busy tasks', idle, 'ms', {
+        note: `pty ${PTY_COLUMNS}x${PTY_ROWS}, real daemon`,
+      }),
+    );
 
     for (let i = 0; i < 50; i++) {
-      await client.request('TASK_REQUEST', { spec: { module: builtinModulePath('cpu-burner'), input: { seconds: 0 }, name: `burner ${i + 1}` } });
+      await client.request('TASK_REQUEST', {
+        spec: { module: builtinModulePath('cpu-burner'), input: { seconds: 0 }, name: `burner ${i + 1}` },
+      });
     }
     for (let t = 0; t < 600; t++) {
       const { tasks } = await client.request('LIST');
@@ -197,7 +231,11 @@ export async function keypressLatency(runs: number): Promise<BenchRow[]> {
       await sleep(100);
     }
     await sleep(1000);
-    rows.push(row('tui: floor, bare echo process in a pty, 50 CPU-bound tasks', await echoFloor(dir, runs), 'ms', { note: 'what the machine allows' }));
+    rows.push(
+      row('tui: floor, bare echo process in a pty, 50 CPU-bound tasks', await echoFloor(dir, runs), 'ms', {
+        note: 'what the machine allows',
+      }),
+    );
     const busy = await latencySamples(ui, runs);
     rows.push(
       row('tui: keypress k -> frame shows cancelling…, 50 CPU-bound tasks', busy, 'ms', {
@@ -241,7 +279,11 @@ function fakeClient(count: number): { client: TuiClient; tick: () => void } {
   const tick = () => {
     step += 1;
     for (const t of tasks) {
-      const event: DaemonEvent = { type: 'TASK_PROGRESS', taskId: t.id, progress: { fraction: (step % 100) / 100, message: `step ${step}` } };
+      const event: DaemonEvent = {
+        type: 'TASK_PROGRESS',
+        taskId: t.id,
+        progress: { fraction: (step % 100) / 100, message: `step ${step}` },
+      };
       for (const l of listeners) l(event);
     }
   };
@@ -286,7 +328,12 @@ export async function frameCost(seconds: number, columns = 160, rows = 50): Prom
     }),
     { isTTY: true, columns, rows },
   ) as unknown as NodeJS.WriteStream;
-  const stdin = Object.assign(new PassThrough(), { isTTY: true, setRawMode: () => stdin, ref: () => stdin, unref: () => stdin }) as unknown as NodeJS.ReadStream;
+  const stdin = Object.assign(new PassThrough(), {
+    isTTY: true,
+    setRawMode: () => stdin,
+    ref: () => stdin,
+    unref: () => stdin,
+  }) as unknown as NodeJS.ReadStream;
   const commit = store.commit.bind(store);
   store.commit = () => {
     commitAt = nowMs();
@@ -323,7 +370,9 @@ export async function frameCost(seconds: number, columns = 160, rows = 50): Prom
     row(`tui: frame cost, CPU time, ${where} (commit -> frame written)`, frameCpu, 'ms CPU', {
       note: `${(framesSeen / (wall / 1000)).toFixed(1)} fps, UI process ${cpuPercent.toFixed(0)}% of a core in all, ${(bytes / Math.max(1, framesSeen) / 1024).toFixed(1)} KiB written per frame, in-process fake daemon`,
     }),
-    row(`tui: frame cost, wall time, ${where}`, frames, 'ms', { note: 'includes waiting for a core on a busy machine' }),
+    row(`tui: frame cost, wall time, ${where}`, frames, 'ms', {
+      note: 'includes waiting for a core on a busy machine',
+    }),
   ];
 }
 
@@ -342,7 +391,12 @@ if (process.argv[1] && import.meta.url === new URL(`file://${path.resolve(proces
   const runs = process.argv[2] ? Number(process.argv[2]) : 100;
   const only = process.argv[3];
   console.log(`machine: ${machineLine()}`);
-  const rows = only === 'frames' ? [...(await frameCost(5, 100, 30)), ...(await frameCost(5, 160, 50))] : only === 'keys' ? await keypressLatency(runs) : await runTuiBench(runs);
+  const rows =
+    only === 'frames'
+      ? [...(await frameCost(5, 100, 30)), ...(await frameCost(5, 160, 50))]
+      : only === 'keys'
+        ? await keypressLatency(runs)
+        : await runTuiBench(runs);
   console.log(markdownTable(rows));
   process.exit(0);
 }

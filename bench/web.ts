@@ -50,23 +50,36 @@ export async function runWebBench(runs: number): Promise<BenchRow[]> {
       if (parts.includes('flood')) rows.push(...(await flood(stack, page)));
       if (!parts.includes('click')) return rows;
       const idleCpu = await cpuOver(stack, 5000);
-      rows.push(row('daemon CPU, page open, no tasks (5 s)', [idleCpu.daemon], '%'), row('web server CPU, page open, no tasks (5 s)', [idleCpu.web], '%'));
+      rows.push(
+        row('daemon CPU, page open, no tasks (5 s)', [idleCpu.daemon], '%'),
+        row('web server CPU, page open, no tasks (5 s)', [idleCpu.web], '%'),
+      );
 
       const idleFloor = await bareClicks(browser, runs);
       const idle = await clickToKilling(stack.client, page, runs);
       rows.push(
         row('floor: a bare page, click -> next frame, idle', idleFloor),
-        row('click Kill -> frame shows killing…, idle', idle.shown, 'ms', { target: 'p99 <= 16 ms', met: percentile(idle.shown, 99) <= 16 }),
+        row('click Kill -> frame shows killing…, idle', idle.shown, 'ms', {
+          target: 'p99 <= 16 ms',
+          met: percentile(idle.shown, 99) <= 16,
+        }),
         row('click Kill -> frame shows killed (confirmed), idle', idle.confirmed),
       );
 
-      const busy = await startTasks(stack.client, BUSY_TASKS, (k) => ({ command: '/bin/sh', args: ['-c', 'while :; do :; done'], name: `busy ${k}` }));
+      const busy = await startTasks(stack.client, BUSY_TASKS, (k) => ({
+        command: '/bin/sh',
+        args: ['-c', 'while :; do :; done'],
+        name: `busy ${k}`,
+      }));
       await sleep(1000);
       const loadedFloor = await bareClicks(browser, runs);
       const loaded = await clickToKilling(stack.client, page, runs);
       rows.push(
         row(`floor: a bare page, click -> next frame, ${BUSY_TASKS} CPU-bound tasks`, loadedFloor),
-        row(`click Kill -> frame shows killing…, ${BUSY_TASKS} CPU-bound tasks`, loaded.shown, 'ms', { target: 'p99 <= 16 ms', met: percentile(loaded.shown, 99) <= 16 }),
+        row(`click Kill -> frame shows killing…, ${BUSY_TASKS} CPU-bound tasks`, loaded.shown, 'ms', {
+          target: 'p99 <= 16 ms',
+          met: percentile(loaded.shown, 99) <= 16,
+        }),
         row(`click Kill -> frame shows killed (confirmed), ${BUSY_TASKS} CPU-bound tasks`, loaded.confirmed),
       );
       await stopTasks(stack.client, busy);
@@ -92,12 +105,30 @@ interface BenchStack {
 async function startStack(): Promise<BenchStack> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'twbw-'));
   const home = path.join(dir, 'h');
-  const daemon = spawn(process.execPath, [cliPath, '--home', home, 'daemon', '--foreground', '--concurrency', String(Math.max(FLOOD_TASKS, BUSY_TASKS) + 10)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const daemon = spawn(
+    process.execPath,
+    [
+      cliPath,
+      '--home',
+      home,
+      'daemon',
+      '--foreground',
+      '--concurrency',
+      String(Math.max(FLOOD_TASKS, BUSY_TASKS) + 10),
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   const daemonOut = collect(daemon);
   await until(() => daemonOut().includes(' serves '), 30_000, 'the daemon');
-  const web = spawn(process.execPath, [cliPath, '--home', home, 'web', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const web = spawn(process.execPath, [cliPath, '--home', home, 'web', '--port', '0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const webOut = collect(web);
-  const url = await until(() => /^\s+(http:\/\/\S+\?token=\S+)$/m.exec(webOut())?.[1], 30_000, 'taskwarden web to print its address');
+  const url = await until(
+    () => /^\s+(http:\/\/\S+\?token=\S+)$/m.exec(webOut())?.[1],
+    30_000,
+    'taskwarden web to print its address',
+  );
   const client = await DaemonClient.connect({ home, autostart: false, clientName: 'bench-web' });
   return {
     home,
@@ -121,12 +152,18 @@ async function startStack(): Promise<BenchStack> {
 }
 
 /** Starts a task stuck in a sync loop, clicks its Kill button, reads the page's own marks; `runs` times. */
-async function clickToKilling(client: DaemonClient, page: Page, runs: number): Promise<{ shown: number[]; confirmed: number[] }> {
+async function clickToKilling(
+  client: DaemonClient,
+  page: Page,
+  runs: number,
+): Promise<{ shown: number[]; confirmed: number[] }> {
   const shown: number[] = [];
   const confirmed: number[] = [];
   const module = builtinModulePath('sync-loop');
   for (let i = 0; i < runs; i++) {
-    const { task } = (await client.request('TASK_REQUEST', { spec: { module, name: `click ${i}`, priority: 'normal' } })) as { task: { id: string } };
+    const { task } = (await client.request('TASK_REQUEST', {
+      spec: { module, name: `click ${i}`, priority: 'normal' },
+    })) as { task: { id: string } };
     const row = `#task-rows tr[data-id="${task.id}"]`;
     // On screen, as a user would have it before clicking: the newest task is the last row.
     await page.evaluate(() => (globalThis as unknown as PageApi).scrollTo(0, 1e9));
@@ -164,7 +201,11 @@ async function bareClicks(browser: Browser, runs: number): Promise<number[]> {
     });
     for (let i = 0; i < runs; i++) {
       await page.click('#b');
-      await page.waitForFunction((n) => (globalThis as unknown as BarePage).samples.length > n, { timeout: 30_000, polling: 20 }, i);
+      await page.waitForFunction(
+        (n) => (globalThis as unknown as BarePage).samples.length > n,
+        { timeout: 30_000, polling: 20 },
+        i,
+      );
       await sleep(50);
     }
     return await page.evaluate(() => (globalThis as unknown as BarePage).samples);
@@ -175,15 +216,31 @@ async function bareClicks(browser: Browser, runs: number): Promise<number[]> {
 
 interface BarePage {
   samples: number[];
-  document: { getElementById(id: string): { textContent: string; addEventListener(type: string, fn: (event: { timeStamp: number }) => void): void } };
+  document: {
+    getElementById(id: string): {
+      textContent: string;
+      addEventListener(type: string, fn: (event: { timeStamp: number }) => void): void;
+    };
+  };
   requestAnimationFrame(fn: () => void): void;
   performance: { now(): number };
 }
 
 /** 500 tasks at 10 Hz for FLOOD_SECONDS: frames, the page's work, events/s, lag, daemon and web CPU. */
 async function flood(stack: BenchStack, page: Page): Promise<BenchRow[]> {
-  const ids = await startTasks(stack.client, FLOOD_TASKS, (k) => ({ command: 'perl', args: TEN_HZ, name: `10 Hz ${k}`, priority: 'normal' }));
-  await page.waitForFunction((n) => [...(globalThis as unknown as PageApi).taskwarden.tasks.values()].filter((t) => t.state === 'running').length >= n, { timeout: 120_000, polling: 200 }, FLOOD_TASKS);
+  const ids = await startTasks(stack.client, FLOOD_TASKS, (k) => ({
+    command: 'perl',
+    args: TEN_HZ,
+    name: `10 Hz ${k}`,
+    priority: 'normal',
+  }));
+  await page.waitForFunction(
+    (n) =>
+      [...(globalThis as unknown as PageApi).taskwarden.tasks.values()].filter((t) => t.state === 'running').length >=
+      n,
+    { timeout: 120_000, polling: 200 },
+    FLOOD_TASKS,
+  );
   await sleep(2000);
   const eventsBefore = await page.evaluate(() => (globalThis as unknown as PageApi).taskwarden.eventsReceived);
   await page.evaluate(() => (globalThis as unknown as PageApi).taskwarden.recordFrames());
@@ -193,31 +250,45 @@ async function flood(stack: BenchStack, page: Page): Promise<BenchRow[]> {
   const cpu = await cpuOver(stack, FLOOD_SECONDS * 1000);
   const renderersAfter = renderers.map(cpuTicks);
   const metricsAfter = await page.metrics();
-  const rendererCpu = (renderersAfter.reduce((a, b) => a + b, 0) - renderersBefore.reduce((a, b) => a + b, 0)) / TICKS_PER_SECOND / cpu.seconds * 100;
+  const rendererCpu =
+    ((renderersAfter.reduce((a, b) => a + b, 0) - renderersBefore.reduce((a, b) => a + b, 0)) /
+      TICKS_PER_SECOND /
+      cpu.seconds) *
+    100;
   const frames = await page.evaluate(() => (globalThis as unknown as PageApi).taskwarden.stopFrames());
   const eventsAfter = await page.evaluate(() => (globalThis as unknown as PageApi).taskwarden.eventsReceived);
   // How old each task's latest progress is on the page, by the task's own clock (same machine).
-  const lags = (await page.evaluate(() => {
+  const lags = await page.evaluate(() => {
     const now = Date.now();
     return [...(globalThis as unknown as PageApi).taskwarden.tasks.values()]
       .map((t) => /^at (\d+)$/.exec(t.progress?.message ?? '')?.[1])
       .filter((at): at is string => at !== undefined)
       .map((at) => now - Number(at));
-  }));
+  });
   await stopTasks(stack.client, ids);
   const where = `${FLOOD_TASKS} tasks at 10 Hz, ${FLOOD_SECONDS} s`;
   const eventsPerSecond = (eventsAfter - eventsBefore) / FLOOD_SECONDS;
   // Chrome's own counters: wall time of the main thread's work, so on a busy machine they include
   // time the thread waited for a core; the renderer's CPU is read from /proc.
-  const busy = (key: 'ScriptDuration' | 'LayoutDuration' | 'RecalcStyleDuration') => (((metricsAfter[key] ?? 0) - (metricsBefore[key] ?? 0)) / cpu.seconds) * 100;
+  const busy = (key: 'ScriptDuration' | 'LayoutDuration' | 'RecalcStyleDuration') =>
+    (((metricsAfter[key] ?? 0) - (metricsBefore[key] ?? 0)) / cpu.seconds) * 100;
   return [
     row(`page (Chromium renderer) CPU, ${where}`, [rendererCpu], '%'),
     row(`page main thread in scripts (wall), ${where}`, [busy('ScriptDuration')], '%'),
-    row(`page main thread in style and layout (wall), ${where}`, [busy('RecalcStyleDuration') + busy('LayoutDuration')], '%'),
+    row(
+      `page main thread in style and layout (wall), ${where}`,
+      [busy('RecalcStyleDuration') + busy('LayoutDuration')],
+      '%',
+    ),
     row(`frame interval, ${where}`, frames.deltas, 'ms', { note: '16.7 ms is every frame at 60 Hz' }),
-    row(`page's work per frame (events applied, rows patched), ${where}`, frames.work, 'ms', { target: 'p99 <= 16 ms', met: percentile(frames.work, 99) <= 16 }),
+    row(`page's work per frame (events applied, rows patched), ${where}`, frames.work, 'ms', {
+      target: 'p99 <= 16 ms',
+      met: percentile(frames.work, 99) <= 16,
+    }),
     row(`events/s received by the page, ${where}`, [eventsPerSecond], 'events/s'),
-    row(`age of each task's latest progress on the page, ${where}`, lags, 'ms', { note: 'includes up to 100 ms between two reports' }),
+    row(`age of each task's latest progress on the page, ${where}`, lags, 'ms', {
+      note: 'includes up to 100 ms between two reports',
+    }),
     row(`daemon CPU, ${where}`, [cpu.daemon], '%'),
     row(`web server CPU, ${where}`, [cpu.web], '%'),
   ];
@@ -225,17 +296,22 @@ async function flood(stack: BenchStack, page: Page): Promise<BenchRow[]> {
 
 async function startTasks(client: DaemonClient, count: number, spec: (k: number) => TaskSpec): Promise<string[]> {
   const ids: string[] = [];
-  for (let k = 0; k < count; k++) ids.push(((await client.request('TASK_REQUEST', { spec: spec(k) })).task as { id: string }).id);
+  for (let k = 0; k < count; k++)
+    ids.push(((await client.request('TASK_REQUEST', { spec: spec(k) })).task as { id: string }).id);
   return ids;
 }
 
 async function stopTasks(client: DaemonClient, ids: string[]): Promise<void> {
   await Promise.all(ids.map((taskId) => client.request('TASK_KILL', { taskId }).catch(() => undefined)));
-  await until(async () => {
-    const { tasks } = (await client.request('LIST')) as { tasks: Array<{ id: string }> };
-    const left = new Set(ids);
-    return !tasks.some((t) => left.has(t.id));
-  }, 60_000, 'the tasks to end');
+  await until(
+    async () => {
+      const { tasks } = (await client.request('LIST')) as { tasks: Array<{ id: string }> };
+      const left = new Set(ids);
+      return !tasks.some((t) => left.has(t.id));
+    },
+    60_000,
+    'the tasks to end',
+  );
 }
 
 const TICKS_PER_SECOND = 100;
@@ -275,7 +351,11 @@ async function cpuOver(stack: BenchStack, ms: number): Promise<{ daemon: number;
   const t0 = performance.now();
   await sleep(ms);
   const seconds = (performance.now() - t0) / 1000;
-  return { daemon: ((ticks(stack.daemon.pid!) - d0) / hz / seconds) * 100, web: ((ticks(stack.web.pid!) - w0) / hz / seconds) * 100, seconds };
+  return {
+    daemon: ((ticks(stack.daemon.pid!) - d0) / hz / seconds) * 100,
+    web: ((ticks(stack.web.pid!) - w0) / hz / seconds) * 100,
+    seconds,
+  };
 }
 
 /** What the page offers the benchmark (src/web/page/app.ts), seen from here (compiled without DOM types). */
@@ -297,7 +377,11 @@ function collect(child: ChildProcess): () => string {
   return () => text;
 }
 
-async function until<T>(check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {
+async function until<T>(
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

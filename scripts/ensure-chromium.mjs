@@ -13,14 +13,32 @@ const fail = (line) => {
 };
 
 if (existsSync(wanted)) process.exit(0);
-if (process.env.TASKWARDEN_CHROMIUM) fail(`TASKWARDEN_CHROMIUM names ${wanted}, which does not exist: point it at a Chromium binary, or unset it to use Debian's ${DEBIAN_CHROMIUM}`);
+if (process.env.TASKWARDEN_CHROMIUM)
+  fail(
+    `TASKWARDEN_CHROMIUM names ${wanted}, which does not exist: point it at a Chromium binary, or unset it to use Debian's ${DEBIAN_CHROMIUM}`,
+  );
 const hasApt = spawnSync('sh', ['-c', 'command -v apt-get'], { stdio: 'ignore' }).status === 0;
-if (!hasApt) fail(`the browser tests need Chromium and this is not a Debian-like system: install Chromium and set TASKWARDEN_CHROMIUM=/path/to/chromium`);
-if (process.getuid?.() !== 0) fail(`the browser tests need Debian's chromium package: run "sudo apt-get install chromium" once (or set TASKWARDEN_CHROMIUM=/path/to/chromium)`);
+if (!hasApt)
+  fail(
+    `the browser tests need Chromium and this is not a Debian-like system: install Chromium and set TASKWARDEN_CHROMIUM=/path/to/chromium`,
+  );
+if (process.getuid?.() !== 0)
+  fail(
+    `the browser tests need Debian's chromium package: run "sudo apt-get install chromium" once (or set TASKWARDEN_CHROMIUM=/path/to/chromium)`,
+  );
 
-process.stderr.write('ensure-chromium: installing Debian\'s chromium for the browser tests (apt-get install chromium, about a minute)...\n');
-const apt = (...args) => spawnSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', ...args], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+process.stderr.write(
+  "ensure-chromium: installing Debian's chromium for the browser tests (apt-get install chromium, about a minute)...\n",
+);
+const apt = (...args) =>
+  spawnSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', ...args], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
 apt('update');
 const install = apt('install', '-y', 'chromium');
-if (install.status !== 0 || !existsSync(DEBIAN_CHROMIUM)) fail(`"apt-get install chromium" failed (exit ${install.status}); install it by hand, or set TASKWARDEN_CHROMIUM=/path/to/chromium`);
+if (install.status !== 0 || !existsSync(DEBIAN_CHROMIUM))
+  fail(
+    `"apt-get install chromium" failed (exit ${install.status}); install it by hand, or set TASKWARDEN_CHROMIUM=/path/to/chromium`,
+  );
 process.stderr.write(`ensure-chromium: installed ${DEBIAN_CHROMIUM}\n`);

@@ -23,6 +23,11 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => p
 // allows it, this run holds the process-group backend to the same suite (tests that are about
 // cgroups ask for them explicitly). STRESS_CGROUPS=auto keeps cgroups here too.
 const cgroups = process.env.STRESS_CGROUPS === 'auto' ? {} : { TASKWARDEN_CGROUPS: 'off' };
-console.log(`test:stress: ${count} CPU hogs at normal priority beside the suite${cgroups.TASKWARDEN_CGROUPS ? ', process-group containment (TASKWARDEN_CGROUPS=off)' : ''}`);
-const suite = spawn('npx', ['vitest', 'run', ...process.argv.slice(2)], { stdio: 'inherit', env: { ...process.env, ...cgroups } });
+console.log(
+  `test:stress: ${count} CPU hogs at normal priority beside the suite${cgroups.TASKWARDEN_CGROUPS ? ', process-group containment (TASKWARDEN_CGROUPS=off)' : ''}`,
+);
+const suite = spawn('npx', ['vitest', 'run', ...process.argv.slice(2)], {
+  stdio: 'inherit',
+  env: { ...process.env, ...cgroups },
+});
 suite.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -6,7 +6,9 @@ import { defineTask } from 'taskwarden/task';
 const now = () => performance.timeOrigin + performance.now();
 
 export default defineTask(async (input, ctx) => {
-  ctx.signal.addEventListener('abort', () => appendFileSync(input.file, `abort ${ctx.taskId} ${ctx.attempt} ${now()}\n`));
+  ctx.signal.addEventListener('abort', () =>
+    appendFileSync(input.file, `abort ${ctx.taskId} ${ctx.attempt} ${now()}\n`),
+  );
   appendFileSync(input.file, `start ${ctx.taskId} ${ctx.attempt} ${now()}\n`);
   await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
 });

@@ -7,7 +7,10 @@ const DEBIAN_CHROMIUM = '/usr/lib/chromium/chromium';
 /** The real binary (Debian's /usr/bin wrapper misbehaves headless); npm test installs it (scripts/ensure-chromium.mjs). */
 export function chromiumPath(): string {
   const path = process.env.TASKWARDEN_CHROMIUM || DEBIAN_CHROMIUM;
-  if (!existsSync(path)) throw new Error(`Chromium is missing at ${path}: run "node scripts/ensure-chromium.mjs" (npm test does) or "apt-get install chromium"`);
+  if (!existsSync(path))
+    throw new Error(
+      `Chromium is missing at ${path}: run "node scripts/ensure-chromium.mjs" (npm test does) or "apt-get install chromium"`,
+    );
   return path;
 }
 

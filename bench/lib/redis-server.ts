@@ -40,16 +40,35 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'tw-redis-'));
   const socket = join(dir, 'redis.sock');
   const args = [
-    '--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--dir', dir,
-    '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--daemonize', 'no',
-    '--logfile', join(dir, 'redis.log'), '--loglevel', 'warning',
+    '--port',
+    '0',
+    '--unixsocket',
+    socket,
+    '--unixsocketperm',
+    '700',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'always',
+    '--daemonize',
+    'no',
+    '--logfile',
+    join(dir, 'redis.log'),
+    '--loglevel',
+    'warning',
   ];
   let child = await launch(binary, args, socket);
   const handle: PrivateRedis = {
     url: `unix://${socket}`,
     socket,
     dir,
-    get pid() { return child.pid!; },
+    get pid() {
+      return child.pid!;
+    },
     async restart(downMs = 0) {
       await stopChild(child);
       if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs));
@@ -70,7 +89,15 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
 async function launch(binary: string, args: string[], socket: string): Promise<ChildProcess> {
   rmSync(socket, { force: true });
   const child = spawn(binary, args, { stdio: 'ignore' });
-  const exited = new Promise<never>((_, reject) => child.once('exit', (code, signal) => reject(new Error(`redis-server exited at start (${signal ?? `code ${code}`}); see its log in ${args[args.indexOf('--dir') + 1]}`))));
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code, signal) =>
+      reject(
+        new Error(
+          `redis-server exited at start (${signal ?? `code ${code}`}); see its log in ${args[args.indexOf('--dir') + 1]}`,
+        ),
+      ),
+    ),
+  );
   exited.catch(() => {});
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {

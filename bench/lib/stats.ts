@@ -36,18 +36,22 @@ function fmt(value: number): string {
 
 export function machineLine(): string {
   const cpus = os.cpus();
-  return `${cpus.length} x ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ` +
-    `Node ${process.version}, ${os.platform()} ${os.release()}, load avg ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`;
+  return (
+    `${cpus.length} x ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ` +
+    `Node ${process.version}, ${os.platform()} ${os.release()}, load avg ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`
+  );
 }
 
 export function markdownTable(rows: readonly BenchRow[]): string {
-  const lines = [
-    '| benchmark | n | p50 | p99 | unit | target | met |',
-    '|---|---:|---:|---:|---|---|---|',
-  ];
+  const lines = ['| benchmark | n | p50 | p99 | unit | target | met |', '|---|---:|---:|---:|---|---|---|'];
   for (const r of rows) {
     const met = r.met === undefined ? '' : r.met ? 'yes' : '**no**';
-    lines.push(`| ${r.name}${r.note ? ` (${r.note})` : ''} | ${r.n} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${r.unit} | ${r.target ?? ''} | ${met} |`);
+    lines.push(
+      `| ${r.name}${r.note ? ` (${r.note})` : ''} | ${r.n} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${r.unit} | ${r.target ?? ''} | ${met} |`,
+    );
   }
   return lines.join('\n');
 }

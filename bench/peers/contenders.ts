@@ -96,7 +96,7 @@ export interface Contender {
 }
 
 const brief = (value: unknown): string => {
-  const text = value instanceof Error ? `${value.name}: ${value.message}` : JSON.stringify(value) ?? String(value);
+  const text = value instanceof Error ? `${value.name}: ${value.message}` : (JSON.stringify(value) ?? String(value));
   return text.length > 160 ? `${text.slice(0, 160)}...` : text;
 };
 
@@ -128,7 +128,7 @@ function taskwardenContender(reuse: boolean): Contender {
         // The documented way to prewarm for a known task module (tinypool's workers import theirs at boot too).
         preload: [WORKERS.taskwarden],
         // For experiments only (e.g. '{"nice":0}'); the published table uses the defaults.
-        ...(process.env.PEERS_TASKWARDEN_OPTIONS ? JSON.parse(process.env.PEERS_TASKWARDEN_OPTIONS) as object : {}),
+        ...(process.env.PEERS_TASKWARDEN_OPTIONS ? (JSON.parse(process.env.PEERS_TASKWARDEN_OPTIONS) as object) : {}),
         concurrency: config.concurrency,
         ...(config.prewarm !== undefined ? { prewarm: config.prewarm ? 1 : 0 } : {}),
         ...(config.graceMs !== undefined ? { graceMs: config.graceMs } : {}),
@@ -136,7 +136,11 @@ function taskwardenContender(reuse: boolean): Contender {
       return {
         start(input) {
           const task = sup.start({ module: WORKERS.taskwarden, input, ...(reuse ? { reuse: true } : {}) });
-          return { settled: settledAt(task.done, (o) => (o as { state: string }).state === 'completed'), kill: () => task.kill(), cancel: () => task.cancel() };
+          return {
+            settled: settledAt(task.done, (o) => (o as { state: string }).state === 'completed'),
+            kill: () => task.kill(),
+            cancel: () => task.cancel(),
+          };
         },
         async stopAll() {
           await sup.stopAll();
@@ -174,10 +178,16 @@ const childProcess: Contender = {
         // 'close', not 'exit': the result message may arrive after 'exit', never after 'close'.
         const exited = once(child, 'close').finally(() => live.delete(child));
         child.on('error', () => {});
-        return { settled: settledAt(exited, (v) => (v as [number | null])[0] === 0 && result === input.tag), kill: () => child.kill('SIGKILL'), cancel: () => child.kill() };
+        return {
+          settled: settledAt(exited, (v) => (v as [number | null])[0] === 0 && result === input.tag),
+          kill: () => child.kill('SIGKILL'),
+          cancel: () => child.kill(),
+        };
       },
       async stopAll() {
-        const exits = [...live].map((child) => (child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : once(child, 'close')));
+        const exits = [...live].map((child) =>
+          child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : once(child, 'close'),
+        );
         for (const child of live) child.kill();
         await Promise.all(exits);
       },
@@ -197,7 +207,8 @@ const execa: Contender = {
   reusesWorkers: false,
   offersPrewarm: false,
   offersGrace: true,
-  defaultEscalation: 'cancelSignal (gracefulCancel: abort in the subprocess), SIGKILL after forceKillAfterDelay (default 5 s); descendants are not killed',
+  defaultEscalation:
+    'cancelSignal (gracefulCancel: abort in the subprocess), SIGKILL after forceKillAfterDelay (default 5 s); descendants are not killed',
   cooperative: true,
   async create(config) {
     const { execaNode } = await import('execa');
@@ -217,7 +228,14 @@ const execa: Contender = {
         const entry = { controller, done: subprocess.then(() => {}) };
         live.add(entry);
         void entry.done.finally(() => live.delete(entry));
-        return { settled: settledAt(subprocess, (r) => { const { failed, ipcOutput } = r as { failed: boolean; ipcOutput: unknown[] }; return !failed && ipcOutput[0] === input.tag; }), kill: () => subprocess.kill('SIGKILL'), cancel: () => controller.abort() };
+        return {
+          settled: settledAt(subprocess, (r) => {
+            const { failed, ipcOutput } = r as { failed: boolean; ipcOutput: unknown[] };
+            return !failed && ipcOutput[0] === input.tag;
+          }),
+          kill: () => subprocess.kill('SIGKILL'),
+          cancel: () => controller.abort(),
+        };
       },
       async stopAll() {
         const entries = [...live];
@@ -244,7 +262,8 @@ const workerpoolContender: Contender = {
   reusesWorkers: true,
   offersPrewarm: true,
   offersGrace: true,
-  defaultEscalation: 'cancel(): promise rejects at once; abort listeners, then terminate message, kill() (SIGTERM) after workerTerminateTimeout (default 1 s)',
+  defaultEscalation:
+    'cancel(): promise rejects at once; abort listeners, then terminate message, kill() (SIGTERM) after workerTerminateTimeout (default 1 s)',
   cooperative: true,
   async create(config) {
     const { default: workerpool } = await import('workerpool');
@@ -277,7 +296,10 @@ const workerpoolContender: Contender = {
  * tinypool and piscina share one interface: run(input, {signal}) and destroy(). Aborting the
  * signal is their only stop, graceful or not.
  */
-function signalPoolHandle(pool: { run(input: unknown, options: { signal: AbortSignal }): Promise<unknown>; destroy(): Promise<unknown> }): Runner {
+function signalPoolHandle(pool: {
+  run(input: unknown, options: { signal: AbortSignal }): Promise<unknown>;
+  destroy(): Promise<unknown>;
+}): Runner {
   return {
     start(input: TaskInput) {
       const controller = new AbortController();
@@ -347,7 +369,15 @@ const piscina: Contender = {
   },
 };
 
-export const CONTENDERS: Contender[] = [taskwarden, taskwardenContender(true), childProcess, execa, workerpoolContender, tinypool, piscina];
+export const CONTENDERS: Contender[] = [
+  taskwarden,
+  taskwardenContender(true),
+  childProcess,
+  execa,
+  workerpoolContender,
+  tinypool,
+  piscina,
+];
 
 export function contender(name: string): Contender {
   const found = CONTENDERS.find((c) => c.name === name);

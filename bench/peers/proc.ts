@@ -110,8 +110,14 @@ export function waitGone(ids: readonly ProcId[], limitMs: number): Promise<numbe
     const check = () => {
       pending = pending.filter(isRunning);
       const now = epochNow();
-      if (pending.length === 0) { resolve(now); return; }
-      if (now - start > limitMs) { resolve(undefined); return; }
+      if (pending.length === 0) {
+        resolve(now);
+        return;
+      }
+      if (now - start > limitMs) {
+        resolve(undefined);
+        return;
+      }
       if (now - start < 20) setImmediate(check);
       else setTimeout(check, 1);
     };

@@ -20,7 +20,13 @@ function cell(row: PeerRow | undefined, reference: PeerRow | undefined): string 
   else if (row.n === 1 || row.p50 === row.p99) text = num(row.p50);
   else text = `${num(row.p50)} / ${row.p99 === Infinity ? `never${waited}` : num(row.p99)}`;
   if (row.never && row.p50 !== Infinity) text += ` (${row.never}/${row.n} never)`;
-  if (reference && reference !== row && Number.isFinite(row.p50) && Number.isFinite(reference.p50) && reference.p50 > 0) {
+  if (
+    reference &&
+    reference !== row &&
+    Number.isFinite(row.p50) &&
+    Number.isFinite(reference.p50) &&
+    reference.p50 > 0
+  ) {
     text += ` (×${num(row.p50 / reference.p50)})`;
   }
   return text;
@@ -48,5 +54,7 @@ export function notesList(rows: readonly PeerRow[]): string {
 }
 
 export function contenderList(contenders: readonly Contender[]): string {
-  return contenders.map((c) => `- **${c.name}**: isolates ${c.isolation}; cancel with defaults: ${c.defaultEscalation}.`).join('\n');
+  return contenders
+    .map((c) => `- **${c.name}**: isolates ${c.isolation}; cancel with defaults: ${c.defaultEscalation}.`)
+    .join('\n');
 }

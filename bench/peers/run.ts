@@ -28,8 +28,20 @@ import { Beacons } from './beacons.js';
 import { CONTENDERS, type Contender } from './contenders.js';
 import { contenderList, notesList, peersTable } from './report.js';
 import {
-  coldStart, forceStop, gracefulCancel, ignoresCancel, interleaved, memory, notOffered, orphans, stopMany, throughput, warmStart, WARM_START,
-  type PeerConfig, type PeerRow,
+  coldStart,
+  forceStop,
+  gracefulCancel,
+  ignoresCancel,
+  interleaved,
+  memory,
+  notOffered,
+  orphans,
+  stopMany,
+  throughput,
+  warmStart,
+  WARM_START,
+  type PeerConfig,
+  type PeerRow,
 } from './scenarios.js';
 
 const env = (name: string, fallback: number) => {
@@ -58,11 +70,14 @@ const cfg: PeerConfig = {
 const fixedGap = process.env.PEERS_GAP_MS ? env('PEERS_GAP_MS', 200) : undefined;
 const wanted = new Set(process.argv.slice(2).filter((a) => /^[1-8]$/.test(a)));
 const runs = (s: string) => wanted.size === 0 || wanted.has(s);
-const names = process.env.PEERS_CONTENDERS?.split(',').map((s) => s.trim()).filter(Boolean);
+const names = process.env.PEERS_CONTENDERS?.split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 const contenders: Contender[] = names ? CONTENDERS.filter((c) => names.includes(c.name)) : CONTENDERS;
 /** The contenders of one scenario: a variant (taskwarden reuse) only where it differs. */
 const of = (scenario: string) => contenders.filter((c) => !c.scenarios || c.scenarios.includes(scenario));
-if (contenders.length === 0) throw new Error(`PEERS_CONTENDERS matched none of ${CONTENDERS.map((c) => c.name).join(', ')}`);
+if (contenders.length === 0)
+  throw new Error(`PEERS_CONTENDERS matched none of ${CONTENDERS.map((c) => c.name).join(', ')}`);
 
 // NODE_EXTRA_CA_CERTS makes every Node start parse a CA bundle (~80 ms of CPU on the development machine).
 // tinypool gives its workers an empty environment and escapes it; every other contender would pay it.
@@ -79,10 +94,13 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 // Every wait is bounded; this is the last line of defence.
-setTimeout(() => {
-  process.stderr.write('bench:peers: overall deadline passed, cleaning up\n');
-  process.exit(1);
-}, env('PEERS_DEADLINE_S', 1800) * 1000).unref();
+setTimeout(
+  () => {
+    process.stderr.write('bench:peers: overall deadline passed, cleaning up\n');
+    process.exit(1);
+  },
+  env('PEERS_DEADLINE_S', 1800) * 1000,
+).unref();
 
 const machine = machineLine();
 const startedAt = new Date();
@@ -102,11 +120,26 @@ if (runs('5')) {
   const cold = await interleaved(of('5'), cfg, cfg.coldRuns, coldStart(beacons, cfg), log);
   rows.push(...cold);
   // After a start the pool boots its next process: about a cold start. Wait the slowest one and a half.
-  const coldP50 = Math.max(...cold.filter((r) => r.metric.startsWith('5a')).map((r) => r.p50).filter(Number.isFinite));
-  const gap = fixedGap ?? (Number.isFinite(coldP50) ? Math.min(600, Math.max(60, Math.round(1.5 * coldP50 + 20))) : 200);
+  const coldP50 = Math.max(
+    ...cold
+      .filter((r) => r.metric.startsWith('5a'))
+      .map((r) => r.p50)
+      .filter(Number.isFinite),
+  );
+  const gap =
+    fixedGap ?? (Number.isFinite(coldP50) ? Math.min(600, Math.max(60, Math.round(1.5 * coldP50 + 20))) : 200);
   log(`5b prewarmed start (gap ${gap} ms)`);
-  rows.push(...(await interleaved(of('5').filter((c) => c.offersPrewarm), cfg, cfg.runs, warmStart(beacons, cfg, gap), log)));
-  for (const c of of('5').filter((c) => !c.offersPrewarm)) rows.push(notOffered('5', WARM_START, c, 'ms', 'no prewarming'));
+  rows.push(
+    ...(await interleaved(
+      of('5').filter((c) => c.offersPrewarm),
+      cfg,
+      cfg.runs,
+      warmStart(beacons, cfg, gap),
+      log,
+    )),
+  );
+  for (const c of of('5').filter((c) => !c.offersPrewarm))
+    rows.push(notOffered('5', WARM_START, c, 'ms', 'no prewarming'));
 }
 if (runs('1')) {
   log('1 force-stop');
@@ -139,7 +172,9 @@ const order = (r: PeerRow) => r.metric;
 rows.sort((a, b) => order(a).localeCompare(order(b), 'en', { numeric: true }));
 const command = `npm run bench:peers${wanted.size ? ` -- ${[...wanted].join(' ')}` : ''}`;
 console.log(`machine: ${machine}`);
-console.log(`command: ${command}; runs ${cfg.runs}, cold ${cfg.coldRuns}, slow ${cfg.slowRuns}, bulk ${cfg.bulkRuns}x${cfg.bulkTasks}, tiny ${cfg.tiny} at ${cfg.concurrency}, took ${((Date.now() - startedAt.getTime()) / 1000).toFixed(0)} s`);
+console.log(
+  `command: ${command}; runs ${cfg.runs}, cold ${cfg.coldRuns}, slow ${cfg.slowRuns}, bulk ${cfg.bulkRuns}x${cfg.bulkTasks}, tiny ${cfg.tiny} at ${cfg.concurrency}, took ${((Date.now() - startedAt.getTime()) / 1000).toFixed(0)} s`,
+);
 if (droppedEnv.length) console.log(`removed from the environment of every task process: ${droppedEnv.join(', ')}`);
 console.log('cells: median / p99 (× the taskwarden median)\n');
 console.log(peersTable(rows, contenders));
@@ -153,10 +188,31 @@ mkdirSync(dir, { recursive: true });
 // Only a run of everything replaces peers-latest.json (the published table); a subset writes its own file.
 const partial = wanted.size > 0 || contenders.length < CONTENDERS.length;
 const file = partial ? 'peers-partial-latest.json' : 'peers-latest.json';
-writeFileSync(`${dir}/${file}`, `${JSON.stringify({
-  machine, at: startedAt.toISOString(), command, config: cfg, droppedEnv,
-  contenders: contenders.map(({ name, isolation, threads, offersPrewarm, offersGrace, defaultEscalation, cooperative }) => ({ name, isolation, threads, offersPrewarm, offersGrace, defaultEscalation, cooperative })),
-  rows,
-}, (_key, value: unknown) => (value === Infinity ? 'never' : value), 1)}\n`);
+writeFileSync(
+  `${dir}/${file}`,
+  `${JSON.stringify(
+    {
+      machine,
+      at: startedAt.toISOString(),
+      command,
+      config: cfg,
+      droppedEnv,
+      contenders: contenders.map(
+        ({ name, isolation, threads, offersPrewarm, offersGrace, defaultEscalation, cooperative }) => ({
+          name,
+          isolation,
+          threads,
+          offersPrewarm,
+          offersGrace,
+          defaultEscalation,
+          cooperative,
+        }),
+      ),
+      rows,
+    },
+    (_key, value: unknown) => (value === Infinity ? 'never' : value),
+    1,
+  )}\n`,
+);
 log(`wrote ${dir}${file}`);
 process.exit(0);

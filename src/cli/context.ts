@@ -14,7 +14,8 @@ import { EXIT } from '../common/exit-codes.js';
 /** A bad argument or unknown id: one line on stderr, exit code 2. */
 /** The value of a --priority option (a commander argument parser). */
 export function priorityOption(value: string): Priority {
-  if (!PRIORITIES.includes(value as Priority)) throw new UsageError(`--priority must be ${PRIORITIES.join(', ')}, got "${value}"`);
+  if (!PRIORITIES.includes(value as Priority))
+    throw new UsageError(`--priority must be ${PRIORITIES.join(', ')}, got "${value}"`);
   return value as Priority;
 }
 
@@ -49,7 +50,10 @@ export function globals(command: Command): GlobalOptions {
 export async function connect(command: Command, autostart = true): Promise<DaemonClient> {
   const client = await DaemonClient.connect({ home: globals(command).home, autostart, clientName: CLIENT_NAME });
   const started = client.autostarted;
-  if (started) process.stderr.write(`taskwarden: started a daemon (pid ${started.pid}) for ${started.home}; it keeps running for its tasks ("taskwarden shutdown" stops it)\n`);
+  if (started)
+    process.stderr.write(
+      `taskwarden: started a daemon (pid ${started.pid}) for ${started.home}; it keeps running for its tasks ("taskwarden shutdown" stops it)\n`,
+    );
   return client;
 }
 
@@ -85,7 +89,8 @@ export function exitCodeFor(error: unknown): { code: number; message: string } {
   const message = error instanceof Error ? error.message : String(error);
   if (error instanceof UsageError) return { code: EXIT.usage, message };
   // An unknown id or a request the daemon found malformed is a bad argument of this command.
-  if (error instanceof DaemonError && (error.code === 'UNKNOWN_TASK' || error.code === 'BAD_MESSAGE')) return { code: EXIT.usage, message };
+  if (error instanceof DaemonError && (error.code === 'UNKNOWN_TASK' || error.code === 'BAD_MESSAGE'))
+    return { code: EXIT.usage, message };
   // A state directory (--home, TASKWARDEN_HOME) that is not safe to use is a bad argument too.
   if ((error as { code?: unknown }).code === 'UNSAFE_PATH') return { code: EXIT.usage, message };
   return { code: EXIT.failure, message };
@@ -93,7 +98,8 @@ export function exitCodeFor(error: unknown): { code: number; message: string } {
 
 /** Task ids as the protocol accepts them; checked here so a typo gets exit code 2 without a round trip. */
 export function taskId(value: string): string {
-  if (!isTaskId(value)) throw new UsageError(`"${String(value)}" is not a task id (ids are like 12: ${TASK_ID_RULE}; see "taskwarden ls")`);
+  if (!isTaskId(value))
+    throw new UsageError(`"${String(value)}" is not a task id (ids are like 12: ${TASK_ID_RULE}; see "taskwarden ls")`);
   return value;
 }
 

@@ -4,7 +4,11 @@ import type { Progress, TaskSnapshot } from '../supervisor/types.js';
 
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
 }
 
@@ -30,7 +34,15 @@ function shellQuote(word: string): string {
 }
 
 export function taskRows(tasks: TaskSnapshot[], now = Date.now()): string[][] {
-  return tasks.map((t) => [t.id, t.state, percent(t.progress), String(t.attempt), t.pid === undefined ? '-' : String(t.pid), elapsed(t, now), t.name]);
+  return tasks.map((t) => [
+    t.id,
+    t.state,
+    percent(t.progress),
+    String(t.attempt),
+    t.pid === undefined ? '-' : String(t.pid),
+    elapsed(t, now),
+    t.name,
+  ]);
 }
 
 export const TASK_HEADER = ['ID', 'STATE', 'PROGRESS', 'ATTEMPT', 'PID', 'TIME', 'NAME'];

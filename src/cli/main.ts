@@ -20,18 +20,26 @@ import { registerTextureCommand } from './commands/texture.js';
 import { registerWebCommand } from './commands/web.js';
 import { EXIT, UsageError, exitCodeFor, globals, type GlobalOptions } from './context.js';
 
-
 export async function buildProgram(argv: readonly string[]): Promise<Command> {
   const program = new Command('taskwarden')
     .description('run tasks in their own process groups and stop them at once, every time')
     .version(packageVersion(), '-V, --version')
-    .option('--home <dir>', 'state directory (default: $TASKWARDEN_HOME, $XDG_STATE_HOME/taskwarden, ~/.local/state/taskwarden)')
+    .option(
+      '--home <dir>',
+      'state directory (default: $TASKWARDEN_HOME, $XDG_STATE_HOME/taskwarden, ~/.local/state/taskwarden)',
+    )
     .option('--config <file>', 'terminal UI templates (default: ./taskwarden.config.json, else built-in templates)')
-    .option('--cluster <url>', 'work with a cluster: its Redis, redis://HOST:PORT (default: $TASKWARDEN_CLUSTER); run, ls, show, logs, history, cancel, kill, restart, stop-all')
-    .option('--queue <name>', 'the cluster\'s queue (default: taskwarden)')
+    .option(
+      '--cluster <url>',
+      'work with a cluster: its Redis, redis://HOST:PORT (default: $TASKWARDEN_CLUSTER); run, ls, show, logs, history, cancel, kill, restart, stop-all',
+    )
+    .option('--queue <name>', "the cluster's queue (default: taskwarden)")
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
-    .addHelpText('after', '\nExit codes: 0 ok, 1 failure, 2 bad argument or unknown task id; run --wait: 0 completed, 1 failed, 130 cancelled, 137 killed.')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 ok, 1 failure, 2 bad argument or unknown task id; run --wait: 0 completed, 1 failed, 130 cancelled, 137 killed.',
+    )
     .action((_options: unknown, command: Command) => openTui(globals(command)));
   registerRunCommand(program, argv);
   registerTaskCommands(program);
@@ -64,7 +72,9 @@ export async function main(argv: readonly string[]): Promise<number> {
 async function openTui(options: GlobalOptions & { config?: string; cluster?: string }): Promise<void> {
   // Not yet: the UI talks to the local daemon only.
   if (options.cluster ?? process.env.TASKWARDEN_CLUSTER) {
-    throw new UsageError('the terminal UI does not attach to a cluster yet: use "taskwarden ls --cluster URL" (and show, logs -f, cancel, kill, restart, stop-all), or unset TASKWARDEN_CLUSTER for the local UI');
+    throw new UsageError(
+      'the terminal UI does not attach to a cluster yet: use "taskwarden ls --cluster URL" (and show, logs -f, cancel, kill, restart, stop-all), or unset TASKWARDEN_CLUSTER for the local UI',
+    );
   }
   const { runTui } = await import('../tui/main.js');
   const code = await runTui(options);

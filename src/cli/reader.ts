@@ -33,7 +33,13 @@ export async function openReader(command: Command): Promise<Reader> {
   const home = resolveHome({ home: path });
   try {
     const client = await DaemonClient.connect({ home, autostart: false, clientName: CLIENT_NAME });
-    return { request: (type, ...payload) => client.request(type, ...payload), close: () => client.close(), live: true, home: client.welcome.home, client };
+    return {
+      request: (type, ...payload) => client.request(type, ...payload),
+      close: () => client.close(),
+      live: true,
+      home: client.welcome.home,
+      client,
+    };
   } catch (error) {
     if ((error as { code?: string }).code !== 'NO_DAEMON') throw error;
   }
@@ -73,7 +79,9 @@ class JournalReader implements Reader {
   readonly #reads: JournalReads = {
     HISTORY: ({ limit }) => ({ tasks: this.journal?.history(limit ?? 50) ?? [] }),
     LIST: ({ includeFinished }) => ({
-      tasks: includeFinished ? (this.journal?.listTasks({ includeFinished: true, limit: LIST_JOURNAL_LIMIT }) ?? []) : (this.journal?.listTasks() ?? []),
+      tasks: includeFinished
+        ? (this.journal?.listTasks({ includeFinished: true, limit: LIST_JOURNAL_LIMIT }) ?? [])
+        : (this.journal?.listTasks() ?? []),
     }),
     GET: ({ taskId }) => {
       const record = this.journal?.getTask(taskId);

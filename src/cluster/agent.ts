@@ -32,7 +32,14 @@ import { TaskSpecSchema } from '../protocol/schemas.js';
 import type { SupervisorOptions } from '../supervisor/options.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import type { Task } from '../supervisor/task.js';
-import { isTerminalState, type LogLine, type Progress, type SupervisorEvent, type TaskOutcome, type TaskSnapshot } from '../supervisor/types.js';
+import {
+  isTerminalState,
+  type LogLine,
+  type Progress,
+  type SupervisorEvent,
+  type TaskOutcome,
+  type TaskSnapshot,
+} from '../supervisor/types.js';
 import { displayUrl, redisOptions } from './connection.js';
 import { parseControl, type AgentInfo, type AgentStopReport } from './control.js';
 import { BULL_PREFIX, ClusterKeys, DEFAULT_QUEUE } from './keys.js';
@@ -135,14 +142,18 @@ export class Agent {
     this.#keys = new ClusterKeys(this.queue);
     this.name = options.name ?? os.hostname();
     this.home = options.home;
-    this.#log = options.log ?? ((line) => process.stderr.write(`${new Date().toISOString()} agent ${this.name}: ${line}\n`));
+    this.#log =
+      options.log ?? ((line) => process.stderr.write(`${new Date().toISOString()} agent ${this.name}: ${line}\n`));
     this.#lockDurationMs = options.lockDurationMs ?? 10_000;
     ensurePrivateDir(this.home, 'agent state directory');
     try {
       this.#lock = acquireLock(this.home);
     } catch (error) {
       if (error instanceof DaemonRunningError) {
-        throw new Error(`another taskwarden process (pid ${error.pid}) already uses ${this.home}: give each agent its own state directory (--home)`, { cause: error });
+        throw new Error(
+          `another taskwarden process (pid ${error.pid}) already uses ${this.home}: give each agent its own state directory (--home)`,
+          { cause: error },
+        );
       }
       throw error;
     }
@@ -163,7 +174,9 @@ export class Agent {
       ...(layout ? { cgroups: { layout, token: lineageToken } } : {}),
     });
     if (report.killedGroups.length + report.killedMarked.length + report.killedCgroups.length > 0) {
-      this.#log(`killed what a previous agent left running: groups ${report.killedGroups.join(', ') || '-'}, marked processes ${report.killedMarked.join(', ') || '-'}, task cgroups ${report.killedCgroups.length}`);
+      this.#log(
+        `killed what a previous agent left running: groups ${report.killedGroups.join(', ') || '-'}, marked processes ${report.killedMarked.join(', ') || '-'}, task cgroups ${report.killedCgroups.length}`,
+      );
     }
     this.#sup.on('event', (event) => this.#onSupervisorEvent(event));
     this.#redis = withScripts(new Redis(redisOptions(options.redis, `taskwarden-agent:${this.name}`)));
@@ -192,7 +205,10 @@ export class Agent {
     this.#subscriber.on('ready', () => void this.#onSubscriberReady());
     this.#subscriber.on('end', () => {});
     // An agent is a service: it waits for Redis, and says so once.
-    const waiting = setTimeout(() => this.#log(`cannot reach Redis at ${displayUrl(this.#options.redis)} yet; still trying`), 5000);
+    const waiting = setTimeout(
+      () => this.#log(`cannot reach Redis at ${displayUrl(this.#options.redis)} yet; still trying`),
+      5000,
+    );
     await this.#subscriber.subscribe(this.#keys.control).finally(() => clearTimeout(waiting));
     this.#subscribedOnce = true;
     await this.#checkCurrentStopAll();
@@ -223,7 +239,9 @@ export class Agent {
     await this.#heartbeat();
     this.#heartbeatTimer = setInterval(() => void this.#heartbeat().catch(() => {}), HEARTBEAT_MS);
     this.#flushTimer = setInterval(() => this.#flushAll(), FLUSH_MS);
-    this.#log(`ready: queue ${this.queue} on ${displayUrl(this.#options.redis)}, ${concurrency} at once, lock ${this.#lockDurationMs} ms, journal ${this.home}`);
+    this.#log(
+      `ready: queue ${this.queue} on ${displayUrl(this.#options.redis)}, ${concurrency} at once, lock ${this.#lockDurationMs} ms, journal ${this.home}`,
+    );
   }
 
   /**
@@ -256,13 +274,18 @@ export class Agent {
 
   async #process(job: Job, token: string | undefined): Promise<unknown> {
     const parsed = JobDataSchema.safeParse(job.data);
-    if (!parsed.success || token === undefined) throw new UnrecoverableError(`job ${job.id} is not a taskwarden task (its data has no taskId, spec and createdAt)`);
+    if (!parsed.success || token === undefined)
+      throw new UnrecoverableError(
+        `job ${job.id} is not a taskwarden task (its data has no taskId, spec and createdAt)`,
+      );
     const { taskId, createdAt } = parsed.data;
     let spec;
     try {
       spec = TaskSpecSchema.parse(decodeValue(parsed.data.spec, 'spec'));
     } catch (error) {
-      throw new UnrecoverableError(`task ${taskId}: its spec in job ${job.id} is not valid: ${error instanceof Error ? error.message : String(error)}`);
+      throw new UnrecoverableError(
+        `task ${taskId}: its spec in job ${job.id} is not valid: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
     const jobId = job.id!;
     const held = newHeld(taskId, job, token);
@@ -276,18 +299,41 @@ export class Agent {
       if (held.lost) throw this.#lostError(held);
       const sentAt = performance.now();
       const k = this.#keys;
-      const [code, value] = await this.#redis.twBegin(k.lock(jobId), k.stalled, k.task(taskId), k.stop(jobId), k.ended, token, this.#lockDurationMs, jobId, this.name, Date.now(), taskId);
+      const [code, value] = await this.#redis.twBegin(
+        k.lock(jobId),
+        k.stalled,
+        k.task(taskId),
+        k.stop(jobId),
+        k.ended,
+        token,
+        this.#lockDurationMs,
+        jobId,
+        this.name,
+        Date.now(),
+        taskId,
+      );
       if (code === -1) {
         held.lost ??= 'its lock was gone before it started';
         throw this.#lostError(held);
       }
       this.#leases.confirmed(jobId, sentAt);
-      const stopped = code === 0 ? (value as StopKind) : held.stop !== undefined && held.stop !== 'restart' && held.stop !== 'shutdown' ? held.stop : undefined;
+      const stopped =
+        code === 0
+          ? (value as StopKind)
+          : held.stop !== undefined && held.stop !== 'restart' && held.stop !== 'shutdown'
+            ? held.stop
+            : undefined;
       if (stopped) {
         const state = stopped === 'kill' ? 'killed' : 'cancelled';
         const message = `task ${taskId} was ${state} before it started`;
         const reason = stopped === 'stop-all' ? 'stop-all' : stopped === 'kill' ? 'kill' : 'cancel';
-        return await this.#endUnstarted(held, { state, stopReason: reason, durationMs: 0, attempt: 1, error: { name: 'NotStarted', message, code: 'NOT_STARTED' } });
+        return await this.#endUnstarted(held, {
+          state,
+          stopReason: reason,
+          durationMs: 0,
+          attempt: 1,
+          error: { name: 'NotStarted', message, code: 'NOT_STARTED' },
+        });
       }
       if (held.stop === 'shutdown') return await this.#requeue(held, undefined, 'shutdown');
       if (previous) this.#sup.clearFinished();
@@ -296,7 +342,12 @@ export class Agent {
         task = this.#sup.start(spec, { id: taskId, attempt: Number(value), createdAt });
       } catch (error) {
         const message = `agent ${this.name} could not start task ${taskId}: ${error instanceof Error ? error.message : String(error)}`;
-        return await this.#endUnstarted(held, { state: 'failed', durationMs: 0, attempt: Number(value), error: { name: 'StartError', message, code: 'START_FAILED' } });
+        return await this.#endUnstarted(held, {
+          state: 'failed',
+          durationMs: 0,
+          attempt: Number(value),
+          error: { name: 'StartError', message, code: 'START_FAILED' },
+        });
       }
       held.task = task;
       this.#journalWrite(() => this.#journal.recordTask(task.snapshot()));
@@ -307,7 +358,8 @@ export class Agent {
       if (held.lost) throw this.#lostError(held);
       // (read again: a stop may have come while the task ran)
       const stop = held.stop as StopCause | undefined;
-      if ((stop === 'restart' || stop === 'shutdown') && outcome.state !== 'completed') return await this.#requeue(held, task.snapshot(), stop);
+      if ((stop === 'restart' || stop === 'shutdown') && outcome.state !== 'completed')
+        return await this.#requeue(held, task.snapshot(), stop);
       return await this.#finish(held, task.snapshot(), outcome);
     } finally {
       held.markGone(undefined);
@@ -323,8 +375,15 @@ export class Agent {
     const jobId = held.job.id!;
     const task = this.#clusterSnapshot(held, snapshot);
     const written = await this.#redis.twFinish(
-      k.lock(jobId), k.task(held.taskId), k.ended, k.stop(jobId), held.token, k.events,
-      encodeEvent({ type: 'TASK_COMPLETE', task }), held.taskId, snapshot.endedAt ?? Date.now(),
+      k.lock(jobId),
+      k.task(held.taskId),
+      k.ended,
+      k.stop(jobId),
+      held.token,
+      k.events,
+      encodeEvent({ type: 'TASK_COMPLETE', task }),
+      held.taskId,
+      snapshot.endedAt ?? Date.now(),
       ...flatFields(snapshotFields(snapshot, this.name)),
     );
     if (written !== 1) {
@@ -342,14 +401,27 @@ export class Agent {
   /** A job that ends here without a process (stopped before it started, or refused by the Supervisor). */
   async #endUnstarted(held: Held, outcome: TaskOutcome): Promise<never> {
     const now = Date.now();
-    const fields = { state: outcome.state, endedAt: String(now), outcome: JSON.stringify(encodeValue(outcome)), ...(outcome.stopReason ? { stopReason: outcome.stopReason } : {}) };
+    const fields = {
+      state: outcome.state,
+      endedAt: String(now),
+      outcome: JSON.stringify(encodeValue(outcome)),
+      ...(outcome.stopReason ? { stopReason: outcome.stopReason } : {}),
+    };
     const k = this.#keys;
     const jobId = held.job.id!;
     // The record keeps what the client wrote (name, spec); only the end is added.
     const task = snapshotFromHash({ ...(await this.#redis.hgetall(k.task(held.taskId))), ...fields });
     await this.#redis.twFinish(
-      k.lock(jobId), k.task(held.taskId), k.ended, k.stop(jobId), held.token, k.events,
-      task ? encodeEvent({ type: 'TASK_COMPLETE', task }) : '', held.taskId, now, ...flatFields(fields),
+      k.lock(jobId),
+      k.task(held.taskId),
+      k.ended,
+      k.stop(jobId),
+      held.token,
+      k.events,
+      task ? encodeEvent({ type: 'TASK_COMPLETE', task }) : '',
+      held.taskId,
+      now,
+      ...flatFields(fields),
     );
     throw new UnrecoverableError(outcome.error!.message);
   }
@@ -359,10 +431,22 @@ export class Agent {
     const k = this.#keys;
     const jobId = held.job.id!;
     const task = snapshot
-      ? { ...this.#clusterSnapshot(held, snapshot), state: 'queued', attempt: snapshot.attempt + 1, pid: undefined, outcome: undefined, endedAt: undefined, startedAt: undefined, stopReason: why === 'restart' ? 'restart' : undefined }
+      ? {
+          ...this.#clusterSnapshot(held, snapshot),
+          state: 'queued',
+          attempt: snapshot.attempt + 1,
+          pid: undefined,
+          outcome: undefined,
+          endedAt: undefined,
+          startedAt: undefined,
+          stopReason: why === 'restart' ? 'restart' : undefined,
+        }
       : undefined;
     await this.#redis.twUpdate(
-      k.lock(jobId), k.task(held.taskId), held.token, k.events,
+      k.lock(jobId),
+      k.task(held.taskId),
+      held.token,
+      k.events,
       task ? encodeEvent({ type: 'TASK_STATUS', task, previous: snapshot!.state }) : '',
       ...flatFields({ state: 'queued', ...(why === 'restart' ? { stopReason: 'restart' } : {}) }),
     );
@@ -371,7 +455,9 @@ export class Agent {
   }
 
   #lostError(held: Held): Error {
-    return new Error(`task ${held.taskId}: agent ${this.name} lost job ${held.job.id} (${held.lost}); the queue hands it out again`);
+    return new Error(
+      `task ${held.taskId}: agent ${this.name} lost job ${held.job.id} (${held.lost}); the queue hands it out again`,
+    );
   }
 
   #onLeaseLost(jobId: string, why: string): void {
@@ -412,7 +498,9 @@ export class Agent {
     const startedAt = performance.now();
     const held = [...this.#held.values()];
     for (const each of held) this.#applyStop(each, 'stop-all');
-    const outcomes = (await Promise.all(held.map((each) => each.gone))).filter((o): o is TaskOutcome => o !== undefined);
+    const outcomes = (await Promise.all(held.map((each) => each.gone))).filter(
+      (o): o is TaskOutcome => o !== undefined,
+    );
     const report: AgentStopReport = {
       cancelled: outcomes.filter((o) => o.state === 'cancelled').length,
       killed: outcomes.filter((o) => o.state === 'killed').length,
@@ -499,7 +587,16 @@ export class Agent {
     const k = this.#keys;
     const jobId = held.job.id!;
     const event = encodeEvent({ type: 'TASK_STATUS', task: this.#clusterSnapshot(held, task), previous });
-    this.#redis.twUpdate(k.lock(jobId), k.task(task.id), held.token, k.events, event, ...flatFields(snapshotFields(task, this.name))).catch(() => {});
+    this.#redis
+      .twUpdate(
+        k.lock(jobId),
+        k.task(task.id),
+        held.token,
+        k.events,
+        event,
+        ...flatFields(snapshotFields(task, this.name)),
+      )
+      .catch(() => {});
   }
 
   #flushAll(): void {
@@ -514,7 +611,13 @@ export class Agent {
     const writes: Array<Promise<unknown>> = [];
     const lines = held.logs.splice(0);
     if (held.droppedLogs > 0) {
-      lines.push({ taskId: held.taskId, attempt: lines[0]?.attempt ?? 1, stream: 'stderr', line: `[taskwarden] ${held.droppedLogs} line(s) not sent to the cluster (too many at once); agent ${this.name} keeps them: taskwarden logs --home ${this.home} ${held.taskId}`, at: Date.now() });
+      lines.push({
+        taskId: held.taskId,
+        attempt: lines[0]?.attempt ?? 1,
+        stream: 'stderr',
+        line: `[taskwarden] ${held.droppedLogs} line(s) not sent to the cluster (too many at once); agent ${this.name} keeps them: taskwarden logs --home ${this.home} ${held.taskId}`,
+        at: Date.now(),
+      });
       held.droppedLogs = 0;
     }
     if (lines.length > 0) {
@@ -528,8 +631,23 @@ export class Agent {
     if (progress && (final || now - held.progressSentAt >= PROGRESS_EVERY_MS)) {
       held.progress = undefined;
       held.progressSentAt = now;
-      writes.push(held.job.updateProgress({ fraction: progress.fraction, ...(progress.message !== undefined ? { message: progress.message } : {}) }));
-      writes.push(this.#redis.twUpdate(k.lock(jobId), k.task(held.taskId), held.token, k.events, encodeEvent({ type: 'TASK_PROGRESS', taskId: held.taskId, progress }), 'progress', JSON.stringify(progress)));
+      writes.push(
+        held.job.updateProgress({
+          fraction: progress.fraction,
+          ...(progress.message !== undefined ? { message: progress.message } : {}),
+        }),
+      );
+      writes.push(
+        this.#redis.twUpdate(
+          k.lock(jobId),
+          k.task(held.taskId),
+          held.token,
+          k.events,
+          encodeEvent({ type: 'TASK_PROGRESS', taskId: held.taskId, progress }),
+          'progress',
+          JSON.stringify(progress),
+        ),
+      );
     }
     await Promise.all(writes.map((write) => write.catch(() => {})));
   }
@@ -548,7 +666,11 @@ export class Agent {
       startedAt: this.#startedAt,
       running: this.#held.size,
     };
-    await this.#redis.multi().set(this.#keys.agent(this.name), JSON.stringify(info), 'PX', AGENT_TTL_MS).sadd(this.#keys.agents, this.name).exec();
+    await this.#redis
+      .multi()
+      .set(this.#keys.agent(this.name), JSON.stringify(info), 'PX', AGENT_TTL_MS)
+      .sadd(this.#keys.agents, this.name)
+      .exec();
   }
 
   #journalWrite(write: () => unknown): void {

@@ -12,9 +12,21 @@ import { Queue, type ConnectionOptions } from 'bullmq';
 import type { DaemonEvent } from '../protocol/index.js';
 import { encodeValue } from '../protocol/index.js';
 import { validateSpec } from '../supervisor/options.js';
-import { isTerminalState, type StopAllResult, type TaskOutcome, type TaskSpec, type TaskState } from '../supervisor/types.js';
+import {
+  isTerminalState,
+  type StopAllResult,
+  type TaskOutcome,
+  type TaskSpec,
+  type TaskState,
+} from '../supervisor/types.js';
 import { displayUrl, redisOptions } from './connection.js';
-import { parseControl, AgentInfoSchema, AgentStopReportSchema, type AgentInfo, type AgentStopReport } from './control.js';
+import {
+  parseControl,
+  AgentInfoSchema,
+  AgentStopReportSchema,
+  type AgentInfo,
+  type AgentStopReport,
+} from './control.js';
 import { BULL_PREFIX, ClusterKeys, DEFAULT_QUEUE, STOP_RECORD_TTL_S } from './keys.js';
 import { decodeEvent, encodeEvent, newRecordFields, snapshotFromHash, type ClusterTaskSnapshot } from './records.js';
 import { flatFields, withScripts, type ClusterScripts, type ScriptedRedis, type StopKind } from './scripts.js';
@@ -79,7 +91,19 @@ export class ClusterClient extends EventEmitter<{ event: [DaemonEvent]; close: [
     try {
       await Promise.race([
         client.#redis.ping(),
-        new Promise((_, reject) => (timer = setTimeout(() => reject(new ClusterError('REDIS_UNREACHABLE', `cannot reach the cluster's Redis at ${displayUrl(options.redis)} within ${timeoutMs} ms: is it running, and is the address right?`)), timeoutMs))),
+        new Promise(
+          (_, reject) =>
+            (timer = setTimeout(
+              () =>
+                reject(
+                  new ClusterError(
+                    'REDIS_UNREACHABLE',
+                    `cannot reach the cluster's Redis at ${displayUrl(options.redis)} within ${timeoutMs} ms: is it running, and is the address right?`,
+                  ),
+                ),
+              timeoutMs,
+            )),
+        ),
       ]);
     } catch (error) {
       client.close();
@@ -97,7 +121,10 @@ export class ClusterClient extends EventEmitter<{ event: [DaemonEvent]; close: [
     this.#keys = new ClusterKeys(this.queueName);
     this.#redis = withScripts(new Redis(redisOptions(options.redis, 'taskwarden-client')));
     this.#redis.on('error', () => {});
-    this.#queue = new Queue(this.queueName, { connection: redisOptions(options.redis, 'taskwarden-client-queue') as ConnectionOptions, prefix: BULL_PREFIX });
+    this.#queue = new Queue(this.queueName, {
+      connection: redisOptions(options.redis, 'taskwarden-client-queue') as ConnectionOptions,
+      prefix: BULL_PREFIX,
+    });
     this.#queue.on('error', () => {});
   }
 
@@ -129,14 +156,25 @@ export class ClusterClient extends EventEmitter<{ event: [DaemonEvent]; close: [
     return task;
   }
 
-  async #addJob(taskId: string, jobId: string, name: string, spec: TaskSpec, createdAt: number, attempts: number): Promise<void> {
-    await this.#queue.add(name, { taskId, spec: encodeValue(spec), createdAt }, {
-      jobId,
-      attempts,
-      keepLogs: KEEP_LOG_LINES,
-      removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
-      removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
-    });
+  async #addJob(
+    taskId: string,
+    jobId: string,
+    name: string,
+    spec: TaskSpec,
+    createdAt: number,
+    attempts: number,
+  ): Promise<void> {
+    await this.#queue.add(
+      name,
+      { taskId, spec: encodeValue(spec), createdAt },
+      {
+        jobId,
+        attempts,
+        keepLogs: KEEP_LOG_LINES,
+        removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
+        removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
+      },
+    );
   }
 
   // ---- reading ------------------------------------------------------------------------------
@@ -211,7 +249,12 @@ export class ClusterClient extends EventEmitter<{ event: [DaemonEvent]; close: [
           if (state === 'completed') return task;
           const job = await this.#queue.getJob(task.jobId);
           const message = `agent ${task.host ?? '?'} stopped answering while the task was ${task.state}${job?.failedReason ? ` (${job.failedReason})` : ''}`;
-          const outcome: TaskOutcome = { state: 'interrupted', durationMs: 0, attempt: task.attempt, error: { name: 'Interrupted', message, code: 'INTERRUPTED' } };
+          const outcome: TaskOutcome = {
+            state: 'interrupted',
+            durationMs: 0,
+            attempt: task.attempt,
+            error: { name: 'Interrupted', message, code: 'INTERRUPTED' },
+          };
           return { ...task, state: 'interrupted', outcome, pid: undefined };
         }
         return task;
@@ -250,22 +293,54 @@ export class ClusterClient extends EventEmitter<{ event: [DaemonEvent]; close: [
 
   async #stop(taskId: string, kind: StopKind): Promise<StopReply> {
     const k = this.#keys;
-    const [previous, , jobId] = await this.#redis.twRequestStop(k.task(taskId), kind, Date.now(), STOP_RECORD_TTL_S, k.control, '1', k.stopPrefix, taskId);
+    const [previous, , jobId] = await this.#redis.twRequestStop(
+      k.task(taskId),
+      kind,
+      Date.now(),
+      STOP_RECORD_TTL_S,
+      k.control,
+      '1',
+      k.stopPrefix,
+      taskId,
+    );
     if (!previous) throw this.#unknown(taskId);
     // Still in the queue: take it out, so it never starts (BullMQ refuses while an agent holds it).
-    if (previous === 'queued' && kind !== 'restart') await this.#endQueued(taskId, jobId, kind === 'kill' ? 'killed' : 'cancelled', kind);
+    if (previous === 'queued' && kind !== 'restart')
+      await this.#endQueued(taskId, jobId, kind === 'kill' ? 'killed' : 'cancelled', kind);
     return { task: await this.get(taskId), previous: previous as TaskState };
   }
 
-  async #endQueued(taskId: string, jobId: string, state: 'cancelled' | 'killed', reason: 'cancel' | 'kill' | 'stop-all'): Promise<boolean> {
+  async #endQueued(
+    taskId: string,
+    jobId: string,
+    state: 'cancelled' | 'killed',
+    reason: 'cancel' | 'kill' | 'stop-all',
+  ): Promise<boolean> {
     if ((await this.#queue.remove(jobId)) !== 1) return false;
     const now = Date.now();
     const message = `task ${taskId} was ${state} before it started`;
-    const outcome: TaskOutcome = { state, stopReason: reason, durationMs: 0, attempt: 1, error: { name: 'NotStarted', message, code: 'NOT_STARTED' } };
+    const outcome: TaskOutcome = {
+      state,
+      stopReason: reason,
+      durationMs: 0,
+      attempt: 1,
+      error: { name: 'NotStarted', message, code: 'NOT_STARTED' },
+    };
     const fields = { state, endedAt: String(now), stopReason: reason, outcome: JSON.stringify(encodeValue(outcome)) };
     const task = snapshotFromHash({ ...(await this.#redis.hgetall(this.#keys.task(taskId))), ...fields });
     const event = task ? encodeEvent({ type: 'TASK_COMPLETE', task }) : '';
-    return (await this.#redis.twFinishQueued(this.#keys.task(taskId), this.#keys.ended, this.#keys.stop(jobId), this.#keys.events, event, taskId, now, ...flatFields(fields))) === 1;
+    return (
+      (await this.#redis.twFinishQueued(
+        this.#keys.task(taskId),
+        this.#keys.ended,
+        this.#keys.stop(jobId),
+        this.#keys.events,
+        event,
+        taskId,
+        now,
+        ...flatFields(fields),
+      )) === 1
+    );
   }
 
   /**
@@ -291,23 +366,56 @@ export class ClusterClient extends EventEmitter<{ event: [DaemonEvent]; close: [
     try {
       await listener.subscribe(k.control);
       await this.#queue.pause();
-      const [agents, active] = await Promise.all([this.agents(), this.#read((await this.#redis.call('ZDIFF', '2', k.tasks, k.ended)) as string[])]);
+      const [agents, active] = await Promise.all([
+        this.agents(),
+        this.#read((await this.#redis.call('ZDIFF', '2', k.tasks, k.ended)) as string[]),
+      ]);
       // One round trip, in this order: a stop record for every unfinished job (an agent that misses the
       // publish, or takes a job later, finds it), the current stop for agents that reconnect, the publish.
-      const pipeline = this.#redis.pipeline() as unknown as ClusterScripts & { set: Redis['set']; publish: Redis['publish']; exec(): Promise<unknown> };
+      const pipeline = this.#redis.pipeline() as unknown as ClusterScripts & {
+        set: Redis['set'];
+        publish: Redis['publish'];
+        exec(): Promise<unknown>;
+      };
       const at = Date.now();
-      for (const task of active) void pipeline.twRequestStop(k.task(task.id), 'cancel', at, STOP_RECORD_TTL_S, k.control, '', k.stopPrefix, task.id);
+      for (const task of active)
+        void pipeline.twRequestStop(
+          k.task(task.id),
+          'cancel',
+          at,
+          STOP_RECORD_TTL_S,
+          k.control,
+          '',
+          k.stopPrefix,
+          task.id,
+        );
       void pipeline.set(`${k.base}:stop-all:current`, stopId, 'PX', options.timeoutMs ?? STOP_ALL_TIMEOUT_MS);
       void pipeline.publish(k.control, JSON.stringify({ type: 'stop-all', stopId, at }));
       await pipeline.exec();
       // Queued jobs come out of the queue, so they never start.
       const queued = active.filter((task) => task.state === 'queued' && task.jobId);
-      const ended = await Promise.all(queued.map((task) => this.#endQueued(task.id, task.jobId!, 'cancelled', 'stop-all')));
+      const ended = await Promise.all(
+        queued.map((task) => this.#endQueued(task.id, task.jobId!, 'cancelled', 'stop-all')),
+      );
       const notStarted = ended.filter(Boolean).length;
-      const missing = await this.#waitForReports(stopId, agents.map((agent) => agent.name), reports, options.timeoutMs ?? STOP_ALL_TIMEOUT_MS, (fn) => (wake = fn));
+      const missing = await this.#waitForReports(
+        stopId,
+        agents.map((agent) => agent.name),
+        reports,
+        options.timeoutMs ?? STOP_ALL_TIMEOUT_MS,
+        (fn) => (wake = fn),
+      );
       const all = Object.values(reports);
       const sum = (key: keyof AgentStopReport) => all.reduce((total, report) => total + report[key], 0);
-      return { cancelled: sum('cancelled'), killed: sum('killed'), finished: sum('finished'), notStarted, ms: performance.now() - startedAt, agents: reports, missing };
+      return {
+        cancelled: sum('cancelled'),
+        killed: sum('killed'),
+        finished: sum('finished'),
+        notStarted,
+        ms: performance.now() - startedAt,
+        agents: reports,
+        missing,
+      };
     } finally {
       await this.#redis.del(`${k.base}:stop-all:current`).catch(() => {});
       await this.#queue.resume().catch(() => {});
@@ -316,7 +424,13 @@ export class ClusterClient extends EventEmitter<{ event: [DaemonEvent]; close: [
   }
 
   /** Until every agent reported, died (its entry expired), or the deadline passed; returns the ones missing. */
-  async #waitForReports(stopId: string, agents: string[], reports: Record<string, AgentStopReport>, timeoutMs: number, onWake: (wake: () => void) => void): Promise<string[]> {
+  async #waitForReports(
+    stopId: string,
+    agents: string[],
+    reports: Record<string, AgentStopReport>,
+    timeoutMs: number,
+    onWake: (wake: () => void) => void,
+  ): Promise<string[]> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       // Reports published before we listened, or lost: the hash has them all.
@@ -371,10 +485,15 @@ export class ClusterClient extends EventEmitter<{ event: [DaemonEvent]; close: [
   }
 
   #unknown(taskId: string): ClusterError {
-    return new ClusterError('UNKNOWN_TASK', `no task ${taskId} in cluster queue ${this.queueName}: "taskwarden ls --all --cluster ${displayUrl(this.url)}" lists the known tasks`);
+    return new ClusterError(
+      'UNKNOWN_TASK',
+      `no task ${taskId} in cluster queue ${this.queueName}: "taskwarden ls --all --cluster ${displayUrl(this.url)}" lists the known tasks`,
+    );
   }
 }
 
 function defaultName(spec: TaskSpec): string {
-  return 'module' in spec && spec.module !== undefined ? basename(spec.module).replace(/\.[cm]?[jt]s$/, '') : basename((spec as { command: string }).command);
+  return 'module' in spec && spec.module !== undefined
+    ? basename(spec.module).replace(/\.[cm]?[jt]s$/, '')
+    : basename((spec as { command: string }).command);
 }

@@ -14,7 +14,9 @@ const MAX_RETRY_DELAY_MS = 500;
 
 export class ClusterUrlError extends Error {
   constructor(url: string, why: string) {
-    super(`"${url}" is not a Redis address (${why}): give redis://HOST:PORT, rediss://HOST:PORT for TLS, or unix:///path/to/redis.sock`);
+    super(
+      `"${url}" is not a Redis address (${why}): give redis://HOST:PORT, rediss://HOST:PORT for TLS, or unix:///path/to/redis.sock`,
+    );
     this.name = 'ClusterUrlError';
   }
 }
@@ -36,10 +38,12 @@ export function redisOptions(url: string, connectionName?: string): RedisOptions
     if (!parsed.pathname || parsed.pathname === '/') throw new ClusterUrlError(url, 'no socket path');
     return { ...common, path: decodeURIComponent(parsed.pathname) };
   }
-  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') throw new ClusterUrlError(url, `unknown scheme ${parsed.protocol}`);
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:')
+    throw new ClusterUrlError(url, `unknown scheme ${parsed.protocol}`);
   if (!parsed.hostname) throw new ClusterUrlError(url, 'no host');
   const db = parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : 0;
-  if (!Number.isInteger(db) || db < 0) throw new ClusterUrlError(url, `database "${parsed.pathname.slice(1)}" is not a number`);
+  if (!Number.isInteger(db) || db < 0)
+    throw new ClusterUrlError(url, `database "${parsed.pathname.slice(1)}" is not a number`);
   return {
     ...common,
     host: parsed.hostname.replace(/^\[|\]$/g, ''),

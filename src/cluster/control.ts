@@ -32,7 +32,11 @@ export const StopAllDoneMessageSchema = z.object({
   report: AgentStopReportSchema,
 });
 
-export const ControlMessageSchema = z.discriminatedUnion('type', [StopMessageSchema, StopAllMessageSchema, StopAllDoneMessageSchema]);
+export const ControlMessageSchema = z.discriminatedUnion('type', [
+  StopMessageSchema,
+  StopAllMessageSchema,
+  StopAllDoneMessageSchema,
+]);
 export type ControlMessage = z.output<typeof ControlMessageSchema>;
 
 /** A control message, or undefined for anything else (a newer client's message is ignored, not fatal). */

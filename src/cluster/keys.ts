@@ -22,29 +22,55 @@ export class ClusterKeys {
   }
 
   /** Counter behind task ids ("1", "2", …): one id per task across the cluster. */
-  get seq(): string { return `${this.base}:seq`; }
+  get seq(): string {
+    return `${this.base}:seq`;
+  }
   /** Hash: the cluster's record of a task (spec, state, host, attempt, progress, outcome). */
-  task(taskId: string): string { return `${this.base}:task:${taskId}`; }
+  task(taskId: string): string {
+    return `${this.base}:task:${taskId}`;
+  }
   /** Sorted set of every task id, by creation time. */
-  get tasks(): string { return `${this.base}:tasks`; }
+  get tasks(): string {
+    return `${this.base}:tasks`;
+  }
   /** Sorted set of finished task ids, by end time. */
-  get ended(): string { return `${this.base}:ended`; }
+  get ended(): string {
+    return `${this.base}:ended`;
+  }
   /** Hash: the durable stop record of a BullMQ job (kind, at). */
-  stop(jobId: string): string { return `${this.stopPrefix}${jobId}`; }
-  get stopPrefix(): string { return `${this.base}:stop:`; }
+  stop(jobId: string): string {
+    return `${this.stopPrefix}${jobId}`;
+  }
+  get stopPrefix(): string {
+    return `${this.base}:stop:`;
+  }
   /** Pub/sub: stop requests to the agents. */
-  get control(): string { return `${this.base}:control`; }
+  get control(): string {
+    return `${this.base}:control`;
+  }
   /** Pub/sub: task events from the agents and clients, for watchers. */
-  get events(): string { return `${this.base}:events`; }
+  get events(): string {
+    return `${this.base}:events`;
+  }
   /** Key with a TTL per live agent: `agent:<name>` holds its description. */
-  agent(name: string): string { return `${this.base}:agent:${name}`; }
+  agent(name: string): string {
+    return `${this.base}:agent:${name}`;
+  }
   /** Set of agent names ever seen (live ones also have their agent key). */
-  get agents(): string { return `${this.base}:agents`; }
+  get agents(): string {
+    return `${this.base}:agents`;
+  }
   /** Hash: agent name -> its report for one emergency stop. */
-  stopAllReports(stopId: string): string { return `${this.base}:stop-all:${stopId}`; }
+  stopAllReports(stopId: string): string {
+    return `${this.base}:stop-all:${stopId}`;
+  }
 
   /** BullMQ's lock key of a job: its value is the token of the worker that holds the job. */
-  lock(jobId: string): string { return `${BULL_PREFIX}:${this.queue}:${jobId}:lock`; }
+  lock(jobId: string): string {
+    return `${BULL_PREFIX}:${this.queue}:${jobId}:lock`;
+  }
   /** BullMQ's set of jobs the stalled checker is watching (an extended lock leaves it). */
-  get stalled(): string { return `${BULL_PREFIX}:${this.queue}:stalled`; }
+  get stalled(): string {
+    return `${BULL_PREFIX}:${this.queue}:stalled`;
+  }
 }

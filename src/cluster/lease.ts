@@ -49,7 +49,11 @@ export class Leases {
   /** The lock was taken by BullMQ's moveToActive, which ran after `lockedAtWallMs` (the job's processedOn, our clock). */
   add(jobId: string, token: string, lockedAtWallMs: number | undefined): void {
     const sinceLocked = lockedAtWallMs === undefined ? 0 : Math.max(0, Date.now() - lockedAtWallMs);
-    const lease: Lease = { token, validUntil: performance.now() - sinceLocked + this.#options.lockDurationMs, lost: false };
+    const lease: Lease = {
+      token,
+      validUntil: performance.now() - sinceLocked + this.#options.lockDurationMs,
+      lost: false,
+    };
     this.#leases.set(jobId, lease);
     this.#arm(jobId, lease);
   }
@@ -98,7 +102,14 @@ export class Leases {
   #arm(jobId: string, lease: Lease): void {
     clearTimeout(lease.guard);
     const inMs = Math.max(0, lease.validUntil - this.#marginMs - performance.now());
-    lease.guard = setTimeout(() => this.lose(jobId, `its lock could not be renewed for ${Math.round(this.#options.lockDurationMs - this.#marginMs)} ms (Redis unreachable?): stopped before the lock could expire`), inMs);
+    lease.guard = setTimeout(
+      () =>
+        this.lose(
+          jobId,
+          `its lock could not be renewed for ${Math.round(this.#options.lockDurationMs - this.#marginMs)} ms (Redis unreachable?): stopped before the lock could expire`,
+        ),
+      inMs,
+    );
   }
 
   /** One renewal of every held lock; renewals do not wait for each other (one may hang while Redis is away). */
@@ -110,7 +121,8 @@ export class Leases {
     this.#options.extend(ids, tokens).then(
       (failed) => {
         for (const id of ids) {
-          if (failed.includes(id)) this.lose(id, 'its lock holds another token now (the job was handed to another agent)');
+          if (failed.includes(id))
+            this.lose(id, 'its lock holds another token now (the job was handed to another agent)');
           else this.confirmed(id, sentAt);
         }
       },

@@ -5,7 +5,13 @@
  * in the protocol's tagged encoding, as everywhere else in taskwarden.
  */
 import { decodeValue, encodeValue, mapPayloadValues } from '../protocol/index.js';
-import { isTerminalState, type TaskOutcome, type TaskSnapshot, type TaskSpec, type TaskState } from '../supervisor/types.js';
+import {
+  isTerminalState,
+  type TaskOutcome,
+  type TaskSnapshot,
+  type TaskSpec,
+  type TaskState,
+} from '../supervisor/types.js';
 
 /** A task as the cluster sees it: a TaskSnapshot, plus where it runs and which BullMQ job carries it. */
 export interface ClusterTaskSnapshot extends TaskSnapshot {
@@ -18,11 +24,15 @@ export interface ClusterTaskSnapshot extends TaskSnapshot {
 /** The hash fields of a record; all strings, as Redis keeps them. */
 export type RecordHash = Record<string, string>;
 
-/** Fields that describe one attempt; cleared when the next attempt begins. */
-export const ATTEMPT_FIELDS = ['pid', 'progress', 'endedAt', 'outcome', 'stopReason'] as const;
-
 /** The fields of a new, queued task. `attempt` counts attempts that began: 0 until the first does. */
-export function newRecordFields(task: { id: string; name: string; kind: 'module' | 'command'; spec: TaskSpec; createdAt: number; jobId: string }): RecordHash {
+export function newRecordFields(task: {
+  id: string;
+  name: string;
+  kind: 'module' | 'command';
+  spec: TaskSpec;
+  createdAt: number;
+  jobId: string;
+}): RecordHash {
   return {
     id: task.id,
     name: task.name,
@@ -69,7 +79,8 @@ export function snapshotFromHash(hash: RecordHash): ClusterTaskSnapshot | undefi
   if (hash.endedAt && isTerminalState(state)) snapshot.endedAt = Number(hash.endedAt);
   if (hash.progress) snapshot.progress = JSON.parse(hash.progress) as TaskSnapshot['progress'];
   if (hash.stopReason) snapshot.stopReason = hash.stopReason as TaskSnapshot['stopReason'];
-  if (hash.outcome && isTerminalState(state)) snapshot.outcome = decodeValue(JSON.parse(hash.outcome), 'outcome') as TaskOutcome;
+  if (hash.outcome && isTerminalState(state))
+    snapshot.outcome = decodeValue(JSON.parse(hash.outcome), 'outcome') as TaskOutcome;
   return snapshot;
 }
 

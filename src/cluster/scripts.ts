@@ -120,11 +120,59 @@ return jobId
 `;
 
 export interface ClusterScripts {
-  twBegin(lock: string, stalled: string, task: string, stop: string, ended: string, token: string, lockDurationMs: number, jobId: string, host: string, now: number, taskId: string): Promise<[number, string | number]>;
-  twUpdate(lock: string, task: string, token: string, channel: string, message: string, ...fields: string[]): Promise<number>;
-  twFinish(lock: string, task: string, ended: string, stop: string, token: string, channel: string, message: string, taskId: string, endedAt: number, ...fields: string[]): Promise<number>;
-  twRequestStop(task: string, kind: StopKind, at: number, ttlSeconds: number, channel: string, publish: '1' | '', stopPrefix: string, taskId: string): Promise<[string, string, string]>;
-  twFinishQueued(task: string, ended: string, stop: string, channel: string, message: string, taskId: string, endedAt: number, ...fields: string[]): Promise<number>;
+  twBegin(
+    lock: string,
+    stalled: string,
+    task: string,
+    stop: string,
+    ended: string,
+    token: string,
+    lockDurationMs: number,
+    jobId: string,
+    host: string,
+    now: number,
+    taskId: string,
+  ): Promise<[number, string | number]>;
+  twUpdate(
+    lock: string,
+    task: string,
+    token: string,
+    channel: string,
+    message: string,
+    ...fields: string[]
+  ): Promise<number>;
+  twFinish(
+    lock: string,
+    task: string,
+    ended: string,
+    stop: string,
+    token: string,
+    channel: string,
+    message: string,
+    taskId: string,
+    endedAt: number,
+    ...fields: string[]
+  ): Promise<number>;
+  twRequestStop(
+    task: string,
+    kind: StopKind,
+    at: number,
+    ttlSeconds: number,
+    channel: string,
+    publish: '1' | '',
+    stopPrefix: string,
+    taskId: string,
+  ): Promise<[string, string, string]>;
+  twFinishQueued(
+    task: string,
+    ended: string,
+    stop: string,
+    channel: string,
+    message: string,
+    taskId: string,
+    endedAt: number,
+    ...fields: string[]
+  ): Promise<number>;
   twRequeueFinished(task: string, ended: string, taskId: string): Promise<string>;
 }
 

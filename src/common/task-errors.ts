@@ -46,7 +46,11 @@ export function taskError(code: TaskErrorCode, message: string): TaskError {
 }
 
 /** `error` with `code` set, to be thrown (and become a TaskError through toTaskError where it is caught). */
-export function withCode<E extends Error>(code: TaskErrorCode, error: E, extra: { stack?: string | undefined } = {}): E & { code: TaskErrorCode } {
+export function withCode<E extends Error>(
+  code: TaskErrorCode,
+  error: E,
+  extra: { stack?: string | undefined } = {},
+): E & { code: TaskErrorCode } {
   return Object.assign(error, { code }, 'stack' in extra ? { stack: extra.stack } : {});
 }
 
@@ -55,7 +59,12 @@ export function toTaskError(error: unknown, code?: TaskErrorCode): TaskError {
   if (error instanceof Error) {
     const errno = (error as NodeJS.ErrnoException).code;
     const resolvedCode = code ?? (typeof errno === 'string' ? errno : undefined);
-    return { name: error.name, message: error.message, ...(error.stack ? { stack: error.stack } : {}), ...(resolvedCode ? { code: resolvedCode } : {}) };
+    return {
+      name: error.name,
+      message: error.message,
+      ...(error.stack ? { stack: error.stack } : {}),
+      ...(resolvedCode ? { code: resolvedCode } : {}),
+    };
   }
   return { name: 'Error', message: `non-Error thrown: ${safeString(error)}`, ...(code ? { code } : {}) };
 }

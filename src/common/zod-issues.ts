@@ -46,7 +46,9 @@ export function formatIssues(prefix: string, issues: readonly z.core.$ZodIssue[]
     const field = issuePath('', path).replace(/^\./, '');
     return field === '' ? prefix : `${prefix} "${field}"`;
   };
-  const shown = issues.slice(0, max).map((issue) => `${where(issue.path)}: ${truncate(issueMessage(issue), MAX_ISSUE_MESSAGE)}`);
+  const shown = issues
+    .slice(0, max)
+    .map((issue) => `${where(issue.path)}: ${truncate(issueMessage(issue), MAX_ISSUE_MESSAGE)}`);
   const more = issues.length > max ? ` (+${issues.length - max} more)` : '';
   return shown.join('; ') + more;
 }

@@ -37,7 +37,10 @@ export async function startBackgroundDaemon(options: BackgroundOptions): Promise
   // Never through a symlink, never into a file another user owns.
   const fd = openPrivateFile(logPath, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
   const logStart = fstatSync(fd).size;
-  const entryOptions = { home: options.home, ...(options.supervisorOptions ? { supervisorOptions: options.supervisorOptions } : {}) };
+  const entryOptions = {
+    home: options.home,
+    ...(options.supervisorOptions ? { supervisorOptions: options.supervisorOptions } : {}),
+  };
   const child = spawn(process.execPath, [DAEMON_ENTRY_PATH, JSON.stringify(entryOptions)], {
     detached: true,
     stdio: ['ignore', fd, fd],
@@ -54,11 +57,15 @@ export async function startBackgroundDaemon(options: BackgroundOptions): Promise
     // It exited: either it failed, or another daemon won the race (the probe then answers).
     if (exited !== undefined) {
       if (await options.probe()) return { pid: undefined };
-      throw new Error(`the taskwarden daemon for ${options.home} did not start (exit code ${exited}): ${logTail(logPath, logStart)}`);
+      throw new Error(
+        `the taskwarden daemon for ${options.home} did not start (exit code ${exited}): ${logTail(logPath, logStart)}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, delay));
   }
-  throw new Error(`the taskwarden daemon for ${options.home} did not answer within ${options.timeoutMs ?? 15_000} ms; see ${logPath}`);
+  throw new Error(
+    `the taskwarden daemon for ${options.home} did not answer within ${options.timeoutMs ?? 15_000} ms; see ${logPath}`,
+  );
 }
 
 function rotateLog(path: string): void {

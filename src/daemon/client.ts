@@ -125,14 +125,22 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
     } catch (error) {
       if (!isNoDaemon(error)) throw error;
       if (options.autostart === false) {
-        throw Object.assign(new Error(`no taskwarden daemon serves ${home}: start one with "taskwarden daemon --home ${home}"`), { code: 'NO_DAEMON' });
+        throw Object.assign(
+          new Error(`no taskwarden daemon serves ${home}: start one with "taskwarden daemon --home ${home}"`),
+          { code: 'NO_DAEMON' },
+        );
       }
     }
-    const probe = () => DaemonClient.#open(path, { ...options, clientName: 'taskwarden-probe' }, timeoutMs).then((c) => (c.close(), true), () => false);
+    const probe = () =>
+      DaemonClient.#open(path, { ...options, clientName: 'taskwarden-probe' }, timeoutMs).then(
+        (c) => (c.close(), true),
+        () => false,
+      );
     const started = await startBackgroundDaemon({ home, probe, timeoutMs: Math.max(timeoutMs, 15_000) });
     const client = await DaemonClient.#open(path, options, timeoutMs);
     // pid undefined: another front end's daemon won the race; this one started nothing that runs.
-    if (started.pid !== undefined && started.pid === client.welcome.daemonPid) client.#autostarted = { pid: started.pid, home };
+    if (started.pid !== undefined && started.pid === client.welcome.daemonPid)
+      client.#autostarted = { pid: started.pid, home };
     return client;
   }
 
@@ -140,7 +148,10 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
     checkSocketOwner(path);
     const socket = await connectSocket(path, timeoutMs);
     const client = new DaemonClient(socket);
-    const timer = setTimeout(() => client.#closeWith(new Error(`the daemon at ${path} did not answer HELLO within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => client.#closeWith(new Error(`the daemon at ${path} did not answer HELLO within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     try {
       const tagged = (options.values ?? 'tagged') === 'tagged';
       const welcome = await client.request('HELLO', {
@@ -178,7 +189,9 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
     super();
     this.#socket = socket;
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('error', (error) => this.#closeWith(new Error(`connection to the taskwarden daemon failed: ${error.message}`)));
+    socket.on('error', (error) =>
+      this.#closeWith(new Error(`connection to the taskwarden daemon failed: ${error.message}`)),
+    );
     socket.on('close', () => this.#closeWith(new Error('the taskwarden daemon closed the connection')));
   }
 
@@ -239,13 +252,22 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
   /** TASK_REQUEST's input in the tagged encoding (throws a TypeError for a value that is not structured-clonable). */
   #encodeRequest(type: RequestType, payload: object): object {
     const spec = (payload as { spec?: { input?: unknown } }).spec;
-    if (type !== 'TASK_REQUEST' || !this.#tagged || typeof spec !== 'object' || spec === null || spec.input === undefined) return payload;
+    if (
+      type !== 'TASK_REQUEST' ||
+      !this.#tagged ||
+      typeof spec !== 'object' ||
+      spec === null ||
+      spec.input === undefined
+    )
+      return payload;
     return { ...payload, spec: { ...spec, input: encodeValue(spec.input) } };
   }
 
   /** Task values in a reply or event, decoded (tagged connections only): the same shape, other values. */
   #decode<P extends object>(payload: P): P {
-    return this.#tagged ? (mapPayloadValues(payload as Record<string, unknown>, (value, field) => decodeValue(value, field)) as P) : payload;
+    return this.#tagged
+      ? (mapPayloadValues(payload as Record<string, unknown>, (value, field) => decodeValue(value, field)) as P)
+      : payload;
   }
 
   #closeWith(error: Error | undefined): void {
@@ -270,7 +292,8 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
     const parsed = parseDaemonMessage(line);
     if (!parsed.ok) {
       const { id, code, message } = parsed.error;
-      if (typeof id === 'number') this.#settle(id, undefined, new DaemonError(code, `invalid reply from the daemon: ${message}`));
+      if (typeof id === 'number')
+        this.#settle(id, undefined, new DaemonError(code, `invalid reply from the daemon: ${message}`));
       return;
     }
     this.#onMessage(parsed.message);
@@ -286,14 +309,21 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
       }
       case 'ERROR':
         // id null: a line the daemon could not read (e.g. over the size limit); no request to answer.
-        if (typeof message.id === 'number') this.#settle(message.id, undefined, new DaemonError(message.code, message.message, this.#pending.get(message.id)?.type));
+        if (typeof message.id === 'number')
+          this.#settle(
+            message.id,
+            undefined,
+            new DaemonError(message.code, message.message, this.#pending.get(message.id)?.type),
+          );
         return;
       case 'SNAPSHOT': {
         const waiter = this.#snapshotWaiters.shift();
         try {
           waiter?.resolve(this.#decode({ tasks: message.tasks }).tasks);
         } catch (error) {
-          waiter?.reject(new DaemonError('BAD_MESSAGE', `invalid SNAPSHOT from the daemon: ${(error as Error).message}`));
+          waiter?.reject(
+            new DaemonError('BAD_MESSAGE', `invalid SNAPSHOT from the daemon: ${(error as Error).message}`),
+          );
         }
         return;
       }
@@ -317,8 +347,14 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
   #onReply(id: number, type: 'ACK' | 'WELCOME', payload: object): void {
     const pending = this.#pending.get(id);
     if (!pending) return;
-    const invalid = (message: string) => this.#settle(id, undefined, new DaemonError('BAD_MESSAGE', `invalid reply from the daemon to ${pending.type}: ${message}`, pending.type));
-    if ((type === 'WELCOME') !== (pending.type === 'HELLO')) return invalid(`expected ${pending.type === 'HELLO' ? 'WELCOME' : 'ACK'}, got ${type}`);
+    const invalid = (message: string) =>
+      this.#settle(
+        id,
+        undefined,
+        new DaemonError('BAD_MESSAGE', `invalid reply from the daemon to ${pending.type}: ${message}`, pending.type),
+      );
+    if ((type === 'WELCOME') !== (pending.type === 'HELLO'))
+      return invalid(`expected ${pending.type === 'HELLO' ? 'WELCOME' : 'ACK'}, got ${type}`);
     const checked = parseReply(pending.type, payload, id);
     if (!checked.ok) return invalid(checked.error.message);
     let decoded: object;
@@ -354,7 +390,9 @@ function checkSocketOwner(path: string): void {
   }
   const me = process.geteuid?.();
   if (!stat.isSocket()) {
-    throw new Error(`refusing to connect to ${path}: it is not a socket${stat.isSymbolicLink() ? ' but a symlink' : ''}; remove it, or use another state directory (--home)`);
+    throw new Error(
+      `refusing to connect to ${path}: it is not a socket${stat.isSymbolicLink() ? ' but a symlink' : ''}; remove it, or use another state directory (--home)`,
+    );
   }
   if (me !== undefined && stat.uid !== me) {
     throw new Error(

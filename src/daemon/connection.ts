@@ -91,7 +91,9 @@ export class Connection {
       const reason = error instanceof MessageTooLargeError ? error.message : `cannot encode: ${String(error)}`;
       this.#hooks.log(`client ${this.id}: ${reason}`);
       if (typeof id !== 'string' && typeof id !== 'number') return false;
-      line = encodeMessage(errorReply(id, 'INTERNAL', `the reply could not be sent (${reason}); ask for less (e.g. LOGS tailBytes)`));
+      line = encodeMessage(
+        errorReply(id, 'INTERNAL', `the reply could not be sent (${reason}); ask for less (e.g. LOGS tailBytes)`),
+      );
     }
     return this.sendLine(line);
   }
@@ -100,7 +102,9 @@ export class Connection {
   sendLine(line: string): boolean {
     if (this.#closed || this.#socket.destroyed || !this.#socket.writable) return false;
     if (this.#socket.writableLength > this.#maxBufferedBytes) {
-      this.#hooks.log(`client ${this.id}${this.clientName ? ` (${this.clientName})` : ''} dropped: ${this.#socket.writableLength} bytes unread (it stopped reading)`);
+      this.#hooks.log(
+        `client ${this.id}${this.clientName ? ` (${this.clientName})` : ''} dropped: ${this.#socket.writableLength} bytes unread (it stopped reading)`,
+      );
       this.destroy();
       return false;
     }
@@ -183,7 +187,13 @@ export class Connection {
 
   #handle(item: DecodedItem): void {
     if (item.kind === 'overflow') {
-      this.send(errorReply(null, 'LINE_TOO_LONG', `a line exceeded ${item.maxBytes} bytes and was discarded; split the work into smaller messages`));
+      this.send(
+        errorReply(
+          null,
+          'LINE_TOO_LONG',
+          `a line exceeded ${item.maxBytes} bytes and was discarded; split the work into smaller messages`,
+        ),
+      );
       return;
     }
     const parsed = parseRequest(item.line);
@@ -199,7 +209,8 @@ export class Connection {
   #onEnd(): void {
     // A half-written last line cannot be a valid message: dropped, never parsed.
     const { unterminatedBytes } = this.#decoder.end();
-    if (unterminatedBytes > 0) this.#hooks.log(`client ${this.id} left in the middle of a message (${unterminatedBytes} bytes dropped)`);
+    if (unterminatedBytes > 0)
+      this.#hooks.log(`client ${this.id} left in the middle of a message (${unterminatedBytes} bytes dropped)`);
     this.#peerEnded = true;
     this.#endWhenDone();
   }

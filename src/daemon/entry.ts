@@ -15,14 +15,20 @@ interface EntryOptions {
 function parseOptions(text: string | undefined): EntryOptions {
   const options = JSON.parse(text ?? 'null') as unknown;
   if (typeof options !== 'object' || options === null || typeof (options as EntryOptions).home !== 'string') {
-    throw new TypeError(`expected one JSON argument {"home": "<state directory>", "supervisorOptions": {...}}, got ${String(text)}`);
+    throw new TypeError(
+      `expected one JSON argument {"home": "<state directory>", "supervisorOptions": {...}}, got ${String(text)}`,
+    );
   }
   return options as EntryOptions;
 }
 
 try {
   const { home, supervisorOptions } = parseOptions(process.argv[2]);
-  process.exitCode = await runDaemonCommand({ home, foreground: true, ...(supervisorOptions ? { supervisorOptions } : {}) });
+  process.exitCode = await runDaemonCommand({
+    home,
+    foreground: true,
+    ...(supervisorOptions ? { supervisorOptions } : {}),
+  });
 } catch (error) {
   process.stderr.write(`taskwarden daemon: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exitCode = 1;

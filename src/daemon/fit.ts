@@ -26,7 +26,8 @@ const MAX_LOG_LINE_CHARS = Math.floor(MAX_LINE_BYTES / 4);
 
 /** The encoded line for an event, slimmed if needed; undefined (and logged) if it cannot be made to fit. */
 export function fitEvent(message: DaemonMessage, log: (message: string) => void): string | undefined {
-  if (message.type === 'TASK_STATUS' || message.type === 'TASK_COMPLETE') message = { ...message, task: abridgeEnv(message.task) };
+  if (message.type === 'TASK_STATUS' || message.type === 'TASK_COMPLETE')
+    message = { ...message, task: abridgeEnv(message.task) };
   const encoded = tryEncode(message);
   if (encoded !== undefined) return encoded;
   const slim = slimMessage(message);
@@ -42,15 +43,21 @@ export function fitTasks(tasks: TaskSnapshot[]): TaskSnapshot[] {
   let kept = tasks.map(slimTask);
   while (!fits(kept)) {
     const finished = kept.filter((t) => isTerminalState(t.state)).sort((a, b) => (a.endedAt ?? 0) - (b.endedAt ?? 0));
-    const drop = new Set(finished.length > 0 ? finished.slice(0, Math.ceil(finished.length / 2)) : kept.slice(Math.floor(kept.length / 2)));
+    const drop = new Set(
+      finished.length > 0 ? finished.slice(0, Math.ceil(finished.length / 2)) : kept.slice(Math.floor(kept.length / 2)),
+    );
     kept = kept.filter((t) => !drop.has(t));
   }
   return kept;
 }
 
 export function slimTask(task: TaskSnapshot): TaskSnapshot {
-  const spec = 'input' in task.spec && tooLarge(task.spec.input) ? { ...task.spec, input: omitted(task.spec.input) } : task.spec;
-  const outcome = task.outcome && tooLarge(task.outcome.result) ? { ...task.outcome, result: omitted(task.outcome.result) } : task.outcome;
+  const spec =
+    'input' in task.spec && tooLarge(task.spec.input) ? { ...task.spec, input: omitted(task.spec.input) } : task.spec;
+  const outcome =
+    task.outcome && tooLarge(task.outcome.result)
+      ? { ...task.outcome, result: omitted(task.outcome.result) }
+      : task.outcome;
   return { ...task, spec, ...(outcome ? { outcome } : {}) };
 }
 
@@ -65,14 +72,18 @@ export function abridgeEnv(task: TaskSnapshot): TaskSnapshot {
 }
 
 function slimMessage(message: DaemonMessage): DaemonMessage | undefined {
-  if (message.type === 'TASK_STATUS' || message.type === 'TASK_COMPLETE') return { ...message, task: slimTask(message.task) };
+  if (message.type === 'TASK_STATUS' || message.type === 'TASK_COMPLETE')
+    return { ...message, task: slimTask(message.task) };
   if (message.type === 'TASK_LOG') return { ...message, log: cutLine(message.log) };
   return undefined;
 }
 
 function cutLine(log: LogLine): LogLine {
   if (log.line.length <= MAX_LOG_LINE_CHARS) return log;
-  return { ...log, line: `${log.line.slice(0, MAX_LOG_LINE_CHARS)}... [${log.line.length - MAX_LOG_LINE_CHARS} characters cut]` };
+  return {
+    ...log,
+    line: `${log.line.slice(0, MAX_LOG_LINE_CHARS)}... [${log.line.length - MAX_LOG_LINE_CHARS} characters cut]`,
+  };
 }
 
 function tooLarge(value: unknown): boolean {

@@ -60,7 +60,11 @@ export interface HandlerContext {
 
 type AfterReply = (fn: () => void) => void;
 /** Answers with what protocol/replies.ts says a request of type T is answered with. */
-type Handler<T extends RequestType> = (request: RequestOf<T>, connection: Connection, afterReply: AfterReply) => ResponseOf<T> | Promise<ResponseOf<T>>;
+type Handler<T extends RequestType> = (
+  request: RequestOf<T>,
+  connection: Connection,
+  afterReply: AfterReply,
+) => ResponseOf<T> | Promise<ResponseOf<T>>;
 export type Handlers = { [K in RequestType]: Handler<K> };
 
 /** How many finished tasks LIST with includeFinished takes from the journal. */
@@ -95,13 +99,22 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       return {};
     },
     SHUTDOWN: (_request, connection, afterReply) => {
-      afterReply(() => ctx.shutdown(`SHUTDOWN from client ${connection.id}${connection.clientName ? ` (${connection.clientName})` : ''}`));
+      afterReply(() =>
+        ctx.shutdown(
+          `SHUTDOWN from client ${connection.id}${connection.clientName ? ` (${connection.clientName})` : ''}`,
+        ),
+      );
       return {};
     },
   };
 }
 
-function hello(ctx: HandlerContext, request: RequestOf<'HELLO'>, connection: Connection, afterReply: AfterReply): ResponseOf<'HELLO'> {
+function hello(
+  ctx: HandlerContext,
+  request: RequestOf<'HELLO'>,
+  connection: Connection,
+  afterReply: AfterReply,
+): ResponseOf<'HELLO'> {
   if (request.version !== PROTOCOL_VERSION) {
     afterReply(() => connection.end());
     throw new RequestError(
@@ -167,24 +180,38 @@ function taskRequest(ctx: HandlerContext, spec: TaskSpec): ResponseOf<'TASK_REQU
 /** The daemon's working directory is not the client's: relative paths would resolve somewhere unexpected. */
 function checkPaths(spec: TaskSpec): void {
   if (spec.cwd !== undefined && !isAbsolute(spec.cwd)) {
-    throw new RequestError('BAD_MESSAGE', `TASK_REQUEST.spec.cwd: must be an absolute path, got ${JSON.stringify(spec.cwd)}`);
+    throw new RequestError(
+      'BAD_MESSAGE',
+      `TASK_REQUEST.spec.cwd: must be an absolute path, got ${JSON.stringify(spec.cwd)}`,
+    );
   }
   const path = 'module' in spec && spec.module !== undefined ? spec.module : (spec as { command: string }).command;
-  const relative = 'module' in spec && spec.module !== undefined ? !isAbsolute(path) : path.includes('/') && !isAbsolute(path);
+  const relative =
+    'module' in spec && spec.module !== undefined ? !isAbsolute(path) : path.includes('/') && !isAbsolute(path);
   if (relative && spec.cwd === undefined) {
     const field = 'module' in spec && spec.module !== undefined ? 'module' : 'command';
-    throw new RequestError('BAD_MESSAGE', `TASK_REQUEST.spec.${field}: the relative path ${JSON.stringify(path)} needs spec.cwd (an absolute directory), or make it absolute`);
+    throw new RequestError(
+      'BAD_MESSAGE',
+      `TASK_REQUEST.spec.${field}: the relative path ${JSON.stringify(path)} needs spec.cwd (an absolute directory), or make it absolute`,
+    );
   }
   // A program given by its path is checked now: "not executable" is said to the client, not found at start.
   if (!('module' in spec && spec.module !== undefined) && path.includes('/')) {
-    const problem = programProblem(isAbsolute(path) ? path : join(spec.cwd!, path), path, spec.env?.PATH ?? process.env.PATH);
+    const problem = programProblem(
+      isAbsolute(path) ? path : join(spec.cwd!, path),
+      path,
+      spec.env?.PATH ?? process.env.PATH,
+    );
     if (problem) throw new RequestError('BAD_MESSAGE', `TASK_REQUEST.spec.command: ${problem}`);
   }
 }
 
 function refuseWhenShuttingDown(ctx: HandlerContext, what: string): void {
   if (ctx.isShuttingDown()) {
-    throw new RequestError('SHUTTING_DOWN', `the daemon is shutting down and ${what}; try again in a moment (the next command starts a new daemon)`);
+    throw new RequestError(
+      'SHUTTING_DOWN',
+      `the daemon is shutting down and ${what}; try again in a moment (the next command starts a new daemon)`,
+    );
   }
 }
 
@@ -214,9 +241,14 @@ function restartFromJournal(ctx: HandlerContext, taskId: string): ResponseOf<'TA
   if (!known) throw unknownTask(ctx, taskId);
   // Recovery leaves no journaled task active without a daemon; never start a second copy of one.
   if (!isTerminalState(known.state)) {
-    throw new RequestError('UNKNOWN_TASK', `task ${taskId} is recorded as ${known.state} but this daemon does not hold it; restart the daemon ("taskwarden shutdown"), whose recovery settles it, then try again`);
+    throw new RequestError(
+      'UNKNOWN_TASK',
+      `task ${taskId} is recorded as ${known.state} but this daemon does not hold it; restart the daemon ("taskwarden shutdown"), whose recovery settles it, then try again`,
+    );
   }
-  const task = ctx.sup.start(known.spec, { id: taskId, attempt: known.attempt + 1, createdAt: known.createdAt }).snapshot();
+  const task = ctx.sup
+    .start(known.spec, { id: taskId, attempt: known.attempt + 1, createdAt: known.createdAt })
+    .snapshot();
   ctx.onTaskResumed(task, known.state);
   return { task: abridgeEnv(task), previous: known.state };
 }
@@ -225,7 +257,12 @@ function restartFromJournal(ctx: HandlerContext, taskId: string): ResponseOf<'TA
  * `previous` is the task's state before this request: a client tells "this request
  * stopped it" (a queued task ends `cancelled` at once) from "it had already ended".
  */
-function operate(ctx: HandlerContext, taskId: string, done: string, op: (id: string) => void): ResponseOf<'TASK_CANCEL' | 'TASK_KILL' | 'TASK_RESTART'> {
+function operate(
+  ctx: HandlerContext,
+  taskId: string,
+  done: string,
+  op: (id: string) => void,
+): ResponseOf<'TASK_CANCEL' | 'TASK_KILL' | 'TASK_RESTART'> {
   const handle = ctx.sup.get(taskId);
   if (!handle) throw unknownTask(ctx, taskId, done);
   const previous = handle.state;
@@ -238,7 +275,8 @@ function pausing(op: () => void): void {
   try {
     op();
   } catch (error) {
-    if ((error as { code?: unknown }).code === 'NOT_PAUSABLE') throw new RequestError('NOT_PAUSABLE', (error as Error).message);
+    if ((error as { code?: unknown }).code === 'NOT_PAUSABLE')
+      throw new RequestError('NOT_PAUSABLE', (error as Error).message);
     throw error;
   }
 }
@@ -259,7 +297,8 @@ function list(ctx: HandlerContext, includeFinished: boolean): TaskSnapshot[] {
   const live = ctx.sup.list();
   if (!includeFinished) return live.filter((task) => !isTerminalState(task.state));
   const byId = new Map<string, TaskSnapshot>();
-  for (const task of ctx.journal.listTasks({ includeFinished: true, limit: LIST_JOURNAL_LIMIT })) byId.set(task.id, task);
+  for (const task of ctx.journal.listTasks({ includeFinished: true, limit: LIST_JOURNAL_LIMIT }))
+    byId.set(task.id, task);
   // Live snapshots carry what the journal does not (usage, stall): they win.
   for (const task of live) byId.set(task.id, task);
   return [...byId.values()].sort((a, b) => a.createdAt - b.createdAt || compareIds(a.id, b.id));

@@ -52,7 +52,8 @@ interface Held extends WriteOptions {
 }
 
 /** SQLite result codes and errno codes of failures that can end without the daemon doing anything. */
-const TRANSIENT = /^(SQLITE_(FULL|IOERR|READONLY|CANTOPEN|BUSY|LOCKED|PROTOCOL|NOMEM)|E(NOSPC|ROFS|IO|DQUOT|ACCES|PERM|AGAIN|BUSY|MFILE|NFILE|NOMEM))/;
+const TRANSIENT =
+  /^(SQLITE_(FULL|IOERR|READONLY|CANTOPEN|BUSY|LOCKED|PROTOCOL|NOMEM)|E(NOSPC|ROFS|IO|DQUOT|ACCES|PERM|AGAIN|BUSY|MFILE|NFILE|NOMEM))/;
 
 export class JournalWriter {
   readonly #log: (message: string) => void;
@@ -78,7 +79,13 @@ export class JournalWriter {
   health(): JournalHealth {
     const failing = this.#failing;
     return failing
-      ? { writable: false, failingSince: failing.since, cause: failing.cause, message: failing.message, held: this.#held.length }
+      ? {
+          writable: false,
+          failingSince: failing.since,
+          cause: failing.cause,
+          message: failing.message,
+          held: this.#held.length,
+        }
       : { writable: true, held: this.#held.length };
   }
 

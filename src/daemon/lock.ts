@@ -30,7 +30,9 @@ export class DaemonRunningError extends Error {
     readonly pid: number | undefined,
     readonly home: string,
   ) {
-    super(`a taskwarden daemon${pid === undefined ? '' : ` (pid ${pid})`} already serves ${home}: use it, or stop it with "taskwarden shutdown --home ${home}"`);
+    super(
+      `a taskwarden daemon${pid === undefined ? '' : ` (pid ${pid})`} already serves ${home}: use it, or stop it with "taskwarden shutdown --home ${home}"`,
+    );
     this.name = 'DaemonRunningError';
   }
 }
@@ -43,7 +45,10 @@ export interface DaemonLock {
 /** Takes the lock of home for this process, or throws DaemonRunningError naming the live owner. */
 export function acquireLock(home: string): DaemonLock {
   const path = join(home, LOCK_FILE);
-  const content = JSON.stringify({ pid: process.pid, startTime: readProcStat(process.pid)?.startTime ?? null } satisfies LockOwner);
+  const content = JSON.stringify({
+    pid: process.pid,
+    startTime: readProcStat(process.pid)?.startTime ?? null,
+  } satisfies LockOwner);
   for (let tries = 0; tries < 5; tries++) {
     if (tryLink(path, content)) return { path, release: () => unlinkIfContent(path, content) };
     const existing = readIfExists(path);

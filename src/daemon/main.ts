@@ -25,7 +25,11 @@ export async function runDaemonCommand(options: DaemonCommandOptions): Promise<n
 
 async function runForeground(options: DaemonCommandOptions, out: (line: string) => void): Promise<number> {
   try {
-    const daemon = await startDaemon({ home: options.home, supervisorOptions: options.supervisorOptions, handleSignals: true });
+    const daemon = await startDaemon({
+      home: options.home,
+      supervisorOptions: options.supervisorOptions,
+      handleSignals: true,
+    });
     const stopAlongside = await options.alongside?.(daemon).catch(async (error: unknown) => {
       await daemon.close();
       throw error;
@@ -41,15 +45,24 @@ async function runForeground(options: DaemonCommandOptions, out: (line: string) 
 
 async function runBackground(options: DaemonCommandOptions, out: (line: string) => void): Promise<number> {
   const home = resolveHome({ home: options.home });
-  const existing = await DaemonClient.connect({ home, autostart: false, clientName: 'taskwarden-cli' }).catch(() => undefined);
+  const existing = await DaemonClient.connect({ home, autostart: false, clientName: 'taskwarden-cli' }).catch(
+    () => undefined,
+  );
   if (existing) {
     out(`a taskwarden daemon (pid ${existing.welcome.daemonPid}) already serves ${home}`);
     existing.close();
     return 0;
   }
   const probe = () =>
-    DaemonClient.connect({ home, autostart: false, clientName: 'taskwarden-probe' }).then((c) => (c.close(), true), () => false);
-  await startBackgroundDaemon({ home, probe, ...(options.supervisorOptions ? { supervisorOptions: options.supervisorOptions } : {}) });
+    DaemonClient.connect({ home, autostart: false, clientName: 'taskwarden-probe' }).then(
+      (c) => (c.close(), true),
+      () => false,
+    );
+  await startBackgroundDaemon({
+    home,
+    probe,
+    ...(options.supervisorOptions ? { supervisorOptions: options.supervisorOptions } : {}),
+  });
   const client = await DaemonClient.connect({ home, autostart: false, clientName: 'taskwarden-cli' });
   out(`taskwarden daemon (pid ${client.welcome.daemonPid}) serves ${home}`);
   client.close();

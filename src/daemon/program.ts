@@ -34,7 +34,11 @@ const BY_EXTENSION: Record<string, string> = {
  * it (`shown`); undefined when it can. `envPath` is the PATH an interpreter line's `/usr/bin/env
  * NAME` is looked up in.
  */
-export function programProblem(path: string, shown: string = path, envPath: string | undefined = process.env.PATH): string | undefined {
+export function programProblem(
+  path: string,
+  shown: string = path,
+  envPath: string | undefined = process.env.PATH,
+): string | undefined {
   let stat: Stats;
   try {
     stat = statSync(path);
@@ -47,7 +51,8 @@ export function programProblem(path: string, shown: string = path, envPath: stri
   if (stat.isDirectory()) return `${shown} is a directory, not a program`;
   if (!stat.isFile()) return `${shown} is not a regular file (it is ${kindOf(stat)}), so it cannot be run as a program`;
   const head = readHead(path);
-  const shebang = head !== undefined && head.subarray(0, 2).toString('latin1') === '#!' ? parseShebang(head) : undefined;
+  const shebang =
+    head !== undefined && head.subarray(0, 2).toString('latin1') === '#!' ? parseShebang(head) : undefined;
   const interpreter = shebang?.program ?? BY_EXTENSION[extname(path)];
   const withInterpreter = `taskwarden run -- ${interpreter ?? '<interpreter>'} ${shellWord(shown)}`;
   if (!isExecutableFile(path)) {
@@ -96,7 +101,11 @@ function readHead(path: string): Buffer | undefined {
 /** "#!/usr/bin/env -S python3 -u" -> path /usr/bin/env, program python3 (through env). */
 function parseShebang(head: Buffer): { path: string; program: string | undefined; viaEnv: boolean } {
   const end = head.indexOf(0x0a);
-  const line = head.subarray(2, end < 0 ? head.length : end).toString('utf8').replace(/\r$/, '').trim();
+  const line = head
+    .subarray(2, end < 0 ? head.length : end)
+    .toString('utf8')
+    .replace(/\r$/, '')
+    .trim();
   const [path = '', ...args] = line.split(/[ \t]+/).filter(Boolean);
   const viaEnv = basename(path) === 'env';
   if (!viaEnv) return { path, program: basename(path) || undefined, viaEnv };

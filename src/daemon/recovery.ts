@@ -48,7 +48,14 @@ export interface RecoveryDeps {
 }
 
 export function recover({ journal, start, log, mark, cgroups }: RecoveryDeps): RecoveryReport {
-  const report: RecoveryReport = { interrupted: [], requeued: [], killedGroups: [], killedMarked: [], killedCgroups: [], spared: [] };
+  const report: RecoveryReport = {
+    interrupted: [],
+    requeued: [],
+    killedGroups: [],
+    killedMarked: [],
+    killedCgroups: [],
+    spared: [],
+  };
   const unfinishedTasks = journal.unfinished();
   // Read before anything is re-queued: this daemon's own processes never carry a dead attempt's value.
   const marked = mark && unfinishedTasks.length > 0 ? mark.findAll() : new Map<string, Array<{ pid: number }>>();
@@ -82,13 +89,20 @@ export function recover({ journal, start, log, mark, cgroups }: RecoveryDeps): R
   return report;
 }
 
-function requeue(unfinished: UnfinishedTask, start: RecoveryDeps['start'], journal: Journal, log: RecoveryDeps['log']): boolean {
+function requeue(
+  unfinished: UnfinishedTask,
+  start: RecoveryDeps['start'],
+  journal: Journal,
+  log: RecoveryDeps['log'],
+): boolean {
   const { task } = unfinished;
   try {
     journal.recordTask(start(task.spec, task.id));
     return true;
   } catch (error) {
-    log(`recovery: queued task ${task.id} could not be re-queued (${error instanceof Error ? error.message : String(error)}); marking it interrupted`);
+    log(
+      `recovery: queued task ${task.id} could not be re-queued (${error instanceof Error ? error.message : String(error)}); marking it interrupted`,
+    );
     return false;
   }
 }

@@ -21,7 +21,17 @@
  *
  * Without geteuid (not a POSIX platform) the owner checks are skipped.
  */
-import { chmodSync, closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readlinkSync, type Stats } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readlinkSync,
+  type Stats,
+} from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 
 const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
@@ -71,7 +81,8 @@ function writableBy(mode: number): string | undefined {
 export function ensurePrivateDir(dir: string, role = 'state directory'): void {
   const target = resolve(dir);
   const me = euid();
-  const refuse = (why: string) => new UnsafePathError(`taskwarden refuses the ${role} ${target}: ${why}; ${WHAT_TO_DO}`);
+  const refuse = (why: string) =>
+    new UnsafePathError(`taskwarden refuses the ${role} ${target}: ${why}; ${WHAT_TO_DO}`);
   const pending = target.split('/').filter(Boolean);
   let real = '/';
   let symlinks = 0;
@@ -89,7 +100,8 @@ export function ensurePrivateDir(dir: string, role = 'state directory'): void {
       stat = makeDir(next); // someone who raced us is caught by the checks below
     }
     if (stat.isSymbolicLink()) {
-      if (me !== undefined && stat.uid !== me && stat.uid !== 0) throw refuse(`${next} is a symlink owned by uid ${stat.uid}, who could point it elsewhere`);
+      if (me !== undefined && stat.uid !== me && stat.uid !== 0)
+        throw refuse(`${next} is a symlink owned by uid ${stat.uid}, who could point it elsewhere`);
       if (++symlinks > MAX_SYMLINKS) throw refuse('too many levels of symlinks');
       const link = readlinkSync(next);
       if (isAbsolute(link)) real = '/';
@@ -106,18 +118,22 @@ export function ensurePrivateDir(dir: string, role = 'state directory'): void {
 /** A directory above the state directory: its owner could swap what is in it. */
 function checkParent(path: string, stat: Stats, me: number | undefined, refuse: (why: string) => Error): void {
   if (me === undefined) return;
-  if (stat.uid !== me && stat.uid !== 0) throw refuse(`its parent ${path} is owned by uid ${stat.uid}, who could replace what is in it`);
+  if (stat.uid !== me && stat.uid !== 0)
+    throw refuse(`its parent ${path} is owned by uid ${stat.uid}, who could replace what is in it`);
   const writer = writableBy(stat.mode);
   // Sticky (/tmp): others can add entries but not rename or remove ours.
-  if (writer && !(stat.mode & S_ISVTX)) throw refuse(`its parent ${path} is writable by ${writer} (mode ${octal(stat.mode)}) and not sticky`);
+  if (writer && !(stat.mode & S_ISVTX))
+    throw refuse(`its parent ${path} is writable by ${writer} (mode ${octal(stat.mode)}) and not sticky`);
 }
 
 function checkOwnDir(path: string, me: number | undefined, refuse: (why: string) => Error, subject: string): void {
   const stat = lstatSync(path);
   if (me === undefined) return;
-  if (stat.uid !== me) throw refuse(`${subject} is owned by uid ${stat.uid}, not by you (uid ${me}), so its owner can plant files in it`);
+  if (stat.uid !== me)
+    throw refuse(`${subject} is owned by uid ${stat.uid}, not by you (uid ${me}), so its owner can plant files in it`);
   const writer = writableBy(stat.mode);
-  if (writer) throw refuse(`${subject} is writable by ${writer} (mode ${octal(stat.mode)}), who could plant files in it`);
+  if (writer)
+    throw refuse(`${subject} is writable by ${writer} (mode ${octal(stat.mode)}), who could plant files in it`);
 }
 
 /**
@@ -148,7 +164,8 @@ function makeDir(path: string): Stats {
 export function ensurePrivateSubdir(path: string): void {
   const stat = lstatIfExists(path) ?? makeDir(path);
   const me = euid();
-  const refuse = (why: string) => new UnsafePathError(`taskwarden refuses ${path}: ${why}; remove it (taskwarden creates it again)`);
+  const refuse = (why: string) =>
+    new UnsafePathError(`taskwarden refuses ${path}: ${why}; remove it (taskwarden creates it again)`);
   if (stat.isSymbolicLink()) throw refuse('it is a symlink, and taskwarden follows none in its state directory');
   if (!stat.isDirectory()) throw refuse('it is not a directory');
   if (me !== undefined && stat.uid !== me) throw refuse(`it is owned by uid ${stat.uid}, not by you (uid ${me})`);
@@ -168,7 +185,8 @@ export function openPrivateFile(path: string, flags: number, mode = 0o600): numb
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     // ELOOP: a symlink under O_NOFOLLOW. ENXIO: a FIFO nobody reads, opened for writing.
-    if (code === 'ELOOP' || (code === 'ENXIO' && lstatIfExists(path)?.isFIFO())) throw unsafeFile(path, lstatIfExists(path));
+    if (code === 'ELOOP' || (code === 'ENXIO' && lstatIfExists(path)?.isFIFO()))
+      throw unsafeFile(path, lstatIfExists(path));
     throw error;
   }
   try {
@@ -198,7 +216,8 @@ function unsafeFile(path: string, stat: Stats | undefined): UnsafePathError {
   const me = euid();
   let why = 'it is not a regular file';
   if (stat?.isSymbolicLink()) why = 'it is a symlink, and taskwarden follows none in its state directory';
-  else if (stat?.isFile() && me !== undefined && stat.uid !== me) why = `it is owned by uid ${stat.uid}, not by you (uid ${me})`;
+  else if (stat?.isFile() && me !== undefined && stat.uid !== me)
+    why = `it is owned by uid ${stat.uid}, not by you (uid ${me})`;
   return new UnsafePathError(`taskwarden refuses ${path}: ${why}; remove it, or use another state directory (--home)`);
 }
 

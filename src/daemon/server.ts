@@ -19,7 +19,16 @@ import net from 'node:net';
 import { Journal, LogStore, type LogStoreOptions } from '../journal/index.js';
 import { readProcStat } from '../process/proc.js';
 import { LineageMark } from '../process/lineage.js';
-import { PROTOCOL_VERSION, ack, errorReply, type DaemonHealth, type DaemonMessage, type Request, type RequestType, type ResponseOf } from '../protocol/index.js';
+import {
+  PROTOCOL_VERSION,
+  ack,
+  errorReply,
+  type DaemonHealth,
+  type DaemonMessage,
+  type Request,
+  type RequestType,
+  type ResponseOf,
+} from '../protocol/index.js';
 import { MAX_TIMER_MS, MAX_TIMER_TEXT } from '../supervisor/limits.js';
 import type { SupervisorOptions } from '../supervisor/options.js';
 import { Supervisor } from '../supervisor/supervisor.js';
@@ -80,8 +89,13 @@ const FITTED_REPLIES: ReadonlySet<string> = new Set(['LIST', 'GET', 'HISTORY']);
 
 export async function startDaemon(options: DaemonOptions = {}): Promise<DaemonHandle> {
   const progressInterval = options.progressJournalIntervalMs;
-  if (progressInterval !== undefined && (typeof progressInterval !== 'number' || !(progressInterval >= 0) || progressInterval > MAX_TIMER_MS)) {
-    throw new TypeError(`daemon option progressJournalIntervalMs must be a number of milliseconds from 0 to ${MAX_TIMER_TEXT}, got ${String(progressInterval)}`);
+  if (
+    progressInterval !== undefined &&
+    (typeof progressInterval !== 'number' || !(progressInterval >= 0) || progressInterval > MAX_TIMER_MS)
+  ) {
+    throw new TypeError(
+      `daemon option progressJournalIntervalMs must be a number of milliseconds from 0 to ${MAX_TIMER_TEXT}, got ${String(progressInterval)}`,
+    );
   }
   const home = resolveHome({ home: options.home });
   const path = socketPath(home);
@@ -97,7 +111,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<DaemonHa
     throw error;
   }
   if (options.handleSignals) daemon.handleSignals();
-  log(`taskwarden daemon (pid ${process.pid}) serves ${home} on ${path}; tasks run at ${daemon.priorityMechanism}, held by ${daemon.containment}`);
+  log(
+    `taskwarden daemon (pid ${process.pid}) serves ${home} on ${path}; tasks run at ${daemon.priorityMechanism}, held by ${daemon.containment}`,
+  );
   const d = daemon;
   return {
     pid: process.pid,
@@ -142,14 +158,20 @@ class Daemon {
     this.#maxClientBuffer = options.maxClientBufferBytes ?? DEFAULT_MAX_CLIENT_BUFFER;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     this.#journal = Journal.open(home);
-    this.#writer = new JournalWriter({ log, onChange: () => this.#healthChanged(), retryMinMs: options.journalRetryMs });
+    this.#writer = new JournalWriter({
+      log,
+      onChange: () => this.#healthChanged(),
+      retryMinMs: options.journalRetryMs,
+    });
     this.#logs = new LogStore(home, {
       onError: (error) => {
         log(`task logs: writes failing, their lines are dropped until writing works again: ${error.message}`);
         this.#healthChanged();
       },
       onRecover: ({ since, droppedLines, error }) => {
-        log(`task logs: writable again; ${droppedLines} line(s) dropped since ${new Date(since).toISOString()} (${errorCode(error)})`);
+        log(
+          `task logs: writable again; ${droppedLines} line(s) dropped since ${new Date(since).toISOString()} (${errorCode(error)})`,
+        );
         this.#healthChanged();
       },
       ...options.logStoreOptions,
@@ -161,7 +183,10 @@ class Daemon {
     this.#sup = new Supervisor({ lineageToken, ...options.supervisorOptions, nextId: () => journal.nextTaskId() });
     this.#progress = new ProgressJournal(options.progressJournalIntervalMs ?? 500, (id, attempt, progress) => {
       const at = Date.now();
-      this.#journalWrite(() => journal.recordProgress(id, attempt, progress, at), { taskId: id, coalesce: `progress:${attempt}` });
+      this.#journalWrite(() => journal.recordProgress(id, attempt, progress, at), {
+        taskId: id,
+        coalesce: `progress:${attempt}`,
+      });
     });
     this.#sup.on('event', (event) => this.#onSupervisorEvent(event));
     const layout = this.#sup.containment.layout;
@@ -240,7 +265,9 @@ class Daemon {
     this.#log(`shutting down (${reason}): stopping every task`);
     try {
       const result = await this.#sup.shutdown();
-      this.#log(`stopped: ${result.cancelled} cancelled, ${result.killed} killed, ${result.notStarted} never started, in ${Math.round(result.ms)} ms`);
+      this.#log(
+        `stopped: ${result.cancelled} cancelled, ${result.killed} killed, ${result.notStarted} never started, in ${Math.round(result.ms)} ms`,
+      );
     } catch (error) {
       this.#log(`stopping tasks failed: ${String(error)}`);
     }
@@ -248,7 +275,9 @@ class Daemon {
     const lost = this.#writer.close();
     if (lost > 0) {
       const { cause, message } = this.#writer.health();
-      this.#log(`${lost} journal write(s) could not be made before shutdown (${cause}: ${message}); the journal misses them, and the next daemon's recovery settles their tasks`);
+      this.#log(
+        `${lost} journal write(s) could not be made before shutdown (${cause}: ${message}); the journal misses them, and the next daemon's recovery settles their tasks`,
+      );
     }
     this.#logs.close();
     this.#journal.close();
@@ -295,7 +324,10 @@ class Daemon {
     };
     try {
       if (request.type !== 'HELLO' && !connection.hello) {
-        throw new RequestError('BAD_MESSAGE', `send HELLO with protocol version ${PROTOCOL_VERSION} before ${request.type}`);
+        throw new RequestError(
+          'BAD_MESSAGE',
+          `send HELLO with protocol version ${PROTOCOL_VERSION} before ${request.type}`,
+        );
       }
       const result = this.#handlers[request.type](request as never, connection, (fn) => after.push(fn));
       if (result instanceof Promise) {
@@ -366,7 +398,9 @@ class Daemon {
   #onTaskResumed(task: TaskSnapshot, previous: TaskState): void {
     this.#attempts.set(task.id, task.attempt);
     const at = Date.now();
-    this.#journalWrite(() => this.#journal.recordTransition(task, previous, { restartedFromJournal: true }, at), { taskId: task.id });
+    this.#journalWrite(() => this.#journal.recordTransition(task, previous, { restartedFromJournal: true }, at), {
+      taskId: task.id,
+    });
     this.#broadcast({ type: 'TASK_STATUS', task, previous });
   }
 
@@ -387,7 +421,9 @@ class Daemon {
           return this.#broadcast({ type: 'TASK_USAGE', taskId: event.taskId, usage: event.usage });
       }
     } catch (error) {
-      this.#log(`handling a supervisor ${event.type} event failed: ${error instanceof Error ? error.stack : String(error)}`);
+      this.#log(
+        `handling a supervisor ${event.type} event failed: ${error instanceof Error ? error.stack : String(error)}`,
+      );
     }
   }
 
@@ -442,7 +478,9 @@ class Daemon {
         : {
             writable: false,
             ...(logs.failingSince !== undefined ? { failingSince: logs.failingSince } : {}),
-            ...(logs.error ? { cause: errorCode(logs.error).slice(0, 200), message: logs.error.message.slice(0, 2000) } : {}),
+            ...(logs.error
+              ? { cause: errorCode(logs.error).slice(0, 200), message: logs.error.message.slice(0, 2000) }
+              : {}),
             droppedLines: logs.droppedLines,
           },
     };
@@ -458,7 +496,8 @@ class Daemon {
     if (this.#subscribers.size === 0) return;
     const lines = new Map<ValueMode, string | undefined>();
     for (const connection of this.#subscribers) {
-      if (!lines.has(connection.values)) lines.set(connection.values, fitEvent(wireEvent(message, connection.values), this.#log));
+      if (!lines.has(connection.values))
+        lines.set(connection.values, fitEvent(wireEvent(message, connection.values), this.#log));
       const line = lines.get(connection.values);
       if (line !== undefined) connection.sendLine(line);
     }

@@ -2,9 +2,4 @@
 export { Journal, JOURNAL_FILE } from './journal.js';
 export type { AttemptRecord, TransitionRecord, UnfinishedTask } from './types.js';
 export { SCHEMA_VERSION } from './schema.js';
-export {
-  LogStore,
-  LOGS_DIR,
-  type LogStoreOptions,
-  type StoredLogLine,
-} from './logs.js';
+export { LogStore, LOGS_DIR, type LogStoreOptions, type StoredLogLine } from './logs.js';

@@ -94,7 +94,9 @@ export class Journal {
       return new Journal(path, db);
     } catch (error) {
       db?.close();
-      throw new Error(`cannot open the journal ${path}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new Error(`cannot open the journal ${path}: ${error instanceof Error ? error.message : String(error)}`, {
+        cause: error,
+      });
     }
   }
 
@@ -123,7 +125,9 @@ export class Journal {
       return new Journal(path, db);
     } catch (error) {
       db?.close();
-      throw new Error(`cannot read the journal ${path}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new Error(`cannot read the journal ${path}: ${error instanceof Error ? error.message : String(error)}`, {
+        cause: error,
+      });
     }
   }
 
@@ -163,7 +167,12 @@ export class Journal {
    * A transition to attempt N also closes earlier attempts left active (a
    * restart killed them): they become 'killed' with stop reason 'restart'.
    */
-  recordTransition(snapshot: TaskSnapshot, previousState: TaskState | null, detail?: Record<string, unknown>, at: number = Date.now()): void {
+  recordTransition(
+    snapshot: TaskSnapshot,
+    previousState: TaskState | null,
+    detail?: Record<string, unknown>,
+    at: number = Date.now(),
+  ): void {
     this.#noteId(snapshot.id);
     this.#tx(() => {
       if (this.#stmt.insertTask.run(taskParams(snapshot, at)).changes === 0) {
@@ -182,12 +191,21 @@ export class Journal {
   }
 
   /** The process of an attempt, for recovery's "same process?" check. Returns false when the task is unknown. */
-  recordSpawn(taskId: string, attempt: number, pid: number, procStartTime: number | null, at: number = Date.now()): boolean {
+  recordSpawn(
+    taskId: string,
+    attempt: number,
+    pid: number,
+    procStartTime: number | null,
+    at: number = Date.now(),
+  ): boolean {
     return this.#stmt.upsertSpawn.run({ taskId, attempt, pid, procStartTime, at }).changes > 0;
   }
 
   listTasks(options: ListOptions = {}): TaskSnapshot[] {
-    const params = { all: options.includeFinished ? 1 : 0, limit: options.limit === undefined ? -1 : sqlLimit(options.limit) };
+    const params = {
+      all: options.includeFinished ? 1 : 0,
+      limit: options.limit === undefined ? -1 : sqlLimit(options.limit),
+    };
     return (this.#stmt.listTasks.all(params) as SnapshotRow[]).map(snapshotFromRow).reverse();
   }
 
@@ -225,7 +243,10 @@ export class Journal {
       const row = this.#stmt.getTask.get({ id: taskId }) as SnapshotRow | undefined;
       if (!row || isTerminalState(row.state)) return undefined;
       const at = Date.now();
-      const error = taskError('INTERRUPTED', detail.message ?? 'the daemon running this task exited before the task finished');
+      const error = taskError(
+        'INTERRUPTED',
+        detail.message ?? 'the daemon running this task exited before the task finished',
+      );
       if (row.attempt >= 1) this.#stmt.interruptAttempt.run({ taskId, attempt: row.attempt, at, error: toJson(error) });
       this.#stmt.interruptTask.run({ taskId, at });
       this.#stmt.insertTransition.run({
@@ -270,7 +291,12 @@ export class Journal {
     this.#stmt.upsertAttempt.run(attemptParams(snapshot, at));
   }
 
-  #appendTransition(snapshot: TaskSnapshot, from: TaskState | null, at: number, extra: Record<string, unknown> | undefined): void {
+  #appendTransition(
+    snapshot: TaskSnapshot,
+    from: TaskState | null,
+    at: number,
+    extra: Record<string, unknown> | undefined,
+  ): void {
     const detail = { ...transitionDetail(snapshot), ...extra };
     this.#stmt.insertTransition.run({
       taskId: snapshot.id,
@@ -366,7 +392,8 @@ function taskParams(snapshot: TaskSnapshot, at: number): Record<string, unknown>
 
 function attemptParams(snapshot: TaskSnapshot, at: number): Record<string, unknown> {
   // The outcome belongs to this attempt only if it says so (a restarted task may still carry the old one).
-  const outcome: TaskOutcome | undefined = snapshot.outcome?.attempt === snapshot.attempt ? snapshot.outcome : undefined;
+  const outcome: TaskOutcome | undefined =
+    snapshot.outcome?.attempt === snapshot.attempt ? snapshot.outcome : undefined;
   const terminal = isTerminalState(snapshot.state);
   const hasProcess = PROCESS_STATES.has(snapshot.state);
   return {
@@ -400,7 +427,8 @@ function transitionDetail(snapshot: TaskSnapshot): Record<string, unknown> {
     if (outcome.exitCode !== undefined) detail.exitCode = outcome.exitCode;
     if (outcome.signal !== undefined) detail.signal = outcome.signal;
     if (outcome.escalated !== undefined) detail.escalated = outcome.escalated;
-    if (outcome.error) detail.error = { name: outcome.error.name, message: outcome.error.message, code: outcome.error.code };
+    if (outcome.error)
+      detail.error = { name: outcome.error.name, message: outcome.error.message, code: outcome.error.code };
   }
   return detail;
 }

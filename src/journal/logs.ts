@@ -23,7 +23,19 @@
  * coalesces and drops events, misses renames on some file systems and does not
  * work on network mounts; a poll of an open descriptor is cheap and always right.
  */
-import { closeSync, constants, fchmodSync, fstatSync, lstatSync, readFileSync, readSync, readdirSync, renameSync, truncateSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fstatSync,
+  lstatSync,
+  readFileSync,
+  readSync,
+  readdirSync,
+  renameSync,
+  truncateSync,
+  writeSync,
+} from 'node:fs';
 import { basename, join } from 'node:path';
 import { ensurePrivateDir, ensurePrivateSubdir, openPrivateFile } from '../daemon/safe-fs.js';
 import type { LogLine } from '../supervisor/types.js';
@@ -139,7 +151,9 @@ export class LogStore {
 
   health(): LogStoreHealth {
     const failing = this.#failing;
-    return failing ? { writable: false, failingSince: failing.since, error: failing.error, droppedLines: failing.droppedLines } : { writable: true, droppedLines: 0 };
+    return failing
+      ? { writable: false, failingSince: failing.since, error: failing.error, droppedLines: failing.droppedLines }
+      : { writable: true, droppedLines: 0 };
   }
 
   /** Path of an attempt's current log file (`.1` next to it holds the older half). */
@@ -231,7 +245,12 @@ export class LogStore {
    * throw (an exception goes to onError and the rest of that read is skipped).
    * A follower that falls more than half the cap behind misses what was rotated away.
    */
-  follow(taskId: string, attempt: number, onLine: (line: StoredLogLine) => void, options: FollowOptions = {}): () => void {
+  follow(
+    taskId: string,
+    attempt: number,
+    onLine: (line: StoredLogLine) => void,
+    options: FollowOptions = {},
+  ): () => void {
     const follower = new Follower(this.pathOf(taskId, attempt), onLine, options, options.onError ?? this.#onError);
     return () => follower.stop();
   }
@@ -346,7 +365,11 @@ export class LogStore {
       const aside = `${old}.orphaned-${at}`;
       try {
         renameSync(old, aside);
-        this.#onError(new Error(`${old} was left by an earlier task with the same id and attempt (was the journal emptied or replaced?); moved to ${aside} so two runs never share a log`));
+        this.#onError(
+          new Error(
+            `${old} was left by an earlier task with the same id and attempt (was the journal emptied or replaced?); moved to ${aside} so two runs never share a log`,
+          ),
+        );
       } catch (error) {
         this.#onError(asError(error));
       }
@@ -528,7 +551,7 @@ function readIfExists(path: string): Buffer {
 }
 
 function writeAll(fd: number, data: Buffer): void {
-  for (let offset = 0; offset < data.length; ) offset += writeSync(fd, data, offset);
+  for (let offset = 0; offset < data.length;) offset += writeSync(fd, data, offset);
 }
 
 function asError(error: unknown): Error {

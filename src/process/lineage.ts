@@ -38,7 +38,8 @@ export class LineageMark {
   readonly name: string;
 
   constructor(token: string = randomBytes(8).toString('hex')) {
-    if (!TOKEN_PATTERN.test(token)) throw new TypeError(`a lineage token must be 1-64 letters, digits or _, got ${JSON.stringify(token)}`);
+    if (!TOKEN_PATTERN.test(token))
+      throw new TypeError(`a lineage token must be 1-64 letters, digits or _, got ${JSON.stringify(token)}`);
     this.name = PREFIX + token;
   }
 

@@ -24,7 +24,8 @@ export class LineSplitter {
     }
     text = text.slice(start);
     if (text.length > this.maxLineBytes) {
-      if (!this.#truncated) this.onLine(`${text.slice(0, this.maxLineBytes)} …[line cut at ${this.maxLineBytes} bytes]`);
+      if (!this.#truncated)
+        this.onLine(`${text.slice(0, this.maxLineBytes)} …[line cut at ${this.maxLineBytes} bytes]`);
       this.#truncated = true;
       text = '';
     }

@@ -162,10 +162,14 @@ export class OrphanGuard {
   }
 
   #spawn(): void {
-    const child = spawn('/bin/sh', ['-c', GUARD_SCRIPT, 'taskwarden-guard', this.#registry?.path ?? '', this.#markName, ...this.#cgroupArgs], {
-      detached: true,
-      stdio: ['pipe', 'ignore', 'ignore'],
-    });
+    const child = spawn(
+      '/bin/sh',
+      ['-c', GUARD_SCRIPT, 'taskwarden-guard', this.#registry?.path ?? '', this.#markName, ...this.#cgroupArgs],
+      {
+        detached: true,
+        stdio: ['pipe', 'ignore', 'ignore'],
+      },
+    );
     child.unref();
     // The guard must not keep the supervisor's event loop alive.
     (child.stdin as unknown as { unref?: () => void })?.unref?.();

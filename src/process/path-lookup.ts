@@ -8,7 +8,11 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 
 /** The program's absolute path, or undefined when there is none to run. */
-export function findProgram(command: string, pathVariable: string | undefined, cwd: string = process.cwd()): string | undefined {
+export function findProgram(
+  command: string,
+  pathVariable: string | undefined,
+  cwd: string = process.cwd(),
+): string | undefined {
   if (command.includes('/')) {
     const path = isAbsolute(command) ? command : resolve(cwd, command);
     return isExecutableFile(path) ? path : undefined;

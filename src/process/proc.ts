@@ -33,7 +33,9 @@ export const HAS_PROC = (() => {
 function getconf(name: string, fallback: number): number {
   if (!HAS_PROC) return fallback;
   try {
-    const value = Number(execFileSync('getconf', [name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+    const value = Number(
+      execFileSync('getconf', [name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(),
+    );
     return Number.isFinite(value) && value > 0 ? value : fallback;
   } catch {
     return fallback;

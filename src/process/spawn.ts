@@ -29,7 +29,12 @@ export interface RunnerSpawnOptions {
 /** A runner process hosts one module task; it says 'ready' when it can take one. */
 export function spawnRunner(options: RunnerSpawnOptions): ChildProcess {
   const { cgroup } = options;
-  const [file, args] = withPriority(options.priority, process.execPath, [...runnerExecArgv(), RUNNER_HOST_PATH], cgroup);
+  const [file, args] = withPriority(
+    options.priority,
+    process.execPath,
+    [...runnerExecArgv(), RUNNER_HOST_PATH],
+    cgroup,
+  );
   const child = spawn(file, args, {
     detached: true,
     cwd: options.cwd,
@@ -88,7 +93,8 @@ export function spawnCommand(options: CommandSpawnOptions): ChildProcess {
 
 /** The session's autogroup share, where priority is not the task cgroup's business. */
 function applyAutogroup(child: ChildProcess, priority: CpuPriority, cgroup: TaskCgroup | undefined): void {
-  if (child.pid !== undefined && priority.nice > 0 && !cgroup?.hasCpuControl) setAutogroupNice(child.pid, priority.nice);
+  if (child.pid !== undefined && priority.nice > 0 && !cgroup?.hasCpuControl)
+    setAutogroupNice(child.pid, priority.nice);
 }
 
 /** The lineage mark as an environment entry (see lineage.ts). */
@@ -103,11 +109,17 @@ function markEnv(mark: [string, string] | undefined): Record<string, string> {
  * value and a policy are per thread). The session's autogroup is set after spawn (spawn.ts's
  * callers): it covers the whole session at once.
  */
-function withPriority(priority: CpuPriority, file: string, args: readonly string[], cgroup?: TaskCgroup): [string, string[]] {
+function withPriority(
+  priority: CpuPriority,
+  file: string,
+  args: readonly string[],
+  cgroup?: TaskCgroup,
+): [string, string[]] {
   // The task's cgroup carries the priority (cpu.idle or a weight): nothing per process.
   if (cgroup?.hasCpuControl) return [file, [...args]];
   if (usesSchedIdle(priority)) return [CHRT_BINARY!, ['--idle', '0', file, ...args]];
-  if (priority.nice > 0 && NICE_BINARY) return [NICE_BINARY, ['-n', String(Math.min(19, priority.nice)), file, ...args]];
+  if (priority.nice > 0 && NICE_BINARY)
+    return [NICE_BINARY, ['-n', String(Math.min(19, priority.nice)), file, ...args]];
   return [file, [...args]];
 }
 
@@ -115,7 +127,11 @@ function withPriority(priority: CpuPriority, file: string, args: readonly string
  * Finds a command the way execvp would, so that "command not found" is a clear error of the
  * task rather than an exit code 127 from nice(1) or chrt(1).
  */
-export function resolveCommand(command: string, env: Record<string, string | undefined>, cwd: string): string | undefined {
+export function resolveCommand(
+  command: string,
+  env: Record<string, string | undefined>,
+  cwd: string,
+): string | undefined {
   return findProgram(command, env.PATH, cwd);
 }
 

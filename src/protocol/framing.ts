@@ -52,7 +52,10 @@ export class LineDecoder {
 
   /** Feed the next chunk; returns the lines (and overflows) it completes, in order. */
   push(chunk: Uint8Array | string): DecodedItem[] {
-    const buffer = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const buffer =
+      typeof chunk === 'string'
+        ? Buffer.from(chunk, 'utf8')
+        : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     const items: DecodedItem[] = [];
     let start = 0;
     while (start < buffer.length) {

@@ -83,7 +83,11 @@ export const TaskResumeSchema = z.object({ type: z.literal('TASK_RESUME'), id, t
 export const StopAllSchema = z.object({ type: z.literal('STOP_ALL'), id });
 export const ListSchema = z.object({ type: z.literal('LIST'), id, includeFinished: z.boolean().optional() });
 export const GetSchema = z.object({ type: z.literal('GET'), id, taskId: TaskIdSchema });
-export const HistorySchema = z.object({ type: z.literal('HISTORY'), id, limit: z.number().int().min(1).max(10_000).optional() });
+export const HistorySchema = z.object({
+  type: z.literal('HISTORY'),
+  id,
+  limit: z.number().int().min(1).max(10_000).optional(),
+});
 export const LogsSchema = z.object({
   type: z.literal('LOGS'),
   id,
@@ -147,7 +151,11 @@ export const TaskStatusSchema = z.object({
   /** The state before this change, when the event is a transition. */
   previous: TaskStateSchema.optional(),
 });
-export const TaskProgressSchema = z.object({ type: z.literal('TASK_PROGRESS'), taskId: TaskIdSchema, progress: ProgressSchema });
+export const TaskProgressSchema = z.object({
+  type: z.literal('TASK_PROGRESS'),
+  taskId: TaskIdSchema,
+  progress: ProgressSchema,
+});
 export const TaskCompleteSchema = z.object({
   type: z.literal('TASK_COMPLETE'),
   task: TaskSnapshotSchema.refine((task) => isTerminalState(task.state), {
@@ -155,10 +163,18 @@ export const TaskCompleteSchema = z.object({
     path: ['state'],
   }),
 });
-export const TaskStallSchema = z.object({ type: z.literal('TASK_STALL'), taskId: TaskIdSchema, stall: StallInfoSchema });
+export const TaskStallSchema = z.object({
+  type: z.literal('TASK_STALL'),
+  taskId: TaskIdSchema,
+  stall: StallInfoSchema,
+});
 export const TaskLogSchema = z.object({ type: z.literal('TASK_LOG'), log: LogLineSchema });
 /** Resource samples (SupervisorEvent 'usage'); optional for clients to use. */
-export const TaskUsageSchema = z.object({ type: z.literal('TASK_USAGE'), taskId: TaskIdSchema, usage: ResourceUsageSchema });
+export const TaskUsageSchema = z.object({
+  type: z.literal('TASK_USAGE'),
+  taskId: TaskIdSchema,
+  usage: ResourceUsageSchema,
+});
 /** To subscribers whenever the daemon's health changes (journal or task log writes start or stop failing). */
 export const DaemonHealthEventSchema = z.object({ type: z.literal('DAEMON_HEALTH'), health: DaemonHealthSchema });
 /** Sent after the ACK of SUBSCRIBE: every task the daemon knows, so a client starts from a full picture. */
@@ -179,7 +195,9 @@ export const DAEMON_MESSAGE_SCHEMAS = {
 } as const;
 
 export type DaemonMessageType = keyof typeof DAEMON_MESSAGE_SCHEMAS;
-export type DaemonMessage = { [K in DaemonMessageType]: z.output<(typeof DAEMON_MESSAGE_SCHEMAS)[K]> }[DaemonMessageType];
+export type DaemonMessage = {
+  [K in DaemonMessageType]: z.output<(typeof DAEMON_MESSAGE_SCHEMAS)[K]>;
+}[DaemonMessageType];
 export type DaemonMessageOf<T extends DaemonMessageType> = Extract<DaemonMessage, { type: T }>;
 export type Ack = DaemonMessageOf<'ACK'>;
 export type ErrorReply = DaemonMessageOf<'ERROR'>;

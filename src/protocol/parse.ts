@@ -48,7 +48,11 @@ export function parseDaemonMessage(line: string): DaemonMessageParseResult {
  * Checks the payload of an ACK (WELCOME for HELLO) against what a request of `type` is answered
  * with (replies.ts); `id` is the request's, kept in the error.
  */
-export function parseReply<T extends RequestType>(type: T, payload: unknown, id: RequestId | null = null): ReplyParseResult<T> {
+export function parseReply<T extends RequestType>(
+  type: T,
+  payload: unknown,
+  id: RequestId | null = null,
+): ReplyParseResult<T> {
   try {
     const schema: z.ZodType = REPLY_SCHEMAS[type];
     const parsed = schema.safeParse(payload, PARSE_OPTIONS);
@@ -56,7 +60,11 @@ export function parseReply<T extends RequestType>(type: T, payload: unknown, id:
     // The schema of T made it: its output type is ResponseOf<T>.
     return { ok: true, reply: parsed.data as ResponseOf<T> };
   } catch (error) {
-    return failure(id, 'INTERNAL', `could not check the ${type} reply: ${error instanceof Error ? error.message : String(error)}`);
+    return failure(
+      id,
+      'INTERNAL',
+      `could not check the ${type} reply: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
 }
 
@@ -69,13 +77,21 @@ function parseLine(line: string, schemas: SchemaMap): { ok: true; value: unknown
     if (!json.ok) return failure(null, 'BAD_JSON', json.message);
     const value = json.value;
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      return failure(null, 'BAD_MESSAGE', `expected a JSON object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`);
+      return failure(
+        null,
+        'BAD_MESSAGE',
+        `expected a JSON object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`,
+      );
     }
     const record = value as Record<string, unknown>;
     id = recoverId(record);
     const type = record.type;
     if (typeof type !== 'string') {
-      return failure(id, 'BAD_MESSAGE', type === undefined ? 'type: required (expected string)' : `type: expected string, got ${typeof type}`);
+      return failure(
+        id,
+        'BAD_MESSAGE',
+        type === undefined ? 'type: required (expected string)' : `type: expected string, got ${typeof type}`,
+      );
     }
     if (!Object.hasOwn(schemas, type)) return failure(id, 'UNKNOWN_TYPE', `unknown message type ${quote(type)}`);
     const parsed = schemas[type]!.safeParse(record, PARSE_OPTIONS);
@@ -83,7 +99,11 @@ function parseLine(line: string, schemas: SchemaMap): { ok: true; value: unknown
     return { ok: true, value: parsed.data };
   } catch (error) {
     // Not expected (the steps above do not throw), but a parser bug must not take the daemon down.
-    return failure(id, 'INTERNAL', `could not parse the message: ${error instanceof Error ? error.message : String(error)}`);
+    return failure(
+      id,
+      'INTERNAL',
+      `could not parse the message: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
 }
 
@@ -110,4 +130,3 @@ function failure(id: RequestId | null, code: ErrorCode, message: string): ParseF
 function quote(text: string): string {
   return JSON.stringify(truncate(text, MAX_QUOTE));
 }
-

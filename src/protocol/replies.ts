@@ -57,7 +57,10 @@ export const WelcomePayloadSchema = z.object({
   values: z.string().max(64).optional(),
 });
 
-const SignalNameSchema = z.custom<NodeJS.Signals>((value) => typeof value === 'string' && /^SIG[A-Z0-9]+$/.test(value), 'expected a signal name such as "SIGTERM"');
+const SignalNameSchema = z.custom<NodeJS.Signals>(
+  (value) => typeof value === 'string' && /^SIG[A-Z0-9]+$/.test(value),
+  'expected a signal name such as "SIGTERM"',
+);
 
 export const AttemptRecordSchema: z.ZodType<AttemptRecord> = z.object({
   attempt: attemptNumber,
@@ -116,10 +119,18 @@ export const REPLY_SCHEMAS = {
   /** Sent once every process is reaped. */
   STOP_ALL: z.object({ result: StopAllResultSchema }),
   LIST: taskListReply,
-  GET: z.object({ task: TaskSnapshotSchema, attempts: z.array(AttemptRecordSchema), transitions: z.array(TransitionRecordSchema) }),
+  GET: z.object({
+    task: TaskSnapshotSchema,
+    attempts: z.array(AttemptRecordSchema),
+    transitions: z.array(TransitionRecordSchema),
+  }),
   HISTORY: taskListReply,
   /** `attempt` null: the task has no log; `truncated`: only the tail of the kept log fitted in a line. */
-  LOGS: z.object({ attempt: attemptNumber.nullable(), lines: z.array(StoredLogLineSchema), truncated: z.boolean().optional() }),
+  LOGS: z.object({
+    attempt: attemptNumber.nullable(),
+    lines: z.array(StoredLogLineSchema),
+    truncated: z.boolean().optional(),
+  }),
   SUBSCRIBE: emptyReply,
   UNSUBSCRIBE: emptyReply,
   SHUTDOWN: emptyReply,
@@ -132,4 +143,5 @@ export type ResponseOf<T extends RequestType> = z.output<(typeof REPLY_SCHEMAS)[
 export type PayloadOf<T extends RequestType> = Omit<RequestOf<T>, 'type' | 'id'>;
 
 /** The payload argument of a request: optional for types whose fields are all optional (LIST, STOP_ALL, ...). */
-export type PayloadArgs<T extends RequestType> = object extends PayloadOf<T> ? [payload?: PayloadOf<T>] : [payload: PayloadOf<T>];
+export type PayloadArgs<T extends RequestType> =
+  object extends PayloadOf<T> ? [payload?: PayloadOf<T>] : [payload: PayloadOf<T>];

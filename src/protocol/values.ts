@@ -106,9 +106,11 @@ export function encodeValue(value: unknown): unknown {
       for (let k = 0; k < object.length; k++) out[k] = encode(object[k]);
       return out;
     }
-    if (object instanceof Map) return { [TAG]: 'Map', v: [...object].map(([key, item]) => [encode(key), encode(item)]) };
+    if (object instanceof Map)
+      return { [TAG]: 'Map', v: [...object].map(([key, item]) => [encode(key), encode(item)]) };
     if (object instanceof Set) return { [TAG]: 'Set', v: [...object].map(encode) };
-    if (object instanceof Date) return { [TAG]: 'Date', v: Number.isNaN(object.getTime()) ? null : object.toISOString() };
+    if (object instanceof Date)
+      return { [TAG]: 'Date', v: Number.isNaN(object.getTime()) ? null : object.toISOString() };
     if (object instanceof RegExp) return { [TAG]: 'RegExp', v: { source: object.source, flags: object.flags } };
     if (object instanceof Error) {
       const fields: Record<string, unknown> = { name: String(object.name), message: String(object.message) };
@@ -121,7 +123,8 @@ export function encodeValue(value: unknown): unknown {
       const bytes = Buffer.from(object.buffer, object.byteOffset, object.byteLength).toString('base64');
       if (object instanceof DataView) return { [TAG]: 'DataView', v: bytes };
       const name = typedArrayName(object);
-      if (name === undefined) throw new TypeError(`a ${object.constructor?.name ?? 'typed array'} is not supported in task values`);
+      if (name === undefined)
+        throw new TypeError(`a ${object.constructor?.name ?? 'typed array'} is not supported in task values`);
       return { [TAG]: name, v: bytes };
     }
     if (object instanceof ArrayBuffer) return { [TAG]: 'ArrayBuffer', v: Buffer.from(object).toString('base64') };
@@ -162,7 +165,8 @@ export function decodeValue(json: unknown, root = 'value'): unknown {
     const tag = record[TAG];
     const payload = record.v;
     const at = `${path}.v`;
-    const string = (what: string): string => (typeof payload === 'string' ? payload : fail(at, `${String(tag)} expects ${what}, got ${describe(payload)}`));
+    const string = (what: string): string =>
+      typeof payload === 'string' ? payload : fail(at, `${String(tag)} expects ${what}, got ${describe(payload)}`);
     switch (tag) {
       case 'undefined':
         return undefined;
@@ -183,10 +187,12 @@ export function decodeValue(json: unknown, root = 'value'): unknown {
         return objects[payload as number];
       }
       case 'Object': {
-        if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) fail(at, `Object expects an object, got ${describe(payload)}`);
+        if (typeof payload !== 'object' || payload === null || Array.isArray(payload))
+          fail(at, `Object expects an object, got ${describe(payload)}`);
         const out: Record<string, unknown> = {};
         objects.push(out);
-        for (const key of Object.keys(payload as object)) define(out, key, decode((payload as Record<string, unknown>)[key], `${at}.${key}`));
+        for (const key of Object.keys(payload as object))
+          define(out, key, decode((payload as Record<string, unknown>)[key], `${at}.${key}`));
         return out;
       }
       case 'Map': {
@@ -194,7 +200,8 @@ export function decodeValue(json: unknown, root = 'value'): unknown {
         const out = new Map<unknown, unknown>();
         objects.push(out);
         (payload as unknown[]).forEach((entry, k) => {
-          if (!Array.isArray(entry) || entry.length !== 2) fail(`${at}[${k}]`, `expected a [key, value] pair, got ${describe(entry)}`);
+          if (!Array.isArray(entry) || entry.length !== 2)
+            fail(`${at}[${k}]`, `expected a [key, value] pair, got ${describe(entry)}`);
           const pair = entry as [unknown, unknown];
           const key = decode(pair[0], `${at}[${k}][0]`);
           out.set(key, decode(pair[1], `${at}[${k}][1]`));
@@ -210,7 +217,8 @@ export function decodeValue(json: unknown, root = 'value'): unknown {
       }
       case 'Date': {
         const out = payload === null ? new Date(NaN) : new Date(string('an ISO 8601 string or null'));
-        if (payload !== null && Number.isNaN(out.getTime())) fail(at, `not a date: ${JSON.stringify(payload).slice(0, 80)}`);
+        if (payload !== null && Number.isNaN(out.getTime()))
+          fail(at, `not a date: ${JSON.stringify(payload).slice(0, 80)}`);
         objects.push(out);
         return out;
       }
@@ -228,7 +236,8 @@ export function decodeValue(json: unknown, root = 'value'): unknown {
       }
       case 'Error': {
         const fields = (payload ?? {}) as Record<string, unknown>;
-        if (typeof fields !== 'object' || typeof fields.message !== 'string') fail(at, 'Error expects {name, message, stack?, cause?}');
+        if (typeof fields !== 'object' || typeof fields.message !== 'string')
+          fail(at, 'Error expects {name, message, stack?, cause?}');
         const name = typeof fields.name === 'string' ? fields.name : 'Error';
         const Type = Object.hasOwn(ERROR_TYPES, name) ? ERROR_TYPES[name]! : Error;
         const out = new Type(fields.message as string);
@@ -243,7 +252,8 @@ export function decodeValue(json: unknown, root = 'value'): unknown {
       case 'ArrayBuffer':
       case 'DataView': {
         const bytes = base64(string('base64 text'), at);
-        const out = tag === 'Buffer' ? bytes : tag === 'ArrayBuffer' ? copyBuffer(bytes) : new DataView(copyBuffer(bytes));
+        const out =
+          tag === 'Buffer' ? bytes : tag === 'ArrayBuffer' ? copyBuffer(bytes) : new DataView(copyBuffer(bytes));
         objects.push(out);
         return out;
       }
@@ -262,14 +272,21 @@ export function decodeValue(json: unknown, root = 'value'): unknown {
         return objects.at(-1);
       default: {
         if (typeof tag === 'string' && Object.hasOwn(TYPED_ARRAYS, tag)) {
-          const Type = TYPED_ARRAYS[tag as TypedArrayName] as unknown as { new (buffer: ArrayBuffer): ArrayBufferView; BYTES_PER_ELEMENT: number };
+          const Type = TYPED_ARRAYS[tag as TypedArrayName] as unknown as {
+            new (buffer: ArrayBuffer): ArrayBufferView;
+            BYTES_PER_ELEMENT: number;
+          };
           const bytes = base64(string('base64 text'), at);
-          if (bytes.length % Type.BYTES_PER_ELEMENT !== 0) fail(at, `${bytes.length} bytes are not a whole number of ${tag} elements`);
+          if (bytes.length % Type.BYTES_PER_ELEMENT !== 0)
+            fail(at, `${bytes.length} bytes are not a whole number of ${tag} elements`);
           const out = new Type(copyBuffer(bytes));
           objects.push(out);
           return out;
         }
-        return fail(`${path}.${TAG}`, `unknown tag ${JSON.stringify(tag)?.slice(0, 80)}; an object with a "${TAG}" key of its own is written {"${TAG}":"Object","v":{...}}`);
+        return fail(
+          `${path}.${TAG}`,
+          `unknown tag ${JSON.stringify(tag)?.slice(0, 80)}; an object with a "${TAG}" key of its own is written {"${TAG}":"Object","v":{...}}`,
+        );
       }
     }
   };
@@ -287,7 +304,8 @@ function typedArrayName(view: ArrayBufferView): TypedArrayName | undefined {
 }
 
 function base64(text: string, path: string): Buffer {
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) throw new ValueDecodeError(path, 'not base64 text');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0)
+    throw new ValueDecodeError(path, 'not base64 text');
   return Buffer.from(text, 'base64');
 }
 
@@ -322,30 +340,44 @@ export function mapTaskValues<T extends WithValues>(task: T, fn: (value: unknown
   let out = task;
   const spec = task.spec as { input?: unknown };
   if (spec.input !== undefined) out = { ...out, spec: { ...spec, input: fn(spec.input, 'spec.input') } };
-  if (task.outcome?.result !== undefined) out = { ...out, outcome: { ...task.outcome, result: fn(task.outcome.result, 'outcome.result') } };
+  if (task.outcome?.result !== undefined)
+    out = { ...out, outcome: { ...task.outcome, result: fn(task.outcome.result, 'outcome.result') } };
   return out;
 }
 
 /** A copy of an attempt record with its result passed through fn. */
-export function mapAttemptValues<T extends { result?: unknown }>(attempt: T, fn: (value: unknown, field: string) => unknown): T {
-  return attempt.result === undefined ? attempt : ({ ...attempt, result: fn(attempt.result, 'result') });
+export function mapAttemptValues<T extends { result?: unknown }>(
+  attempt: T,
+  fn: (value: unknown, field: string) => unknown,
+): T {
+  return attempt.result === undefined ? attempt : { ...attempt, result: fn(attempt.result, 'result') };
 }
 
 /**
  * The task-carrying fields of a reply or event payload (`task`, `tasks`, `attempts`) passed through
  * fn: how the daemon encodes and DaemonClient decodes them.
  */
-export function mapPayloadValues(payload: Record<string, unknown>, fn: (value: unknown, field: string) => unknown): Record<string, unknown> {
+export function mapPayloadValues(
+  payload: Record<string, unknown>,
+  fn: (value: unknown, field: string) => unknown,
+): Record<string, unknown> {
   let out = payload;
   if (isTask(payload.task)) out = { ...out, task: mapTaskValues(payload.task, (v, f) => fn(v, `task.${f}`)) };
   if (Array.isArray(payload.tasks)) {
-    out = { ...out, tasks: (payload.tasks as unknown[]).map((task, k) => (isTask(task) ? mapTaskValues(task, (v, f) => fn(v, `tasks[${k}].${f}`)) : task)) };
+    out = {
+      ...out,
+      tasks: (payload.tasks as unknown[]).map((task, k) =>
+        isTask(task) ? mapTaskValues(task, (v, f) => fn(v, `tasks[${k}].${f}`)) : task,
+      ),
+    };
   }
   if (Array.isArray(payload.attempts)) {
     out = {
       ...out,
       attempts: (payload.attempts as unknown[]).map((attempt, k) =>
-        typeof attempt === 'object' && attempt !== null ? mapAttemptValues(attempt as { result?: unknown }, (v, f) => fn(v, `attempts[${k}].${f}`)) : attempt,
+        typeof attempt === 'object' && attempt !== null
+          ? mapAttemptValues(attempt as { result?: unknown }, (v, f) => fn(v, `attempts[${k}].${f}`))
+          : attempt,
       ),
     };
   }
@@ -353,5 +385,10 @@ export function mapPayloadValues(payload: Record<string, unknown>, fn: (value: u
 }
 
 function isTask(value: unknown): value is WithValues {
-  return typeof value === 'object' && value !== null && typeof (value as { spec?: unknown }).spec === 'object' && (value as { spec?: unknown }).spec !== null;
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { spec?: unknown }).spec === 'object' &&
+    (value as { spec?: unknown }).spec !== null
+  );
 }

@@ -67,7 +67,13 @@ function send(message: FromRunner): Promise<boolean> {
     } catch (error) {
       if (message.t === 'result') {
         // Not structured-clonable: report that instead of dying silently.
-        void send({ t: 'error', error: toTaskError(new TypeError(`task result is not structured-clonable: ${(error as Error).message}`), 'RESULT_NOT_CLONABLE') }).then(() => resolveSend(false));
+        void send({
+          t: 'error',
+          error: toTaskError(
+            new TypeError(`task result is not structured-clonable: ${(error as Error).message}`),
+            'RESULT_NOT_CLONABLE',
+          ),
+        }).then(() => resolveSend(false));
       } else {
         resolveSend(false);
       }
@@ -106,7 +112,9 @@ async function exitFlushed(code = 0): Promise<never> {
 
 /** Writes `text` on stdout and on stderr; resolves when both are flushed to the kernel. */
 function writeAll(text: string): Promise<unknown> {
-  return Promise.all([process.stdout, process.stderr].map((stream) => new Promise((flushed) => stream.write(text, flushed))));
+  return Promise.all(
+    [process.stdout, process.stderr].map((stream) => new Promise((flushed) => stream.write(text, flushed))),
+  );
 }
 
 async function runCleanupHooks(run: TaskRun): Promise<void> {
@@ -115,7 +123,9 @@ async function runCleanupHooks(run: TaskRun): Promise<void> {
     try {
       await hook();
     } catch (error) {
-      process.stderr.write(`taskwarden: cleanup hook failed: ${(error as Error | undefined)?.stack ?? String(error)}\n`);
+      process.stderr.write(
+        `taskwarden: cleanup hook failed: ${(error as Error | undefined)?.stack ?? String(error)}\n`,
+      );
     }
   }
 }
@@ -128,7 +138,8 @@ async function finish(run: TaskRun, message: FromRunner): Promise<void> {
     if (message.t !== 'result') message = { t: 'cancelled', error: message.t === 'error' ? message.error : undefined };
   }
   // A stop that raced with the result (SIGTERM after the task returned) ends the runner as well.
-  const stays = message.t === 'result' && run.message.reuse !== undefined && (await staysClean(run)) && !run.abort.signal.aborted;
+  const stays =
+    message.t === 'result' && run.message.reuse !== undefined && (await staysClean(run)) && !run.abort.signal.aborted;
   if (!stays) {
     await send(message);
     return exitFlushed();
@@ -154,7 +165,10 @@ async function staysClean(run: TaskRun): Promise<boolean> {
   if (!process.stdout.writable || !process.stderr.writable) return false;
   const leftovers = leftoverResources(run.baseline ?? [], process.getActiveResourcesInfo());
   if (leftovers.length === 0) return true;
-  await send({ t: 'not-reusable', why: `the task left ${leftovers.join(', ')} active in its runner (a server, timer, child or handle it did not close)` });
+  await send({
+    t: 'not-reusable',
+    why: `the task left ${leftovers.join(', ')} active in its runner (a server, timer, child or handle it did not close)`,
+  });
   return false;
 }
 
@@ -170,16 +184,26 @@ async function loadTask(modulePath: string, cwd: string): Promise<TaskFunction> 
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ERR_MODULE_NOT_FOUND') throw importNotFound(absolute, error as Error);
-    if (code === 'MODULE_NOT_FOUND' && /\nRequire stack:\n- /.test(String((error as Error).message))) throw requireNotFound(absolute, error as Error);
+    if (code === 'MODULE_NOT_FOUND' && /\nRequire stack:\n- /.test(String((error as Error).message)))
+      throw requireNotFound(absolute, error as Error);
     if (error instanceof SyntaxError) {
-      throw withCode('MODULE_SYNTAX_ERROR', new SyntaxError(`task module ${absolute} does not parse: ${error.message}`), { stack: error.stack });
+      throw withCode(
+        'MODULE_SYNTAX_ERROR',
+        new SyntaxError(`task module ${absolute} does not parse: ${error.message}`),
+        { stack: error.stack },
+      );
     }
     throw error;
   }
   const candidate = namespace.default;
   if (isTaskDefinition(candidate)) return candidate.run;
   if (typeof candidate === 'function') return candidate as TaskFunction;
-  throw withCode('NO_TASK_EXPORT', new TypeError(`task module ${absolute} has no task: its default export must be defineTask(async (input, ctx) => ...)`));
+  throw withCode(
+    'NO_TASK_EXPORT',
+    new TypeError(
+      `task module ${absolute} has no task: its default export must be defineTask(async (input, ctx) => ...)`,
+    ),
+  );
 }
 
 /**
@@ -199,7 +223,9 @@ function provideTaskwardenTo(modulePath: string): void {
     const hook = new URL('./resolve-hook.js', import.meta.url);
     register(hook.href, { data: { selfURL: import.meta.url } });
   } catch (error) {
-    process.stderr.write(`taskwarden: cannot provide 'taskwarden' to ${modulePath} (${(error as Error).message}); install it next to the module\n`);
+    process.stderr.write(
+      `taskwarden: cannot provide 'taskwarden' to ${modulePath} (${(error as Error).message}); install it next to the module\n`,
+    );
   }
 }
 
@@ -210,10 +236,18 @@ function provideTaskwardenTo(modulePath: string): void {
 function importNotFound(modulePath: string, error: Error): Error {
   const match = /Cannot find (package|module) '([^']+)' imported from (.+)$/m.exec(error.message);
   // No stack: it would show Node's loader, not the task; the message says all there is.
-  if (!match) return withCode('IMPORT_NOT_FOUND', new Error(`task module ${modulePath} imports something that cannot be found: ${error.message}`), { stack: undefined });
+  if (!match)
+    return withCode(
+      'IMPORT_NOT_FOUND',
+      new Error(`task module ${modulePath} imports something that cannot be found: ${error.message}`),
+      { stack: undefined },
+    );
   const [, kind, what, importer] = match as unknown as [string, string, string, string];
   const from = importer.startsWith('file:') ? fileURLToPath(importer) : importer;
-  const via = from === modulePath || from === realPath(modulePath) ? `the task module ${modulePath}` : `${from} (imported by the task module ${modulePath})`;
+  const via =
+    from === modulePath || from === realPath(modulePath)
+      ? `the task module ${modulePath}`
+      : `${from} (imported by the task module ${modulePath})`;
   const dir = dirname(from);
   const message =
     kind === 'package'
@@ -226,13 +260,18 @@ function importNotFound(modulePath: string, error: Error): Error {
 function requireNotFound(modulePath: string, error: Error): Error {
   const what = /Cannot find module '([^']+)'/.exec(error.message)?.[1] ?? '?';
   const from = /\nRequire stack:\n- (.+)/.exec(error.message)?.[1] ?? modulePath;
-  const via = from === modulePath || from === realPath(modulePath) ? `the task module ${modulePath}` : `${from} (required by the task module ${modulePath})`;
+  const via =
+    from === modulePath || from === realPath(modulePath)
+      ? `the task module ${modulePath}`
+      : `${from} (required by the task module ${modulePath})`;
   const relative = what.startsWith('.') || what.startsWith('/');
   const own = what === 'taskwarden' || what.startsWith('taskwarden/');
   const message = relative
     ? `${via} requires ${what}, which does not exist: check the path of the require`
     : `${via} requires '${what}', which cannot be found from ${dirname(from)}: install ${packageName(what)} there (npm install ${packageName(what)})` +
-      (own ? ", or write the task module as an ES module (.mjs with import), which gets the runner's own taskwarden" : ', or in a directory above it');
+      (own
+        ? ", or write the task module as an ES module (.mjs with import), which gets the runner's own taskwarden"
+        : ', or in a directory above it');
   return withCode('IMPORT_NOT_FOUND', new Error(message), { stack: undefined });
 }
 
@@ -296,7 +335,10 @@ async function run(message: RunMessage): Promise<void> {
     return finish(taskRun, { t: 'error', error: toTaskError(error) });
   }
   if (taskRun.finished) return; // cancelled while its module loaded
-  const throttle = new ProgressThrottle((fraction, text) => void send({ t: 'progress', fraction, message: text }), () => void send({ t: 'heartbeat' }));
+  const throttle = new ProgressThrottle(
+    (fraction, text) => void send({ t: 'progress', fraction, message: text }),
+    () => void send({ t: 'heartbeat' }),
+  );
   const ctx = makeContext(taskRun, throttle);
   // Not awaited: the channel keeps the order ('started' before any progress or result), and the task
   // starts a turn of the event loop sooner.

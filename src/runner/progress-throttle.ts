@@ -18,7 +18,10 @@ export class ProgressThrottle {
   progress(fraction: number, message?: string): void {
     const value = Number(fraction);
     if (Number.isNaN(value)) throw new TypeError(`ctx.progress() expects a number in [0, 1], got ${String(fraction)}`);
-    this.#pending = { fraction: Math.min(1, Math.max(0, value)), message: message === undefined ? undefined : String(message) };
+    this.#pending = {
+      fraction: Math.min(1, Math.max(0, value)),
+      message: message === undefined ? undefined : String(message),
+    };
     const wait = this.#lastSentAt + this.intervalMs - Date.now();
     if (wait <= 0) this.flush();
     else this.#timer ??= setTimeout(() => this.flush(), wait);

@@ -13,7 +13,10 @@ interface ResolveContext {
   conditions: string[];
   importAttributes?: Record<string, string>;
 }
-type NextResolve = (specifier: string, context?: ResolveContext) => Promise<{ url: string; format?: string | null; shortCircuit?: boolean }>;
+type NextResolve = (
+  specifier: string,
+  context?: ResolveContext,
+) => Promise<{ url: string; format?: string | null; shortCircuit?: boolean }>;
 
 /** A URL inside this package: the package resolves its own name from here (package.json "exports"). */
 let selfURL = import.meta.url;

@@ -76,7 +76,8 @@ export class IdleRunners {
   take(key: string): ReusableRunner | undefined {
     for (let k = this.#parked.length - 1; k >= 0; k--) {
       const parked = this.#parked[k]!;
-      if (parked.runner.key !== key || parked.runner.child.exitCode !== null || parked.runner.child.signalCode !== null) continue;
+      if (parked.runner.key !== key || parked.runner.child.exitCode !== null || parked.runner.child.signalCode !== null)
+        continue;
       this.#parked.splice(k, 1);
       clearTimeout(parked.timer);
       const { child } = parked.runner;

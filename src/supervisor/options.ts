@@ -78,7 +78,10 @@ export interface SupervisorOptions {
 export type Containment = 'auto' | 'cgroup' | 'process-group';
 export const CONTAINMENTS: readonly Containment[] = ['auto', 'cgroup', 'process-group'];
 
-export type ResolvedOptions = Required<Omit<SupervisorOptions, 'nice' | 'priority' | 'lineageToken' | 'memoryMax'>> & { cpu: CpuPriority; memoryMax?: number };
+export type ResolvedOptions = Required<Omit<SupervisorOptions, 'nice' | 'priority' | 'lineageToken' | 'memoryMax'>> & {
+  cpu: CpuPriority;
+  memoryMax?: number;
+};
 
 export function resolveOptions(options: SupervisorOptions = {}): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('Supervisor options must be an object');
@@ -100,17 +103,23 @@ export function resolveOptions(options: SupervisorOptions = {}): ResolvedOptions
     containment: options.containment ?? 'auto',
     runnerMaxRssBytes: options.runnerMaxRssBytes ?? DEFAULT_RUNNER_MAX_RSS_BYTES,
     runnerIdleMs: options.runnerIdleMs ?? 10_000,
-    ...(options.memoryMax !== undefined ? { memoryMax: checkMemoryMax(options.memoryMax, 'Supervisor option memoryMax') } : {}),
+    ...(options.memoryMax !== undefined
+      ? { memoryMax: checkMemoryMax(options.memoryMax, 'Supervisor option memoryMax') }
+      : {}),
   };
   if (!CONTAINMENTS.includes(resolved.containment)) {
-    throw new TypeError(`Supervisor option containment must be 'auto', 'cgroup' or 'process-group', got ${JSON.stringify(resolved.containment)}`);
+    throw new TypeError(
+      `Supervisor option containment must be 'auto', 'cgroup' or 'process-group', got ${JSON.stringify(resolved.containment)}`,
+    );
   }
   positiveInteger('concurrency', resolved.concurrency);
   nonNegative('graceMs', resolved.graceMs);
   timerDelay('graceMs', resolved.graceMs);
   positive('stallAfterMs', resolved.stallAfterMs, true);
   if (!['warn', 'cancel', 'kill', 'restart'].includes(resolved.onStall)) {
-    throw new TypeError(`Supervisor option onStall must be 'warn', 'cancel', 'kill' or 'restart', got ${JSON.stringify(resolved.onStall)}`);
+    throw new TypeError(
+      `Supervisor option onStall must be 'warn', 'cancel', 'kill' or 'restart', got ${JSON.stringify(resolved.onStall)}`,
+    );
   }
   nonNegativeInteger('prewarm', resolved.prewarm);
   positiveInteger('runnerMaxRssBytes', resolved.runnerMaxRssBytes);
@@ -126,7 +135,8 @@ export function resolveOptions(options: SupervisorOptions = {}): ResolvedOptions
   // stallAfterMs, restartWindowMs and restartBackoffMs never reach a timer as they are
   // (compared with elapsed time; the sample interval is at most sampleIntervalMs; the
   // backoff is capped at 30 s), so any positive value works and none is bounded here.
-  if (typeof resolved.nextId !== 'function') throw new TypeError('Supervisor option nextId must be a function returning a string');
+  if (typeof resolved.nextId !== 'function')
+    throw new TypeError('Supervisor option nextId must be a function returning a string');
   return resolved;
 }
 
@@ -167,28 +177,36 @@ export function checkPriority(value: unknown, what: string): Priority {
 }
 
 function toModuleUrl(entry: unknown): string {
-  if (typeof entry !== 'string' || entry.length === 0) throw new TypeError(`Supervisor option preload must list module paths or file: URLs, got ${String(entry)}`);
+  if (typeof entry !== 'string' || entry.length === 0)
+    throw new TypeError(`Supervisor option preload must list module paths or file: URLs, got ${String(entry)}`);
   return entry.startsWith('file:') ? entry : pathToFileURL(resolve(entry)).href;
 }
 
 function positiveInteger(name: string, value: unknown): void {
-  if (!Number.isInteger(value) || (value as number) < 1) throw new TypeError(`Supervisor option ${name} must be a positive integer, got ${String(value)}`);
+  if (!Number.isInteger(value) || (value as number) < 1)
+    throw new TypeError(`Supervisor option ${name} must be a positive integer, got ${String(value)}`);
 }
 function nonNegativeInteger(name: string, value: unknown): void {
-  if (!Number.isInteger(value) || (value as number) < 0) throw new TypeError(`Supervisor option ${name} must be a non-negative integer, got ${String(value)}`);
+  if (!Number.isInteger(value) || (value as number) < 0)
+    throw new TypeError(`Supervisor option ${name} must be a non-negative integer, got ${String(value)}`);
 }
 function positive(name: string, value: unknown, allowInfinity = false): void {
   if (typeof value !== 'number' || !(value > 0) || (!allowInfinity && !Number.isFinite(value))) {
-    throw new TypeError(`Supervisor option ${name} must be a positive number of milliseconds${allowInfinity ? ' (or Infinity)' : ''}, got ${String(value)}`);
+    throw new TypeError(
+      `Supervisor option ${name} must be a positive number of milliseconds${allowInfinity ? ' (or Infinity)' : ''}, got ${String(value)}`,
+    );
   }
 }
 /** Values that become a setTimeout/setInterval delay: Node turns a longer one into 1 ms. */
 function timerDelay(name: string, value: number): void {
-  if (value > MAX_TIMER_MS) throw new TypeError(`Supervisor option ${name} must be at most ${MAX_TIMER_TEXT}, got ${String(value)}`);
+  if (value > MAX_TIMER_MS)
+    throw new TypeError(`Supervisor option ${name} must be at most ${MAX_TIMER_TEXT}, got ${String(value)}`);
 }
 function nonNegative(name: string, value: unknown): void {
   if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) {
-    throw new TypeError(`Supervisor option ${name} must be a non-negative number of milliseconds, got ${String(value)}`);
+    throw new TypeError(
+      `Supervisor option ${name} must be a non-negative number of milliseconds, got ${String(value)}`,
+    );
   }
 }
 
@@ -204,7 +222,10 @@ export function validateSpec(spec: unknown): TaskSpec {
     try {
       structuredClone(valid.input);
     } catch (error) {
-      throw new TypeError(`task spec "input" is not structured-clonable (functions, symbols, class instances with private state can't cross processes): ${(error as Error).message}`, { cause: error });
+      throw new TypeError(
+        `task spec "input" is not structured-clonable (functions, symbols, class instances with private state can't cross processes): ${(error as Error).message}`,
+        { cause: error },
+      );
     }
   }
   return valid;

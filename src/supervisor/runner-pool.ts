@@ -92,7 +92,10 @@ export class RunnerPool {
   /** An idle runner (maybe still booting: messages queue until it listens), or undefined. */
   take(): PooledRunner | undefined {
     // A runner that said 'ready' first; one still booting is still faster than a cold spawn.
-    const index = Math.max(0, this.#idle.findIndex((r) => this.#ready.has(r)));
+    const index = Math.max(
+      0,
+      this.#idle.findIndex((r) => this.#ready.has(r)),
+    );
     const runner = this.#idle.splice(index, 1)[0];
     if (runner) {
       this.#thaw(runner);
@@ -112,10 +115,12 @@ export class RunnerPool {
     if (this.#closed || this.#ready.size >= this.size) return Promise.resolve();
     // Idle runners are unref'd; someone waiting for them must keep the program alive meanwhile.
     const keepAlive = setInterval(() => {}, 60_000);
-    return new Promise((resolve) => this.#waiters.push(() => {
-      clearInterval(keepAlive);
-      resolve();
-    }));
+    return new Promise((resolve) =>
+      this.#waiters.push(() => {
+        clearInterval(keepAlive);
+        resolve();
+      }),
+    );
   }
 
   #wakeWaiters(): void {

@@ -25,7 +25,10 @@ export const DurationMsSchema = z
   .int()
   .min(0, 'must be a non-negative whole number of milliseconds')
   .max(MAX_TIMER_MS, `must be at most ${MAX_TIMER_TEXT}`);
-export const PathSchema = z.string().min(1, 'must not be empty').max(MAX_PATH_CHARS, `longer than ${MAX_PATH_CHARS} characters (PATH_MAX)`);
+export const PathSchema = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(MAX_PATH_CHARS, `longer than ${MAX_PATH_CHARS} characters (PATH_MAX)`);
 export const NameSchema = z.string().max(MAX_NAME_CHARS, `longer than ${MAX_NAME_CHARS} characters`);
 export const PrioritySchema = z.enum(PRIORITIES, {
   error: (issue) => `must be ${PRIORITIES.map((p) => `'${p}'`).join(', ')}, got ${JSON.stringify(issue.input)}`,
@@ -50,9 +53,17 @@ export const MemoryMaxSchema = z
   .max(Number.MAX_SAFE_INTEGER);
 
 /** true, false, or the most tasks one runner may serve (README, Reusable runners). */
-const reuseError = (issue: { input?: unknown }) => `must be true, false or the most tasks one runner may serve (an integer >= 1), got ${JSON.stringify(issue.input)}`;
+const reuseError = (issue: { input?: unknown }) =>
+  `must be true, false or the most tasks one runner may serve (an integer >= 1), got ${JSON.stringify(issue.input)}`;
 export const ReuseSchema = z.union(
-  [z.boolean(), z.number({ error: reuseError }).int({ error: reuseError }).min(1, { error: reuseError }).max(Number.MAX_SAFE_INTEGER, { error: reuseError })],
+  [
+    z.boolean(),
+    z
+      .number({ error: reuseError })
+      .int({ error: reuseError })
+      .min(1, { error: reuseError })
+      .max(Number.MAX_SAFE_INTEGER, { error: reuseError }),
+  ],
   { error: reuseError },
 );
 
@@ -68,11 +79,23 @@ export const SPEC_FIELDS = {
 };
 
 /** Strict (unknown keys rejected): a typo such as `arg` for `args` must be an error the user sees, not an ignored option. */
-export const ModuleTaskSpecSchema = z.strictObject({ module: PathSchema, input: InputSchema.optional(), reuse: ReuseSchema.optional(), ...SPEC_FIELDS });
-export const CommandTaskSpecSchema = z.strictObject({ command: PathSchema, args: z.array(z.string()).optional(), ...SPEC_FIELDS });
+export const ModuleTaskSpecSchema = z.strictObject({
+  module: PathSchema,
+  input: InputSchema.optional(),
+  reuse: ReuseSchema.optional(),
+  ...SPEC_FIELDS,
+});
+export const CommandTaskSpecSchema = z.strictObject({
+  command: PathSchema,
+  args: z.array(z.string()).optional(),
+  ...SPEC_FIELDS,
+});
 
 /** Every key a spec may have. */
-export const SPEC_KEYS: ReadonlySet<string> = new Set([...Object.keys(ModuleTaskSpecSchema.shape), ...Object.keys(CommandTaskSpecSchema.shape)]);
+export const SPEC_KEYS: ReadonlySet<string> = new Set([
+  ...Object.keys(ModuleTaskSpecSchema.shape),
+  ...Object.keys(CommandTaskSpecSchema.shape),
+]);
 
 export interface SpecIssue {
   message: string;
@@ -124,16 +147,27 @@ const SCHEMA_CHECKED_ELEMENTS = 64;
  */
 function shapeIssue(spec: Record<string, unknown>, isModule: boolean): SpecIssue | undefined {
   if (isModule === 'command' in spec) {
-    return { path: [], message: 'needs exactly one of "module" (a Node task module path) or "command" (a program to run)' };
+    return {
+      path: [],
+      message: 'needs exactly one of "module" (a Node task module path) or "command" (a program to run)',
+    };
   }
-  if (isModule && 'args' in spec) return { path: ['args'], message: 'goes with "command"; pass a module its data through "input"' };
-  if (!isModule && 'input' in spec) return { path: ['input'], message: 'goes with "module"; pass a command its data through "args" or "env"' };
-  if (!isModule && 'reuse' in spec) return { path: ['reuse'], message: 'goes with "module": a command is a program of its own, started for each task' };
+  if (isModule && 'args' in spec)
+    return { path: ['args'], message: 'goes with "command"; pass a module its data through "input"' };
+  if (!isModule && 'input' in spec)
+    return { path: ['input'], message: 'goes with "module"; pass a command its data through "args" or "env"' };
+  if (!isModule && 'reuse' in spec)
+    return { path: ['reuse'], message: 'goes with "module": a command is a program of its own, started for each task' };
   const unknown = Object.keys(spec).filter((key) => !SPEC_KEYS.has(key));
   if (unknown.length > 0) {
-    const shown = unknown.slice(0, MAX_NAMES_SHOWN).map((key) => JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}...` : key));
+    const shown = unknown
+      .slice(0, MAX_NAMES_SHOWN)
+      .map((key) => JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}...` : key));
     const more = unknown.length > MAX_NAMES_SHOWN ? ` (+${unknown.length - MAX_NAMES_SHOWN} more)` : '';
-    return { path: [], message: `unknown key${unknown.length > 1 ? 's' : ''} ${shown.join(', ')}${more}; a spec has ${[...SPEC_KEYS].join(', ')}` };
+    return {
+      path: [],
+      message: `unknown key${unknown.length > 1 ? 's' : ''} ${shown.join(', ')}${more}; a spec has ${[...SPEC_KEYS].join(', ')}`,
+    };
   }
   const { args, env, input } = spec;
   if (Array.isArray(args) && args.length > SCHEMA_CHECKED_ELEMENTS) {
@@ -145,7 +179,8 @@ function shapeIssue(spec: Record<string, unknown>, isModule: boolean): SpecIssue
     if (issue) return issue;
     const values = env as Record<string, unknown>;
     const names = Object.keys(values);
-    const bad = names.length > SCHEMA_CHECKED_ELEMENTS ? names.find((name) => typeof values[name] !== 'string') : undefined;
+    const bad =
+      names.length > SCHEMA_CHECKED_ELEMENTS ? names.find((name) => typeof values[name] !== 'string') : undefined;
     if (bad !== undefined) return { path: ['env', bad], message: `expected string, got ${describeValue(values[bad])}` };
   }
   return isModule ? inputDepthIssue(input) : undefined;

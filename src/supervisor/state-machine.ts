@@ -12,9 +12,7 @@ import { isTerminalState } from './types.js';
 import { taskError } from '../common/task-errors.js';
 
 export type RunnerReport =
-  | { kind: 'result'; value: unknown }
-  | { kind: 'error'; error: TaskError }
-  | { kind: 'cancelled'; error?: TaskError };
+  { kind: 'result'; value: unknown } | { kind: 'error'; error: TaskError } | { kind: 'cancelled'; error?: TaskError };
 
 export interface MachineState {
   readonly state: TaskState;
@@ -92,12 +90,22 @@ export interface Transition {
 }
 
 export function initialState(kind: 'module' | 'command', attempt = 1): MachineState {
-  return { state: 'queued', kind, attempt, escalated: false, restartPending: false, restartDelayMs: 0, draining: false };
+  return {
+    state: 'queued',
+    kind,
+    attempt,
+    escalated: false,
+    restartPending: false,
+    restartDelayMs: 0,
+    draining: false,
+  };
 }
 
 /** True for states in which the task holds one of the supervisor's concurrency slots. */
 export function holdsSlot(state: TaskState): boolean {
-  return state === 'starting' || state === 'running' || state === 'paused' || state === 'cancelling' || state === 'killing';
+  return (
+    state === 'starting' || state === 'running' || state === 'paused' || state === 'cancelling' || state === 'killing'
+  );
 }
 
 const unchanged = (s: MachineState): Transition => ({ next: s, actions: [] });
@@ -111,13 +119,19 @@ export function transition(s: MachineState, e: MachineEvent): Transition {
 function fromTerminal(s: MachineState, e: MachineEvent): Transition {
   // Only restart does anything once a task has ended: it runs the same spec again.
   if (e.type !== 'restart') return unchanged(s);
-  return { next: { ...freshAttempt(s), state: 'queued', restartDelayMs: e.delayMs ?? 0 }, actions: [{ type: 'enqueue' }] };
+  return {
+    next: { ...freshAttempt(s), state: 'queued', restartDelayMs: e.delayMs ?? 0 },
+    actions: [{ type: 'enqueue' }],
+  };
 }
 
 function fromQueued(s: MachineState, e: MachineEvent): Transition {
   switch (e.type) {
     case 'admit':
-      return { next: { ...s, state: 'starting', attemptStartedAt: e.at }, actions: [{ type: 'spawn', delayMs: s.restartDelayMs }] };
+      return {
+        next: { ...s, state: 'starting', attemptStartedAt: e.at },
+        actions: [{ type: 'spawn', delayMs: s.restartDelayMs }],
+      };
     case 'cancel':
     case 'kill': {
       // Never started: nothing to signal. It ends 'cancelled' whichever stop was asked.
@@ -133,19 +147,34 @@ function fromActive(s: MachineState, e: MachineEvent): Transition {
   switch (e.type) {
     case 'spawned':
       // A command has no runner to say 'started': once spawned, it is running.
-      return s.kind === 'command' && s.state === 'starting' ? { next: { ...s, state: 'running' }, actions: [] } : unchanged(s);
+      return s.kind === 'command' && s.state === 'starting'
+        ? { next: { ...s, state: 'running' }, actions: [] }
+        : unchanged(s);
     case 'started':
       return s.state === 'starting' ? { next: { ...s, state: 'running' }, actions: [] } : unchanged(s);
     case 'spawn-failed':
-      return finish({ ...s, report: { kind: 'error', error: e.error } }, 'failed', e.at, [{ type: 'disarm-grace' }, { type: 'release-slot' }]);
+      return finish({ ...s, report: { kind: 'error', error: e.error } }, 'failed', e.at, [
+        { type: 'disarm-grace' },
+        { type: 'release-slot' },
+      ]);
     case 'report':
       return s.report ? unchanged(s) : { next: { ...s, report: e.report }, actions: [] };
     case 'exited':
-      return s.exit ? unchanged(s) : { next: { ...s, exit: { code: e.code, signal: e.signal } }, actions: [{ type: 'watch-group' }] };
+      return s.exit
+        ? unchanged(s)
+        : { next: { ...s, exit: { code: e.code, signal: e.signal } }, actions: [{ type: 'watch-group' }] };
     case 'group-lingering':
       // The leader ended on its own but left processes in its group: stop them like a cancel would.
       if (s.draining || s.state === 'cancelling' || s.state === 'killing') return unchanged(s);
-      return { next: { ...s, draining: true }, actions: [{ type: 'signal', signal: 'SIGTERM' }, ...thawIfPaused(s), { type: 'restore-priority' }, { type: 'arm-grace' }] };
+      return {
+        next: { ...s, draining: true },
+        actions: [
+          { type: 'signal', signal: 'SIGTERM' },
+          ...thawIfPaused(s),
+          { type: 'restore-priority' },
+          { type: 'arm-grace' },
+        ],
+      };
     case 'group-empty':
       return s.exit ? onGone(s, e.at) : unchanged(s);
     case 'cancel':
@@ -171,23 +200,36 @@ function fromActive(s: MachineState, e: MachineEvent): Transition {
 
 function onCancel(s: MachineState, reason: StopReason): Transition {
   // A stop overrides a restart that is under way: stopAll must not see a task come back.
-  if (s.state === 'killing') return s.restartPending ? { next: { ...s, restartPending: false, stopReason: reason }, actions: [] } : unchanged(s);
+  if (s.state === 'killing')
+    return s.restartPending ? { next: { ...s, restartPending: false, stopReason: reason }, actions: [] } : unchanged(s);
   if (s.state === 'cancelling') return unchanged(s);
   return {
     next: { ...s, state: 'cancelling', stopReason: reason },
     // The signal first: it stops the whole group even if the runner never reads its IPC channel again.
     // A paused task is thawed right after it: it wakes with the signal pending, and its grace counts from now.
-    actions: [{ type: 'signal', signal: 'SIGTERM' }, ...thawIfPaused(s), { type: 'restore-priority' }, { type: 'abort', reason }, { type: 'arm-grace' }],
+    actions: [
+      { type: 'signal', signal: 'SIGTERM' },
+      ...thawIfPaused(s),
+      { type: 'restore-priority' },
+      { type: 'abort', reason },
+      { type: 'arm-grace' },
+    ],
   };
 }
 
 function onKill(s: MachineState, reason: StopReason): Transition {
-  if (s.state === 'killing') return s.restartPending ? { next: { ...s, restartPending: false, stopReason: reason }, actions: [] } : unchanged(s);
+  if (s.state === 'killing')
+    return s.restartPending ? { next: { ...s, restartPending: false, stopReason: reason }, actions: [] } : unchanged(s);
   // kill during cancelling escalates at once; the user's kill is the reason now. Priority is
   // restored for the exit either way: a cancel's priority window may be over.
   return {
     next: { ...s, state: 'killing', stopReason: reason },
-    actions: [{ type: 'disarm-grace' }, { type: 'signal', signal: 'SIGKILL' }, ...thawIfPaused(s), { type: 'restore-priority' }],
+    actions: [
+      { type: 'disarm-grace' },
+      { type: 'signal', signal: 'SIGKILL' },
+      ...thawIfPaused(s),
+      { type: 'restore-priority' },
+    ],
   };
 }
 
@@ -201,14 +243,22 @@ function onRestart(s: MachineState, reason: StopReason, delayMs: number): Transi
   if (s.state === 'killing') return { next: marked, actions: [] };
   return {
     next: { ...marked, state: 'killing', stopReason: reason },
-    actions: [{ type: 'disarm-grace' }, { type: 'signal', signal: 'SIGKILL' }, ...thawIfPaused(s), { type: 'restore-priority' }],
+    actions: [
+      { type: 'disarm-grace' },
+      { type: 'signal', signal: 'SIGKILL' },
+      ...thawIfPaused(s),
+      { type: 'restore-priority' },
+    ],
   };
 }
 
 function onGraceExpired(s: MachineState): Transition {
   if (s.state === 'cancelling') {
     // Back to normal priority for the exit: the cancel's priority window is long over.
-    return { next: { ...s, state: 'killing', escalated: true }, actions: [{ type: 'signal', signal: 'SIGKILL' }, { type: 'restore-priority' }] };
+    return {
+      next: { ...s, state: 'killing', escalated: true },
+      actions: [{ type: 'signal', signal: 'SIGKILL' }, { type: 'restore-priority' }],
+    };
   }
   // Leftovers of a leader that ended on its own, or a kill not yet confirmed: SIGKILL again is harmless.
   if (s.draining || s.state === 'killing') return { next: s, actions: [{ type: 'signal', signal: 'SIGKILL' }] };
@@ -222,7 +272,12 @@ function onOomKilled(s: MachineState, error: TaskError): Transition {
   if (s.state === 'killing') return { next, actions: [{ type: 'signal', signal: 'SIGKILL' }] };
   return {
     next: { ...next, state: 'killing' },
-    actions: [{ type: 'disarm-grace' }, { type: 'signal', signal: 'SIGKILL' }, ...thawIfPaused(s), { type: 'restore-priority' }],
+    actions: [
+      { type: 'disarm-grace' },
+      { type: 'signal', signal: 'SIGKILL' },
+      ...thawIfPaused(s),
+      { type: 'restore-priority' },
+    ],
   };
 }
 
@@ -283,7 +338,10 @@ function outcomeError(s: MachineState, state: TerminalState): TaskError | undefi
   }
   if (state !== 'failed' || !s.exit) return undefined;
   if (s.exit.signal) {
-    return taskError('EXIT_SIGNAL', `the task process was ended by ${s.exit.signal}, which taskwarden did not send (e.g. the OOM killer)`);
+    return taskError(
+      'EXIT_SIGNAL',
+      `the task process was ended by ${s.exit.signal}, which taskwarden did not send (e.g. the OOM killer)`,
+    );
   }
   const what = s.kind === 'module' ? 'the task process exited without reporting a result' : 'the command failed';
   return taskError('EXIT_CODE', `${what} (exit code ${s.exit.code})`);

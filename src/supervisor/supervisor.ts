@@ -11,10 +11,23 @@ import { availableParallelism } from 'node:os';
 import { basename, resolve } from 'node:path';
 import { isGroupEmpty, newGroupMembers, signalGroup } from '../process/group.js';
 import { isSameLiveProcess, lastPid, readProcStat } from '../process/proc.js';
-import { automaticContainment, cgroupPriorityMechanism, containmentSupport, processGroupSupport, type ContainmentSupport } from '../process/cgroup/support.js';
+import {
+  automaticContainment,
+  cgroupPriorityMechanism,
+  containmentSupport,
+  processGroupSupport,
+  type ContainmentSupport,
+} from '../process/cgroup/support.js';
 import { sweepLeftovers, TaskCgroups } from '../process/cgroup/owner.js';
 import type { TaskCgroup } from '../process/cgroup/task-cgroup.js';
-import { cpuPriority, lowerPriority, priorityMechanism, restorePriority, restorePriorityInBackground, type CpuPriority } from '../process/priority.js';
+import {
+  cpuPriority,
+  lowerPriority,
+  priorityMechanism,
+  restorePriority,
+  restorePriorityInBackground,
+  type CpuPriority,
+} from '../process/priority.js';
 import { LineSplitter } from '../process/lines.js';
 import { LineageMark } from '../process/lineage.js';
 import { OrphanGuard } from '../process/orphan-guard.js';
@@ -25,13 +38,30 @@ import { TASK_ID_RULE, isTaskId } from '../common/task-id.js';
 import { resolveOptions, reuseLimit, validateSpec, type ResolvedOptions, type SupervisorOptions } from './options.js';
 import { RunnerPool } from './runner-pool.js';
 import { IdleRunners, removeCgroupWhenEmpty, type ReusableRunner } from './idle-runners.js';
-import { holdsSlot, initialState, transition, type MachineAction, type MachineEvent, type MachineState } from './state-machine.js';
+import {
+  holdsSlot,
+  initialState,
+  transition,
+  type MachineAction,
+  type MachineEvent,
+  type MachineState,
+} from './state-machine.js';
 import { Task } from './task.js';
 import { UsageSampler, type SampleTarget } from './usage-sampler.js';
 import { RestartIntensity } from './restart-intensity.js';
 import { parseCommandProgress } from './command-progress.js';
 import type {
-  LogLine, Progress, ResourceUsage, StallInfo, StopAllResult, StopReason, SupervisorEvent, TaskOutcome, TaskSnapshot, TaskSpec, TaskState,
+  LogLine,
+  Progress,
+  ResourceUsage,
+  StallInfo,
+  StopAllResult,
+  StopReason,
+  SupervisorEvent,
+  TaskOutcome,
+  TaskSnapshot,
+  TaskSpec,
+  TaskState,
 } from './types.js';
 import { isTerminalState } from './types.js';
 
@@ -72,7 +102,12 @@ interface TaskRecord {
   stall?: StallInfo;
   usage?: ResourceUsage;
   timers: {
-    grace?: NodeJS.Timeout; timeout?: NodeJS.Timeout; groupPoll?: NodeJS.Timeout; spawnDelay?: NodeJS.Timeout; progress?: NodeJS.Timeout; priority?: NodeJS.Timeout;
+    grace?: NodeJS.Timeout;
+    timeout?: NodeJS.Timeout;
+    groupPoll?: NodeJS.Timeout;
+    spawnDelay?: NodeJS.Timeout;
+    progress?: NodeJS.Timeout;
+    priority?: NodeJS.Timeout;
     release?: NodeJS.Timeout;
   };
   progressEmittedAt: number;
@@ -161,11 +196,26 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       // turn: a daemon's recovery, right after construction, first records which tasks it kills.
       setImmediate(() => void sweepLeftovers(layout).catch(() => {}));
     }
-    this.#guard = new OrphanGuard(this.#mark, this.#cgroups && { prefix: this.#cgroups.prefix, parents: this.#cgroups.parents });
-    this.#pool = this.#options.prewarm > 0
-      ? new RunnerPool({ size: this.#options.prewarm, priority: this.#options.cpu, guard: this.#guard, mark: this.#mark, preload: this.#options.preload, cgroups: this.#cgroups })
-      : undefined;
-    this.#idleRunners = new IdleRunners({ max: this.#options.concurrency, idleMs: this.#options.runnerIdleMs, guard: this.#guard });
+    this.#guard = new OrphanGuard(
+      this.#mark,
+      this.#cgroups && { prefix: this.#cgroups.prefix, parents: this.#cgroups.parents },
+    );
+    this.#pool =
+      this.#options.prewarm > 0
+        ? new RunnerPool({
+            size: this.#options.prewarm,
+            priority: this.#options.cpu,
+            guard: this.#guard,
+            mark: this.#mark,
+            preload: this.#options.preload,
+            cgroups: this.#cgroups,
+          })
+        : undefined;
+    this.#idleRunners = new IdleRunners({
+      max: this.#options.concurrency,
+      idleMs: this.#options.runnerIdleMs,
+      guard: this.#guard,
+    });
     this.#sampler = new UsageSampler({
       intervalMs: Math.min(this.#options.sampleIntervalMs, Math.max(25, this.#options.stallAfterMs / 4)),
       targets: () => this.#runningRecords(),
@@ -205,12 +255,16 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const owned = validateSpec(spec);
     const id = options.id ?? this.#options.nextId();
     if (!isTaskId(id) || this.#tasks.has(id)) {
-      throw new TypeError(`task id ${JSON.stringify(id)} is not a new task id (${TASK_ID_RULE}; ids come from options.id or the nextId option)`);
+      throw new TypeError(
+        `task id ${JSON.stringify(id)} is not a new task id (${TASK_ID_RULE}; ids come from options.id or the nextId option)`,
+      );
     }
     const attempt = options.attempt ?? 1;
-    if (!Number.isSafeInteger(attempt) || attempt < 1) throw new TypeError(`start() option attempt must be an integer >= 1, got ${String(attempt)}`);
+    if (!Number.isSafeInteger(attempt) || attempt < 1)
+      throw new TypeError(`start() option attempt must be an integer >= 1, got ${String(attempt)}`);
     const createdAt = options.createdAt ?? Date.now();
-    if (!Number.isFinite(createdAt)) throw new TypeError(`start() option createdAt must be a time in ms since the epoch, got ${String(createdAt)}`);
+    if (!Number.isFinite(createdAt))
+      throw new TypeError(`start() option createdAt must be a time in ms since the epoch, got ${String(createdAt)}`);
     const kind = 'module' in owned && owned.module !== undefined ? 'module' : 'command';
     const memoryMax = owned.memoryMax ?? this.#options.memoryMax;
     if (memoryMax !== undefined && !this.#cgroups?.layout.memory) {
@@ -224,7 +278,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       cpu: owned.priority !== undefined ? cpuPriority(owned.priority) : this.#options.cpu,
       handle: new Task(this.#taskOwner, id),
       createdAt,
-      restarts: new RestartIntensity(this.#options.maxRestarts, this.#options.restartWindowMs, this.#options.restartBackoffMs),
+      restarts: new RestartIntensity(
+        this.#options.maxRestarts,
+        this.#options.restartWindowMs,
+        this.#options.restartBackoffMs,
+      ),
       memoryMax,
       reuseLimit: kind === 'module' ? reuseLimit((owned as { reuse?: boolean | number }).reuse) : 1,
       machine: initialState(kind, attempt),
@@ -324,7 +382,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const outcomes = await Promise.all(waiting);
     const killed = outcomes.filter((o) => o.state === 'killed').length;
     const cancelled = outcomes.filter((o) => o.state === 'cancelled').length;
-    return { cancelled, killed, notStarted, finished: outcomes.length - killed - cancelled, ms: performance.now() - startedAt };
+    return {
+      cancelled,
+      killed,
+      notStarted,
+      finished: outcomes.length - killed - cancelled,
+      ms: performance.now() - startedAt,
+    };
   }
 
   /** Stops everything (as stopAll), releases prewarmed runners and the orphan guard. Idempotent. */
@@ -356,7 +420,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   #record(id: string): TaskRecord {
     const record = this.#tasks.get(id);
-    if (!record) throw withCode('UNKNOWN_TASK', new Error(`unknown task id ${JSON.stringify(id)}: see list() for the tasks this supervisor knows`));
+    if (!record)
+      throw withCode(
+        'UNKNOWN_TASK',
+        new Error(`unknown task id ${JSON.stringify(id)}: see list() for the tasks this supervisor knows`),
+      );
     return record;
   }
 
@@ -457,7 +525,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         return;
       case 'arm-grace':
         clearTimeout(record.timers.grace);
-        record.timers.grace = setTimeout(() => this.#dispatch(record, { type: 'grace-expired', at: Date.now() }), record.spec.graceMs ?? this.#options.graceMs);
+        record.timers.grace = setTimeout(
+          () => this.#dispatch(record, { type: 'grace-expired', at: Date.now() }),
+          record.spec.graceMs ?? this.#options.graceMs,
+        );
         return;
       case 'disarm-grace':
         clearTimeout(record.timers.grace);
@@ -556,13 +627,19 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       // Contained to this task: a throw here would otherwise escape the queue pump and end the owner.
       const cause = toTaskError(error);
       const message = `task ${record.id} could not be started: ${cause.message}`;
-      this.#dispatch(record, { type: 'spawn-failed', error: { ...cause, code: cause.code ?? 'SPAWN_FAILED', message }, at: Date.now() });
+      this.#dispatch(record, {
+        type: 'spawn-failed',
+        error: { ...cause, code: cause.code ?? 'SPAWN_FAILED', message },
+        at: Date.now(),
+      });
       return;
     }
     if (!child) return this.#releaseCgroup(record);
     if (child.pid === undefined) {
       this.#releaseCgroup(record);
-      child.once('error', (error) => this.#dispatch(record, { type: 'spawn-failed', error: toTaskError(error, 'SPAWN_FAILED'), at: Date.now() }));
+      child.once('error', (error) =>
+        this.#dispatch(record, { type: 'spawn-failed', error: toTaskError(error, 'SPAWN_FAILED'), at: Date.now() }),
+      );
       return;
     }
     record.child = child;
@@ -570,7 +647,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#guard.register(child.pid);
     this.#wireChild(record, child);
     if (record.spec.timeoutMs !== undefined) {
-      record.timers.timeout = setTimeout(() => this.#dispatch(record, { type: 'cancel', reason: 'timeout', at: Date.now() }), record.spec.timeoutMs);
+      record.timers.timeout = setTimeout(
+        () => this.#dispatch(record, { type: 'cancel', reason: 'timeout', at: Date.now() }),
+        record.spec.timeoutMs,
+      );
     }
     this.#dispatch(record, { type: 'spawned', at: Date.now() });
   }
@@ -590,7 +670,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       record.runner = reused;
     } else {
       child = this.#newRunner(record, spec, cwd, mark);
-      if (key !== undefined && child.pid !== undefined) record.runner = { child, pid: child.pid, cgroup: record.cgroup, key, served: 1 };
+      if (key !== undefined && child.pid !== undefined)
+        record.runner = { child, pid: child.pid, cgroup: record.cgroup, key, served: 1 };
     }
     if (record.runner) {
       record.release = { endMarker: `taskwarden-end-${randomBytes(12).toString('hex')}`, stdout: false, stderr: false };
@@ -598,21 +679,44 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
     const reuse = record.release ? { reuse: { endMarker: record.release.endMarker } } : {};
     try {
-      child.send({ t: 'run', module, input: spec.input, taskId: record.id, attempt: record.machine.attempt, cwd, mark, ...reuse } satisfies ToRunner);
+      child.send({
+        t: 'run',
+        module,
+        input: spec.input,
+        taskId: record.id,
+        attempt: record.machine.attempt,
+        cwd,
+        mark,
+        ...reuse,
+      } satisfies ToRunner);
     } catch (error) {
       // The IPC serializer refuses what structuredClone took (a SharedArrayBuffer, say): the runner is ours to end.
       if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
-      throw withCode('INPUT_NOT_SENDABLE', new Error(`its input cannot be sent to the task process (${(error as Error).message}); pass plain data`));
+      throw withCode(
+        'INPUT_NOT_SENDABLE',
+        new Error(`its input cannot be sent to the task process (${(error as Error).message}); pass plain data`),
+      );
     }
     return child;
   }
 
   /** A prewarmed runner where the task can use one, else a new one. */
-  #newRunner(record: TaskRecord, spec: Extract<TaskSpec, { module: string }>, cwd: string, mark: [string, string]): ChildProcess {
+  #newRunner(
+    record: TaskRecord,
+    spec: Extract<TaskSpec, { module: string }>,
+    cwd: string,
+    mark: [string, string],
+  ): ChildProcess {
     const pooled = this.#canUsePool(record) ? this.#pool?.take() : undefined;
     if (!pooled) {
       record.cgroup = this.#newCgroup(record);
-      return spawnRunner({ priority: record.cpu, env: spec.env, cwd, mark, ...(record.cgroup ? { cgroup: record.cgroup } : {}) });
+      return spawnRunner({
+        priority: record.cpu,
+        env: spec.env,
+        cwd,
+        mark,
+        ...(record.cgroup ? { cgroup: record.cgroup } : {}),
+      });
     }
     record.cgroup = pooled.cgroup;
     if (record.cgroup && record.memoryMax !== undefined) record.cgroup.setMemoryMax(record.memoryMax);
@@ -627,13 +731,24 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const cwd = spec.cwd ?? process.cwd();
     const file = resolveCommand(spec.command, env, cwd);
     if (!file) {
-      const error = taskError('COMMAND_NOT_FOUND', `command not found: ${spec.command} (task ${record.id}): check the name and PATH`);
+      const error = taskError(
+        'COMMAND_NOT_FOUND',
+        `command not found: ${spec.command} (task ${record.id}): check the name and PATH`,
+      );
       this.#dispatch(record, { type: 'spawn-failed', error, at: Date.now() });
       return undefined;
     }
     record.cgroup = this.#newCgroup(record);
     const cgroup = record.cgroup ? { cgroup: record.cgroup } : {};
-    return spawnCommand({ command: file, args: spec.args ?? [], priority: record.cpu, env, cwd, mark: this.#markOf(record), ...cgroup });
+    return spawnCommand({
+      command: file,
+      args: spec.args ?? [],
+      priority: record.cpu,
+      env,
+      cwd,
+      mark: this.#markOf(record),
+      ...cgroup,
+    });
   }
 
   /** The attempt's own cgroup, its CPU share and memory limit set, before anything is spawned into it. */
@@ -754,7 +869,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         this.#dispatch(record, { type: 'started', at });
         return;
       case 'progress':
-        this.#onProgress(record, { fraction: message.fraction, ...(message.message !== undefined ? { message: message.message } : {}) });
+        this.#onProgress(record, {
+          fraction: message.fraction,
+          ...(message.message !== undefined ? { message: message.message } : {}),
+        });
         return;
       case 'heartbeat':
         this.#onActivity(record);
@@ -817,13 +935,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    */
   #whyNotReusable(record: TaskRecord, rssBytes: number): string | undefined {
     const runner = record.runner;
-    if (!runner || this.#shutDown || runner.served >= record.reuseLimit || record.machine.state !== 'running') return '';
+    if (!runner || this.#shutDown || runner.served >= record.reuseLimit || record.machine.state !== 'running')
+      return '';
     if (rssBytes > this.#options.runnerMaxRssBytes) {
       return `the runner's memory (RSS ${formatBytes(rssBytes)}) is over runnerMaxRssBytes (${formatBytes(this.#options.runnerMaxRssBytes)})`;
     }
     const others = this.#otherProcesses(record, runner);
     if (others > 0) return `the task left ${others} process${others > 1 ? 'es' : ''} running`;
-    if (runner.cgroup && runner.cgroup.oomKills() > 0) return 'the kernel\'s OOM killer ended a process of it';
+    if (runner.cgroup && runner.cgroup.oomKills() > 0) return "the kernel's OOM killer ended a process of it";
     return undefined;
   }
 
@@ -837,7 +956,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const floor = record.runFloorPid ?? runner.pid;
     const members = new Set(newGroupMembers(runner.pid, floor));
     for (const [pid, startTime] of record.escapees) if (isSameLiveProcess(pid, startTime)) members.add(pid);
-    for (const { pid } of this.#mark.find(LineageMark.valueOf(record.id, record.machine.attempt), floor)) members.add(pid);
+    for (const { pid } of this.#mark.find(LineageMark.valueOf(record.id, record.machine.attempt), floor))
+      members.add(pid);
     members.delete(runner.pid);
     return members.size;
   }
@@ -1212,7 +1332,8 @@ function chooseContainment(asked: 'auto' | 'cgroup' | 'process-group'): Containm
 }
 
 function memoryLimitUnavailable(containment: ContainmentSupport): string {
-  if (containment.backend !== 'cgroup') return `there is no task cgroup on this machine (${containment.limits.join('; ')})`;
+  if (containment.backend !== 'cgroup')
+    return `there is no task cgroup on this machine (${containment.limits.join('; ')})`;
   const why = containment.limits.find((line) => line.startsWith('memory:'));
   return `no cgroup memory controller is available to taskwarden here${why ? ` (${why})` : ''}`;
 }
@@ -1240,14 +1361,17 @@ function formatBytes(bytes: number): string {
 
 function notPausable(record: TaskRecord, done: 'paused' | 'resumed'): Error {
   const state = record.machine.state;
-  const message = done === 'paused'
-    ? `task ${record.id} is ${state}: only a running task can be paused`
-    : `task ${record.id} is ${state}, not paused: nothing to resume`;
+  const message =
+    done === 'paused'
+      ? `task ${record.id} is ${state}: only a running task can be paused`
+      : `task ${record.id} is ${state}, not paused: nothing to resume`;
   return withCode('NOT_PAUSABLE', new Error(message));
 }
 
 function defaultName(spec: TaskSpec): string {
-  return 'module' in spec && spec.module !== undefined ? basename(spec.module).replace(/\.[cm]?[jt]s$/, '') : basename((spec as { command: string }).command);
+  return 'module' in spec && spec.module !== undefined
+    ? basename(spec.module).replace(/\.[cm]?[jt]s$/, '')
+    : basename((spec as { command: string }).command);
 }
 
 function deferred(): { promise: Promise<TaskOutcome>; resolve: (outcome: TaskOutcome) => void } {
@@ -1255,4 +1379,3 @@ function deferred(): { promise: Promise<TaskOutcome>; resolve: (outcome: TaskOut
   const promise = new Promise<TaskOutcome>((r) => (resolvePromise = r));
   return { promise, resolve: resolvePromise };
 }
-

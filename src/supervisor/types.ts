@@ -59,13 +59,13 @@ export type TaskSpec = ModuleTaskSpec | CommandTaskSpec;
 
 /** Why a task was stopped; carried on the result so a user sees what happened. */
 export type StopReason =
-  | 'cancel'           // cancel() by a user or front end
-  | 'kill'             // kill() by a user or front end
-  | 'restart'          // restart() killed the previous attempt
-  | 'stop-all'         // the emergency stop
-  | 'timeout'          // the per-task timeoutMs ran out
-  | 'stall'            // the watchdog, per onStall
-  | 'shutdown';        // the supervisor is shutting down
+  | 'cancel' // cancel() by a user or front end
+  | 'kill' // kill() by a user or front end
+  | 'restart' // restart() killed the previous attempt
+  | 'stop-all' // the emergency stop
+  | 'timeout' // the per-task timeoutMs ran out
+  | 'stall' // the watchdog, per onStall
+  | 'shutdown'; // the supervisor is shutting down
 
 export type { TaskError } from '../common/task-errors.js';
 

@@ -62,8 +62,15 @@ export class UsageSampler {
         count += 1;
       }
       const { cpuPercent, windowMs } = this.#cpuOver(id, ticks / clockTicksPerSecond(), now);
-      const escaped = escapedDescendants(pid, pid, processes, children).map((p) => ({ pid: p.pid, startTime: p.startTime }));
-      this.options.onSample(id, { cpuPercent, rssBytes, processes: count, sampledAt: Date.now(), windowMs, runnable }, escaped);
+      const escaped = escapedDescendants(pid, pid, processes, children).map((p) => ({
+        pid: p.pid,
+        startTime: p.startTime,
+      }));
+      this.options.onSample(
+        id,
+        { cpuPercent, rssBytes, processes: count, sampledAt: Date.now(), windowMs, runnable },
+        escaped,
+      );
     }
   }
 
@@ -82,17 +89,23 @@ export class UsageSampler {
     }
     const memory = cgroup.memory();
     const { cpuPercent, windowMs } = this.#cpuOver(target.id, cpuUsec / 1e6, performance.now());
-    this.options.onSample(target.id, {
-      cpuPercent,
-      // The cgroup's own count includes page cache the task caused; the processes' resident sets are what top shows.
-      rssBytes,
-      processes: pids.length,
-      sampledAt: Date.now(),
-      windowMs,
-      runnable,
-      ...(memory?.peakBytes !== undefined ? { memoryPeakBytes: memory.peakBytes } : {}),
-      ...(memory?.limitBytes !== undefined && memory.limitBytes < Number.MAX_SAFE_INTEGER / 2 ? { memoryLimitBytes: memory.limitBytes } : {}),
-    }, []);
+    this.options.onSample(
+      target.id,
+      {
+        cpuPercent,
+        // The cgroup's own count includes page cache the task caused; the processes' resident sets are what top shows.
+        rssBytes,
+        processes: pids.length,
+        sampledAt: Date.now(),
+        windowMs,
+        runnable,
+        ...(memory?.peakBytes !== undefined ? { memoryPeakBytes: memory.peakBytes } : {}),
+        ...(memory?.limitBytes !== undefined && memory.limitBytes < Number.MAX_SAFE_INTEGER / 2
+          ? { memoryLimitBytes: memory.limitBytes }
+          : {}),
+      },
+      [],
+    );
   }
 
   /** CPU percent of one core since the previous sample of this task (0 for its first). */
@@ -100,7 +113,10 @@ export class UsageSampler {
     const previous = this.#previous.get(id);
     this.#previous.set(id, { cpuSeconds, at: now });
     if (!previous || now <= previous.at) return { cpuPercent: 0, windowMs: 0 };
-    return { cpuPercent: Math.max(0, (cpuSeconds - previous.cpuSeconds) / ((now - previous.at) / 1000)) * 100, windowMs: now - previous.at };
+    return {
+      cpuPercent: Math.max(0, (cpuSeconds - previous.cpuSeconds) / ((now - previous.at) / 1000)) * 100,
+      windowMs: now - previous.at,
+    };
   }
 
   forget(id: string): void {

@@ -20,7 +20,9 @@ export interface Template {
 
 const here = fileURLToPath(import.meta.url);
 /** dist/src/tasks: task modules must be compiled JavaScript, also when this file runs from its TypeScript source (tests). */
-const compiledTasksDir = here.endsWith('.ts') ? path.resolve(path.dirname(here), '../../dist/src/tasks') : path.dirname(here);
+const compiledTasksDir = here.endsWith('.ts')
+  ? path.resolve(path.dirname(here), '../../dist/src/tasks')
+  : path.dirname(here);
 
 export const BUILTIN_MODULES = ['steady', 'cpu-burner', 'sync-loop', 'ignores-sigterm', 'flaky'] as const;
 export type BuiltinModule = (typeof BUILTIN_MODULES)[number];
@@ -35,7 +37,8 @@ export async function textureModulePath(): Promise<string | undefined> {
   try {
     const specifier = './texture/index.js';
     const texture = (await import(specifier)) as { textureTaskModule?: unknown };
-    if (typeof texture.textureTaskModule === 'string' && existsSync(texture.textureTaskModule)) return texture.textureTaskModule;
+    if (typeof texture.textureTaskModule === 'string' && existsSync(texture.textureTaskModule))
+      return texture.textureTaskModule;
   } catch {
     // not built (or not shipped): fall back below
   }
@@ -61,22 +64,70 @@ export async function defaultTemplates(): Promise<Template[]> {
   const texture = await textureModulePath();
   const presets: Array<Omit<Template, 'key'>> = texture
     ? [
-        { name: 'texture · brick + grass 512²', description: 'GLCM texture features of the bundled brick.png and grass.png (512 x 512, 8-bit)', spec: { module: texture, input: { images: ['sample:brick', 'sample:grass'] } } },
-        { name: 'texture · 2048² 16-bit', description: 'texture features of a generated 2048 x 2048 16-bit TIFF (generated on first use)', spec: { module: texture, input: { images: ['sample:synthetic-2048-16bit'] } } },
-        { name: 'texture · 4096² 16-bit', description: 'texture features of a generated 4096 x 4096 16-bit TIFF (generated on first use)', spec: { module: texture, input: { images: ['sample:synthetic-4096-16bit'] } } },
+        {
+          name: 'texture · brick + grass 512²',
+          description: 'GLCM texture features of the bundled brick.png and grass.png (512 x 512, 8-bit)',
+          spec: { module: texture, input: { images: ['sample:brick', 'sample:grass'] } },
+        },
+        {
+          name: 'texture · 2048² 16-bit',
+          description: 'texture features of a generated 2048 x 2048 16-bit TIFF (generated on first use)',
+          spec: { module: texture, input: { images: ['sample:synthetic-2048-16bit'] } },
+        },
+        {
+          name: 'texture · 4096² 16-bit',
+          description: 'texture features of a generated 4096 x 4096 16-bit TIFF (generated on first use)',
+          spec: { module: texture, input: { images: ['sample:synthetic-4096-16bit'] } },
+        },
       ]
     : [
-        { name: 'simulated analysis · small', description: 'texture analysis is not built here: a cooperative stand-in, 5 s', spec: { module: builtinModulePath('steady'), input: { steps: 50, stepMs: 100 } } },
-        { name: 'simulated analysis · medium', description: 'texture analysis is not built here: a cooperative stand-in, 20 s', spec: { module: builtinModulePath('steady'), input: { steps: 200, stepMs: 100 } } },
-        { name: 'simulated analysis · large', description: 'texture analysis is not built here: a cooperative stand-in, 60 s', spec: { module: builtinModulePath('steady'), input: { steps: 600, stepMs: 100 } } },
+        {
+          name: 'simulated analysis · small',
+          description: 'texture analysis is not built here: a cooperative stand-in, 5 s',
+          spec: { module: builtinModulePath('steady'), input: { steps: 50, stepMs: 100 } },
+        },
+        {
+          name: 'simulated analysis · medium',
+          description: 'texture analysis is not built here: a cooperative stand-in, 20 s',
+          spec: { module: builtinModulePath('steady'), input: { steps: 200, stepMs: 100 } },
+        },
+        {
+          name: 'simulated analysis · large',
+          description: 'texture analysis is not built here: a cooperative stand-in, 60 s',
+          spec: { module: builtinModulePath('steady'), input: { steps: 600, stepMs: 100 } },
+        },
       ];
   const rest: Array<Omit<Template, 'key'>> = [
-    { name: 'stuck in a sync loop', description: 'spins in a synchronous loop: k escalates after the grace period, K stops it at once', spec: { module: builtinModulePath('sync-loop'), graceMs: 3000 } },
-    { name: 'ignores SIGTERM', description: 'catches SIGTERM and carries on: k escalates to SIGKILL after 2 s', spec: { module: builtinModulePath('ignores-sigterm'), graceMs: 2000 } },
-    { name: 'fails now and then', description: 'cooperative, fails part-way one run in three: try r', spec: { module: builtinModulePath('flaky') } },
-    { name: 'steady worker', description: 'cooperative, 30 s of sleeping steps: k stops it at once', spec: { module: builtinModulePath('steady') } },
-    { name: 'CPU burner', description: 'CPU-bound but cooperative, 60 s', spec: { module: builtinModulePath('cpu-burner') } },
-    { name: 'shell command', description: 'sh loop reporting progress as JSON lines, 15 s', spec: { command: '/bin/sh', args: ['-c', SHELL_LOOP] } },
+    {
+      name: 'stuck in a sync loop',
+      description: 'spins in a synchronous loop: k escalates after the grace period, K stops it at once',
+      spec: { module: builtinModulePath('sync-loop'), graceMs: 3000 },
+    },
+    {
+      name: 'ignores SIGTERM',
+      description: 'catches SIGTERM and carries on: k escalates to SIGKILL after 2 s',
+      spec: { module: builtinModulePath('ignores-sigterm'), graceMs: 2000 },
+    },
+    {
+      name: 'fails now and then',
+      description: 'cooperative, fails part-way one run in three: try r',
+      spec: { module: builtinModulePath('flaky') },
+    },
+    {
+      name: 'steady worker',
+      description: 'cooperative, 30 s of sleeping steps: k stops it at once',
+      spec: { module: builtinModulePath('steady') },
+    },
+    {
+      name: 'CPU burner',
+      description: 'CPU-bound but cooperative, 60 s',
+      spec: { module: builtinModulePath('cpu-burner') },
+    },
+    {
+      name: 'shell command',
+      description: 'sh loop reporting progress as JSON lines, 15 s',
+      spec: { command: '/bin/sh', args: ['-c', SHELL_LOOP] },
+    },
   ];
   return [...presets, ...rest].map((t, index) => ({ ...t, key: index + 1, spec: { name: t.name, ...t.spec } }));
 }

@@ -28,7 +28,8 @@ export class ClearedRows {
 
   /** Whether a snapshot is of a cleared task, and still the run that was cleared; `shown`: it has a row now. */
   covers(task: TaskSnapshot, shown: boolean): boolean {
-    if (isTerminalState(task.state) && task.endedAt !== undefined && task.endedAt <= this.#through && !shown) return true;
+    if (isTerminalState(task.state) && task.endedAt !== undefined && task.endedAt <= this.#through && !shown)
+      return true;
     const attempt = this.#attempts.get(task.id);
     if (attempt === undefined) return false;
     if (task.attempt === attempt && isTerminalState(task.state)) return true;

@@ -14,7 +14,14 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { PARSE_OPTIONS, describeValue, formatIssues } from '../common/zod-issues.js';
-import { CommandTaskSpecSchema, MemoryMaxSchema, ModuleTaskSpecSchema, NameSchema, PathSchema, SPEC_FIELDS } from '../supervisor/spec.js';
+import {
+  CommandTaskSpecSchema,
+  MemoryMaxSchema,
+  ModuleTaskSpecSchema,
+  NameSchema,
+  PathSchema,
+  SPEC_FIELDS,
+} from '../supervisor/spec.js';
 import { parseMemorySize } from '../supervisor/memory-size.js';
 import type { TaskSpec } from '../supervisor/types.js';
 import { inputBytesIssue } from '../protocol/limits.js';
@@ -43,7 +50,9 @@ const common = {
   description: z.string().max(200).optional(),
   /** A size such as "2G" (binary units), or a number of bytes. */
   memoryMax: z
-    .union([MemoryMaxSchema, z.string()], { error: 'expected a size such as "2G" or a number of bytes of at least 4 MiB' })
+    .union([MemoryMaxSchema, z.string()], {
+      error: 'expected a size such as "2G" or a number of bytes of at least 4 MiB',
+    })
     .transform((value, ctx) => {
       try {
         return MemoryMaxSchema.parse(typeof value === 'number' ? value : parseMemorySize(value));
@@ -64,7 +73,9 @@ const ModuleTemplateSchema = ModuleTaskSpecSchema.extend(common).superRefine((te
 const CommandTemplateSchema = CommandTaskSpecSchema.omit({ command: true, args: true }).extend({
   ...common,
   command: z
-    .array(PathSchema, { error: (issue) => `expected an array like ["python3", "job.py"], got ${describeValue(issue.input)}` })
+    .array(PathSchema, {
+      error: (issue) => `expected an array like ["python3", "job.py"], got ${describeValue(issue.input)}`,
+    })
     .min(1, 'needs at least the program, e.g. ["python3", "job.py"]'),
 });
 
@@ -82,7 +93,8 @@ export async function parseConfig(value: unknown, file: string, baseDir = path.d
   const fail = (problem: string): never => {
     throw new ConfigError(file, problem);
   };
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(`expected an object {"templates": [...]}, got ${describe(value)}`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    fail(`expected an object {"templates": [...]}, got ${describe(value)}`);
   const record = value as Record<string, unknown>;
   const unknown = Object.keys(record).filter((k) => k !== 'templates' && k !== '$schema');
   if (unknown.length > 0) fail(`unknown key ${JSON.stringify(unknown[0])} (only "templates" is allowed)`);
@@ -91,18 +103,21 @@ export async function parseConfig(value: unknown, file: string, baseDir = path.d
   if (!Array.isArray(list)) fail(`"templates" must be an array, got ${describe(list)}`);
   const templates = list as unknown[];
   if (templates.length === 0) fail('"templates" is empty (expected 1 to 9 templates)');
-  if (templates.length > MAX_TEMPLATES) fail(`"templates" has ${templates.length} entries; keys 1-9 start at most ${MAX_TEMPLATES}`);
+  if (templates.length > MAX_TEMPLATES)
+    fail(`"templates" has ${templates.length} entries; keys 1-9 start at most ${MAX_TEMPLATES}`);
 
   const out: Template[] = [];
   for (let i = 0; i < templates.length; i++) {
     const where = `templates[${i}]`;
     const entry = templates[i];
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) fail(`${where}: expected an object, got ${describe(entry)}`);
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry))
+      fail(`${where}: expected an object, got ${describe(entry)}`);
     const obj = entry as Record<string, unknown>;
     const hasModule = 'module' in obj;
     const hasCommand = 'command' in obj;
     if (hasModule && hasCommand) fail(`${where}: has both "module" and "command"; a template is one or the other`);
-    if (!hasModule && !hasCommand) fail(`${where}: needs "module" (a task module path) or "command" (an array like ["python3", "job.py"])`);
+    if (!hasModule && !hasCommand)
+      fail(`${where}: needs "module" (a task module path) or "command" (an array like ["python3", "job.py"])`);
     const parsed = (hasModule ? ModuleTemplateSchema : CommandTemplateSchema).safeParse(entry, PARSE_OPTIONS);
     if (!parsed.success) fail(formatIssues(where, parsed.error.issues, { maxIssues: 1 }));
     const t = parsed.data as ModuleTemplate | CommandTemplate;
@@ -122,12 +137,20 @@ export async function parseConfig(value: unknown, file: string, baseDir = path.d
       if (t.module.startsWith('builtin:')) {
         const name = t.module.slice('builtin:'.length);
         const resolved = await resolveBuiltin(name);
-        if (!resolved) fail(`${where}.module: unknown built-in ${JSON.stringify(name)} (known: ${[...BUILTIN_MODULES, 'texture'].join(', ')}; texture only where it is built)`);
+        if (!resolved)
+          fail(
+            `${where}.module: unknown built-in ${JSON.stringify(name)} (known: ${[...BUILTIN_MODULES, 'texture'].join(', ')}; texture only where it is built)`,
+          );
         modulePath = resolved as string;
       } else {
         modulePath = path.resolve(baseDir, t.module);
       }
-      spec = { module: modulePath, ...(t.input !== undefined ? { input: t.input } : {}), ...(t.reuse !== undefined ? { reuse: t.reuse } : {}), ...shared };
+      spec = {
+        module: modulePath,
+        ...(t.input !== undefined ? { input: t.input } : {}),
+        ...(t.reuse !== undefined ? { reuse: t.reuse } : {}),
+        ...shared,
+      };
     } else {
       spec = { command: t.command[0]!, args: t.command.slice(1), ...shared };
     }

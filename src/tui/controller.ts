@@ -56,12 +56,23 @@ export interface ControllerOptions {
 
 export function systemLoad(): MachineLoad {
   const total = os.totalmem();
-  return { load1: os.loadavg()[0]!, cpus: os.availableParallelism(), memUsedFraction: total > 0 ? 1 - os.freemem() / total : 0 };
+  return {
+    load1: os.loadavg()[0]!,
+    cpus: os.availableParallelism(),
+    memUsedFraction: total > 0 ? 1 - os.freemem() / total : 0,
+  };
 }
 
 /** In help, what leaves the help open; in details, what needs the table and so closes them first. */
 const KEEPS_HELP = new Set<Action['type']>(['scroll', 'closeOverlay', 'help', 'quit', 'interrupt']);
-const CLOSES_DETAILS = new Set<Action['type']>(['template', 'clearFinished', 'toggleLog', 'reconnect', 'quit', 'interrupt']);
+const CLOSES_DETAILS = new Set<Action['type']>([
+  'template',
+  'clearFinished',
+  'toggleLog',
+  'reconnect',
+  'quit',
+  'interrupt',
+]);
 
 export class Controller {
   readonly store: TuiStore;
@@ -96,7 +107,13 @@ export class Controller {
       selected: () => this.#panes.selectionChanged(),
     });
     this.#held = new HeldRequests(this.store, this.#operations);
-    this.#quitting = new Quitting({ store: this.store, connection: this.#connection, operations: this.#operations, held: this.#held, finish: (how) => this.#finish(how) });
+    this.#quitting = new Quitting({
+      store: this.store,
+      connection: this.#connection,
+      operations: this.#operations,
+      held: this.#held,
+      finish: (how) => this.#finish(how),
+    });
     this.done = new Promise((resolve) => {
       this.#resolveDone = resolve;
     });
@@ -204,7 +221,11 @@ export class Controller {
         return store.changed(true);
       case 'quit':
       case 'interrupt':
-        return this.#quitting.event({ type: 'quit', daemon: this.#reach(), active: this.#operations.activeTasks().length });
+        return this.#quitting.event({
+          type: 'quit',
+          daemon: this.#reach(),
+          active: this.#operations.activeTasks().length,
+        });
       case 'quitStop':
         return this.#quitting.event({ type: 'stop' });
       case 'quitDetach':
@@ -253,7 +274,10 @@ export class Controller {
     const store = this.store;
     if (result.kind === 'failed') {
       store.setDaemon({ kind: 'disconnected', reason: errorText(result.error) });
-      store.setStatus(`Cannot reach the daemon: ${oneLine(errorText(result.error))}. Press R to try again.${this.#held.drop()}`, 'error');
+      store.setStatus(
+        `Cannot reach the daemon: ${oneLine(errorText(result.error))}. Press R to try again.${this.#held.drop()}`,
+        'error',
+      );
       store.changed(true);
       this.#quitting.event({ type: 'daemonFailed' });
       return;
@@ -269,7 +293,13 @@ export class Controller {
 
   #connecting(how: 'connecting' | 'starting' | 'starting-none-ran'): void {
     this.store.setDaemon({ kind: 'connecting', text: how === 'connecting' ? 'connecting…' : 'starting…' });
-    this.#held.sayConnecting(how === 'connecting' ? 'Connecting to the daemon…' : how === 'starting' ? 'Starting the daemon…' : 'No daemon running: starting one…');
+    this.#held.sayConnecting(
+      how === 'connecting'
+        ? 'Connecting to the daemon…'
+        : how === 'starting'
+          ? 'Starting the daemon…'
+          : 'No daemon running: starting one…',
+    );
   }
 
   /** The daemon's task list, before the events that came with it. */
@@ -304,7 +334,10 @@ export class Controller {
     store.setHealth(undefined);
     this.#quitting.event({ type: 'daemonLost' });
     if (this.#finished) return;
-    store.setStatus(`The daemon is gone (${oneLine(reason)}); tasks are shown as last seen. Press R to start it again.`, 'error');
+    store.setStatus(
+      `The daemon is gone (${oneLine(reason)}); tasks are shown as last seen. Press R to start it again.`,
+      'error',
+    );
     store.changed(true);
   }
 
@@ -312,7 +345,10 @@ export class Controller {
   #ready(): boolean {
     if (this.#connection.client) return true;
     const connecting = this.#connection.reaching;
-    this.store.setStatus(connecting ? 'Still connecting to the daemon…' : 'Not connected to the daemon. Press R to start it again.', connecting ? 'busy' : 'warn');
+    this.store.setStatus(
+      connecting ? 'Still connecting to the daemon…' : 'Not connected to the daemon. Press R to start it again.',
+      connecting ? 'busy' : 'warn',
+    );
     this.store.changed(true);
     return false;
   }
@@ -320,7 +356,8 @@ export class Controller {
   #onEvent(event: DaemonEvent): void {
     const view = applyEvent(this.store, event);
     if (view) this.#operations.observe(view);
-    if (event.type === 'TASK_STATUS' || event.type === 'TASK_COMPLETE') this.#panes.taskChanged(event.task.id, event.type === 'TASK_COMPLETE');
+    if (event.type === 'TASK_STATUS' || event.type === 'TASK_COMPLETE')
+      this.#panes.taskChanged(event.task.id, event.type === 'TASK_COMPLETE');
     this.store.changed();
   }
 
@@ -338,7 +375,10 @@ export class Controller {
     try {
       rememberClearedThrough(this.#prefs, client.welcome.home, through);
     } catch (error) {
-      this.store.setStatus(`Cleared, for this session only: could not remember it (${oneLine(errorText(error))}).`, 'warn');
+      this.store.setStatus(
+        `Cleared, for this session only: could not remember it (${oneLine(errorText(error))}).`,
+        'warn',
+      );
     }
   }
 

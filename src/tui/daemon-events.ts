@@ -20,7 +20,10 @@ export function applyEvent(store: TuiStore, event: DaemonEvent): TaskView | unde
       store.setUsage(event.taskId, event.usage);
       return undefined;
     case 'TASK_LOG':
-      store.appendLog(event.log.taskId, oneLine(event.log.stream === 'stderr' ? `! ${event.log.line}` : event.log.line));
+      store.appendLog(
+        event.log.taskId,
+        oneLine(event.log.stream === 'stderr' ? `! ${event.log.line}` : event.log.line),
+      );
       return undefined;
     case 'SNAPSHOT':
       store.replaceTasks(event.tasks);

@@ -5,7 +5,16 @@
  */
 import { isTerminalState, type TaskOutcome, type TaskState } from '../supervisor/types.js';
 import type { AttemptRecord } from '../journal/types.js';
-import { formatBytes, formatClock, formatDuration, formatPercent, oneLine, stallColor, stallText, STATE_STYLES } from './format.js';
+import {
+  formatBytes,
+  formatClock,
+  formatDuration,
+  formatPercent,
+  oneLine,
+  stallColor,
+  stallText,
+  STATE_STYLES,
+} from './format.js';
 import { wrapSegs, type Line, type Seg } from './pages.js';
 import { waitingForCpu, type TaskView } from './task-view.js';
 import type { DetailsView } from './ui-state.js';
@@ -45,7 +54,10 @@ function reasonText(reason: string | undefined): string | undefined {
 
 function stateSegs(state: TaskState, attempt: number): Seg[] {
   const style = STATE_STYLES[state];
-  return [{ text: `${style.icon} ${state}`, color: style.color, bold: true }, { text: ` · attempt ${attempt}`, dim: true }];
+  return [
+    { text: `${style.icon} ${state}`, color: style.color, bold: true },
+    { text: ` · attempt ${attempt}`, dim: true },
+  ];
 }
 
 function errorHead(error: { name: string; message: string; code?: string }): string {
@@ -55,7 +67,10 @@ function errorHead(error: { name: string; message: string; code?: string }): str
 /** Stack lines without the first one when it only repeats "Name: message". */
 function stackLines(error: { name: string; message: string; stack?: string }): string[] {
   if (!error.stack) return [];
-  const lines = error.stack.split('\n').map((l) => l.trimEnd()).filter((l) => l.trim() !== '');
+  const lines = error.stack
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => l.trim() !== '');
   let i = 0;
   // the head of a V8 stack is "Name: message", over as many lines as the message has
   const head = `${error.name}: ${error.message}`.split('\n');
@@ -78,13 +93,27 @@ function resultText(result: unknown, room: number): { text: string; abridged: bo
 }
 
 /** What an attempt's time was: its start (as the outcome counts it) and end. */
-function attemptTimes(a: AttemptRecord, previous: AttemptRecord | undefined): { start?: number; end?: number; took?: number; startedByItself: boolean } {
+function attemptTimes(
+  a: AttemptRecord,
+  previous: AttemptRecord | undefined,
+): { start?: number; end?: number; took?: number; startedByItself: boolean } {
   // The journal records an attempt's start from the task's snapshot, which for a new attempt may
   // still be the previous attempt's: a start (or pid) equal to the previous attempt's is not its own.
   const startIsOwn = a.startedAt !== undefined && a.startedAt !== previous?.startedAt;
-  const took = a.durationMs ?? (startIsOwn && a.endedAt !== undefined ? Math.max(0, a.endedAt - a.startedAt!) : undefined);
-  const start = a.endedAt !== undefined && a.durationMs !== undefined ? a.endedAt - a.durationMs : startIsOwn ? a.startedAt : undefined;
-  return { ...(start !== undefined ? { start } : {}), ...(a.endedAt !== undefined ? { end: a.endedAt } : {}), ...(took !== undefined ? { took } : {}), startedByItself: startIsOwn };
+  const took =
+    a.durationMs ?? (startIsOwn && a.endedAt !== undefined ? Math.max(0, a.endedAt - a.startedAt!) : undefined);
+  const start =
+    a.endedAt !== undefined && a.durationMs !== undefined
+      ? a.endedAt - a.durationMs
+      : startIsOwn
+        ? a.startedAt
+        : undefined;
+  return {
+    ...(start !== undefined ? { start } : {}),
+    ...(a.endedAt !== undefined ? { end: a.endedAt } : {}),
+    ...(took !== undefined ? { took } : {}),
+    startedByItself: startIsOwn,
+  };
 }
 
 /** Why a runnable task gets almost no CPU, and what changes that. */
@@ -134,17 +163,40 @@ export function detailLines({ task, details, now }: DetailsInput, cols: number):
   const lines: Line[] = [];
   if (!task) {
     lines.push([{ text: ` Task ${details.taskId}`, bold: true }]);
-    lines.push(...wrapSegs(' ', [{ text: 'This task is no longer in the table (cleared, or unknown to the daemon). Esc closes this view.', dim: true }], cols, 1));
+    lines.push(
+      ...wrapSegs(
+        ' ',
+        [
+          {
+            text: 'This task is no longer in the table (cleared, or unknown to the daemon). Esc closes this view.',
+            dim: true,
+          },
+        ],
+        cols,
+        1,
+      ),
+    );
     return lines;
   }
   lines.push(...wrapSegs(' ', [{ text: `Task ${task.id}`, bold: true }, { text: ` ${task.name}` }], cols, 1));
   const outcome = task.outcome;
   lines.push(...field('State', stateSegs(task.state, task.attempt), cols));
   const reason = reasonText(outcome?.stopReason ?? task.stopReason);
-  if (reason) lines.push(...field('Reason', reason + (outcome?.escalated ? '; it did not stop within the grace period, so it was killed (SIGKILL)' : ''), cols));
+  if (reason)
+    lines.push(
+      ...field(
+        'Reason',
+        reason + (outcome?.escalated ? '; it did not stop within the grace period, so it was killed (SIGKILL)' : ''),
+        cols,
+      ),
+    );
   else if (outcome?.state === 'completed') lines.push(...field('Reason', 'it finished on its own', cols));
-  else if (outcome?.state === 'failed') lines.push(...field('Reason', outcome.error ? 'the task failed (below)' : 'the process exited with an error', cols));
-  else if (task.state === 'interrupted') lines.push(...field('Reason', 'the daemon running it exited before it finished', cols));
+  else if (outcome?.state === 'failed')
+    lines.push(
+      ...field('Reason', outcome.error ? 'the task failed (below)' : 'the process exited with an error', cols),
+    );
+  else if (task.state === 'interrupted')
+    lines.push(...field('Reason', 'the daemon running it exited before it finished', cols));
 
   // times: ELAPSED (the table) and "done in" count the attempt from its start, process start-up included
   const times: string[] = [`created ${formatClock(task.createdAt)}`];
@@ -157,39 +209,68 @@ export function detailLines({ task, details, now }: DetailsInput, cols: number):
     const end = isTerminalState(task.state) ? (task.endedAt ?? now) : now;
     const took = outcome ? outcome.durationMs : Math.max(0, end - task.attemptStartedAt);
     let span = `took ${formatDuration(took)} (ELAPSED)`;
-    if (task.startedAt !== undefined && task.startedAt >= task.attemptStartedAt) span += `, ${formatDuration(task.startedAt - task.attemptStartedAt)} of it starting the process`;
+    if (task.startedAt !== undefined && task.startedAt >= task.attemptStartedAt)
+      span += `, ${formatDuration(task.startedAt - task.attemptStartedAt)} of it starting the process`;
     else if (isTerminalState(task.state)) span += ', all of it before the task ran';
     spans.push(span);
   } else spans.push(task.state === 'queued' ? 'waiting for a free slot' : 'never started');
   lines.push(...field('', spans.join(' · '), cols));
 
   if (!isTerminalState(task.state)) {
-    if (task.progress) lines.push(...field('Progress', `${formatPercent(task.progress.fraction * 100)}${task.progress.message ? ` · ${task.progress.message}` : ''}`, cols));
+    if (task.progress)
+      lines.push(
+        ...field(
+          'Progress',
+          `${formatPercent(task.progress.fraction * 100)}${task.progress.message ? ` · ${task.progress.message}` : ''}`,
+          cols,
+        ),
+      );
     const usage: string[] = [];
     if (task.pid !== undefined) usage.push(`pid ${task.pid} (its process group)`);
-    if (task.usage) usage.push(`CPU ${formatPercent(task.usage.cpuPercent)}`, `RSS ${formatBytes(task.usage.rssBytes)}`, `${task.usage.processes} process${task.usage.processes === 1 ? '' : 'es'}`);
+    if (task.usage)
+      usage.push(
+        `CPU ${formatPercent(task.usage.cpuPercent)}`,
+        `RSS ${formatBytes(task.usage.rssBytes)}`,
+        `${task.usage.processes} process${task.usage.processes === 1 ? '' : 'es'}`,
+      );
     if (usage.length > 0) lines.push(...field('Process', usage.join(' · '), cols));
     if (task.stall) {
       const silent = task.stall.silentForMs + Math.max(0, now - (task.stallSeenAt ?? now));
-      lines.push(...field('Stalled', [{ text: `⚠ ${stallText(task.stall, silent)}`, color: stallColor(task.stall) }], cols));
+      lines.push(
+        ...field('Stalled', [{ text: `⚠ ${stallText(task.stall, silent)}`, color: stallColor(task.stall) }], cols),
+      );
     }
     if (waitingForCpu(task)) lines.push(...field('Waiting', [{ text: cpuWaitText(task), color: 'yellow' }], cols));
   } else if (task.progress) {
-    lines.push(...field('Progress', `last ${formatPercent(task.progress.fraction * 100)}${task.progress.message ? ` · ${task.progress.message}` : ''}`, cols));
+    lines.push(
+      ...field(
+        'Progress',
+        `last ${formatPercent(task.progress.fraction * 100)}${task.progress.message ? ` · ${task.progress.message}` : ''}`,
+        cols,
+      ),
+    );
   }
 
   if (outcome) {
     lines.push(...field('Exit', exitText(outcome), cols));
     if (outcome.error) {
       lines.push(...field('Error', [{ text: errorHead(outcome.error), color: 'red', bold: true } satisfies Seg], cols));
-      for (const part of outcome.error.message.split('\n')) lines.push(...field('', [{ text: part, color: 'red' }], cols));
+      for (const part of outcome.error.message.split('\n'))
+        lines.push(...field('', [{ text: part, color: 'red' }], cols));
       const stack = stackLines(outcome.error);
       stack.forEach((l, i) => lines.push(...field(i === 0 ? 'Stack' : '', [{ text: l, dim: true }], cols)));
     }
     if (outcome.result !== undefined) {
       const r = resultText(outcome.result, cols - LABEL);
       lines.push(...field('Result', r.text, cols));
-      if (r.abridged) lines.push(...field('', [{ text: `(abridged: ${r.size} characters; taskwarden show ${task.id} --json has it all)`, dim: true }], cols));
+      if (r.abridged)
+        lines.push(
+          ...field(
+            '',
+            [{ text: `(abridged: ${r.size} characters; taskwarden show ${task.id} --json has it all)`, dim: true }],
+            cols,
+          ),
+        );
     }
   }
 
@@ -210,9 +291,20 @@ export function detailLines({ task, details, now }: DetailsInput, cols: number):
         t.took = Math.max(0, now - task.attemptStartedAt);
       }
       // a pid equal to the previous attempt's, on an attempt without a start of its own: never spawned
-      const pid = a.pid !== undefined && !(previous && a.pid === previous.pid && !t.startedByItself) ? String(a.pid) : '—';
+      const pid =
+        a.pid !== undefined && !(previous && a.pid === previous.pid && !t.startedByItself) ? String(a.pid) : '—';
       const style = STATE_STYLES[a.state];
-      const row = fitCols([String(a.attempt), `${style.icon} ${a.state}`, pid, formatClock(t.start), t.end !== undefined ? formatClock(t.end) : isTerminalState(a.state) ? '—' : 'now', t.took !== undefined ? formatDuration(t.took) : '—'], cols);
+      const row = fitCols(
+        [
+          String(a.attempt),
+          `${style.icon} ${a.state}`,
+          pid,
+          formatClock(t.start),
+          t.end !== undefined ? formatClock(t.end) : isTerminalState(a.state) ? '—' : 'now',
+          t.took !== undefined ? formatDuration(t.took) : '—',
+        ],
+        cols,
+      );
       lines.push([{ text: row, color: style.color }]);
       const what = attemptOutcome(a);
       if (what) lines.push(...wrapSegs('     ', [{ text: what, dim: true }], cols, 5));
@@ -225,12 +317,15 @@ export function detailLines({ task, details, now }: DetailsInput, cols: number):
   const log = details.log;
   const logTitle: Seg[] = [{ text: 'Log', bold: true }];
   if (log.attempt) logTitle.push({ text: ` · attempt ${log.attempt}`, dim: true });
-  if (log.lines.length > 0) logTitle.push({ text: ` · last ${log.lines.length} line${log.lines.length === 1 ? '' : 's'}`, dim: true });
+  if (log.lines.length > 0)
+    logTitle.push({ text: ` · last ${log.lines.length} line${log.lines.length === 1 ? '' : 's'}`, dim: true });
   if (log.loading) logTitle.push({ text: ' · loading…', dim: true });
   if (log.error) logTitle.push({ text: ` · ${log.error}`, color: 'red' });
   lines.push(...wrapSegs(' ', logTitle, cols, 1));
   if (log.lines.length === 0 && !log.loading) {
-    lines.push([{ text: isTerminalState(task.state) ? '  (this attempt wrote no output)' : '  (no output yet)', dim: true }]);
+    lines.push([
+      { text: isTerminalState(task.state) ? '  (this attempt wrote no output)' : '  (no output yet)', dim: true },
+    ]);
   }
   for (const l of log.lines) {
     const err = l.startsWith('! ');

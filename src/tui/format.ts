@@ -12,7 +12,9 @@ export function formatElapsed(ms: number): string {
   const h = Math.floor(total / 3600);
   const m = Math.floor((total % 3600) / 60);
   const s = total % 60;
-  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${String(s).padStart(2, '0')}` : `${m}:${String(s).padStart(2, '0')}`;
+  return h > 0
+    ? `${h}:${String(m).padStart(2, '0')}:${String(s).padStart(2, '0')}`
+    : `${m}:${String(s).padStart(2, '0')}`;
 }
 
 export function formatBytes(bytes: number | undefined): string {
@@ -60,7 +62,8 @@ export function stallText(stall: StallInfo, silentForMs = stall.silentForMs): st
   const silent = `no progress for ${formatDuration(Math.max(0, silentForMs))}`;
   switch (stall.diagnosis) {
     case 'spinning':
-      if (stall.cpuPercent < STARVED_CPU_PERCENT) return `${silent} · waiting for CPU (${Math.round(stall.cpuPercent)}%)`;
+      if (stall.cpuPercent < STARVED_CPU_PERCENT)
+        return `${silent} · waiting for CPU (${Math.round(stall.cpuPercent)}%)`;
       return `${silent} · spinning at ${Math.round(stall.cpuPercent)}% CPU`;
     case 'blocked':
       return `${silent} · blocked (idle, ${Math.round(stall.cpuPercent)}% CPU)`;
@@ -96,8 +99,10 @@ export const STATE_STYLES: Record<TaskState, StateStyle> = {
 
 /** A one-line, control-character-free rendering of arbitrary text (log lines, error messages). */
 export function oneLine(text: string): string {
-   
-  return text.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, '').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '').replace(/[\t\n\r]+/g, ' ');
+  return text
+    .replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, '')
+    .replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '')
+    .replace(/[\t\n\r]+/g, ' ');
 }
 
 /** Local wall-clock time of day, "14:02:07". */

@@ -58,7 +58,10 @@ export class FrameScheduler {
       return;
     }
     if (this.#timer) return;
-    const wait = Math.max(0, this.#lastCommit + Math.max(this.frameMs, FRAME_SPACING * this.#lastFrameCost) - performance.now());
+    const wait = Math.max(
+      0,
+      this.#lastCommit + Math.max(this.frameMs, FRAME_SPACING * this.#lastFrameCost) - performance.now(),
+    );
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       if (this.#dirty) this.#commit();

@@ -55,7 +55,10 @@ export class HeldRequests {
         // nothing selected: it can only mean a task started by a request already held
         if (!this.#held.some((w) => w.action.type === 'template')) {
           const key = action.type === 'cancel' ? 'k' : action.type === 'kill' ? 'K' : 'r';
-          store.setStatus(`${key}: no task selected. The daemon is not up yet; once it lists its tasks, select one and press ${key} again.`, 'warn');
+          store.setStatus(
+            `${key}: no task selected. The daemon is not up yet; once it lists its tasks, select one and press ${key} again.`,
+            'warn',
+          );
           store.changed(true);
           return;
         }
@@ -74,10 +77,16 @@ export class HeldRequests {
   /** The status line while connecting: what is under way, and what waits for it. */
   sayConnecting(text?: string): void {
     const store = this.store;
-    const base = text ?? (store.draft.daemon.kind === 'connecting' && store.draft.daemon.text === 'starting…' ? 'Starting the daemon…' : 'Connecting to the daemon…');
+    const base =
+      text ??
+      (store.draft.daemon.kind === 'connecting' && store.draft.daemon.text === 'starting…'
+        ? 'Starting the daemon…'
+        : 'Connecting to the daemon…');
     const n = this.#held.length;
     store.setStatus(
-      n === 0 ? base : `${base} ${n === 1 ? 'your request' : `${n} requests`} will run when it is up: ${this.#held.map((w) => w.label).join(', ')}`,
+      n === 0
+        ? base
+        : `${base} ${n === 1 ? 'your request' : `${n} requests`} will run when it is up: ${this.#held.map((w) => w.label).join(', ')}`,
       'busy',
     );
     store.changed(true);
@@ -101,7 +110,10 @@ export class HeldRequests {
         } else {
           const id = target === NEXT_STARTED ? started : target;
           if (id === undefined) {
-            this.store.setStatus(`Not done: ${next.label}: ${startFailed ? 'that start failed' : 'no such task'}.`, 'warn');
+            this.store.setStatus(
+              `Not done: ${next.label}: ${startFailed ? 'that start failed' : 'no such task'}.`,
+              'warn',
+            );
             this.store.changed(true);
             continue;
           }

@@ -89,11 +89,16 @@ const QUIT_HINTS: ReadonlyArray<readonly [key: string, what: string, short?: str
   ['d', 'detach: the tasks keep running in the daemon', 'detach'],
   ['Esc', 'stay'],
 ];
-const QUITTING_HINTS: ReadonlyArray<readonly [key: string, what: string, short?: string]> = [['Ctrl+C', 'leave them running in the daemon (detach)', 'detach']];
-const LEAVING_HINTS: ReadonlyArray<readonly [key: string, what: string, short?: string]> = [['Ctrl+C', 'quit now, leaving the daemon running', 'quit now']];
+const QUITTING_HINTS: ReadonlyArray<readonly [key: string, what: string, short?: string]> = [
+  ['Ctrl+C', 'leave them running in the daemon (detach)', 'detach'],
+];
+const LEAVING_HINTS: ReadonlyArray<readonly [key: string, what: string, short?: string]> = [
+  ['Ctrl+C', 'quit now, leaving the daemon running', 'quit now'],
+];
 
 /** The full footer (all hints, in screen order) for a wide terminal. */
-export const FOOTER_KEYS = '1-9 start  ↑↓ select  k cancel  K kill  r restart  p pause  s stop all  ⏎ details  l log  c clear  ? help  q quit';
+export const FOOTER_KEYS =
+  '1-9 start  ↑↓ select  k cancel  K kill  r restart  p pause  s stop all  ⏎ details  l log  c clear  ? help  q quit';
 
 /**
  * The key hints for a line `width` cells wide (less the leading space): every hint when they fit,
@@ -102,7 +107,12 @@ export const FOOTER_KEYS = '1-9 start  ↑↓ select  k cancel  K kill  r restar
  */
 export function footerText(width: number, mode: Mode = 'normal'): string {
   const room = Math.max(0, width - 1);
-  if (mode === 'quit') return pick(QUIT_HINTS, room, QUIT_HINTS.map((h) => h[0]));
+  if (mode === 'quit')
+    return pick(
+      QUIT_HINTS,
+      room,
+      QUIT_HINTS.map((h) => h[0]),
+    );
   if (mode === 'quitting') return pick(QUITTING_HINTS, room, ['Ctrl+C']);
   if (mode === 'leaving') return pick(LEAVING_HINTS, room, ['Ctrl+C']);
   if (mode === 'help' || mode === 'details') {
@@ -113,7 +123,12 @@ export function footerText(width: number, mode: Mode = 'normal'): string {
   return pick(FOOTER_HINTS, room, ['1-9', '↑↓', 'k', 'K', 'r', 'p', 's', '⏎', 'l', 'c', '?', 'q'], 8);
 }
 
-function pick(hints: ReadonlyArray<readonly [string, string, string?]>, room: number, screenOrder: readonly string[], keep = hints.length): string {
+function pick(
+  hints: ReadonlyArray<readonly [string, string, string?]>,
+  room: number,
+  screenOrder: readonly string[],
+  keep = hints.length,
+): string {
   const render = (chosen: ReadonlyArray<readonly [string, string, string?]>, gap: string, short: boolean) =>
     screenOrder
       .map((key) => chosen.find((h) => h[0] === key))
@@ -121,7 +136,12 @@ function pick(hints: ReadonlyArray<readonly [string, string, string?]>, room: nu
       .map(([key, what, abbr]) => `${key} ${short && abbr ? abbr : what}`)
       .join(gap);
   // Two spaces between hints while the `keep` most important fit (short labels if need be); then tighter; then fewer.
-  for (const [gap, short, least] of [['  ', false, keep], ['  ', true, keep], [' ', false, keep], [' ', true, 1]] as const) {
+  for (const [gap, short, least] of [
+    ['  ', false, keep],
+    ['  ', true, keep],
+    [' ', false, keep],
+    [' ', true, 1],
+  ] as const) {
     for (let n = hints.length; n >= Math.min(least, hints.length); n--) {
       const text = render(hints.slice(0, n), gap, short);
       if ([...text].length <= room) return text;

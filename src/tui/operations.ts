@@ -55,7 +55,10 @@ export class Operations {
     const template = store.draft.templates.find((t) => t.key === key);
     if (!template) {
       const n = store.draft.templates.length;
-      store.setStatus(n > 0 ? `No template ${key}: templates are 1-${n} (? lists them).` : 'No templates configured.', 'warn');
+      store.setStatus(
+        n > 0 ? `No template ${key}: templates are 1-${n} (? lists them).` : 'No templates configured.',
+        'warn',
+      );
       store.changed(true);
       return undefined;
     }
@@ -86,12 +89,20 @@ export class Operations {
     const id = taskId ?? store.draft.selectedId;
     const task = id === undefined ? undefined : store.task(id);
     if (!task) {
-      store.setStatus(taskId !== undefined ? `Task ${taskId} is not known to the daemon: nothing to ${op}.` : 'No task selected: start one with 1-9.', 'warn');
+      store.setStatus(
+        taskId !== undefined
+          ? `Task ${taskId} is not known to the daemon: nothing to ${op}.`
+          : 'No task selected: start one with 1-9.',
+        'warn',
+      );
       store.changed(true);
       return;
     }
     if (op !== 'restart' && isTerminalState(task.state)) {
-      store.setStatus(`Task ${task.id} has already ${task.state === 'completed' ? 'completed' : `ended (${task.state})`}; r runs it again.`, 'info');
+      store.setStatus(
+        `Task ${task.id} has already ${task.state === 'completed' ? 'completed' : `ended (${task.state})`}; r runs it again.`,
+        'info',
+      );
       store.changed(true);
       return;
     }
@@ -132,21 +143,35 @@ export class Operations {
     const id = store.draft.selectedId;
     const task = id === undefined ? undefined : store.task(id);
     if (!task || (task.state !== 'running' && task.state !== 'paused')) {
-      store.setStatus(task ? `Task ${task.id} is ${task.state}: only a running task can be paused.` : 'No task selected: start one with 1-9.', 'info');
+      store.setStatus(
+        task
+          ? `Task ${task.id} is ${task.state}: only a running task can be paused.`
+          : 'No task selected: start one with 1-9.',
+        'info',
+      );
       store.changed(true);
       return;
     }
     if (!this.#options.ready()) return;
     const resume = task.state === 'paused';
-    store.setStatus(resume ? `Resuming task ${task.id}…` : `Pausing task ${task.id} (every process of it frozen where it is)…`, 'busy');
+    store.setStatus(
+      resume ? `Resuming task ${task.id}…` : `Pausing task ${task.id} (every process of it frozen where it is)…`,
+      'busy',
+    );
     store.changed(true);
     try {
       const reply = await connection.request(resume ? 'TASK_RESUME' : 'TASK_PAUSE', { taskId: task.id });
       store.upsertTask(reply.task, true);
-      store.setStatus(resume ? `Task ${task.id} runs on.` : `Task ${task.id} paused: p resumes it; k and K stop it at once.`, 'success');
+      store.setStatus(
+        resume ? `Task ${task.id} runs on.` : `Task ${task.id} paused: p resumes it; k and K stop it at once.`,
+        'success',
+      );
     } catch (error) {
       if (connection.client === undefined) return;
-      store.setStatus(`${resume ? 'Resume' : 'Pause'} of task ${task.id} failed: ${oneLine(errorText(error))}`, 'error');
+      store.setStatus(
+        `${resume ? 'Resume' : 'Pause'} of task ${task.id} failed: ${oneLine(errorText(error))}`,
+        'error',
+      );
     }
     store.changed(true);
   }
@@ -175,7 +200,10 @@ export class Operations {
       const parts = [`${cancelled} cancelled`, `${killed} killed`];
       if (notStarted > 0) parts.push(`${notStarted} not started`);
       if (finished > 0) parts.push(`${finished} finished on their own`);
-      store.setStatus(`Stopped ${plural(cancelled + killed + notStarted, 'task')} in ${seconds(performance.now() - at)} (${parts.join(', ')})`, 'success');
+      store.setStatus(
+        `Stopped ${plural(cancelled + killed + notStarted, 'task')} in ${seconds(performance.now() - at)} (${parts.join(', ')})`,
+        'success',
+      );
     } catch (error) {
       if (connection.client === undefined) return;
       store.setStatus(`Emergency stop failed: ${oneLine(errorText(error))}`, 'error');
@@ -194,7 +222,10 @@ export class Operations {
       if (task.attempt <= op.attempt) return;
       if (task.state === 'running' || isTerminalState(task.state)) {
         this.#ops.delete(task.id);
-        store.setStatus(`Task ${task.id} restarted: attempt ${task.attempt} ${task.state} (${formatDuration(ms)})`, task.state === 'failed' ? 'warn' : 'success');
+        store.setStatus(
+          `Task ${task.id} restarted: attempt ${task.attempt} ${task.state} (${formatDuration(ms)})`,
+          task.state === 'failed' ? 'warn' : 'success',
+        );
         store.changed(true);
       }
       return;
@@ -212,13 +243,19 @@ function stopOutcome(task: TaskView, op: 'cancel' | 'kill', ms: number): { text:
   switch (task.state) {
     case 'killed': {
       const text = `Task ${task.id} killed (${task.outcome?.signal ?? 'SIGKILL'}) after ${formatDuration(ms)}`;
-      return { text: op === 'cancel' ? `${text}: it ignored the cancel, so it was killed when the grace period ran out` : text, tone: 'success' };
+      return {
+        text: op === 'cancel' ? `${text}: it ignored the cancel, so it was killed when the grace period ran out` : text,
+        tone: 'success',
+      };
     }
     case 'cancelled':
       return { text: `Task ${task.id} cancelled after ${formatDuration(ms)}`, tone: 'success' };
     case 'completed':
       return { text: `Task ${task.id} completed before the ${op} took effect (${formatDuration(ms)})`, tone: 'warn' };
     default:
-      return { text: `Task ${task.id} ${task.state} after ${formatDuration(ms)}${task.outcome?.error ? `: ${oneLine(task.outcome.error.message)}` : ''}`, tone: 'warn' };
+      return {
+        text: `Task ${task.id} ${task.state} after ${formatDuration(ms)}${task.outcome?.error ? `: ${oneLine(task.outcome.error.message)}` : ''}`,
+        tone: 'warn',
+      };
   }
 }

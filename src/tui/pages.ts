@@ -99,7 +99,14 @@ export function helpLines(templates: readonly Template[], source: string | undef
   const side = cols - (2 + keyCol + 1) >= 24;
   for (const k of KEY_HELP) {
     if (side) {
-      lines.push(...wrapSegs([{ text: '  ' }, { text: k.keys.padEnd(keyCol), color: 'cyan' }, { text: ' ' }], [{ text: k.what }], cols, 2 + keyCol + 1));
+      lines.push(
+        ...wrapSegs(
+          [{ text: '  ' }, { text: k.keys.padEnd(keyCol), color: 'cyan' }, { text: ' ' }],
+          [{ text: k.what }],
+          cols,
+          2 + keyCol + 1,
+        ),
+      );
     } else {
       lines.push(...wrapSegs('  ', [{ text: k.keys, color: 'cyan' }], cols, 4));
       lines.push(...wrapSegs('    ', [{ text: k.what }], cols, 4));
@@ -109,7 +116,13 @@ export function helpLines(templates: readonly Template[], source: string | undef
   lines.push(
     ...wrapSegs(
       ' ',
-      [{ text: 'Templates', bold: true }, { text: ` (${source ? `from ${source}` : 'built-in defaults; put a taskwarden.config.json here or pass --config to change them'})`, dim: true }],
+      [
+        { text: 'Templates', bold: true },
+        {
+          text: ` (${source ? `from ${source}` : 'built-in defaults; put a taskwarden.config.json here or pass --config to change them'})`,
+          dim: true,
+        },
+      ],
       cols,
       1,
     ),
@@ -121,6 +134,13 @@ export function helpLines(templates: readonly Template[], source: string | undef
     lines.push(...wrapSegs('  ', segs, cols, 4));
   }
   lines.push([{ text: '' }]);
-  lines.push(...wrapSegs(' ', [{ text: 'Esc closes this help; 1-9, k, K, r and s close it and do what they do.', dim: true }], cols, 1));
+  lines.push(
+    ...wrapSegs(
+      ' ',
+      [{ text: 'Esc closes this help; 1-9, k, K, r and s close it and do what they do.', dim: true }],
+      cols,
+      1,
+    ),
+  );
   return lines;
 }

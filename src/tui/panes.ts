@@ -72,12 +72,24 @@ export class Panes {
       lines = helpLines(draft.templates, draft.templatesSource, width).length;
       current = draft.helpScroll;
     } else if (draft.mode === 'details' && draft.details) {
-      lines = detailLines({ task: draft.tasks.get(draft.details.taskId), details: draft.details, now: draft.now }, width).length;
+      lines = detailLines(
+        { task: draft.tasks.get(draft.details.taskId), details: draft.details, now: draft.now },
+        width,
+      ).length;
       current = draft.details.scroll;
     } else return;
     const page = Math.max(1, height - 2);
     const from = clampPageScroll(current, lines, height);
-    const to = delta === 'start' ? 0 : delta === 'end' ? lines : delta === 'pageUp' ? from - page : delta === 'pageDown' ? from + page : from + delta;
+    const to =
+      delta === 'start'
+        ? 0
+        : delta === 'end'
+          ? lines
+          : delta === 'pageUp'
+            ? from - page
+            : delta === 'pageDown'
+              ? from + page
+              : from + delta;
     const next = clampPageScroll(Math.max(0, to), lines, height);
     if (draft.mode === 'help') store.setHelpScroll(next);
     else store.updateDetails(draft.details!.taskId, (d) => ({ ...d, scroll: next }));
@@ -92,7 +104,12 @@ export class Panes {
       store.changed(true);
       return;
     }
-    store.setDetails({ taskId: id, scroll: 0, loading: true, log: { taskId: id, lines: [...(store.logs.get(id) ?? [])], loading: true } });
+    store.setDetails({
+      taskId: id,
+      scroll: 0,
+      loading: true,
+      log: { taskId: id, lines: [...(store.logs.get(id) ?? [])], loading: true },
+    });
     store.setMode('details');
     this.#loadDetails(id, true);
     store.changed(true);
@@ -133,13 +150,18 @@ export class Panes {
     const store = this.store;
     const client = this.connection.client;
     if (!client) {
-      store.updateDetails(taskId, (d) => ({ ...d, loading: false, error: 'not connected to the daemon', log: { ...d.log, loading: false } }));
+      store.updateDetails(taskId, (d) => ({
+        ...d,
+        loading: false,
+        error: 'not connected to the daemon',
+        log: { ...d.log, loading: false },
+      }));
       return;
     }
     void (async () => {
       try {
         const reply = await client.request('GET', { taskId });
-        const attempts = Array.isArray(reply.attempts) ? (reply.attempts) : [];
+        const attempts = Array.isArray(reply.attempts) ? reply.attempts : [];
         store.updateDetails(taskId, (d) => {
           const { error: _error, ...rest } = d;
           return { ...rest, attempts, loading: false };
@@ -154,9 +176,20 @@ export class Panes {
       try {
         const reply = await client.request('LOGS', { taskId, tailBytes: this.logTailBytes });
         const lines = reply.lines.map(logLineText).map(oneLine).slice(-LOG_RING);
-        store.updateDetails(taskId, (d) => ({ ...d, log: { taskId, ...(typeof reply.attempt === 'number' ? { attempt: reply.attempt } : {}), lines, loading: false } }));
+        store.updateDetails(taskId, (d) => ({
+          ...d,
+          log: {
+            taskId,
+            ...(typeof reply.attempt === 'number' ? { attempt: reply.attempt } : {}),
+            lines,
+            loading: false,
+          },
+        }));
       } catch (error) {
-        store.updateDetails(taskId, (d) => ({ ...d, log: { taskId, lines: [...(store.logs.get(taskId) ?? [])], loading: false, error: oneLine(errorText(error)) } }));
+        store.updateDetails(taskId, (d) => ({
+          ...d,
+          log: { taskId, lines: [...(store.logs.get(taskId) ?? [])], loading: false, error: oneLine(errorText(error)) },
+        }));
       }
       store.changed();
     })();
@@ -179,10 +212,20 @@ export class Panes {
         const reply = await client.request('LOGS', { taskId: id, tailBytes: this.logTailBytes });
         const lines = reply.lines.map(logLineText).map(oneLine).slice(-LOG_RING);
         if (store.draft.logView?.taskId !== id) return;
-        store.setLogView({ taskId: id, ...(typeof reply.attempt === 'number' ? { attempt: reply.attempt } : {}), lines, loading: false });
+        store.setLogView({
+          taskId: id,
+          ...(typeof reply.attempt === 'number' ? { attempt: reply.attempt } : {}),
+          lines,
+          loading: false,
+        });
       } catch (error) {
         if (store.draft.logView?.taskId !== id) return;
-        store.setLogView({ taskId: id, lines: [...(store.logs.get(id) ?? [])], loading: false, error: oneLine(errorText(error)) });
+        store.setLogView({
+          taskId: id,
+          lines: [...(store.logs.get(id) ?? [])],
+          loading: false,
+          error: oneLine(errorText(error)),
+        });
       }
       store.changed();
     })();

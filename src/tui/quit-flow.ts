@@ -103,7 +103,13 @@ function fromAsking(event: QuitEvent): QuitStep | undefined {
     case 'detach':
       return done('detached');
     case 'stay':
-      return { state: QUIT_OPEN, actions: [{ type: 'mode', mode: 'normal' }, { type: 'status', text: 'Still here: nothing was stopped.', tone: 'info' }] };
+      return {
+        state: QUIT_OPEN,
+        actions: [
+          { type: 'mode', mode: 'normal' },
+          { type: 'status', text: 'Still here: nothing was stopped.', tone: 'info' },
+        ],
+      };
     case 'daemonLost':
       // the lost connection says so on the status line
       return { state: QUIT_OPEN, actions: [{ type: 'mode', mode: 'normal' }] };
@@ -127,7 +133,11 @@ function fromStopping(event: QuitEvent): QuitStep | undefined {
         state: QUIT_OPEN,
         actions: [
           { type: 'mode', mode: 'normal' },
-          { type: 'status', text: `Could not stop the tasks (${event.reason}); they may still run. Press q to try again, or q then d to detach.`, tone: 'error' },
+          {
+            type: 'status',
+            text: `Could not stop the tasks (${event.reason}); they may still run. Press q to try again, or q then d to detach.`,
+            tone: 'error',
+          },
         ],
       };
     default:

@@ -5,7 +5,19 @@
  */
 import { inverse, paint } from './ansi.js';
 import { isTerminalState } from '../supervisor/types.js';
-import { fit, formatBytes, formatDuration, formatElapsed, formatPercent, oneLine, progressBar, stallColor, stallText, STATE_STYLES, type StateStyle } from './format.js';
+import {
+  fit,
+  formatBytes,
+  formatDuration,
+  formatElapsed,
+  formatPercent,
+  oneLine,
+  progressBar,
+  stallColor,
+  stallText,
+  STATE_STYLES,
+  type StateStyle,
+} from './format.js';
 import { waitingForCpu, type TaskView } from './task-view.js';
 
 export interface Layout {
@@ -84,7 +96,10 @@ export function messageFor(task: TaskView, now: number): { text: string; shorter
         // the same span as ELAPSED: the attempt, its process start-up included
         return { text: `done in ${formatDuration(outcome.durationMs)}`, color: 'green' };
       case 'failed':
-        return { text: oneLine(outcome.error ? outcome.error.message : `exit code ${outcome.exitCode ?? '?'}`), color: 'red' };
+        return {
+          text: oneLine(outcome.error ? outcome.error.message : `exit code ${outcome.exitCode ?? '?'}`),
+          color: 'red',
+        };
       case 'killed':
         return {
           text: `killed (${outcome.signal ?? 'SIGKILL'})${outcome.escalated ? ', escalated after the grace period' : ''}${reasonText(outcome.stopReason)}`,
@@ -123,7 +138,9 @@ function reasonText(reason: TaskView['stopReason']): string {
 export function elapsedFor(task: TaskView, now: number): string {
   if (isTerminalState(task.state)) {
     if (task.outcome) return formatElapsed(task.outcome.durationMs);
-    return task.attemptStartedAt !== undefined && task.endedAt !== undefined ? formatElapsed(Math.max(0, task.endedAt - task.attemptStartedAt)) : '';
+    return task.attemptStartedAt !== undefined && task.endedAt !== undefined
+      ? formatElapsed(Math.max(0, task.endedAt - task.attemptStartedAt))
+      : '';
   }
   return task.attemptStartedAt === undefined ? '' : formatElapsed(Math.max(0, now - task.attemptStartedAt));
 }
@@ -131,7 +148,15 @@ export function elapsedFor(task: TaskView, now: number): string {
 /** The table's header line for a layout. */
 export function headerText(layout: Layout): string {
   let text =
-    fit('ID', layout.id) + ' ' + fit('NAME', layout.name) + ' ' + fit('STATE', layout.state) + ' ' + fit('PROGRESS', layout.bar + 1 + layout.pct) + ' ' + fit('MESSAGE', layout.msg);
+    fit('ID', layout.id) +
+    ' ' +
+    fit('NAME', layout.name) +
+    ' ' +
+    fit('STATE', layout.state) +
+    ' ' +
+    fit('PROGRESS', layout.bar + 1 + layout.pct) +
+    ' ' +
+    fit('MESSAGE', layout.msg);
   if (layout.elapsed) text += ' ' + fit('ELAPSED', layout.elapsed, 'right');
   if (layout.cpu) text += ' ' + fit('CPU', layout.cpu, 'right');
   if (layout.rss) text += ' ' + fit('RSS', layout.rss, 'right');
@@ -148,7 +173,12 @@ export function rowText(task: TaskView, selected: boolean, layout: Layout, now: 
   const message = messageFor(task, now);
   // Without colours the selection shows as '>' after the id.
   let text = fit(task.id, layout.id - 1) + (selected && !colors ? '>' : ' ') + ' ' + fit(task.name, layout.name) + ' ';
-  text += paint(fit(`${style.icon} ${style.label}`, layout.state), { color: style.color, bold: task.pending !== undefined }, colors) + ' ';
+  text +=
+    paint(
+      fit(`${style.icon} ${style.label}`, layout.state),
+      { color: style.color, bold: task.pending !== undefined },
+      colors,
+    ) + ' ';
   text += paint(progressBar(fraction, layout.bar), { color: finished ? 'gray' : style.color }, colors) + ' ';
   text += fit(fraction === undefined ? '' : formatPercent(fraction * 100), layout.pct, 'right') + ' ';
   const forms = [message.text, ...(message.shorter ?? [])];

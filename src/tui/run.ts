@@ -59,7 +59,9 @@ export function adaptClient(client: DaemonClient): TuiClient {
 /** Connects through the daemon client, to the daemon of `home`. */
 export function daemonConnector(home?: string): ConnectFn {
   return async ({ autostart }) =>
-    adaptClient(await DaemonClient.connect({ ...(home !== undefined ? { home } : {}), autostart, clientName: CLIENT_NAME }));
+    adaptClient(
+      await DaemonClient.connect({ ...(home !== undefined ? { home } : {}), autostart, clientName: CLIENT_NAME }),
+    );
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
@@ -102,7 +104,9 @@ async function leave(result: QuitResult, stdout: NodeJS.WriteStream, home: strin
       break;
     case 'leftStarting': {
       const shutdown = `taskwarden${home !== undefined ? ` --home ${JSON.stringify(home)}` : ''} shutdown`;
-      stdout.write(`taskwarden: quit before the daemon it was starting was up; it may be left running: ${shutdown} stops it.\n`);
+      stdout.write(
+        `taskwarden: quit before the daemon it was starting was up; it may be left running: ${shutdown} stops it.\n`,
+      );
       break;
     }
     case 'disconnected':
@@ -129,7 +133,11 @@ export async function runTuiApp(options: TuiOptions = {}): Promise<number> {
   try {
     loaded = await loadTemplates(options.config !== undefined ? { config: options.config } : {});
   } catch (error) {
-    stderr.write(error instanceof ConfigError ? `taskwarden: bad config file ${error.message}\n` : `taskwarden: cannot load templates: ${errorText(error)}\n`);
+    stderr.write(
+      error instanceof ConfigError
+        ? `taskwarden: bad config file ${error.message}\n`
+        : `taskwarden: cannot load templates: ${errorText(error)}\n`,
+    );
     return failed(EXIT.usage);
   }
   const connect = options.connect ?? daemonConnector(options.home);
@@ -141,9 +149,15 @@ export async function runTuiApp(options: TuiOptions = {}): Promise<number> {
   });
   const altScreen = options.altScreen ?? true;
   // The fast path needs to know where the frame is: only on the alternate screen, which the frame owns from the top.
-  const inCi = ['CI', 'CONTINUOUS_INTEGRATION'].some((k) => k in process.env && process.env[k] !== '0' && process.env[k] !== 'false');
+  const inCi = ['CI', 'CONTINUOUS_INTEGRATION'].some(
+    (k) => k in process.env && process.env[k] !== '0' && process.env[k] !== 'false',
+  );
   const fastPaint = altScreen && stdout.isTTY && !inCi ? new FastPaint(stdout, store) : undefined;
-  const controller = new Controller({ store, connect, ...(fastPaint ? { paint: (ids: readonly string[]) => fastPaint.paint(ids) } : {}) });
+  const controller = new Controller({
+    store,
+    connect,
+    ...(fastPaint ? { paint: (ids: readonly string[]) => fastPaint.paint(ids) } : {}),
+  });
   if (altScreen) stdout.write(ALT_SCREEN_ON);
   const instance = render(createElement(App, { controller }), {
     stdin,

@@ -13,7 +13,11 @@ export function rowNear(order: readonly string[], index: number): string | undef
 }
 
 /** The row `delta` rows from the selected one ('start'/'end' for Home/End); from no selection, the first or the last. */
-export function movedSelection(order: readonly string[], selectedId: string | undefined, delta: number | 'start' | 'end'): string | undefined {
+export function movedSelection(
+  order: readonly string[],
+  selectedId: string | undefined,
+  delta: number | 'start' | 'end',
+): string | undefined {
   if (order.length === 0) return selectedId;
   const current = selectedId === undefined ? -1 : order.indexOf(selectedId);
   if (delta === 'start') return order[0];

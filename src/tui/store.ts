@@ -3,14 +3,30 @@
  * copy React draws. Task views are immutable objects, replaced on change, so memoized rows
  * re-render only when their task changed; when a commit happens is the frame scheduler's.
  */
-import { isTerminalState, type Progress, type ResourceUsage, type StallInfo, type TaskSnapshot } from '../supervisor/types.js';
+import {
+  isTerminalState,
+  type Progress,
+  type ResourceUsage,
+  type StallInfo,
+  type TaskSnapshot,
+} from '../supervisor/types.js';
 import type { DaemonHealth } from '../protocol/messages.js';
 import type { Template } from '../tasks/templates.js';
 import { ClearedRows } from './cleared-rows.js';
 import { FrameScheduler } from './frame-scheduler.js';
 import { movedSelection, rowNear, scrollTopFor } from './selection.js';
 import { STATE_RANK, viewFromSnapshot, type PendingOp, type TaskView } from './task-view.js';
-import { LOG_RING, visibleRowCount, type DaemonStatus, type DetailsView, type LogView, type MachineLoad, type Mode, type Tone, type UiState } from './ui-state.js';
+import {
+  LOG_RING,
+  visibleRowCount,
+  type DaemonStatus,
+  type DetailsView,
+  type LogView,
+  type MachineLoad,
+  type Mode,
+  type Tone,
+  type UiState,
+} from './ui-state.js';
 
 function compareIds(a: TaskView, b: TaskView): number {
   if (a.createdAt !== b.createdAt) return a.createdAt - b.createdAt;
@@ -193,7 +209,9 @@ export class TuiStore {
   replaceTasks(tasks: readonly TaskSnapshot[]): void {
     const previous = this.#tasks;
     this.#tasks = new Map();
-    for (const task of tasks) if (!this.#cleared.covers(task, this.#tasks.has(task.id))) this.#tasks.set(task.id, viewFromSnapshot(task, previous.get(task.id)));
+    for (const task of tasks)
+      if (!this.#cleared.covers(task, this.#tasks.has(task.id)))
+        this.#tasks.set(task.id, viewFromSnapshot(task, previous.get(task.id)));
     this.#orderDirty = true;
     if (this.#draft.selectedId === undefined || !this.#tasks.has(this.#draft.selectedId)) {
       this.#sortOrder();
@@ -231,7 +249,13 @@ export class TuiStore {
 
   setProgress(id: string, progress: Progress): void {
     this.updateTask(id, (t) => {
-      if (t.progress && t.progress.fraction === progress.fraction && t.progress.message === progress.message && !t.stall) return t;
+      if (
+        t.progress &&
+        t.progress.fraction === progress.fraction &&
+        t.progress.message === progress.message &&
+        !t.stall
+      )
+        return t;
       const { stall: _stall, stallSeenAt: _seen, ...rest } = t;
       return { ...rest, progress };
     });
@@ -281,7 +305,10 @@ export class TuiStore {
     const details = this.#draft.details;
     if (details && details.taskId === taskId && !details.log.loading) {
       const lines = [...details.log.lines, line];
-      this.#draft.details = { ...details, log: { ...details.log, lines: lines.length > LOG_RING ? lines.slice(-LOG_RING) : lines } };
+      this.#draft.details = {
+        ...details,
+        log: { ...details.log, lines: lines.length > LOG_RING ? lines.slice(-LOG_RING) : lines },
+      };
     }
   }
 
@@ -307,7 +334,8 @@ export class TuiStore {
     if (n > 0) {
       this.#orderDirty = true;
       this.#sortOrder();
-      if (selected !== undefined && !this.#tasks.has(selected)) this.#setSelected(rowNear(this.#draft.order, selectedIndex));
+      if (selected !== undefined && !this.#tasks.has(selected))
+        this.#setSelected(rowNear(this.#draft.order, selectedIndex));
       this.#scroll();
     }
     return { count: n, ...(lastEndedAt !== undefined ? { lastEndedAt } : {}) };

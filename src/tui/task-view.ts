@@ -4,7 +4,14 @@
  * screen until the daemon reflects it. Pure.
  */
 import type { Priority } from '../process/priority.js';
-import { isTerminalState, type Progress, type ResourceUsage, type StallInfo, type TaskSnapshot, type TaskState } from '../supervisor/types.js';
+import {
+  isTerminalState,
+  type Progress,
+  type ResourceUsage,
+  type StallInfo,
+  type TaskSnapshot,
+  type TaskState,
+} from '../supervisor/types.js';
 
 export type PendingOp = 'cancel' | 'kill' | 'restart' | 'stop';
 
@@ -56,7 +63,12 @@ export const STARVED_CPU_PERCENT = 10;
  */
 export function waitingForCpu(task: Pick<TaskView, 'state' | 'usage'>): boolean {
   const usage = task.usage;
-  return (task.state === 'starting' || task.state === 'running') && usage?.runnable === true && usage.windowMs > 0 && usage.cpuPercent < STARVED_CPU_PERCENT;
+  return (
+    (task.state === 'starting' || task.state === 'running') &&
+    usage?.runnable === true &&
+    usage.windowMs > 0 &&
+    usage.cpuPercent < STARVED_CPU_PERCENT
+  );
 }
 
 export const STATE_RANK: Record<TaskState, number> = {
@@ -134,7 +146,10 @@ export function viewFromSnapshot(task: TaskSnapshot, previous?: TaskView, now = 
   if (task.outcome && task.outcome.attempt === task.attempt) view.outcome = task.outcome;
   if (view.outcome && view.endedAt !== undefined) view.attemptStartedAt = view.endedAt - view.outcome.durationMs;
   else if (task.state !== 'queued') {
-    const at = (sameAttempt ? previous.attemptStartedAt : undefined) ?? view.startedAt ?? (isTerminalState(task.state) ? undefined : now);
+    const at =
+      (sameAttempt ? previous.attemptStartedAt : undefined) ??
+      view.startedAt ??
+      (isTerminalState(task.state) ? undefined : now);
     if (at !== undefined) view.attemptStartedAt = at;
   }
   if (task.stopReason) view.stopReason = task.stopReason;
@@ -144,7 +159,10 @@ export function viewFromSnapshot(task: TaskSnapshot, previous?: TaskView, now = 
 }
 
 /** Whether the daemon's picture of a task now shows what the pending operation asked for. */
-export function pendingSettled(pending: NonNullable<TaskView['pending']>, task: Pick<TaskView, 'state' | 'attempt'>): boolean {
+export function pendingSettled(
+  pending: NonNullable<TaskView['pending']>,
+  task: Pick<TaskView, 'state' | 'attempt'>,
+): boolean {
   if (task.attempt > pending.attempt) return true;
   switch (pending.op) {
     case 'cancel':

@@ -7,7 +7,13 @@
  * snapshot and carry on.
  */
 import { DaemonClient } from '../daemon/client.js';
-import { encodeValue, mapPayloadValues, type DaemonEvent, type DaemonHealth, type RequestType } from '../protocol/index.js';
+import {
+  encodeValue,
+  mapPayloadValues,
+  type DaemonEvent,
+  type DaemonHealth,
+  type RequestType,
+} from '../protocol/index.js';
 import type { TaskSnapshot } from '../supervisor/types.js';
 import type { EventHub } from './event-hub.js';
 import { applyEvent, byCreation, type TaskEvent, type WireTask } from './page/model.js';
@@ -69,7 +75,12 @@ export class DaemonLink {
 
   /** What a page that starts from nothing is sent first. */
   snapshot(): object {
-    return { type: 'SNAPSHOT', tasks: [...this.#tasks.values()].sort(byCreation), daemon: this.#state, now: Date.now() };
+    return {
+      type: 'SNAPSHOT',
+      tasks: [...this.#tasks.values()].sort(byCreation),
+      daemon: this.#state,
+      now: Date.now(),
+    };
   }
 
   /**
@@ -98,13 +109,23 @@ export class DaemonLink {
     clearTimeout(this.#retry);
     let client: DaemonClient;
     try {
-      client = await DaemonClient.connect({ home: this.#options.home, autostart, clientName: this.#options.clientName });
+      client = await DaemonClient.connect({
+        home: this.#options.home,
+        autostart,
+        clientName: this.#options.clientName,
+      });
     } catch (error) {
       this.#down(error instanceof Error ? error.message : String(error), false);
       return;
     }
-    if (this.#closed) { client.close(); return; }
-    if (client.autostarted) this.#options.log(`started a daemon (pid ${client.autostarted.pid}) for ${client.autostarted.home}; it keeps running for its tasks ("taskwarden shutdown" stops it)`);
+    if (this.#closed) {
+      client.close();
+      return;
+    }
+    if (client.autostarted)
+      this.#options.log(
+        `started a daemon (pid ${client.autostarted.pid}) for ${client.autostarted.home}; it keeps running for its tasks ("taskwarden shutdown" stops it)`,
+      );
     // Events that arrive before the snapshot is in wait for it (the daemon sends SNAPSHOT first, but
     // subscribe() resolves a microtask after the lines that follow it in the same read).
     let early: DaemonEvent[] | undefined = [];
@@ -123,7 +144,13 @@ export class DaemonLink {
     this.#client = client;
     this.#tasks = new Map(tasks.map((task) => [task.id, encodeTask(task)]));
     const { daemonPid, health } = client.welcome;
-    this.#state = { up: true, home: this.#options.home, pid: daemonPid, since: Date.now(), ...(health ? { health } : {}) };
+    this.#state = {
+      up: true,
+      home: this.#options.home,
+      pid: daemonPid,
+      since: Date.now(),
+      ...(health ? { health } : {}),
+    };
     this.#options.hub.publish(this.snapshot());
     const queued = early;
     early = undefined;
@@ -138,7 +165,11 @@ export class DaemonLink {
       return;
     }
     // Task values in the protocol's tagged JSON, as a client that asked for "tagged" gets them.
-    const wire = (event.type === 'TASK_STATUS' || event.type === 'TASK_COMPLETE' ? { ...event, task: encodeTask(event.task) } : event) as TaskEvent;
+    const wire = (
+      event.type === 'TASK_STATUS' || event.type === 'TASK_COMPLETE'
+        ? { ...event, task: encodeTask(event.task) }
+        : event
+    ) as TaskEvent;
     applyEvent(this.#tasks, wire);
     this.#options.hub.publish(wire);
   }
@@ -150,7 +181,12 @@ export class DaemonLink {
     this.#client = undefined;
     client?.close();
     if (wasUp || this.#state.reason !== reason || this.#state.up) {
-      this.#state = { up: false, home: this.#options.home, since: wasUp || this.#state.up ? Date.now() : this.#state.since, reason };
+      this.#state = {
+        up: false,
+        home: this.#options.home,
+        since: wasUp || this.#state.up ? Date.now() : this.#state.since,
+        reason,
+      };
       this.#options.hub.publish({ type: 'DAEMON_STATE', daemon: this.#state });
     }
     clearTimeout(this.#retry);

@@ -111,7 +111,8 @@ export class EventHub {
     const oldest = this.#keptHead < this.#kept.length ? this.#kept[this.#keptHead]!.seq : this.#seq + 1;
     if (after + 1 < oldest) return undefined;
     const out: string[] = [];
-    for (let i = this.#keptHead; i < this.#kept.length; i++) if (this.#kept[i]!.seq > after) out.push(this.#kept[i]!.json);
+    for (let i = this.#keptHead; i < this.#kept.length; i++)
+      if (this.#kept[i]!.seq > after) out.push(this.#kept[i]!.json);
     return out;
   }
 

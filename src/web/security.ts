@@ -42,8 +42,11 @@ export class Gate {
     this.token = options.token ?? randomBytes(32).toString('base64url');
     this.#tokenBytes = Buffer.from(this.token);
     this.cookieName = `taskwarden-web-${options.port}`;
-    const bind = options.bindHost.includes(':') && !options.bindHost.startsWith('[') ? `[${options.bindHost}]` : options.bindHost;
-    this.#allowedHosts = new Set([...LOOPBACK_NAMES, bind, ...(options.allowHosts ?? [])].map((name) => name.toLowerCase()));
+    const bind =
+      options.bindHost.includes(':') && !options.bindHost.startsWith('[') ? `[${options.bindHost}]` : options.bindHost;
+    this.#allowedHosts = new Set(
+      [...LOOPBACK_NAMES, bind, ...(options.allowHosts ?? [])].map((name) => name.toLowerCase()),
+    );
   }
 
   /** The Host header must name this machine by an allowed name; the port may differ (an SSH tunnel's local port). */
@@ -88,7 +91,12 @@ export class Gate {
   }
 
   addressTokenRefusal(): Refusal {
-    return { status: 401, code: 'BAD_TOKEN', message: 'the token in this address is not valid (the web server was restarted?): open the address "taskwarden web" printed last' };
+    return {
+      status: 401,
+      code: 'BAD_TOKEN',
+      message:
+        'the token in this address is not valid (the web server was restarted?): open the address "taskwarden web" printed last',
+    };
   }
 
   /**
@@ -100,8 +108,13 @@ export class Gate {
     const origin = request.headers.origin;
     const host = request.headers.host ?? '';
     if (origin === undefined) {
-      if (this.presentedToken(request)?.via === 'header' && request.headers['sec-fetch-site'] === undefined) return undefined;
-      return { status: 403, code: 'ORIGIN_REQUIRED', message: 'a state-changing request must carry an Origin header (browsers send one): refused' };
+      if (this.presentedToken(request)?.via === 'header' && request.headers['sec-fetch-site'] === undefined)
+        return undefined;
+      return {
+        status: 403,
+        code: 'ORIGIN_REQUIRED',
+        message: 'a state-changing request must carry an Origin header (browsers send one): refused',
+      };
     }
     if (origin === `http://${host}`) return undefined;
     return {

@@ -23,7 +23,16 @@ const MAX_BODY_BYTES = 64 * 1024;
 const REFUSALS_LOGGED = 20;
 
 /** The protocol requests the page may send as they are; starting work goes through the templates only. */
-const PAGE_REQUESTS: ReadonlySet<RequestType> = new Set(['TASK_CANCEL', 'TASK_KILL', 'TASK_RESTART', 'STOP_ALL', 'GET', 'LOGS', 'LIST', 'HISTORY']);
+const PAGE_REQUESTS: ReadonlySet<RequestType> = new Set([
+  'TASK_CANCEL',
+  'TASK_KILL',
+  'TASK_RESTART',
+  'STOP_ALL',
+  'GET',
+  'LOGS',
+  'LIST',
+  'HISTORY',
+]);
 
 export interface WebServerOptions {
   /** State directory of the daemon to show (as --home). */
@@ -109,7 +118,10 @@ function loadPageFiles(): Map<string, { body: Buffer; type: string }> {
     try {
       files.set(route, { body: readFileSync(file.path), type: file.type });
     } catch (error) {
-      throw new Error(`the web page's file ${file.path} cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)}): build taskwarden first ("npm run build")`, { cause: error });
+      throw new Error(
+        `the web page's file ${file.path} cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)}): build taskwarden first ("npm run build")`,
+        { cause: error },
+      );
     }
   }
   return files;
@@ -118,7 +130,10 @@ function loadPageFiles(): Map<string, { body: Buffer; type: string }> {
 function listen(server: http.Server, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'EADDRINUSE') reject(new Error(`port ${port} on ${host} is in use: choose another with --port N (--port 0 picks a free one)`));
+      if (error.code === 'EADDRINUSE')
+        reject(
+          new Error(`port ${port} on ${host} is in use: choose another with --port N (--port 0 picks a free one)`),
+        );
       else if (error.code === 'EADDRNOTAVAIL') reject(new Error(`${host} is not an address of this machine (--host)`));
       else reject(error);
     });
@@ -147,7 +162,8 @@ class Routes {
     setSecurityHeaders(response);
     this.#route(request, response).catch((error: unknown) => {
       this.#ctx.log(`${request.method} ${request.url} failed: ${error instanceof Error ? error.stack : String(error)}`);
-      if (!response.headersSent) sendJson(response, 500, { error: { code: 'INTERNAL', message: `the web server failed: ${String(error)}` } });
+      if (!response.headersSent)
+        sendJson(response, 500, { error: { code: 'INTERNAL', message: `the web server failed: ${String(error)}` } });
       else response.destroy();
     });
   }
@@ -155,25 +171,43 @@ class Routes {
   async #route(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const { gate } = this.#ctx;
     const hostRefusal = gate.checkHost(request);
-    if (hostRefusal) { this.#refuse(request, response, hostRefusal); return; }
+    if (hostRefusal) {
+      this.#refuse(request, response, hostRefusal);
+      return;
+    }
     const url = new URL(request.url ?? '/', 'http://localhost');
     // The address printed on start: its token becomes a cookie, and the address loses it.
     if (request.method === 'GET' && url.pathname === '/' && url.searchParams.has('token')) {
-      if (!gate.isToken(url.searchParams.get('token'))) { this.#refuse(request, response, gate.addressTokenRefusal()); return; }
+      if (!gate.isToken(url.searchParams.get('token'))) {
+        this.#refuse(request, response, gate.addressTokenRefusal());
+        return;
+      }
       response.writeHead(303, { Location: '/', 'Set-Cookie': gate.cookieHeader() });
       response.end();
       return;
     }
     const tokenRefusal = gate.checkToken(request);
-    if (tokenRefusal) { this.#refuse(request, response, tokenRefusal); return; }
+    if (tokenRefusal) {
+      this.#refuse(request, response, tokenRefusal);
+      return;
+    }
     if (request.method === 'POST') {
       const originRefusal = gate.checkOrigin(request);
-      if (originRefusal) { this.#refuse(request, response, originRefusal); return; }
+      if (originRefusal) {
+        this.#refuse(request, response, originRefusal);
+        return;
+      }
       return this.#post(url.pathname, request, response);
     }
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       response.setHeader('Allow', 'GET, POST');
-      sendJson(response, 405, { error: { code: 'METHOD_NOT_ALLOWED', message: `${String(request.method).slice(0, 20)} is not used here (GET and POST are)` } }); return;
+      sendJson(response, 405, {
+        error: {
+          code: 'METHOD_NOT_ALLOWED',
+          message: `${String(request.method).slice(0, 20)} is not used here (GET and POST are)`,
+        },
+      });
+      return;
     }
     this.#get(url, request, response);
   }
@@ -185,12 +219,15 @@ class Routes {
   #refuse(request: IncomingMessage, response: ServerResponse, refusal: Refusal): void {
     const now = Date.now();
     if (now - this.#refusalWindow.start > 60_000) {
-      if (this.#refusalWindow.dropped > 0) this.#ctx.log(`${this.#refusalWindow.dropped} more request(s) refused in the last minute`);
+      if (this.#refusalWindow.dropped > 0)
+        this.#ctx.log(`${this.#refusalWindow.dropped} more request(s) refused in the last minute`);
       this.#refusalWindow = { start: now, logged: 0, dropped: 0 };
     }
     if (this.#refusalWindow.logged++ < REFUSALS_LOGGED) {
       const from = `Origin ${request.headers.origin ?? '(none)'}, Host ${String(request.headers.host ?? '(none)').slice(0, 100)}`;
-      this.#ctx.log(`refused ${request.method} ${(request.url ?? '').split('?')[0]!.slice(0, 100)} (${from}): ${refusal.code}`);
+      this.#ctx.log(
+        `refused ${request.method} ${(request.url ?? '').split('?')[0]!.slice(0, 100)} (${from}): ${refusal.code}`,
+      );
     } else {
       this.#refusalWindow.dropped += 1;
     }
@@ -200,23 +237,37 @@ class Routes {
   #get(url: URL, request: IncomingMessage, response: ServerResponse): void {
     const { hub, link, files, templates } = this.#ctx;
     if (url.pathname === '/api/events') {
-      const lastEventId = (request.headers['last-event-id'] as string | undefined) ?? url.searchParams.get('lastEventId') ?? undefined;
+      const lastEventId =
+        (request.headers['last-event-id'] as string | undefined) ?? url.searchParams.get('lastEventId') ?? undefined;
       hub.attach(response, lastEventId, () => link.snapshot());
       return;
     }
     if (url.pathname === '/api/templates') {
-      return sendJson(response, 200, { templates: templates.map(({ key, name, description }) => ({ key, name, ...(description ? { description } : {}) })) });
+      return sendJson(response, 200, {
+        templates: templates.map(({ key, name, description }) => ({
+          key,
+          name,
+          ...(description ? { description } : {}),
+        })),
+      });
     }
-    if (url.pathname === '/api/session') return sendJson(response, 200, { daemon: link.state, epoch: hub.epoch, seq: hub.seq });
+    if (url.pathname === '/api/session')
+      return sendJson(response, 200, { daemon: link.state, epoch: hub.epoch, seq: hub.seq });
     const file = files.get(url.pathname);
-    if (!file) return sendJson(response, 404, { error: { code: 'NOT_FOUND', message: `nothing is served at ${url.pathname.slice(0, 200)}` } });
+    if (!file)
+      return sendJson(response, 404, {
+        error: { code: 'NOT_FOUND', message: `nothing is served at ${url.pathname.slice(0, 200)}` },
+      });
     response.writeHead(200, { 'Content-Type': file.type, 'Content-Length': file.body.length });
     response.end(request.method === 'HEAD' ? undefined : file.body);
   }
 
   async #post(path: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
     const body = await readJsonBody(request);
-    if ('refusal' in body) { refuse(response, body.refusal, request); return; }
+    if ('refusal' in body) {
+      refuse(response, body.refusal, request);
+      return;
+    }
     const json = body.value;
     switch (path) {
       case '/api/request':
@@ -225,9 +276,16 @@ class Routes {
         return this.#startTemplate(json, response);
       case '/api/daemon/start':
         await this.#ctx.link.connect(true);
-        { sendJson(response, this.#ctx.link.state.up ? 200 : 503, { daemon: this.#ctx.link.state }); return; }
-      default:
-        { sendJson(response, 404, { error: { code: 'NOT_FOUND', message: `nothing is served at ${path.slice(0, 200)}` } }); return; }
+        {
+          sendJson(response, this.#ctx.link.state.up ? 200 : 503, { daemon: this.#ctx.link.state });
+          return;
+        }
+      default: {
+        sendJson(response, 404, {
+          error: { code: 'NOT_FOUND', message: `nothing is served at ${path.slice(0, 200)}` },
+        });
+        return;
+      }
     }
   }
 
@@ -235,10 +293,19 @@ class Routes {
   async #protocolRequest(json: unknown, response: ServerResponse): Promise<void> {
     const type = (json as { type?: unknown } | null)?.type;
     if (typeof type !== 'string' || !PAGE_REQUESTS.has(type as RequestType)) {
-      sendJson(response, 400, { error: { code: 'BAD_MESSAGE', message: `type: expected one of ${[...PAGE_REQUESTS].join(', ')}, got ${JSON.stringify(type)?.slice(0, 80)}` } }); return;
+      sendJson(response, 400, {
+        error: {
+          code: 'BAD_MESSAGE',
+          message: `type: expected one of ${[...PAGE_REQUESTS].join(', ')}, got ${JSON.stringify(type)?.slice(0, 80)}`,
+        },
+      });
+      return;
     }
     const parsed = parseRequest(JSON.stringify({ ...(json as object), id: 1 }));
-    if (!parsed.ok) { sendJson(response, 400, { error: { code: parsed.error.code, message: parsed.error.message } }); return; }
+    if (!parsed.ok) {
+      sendJson(response, 400, { error: { code: parsed.error.code, message: parsed.error.message } });
+      return;
+    }
     const { type: _type, id: _id, ...payload } = parsed.request;
     return this.#forward(type as RequestType, payload, response);
   }
@@ -248,7 +315,13 @@ class Routes {
     const template = this.#ctx.templates.find((t) => t.key === key);
     if (!template) {
       const keys = this.#ctx.templates.map((t) => t.key).join(', ') || 'none';
-      sendJson(response, 400, { error: { code: 'BAD_MESSAGE', message: `template: expected a template key (${keys}), got ${JSON.stringify(key)?.slice(0, 80)}` } }); return;
+      sendJson(response, 400, {
+        error: {
+          code: 'BAD_MESSAGE',
+          message: `template: expected a template key (${keys}), got ${JSON.stringify(key)?.slice(0, 80)}`,
+        },
+      });
+      return;
     }
     return this.#forward('TASK_REQUEST', { spec: template.spec }, response);
   }
@@ -267,7 +340,8 @@ class Routes {
 function errorStatus(error: unknown): { status: number; code: string } {
   if (error instanceof DaemonDownError) return { status: 503, code: error.code };
   if (error instanceof DaemonError) {
-    const status = error.code === 'UNKNOWN_TASK' ? 404 : error.code === 'BAD_MESSAGE' ? 400 : error.code === 'INTERNAL' ? 500 : 503;
+    const status =
+      error.code === 'UNKNOWN_TASK' ? 404 : error.code === 'BAD_MESSAGE' ? 400 : error.code === 'INTERNAL' ? 500 : 503;
     return { status, code: error.code };
   }
   // The connection went away in the middle of the request.
@@ -278,9 +352,19 @@ async function readJsonBody(request: IncomingMessage): Promise<{ value: unknown 
   const type = request.headers['content-type'] ?? '';
   if (!/^application\/json\s*(;|$)/i.test(type)) {
     request.resume();
-    return { refusal: { status: 415, code: 'BAD_CONTENT_TYPE', message: `send JSON (Content-Type: application/json), not ${JSON.stringify(type.slice(0, 80))}` } };
+    return {
+      refusal: {
+        status: 415,
+        code: 'BAD_CONTENT_TYPE',
+        message: `send JSON (Content-Type: application/json), not ${JSON.stringify(type.slice(0, 80))}`,
+      },
+    };
   }
-  const tooLarge: Refusal = { status: 413, code: 'TOO_LARGE', message: `the request body is over ${MAX_BODY_BYTES} bytes` };
+  const tooLarge: Refusal = {
+    status: 413,
+    code: 'TOO_LARGE',
+    message: `the request body is over ${MAX_BODY_BYTES} bytes`,
+  };
   if (Number(request.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
     // Answered without reading it; the connection closes after the answer (Connection: close).
     request.resume();
@@ -299,7 +383,13 @@ async function readJsonBody(request: IncomingMessage): Promise<{ value: unknown 
   try {
     return { value: JSON.parse(Buffer.concat(chunks).toString('utf8')) };
   } catch (error) {
-    return { refusal: { status: 400, code: 'BAD_JSON', message: `the body is not valid JSON: ${String((error as Error).message).slice(0, 160)}` } };
+    return {
+      refusal: {
+        status: 400,
+        code: 'BAD_JSON',
+        message: `the body is not valid JSON: ${String((error as Error).message).slice(0, 160)}`,
+      },
+    };
   }
 }
 
@@ -307,7 +397,10 @@ async function readJsonBody(request: IncomingMessage): Promise<{ value: unknown 
 function refuse(response: ServerResponse, refusal: Refusal, request?: IncomingMessage): void {
   if (request && !request.url?.startsWith('/api/')) {
     const text = `taskwarden web: ${refusal.message}\n`;
-    response.writeHead(refusal.status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+    response.writeHead(refusal.status, {
+      'Content-Type': 'text/plain; charset=utf-8',
+      'Content-Length': Buffer.byteLength(text),
+    });
     response.end(text);
     return;
   }
@@ -317,6 +410,9 @@ function refuse(response: ServerResponse, refusal: Refusal, request?: IncomingMe
 function sendJson(response: ServerResponse, status: number, body: object): void {
   const text = JSON.stringify(body);
   if (status === 413) response.setHeader('Connection', 'close');
-  response.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+  response.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+  });
   response.end(text);
 }

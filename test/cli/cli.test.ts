@@ -9,7 +9,11 @@ import { join } from 'node:path';
 import { fixture, waitFor } from '../helpers.js';
 import { CLI, tempHome } from '../daemon/helpers.js';
 
-interface Result { code: number | null; stdout: string; stderr: string }
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 let home: ReturnType<typeof tempHome>;
 
@@ -45,9 +49,10 @@ afterAll(async () => {
 });
 
 describe('taskwarden CLI', { timeout: 60_000 }, () => {
-  it('run --priority sets the task\'s CPU priority through the daemon; a bad level is exit 2', async () => {
+  it("run --priority sets the task's CPU priority through the daemon; a bad level is exit 2", async () => {
     // nice, and the cpu.shares of the process's v1 cpu cgroup (1024 where it is the root's)
-    const script = 'c=$(grep -E "^[0-9]+:([^:]*,)?cpu(,[^:]*)?:" /proc/self/cgroup | cut -d: -f3); echo $(cut -d" " -f19 /proc/self/stat) $(cat /sys/fs/cgroup/cpu$c/cpu.shares 2>/dev/null || echo none)';
+    const script =
+      'c=$(grep -E "^[0-9]+:([^:]*,)?cpu(,[^:]*)?:" /proc/self/cgroup | cut -d: -f3); echo $(cut -d" " -f19 /proc/self/stat) $(cat /sys/fs/cgroup/cpu$c/cpu.shares 2>/dev/null || echo none)';
     const low = await tw('run', '--priority', 'low', '--wait', '--', 'sh', '-c', script);
     expect(low.code).toBe(0);
     const [nice, shares] = low.stdout.trim().split('\n').at(-1)!.split(' ');
@@ -62,7 +67,8 @@ describe('taskwarden CLI', { timeout: 60_000 }, () => {
 
   it('run --reuse: the next run of the module takes the same runner; --reuse with a command, or with --isolate, is exit 2', async () => {
     const runs = [];
-    for (let k = 0; k < 2; k++) runs.push(await tw('run', fixture('reuse-probe'), '--input', '{"mode":"ok"}', '--reuse', '--wait'));
+    for (let k = 0; k < 2; k++)
+      runs.push(await tw('run', fixture('reuse-probe'), '--input', '{"mode":"ok"}', '--reuse', '--wait'));
     expect(runs.map((r) => r.code)).toEqual([0, 0]);
     const [a, b] = runs.map((r) => JSON.parse(r.stdout.trim()) as { pid: number; served: number });
     expect(b.pid).toBe(a.pid);
@@ -92,7 +98,10 @@ describe('taskwarden CLI', { timeout: 60_000 }, () => {
   });
 
   it('run --wait exits 1 when the task fails, with its error on stderr', async () => {
-    const [mod, cmd] = await Promise.all([tw('run', fixture('throws'), '--wait'), tw('run', '--wait', '--', 'sh', '-c', 'echo to-stdout; exit 4')]);
+    const [mod, cmd] = await Promise.all([
+      tw('run', fixture('throws'), '--wait'),
+      tw('run', '--wait', '--', 'sh', '-c', 'echo to-stdout; exit 4'),
+    ]);
     expect(mod.code).toBe(1);
     expect(mod.stderr).toMatch(/task \d+ failed: /);
     expect(cmd.code).toBe(1);
@@ -112,7 +121,9 @@ describe('taskwarden CLI', { timeout: 60_000 }, () => {
     const run = await waitingRun([fixture('ignores-cancel'), '--name', 'stubborn']);
     const ls = await tw('ls', '--json');
     expect(ls.code).toBe(0);
-    expect(JSON.parse(ls.stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ id: run.id, name: 'stubborn', state: 'running' })]));
+    expect(JSON.parse(ls.stdout)).toEqual(
+      expect.arrayContaining([expect.objectContaining({ id: run.id, name: 'stubborn', state: 'running' })]),
+    );
     const kill = await tw('kill', run.id);
     expect(kill.code).toBe(0);
     expect((await run.result).code).toBe(137);
@@ -129,11 +140,18 @@ describe('taskwarden CLI', { timeout: 60_000 }, () => {
     const cancel = await tw('cancel', id);
     expect(cancel.code).toBe(0);
     expect(cancel.stdout).toMatch(new RegExp(`task ${id}: cancelling`));
-    await waitFor(async () => JSON.parse((await tw('history', '--json', '--limit', '3')).stdout).some((t: { id: string }) => t.id === id), 10_000, 'history');
+    await waitFor(
+      async () =>
+        JSON.parse((await tw('history', '--json', '--limit', '3')).stdout).some((t: { id: string }) => t.id === id),
+      10_000,
+      'history',
+    );
   });
 
   it('logs -f follows a running task to its end', async () => {
-    const id = (await tw('run', '--', 'sh', '-c', 'echo first; sleep 0.5; echo second >&2; sleep 0.3; echo third')).stdout.trim();
+    const id = (
+      await tw('run', '--', 'sh', '-c', 'echo first; sleep 0.5; echo second >&2; sleep 0.3; echo third')
+    ).stdout.trim();
     const follow = await tw('logs', id, '-f');
     expect(follow.code).toBe(0);
     expect(follow.stdout).toBe('first\nsecond\nthird\n');
@@ -168,8 +186,24 @@ describe('taskwarden CLI', { timeout: 60_000 }, () => {
     const { buildProgram } = await import('../../src/cli/main.js');
     const program = await buildProgram([]);
     const names = program.commands.map((c) => c.name());
-    expect(names).toEqual(expect.arrayContaining(['run', 'ls', 'show', 'logs', 'cancel', 'kill', 'restart', 'stop-all', 'shutdown', 'history', 'daemon', 'doctor']));
-    for (const command of program.commands) expect(command.helpInformation()).toMatch(new RegExp(`^Usage: taskwarden ${command.name()}`));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'run',
+        'ls',
+        'show',
+        'logs',
+        'cancel',
+        'kill',
+        'restart',
+        'stop-all',
+        'shutdown',
+        'history',
+        'daemon',
+        'doctor',
+      ]),
+    );
+    for (const command of program.commands)
+      expect(command.helpInformation()).toMatch(new RegExp(`^Usage: taskwarden ${command.name()}`));
   });
 
   it('stop-all, then shutdown stops the daemon and removes its socket', async () => {

@@ -11,7 +11,11 @@ import { DaemonClient, DaemonError } from '../../src/daemon/client.js';
 import { waitFor } from '../helpers.js';
 import { CLI, spawnDaemon, tempHome } from '../daemon/helpers.js';
 
-interface Result { code: number | null; stdout: string; stderr: string }
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 /** A directory outside the package (no node_modules above it), like ~/analysis. */
 let work: string;
@@ -20,7 +24,10 @@ const homes: Array<ReturnType<typeof tempHome>> = [];
 const stateDirs: string[] = [];
 
 function tw(home: string, ...args: string[]): Promise<Result> {
-  const child = spawn(process.execPath, [CLI, '--home', home, ...args], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, '--home', home, ...args], {
+    cwd: work,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c) => (stdout += c));
@@ -88,28 +95,50 @@ describe('a new user, outside the package', { timeout: 90_000 }, () => {
   });
 
   it('a missing import is reported as what it is, not as a missing task module', async () => {
-    const module = write('analysis/tasks/needs-lodash.mjs', "import lodash from 'lodash-not-installed-xyz';\nexport default async () => lodash;\n");
-    const helperUser = write('analysis/tasks/needs-helper.mjs', "import { helper } from './helpers.mjs';\nexport default async () => helper();\n");
+    const module = write(
+      'analysis/tasks/needs-lodash.mjs',
+      "import lodash from 'lodash-not-installed-xyz';\nexport default async () => lodash;\n",
+    );
+    const helperUser = write(
+      'analysis/tasks/needs-helper.mjs',
+      "import { helper } from './helpers.mjs';\nexport default async () => helper();\n",
+    );
     const [pkg, file] = await Promise.all([tw(home, 'run', module, '--wait'), tw(home, 'run', helperUser, '--wait')]);
     expect(pkg.code).toBe(1);
     const dir = join(work, 'analysis/tasks');
-    expect(pkg.stderr).toContain(`the task module ${module} imports 'lodash-not-installed-xyz', which cannot be found from ${dir}: install lodash-not-installed-xyz there`);
+    expect(pkg.stderr).toContain(
+      `the task module ${module} imports 'lodash-not-installed-xyz', which cannot be found from ${dir}: install lodash-not-installed-xyz there`,
+    );
     expect(pkg.stderr).not.toMatch(/cannot find task module/);
     expect(file.code).toBe(1);
-    expect(file.stderr).toContain(`the task module ${helperUser} imports ${join(dir, 'helpers.mjs')}, which does not exist`);
+    expect(file.stderr).toContain(
+      `the task module ${helperUser} imports ${join(dir, 'helpers.mjs')}, which does not exist`,
+    );
     const id = /task (\d+) failed/.exec(pkg.stderr)![1];
     expect(JSON.parse((await tw(home, 'show', id, '--json')).stdout).task.outcome.error.code).toBe('IMPORT_NOT_FOUND');
     // CommonJS: require() does not get the runner's taskwarden (only import does); it says so.
-    const cjs = write('analysis/tasks/tiles.cjs', "const { defineTask } = require('taskwarden/task');\nmodule.exports = defineTask(async () => 1);\n");
+    const cjs = write(
+      'analysis/tasks/tiles.cjs',
+      "const { defineTask } = require('taskwarden/task');\nmodule.exports = defineTask(async () => 1);\n",
+    );
     const r = await tw(home, 'run', cjs, '--wait');
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`the task module ${cjs} requires 'taskwarden/task', which cannot be found from ${dir}: install taskwarden there (npm install taskwarden), or write the task module as an ES module`);
+    expect(r.stderr).toContain(
+      `the task module ${cjs} requires 'taskwarden/task', which cannot be found from ${dir}: install taskwarden there (npm install taskwarden), or write the task module as an ES module`,
+    );
   });
 
   it('Maps and Dates survive the daemon and the CLI prints them tagged; --input takes tagged values', async () => {
     write('analysis/tasks/tiles.mjs', README_TASK);
     const before = Date.now();
-    const r = await tw(home, 'run', 'analysis/tasks/tiles.mjs', '--input', '{"tiles":1,"since":{"$tw":"Date","v":"2026-01-01T00:00:00.000Z"}}', '--wait');
+    const r = await tw(
+      home,
+      'run',
+      'analysis/tasks/tiles.mjs',
+      '--input',
+      '{"tiles":1,"since":{"$tw":"Date","v":"2026-01-01T00:00:00.000Z"}}',
+      '--wait',
+    );
     expect(r.code, r.stderr).toBe(0);
     const result = JSON.parse(r.stdout);
     expect(result.map).toEqual({ $tw: 'Map', v: [['a', 1]] });
@@ -137,11 +166,23 @@ describe('a new user, outside the package', { timeout: 90_000 }, () => {
     write('envmissing.sh', '#!/usr/bin/env no-such-interpreter-xyz\necho hi\n', 0o755);
     write('empty.sh', '', 0o755);
     const cases: Array<[string, string]> = [
-      ['./job.py', './job.py is not executable (mode 644): make it executable with "chmod +x ./job.py", or name its interpreter: taskwarden run -- python3 ./job.py'],
+      [
+        './job.py',
+        './job.py is not executable (mode 644): make it executable with "chmod +x ./job.py", or name its interpreter: taskwarden run -- python3 ./job.py',
+      ],
       ['./jobdir', './jobdir is a directory, not a program'],
-      ['./noshebang.py', './noshebang.py has no interpreter line: its first line should name the program that runs it, e.g. "#!/usr/bin/env python3", or name the interpreter here: taskwarden run -- python3 ./noshebang.py'],
-      ['./badinterp.sh', 'the interpreter line of ./badinterp.sh names /usr/bin/no-such-shell-xyz, which does not exist'],
-      ['./envmissing.sh', 'the interpreter line of ./envmissing.sh runs no-such-interpreter-xyz through /usr/bin/env, and no-such-interpreter-xyz is not in PATH'],
+      [
+        './noshebang.py',
+        './noshebang.py has no interpreter line: its first line should name the program that runs it, e.g. "#!/usr/bin/env python3", or name the interpreter here: taskwarden run -- python3 ./noshebang.py',
+      ],
+      [
+        './badinterp.sh',
+        'the interpreter line of ./badinterp.sh names /usr/bin/no-such-shell-xyz, which does not exist',
+      ],
+      [
+        './envmissing.sh',
+        'the interpreter line of ./envmissing.sh runs no-such-interpreter-xyz through /usr/bin/env, and no-such-interpreter-xyz is not in PATH',
+      ],
       ['./empty.sh', './empty.sh is empty, so there is no program to run'],
       ['./missing.sh', `./missing.sh: no such file (${join(work, 'missing.sh')})`],
     ];
@@ -164,18 +205,25 @@ describe('a new user, outside the package', { timeout: 90_000 }, () => {
       const error = await client.request('TASK_REQUEST', { spec: { command: job } }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(DaemonError);
       expect(error).toMatchObject({ code: 'BAD_MESSAGE' });
-      expect((error as Error).message).toBe(`TASK_REQUEST.spec.command: ${job} is not executable (mode 644): make it executable with "chmod +x ${job}", or name its interpreter: taskwarden run -- python3 ${job}`);
+      expect((error as Error).message).toBe(
+        `TASK_REQUEST.spec.command: ${job} is not executable (mode 644): make it executable with "chmod +x ${job}", or name its interpreter: taskwarden run -- python3 ${job}`,
+      );
     } finally {
       client.close();
     }
   });
 
   it("show of a failed task gives the error's name, message and stack, and no runner exit code", async () => {
-    const module = write('analysis/tasks/throws.mjs', "import { defineTask } from 'taskwarden/task';\nexport default defineTask(async () => {\n  await new Promise((r) => setTimeout(r, 5));\n  throw new RangeError('tile 7 is out of range');\n});\n");
+    const module = write(
+      'analysis/tasks/throws.mjs',
+      "import { defineTask } from 'taskwarden/task';\nexport default defineTask(async () => {\n  await new Promise((r) => setTimeout(r, 5));\n  throw new RangeError('tile 7 is out of range');\n});\n",
+    );
     const r = await tw(home, 'run', module, '--wait');
     expect(r.code).toBe(1);
     const id = /task (\d+) failed/.exec(r.stderr)![1];
-    expect(r.stderr).toContain(`task ${id} failed: RangeError: tile 7 is out of range ("taskwarden show ${id}" has its stack)`);
+    expect(r.stderr).toContain(
+      `task ${id} failed: RangeError: tile 7 is out of range ("taskwarden show ${id}" has its stack)`,
+    );
     const show = await tw(home, 'show', id);
     expect(show.code).toBe(0);
     expect(show.stdout).toMatch(/^ {2}outcome: failed after (\d+ ms|\d\.\d\d s)$/m);
@@ -200,12 +248,22 @@ describe('read-only commands and the daemon', { timeout: 90_000 }, () => {
 
     const run = await tw(fresh, 'run', '--wait', '--', 'sh', '-c', 'echo from-the-task');
     expect(run.code, run.stderr).toBe(0);
-    expect(run.stderr).toMatch(new RegExp(`^taskwarden: started a daemon \\(pid \\d+\\) for ${fresh}; it keeps running for its tasks \\("taskwarden shutdown" stops it\\)$`, 'm'));
+    expect(run.stderr).toMatch(
+      new RegExp(
+        `^taskwarden: started a daemon \\(pid \\d+\\) for ${fresh}; it keeps running for its tasks \\("taskwarden shutdown" stops it\\)$`,
+        'm',
+      ),
+    );
     const id = /task (\d+) completed/.exec(run.stderr)![1];
     expect((await tw(fresh, 'shutdown')).code).toBe(0);
     expect(existsSync(join(fresh, 'daemon.sock'))).toBe(false);
 
-    const [history, show, ls, logs] = await Promise.all([tw(fresh, 'history', '--json'), tw(fresh, 'show', id), tw(fresh, 'ls', '--all'), tw(fresh, 'logs', id)]);
+    const [history, show, ls, logs] = await Promise.all([
+      tw(fresh, 'history', '--json'),
+      tw(fresh, 'show', id),
+      tw(fresh, 'ls', '--all'),
+      tw(fresh, 'logs', id),
+    ]);
     for (const r of [history, show, ls, logs]) {
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toBe('');
@@ -226,16 +284,26 @@ describe('read-only commands and the daemon', { timeout: 90_000 }, () => {
     const daemon = await spawnDaemon(crashed);
     const started = await tw(crashed, 'run', '--', 'sleep', '60');
     const id = started.stdout.trim();
-    await waitFor(async () => JSON.parse((await tw(crashed, 'show', id, '--json')).stdout).task.state === 'running', 30_000, 'the task to run');
+    await waitFor(
+      async () => JSON.parse((await tw(crashed, 'show', id, '--json')).stdout).task.state === 'running',
+      30_000,
+      'the task to run',
+    );
     daemon.child.kill('SIGKILL');
     await daemon.exited;
     // No daemon: the journal still has it running, and show says what that means.
     const before = await tw(crashed, 'show', id);
     expect(before.code).toBe(0);
     expect(before.stdout).toMatch(new RegExp(`^task ${id} .*: running`));
-    expect(before.stderr).toMatch(new RegExp(`no daemon runs for ${crashed}: .*task ${id} was still active when its daemon stopped, and the next daemon marks it interrupted`));
+    expect(before.stderr).toMatch(
+      new RegExp(
+        `no daemon runs for ${crashed}: .*task ${id} was still active when its daemon stopped, and the next daemon marks it interrupted`,
+      ),
+    );
     // show started no daemon (the dead one's socket is still there, and nothing answers on it)
-    await expect(DaemonClient.connect({ home: crashed, autostart: false })).rejects.toMatchObject({ code: 'NO_DAEMON' });
+    await expect(DaemonClient.connect({ home: crashed, autostart: false })).rejects.toMatchObject({
+      code: 'NO_DAEMON',
+    });
     // The next daemon's recovery marks it interrupted and says how to run it again.
     expect((await tw(crashed, 'daemon')).code).toBe(0);
     const after = await tw(crashed, 'show', id);

@@ -8,14 +8,20 @@ const home = mkdtempSync('/tmp/twce-');
 afterAll(() => rmSync(home, { recursive: true, force: true }));
 
 function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  return spawnSync(process.execPath, [CLI, '--home', home, ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, TASKWARDEN_CLUSTER: '', ...env } });
+  return spawnSync(process.execPath, [CLI, '--home', home, ...args], {
+    encoding: 'utf8',
+    timeout: 30_000,
+    env: { ...process.env, TASKWARDEN_CLUSTER: '', ...env },
+  });
 }
 
 describe('cluster arguments', () => {
   it('a URL that is not a Redis address', () => {
     const result = cli(['--cluster', 'http://10.0.0.5:6379', 'ls']);
     expect(result.status).toBe(2);
-    expect(result.stderr.trim()).toBe('taskwarden: "http://10.0.0.5:6379" is not a Redis address (unknown scheme http:): give redis://HOST:PORT, rediss://HOST:PORT for TLS, or unix:///path/to/redis.sock');
+    expect(result.stderr.trim()).toBe(
+      'taskwarden: "http://10.0.0.5:6379" is not a Redis address (unknown scheme http:): give redis://HOST:PORT, rediss://HOST:PORT for TLS, or unix:///path/to/redis.sock',
+    );
   });
 
   it('a queue name that cannot be one', () => {
@@ -33,13 +39,15 @@ describe('cluster arguments', () => {
   it('an agent without a Redis', () => {
     const result = cli(['agent']);
     expect(result.status).toBe(2);
-    expect(result.stderr).toContain('agent: give the cluster\'s Redis with --redis redis://HOST:PORT');
+    expect(result.stderr).toContain("agent: give the cluster's Redis with --redis redis://HOST:PORT");
   });
 
   it('pause and resume are not there for a cluster yet, and say so rather than reach the local daemon', () => {
     const result = cli(['--cluster', 'redis://127.0.0.1:1', 'pause', '3']);
     expect(result.status).toBe(2);
-    expect(result.stderr.trim()).toBe('taskwarden: pause: not available for a cluster yet (cancel, kill, restart and stop-all are)');
+    expect(result.stderr.trim()).toBe(
+      'taskwarden: pause: not available for a cluster yet (cancel, kill, restart and stop-all are)',
+    );
   });
 
   it('the terminal UI does not attach to a cluster yet, and says so', () => {

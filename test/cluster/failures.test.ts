@@ -22,21 +22,28 @@ afterEach(async () => {
 });
 
 function running(c: TestCluster, id: string, attempt = 1): Promise<ClusterTaskSnapshot> {
-  return waitFor(async () => {
-    const task = await c.client.get(id);
-    return task.state === 'running' && task.attempt === attempt && task.pid !== undefined ? task : undefined;
-  }, 30_000, `task ${id} attempt ${attempt} to run`);
+  return waitFor(
+    async () => {
+      const task = await c.client.get(id);
+      return task.state === 'running' && task.attempt === attempt && task.pid !== undefined ? task : undefined;
+    },
+    30_000,
+    `task ${id} attempt ${attempt} to run`,
+  );
 }
 
 function childrenOf(pid: number): number[] {
-  return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number).filter((child) => {
-    try {
-      const stat = readFileSync(`/proc/${child}/stat`, 'latin1');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
-    } catch {
-      return false;
-    }
-  });
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number)
+    .filter((child) => {
+      try {
+        const stat = readFileSync(`/proc/${child}/stat`, 'latin1');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
+      } catch {
+        return false;
+      }
+    });
 }
 
 async function msUntilGone(pid: number, limitMs = 30_000): Promise<number> {
@@ -54,10 +61,14 @@ describe('failures in a cluster', () => {
     agent.child.kill('SIGKILL');
     // The local orphan guard: promised within 1 s (npm run bench -- cluster measures it); generous here.
     expect(await msUntilGone(first.pid!)).toBeLessThan(3000);
-    const end = await waitFor(async () => {
-      const now = await c.client.get(task.id);
-      return now.state === 'completed' ? now : undefined;
-    }, 60_000, 'the job to complete elsewhere');
+    const end = await waitFor(
+      async () => {
+        const now = await c.client.get(task.id);
+        return now.state === 'completed' ? now : undefined;
+      },
+      60_000,
+      'the job to complete elsewhere',
+    );
     expect(end.attempt).toBe(2);
     expect(end.host).not.toBe(first.host);
     expect(c.lines('starts').filter((line) => line.startsWith(`${task.id} `))).toHaveLength(2);
@@ -70,7 +81,9 @@ describe('failures in a cluster', () => {
     const { pid } = await running(c, task.id);
     const agent = c.agents[0];
     // The guard first (a child of the agent in a session of its own), then the agent: nothing is left to clean up.
-    const guard = childrenOf(agent.pid).find((child) => readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('taskwarden-guard'));
+    const guard = childrenOf(agent.pid).find((child) =>
+      readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('taskwarden-guard'),
+    );
     expect(guard).toBeDefined();
     process.kill(guard!, 'SIGKILL');
     agent.child.kill('SIGKILL');
@@ -78,7 +91,11 @@ describe('failures in a cluster', () => {
     const next = await c.startAgent('a1');
     await waitFor(() => !isAlive(pid!), 10_000, 'the left-over task to be gone');
     // The local journal (the job may meanwhile run again here as attempt 2: its lock expired).
-    const show = spawnSync(process.execPath, [CLI, '--home', `${c.dir}/a1/agent-${c.queue}`, 'show', task.id, '--json'], { encoding: 'utf8' });
+    const show = spawnSync(
+      process.execPath,
+      [CLI, '--home', `${c.dir}/a1/agent-${c.queue}`, 'show', task.id, '--json'],
+      { encoding: 'utf8' },
+    );
     const { transitions } = JSON.parse(show.stdout) as { transitions: Array<{ attempt: number; to: string }> };
     expect(transitions).toContainEqual(expect.objectContaining({ attempt: 1, to: 'interrupted' }));
     expect(next.output()).toContain('ready:');
@@ -99,10 +116,14 @@ describe('failures in a cluster', () => {
     const second = await running(c, task.id, 2);
     expect(second.host).toBe('a1');
     proxy.mend();
-    const end = await waitFor(async () => {
-      const now = await c.client.get(task.id);
-      return now.state === 'completed' ? now : undefined;
-    }, 60_000, 'the job to complete on a1');
+    const end = await waitFor(
+      async () => {
+        const now = await c.client.get(task.id);
+        return now.state === 'completed' ? now : undefined;
+      },
+      60_000,
+      'the job to complete on a1',
+    );
     // What the cut-off agent still had to say went in after the mend, and was fenced out.
     await sleep(1500);
     const final = await c.client.get(task.id);
@@ -115,7 +136,8 @@ describe('failures in a cluster', () => {
   it('Redis restarted mid-run: agents reconnect, no job is lost, and a stop sent during the outage still happens', async () => {
     const c = (cluster = await startCluster(3, { lockDurationMs: 8000 }));
     const tasks = [];
-    for (let i = 0; i < 10; i++) tasks.push(await c.client.submit({ module: clusterFixture('exclusive'), input: { dir: c.dir, ms: 3000 } }));
+    for (let i = 0; i < 10; i++)
+      tasks.push(await c.client.submit({ module: clusterFixture('exclusive'), input: { dir: c.dir, ms: 3000 } }));
     const victim = await running(c, tasks[0].id);
     const restarting = c.redis.restart(500);
     await sleep(100);

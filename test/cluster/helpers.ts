@@ -50,7 +50,12 @@ export interface TestCluster {
 }
 
 // A 4 s lock: a renewal may wait a second on a busy machine (npm run test:stress) without a false lease loss.
-export const DEFAULT_AGENT: AgentOptions = { concurrency: 2, lockDurationMs: 4000, stalledIntervalMs: 500, graceMs: 1500 };
+export const DEFAULT_AGENT: AgentOptions = {
+  concurrency: 2,
+  lockDurationMs: 4000,
+  stalledIntervalMs: 500,
+  graceMs: 1500,
+};
 
 export async function startCluster(agentCount: number, options: AgentOptions = {}): Promise<TestCluster> {
   const redis = await startPrivateRedis();
@@ -66,7 +71,11 @@ export async function startCluster(agentCount: number, options: AgentOptions = {
     agents,
     client,
     async startAgent(name, agentOptions = {}) {
-      const agent = await startAgentProcess(redis.url, queue, `${dir}/${name}`, name, { ...DEFAULT_AGENT, ...options, ...agentOptions });
+      const agent = await startAgentProcess(redis.url, queue, `${dir}/${name}`, name, {
+        ...DEFAULT_AGENT,
+        ...options,
+        ...agentOptions,
+      });
       agents.push(agent);
       return agent;
     },
@@ -91,7 +100,13 @@ export async function startCluster(agentCount: number, options: AgentOptions = {
   return cluster;
 }
 
-async function startAgentProcess(url: string, queue: string, home: string, name: string, options: AgentOptions): Promise<AgentProcess> {
+async function startAgentProcess(
+  url: string,
+  queue: string,
+  home: string,
+  name: string,
+  options: AgentOptions,
+): Promise<AgentProcess> {
   const args = [CLI, '--home', home, '--queue', queue, 'agent', '--redis', options.url ?? url, '--name', name];
   if (options.concurrency) args.push('--concurrency', String(options.concurrency));
   if (options.lockDurationMs) args.push('--lock-duration', String(options.lockDurationMs));

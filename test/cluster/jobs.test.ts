@@ -19,14 +19,18 @@ afterAll(async () => {
 });
 
 function cli(...args: string[]) {
-  return spawnSync(process.execPath, [CLI, '--cluster', cluster.url, '--queue', cluster.queue, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return spawnSync(process.execPath, [CLI, '--cluster', cluster.url, '--queue', cluster.queue, ...args], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
 }
 
 describe('a cluster of three agents', () => {
   it('runs 100 jobs spread over the agents, each exactly once', async () => {
     const { client, dir } = cluster;
     const submitted: ClusterTaskSnapshot[] = [];
-    for (let i = 0; i < 100; i++) submitted.push(await client.submit({ module: clusterFixture('exclusive'), input: { dir, ms: 20 } }));
+    for (let i = 0; i < 100; i++)
+      submitted.push(await client.submit({ module: clusterFixture('exclusive'), input: { dir, ms: 20 } }));
     expect(new Set(submitted.map((t) => t.id)).size).toBe(100);
     await waitFor(async () => (await client.list()).length === 0, 120_000, 'every job to finish');
     const tasks = await Promise.all(submitted.map((t) => client.get(t.id)));
@@ -56,7 +60,11 @@ describe('a cluster of three agents', () => {
   }, 60_000);
 
   it('ls, show, logs and history --cluster read the cluster, with the host of every task', async () => {
-    const task = await cluster.client.submit({ command: '/bin/sh', args: ['-c', 'echo line one; echo line two; sleep 30'], name: 'sleeper' });
+    const task = await cluster.client.submit({
+      command: '/bin/sh',
+      args: ['-c', 'echo line one; echo line two; sleep 30'],
+      name: 'sleeper',
+    });
     await waitFor(async () => (await cluster.client.get(task.id)).state === 'running', 30_000, 'the task to run');
     const ls = cli('ls');
     expect(ls.status).toBe(0);
@@ -80,7 +88,9 @@ describe('a cluster of three agents', () => {
     await waitFor(async () => (await cluster.client.get(task.id)).state === 'running', 30_000, 'attempt 2 to run');
     const stopAll = cli('stop-all');
     expect(stopAll.status).toBe(0);
-    expect(stopAll.stdout).toMatch(/^stopped in [\d.]+ m?s on 3 agent\(s\) \(a1, a2, a3\): 1 cancelled, 0 killed, 0 never started, 0 finished on their own\n$/);
+    expect(stopAll.stdout).toMatch(
+      /^stopped in [\d.]+ m?s on 3 agent\(s\) \(a1, a2, a3\): 1 cancelled, 0 killed, 0 never started, 0 finished on their own\n$/,
+    );
     const unknown = cli('show', '99999');
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toContain('no task 99999 in cluster queue q');

@@ -16,7 +16,8 @@ export async function startProxy(listenPath: string, redisSocket: string): Promi
   const sockets = new Set<net.Socket>();
   let cut = false;
   // While cut, what arrives is held (in order), not lost: mended, it goes on as after a long stall.
-  const forward = (from: net.Socket, to: net.Socket) => from.on('data', (data) => (cut ? held.push({ to, data }) : to.write(data)));
+  const forward = (from: net.Socket, to: net.Socket) =>
+    from.on('data', (data) => (cut ? held.push({ to, data }) : to.write(data)));
   const server = net.createServer((client) => {
     const upstream = net.connect(redisSocket);
     for (const socket of [client, upstream]) sockets.add(socket);

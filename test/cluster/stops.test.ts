@@ -19,17 +19,25 @@ afterAll(async () => {
 });
 
 async function running(id: string, attempt = 1): Promise<ClusterTaskSnapshot> {
-  return waitFor(async () => {
-    const task = await cluster.client.get(id);
-    return task.state === 'running' && task.attempt === attempt && task.pid !== undefined ? task : undefined;
-  }, 30_000, `task ${id} attempt ${attempt} to run`);
+  return waitFor(
+    async () => {
+      const task = await cluster.client.get(id);
+      return task.state === 'running' && task.attempt === attempt && task.pid !== undefined ? task : undefined;
+    },
+    30_000,
+    `task ${id} attempt ${attempt} to run`,
+  );
 }
 
 async function ended(id: string): Promise<ClusterTaskSnapshot> {
-  return waitFor(async () => {
-    const task = await cluster.client.get(id);
-    return task.state !== 'running' && task.outcome ? task : undefined;
-  }, 30_000, `task ${id} to end`);
+  return waitFor(
+    async () => {
+      const task = await cluster.client.get(id);
+      return task.state !== 'running' && task.outcome ? task : undefined;
+    },
+    30_000,
+    `task ${id} to end`,
+  );
 }
 
 describe('stops across the cluster', () => {
@@ -80,7 +88,11 @@ describe('stops across the cluster', () => {
     expect(second.pid).not.toBe(first.pid);
     expect(isAlive(first.pid!)).toBe(false);
     // The task's own word: a second start (the record says running a moment before the module's first line).
-    await waitFor(() => cluster.lines('starts').filter((line) => line.startsWith(`${task.id} `)).length === 2, 30_000, 'the second start');
+    await waitFor(
+      () => cluster.lines('starts').filter((line) => line.startsWith(`${task.id} `)).length === 2,
+      30_000,
+      'the second start',
+    );
     // A finished task runs again too, as its next attempt.
     await client.kill(task.id);
     expect((await ended(task.id)).state).toBe('killed');
@@ -96,9 +108,11 @@ describe('stops across the cluster', () => {
     const { client, dir } = cluster;
     // Six slots (three agents, two each): six long tasks fill them, four more wait.
     const longs = [];
-    for (let i = 0; i < 6; i++) longs.push(await client.submit({ module: clusterFixture('exclusive'), input: { dir, ms: 120_000 } }));
+    for (let i = 0; i < 6; i++)
+      longs.push(await client.submit({ module: clusterFixture('exclusive'), input: { dir, ms: 120_000 } }));
     const queued = [];
-    for (let i = 0; i < 4; i++) queued.push(await client.submit({ module: clusterFixture('exclusive'), input: { dir, ms: 10 } }));
+    for (let i = 0; i < 4; i++)
+      queued.push(await client.submit({ module: clusterFixture('exclusive'), input: { dir, ms: 10 } }));
     const runningTasks = await Promise.all(longs.map((t) => running(t.id)));
     expect(new Set(runningTasks.map((t) => t.host))).toEqual(new Set(['a1', 'a2', 'a3']));
     // A stop of one queued job: it never starts.
@@ -119,7 +133,11 @@ describe('stops across the cluster', () => {
     for (const task of queued) expect(started.has(task.id)).toBe(false);
     // The queue hands out jobs again afterwards.
     const next = await client.submit({ command: '/bin/true' });
-    await waitFor(async () => (await client.get(next.id)).state === 'completed', 30_000, 'a job after the emergency stop');
+    await waitFor(
+      async () => (await client.get(next.id)).state === 'completed',
+      30_000,
+      'a job after the emergency stop',
+    );
     expect(cluster.lines('violations')).toEqual([]);
   }, 120_000);
 });

@@ -19,7 +19,11 @@ afterEach(async () => {
 const tw = runCli;
 
 /** A shell loop printing "line N" every 20 ms until stopped. */
-const CHATTY = { command: '/bin/sh', args: ['-c', 'i=0; while :; do i=$((i+1)); echo "line $i"; sleep 0.02; done'], cwd: '/' };
+const CHATTY = {
+  command: '/bin/sh',
+  args: ['-c', 'i=0; while :; do i=$((i+1)); echo "line $i"; sleep 0.02; done'],
+  cwd: '/',
+};
 
 async function connect(home: string): Promise<{ client: RawClient; daemonPid: number }> {
   const client = await RawClient.open(join(home, 'daemon.sock'), false);
@@ -39,9 +43,17 @@ async function startChatty(client: RawClient, n: number): Promise<Map<string, nu
   }
   const pids = new Map<string, number>();
   for (const id of ids) {
-    const running = await client.next((m) => m.type === 'TASK_STATUS' && m.task.id === id && m.task.state === 'running', 20_000, `task ${id} running`);
+    const running = await client.next(
+      (m) => m.type === 'TASK_STATUS' && m.task.id === id && m.task.state === 'running',
+      20_000,
+      `task ${id} running`,
+    );
     pids.set(id, running.task.pid);
-    await waitFor(() => client.received.some((m) => m.type === 'TASK_LOG' && m.log.taskId === id), 20_000, `output of task ${id}`);
+    await waitFor(
+      () => client.received.some((m) => m.type === 'TASK_LOG' && m.log.taskId === id),
+      20_000,
+      `output of task ${id}`,
+    );
   }
   return pids;
 }
@@ -115,7 +127,8 @@ describe('a full disk under the state directory', { timeout: 120_000 }, () => {
     const stop = await client.request({ type: 'STOP_ALL' }, 20_000);
     expect(stop.type).toBe('ACK');
     expect(stop.result.cancelled + stop.result.killed).toBe(2);
-    for (const pid of pids.values()) await waitFor(() => liveInGroup(pid).length === 0, 10_000, `process group ${pid} to be empty`);
+    for (const pid of pids.values())
+      await waitFor(() => liveInGroup(pid).length === 0, 10_000, `process group ${pid} to be empty`);
 
     expect(isAlive(daemonPid)).toBe(true);
     expect((await client.request({ type: 'LIST' })).type).toBe('ACK');

@@ -4,7 +4,13 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
-import { parseDaemonMessage, parseReply, PROTOCOL_VERSION, REQUEST_SCHEMAS, type RequestType } from '../../src/protocol/index.js';
+import {
+  parseDaemonMessage,
+  parseReply,
+  PROTOCOL_VERSION,
+  REQUEST_SCHEMAS,
+  type RequestType,
+} from '../../src/protocol/index.js';
 import { startDaemon, type DaemonHandle } from '../../src/daemon/server.js';
 import { waitFor } from '../helpers.js';
 
@@ -22,9 +28,16 @@ export function tempHome(): { home: string; cleanup: () => void } {
  * removes that file. cleanup() unmounts (lazily, in case a process still holds a file there)
  * and removes the mount point.
  */
-export function tmpfsHome(sizeKiB = 1024): { home: string; fill: (...slack: string[]) => number; free: () => void; cleanup: () => void } {
+export function tmpfsHome(sizeKiB = 1024): {
+  home: string;
+  fill: (...slack: string[]) => number;
+  free: () => void;
+  cleanup: () => void;
+} {
   const home = mkdtempSync('/tmp/twf-');
-  const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeKiB}k,mode=0700`, 'tmpfs', home], { encoding: 'utf8' });
+  const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeKiB}k,mode=0700`, 'tmpfs', home], {
+    encoding: 'utf8',
+  });
   if (mount.status !== 0) {
     rmSync(home, { recursive: true, force: true });
     throw new Error(`cannot mount a tmpfs on ${home} (the test needs root): ${mount.stderr.trim()}`);
@@ -56,7 +69,7 @@ function fillFile(path: string, byte: number): number {
   const fd = openSync(path, 'a');
   let written = 0;
   try {
-    for (let chunk = 64 * 1024; chunk >= 1; ) {
+    for (let chunk = 64 * 1024; chunk >= 1;) {
       try {
         written += writeSync(fd, Buffer.alloc(chunk, byte));
       } catch (error) {
@@ -116,7 +129,11 @@ export class RawClient {
   async request(message: Msg, timeoutMs = 10_000): Promise<Msg> {
     const id = message.id ?? `r${++this.#nextId}`;
     this.sendLine(JSON.stringify({ ...message, id }));
-    const reply = await this.next((m) => m.id === id && ['ACK', 'ERROR', 'WELCOME'].includes(m.type), timeoutMs, `reply to ${message.type}`);
+    const reply = await this.next(
+      (m) => m.id === id && ['ACK', 'ERROR', 'WELCOME'].includes(m.type),
+      timeoutMs,
+      `reply to ${message.type}`,
+    );
     if (reply.type !== 'ERROR' && Object.hasOwn(REQUEST_SCHEMAS, message.type)) {
       const { type: _type, id: _id, ...payload } = reply;
       const checked = parseReply(message.type as RequestType, payload);
@@ -127,10 +144,14 @@ export class RawClient {
 
   /** The first received message matching pred (removed from the queue). */
   async next(pred: (m: Msg) => boolean, timeoutMs = 10_000, what = 'message'): Promise<Msg> {
-    return waitFor(() => {
-      const index = this.received.findIndex(pred);
-      return index >= 0 ? this.received.splice(index, 1)[0] : undefined;
-    }, timeoutMs, what);
+    return waitFor(
+      () => {
+        const index = this.received.findIndex(pred);
+        return index >= 0 ? this.received.splice(index, 1)[0] : undefined;
+      },
+      timeoutMs,
+      what,
+    );
   }
 
   close(): void {
@@ -153,8 +174,13 @@ export class RawClient {
 }
 
 /** `taskwarden daemon --foreground` in a child process (so a test can SIGKILL it). */
-export async function spawnDaemon(home: string, args: string[] = []): Promise<{ child: ChildProcess; output: () => string; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, [CLI, '--home', home, 'daemon', '--foreground', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function spawnDaemon(
+  home: string,
+  args: string[] = [],
+): Promise<{ child: ChildProcess; output: () => string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, [CLI, '--home', home, 'daemon', '--foreground', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout.on('data', (c) => (output += c));
   child.stderr.on('data', (c) => (output += c));

@@ -21,7 +21,9 @@ const daemon = (options: Parameters<typeof startDaemon>[0] = {}): Promise<Daemon
   inProcessDaemon(cleanups, options, { concurrency: 2, prewarm: 0 });
 
 /** `taskwarden daemon --foreground` in a child process: a request that crashes it cannot take the test runner along. */
-async function childDaemon(args: string[] = []): Promise<{ home: string; socket: string; child: ChildProcess; output: () => string }> {
+async function childDaemon(
+  args: string[] = [],
+): Promise<{ home: string; socket: string; child: ChildProcess; output: () => string }> {
   const h = tempHome();
   cleanups.push(h.cleanup);
   const d = await spawnDaemon(h.home, args);
@@ -49,12 +51,12 @@ async function stateOf(c: RawClient, taskId: string): Promise<string> {
   return (await c.request({ type: 'GET', taskId })).task.state;
 }
 
-
 describe('a deeply nested input', () => {
   it('a 6.5 KB TASK_REQUEST nested 3242 deep gets an ERROR; the daemon, its clients and a running task carry on', async () => {
     const d = await childDaemon();
     const c = await raw(d.socket);
-    const running = (await c.request({ type: 'TASK_REQUEST', spec: { command: 'sleep', args: ['30'] } })).task.id as string;
+    const running = (await c.request({ type: 'TASK_REQUEST', spec: { command: 'sleep', args: ['30'] } })).task
+      .id as string;
     await waitFor(async () => (await stateOf(c, running)) === 'running', 15_000, 'the bystander task to run');
     const pid = (await c.request({ type: 'GET', taskId: running })).task.pid as number;
 
@@ -65,7 +67,9 @@ describe('a deeply nested input', () => {
       hostile.sendLine(line);
       const reply = await hostile.next((m) => m.id === 'deep', 10_000, 'the reply to the deep request');
       expect(reply).toMatchObject({ type: 'ERROR', code: 'BAD_MESSAGE' });
-      expect(reply.message).toMatch(/^TASK_REQUEST\.spec\.input: nests arrays\/objects more than 64 levels deep.*write the data to a file/);
+      expect(reply.message).toMatch(
+        /^TASK_REQUEST\.spec\.input: nests arrays\/objects more than 64 levels deep.*write the data to a file/,
+      );
     }
 
     // Still serving, everyone: LIST answers, the running task is untouched, a new task runs.
@@ -74,8 +78,13 @@ describe('a deeply nested input', () => {
     expect(list.tasks.map((t: Msg) => [t.id, t.state])).toEqual([[running, 'running']]);
     expect(isAlive(pid)).toBe(true);
     expect(d.child.exitCode).toBe(null);
-    const ok = (await hostile.request({ type: 'TASK_REQUEST', spec: { module: fixture('echo'), input: nested(64) } })).task.id as string;
-    await waitFor(async () => (await stateOf(c, ok)) === 'completed', 15_000, 'a task with a 64-deep input to complete');
+    const ok = (await hostile.request({ type: 'TASK_REQUEST', spec: { module: fixture('echo'), input: nested(64) } }))
+      .task.id as string;
+    await waitFor(
+      async () => (await stateOf(c, ok)) === 'completed',
+      15_000,
+      'a task with a 64-deep input to complete',
+    );
     expect(await stateOf(c, running)).toBe('running');
     expect(c.invalid).toEqual([]);
     expect(hostile.invalid).toEqual([]);
@@ -83,70 +92,105 @@ describe('a deeply nested input', () => {
 });
 
 describe('timer delays past 2^31-1 ms', () => {
-  it.each(['timeoutMs', 'graceMs'])('spec %s of 3e9 is a BAD_MESSAGE naming the field and the maximum; no task starts', async (key) => {
-    const d = await daemon();
-    const c = await raw(d.socketPath);
-    const reply = await c.request({ type: 'TASK_REQUEST', spec: { command: 'sleep', args: ['5'], [key]: 3e9 } });
-    expect(reply).toMatchObject({ type: 'ERROR', code: 'BAD_MESSAGE' });
-    expect(reply.message).toBe(`TASK_REQUEST.spec.${key}: must be at most 2147483647 ms (about 24.8 days, the longest a Node.js timer can wait)`);
-    expect((await c.request({ type: 'LIST', includeFinished: true })).tasks).toEqual([]);
-  });
+  it.each(['timeoutMs', 'graceMs'])(
+    'spec %s of 3e9 is a BAD_MESSAGE naming the field and the maximum; no task starts',
+    async (key) => {
+      const d = await daemon();
+      const c = await raw(d.socketPath);
+      const reply = await c.request({ type: 'TASK_REQUEST', spec: { command: 'sleep', args: ['5'], [key]: 3e9 } });
+      expect(reply).toMatchObject({ type: 'ERROR', code: 'BAD_MESSAGE' });
+      expect(reply.message).toBe(
+        `TASK_REQUEST.spec.${key}: must be at most 2147483647 ms (about 24.8 days, the longest a Node.js timer can wait)`,
+      );
+      expect((await c.request({ type: 'LIST', includeFinished: true })).tasks).toEqual([]);
+    },
+  );
 
   it('exactly 2^31-1 ms is accepted and does not fire early', async () => {
     const d = await daemon();
     const c = await raw(d.socketPath);
-    const id = (await c.request({ type: 'TASK_REQUEST', spec: { command: 'sleep', args: ['0.3'], timeoutMs: 2 ** 31 - 1, graceMs: 2 ** 31 - 1 } })).task.id;
-    await waitFor(async () => ['completed', 'cancelled', 'failed'].includes(await stateOf(c, id)), 15_000, 'the task to end');
+    const id = (
+      await c.request({
+        type: 'TASK_REQUEST',
+        spec: { command: 'sleep', args: ['0.3'], timeoutMs: 2 ** 31 - 1, graceMs: 2 ** 31 - 1 },
+      })
+    ).task.id;
+    await waitFor(
+      async () => ['completed', 'cancelled', 'failed'].includes(await stateOf(c, id)),
+      15_000,
+      'the task to end',
+    );
     expect(await stateOf(c, id)).toBe('completed');
   });
 
   it('a daemon option past the maximum is refused at start', async () => {
     const h = tempHome();
     cleanups.push(h.cleanup);
-    await expect(startDaemon({ home: h.home, log: () => {}, supervisorOptions: { graceMs: 3e9 } })).rejects.toThrow(/graceMs must be at most 2147483647 ms/);
-    await expect(startDaemon({ home: h.home, log: () => {}, progressJournalIntervalMs: 3e9 })).rejects.toThrow(/progressJournalIntervalMs .* 2147483647 ms/);
+    await expect(startDaemon({ home: h.home, log: () => {}, supervisorOptions: { graceMs: 3e9 } })).rejects.toThrow(
+      /graceMs must be at most 2147483647 ms/,
+    );
+    await expect(startDaemon({ home: h.home, log: () => {}, progressJournalIntervalMs: 3e9 })).rejects.toThrow(
+      /progressJournalIntervalMs .* 2147483647 ms/,
+    );
   });
 });
 
 describe('one client flooding the socket', () => {
-  it('three clients each sending 1 MB lines of bad args and 20 000 LISTs do not keep a bystander waiting', { timeout: 90_000 }, async () => {
-    const d = await childDaemon();
-    const bystander = await raw(d.socket);
-    // 500 000 numbers where strings belong: each would be an issue of its own for zod.
-    const bad = JSON.stringify({ type: 'TASK_REQUEST', id: 'bad', spec: { command: 'true', args: Array(500_000).fill(0) } });
-    expect(bad.length).toBeGreaterThan(1_000_000);
-    expect(bad.length).toBeLessThan(MAX_LINE_BYTES);
-    const smalls = Array.from({ length: 20_000 }, (_, i) => `{"type":"LIST","id":${i}}`).join('\n');
-    const flooders = await Promise.all([0, 1, 2].map(() => raw(d.socket)));
-    const expected = 2 + 20_000;
+  it(
+    'three clients each sending 1 MB lines of bad args and 20 000 LISTs do not keep a bystander waiting',
+    { timeout: 90_000 },
+    async () => {
+      const d = await childDaemon();
+      const bystander = await raw(d.socket);
+      // 500 000 numbers where strings belong: each would be an issue of its own for zod.
+      const bad = JSON.stringify({
+        type: 'TASK_REQUEST',
+        id: 'bad',
+        spec: { command: 'true', args: Array(500_000).fill(0) },
+      });
+      expect(bad.length).toBeGreaterThan(1_000_000);
+      expect(bad.length).toBeLessThan(MAX_LINE_BYTES);
+      const smalls = Array.from({ length: 20_000 }, (_, i) => `{"type":"LIST","id":${i}}`).join('\n');
+      const flooders = await Promise.all([0, 1, 2].map(() => raw(d.socket)));
+      const expected = 2 + 20_000;
 
-    const latencies: number[] = [];
-    let flooding = true;
-    const probe = (async () => {
-      while (flooding) {
-        const t0 = performance.now();
-        const reply = await bystander.request({ type: 'LIST' }, 30_000);
-        latencies.push(performance.now() - t0);
-        expect(reply.type).toBe('ACK');
-        await new Promise((r) => setTimeout(r, 20));
+      const latencies: number[] = [];
+      let flooding = true;
+      const probe = (async () => {
+        while (flooding) {
+          const t0 = performance.now();
+          const reply = await bystander.request({ type: 'LIST' }, 30_000);
+          latencies.push(performance.now() - t0);
+          expect(reply.type).toBe('ACK');
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+      for (const f of flooders) f.socket.write(`${bad}\n${smalls}\n${bad}\n`);
+      await waitFor(
+        () => flooders.every((f) => f.received.length >= expected),
+        60_000,
+        'every flood line to be answered',
+      );
+      flooding = false;
+      await probe;
+
+      expect(latencies.length).toBeGreaterThan(0);
+      // Generous: this is a busy 2-core machine. Before the fix one such line alone took 1.4-2 s to parse.
+      expect(Math.max(...latencies)).toBeLessThan(2000);
+      for (const f of flooders) {
+        const errors = f.received.filter((m) => m.id === 'bad');
+        expect(errors).toHaveLength(2);
+        for (const e of errors)
+          expect(e).toMatchObject({
+            type: 'ERROR',
+            code: 'BAD_MESSAGE',
+            message: 'TASK_REQUEST.spec.args[0]: expected string, got number',
+          });
+        expect(f.invalid).toEqual([]);
       }
-    })();
-    for (const f of flooders) f.socket.write(`${bad}\n${smalls}\n${bad}\n`);
-    await waitFor(() => flooders.every((f) => f.received.length >= expected), 60_000, 'every flood line to be answered');
-    flooding = false;
-    await probe;
-
-    expect(latencies.length).toBeGreaterThan(0);
-    // Generous: this is a busy 2-core machine. Before the fix one such line alone took 1.4-2 s to parse.
-    expect(Math.max(...latencies)).toBeLessThan(2000);
-    for (const f of flooders) {
-      const errors = f.received.filter((m) => m.id === 'bad');
-      expect(errors).toHaveLength(2);
-      for (const e of errors) expect(e).toMatchObject({ type: 'ERROR', code: 'BAD_MESSAGE', message: 'TASK_REQUEST.spec.args[0]: expected string, got number' });
-      expect(f.invalid).toEqual([]);
-    }
-    expect(d.child.exitCode).toBe(null);
-  });
+      expect(d.child.exitCode).toBe(null);
+    },
+  );
 });
 
 describe('a large env', () => {
@@ -157,10 +201,15 @@ describe('a large env', () => {
     const watcher = await raw(d.socketPath);
     await watcher.request({ type: 'SUBSCRIBE' });
     const c = await raw(d.socketPath);
-    const ack = await c.request({ type: 'TASK_REQUEST', spec: { command: '/bin/sh', args: ['-c', 'echo "$VAR_999"'], env } });
+    const ack = await c.request({
+      type: 'TASK_REQUEST',
+      spec: { command: '/bin/sh', args: ['-c', 'echo "$VAR_999"'], env },
+    });
     expect(ack.type).toBe('ACK');
     const id = ack.task.id as string;
-    const abridged = { '=abridged': `1000 variables (${JSON.stringify(env).length} characters) left out of events and lists; "taskwarden show ${id} --json" has them` };
+    const abridged = {
+      '=abridged': `1000 variables (${JSON.stringify(env).length} characters) left out of events and lists; "taskwarden show ${id} --json" has them`,
+    };
     expect(ack.task.spec.env).toEqual(abridged);
 
     await watcher.next((m) => m.type === 'TASK_COMPLETE' && m.task.id === id, 15_000, 'the task to complete');
@@ -187,7 +236,10 @@ describe('a large env', () => {
   it('a small env is shown whole', async () => {
     const d = await daemon();
     const c = await raw(d.socketPath);
-    const ack = await c.request({ type: 'TASK_REQUEST', spec: { command: 'true', env: { PATH: '/usr/bin:/bin', MODE: 'fast' } } });
+    const ack = await c.request({
+      type: 'TASK_REQUEST',
+      spec: { command: 'true', env: { PATH: '/usr/bin:/bin', MODE: 'fast' } },
+    });
     expect(ack.task.spec.env).toEqual({ PATH: '/usr/bin:/bin', MODE: 'fast' });
   });
 
@@ -197,7 +249,9 @@ describe('a large env', () => {
     const huge = Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`V${i}`, 'x']));
     const reply = await c.request({ type: 'TASK_REQUEST', spec: { command: 'true', env: huge } });
     expect(reply).toMatchObject({ type: 'ERROR', code: 'BAD_MESSAGE' });
-    expect(reply.message).toMatch(/^TASK_REQUEST\.spec\.env: 20000 variables, more than the 1024 a task may be given; pass only the variables the task needs/);
+    expect(reply.message).toMatch(
+      /^TASK_REQUEST\.spec\.env: 20000 variables, more than the 1024 a task may be given; pass only the variables the task needs/,
+    );
   });
 });
 
@@ -205,7 +259,8 @@ describe('taskwarden cancel of a queued task', () => {
   it('says the task was cancelled by this command, "already" only when it had ended before', async () => {
     const d = await childDaemon(['--concurrency', '1']);
     const c = await raw(d.socket);
-    const start = async () => (await c.request({ type: 'TASK_REQUEST', spec: { command: 'sleep', args: ['30'] } })).task.id as string;
+    const start = async () =>
+      (await c.request({ type: 'TASK_REQUEST', spec: { command: 'sleep', args: ['30'] } })).task.id as string;
     const running = await start();
     const queued = await start();
     const queuedToKill = await start();

@@ -40,7 +40,11 @@ describe('journal writes on a full disk', { timeout: 120_000 }, () => {
     const disk = tmpfsHome(1024);
     cleanups.push(disk.cleanup);
     const log: string[] = [];
-    const d = await startDaemon({ home: disk.home, log: (m) => log.push(m), supervisorOptions: { concurrency: 8, graceMs: 1000 } });
+    const d = await startDaemon({
+      home: disk.home,
+      log: (m) => log.push(m),
+      supervisorOptions: { concurrency: 8, graceMs: 1000 },
+    });
     cleanups.push(() => d.close());
     const { client: c, welcome } = await hello(d.socketPath);
     expect(welcome.health).toEqual({ journal: { writable: true, held: 0 }, logs: { writable: true, droppedLines: 0 } });
@@ -48,8 +52,13 @@ describe('journal writes on a full disk', { timeout: 120_000 }, () => {
 
     const sleepers: Array<{ id: string; pid: number }> = [];
     for (let i = 0; i < 3; i++) {
-      const id = (await c.request({ type: 'TASK_REQUEST', spec: { ...SLEEPER, name: `sleeper ${i}` } })).task.id as string;
-      const running = await c.next((m) => m.type === 'TASK_STATUS' && m.task.id === id && m.task.state === 'running', 20_000, `task ${id} running`);
+      const id = (await c.request({ type: 'TASK_REQUEST', spec: { ...SLEEPER, name: `sleeper ${i}` } })).task
+        .id as string;
+      const running = await c.next(
+        (m) => m.type === 'TASK_STATUS' && m.task.id === id && m.task.state === 'running',
+        20_000,
+        `task ${id} running`,
+      );
       sleepers.push({ id, pid: running.task.pid });
     }
 
@@ -60,7 +69,11 @@ describe('journal writes on a full disk', { timeout: 120_000 }, () => {
       async () => {
         const reply = await c.request({ type: 'TASK_REQUEST', spec: QUICK });
         if (reply.type === 'ERROR') return (refused = reply);
-        await c.next((m) => m.type === 'TASK_COMPLETE' && m.task.id === reply.task.id, 20_000, `task ${reply.task.id} to complete`);
+        await c.next(
+          (m) => m.type === 'TASK_COMPLETE' && m.task.id === reply.task.id,
+          20_000,
+          `task ${reply.task.id} to complete`,
+        );
         return false;
       },
       60_000,
@@ -92,21 +105,39 @@ describe('journal writes on a full disk', { timeout: 120_000 }, () => {
     const sickJson = await tw(disk.home, 'doctor', '--json');
     expect(sickJson.code).toBe(1);
     const report = JSON.parse(sickJson.stdout);
-    expect(report).toMatchObject({ home: disk.home, healthy: false, daemon: { pid: process.pid, health: { journal: { writable: false, cause: 'ENOSPC' } } } });
-    expect(report.checks).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'journal', status: 'fail' }), expect.objectContaining({ name: 'daemon', status: 'ok' })]));
+    expect(report).toMatchObject({
+      home: disk.home,
+      healthy: false,
+      daemon: { pid: process.pid, health: { journal: { writable: false, cause: 'ENOSPC' } } },
+    });
+    expect(report.checks).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ name: 'journal', status: 'fail' }),
+        expect.objectContaining({ name: 'daemon', status: 'ok' }),
+      ]),
+    );
 
     // Stops never wait on a disk.
     const [a, b] = sleepers;
     expect((await c.request({ type: 'TASK_CANCEL', taskId: a.id })).type).toBe('ACK');
-    expect((await c.next((m) => m.type === 'TASK_COMPLETE' && m.task.id === a.id, 20_000, 'the cancel')).task.state).toBe('cancelled');
+    expect(
+      (await c.next((m) => m.type === 'TASK_COMPLETE' && m.task.id === a.id, 20_000, 'the cancel')).task.state,
+    ).toBe('cancelled');
     expect((await c.request({ type: 'TASK_KILL', taskId: b.id })).type).toBe('ACK');
-    expect((await c.next((m) => m.type === 'TASK_COMPLETE' && m.task.id === b.id, 20_000, 'the kill')).task.state).toBe('killed');
-    for (const { pid } of [a, b]) await waitFor(() => liveInGroup(pid).length === 0, 10_000, `group ${pid} to be empty`);
+    expect((await c.next((m) => m.type === 'TASK_COMPLETE' && m.task.id === b.id, 20_000, 'the kill')).task.state).toBe(
+      'killed',
+    );
+    for (const { pid } of [a, b])
+      await waitFor(() => liveInGroup(pid).length === 0, 10_000, `group ${pid} to be empty`);
 
     // Space again: the retries put the held writes in, and the daemon says so.
     const freedAt = Date.now();
     disk.free();
-    const healed = await c.next((m) => m.type === 'DAEMON_HEALTH' && m.health.journal.writable, 30_000, 'the journal to be writable again');
+    const healed = await c.next(
+      (m) => m.type === 'DAEMON_HEALTH' && m.health.journal.writable,
+      30_000,
+      'the journal to be writable again',
+    );
     expect(healed.health.journal).toEqual({ writable: true, held: 0 });
     const well = await tw(disk.home, 'doctor');
     expect(well.code, well.stdout + well.stderr).toBe(0);
@@ -118,7 +149,8 @@ describe('journal writes on a full disk', { timeout: 120_000 }, () => {
 
     // What the client saw, per task, in order; then a clean shutdown and a fresh read of journal.db.
     const seen = new Map<string, string[]>();
-    for (const m of c.all) if (m.type === 'TASK_STATUS') seen.set(m.task.id, [...(seen.get(m.task.id) ?? []), m.task.state]);
+    for (const m of c.all)
+      if (m.type === 'TASK_STATUS') seen.set(m.task.id, [...(seen.get(m.task.id) ?? []), m.task.state]);
     expect(seen.size).toBeGreaterThanOrEqual(5);
     await d.close();
     const journal = Journal.open(disk.home);
@@ -159,21 +191,35 @@ describe('journal writes to an immutable journal', { timeout: 60_000 }, () => {
 
     const sleeper = await c.request({ type: 'TASK_REQUEST', spec: SLEEPER });
     expect(sleeper.type).toBe('ACK');
-    const failing = await c.next((m) => m.type === 'DAEMON_HEALTH' && !m.health.journal.writable, 20_000, 'the journal to fail');
+    const failing = await c.next(
+      (m) => m.type === 'DAEMON_HEALTH' && !m.health.journal.writable,
+      20_000,
+      'the journal to fail',
+    );
     const cause = failing.health.journal.cause as string;
     expect(cause).toMatch(/^SQLITE_(IOERR|READONLY|CANTOPEN)/);
     const refused = await c.request({ type: 'TASK_REQUEST', spec: QUICK });
     expect(refused).toMatchObject({ type: 'ERROR', code: 'JOURNAL_UNWRITABLE' });
     expect(refused.message).toContain(`(${cause}: `);
     expect(refused.message).toContain('writable again');
-    const running = await c.next((m) => m.type === 'TASK_STATUS' && m.task.id === sleeper.task.id && m.task.state === 'running', 20_000, 'the sleeper to run');
+    const running = await c.next(
+      (m) => m.type === 'TASK_STATUS' && m.task.id === sleeper.task.id && m.task.state === 'running',
+      20_000,
+      'the sleeper to run',
+    );
     expect((await c.request({ type: 'TASK_KILL', taskId: sleeper.task.id })).type).toBe('ACK');
     await c.next((m) => m.type === 'TASK_COMPLETE' && m.task.id === sleeper.task.id, 20_000, 'the kill');
     await waitFor(() => liveInGroup(running.task.pid).length === 0, 10_000, 'the sleeper group to be empty');
 
     expect(spawnSync('chattr', ['-i', wal]).status).toBe(0);
-    await c.next((m) => m.type === 'DAEMON_HEALTH' && m.health.journal.writable, 20_000, 'the journal to be writable again');
-    const seen = c.all.filter((m) => m.type === 'TASK_STATUS' && m.task.id === sleeper.task.id).map((m) => m.task.state);
+    await c.next(
+      (m) => m.type === 'DAEMON_HEALTH' && m.health.journal.writable,
+      20_000,
+      'the journal to be writable again',
+    );
+    const seen = c.all
+      .filter((m) => m.type === 'TASK_STATUS' && m.task.id === sleeper.task.id)
+      .map((m) => m.task.state);
     expect(seen).toEqual(['queued', 'starting', 'running', 'killing', 'killed']);
     await d.close();
     const journal = Journal.open(h.home);
@@ -203,7 +249,9 @@ describe('taskwarden doctor without a daemon', () => {
     // Which containment row this machine is on: the machine's own answer, with the reason for a fallback.
     const machine = containmentSupport();
     if (machine.backend === 'cgroup' && process.env.TASKWARDEN_CGROUPS !== 'off') {
-      expect(r.stdout).toMatch(/ok +containment +a daemon started now would use a cgroup per task\n +stop: cgroup\.kill/);
+      expect(r.stdout).toMatch(
+        /ok +containment +a daemon started now would use a cgroup per task\n +stop: cgroup\.kill/,
+      );
       expect(json.containment).toMatchObject({ backend: 'cgroup' });
     } else {
       expect(r.stdout).toMatch(/warn +containment +a daemon started now would use process groups[\s\S]*not in force: /);
@@ -214,7 +262,9 @@ describe('taskwarden doctor without a daemon', () => {
     if (before === undefined) delete process.env.TASKWARDEN_CGROUPS;
     else process.env.TASKWARDEN_CGROUPS = before;
     const off = await offRun;
-    expect(off.stdout).toMatch(/warn +containment +a daemon started now would use process groups[\s\S]*not in force: .*TASKWARDEN_CGROUPS=off/);
+    expect(off.stdout).toMatch(
+      /warn +containment +a daemon started now would use process groups[\s\S]*not in force: .*TASKWARDEN_CGROUPS=off/,
+    );
     const missing = await tw(join(h.home, 'not-yet'), 'doctor');
     expect(missing.code).toBe(0);
     expect(missing.stdout).toMatch(/warn +state dir +.*does not exist yet/);

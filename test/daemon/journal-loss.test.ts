@@ -32,14 +32,19 @@ async function stop({ daemon, client }: { daemon: Daemon; client: RawClient }): 
 }
 
 async function completed(client: RawClient, id: string, attempt = 1): Promise<void> {
-  await waitFor(async () => {
-    const task = (await client.request({ type: 'GET', taskId: id })).task as Msg;
-    return task.attempt === attempt && task.state === 'completed';
-  }, 20_000, `task ${id} attempt ${attempt} to complete`);
+  await waitFor(
+    async () => {
+      const task = (await client.request({ type: 'GET', taskId: id })).task as Msg;
+      return task.attempt === attempt && task.state === 'completed';
+    },
+    20_000,
+    `task ${id} attempt ${attempt} to complete`,
+  );
 }
 
 async function run(client: RawClient, text: string): Promise<string> {
-  const id = (await client.request({ type: 'TASK_REQUEST', spec: { command: 'sh', args: ['-c', `echo ${text}`] } })).task.id as string;
+  const id = (await client.request({ type: 'TASK_REQUEST', spec: { command: 'sh', args: ['-c', `echo ${text}`] } }))
+    .task.id as string;
   await completed(client, id);
   return id;
 }
@@ -72,7 +77,9 @@ describe('a journal that lost what its logs still have', () => {
     expect(id).toBe('3');
     expect(await logLines(second.client, id)).toEqual(['new-output']);
     expect(second.daemon.output()).toContain('knows no task id above 0 but');
-    expect(second.daemon.output()).toContain('holds logs of task 2: the journal was emptied or replaced; new task ids continue from 3');
+    expect(second.daemon.output()).toContain(
+      'holds logs of task 2: the journal was emptied or replaced; new task ids continue from 3',
+    );
     // The old tasks' logs are still there, untouched.
     expect(readdirSync(join(h.home, 'logs')).sort()).toEqual(['1.1.log', '2.1.log', '3.1.log']);
     await stop(second);
@@ -101,7 +108,11 @@ describe('a journal that lost what its logs still have', () => {
     expect((await third.client.request({ type: 'TASK_RESTART', taskId: id })).type).toBe('ACK');
     await completed(third.client, id, 2);
     expect(await logLines(third.client, id, 2)).toEqual(['one-line']);
-    await waitFor(() => third.daemon.output().includes('was left by an earlier task with the same id and attempt'), 10_000, 'the daemon to say so');
+    await waitFor(
+      () => third.daemon.output().includes('was left by an earlier task with the same id and attempt'),
+      10_000,
+      'the daemon to say so',
+    );
     const aside = readdirSync(join(h.home, 'logs')).filter((name) => name.startsWith(`${id}.2.log.orphaned-`));
     expect(aside).toHaveLength(1);
     await stop(third);

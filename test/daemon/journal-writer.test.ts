@@ -32,14 +32,23 @@ describe('JournalWriter', () => {
     state.full = true;
     writer.write(write('b'), { taskId: '1' });
     writer.write(write('c'), { taskId: '2' });
-    expect(writer.health()).toEqual({ writable: false, failingSince: expect.any(Number), cause: 'ENOSPC', message: 'database or disk is full (SQLITE_FULL)', held: 2 });
+    expect(writer.health()).toEqual({
+      writable: false,
+      failingSince: expect.any(Number),
+      cause: 'ENOSPC',
+      message: 'database or disk is full (SQLITE_FULL)',
+      held: 2,
+    });
     expect(changes).toBe(1);
     state.full = false;
     await waitFor(() => writer.health().writable, 5000, 'a retry to succeed');
     expect(state.written).toEqual(['a', 'b', 'c']);
     expect(writer.health()).toEqual({ writable: true, held: 0 });
     expect(changes).toBe(2);
-    expect(log).toEqual([expect.stringMatching(/^journal: writes failing \(ENOSPC/), expect.stringMatching(/^journal: writable again/)]);
+    expect(log).toEqual([
+      expect.stringMatching(/^journal: writes failing \(ENOSPC/),
+      expect.stringMatching(/^journal: writable again/),
+    ]);
     expect(writer.close()).toBe(0);
   });
 

@@ -21,7 +21,10 @@ async function client(hello = true): Promise<RawClient> {
   return c;
 }
 
-const moduleSpec = (name: string, input?: unknown) => ({ module: fixture(name), ...(input !== undefined ? { input } : {}) });
+const moduleSpec = (name: string, input?: unknown) => ({
+  module: fixture(name),
+  ...(input !== undefined ? { input } : {}),
+});
 
 async function completeOf(c: RawClient, taskId: string, timeoutMs = 15_000): Promise<Msg> {
   return c.next((m) => m.type === 'TASK_COMPLETE' && m.task.id === taskId, timeoutMs, `TASK_COMPLETE of ${taskId}`);
@@ -50,7 +53,12 @@ describe('protocol conformance', () => {
   it('HELLO -> WELCOME with version, daemon pid and home', async () => {
     const c = await client(false);
     const welcome = await c.request({ type: 'HELLO', version: PROTOCOL_VERSION, client: 'conformance' });
-    expect(welcome).toMatchObject({ type: 'WELCOME', version: PROTOCOL_VERSION, daemonPid: process.pid, home: home.home });
+    expect(welcome).toMatchObject({
+      type: 'WELCOME',
+      version: PROTOCOL_VERSION,
+      daemonPid: process.pid,
+      home: home.home,
+    });
   });
 
   it('HELLO with another version -> VERSION_MISMATCH, then the daemon closes the connection', async () => {
@@ -70,7 +78,11 @@ describe('protocol conformance', () => {
     const c = await client();
     c.sendLine('{not json');
     expect(await c.next((m) => m.type === 'ERROR')).toMatchObject({ id: null, code: 'BAD_JSON' });
-    expect(await c.request({ type: 'NOPE', id: 'u1' })).toMatchObject({ type: 'ERROR', id: 'u1', code: 'UNKNOWN_TYPE' });
+    expect(await c.request({ type: 'NOPE', id: 'u1' })).toMatchObject({
+      type: 'ERROR',
+      id: 'u1',
+      code: 'UNKNOWN_TYPE',
+    });
     expect(await c.request({ type: 'GET', id: 'g1' })).toMatchObject({ type: 'ERROR', id: 'g1', code: 'BAD_MESSAGE' });
     expect((await c.request({ type: 'GET', id: 'g2', taskId: 7 })).message).toMatch(/GET\.taskId/);
     c.sendLine('x'.repeat(MAX_LINE_BYTES + 10));
@@ -88,15 +100,24 @@ describe('protocol conformance', () => {
     const created = await c.next((m) => m.type === 'TASK_STATUS' && m.task.id === id && m.previous === undefined);
     expect(created.task.state).toBe('queued');
     const done = await completeOf(c, id);
-    expect(done.task).toMatchObject({ state: 'completed', outcome: { state: 'completed', result: { input: { n: 1 } } } });
-    const states = c.received.filter((m) => m.type === 'TASK_STATUS' && m.task.id === id).map((m) => `${m.previous}->${m.task.state}`);
+    expect(done.task).toMatchObject({
+      state: 'completed',
+      outcome: { state: 'completed', result: { input: { n: 1 } } },
+    });
+    const states = c.received
+      .filter((m) => m.type === 'TASK_STATUS' && m.task.id === id)
+      .map((m) => `${m.previous}->${m.task.state}`);
     expect(states).toEqual(['queued->starting', 'starting->running', 'running->completed']);
   });
 
   it('TASK_REQUEST with a bad spec -> BAD_MESSAGE naming the field', async () => {
     const c = await client();
-    expect((await c.request({ type: 'TASK_REQUEST', spec: { module: 'relative.mjs' } })).message).toMatch(/spec\.module.*cwd/);
-    expect((await c.request({ type: 'TASK_REQUEST', spec: { command: 'sleep', arg: ['1'] } })).code).toBe('BAD_MESSAGE');
+    expect((await c.request({ type: 'TASK_REQUEST', spec: { module: 'relative.mjs' } })).message).toMatch(
+      /spec\.module.*cwd/,
+    );
+    expect((await c.request({ type: 'TASK_REQUEST', spec: { command: 'sleep', arg: ['1'] } })).code).toBe(
+      'BAD_MESSAGE',
+    );
     expect((await c.request({ type: 'TASK_REQUEST' })).message).toMatch(/TASK_REQUEST\.spec/);
   });
 
@@ -105,13 +126,20 @@ describe('protocol conformance', () => {
     await c.request({ type: 'SUBSCRIBE' });
     const pids: number[] = [];
     for (let k = 0; k < 2; k++) {
-      const ack = await c.request({ type: 'TASK_REQUEST', spec: { ...moduleSpec('reuse-probe', { mode: 'ok' }), reuse: true } });
+      const ack = await c.request({
+        type: 'TASK_REQUEST',
+        spec: { ...moduleSpec('reuse-probe', { mode: 'ok' }), reuse: true },
+      });
       expect(ack.task.spec.reuse).toBe(true);
       pids.push((await completeOf(c, ack.task.id)).task.outcome.result.pid);
     }
     expect(pids[1]).toBe(pids[0]);
-    expect((await c.request({ type: 'TASK_REQUEST', spec: { command: 'true', reuse: true } })).message).toMatch(/spec\.reuse: goes with "module"/);
-    expect((await c.request({ type: 'TASK_REQUEST', spec: { ...moduleSpec('echo'), reuse: 0 } })).message).toMatch(/spec\.reuse/);
+    expect((await c.request({ type: 'TASK_REQUEST', spec: { command: 'true', reuse: true } })).message).toMatch(
+      /spec\.reuse: goes with "module"/,
+    );
+    expect((await c.request({ type: 'TASK_REQUEST', spec: { ...moduleSpec('echo'), reuse: 0 } })).message).toMatch(
+      /spec\.reuse/,
+    );
     const texture = { module: textureTaskModule, input: { images: ['sample:brick'] } };
     expect((await c.request({ type: 'TASK_REQUEST', spec: texture })).task.spec.reuse).toBe(true);
     expect((await c.request({ type: 'TASK_REQUEST', spec: { ...texture, reuse: false } })).task.spec.reuse).toBe(false);
@@ -127,7 +155,11 @@ describe('protocol conformance', () => {
 
     const restarted = await c.request({ type: 'TASK_RESTART', taskId: a });
     expect(restarted).toMatchObject({ type: 'ACK', task: { id: a } });
-    await c.next((m) => m.type === 'TASK_STATUS' && m.task.id === a && m.task.attempt === 2 && m.task.state === 'running', 15_000, 'attempt 2');
+    await c.next(
+      (m) => m.type === 'TASK_STATUS' && m.task.id === a && m.task.attempt === 2 && m.task.state === 'running',
+      15_000,
+      'attempt 2',
+    );
 
     expect((await c.request({ type: 'TASK_CANCEL', taskId: a })).task).toMatchObject({ id: a, state: 'cancelling' });
     expect((await completeOf(c, a)).task.state).toBe('cancelled');
@@ -145,7 +177,8 @@ describe('protocol conformance', () => {
     const c = await client();
     await c.request({ type: 'SUBSCRIBE' });
     const ids: string[] = [];
-    for (let i = 0; i < 6; i++) ids.push((await c.request({ type: 'TASK_REQUEST', spec: moduleSpec(i === 0 ? 'sync-loop' : 'silent') })).task.id);
+    for (let i = 0; i < 6; i++)
+      ids.push((await c.request({ type: 'TASK_REQUEST', spec: moduleSpec(i === 0 ? 'sync-loop' : 'silent') })).task.id);
     await c.next((m) => m.type === 'TASK_PROGRESS' && m.taskId === ids[0], 15_000, 'sync-loop spinning');
     const reply = await c.request({ type: 'STOP_ALL' }, 15_000);
     expect(reply.type).toBe('ACK');
@@ -160,7 +193,9 @@ describe('protocol conformance', () => {
   it('LIST, GET, HISTORY, LOGS payloads', async () => {
     const c = await client();
     await c.request({ type: 'SUBSCRIBE' });
-    const id = (await c.request({ type: 'TASK_REQUEST', spec: { command: 'sh', args: ['-c', 'echo out; echo err >&2'] } })).task.id;
+    const id = (
+      await c.request({ type: 'TASK_REQUEST', spec: { command: 'sh', args: ['-c', 'echo out; echo err >&2'] } })
+    ).task.id;
     const log = await c.next((m) => m.type === 'TASK_LOG' && m.log.taskId === id, 15_000, 'TASK_LOG');
     expect(log.log).toMatchObject({ attempt: 1, stream: expect.stringMatching(/stdout|stderr/) });
     await completeOf(c, id);
@@ -176,15 +211,24 @@ describe('protocol conformance', () => {
     expect(history.tasks.length).toBeLessThanOrEqual(2);
     const logs = await c.request({ type: 'LOGS', taskId: id });
     expect(logs.attempt).toBe(1);
-    expect(logs.lines).toEqual(expect.arrayContaining([{ stream: 'stdout', line: 'out' }, { stream: 'stderr', line: 'err' }]));
+    expect(logs.lines).toEqual(
+      expect.arrayContaining([
+        { stream: 'stdout', line: 'out' },
+        { stream: 'stderr', line: 'err' },
+      ]),
+    );
   });
 
   it('TASK_USAGE and TASK_STALL reach subscribers', async () => {
     const c = await client();
     await c.request({ type: 'SUBSCRIBE' });
     const id = (await c.request({ type: 'TASK_REQUEST', spec: moduleSpec('silent') })).task.id;
-    expect((await c.next((m) => m.type === 'TASK_USAGE' && m.taskId === id, 15_000, 'TASK_USAGE')).usage.processes).toBeGreaterThanOrEqual(1);
-    expect((await c.next((m) => m.type === 'TASK_STALL' && m.taskId === id, 15_000, 'TASK_STALL')).stall).toMatchObject({ taskId: id });
+    expect(
+      (await c.next((m) => m.type === 'TASK_USAGE' && m.taskId === id, 15_000, 'TASK_USAGE')).usage.processes,
+    ).toBeGreaterThanOrEqual(1);
+    expect((await c.next((m) => m.type === 'TASK_STALL' && m.taskId === id, 15_000, 'TASK_STALL')).stall).toMatchObject(
+      { taskId: id },
+    );
     await c.request({ type: 'TASK_KILL', taskId: id });
     await completeOf(c, id);
   });
@@ -203,7 +247,9 @@ describe('protocol conformance', () => {
     c.received.length = 0;
     const other = await client();
     const id2 = (await other.request({ type: 'TASK_REQUEST', spec: moduleSpec('echo') })).task.id;
-    await expect.poll(async () => (await other.request({ type: 'GET', taskId: id2 })).task.state, { timeout: 15_000 }).toBe('completed');
+    await expect
+      .poll(async () => (await other.request({ type: 'GET', taskId: id2 })).task.state, { timeout: 15_000 })
+      .toBe('completed');
     expect(c.received.filter((m) => m.type.startsWith('TASK_'))).toEqual([]);
   });
 

@@ -34,12 +34,20 @@ async function connect(h: string): Promise<DaemonClient> {
 }
 
 /** The task once it runs (so with a pid) and `what` holds. */
-async function waitRunning(client: DaemonClient, id: string, what: (t: TaskSnapshot) => boolean = () => true): Promise<TaskSnapshot & { pid: number }> {
-  return waitFor(async () => {
-    const { task } = await client.request('GET', { taskId: id });
-    const { pid } = task;
-    return task.state === 'running' && pid !== undefined && what(task) ? { ...task, pid } : undefined;
-  }, 15_000, `task ${id} running`);
+async function waitRunning(
+  client: DaemonClient,
+  id: string,
+  what: (t: TaskSnapshot) => boolean = () => true,
+): Promise<TaskSnapshot & { pid: number }> {
+  return waitFor(
+    async () => {
+      const { task } = await client.request('GET', { taskId: id });
+      const { pid } = task;
+      return task.state === 'running' && pid !== undefined && what(task) ? { ...task, pid } : undefined;
+    },
+    15_000,
+    `task ${id} running`,
+  );
 }
 
 function readCmdline(pid: number): string {
@@ -87,11 +95,19 @@ describe('recovery after the daemon is SIGKILLed', () => {
       await run({ module: fixture('grandchildren') }),
       await run({ command: 'sh', args: ['-c', 'sleep 1000 & sleep 1000 & wait'] }),
     ];
-    const queued = [await run({ module: fixture('echo'), input: 'q1' }), await run({ module: fixture('echo'), input: 'q2' })];
+    const queued = [
+      await run({ module: fixture('echo'), input: 'q1' }),
+      await run({ module: fixture('echo'), input: 'q2' }),
+    ];
     const pgids: number[] = [];
-    for (const id of running) pgids.push((await waitRunning(client, id, (t) => t.progress !== undefined || t.kind === 'command')).pid);
+    for (const id of running)
+      pgids.push((await waitRunning(client, id, (t) => t.progress !== undefined || t.kind === 'command')).pid);
     // The grandchildren fixture logs "child <pid>" once its shell and sleeps run.
-    await waitFor(() => liveInGroup(pgids[1]).length >= 4 && liveInGroup(pgids[2]).length >= 3, 10_000, 'grandchildren');
+    await waitFor(
+      () => liveInGroup(pgids[1]).length >= 4 && liveInGroup(pgids[2]).length >= 3,
+      10_000,
+      'grandchildren',
+    );
 
     process.kill(first.child.pid!, 'SIGKILL');
     await first.exited;
@@ -112,7 +128,11 @@ describe('recovery after the daemon is SIGKILLed', () => {
     // The sync loop reported progress before it spun: kept.
     expect((await next.request('GET', { taskId: running[0] })).task.progress).toMatchObject({ fraction: 0.01 });
     for (const id of queued) {
-      await waitFor(async () => (await next.request('GET', { taskId: id })).task.state === 'completed', 15_000, `queued task ${id} to run`);
+      await waitFor(
+        async () => (await next.request('GET', { taskId: id })).task.state === 'completed',
+        15_000,
+        `queued task ${id} to run`,
+      );
     }
     // New ids continue after the journal's.
     const fresh = (await next.request('TASK_REQUEST', { spec: { module: fixture('echo') } })).task.id;
@@ -125,10 +145,21 @@ describe('recovery after the daemon is SIGKILLed', () => {
     const again = await waitRunning(next, running[2], (t) => t.attempt === 2);
     await waitFor(() => liveInGroup(again.pid).length >= 3, 10_000, 'the restarted command and its sleeps');
     await next.request('TASK_KILL', { taskId: running[2] });
-    await waitFor(async () => (await next.request('GET', { taskId: running[2] })).task.state === 'killed', 10_000, 'attempt 2 killed');
+    await waitFor(
+      async () => (await next.request('GET', { taskId: running[2] })).task.state === 'killed',
+      10_000,
+      'attempt 2 killed',
+    );
     const { attempts, transitions } = await next.request('GET', { taskId: running[2] });
-    expect(attempts.map((a) => [a.attempt, a.state])).toEqual([[1, 'interrupted'], [2, 'killed']]);
-    expect(transitions.find((t) => t.detail?.restartedFromJournal)).toMatchObject({ from: 'interrupted', to: 'queued', attempt: 2 });
+    expect(attempts.map((a) => [a.attempt, a.state])).toEqual([
+      [1, 'interrupted'],
+      [2, 'killed'],
+    ]);
+    expect(transitions.find((t) => t.detail?.restartedFromJournal)).toMatchObject({
+      from: 'interrupted',
+      to: 'queued',
+      attempt: 2,
+    });
   });
 
   it('a task finished under an earlier daemon can be restarted by id; an unknown id is refused', async () => {
@@ -137,7 +168,11 @@ describe('recovery after the daemon is SIGKILLed', () => {
     cleanups.push(() => void first.child.kill('SIGKILL'));
     const client = await connect(h);
     const id = (await client.request('TASK_REQUEST', { spec: { module: fixture('echo'), input: 'again' } })).task.id;
-    await waitFor(async () => (await client.request('GET', { taskId: id })).task.state === 'completed', 15_000, 'attempt 1 to complete');
+    await waitFor(
+      async () => (await client.request('GET', { taskId: id })).task.state === 'completed',
+      15_000,
+      'attempt 1 to complete',
+    );
     await client.request('SHUTDOWN');
     await first.exited;
 
@@ -148,21 +183,30 @@ describe('recovery after the daemon is SIGKILLed', () => {
     });
     const next = await connect(h);
     const created = (await next.request('GET', { taskId: id })).task.createdAt;
-    expect((await next.request('TASK_RESTART', { taskId: id })).task).toMatchObject({ id, attempt: 2, createdAt: created });
-    const done = await waitFor(async () => {
-      const { task } = await next.request('GET', { taskId: id });
-      return task.state === 'completed' && task.attempt === 2 ? task : undefined;
-    }, 15_000, 'attempt 2 to complete');
+    expect((await next.request('TASK_RESTART', { taskId: id })).task).toMatchObject({
+      id,
+      attempt: 2,
+      createdAt: created,
+    });
+    const done = await waitFor(
+      async () => {
+        const { task } = await next.request('GET', { taskId: id });
+        return task.state === 'completed' && task.attempt === 2 ? task : undefined;
+      },
+      15_000,
+      'attempt 2 to complete',
+    );
     expect(done.outcome?.result).toMatchObject({ input: 'again', attempt: 2 });
     await expect(next.request('TASK_RESTART', { taskId: '99' })).rejects.toMatchObject({ code: 'UNKNOWN_TASK' });
   });
 
-  it("recovery kills a left-over group itself when the orphan guard is gone too (same pid and start time)", async () => {
+  it('recovery kills a left-over group itself when the orphan guard is gone too (same pid and start time)', async () => {
     const h = home();
     const first = await spawnDaemon(h, ['--concurrency', '2']);
     cleanups.push(() => void first.child.kill('SIGKILL'));
     const client = await connect(h);
-    const id = (await client.request('TASK_REQUEST', { spec: { command: 'sh', args: ['-c', 'sleep 1000 & wait'] } })).task.id;
+    const id = (await client.request('TASK_REQUEST', { spec: { command: 'sh', args: ['-c', 'sleep 1000 & wait'] } }))
+      .task.id;
     const { pid } = await waitRunning(client, id);
     await waitFor(() => liveInGroup(pid).length >= 2, 5000, 'sleep in the group');
     await freezeGuard(first.child.pid!);
@@ -198,7 +242,10 @@ describe('recovery after the daemon is SIGKILLed', () => {
         return ''; // gone since the listing
       }
     };
-    const sleeps = () => processes().filter((p) => p.comm === 'sleep' && p.state !== 'Z' && cmdline(p.pid).includes(tag)).map((p) => p.pid);
+    const sleeps = () =>
+      processes()
+        .filter((p) => p.comm === 'sleep' && p.state !== 'Z' && cmdline(p.pid).includes(tag))
+        .map((p) => p.pid);
     await waitFor(() => sleeps().length === 2, 5000, 'both sleeps');
     await freezeGuard(first.child.pid!);
     cleanups.push(() => {
@@ -227,7 +274,7 @@ describe('recovery after the daemon is SIGKILLed', () => {
     expect(transitions.at(-1)).toMatchObject({ to: 'interrupted', detail: { groupKilled: true, pid } });
   });
 
-  it('with cgroups, recovery kills even what neither a group nor a lineage mark leads to (a double fork that scrubbed its environment), and removes the dead daemon\'s cgroups', async () => {
+  it("with cgroups, recovery kills even what neither a group nor a lineage mark leads to (a double fork that scrubbed its environment), and removes the dead daemon's cgroups", async () => {
     const h = home();
     const tag = String(900_000 + Math.floor(Math.random() * 100_000));
     const first = await spawnDaemon(h, ['--containment', 'cgroup']);
@@ -235,11 +282,19 @@ describe('recovery after the daemon is SIGKILLed', () => {
     const client = await connect(h);
     expect(client.welcome.containment?.backend).toBe('cgroup');
     const script = `( setsid env -i /bin/sleep ${tag} & ); exec sleep ${tag}`;
-    const id = ((await client.request('TASK_REQUEST', { spec: { command: 'sh', args: ['-c', script] } })) as { task: { id: string } }).task.id;
+    const id = (
+      (await client.request('TASK_REQUEST', { spec: { command: 'sh', args: ['-c', script] } })) as {
+        task: { id: string };
+      }
+    ).task.id;
     await waitRunning(client, id);
-    const sleeps = () => processes().filter((p) => p.comm === 'sleep' && p.state !== 'Z' && readCmdline(p.pid).includes(tag)).map((p) => p.pid);
+    const sleeps = () =>
+      processes()
+        .filter((p) => p.comm === 'sleep' && p.state !== 'Z' && readCmdline(p.pid).includes(tag))
+        .map((p) => p.pid);
     await waitFor(() => sleeps().length === 2, 5000, 'both sleeps');
-    const cgroupsOf = (pid: number) => readdirSync('/sys/fs/cgroup/unified').filter((n) => new RegExp(`^taskwarden-\\w+-${pid}-\\d+-\\d+$`).test(n));
+    const cgroupsOf = (pid: number) =>
+      readdirSync('/sys/fs/cgroup/unified').filter((n) => new RegExp(`^taskwarden-\\w+-${pid}-\\d+-\\d+$`).test(n));
     const daemonPid = first.child.pid!;
     expect(cgroupsOf(daemonPid).length).toBeGreaterThan(0);
     await freezeGuard(daemonPid);
@@ -272,7 +327,15 @@ describe('recovery after the daemon is SIGKILLed', () => {
     await waitFor(() => readProcStat(reused.pid!) && readProcStat(same.pid!), 2000, 'sleeps');
     const journal = Journal.open(h);
     const row = (id: string, pid: number) => ({
-      id, name: `t${id}`, kind: 'command' as const, spec: { command: 'sleep', args: ['30'] }, state: 'running' as const, attempt: 1, pid, createdAt: Date.now(), startedAt: Date.now(),
+      id,
+      name: `t${id}`,
+      kind: 'command' as const,
+      spec: { command: 'sleep', args: ['30'] },
+      state: 'running' as const,
+      attempt: 1,
+      pid,
+      createdAt: Date.now(),
+      startedAt: Date.now(),
     });
     journal.recordTask(row('1', reused.pid!));
     journal.recordSpawn('1', 1, reused.pid!, readProcStat(reused.pid!)!.startTime + 12345);

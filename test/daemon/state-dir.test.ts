@@ -41,7 +41,9 @@ const user = { name: `twatk${process.pid}${randomBytes(2).toString('hex')}`, uid
 
 beforeAll(() => {
   if (!IS_ROOT) return;
-  const added = spawnSync('useradd', ['--no-create-home', '--shell', '/usr/sbin/nologin', user.name], { encoding: 'utf8' });
+  const added = spawnSync('useradd', ['--no-create-home', '--shell', '/usr/sbin/nologin', user.name], {
+    encoding: 'utf8',
+  });
   if (added.status !== 0) throw new Error(`useradd ${user.name} failed: ${added.stderr}`);
   user.uid = Number(spawnSync('id', ['-u', user.name], { encoding: 'utf8' }).stdout.trim());
   user.gid = Number(spawnSync('id', ['-g', user.name], { encoding: 'utf8' }).stdout.trim());
@@ -58,7 +60,13 @@ afterEach(async () => {
 
 /** Runs a shell script as the second user; throws with its stderr when it fails. */
 function asUser(script: string): void {
-  const result = spawnSync('/bin/sh', ['-c', script], { uid: user.uid, gid: user.gid, cwd: '/tmp', encoding: 'utf8', env: { PATH: '/usr/bin:/bin' } });
+  const result = spawnSync('/bin/sh', ['-c', script], {
+    uid: user.uid,
+    gid: user.gid,
+    cwd: '/tmp',
+    encoding: 'utf8',
+    env: { PATH: '/usr/bin:/bin' },
+  });
   if (result.status !== 0) throw new Error(`as ${user.name}: ${script}: ${result.stderr}`);
 }
 
@@ -80,7 +88,11 @@ function victimDir(): string {
 /** Mode, owner and content of a file, to compare before and after. */
 function fingerprint(path: string): { mode: number; uid: number; content: string } {
   const stat = lstatSync(path);
-  return { mode: stat.mode & 0o7777, uid: stat.uid, content: stat.isDirectory() ? readdirSync(path).join(',') : readFileSync(path, 'utf8') };
+  return {
+    mode: stat.mode & 0o7777,
+    uid: stat.uid,
+    content: stat.isDirectory() ? readdirSync(path).join(',') : readFileSync(path, 'utf8'),
+  };
 }
 
 /** Starts a daemon in this process; if it did start (the defect), it is closed after the test. */
@@ -172,7 +184,12 @@ describe.runIf(IS_ROOT)('a state directory another user controls is refused, and
             else if (m.type === 'TASK_REQUEST') s.write(JSON.stringify({ type: 'ACK', id: m.id, task: { id: '666', name: 'x', kind: 'command', spec: m.spec, state: 'queued', attempt: 0, createdAt: Date.now() } }) + '\\n');
           } });
       }).listen(${JSON.stringify(join(home, 'daemon.sock'))});`;
-    const fake: ChildProcess = spawn(process.execPath, ['-e', impostor], { uid: user.uid, gid: user.gid, cwd: '/tmp', stdio: 'ignore' });
+    const fake: ChildProcess = spawn(process.execPath, ['-e', impostor], {
+      uid: user.uid,
+      gid: user.gid,
+      cwd: '/tmp',
+      stdio: 'ignore',
+    });
     cleanups.push(() => void fake.kill('SIGKILL'));
     await waitFor(() => existsSync(join(home, 'daemon.sock')), 15_000, 'the impostor to listen');
     const result = cli(home, ['run', '--', '/bin/echo', 'secret-argument']);
@@ -190,7 +207,15 @@ describe.runIf(IS_ROOT)('a state directory another user controls is refused, and
     const forge = victimDir();
     const journal = Journal.open(forge);
     const spec = { command: 'sleep', args: ['1000'] };
-    const task = { id: '1', name: 'forged', kind: 'command' as const, spec, state: 'queued' as const, attempt: 1, createdAt: Date.now() };
+    const task = {
+      id: '1',
+      name: 'forged',
+      kind: 'command' as const,
+      spec,
+      state: 'queued' as const,
+      attempt: 1,
+      createdAt: Date.now(),
+    };
     journal.recordTask(task);
     journal.recordTransition({ ...task, state: 'starting' }, 'queued');
     journal.recordSpawn('1', 1, victim.pid!, readProcStat(victim.pid!)!.startTime);
@@ -217,7 +242,9 @@ describe.runIf(IS_ROOT)('a state directory another user controls is refused, and
     expect(statSync(shared).mode & 0o7777).toBe(0o1777);
     const result = cli(shared, ['ls']);
     expect(result.status).toBe(2);
-    expect(result.stderr).toContain(`taskwarden refuses the state directory ${shared}: it is writable by others (mode 1777)`);
+    expect(result.stderr).toContain(
+      `taskwarden refuses the state directory ${shared}: it is writable by others (mode 1777)`,
+    );
     expect(statSync(shared).mode & 0o7777).toBe(0o1777);
   });
 
@@ -232,19 +259,23 @@ describe.runIf(IS_ROOT)('a state directory another user controls is refused, and
     expect(existsSync(home)).toBe(false);
   });
 
-  it("a symlink planted by another user as the state directory is refused", async () => {
+  it('a symlink planted by another user as the state directory is refused', async () => {
     const own = victimDir();
     const link = `/tmp/twd-link-${randomBytes(4).toString('hex')}`;
     asUser(`ln -s ${own} ${link}`);
     cleanups.push(() => rmSync(link, { force: true }));
-    expect(() => resolveHome({ home: link })).toThrow(`taskwarden refuses the state directory ${link}: ${link} is a symlink owned by uid ${user.uid}`);
+    expect(() => resolveHome({ home: link })).toThrow(
+      `taskwarden refuses the state directory ${link}: ${link} is a symlink owned by uid ${user.uid}`,
+    );
   });
 
   it('a group-writable own directory is refused with what to do, and keeps its mode', () => {
     const dir = join(victimDir(), 'grp');
     mkdirSync(dir);
     chmodSync(dir, 0o770);
-    expect(() => resolveHome({ home: dir })).toThrow(`taskwarden refuses the state directory ${dir}: it is writable by its group (mode 0770)`);
+    expect(() => resolveHome({ home: dir })).toThrow(
+      `taskwarden refuses the state directory ${dir}: it is writable by its group (mode 0770)`,
+    );
     expect(statSync(dir).mode & 0o7777).toBe(0o770);
   });
 
@@ -336,11 +367,16 @@ describe('symlinks inside an own state directory are never followed', () => {
     const c = await RawClient.open(d.socketPath);
     cleanups.push(() => c.close());
     const done = (id: string, attempt: number) =>
-      waitFor(async () => {
-        const task = (await c.request({ type: 'GET', taskId: id })).task;
-        return task.attempt === attempt && task.state === 'completed';
-      }, 20_000, `task ${id} attempt ${attempt} to complete`);
-    const id = (await c.request({ type: 'TASK_REQUEST', spec: { command: 'sh', args: ['-c', 'echo fresh output'] } })).task.id;
+      waitFor(
+        async () => {
+          const task = (await c.request({ type: 'GET', taskId: id })).task;
+          return task.attempt === attempt && task.state === 'completed';
+        },
+        20_000,
+        `task ${id} attempt ${attempt} to complete`,
+      );
+    const id = (await c.request({ type: 'TASK_REQUEST', spec: { command: 'sh', args: ['-c', 'echo fresh output'] } }))
+      .task.id;
     await done(id, 1);
     // Where attempt 2 will write: a symlink to a file outside.
     const path = join(home, 'logs', `${id}.2.log`);

@@ -29,7 +29,9 @@ describe('DaemonClient from the package entry, against a real daemon', () => {
     expect(subscribed).toEqual([]);
     const completed = new Set<string>();
     client.on('event', (event) => event.type === 'TASK_COMPLETE' && completed.add(event.task.id));
-    const started: ResponseOf<'TASK_REQUEST'> = await client.request('TASK_REQUEST', { spec: { module: fixture('echo'), input: { when: new Date(0) } } });
+    const started: ResponseOf<'TASK_REQUEST'> = await client.request('TASK_REQUEST', {
+      spec: { module: fixture('echo'), input: { when: new Date(0) } },
+    });
     expect(started.task.kind).toBe('module');
     await expect.poll(() => completed.has(started.task.id), { timeout: 15_000 }).toBe(true);
 
@@ -40,7 +42,9 @@ describe('DaemonClient from the package entry, against a real daemon', () => {
     expect(record.attempts.map((a) => a.attempt)).toEqual([1]);
     expect(record.transitions.at(-1)?.to).toBe('completed');
 
-    const talker = await client.request('TASK_REQUEST', { spec: { command: '/bin/sh', args: ['-c', 'echo hello; echo oops >&2'] } });
+    const talker = await client.request('TASK_REQUEST', {
+      spec: { command: '/bin/sh', args: ['-c', 'echo hello; echo oops >&2'] },
+    });
     // Log lines reach their file within the log store's flush interval (100 ms): poll, with room for a busy machine.
     await expect
       .poll(async () => (await client.request('LOGS', { taskId: talker.task.id })).lines, { timeout: 10_000 })
@@ -74,7 +78,9 @@ async function fakeDaemon(replies: Record<string, object>): Promise<string> {
         const request = JSON.parse(buffer.slice(0, newline)) as { type: string; id: number };
         buffer = buffer.slice(newline + 1);
         const payload =
-          request.type === 'HELLO' ? { type: 'WELCOME', version: PROTOCOL_VERSION, daemonPid: process.pid, home: home.home } : { type: 'ACK', ...replies[request.type] };
+          request.type === 'HELLO'
+            ? { type: 'WELCOME', version: PROTOCOL_VERSION, daemonPid: process.pid, home: home.home }
+            : { type: 'ACK', ...replies[request.type] };
         socket.write(`${JSON.stringify({ ...payload, id: request.id })}\n`);
       }
     });
@@ -108,7 +114,9 @@ describe('DaemonClient rejects replies that do not have their request type’s s
     const badTask = await rejection(client.request('TASK_REQUEST', { spec: { command: '/bin/true' } }));
     expect(badTask.code).toBe('BAD_MESSAGE');
     expect(badTask.requestType).toBe('TASK_REQUEST');
-    expect(badTask.message).toMatch(/^invalid reply from the daemon to TASK_REQUEST: TASK_REQUEST reply\.task\.name: required/);
+    expect(badTask.message).toMatch(
+      /^invalid reply from the daemon to TASK_REQUEST: TASK_REQUEST reply\.task\.name: required/,
+    );
 
     const badLines = await rejection(client.request('LOGS', { taskId: '7' }));
     expect(badLines.message).toContain('LOGS reply.lines[0]: expected object, got string');

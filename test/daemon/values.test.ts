@@ -19,7 +19,12 @@ let home: ReturnType<typeof tempHome>;
 let daemon: DaemonHandle;
 const options = { supervisorOptions: { concurrency: 2, graceMs: 2000 }, log: () => {} };
 
-const input = { since: new Date(Date.UTC(2026, 0, 1)), ids: new Set([1, 2]), lookup: new Map([['k', 10n]]), nothing: undefined };
+const input = {
+  since: new Date(Date.UTC(2026, 0, 1)),
+  ids: new Set([1, 2]),
+  lookup: new Map([['k', 10n]]),
+  nothing: undefined,
+};
 let expected: Record<string, unknown>;
 
 beforeAll(async () => {
@@ -127,9 +132,16 @@ describe('task values through the daemon', { timeout: 60_000 }, () => {
     const c = await RawClient.open(daemon.socketPath);
     try {
       await c.request({ type: 'SUBSCRIBE' });
-      const ack = await c.request({ type: 'TASK_REQUEST', spec: { module: fixture('values'), input: { plain: [1, 'two'] } } });
+      const ack = await c.request({
+        type: 'TASK_REQUEST',
+        spec: { module: fixture('values'), input: { plain: [1, 'two'] } },
+      });
       expect(ack.type).toBe('ACK');
-      const complete = await c.next((m: Msg) => m.type === 'TASK_COMPLETE' && m.task.id === ack.task.id, 30_000, 'TASK_COMPLETE');
+      const complete = await c.next(
+        (m: Msg) => m.type === 'TASK_COMPLETE' && m.task.id === ack.task.id,
+        30_000,
+        'TASK_COMPLETE',
+      );
       expect(complete.task.outcome.state, JSON.stringify(complete.task.outcome)).toBe('completed');
       const result = complete.task.outcome.result;
       expect(result.map).toEqual({});
@@ -147,22 +159,43 @@ describe('task values through the daemon', { timeout: 60_000 }, () => {
   it('a raw client that asks for them sees the tagged encoding; a bad tag in an input is BAD_MESSAGE naming where', async () => {
     const c = await RawClient.open(daemon.socketPath, false);
     try {
-      const welcome = await c.request({ type: 'HELLO', version: PROTOCOL_VERSION, client: 'raw-tagged', values: 'tagged' });
+      const welcome = await c.request({
+        type: 'HELLO',
+        version: PROTOCOL_VERSION,
+        client: 'raw-tagged',
+        values: 'tagged',
+      });
       expect(welcome).toMatchObject({ type: 'WELCOME', values: 'tagged' });
       await c.request({ type: 'SUBSCRIBE' });
       const spec = { module: fixture('values'), input: { when: { $tw: 'Date', v: '2026-01-02T03:04:05.000Z' } } };
       const ack = await c.request({ type: 'TASK_REQUEST', spec });
       expect(ack.task.spec.input).toEqual(spec.input);
-      const complete = await c.next((m: Msg) => m.type === 'TASK_COMPLETE' && m.task.id === ack.task.id, 30_000, 'TASK_COMPLETE');
+      const complete = await c.next(
+        (m: Msg) => m.type === 'TASK_COMPLETE' && m.task.id === ack.task.id,
+        30_000,
+        'TASK_COMPLETE',
+      );
       const result = complete.task.outcome.result;
-      expect(result.map).toEqual({ $tw: 'Map', v: [['a', 1], ['nested', { $tw: 'Map', v: [[2, 'two']] }]] });
+      expect(result.map).toEqual({
+        $tw: 'Map',
+        v: [
+          ['a', 1],
+          ['nested', { $tw: 'Map', v: [[2, 'two']] }],
+        ],
+      });
       expect(result.when).toEqual({ $tw: 'Date', v: '2026-12-01T15:00:00.123Z' });
       expect(result.input).toEqual(spec.input); // the task got a Date and returned it
       expect(result.ownTag).toEqual({ $tw: 'Object', v: { $tw: 'Date', v: 'not a date, a plain object' } });
-      const bad = await c.request({ type: 'TASK_REQUEST', spec: { module: fixture('values'), input: { when: { $tw: 'Date', v: 'yesterday' } } } });
+      const bad = await c.request({
+        type: 'TASK_REQUEST',
+        spec: { module: fixture('values'), input: { when: { $tw: 'Date', v: 'yesterday' } } },
+      });
       expect(bad).toMatchObject({ type: 'ERROR', code: 'BAD_MESSAGE' });
       expect(bad.message).toMatch(/^TASK_REQUEST\.spec\.input\.when\.v: not a date/);
-      const unknown = await c.request({ type: 'TASK_REQUEST', spec: { module: fixture('values'), input: { x: { $tw: 'Frob' } } } });
+      const unknown = await c.request({
+        type: 'TASK_REQUEST',
+        spec: { module: fixture('values'), input: { x: { $tw: 'Frob' } } },
+      });
       expect(unknown.message).toMatch(/TASK_REQUEST\.spec\.input\.x\.\$tw: unknown tag "Frob"/);
       expect(c.invalid).toEqual([]);
     } finally {

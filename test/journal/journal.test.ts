@@ -94,7 +94,10 @@ describe('Journal.open', () => {
   });
 
   it('refuses a file that is not a database', () => {
-    writeFileSync(join(dir, JOURNAL_FILE), 'not a database, just text that is long enough to look like a header '.repeat(20));
+    writeFileSync(
+      join(dir, JOURNAL_FILE),
+      'not a database, just text that is long enough to look like a header '.repeat(20),
+    );
     expect(() => openJournal()).toThrow(/cannot open the journal .*journal\.db/);
   });
 });
@@ -109,7 +112,14 @@ describe('recording', () => {
         startedAt: 2000,
         endedAt: 5000,
         progress: { fraction: 1 },
-        outcome: { state: 'completed', result: { answer: 42 }, exitCode: 0, signal: null, durationMs: 3000, attempt: 1 },
+        outcome: {
+          state: 'completed',
+          result: { answer: 42 },
+          exitCode: 0,
+          signal: null,
+          durationMs: 3000,
+          attempt: 1,
+        },
       }),
       'running',
     );
@@ -128,7 +138,13 @@ describe('recording', () => {
       outcome: { state: 'completed', result: { answer: 42 }, exitCode: 0, signal: null, durationMs: 3000, attempt: 1 },
     });
     expect(record?.attempts).toHaveLength(1);
-    expect(record?.attempts[0]).toMatchObject({ attempt: 1, state: 'completed', pid: 4242, procStartTime: 127_698, exitCode: 0 });
+    expect(record?.attempts[0]).toMatchObject({
+      attempt: 1,
+      state: 'completed',
+      pid: 4242,
+      procStartTime: 127_698,
+      exitCode: 0,
+    });
     expect(record?.transitions.map((t) => [t.from, t.to])).toEqual([
       [null, 'queued'],
       ['queued', 'starting'],

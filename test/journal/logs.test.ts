@@ -1,4 +1,14 @@
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -110,7 +120,9 @@ describe('LogStore', () => {
     const onError = vi.fn();
     const logs = store({ onError });
     logs.append(line('evil', 'stdout', '../../etc/x'));
-    expect(onError).toHaveBeenCalledWith(expect.objectContaining({ message: expect.stringContaining('invalid task id') }));
+    expect(onError).toHaveBeenCalledWith(
+      expect.objectContaining({ message: expect.stringContaining('invalid task id') }),
+    );
     expect(() => logs.read('../x')).toThrow(/invalid task id/);
   });
 
@@ -312,7 +324,10 @@ describe('LogStore on a full disk', () => {
       }, 10_000);
       expect(recovered).toEqual([{ since: expect.any(Number), droppedLines: 20, error: errors[0] }]);
       expect(logs.health()).toEqual({ writable: true, droppedLines: 0 });
-      expect(logs.read('1', 1).lines.map((l) => l.line)).toEqual(['before', ...Array.from({ length: n }, (_, i) => `after ${i}`)]);
+      expect(logs.read('1', 1).lines.map((l) => l.line)).toEqual([
+        'before',
+        ...Array.from({ length: n }, (_, i) => `after ${i}`),
+      ]);
     } finally {
       disk.cleanup();
     }

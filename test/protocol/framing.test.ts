@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { LineDecoder, MAX_LINE_BYTES, MessageTooLargeError, encodeMessage, type DecodedItem } from '../../src/protocol/index.js';
+import {
+  LineDecoder,
+  MAX_LINE_BYTES,
+  MessageTooLargeError,
+  encodeMessage,
+  type DecodedItem,
+} from '../../src/protocol/index.js';
 
-const lines = (items: DecodedItem[]): string[] => items.map((item) => (item.kind === 'line' ? item.line : '<overflow>'));
+const lines = (items: DecodedItem[]): string[] =>
+  items.map((item) => (item.kind === 'line' ? item.line : '<overflow>'));
 
 describe('LineDecoder', () => {
   it('exports a 1 MiB limit', () => {

@@ -72,7 +72,10 @@ describe('protocol messages', () => {
     const health = DAEMON_SAMPLES.DAEMON_HEALTH.health;
     const welcome = { ...DAEMON_SAMPLES.WELCOME, health };
     expect(parseDaemonMessage(overTheWire(welcome))).toEqual({ ok: true, message: welcome });
-    expect(parseDaemonMessage(overTheWire(DAEMON_SAMPLES.WELCOME))).toEqual({ ok: true, message: DAEMON_SAMPLES.WELCOME });
+    expect(parseDaemonMessage(overTheWire(DAEMON_SAMPLES.WELCOME))).toEqual({
+      ok: true,
+      message: DAEMON_SAMPLES.WELCOME,
+    });
     const refused = errorReply(3, 'JOURNAL_UNWRITABLE', 'the journal cannot be written');
     expect(parseDaemonMessage(JSON.stringify(refused))).toEqual({ ok: true, message: refused });
   });

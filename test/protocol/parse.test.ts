@@ -28,7 +28,11 @@ describe('parseRequest errors', () => {
   });
 
   it('UNKNOWN_TYPE keeps the request id', () => {
-    expect(error('{"type":"FROB","id":17}')).toEqual({ id: 17, code: 'UNKNOWN_TYPE', message: 'unknown message type "FROB"' });
+    expect(error('{"type":"FROB","id":17}')).toEqual({
+      id: 17,
+      code: 'UNKNOWN_TYPE',
+      message: 'unknown message type "FROB"',
+    });
   });
 
   it('does not treat inherited properties as message types', () => {
@@ -44,12 +48,20 @@ describe('parseRequest errors', () => {
 
   it('missing or wrongly typed type', () => {
     expect(error('{"id":"x"}')).toEqual({ id: 'x', code: 'BAD_MESSAGE', message: 'type: required (expected string)' });
-    expect(error('{"id":"x","type":5}')).toEqual({ id: 'x', code: 'BAD_MESSAGE', message: 'type: expected string, got number' });
+    expect(error('{"id":"x","type":5}')).toEqual({
+      id: 'x',
+      code: 'BAD_MESSAGE',
+      message: 'type: expected string, got number',
+    });
   });
 
   it('names the path of a wrongly typed field', () => {
     const e = error(JSON.stringify({ type: 'TASK_REQUEST', id: 'r1', spec: { module: 5 } }));
-    expect(e).toEqual({ id: 'r1', code: 'BAD_MESSAGE', message: 'TASK_REQUEST.spec.module: expected string, got number' });
+    expect(e).toEqual({
+      id: 'r1',
+      code: 'BAD_MESSAGE',
+      message: 'TASK_REQUEST.spec.module: expected string, got number',
+    });
   });
 
   it('names array indexes and record keys', () => {
@@ -66,10 +78,13 @@ describe('parseRequest errors', () => {
   });
 
   it('explains a spec with neither or both of module and command', () => {
-    const exactlyOne = 'TASK_REQUEST.spec: needs exactly one of "module" (a Node task module path) or "command" (a program to run)';
+    const exactlyOne =
+      'TASK_REQUEST.spec: needs exactly one of "module" (a Node task module path) or "command" (a program to run)';
     expect(error('{"type":"TASK_REQUEST","id":1,"spec":{}}').message).toBe(exactlyOne);
     expect(error('{"type":"TASK_REQUEST","id":1,"spec":{"module":"a","command":"b"}}').message).toBe(exactlyOne);
-    expect(error('{"type":"TASK_REQUEST","id":1,"spec":{"command":"b","input":1}}').message).toMatch(/^TASK_REQUEST\.spec\.input: goes with "module"/);
+    expect(error('{"type":"TASK_REQUEST","id":1,"spec":{"command":"b","input":1}}').message).toMatch(
+      /^TASK_REQUEST\.spec\.input: goes with "module"/,
+    );
     expect(error('{"type":"TASK_REQUEST","id":1,"spec":[]}').message).toContain('got array');
   });
 

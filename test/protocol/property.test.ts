@@ -55,9 +55,13 @@ describe('protocol property tests', () => {
       fc.string({ unit: 'binary', maxLength: 200 }),
       fc.json(),
       fc.jsonValue().map((value) => JSON.stringify(value)),
-      fc.record({ type: fc.constantFrom(...Object.keys(REQUEST_SAMPLES), ...Object.keys(DAEMON_SAMPLES)), id: fc.jsonValue(), rest: fc.jsonValue() }).map(
-        (record) => JSON.stringify(record),
-      ),
+      fc
+        .record({
+          type: fc.constantFrom(...Object.keys(REQUEST_SAMPLES), ...Object.keys(DAEMON_SAMPLES)),
+          id: fc.jsonValue(),
+          rest: fc.jsonValue(),
+        })
+        .map((record) => JSON.stringify(record)),
     );
     fc.assert(
       fc.property(anyLine, (line) => {
@@ -75,12 +79,17 @@ describe('protocol property tests', () => {
   it('valid messages with fields mutated to arbitrary JSON: no throw, and an error keeps the id', () => {
     const samples = Object.values(REQUEST_SAMPLES) as Record<string, unknown>[];
     fc.assert(
-      fc.property(fc.constantFrom(...samples), fc.string({ maxLength: 10 }).filter((k) => k !== 'id'), fc.jsonValue(), (sample, key, value) => {
-        const field = Object.keys(sample).filter((k) => k !== 'id' && k !== 'type')[0] ?? key;
-        const mutated = { ...sample, [field]: value };
-        const result = parseRequest(JSON.stringify(mutated));
-        if (!result.ok) expect(result.error.id).toBe(sample.id);
-      }),
+      fc.property(
+        fc.constantFrom(...samples),
+        fc.string({ maxLength: 10 }).filter((k) => k !== 'id'),
+        fc.jsonValue(),
+        (sample, key, value) => {
+          const field = Object.keys(sample).filter((k) => k !== 'id' && k !== 'type')[0] ?? key;
+          const mutated = { ...sample, [field]: value };
+          const result = parseRequest(JSON.stringify(mutated));
+          if (!result.ok) expect(result.error.id).toBe(sample.id);
+        },
+      ),
       { numRuns: 1000 },
     );
   });

@@ -15,7 +15,10 @@ describe('tagged task values', () => {
 
   it('every structured-clone kind comes back as what it was', () => {
     const value = {
-      map: new Map<unknown, unknown>([['a', 1], [{ key: 'object' }, new Set([1])]]),
+      map: new Map<unknown, unknown>([
+        ['a', 1],
+        [{ key: 'object' }, new Set([1])],
+      ]),
       set: new Set(['x', 3]),
       when: new Date(Date.UTC(2026, 11, 1, 15, 0, 0, 123)),
       invalid: new Date(NaN),
@@ -67,7 +70,11 @@ describe('tagged task values', () => {
     cycle.self = cycle;
     const map = new Map<string, unknown>();
     map.set('me', map);
-    const back = roundTrip({ pair: [shared, shared], cycle, map }) as { pair: object[]; cycle: { self: unknown }; map: Map<string, unknown> };
+    const back = roundTrip({ pair: [shared, shared], cycle, map }) as {
+      pair: object[];
+      cycle: { self: unknown };
+      map: Map<string, unknown>;
+    };
     expect(back.pair[0]).toBe(back.pair[1]);
     expect(back.cycle.self).toBe(back.cycle);
     expect(back.map.get('me')).toBe(back.map);
@@ -75,7 +82,10 @@ describe('tagged task values', () => {
 
   it('an object with a "$tw" key of its own is escaped, not mistaken for a tag', () => {
     const value = { $tw: 'Date', v: 'not a date', nested: { $tw: 'Map' } };
-    expect(encodeValue(value)).toEqual({ $tw: 'Object', v: { $tw: 'Date', v: 'not a date', nested: { $tw: 'Object', v: { $tw: 'Map' } } } });
+    expect(encodeValue(value)).toEqual({
+      $tw: 'Object',
+      v: { $tw: 'Date', v: 'not a date', nested: { $tw: 'Object', v: { $tw: 'Map' } } },
+    });
     expect(roundTrip(value)).toEqual(value);
   });
 
@@ -100,7 +110,10 @@ describe('tagged task values', () => {
       [{ b: { $tw: 'BigInt', v: '1.5' } }, /^input\.b\.v: BigInt expects a string of digits/],
       [{ r: { $tw: 'ref', v: 3 } }, /^input\.r\.v: ref 3 names no object/],
       [{ m: { $tw: 'Map', v: [[1]] } }, /^input\.m\.v\[0\]: expected a \[key, value\] pair/],
-      [{ t: { $tw: 'Float64Array', v: 'AAAA' } }, /^input\.t\.v: 3 bytes are not a whole number of Float64Array elements/],
+      [
+        { t: { $tw: 'Float64Array', v: 'AAAA' } },
+        /^input\.t\.v: 3 bytes are not a whole number of Float64Array elements/,
+      ],
       [{ t: { $tw: 'Uint8Array', v: '%%%' } }, /^input\.t\.v: not base64 text/],
       [{ re: { $tw: 'RegExp', v: { source: '(', flags: '' } } }, /^input\.re\.v: Invalid regular expression/],
     ];
@@ -124,7 +137,16 @@ describe('tagged task values', () => {
 
   it('any structured-clonable value survives (property)', () => {
     const leaf = fc.oneof(
-      fc.anything({ withBigInt: true, withDate: true, withMap: true, withSet: true, withTypedArray: true, withSparseArray: false, withNullPrototype: false, withBoxedValues: true }),
+      fc.anything({
+        withBigInt: true,
+        withDate: true,
+        withMap: true,
+        withSet: true,
+        withTypedArray: true,
+        withSparseArray: false,
+        withNullPrototype: false,
+        withBoxedValues: true,
+      }),
     );
     fc.assert(
       fc.property(leaf, (value) => {

@@ -10,7 +10,7 @@ afterEach(async () => {
 });
 
 describe('attempts', () => {
-  it('restart: attempt 2 is announced without attempt 1\'s pid, progress, usage or start time', async () => {
+  it("restart: attempt 2 is announced without attempt 1's pid, progress, usage or start time", async () => {
     sup = new Supervisor({ prewarm: 0, sampleIntervalMs: 50, stallAfterMs: Infinity });
     const task = sup.start({ module: fixture('silent'), input: { spin: true } });
     await waitFor(() => task.state === 'running' && task.usage, 20_000, 'attempt 1 sampled');

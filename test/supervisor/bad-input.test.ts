@@ -62,7 +62,10 @@ describe('bad arguments throw a TypeError at the call', () => {
     [{ command: 'ls', args: [1] }, /^task spec "args\[0\]": expected string, got number$/],
     [{ module: 'a.mjs', args: ['x'] }, /^task spec "args": goes with "command"/],
     [{ command: 'ls', env: { A: 1 } }, /^task spec "env.A": expected string, got number$/],
-    [{ module: 'a.mjs', timeoutMs: -1 }, /^task spec "timeoutMs": must be a non-negative whole number of milliseconds$/],
+    [
+      { module: 'a.mjs', timeoutMs: -1 },
+      /^task spec "timeoutMs": must be a non-negative whole number of milliseconds$/,
+    ],
     [{ module: 'a.mjs', name: 'n'.repeat(201) }, /^task spec "name": longer than 200 characters$/],
     [{ module: 'a.mjs', input: { f: () => 1 } }, /not structured-clonable/],
   ])('start(%j)', (spec, message) => {
@@ -105,7 +108,9 @@ describe('limits: input depth and timer delays', () => {
   it('an input nested 3242 deep is a TypeError naming "input", the limit and what to do; the supervisor carries on', async () => {
     for (const input of [nested(3242), nested(3242, (inner) => ({ a: inner })), nested(65)]) {
       expect(() => sup.start({ module: fixture('echo'), input })).toThrow(TypeError);
-      expect(() => sup.start({ module: fixture('echo'), input })).toThrow(/task spec "input": nests arrays\/objects more than 64 levels deep.*write the data to a file/);
+      expect(() => sup.start({ module: fixture('echo'), input })).toThrow(
+        /task spec "input": nests arrays\/objects more than 64 levels deep.*write the data to a file/,
+      );
     }
     expect(sup.list().filter((t) => t.state === 'queued')).toEqual([]);
     // At the limit it runs, and comes back whole.
@@ -122,23 +127,32 @@ describe('limits: input depth and timer delays', () => {
     expect(outcome.state).toBe('completed');
   });
 
-  it.each(['timeoutMs', 'graceMs'])('spec %s above 2^31-1 ms is a TypeError naming it and the maximum (Node would fire it after 1 ms)', (key) => {
-    for (const value of [2 ** 31, 3e9]) {
-      const spec = { command: 'sleep', args: ['5'], [key]: value };
-      expect(() => sup.start(spec)).toThrow(TypeError);
-      expect(() => sup.start(spec)).toThrow(`task spec "${key}": must be at most 2147483647 ms (about 24.8 days`);
-    }
-  });
+  it.each(['timeoutMs', 'graceMs'])(
+    'spec %s above 2^31-1 ms is a TypeError naming it and the maximum (Node would fire it after 1 ms)',
+    (key) => {
+      for (const value of [2 ** 31, 3e9]) {
+        const spec = { command: 'sleep', args: ['5'], [key]: value };
+        expect(() => sup.start(spec)).toThrow(TypeError);
+        expect(() => sup.start(spec)).toThrow(`task spec "${key}": must be at most 2147483647 ms (about 24.8 days`);
+      }
+    },
+  );
 
   it('timeoutMs of exactly 2^31-1 ms is accepted and does not fire early', async () => {
-    const outcome = await sup.start({ command: 'sleep', args: ['0.3'], timeoutMs: 2 ** 31 - 1, graceMs: 2 ** 31 - 1 }).done;
+    const outcome = await sup.start({ command: 'sleep', args: ['0.3'], timeoutMs: 2 ** 31 - 1, graceMs: 2 ** 31 - 1 })
+      .done;
     expect(outcome).toMatchObject({ state: 'completed', exitCode: 0 });
   });
 
-  it.each(['graceMs', 'sampleIntervalMs', 'progressIntervalMs'])('Supervisor option %s above 2^31-1 ms is a TypeError naming it and the maximum', (key) => {
-    expect(() => new Supervisor({ [key]: 3e9 })).toThrow(TypeError);
-    expect(() => new Supervisor({ [key]: 3e9 })).toThrow(`Supervisor option ${key} must be at most 2147483647 ms (about 24.8 days`);
-  });
+  it.each(['graceMs', 'sampleIntervalMs', 'progressIntervalMs'])(
+    'Supervisor option %s above 2^31-1 ms is a TypeError naming it and the maximum',
+    (key) => {
+      expect(() => new Supervisor({ [key]: 3e9 })).toThrow(TypeError);
+      expect(() => new Supervisor({ [key]: 3e9 })).toThrow(
+        `Supervisor option ${key} must be at most 2147483647 ms (about 24.8 days`,
+      );
+    },
+  );
 
   it('stallAfterMs stays unbounded (it never becomes a timer delay) and Infinity still disables the watchdog', () => {
     for (const stallAfterMs of [3e9, Infinity]) void new Supervisor({ stallAfterMs, prewarm: 0 }).shutdown();
@@ -147,11 +161,17 @@ describe('limits: input depth and timer delays', () => {
 
 describe('module formats', () => {
   it('a module with top-level await loads through import()', async () => {
-    expect(await sup.start({ module: fixture('top-level-await') }).done).toMatchObject({ state: 'completed', result: 'tla ok' });
+    expect(await sup.start({ module: fixture('top-level-await') }).done).toMatchObject({
+      state: 'completed',
+      result: 'tla ok',
+    });
   });
   it('a CommonJS task module', async () => {
     const path = fixture('commonjs-task').replace(/\.mjs$/, '.cjs');
-    expect(await sup.start({ module: path, input: 5 }).done).toMatchObject({ state: 'completed', result: { cjs: true, input: 5 } });
+    expect(await sup.start({ module: path, input: 5 }).done).toMatchObject({
+      state: 'completed',
+      result: { cjs: true, input: 5 },
+    });
   });
 });
 
@@ -164,7 +184,9 @@ describe('a start that cannot be carried out fails its own task only', () => {
       const outcome = await bad.done;
       expect(outcome.state).toBe('failed');
       expect(outcome.error).toMatchObject({ code: 'INPUT_NOT_SENDABLE' });
-      expect(outcome.error!.message).toMatch(/task \d+ could not be started: its input cannot be sent to the task process/);
+      expect(outcome.error!.message).toMatch(
+        /task \d+ could not be started: its input cannot be sent to the task process/,
+      );
       const good = sup.start({ module: fixture('echo'), input: 'still here' });
       expect(await good.done).toMatchObject({ state: 'completed', result: { input: 'still here' } });
     } finally {

@@ -28,7 +28,11 @@ function sleepers(tag: string): number[] {
     if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
     try {
       const args = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
-      if (args.some((arg) => arg === tag || arg.endsWith(`sleep ${tag}`) || arg.includes(`time.sleep(${tag})`)) && isAlive(Number(name))) found.push(Number(name));
+      if (
+        args.some((arg) => arg === tag || arg.endsWith(`sleep ${tag}`) || arg.includes(`time.sleep(${tag})`)) &&
+        isAlive(Number(name))
+      )
+        found.push(Number(name));
     } catch {
       // exited meanwhile
     }
@@ -50,7 +54,11 @@ function killSleepers(tag: string): void {
 function ourCgroups(): string[] {
   if (!layout) return [];
   const parents = [layout.v2, layout.cpu?.parent, layout.memory?.parent].filter((p): p is string => p !== undefined);
-  return parents.flatMap((parent) => readdirSync(parent).filter((n) => new RegExp(`^taskwarden-\\w+-${process.pid}-\\d+-\\d+$`).test(n)).map((n) => join(parent, n)));
+  return parents.flatMap((parent) =>
+    readdirSync(parent)
+      .filter((n) => new RegExp(`^taskwarden-\\w+-${process.pid}-\\d+-\\d+$`).test(n))
+      .map((n) => join(parent, n)),
+  );
 }
 
 /** A python3 whose child moves to a process group of its own (job control), then both sleep. */
@@ -61,10 +69,22 @@ const SETPGID_CHILD = (tag: string) =>
 function escapingSpecs(tag: string) {
   const ready = `echo '{"progress": 0.5}'`;
   return [
-    { name: 'double fork, new session, no environment', command: 'sh', args: ['-c', `( setsid env -i /bin/sleep ${tag} & ); ${ready}; exec sleep ${tag}`] },
+    {
+      name: 'double fork, new session, no environment',
+      command: 'sh',
+      args: ['-c', `( setsid env -i /bin/sleep ${tag} & ); ${ready}; exec sleep ${tag}`],
+    },
     { name: 'setpgid child', command: 'python3', args: ['-c', SETPGID_CHILD(tag)] },
-    { name: 'ignores SIGTERM, grandchildren too', command: 'sh', args: ['-c', `trap '' TERM; sleep ${tag} & setsid sleep ${tag} & ${ready}; wait`] },
-    { name: 'capped fork bomb (63 processes, each in a new session)', module: fixture('fork-bomb'), input: { depth: 5, tag } },
+    {
+      name: 'ignores SIGTERM, grandchildren too',
+      command: 'sh',
+      args: ['-c', `trap '' TERM; sleep ${tag} & setsid sleep ${tag} & ${ready}; wait`],
+    },
+    {
+      name: 'capped fork bomb (63 processes, each in a new session)',
+      module: fixture('fork-bomb'),
+      input: { depth: 5, tag },
+    },
   ];
 }
 
@@ -81,7 +101,13 @@ describe('cgroup containment', () => {
 
   for (const stop of ['cancel', 'kill', 'stopAll'] as const) {
     it(`${stop}: every process a task started is gone when the stop resolves, escaped or not`, async () => {
-      const sup = new Supervisor({ containment: 'cgroup', concurrency: 4, prewarm: 0, graceMs: 500, sampleIntervalMs: 600_000 });
+      const sup = new Supervisor({
+        containment: 'cgroup',
+        concurrency: 4,
+        prewarm: 0,
+        graceMs: 500,
+        sampleIntervalMs: 600_000,
+      });
       const tag = newTag();
       try {
         const tasks = escapingSpecs(tag).map((spec) => sup.start(spec));
@@ -106,7 +132,13 @@ describe('cgroup containment', () => {
   }
 
   it('a kill at once after start finds the command in its cgroup (it is moved in by the spawner, not only by itself)', async () => {
-    const sup = new Supervisor({ containment: 'cgroup', concurrency: 20, prewarm: 0, graceMs: 500, sampleIntervalMs: 600_000 });
+    const sup = new Supervisor({
+      containment: 'cgroup',
+      concurrency: 20,
+      prewarm: 0,
+      graceMs: 500,
+      sampleIntervalMs: 600_000,
+    });
     const tag = newTag();
     try {
       const tasks = Array.from({ length: 20 }, () => {
@@ -126,19 +158,33 @@ describe('cgroup containment', () => {
 
   it('owner SIGKILLed: the orphan guard kills every task cgroup, then removes them', async () => {
     const tag = newTag();
-    const owner = spawn(process.execPath, [fixture('owner-cgroups')], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, TAG: tag } });
+    const owner = spawn(process.execPath, [fixture('owner-cgroups')], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, TAG: tag },
+    });
     try {
       let out = '';
       owner.stdout.on('data', (chunk) => (out += chunk));
-      const info = await waitFor(() => {
-        const line = out.split('\n').find((l) => l.startsWith('{'));
-        return line ? (JSON.parse(line) as { owner: number; guard: number }) : undefined;
-      }, 30_000, 'the owner to start its tasks');
+      const info = await waitFor(
+        () => {
+          const line = out.split('\n').find((l) => l.startsWith('{'));
+          return line ? (JSON.parse(line) as { owner: number; guard: number }) : undefined;
+        },
+        30_000,
+        'the owner to start its tasks',
+      );
       await waitFor(() => sleepers(tag).length >= 5, 30_000, 'the escapees to run');
-      const names = () => layout ? readdirSync(layout.v2).filter((n) => new RegExp(`^taskwarden-\\w+-${info.owner}-\\d+-\\d+$`).test(n)) : [];
+      const names = () =>
+        layout
+          ? readdirSync(layout.v2).filter((n) => new RegExp(`^taskwarden-\\w+-${info.owner}-\\d+-\\d+$`).test(n))
+          : [];
       expect(names().length).toBe(3);
       process.kill(info.owner, 'SIGKILL');
-      await waitFor(() => sleepers(tag).length === 0, 5_000, `every sleep ${tag} gone (left: ${sleepers(tag).join(', ')})`);
+      await waitFor(
+        () => sleepers(tag).length === 0,
+        5_000,
+        `every sleep ${tag} gone (left: ${sleepers(tag).join(', ')})`,
+      );
       await waitFor(() => names().length === 0, 10_000, 'the guard to remove the task cgroups');
     } finally {
       owner.kill('SIGKILL');
@@ -165,8 +211,12 @@ describe('cgroup containment', () => {
   it('memoryMax is refused with the reason where no memory controller can be used', () => {
     const sup = new Supervisor({ containment: 'process-group', prewarm: 0 });
     try {
-      expect(() => sup.start({ command: 'true', memoryMax: 64 * 1024 * 1024 })).toThrow(/cannot limit the memory of task \d+: there is no task cgroup/);
-      expect(() => sup.start({ command: 'true', memoryMax: 1000 })).toThrow(/memoryMax": must be a whole number of bytes of at least 4194304/);
+      expect(() => sup.start({ command: 'true', memoryMax: 64 * 1024 * 1024 })).toThrow(
+        /cannot limit the memory of task \d+: there is no task cgroup/,
+      );
+      expect(() => sup.start({ command: 'true', memoryMax: 1000 })).toThrow(
+        /memoryMax": must be a whole number of bytes of at least 4194304/,
+      );
     } finally {
       void sup.shutdown();
     }
@@ -177,7 +227,11 @@ describe('cgroup containment', () => {
     const tag = newTag();
     try {
       const task = sup.start({ command: 'sh', args: ['-c', `setsid sh -c 'while :; do :; done' & sleep ${tag}`] });
-      const usage = await waitFor(() => (task.usage && task.usage.processes >= 3 && task.usage.cpuPercent > 20 ? task.usage : undefined), 20_000, 'a sample that sees the escaped spinner');
+      const usage = await waitFor(
+        () => (task.usage && task.usage.processes >= 3 && task.usage.cpuPercent > 20 ? task.usage : undefined),
+        20_000,
+        'a sample that sees the escaped spinner',
+      );
       expect(usage.processes).toBeGreaterThanOrEqual(3);
       task.kill();
       await task.done;
@@ -206,14 +260,22 @@ describe('cgroup containment', () => {
     }
   }, 30_000);
 
-  it("the process-group fallback keeps its documented limit: a double fork that scrubs its environment escapes", async () => {
+  it('the process-group fallback keeps its documented limit: a double fork that scrubs its environment escapes', async () => {
     // No /proc sample may run (the watchdog's pace would set one): one taken while the middle shell
     // still lived would link the sleep to the task, and the stop would catch it after all.
-    const sup = new Supervisor({ containment: 'process-group', prewarm: 0, sampleIntervalMs: 600_000, stallAfterMs: Infinity });
+    const sup = new Supervisor({
+      containment: 'process-group',
+      prewarm: 0,
+      sampleIntervalMs: 600_000,
+      stallAfterMs: Infinity,
+    });
     const tag = newTag();
     try {
       expect(sup.containment.backend).toBe('process-group');
-      const task = sup.start({ command: 'sh', args: ['-c', `( setsid env -i /bin/sleep ${tag} & ); echo '{"progress": 0.5}'; exec sleep ${tag}`] });
+      const task = sup.start({
+        command: 'sh',
+        args: ['-c', `( setsid env -i /bin/sleep ${tag} & ); echo '{"progress": 0.5}'; exec sleep ${tag}`],
+      });
       await waitFor(() => task.progress && sleepers(tag).length === 2, 20_000, 'both sleeps to run');
       task.kill();
       await task.done;

@@ -43,7 +43,10 @@ async function noSurvivors(tag: string, markName: string | undefined, withinMs: 
 }
 
 function startOwner(file: string, args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, [fixture(file), ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, [fixture(file), ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+  });
   const exited = new Promise((r) => child.once('exit', r));
   let out = '';
   child.stdout.on('data', (c) => (out += c));

@@ -15,7 +15,9 @@ const isRunnerHost = (pid: number) => {
 };
 
 let sup: Supervisor;
-afterEach(async () => { await sup?.shutdown(); });
+afterEach(async () => {
+  await sup?.shutdown();
+});
 
 describe('supervisor operations', () => {
   it('runs at most `concurrency` tasks, in FIFO order', async () => {
@@ -23,11 +25,15 @@ describe('supervisor operations', () => {
     const order: string[] = [];
     const tasks = Array.from({ length: 5 }, (_, i) => {
       const t = sup.start({ module: fixture('cooperative'), input: { steps: 3, stepMs: 30 }, name: `t${i}` });
-      t.on('state', (s) => { if (s.state === 'running') order.push(s.name); });
+      t.on('state', (s) => {
+        if (s.state === 'running') order.push(s.name);
+      });
       return t;
     });
     let maxRunning = 0;
-    const timer = setInterval(() => { maxRunning = Math.max(maxRunning, sup.list().filter((s) => ['starting', 'running'].includes(s.state)).length); }, 5);
+    const timer = setInterval(() => {
+      maxRunning = Math.max(maxRunning, sup.list().filter((s) => ['starting', 'running'].includes(s.state)).length);
+    }, 5);
     const outcomes = await Promise.all(tasks.map((t) => t.done));
     clearInterval(timer);
     expect(outcomes.every((o) => o.state === 'completed')).toBe(true);
@@ -40,7 +46,9 @@ describe('supervisor operations', () => {
     sup = new Supervisor({ prewarm: 0, graceMs: 200 });
     const t = sup.start({ module: fixture('echo') });
     const outcome = await t.done;
-    t.cancel(); t.kill(); t.cancel();
+    t.cancel();
+    t.kill();
+    t.cancel();
     expect(t.state).toBe('completed');
     expect(await t.done).toBe(outcome);
     t.restart();
@@ -63,7 +71,10 @@ describe('supervisor operations', () => {
     const t = sup.start({ module: fixture('floods-progress'), input: { total: 200_000 } });
     const seen: Progress[] = [];
     const times: number[] = [];
-    t.on('progress', (p) => { seen.push(p); times.push(performance.now()); });
+    t.on('progress', (p) => {
+      seen.push(p);
+      times.push(performance.now());
+    });
     const outcome = await t.done;
     expect(outcome.state).toBe('completed');
     expect(seen.at(-1)).toEqual({ fraction: 1, message: 'update 200000' });
@@ -74,7 +85,13 @@ describe('supervisor operations', () => {
   });
 
   it('reports pid, CPU % and RSS of the group, and runs tasks at lower priority', async () => {
-    sup = new Supervisor({ prewarm: 0, sampleIntervalMs: 100, nice: 10, stallAfterMs: Infinity, containment: 'process-group' });
+    sup = new Supervisor({
+      prewarm: 0,
+      sampleIntervalMs: 100,
+      nice: 10,
+      stallAfterMs: Infinity,
+      containment: 'process-group',
+    });
     const t = sup.start({ module: fixture('silent'), input: { spin: true } });
     // A spinning task at nice 10 gets little CPU next to other work at normal priority (npm run test:stress):
     // any measured CPU proves the sampling; an idle task reads 0.
@@ -88,7 +105,13 @@ describe('supervisor operations', () => {
   });
 
   it('process groups: a stopping task gets its normal priority back for a short window (its autogroup, or its threads where allowed)', async () => {
-    sup = new Supervisor({ prewarm: 0, nice: 10, graceMs: 20_000, stallAfterMs: Infinity, containment: 'process-group' });
+    sup = new Supervisor({
+      prewarm: 0,
+      nice: 10,
+      graceMs: 20_000,
+      stallAfterMs: Infinity,
+      containment: 'process-group',
+    });
     const t = sup.start({ module: fixture('ignores-cancel') });
     await waitFor(() => t.progress?.message === 'ignoring cancellation', 20_000, 'the task to run');
     const pid = t.pid!;
@@ -99,7 +122,10 @@ describe('supervisor operations', () => {
         return undefined; // a kernel without autogroups
       }
     };
-    const threadNices = () => readdirSync(`/proc/${pid}/task`).map((tid) => Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1').split(') ')[1].split(' ')[16]));
+    const threadNices = () =>
+      readdirSync(`/proc/${pid}/task`).map((tid) =>
+        Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1').split(') ')[1].split(' ')[16]),
+      );
     const before = autogroup();
     if (before !== undefined) expect(before).toBe(10);
     expect(new Set(threadNices())).toEqual(new Set([10]));
@@ -110,10 +136,19 @@ describe('supervisor operations', () => {
     const canRestore = before !== undefined || process.getuid?.() === 0; // lowering a thread's nice needs root
     if (canRestore) {
       let seen = false;
-      for (const deadline = Date.now() + 2000; !seen && Date.now() < deadline; await new Promise((r) => setImmediate(r))) seen = restored();
+      for (
+        const deadline = Date.now() + 2000;
+        !seen && Date.now() < deadline;
+        await new Promise((r) => setImmediate(r))
+      )
+        seen = restored();
       expect(seen).toBe(true);
       // A task that ignores its cancel goes back to its working niceness until it is killed.
-      await waitFor(() => (before !== undefined ? autogroup() === 10 : threadNices().every((n) => n === 10)), 5000, 'nice 10 again after the window');
+      await waitFor(
+        () => (before !== undefined ? autogroup() === 10 : threadNices().every((n) => n === 10)),
+        5000,
+        'nice 10 again after the window',
+      );
     }
     t.kill();
     expect((await t.done).state).toBe('killed');
@@ -126,17 +161,27 @@ describe('supervisor operations', () => {
       delete process.env.SLOW_PRELOAD_COUNTER; // runners read it when they are spawned: kept until the test ends
       rmSync(counterDir, { recursive: true, force: true });
     });
-    const earlier = processes().filter((p) => p.ppid === process.pid).map((p) => p.pid); // other tests' leftovers
+    const earlier = processes()
+      .filter((p) => p.ppid === process.pid)
+      .map((p) => p.pid); // other tests' leftovers
     // Normal priority: a SIGSTOP takes effect when its target next runs, and an idle-priority runner on a
     // busy machine may not run within the 250 ms the freeze lasts. What is tested here is the freeze.
-    sup = new Supervisor({ prewarm: 1, preload: [fixture('slow-preload')], graceMs: 20_000, stallAfterMs: Infinity, priority: 'normal' });
+    sup = new Supervisor({
+      prewarm: 1,
+      preload: [fixture('slow-preload')],
+      graceMs: 20_000,
+      stallAfterMs: Infinity,
+      priority: 'normal',
+    });
     const frozen = async (what: string) => {
       // Every turn of the event loop, not every 10 ms: the freeze lasts at most 250 ms.
-      for (const deadline = Date.now() + 2000; Date.now() < deadline; await new Promise((r) => setImmediate(r))) if (stateOf(spare!) === 'T') return;
+      for (const deadline = Date.now() + 2000; Date.now() < deadline; await new Promise((r) => setImmediate(r)))
+        if (stateOf(spare!) === 'T') return;
       throw new Error(`timed out after 2000 ms waiting for ${what}`);
     };
     const stateOf = (pid: number) => processes().find((p) => p.pid === pid)?.state;
-    const bootingRunner = (exclude: number[]) => processes().find((p) => p.ppid === process.pid && !exclude.includes(p.pid) && isRunnerHost(p.pid))?.pid;
+    const bootingRunner = (exclude: number[]) =>
+      processes().find((p) => p.ppid === process.pid && !exclude.includes(p.pid) && isRunnerHost(p.pid))?.pid;
     await sup.warm(); // the first runner has counted itself: the next one is the slow one
     const a = sup.start({ module: fixture('ignores-cancel') });
     await waitFor(() => a.progress?.message === 'ignoring cancellation', 20_000, 'task a to run');
@@ -154,7 +199,10 @@ describe('supervisor operations', () => {
     expect((await a.done).state).toBe('killed');
     // Another stop freezes the spare again; a start meanwhile takes it, thawed, and its task runs.
     // It says when its trap is set: a cancel that came before would stop it at once (and end the pause).
-    const b = sup.start({ command: '/bin/sh', args: ['-c', 'trap "" TERM; echo \'{"progress": 0.5, "message": "trap set"}\'; sleep 30'] });
+    const b = sup.start({
+      command: '/bin/sh',
+      args: ['-c', 'trap "" TERM; echo \'{"progress": 0.5, "message": "trap set"}\'; sleep 30'],
+    });
     await waitFor(() => b.progress?.message === 'trap set', 20_000, 'task b to ignore SIGTERM');
     b.cancel(); // ignored by the shell and its sleep
     await frozen('the booting runner frozen again');
@@ -167,7 +215,13 @@ describe('supervisor operations', () => {
 
   it('commands report progress with JSON lines; other output is logged', async () => {
     sup = new Supervisor({ prewarm: 0 });
-    const t = sup.start({ command: 'sh', args: ['-c', 'echo hello; echo \'{"progress": 0.5, "message": "half"}\'; echo oops >&2; echo \'{"progress": 1}\''] });
+    const t = sup.start({
+      command: 'sh',
+      args: [
+        '-c',
+        'echo hello; echo \'{"progress": 0.5, "message": "half"}\'; echo oops >&2; echo \'{"progress": 1}\'',
+      ],
+    });
     const logs: string[] = [];
     t.on('log', (l) => logs.push(`${l.stream}:${l.line}`));
     const outcome = await t.done;
@@ -179,7 +233,8 @@ describe('supervisor operations', () => {
 
   it('output written just before the exit is never lost: the final progress and every line arrive before done', async () => {
     sup = new Supervisor({ prewarm: 0, concurrency: 4 });
-    const script = 'i=0; while [ $i -lt 300 ]; do echo line $i; i=$((i+1)); done; echo \'{"progress": 1, "message": "done"}\'';
+    const script =
+      'i=0; while [ $i -lt 300 ]; do echo line $i; i=$((i+1)); done; echo \'{"progress": 1, "message": "done"}\'';
     for (let round = 0; round < 3; round++) {
       const tasks = Array.from({ length: 8 }, () => {
         const task = sup!.start({ command: '/bin/sh', args: ['-c', script] });
@@ -205,7 +260,10 @@ describe('supervisor operations', () => {
     sup = new Supervisor({ prewarm: 0, sampleIntervalMs: 50, stallAfterMs: Infinity });
     const t = sup.start({ module: fixture('escapes-group') });
     let escaped = 0;
-    t.on('log', (l) => { const m = /^escaped (\d+)$/.exec(l.line); if (m) escaped = Number(m[1]); });
+    t.on('log', (l) => {
+      const m = /^escaped (\d+)$/.exec(l.line);
+      if (m) escaped = Number(m[1]);
+    });
     await waitFor(() => escaped && t.progress, 25_000, 'escaped child'); // a cold, niced start on a loaded machine
     await sleep(200); // at least one /proc sample sees it
     const pid = t.pid!;

@@ -9,17 +9,32 @@ import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fixture, guardRegistry, isAlive, liveInGroup, processes, waitFor } from '../helpers.js';
 
-interface Owned { owner: number; guard: number; groups: number[]; children: number[] }
+interface Owned {
+  owner: number;
+  guard: number;
+  groups: number[];
+  children: number[];
+}
 
-async function startOwner(how: string, env: Record<string, string> = {}): Promise<{ info: Owned; exited: Promise<unknown> }> {
-  const child = spawn(process.execPath, [fixture('owner'), how], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+async function startOwner(
+  how: string,
+  env: Record<string, string> = {},
+): Promise<{ info: Owned; exited: Promise<unknown> }> {
+  const child = spawn(process.execPath, [fixture('owner'), how], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   const exited = new Promise((r) => child.once('exit', r));
   let out = '';
   child.stdout.on('data', (c) => (out += c));
-  const info = await waitFor(() => {
-    const line = out.split('\n').find((l) => l.startsWith('{'));
-    return line ? (JSON.parse(line) as Owned) : undefined;
-  }, 20_000, 'owner to report its task pids');
+  const info = await waitFor(
+    () => {
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      return line ? (JSON.parse(line) as Owned) : undefined;
+    },
+    20_000,
+    'owner to report its task pids',
+  );
   return { info, exited };
 }
 
@@ -27,7 +42,9 @@ function survivors(info: Owned): number[] {
   const inGroups = info.groups.flatMap((g) => liveInGroup(g).map((p) => p.pid));
   const stray = info.children.filter(isAlive);
   // Any descendant of the grandchild shells that was re-parented elsewhere:
-  const reparented = processes().filter((p) => info.children.includes(p.ppid) && p.state !== 'Z').map((p) => p.pid);
+  const reparented = processes()
+    .filter((p) => info.children.includes(p.ppid) && p.state !== 'Z')
+    .map((p) => p.pid);
   return [...new Set([...inGroups, ...stray, ...reparented])];
 }
 

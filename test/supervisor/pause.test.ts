@@ -43,7 +43,11 @@ describe.each(['cgroup', 'process-group'] as const)('pause and resume (%s contai
     expect(spinner.state).toBe('paused');
     expect(stepper.state).toBe('paused');
     // Frozen (cgroup freezer: the kernel finishes it at once, shown as sleeping) or stopped (T).
-    await waitFor(() => (containment === 'process-group' ? procState(pid) === 'T' : procState(pid) !== 'R'), 5000, 'the spinner to be frozen');
+    await waitFor(
+      () => (containment === 'process-group' ? procState(pid) === 'T' : procState(pid) !== 'R'),
+      5000,
+      'the spinner to be frozen',
+    );
     const ticks = cpuTicks(pid);
     const progress = stepper.progress!.fraction;
     await sleep(500);
@@ -80,7 +84,14 @@ describe.each(['cgroup', 'process-group'] as const)('pause and resume (%s contai
   }, 60_000);
 
   it('a paused task is not stalled, whatever the watchdog says; resume restarts its clock', async () => {
-    sup = new Supervisor({ containment, prewarm: 0, priority: 'normal', stallAfterMs: 300, sampleIntervalMs: 50, onStall: 'kill' });
+    sup = new Supervisor({
+      containment,
+      prewarm: 0,
+      priority: 'normal',
+      stallAfterMs: 300,
+      sampleIntervalMs: 50,
+      onStall: 'kill',
+    });
     const task = sup.start({ module: fixture('cooperative'), input: { steps: 100_000, stepMs: 5 } });
     await runningWithProgress(task);
     task.pause();

@@ -28,9 +28,14 @@ function autogroupNice(pid: number): number | undefined {
 
 /** cpu.idle and cpu.shares of the v1 cpu cgroup the process is in (the root's, before it entered its own). */
 function cpuCgroup(pid: number): { idle: number; shares: number } {
-  const line = readFileSync(`/proc/${pid}/cgroup`, 'latin1').split('\n').find((l) => /^\d+:([^:]*,)?cpu(,[^:]*)?:/.test(l))!;
+  const line = readFileSync(`/proc/${pid}/cgroup`, 'latin1')
+    .split('\n')
+    .find((l) => /^\d+:([^:]*,)?cpu(,[^:]*)?:/.test(l))!;
   const dir = `/sys/fs/cgroup/cpu${line.slice(line.indexOf(':', line.indexOf(':') + 1) + 1)}`.replace(/\/$/, '');
-  return { idle: Number(readFileSync(`${dir}/cpu.idle`, 'latin1')), shares: Number(readFileSync(`${dir}/cpu.shares`, 'latin1')) };
+  return {
+    idle: Number(readFileSync(`${dir}/cpu.idle`, 'latin1')),
+    shares: Number(readFileSync(`${dir}/cpu.shares`, 'latin1')),
+  };
 }
 
 let sup: Supervisor | undefined;
@@ -48,8 +53,11 @@ function matches(pid: number | undefined, expected: { nice?: number; policy?: nu
   if (pid === undefined) return false;
   try {
     const { nice, policy } = schedOf(pid);
-    return (expected.nice === undefined || nice === expected.nice) && (expected.policy === undefined || policy === expected.policy) &&
-      (expected.autogroup === undefined || autogroupNice(pid) === expected.autogroup);
+    return (
+      (expected.nice === undefined || nice === expected.nice) &&
+      (expected.policy === undefined || policy === expected.policy) &&
+      (expected.autogroup === undefined || autogroupNice(pid) === expected.autogroup)
+    );
   } catch {
     return false; // gone meanwhile: the caller waits and reports
   }
@@ -82,18 +90,38 @@ describe('task CPU priority', () => {
   });
 
   it("process groups: 'low' is nice 10 and 'normal' leaves the task alone; spec.priority overrides the Supervisor's", async () => {
-    sup = new Supervisor({ priority: 'low', stallAfterMs: Infinity, prewarm: 1, concurrency: 3, containment: 'process-group' });
+    sup = new Supervisor({
+      priority: 'low',
+      stallAfterMs: Infinity,
+      prewarm: 1,
+      concurrency: 3,
+      containment: 'process-group',
+    });
     const low = sup.start({ module: fixture('silent') });
     const normal = sup.start({ command: 'sleep', args: ['30'], priority: 'normal' });
     const idle = sup.start({ module: fixture('silent'), priority: 'idle' });
     await waitFor(() => matches(low.pid, { nice: 10, policy: SCHED_OTHER }), 20_000, 'the low task at nice 10');
-    await waitFor(() => matches(normal.pid, { nice: 0, policy: SCHED_OTHER, ...(AUTOGROUPS_EFFECTIVE ? { autogroup: 0 } : {}) }), 20_000, 'the normal task untouched');
-    await waitFor(() => matches(idle.pid, { policy: AUTOGROUPS_EFFECTIVE ? SCHED_IDLE : SCHED_OTHER }), 20_000, 'the idle task at idle');
+    await waitFor(
+      () => matches(normal.pid, { nice: 0, policy: SCHED_OTHER, ...(AUTOGROUPS_EFFECTIVE ? { autogroup: 0 } : {}) }),
+      20_000,
+      'the normal task untouched',
+    );
+    await waitFor(
+      () => matches(idle.pid, { policy: AUTOGROUPS_EFFECTIVE ? SCHED_IDLE : SCHED_OTHER }),
+      20_000,
+      'the idle task at idle',
+    );
     expect(sup.priorityMechanism).toMatch(/nice 10/);
   });
 
   it("cgroups: 'idle' is cpu.idle=1 on the task's own cgroup, 'low' the weight of nice 10, 'normal' untouched; nothing per process", async () => {
-    sup = new Supervisor({ priority: 'low', stallAfterMs: Infinity, prewarm: 1, concurrency: 3, containment: 'cgroup' });
+    sup = new Supervisor({
+      priority: 'low',
+      stallAfterMs: Infinity,
+      prewarm: 1,
+      concurrency: 3,
+      containment: 'cgroup',
+    });
     const low = sup.start({ module: fixture('silent') });
     const normal = sup.start({ module: fixture('silent'), priority: 'normal' });
     // A command: it enters its cgroup before exec, at our priority, so this holds on a busy machine
@@ -111,7 +139,13 @@ describe('task CPU priority', () => {
   it('cgroups: a stopping task gets the normal share back for a short window, then its own again while it ignores the stop', async () => {
     // 'low', not 'idle': on a busy machine an idle task may not get the CPU to start at all; the
     // window is the same write either way (the normal share, then the task's own).
-    sup = new Supervisor({ priority: 'low', prewarm: 0, graceMs: 20_000, stallAfterMs: Infinity, containment: 'cgroup' });
+    sup = new Supervisor({
+      priority: 'low',
+      prewarm: 0,
+      graceMs: 20_000,
+      stallAfterMs: Infinity,
+      containment: 'cgroup',
+    });
     const t = sup.start({ module: fixture('ignores-cancel') });
     await waitFor(() => t.progress?.message === 'ignoring cancellation', 20_000, 'the task to run');
     const pid = t.pid!;
@@ -134,7 +168,9 @@ describe('task CPU priority', () => {
       expect(explicit.priorityMechanism).not.toMatch(/nice 10/);
       await explicit.shutdown();
       process.env.TASKWARDEN_PRIORITY = 'urgent';
-      expect(() => new Supervisor({ prewarm: 0 })).toThrow(/TASKWARDEN_PRIORITY must be 'idle', 'low', 'normal', got "urgent"/);
+      expect(() => new Supervisor({ prewarm: 0 })).toThrow(
+        /TASKWARDEN_PRIORITY must be 'idle', 'low', 'normal', got "urgent"/,
+      );
     } finally {
       process.env.TASKWARDEN_PRIORITY = suiteDefault;
     }
@@ -143,7 +179,11 @@ describe('task CPU priority', () => {
   it('the legacy nice option still works; a bad priority is a TypeError naming the values', () => {
     sup = new Supervisor({ nice: 5, prewarm: 0 });
     expect(sup.priorityMechanism).toMatch(/nice 5/);
-    expect(() => new Supervisor({ priority: 'lowest' as never })).toThrow(/priority must be 'idle', 'low', 'normal', got "lowest"/);
-    expect(() => sup!.start({ command: 'true', priority: 'high' as never })).toThrow(/task spec "priority": must be 'idle', 'low', 'normal', got "high"/);
+    expect(() => new Supervisor({ priority: 'lowest' as never })).toThrow(
+      /priority must be 'idle', 'low', 'normal', got "lowest"/,
+    );
+    expect(() => sup!.start({ command: 'true', priority: 'high' as never })).toThrow(
+      /task spec "priority": must be 'idle', 'low', 'normal', got "high"/,
+    );
   });
 });

@@ -23,7 +23,8 @@ function sleepers(tag: string): number[] {
     if (!/^\d+$/.test(name)) continue;
     try {
       const args = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
-      if (args.includes(tag) && args.some((a) => a.endsWith('sleep')) && isAlive(Number(name))) found.push(Number(name));
+      if (args.includes(tag) && args.some((a) => a.endsWith('sleep')) && isAlive(Number(name)))
+        found.push(Number(name));
     } catch {
       // exited meanwhile
     }
@@ -68,13 +69,22 @@ for (const containment of ['cgroup', 'process-group'] as const) {
       for (const pid of tags.splice(0).flatMap(sleepers)) process.kill(pid, 'SIGKILL');
     });
     const supervisor = (options: ConstructorParameters<typeof Supervisor>[0] = {}) =>
-      (sup = new Supervisor({ containment, concurrency: 1, prewarm: 0, graceMs: 2000, sampleIntervalMs: 600_000, ...options }));
+      (sup = new Supervisor({
+        containment,
+        concurrency: 1,
+        prewarm: 0,
+        graceMs: 2000,
+        sampleIntervalMs: 600_000,
+        ...options,
+      }));
 
     it('a task that completed leaves its runner to the next task of its kind, which gets a fresh ctx, its own lineage mark and cwd', async () => {
       const s = supervisor();
       const dir = mkdtempSync(join(tmpdir(), 'tw-reuse-'));
       try {
-        const tasks = [1, 2, 3].map((k) => s.start({ module: probe, input: { mode: 'ok' }, reuse: true, ...(k === 3 ? { cwd: dir } : {}) }));
+        const tasks = [1, 2, 3].map((k) =>
+          s.start({ module: probe, input: { mode: 'ok' }, reuse: true, ...(k === 3 ? { cwd: dir } : {}) }),
+        );
         const outcomes = await Promise.all(tasks.map((t) => t.done));
         expect(outcomes.map((o) => o.state)).toEqual(['completed', 'completed', 'completed']);
         const [a, b, c] = outcomes.map(result);
@@ -93,45 +103,72 @@ for (const containment of ['cgroup', 'process-group'] as const) {
       }
     }, 60_000);
 
-    const replacedAfter: Array<[string, (s: Supervisor, tag: string) => Promise<{ first: Task; outcome: TaskOutcome; logs: string[] }>]> = [
-      ['failed', async (s) => {
-        const first = s.start({ module: probe, input: { mode: 'fail' }, reuse: true });
-        return { first, outcome: await first.done, logs: [] };
-      }],
-      ['was cancelled', async (s) => {
-        const first = s.start({ module: probe, input: { mode: 'wait' }, reuse: true });
-        await waitFor(() => first.progress, 30_000, 'the task to run');
-        first.cancel();
-        return { first, outcome: await first.done, logs: [] };
-      }],
-      ['was killed', async (s) => {
-        const first = s.start({ module: probe, input: { mode: 'wait' }, reuse: true });
-        await waitFor(() => first.progress, 30_000, 'the task to run');
-        first.kill();
-        return { first, outcome: await first.done, logs: [] };
-      }],
-      ['left a grandchild', async (s, tag) => {
-        const first = s.start({ module: probe, input: { mode: 'grandchild', tag }, reuse: true });
-        const logs = logsOf(first);
-        return { first, outcome: await first.done, logs };
-      }],
-      ['escaped its group', async (s, tag) => {
-        const first = s.start({ module: probe, input: { mode: 'escape', tag }, reuse: true });
-        const logs = logsOf(first);
-        return { first, outcome: await first.done, logs };
-      }],
-      ['grew past the memory bound', async (s) => {
-        const first = s.start({ module: probe, input: { mode: 'grow', bytes: 160 * 1024 * 1024 }, reuse: true });
-        const logs = logsOf(first);
-        return { first, outcome: await first.done, logs };
-      }],
-      ['left an interval', async (s) => {
-        const first = s.start({ module: probe, input: { mode: 'interval' }, reuse: true });
-        const logs = logsOf(first);
-        return { first, outcome: await first.done, logs };
-      }],
+    const replacedAfter: Array<
+      [string, (s: Supervisor, tag: string) => Promise<{ first: Task; outcome: TaskOutcome; logs: string[] }>]
+    > = [
+      [
+        'failed',
+        async (s) => {
+          const first = s.start({ module: probe, input: { mode: 'fail' }, reuse: true });
+          return { first, outcome: await first.done, logs: [] };
+        },
+      ],
+      [
+        'was cancelled',
+        async (s) => {
+          const first = s.start({ module: probe, input: { mode: 'wait' }, reuse: true });
+          await waitFor(() => first.progress, 30_000, 'the task to run');
+          first.cancel();
+          return { first, outcome: await first.done, logs: [] };
+        },
+      ],
+      [
+        'was killed',
+        async (s) => {
+          const first = s.start({ module: probe, input: { mode: 'wait' }, reuse: true });
+          await waitFor(() => first.progress, 30_000, 'the task to run');
+          first.kill();
+          return { first, outcome: await first.done, logs: [] };
+        },
+      ],
+      [
+        'left a grandchild',
+        async (s, tag) => {
+          const first = s.start({ module: probe, input: { mode: 'grandchild', tag }, reuse: true });
+          const logs = logsOf(first);
+          return { first, outcome: await first.done, logs };
+        },
+      ],
+      [
+        'escaped its group',
+        async (s, tag) => {
+          const first = s.start({ module: probe, input: { mode: 'escape', tag }, reuse: true });
+          const logs = logsOf(first);
+          return { first, outcome: await first.done, logs };
+        },
+      ],
+      [
+        'grew past the memory bound',
+        async (s) => {
+          const first = s.start({ module: probe, input: { mode: 'grow', bytes: 160 * 1024 * 1024 }, reuse: true });
+          const logs = logsOf(first);
+          return { first, outcome: await first.done, logs };
+        },
+      ],
+      [
+        'left an interval',
+        async (s) => {
+          const first = s.start({ module: probe, input: { mode: 'interval' }, reuse: true });
+          const logs = logsOf(first);
+          return { first, outcome: await first.done, logs };
+        },
+      ],
     ];
-    const expectedState: Record<string, string> = { failed: 'failed', 'was cancelled': 'cancelled', 'was killed': 'killed' };
+    const expectedState: Record<string, string> = {
+      failed: 'failed',
+      'was cancelled': 'cancelled',
+      'was killed': 'killed',
+    };
     const expectedLog: Record<string, RegExp> = {
       'left a grandchild': /left 1 process running: its runner is not reused/,
       'escaped its group': /left 1 process running: its runner is not reused/,
@@ -152,14 +189,15 @@ for (const containment of ['cgroup', 'process-group'] as const) {
         const next = result(await second.done);
         expect(next.served).toBe(1);
         if (firstPid !== undefined) expect(next.pid).not.toBe(firstPid);
-        for (const pid of [firstPid, ...firstPids]) if (pid !== undefined) expect(isAlive(pid), `runner ${pid} of the first task`).toBe(false);
+        for (const pid of [firstPid, ...firstPids])
+          if (pid !== undefined) expect(isAlive(pid), `runner ${pid} of the first task`).toBe(false);
         // What the task left running was stopped with it, before it ended.
         expect(sleepers(tag)).toEqual([]);
         if (expectedLog[what]) expect(logs.join('\n')).toMatch(expectedLog[what]);
       }, 60_000);
     }
 
-    it('nothing of a task\'s ctx reaches the next task on its runner: late progress, logs and cleanup hooks are dropped', async () => {
+    it("nothing of a task's ctx reaches the next task on its runner: late progress, logs and cleanup hooks are dropped", async () => {
       const s = supervisor({ progressIntervalMs: 0 });
       const dir = mkdtempSync(join(tmpdir(), 'tw-reuse-'));
       const file = join(dir, 'notes');
@@ -187,7 +225,7 @@ for (const containment of ['cgroup', 'process-group'] as const) {
       }
     }, 60_000);
 
-    it('every line of a task\'s output is its own, the last ones without a newline too; none reaches the next task', async () => {
+    it("every line of a task's output is its own, the last ones without a newline too; none reaches the next task", async () => {
       const s = supervisor();
       const tasks = [1, 2, 3].map(() => s.start({ module: probe, input: { mode: 'output', lines: 300 }, reuse: true }));
       const logs = tasks.map(logsOf);
@@ -195,7 +233,8 @@ for (const containment of ['cgroup', 'process-group'] as const) {
       expect(new Set(outcomes.map((o) => result(o).pid)).size).toBe(1);
       tasks.forEach((task, k) => {
         const expected = [];
-        for (let line = 0; line < 300; line++) expected.push(`stdout ${task.id} out ${line}`, `stderr ${task.id} err ${line}`);
+        for (let line = 0; line < 300; line++)
+          expected.push(`stdout ${task.id} out ${line}`, `stderr ${task.id} err ${line}`);
         expected.push(`stdout ${task.id} out last`, `stderr ${task.id} err last`);
         expect(logs[k].slice().sort()).toEqual(expected.sort());
       });
@@ -223,7 +262,9 @@ for (const containment of ['cgroup', 'process-group'] as const) {
 
     it('reuse: N serves at most N tasks per runner', async () => {
       const s = supervisor();
-      const outcomes = await Promise.all([1, 2, 3].map(() => s.start({ module: probe, input: { mode: 'ok' }, reuse: 2 }).done));
+      const outcomes = await Promise.all(
+        [1, 2, 3].map(() => s.start({ module: probe, input: { mode: 'ok' }, reuse: 2 }).done),
+      );
       const [a, b, c] = outcomes.map(result);
       expect(b.pid).toBe(a.pid);
       expect(c.pid).not.toBe(a.pid);
@@ -263,7 +304,7 @@ function runnerChildren(): number[] {
 }
 
 describe('a runner that exits after its task', () => {
-  it('hands all of the task\'s output over first: 4 MB printed just before returning, the last lines without a newline', async () => {
+  it("hands all of the task's output over first: 4 MB printed just before returning, the last lines without a newline", async () => {
     const sup = new Supervisor({ prewarm: 0, sampleIntervalMs: 600_000 });
     try {
       // More than a socket's buffer holds: most of it is still queued in the runner when the task returns.
@@ -301,7 +342,9 @@ describe('reuse: bad specs', () => {
     const sup = new Supervisor({ prewarm: 0 });
     try {
       expect(() => sup.start({ command: 'true', reuse: true })).toThrow(/task spec "reuse": goes with "module"/);
-      expect(() => sup.start({ module: probe, reuse: 0 })).toThrow(/task spec "reuse": must be true, false or the most tasks one runner may serve \(an integer >= 1\), got 0/);
+      expect(() => sup.start({ module: probe, reuse: 0 })).toThrow(
+        /task spec "reuse": must be true, false or the most tasks one runner may serve \(an integer >= 1\), got 0/,
+      );
       expect(() => sup.start({ module: probe, reuse: 'yes' as never })).toThrow(/got "yes"/);
     } finally {
       await sup.shutdown();

@@ -26,7 +26,8 @@ describe('signal before listeners', () => {
   for (const how of ['kill', 'cancel'] as const) {
     it(`${how}(): the process is gone while a 500 ms listener still blocks (sup and task listeners)`, async () => {
       sup = new Supervisor({ prewarm: 0 });
-      const task = how === 'kill' ? sup.start({ module: fixture('sync-loop') }) : sup.start({ command: 'sleep', args: ['60'] });
+      const task =
+        how === 'kill' ? sup.start({ module: fixture('sync-loop') }) : sup.start({ command: 'sleep', args: ['60'] });
       if (how === 'kill') await waitFor(() => task.progress, 20_000, 'the sync loop to run');
       else await waitFor(() => task.state === 'running' && task.pid, 20_000, 'sleep to run');
       const pid = task.pid!;

@@ -25,23 +25,92 @@ const untilProgress = (t: Task) => waitFor(() => t.progress !== undefined, 10_00
 const untilRunning = (t: Task) => waitFor(() => t.state === 'running', 10_000, `task ${t.id} running`);
 const untilDone = (t: Task) => t.done;
 /** For shell fixtures: wait for the line they print once their traps are set. */
-const untilLogged = (text: string) => (t: Task) => new Promise<void>((resolve) => {
-  t.on('log', (l) => { if (l.line === text) resolve(); });
-});
+const untilLogged = (text: string) => (t: Task) =>
+  new Promise<void>((resolve) => {
+    t.on('log', (l) => {
+      if (l.line === text) resolve();
+    });
+  });
 
 const cases: Case[] = [
-  { name: 'cooperative', spec: { module: fixture('cooperative') }, ready: untilProgress, expected: { cancel: 'cancelled', kill: 'killed', stopAll: 'cancelled' } },
-  { name: 'ignores cancellation', spec: { module: fixture('ignores-cancel') }, ready: untilProgress, expected: { cancel: 'killed', kill: 'killed', stopAll: 'killed' }, escalates: true },
-  { name: 'sync infinite loop', spec: { module: fixture('sync-loop') }, ready: untilProgress, expected: { cancel: 'killed', kill: 'killed', stopAll: 'killed' }, escalates: true },
-  { name: 'blocked in native code', spec: { module: fixture('native-block') }, ready: untilProgress, expected: { cancel: 'killed', kill: 'killed', stopAll: 'killed' }, escalates: true },
-  { name: 'spawns grandchildren', spec: { module: fixture('grandchildren') }, ready: untilProgress, expected: { cancel: 'cancelled', kill: 'killed', stopAll: 'cancelled' } },
-  { name: 'grandchildren, ignores cancellation', spec: { module: fixture('grandchildren'), input: { cooperative: false } }, ready: untilProgress, expected: { cancel: 'killed', kill: 'killed', stopAll: 'killed' }, escalates: true },
-  { name: 'cleanup slower than grace', spec: { module: fixture('slow-cleanup') }, ready: untilProgress, expected: { cancel: 'killed', kill: 'killed', stopAll: 'killed' }, escalates: true },
-  { name: 'throws', spec: { module: fixture('throws') }, ready: untilDone, expected: { cancel: 'failed', kill: 'failed', stopAll: 'failed' } },
-  { name: 'exits with a code mid-way', spec: { module: fixture('exits-midway') }, ready: untilDone, expected: { cancel: 'failed', kill: 'failed', stopAll: 'failed' } },
-  { name: 'floods progress', spec: { module: fixture('floods-progress'), input: { total: 1e12 } }, ready: untilProgress, expected: { cancel: 'killed', kill: 'killed', stopAll: 'killed' } },
-  { name: 'command, cooperative (sleep)', spec: { command: 'sleep', args: ['1000'] }, ready: untilRunning, expected: { cancel: 'cancelled', kill: 'killed', stopAll: 'cancelled' } },
-  { name: 'command ignoring SIGTERM with a grandchild', spec: { command: 'sh', args: ['-c', "trap '' TERM; sleep 1000 & echo started; while :; do sleep 0.05; done"] }, ready: untilLogged('started'), expected: { cancel: 'killed', kill: 'killed', stopAll: 'killed' }, escalates: true },
+  {
+    name: 'cooperative',
+    spec: { module: fixture('cooperative') },
+    ready: untilProgress,
+    expected: { cancel: 'cancelled', kill: 'killed', stopAll: 'cancelled' },
+  },
+  {
+    name: 'ignores cancellation',
+    spec: { module: fixture('ignores-cancel') },
+    ready: untilProgress,
+    expected: { cancel: 'killed', kill: 'killed', stopAll: 'killed' },
+    escalates: true,
+  },
+  {
+    name: 'sync infinite loop',
+    spec: { module: fixture('sync-loop') },
+    ready: untilProgress,
+    expected: { cancel: 'killed', kill: 'killed', stopAll: 'killed' },
+    escalates: true,
+  },
+  {
+    name: 'blocked in native code',
+    spec: { module: fixture('native-block') },
+    ready: untilProgress,
+    expected: { cancel: 'killed', kill: 'killed', stopAll: 'killed' },
+    escalates: true,
+  },
+  {
+    name: 'spawns grandchildren',
+    spec: { module: fixture('grandchildren') },
+    ready: untilProgress,
+    expected: { cancel: 'cancelled', kill: 'killed', stopAll: 'cancelled' },
+  },
+  {
+    name: 'grandchildren, ignores cancellation',
+    spec: { module: fixture('grandchildren'), input: { cooperative: false } },
+    ready: untilProgress,
+    expected: { cancel: 'killed', kill: 'killed', stopAll: 'killed' },
+    escalates: true,
+  },
+  {
+    name: 'cleanup slower than grace',
+    spec: { module: fixture('slow-cleanup') },
+    ready: untilProgress,
+    expected: { cancel: 'killed', kill: 'killed', stopAll: 'killed' },
+    escalates: true,
+  },
+  {
+    name: 'throws',
+    spec: { module: fixture('throws') },
+    ready: untilDone,
+    expected: { cancel: 'failed', kill: 'failed', stopAll: 'failed' },
+  },
+  {
+    name: 'exits with a code mid-way',
+    spec: { module: fixture('exits-midway') },
+    ready: untilDone,
+    expected: { cancel: 'failed', kill: 'failed', stopAll: 'failed' },
+  },
+  {
+    name: 'floods progress',
+    spec: { module: fixture('floods-progress'), input: { total: 1e12 } },
+    ready: untilProgress,
+    expected: { cancel: 'killed', kill: 'killed', stopAll: 'killed' },
+  },
+  {
+    name: 'command, cooperative (sleep)',
+    spec: { command: 'sleep', args: ['1000'] },
+    ready: untilRunning,
+    expected: { cancel: 'cancelled', kill: 'killed', stopAll: 'cancelled' },
+  },
+  {
+    name: 'command ignoring SIGTERM with a grandchild',
+    spec: { command: 'sh', args: ['-c', "trap '' TERM; sleep 1000 & echo started; while :; do sleep 0.05; done"] },
+    ready: untilLogged('started'),
+    expected: { cancel: 'killed', kill: 'killed', stopAll: 'killed' },
+    escalates: true,
+  },
 ];
 
 async function perform(task: Task, op: Op): Promise<void> {
@@ -94,7 +163,14 @@ describe.each(cases)('$name', (c) => {
     const firstPid = task.pid;
     const firstChildren = childPids(logs);
     task.restart();
-    await waitFor(() => task.attempt === 2 && (task.state === 'running' || (task.state !== 'starting' && task.state !== 'killing' && task.state !== 'queued')), 10_000, 'attempt 2');
+    await waitFor(
+      () =>
+        task.attempt === 2 &&
+        (task.state === 'running' ||
+          (task.state !== 'starting' && task.state !== 'killing' && task.state !== 'queued')),
+      10_000,
+      'attempt 2',
+    );
     if (firstPid !== undefined) expectGroupGone(firstPid, firstChildren);
     task.kill();
     const outcome = await task.done;

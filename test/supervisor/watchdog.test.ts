@@ -4,7 +4,9 @@ import { Supervisor, type StallInfo } from '../../src/index.js';
 import { fixture, waitFor } from '../helpers.js';
 
 let sup: Supervisor;
-afterEach(async () => { await sup?.shutdown(); });
+afterEach(async () => {
+  await sup?.shutdown();
+});
 
 describe('stall watchdog', () => {
   it("diagnoses a silent task burning CPU as 'spinning'", async () => {
@@ -33,7 +35,12 @@ describe('stall watchdog', () => {
     sup = new Supervisor({ prewarm: 0, stallAfterMs: 300, onStall: 'restart', maxRestarts: 2, restartBackoffMs: 50 });
     const t = sup.start({ module: fixture('silent') });
     const outcome = await t.done;
-    expect(outcome).toMatchObject({ state: 'killed', stopReason: 'stall', attempt: 3, error: { code: 'RESTART_LIMIT' } });
+    expect(outcome).toMatchObject({
+      state: 'killed',
+      stopReason: 'stall',
+      attempt: 3,
+      error: { code: 'RESTART_LIMIT' },
+    });
   });
 
   it('heartbeats keep a task from being reported stalled', async () => {

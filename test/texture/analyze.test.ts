@@ -22,30 +22,59 @@ describe('analyzeImages', () => {
     writeFileSync(bad, 'not an image');
     const seen: string[] = [];
     const progress: number[] = [];
-    const results = await analyzeImages([brick, bad, grass], { distances: [1, 3], levels: 32 }, {
-      onResult: (r) => seen.push(r.file),
-      onProgress: (f) => progress.push(f),
-    });
-    expect(results.map((r) => [r.file, r.ok])).toEqual([[brick, true], [bad, false], [grass, true]]);
+    const results = await analyzeImages(
+      [brick, bad, grass],
+      { distances: [1, 3], levels: 32 },
+      {
+        onResult: (r) => seen.push(r.file),
+        onProgress: (f) => progress.push(f),
+      },
+    );
+    expect(results.map((r) => [r.file, r.ok])).toEqual([
+      [brick, true],
+      [bad, false],
+      [grass, true],
+    ]);
     expect(seen).toEqual([brick, bad, grass]);
     const ok = results[0] as ImageFeatures;
-    expect(ok).toMatchObject({ page: 0, pages: 1, width: 512, height: 512, bitDepth: 8, levels: 32, distances: [1, 3], angles: [0, 45, 90, 135] });
+    expect(ok).toMatchObject({
+      page: 0,
+      pages: 1,
+      width: 512,
+      height: 512,
+      bitDepth: 8,
+      levels: 32,
+      distances: [1, 3],
+      angles: [0, 45, 90, 135],
+    });
     for (const name of FEATURE_NAMES) {
       expect(ok.features[name]).toHaveLength(2);
       ok.features[name].forEach((row) => expect(row).toHaveLength(4));
     }
     const [page] = await readImage(brick);
     expect(ok.features).toEqual(textureFeatures(page, { levels: 32, distances: [1, 3] }).features);
-    expect(results[1]).toEqual({ ok: false, file: bad, error: { name: 'ImageDecodeError', message: expect.stringMatching(new RegExp(`^${bad}: unsupported format`)) } });
+    expect(results[1]).toEqual({
+      ok: false,
+      file: bad,
+      error: { name: 'ImageDecodeError', message: expect.stringMatching(new RegExp(`^${bad}: unsupported format`)) },
+    });
     expect(progress.at(-1)).toBe(1);
   });
 
   it('each page of a stack is analysed', async () => {
-    const pages = [1, 2].map((k) => ({ width: 40, height: 30, bitDepth: 16 as const, data: Uint16Array.from({ length: 1200 }, (_, i) => (i * 977 * k) & 0xffff) }));
+    const pages = [1, 2].map((k) => ({
+      width: 40,
+      height: 30,
+      bitDepth: 16 as const,
+      data: Uint16Array.from({ length: 1200 }, (_, i) => (i * 977 * k) & 0xffff),
+    }));
     const stack = path.join(tmp.dir, 'stack.tif');
     writeFileSync(stack, encodeGreyTiff(pages));
     const results = (await analyzeImages([stack], { distances: [1] })) as ImageFeatures[];
-    expect(results.map((r) => [r.file, r.page, r.pages, r.bitDepth])).toEqual([[stack, 0, 2, 16], [stack, 1, 2, 16]]);
+    expect(results.map((r) => [r.file, r.page, r.pages, r.bitDepth])).toEqual([
+      [stack, 0, 2, 16],
+      [stack, 1, 2, 16],
+    ]);
     expect(results[0].features).toEqual(textureFeatures(pages[0], { distances: [1] }).features);
     expect(results[1].features).toEqual(textureFeatures(pages[1], { distances: [1] }).features);
   });
@@ -65,10 +94,19 @@ describe('analyzeImages', () => {
     for (const name of FEATURE_NAMES) for (const f of tiles.maps[name]) expect(existsSync(f)).toBe(true);
 
     const json = JSON.parse(readFileSync(tiles.json, 'utf8'));
-    expect(json).toMatchObject({ file: brick, tileSize: 128, cols: 4, rows: 4, distances: [1, 3], angles: [0, 45, 90, 135] });
+    expect(json).toMatchObject({
+      file: brick,
+      tileSize: 128,
+      cols: 4,
+      rows: 4,
+      distances: [1, 3],
+      angles: [0, 45, 90, 135],
+    });
     expect(json.tiles).toHaveLength(16);
     const [page] = await readImage(brick);
-    const direct = runSync(textureSteps(page, { distances: [1, 3], angles: [0, Math.PI / 4, Math.PI / 2, (3 * Math.PI) / 4], tile: 128 }));
+    const direct = runSync(
+      textureSteps(page, { distances: [1, 3], angles: [0, Math.PI / 4, Math.PI / 2, (3 * Math.PI) / 4], tile: 128 }),
+    );
     expect(json.tiles[5]).toMatchObject({ col: 1, row: 1, x: 128, y: 128, width: 128, height: 128 });
     expect(json.tiles[5].features).toEqual(tileFeatures(direct.tiles!, 5));
     expect(String(Number(png.text.max))).toBe(png.text.max);
@@ -84,7 +122,9 @@ describe('analyzeImages', () => {
   it('rejects bad options before touching any file', async () => {
     await expect(analyzeImages([brick], { levels: 0 })).rejects.toThrow(RangeError);
     await expect(analyzeImages([brick], { tile: 1 })).rejects.toThrow('tile must be an integer of at least 2');
-    await expect(analyzeImages([brick], { angles: ['x' as unknown as number] })).rejects.toThrow('angles[0] must be a number (degrees)');
+    await expect(analyzeImages([brick], { angles: ['x' as unknown as number] })).rejects.toThrow(
+      'angles[0] must be a number (degrees)',
+    );
   });
 });
 
@@ -100,7 +140,8 @@ describe('heat map rendering', () => {
     expect(heat).toMatchObject({ min: 0, max: 11, cell: 64 });
     const png = decodePng(heat.png);
     expect([png.width, png.height]).toEqual([heat.width, heat.height]);
-    const px = (x: number, y: number) => Array.from(png.data.subarray((y * png.width + x) * 3, (y * png.width + x) * 3 + 3));
+    const px = (x: number, y: number) =>
+      Array.from(png.data.subarray((y * png.width + x) * 3, (y * png.width + x) * 3 + 3));
     const top = 10 + 7 * 2 + 8; // padding + title (scale 2) + gap
     expect(px(10 + 5, top + 5)).toEqual(viridis(0)); // first tile: min
     expect(px(10 + 3 * 64 + 5, top + 2 * 64 + 5)).toEqual(viridis(1)); // last tile: max

@@ -49,48 +49,60 @@ describe('GLCM offsets and features for every whole-degree angle and distances 1
     expect(glcmOffset(1, degreesToRadians([150])[0])).toEqual({ dr: 1, dc: -1 });
   });
 
-  it.each(['levels256', 'levels32'] as const)('%s: every feature of all 3600 (angle, distance) pairs to relative error 1e-9', async (config) => {
-    const [page] = await readImage(brick);
-    const levels = config === 'levels256' ? 256 : 32;
-    const { values, index } = sweep.configs[config];
-    // (degree, distance) pairs grouped by their offset: one computation per distinct offset.
-    const groups = new Map<string, Array<[number, number]>>();
-    for (const degree of DEGREES) {
-      for (const d of DISTANCES) {
-        const { dr, dc } = glcmOffset(d, sweep.angles[degree]);
-        const key = `${dr},${dc}`;
-        if (!groups.has(key)) groups.set(key, []);
-        groups.get(key)!.push([degree, d]);
+  it.each(['levels256', 'levels32'] as const)(
+    '%s: every feature of all 3600 (angle, distance) pairs to relative error 1e-9',
+    async (config) => {
+      const [page] = await readImage(brick);
+      const levels = config === 'levels256' ? 256 : 32;
+      const { values, index } = sweep.configs[config];
+      // (degree, distance) pairs grouped by their offset: one computation per distinct offset.
+      const groups = new Map<string, Array<[number, number]>>();
+      for (const degree of DEGREES) {
+        for (const d of DISTANCES) {
+          const { dr, dc } = glcmOffset(d, sweep.angles[degree]);
+          const key = `${dr},${dc}`;
+          if (!groups.has(key)) groups.set(key, []);
+          groups.get(key)!.push([degree, d]);
+        }
       }
-    }
-    let compared = 0;
-    let worst = 0;
-    const wrong: string[] = [];
-    for (const pairs of groups.values()) {
-      const [degree0, d0] = pairs[0];
-      const result = textureFeatures(page, { levels, distances: [d0], angles: [sweep.angles[degree0]] });
-      for (const [degree, d] of pairs) {
-        const expected = values[index[degree][d - 1]];
-        sweep.features.forEach((name, f) => {
-          const err = relErr(result.features[name][0][0], expected[f]);
-          worst = Math.max(worst, err);
-          if (!(err < 1e-9)) wrong.push(`${degree}° d=${d} ${name}: ${result.features[name][0][0]} vs ${expected[f]}`);
-        });
-        compared += 1;
+      let compared = 0;
+      let worst = 0;
+      const wrong: string[] = [];
+      for (const pairs of groups.values()) {
+        const [degree0, d0] = pairs[0];
+        const result = textureFeatures(page, { levels, distances: [d0], angles: [sweep.angles[degree0]] });
+        for (const [degree, d] of pairs) {
+          const expected = values[index[degree][d - 1]];
+          sweep.features.forEach((name, f) => {
+            const err = relErr(result.features[name][0][0], expected[f]);
+            worst = Math.max(worst, err);
+            if (!(err < 1e-9))
+              wrong.push(`${degree}° d=${d} ${name}: ${result.features[name][0][0]} vs ${expected[f]}`);
+          });
+          compared += 1;
+        }
       }
-    }
-    expect(compared).toBe(3600);
-    expect(wrong.slice(0, 10)).toEqual([]);
-    console.log(`angle sweep ${config}: 3600 (angle, distance) pairs, ${groups.size} distinct offsets, worst relative error ${worst.toExponential(2)}`);
-  });
+      expect(compared).toBe(3600);
+      expect(wrong.slice(0, 10)).toEqual([]);
+      console.log(
+        `angle sweep ${config}: 3600 (angle, distance) pairs, ${groups.size} distinct offsets, worst relative error ${worst.toExponential(2)}`,
+      );
+    },
+  );
 
   it('the degrees path (the command line and the task module) gives scikit-image values at 30° and 150°', async () => {
-    const [result] = (await analyzeImages([brick], { levels: 32, distances: [1, 3], angles: [30, 150, 210, 330] })) as ImageFeatures[];
+    const [result] = (await analyzeImages([brick], {
+      levels: 32,
+      distances: [1, 3],
+      angles: [30, 150, 210, 330],
+    })) as ImageFeatures[];
     const { values, index } = sweep.configs.levels32;
     [1, 3].forEach((d, di) => {
       [30, 150, 210, 330].forEach((degree, ai) => {
         const expected = values[index[degree][d - 1]];
-        sweep.features.forEach((name, f) => expect(relErr(result.features[name][di][ai], expected[f]), `${degree}° d=${d} ${name}`).toBeLessThan(1e-9));
+        sweep.features.forEach((name, f) =>
+          expect(relErr(result.features[name][di][ai], expected[f]), `${degree}° d=${d} ${name}`).toBeLessThan(1e-9),
+        );
       });
     });
   });

@@ -20,9 +20,14 @@ const grass = path.join(assetsDir, 'grass.png');
 function capture() {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
-  let out = '', err = '';
-  stdout.on('data', (d) => { out += d; });
-  stderr.on('data', (d) => { err += d; });
+  let out = '',
+    err = '';
+  stdout.on('data', (d) => {
+    out += d;
+  });
+  stderr.on('data', (d) => {
+    err += d;
+  });
   return { io: { stdout, stderr, concurrency: 2 }, out: () => out, err: () => err };
 }
 
@@ -50,7 +55,11 @@ function watchRunners(): { stop: () => Set<number> } {
 describe('taskwarden texture', () => {
   it('--json: only JSON on stdout, one entry per image naming its file, features as [distance][angle]', async () => {
     const c = capture();
-    const code = await runTextureCommand([brick, grass], { json: true, distances: [1, 3], levels: 32, priority: 'normal' }, c.io);
+    const code = await runTextureCommand(
+      [brick, grass],
+      { json: true, distances: [1, 3], levels: 32, priority: 'normal' },
+      c.io,
+    );
     expect(code, c.out()).toBe(0);
     const entries = JSON.parse(c.out());
     expect(entries.map((e: { file: string }) => e.file)).toEqual([brick, grass]);
@@ -105,10 +114,14 @@ describe('taskwarden texture', () => {
   }, 120_000);
 
   it('usage errors name the option', async () => {
-    const program = new Command('taskwarden').exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
+    const program = new Command('taskwarden')
+      .exitOverride()
+      .configureOutput({ writeErr: () => {}, writeOut: () => {} });
     registerTextureCommand(program);
     const parse = (...args: string[]) => program.parseAsync(['node', 'taskwarden', 'texture', ...args]);
-    await expect(parse(brick, '--levels', 'abc')).rejects.toThrow(/--levels must be an integer from 2 to 4096, got "abc"/);
+    await expect(parse(brick, '--levels', 'abc')).rejects.toThrow(
+      /--levels must be an integer from 2 to 4096, got "abc"/,
+    );
     await expect(parse(brick, '--distances', '1,,3')).rejects.toThrow(/--distances must be a comma-separated list/);
     await expect(parse(brick, '--angles', '0,x')).rejects.toThrow(/--angles: "x" is not a number/);
     await expect(parse(brick, '--json', '--csv')).rejects.toThrow(/--json and --csv cannot be used together/);
@@ -121,21 +134,37 @@ describe('taskwarden texture', () => {
     const big = path.join(tmp.dir, 'big.tif');
     writeFileSync(big, encodeGreyTiff([{ width: 2048, height: 2048, bitDepth: 16, data }]));
     const script = fileURLToPath(new URL('./fixtures/cli.mjs', import.meta.url));
-    const child = spawn(process.execPath, [script, 'texture', '--json', '--distances', '1,2,3,4', ...Array(8).fill(big)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { err += d; });
-    // wait until the command runs its tasks (runner processes are its children), then a little more
-    const runnersOf = (pid: number) => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
-      try {
-        const stat = readFileSync(`/proc/${d}/stat`, 'latin1');
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid && readFileSync(`/proc/${d}/cmdline`, 'latin1').includes('host.js');
-      } catch {
-        return false;
-      }
+    const child = spawn(
+      process.execPath,
+      [script, 'texture', '--json', '--distances', '1,2,3,4', ...Array(8).fill(big)],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '',
+      err = '';
+    child.stdout.on('data', (d) => {
+      out += d;
     });
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    // wait until the command runs its tasks (runner processes are its children), then a little more
+    const runnersOf = (pid: number) =>
+      readdirSync('/proc')
+        .filter((d) => /^\d+$/.test(d))
+        .filter((d) => {
+          try {
+            const stat = readFileSync(`/proc/${d}/stat`, 'latin1');
+            return (
+              Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid &&
+              readFileSync(`/proc/${d}/cmdline`, 'latin1').includes('host.js')
+            );
+          } catch {
+            return false;
+          }
+        });
     const deadline = Date.now() + 20_000;
-    while (runnersOf(child.pid!).length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    while (runnersOf(child.pid!).length === 0 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 20));
     expect(runnersOf(child.pid!).length).toBeGreaterThan(0);
     await new Promise((resolve) => setTimeout(resolve, 300));
     const sentAt = performance.now();

@@ -28,10 +28,16 @@ describe('cooperative computation', () => {
 
   it('yields to the event loop every few milliseconds of compute (progress between)', async () => {
     // CPU time, not wall time: on a loaded machine the process may be descheduled between yields
-    const cpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+    const cpuMs = () => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1000;
+    };
     const stamps: number[] = [];
     await computeTexture(big, OPTIONS, { onProgress: () => stamps.push(cpuMs()) });
-    const gaps = stamps.slice(1).map((t, k) => t - stamps[k]).sort((a, b) => a - b);
+    const gaps = stamps
+      .slice(1)
+      .map((t, k) => t - stamps[k])
+      .sort((a, b) => a - b);
     expect(stamps.length).toBeGreaterThan(5);
     // the driver yields after >= 5 ms of wall time; a step is well under a millisecond or two of compute
     expect(gaps[Math.floor(gaps.length / 2)]).toBeLessThan(12);
@@ -40,7 +46,10 @@ describe('cooperative computation', () => {
 
   it('an abort mid-computation rejects with an AbortError within milliseconds', async () => {
     const controller = new AbortController();
-    const cpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+    const cpuMs = () => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1000;
+    };
     let abortedAt = 0;
     let abortedCpu = 0;
     let progressBeforeAbort = 0;
@@ -51,11 +60,18 @@ describe('cooperative computation', () => {
         progressBeforeAbort = f;
         if (!abortedAt && performance.now() - started > 15) {
           // abort from a timer, as an IPC message would arrive: between two compute blocks
-          setTimeout(() => { abortedAt = performance.now(); abortedCpu = cpuMs(); controller.abort(new Error('user pressed k')); }, 0);
+          setTimeout(() => {
+            abortedAt = performance.now();
+            abortedCpu = cpuMs();
+            controller.abort(new Error('user pressed k'));
+          }, 0);
         }
       },
     });
-    const err = await run.then(() => null, (e: unknown) => e);
+    const err = await run.then(
+      () => null,
+      (e: unknown) => e,
+    );
     const latency = performance.now() - abortedAt;
     const cpuAfterAbort = cpuMs() - abortedCpu;
     expect(err).toBeInstanceOf(AbortError);
@@ -74,7 +90,14 @@ describe('cooperative computation', () => {
     const controller = new AbortController();
     controller.abort();
     let progressed = false;
-    await expect(computeTexture(big, OPTIONS, { signal: controller.signal, onProgress: () => { progressed = true; } })).rejects.toBeInstanceOf(AbortError);
+    await expect(
+      computeTexture(big, OPTIONS, {
+        signal: controller.signal,
+        onProgress: () => {
+          progressed = true;
+        },
+      }),
+    ).rejects.toBeInstanceOf(AbortError);
     expect(progressed).toBe(false); // nothing was computed
   });
 
@@ -88,9 +111,15 @@ describe('cooperative computation', () => {
     expect(() => textureFeatures(img, { distances: [1, 0] })).toThrow('distances[1] must be a positive integer, got 0');
     expect(() => textureFeatures(img, { angles: [0, Number.NaN] })).toThrow('angles[1] must be finite');
     expect(() => textureFeatures(img, { angles: 0 as unknown as number[] })).toThrow(TypeError);
-    expect(() => textureFeatures({ ...img, data: new Uint8Array(3) })).toThrow('image data has 3 values, expected width * height = 64');
-    expect(() => textureFeatures({ width: 2, height: 1, bitDepth: 4, data: Uint8Array.from([1, 16]) })).toThrow('exceeds 15');
-    expect(() => textureFeatures(img, { levels: 16, requantize: false })).toThrow(/every value must be below levels \(16\)/);
+    expect(() => textureFeatures({ ...img, data: new Uint8Array(3) })).toThrow(
+      'image data has 3 values, expected width * height = 64',
+    );
+    expect(() => textureFeatures({ width: 2, height: 1, bitDepth: 4, data: Uint8Array.from([1, 16]) })).toThrow(
+      'exceeds 15',
+    );
+    expect(() => textureFeatures(img, { levels: 16, requantize: false })).toThrow(
+      /every value must be below levels \(16\)/,
+    );
   });
 
   it('requantization: 16-bit at levels 256 is v >> 8; values pass through when levels >= 2^bits', () => {

@@ -47,7 +47,14 @@ describe('PNG decoding', () => {
 
   it('RGB and RGBA to grey with the BT.709 weights of skimage rgb2gray (0.2125, 0.7154, 0.0721), rounded', async () => {
     expect(RGB_WEIGHTS).toEqual({ r: 0.2125, g: 0.7154, b: 0.0721 });
-    const pixels = [[255, 0, 0], [0, 255, 0], [0, 0, 255], [10, 200, 30], [255, 255, 255], [0, 0, 0]];
+    const pixels = [
+      [255, 0, 0],
+      [0, 255, 0],
+      [0, 0, 255],
+      [10, 200, 30],
+      [255, 255, 255],
+      [0, 0, 0],
+    ];
     const rgb = Uint8Array.from(pixels.flat());
     const rgba = Uint8Array.from(pixels.flatMap((p) => [...p, 17]));
     writeFileSync(file('rgb.png'), encodePng({ width: 6, height: 1, data: rgb, channels: 3, depth: 8 }));
@@ -63,11 +70,18 @@ describe('PNG decoding', () => {
     writeFileSync(file('rgb16.png'), encodePng({ width: 3, height: 1, data: rgb16, channels: 3, depth: 16 }));
     const [p16] = await readImage(file('rgb16.png'));
     expect(p16.bitDepth).toBe(16);
-    expect(Array.from(p16.data)).toEqual([Math.round(0.2125 * 65535), Math.round(0.0721 * 65535), Math.round(212.5 + 1430.8 + 216.3)]);
+    expect(Array.from(p16.data)).toEqual([
+      Math.round(0.2125 * 65535),
+      Math.round(0.0721 * 65535),
+      Math.round(212.5 + 1430.8 + 216.3),
+    ]);
   });
 
   it('grey + alpha keeps the grey channel; 4-bit grey is unpacked', async () => {
-    writeFileSync(file('ga.png'), encodePng({ width: 2, height: 1, data: Uint8Array.from([10, 0, 200, 255]), channels: 2, depth: 8 }));
+    writeFileSync(
+      file('ga.png'),
+      encodePng({ width: 2, height: 1, data: Uint8Array.from([10, 0, 200, 255]), channels: 2, depth: 8 }),
+    );
     expect(Array.from((await readImage(file('ga.png')))[0].data)).toEqual([10, 200]);
     const [brick] = await readImage(path.join(assetsDir, 'brick.png'));
     expect(brick).toMatchObject({ width: 512, height: 512, bitDepth: 8, colour: 'grey' });
@@ -91,10 +105,19 @@ describe('TIFF decoding', () => {
 
   it('a multi-page TIFF is a stack: every page decoded, in order', async () => {
     const r = rng(7);
-    const pages = [0, 1, 2].map((k) => ({ width: 8 + k, height: 5, bitDepth: 16 as const, data: Uint16Array.from({ length: (8 + k) * 5 }, () => Math.floor(r() * 65536)) }));
+    const pages = [0, 1, 2].map((k) => ({
+      width: 8 + k,
+      height: 5,
+      bitDepth: 16 as const,
+      data: Uint16Array.from({ length: (8 + k) * 5 }, () => Math.floor(r() * 65536)),
+    }));
     writeFileSync(file('stack.tif'), encodeGreyTiff(pages));
     const decoded = await readImage(file('stack.tif'));
-    expect(decoded.map((p) => [p.page, p.width, p.height])).toEqual([[0, 8, 5], [1, 9, 5], [2, 10, 5]]);
+    expect(decoded.map((p) => [p.page, p.width, p.height])).toEqual([
+      [0, 8, 5],
+      [1, 9, 5],
+      [2, 10, 5],
+    ]);
     decoded.forEach((p, k) => expect(Array.from(p.data)).toEqual(Array.from(pages[k].data)));
   });
 
@@ -110,7 +133,10 @@ describe('TIFF decoding', () => {
 describe('bad files give an error naming the file and the reason', () => {
   const expectDecodeError = async (name: string, bytes: Uint8Array, reason: RegExp) => {
     writeFileSync(file(name), bytes);
-    const err = await readImage(file(name)).then(() => null, (e: unknown) => e);
+    const err = await readImage(file(name)).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(ImageDecodeError);
     expect((err as Error).message).toContain(file(name));
     expect((err as Error).message).toMatch(reason);
@@ -124,7 +150,12 @@ describe('bad files give an error naming the file and the reason', () => {
     expect((err as Error).message).toBe(`${file('nope.png')}: no such file`);
   });
   it('empty file', () => expectDecodeError('empty.png', new Uint8Array(0), /empty file/));
-  it('unsupported format', () => expectDecodeError('text.png', new TextEncoder().encode('hello, not an image'), /unsupported format: not a PNG or TIFF/));
+  it('unsupported format', () =>
+    expectDecodeError(
+      'text.png',
+      new TextEncoder().encode('hello, not an image'),
+      /unsupported format: not a PNG or TIFF/,
+    ));
   it('truncated PNG', async () => {
     await expectDecodeError('trunc.png', png.subarray(0, Math.floor(png.length / 2)), /truncated PNG: chunk IDAT/);
     await expectDecodeError('trunc-end.png', png.subarray(0, png.length - 12), /truncated PNG: no IEND/);
@@ -154,7 +185,8 @@ describe('bad files give an error naming the file and the reason', () => {
     const view = new DataView(tif.buffer);
     const ifd = view.getUint32(4, true);
     const n = view.getUint16(ifd, true);
-    for (let e = 0; e < n; e++) if (view.getUint16(ifd + 2 + e * 12, true) === 339) view.setUint16(ifd + 2 + e * 12 + 8, 3, true);
+    for (let e = 0; e < n; e++)
+      if (view.getUint16(ifd + 2 + e * 12, true) === 339) view.setUint16(ifd + 2 + e * 12 + 8, 3, true);
     return expectDecodeError('float.tif', tif, /unsupported sample format floating point/);
   });
   it('decodeImageBytes names the given file too', () => {

@@ -19,7 +19,11 @@ export function relErr(actual: number, expected: number): number {
 
 export function maxRelErr(actual: number[][], expected: number[][]): number {
   let worst = 0;
-  expected.forEach((row, d) => row.forEach((e, a) => { worst = Math.max(worst, relErr(actual[d][a], e)); }));
+  expected.forEach((row, d) =>
+    row.forEach((e, a) => {
+      worst = Math.max(worst, relErr(actual[d][a], e));
+    }),
+  );
   return worst;
 }
 

@@ -31,10 +31,24 @@ describe('texture text table', () => {
   it('numbers wider than the header are separated (coins.png ASM at 256 levels: 0.00038254 0.000281188 ...)', () => {
     // The values `taskwarden texture coins.png` printed run together as 0.000382540.0002811880.000333405.
     const asm = [[0.00038254, 0.000281188, 0.000333405, 0.000280137]];
-    const features = Object.fromEntries(FEATURE_NAMES.map((name) => [name, name === 'ASM' ? asm : [[146.04, 1234567.891, 33.08, 0.5]]])) as FeatureTable;
+    const features = Object.fromEntries(
+      FEATURE_NAMES.map((name) => [name, name === 'ASM' ? asm : [[146.04, 1234567.891, 33.08, 0.5]]]),
+    ) as FeatureTable;
     const result: ImageFeatures = {
-      ok: true, file: '/x/coins.png', page: 0, pages: 1, width: 384, height: 303, bitDepth: 8, colour: 'grey',
-      levels: 256, distances: [1], angles: [0, 45, 90, 135], symmetric: true, features, ms: 1,
+      ok: true,
+      file: '/x/coins.png',
+      page: 0,
+      pages: 1,
+      width: 384,
+      height: 303,
+      bitDepth: 8,
+      colour: 'grey',
+      levels: 256,
+      distances: [1],
+      angles: [0, 45, 90, 135],
+      symmetric: true,
+      features,
+      ms: 1,
     };
     const lines = toText([result]).split('\n');
     const row = lines.find((line) => line.trimStart().startsWith('ASM'))!;
@@ -56,8 +70,13 @@ describe('taskwarden texture --symmetric / --no-symmetric', () => {
   const script = fileURLToPath(new URL('./fixtures/cli.mjs', import.meta.url));
   const run = (...args: string[]) =>
     new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [script, 'texture', brick, '--json', '--levels', '16', '--priority', 'normal', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '', stderr = '';
+      const child = spawn(
+        process.execPath,
+        [script, 'texture', brick, '--json', '--levels', '16', '--priority', 'normal', ...args],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let stdout = '',
+        stderr = '';
       child.stdout.on('data', (c) => (stdout += c));
       child.stderr.on('data', (c) => (stderr += c));
       child.once('close', (code) => resolve({ code, stdout, stderr }));

@@ -13,7 +13,10 @@ describe('sample images', () => {
   it('brick and grass ship in assets/texture with their CC0 notice', async () => {
     expect(assetsDirectory()).toBe(assetsDir);
     const samples = await sampleImages({ only: ['brick', 'grass'] });
-    expect(samples.map((s) => [s.name, s.origin, s.width, s.height, s.bitDepth])).toEqual([['brick', 'asset', 512, 512, 8], ['grass', 'asset', 512, 512, 8]]);
+    expect(samples.map((s) => [s.name, s.origin, s.width, s.height, s.bitDepth])).toEqual([
+      ['brick', 'asset', 512, 512, 8],
+      ['grass', 'asset', 512, 512, 8],
+    ]);
     for (const s of samples) {
       expect(path.isAbsolute(s.path)).toBe(true);
       expect(s.description).toMatch(/CC0/);
@@ -26,7 +29,14 @@ describe('sample images', () => {
   it('generated samples are created on first use in the cache, deterministic, then reused', async () => {
     const cacheDir = path.join(tmp.dir, 'cache');
     const [first] = await sampleImages({ only: ['stack-4x512-16bit'], cacheDir });
-    expect(first).toMatchObject({ name: 'stack-4x512-16bit', origin: 'generated', width: 512, height: 512, bitDepth: 16, pages: 4 });
+    expect(first).toMatchObject({
+      name: 'stack-4x512-16bit',
+      origin: 'generated',
+      width: 512,
+      height: 512,
+      bitDepth: 16,
+      pages: 4,
+    });
     expect(path.dirname(first.path)).toBe(cacheDir);
     const mtime = statSync(first.path).mtimeMs;
     const again = await sampleImages({ only: ['stack-4x512-16bit'], cacheDir });
@@ -34,13 +44,18 @@ describe('sample images', () => {
     const pages = await readImage(first.path);
     expect(pages).toHaveLength(4);
     expect(pages[0]).toMatchObject({ width: 512, height: 512, bitDepth: 16 });
-    expect(Array.from(pages[2].data.subarray(0, 64))).toEqual(Array.from(syntheticTexture(512, 512, 514, 16).data.subarray(0, 64)));
+    expect(Array.from(pages[2].data.subarray(0, 64))).toEqual(
+      Array.from(syntheticTexture(512, 512, 514, 16).data.subarray(0, 64)),
+    );
     // not generated when asked not to
     expect(await sampleImages({ only: ['synthetic-4096-16bit'], cacheDir, generate: false })).toEqual([]);
   });
 
   it('task input accepts sample:NAME', async () => {
-    expect(await resolveImagePaths(['sample:brick', 'x.png'])).toEqual([path.join(assetsDir, 'brick.png'), path.resolve('x.png')]);
+    expect(await resolveImagePaths(['sample:brick', 'x.png'])).toEqual([
+      path.join(assetsDir, 'brick.png'),
+      path.resolve('x.png'),
+    ]);
     await expect(resolveImagePaths(['sample:nope'])).rejects.toThrow(/unknown sample image "nope"/);
   });
 });

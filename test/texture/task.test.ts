@@ -7,13 +7,21 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Supervisor } from '../../src/index.js';
-import { textureTaskModule, encodeGreyTiff, type TextureTaskResult, type ImageFeatures } from '../../src/tasks/texture/index.js';
+import {
+  textureTaskModule,
+  encodeGreyTiff,
+  type TextureTaskResult,
+  type ImageFeatures,
+} from '../../src/tasks/texture/index.js';
 import { assetsDir, rng, tempDir } from './helpers.js';
 
 const tmp = tempDir();
 afterAll(() => tmp.cleanup());
 let sup: Supervisor | undefined;
-afterEach(async () => { await sup?.shutdown(); sup = undefined; });
+afterEach(async () => {
+  await sup?.shutdown();
+  sup = undefined;
+});
 
 /** A 2048 x 2048 16-bit noise TIFF: ~0.1-0.3 s of GLCM work, long enough to cancel mid-way. */
 function bigTiff(): string {
@@ -34,7 +42,11 @@ describe('texture task under the Supervisor', () => {
     sup = new Supervisor({ concurrency: 1, prewarm: 0, stallAfterMs: Infinity });
     const bad = path.join(tmp.dir, 'truncated.png');
     writeFileSync(bad, Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0]));
-    const task = sup.start({ module: textureTaskModule, input: { images: [path.join(assetsDir, 'brick.png'), bad, 'sample:grass'], distances: [1, 3] }, name: 'texture' });
+    const task = sup.start({
+      module: textureTaskModule,
+      input: { images: [path.join(assetsDir, 'brick.png'), bad, 'sample:grass'], distances: [1, 3] },
+      name: 'texture',
+    });
     const fractions: number[] = [];
     task.on('progress', ({ fraction }) => fractions.push(fraction));
     const outcome = await task.done;
@@ -42,7 +54,11 @@ describe('texture task under the Supervisor', () => {
     const result = outcome.result as TextureTaskResult;
     expect(result.ok).toBe(2);
     expect(result.failed).toBe(1);
-    expect(result.images[1]).toMatchObject({ ok: false, file: bad, error: { message: expect.stringMatching(/truncated PNG/) } });
+    expect(result.images[1]).toMatchObject({
+      ok: false,
+      file: bad,
+      error: { message: expect.stringMatching(/truncated PNG/) },
+    });
     const brick = result.images[0] as ImageFeatures;
     expect(brick.features.contrast[0][0]).toBeCloseTo(146.03957084758468, 9);
     expect(brick.features.contrast).toHaveLength(2);
@@ -55,7 +71,11 @@ describe('texture task under the Supervisor', () => {
     sup = new Supervisor({ concurrency: 1, prewarm: 0, stallAfterMs: Infinity, graceMs: 5000 });
     const task = sup.start({ module: textureTaskModule, input: { images: [file], distances: [1, 3] }, name: 'big' });
     // wait until the GLCM computation itself is running (past decoding)
-    await new Promise<void>((resolve) => task.on('progress', ({ fraction, message }) => { if (fraction > 0.05 && /%/.test(message ?? '')) resolve(); }));
+    await new Promise<void>((resolve) =>
+      task.on('progress', ({ fraction, message }) => {
+        if (fraction > 0.05 && /%/.test(message ?? '')) resolve();
+      }),
+    );
     const cancelAt = performance.now();
     task.cancel();
     const outcome = await task.done;

@@ -16,7 +16,16 @@ const templates: Template[] = [
 ];
 
 const ESC = '\u001B';
-const keys = { up: `${ESC}[A`, down: `${ESC}[B`, pageDown: `${ESC}[6~`, home: `${ESC}[H`, end: `${ESC}[F`, enter: '\r', escape: ESC, ctrlC: '\u0003' };
+const keys = {
+  up: `${ESC}[A`,
+  down: `${ESC}[B`,
+  pageDown: `${ESC}[6~`,
+  home: `${ESC}[H`,
+  end: `${ESC}[F`,
+  enter: '\r',
+  escape: ESC,
+  ctrlC: '\u0003',
+};
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** React commits a store change in a microtask: still this turn of the event loop, before any reply can arrive. */
@@ -39,10 +48,21 @@ afterEach(() => {
 });
 
 async function setup(
-  options: { rows?: number; columns?: number; daemon?: FakeDaemon; templates?: Template[]; prefs?: PrefsStore; awaitStart?: boolean } = {},
+  options: {
+    rows?: number;
+    columns?: number;
+    daemon?: FakeDaemon;
+    templates?: Template[];
+    prefs?: PrefsStore;
+    awaitStart?: boolean;
+  } = {},
 ) {
   const daemon = options.daemon ?? new FakeDaemon();
-  const store = new TuiStore({ templates: options.templates ?? templates, size: { columns: options.columns ?? 120, rows: options.rows ?? 30 }, frameMs: 5 });
+  const store = new TuiStore({
+    templates: options.templates ?? templates,
+    size: { columns: options.columns ?? 120, rows: options.rows ?? 30 },
+    frameMs: 5,
+  });
   const controller = new Controller({
     store,
     connect: daemon.connect,
@@ -60,7 +80,11 @@ async function setup(
     await sleep(0);
   };
   const waitFor = (text: string | RegExp, timeoutMs?: number) =>
-    until(() => (typeof text === 'string' ? frame().includes(text) : text.test(frame())), `${String(text)} on screen; last frame:\n${frame()}`, timeoutMs);
+    until(
+      () => (typeof text === 'string' ? frame().includes(text) : text.test(frame())),
+      `${String(text)} on screen; last frame:\n${frame()}`,
+      timeoutMs,
+    );
   return { daemon, store, controller, ui, frame, press, waitFor, started };
 }
 
@@ -84,10 +108,17 @@ describe('App', () => {
     const { daemon, frame, press, waitFor } = await setup();
     await press('1');
     await waitFor('steady work');
-    expect(daemon.requests.at(-1)).toMatchObject({ type: 'TASK_REQUEST', payload: { spec: { module: '/fake/steady.js' } } });
+    expect(daemon.requests.at(-1)).toMatchObject({
+      type: 'TASK_REQUEST',
+      payload: { spec: { module: '/fake/steady.js' } },
+    });
     expect(frame()).toContain('Started task 1: steady work');
     daemon.progress('1', 0.42, 'tile 42/100');
-    daemon.emit({ type: 'TASK_USAGE', taskId: '1', usage: { cpuPercent: 97, rssBytes: 50 * 2 ** 20, processes: 1, sampledAt: Date.now(), windowMs: 1000 } });
+    daemon.emit({
+      type: 'TASK_USAGE',
+      taskId: '1',
+      usage: { cpuPercent: 97, rssBytes: 50 * 2 ** 20, processes: 1, sampledAt: Date.now(), windowMs: 1000 },
+    });
     await waitFor('tile 42/100');
     const row = rowOf(frame(), '1');
     expect(row).toContain('42%');
@@ -205,7 +236,13 @@ describe('App', () => {
     const ok = { journal: { writable: true, held: 0 }, logs: { writable: true, droppedLines: 0 } };
     daemon.health = {
       ...ok,
-      journal: { writable: false, failingSince: new Date(2026, 0, 5, 14, 2, 30).getTime(), cause: 'ENOSPC', message: 'database or disk is full (SQLITE_FULL)', held: 3 },
+      journal: {
+        writable: false,
+        failingSince: new Date(2026, 0, 5, 14, 2, 30).getTime(),
+        cause: 'ENOSPC',
+        message: 'database or disk is full (SQLITE_FULL)',
+        held: 3,
+      },
     };
     const { frame, waitFor } = await setup({ daemon });
     await waitFor('journal: writes failing (ENOSPC) since 14:02');
@@ -217,7 +254,18 @@ describe('App', () => {
     await until(() => !frame().includes('journal:'), `the warning to go; last frame:\n${frame()}`);
     expect(frame().split('\n')[0]).toContain('● daemon pid 4242');
     // Task logs failing alone: a warning of its own.
-    daemon.emit({ type: 'DAEMON_HEALTH', health: { ...ok, logs: { writable: false, failingSince: new Date(2026, 0, 5, 9, 5).getTime(), cause: 'ENOSPC', droppedLines: 12 } } });
+    daemon.emit({
+      type: 'DAEMON_HEALTH',
+      health: {
+        ...ok,
+        logs: {
+          writable: false,
+          failingSince: new Date(2026, 0, 5, 9, 5).getTime(),
+          cause: 'ENOSPC',
+          droppedLines: 12,
+        },
+      },
+    });
     await waitFor('⚠ task logs: writes failing (ENOSPC) since 09:05');
     // A lost connection drops what that daemon reported.
     daemon.die();
@@ -238,7 +286,12 @@ describe('App', () => {
     const daemon = new FakeDaemon();
     daemon.running = false;
     const start = daemon.gateStart();
-    const { frame, press, waitFor, controller, started } = await setup({ daemon, awaitStart: false, columns: 80, rows: 24 });
+    const { frame, press, waitFor, controller, started } = await setup({
+      daemon,
+      awaitStart: false,
+      columns: 80,
+      rows: 24,
+    });
     await waitFor('daemon starting…');
     await press('1');
     await waitFor('your request will run when it is up: start 1');
@@ -286,7 +339,11 @@ describe('App', () => {
     const { daemon, frame, press, waitFor } = await setup({ columns: 140 });
     await press('2');
     await waitFor('stubborn loop');
-    daemon.emit({ type: 'TASK_STALL', taskId: '1', stall: { taskId: '1', silentForMs: 14_000, diagnosis: 'spinning', cpuPercent: 100 } });
+    daemon.emit({
+      type: 'TASK_STALL',
+      taskId: '1',
+      stall: { taskId: '1', silentForMs: 14_000, diagnosis: 'spinning', cpuPercent: 100 },
+    });
     await waitFor('no progress for 14 s · spinning at 100% CPU');
     daemon.progress('1', 0.5, 'moving again');
     await waitFor('moving again');
@@ -298,7 +355,14 @@ describe('App', () => {
     const { frame, press, waitFor, store } = await setup({ daemon, columns: 140, rows: 30 });
     daemon.add({ module: '/x.js', name: 'starved', priority: 'idle' }, 'starting');
     await waitFor('◔ starting');
-    const usage = (cpuPercent: number, runnable: boolean) => ({ cpuPercent, rssBytes: 40 * 2 ** 20, processes: 1, sampledAt: Date.now(), windowMs: 1000, runnable });
+    const usage = (cpuPercent: number, runnable: boolean) => ({
+      cpuPercent,
+      rssBytes: 40 * 2 ** 20,
+      processes: 1,
+      sampledAt: Date.now(),
+      windowMs: 1000,
+      runnable,
+    });
     daemon.emit({ type: 'TASK_USAGE', taskId: '1', usage: usage(2, true) });
     await waitFor('⏳ waiting for CPU (idle priority)');
     const narrow = rowText(store.task('1')!, false, tableLayout(80), Date.now()); // the short form where the cell is narrow, not a cut one
@@ -317,7 +381,11 @@ describe('App', () => {
     expect(frame()).not.toContain('waiting for CPU');
     // the watchdog calls a runnable task spinning; with almost no CPU it is waiting for CPU, in yellow
     daemon.set({ ...daemon.tasks.get('1')!, state: 'running' }, 'starting');
-    daemon.emit({ type: 'TASK_STALL', taskId: '1', stall: { taskId: '1', silentForMs: 14_000, diagnosis: 'spinning', cpuPercent: 3 } });
+    daemon.emit({
+      type: 'TASK_STALL',
+      taskId: '1',
+      stall: { taskId: '1', silentForMs: 14_000, diagnosis: 'spinning', cpuPercent: 3 },
+    });
     await waitFor('no progress for 14 s · waiting for CPU (3%)');
     expect(frame()).not.toContain('spinning');
   });
@@ -328,7 +396,11 @@ describe('App', () => {
     const { frame, press, waitFor } = await setup({ daemon, rows: 20 });
     await waitFor('500 tasks');
     const visible = 20 - 1 - 5;
-    expect(frame().split('\n').filter((l) => /^\d+ +>? *bulk/.test(l))).toHaveLength(visible);
+    expect(
+      frame()
+        .split('\n')
+        .filter((l) => /^\d+ +>? *bulk/.test(l)),
+    ).toHaveLength(visible);
     await press(keys.end);
     await waitFor('bulk 500');
     expect(frame()).not.toContain('bulk 1 ');
@@ -344,11 +416,17 @@ describe('App', () => {
     const { daemon, frame, press, waitFor } = await setup();
     await press('1');
     await waitFor('steady work');
-    daemon.logs.set('1', [{ stream: 'stdout', line: 'hello from the task' }, { stream: 'stdout', line: 'second line' }]);
+    daemon.logs.set('1', [
+      { stream: 'stdout', line: 'hello from the task' },
+      { stream: 'stdout', line: 'second line' },
+    ]);
     await press('l');
     await waitFor('second line');
     expect(frame()).toContain('log · task 1');
-    daemon.emit({ type: 'TASK_LOG', log: { taskId: '1', attempt: 1, stream: 'stderr', line: 'live line', at: Date.now() } });
+    daemon.emit({
+      type: 'TASK_LOG',
+      log: { taskId: '1', attempt: 1, stream: 'stderr', line: 'live line', at: Date.now() },
+    });
     await waitFor('! live line');
     await press('l');
     await until(() => !frame().includes('log · task 1'), 'log pane closed');
@@ -447,7 +525,11 @@ describe('App', () => {
     ui.stdout.emit('resize');
     await until(() => store.getSnapshot().size.rows === 30, 'resize');
     expect(frame().split('\n')).toHaveLength(29);
-    expect(frame().split('\n').filter((l) => /^\d+ +>? *bulk/.test(l))).toHaveLength(30 - 1 - 5);
+    expect(
+      frame()
+        .split('\n')
+        .filter((l) => /^\d+ +>? *bulk/.test(l)),
+    ).toHaveLength(30 - 1 - 5);
   });
 });
 
@@ -526,8 +608,22 @@ describe('what a new user trips over', () => {
     const message = 'flaky task failed at step 16/40 (simulated: one run in three fails; press r to run it again)';
     const stack = `Error: ${message}\n    at run (file:///opt/taskwarden/dist/src/tasks/builtin/flaky.js:12:15)\n    at async Host.execute (file:///opt/taskwarden/dist/src/runner/host.js:88:20)`;
     const t = daemon.tasks.get('1')!;
-    daemon.attempts.set('1', [{ attempt: 1, state: 'failed', pid: 10001, startedAt: t.startedAt, endedAt: Date.now(), durationMs: 812, exitCode: 1, error: { name: 'Error', message } }]);
-    daemon.logs.set('1', [{ stream: 'stdout', line: 'step 15/40' }, { stream: 'stderr', line: `Error: ${message}` }]);
+    daemon.attempts.set('1', [
+      {
+        attempt: 1,
+        state: 'failed',
+        pid: 10001,
+        startedAt: t.startedAt,
+        endedAt: Date.now(),
+        durationMs: 812,
+        exitCode: 1,
+        error: { name: 'Error', message },
+      },
+    ]);
+    daemon.logs.set('1', [
+      { stream: 'stdout', line: 'step 15/40' },
+      { stream: 'stderr', line: `Error: ${message}` },
+    ]);
     daemon.end('1', 'failed', { error: { name: 'Error', message, stack }, exitCode: 1 });
     await waitFor('✘ failed');
     expect(rowOf(frame(), '1')).toContain('flaky task failed at'); // cut in the table…
@@ -626,7 +722,13 @@ describe('what a new user trips over', () => {
     const t = daemon.set({ ...queued, state: 'starting', pid: 10_001 }, 'queued'); // its process boots: not running yet
     await waitFor('◔ starting');
     const endedAt = t.createdAt + 2500;
-    daemon.set({ ...t, state: 'cancelled', endedAt, stopReason: 'cancel', outcome: { state: 'cancelled', durationMs: 2500, attempt: 1, stopReason: 'cancel' } });
+    daemon.set({
+      ...t,
+      state: 'cancelled',
+      endedAt,
+      stopReason: 'cancel',
+      outcome: { state: 'cancelled', durationMs: 2500, attempt: 1, stopReason: 'cancel' },
+    });
     await waitFor('■ cancelled');
     expect(rowOf(frame(), '1')).toMatch(/ 0:02 /);
   });
@@ -650,7 +752,14 @@ describe('what a new user trips over', () => {
     expect(rowOf(second.frame(), '1')).toBe('');
     // run again (from the CLI): back in the table
     const t = daemon.tasks.get('1')!;
-    daemon.set({ ...t, state: 'running', attempt: 2, startedAt: Date.now(), endedAt: undefined, outcome: undefined } as never);
+    daemon.set({
+      ...t,
+      state: 'running',
+      attempt: 2,
+      startedAt: Date.now(),
+      endedAt: undefined,
+      outcome: undefined,
+    } as never);
     await second.waitFor(/^1 .*steady work/m);
   });
 

@@ -39,7 +39,14 @@ const config = {
     { name: 'deaf to SIGTERM', module: 'builtin:ignores-sigterm', graceMs: 1000 },
     { name: 'shell', command: ['/bin/sh', '-c', 'while true; do echo tick; sleep 0.2; done'] },
     { name: 'slow boot', module: './slow-boot.mjs' },
-    { name: 'fails', command: ['/bin/sh', '-c', 'echo reading the plate; echo "plate p1.tif: no such file; check the path in the template input and try again" >&2; exit 3'] },
+    {
+      name: 'fails',
+      command: [
+        '/bin/sh',
+        '-c',
+        'echo reading the plate; echo "plate p1.tif: no such file; check the path in the template input and try again" >&2; exit 3',
+      ],
+    },
     { name: 'module that throws', module: './throws.mjs' },
   ],
 };
@@ -99,7 +106,10 @@ async function expectCoherent(ui: PtyUi): Promise<void> {
   expect(lines[rows - 1].trim()).toBe('');
   expect(lines.filter((l) => l.includes(' taskwarden '))).toHaveLength(1);
   expect(lines.filter((l) => l.includes('k cancel  K kill'))).toHaveLength(1);
-  const ids = lines.slice(3, rows - 3).map((l) => /^(\d+) /.exec(l)?.[1]).filter(Boolean);
+  const ids = lines
+    .slice(3, rows - 3)
+    .map((l) => /^(\d+) /.exec(l)?.[1])
+    .filter(Boolean);
   expect(new Set(ids).size).toBe(ids.length);
 }
 
@@ -213,7 +223,14 @@ describe('terminal UI in a pseudo-terminal', () => {
     expect(lines[22]).toContain('Esc close');
     ui.write('\x1b[F'); // End: the log tail
     // wrapped to the width: a long line continues, indented, on the next
-    await ui.waitFor((s) => s.replace(/\n +/g, ' ').includes('! plate p1.tif: no such file; check the path in the template input and try again'), 20_000, 'the whole stderr line');
+    await ui.waitFor(
+      (s) =>
+        s
+          .replace(/\n +/g, ' ')
+          .includes('! plate p1.tif: no such file; check the path in the template input and try again'),
+      20_000,
+      'the whole stderr line',
+    );
     ui.write('\x1b');
     await ui.waitFor(/^ID +NAME +STATE/m);
     await expectCoherent(ui);
@@ -259,11 +276,19 @@ describe('terminal UI in a pseudo-terminal', () => {
     await ui.waitForRow('1', 'running');
     ui.proc.resize(100, 20);
     ui.term.resize(100, 20);
-    await ui.waitFor((s) => s.split('\n')[18]?.includes('k cancel') ?? false, 10_000, 'the footer on the new last line');
+    await ui.waitFor(
+      (s) => s.split('\n')[18]?.includes('k cancel') ?? false,
+      10_000,
+      'the footer on the new last line',
+    );
     await expectCoherent(ui);
     ui.proc.resize(150, 36);
     ui.term.resize(150, 36);
-    await ui.waitFor((s) => s.split('\n')[34]?.includes('k cancel') ?? false, 10_000, 'the footer on the new last line');
+    await ui.waitFor(
+      (s) => s.split('\n')[34]?.includes('k cancel') ?? false,
+      10_000,
+      'the footer on the new last line',
+    );
     await expectCoherent(ui);
   }, 90_000);
 

@@ -100,7 +100,9 @@ export class FakeDaemon {
   set(task: TaskSnapshot, previous?: TaskSnapshot['state']): TaskSnapshot {
     this.tasks.set(task.id, task);
     const terminal = ['completed', 'failed', 'cancelled', 'killed', 'interrupted'].includes(task.state);
-    this.emit(terminal ? { type: 'TASK_COMPLETE', task } : { type: 'TASK_STATUS', task, ...(previous ? { previous } : {}) });
+    this.emit(
+      terminal ? { type: 'TASK_COMPLETE', task } : { type: 'TASK_STATUS', task, ...(previous ? { previous } : {}) },
+    );
     return task;
   }
 
@@ -126,14 +128,24 @@ export class FakeDaemon {
     this.emit({ type: 'TASK_PROGRESS', taskId: id, progress: { fraction, ...(message ? { message } : {}) } });
   }
 
-  end(id: string, state: 'completed' | 'failed' | 'cancelled' | 'killed', extra: Partial<NonNullable<TaskSnapshot['outcome']>> = {}): TaskSnapshot {
+  end(
+    id: string,
+    state: 'completed' | 'failed' | 'cancelled' | 'killed',
+    extra: Partial<NonNullable<TaskSnapshot['outcome']>> = {},
+  ): TaskSnapshot {
     const task = this.tasks.get(id)!;
     const now = Date.now();
     return this.set({
       ...task,
       state,
       endedAt: now,
-      outcome: { state, durationMs: now - (task.startedAt ?? now), attempt: task.attempt, ...(state === 'killed' ? { signal: 'SIGKILL' as const } : {}), ...extra },
+      outcome: {
+        state,
+        durationMs: now - (task.startedAt ?? now),
+        attempt: task.attempt,
+        ...(state === 'killed' ? { signal: 'SIGKILL' as const } : {}),
+        ...extra,
+      },
     });
   }
 
@@ -163,7 +175,17 @@ export class FakeDaemon {
       }
       case 'TASK_RESTART': {
         const now = Date.now();
-        const t = this.set({ ...task!, state: 'running', attempt: task!.attempt + 1, startedAt: now, outcome: undefined, endedAt: undefined }, task!.state);
+        const t = this.set(
+          {
+            ...task!,
+            state: 'running',
+            attempt: task!.attempt + 1,
+            startedAt: now,
+            outcome: undefined,
+            endedAt: undefined,
+          },
+          task!.state,
+        );
         return { task: t, previous: task!.state };
       }
       case 'STOP_ALL': {
@@ -185,7 +207,12 @@ export class FakeDaemon {
         return {
           task: task!,
           attempts: this.attempts.get(taskId!) ?? [
-            { attempt: task!.attempt, state: task!.state, ...(task!.pid !== undefined ? { pid: task!.pid } : {}), ...(task!.startedAt !== undefined ? { startedAt: task!.startedAt } : {}) },
+            {
+              attempt: task!.attempt,
+              state: task!.state,
+              ...(task!.pid !== undefined ? { pid: task!.pid } : {}),
+              ...(task!.startedAt !== undefined ? { startedAt: task!.startedAt } : {}),
+            },
           ],
           transitions: [],
         };
@@ -209,7 +236,12 @@ export class FakeClient implements TuiClient {
   constructor(readonly daemon: FakeDaemon) {}
 
   get welcome() {
-    return { version: 1, daemonPid: this.daemon.pid, home: '/tmp/fake-home', ...(this.daemon.health ? { health: this.daemon.health } : {}) };
+    return {
+      version: 1,
+      daemonPid: this.daemon.pid,
+      home: '/tmp/fake-home',
+      ...(this.daemon.health ? { health: this.daemon.health } : {}),
+    };
   }
 
   /** Every reply is checked against the protocol's reply schemas, as the real client checks the real daemon's. */

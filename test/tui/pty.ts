@@ -37,17 +37,35 @@ export class PtyUi {
   constructor(options: PtyOptions = {}) {
     this.dir = mkdtempSync(path.join(os.tmpdir(), 'taskwarden-tui-'));
     this.home = path.join(this.dir, 'home');
-    if (options.config !== undefined) writeFileSync(path.join(this.dir, 'taskwarden.config.json'), JSON.stringify(options.config, null, 2));
+    if (options.config !== undefined)
+      writeFileSync(path.join(this.dir, 'taskwarden.config.json'), JSON.stringify(options.config, null, 2));
     const cols = options.cols ?? 140;
     const rows = options.rows ?? 30;
     this.term = new xterm.Terminal({ cols, rows, allowProposedApi: true });
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) {
-      if (v === undefined || k === 'CI' || k === 'CONTINUOUS_INTEGRATION' || k.startsWith('VITEST') || k === 'NODE_OPTIONS') continue;
+      if (
+        v === undefined ||
+        k === 'CI' ||
+        k === 'CONTINUOUS_INTEGRATION' ||
+        k.startsWith('VITEST') ||
+        k === 'NODE_OPTIONS'
+      )
+        continue;
       env[k] = v;
     }
-    Object.assign(env, { TERM: 'xterm-256color', FORCE_COLOR: '1', TASKWARDEN_CACHE_DIR: path.join(this.dir, 'cache') }, options.env ?? {});
-    this.proc = pty.spawn(process.execPath, [cliPath, '--home', this.home, ...(options.args ?? [])], { name: 'xterm-256color', cols, rows, cwd: this.dir, env });
+    Object.assign(
+      env,
+      { TERM: 'xterm-256color', FORCE_COLOR: '1', TASKWARDEN_CACHE_DIR: path.join(this.dir, 'cache') },
+      options.env ?? {},
+    );
+    this.proc = pty.spawn(process.execPath, [cliPath, '--home', this.home, ...(options.args ?? [])], {
+      name: 'xterm-256color',
+      cols,
+      rows,
+      cwd: this.dir,
+      env,
+    });
     this.proc.onData((data) => {
       this.raw += data;
       this.#writes = this.#writes.then(() => new Promise<void>((resolve) => this.term.write(data, resolve)));
@@ -66,7 +84,8 @@ export class PtyUi {
     await this.#writes;
     const buffer = this.term.buffer.active;
     const lines: string[] = [];
-    for (let y = 0; y < this.term.rows; y++) lines.push(buffer.getLine(buffer.viewportY + y)?.translateToString(true) ?? '');
+    for (let y = 0; y < this.term.rows; y++)
+      lines.push(buffer.getLine(buffer.viewportY + y)?.translateToString(true) ?? '');
     return lines;
   }
 
@@ -83,20 +102,32 @@ export class PtyUi {
     this.proc.write(keys);
   }
 
-  async waitFor(check: string | RegExp | ((screen: string) => boolean), timeoutMs = 20_000, what?: string): Promise<string> {
+  async waitFor(
+    check: string | RegExp | ((screen: string) => boolean),
+    timeoutMs = 20_000,
+    what?: string,
+  ): Promise<string> {
     const deadline = Date.now() + timeoutMs;
-    const test = typeof check === 'function' ? check : (s: string) => (typeof check === 'string' ? s.includes(check) : check.test(s));
+    const test =
+      typeof check === 'function'
+        ? check
+        : (s: string) => (typeof check === 'string' ? s.includes(check) : check.test(s));
     for (;;) {
       const text = await this.text();
       if (test(text)) return text;
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what ?? String(check)}; screen:\n${text}`);
+      if (Date.now() > deadline)
+        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what ?? String(check)}; screen:\n${text}`);
       await new Promise((r) => setTimeout(r, 25));
     }
   }
 
   async waitForRow(id: string, check: string | RegExp, timeoutMs = 20_000): Promise<string> {
     const test = (row: string) => (typeof check === 'string' ? row.includes(check) : check.test(row));
-    await this.waitFor((s) => test(s.split('\n').find((l) => l.startsWith(`${id} `)) ?? ''), timeoutMs, `row ${id} to show ${String(check)}`);
+    await this.waitFor(
+      (s) => test(s.split('\n').find((l) => l.startsWith(`${id} `)) ?? ''),
+      timeoutMs,
+      `row ${id} to show ${String(check)}`,
+    );
     return this.row(id);
   }
 
@@ -116,7 +147,10 @@ export class PtyUi {
     for (;;) {
       const lines = stripVTControlCharacters(this.raw.slice(since)).split(/\r?\n/);
       if (lines.some((l) => l.startsWith(`${id} `) && test(l))) return;
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for a frame with row ${id} showing ${String(check)}; screen:\n${await this.text()}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `timed out after ${timeoutMs} ms waiting for a frame with row ${id} showing ${String(check)}; screen:\n${await this.text()}`,
+        );
       await new Promise((r) => setTimeout(r, 25));
     }
   }
@@ -125,8 +159,16 @@ export class PtyUi {
   async waitForOutput(since: number, check: RegExp, timeoutMs = 20_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (stripVTControlCharacters(this.raw.slice(since)).split(/\r?\n/).some((l) => check.test(l))) return;
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for a frame showing ${String(check)}; screen:\n${await this.text()}`);
+      if (
+        stripVTControlCharacters(this.raw.slice(since))
+          .split(/\r?\n/)
+          .some((l) => check.test(l))
+      )
+        return;
+      if (Date.now() > deadline)
+        throw new Error(
+          `timed out after ${timeoutMs} ms waiting for a frame showing ${String(check)}; screen:\n${await this.text()}`,
+        );
       await new Promise((r) => setTimeout(r, 25));
     }
   }

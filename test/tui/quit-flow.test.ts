@@ -18,8 +18,14 @@ const quit = (daemon: 'up' | 'starting' | 'down', active = 0): QuitEvent => ({ t
 
 describe('quit flow', () => {
   it('q with nothing running, or no daemon, leaves at once', () => {
-    expect(walk(quit('up', 0))).toEqual({ state: { phase: 'done', how: 'idle' }, actions: [{ type: 'finish', how: 'idle' }] });
-    expect(walk(quit('down', 3))).toEqual({ state: { phase: 'done', how: 'disconnected' }, actions: [{ type: 'finish', how: 'disconnected' }] });
+    expect(walk(quit('up', 0))).toEqual({
+      state: { phase: 'done', how: 'idle' },
+      actions: [{ type: 'finish', how: 'idle' }],
+    });
+    expect(walk(quit('down', 3))).toEqual({
+      state: { phase: 'done', how: 'disconnected' },
+      actions: [{ type: 'finish', how: 'disconnected' }],
+    });
   });
 
   it('q with tasks running asks; Esc stays and says nothing was stopped', () => {
@@ -47,9 +53,15 @@ describe('quit flow', () => {
       text: 'Could not stop the tasks (EPIPE); they may still run. Press q to try again, or q then d to detach.',
       tone: 'error',
     });
-    expect(walk(quit('up', 1), { type: 'stop' }, { type: 'stopFailed', reason: 'x', connected: false }).state).toEqual({ phase: 'done', how: 'disconnected' });
+    expect(walk(quit('up', 1), { type: 'stop' }, { type: 'stopFailed', reason: 'x', connected: false }).state).toEqual({
+      phase: 'done',
+      how: 'disconnected',
+    });
     // the daemon dying while it stops took its tasks with it
-    expect(walk(quit('up', 1), { type: 'stop' }, { type: 'daemonLost' }).state).toEqual({ phase: 'done', how: 'disconnected' });
+    expect(walk(quit('up', 1), { type: 'stop' }, { type: 'daemonLost' }).state).toEqual({
+      phase: 'done',
+      how: 'disconnected',
+    });
   });
 
   it('d in the prompt, Ctrl+C while stopping and a closed terminal detach', () => {
@@ -59,12 +71,21 @@ describe('quit flow', () => {
   });
 
   it('the daemon going away under the prompt closes the prompt', () => {
-    expect(walk(quit('up', 1), { type: 'daemonLost' })).toEqual({ state: QUIT_OPEN, actions: [{ type: 'mode', mode: 'quit' }, { type: 'mode', mode: 'normal' }] });
+    expect(walk(quit('up', 1), { type: 'daemonLost' })).toEqual({
+      state: QUIT_OPEN,
+      actions: [
+        { type: 'mode', mode: 'quit' },
+        { type: 'mode', mode: 'normal' },
+      ],
+    });
   });
 
   it('q while this UI starts a daemon waits for it, to shut it down; held keys are dropped', () => {
     const waiting = walk(quit('starting'));
-    expect(waiting).toEqual({ state: { phase: 'awaitingDaemon' }, actions: [{ type: 'dropHeld' }, { type: 'mode', mode: 'leaving' }] });
+    expect(waiting).toEqual({
+      state: { phase: 'awaitingDaemon' },
+      actions: [{ type: 'dropHeld' }, { type: 'mode', mode: 'leaving' }],
+    });
     // up with nothing running: leave idle (the caller shuts down a daemon it started)
     expect(walk(quit('starting'), { type: 'daemonUp', active: 0 }).state).toEqual({ phase: 'done', how: 'idle' });
     // up with tasks running (not ours to stop unasked): the prompt, as for any q
@@ -82,9 +103,18 @@ describe('quit flow', () => {
     for (const event of [quit('up', 1), { type: 'stop' }, { type: 'detach' }, { type: 'daemonLost' }] as QuitEvent[]) {
       expect(quitStep(done.state, event)).toEqual({ state: done.state, actions: [] });
     }
-    for (const event of [{ type: 'stop' }, { type: 'stay' }, { type: 'stopped' }, { type: 'daemonUp', active: 0 }, { type: 'daemonLost' }] as QuitEvent[]) {
+    for (const event of [
+      { type: 'stop' },
+      { type: 'stay' },
+      { type: 'stopped' },
+      { type: 'daemonUp', active: 0 },
+      { type: 'daemonLost' },
+    ] as QuitEvent[]) {
       expect(quitStep(QUIT_OPEN, event)).toEqual({ state: QUIT_OPEN, actions: [] });
     }
-    expect(quitStep({ phase: 'awaitingDaemon' }, quit('up', 0))).toEqual({ state: { phase: 'awaitingDaemon' }, actions: [] });
+    expect(quitStep({ phase: 'awaitingDaemon' }, quit('up', 0))).toEqual({
+      state: { phase: 'awaitingDaemon' },
+      actions: [],
+    });
   });
 });

@@ -7,7 +7,16 @@ import { TuiStore } from '../../src/tui/store.js';
 import { visibleRowCount } from '../../src/tui/ui-state.js';
 
 function snap(id: string, state: TaskSnapshot['state'] = 'running', extra: Partial<TaskSnapshot> = {}): TaskSnapshot {
-  return { id, name: `task ${id}`, kind: 'module', spec: { module: '/x.js' }, state, attempt: 1, createdAt: 1000 + Number(id), ...extra };
+  return {
+    id,
+    name: `task ${id}`,
+    kind: 'module',
+    spec: { module: '/x.js' },
+    state,
+    attempt: 1,
+    createdAt: 1000 + Number(id),
+    ...extra,
+  };
 }
 
 describe('store', () => {
@@ -125,7 +134,12 @@ describe('what a new user trips over', () => {
     vi.restoreAllMocks();
   });
 
-  const stall = (silentForMs: number) => ({ taskId: '1', silentForMs, diagnosis: 'spinning' as const, cpuPercent: 100 });
+  const stall = (silentForMs: number) => ({
+    taskId: '1',
+    silentForMs,
+    diagnosis: 'spinning' as const,
+    cpuPercent: 100,
+  });
   const usage = { cpuPercent: 99, rssBytes: 47.6 * 2 ** 20, processes: 1, sampledAt: 0, windowMs: 1000 };
 
   it('4: the stall silence is counted once when a later snapshot (a cancel) reports it again', () => {
@@ -146,7 +160,13 @@ describe('what a new user trips over', () => {
   it('5: a restarted attempt shows nothing of the previous attempt until it has its own', () => {
     const store = new TuiStore();
     const now = 200_000;
-    const old = { startedAt: now - 37_000, pid: 111, progress: { fraction: 0.13, message: 'spinning…' }, usage, stall: stall(38_000) };
+    const old = {
+      startedAt: now - 37_000,
+      pid: 111,
+      progress: { fraction: 0.13, message: 'spinning…' },
+      usage,
+      stall: stall(38_000),
+    };
     store.upsertTask(snap('1', 'running', old));
     // what the daemon sends for attempt 2 before its process runs: attempt 1's leftovers
     for (const state of ['queued', 'starting'] as const) {
@@ -168,16 +188,37 @@ describe('what a new user trips over', () => {
     const endedAt = 300_000;
     // seen for the first time (a UI opened afterwards): attempt 1 ran 30 s and completed
     store.replaceTasks([
-      snap('1', 'cancelled', { attempt: 2, startedAt: endedAt - 30_000, endedAt, progress: { fraction: 1 }, outcome: { state: 'cancelled', durationMs: 0, attempt: 2, stopReason: 'cancel' } }),
+      snap('1', 'cancelled', {
+        attempt: 2,
+        startedAt: endedAt - 30_000,
+        endedAt,
+        progress: { fraction: 1 },
+        outcome: { state: 'cancelled', durationMs: 0, attempt: 2, stopReason: 'cancel' },
+      }),
     ]);
     const row = rowText(store.task('1')!, false, tableLayout(140), endedAt);
     expect(row).not.toContain('100%');
     expect(row).not.toContain('0:30');
     // seen live: queued attempt 2, then cancelled
     const live = new TuiStore();
-    live.upsertTask(snap('1', 'completed', { startedAt: endedAt - 30_000, endedAt: endedAt - 1000, progress: { fraction: 1 }, outcome: { state: 'completed', durationMs: 29_000, attempt: 1 } }));
+    live.upsertTask(
+      snap('1', 'completed', {
+        startedAt: endedAt - 30_000,
+        endedAt: endedAt - 1000,
+        progress: { fraction: 1 },
+        outcome: { state: 'completed', durationMs: 29_000, attempt: 1 },
+      }),
+    );
     live.upsertTask(snap('1', 'queued', { attempt: 2, startedAt: endedAt - 30_000, progress: { fraction: 1 } }));
-    live.upsertTask(snap('1', 'cancelled', { attempt: 2, startedAt: endedAt - 30_000, endedAt, progress: { fraction: 1 }, outcome: { state: 'cancelled', durationMs: 0, attempt: 2 } }));
+    live.upsertTask(
+      snap('1', 'cancelled', {
+        attempt: 2,
+        startedAt: endedAt - 30_000,
+        endedAt,
+        progress: { fraction: 1 },
+        outcome: { state: 'cancelled', durationMs: 0, attempt: 2 },
+      }),
+    );
     const liveRow = rowText(live.task('1')!, false, tableLayout(140), endedAt);
     expect(liveRow).not.toContain('100%');
     expect(liveRow).not.toContain('0:30');
@@ -206,7 +247,8 @@ describe('keys', () => {
     for (let width = 40; width <= 200; width++) {
       const hints = footerText(width);
       expect([...hints].length, `${width}: ${hints}`).toBeLessThanOrEqual(width - 1);
-      for (const hint of ['1-9 start', 'k cancel', 'K kill', '? help', 'q quit']) expect(hints, `${width}`).toContain(hint);
+      for (const hint of ['1-9 start', 'k cancel', 'K kill', '? help', 'q quit'])
+        expect(hints, `${width}`).toContain(hint);
       expect(footerText(width, 'details'), `${width}`).toMatch(/Esc close.*q quit/);
     }
     expect(footerText(80)).toBe('1-9 start  k cancel  K kill  r restart  s stop all  ⏎ details  ? help  q quit');
@@ -232,8 +274,12 @@ describe('format', () => {
     expect(progressBar(1, 4)).toBe('████');
     expect(fit('abcdef', 4)).toBe('abc…');
     expect(fit('ab', 4, 'right')).toBe('  ab');
-    expect(stallText({ taskId: '1', silentForMs: 14_000, diagnosis: 'spinning', cpuPercent: 99.6 })).toBe('no progress for 14 s · spinning at 100% CPU');
+    expect(stallText({ taskId: '1', silentForMs: 14_000, diagnosis: 'spinning', cpuPercent: 99.6 })).toBe(
+      'no progress for 14 s · spinning at 100% CPU',
+    );
     // runnable with almost no CPU (the watchdog's 'spinning'): waiting for it
-    expect(stallText({ taskId: '1', silentForMs: 14_000, diagnosis: 'spinning', cpuPercent: 3.2 })).toBe('no progress for 14 s · waiting for CPU (3%)');
+    expect(stallText({ taskId: '1', silentForMs: 14_000, diagnosis: 'spinning', cpuPercent: 3.2 })).toBe(
+      'no progress for 14 s · waiting for CPU (3%)',
+    );
   });
 });

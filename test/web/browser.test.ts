@@ -56,7 +56,11 @@ async function recordStates(page: Page, taskId: string): Promise<() => Promise<s
     const cell = document.querySelector(`#task-rows tr[data-id="${id}"] .state-text`)!;
     const seen: string[] = [];
     (window as unknown as Record<string, string[]>)[`states${id}`] = seen;
-    new MutationObserver(() => seen.push(cell.textContent ?? '')).observe(cell, { childList: true, characterData: true, subtree: true });
+    new MutationObserver(() => seen.push(cell.textContent ?? '')).observe(cell, {
+      childList: true,
+      characterData: true,
+      subtree: true,
+    });
   }, taskId);
   return () => page.evaluate((id) => (window as unknown as Record<string, string[]>)[`states${id}`], taskId);
 }
@@ -64,7 +68,11 @@ async function recordStates(page: Page, taskId: string): Promise<() => Promise<s
 async function taskPid(home: string, taskId: string): Promise<number> {
   const client = await DaemonClient.connect({ home, autostart: false });
   try {
-    return await waitFor(async () => ((await client.request('GET', { taskId })).task as { pid?: number }).pid, 10_000, `task ${taskId}'s pid`);
+    return await waitFor(
+      async () => ((await client.request('GET', { taskId })).task as { pid?: number }).pid,
+      10_000,
+      `task ${taskId}'s pid`,
+    );
   } finally {
     client.close();
   }
@@ -77,14 +85,21 @@ describe('the web page in Chromium', () => {
     expect(new URL(page.url()).search).toBe('');
     const id = await startTemplate(page, 7); // steady worker: 300 steps of 100 ms
     await waitForState(page, id, /running/);
-    const percent = () => page.$eval(`#task-rows tr[data-id="${id}"] .percent`, (el) => Number.parseInt(el.textContent || '0', 10));
-    const first = await waitFor(async () => ((await percent()) > 0 ? percent() : undefined), 20_000, 'progress above 0%');
+    const percent = () =>
+      page.$eval(`#task-rows tr[data-id="${id}"] .percent`, (el) => Number.parseInt(el.textContent || '0', 10));
+    const first = await waitFor(
+      async () => ((await percent()) > 0 ? percent() : undefined),
+      20_000,
+      'progress above 0%',
+    );
     await waitFor(async () => (await percent()) >= first + 2, 20_000, 'the progress to move on');
     const message = await page.$eval(`#task-rows tr[data-id="${id}"] .message`, (el) => el.textContent);
     expect(message).toMatch(/^step \d+\/300$/);
     expect(await page.$eval('#daemon', (el) => el.textContent)).toContain(`pid ${stack.daemon.child.pid}`);
 
-    const shot = process.env.UPDATE_SCREENSHOT ? fileURLToPath(new URL('../../docs/web-page.png', import.meta.url)) : `${stack.home}/web-page.png`;
+    const shot = process.env.UPDATE_SCREENSHOT
+      ? fileURLToPath(new URL('../../docs/web-page.png', import.meta.url))
+      : `${stack.home}/web-page.png`;
     // The picture for the README: a task killed from the page, one running with its log open.
     const stuck = await startTemplate(page, 4);
     const shell = await startTemplate(page, 9);
@@ -93,7 +108,11 @@ describe('the web page in Chromium', () => {
     await page.click(`#task-rows tr[data-id="${stuck}"] button.kill`);
     await waitForState(page, stuck, /killed/);
     await page.click(`#task-rows tr[data-id="${shell}"] td.name`);
-    await waitFor(async () => /log line 3/.test((await page.$eval('#details-log', (el) => el.textContent)) ?? ''), 20_000, 'the shell task to log');
+    await waitFor(
+      async () => /log line 3/.test((await page.$eval('#details-log', (el) => el.textContent)) ?? ''),
+      20_000,
+      'the shell task to log',
+    );
     await page.setViewport({ width: 1400, height: 640 });
     await page.screenshot({ path: shot });
     expect(readFileSync(shot).subarray(1, 4).toString()).toBe('PNG');
@@ -112,8 +131,13 @@ describe('the web page in Chromium', () => {
     const seen = await states();
     expect(seen[0]).toBe('killing…');
     expect(seen.at(-1)).toBe('☠ killed');
-    expect(await page.$eval('#status', (el) => el.textContent)).toMatch(new RegExp(`Task ${id} killed \\(SIGKILL\\) after \\d`));
-    const metric = await page.evaluate(() => (window as unknown as { taskwarden: { metrics: Array<{ clickToShownMs?: number }> } }).taskwarden.metrics[0]);
+    expect(await page.$eval('#status', (el) => el.textContent)).toMatch(
+      new RegExp(`Task ${id} killed \\(SIGKILL\\) after \\d`),
+    );
+    const metric = await page.evaluate(
+      () =>
+        (window as unknown as { taskwarden: { metrics: Array<{ clickToShownMs?: number }> } }).taskwarden.metrics[0],
+    );
     expect(metric?.clickToShownMs).toBeGreaterThanOrEqual(0);
     expect(isAlive(pid)).toBe(false);
     expect(liveInGroup(pid)).toEqual([]);
@@ -131,7 +155,11 @@ describe('the web page in Chromium', () => {
     expect(await page.$eval('#stop-all', (el) => el.textContent)).toBe('Click again to stop 4 tasks');
     await page.click('#stop-all');
     for (const id of [...running, ...queued]) expect(await stateText(page, id)).toMatch(/stopping…|cancelled|killed/);
-    await waitFor(async () => /Stopped 4 tasks in/.test((await page.$eval('#status', (el) => el.textContent)) ?? ''), 20_000, 'the confirmed stop');
+    await waitFor(
+      async () => /Stopped 4 tasks in/.test((await page.$eval('#status', (el) => el.textContent)) ?? ''),
+      20_000,
+      'the confirmed stop',
+    );
     const status = await page.$eval('#status', (el) => el.textContent);
     expect(status).toMatch(/2 not started/);
     for (const id of queued) await waitForState(page, id, /cancelled/);
@@ -152,7 +180,11 @@ describe('the web page in Chromium', () => {
     expect(await page.$eval('#start-daemon', (el) => (el as HTMLElement).hidden)).toBe(false);
     // A stop while it is down gets a clear answer, not silence.
     await page.click(`#task-rows tr[data-id="${id}"] button.kill`);
-    await waitFor(async () => /DAEMON_DOWN/.test((await page.$eval('#status', (el) => el.textContent)) ?? ''), 10_000, 'the DAEMON_DOWN answer');
+    await waitFor(
+      async () => /DAEMON_DOWN/.test((await page.$eval('#status', (el) => el.textContent)) ?? ''),
+      10_000,
+      'the DAEMON_DOWN answer',
+    );
 
     await stack.startDaemon();
     await page.waitForSelector('#daemon[data-up="true"]', { timeout: 20_000 });
@@ -203,18 +235,33 @@ describe('the web page in Chromium', () => {
     const evilPage = await browser.newPage();
     cleanups.push(() => evilPage.close());
     await evilPage.goto(`http://127.0.0.1:${evilPort}/`);
-    await waitFor(() => evilPage.evaluate(() => (window as unknown as { results: string[] }).results.length === 2), 10_000, "the foreign page's requests");
+    await waitFor(
+      () => evilPage.evaluate(() => (window as unknown as { results: string[] }).results.length === 2),
+      10_000,
+      "the foreign page's requests",
+    );
     const results = await evilPage.evaluate(() => (window as unknown as { results: string[] }).results);
     expect(results).toContain('cors blocked');
     // The simple request reached the server, cookie and all, and was refused by the Origin check;
     // the preflighted one never got past its preflight (which carries no cookie).
-    await waitFor(() => stack.webLog.some((line) => line.includes(`refused POST /api/request (Origin http://127.0.0.1:${evilPort}`) && line.endsWith('FOREIGN_ORIGIN')), 10_000, `the refusal (log: ${stack.webLog.join(' | ')})`);
+    await waitFor(
+      () =>
+        stack.webLog.some(
+          (line) =>
+            line.includes(`refused POST /api/request (Origin http://127.0.0.1:${evilPort}`) &&
+            line.endsWith('FOREIGN_ORIGIN'),
+        ),
+      10_000,
+      `the refusal (log: ${stack.webLog.join(' | ')})`,
+    );
     expect(stack.webLog.some((line) => line.startsWith('refused OPTIONS /api/request'))).toBe(true);
 
     // A foreign Host: what a DNS-rebinding page sends (its name resolves to 127.0.0.1), token and all.
     const rebound = await strangerPage.goto(`http://${REBIND_NAME}:${port}/?token=${stack.web.token}`);
     expect(rebound?.status()).toBe(403);
-    expect(await strangerPage.evaluate(() => document.body.textContent)).toMatch(/is not allowed \(protection against DNS rebinding\)/);
+    expect(await strangerPage.evaluate(() => document.body.textContent)).toMatch(
+      /is not allowed \(protection against DNS rebinding\)/,
+    );
 
     // Nothing was stopped.
     expect(await stateText(page, id)).toMatch(/running/);
@@ -228,10 +275,13 @@ describe('the web page in Chromium', () => {
       void dialog.dismiss();
     });
     const name = '<img src=x onerror=alert(1)>';
-    const script = 'echo "<script>alert(2)</script>"; i=0; while [ $i -lt 400 ]; do i=$((i+1)); echo "line $i"; sleep 0.02; done; sleep 30';
+    const script =
+      'echo "<script>alert(2)</script>"; i=0; while [ $i -lt 400 ]; do i=$((i+1)); echo "line $i"; sleep 0.02; done; sleep 30';
     const client = await DaemonClient.connect({ home: stack.home, autostart: false });
     cleanups.push(() => client.close());
-    const { task } = (await client.request('TASK_REQUEST', { spec: { command: '/bin/sh', args: ['-c', script], name } })) as { task: { id: string } };
+    const { task } = (await client.request('TASK_REQUEST', {
+      spec: { command: '/bin/sh', args: ['-c', script], name },
+    })) as { task: { id: string } };
     const id = task.id;
     await waitForState(page, id, /running/);
     expect(await page.$eval(`#task-rows tr[data-id="${id}"] td.name`, (el) => el.textContent)).toBe(name);

@@ -27,7 +27,13 @@ export async function startStack(daemonArgs: string[] = ['--concurrency', '2', '
   const { home, cleanup } = tempHome();
   let daemon = await spawnDaemon(home, daemonArgs);
   const webLog: string[] = [];
-  const web = await startWebServer({ home, port: 0, autostart: false, templates: await defaultTemplates(), log: (line) => webLog.push(line) });
+  const web = await startWebServer({
+    home,
+    port: 0,
+    autostart: false,
+    templates: await defaultTemplates(),
+    log: (line) => webLog.push(line),
+  });
   const stack: Stack = {
     home,
     webLog,
@@ -69,8 +75,12 @@ export function stateText(page: Page, taskId: string): Promise<string | null> {
 }
 
 export async function waitForState(page: Page, taskId: string, pattern: RegExp, timeoutMs = 20_000): Promise<string> {
-  return waitFor(async () => {
-    const text = await stateText(page, taskId);
-    return text !== null && pattern.test(text) ? text : undefined;
-  }, timeoutMs, `task ${taskId}'s row to read ${pattern}`);
+  return waitFor(
+    async () => {
+      const text = await stateText(page, taskId);
+      return text !== null && pattern.test(text) ? text : undefined;
+    },
+    timeoutMs,
+    `task ${taskId}'s row to read ${pattern}`,
+  );
 }

@@ -25,7 +25,11 @@ interface Reply {
   json: any;
 }
 
-function call(web: WebServer, path: string, options: { method?: string; headers?: Record<string, string>; body?: string; host?: string } = {}): Promise<Reply> {
+function call(
+  web: WebServer,
+  path: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string; host?: string } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const request = http.request(
       {
@@ -33,7 +37,11 @@ function call(web: WebServer, path: string, options: { method?: string; headers?
         port: web.port,
         path,
         method: options.method ?? 'GET',
-        headers: { Host: options.host ?? `127.0.0.1:${web.port}`, ...(options.body !== undefined ? { 'Content-Length': String(Buffer.byteLength(options.body)) } : {}), ...options.headers },
+        headers: {
+          Host: options.host ?? `127.0.0.1:${web.port}`,
+          ...(options.body !== undefined ? { 'Content-Length': String(Buffer.byteLength(options.body)) } : {}),
+          ...options.headers,
+        },
       },
       (response) => {
         let body = '';
@@ -56,12 +64,24 @@ function call(web: WebServer, path: string, options: { method?: string; headers?
 }
 
 const cookieOf = (web: WebServer) => `taskwarden-web-${web.port}=${web.token}`;
-const asPage = (web: WebServer, extra: Record<string, string> = {}) => ({ Cookie: cookieOf(web), Origin: `http://127.0.0.1:${web.port}`, 'Content-Type': 'application/json', ...extra });
-const post = (web: WebServer, path: string, body: unknown, headers: Record<string, string> = asPage(web)) => call(web, path, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+const asPage = (web: WebServer, extra: Record<string, string> = {}) => ({
+  Cookie: cookieOf(web),
+  Origin: `http://127.0.0.1:${web.port}`,
+  'Content-Type': 'application/json',
+  ...extra,
+});
+const post = (web: WebServer, path: string, body: unknown, headers: Record<string, string> = asPage(web)) =>
+  call(web, path, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
 
 async function webOnDaemon(): Promise<{ web: WebServer; home: string }> {
   const daemon = await inProcessDaemon(cleanups);
-  const web = await startWebServer({ home: daemon.home, port: 0, autostart: false, templates: await defaultTemplates(), log: () => {} });
+  const web = await startWebServer({
+    home: daemon.home,
+    port: 0,
+    autostart: false,
+    templates: await defaultTemplates(),
+    log: () => {},
+  });
   cleanups.push(() => web.close());
   return { web, home: daemon.home };
 }
@@ -80,10 +100,13 @@ class EventStream {
   #buffer = '';
 
   constructor(web: WebServer, headers: Record<string, string> = {}) {
-    this.#request = http.get({ host: '127.0.0.1', port: web.port, path: '/api/events', headers: { Cookie: cookieOf(web), ...headers } }, (response) => {
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => this.#onData(chunk));
-    });
+    this.#request = http.get(
+      { host: '127.0.0.1', port: web.port, path: '/api/events', headers: { Cookie: cookieOf(web), ...headers } },
+      (response) => {
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => this.#onData(chunk));
+      },
+    );
     this.#request.on('error', () => {});
   }
 
@@ -120,18 +143,28 @@ describe('web server: who may talk to it', () => {
       expect(reply.status, path).toBe(401);
     }
     expect((await call(web, '/?token=wrong')).status).toBe(401);
-    expect((await call(web, '/', { headers: { Cookie: `taskwarden-web-${web.port}=${web.token.slice(1)}x` } })).status).toBe(401);
+    expect(
+      (await call(web, '/', { headers: { Cookie: `taskwarden-web-${web.port}=${web.token.slice(1)}x` } })).status,
+    ).toBe(401);
     const opened = await call(web, `/?token=${web.token}`);
     expect(opened.status).toBe(303);
     expect(opened.headers.location).toBe('/');
-    expect(opened.headers['set-cookie']?.[0]).toBe(`taskwarden-web-${web.port}=${web.token}; HttpOnly; SameSite=Strict; Path=/`);
+    expect(opened.headers['set-cookie']?.[0]).toBe(
+      `taskwarden-web-${web.port}=${web.token}; HttpOnly; SameSite=Strict; Path=/`,
+    );
     const page = await call(web, '/', { headers: { Cookie: cookieOf(web) } });
     expect(page.status).toBe(200);
     expect(page.body).toContain('<script type="module" src="/app.js"></script>');
     expect(page.headers['content-security-policy']).toContain("script-src 'self'");
     expect(page.headers['x-frame-options']).toBe('DENY');
     // Only the page's own files: nothing else on disk is reachable.
-    for (const path of ['/../package.json', '/%2e%2e/package.json', '/server.js', '/assets/web/index.html', '/dist/src/web/page/app.js']) {
+    for (const path of [
+      '/../package.json',
+      '/%2e%2e/package.json',
+      '/server.js',
+      '/assets/web/index.html',
+      '/dist/src/web/page/app.js',
+    ]) {
       expect((await call(web, path, { headers: { Cookie: cookieOf(web) } })).status, path).toBe(404);
     }
   });
@@ -142,48 +175,73 @@ describe('web server: who may talk to it', () => {
     for (const host of [`127.0.0.1:${web.port}`, 'localhost:9999', `[::1]:${web.port}`, 'LOCALHOST']) {
       expect((await call(web, '/api/session', { headers, host })).status, host).toBe(200);
     }
-    for (const host of [`evil.example:${web.port}`, `127.0.0.1.nip.io:${web.port}`, 'localhost.evil.example', 'localhost:80@evil.example']) {
+    for (const host of [
+      `evil.example:${web.port}`,
+      `127.0.0.1.nip.io:${web.port}`,
+      'localhost.evil.example',
+      'localhost:80@evil.example',
+    ]) {
       const reply = await call(web, '/api/session', { headers, host });
       expect(reply.status, host).toBe(403);
       expect(reply.json.error.code).toBe('HOST_NOT_ALLOWED');
     }
     // HTTP/1.0 may leave the Host out: refused too.
     const noHost = await new Promise<string>((resolve) => {
-      const socket = net.connect(web.port, '127.0.0.1', () => socket.end(`GET /api/session HTTP/1.0\r\nCookie: ${cookieOf(web)}\r\n\r\n`));
+      const socket = net.connect(web.port, '127.0.0.1', () =>
+        socket.end(`GET /api/session HTTP/1.0\r\nCookie: ${cookieOf(web)}\r\n\r\n`),
+      );
       let text = '';
       socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
       socket.on('close', () => resolve(text));
     });
     expect(noHost).toMatch(/^HTTP\/1\.1 400 /);
     expect(noHost).toContain('NO_HOST');
-    expect((await call(web, `/?token=${web.token}`, { host: `evil.example:${web.port}` })).body).toMatch(/DNS rebinding/);
+    expect((await call(web, `/?token=${web.token}`, { host: `evil.example:${web.port}` })).body).toMatch(
+      /DNS rebinding/,
+    );
   });
 
   it('changes nothing for a foreign Origin or a cookie without any Origin; a script with the token in a header needs none', async () => {
     const { web } = await webOnDaemon();
     const id = await startSyncLoop(web);
-    for (const origin of ['http://evil.example', 'null', `http://127.0.0.1:${web.port + 1}`, `https://127.0.0.1:${web.port}`]) {
+    for (const origin of [
+      'http://evil.example',
+      'null',
+      `http://127.0.0.1:${web.port + 1}`,
+      `https://127.0.0.1:${web.port}`,
+    ]) {
       const reply = await post(web, '/api/request', { type: 'TASK_KILL', taskId: id }, asPage(web, { Origin: origin }));
       expect(reply.status, origin).toBe(403);
       expect(reply.json.error.code).toBe('FOREIGN_ORIGIN');
     }
     const { Origin: _origin, ...noOrigin } = asPage(web);
-    expect((await post(web, '/api/request', { type: 'TASK_KILL', taskId: id }, noOrigin)).json.error.code).toBe('ORIGIN_REQUIRED');
+    expect((await post(web, '/api/request', { type: 'TASK_KILL', taskId: id }, noOrigin)).json.error.code).toBe(
+      'ORIGIN_REQUIRED',
+    );
     // Still running: nothing above reached the daemon.
     const session = await call(web, '/api/session', { headers: { Cookie: cookieOf(web) } });
     expect(session.json.daemon.up).toBe(true);
-    const script = await post(web, '/api/request', { type: 'GET', taskId: id }, { Authorization: `Bearer ${web.token}`, 'Content-Type': 'application/json' });
+    const script = await post(
+      web,
+      '/api/request',
+      { type: 'GET', taskId: id },
+      { Authorization: `Bearer ${web.token}`, 'Content-Type': 'application/json' },
+    );
     expect(script.status).toBe(200);
     expect(script.json.task.state).not.toMatch(/killed|cancelled/);
     // No CORS: no Access-Control header on any answer, and a preflight is not answered with one.
-    const preflight = await call(web, '/api/request', { method: 'OPTIONS', headers: { Origin: 'http://evil.example', 'Access-Control-Request-Method': 'POST' } });
+    const preflight = await call(web, '/api/request', {
+      method: 'OPTIONS',
+      headers: { Origin: 'http://evil.example', 'Access-Control-Request-Method': 'POST' },
+    });
     expect(preflight.status).toBe(401);
-    for (const reply of [preflight, script, session]) expect(Object.keys(reply.headers).filter((h) => h.startsWith('access-control'))).toEqual([]);
+    for (const reply of [preflight, script, session])
+      expect(Object.keys(reply.headers).filter((h) => h.startsWith('access-control'))).toEqual([]);
   });
 });
 
-describe('web server: requests are the protocol\'s, checked by its schemas', () => {
-  it('says what is wrong with a bad request, and refuses anything but the page\'s requests', async () => {
+describe("web server: requests are the protocol's, checked by its schemas", () => {
+  it("says what is wrong with a bad request, and refuses anything but the page's requests", async () => {
     const { web } = await webOnDaemon();
     const bad = async (body: unknown, status: number, pattern: RegExp, headers?: Record<string, string>) => {
       const reply = await post(web, '/api/request', body, headers ? asPage(web, headers) : undefined);
@@ -194,14 +252,20 @@ describe('web server: requests are the protocol\'s, checked by its schemas', () 
     await bad({ type: 'TASK_KILL', taskId: '../../etc' }, 400, /^BAD_MESSAGE: TASK_KILL\.taskId: expected a task id/);
     await bad({ type: 'TASK_KILL' }, 400, /^BAD_MESSAGE: TASK_KILL\.taskId: required/);
     await bad({ type: 'LOGS', taskId: '1', tailBytes: -1 }, 400, /^BAD_MESSAGE: LOGS\.tailBytes/);
-    await bad({ type: 'TASK_REQUEST', spec: { command: '/bin/sh' } }, 400, /^BAD_MESSAGE: type: expected one of TASK_CANCEL, .* got "TASK_REQUEST"/);
+    await bad(
+      { type: 'TASK_REQUEST', spec: { command: '/bin/sh' } },
+      400,
+      /^BAD_MESSAGE: type: expected one of TASK_CANCEL, .* got "TASK_REQUEST"/,
+    );
     await bad({ type: 'SHUTDOWN' }, 400, /got "SHUTDOWN"/);
     await bad({ type: 'TASK_KILL', taskId: '4242' }, 404, /^UNKNOWN_TASK: no task 4242/);
     await bad({ type: 'STOP_ALL' }, 415, /^BAD_CONTENT_TYPE/, { 'Content-Type': 'text/plain' });
     await bad(JSON.stringify({ type: 'STOP_ALL', pad: 'x'.repeat(70_000) }), 413, /^TOO_LARGE/);
     const template = await post(web, '/api/start', { template: 99 });
     expect(template.status).toBe(400);
-    expect(template.json.error.message).toMatch(/template: expected a template key \(1, 2, 3, 4, 5, 6, 7, 8, 9\), got 99/);
+    expect(template.json.error.message).toMatch(
+      /template: expected a template key \(1, 2, 3, 4, 5, 6, 7, 8, 9\), got 99/,
+    );
     const method = await call(web, '/api/request', { method: 'PUT', headers: asPage(web) });
     expect(method.status).toBe(405);
   });
@@ -215,7 +279,10 @@ describe('web server: the event stream', () => {
     const snapshot = await first.next((d) => d.type === 'SNAPSHOT', 'the snapshot');
     expect(snapshot.data.daemon.up).toBe(true);
     const id = await startSyncLoop(web);
-    const running = await first.next((d) => d.type === 'TASK_STATUS' && d.task.id === id && d.task.state === 'running', 'running');
+    const running = await first.next(
+      (d) => d.type === 'TASK_STATUS' && d.task.id === id && d.task.state === 'running',
+      'running',
+    );
     first.close();
 
     // Missed while away: the kill and everything after it.
@@ -242,7 +309,13 @@ describe('web server: the event stream', () => {
     cleanups.push(cleanup);
     const daemon = await spawnDaemon(home);
     cleanups.push(() => daemon.child.kill('SIGKILL'));
-    const web = await startWebServer({ home, port: 0, autostart: false, templates: await defaultTemplates(), log: () => {} });
+    const web = await startWebServer({
+      home,
+      port: 0,
+      autostart: false,
+      templates: await defaultTemplates(),
+      log: () => {},
+    });
     cleanups.push(() => web.close());
     const events = new EventStream(web);
     cleanups.push(() => events.close());
@@ -260,7 +333,10 @@ describe('web server: the event stream', () => {
 
     const next = await spawnDaemon(home);
     cleanups.push(() => next.child.kill('SIGKILL'));
-    const back = await events.next((d) => d.type === 'SNAPSHOT' && d.daemon.up && d.daemon.pid === next.child.pid, 'the new daemon');
+    const back = await events.next(
+      (d) => d.type === 'SNAPSHOT' && d.daemon.up && d.daemon.pid === next.child.pid,
+      'the new daemon',
+    );
     expect(back.data.daemon.pid).toBe(next.child.pid);
     expect((await post(web, '/api/request', { type: 'LIST' })).status).toBe(200);
   });
@@ -281,17 +357,22 @@ describe('web server: starting the daemon from the page', () => {
     cleanups.push(() => runCli(home, 'shutdown'));
     expect(started.status).toBe(200);
     expect(started.json.daemon.up).toBe(true);
-    await events.next((d) => d.type === 'SNAPSHOT' && d.daemon.up && d.daemon.pid === started.json.daemon.pid, 'the new daemon\'s snapshot');
+    await events.next(
+      (d) => d.type === 'SNAPSHOT' && d.daemon.up && d.daemon.pid === started.json.daemon.pid,
+      "the new daemon's snapshot",
+    );
     expect((await post(web, '/api/request', { type: 'LIST' })).status).toBe(200);
   });
 });
 
 describe('web server: where it listens', () => {
-  it('binds 127.0.0.1 only: not reachable on the machine\'s other addresses', async () => {
+  it("binds 127.0.0.1 only: not reachable on the machine's other addresses", async () => {
     const { web } = await webOnDaemon();
     expect(web.host).toBe('127.0.0.1');
     expect(web.url).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${web.port}/\\?token=[A-Za-z0-9_-]{43}$`));
-    const others = Object.values(os.networkInterfaces()).flat().filter((i) => i && !i.internal && i.family === 'IPv4');
+    const others = Object.values(os.networkInterfaces())
+      .flat()
+      .filter((i) => i && !i.internal && i.family === 'IPv4');
     for (const address of others) {
       const error = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
         const request = http.get({ host: address!.address, port: web.port, path: '/' }, () => resolve(undefined));
@@ -303,7 +384,9 @@ describe('web server: where it listens', () => {
 
   it('names the problem when the port is taken', async () => {
     const { web, home } = await webOnDaemon();
-    await expect(startWebServer({ home, port: web.port, autostart: false, log: () => {} })).rejects.toThrow(`port ${web.port} on 127.0.0.1 is in use: choose another with --port N (--port 0 picks a free one)`);
+    await expect(startWebServer({ home, port: web.port, autostart: false, log: () => {} })).rejects.toThrow(
+      `port ${web.port} on 127.0.0.1 is in use: choose another with --port N (--port 0 picks a free one)`,
+    );
   });
 });
 
@@ -313,35 +396,57 @@ describe('taskwarden web (the command)', () => {
     cleanups.push(cleanup);
     const daemon = await spawnDaemon(home);
     cleanups.push(() => daemon.child.kill('SIGKILL'));
-    const child = spawn(process.execPath, [CLI, '--home', home, 'web', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, '--home', home, 'web', '--port', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     cleanups.push(() => child.kill('SIGKILL'));
     let out = '';
     child.stdout.on('data', (chunk) => (out += chunk));
     child.stderr.on('data', (chunk) => (out += chunk));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const url = (await waitFor(() => /^ {2}(http:\/\/127\.0\.0\.1:(\d+)\/\?token=[A-Za-z0-9_-]{43})$/m.exec(out), 20_000, 'the address'))!;
+    const url = (await waitFor(
+      () => /^ {2}(http:\/\/127\.0\.0\.1:(\d+)\/\?token=[A-Za-z0-9_-]{43})$/m.exec(out),
+      20_000,
+      'the address',
+    ))!;
     const port = Number(url[2]);
     expect(out).toContain(`taskwarden web: serving the tasks of ${home} at`);
-    expect(out).toMatch(new RegExp(`ssh -L ${port}:127\\.0\\.0\\.1:${port} THIS-HOST, then open http://localhost:${port}/\\?token=`));
-    const opened = await new Promise<number>((resolve, reject) => http.get(url[1], (response) => resolve(response.statusCode!)).on('error', reject));
+    expect(out).toMatch(
+      new RegExp(`ssh -L ${port}:127\\.0\\.0\\.1:${port} THIS-HOST, then open http://localhost:${port}/\\?token=`),
+    );
+    const opened = await new Promise<number>((resolve, reject) =>
+      http.get(url[1], (response) => resolve(response.statusCode!)).on('error', reject),
+    );
     expect(opened).toBe(303);
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
   });
 
-  it('taskwarden daemon --web-port serves the page from the daemon\'s own process, as a client of its socket', async () => {
+  it("taskwarden daemon --web-port serves the page from the daemon's own process, as a client of its socket", async () => {
     const { home, cleanup } = tempHome();
     cleanups.push(cleanup);
     const daemon = await spawnDaemon(home, ['--web-port', '0']);
     cleanups.push(() => daemon.child.kill('SIGKILL'));
-    const url = (await waitFor(() => /taskwarden web page: (http:\/\/127\.0\.0\.1:(\d+)\/\?token=([A-Za-z0-9_-]{43}))$/m.exec(daemon.output()), 20_000, 'the address in the log'))!;
+    const url = (await waitFor(
+      () => /taskwarden web page: (http:\/\/127\.0\.0\.1:(\d+)\/\?token=([A-Za-z0-9_-]{43}))$/m.exec(daemon.output()),
+      20_000,
+      'the address in the log',
+    ))!;
     const session = await new Promise<any>((resolve, reject) =>
       http
-        .get({ host: '127.0.0.1', port: Number(url[2]), path: '/api/session', headers: { Authorization: `Bearer ${url[3]}` } }, (response) => {
-          let body = '';
-          response.on('data', (chunk) => (body += chunk));
-          response.on('end', () => resolve(JSON.parse(body)));
-        })
+        .get(
+          {
+            host: '127.0.0.1',
+            port: Number(url[2]),
+            path: '/api/session',
+            headers: { Authorization: `Bearer ${url[3]}` },
+          },
+          (response) => {
+            let body = '';
+            response.on('data', (chunk) => (body += chunk));
+            response.on('end', () => resolve(JSON.parse(body)));
+          },
+        )
         .on('error', reject),
     );
     expect(session.daemon).toMatchObject({ up: true, pid: daemon.child.pid });
@@ -357,6 +462,8 @@ describe('taskwarden web (the command)', () => {
     expect(result.stderr.trim()).toBe('taskwarden: --port must be an integer from 0 to 65535, got "70000"');
     const background = await runCli(home, 'daemon', '--web-port', '0');
     expect(background.code).toBe(2);
-    expect(background.stderr.trim()).toBe('taskwarden: --web-port needs --foreground (a background daemon has no terminal to print the page\'s address to); or run "taskwarden web"');
+    expect(background.stderr.trim()).toBe(
+      'taskwarden: --web-port needs --foreground (a background daemon has no terminal to print the page\'s address to); or run "taskwarden web"',
+    );
   });
 });

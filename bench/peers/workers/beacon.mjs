@@ -15,8 +15,12 @@ export function openBeacon(address, tag) {
     /** Resolves once the line is written (the task may then block or exit). */
     async send(message) {
       await connected;
-      await new Promise((resolve) => socket.write(`${JSON.stringify({ tag, pid: process.pid, threadId, ...message })}\n`, resolve));
+      await new Promise((resolve) =>
+        socket.write(`${JSON.stringify({ tag, pid: process.pid, threadId, ...message })}\n`, resolve),
+      );
     },
-    close() { socket.destroy(); },
+    close() {
+      socket.destroy();
+    },
   };
 }

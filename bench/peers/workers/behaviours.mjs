@@ -27,12 +27,16 @@ export async function behave(input, onCancel) {
       return tag;
     case 'spin':
       await beacon.send({ t: 'running', at: startedAt, cpuMs });
-      for (;;) { /* stuck in a synchronous loop */ }
+      for (;;) {
+        /* stuck in a synchronous loop */
+      }
     case 'grandchild': {
       // A stuck task that started a helper program (think: a Python or CUDA subprocess).
       const child = spawn(SLEEP, ['1000'], { stdio: 'ignore' });
       await beacon.send({ t: 'running', at: startedAt, cpuMs, grandchild: child.pid });
-      for (;;) { /* stuck */ }
+      for (;;) {
+        /* stuck */
+      }
     }
     case 'ignore':
       // Ignores the contender's cancel hook and SIGTERM; its event loop stays free.
@@ -44,7 +48,9 @@ export async function behave(input, onCancel) {
       // Waits until cancelled, then cleans up (a timer) and reports when cleanup is done.
       const keepAlive = setInterval(() => {}, 1000);
       let stop;
-      const stopped = new Promise((resolve) => { stop = resolve; });
+      const stopped = new Promise((resolve) => {
+        stop = resolve;
+      });
       // The hook is in place before the task says it runs (execa's getCancelSignal() is async).
       await onCancel(async () => {
         clearInterval(keepAlive);

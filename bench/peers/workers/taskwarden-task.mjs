@@ -4,7 +4,16 @@ import { behave } from './behaviours.mjs';
 
 export default defineTask(async (input, ctx) => {
   let cancelled = false;
-  const result = await behave(input, (cb) => ctx.signal.addEventListener('abort', () => { cancelled = true; void cb(); }, { once: true }));
+  const result = await behave(input, (cb) =>
+    ctx.signal.addEventListener(
+      'abort',
+      () => {
+        cancelled = true;
+        void cb();
+      },
+      { once: true },
+    ),
+  );
   if (cancelled) throw ctx.signal.reason;
   return result;
 });

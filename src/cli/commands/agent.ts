@@ -24,20 +24,39 @@ interface AgentCommandOptions {
 export function registerAgentCommand(program: Command): void {
   program
     .command('agent')
-    .description("run this machine's agent of a cluster: take jobs from the queue and run each as a task here (stops reach it from any machine)")
-    .option('--redis <url>', 'the cluster\'s Redis: redis://HOST:PORT, rediss://…, unix:///path (default: --cluster, $TASKWARDEN_CLUSTER)')
+    .description(
+      "run this machine's agent of a cluster: take jobs from the queue and run each as a task here (stops reach it from any machine)",
+    )
+    .option(
+      '--redis <url>',
+      "the cluster's Redis: redis://HOST:PORT, rediss://…, unix:///path (default: --cluster, $TASKWARDEN_CLUSTER)",
+    )
     .option('--concurrency <n>', 'tasks at once (default: the number of CPUs)', positiveInt('--concurrency'))
     .option('--name <host>', 'the name shown in the HOST column (default: the hostname)')
-    .option('--lock-duration <ms>', "BullMQ lock duration: a dead agent's job runs elsewhere about this long after (default 10000)", positiveInt('--lock-duration'))
-    .option('--stalled-interval <ms>', 'how often expired locks are looked for (default 1000)', positiveInt('--stalled-interval'))
+    .option(
+      '--lock-duration <ms>',
+      "BullMQ lock duration: a dead agent's job runs elsewhere about this long after (default 10000)",
+      positiveInt('--lock-duration'),
+    )
+    .option(
+      '--stalled-interval <ms>',
+      'how often expired locks are looked for (default 1000)',
+      positiveInt('--stalled-interval'),
+    )
     .option('--grace-ms <ms>', 'how long a cancel may take before SIGKILL (default 3000)', positiveInt('--grace-ms'))
     .option('--priority <level>', 'CPU priority of tasks: idle (default), low or normal', priorityOption)
-    .addHelpText('after', '\nState (journal, logs) goes to <state directory>/agent-<queue>; one agent per state directory.\nExample:\n  taskwarden agent --redis redis://10.0.0.5:6379 --concurrency 4')
+    .addHelpText(
+      'after',
+      '\nState (journal, logs) goes to <state directory>/agent-<queue>; one agent per state directory.\nExample:\n  taskwarden agent --redis redis://10.0.0.5:6379 --concurrency 4',
+    )
     .action(async (options: AgentCommandOptions, command: Command) => {
       const target = clusterTarget(command);
       const redis = options.redis ?? target?.url;
       const { queue } = command.optsWithGlobals<{ queue?: string }>();
-      if (!redis) throw new UsageError('agent: give the cluster\'s Redis with --redis redis://HOST:PORT (or --cluster, or $TASKWARDEN_CLUSTER)');
+      if (!redis)
+        throw new UsageError(
+          "agent: give the cluster's Redis with --redis redis://HOST:PORT (or --cluster, or $TASKWARDEN_CLUSTER)",
+        );
       const home = agentHome(resolveHome({ home: globals(command).home }), queue ?? 'taskwarden');
       try {
         redisOptions(redis);

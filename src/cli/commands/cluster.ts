@@ -32,7 +32,10 @@ export function clusterTarget(command: Command): ClusterTarget | undefined {
 async function withCluster<T>(target: ClusterTarget, fn: (client: ClusterClient) => Promise<T>): Promise<T> {
   let client: ClusterClient;
   try {
-    client = await ClusterClient.connect({ redis: target.url, ...(target.queue !== undefined ? { queue: target.queue } : {}) });
+    client = await ClusterClient.connect({
+      redis: target.url,
+      ...(target.queue !== undefined ? { queue: target.queue } : {}),
+    });
   } catch (error) {
     if (error instanceof ClusterUrlError || error instanceof TypeError) throw new UsageError(error.message);
     throw error;
@@ -41,7 +44,8 @@ async function withCluster<T>(target: ClusterTarget, fn: (client: ClusterClient)
     return await fn(client);
   } catch (error) {
     // An unknown id or a bad spec is a bad argument of this command (exit 2).
-    if (error instanceof ClusterError && (error.code === 'UNKNOWN_TASK' || error.code === 'BAD_SPEC')) throw new UsageError(error.message);
+    if (error instanceof ClusterError && (error.code === 'UNKNOWN_TASK' || error.code === 'BAD_SPEC'))
+      throw new UsageError(error.message);
     throw error;
   } finally {
     client.close();
@@ -54,10 +58,23 @@ const END_POLL_MS = 2000;
 const HEADER = ['ID', 'STATE', 'PROGRESS', 'ATTEMPT', 'HOST', 'PID', 'TIME', 'NAME'];
 
 function rows(tasks: ClusterTaskSnapshot[], now = Date.now()): string[][] {
-  return tasks.map((t) => [t.id, t.state, percent(t.progress), String(t.attempt), t.host ?? '-', t.pid === undefined ? '-' : String(t.pid), elapsed(t, now), t.name]);
+  return tasks.map((t) => [
+    t.id,
+    t.state,
+    percent(t.progress),
+    String(t.attempt),
+    t.host ?? '-',
+    t.pid === undefined ? '-' : String(t.pid),
+    elapsed(t, now),
+    t.name,
+  ]);
 }
 
-export function clusterRun(target: ClusterTarget, spec: TaskSpec, options: { wait?: boolean; json?: boolean }): Promise<number> {
+export function clusterRun(
+  target: ClusterTarget,
+  spec: TaskSpec,
+  options: { wait?: boolean; json?: boolean },
+): Promise<number> {
   return withCluster(target, async (client) => {
     if (!options.wait) {
       const task = await client.submit(spec);
@@ -86,12 +103,17 @@ export function clusterRun(target: ClusterTarget, spec: TaskSpec, options: { wai
     const onSigint = () => {
       presses += 1;
       view.note(presses === 1 ? `cancelling task ${task.id} (Ctrl+C again to kill it)` : `killing task ${task.id}`);
-      (presses === 1 ? client.cancel(task.id) : client.kill(task.id)).catch((error: unknown) => view.note(`could not stop task ${task.id}: ${(error as Error).message}`));
+      (presses === 1 ? client.cancel(task.id) : client.kill(task.id)).catch((error: unknown) =>
+        view.note(`could not stop task ${task.id}: ${(error as Error).message}`),
+      );
     };
     process.on('SIGINT', onSigint);
     // Events are at-most-once (a Redis restart drops them): the record has the end for sure.
     const poll = setInterval(() => {
-      client.get(task.id).then((now) => isTerminalState(now.state) && finish(now), () => {});
+      client.get(task.id).then(
+        (now) => isTerminalState(now.state) && finish(now),
+        () => {},
+      );
     }, END_POLL_MS);
     try {
       return view.finished(await finished);
@@ -105,8 +127,13 @@ export function clusterRun(target: ClusterTarget, spec: TaskSpec, options: { wai
 export function clusterLs(target: ClusterTarget, options: { all?: boolean; json?: boolean }): Promise<void> {
   return withCluster(target, async (client) => {
     const tasks = await client.list({ includeFinished: options.all === true });
-    if (options.json) { printTaskJson({ tasks }, 'tasks'); return; }
-    const none = options.all ? 'no tasks in the cluster' : 'no active tasks in the cluster ("taskwarden ls --all" shows finished ones)';
+    if (options.json) {
+      printTaskJson({ tasks }, 'tasks');
+      return;
+    }
+    const none = options.all
+      ? 'no tasks in the cluster'
+      : 'no active tasks in the cluster ("taskwarden ls --all" shows finished ones)';
     print(tasks.length === 0 ? none : table(HEADER, rows(tasks)));
   });
 }
@@ -114,26 +141,57 @@ export function clusterLs(target: ClusterTarget, options: { all?: boolean; json?
 export function clusterShow(target: ClusterTarget, id: string, options: { json?: boolean }): Promise<void> {
   return withCluster(target, async (client) => {
     const task = await client.get(id);
-    if (options.json) { printTaskJson({ task }, 'task'); return; }
+    if (options.json) {
+      printTaskJson({ task }, 'task');
+      return;
+    }
     const [first, ...rest] = describeTask(task, [], []).split('\n');
-    print([first, `  host ${task.host ?? '- (not taken by an agent yet)'}, BullMQ job ${task.jobId ?? '-'} of queue ${client.queueName}`, ...rest].join('\n'));
+    print(
+      [
+        first,
+        `  host ${task.host ?? '- (not taken by an agent yet)'}, BullMQ job ${task.jobId ?? '-'} of queue ${client.queueName}`,
+        ...rest,
+      ].join('\n'),
+    );
   });
 }
 
 export function clusterHistory(target: ClusterTarget, options: { limit: number; json?: boolean }): Promise<void> {
   return withCluster(target, async (client) => {
     const tasks = await client.history(options.limit);
-    if (options.json) { printTaskJson({ tasks }, 'tasks'); return; }
-    const lines = tasks.map((t) => [t.id, t.state, time(t.endedAt), duration(t.outcome?.durationMs), t.host ?? '-', outcomeNote(t), t.name]);
-    print(tasks.length === 0 ? 'no finished tasks in the cluster yet' : table(['ID', 'STATE', 'ENDED', 'TOOK', 'HOST', 'DETAIL', 'NAME'], lines));
+    if (options.json) {
+      printTaskJson({ tasks }, 'tasks');
+      return;
+    }
+    const lines = tasks.map((t) => [
+      t.id,
+      t.state,
+      time(t.endedAt),
+      duration(t.outcome?.durationMs),
+      t.host ?? '-',
+      outcomeNote(t),
+      t.name,
+    ]);
+    print(
+      tasks.length === 0
+        ? 'no finished tasks in the cluster yet'
+        : table(['ID', 'STATE', 'ENDED', 'TOOK', 'HOST', 'DETAIL', 'NAME'], lines),
+    );
   });
 }
 
-export function clusterLogs(target: ClusterTarget, id: string, options: { follow?: boolean; json?: boolean }): Promise<void> {
+export function clusterLogs(
+  target: ClusterTarget,
+  id: string,
+  options: { follow?: boolean; json?: boolean },
+): Promise<void> {
   return withCluster(target, async (client) => {
     if (!options.follow) {
       const lines = await client.logs(id);
-      if (options.json) { printJson({ taskId: id, lines }); return; }
+      if (options.json) {
+        printJson({ taskId: id, lines });
+        return;
+      }
       for (const line of lines) print(line);
       return;
     }
@@ -141,7 +199,8 @@ export function clusterLogs(target: ClusterTarget, id: string, options: { follow
     let ended!: () => void;
     const done = new Promise<void>((resolve) => (ended = resolve));
     client.on('event', (event) => {
-      if (event.type === 'TASK_LOG' && event.log.taskId === id) print(options.json ? JSON.stringify(event.log) : event.log.line);
+      if (event.type === 'TASK_LOG' && event.log.taskId === id)
+        print(options.json ? JSON.stringify(event.log) : event.log.line);
       if (event.type === 'TASK_COMPLETE' && event.task.id === id) ended();
     });
     process.once('SIGINT', () => ended());
@@ -152,7 +211,12 @@ export function clusterLogs(target: ClusterTarget, id: string, options: { follow
   });
 }
 
-export function clusterStop(target: ClusterTarget, kind: 'cancel' | 'kill', id: string | undefined, options: { all?: boolean; json?: boolean }): Promise<void> {
+export function clusterStop(
+  target: ClusterTarget,
+  kind: 'cancel' | 'kill',
+  id: string | undefined,
+  options: { all?: boolean; json?: boolean },
+): Promise<void> {
   return withCluster(target, async (client) => {
     const ids = options.all ? (await client.list()).map((task) => task.id) : [id!];
     const replies = [];
@@ -162,15 +226,24 @@ export function clusterStop(target: ClusterTarget, kind: 'cancel' | 'kill', id: 
       else printTaskJson({ task: replies[0]!.task }, 'task');
       return;
     }
-    if (options.all && replies.length === 0) { print('no active tasks in the cluster'); return; }
-    for (const reply of replies) print(`task ${reply.task.id}: ${stopNote(reply, kind === 'cancel' ? 'cancelling' : 'killing')}${reply.task.host && !isTerminalState(reply.task.state) ? ` on ${reply.task.host}` : ''}`);
+    if (options.all && replies.length === 0) {
+      print('no active tasks in the cluster');
+      return;
+    }
+    for (const reply of replies)
+      print(
+        `task ${reply.task.id}: ${stopNote(reply, kind === 'cancel' ? 'cancelling' : 'killing')}${reply.task.host && !isTerminalState(reply.task.state) ? ` on ${reply.task.host}` : ''}`,
+      );
   });
 }
 
 export function clusterRestart(target: ClusterTarget, id: string, options: { json?: boolean }): Promise<void> {
   return withCluster(target, async (client) => {
     const { task, nextAttempt } = await client.restart(id);
-    if (options.json) { printTaskJson({ task }, 'task'); return; }
+    if (options.json) {
+      printTaskJson({ task }, 'task');
+      return;
+    }
     print(`task ${task.id}: restarting (attempt ${nextAttempt}, on any agent)`);
   });
 }
@@ -178,12 +251,16 @@ export function clusterRestart(target: ClusterTarget, id: string, options: { jso
 export function clusterStopAll(target: ClusterTarget, options: { json?: boolean }): Promise<void> {
   return withCluster(target, async (client) => {
     const result = await client.stopAll();
-    if (options.json) { printJson(result); return; }
+    if (options.json) {
+      printJson(result);
+      return;
+    }
     const agents = Object.keys(result.agents).sort();
     print(
       `stopped in ${duration(result.ms)} on ${agents.length} agent(s)${agents.length ? ` (${agents.join(', ')})` : ''}: ${result.cancelled} cancelled, ${result.killed} killed, ` +
         `${result.notStarted} never started, ${result.finished} finished on their own`,
     );
-    if (result.missing.length > 0) print(`no report from ${result.missing.join(', ')}: their stop records stop their tasks when they are back`);
+    if (result.missing.length > 0)
+      print(`no report from ${result.missing.join(', ')}: their stop records stop their tasks when they are back`);
   });
 }

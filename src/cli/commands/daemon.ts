@@ -19,15 +19,33 @@ interface DaemonOptions {
 export function registerDaemonCommand(program: Command): void {
   program
     .command('daemon')
-    .description('start the daemon for the state directory (other commands start one on demand); --foreground runs it in this process')
+    .description(
+      'start the daemon for the state directory (other commands start one on demand); --foreground runs it in this process',
+    )
     .option('--foreground', 'run in this process, log to stderr, stop on SIGTERM/SIGINT')
     .option('--concurrency <n>', 'tasks running at once (default: the number of CPUs)', nonNegative('--concurrency', 1))
     .option('--grace-ms <ms>', 'how long a cancel may take before SIGKILL (default 3000)', nonNegative('--grace-ms', 0))
-    .option('--stall-after-ms <ms>', 'a running task silent this long is reported stalled (default 10000)', nonNegative('--stall-after-ms', 1))
-    .option('--priority <level>', "CPU priority of tasks: idle (default), low (nice 10) or normal; the daemon itself stays at normal priority", priorityOption)
+    .option(
+      '--stall-after-ms <ms>',
+      'a running task silent this long is reported stalled (default 10000)',
+      nonNegative('--stall-after-ms', 1),
+    )
+    .option(
+      '--priority <level>',
+      'CPU priority of tasks: idle (default), low (nice 10) or normal; the daemon itself stays at normal priority',
+      priorityOption,
+    )
     .option('--memory <size>', 'default memory limit of each task, e.g. 2G (needs cgroups)', memoryOption)
-    .option('--containment <how>', 'auto (default: a cgroup per task where possible), cgroup (required) or process-group', containmentOption)
-    .option('--web-port <n>', 'with --foreground: also serve the web page from this process on 127.0.0.1:N (0: a free port) and print its address ("taskwarden web" serves one that outlives the daemon)', nonNegative('--web-port', 0))
+    .option(
+      '--containment <how>',
+      'auto (default: a cgroup per task where possible), cgroup (required) or process-group',
+      containmentOption,
+    )
+    .option(
+      '--web-port <n>',
+      'with --foreground: also serve the web page from this process on 127.0.0.1:N (0: a free port) and print its address ("taskwarden web" serves one that outlives the daemon)',
+      nonNegative('--web-port', 0),
+    )
     .action(async (options: DaemonOptions, command: Command) => {
       const supervisorOptions: SupervisorOptions = {
         ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
@@ -39,13 +57,17 @@ export function registerDaemonCommand(program: Command): void {
       };
       const { home, config } = globals(command) as { home?: string; config?: string };
       if (options.webPort !== undefined && options.foreground !== true) {
-        throw new UsageError('--web-port needs --foreground (a background daemon has no terminal to print the page\'s address to); or run "taskwarden web"');
+        throw new UsageError(
+          '--web-port needs --foreground (a background daemon has no terminal to print the page\'s address to); or run "taskwarden web"',
+        );
       }
       process.exitCode = await runDaemonCommand({
         home,
         foreground: options.foreground === true,
         supervisorOptions,
-        ...(options.webPort !== undefined ? { alongside: (daemon) => serveWebPage(daemon.home, options.webPort!, config) } : {}),
+        ...(options.webPort !== undefined
+          ? { alongside: (daemon) => serveWebPage(daemon.home, options.webPort!, config) }
+          : {}),
       });
     });
 }
@@ -61,14 +83,16 @@ async function serveWebPage(home: string, port: number, config: string | undefin
 }
 
 function containmentOption(value: string): DaemonOptions['containment'] {
-  if (!(CONTAINMENTS as readonly string[]).includes(value)) throw new UsageError(`--containment must be ${CONTAINMENTS.join(', ')}, got "${value}"`);
+  if (!(CONTAINMENTS as readonly string[]).includes(value))
+    throw new UsageError(`--containment must be ${CONTAINMENTS.join(', ')}, got "${value}"`);
   return value as DaemonOptions['containment'];
 }
 
 function nonNegative(name: string, min: number): (value: string) => number {
   return (value: string) => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} must be an integer of at least ${min}, got "${value}"`);
+    if (!Number.isInteger(n) || n < min)
+      throw new UsageError(`${name} must be an integer of at least ${min}, got "${value}"`);
     return n;
   };
 }

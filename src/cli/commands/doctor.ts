@@ -42,7 +42,9 @@ const LOW_SPACE_BYTES = 64 * 1024 * 1024;
 export function registerDoctorCommand(program: Command): void {
   program
     .command('doctor')
-    .description('check the daemon, its journal and task logs, the state directory and its free space; exit 1 on a problem')
+    .description(
+      'check the daemon, its journal and task logs, the state directory and its free space; exit 1 on a problem',
+    )
     .option('--json', 'print JSON')
     .action(async (options: { json?: boolean }, command: Command) => {
       const report = await diagnose(globals(command).home);
@@ -64,14 +66,20 @@ export async function diagnose(homeOption?: string): Promise<DoctorReport> {
     check('daemon', 'warn', 'not running (the state directory does not exist yet; the first command creates both)');
   } else {
     try {
-      const client = await DaemonClient.connect({ home, autostart: false, clientName: `${CLIENT_NAME} doctor`, connectTimeoutMs: 5000 });
+      const client = await DaemonClient.connect({
+        home,
+        autostart: false,
+        clientName: `${CLIENT_NAME} doctor`,
+        connectTimeoutMs: 5000,
+      });
       client.close();
       daemon = { pid: client.welcome.daemonPid, ...(client.welcome.health ? { health: client.welcome.health } : {}) };
       containment = client.welcome.containment;
       check('daemon', 'ok', `pid ${daemon.pid} answers on ${join(home, SOCKET_FILE)}`);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      if ((error as { code?: unknown }).code === 'NO_DAEMON') check('daemon', 'warn', 'not running (the next command starts one)');
+      if ((error as { code?: unknown }).code === 'NO_DAEMON')
+        check('daemon', 'warn', 'not running (the next command starts one)');
       else check('daemon', 'fail', message);
     }
   }
@@ -82,7 +90,13 @@ export async function diagnose(homeOption?: string): Promise<DoctorReport> {
   checkFreeSpace(home, check);
   containment ??= localContainment();
   checkContainment(containment, daemon !== undefined, check);
-  return { home, healthy: checks.every((c) => c.status !== 'fail'), checks, ...(daemon ? { daemon } : {}), containment };
+  return {
+    home,
+    healthy: checks.every((c) => c.status !== 'fail'),
+    checks,
+    ...(daemon ? { daemon } : {}),
+    containment,
+  };
 }
 
 function localContainment(): Omit<ContainmentInfo, 'priority'> {
@@ -96,7 +110,10 @@ function localContainment(): Omit<ContainmentInfo, 'priority'> {
  */
 function checkContainment(containment: DoctorReport['containment'] & {}, fromDaemon: boolean, check: Check): void {
   const who = fromDaemon ? 'the daemon uses' : 'a daemon started now would use';
-  const detail = [`${who} ${containment.backend === 'cgroup' ? 'a cgroup per task' : 'process groups'}`, ...containment.controls];
+  const detail = [
+    `${who} ${containment.backend === 'cgroup' ? 'a cgroup per task' : 'process groups'}`,
+    ...containment.controls,
+  ];
   if ('priority' in containment) detail.push(`priority: ${containment.priority}`);
   if (containment.limits.length > 0) detail.push(`not in force: ${containment.limits.join('; ')}`);
   check('containment', containment.backend === 'cgroup' ? 'ok' : 'warn', detail.join('\n      '));
@@ -133,21 +150,31 @@ function checkLogs(daemon: DoctorReport['daemon'], check: Check): void {
   if (!logs) return;
   if (logs.writable) return check('task logs', 'ok', 'writable');
   const since = logs.failingSince !== undefined ? ` since ${clockTime(logs.failingSince, true)}` : '';
-  check('task logs', 'fail', `writes failing (${logs.cause ?? 'error'})${since}: ${logs.message ?? 'unknown error'}; ${logs.droppedLines} line(s) of task output dropped so far`);
+  check(
+    'task logs',
+    'fail',
+    `writes failing (${logs.cause ?? 'error'})${since}: ${logs.message ?? 'unknown error'}; ${logs.droppedLines} line(s) of task output dropped so far`,
+  );
 }
 
 function checkStateDirectory(home: string, exists: boolean, check: Check): void {
   const socketBytes = Buffer.byteLength(join(home, SOCKET_FILE));
   if (socketBytes > MAX_SOCKET_PATH_BYTES) {
-    return check('state dir', 'fail', `${home}: the socket path would be ${socketBytes} bytes, longer than the ${MAX_SOCKET_PATH_BYTES} a Unix socket allows; use a shorter --home`);
+    return check(
+      'state dir',
+      'fail',
+      `${home}: the socket path would be ${socketBytes} bytes, longer than the ${MAX_SOCKET_PATH_BYTES} a Unix socket allows; use a shorter --home`,
+    );
   }
-  if (!exists) return check('state dir', 'warn', `${home} does not exist yet (the first command creates it, mode 0700)`);
+  if (!exists)
+    return check('state dir', 'warn', `${home} does not exist yet (the first command creates it, mode 0700)`);
   try {
     const stat = statSync(home);
     if (!stat.isDirectory()) return check('state dir', 'fail', `${home} is not a directory: pass another --home`);
     accessSync(home, constants.R_OK | constants.W_OK | constants.X_OK);
     const mode = (stat.mode & 0o777).toString(8).padStart(4, '0');
-    if ((stat.mode & 0o077) !== 0) return check('state dir', 'warn', `${home} has mode ${mode}; the daemon tightens it to 0700`);
+    if ((stat.mode & 0o077) !== 0)
+      return check('state dir', 'warn', `${home} has mode ${mode}; the daemon tightens it to 0700`);
     check('state dir', 'ok', `${home} (mode ${mode})`);
   } catch (error) {
     check('state dir', 'fail', `${home}: ${(error as Error).message}`);
@@ -163,9 +190,12 @@ function checkFreeSpace(home: string, check: Check): void {
     const free = fs.bavail * fs.bsize;
     const total = fs.blocks * fs.bsize;
     const detail = `${bytes(free)} free of ${bytes(total)} (${dir})`;
-    if (free === 0) return check('free space', 'fail', `${detail}: journal writes and task logs fail; free space there`);
-    if (fs.files > 0 && fs.ffree === 0) return check('free space', 'fail', `${detail}, but no free inodes: no file can be created there`);
-    if (free < LOW_SPACE_BYTES) return check('free space', 'warn', `${detail}: little room for the journal and task logs`);
+    if (free === 0)
+      return check('free space', 'fail', `${detail}: journal writes and task logs fail; free space there`);
+    if (fs.files > 0 && fs.ffree === 0)
+      return check('free space', 'fail', `${detail}, but no free inodes: no file can be created there`);
+    if (free < LOW_SPACE_BYTES)
+      return check('free space', 'warn', `${detail}: little room for the journal and task logs`);
     check('free space', 'ok', detail);
   } catch (error) {
     check('free space', 'fail', `${dir}: ${(error as Error).message}`);

@@ -35,12 +35,22 @@ export function registerLogsCommand(program: Command): void {
       const cluster = clusterTarget(command);
       if (cluster) return clusterLogs(cluster, id, options);
       return withReader(command, async (reader) => {
-        if (options.follow && options.attempt !== undefined) throw new UsageError('logs: --follow follows the latest attempt; leave out --attempt');
+        if (options.follow && options.attempt !== undefined)
+          throw new UsageError('logs: --follow follows the latest attempt; leave out --attempt');
         // Without a daemon nothing runs, so there is nothing to follow: the log is printed as it is.
         if (options.follow && reader.client) return follow(reader.client, id, options.json === true);
-        const reply = await reader.request('LOGS', { taskId: id, ...(options.attempt ? { attempt: options.attempt } : {}) });
-        if (options.json && options.follow) { reply.lines.forEach((line) => print(JSON.stringify(line))); return; }
-        if (options.json) { printJson(reply); return; }
+        const reply = await reader.request('LOGS', {
+          taskId: id,
+          ...(options.attempt ? { attempt: options.attempt } : {}),
+        });
+        if (options.json && options.follow) {
+          reply.lines.forEach((line) => print(JSON.stringify(line)));
+          return;
+        }
+        if (options.json) {
+          printJson(reply);
+          return;
+        }
         for (const line of reply.lines) print(line.line);
       });
     });
@@ -60,7 +70,8 @@ async function follow(client: DaemonClient, id: string, json: boolean): Promise<
     stop = store.follow(id, attempt, write, { fromStart: true });
   };
   const onEvent = (event: DaemonEvent) => {
-    if (event.type === 'TASK_STATUS' && event.task.id === id && event.task.attempt > attempt) followAttempt(event.task.attempt);
+    if (event.type === 'TASK_STATUS' && event.task.id === id && event.task.attempt > attempt)
+      followAttempt(event.task.attempt);
     if (event.type === 'TASK_COMPLETE' && event.task.id === id) setTimeout(ended, DRAIN_MS);
   };
   client.on('event', onEvent);

@@ -40,20 +40,43 @@ export function registerRunCommand(program: Command, argv: readonly string[]): v
     .argument('[target...]', 'module path, or (after --) a command and its arguments')
     .option('--input <json>', 'input for a module task, as JSON')
     .option('--name <name>', 'display name')
-    .option('--priority <level>', "CPU priority: idle (default: only CPU time nobody else wants), low (nice 10) or normal", priorityOption)
-    .option('--memory <size>', 'memory limit for all the task\'s processes together, e.g. 512M or 2G; over it the task fails OOM_KILLED (needs cgroups: see taskwarden doctor)', memoryOption)
-    .option('--reuse [n]', 'a module task: its runner process may serve later tasks of the same module, cwd and env (at most n tasks; see README, Reusable runners)', reuseOption)
-    .option('--isolate', 'a module task: a fresh process, never a reused one (for modules the daemon reuses by default, such as the texture task)')
-    .option('-w, --wait', 'wait for the end: progress bar, output, exit code 0 completed, 1 failed, 130 cancelled, 137 killed')
+    .option(
+      '--priority <level>',
+      'CPU priority: idle (default: only CPU time nobody else wants), low (nice 10) or normal',
+      priorityOption,
+    )
+    .option(
+      '--memory <size>',
+      "memory limit for all the task's processes together, e.g. 512M or 2G; over it the task fails OOM_KILLED (needs cgroups: see taskwarden doctor)",
+      memoryOption,
+    )
+    .option(
+      '--reuse [n]',
+      'a module task: its runner process may serve later tasks of the same module, cwd and env (at most n tasks; see README, Reusable runners)',
+      reuseOption,
+    )
+    .option(
+      '--isolate',
+      'a module task: a fresh process, never a reused one (for modules the daemon reuses by default, such as the texture task)',
+    )
+    .option(
+      '-w, --wait',
+      'wait for the end: progress bar, output, exit code 0 completed, 1 failed, 130 cancelled, 137 killed',
+    )
     .option('--json', 'print the task (with --wait: the final task) as JSON')
-    .addHelpText('after', '\nExamples:\n  taskwarden run ./tasks/resize.mjs --input \'{"size":512}\' --wait\n  taskwarden run --name train --wait -- python train.py --epochs 3')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  taskwarden run ./tasks/resize.mjs --input \'{"size":512}\' --wait\n  taskwarden run --name train --wait -- python train.py --epochs 3',
+    )
     .action(async (target: string[], options: RunOptions, command: Command) => {
       const spec = buildSpec(target, options, argv);
       const cluster = clusterTarget(command);
       if (cluster) return void (process.exitCode = await clusterRun(cluster, spec, options));
       const client = await connect(command);
       try {
-        process.exitCode = options.wait ? await runAndWait(client, spec, options) : await runDetached(client, spec, options);
+        process.exitCode = options.wait
+          ? await runAndWait(client, spec, options)
+          : await runDetached(client, spec, options);
       } finally {
         client.close();
       }
@@ -70,27 +93,42 @@ export function buildSpec(target: string[], options: RunOptions, argv: readonly 
   };
   if (dash >= 0) {
     const command = argv.slice(dash + 1);
-    if (command.length === 0) throw new UsageError('run: nothing after "--": give a command, e.g. taskwarden run -- sleep 5');
+    if (command.length === 0)
+      throw new UsageError('run: nothing after "--": give a command, e.g. taskwarden run -- sleep 5');
     if (target.length > command.length) throw new UsageError('run: give either a module or "-- <command>", not both');
-    if (options.input !== undefined) throw new UsageError('run: --input goes with a module; pass a command its data as arguments');
-    if (options.reuse !== undefined || options.isolate) throw new UsageError('run: --reuse and --isolate go with a module; a command is a program of its own, started for each task');
+    if (options.input !== undefined)
+      throw new UsageError('run: --input goes with a module; pass a command its data as arguments');
+    if (options.reuse !== undefined || options.isolate)
+      throw new UsageError(
+        'run: --reuse and --isolate go with a module; a command is a program of its own, started for each task',
+      );
     return { command: resolveCommand(command[0]!), args: command.slice(1), cwd: process.cwd(), ...name };
   }
   if (target.length === 0) throw new UsageError('run: give a task module path, or "-- <command> [args...]"');
-  if (target.length > 1) throw new UsageError(`run: one module at a time; to run a command write: taskwarden run -- ${target.join(' ')}`);
+  if (target.length > 1)
+    throw new UsageError(`run: one module at a time; to run a command write: taskwarden run -- ${target.join(' ')}`);
   const module = resolve(target[0]!);
   if (!existsSync(module) || !statSync(module).isFile()) {
     throw new UsageError(`run: no task module ${module}; to run a command write: taskwarden run -- ${target[0]}`);
   }
-  if (options.reuse !== undefined && options.isolate) throw new UsageError('run: --reuse and --isolate contradict each other: give one');
+  if (options.reuse !== undefined && options.isolate)
+    throw new UsageError('run: --reuse and --isolate contradict each other: give one');
   const reuse = options.isolate ? { reuse: false } : options.reuse !== undefined ? { reuse: options.reuse } : {};
-  return { module, cwd: process.cwd(), ...name, ...reuse, ...(options.input !== undefined ? { input: parseInput(options.input) } : {}) };
+  return {
+    module,
+    cwd: process.cwd(),
+    ...name,
+    ...reuse,
+    ...(options.input !== undefined ? { input: parseInput(options.input) } : {}),
+  };
 }
 
 function reuseOption(value: string): number {
   const n = Number(value);
   if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
-    throw new InvalidArgumentError(`--reuse takes the most tasks one runner may serve, an integer >= 1 (or nothing, for no limit), got ${JSON.stringify(value)}`);
+    throw new InvalidArgumentError(
+      `--reuse takes the most tasks one runner may serve, an integer >= 1 (or nothing, for no limit), got ${JSON.stringify(value)}`,
+    );
   }
   return n;
 }
@@ -101,7 +139,9 @@ function parseInput(text: string): unknown {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new UsageError(`run: --input is not valid JSON (${(error as Error).message}); quote it, e.g. --input '{"n":3}'`);
+    throw new UsageError(
+      `run: --input is not valid JSON (${(error as Error).message}); quote it, e.g. --input '{"n":3}'`,
+    );
   }
   try {
     return decodeValue(json, '--input');
@@ -146,7 +186,13 @@ async function runAndWait(client: DaemonClient, spec: TaskSpec, options: RunOpti
   };
   client.on('event', onEvent);
   const lost = new Promise<never>((_, reject) =>
-    client.once('close', (error) => reject(new Error(`lost the daemon while waiting for task ${taskId ?? '?'} (${error?.message ?? 'closed'}); see "taskwarden show ${taskId ?? ''}"`))),
+    client.once('close', (error) =>
+      reject(
+        new Error(
+          `lost the daemon while waiting for task ${taskId ?? '?'} (${error?.message ?? 'closed'}); see "taskwarden show ${taskId ?? ''}"`,
+        ),
+      ),
+    ),
   );
   lost.catch(() => {}); // closing the client after the end is not an error
   await client.subscribe();
@@ -170,7 +216,13 @@ function interruptHandler(client: DaemonClient, taskId: string, view: WaitView):
     presses += 1;
     const type = presses === 1 ? 'TASK_CANCEL' : 'TASK_KILL';
     view.note(presses === 1 ? `cancelling task ${taskId} (Ctrl+C again to kill it)` : `killing task ${taskId}`);
-    client.request(type, { taskId }).catch((error: unknown) => view.note(`could not ${type === 'TASK_CANCEL' ? 'cancel' : 'kill'} task ${taskId}: ${(error as Error).message}`));
+    client
+      .request(type, { taskId })
+      .catch((error: unknown) =>
+        view.note(
+          `could not ${type === 'TASK_CANCEL' ? 'cancel' : 'kill'} task ${taskId}: ${(error as Error).message}`,
+        ),
+      );
   };
   process.on('SIGINT', onSigint);
   return () => process.off('SIGINT', onSigint);
@@ -202,7 +254,13 @@ export class WaitView {
         return undefined;
       case 'TASK_STATUS':
         // Plain output tells each step; the end is reported once, by finished().
-        if (event.task.id === taskId && event.previous !== undefined && !isTerminalState(event.task.state) && !this.#tty) this.note(`task ${taskId} ${event.task.state}`);
+        if (
+          event.task.id === taskId &&
+          event.previous !== undefined &&
+          !isTerminalState(event.task.state) &&
+          !this.#tty
+        )
+          this.note(`task ${taskId} ${event.task.state}`);
         return undefined;
       case 'TASK_COMPLETE':
         return event.task.id === taskId ? event.task : undefined;
@@ -221,7 +279,11 @@ export class WaitView {
     // A module task's error by name (RangeError: ...), and where its stack is; a command's says its exit code.
     const error = outcome?.error;
     const moduleError = error && task.kind === 'module' && state === 'failed';
-    const detail = error ? `: ${moduleError ? `${error.name}: ` : ''}${error.message}${moduleError && error.stack ? ` ("taskwarden show ${task.id}" has its stack)` : ''}` : outcome?.signal ? ` (${outcome.signal})` : '';
+    const detail = error
+      ? `: ${moduleError ? `${error.name}: ` : ''}${error.message}${moduleError && error.stack ? ` ("taskwarden show ${task.id}" has its stack)` : ''}`
+      : outcome?.signal
+        ? ` (${outcome.signal})`
+        : '';
     process.stderr.write(`task ${task.id} ${state}${detail}\n`);
     return OUTCOME_EXIT[state] ?? EXIT.failure;
   }

@@ -8,7 +8,15 @@ import { TASK_HEADER, describeSpec, percent, table, taskRows, time } from '../fo
 import { formatDuration } from '../../common/duration.js';
 import { UsageError, connect, positiveInt, print, printJson, printTaskJson, taskId, withClient } from '../context.js';
 import { withReader, type Reader } from '../reader.js';
-import { clusterHistory, clusterLs, clusterRestart, clusterShow, clusterStop, clusterStopAll, clusterTarget } from './cluster.js';
+import {
+  clusterHistory,
+  clusterLs,
+  clusterRestart,
+  clusterShow,
+  clusterStop,
+  clusterStopAll,
+  clusterTarget,
+} from './cluster.js';
 
 export function registerTaskCommands(program: Command): void {
   program
@@ -21,7 +29,10 @@ export function registerTaskCommands(program: Command): void {
       if (cluster) return clusterLs(cluster, options);
       return withReader(command, async (reader) => {
         const { tasks } = await reader.request('LIST', { includeFinished: options.all === true });
-        if (options.json) { printTaskJson({ tasks }, 'tasks'); return; }
+        if (options.json) {
+          printTaskJson({ tasks }, 'tasks');
+          return;
+        }
         const none = options.all ? 'no tasks' : 'no active tasks ("taskwarden ls --all" shows finished ones)';
         print(tasks.length === 0 ? none : table(TASK_HEADER, taskRows(tasks)));
         noteNoDaemon(reader, tasks);
@@ -38,17 +49,30 @@ export function registerTaskCommands(program: Command): void {
       if (cluster) return clusterShow(cluster, id, options);
       return withReader(command, async (reader) => {
         const reply = await reader.request('GET', { taskId: id });
-        if (options.json) { printTaskJson(reply); return; }
+        if (options.json) {
+          printTaskJson(reply);
+          return;
+        }
         print(describeTask(reply.task, reply.attempts, reply.transitions));
         noteNoDaemon(reader, [reply.task]);
       });
     });
 
-  registerStop(program, 'cancel', 'TASK_CANCEL', 'cancel a task gracefully (its cleanup runs; SIGKILL after the grace period)', 'cancelling');
+  registerStop(
+    program,
+    'cancel',
+    'TASK_CANCEL',
+    'cancel a task gracefully (its cleanup runs; SIGKILL after the grace period)',
+    'cancelling',
+  );
   registerStop(program, 'kill', 'TASK_KILL', 'kill a task now: SIGKILL to its whole process group', 'killing');
 
   for (const [name, type, description] of [
-    ['pause', 'TASK_PAUSE', 'freeze a running task where it is (every process of it; it keeps its memory) until "resume"'],
+    [
+      'pause',
+      'TASK_PAUSE',
+      'freeze a running task where it is (every process of it; it keeps its memory) until "resume"',
+    ],
     ['resume', 'TASK_RESUME', 'let a paused task run on'],
   ] as const) {
     program
@@ -57,10 +81,14 @@ export function registerTaskCommands(program: Command): void {
       .argument('<id>', 'task id', taskId)
       .option('--json', 'print JSON')
       .action((id: string, options: { json?: boolean }, command: Command) => {
-        if (clusterTarget(command)) throw new UsageError(`${name}: not available for a cluster yet (cancel, kill, restart and stop-all are)`);
+        if (clusterTarget(command))
+          throw new UsageError(`${name}: not available for a cluster yet (cancel, kill, restart and stop-all are)`);
         return withClient(command, async (client) => {
           const { task } = (await client.request(type, { taskId: id })) as { task: TaskSnapshot };
-          if (options.json) { printTaskJson({ task }, 'task'); return; }
+          if (options.json) {
+            printTaskJson({ task }, 'task');
+            return;
+          }
           print(`task ${task.id}: ${task.state}`);
         });
       });
@@ -76,22 +104,32 @@ export function registerTaskCommands(program: Command): void {
       if (cluster) return clusterRestart(cluster, id, options);
       return withClient(command, async (client) => {
         const { task } = await client.request('TASK_RESTART', { taskId: id });
-        if (options.json) { printTaskJson({ task }, 'task'); return; }
+        if (options.json) {
+          printTaskJson({ task }, 'task');
+          return;
+        }
         print(`task ${task.id}: restarting (attempt ${task.attempt})`);
       });
     });
 
   program
     .command('stop-all')
-    .description('the emergency stop: cancel every task at once (queued ones never start), SIGKILL after the grace period; returns when every process is gone')
+    .description(
+      'the emergency stop: cancel every task at once (queued ones never start), SIGKILL after the grace period; returns when every process is gone',
+    )
     .option('--json', 'print JSON')
     .action((options: { json?: boolean }, command: Command) => {
       const cluster = clusterTarget(command);
       if (cluster) return clusterStopAll(cluster, options);
       return withClient(command, async (client) => {
         const { result } = await client.request('STOP_ALL');
-        if (options.json) { printJson(result); return; }
-        print(`stopped in ${formatDuration(result.ms)}: ${result.cancelled} cancelled, ${result.killed} killed, ${result.notStarted} never started, ${result.finished} finished on their own`);
+        if (options.json) {
+          printJson(result);
+          return;
+        }
+        print(
+          `stopped in ${formatDuration(result.ms)}: ${result.cancelled} cancelled, ${result.killed} killed, ${result.notStarted} never started, ${result.finished} finished on their own`,
+        );
       });
     });
 
@@ -110,14 +148,34 @@ export function registerTaskCommands(program: Command): void {
       if (cluster) return clusterHistory(cluster, options);
       return withReader(command, async (reader) => {
         const { tasks } = await reader.request('HISTORY', { limit: options.limit });
-        if (options.json) { printTaskJson({ tasks }, 'tasks'); return; }
-        const rows = tasks.map((t) => [t.id, t.state, time(t.endedAt), formatDuration(t.outcome?.durationMs), outcomeNote(t), t.name]);
-        print(tasks.length === 0 ? 'no finished tasks yet' : table(['ID', 'STATE', 'ENDED', 'TOOK', 'DETAIL', 'NAME'], rows));
+        if (options.json) {
+          printTaskJson({ tasks }, 'tasks');
+          return;
+        }
+        const rows = tasks.map((t) => [
+          t.id,
+          t.state,
+          time(t.endedAt),
+          formatDuration(t.outcome?.durationMs),
+          outcomeNote(t),
+          t.name,
+        ]);
+        print(
+          tasks.length === 0
+            ? 'no finished tasks yet'
+            : table(['ID', 'STATE', 'ENDED', 'TOOK', 'DETAIL', 'NAME'], rows),
+        );
       });
     });
 }
 
-function registerStop(program: Command, name: string, type: 'TASK_CANCEL' | 'TASK_KILL', description: string, doing: string): void {
+function registerStop(
+  program: Command,
+  name: string,
+  type: 'TASK_CANCEL' | 'TASK_KILL',
+  description: string,
+  doing: string,
+): void {
   program
     .command(name)
     .description(`${description}; --all: every active task`)
@@ -132,9 +190,18 @@ function registerStop(program: Command, name: string, type: 'TASK_CANCEL' | 'TAS
         const ids = options.all ? await activeIds(client) : [id!];
         const replies: StopReply[] = [];
         for (const each of ids) replies.push(await client.request(type, { taskId: each }));
-        if (options.json && options.all) { printTaskJson({ tasks: replies.map((r) => r.task) }, 'tasks'); return; }
-        if (options.json) { printTaskJson({ task: replies[0]!.task }, 'task'); return; }
-        if (options.all && replies.length === 0) { print('no active tasks'); return; }
+        if (options.json && options.all) {
+          printTaskJson({ tasks: replies.map((r) => r.task) }, 'tasks');
+          return;
+        }
+        if (options.json) {
+          printTaskJson({ task: replies[0]!.task }, 'task');
+          return;
+        }
+        if (options.all && replies.length === 0) {
+          print('no active tasks');
+          return;
+        }
         for (const reply of replies) print(`task ${reply.task.id}: ${stopNote(reply, doing)}`);
       });
     });
@@ -162,7 +229,10 @@ async function shutdown(command: Command): Promise<void> {
   try {
     client = await connect(command, false);
   } catch (error) {
-    if ((error as { code?: string }).code === 'NO_DAEMON') { print((error as Error).message.replace(/: start one.*/, '')); return; }
+    if ((error as { code?: string }).code === 'NO_DAEMON') {
+      print((error as Error).message.replace(/: start one.*/, ''));
+      return;
+    }
     throw error;
   }
   const pid = client.welcome.daemonPid;
@@ -214,7 +284,11 @@ function stackLines(error: TaskError, indent: string): string[] {
   const head = `${error.name}: ${error.message}`;
   if (stack.startsWith(head)) stack = stack.slice(head.length);
   else if (stack.startsWith(error.message)) stack = stack.slice(error.message.length);
-  return stack.split('\n').map((line) => line.trim()).filter(Boolean).map((line) => `${indent}${line}`);
+  return stack
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .map((line) => `${indent}${line}`);
 }
 
 export function describeTask(task: TaskSnapshot, attempts: AttemptRecord[], transitions: TransitionRecord[]): string {
@@ -227,16 +301,39 @@ export function describeTask(task: TaskSnapshot, attempts: AttemptRecord[], tran
   const outcome = task.outcome;
   if (outcome) {
     // A module task's exit code is its runner's (0 once it reported its result or error): only a command's, or a crash's, says something.
-    const exitCode = outcome.exitCode != null && (task.kind === 'command' || outcome.exitCode !== 0) ? `, exit code ${outcome.exitCode}` : '';
-    lines.push(`  outcome: ${outcome.state} after ${formatDuration(outcome.durationMs)}${exitCode}${outcome.signal ? `, signal ${outcome.signal}` : ''}${outcome.escalated ? ', escalated to SIGKILL' : ''}`);
+    const exitCode =
+      outcome.exitCode != null && (task.kind === 'command' || outcome.exitCode !== 0)
+        ? `, exit code ${outcome.exitCode}`
+        : '';
+    lines.push(
+      `  outcome: ${outcome.state} after ${formatDuration(outcome.durationMs)}${exitCode}${outcome.signal ? `, signal ${outcome.signal}` : ''}${outcome.escalated ? ', escalated to SIGKILL' : ''}`,
+    );
     if (outcome.error) lines.push(`  error: ${errorTitle(outcome.error)}`, ...stackLines(outcome.error, '    '));
     if (outcome.result !== undefined) lines.push(`  result: ${truncate(stringifyValue(outcome.result), 200)}`);
   }
   if (attempts.length > 1) {
-    lines.push('', table(['ATTEMPT', 'STATE', 'PID', 'TOOK', 'DETAIL'], attempts.map((a) => [String(a.attempt), a.state, a.pid === undefined ? '-' : String(a.pid), formatDuration(a.durationMs), a.error ? truncate(errorTitle(a.error), 60) : ''])));
+    lines.push(
+      '',
+      table(
+        ['ATTEMPT', 'STATE', 'PID', 'TOOK', 'DETAIL'],
+        attempts.map((a) => [
+          String(a.attempt),
+          a.state,
+          a.pid === undefined ? '-' : String(a.pid),
+          formatDuration(a.durationMs),
+          a.error ? truncate(errorTitle(a.error), 60) : '',
+        ]),
+      ),
+    );
   }
   if (transitions.length > 0) {
-    lines.push('', table(['AT', 'ATTEMPT', 'FROM', 'TO'], transitions.map((t) => [time(t.at), String(t.attempt), t.from ?? '(new)', t.to])));
+    lines.push(
+      '',
+      table(
+        ['AT', 'ATTEMPT', 'FROM', 'TO'],
+        transitions.map((t) => [time(t.at), String(t.attempt), t.from ?? '(new)', t.to]),
+      ),
+    );
   }
   return lines.join('\n');
 }

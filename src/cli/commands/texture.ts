@@ -79,11 +79,14 @@ function parseInteger(name: string, min: number, max: number) {
 function parseList(name: string, integer: boolean) {
   return (value: string): number[] => {
     const parts = value.split(',').map((s) => s.trim());
-    if (parts.length === 0 || parts.some((p) => p === '')) throw new InvalidArgumentError(`${name} must be a comma-separated list of numbers, got ${JSON.stringify(value)}`);
+    if (parts.length === 0 || parts.some((p) => p === ''))
+      throw new InvalidArgumentError(`${name} must be a comma-separated list of numbers, got ${JSON.stringify(value)}`);
     return parts.map((p) => {
       const n = Number(p);
       if (!Number.isFinite(n) || (integer && (!Number.isInteger(n) || n < 1))) {
-        throw new InvalidArgumentError(`${name}: ${JSON.stringify(p)} is not ${integer ? 'a positive integer' : 'a number'}`);
+        throw new InvalidArgumentError(
+          `${name}: ${JSON.stringify(p)} is not ${integer ? 'a positive integer' : 'a number'}`,
+        );
       }
       return n;
     });
@@ -94,32 +97,64 @@ export function registerTextureCommand(program: Command): void {
   program
     .command('texture')
     .description('GLCM (Haralick) texture features of PNG/TIFF images, as scikit-image computes them; Ctrl+C cancels')
-    .argument('<image...>', 'PNG or TIFF files (8/16-bit grey or RGB; a multi-page TIFF is a stack), or sample:brick, sample:grass, ...')
-    .option('--levels <n>', `grey levels, 2-${MAX_LEVELS} (default 256; fewer than the bit depth allows requantizes floor(v * n / 2^bits))`, parseInteger('--levels', 2, MAX_LEVELS))
+    .argument(
+      '<image...>',
+      'PNG or TIFF files (8/16-bit grey or RGB; a multi-page TIFF is a stack), or sample:brick, sample:grass, ...',
+    )
+    .option(
+      '--levels <n>',
+      `grey levels, 2-${MAX_LEVELS} (default 256; fewer than the bit depth allows requantizes floor(v * n / 2^bits))`,
+      parseInteger('--levels', 2, MAX_LEVELS),
+    )
     .option('--distances <list>', 'pixel distances, e.g. 1,3 (default 1)', parseList('--distances', true))
-    .option('--angles <list>', 'angles in degrees, e.g. 0,45,90,135 (the default; 0 = right neighbour, 90 = below)', parseList('--angles', false))
+    .option(
+      '--angles <list>',
+      'angles in degrees, e.g. 0,45,90,135 (the default; 0 = right neighbour, 90 = below)',
+      parseList('--angles', false),
+    )
     .option('--symmetric', 'count each pixel pair both ways, P + Pᵀ (the default; scikit-image symmetric=True)')
     .option('--no-symmetric', 'count each pixel pair once, reference -> neighbour (scikit-image symmetric=False)')
-    .option('--tile <n>', 'also compute per-tile features: heat-map PNGs and JSON/CSV numbers in --out', parseInteger('--tile', 2, 1 << 30))
+    .option(
+      '--tile <n>',
+      'also compute per-tile features: heat-map PNGs and JSON/CSV numbers in --out',
+      parseInteger('--tile', 2, 1 << 30),
+    )
     .option('--json', 'write only JSON to stdout: one entry per image (per page), each feature as [distance][angle]')
     .option('--csv', 'write CSV to stdout: one row per image, distance and angle')
     .option('--out <dir>', 'directory for tile maps (default ./texture-maps)')
     .option('--no-progress', 'no progress bar on stderr')
-    .option('--isolate', 'run every image in a fresh process (default: one reusable process per CPU serves image after image)')
-    .option('--priority <level>', 'CPU priority of the analysis: idle, low (the default: nice 10) or normal', (value: string) => {
-      if (!PRIORITIES.includes(value as Priority)) throw new InvalidArgumentError(`--priority must be ${PRIORITIES.join(', ')}, got ${JSON.stringify(value)}`);
-      return value as Priority;
-    })
+    .option(
+      '--isolate',
+      'run every image in a fresh process (default: one reusable process per CPU serves image after image)',
+    )
+    .option(
+      '--priority <level>',
+      'CPU priority of the analysis: idle, low (the default: nice 10) or normal',
+      (value: string) => {
+        if (!PRIORITIES.includes(value as Priority))
+          throw new InvalidArgumentError(`--priority must be ${PRIORITIES.join(', ')}, got ${JSON.stringify(value)}`);
+        return value as Priority;
+      },
+    )
     .addHelpText('after', '\nFeatures: ' + FEATURE_NAMES.join(', ') + '. See docs/texture.md.')
     .action(async (images: string[], options: TextureCommandOptions, command: Command) => {
-      if (options.json && options.csv) command.error('error: --json and --csv cannot be used together', { exitCode: EXIT_USAGE });
-      const code = await runTextureCommand(images, options, { stdout: process.stdout, stderr: process.stderr, handleSignals: true });
+      if (options.json && options.csv)
+        command.error('error: --json and --csv cannot be used together', { exitCode: EXIT_USAGE });
+      const code = await runTextureCommand(images, options, {
+        stdout: process.stdout,
+        stderr: process.stderr,
+        handleSignals: true,
+      });
       process.exitCode = code;
     });
 }
 
 /** The command itself, testable: returns the exit code. */
-export async function runTextureCommand(images: string[], options: TextureCommandOptions, io: TextureCommandIO): Promise<number> {
+export async function runTextureCommand(
+  images: string[],
+  options: TextureCommandOptions,
+  io: TextureCommandIO,
+): Promise<number> {
   const input: Omit<TextureTaskInput, 'images'> = {
     ...(options.levels !== undefined ? { levels: options.levels } : {}),
     ...(options.distances !== undefined ? { distances: options.distances } : {}),
@@ -149,7 +184,12 @@ export async function runTextureCommand(images: string[], options: TextureComman
   const showProgress = (options.progress ?? true) && io.stderr.isTTY === true;
   const bar = new ProgressBar(io.stderr, batches.length, showProgress);
   const tasks: Task[] = batches.map((batch, k) => {
-    const task = sup.start({ module: textureTaskModule, input: { ...input, images: batch }, reuse: !isolate, name: `texture ${path.basename(batch[0]!)}${batch.length > 1 ? ` +${batch.length - 1}` : ''}` });
+    const task = sup.start({
+      module: textureTaskModule,
+      input: { ...input, images: batch },
+      reuse: !isolate,
+      name: `texture ${path.basename(batch[0]!)}${batch.length > 1 ? ` +${batch.length - 1}` : ''}`,
+    });
     task.on('progress', ({ fraction, message }) => bar.update(k, fraction, message));
     return task;
   });
@@ -186,14 +226,25 @@ export async function runTextureCommand(images: string[], options: TextureComman
   }
   if (interrupted) {
     const done = outcomes.filter((o) => o.state === 'completed').length;
-    io.stderr.write(`texture: cancelled (${done} of ${tasks.length} task${tasks.length > 1 ? 's' : ''} had finished)\n`);
+    io.stderr.write(
+      `texture: cancelled (${done} of ${tasks.length} task${tasks.length > 1 ? 's' : ''} had finished)\n`,
+    );
     return EXIT_INTERRUPTED;
   }
 
   const results: ImageResult[] = [];
   outcomes.forEach((o, k) => {
     if (o.state === 'completed') results.push(...(o.result as TextureTaskResult).images);
-    else for (const file of batches[k]!) results.push({ ok: false, file, error: { name: o.error?.name ?? 'Error', message: `${file}: task ${o.state}${o.error ? `: ${o.error.message}` : ''}` } });
+    else
+      for (const file of batches[k]!)
+        results.push({
+          ok: false,
+          file,
+          error: {
+            name: o.error?.name ?? 'Error',
+            message: `${file}: task ${o.state}${o.error ? `: ${o.error.message}` : ''}`,
+          },
+        });
   });
   if (options.json) {
     io.stdout.write(`${compactJson(results)}\n`);
@@ -226,9 +277,11 @@ export function toCsv(results: readonly ImageResult[]): string {
   let out = `file,page,distance,angle,${FEATURE_NAMES.join(',')}\n`;
   for (const r of results) {
     if (!r.ok) continue;
-    r.distances.forEach((d, di) => r.angles.forEach((a, ai) => {
-      out += `${csvField(r.file)},${r.page},${d},${a},${FEATURE_NAMES.map((f) => String(r.features[f][di]![ai])).join(',')}\n`;
-    }));
+    r.distances.forEach((d, di) =>
+      r.angles.forEach((a, ai) => {
+        out += `${csvField(r.file)},${r.page},${d},${a},${FEATURE_NAMES.map((f) => String(r.features[f][di]![ai])).join(',')}\n`;
+      }),
+    );
   }
   return out;
 }
@@ -253,10 +306,12 @@ export function toText(results: readonly ImageResult[]): string {
     const rows = FEATURE_NAMES.map((f) => [f, ...ok.features[f].flat().map(fmt)]);
     const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c]!.length)));
     // the feature names left-aligned, the numbers right-aligned
-    const line = (cells: string[]) => `  ${cells.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ')}\n`;
+    const line = (cells: string[]) =>
+      `  ${cells.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ')}\n`;
     out += line(header);
     for (const row of rows) out += line(row);
-    if (ok.tiles) out += `  tiles: ${ok.tiles.cols} x ${ok.tiles.rows} of ${ok.tiles.tileSize} px -> ${path.dirname(ok.tiles.json)} (${path.basename(ok.tiles.json)}, ${path.basename(ok.tiles.csv)}, ${FEATURE_NAMES.length * ok.distances.length} heat maps)\n`;
+    if (ok.tiles)
+      out += `  tiles: ${ok.tiles.cols} x ${ok.tiles.rows} of ${ok.tiles.tileSize} px -> ${path.dirname(ok.tiles.json)} (${path.basename(ok.tiles.json)}, ${path.basename(ok.tiles.csv)}, ${FEATURE_NAMES.length * ok.distances.length} heat maps)\n`;
     out += '\n';
   }
   return out;
@@ -268,7 +323,11 @@ class ProgressBar {
   #message = '';
   #drawnAt = 0;
   #drawn = false;
-  constructor(readonly stream: TextureCommandIO['stderr'], tasks: number, readonly enabled: boolean) {
+  constructor(
+    readonly stream: TextureCommandIO['stderr'],
+    tasks: number,
+    readonly enabled: boolean,
+  ) {
     this.#fractions = new Array<number>(tasks).fill(0);
   }
   update(k: number, fraction: number, message?: string): void {

@@ -15,21 +15,41 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 export function registerWebCommand(program: Command): void {
   program
     .command('web')
-    .description('serve the web page (live tasks, start, cancel, kill, restart, emergency stop) on 127.0.0.1; prints its address with the access token')
+    .description(
+      'serve the web page (live tasks, start, cancel, kill, restart, emergency stop) on 127.0.0.1; prints its address with the access token',
+    )
     .option('--port <n>', `TCP port (default ${DEFAULT_WEB_PORT}; 0 picks a free one)`, portOption, DEFAULT_WEB_PORT)
-    .option('--host <address>', 'address to listen on (default 127.0.0.1: this machine only; use an SSH tunnel to reach it from elsewhere)')
-    .option('--allow-host <name>', 'another Host name to accept besides localhost and 127.0.0.1 (repeatable)', (value: string, all: string[]) => [...all, value], [])
+    .option(
+      '--host <address>',
+      'address to listen on (default 127.0.0.1: this machine only; use an SSH tunnel to reach it from elsewhere)',
+    )
+    .option(
+      '--allow-host <name>',
+      'another Host name to accept besides localhost and 127.0.0.1 (repeatable)',
+      (value: string, all: string[]) => [...all, value],
+      [],
+    )
     .action(async (options: WebOptions, command: Command) => {
       const { home, config } = globals(command) as { home?: string; config?: string };
       const { templates } = await loadTemplates({ config });
-      const server = await startWebServer({ home, port: options.port, host: options.host, allowHosts: options.allowHost, templates });
+      const server = await startWebServer({
+        home,
+        port: options.port,
+        host: options.host,
+        allowHosts: options.allowHost,
+        templates,
+      });
       const out = (line: string) => process.stdout.write(`${line}\n`);
       out(`taskwarden web: serving the tasks of ${server.home} at`);
       out(`  ${server.url}`);
       if (LOOPBACK.has(server.host)) {
-        out(`from another machine: ssh -L ${server.port}:127.0.0.1:${server.port} THIS-HOST, then open http://localhost:${server.port}/?token=${server.token}`);
+        out(
+          `from another machine: ssh -L ${server.port}:127.0.0.1:${server.port} THIS-HOST, then open http://localhost:${server.port}/?token=${server.token}`,
+        );
       } else {
-        out(`listening on ${server.host}: anyone who can reach it and has the address above can stop and start tasks (no TLS)`);
+        out(
+          `listening on ${server.host}: anyone who can reach it and has the address above can stop and start tasks (no TLS)`,
+        );
       }
       out('Ctrl+C stops the page; the tasks keep running in the daemon');
       await untilSignal();
@@ -39,7 +59,8 @@ export function registerWebCommand(program: Command): void {
 
 function portOption(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--port must be an integer from 0 to 65535, got "${value}"`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new UsageError(`--port must be an integer from 0 to 65535, got "${value}"`);
   return n;
 }
 

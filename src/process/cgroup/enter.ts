@@ -18,7 +18,11 @@ const ENTER_SCRIPT =
   'while [ "$1" != -- ]; do echo $$ > "$1" || { echo "taskwarden: cannot enter the task cgroup ($1)" >&2; exit 125; }; shift; done; shift; exec "$@"';
 
 /** file and args that run `file args` inside the cgroup whose procs files are given. */
-export function enteringCommand(procsFiles: readonly string[], file: string, args: readonly string[]): [string, string[]] {
+export function enteringCommand(
+  procsFiles: readonly string[],
+  file: string,
+  args: readonly string[],
+): [string, string[]] {
   return ['/bin/sh', ['-c', ENTER_SCRIPT, 'taskwarden-enter', ...procsFiles, '--', file, ...args]];
 }
 

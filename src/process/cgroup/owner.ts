@@ -109,7 +109,10 @@ export function killLeftoverCgroups(layout: CgroupLayout, token: string): string
   } catch {
     return [];
   }
-  return killCgroups(layout, names.filter((name) => NAME.exec(name)?.[1] === token && NAME.exec(name)?.[2] !== String(process.pid)));
+  return killCgroups(
+    layout,
+    names.filter((name) => NAME.exec(name)?.[1] === token && NAME.exec(name)?.[2] !== String(process.pid)),
+  );
 }
 
 function killCgroups(layout: CgroupLayout, names: Iterable<string>): string[] {

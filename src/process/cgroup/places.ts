@@ -29,7 +29,8 @@ interface Mount {
 }
 
 /** Octal escapes (\040 for a space) as the kernel writes them in mountinfo. */
-const unescape = (field: string) => field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+const unescape = (field: string) =>
+  field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
 
 function parseMountInfo(text: string): Mount[] {
   const mounts: Mount[] = [];
@@ -50,7 +51,8 @@ function parseMountInfo(text: string): Mount[] {
 /** Our path in a hierarchy as the mount shows it; undefined when the mount does not show our cgroup. */
 function dirIn(mount: Mount, path: string): string | undefined {
   if (mount.root === '/') return join(mount.mountPoint, path);
-  if (path === mount.root || path.startsWith(`${mount.root}/`)) return join(mount.mountPoint, path.slice(mount.root.length));
+  if (path === mount.root || path.startsWith(`${mount.root}/`))
+    return join(mount.mountPoint, path.slice(mount.root.length));
   return undefined;
 }
 

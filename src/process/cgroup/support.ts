@@ -62,8 +62,8 @@ export function processGroupSupport(limits: string[]): ContainmentSupport {
   return {
     backend: 'process-group',
     controls: [
-      'stop: signals to the task\'s process group, plus descendants found by /proc sampling and lineage marks',
-      'pause: SIGSTOP/SIGCONT to the task\'s process group (a task can see it; what left the group is not paused)',
+      "stop: signals to the task's process group, plus descendants found by /proc sampling and lineage marks",
+      "pause: SIGSTOP/SIGCONT to the task's process group (a task can see it; what left the group is not paused)",
     ],
     limits,
   };
@@ -76,26 +76,40 @@ function probe(places: CgroupPlaces): ContainmentSupport {
   const v2 = tryProbe(places.v2, ['cgroup.kill', 'cgroup.events']);
   if (typeof v2 === 'string') return groupOnly([v2]);
   const limits: string[] = [];
-  const cpu = v2.has('cpu.idle') ? { version: 2 as const, parent: places.v2 } : v1Place(places, 'cpu', ['cpu.idle', 'cpu.shares'], limits);
-  const memory = v2.has('memory.max') && v2.has('memory.oom.group')
+  const cpu = v2.has('cpu.idle')
     ? { version: 2 as const, parent: places.v2 }
-    : v1Place(places, 'memory', ['memory.limit_in_bytes', 'memory.oom_control'], limits);
+    : v1Place(places, 'cpu', ['cpu.idle', 'cpu.shares'], limits);
+  const memory =
+    v2.has('memory.max') && v2.has('memory.oom.group')
+      ? { version: 2 as const, parent: places.v2 }
+      : v1Place(places, 'memory', ['memory.limit_in_bytes', 'memory.oom_control'], limits);
   const layout: CgroupLayout = { v2: places.v2, ...(cpu ? { cpu } : {}), ...(memory ? { memory } : {}) };
   const controls = [
     `stop: cgroup.kill on the task's own cgroup below ${places.v2} (atomic: nothing it started escapes)`,
     'stopped: cgroup.events "populated 0" (the kernel\'s word, watched)',
     'pause: cgroup.freeze (the task cannot tell)',
-    cpu ? `cpu: cpu.idle / weight of the task's cgroup (v${cpu.version}, ${cpu.parent})` : 'cpu: nice and session autogroups (no cgroup cpu controller here)',
-    memory ? `memory: limit and OOM detection (v${memory.version}, ${memory.parent})` : 'memory: no limit available (no cgroup memory controller here)',
+    cpu
+      ? `cpu: cpu.idle / weight of the task's cgroup (v${cpu.version}, ${cpu.parent})`
+      : 'cpu: nice and session autogroups (no cgroup cpu controller here)',
+    memory
+      ? `memory: limit and OOM detection (v${memory.version}, ${memory.parent})`
+      : 'memory: no limit available (no cgroup memory controller here)',
   ];
   return { backend: 'cgroup', layout, controls, limits };
 }
 
 /** A v1 controller's tree when we may make cgroups in it and it has the files we need; else a reason, in `limits`. */
-function v1Place(places: CgroupPlaces, controller: string, files: string[], limits: string[]): ControllerPlace | undefined {
+function v1Place(
+  places: CgroupPlaces,
+  controller: string,
+  files: string[],
+  limits: string[],
+): ControllerPlace | undefined {
   const parent = places.v1.get(controller);
   if (!parent) {
-    limits.push(`${controller}: no ${controller} controller in the unified hierarchy for us, nor a v1 ${controller} tree`);
+    limits.push(
+      `${controller}: no ${controller} controller in the unified hierarchy for us, nor a v1 ${controller} tree`,
+    );
     return undefined;
   }
   const found = tryProbe(parent, files);
@@ -116,7 +130,16 @@ function tryProbe(parent: string, required: string[]): Set<string> | string {
     return `cannot create a cgroup in ${parent} (${code}): run as root, or inside a delegated cgroup (systemd-run --user --scope -p Delegate=yes …)`;
   }
   try {
-    const wanted = ['cgroup.kill', 'cgroup.events', 'cpu.idle', 'cpu.shares', 'memory.max', 'memory.oom.group', 'memory.limit_in_bytes', 'memory.oom_control'];
+    const wanted = [
+      'cgroup.kill',
+      'cgroup.events',
+      'cpu.idle',
+      'cpu.shares',
+      'memory.max',
+      'memory.oom.group',
+      'memory.limit_in_bytes',
+      'memory.oom_control',
+    ];
     const present = new Set(wanted.filter((file) => existsSync(join(dir, file))));
     const missing = required.filter((file) => !present.has(file));
     if (missing.length > 0) {

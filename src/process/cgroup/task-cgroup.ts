@@ -31,7 +31,12 @@ export class TaskCgroup {
   readonly #memory?: { version: 1 | 2; dir: string };
   #removed = false;
 
-  private constructor(name: string, v2: string, cpu?: { version: 1 | 2; dir: string }, memory?: { version: 1 | 2; dir: string }) {
+  private constructor(
+    name: string,
+    v2: string,
+    cpu?: { version: 1 | 2; dir: string },
+    memory?: { version: 1 | 2; dir: string },
+  ) {
     this.name = name;
     this.#v2 = v2;
     if (cpu) this.#cpu = cpu;
@@ -57,7 +62,9 @@ export class TaskCgroup {
       }
     } catch (error) {
       for (const dir of made.reverse()) tryRmdir(dir);
-      throw Object.assign(new Error(`cannot create the task's cgroup ${name}: ${(error as Error).message}`), { code: 'CGROUP_FAILED' });
+      throw Object.assign(new Error(`cannot create the task's cgroup ${name}: ${(error as Error).message}`), {
+        code: 'CGROUP_FAILED',
+      });
     }
     return cgroup;
   }
@@ -181,7 +188,11 @@ export class TaskCgroup {
     if (currentBytes === undefined) return undefined;
     const peakBytes = read(memory.version === 2 ? 'memory.peak' : 'memory.max_usage_in_bytes');
     const limitBytes = read(memory.version === 2 ? 'memory.max' : 'memory.limit_in_bytes');
-    return { currentBytes, ...(peakBytes !== undefined ? { peakBytes } : {}), ...(limitBytes !== undefined ? { limitBytes } : {}) };
+    return {
+      currentBytes,
+      ...(peakBytes !== undefined ? { peakBytes } : {}),
+      ...(limitBytes !== undefined ? { limitBytes } : {}),
+    };
   }
 
   /** CPU time of everything that ever ran inside, in microseconds (cpu.stat, always there in v2). */

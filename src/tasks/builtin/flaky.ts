@@ -12,7 +12,8 @@ export default defineTask(async (input: { steps?: number; stepMs?: number; failR
   const failAt = Math.random() < failRate ? Math.floor(steps * (0.2 + Math.random() * 0.6)) : -1;
   for (let i = 0; i < steps; i++) {
     await sleep(stepMs, undefined, { signal: ctx.signal });
-    if (i === failAt) throw new Error(`flaky task failed at step ${i + 1}/${steps} (attempt ${ctx.attempt}); press r to run it again`);
+    if (i === failAt)
+      throw new Error(`flaky task failed at step ${i + 1}/${steps} (attempt ${ctx.attempt}); press r to run it again`);
     ctx.progress((i + 1) / steps, `step ${i + 1}/${steps}`);
   }
   return { steps, attempt: ctx.attempt };

@@ -11,7 +11,14 @@ import { computeTexture, tileFeatureGrid, tileRect, type TileMaps } from './comp
 import { openImage, type DecodedPage } from './decode.js';
 import { isAbortError, throwIfAborted } from './errors.js';
 import { renderHeatMap } from './heatmap.js';
-import { DEFAULT_ANGLES_DEGREES, degreesToRadians, validateAngles, validateDistances, validateLevels, validateTile } from './options.js';
+import {
+  DEFAULT_ANGLES_DEGREES,
+  degreesToRadians,
+  validateAngles,
+  validateDistances,
+  validateLevels,
+  validateTile,
+} from './options.js';
 import { FEATURE_COUNT, FEATURE_NAMES, type FeatureName, type FeatureTable, type RunControl } from './types.js';
 
 export interface AnalyzeOptions {
@@ -99,7 +106,11 @@ export interface AnalyzeControl extends RunControl {
 }
 
 /** Analyse image files one after another; each page of a stack gives its own entry. */
-export async function analyzeImages(files: readonly string[], options: AnalyzeOptions = {}, control: AnalyzeControl = {}): Promise<ImageResult[]> {
+export async function analyzeImages(
+  files: readonly string[],
+  options: AnalyzeOptions = {},
+  control: AnalyzeControl = {},
+): Promise<ImageResult[]> {
   const given: unknown = files; // checked as unknown: Array.isArray would narrow a readonly string[] to any[]
   if (!Array.isArray(given)) throw new TypeError('images must be an array of file paths');
   files.forEach((f, k) => {
@@ -113,18 +124,26 @@ export async function analyzeImages(files: readonly string[], options: AnalyzeOp
     const file = files[index];
     throwIfAborted(control.signal);
     const base = index / n;
-    const report = (fraction: number, message: string) => control.onProgress?.(Math.min(1, base + fraction / n), message);
+    const report = (fraction: number, message: string) =>
+      control.onProgress?.(Math.min(1, base + fraction / n), message);
     report(0, `${path.basename(file)}: decoding`);
     try {
       const source = await openImage(file);
       for (let page = 0; page < source.pageCount; page++) {
         const started = performance.now();
-        const label = source.pageCount > 1 ? `${path.basename(file)} page ${page + 1}/${source.pageCount}` : path.basename(file);
+        const label =
+          source.pageCount > 1 ? `${path.basename(file)} page ${page + 1}/${source.pageCount}` : path.basename(file);
         const image = source.decodePage(page);
         const pageBase = page / source.pageCount;
         const computed = await computeTexture(
           image,
-          { levels: opts.levels, distances: opts.distances, angles: degreesToRadians(opts.angles), symmetric: opts.symmetric, tile: opts.tile },
+          {
+            levels: opts.levels,
+            distances: opts.distances,
+            angles: degreesToRadians(opts.angles),
+            symmetric: opts.symmetric,
+            tile: opts.tile,
+          },
           {
             signal: control.signal,
             yieldEveryMs: control.yieldEveryMs,
@@ -134,8 +153,25 @@ export async function analyzeImages(files: readonly string[], options: AnalyzeOp
         let tiles: TileOutputs | undefined;
         if (computed.tiles) {
           report(pageBase + 0.95 / source.pageCount, `${label}: writing tile maps`);
-          const stem = uniqueStem(stems, path.basename(file).replace(/\.[^.]+$/, '') + (source.pageCount > 1 ? `.p${page}` : ''));
-          tiles = await writeTileOutputs(opts.outDir, stem, { file, page, width: image.width, height: image.height, levels: opts.levels, distances: opts.distances, angles: opts.angles }, computed.tiles, control.signal);
+          const stem = uniqueStem(
+            stems,
+            path.basename(file).replace(/\.[^.]+$/, '') + (source.pageCount > 1 ? `.p${page}` : ''),
+          );
+          tiles = await writeTileOutputs(
+            opts.outDir,
+            stem,
+            {
+              file,
+              page,
+              width: image.width,
+              height: image.height,
+              levels: opts.levels,
+              distances: opts.distances,
+              angles: opts.angles,
+            },
+            computed.tiles,
+            control.signal,
+          );
         }
         const result: ImageFeatures = {
           ok: true,
@@ -189,7 +225,13 @@ interface TileMeta {
 }
 
 /** Write the per-tile numbers (JSON and CSV, streamed) and one heat map per feature and distance. */
-export async function writeTileOutputs(outDir: string, stem: string, meta: TileMeta, maps: TileMaps, signal?: AbortSignal): Promise<TileOutputs> {
+export async function writeTileOutputs(
+  outDir: string,
+  stem: string,
+  meta: TileMeta,
+  maps: TileMaps,
+  signal?: AbortSignal,
+): Promise<TileOutputs> {
   await mkdir(outDir, { recursive: true });
   const jsonPath = path.resolve(outDir, `${stem}.tiles.json`);
   const csvPath = path.resolve(outDir, `${stem}.tiles.csv`);
@@ -202,10 +244,13 @@ export async function writeTileOutputs(outDir: string, stem: string, meta: TileM
     if (!stream.write(chunk)) await once(stream, 'drain');
   };
   try {
-    await write(json, `{"file":${JSON.stringify(meta.file)},"page":${meta.page},"width":${meta.width},"height":${meta.height},` +
-      `"tileSize":${maps.tileSize},"cols":${maps.cols},"rows":${maps.rows},"levels":${meta.levels},` +
-      `"distances":${JSON.stringify(meta.distances)},"angles":${JSON.stringify(meta.angles)},` +
-      `"layout":"each feature is [distance][angle]; tiles in row-major order","tiles":[\n`);
+    await write(
+      json,
+      `{"file":${JSON.stringify(meta.file)},"page":${meta.page},"width":${meta.width},"height":${meta.height},` +
+        `"tileSize":${maps.tileSize},"cols":${maps.cols},"rows":${maps.rows},"levels":${meta.levels},` +
+        `"distances":${JSON.stringify(meta.distances)},"angles":${JSON.stringify(meta.angles)},` +
+        `"layout":"each feature is [distance][angle]; tiles in row-major order","tiles":[\n`,
+    );
     await write(csv, `col,row,x,y,width,height,distance,angle,${FEATURE_NAMES.join(',')}\n`);
     for (let t = 0; t < nTiles; t++) {
       if ((t & 255) === 0) throwIfAborted(signal, 'writing of tile maps');
@@ -215,12 +260,16 @@ export async function writeTileOutputs(outDir: string, stem: string, meta: TileM
         const rows: number[][] = [];
         for (let d = 0; d < maps.nDistances; d++) {
           const row: number[] = [];
-          for (let a = 0; a < maps.nAngles; a++) row.push(maps.values[base + (d * maps.nAngles + a) * FEATURE_COUNT + f]);
+          for (let a = 0; a < maps.nAngles; a++)
+            row.push(maps.values[base + (d * maps.nAngles + a) * FEATURE_COUNT + f]);
           rows.push(row);
         }
         return `${JSON.stringify(name)}:${JSON.stringify(rows)}`;
       });
-      await write(json, `${t ? ',\n' : ''}{"col":${r.col},"row":${r.row},"x":${r.x},"y":${r.y},"width":${r.width},"height":${r.height},"features":{${feats.join(',')}}}`);
+      await write(
+        json,
+        `${t ? ',\n' : ''}{"col":${r.col},"row":${r.row},"x":${r.x},"y":${r.y},"width":${r.width},"height":${r.height},"features":{${feats.join(',')}}}`,
+      );
       let lines = '';
       for (let d = 0; d < maps.nDistances; d++) {
         for (let a = 0; a < maps.nAngles; a++) {
@@ -246,7 +295,14 @@ export async function writeTileOutputs(outDir: string, stem: string, meta: TileM
       const heat = renderHeatMap(grid, maps.cols, maps.rows, {
         title,
         extent: { width: meta.width, height: meta.height, tileSize: maps.tileSize },
-        text: { file: meta.file, page: String(meta.page), feature: name, distance: String(meta.distances[d]), angles: meta.angles.join(','), tileSize: String(maps.tileSize) },
+        text: {
+          file: meta.file,
+          page: String(meta.page),
+          feature: name,
+          distance: String(meta.distances[d]),
+          angles: meta.angles.join(','),
+          tileSize: String(maps.tileSize),
+        },
       });
       const file = path.resolve(outDir, `${stem}.${name}.d${meta.distances[d]}.png`);
       await writeFile(file, heat.png);

@@ -31,7 +31,16 @@ import {
 } from './glcm.js';
 import { resolveOptions, validateTile } from './options.js';
 import { allocateQuantized, quantizationTable, requantizeRows, type QuantizedData } from './quantize.js';
-import { FEATURE_COUNT, type FeatureName, type FeatureTable, type GreyImage, type ResolvedTextureOptions, type RunControl, type TextureOptions, FEATURE_NAMES } from './types.js';
+import {
+  FEATURE_COUNT,
+  type FeatureName,
+  type FeatureTable,
+  type GreyImage,
+  type ResolvedTextureOptions,
+  type RunControl,
+  type TextureOptions,
+  FEATURE_NAMES,
+} from './types.js';
 
 /** Pixels (or matrix cells) per generator step: small enough that a step takes well under a millisecond or two. */
 const STEP_UNITS = 1 << 17;
@@ -80,7 +89,12 @@ export interface TextureComputation extends TextureResult {
   tiles?: TileMaps;
 }
 
-export function tileRect(maps: Pick<TileMaps, 'tileSize' | 'cols'>, width: number, height: number, index: number): TileRect {
+export function tileRect(
+  maps: Pick<TileMaps, 'tileSize' | 'cols'>,
+  width: number,
+  height: number,
+  index: number,
+): TileRect {
   const col = index % maps.cols;
   const row = Math.floor(index / maps.cols);
   const x = col * maps.tileSize;
@@ -108,18 +122,29 @@ export function tileFeatureGrid(maps: TileMaps, feature: FeatureName, d: number,
 
 /** Per-tile features as a FeatureTable ([distance][angle] per feature). */
 export function tileFeatures(maps: TileMaps, index: number): FeatureTable {
-  return toFeatureTable(maps.values, maps.nDistances, maps.nAngles, index * maps.nDistances * maps.nAngles * FEATURE_COUNT);
+  return toFeatureTable(
+    maps.values,
+    maps.nDistances,
+    maps.nAngles,
+    index * maps.nDistances * maps.nAngles * FEATURE_COUNT,
+  );
 }
 
 export function validateImage(image: GreyImage): void {
-  if (typeof image !== 'object' || image === null) throw new TypeError(`image must be an object {width, height, bitDepth, data}, got ${image === null ? 'null' : typeof image}`);
+  if (typeof image !== 'object' || image === null)
+    throw new TypeError(
+      `image must be an object {width, height, bitDepth, data}, got ${image === null ? 'null' : typeof image}`,
+    );
   const { width, height, bitDepth, data } = image;
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new RangeError(`image width and height must be positive integers, got ${width} x ${height}`);
   }
-  if (![1, 2, 4, 8, 16].includes(bitDepth)) throw new RangeError(`image bitDepth must be 1, 2, 4, 8 or 16, got ${bitDepth}`);
+  if (![1, 2, 4, 8, 16].includes(bitDepth))
+    throw new RangeError(`image bitDepth must be 1, 2, 4, 8 or 16, got ${bitDepth}`);
   if (bitDepth === 16 ? !(data instanceof Uint16Array) : !(data instanceof Uint8Array)) {
-    throw new TypeError(`image data must be a ${bitDepth === 16 ? 'Uint16Array' : 'Uint8Array'} for bit depth ${bitDepth}`);
+    throw new TypeError(
+      `image data must be a ${bitDepth === 16 ? 'Uint16Array' : 'Uint8Array'} for bit depth ${bitDepth}`,
+    );
   }
   if (data.length !== width * height) {
     throw new RangeError(`image data has ${data.length} values, expected width * height = ${width * height}`);
@@ -127,7 +152,10 @@ export function validateImage(image: GreyImage): void {
   if (bitDepth < 8) {
     const max = 2 ** bitDepth - 1;
     for (let k = 0; k < data.length; k++) {
-      if (data[k] > max) throw new RangeError(`image value ${data[k]} at index ${k} exceeds ${max}, the maximum for bit depth ${bitDepth}`);
+      if (data[k] > max)
+        throw new RangeError(
+          `image value ${data[k]} at index ${k} exceeds ${max}, the maximum for bit depth ${bitDepth}`,
+        );
     }
   }
 }
@@ -160,7 +188,9 @@ function* checkedSteps(image: GreyImage, levels: number, progress: Progress): Ge
     const to = Math.min(image.height, r + rowsPerStep) * image.width;
     for (let k = r * image.width; k < to; k++) {
       if (src[k] >= levels) {
-        throw new RangeError(`with requantize: false every value must be below levels (${levels}); found ${src[k]} at row ${Math.floor(k / image.width)}, column ${k % image.width}`);
+        throw new RangeError(
+          `with requantize: false every value must be below levels (${levels}); found ${src[k]} at row ${Math.floor(k / image.width)}, column ${k % image.width}`,
+        );
       }
     }
     progress.done += to - r * image.width;
@@ -258,7 +288,20 @@ function* rectSteps(
       let nTouched = 0;
       for (let r = pr.rowStart; r < pr.rowEnd; r += rowsPerStep) {
         const r1 = Math.min(pr.rowEnd, r + rowsPerStep);
-        nTouched = countPairsTracked(q, width, L, off.dr, off.dc, r, r1, pr.colStart, pr.colEnd, counts, touched, nTouched);
+        nTouched = countPairsTracked(
+          q,
+          width,
+          L,
+          off.dr,
+          off.dc,
+          r,
+          r1,
+          pr.colStart,
+          pr.colEnd,
+          counts,
+          touched,
+          nTouched,
+        );
         if (r1 < pr.rowEnd) yield progress.done / progress.total;
       }
       sparseSumsAndClear(counts, L, touched, nTouched, opts.symmetric, sums);
@@ -296,7 +339,8 @@ function* rectSteps(
         if (G === 8) countPairs8(q, width, L, deltas, r, r1, fused.colStart, fused.colEnd, table);
         else if (G === 4) countPairs4(q, width, L, deltas, r, r1, fused.colStart, fused.colEnd, table);
         else if (G === 2) countPairs2(q, width, L, deltas, r, r1, fused.colStart, fused.colEnd, table);
-        else countPairs(q, width, L, offsets[set[0]].dr, offsets[set[0]].dc, r, r1, fused.colStart, fused.colEnd, table);
+        else
+          countPairs(q, width, L, offsets[set[0]].dr, offsets[set[0]].dc, r, r1, fused.colStart, fused.colEnd, table);
         progress.done += (r1 - r) * fw * set.length;
         yield progress.done / progress.total;
       }
@@ -326,7 +370,10 @@ function* rectSteps(
     }
   }
   // top up to the nominal amount (pairs are fewer than pixels at the borders)
-  const counted = ranges.reduce((sum, r) => sum + (isEmpty(r) ? 0 : (r.rowEnd - r.rowStart) * (r.colEnd - r.colStart)), 0);
+  const counted = ranges.reduce(
+    (sum, r) => sum + (isEmpty(r) ? 0 : (r.rowEnd - r.rowStart) * (r.colEnd - r.colStart)),
+    0,
+  );
   progress.done += Math.max(0, area * offsets.length - counted);
   yield progress.done / progress.total;
 }
@@ -337,7 +384,10 @@ function chooseMode(area: number, levels: number, forced: TextureComputeOptions[
 }
 
 /** The whole computation as a generator of progress fractions. */
-export function* textureSteps(image: GreyImage, options: TextureComputeOptions = {}): Generator<number, TextureComputation> {
+export function* textureSteps(
+  image: GreyImage,
+  options: TextureComputeOptions = {},
+): Generator<number, TextureComputation> {
   validateImage(image);
   const opts = resolveOptions(options);
   const tile = options.tile === undefined ? undefined : validateTile(options.tile);
@@ -348,7 +398,8 @@ export function* textureSteps(image: GreyImage, options: TextureComputeOptions =
   const L = opts.levels;
   const area = width * height;
 
-  let cols = 0, rows = 0;
+  let cols = 0,
+    rows = 0;
   if (tile !== undefined) {
     cols = Math.ceil(width / tile);
     rows = Math.ceil(height / tile);
@@ -370,11 +421,16 @@ export function* textureSteps(image: GreyImage, options: TextureComputeOptions =
   const tileMode = tile === undefined ? 'dense' : chooseMode(tileArea, L, forced);
   // edge tiles can be smaller (sparse) even when full tiles are dense
   const needTouched = wholeMode === 'sparse' || tile !== undefined;
-  const fuse = L <= FUSE_MAX_LEVELS && (wholeMode === 'dense' || (tile !== undefined && tileMode === 'dense')) ? Math.min(FUSE, nOff) : 1;
+  const fuse =
+    L <= FUSE_MAX_LEVELS && (wholeMode === 'dense' || (tile !== undefined && tileMode === 'dense'))
+      ? Math.min(FUSE, nOff)
+      : 1;
   const scratch: Scratch = {
     table: new Uint32Array(fuse * L * L),
     fuse,
-    touched: needTouched ? new Uint32Array(Math.min(L * L, Math.max(wholeMode === 'sparse' ? area : 0, tileArea))) : null,
+    touched: needTouched
+      ? new Uint32Array(Math.min(L * L, Math.max(wholeMode === 'sparse' ? area : 0, tileArea)))
+      : null,
     sums: new Float64Array(SUMS_LENGTH),
   };
 
@@ -387,7 +443,21 @@ export function* textureSteps(image: GreyImage, options: TextureComputeOptions =
     for (let t = 0; t < cols * rows; t++) {
       const rect = tileRect({ tileSize: tile, cols }, width, height, t);
       const mode = chooseMode(rect.width * rect.height, L, forced);
-      yield* rectSteps(q, width, rect.x, rect.y, rect.x + rect.width, rect.y + rect.height, offsets, opts, mode, scratch, values, t * nOff * FEATURE_COUNT, progress);
+      yield* rectSteps(
+        q,
+        width,
+        rect.x,
+        rect.y,
+        rect.x + rect.width,
+        rect.y + rect.height,
+        offsets,
+        opts,
+        mode,
+        scratch,
+        values,
+        t * nOff * FEATURE_COUNT,
+        progress,
+      );
     }
     tiles = { tileSize: tile, cols, rows, nDistances: opts.distances.length, nAngles: opts.angles.length, values };
   }
@@ -417,7 +487,11 @@ export function runSync<T>(steps: Generator<number, T>): T {
  * awaits a macrotask (setImmediate) so timers and IPC messages run, then checks the signal
  * (throwing an AbortError) and reports progress.
  */
-export async function runCooperative<T>(steps: Generator<number, T>, control: RunControl = {}, what = 'texture analysis'): Promise<T> {
+export async function runCooperative<T>(
+  steps: Generator<number, T>,
+  control: RunControl = {},
+  what = 'texture analysis',
+): Promise<T> {
   const { signal, onProgress } = control;
   const budget = control.yieldEveryMs ?? 5;
   if (signal?.aborted) throw abortErrorFor(signal, what);
@@ -448,6 +522,10 @@ export function textureFeatures(image: GreyImage, options: TextureOptions = {}):
 }
 
 /** Features of a whole image (and per tile with options.tile), cooperatively: abortable, with progress. */
-export function computeTexture(image: GreyImage, options: TextureComputeOptions = {}, control: RunControl = {}): Promise<TextureComputation> {
+export function computeTexture(
+  image: GreyImage,
+  options: TextureComputeOptions = {},
+  control: RunControl = {},
+): Promise<TextureComputation> {
   return runCooperative(textureSteps(image, options), control);
 }

@@ -97,7 +97,9 @@ export async function openImage(file: string): Promise<ImageSource> {
     bytes = await readFile(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new ImageDecodeError(file, code === 'ENOENT' ? 'no such file' : `cannot read file: ${errorMessage(err)}`, { cause: err });
+    throw new ImageDecodeError(file, code === 'ENOENT' ? 'no such file' : `cannot read file: ${errorMessage(err)}`, {
+      cause: err,
+    });
   }
   return openImageBytes(bytes, file);
 }
@@ -142,7 +144,14 @@ function firstChannel(src: ArrayLike<number>, channels: number, n: number, bitDe
 }
 
 /** Unpack 1/2/4-bit samples (rows padded to whole bytes, most significant bits first). */
-function unpackBits(src: Uint8Array, width: number, height: number, depth: 1 | 2 | 4, rowBytes: number, invert = false): Uint8Array {
+function unpackBits(
+  src: Uint8Array,
+  width: number,
+  height: number,
+  depth: 1 | 2 | 4,
+  rowBytes: number,
+  invert = false,
+): Uint8Array {
   const out = new Uint8Array(width * height);
   const perByte = 8 / depth;
   const mask = (1 << depth) - 1;
@@ -167,7 +176,8 @@ export function pngStructureProblem(bytes: Uint8Array): string | null {
   let at = 8;
   let sawIdat = false;
   while (at < bytes.length) {
-    if (at + 8 > bytes.length) return `truncated PNG: the file ends inside a chunk header at byte ${at} (${bytes.length} bytes)`;
+    if (at + 8 > bytes.length)
+      return `truncated PNG: the file ends inside a chunk header at byte ${at} (${bytes.length} bytes)`;
     const length = view.getUint32(at);
     const type = String.fromCharCode(bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]);
     if (!/^[A-Za-z]{4}$/.test(type)) return `corrupt PNG: invalid chunk type at byte ${at}`;
@@ -197,13 +207,22 @@ function decodePngBytes(bytes: Uint8Array, file: string): DecodedPage {
   if (png.palette) {
     const rgb = convertIndexedToRgb(png);
     const ch = rgb.length / n;
-    if (ch !== 3 && ch !== 4) throw new ImageDecodeError(file, `palette PNG expanded to ${rgb.length} values for ${n} pixels`);
+    if (ch !== 3 && ch !== 4)
+      throw new ImageDecodeError(file, `palette PNG expanded to ${rgb.length} values for ${n} pixels`);
     return { width, height, bitDepth: 8, data: rgbToGrey(rgb, ch, width, height, 8), page: 0, colour: 'palette' };
   }
   if (depth < 8) {
     const rowBytes = Math.ceil((width * depth) / 8);
-    if (data.length < rowBytes * height) throw new ImageDecodeError(file, `truncated PNG image data (${data.length} of ${rowBytes * height} bytes)`);
-    return { width, height, bitDepth: depth, data: unpackBits(data as Uint8Array, width, height, depth as 1 | 2 | 4, rowBytes), page: 0, colour: 'grey' };
+    if (data.length < rowBytes * height)
+      throw new ImageDecodeError(file, `truncated PNG image data (${data.length} of ${rowBytes * height} bytes)`);
+    return {
+      width,
+      height,
+      bitDepth: depth,
+      data: unpackBits(data as Uint8Array, width, height, depth as 1 | 2 | 4, rowBytes),
+      page: 0,
+      colour: 'grey',
+    };
   }
   const bitDepth = depth as 8 | 16;
   if (data.length < n * channels) {
@@ -211,7 +230,17 @@ function decodePngBytes(bytes: Uint8Array, file: string): DecodedPage {
   }
   switch (channels) {
     case 1:
-      return { width, height, bitDepth, data: bitDepth === 16 ? new Uint16Array(data.buffer, data.byteOffset, n) : new Uint8Array(data.buffer, data.byteOffset, n), page: 0, colour: 'grey' };
+      return {
+        width,
+        height,
+        bitDepth,
+        data:
+          bitDepth === 16
+            ? new Uint16Array(data.buffer, data.byteOffset, n)
+            : new Uint8Array(data.buffer, data.byteOffset, n),
+        page: 0,
+        colour: 'grey',
+      };
     case 2:
       return { width, height, bitDepth, data: firstChannel(data, 2, n, bitDepth), page: 0, colour: 'grey+alpha' };
     case 3:
@@ -270,7 +299,9 @@ function openTiff(bytes: Uint8Array, file: string): ImageSource {
     throw new ImageDecodeError(file, `corrupt TIFF: ${errorMessage(err)}`, { cause: err });
   }
   // full-resolution pages only: skip reduced-resolution images (NewSubfileType bit 0) and non-images
-  const pages = ifds.filter((ifd) => ifd['t256'] !== undefined && ifd['t257'] !== undefined && (tagNumber(ifd, 254, 0) & 1) === 0);
+  const pages = ifds.filter(
+    (ifd) => ifd['t256'] !== undefined && ifd['t257'] !== undefined && (tagNumber(ifd, 254, 0) & 1) === 0,
+  );
   if (pages.length === 0) throw new ImageDecodeError(file, 'TIFF has no full-resolution image');
   return {
     file,
@@ -309,11 +340,15 @@ function decodeTiffPage(
   const planar = tagNumber(ifd, 284, 1);
   const sampleFormats = tagNumbers(ifd, 339) ?? [1];
   if (!(compression in TIFF_COMPRESSIONS)) {
-    fail(`unsupported compression ${compression}${compression === 7 || compression === 6 ? ' (JPEG)' : ''}; supported: none, LZW, Deflate, PackBits`);
+    fail(
+      `unsupported compression ${compression}${compression === 7 || compression === 6 ? ' (JPEG)' : ''}; supported: none, LZW, Deflate, PackBits`,
+    );
   }
   if (sampleFormats.some((f) => f !== 1)) {
     const names: Record<number, string> = { 2: 'signed integer', 3: 'floating point', 4: 'undefined' };
-    fail(`unsupported sample format ${names[sampleFormats.find((f) => f !== 1)!] ?? sampleFormats.join(',')} (only unsigned integers)`);
+    fail(
+      `unsupported sample format ${names[sampleFormats.find((f) => f !== 1)!] ?? sampleFormats.join(',')} (only unsigned integers)`,
+    );
   }
   if (bitsList.some((b) => b !== bps)) fail(`mixed bits per sample ${bitsList.join(',')}`);
   if (planar !== 1 && spp > 1) fail('unsupported planar configuration 2 (separate colour planes)');
@@ -328,7 +363,9 @@ function decodeTiffPage(
     colour = spp === 4 ? 'rgba' : 'rgb';
   } else {
     const names: Record<number, string> = { 3: 'palette', 4: 'transparency mask', 5: 'CMYK', 6: 'YCbCr', 8: 'CIELab' };
-    return fail(`unsupported photometric interpretation ${photometric}${names[photometric] ? ` (${names[photometric]})` : ''}`);
+    return fail(
+      `unsupported photometric interpretation ${photometric}${names[photometric] ? ` (${names[photometric]})` : ''}`,
+    );
   }
 
   // every strip/tile must lie inside the file (utif2 would silently read zeros past the end)
@@ -342,21 +379,27 @@ function decodeTiffPage(
     if (count === undefined && compression === 1 && !tiled && offsets!.length === 1) count = rowBytes * height;
     if (count === undefined) fail(`missing byte count of ${tiled ? 'tile' : 'strip'} ${k}`);
     if (offsets![k] + count! > fileSize) {
-      fail(`truncated: ${tiled ? 'tile' : 'strip'} ${k} (${count} bytes at offset ${offsets![k]}) runs past the end of the file (${fileSize} bytes)`);
+      fail(
+        `truncated: ${tiled ? 'tile' : 'strip'} ${k} (${count} bytes at offset ${offsets![k]}) runs past the end of the file (${fileSize} bytes)`,
+      );
     }
   }
   if (compression === 1 && !tiled) {
     const total = counts ? counts.reduce((a, b) => a + b, 0) : rowBytes * height;
-    if (total < rowBytes * height) fail(`truncated: ${total} bytes of strip data for ${rowBytes * height} bytes of pixels`);
+    if (total < rowBytes * height)
+      fail(`truncated: ${total} bytes of strip data for ${rowBytes * height} bytes of pixels`);
   }
 
   try {
-    quietly(() => (UTIF().decodeImage as (b: ArrayBuffer, i: UTIFTypes.IFD, all: UTIFTypes.IFD[]) => void)(buffer, ifd, ifds));
+    quietly(() =>
+      (UTIF().decodeImage as (b: ArrayBuffer, i: UTIFTypes.IFD, all: UTIFTypes.IFD[]) => void)(buffer, ifd, ifds),
+    );
   } catch (err) {
     fail(`corrupt image data: ${errorMessage(err)}`, err);
   }
   const raw = ifd.data as Uint8Array | undefined;
-  if (!raw || raw.length < rowBytes * height) fail(`corrupt or truncated image data (${raw?.length ?? 0} of ${rowBytes * height} bytes)`);
+  if (!raw || raw.length < rowBytes * height)
+    fail(`corrupt or truncated image data (${raw?.length ?? 0} of ${rowBytes * height} bytes)`);
   const n = width * height;
   const samples = spp === 0 ? 1 : spp;
   const invert = photometric === 0;

@@ -105,7 +105,14 @@ export function countPairs8(
 ): void {
   if (r1 <= r0 || c1 <= c0) return;
   const span = c1 - c0;
-  const d0 = deltas[0], d1 = deltas[1], d2 = deltas[2], d3 = deltas[3], d4 = deltas[4], d5 = deltas[5], d6 = deltas[6], d7 = deltas[7];
+  const d0 = deltas[0],
+    d1 = deltas[1],
+    d2 = deltas[2],
+    d3 = deltas[3],
+    d4 = deltas[4],
+    d5 = deltas[5],
+    d6 = deltas[6],
+    d7 = deltas[7];
   const rowStride = levels * 8;
   for (let r = r0; r < r1; r++) {
     let a = r * width + c0;
@@ -138,7 +145,10 @@ export function countPairs4(
 ): void {
   if (r1 <= r0 || c1 <= c0) return;
   const span = c1 - c0;
-  const d0 = deltas[0], d1 = deltas[1], d2 = deltas[2], d3 = deltas[3];
+  const d0 = deltas[0],
+    d1 = deltas[1],
+    d2 = deltas[2],
+    d3 = deltas[3];
   const rowStride = levels * 4;
   for (let r = r0; r < r1; r++) {
     let a = r * width + c0;
@@ -167,7 +177,8 @@ export function countPairs2(
 ): void {
   if (r1 <= r0 || c1 <= c0) return;
   const span = c1 - c0;
-  const d0 = deltas[0], d1 = deltas[1];
+  const d0 = deltas[0],
+    d1 = deltas[1];
   const rowStride = levels * 2;
   for (let r = r0; r < r1; r++) {
     let a = r * width + c0;
@@ -239,7 +250,18 @@ export function countPairsTracked(
 // Integer sums of a (possibly symmetrised) count matrix S, from which every feature follows.
 
 /** Indices into a sums vector. */
-const N = 0, SD2 = 1, SAD = 2, SHOM = 3, SSQ = 4, SVLNV = 5, SI = 6, SJ = 7, SII = 8, SJJ = 9, SIJ = 10, NNZ = 11;
+const N = 0,
+  SD2 = 1,
+  SAD = 2,
+  SHOM = 3,
+  SSQ = 4,
+  SVLNV = 5,
+  SI = 6,
+  SJ = 7,
+  SII = 8,
+  SJJ = 9,
+  SIJ = 10,
+  NNZ = 11;
 export const SUMS_LENGTH = 12;
 
 const homogeneityCache = new Map<number, Float64Array>();
@@ -287,7 +309,18 @@ export function denseSumsAndClear(
   const L = levels;
   const hom = homogeneityWeights(L);
   const tab = vlnv();
-  let n = 0, sd2 = 0, sad = 0, shom = 0, ssq = 0, svlnv = 0, si = 0, sj = 0, sii = 0, sjj = 0, sij = 0, nnz = 0;
+  let n = 0,
+    sd2 = 0,
+    sad = 0,
+    shom = 0,
+    ssq = 0,
+    svlnv = 0,
+    si = 0,
+    sj = 0,
+    sii = 0,
+    sjj = 0,
+    sij = 0,
+    nnz = 0;
   if (!symmetric) {
     for (let i = i0; i < i1; i++) {
       const base = i * L;
@@ -369,8 +402,18 @@ export function denseSumsAndClear(
       }
     }
   }
-  sums[N] += n; sums[SD2] += sd2; sums[SAD] += sad; sums[SHOM] += shom; sums[SSQ] += ssq; sums[SVLNV] += svlnv;
-  sums[SI] += si; sums[SJ] += sj; sums[SII] += sii; sums[SJJ] += sjj; sums[SIJ] += sij; sums[NNZ] += nnz;
+  sums[N] += n;
+  sums[SD2] += sd2;
+  sums[SAD] += sad;
+  sums[SHOM] += shom;
+  sums[SSQ] += ssq;
+  sums[SVLNV] += svlnv;
+  sums[SI] += si;
+  sums[SJ] += sj;
+  sums[SII] += sii;
+  sums[SJJ] += sjj;
+  sums[SIJ] += sij;
+  sums[NNZ] += nnz;
 }
 
 /**
@@ -388,7 +431,18 @@ export function sparseSumsAndClear(
   const L = levels;
   const hom = homogeneityWeights(L);
   const tab = vlnv();
-  let n = 0, sd2 = 0, sad = 0, shom = 0, ssq = 0, svlnv = 0, si = 0, sj = 0, sii = 0, sjj = 0, sij = 0, nnz = 0;
+  let n = 0,
+    sd2 = 0,
+    sad = 0,
+    shom = 0,
+    ssq = 0,
+    svlnv = 0,
+    si = 0,
+    sj = 0,
+    sii = 0,
+    sjj = 0,
+    sij = 0,
+    nnz = 0;
   for (let t = 0; t < nTouched; t++) {
     const k = touched[t];
     const i = (k / L) | 0;
@@ -435,8 +489,18 @@ export function sparseSumsAndClear(
     }
   }
   for (let t = 0; t < nTouched; t++) counts[touched[t]] = 0;
-  sums[N] = n; sums[SD2] = sd2; sums[SAD] = sad; sums[SHOM] = shom; sums[SSQ] = ssq; sums[SVLNV] = svlnv;
-  sums[SI] = si; sums[SJ] = sj; sums[SII] = sii; sums[SJJ] = sjj; sums[SIJ] = sij; sums[NNZ] = nnz;
+  sums[N] = n;
+  sums[SD2] = sd2;
+  sums[SAD] = sad;
+  sums[SHOM] = shom;
+  sums[SSQ] = ssq;
+  sums[SVLNV] = svlnv;
+  sums[SI] = si;
+  sums[SJ] = sj;
+  sums[SII] = sii;
+  sums[SJJ] = sjj;
+  sums[SIJ] = sij;
+  sums[NNZ] = nnz;
   return sums;
 }
 
@@ -464,7 +528,8 @@ export function featuresFromSums(sums: Float64Array, out: Float64Array, at: numb
   }
   const nn = n * n;
   const asm = sums[NNZ] <= 1 ? 1 : sums[SSQ] / nn;
-  const si = sums[SI], sj = sums[SJ];
+  const si = sums[SI],
+    sj = sums[SJ];
   const varI = Math.max(0, exactDet(n, sums[SII], si, si)) / nn;
   const varJ = Math.max(0, exactDet(n, sums[SJJ], sj, sj)) / nn;
   const cov = exactDet(n, sums[SIJ], si, sj) / nn;

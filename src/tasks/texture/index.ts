@@ -5,9 +5,25 @@
  */
 
 export { FEATURE_NAMES, FEATURE_COUNT } from './types.js';
-export type { FeatureName, FeatureTable, GreyImage, TextureOptions, ResolvedTextureOptions, ProgressCallback, RunControl } from './types.js';
+export type {
+  FeatureName,
+  FeatureTable,
+  GreyImage,
+  TextureOptions,
+  ResolvedTextureOptions,
+  ProgressCallback,
+  RunControl,
+} from './types.js';
 export { AbortError, ImageDecodeError, isAbortError } from './errors.js';
-export { DEFAULT_LEVELS, MAX_LEVELS, DEFAULT_DISTANCES, DEFAULT_ANGLES, DEFAULT_ANGLES_DEGREES, resolveOptions, degreesToRadians } from './options.js';
+export {
+  DEFAULT_LEVELS,
+  MAX_LEVELS,
+  DEFAULT_DISTANCES,
+  DEFAULT_ANGLES,
+  DEFAULT_ANGLES_DEGREES,
+  resolveOptions,
+  degreesToRadians,
+} from './options.js';
 export { requantize, quantizationTable, type QuantizedData } from './quantize.js';
 export { glcmOffset, glcmOffsets, roundHalfAwayFromZero, skimageRound, STD_EPSILON, type PixelOffset } from './glcm.js';
 export { graycomatrix, graycoprops, type Glcm, type GraycomatrixOptions, type RasterLike } from './skimage.js';
@@ -26,10 +42,27 @@ export {
   type TileMaps,
   type TileRect,
 } from './compute.js';
-export { RGB_WEIGHTS, openImage, openImageBytes, readImage, decodeImageBytes, detectFormat, type DecodedPage, type ImageSource, type ImageFormat } from './decode.js';
+export {
+  RGB_WEIGHTS,
+  openImage,
+  openImageBytes,
+  readImage,
+  decodeImageBytes,
+  detectFormat,
+  type DecodedPage,
+  type ImageSource,
+  type ImageFormat,
+} from './decode.js';
 export { encodeGreyTiff } from './tiff.js';
 export { renderHeatMap, viridis, formatValue, type HeatMap, type HeatMapOptions } from './heatmap.js';
-export { sampleImages, syntheticTexture, assetsDirectory, cacheDirectory, type SampleImage, type SampleImagesOptions } from './samples.js';
+export {
+  sampleImages,
+  syntheticTexture,
+  assetsDirectory,
+  cacheDirectory,
+  type SampleImage,
+  type SampleImagesOptions,
+} from './samples.js';
 export {
   analyzeImages,
   resolveAnalyzeOptions,

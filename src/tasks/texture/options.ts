@@ -9,7 +9,8 @@ export const DEFAULT_ANGLES_DEGREES: readonly number[] = [0, 45, 90, 135];
 
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined)
+    return String(value);
   if (Array.isArray(value)) return `an array of length ${value.length}`;
   return typeof value;
 }
@@ -18,13 +19,16 @@ export function validateLevels(levels: unknown, name = 'levels'): number {
   if (typeof levels !== 'number') throw new TypeError(`${name} must be a number, got ${describe(levels)}`);
   if (!Number.isInteger(levels)) throw new RangeError(`${name} must be an integer, got ${levels}`);
   if (levels < 2 || levels > MAX_LEVELS) {
-    throw new RangeError(`${name} must be between 2 and ${MAX_LEVELS} (a levels x levels matrix is kept per offset), got ${levels}`);
+    throw new RangeError(
+      `${name} must be between 2 and ${MAX_LEVELS} (a levels x levels matrix is kept per offset), got ${levels}`,
+    );
   }
   return levels;
 }
 
 export function validateDistances(distances: unknown, name = 'distances'): number[] {
-  if (!Array.isArray(distances)) throw new TypeError(`${name} must be an array of positive integers, got ${describe(distances)}`);
+  if (!Array.isArray(distances))
+    throw new TypeError(`${name} must be an array of positive integers, got ${describe(distances)}`);
   if (distances.length === 0) throw new RangeError(`${name} must not be empty`);
   return distances.map((d, k) => {
     if (typeof d !== 'number') throw new TypeError(`${name}[${k}] must be a number, got ${describe(d)}`);
@@ -35,7 +39,8 @@ export function validateDistances(distances: unknown, name = 'distances'): numbe
 }
 
 export function validateAngles(angles: unknown, name = 'angles', unit = 'radians'): number[] {
-  if (!Array.isArray(angles)) throw new TypeError(`${name} must be an array of numbers (${unit}), got ${describe(angles)}`);
+  if (!Array.isArray(angles))
+    throw new TypeError(`${name} must be an array of numbers (${unit}), got ${describe(angles)}`);
   if (angles.length === 0) throw new RangeError(`${name} must not be empty`);
   return angles.map((a, k) => {
     if (typeof a !== 'number') throw new TypeError(`${name}[${k}] must be a number (${unit}), got ${describe(a)}`);
@@ -46,12 +51,14 @@ export function validateAngles(angles: unknown, name = 'angles', unit = 'radians
 
 export function validateTile(tile: unknown, name = 'tile'): number {
   if (typeof tile !== 'number') throw new TypeError(`${name} must be a number, got ${describe(tile)}`);
-  if (!Number.isInteger(tile) || tile < 2) throw new RangeError(`${name} must be an integer of at least 2 (pixels per tile side), got ${tile}`);
+  if (!Number.isInteger(tile) || tile < 2)
+    throw new RangeError(`${name} must be an integer of at least 2 (pixels per tile side), got ${tile}`);
   return tile;
 }
 
 export function resolveOptions(options: TextureOptions = {}): ResolvedTextureOptions {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`options must be an object, got ${describe(options)}`);
+  if (typeof options !== 'object' || options === null)
+    throw new TypeError(`options must be an object, got ${describe(options)}`);
   const symmetric = options.symmetric ?? true;
   if (typeof symmetric !== 'boolean') throw new TypeError(`symmetric must be a boolean, got ${describe(symmetric)}`);
   const requantize = options.requantize ?? true;

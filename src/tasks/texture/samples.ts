@@ -33,7 +33,9 @@ export function assetsDirectory(): string {
     if (parent === dir) break;
     dir = parent;
   }
-  throw new Error(`taskwarden: assets/texture (brick.png, grass.png) not found above ${fileURLToPath(import.meta.url)}`);
+  throw new Error(
+    `taskwarden: assets/texture (brick.png, grass.png) not found above ${fileURLToPath(import.meta.url)}`,
+  );
 }
 
 /**
@@ -116,7 +118,9 @@ export function syntheticTexture(width: number, height: number, seed = 1, bitDep
       const fy = y / o.cell;
       const iy = Math.floor(fy);
       const ty = smooth(fy - iy);
-      const g = o.grid, w = o.gw, { ix, tx } = cols[k];
+      const g = o.grid,
+        w = o.gw,
+        { ix, tx } = cols[k];
       for (let x = 0; x < width; x++) {
         const base = iy * w + ix[x];
         const t = tx[x];
@@ -128,7 +132,8 @@ export function syntheticTexture(width: number, height: number, seed = 1, bitDep
     gratings.forEach((gr, k) => {
       // sin(kx x + ky y + phase) = sin(kx x) cos(b) + cos(kx x) sin(b)
       const b = gr.ky * y + gr.phase;
-      const cb = Math.cos(b) * 0.5 * gr.weight, sb = Math.sin(b) * 0.5 * gr.weight;
+      const cb = Math.cos(b) * 0.5 * gr.weight,
+        sb = Math.sin(b) * 0.5 * gr.weight;
       const { s, c } = gx[k];
       for (let x = 0; x < width; x++) row[x] += 0.5 * gr.weight + s[x] * cb + c[x] * sb;
     });
@@ -154,9 +159,30 @@ interface GeneratedSpec {
 const GENERATOR_VERSION = 1;
 
 const GENERATED: GeneratedSpec[] = [
-  { name: 'synthetic-2048-16bit', description: 'synthetic texture, 2048 x 2048, 16-bit grey TIFF (generated)', width: 2048, height: 2048, pages: 1, seed: 2048 },
-  { name: 'synthetic-4096-16bit', description: 'synthetic texture, 4096 x 4096, 16-bit grey TIFF (generated)', width: 4096, height: 4096, pages: 1, seed: 4096 },
-  { name: 'stack-4x512-16bit', description: 'stack of 4 synthetic textures, 512 x 512, 16-bit grey multi-page TIFF (generated)', width: 512, height: 512, pages: 4, seed: 512 },
+  {
+    name: 'synthetic-2048-16bit',
+    description: 'synthetic texture, 2048 x 2048, 16-bit grey TIFF (generated)',
+    width: 2048,
+    height: 2048,
+    pages: 1,
+    seed: 2048,
+  },
+  {
+    name: 'synthetic-4096-16bit',
+    description: 'synthetic texture, 4096 x 4096, 16-bit grey TIFF (generated)',
+    width: 4096,
+    height: 4096,
+    pages: 1,
+    seed: 4096,
+  },
+  {
+    name: 'stack-4x512-16bit',
+    description: 'stack of 4 synthetic textures, 512 x 512, 16-bit grey multi-page TIFF (generated)',
+    width: 512,
+    height: 512,
+    pages: 4,
+    seed: 512,
+  },
 ];
 
 const inFlight = new Map<string, Promise<void>>();
@@ -171,7 +197,9 @@ async function ensureGenerated(spec: GeneratedSpec, file: string): Promise<void>
   if (!pending) {
     pending = (async () => {
       await mkdir(path.dirname(file), { recursive: true });
-      const pages = Array.from({ length: spec.pages }, (_, k) => syntheticTexture(spec.width, spec.height, spec.seed + k, 16));
+      const pages = Array.from({ length: spec.pages }, (_, k) =>
+        syntheticTexture(spec.width, spec.height, spec.seed + k, 16),
+      );
       const bytes = encodeGreyTiff(pages);
       // write then rename: concurrent processes never see a half-written file
       const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
@@ -200,15 +228,44 @@ export async function sampleImages(options: SampleImagesOptions = {}): Promise<S
   const wanted = (name: string) => !options.only || options.only.includes(name);
   const assets = assetsDirectory();
   const out: SampleImage[] = [];
-  if (wanted('brick')) out.push({ name: 'brick', path: path.join(assets, 'brick.png'), description: 'brick wall, 512 x 512, 8-bit grey PNG (scikit-image sample data, CC0)', width: 512, height: 512, bitDepth: 8, pages: 1, origin: 'asset' });
-  if (wanted('grass')) out.push({ name: 'grass', path: path.join(assets, 'grass.png'), description: 'grass, 512 x 512, 8-bit grey PNG (scikit-image sample data, CC0)', width: 512, height: 512, bitDepth: 8, pages: 1, origin: 'asset' });
+  if (wanted('brick'))
+    out.push({
+      name: 'brick',
+      path: path.join(assets, 'brick.png'),
+      description: 'brick wall, 512 x 512, 8-bit grey PNG (scikit-image sample data, CC0)',
+      width: 512,
+      height: 512,
+      bitDepth: 8,
+      pages: 1,
+      origin: 'asset',
+    });
+  if (wanted('grass'))
+    out.push({
+      name: 'grass',
+      path: path.join(assets, 'grass.png'),
+      description: 'grass, 512 x 512, 8-bit grey PNG (scikit-image sample data, CC0)',
+      width: 512,
+      height: 512,
+      bitDepth: 8,
+      pages: 1,
+      origin: 'asset',
+    });
   const cache = options.cacheDir ?? cacheDirectory();
   for (const spec of GENERATED) {
     if (!wanted(spec.name)) continue;
     const file = path.join(cache, `${spec.name}.v${GENERATOR_VERSION}.tif`);
     if (options.generate === false && !existsSync(file)) continue;
     await ensureGenerated(spec, file);
-    out.push({ name: spec.name, path: file, description: spec.description, width: spec.width, height: spec.height, bitDepth: 16, pages: spec.pages, origin: 'generated' });
+    out.push({
+      name: spec.name,
+      path: file,
+      description: spec.description,
+      width: spec.width,
+      height: spec.height,
+      bitDepth: 16,
+      pages: spec.pages,
+      origin: 'generated',
+    });
   }
   return out;
 }

@@ -57,7 +57,9 @@ export function graycomatrix(
   for (let k = 0; k < q.length; k++) {
     const v = image.data[k];
     if (!Number.isInteger(v) || v < 0 || v >= levels) {
-      throw new RangeError(`image values must be integers in [0, levels - 1] = [0, ${levels - 1}], found ${v} at index ${k}`);
+      throw new RangeError(
+        `image values must be integers in [0, levels - 1] = [0, ${levels - 1}], found ${v} at index ${k}`,
+      );
     }
     q[k] = v;
   }
@@ -125,7 +127,8 @@ export function graycoprops(P: Glcm, prop: FeatureName): number[][] {
           for (let i = 0; i < L; i++) {
             for (let j = 0; j < L; j++) {
               const diff = i - j;
-              const w = prop === 'contrast' ? diff * diff : prop === 'dissimilarity' ? Math.abs(diff) : 1 / (1 + diff * diff);
+              const w =
+                prop === 'contrast' ? diff * diff : prop === 'dissimilarity' ? Math.abs(diff) : 1 / (1 + diff * diff);
               value += p(i, j) * w;
             }
           }
@@ -140,7 +143,10 @@ export function graycoprops(P: Glcm, prop: FeatureName): number[][] {
         case 'std': {
           let mean = 0;
           for (let i = 0; i < L; i++) for (let j = 0; j < L; j++) mean += i * p(i, j);
-          if (prop === 'mean') { value = mean; break; }
+          if (prop === 'mean') {
+            value = mean;
+            break;
+          }
           for (let i = 0; i < L; i++) for (let j = 0; j < L; j++) value += p(i, j) * (i - mean) ** 2;
           if (prop === 'std') value = Math.sqrt(value);
           break;
@@ -154,9 +160,16 @@ export function graycoprops(P: Glcm, prop: FeatureName): number[][] {
           }
           break;
         case 'correlation': {
-          let mi = 0, mj = 0;
-          for (let i = 0; i < L; i++) for (let j = 0; j < L; j++) { mi += i * p(i, j); mj += j * p(i, j); }
-          let vi = 0, vj = 0, cov = 0;
+          let mi = 0,
+            mj = 0;
+          for (let i = 0; i < L; i++)
+            for (let j = 0; j < L; j++) {
+              mi += i * p(i, j);
+              mj += j * p(i, j);
+            }
+          let vi = 0,
+            vj = 0,
+            cov = 0;
           for (let i = 0; i < L; i++) {
             for (let j = 0; j < L; j++) {
               const v = p(i, j);
@@ -165,7 +178,8 @@ export function graycoprops(P: Glcm, prop: FeatureName): number[][] {
               cov += v * (i - mi) * (j - mj);
             }
           }
-          const si = Math.sqrt(vi), sj = Math.sqrt(vj);
+          const si = Math.sqrt(vi),
+            sj = Math.sqrt(vj);
           value = si < STD_EPSILON || sj < STD_EPSILON ? 1 : cov / (si * sj);
           break;
         }

@@ -33,20 +33,30 @@ export async function resolveImagePaths(images: readonly string[]): Promise<stri
     if (!f.startsWith(SAMPLE_PREFIX)) return path.resolve(f);
     const name = f.slice(SAMPLE_PREFIX.length);
     const found = samples.find((s) => s.name === name);
-    if (!found) throw new RangeError(`unknown sample image ${JSON.stringify(name)}; known: brick, grass, synthetic-2048-16bit, synthetic-4096-16bit, stack-4x512-16bit`);
+    if (!found)
+      throw new RangeError(
+        `unknown sample image ${JSON.stringify(name)}; known: brick, grass, synthetic-2048-16bit, synthetic-4096-16bit, stack-4x512-16bit`,
+      );
     return found.path;
   });
 }
 
 export default defineTask<TextureTaskInput, TextureTaskResult>(async (input, ctx) => {
-  if (typeof input !== 'object' || input === null) throw new TypeError('texture task input must be an object { images: string[], ... }');
-  if (!Array.isArray(input.images) || input.images.length === 0) throw new TypeError('texture task input.images must be a non-empty array of file paths');
+  if (typeof input !== 'object' || input === null)
+    throw new TypeError('texture task input must be an object { images: string[], ... }');
+  if (!Array.isArray(input.images) || input.images.length === 0)
+    throw new TypeError('texture task input.images must be a non-empty array of file paths');
   const started = performance.now();
   const files = await resolveImagePaths(input.images);
   const results = await analyzeImages(files, input, {
     signal: ctx.signal,
     onProgress: (fraction, message) => ctx.progress(fraction, message),
-    onResult: (r) => ctx.log(r.ok ? `texture: ${r.file}${r.pages > 1 ? ` page ${r.page}` : ''} done in ${r.ms} ms` : `texture: ${r.error.message}`),
+    onResult: (r) =>
+      ctx.log(
+        r.ok
+          ? `texture: ${r.file}${r.pages > 1 ? ` page ${r.page}` : ''} done in ${r.ms} ms`
+          : `texture: ${r.error.message}`,
+      ),
   });
   const ok = results.filter((r) => r.ok).length;
   return { images: results, ok, failed: results.length - ok, ms: Math.round(performance.now() - started) };

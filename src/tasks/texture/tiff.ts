@@ -24,10 +24,12 @@ export function scanIfdChain(bytes: Uint8Array, maxPages = 100_000): IfdChainInf
   if (ifd === 0) return 'TIFF has no image directory';
   while (ifd !== 0) {
     if (seen.has(ifd)) return `corrupt TIFF: image directory chain loops back to offset ${ifd}`;
-    if (ifd + 2 > bytes.length) return `truncated TIFF: image directory ${offsets.length} at offset ${ifd} lies beyond the end of the file (${bytes.length} bytes)`;
+    if (ifd + 2 > bytes.length)
+      return `truncated TIFF: image directory ${offsets.length} at offset ${ifd} lies beyond the end of the file (${bytes.length} bytes)`;
     const count = view.getUint16(ifd, le);
     const end = ifd + 2 + count * 12 + 4;
-    if (end > bytes.length) return `truncated TIFF: image directory ${offsets.length} (${count} entries at offset ${ifd}) runs past the end of the file (${bytes.length} bytes)`;
+    if (end > bytes.length)
+      return `truncated TIFF: image directory ${offsets.length} (${count} entries at offset ${ifd}) runs past the end of the file (${bytes.length} bytes)`;
     seen.add(ifd);
     offsets.push(ifd);
     if (offsets.length > maxPages) return `TIFF has more than ${maxPages} pages`;
@@ -46,7 +48,8 @@ export function encodeGreyTiff(pages: readonly GreyImage[], littleEndian = true)
   const ifdSize = 2 + TAGS * 12 + 4;
   let size = 8;
   const layout = pages.map((p) => {
-    if (p.bitDepth !== 8 && p.bitDepth !== 16) throw new RangeError(`encodeGreyTiff supports 8- and 16-bit pages, got ${p.bitDepth}`);
+    if (p.bitDepth !== 8 && p.bitDepth !== 16)
+      throw new RangeError(`encodeGreyTiff supports 8- and 16-bit pages, got ${p.bitDepth}`);
     const ifdAt = size;
     size += ifdSize;
     size += size & 1;

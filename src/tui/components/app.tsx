@@ -30,7 +30,9 @@ function emptyHint(state: UiState): string {
     return ' Waiting for the daemon… keys pressed now are carried out once it is up.';
   }
   const first = state.templates.slice(0, 3).map((t) => `${t.key} ${t.name}`);
-  return first.length > 0 ? ` No tasks yet. Press 1-9 to start one (${first.join(', ')}, …), ? for help.` : ' No tasks yet.';
+  return first.length > 0
+    ? ` No tasks yet. Press 1-9 to start one (${first.join(', ')}, …), ? for help.`
+    : ' No tasks yet.';
 }
 
 export function App({ controller }: { controller: Controller }) {
@@ -67,7 +69,10 @@ export function App({ controller }: { controller: Controller }) {
   const pageLines = useMemo(() => {
     if (state.mode === 'help') return helpLines(state.templates, state.templatesSource, width);
     if (state.mode === 'details' && state.details) {
-      return detailLines({ task: state.tasks.get(state.details.taskId), details: state.details, now: state.now }, width);
+      return detailLines(
+        { task: state.tasks.get(state.details.taskId), details: state.details, now: state.now },
+        width,
+      );
     }
     return undefined;
   }, [state.mode, state.templates, state.templatesSource, state.details, state.tasks, state.now, width]);
@@ -75,9 +80,20 @@ export function App({ controller }: { controller: Controller }) {
 
   return (
     <Box flexDirection="column" width={width} height={Math.max(1, state.size.rows - 1)}>
-      <Header daemon={state.daemon} counts={counts} {...(state.load ? { load: state.load } : {})} {...(state.health ? { health: state.health } : {})} width={width} />
+      <Header
+        daemon={state.daemon}
+        counts={counts}
+        {...(state.load ? { load: state.load } : {})}
+        {...(state.health ? { health: state.health } : {})}
+        width={width}
+      />
       {page && pageLines ? (
-        <Page lines={pageLines} height={pageHeight(state.size.rows)} scroll={state.mode === 'help' ? state.helpScroll : (state.details?.scroll ?? 0)} width={width} />
+        <Page
+          lines={pageLines}
+          height={pageHeight(state.size.rows)}
+          scroll={state.mode === 'help' ? state.helpScroll : (state.details?.scroll ?? 0)}
+          width={width}
+        />
       ) : (
         <>
           <TableHeader layout={layout} />
@@ -97,7 +113,9 @@ export function App({ controller }: { controller: Controller }) {
               height={logHeight}
               width={width}
               {...(selectedName ? { taskName: selectedName } : {})}
-              finished={selected !== undefined && isTerminalState(selected.state) && selected.id === state.logView?.taskId}
+              finished={
+                selected !== undefined && isTerminalState(selected.state) && selected.id === state.logView?.taskId
+              }
             />
           ) : null}
         </>

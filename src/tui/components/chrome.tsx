@@ -14,7 +14,13 @@ function rule(text: string, width: number): string {
   return chars.length >= width ? fit(text, width) : text + '─'.repeat(width - chars.length);
 }
 
-export const TONE_COLORS: Record<Tone, string> = { info: 'white', busy: 'cyan', success: 'green', warn: 'yellow', error: 'red' };
+export const TONE_COLORS: Record<Tone, string> = {
+  info: 'white',
+  busy: 'cyan',
+  success: 'green',
+  warn: 'yellow',
+  error: 'red',
+};
 
 export const Header = memo(function Header({
   daemon,
@@ -37,7 +43,9 @@ export const Header = memo(function Header({
         ? `◌ daemon ${daemon.text}`
         : `✘ daemon gone: ${daemon.reason}`;
   const daemonColor = daemon.kind === 'connected' ? 'green' : daemon.kind === 'connecting' ? 'cyan' : 'red';
-  const loadText = load ? `load ${load.load1.toFixed(2)} / ${load.cpus} CPU${load.cpus === 1 ? '' : 's'} · mem ${Math.round(load.memUsedFraction * 100)}%` : '';
+  const loadText = load
+    ? `load ${load.load1.toFixed(2)} / ${load.cpus} CPU${load.cpus === 1 ? '' : 's'} · mem ${Math.round(load.memUsedFraction * 100)}%`
+    : '';
   const journal = journalProblem(health);
   const problem = journal ?? logsProblem(health);
   const problemText = problem ? `  ⚠ ${problem}` : '';
@@ -70,7 +78,10 @@ export const Header = memo(function Header({
           <Text dimColor> no tasks</Text>
         ) : (
           <>
-            <Text> {total} task{total === 1 ? '' : 's'}: </Text>
+            <Text>
+              {' '}
+              {total} task{total === 1 ? '' : 's'}:{' '}
+            </Text>
             {parts.map((p, i) => (
               <Text key={p.state} color={STATE_STYLES[p.state].color}>
                 {i > 0 ? '  ' : ''}
@@ -93,7 +104,15 @@ export const StatusBar = memo(function StatusBar({ status, width }: { status: St
 });
 
 /** The quit prompt ('quit'), or what quitting waits for: the tasks to stop ('quitting'), the daemon being started ('leaving'). */
-export const QuitPrompt = memo(function QuitPrompt({ active, width, mode }: { active: number; width: number; mode: 'quit' | 'quitting' | 'leaving' }) {
+export const QuitPrompt = memo(function QuitPrompt({
+  active,
+  width,
+  mode,
+}: {
+  active: number;
+  width: number;
+  mode: 'quit' | 'quitting' | 'leaving';
+}) {
   const tasks = `${active} task${active === 1 ? '' : 's'}`;
   // the longest that fits: every choice must stay on screen (at 80 columns "[Esc] stay" was cut off)
   const choices =
@@ -104,7 +123,10 @@ export const QuitPrompt = memo(function QuitPrompt({ active, width, mode }: { ac
           ' Waiting for the daemon, to shut it down… (Ctrl+C: leave it)',
         ]
       : mode === 'quitting'
-        ? [` Stopping ${tasks} before quitting… (Ctrl+C: leave them to the daemon)`, ` Stopping ${tasks}… (Ctrl+C: leave them running)`]
+        ? [
+            ` Stopping ${tasks} before quitting… (Ctrl+C: leave them to the daemon)`,
+            ` Stopping ${tasks}… (Ctrl+C: leave them running)`,
+          ]
         : [
             ` ${tasks} still running.  [s] stop them and quit   [d] detach (leave them running in the daemon)   [Esc] stay`,
             ` ${tasks} still running.  [s] stop them and quit  [d] detach (they keep running)  [Esc] stay`,
@@ -149,7 +171,13 @@ export const LogPane = memo(function LogPane({
     const line = lines[i];
     shown.push(
       <Text key={i} wrap="truncate-end" {...(line?.startsWith('! ') ? { color: 'red' } : {})}>
-        {line === undefined ? (i === 0 && view && !view.loading ? (finished ? '  (this attempt wrote no output)' : '  (no output yet)') : ' ') : ` ${line}`}
+        {line === undefined
+          ? i === 0 && view && !view.loading
+            ? finished
+              ? '  (this attempt wrote no output)'
+              : '  (no output yet)'
+            : ' '
+          : ` ${line}`}
       </Text>,
     );
   }
@@ -168,7 +196,17 @@ export const LogPane = memo(function LogPane({
  * on, and, when they do not all fit, a last line saying where the view is and how to scroll.
  * Every line arrives cut to the width (pages.ts), so nothing wraps or overlaps.
  */
-export const Page = memo(function Page({ lines, height, scroll, width }: { lines: readonly Line[]; height: number; scroll: number; width: number }) {
+export const Page = memo(function Page({
+  lines,
+  height,
+  scroll,
+  width,
+}: {
+  lines: readonly Line[];
+  height: number;
+  scroll: number;
+  width: number;
+}) {
   const scrollable = lines.length > height;
   const body = scrollable ? Math.max(1, height - 1) : height;
   const top = clampPageScroll(scroll, lines.length, height);
@@ -181,7 +219,12 @@ export const Page = memo(function Page({ lines, height, scroll, width }: { lines
         {empty
           ? ' '
           : line.map((seg, j) => (
-              <Text key={j} {...(seg.color ? { color: seg.color } : {})} bold={seg.bold === true} dimColor={seg.dim === true}>
+              <Text
+                key={j}
+                {...(seg.color ? { color: seg.color } : {})}
+                bold={seg.bold === true}
+                dimColor={seg.dim === true}
+              >
                 {seg.text}
               </Text>
             ))}

@@ -55,7 +55,9 @@ export function TaskTable({ tasks, order, selectedId, scrollTop, height, layout,
     const task = tasks.get(order[i]!);
     if (!task) continue;
     const live = !isTerminalState(task.state) || task.pending !== undefined;
-    rows.push(<TaskRow key={task.id} task={task} selected={task.id === selectedId} layout={layout} now={live ? now : 0} />);
+    rows.push(
+      <TaskRow key={task.id} task={task} selected={task.id === selectedId} layout={layout} now={live ? now : 0} />,
+    );
   }
   return (
     <Box flexDirection="column" height={height}>

@@ -125,7 +125,9 @@ class App {
     try {
       const response = await fetch('/api/session');
       if (response.status === 401) {
-        this.#banner('This page\'s access token is no longer valid (the web server was restarted): open the address "taskwarden web" printed.');
+        this.#banner(
+          'This page\'s access token is no longer valid (the web server was restarted): open the address "taskwarden web" printed.',
+        );
         return;
       }
       this.#banner('The event stream was refused: reconnecting…');
@@ -234,7 +236,8 @@ class App {
 
   #tick(): void {
     this.#table.tick(this.now());
-    for (const [id, task] of this.tasks) if (task.stall && !isTerminal(task.state) && this.#table.isOnScreen(id)) this.#dirty.add(id);
+    for (const [id, task] of this.tasks)
+      if (task.stall && !isTerminal(task.state) && this.#table.isOnScreen(id)) this.#dirty.add(id);
     this.#requestFrame();
   }
 
@@ -256,10 +259,16 @@ class App {
     element.dataset.up = String(daemon.up);
     if (daemon.up) {
       const health = daemon.health;
-      const trouble = health && (!health.journal.writable || !health.logs.writable) ? ` · ⚠ ${!health.journal.writable ? 'journal' : 'task logs'} cannot be written` : '';
+      const trouble =
+        health && (!health.journal.writable || !health.logs.writable)
+          ? ` · ⚠ ${!health.journal.writable ? 'journal' : 'task logs'} cannot be written`
+          : '';
       setText(element, `daemon pid ${daemon.pid} · ${daemon.home}${trouble}`);
     } else {
-      setText(element, `daemon not running since ${timeOfDay(daemon.since)}${daemon.reason ? ` (${daemon.reason})` : ''}`);
+      setText(
+        element,
+        `daemon not running since ${timeOfDay(daemon.since)}${daemon.reason ? ` (${daemon.reason})` : ''}`,
+      );
     }
     $('start-daemon').hidden = daemon.up;
     $('stop-all').toggleAttribute('disabled', !daemon.up);
@@ -322,7 +331,8 @@ class App {
       if (!isTerminal(task.state) || task.attempt !== pending.attempt) return;
       if (task.state === 'killed') {
         text = `Task ${task.id} killed (${task.outcome?.signal ?? 'SIGKILL'}) after ${duration(ms)}`;
-        if (pending.action === 'cancel') text += ': it ignored the cancel, so it was killed when the grace period ran out';
+        if (pending.action === 'cancel')
+          text += ': it ignored the cancel, so it was killed when the grace period ran out';
       } else if (task.state === 'cancelled') {
         text = `Task ${task.id} cancelled after ${duration(ms)}`;
       } else {
@@ -362,25 +372,35 @@ class App {
     this.#status(`Emergency stop — terminating ${plural(active.length, 'task')}…`, 'busy');
     const clickedAt = event.timeStamp;
     requestAnimationFrame(() => (metric.clickToShownMs = performance.now() - clickedAt));
-    void this.#post('/api/request', { type: 'STOP_ALL' }).then(
-      (reply) => {
-        const result = (reply.result ?? {}) as { cancelled?: number; killed?: number; notStarted?: number; finished?: number };
-        const parts = [`${result.cancelled ?? 0} cancelled`, `${result.killed ?? 0} killed`];
-        if (result.notStarted) parts.push(`${result.notStarted} not started`);
-        if (result.finished) parts.push(`${result.finished} finished on their own`);
-        const stopped = (result.cancelled ?? 0) + (result.killed ?? 0) + (result.notStarted ?? 0);
-        metric.clickToConfirmedMs = performance.now() - at;
-        metric.outcome = 'stopped';
-        this.#status(`Stopped ${plural(stopped, 'task')} in ${duration(performance.now() - at)} (${parts.join(', ')})`, 'success');
-      },
-      (error: unknown) => this.#status(`Emergency stop failed: ${(error as Error).message}`, 'error'),
-    ).finally(() => {
-      for (const task of active) {
-        if (this.pending.get(task.id)?.action === 'stop') this.pending.delete(task.id);
-        this.#dirty.add(task.id);
-      }
-      this.#requestFrame();
-    });
+    void this.#post('/api/request', { type: 'STOP_ALL' })
+      .then(
+        (reply) => {
+          const result = (reply.result ?? {}) as {
+            cancelled?: number;
+            killed?: number;
+            notStarted?: number;
+            finished?: number;
+          };
+          const parts = [`${result.cancelled ?? 0} cancelled`, `${result.killed ?? 0} killed`];
+          if (result.notStarted) parts.push(`${result.notStarted} not started`);
+          if (result.finished) parts.push(`${result.finished} finished on their own`);
+          const stopped = (result.cancelled ?? 0) + (result.killed ?? 0) + (result.notStarted ?? 0);
+          metric.clickToConfirmedMs = performance.now() - at;
+          metric.outcome = 'stopped';
+          this.#status(
+            `Stopped ${plural(stopped, 'task')} in ${duration(performance.now() - at)} (${parts.join(', ')})`,
+            'success',
+          );
+        },
+        (error: unknown) => this.#status(`Emergency stop failed: ${(error as Error).message}`, 'error'),
+      )
+      .finally(() => {
+        for (const task of active) {
+          if (this.pending.get(task.id)?.action === 'stop') this.pending.delete(task.id);
+          this.#dirty.add(task.id);
+        }
+        this.#requestFrame();
+      });
   }
 
   #disarmStopAll(): void {
@@ -395,7 +415,9 @@ class App {
     const nav = $('templates');
     try {
       const response = await fetch('/api/templates');
-      const { templates } = (await response.json()) as { templates: Array<{ key: number; name: string; description?: string }> };
+      const { templates } = (await response.json()) as {
+        templates: Array<{ key: number; name: string; description?: string }>;
+      };
       for (const template of templates) {
         const button = document.createElement('button');
         button.type = 'button';
@@ -432,9 +454,16 @@ class App {
   }
 
   async #post(path: string, body: object): Promise<Record<string, unknown>> {
-    const response = await fetch(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
-    const json = (await response.json().catch(() => ({}))) as Record<string, unknown> & { error?: { code: string; message: string } };
-    if (!response.ok) throw new Error(json.error ? `${json.error.code}: ${json.error.message}` : `HTTP ${response.status}`);
+    const response = await fetch(path, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const json = (await response.json().catch(() => ({}))) as Record<string, unknown> & {
+      error?: { code: string; message: string };
+    };
+    if (!response.ok)
+      throw new Error(json.error ? `${json.error.code}: ${json.error.message}` : `HTTP ${response.status}`);
     return json;
   }
 
@@ -474,7 +503,8 @@ class App {
       pre.textContent = '';
       this.#logAttempt = logs.attempt as number;
       this.#logFromSeq = logs.seq as number;
-      for (const { stream, line } of logs.lines as Array<{ stream: string; line: string }>) appendLogLine(pre, line, stream);
+      for (const { stream, line } of logs.lines as Array<{ stream: string; line: string }>)
+        appendLogLine(pre, line, stream);
       const arrived = this.#logWhileLoading;
       this.#logWhileLoading = undefined;
       for (const { log, seq } of arrived) this.#onLog(log, seq);
@@ -509,7 +539,15 @@ class App {
       ['state', isTerminal(task.state) ? outcomeText(task) : stateLabel(task.state)],
       ['attempt', String(task.attempt)],
       ['pid', task.pid === undefined ? '' : String(task.pid)],
-      ['what', clip('module' in task.spec ? `module ${String(task.spec.module)}` : `${String(task.spec.command)} ${((task.spec.args as string[] | undefined) ?? []).join(' ')}`, 160)],
+      [
+        'what',
+        clip(
+          'module' in task.spec
+            ? `module ${String(task.spec.module)}`
+            : `${String(task.spec.command)} ${((task.spec.args as string[] | undefined) ?? []).join(' ')}`,
+          160,
+        ),
+      ],
       ['created', timeOfDay(task.createdAt)],
       ['started', task.startedAt ? timeOfDay(task.startedAt) : ''],
       ['ended', task.endedAt ? timeOfDay(task.endedAt) : ''],
@@ -526,7 +564,10 @@ class App {
     }
     const error = task.outcome?.error;
     $('details-error-box').hidden = !error;
-    setText($('details-error'), error ? `${error.name}${error.code ? ` [${error.code}]` : ''}: ${error.message}\n${error.stack ?? ''}` : '');
+    setText(
+      $('details-error'),
+      error ? `${error.name}${error.code ? ` [${error.code}]` : ''}: ${error.message}\n${error.stack ?? ''}` : '',
+    );
     const hasResult = task.outcome?.result !== undefined;
     $('details-result-box').hidden = !hasResult;
     setText($('details-result'), hasResult ? valueText(task.outcome!.result) : '');

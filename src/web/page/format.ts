@@ -18,7 +18,12 @@ export const STATE_LABELS: Readonly<Record<string, { icon: string; label: string
 };
 
 /** What the page shows at once when a stop button is clicked, before the daemon confirms. */
-export const PENDING_LABELS = { cancel: 'cancelling…', kill: 'killing…', restart: 'restarting…', stop: 'stopping…' } as const;
+export const PENDING_LABELS = {
+  cancel: 'cancelling…',
+  kill: 'killing…',
+  restart: 'restarting…',
+  stop: 'stopping…',
+} as const;
 export type PendingAction = keyof typeof PENDING_LABELS;
 
 export function stateLabel(state: string): string {
@@ -79,7 +84,8 @@ export function outcomeText(task: WireTask): string {
   if (!outcome) return task.state;
   const parts = [task.state];
   if (outcome.signal) parts.push(`(${outcome.signal})`);
-  else if (outcome.exitCode !== undefined && outcome.exitCode !== null && outcome.exitCode !== 0) parts.push(`(exit ${outcome.exitCode})`);
+  else if (outcome.exitCode !== undefined && outcome.exitCode !== null && outcome.exitCode !== 0)
+    parts.push(`(exit ${outcome.exitCode})`);
   if (outcome.stopReason) parts.push(`by ${outcome.stopReason}`);
   if (outcome.escalated) parts.push('after the grace period');
   parts.push(`in ${duration(outcome.durationMs)}`);

@@ -117,7 +117,11 @@ export class TaskTable {
     this.#onScreen = new Set(ids);
     this.#above.style.height = `${first * ROW_HEIGHT}px`;
     this.#below.style.height = `${Math.max(0, this.#order.length - 1 - last) * ROW_HEIGHT}px`;
-    this.#body.replaceChildren(this.#above, ...ids.map((id) => (this.#rows.get(id) ?? this.#create(id)).tr), this.#below);
+    this.#body.replaceChildren(
+      this.#above,
+      ...ids.map((id) => (this.#rows.get(id) ?? this.#create(id)).tr),
+      this.#below,
+    );
     if (appeared.length > 0) this.#handlers.visible(appeared);
   }
 
@@ -144,7 +148,12 @@ export class TaskTable {
     const fraction = task.progress?.fraction ?? (task.state === 'completed' ? 1 : 0);
     // A transform, not a width: the bar moves without laying the table out again.
     this.#style(row, 'fill', c.fill, `scaleX(${fraction.toFixed(3)})`);
-    this.#text(row, 'percent', c.percent, task.progress || task.state === 'completed' ? `${Math.round(fraction * 100)}%` : '');
+    this.#text(
+      row,
+      'percent',
+      c.percent,
+      task.progress || task.state === 'completed' ? `${Math.round(fraction * 100)}%` : '',
+    );
     this.#text(row, 'message', c.message, task.progress?.message ?? '');
     this.#text(row, 'stall', c.stall, task.stall && !terminal ? stallText(task.stall, stallExtraMs) : '');
     this.#elapsed(row, now);
@@ -199,10 +208,19 @@ export class TaskTable {
     const rss = span(cell('rss num'), 'box');
     const attempt = span(cell('attempt num'), 'box');
     const actions = cell('actions');
-    const cancel = button(actions, 'cancel', 'Cancel', 'graceful: abort signal and SIGTERM, SIGKILL after the grace period');
+    const cancel = button(
+      actions,
+      'cancel',
+      'Cancel',
+      'graceful: abort signal and SIGTERM, SIGKILL after the grace period',
+    );
     const kill = button(actions, 'kill', 'Kill', 'SIGKILL to the whole process group, now');
     const restart = button(actions, 'restart', 'Restart', 'kill this attempt and run the next one');
-    const row: Row = { tr, cells: { state, stall, fill, message, percent, elapsed, cpu, rss, attempt, name, cancel, kill, restart }, shown: new Map() };
+    const row: Row = {
+      tr,
+      cells: { state, stall, fill, message, percent, elapsed, cpu, rss, attempt, name, cancel, kill, restart },
+      shown: new Map(),
+    };
     this.#rows.set(id, row);
     if (id === this.#selected) tr.classList.add('selected');
     return row;
