@@ -9,7 +9,7 @@ import { startPrivateRedis, type PrivateRedis } from '../../bench/lib/redis-serv
 import { ClusterClient } from '../../src/cluster/index.js';
 import { waitFor } from '../helpers.js';
 
-export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
 
 export function clusterFixture(name: string): string {
   return fileURLToPath(new URL(`./fixtures/${name}.mjs`, import.meta.url));
