@@ -101,7 +101,8 @@ describe('lineage marks', () => {
 
   it('an escapee forked from a SIGTERM handler during the grace period dies with the escalation', async () => {
     const tag = uniqueTag();
-    sup = new Supervisor({ prewarm: 0, graceMs: 300, sampleIntervalMs: 600_000 });
+    // A grace long enough for the test to see the escapee before the escalation ends it (at once, with cgroups).
+    sup = new Supervisor({ prewarm: 0, graceMs: 2000, sampleIntervalMs: 600_000 });
     const script = `trap 'setsid sleep ${tag} &' TERM; echo '{"progress": 0.1, "message": "trap set"}'; while :; do sleep 0.05; done`;
     const task = sup.start({ command: 'sh', args: ['-c', script] });
     await waitFor(() => task.progress?.message === 'trap set', 20_000, 'the trap to be set');
