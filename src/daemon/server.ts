@@ -19,6 +19,7 @@ import net from 'node:net';
 import { Journal, LogStore, type LogStoreOptions } from '../journal/index.js';
 import { readProcStat } from '../process/proc.js';
 import { LineageMark } from '../process/lineage.js';
+import { sweepLeftovers } from '../process/cgroup/owner.js';
 import {
   PROTOCOL_VERSION,
   ack,
@@ -197,6 +198,10 @@ class Daemon {
       mark: new LineageMark(lineageToken),
       ...(layout ? { cgroups: { layout, token: lineageToken } } : {}),
     });
+    // Then the dead daemon's cgroups go, once what recovery killed has left them (its guard may
+    // still run, stopped, so the supervisor's own sweep of dead owners leaves them alone).
+    if (layout && this.recovery.killedCgroups.length > 0)
+      void sweepLeftovers(layout, lineageToken, 30_000).catch(() => {});
     this.#handlers = createHandlers(this.#handlerContext());
     this.#server = net.createServer({ allowHalfOpen: true }, (socket) => this.#onConnection(socket));
   }
