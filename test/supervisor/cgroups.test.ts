@@ -276,7 +276,17 @@ describe('cgroup containment', () => {
         command: 'sh',
         args: ['-c', `( setsid env -i /bin/sleep ${tag} & ); echo '{"progress": 0.5}'; exec sleep ${tag}`],
       });
-      await waitFor(() => task.progress && sleepers(tag).length === 2, 20_000, 'both sleeps to run');
+      // Both must be sleep itself (not setsid or env on the way to it), the escapee in a session of its own.
+      const escaped = () =>
+        sleepers(tag).filter((pid) => {
+          try {
+            const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+            return stat.includes('(sleep)') && Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) !== task.pid;
+          } catch {
+            return false;
+          }
+        });
+      await waitFor(() => task.progress && escaped().length === 1, 20_000, 'the escapee to run on its own');
       task.kill();
       await task.done;
       // Honest: nothing links the orphaned, unmarked sleep to the task any more. With cgroups it is gone (tests above).
