@@ -2,7 +2,7 @@
 /**
  * The taskwarden command line. Every command talks to the daemon of the state
  * directory (starting one if none runs), so tasks outlive the command that
- * started them. `taskwarden` alone opens the terminal UI.
+ * started them, or with --cluster to a cluster's Redis. `taskwarden` alone opens the terminal UI.
  *
  * Exit codes: 0 success; 1 failure; 2 bad argument or unknown task id;
  * `run --wait`: 0 completed, 1 failed, 130 cancelled, 137 killed.
@@ -19,6 +19,7 @@ import { registerTaskCommands } from './commands/tasks.js';
 import { registerTextureCommand } from './commands/texture.js';
 import { registerWebCommand } from './commands/web.js';
 import { EXIT, UsageError, exitCodeFor, globals, type GlobalOptions } from './context.js';
+import { CLUSTER_ENV, ClusterUrlError, redisOptions } from '../cluster/connection.js';
 
 export async function buildProgram(argv: readonly string[]): Promise<Command> {
   const program = new Command('taskwarden')
@@ -31,7 +32,7 @@ export async function buildProgram(argv: readonly string[]): Promise<Command> {
     .option('--config <file>', 'terminal UI templates (default: ./taskwarden.config.json, else built-in templates)')
     .option(
       '--cluster <url>',
-      'work with a cluster: its Redis, redis://HOST:PORT (default: $TASKWARDEN_CLUSTER); run, ls, show, logs, history, cancel, kill, restart, stop-all',
+      'work with a cluster: its Redis, redis://HOST:PORT (default: $TASKWARDEN_CLUSTER); the terminal UI, run, ls, show, logs, history, cancel, kill, restart, pause, resume, stop-all',
     )
     .option('--queue <name>', "the cluster's queue (default: taskwarden)")
     .exitOverride()
@@ -69,16 +70,26 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 /** The UI is loaded only when asked for: Ink and React would slow every other command. */
-async function openTui(options: GlobalOptions & { config?: string; cluster?: string }): Promise<void> {
-  // Not yet: the UI talks to the local daemon only.
-  if (options.cluster ?? process.env.TASKWARDEN_CLUSTER) {
-    throw new UsageError(
-      'the terminal UI does not attach to a cluster yet: use "taskwarden ls --cluster URL" (and show, logs -f, cancel, kill, restart, stop-all), or unset TASKWARDEN_CLUSTER for the local UI',
-    );
-  }
+async function openTui(options: GlobalOptions & { config?: string; cluster?: string; queue?: string }): Promise<void> {
+  const url = options.cluster ?? process.env[CLUSTER_ENV];
+  if (url) checkClusterUrl(url);
   const { runTui } = await import('../tui/main.js');
-  const code = await runTui(options);
+  const { cluster: _cluster, queue, ...rest } = options;
+  const code = await runTui({
+    ...rest,
+    ...(url ? { cluster: { url, ...(queue !== undefined ? { queue } : {}) } } : {}),
+  });
   if (typeof code === 'number') process.exitCode = code;
+}
+
+/** A bad --cluster is a bad argument, said before the screen is taken. */
+function checkClusterUrl(url: string): void {
+  try {
+    redisOptions(url);
+  } catch (error) {
+    if (error instanceof ClusterUrlError) throw new UsageError(error.message);
+    throw error;
+  }
 }
 
 function packageVersion(): string {

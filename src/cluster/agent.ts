@@ -41,7 +41,7 @@ import {
   type TaskSnapshot,
 } from '../supervisor/types.js';
 import { displayUrl, redisOptions } from './connection.js';
-import { parseControl, type AgentInfo, type AgentStopReport } from './control.js';
+import { parseControl, type AgentInfo, type AgentStopReport, type PauseDoneMessage } from './control.js';
 import { BULL_PREFIX, ClusterKeys, DEFAULT_QUEUE } from './keys.js';
 import { Leases } from './lease.js';
 import { encodeEvent, snapshotFields, snapshotFromHash, type ClusterTaskSnapshot } from './records.js';
@@ -478,7 +478,36 @@ export class Agent {
       if (held) this.#applyStop(held, message.kind);
     } else if (message.type === 'stop-all') {
       void this.#stopAll(message.stopId);
+    } else if (message.type === 'pause') {
+      const held = this.#held.get(message.jobId);
+      if (held) void this.#pause(held, message.requestId, message.resume).catch(() => {});
     }
+  }
+
+  /**
+   * A client's pause or resume of a job held here: the Supervisor's own (NOT_PAUSABLE for a task
+   * that is not running, or not paused), then the answer. The answer goes out on the connection that
+   * wrote the paused state to the record, after it: the client that reads the record then sees it.
+   */
+  async #pause(held: Held, requestId: string, resume: boolean): Promise<void> {
+    let error: PauseDoneMessage['error'];
+    try {
+      if (!held.task) {
+        error = {
+          code: 'NOT_PAUSABLE',
+          message: `task ${held.taskId} is starting on agent ${this.name}: only a running task can be paused`,
+        };
+      } else if (resume) this.#sup.resume(held.taskId);
+      else this.#sup.pause(held.taskId);
+    } catch (caught) {
+      const code = (caught as { code?: unknown }).code;
+      error = {
+        code: typeof code === 'string' ? code : 'PAUSE_FAILED',
+        message: `agent ${this.name}: ${caught instanceof Error ? caught.message : String(caught)}`,
+      };
+    }
+    const answer: PauseDoneMessage = { type: 'pause-done', requestId, agent: this.name, ...(error ? { error } : {}) };
+    await this.#redis.publish(this.#keys.control, JSON.stringify(answer));
   }
 
   /** A stronger stop replaces a weaker one (a weaker one is ignored); a running task is signalled at once. */

@@ -26,6 +26,7 @@ import {
   AgentStopReportSchema,
   type AgentInfo,
   type AgentStopReport,
+  type ControlMessage,
 } from './control.js';
 import { BULL_PREFIX, ClusterKeys, DEFAULT_QUEUE, STOP_RECORD_TTL_S } from './keys.js';
 import { decodeEvent, encodeEvent, newRecordFields, snapshotFromHash, type ClusterTaskSnapshot } from './records.js';
@@ -60,7 +61,7 @@ export interface ClusterStopAllResult extends StopAllResult {
 
 export class ClusterError extends Error {
   constructor(
-    readonly code: 'UNKNOWN_TASK' | 'REDIS_UNREACHABLE' | 'BAD_SPEC',
+    readonly code: 'UNKNOWN_TASK' | 'REDIS_UNREACHABLE' | 'BAD_SPEC' | 'NOT_PAUSABLE' | 'PAUSE_FAILED' | 'NO_ANSWER',
     message: string,
   ) {
     super(message);
@@ -72,6 +73,8 @@ export class ClusterError extends Error {
 const LIST_LIMIT = 500;
 /** Longest an emergency stop waits for the agents' reports. */
 const STOP_ALL_TIMEOUT_MS = 120_000;
+/** How long a pause or resume waits for the agent holding the task to answer. */
+const PAUSE_ANSWER_MS = 5000;
 /** BullMQ keeps this many output lines per job. */
 const KEEP_LOG_LINES = 1000;
 
@@ -343,6 +346,75 @@ export class ClusterClient extends EventEmitter<{ event: [DaemonEvent]; close: [
     );
   }
 
+  // ---- pausing ------------------------------------------------------------------------------
+
+  /**
+   * Freezes a running task where it is, on the agent that runs it (its Supervisor's pause: cgroup
+   * freeze, else SIGSTOP to the group). NOT_PAUSABLE for a task that is not running; a paused one
+   * stays paused. Cancel and kill work on a paused task at once.
+   */
+  pause(taskId: string): Promise<StopReply> {
+    return this.#pause(taskId, false);
+  }
+
+  /** Lets a paused task run on (NOT_PAUSABLE for a task that is not paused; a running one runs on). */
+  resume(taskId: string): Promise<StopReply> {
+    return this.#pause(taskId, true);
+  }
+
+  async #pause(taskId: string, resume: boolean): Promise<StopReply> {
+    const before = await this.get(taskId);
+    const done = resume ? 'running' : 'paused';
+    if (before.state === done) return { task: before, previous: before.state };
+    if ((before.state !== 'running' && before.state !== 'paused') || !before.jobId) throw notPausable(before, resume);
+    const requestId = randomUUID();
+    const answer = await this.#ask(
+      { type: 'pause', requestId, taskId, jobId: before.jobId, resume },
+      (message) => message.type === 'pause-done' && message.requestId === requestId,
+      PAUSE_ANSWER_MS,
+    );
+    if (answer?.type !== 'pause-done') {
+      const now = await this.get(taskId);
+      if (now.state !== 'running' && now.state !== 'paused') throw notPausable(now, resume);
+      throw new ClusterError(
+        'NO_ANSWER',
+        `task ${taskId}: agent ${now.host ?? '?'} did not answer the ${resume ? 'resume' : 'pause'} within ${PAUSE_ANSWER_MS} ms (is it up? "taskwarden ls --cluster ${displayUrl(this.url)}" shows what it runs); nothing was changed here`,
+      );
+    }
+    if (answer.error)
+      throw new ClusterError(
+        answer.error.code === 'NOT_PAUSABLE' ? 'NOT_PAUSABLE' : 'PAUSE_FAILED',
+        answer.error.message,
+      );
+    return { task: await this.get(taskId), previous: before.state };
+  }
+
+  /** Publishes `message` to the agents and waits for the first answer `accept` takes; undefined after `timeoutMs`. */
+  async #ask(
+    message: ControlMessage,
+    accept: (answer: ControlMessage) => boolean,
+    timeoutMs: number,
+  ): Promise<ControlMessage | undefined> {
+    const listener = new Redis(redisOptions(this.url, 'taskwarden-client-ask'));
+    listener.on('error', () => {});
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const answered = new Promise<ControlMessage | undefined>((resolve) => {
+        listener.on('message', (_channel, text) => {
+          const answer = parseControl(text);
+          if (answer && accept(answer)) resolve(answer);
+        });
+        timer = setTimeout(() => resolve(undefined), timeoutMs);
+      });
+      await listener.subscribe(this.#keys.control);
+      await this.#redis.publish(this.#keys.control, JSON.stringify(message));
+      return await answered;
+    } finally {
+      clearTimeout(timer);
+      listener.disconnect();
+    }
+  }
+
   /**
    * The emergency stop: the queue stops handing out jobs, every queued task is cancelled without
    * starting, every running one is cancelled (SIGKILL after its grace) on its agent. Resolves when
@@ -475,6 +547,11 @@ export class ClusterClient extends EventEmitter<{ event: [DaemonEvent]; close: [
     return this.list();
   }
 
+  /** Whether close() was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -490,6 +567,16 @@ export class ClusterClient extends EventEmitter<{ event: [DaemonEvent]; close: [
       `no task ${taskId} in cluster queue ${this.queueName}: "taskwarden ls --all --cluster ${displayUrl(this.url)}" lists the known tasks`,
     );
   }
+}
+
+/** The Supervisor's words for a task that cannot be paused or resumed in its state. */
+function notPausable(task: ClusterTaskSnapshot, resume: boolean): ClusterError {
+  return new ClusterError(
+    'NOT_PAUSABLE',
+    resume
+      ? `task ${task.id} is ${task.state}, not paused: nothing to resume`
+      : `task ${task.id} is ${task.state}: only a running task can be paused`,
+  );
 }
 
 function defaultName(spec: TaskSpec): string {

@@ -1,8 +1,10 @@
 /**
- * The control channel: what clients publish to every agent (stop one job, stop everything) and
- * what agents answer (an emergency stop is done here). Pub/sub delivers at most once, so every
- * message that matters also has a durable record (the stop records, the current emergency stop)
- * that agents read when they take a job and after every reconnect.
+ * The control channel: what clients publish to every agent (stop one job, stop everything, pause
+ * or resume one job) and what agents answer (an emergency stop is done here, a pause is done or
+ * refused). Pub/sub delivers at most once, so every stop also has a durable record (the stop
+ * records, the current emergency stop) that agents read when they take a job and after every
+ * reconnect. A pause has none: it is a request with an answer, and the client that gets no
+ * answer says so (a pause that arrives late would freeze a task nobody is watching for).
  */
 import { z } from 'zod';
 import { STOP_KINDS } from './scripts.js';
@@ -32,10 +34,30 @@ export const StopAllDoneMessageSchema = z.object({
   report: AgentStopReportSchema,
 });
 
+/** Freeze (`resume` false) or thaw the task of one job; only the agent holding the job answers. */
+export const PauseMessageSchema = z.object({
+  type: z.literal('pause'),
+  requestId: z.string(),
+  taskId: z.string(),
+  jobId: z.string(),
+  resume: z.boolean(),
+});
+
+/** The holding agent's answer to a pause: done, or the Supervisor's refusal (NOT_PAUSABLE and its reason). */
+export const PauseDoneMessageSchema = z.object({
+  type: z.literal('pause-done'),
+  requestId: z.string(),
+  agent: z.string(),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+});
+export type PauseDoneMessage = z.output<typeof PauseDoneMessageSchema>;
+
 export const ControlMessageSchema = z.discriminatedUnion('type', [
   StopMessageSchema,
   StopAllMessageSchema,
   StopAllDoneMessageSchema,
+  PauseMessageSchema,
+  PauseDoneMessageSchema,
 ]);
 export type ControlMessage = z.output<typeof ControlMessageSchema>;
 

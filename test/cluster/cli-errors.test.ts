@@ -42,17 +42,11 @@ describe('cluster arguments', () => {
     expect(result.stderr).toContain("agent: give the cluster's Redis with --redis redis://HOST:PORT");
   });
 
-  it('pause and resume are not there for a cluster yet, and say so rather than reach the local daemon', () => {
-    const result = cli(['--cluster', 'redis://127.0.0.1:1', 'pause', '3']);
+  it('the terminal UI with a URL that is not a Redis address: exit 2 before it takes the screen', () => {
+    const result = cli(['--cluster', 'http://10.0.0.5:6379']);
     expect(result.status).toBe(2);
     expect(result.stderr.trim()).toBe(
-      'taskwarden: pause: not available for a cluster yet (cancel, kill, restart and stop-all are)',
+      'taskwarden: "http://10.0.0.5:6379" is not a Redis address (unknown scheme http:): give redis://HOST:PORT, rediss://HOST:PORT for TLS, or unix:///path/to/redis.sock',
     );
-  });
-
-  it('the terminal UI does not attach to a cluster yet, and says so', () => {
-    const result = cli(['--cluster', 'redis://127.0.0.1:1']);
-    expect(result.status).toBe(2);
-    expect(result.stderr).toContain('the terminal UI does not attach to a cluster yet');
   });
 });

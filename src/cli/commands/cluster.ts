@@ -1,6 +1,6 @@
 /**
  * The CLI's commands against a cluster (`--cluster URL` or $TASKWARDEN_CLUSTER, `--queue NAME`):
- * run, ls, show, logs, history, cancel, kill, restart and stop-all talk to the cluster's Redis
+ * run, ls, show, logs, history, cancel, kill, restart, pause, resume and stop-all talk to the cluster's Redis
  * through a ClusterClient instead of the local daemon. Each local command hands over to the
  * function here when a cluster is named, so the local commands stay as they are.
  */
@@ -234,6 +234,22 @@ export function clusterStop(
       print(
         `task ${reply.task.id}: ${stopNote(reply, kind === 'cancel' ? 'cancelling' : 'killing')}${reply.task.host && !isTerminalState(reply.task.state) ? ` on ${reply.task.host}` : ''}`,
       );
+  });
+}
+
+export function clusterPause(
+  target: ClusterTarget,
+  kind: 'pause' | 'resume',
+  id: string,
+  options: { json?: boolean },
+): Promise<void> {
+  return withCluster(target, async (client) => {
+    const { task } = await (kind === 'pause' ? client.pause(id) : client.resume(id));
+    if (options.json) {
+      printTaskJson({ task }, 'task');
+      return;
+    }
+    print(`task ${task.id}: ${task.state}${task.host ? ` on ${task.host}` : ''}`);
   });
 }
 

@@ -11,6 +11,7 @@ import { withReader, type Reader } from '../reader.js';
 import {
   clusterHistory,
   clusterLs,
+  clusterPause,
   clusterRestart,
   clusterShow,
   clusterStop,
@@ -81,8 +82,8 @@ export function registerTaskCommands(program: Command): void {
       .argument('<id>', 'task id', taskId)
       .option('--json', 'print JSON')
       .action((id: string, options: { json?: boolean }, command: Command) => {
-        if (clusterTarget(command))
-          throw new UsageError(`${name}: not available for a cluster yet (cancel, kill, restart and stop-all are)`);
+        const cluster = clusterTarget(command);
+        if (cluster) return clusterPause(cluster, name, id, options);
         return withClient(command, async (client) => {
           const { task } = (await client.request(type, { taskId: id })) as { task: TaskSnapshot };
           if (options.json) {
