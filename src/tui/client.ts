@@ -1,15 +1,19 @@
 /**
  * What the UI needs from a daemon connection: the subset of src/daemon/client.ts's DaemonClient
  * it uses, so components and the controller can be tested against a fake, and so the UI keeps
- * working (with a message) when the daemon goes away.
+ * working (with a message) when the daemon goes away. A cluster's ClusterClient is one too, through
+ * cluster-client.ts: the same UI over every agent's tasks.
  */
 import type { DaemonEvent, DaemonHealth, RequestType } from '../protocol/messages.js';
 import type { PayloadArgs, ResponseOf } from '../protocol/replies.js';
 import type { TaskSnapshot } from '../supervisor/types.js';
 
 export interface TuiClient {
-  /** health: whether the daemon can write its journal and task logs (absent from an older daemon). */
-  readonly welcome: { version: number; daemonPid: number; home: string; health?: DaemonHealth };
+  /**
+   * The daemon's greeting; absent for a cluster, which has no one daemon (nor one state directory).
+   * health: whether the daemon can write its journal and task logs (absent from an older daemon).
+   */
+  readonly welcome?: { version: number; daemonPid: number; home: string; health?: DaemonHealth };
   /** Resolves with the ACK payload, checked against its type's schema; rejects with an Error (a DaemonError carries `code`). */
   request<T extends RequestType>(type: T, ...payload: PayloadArgs<T>): Promise<ResponseOf<T>>;
   /** Resolves with the SNAPSHOT's tasks; afterwards every TASK_* event arrives through onEvent. */

@@ -94,7 +94,8 @@ export class Connection {
     this.#handlers.onConnecting(autostart ? 'starting' : 'connecting');
     try {
       const client = await this.#connect({ autostart });
-      if (autostart) this.#startedDaemon = true;
+      // A client without a daemon's welcome (a cluster) started nothing.
+      if (autostart && client.welcome) this.#startedDaemon = true;
       return client;
     } catch (first) {
       const code = (first as { code?: unknown }).code;
@@ -103,7 +104,7 @@ export class Connection {
     this.#phase = 'starting';
     this.#handlers.onConnecting('starting-none-ran');
     const client = await this.#connect({ autostart: true });
-    this.#startedDaemon = true;
+    if (client.welcome) this.#startedDaemon = true;
     return client;
   }
 

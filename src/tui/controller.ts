@@ -260,11 +260,19 @@ export class Controller {
     }
     const client = this.#connection.client;
     if (client) {
-      this.store.setStatus(`Already connected to the daemon (pid ${client.welcome.daemonPid}).`, 'info');
+      this.store.setStatus(`Already connected to ${this.#peer(client)}.`, 'info');
       this.store.changed(true);
       return;
     }
-    await this.#open(true);
+    // A cluster is never started from here: R connects again.
+    await this.#open(this.store.draft.cluster === undefined);
+  }
+
+  /** What this UI is connected to, in words: "the daemon (pid 12)", "cluster redis://… queue q". */
+  #peer(client?: TuiClient): string {
+    const cluster = this.store.draft.cluster;
+    if (cluster !== undefined) return `cluster ${cluster}`;
+    return client?.welcome ? `the daemon (pid ${client.welcome.daemonPid})` : 'the daemon';
   }
 
   /** Connects, says how it went, and carries out the keys held meanwhile. */
@@ -275,7 +283,7 @@ export class Controller {
     if (result.kind === 'failed') {
       store.setDaemon({ kind: 'disconnected', reason: errorText(result.error) });
       store.setStatus(
-        `Cannot reach the daemon: ${oneLine(errorText(result.error))}. Press R to try again.${this.#held.drop()}`,
+        `Cannot reach ${this.#peer()}: ${oneLine(errorText(result.error))}. Press R to try again.${this.#held.drop()}`,
         'error',
       );
       store.changed(true);
@@ -294,28 +302,33 @@ export class Controller {
   #connecting(how: 'connecting' | 'starting' | 'starting-none-ran'): void {
     this.store.setDaemon({ kind: 'connecting', text: how === 'connecting' ? 'connecting…' : 'starting…' });
     this.#held.sayConnecting(
-      how === 'connecting'
-        ? 'Connecting to the daemon…'
-        : how === 'starting'
-          ? 'Starting the daemon…'
-          : 'No daemon running: starting one…',
+      this.store.draft.cluster !== undefined
+        ? `Connecting to ${this.#peer()}…`
+        : how === 'connecting'
+          ? 'Connecting to the daemon…'
+          : how === 'starting'
+            ? 'Starting the daemon…'
+            : 'No daemon running: starting one…',
     );
   }
 
   /** The daemon's task list, before the events that came with it. */
   #tasksListed(client: TuiClient, tasks: TaskSnapshot[]): void {
-    this.#loadCleared(client.welcome.home);
+    // Cleared rows are remembered per state directory; a cluster has none, so there they last the session.
+    if (client.welcome) this.#loadCleared(client.welcome.home);
     this.store.replaceTasks(tasks);
   }
 
   #connected({ client, tasks }: Extract<OpenResult, { kind: 'up' }>): void {
     const store = this.store;
-    const { daemonPid, home, health } = client.welcome;
-    store.setDaemon({ kind: 'connected', pid: daemonPid, home });
-    store.setHealth(health);
+    const welcome = client.welcome;
+    store.setDaemon(
+      welcome ? { kind: 'connected', pid: welcome.daemonPid, home: welcome.home } : { kind: 'connected' },
+    );
+    store.setHealth(welcome?.health);
     const active = tasks.filter(isActive).length;
     store.setStatus(
-      `${this.startedDaemon ? 'Started' : 'Connected to'} the daemon (pid ${daemonPid})` +
+      `${this.startedDaemon ? 'Started' : 'Connected to'} ${this.#peer(client)}` +
         (tasks.length > 0 ? ` · ${plural(tasks.length, 'task')} known, ${active} active` : '') +
         ' · press 1-9 to start a task, ? for help',
       'success',
@@ -335,7 +348,9 @@ export class Controller {
     this.#quitting.event({ type: 'daemonLost' });
     if (this.#finished) return;
     store.setStatus(
-      `The daemon is gone (${oneLine(reason)}); tasks are shown as last seen. Press R to start it again.`,
+      store.draft.cluster !== undefined
+        ? `Lost ${this.#peer()} (${oneLine(reason)}); tasks are shown as last seen. Press R to connect again.`
+        : `The daemon is gone (${oneLine(reason)}); tasks are shown as last seen. Press R to start it again.`,
       'error',
     );
     store.changed(true);
@@ -345,8 +360,11 @@ export class Controller {
   #ready(): boolean {
     if (this.#connection.client) return true;
     const connecting = this.#connection.reaching;
+    const peer = this.store.draft.cluster !== undefined ? 'the cluster' : 'the daemon';
     this.store.setStatus(
-      connecting ? 'Still connecting to the daemon…' : 'Not connected to the daemon. Press R to start it again.',
+      connecting
+        ? `Still connecting to ${peer}…`
+        : `Not connected to ${peer}. Press R to ${this.store.draft.cluster !== undefined ? 'connect again' : 'start it again'}.`,
       connecting ? 'busy' : 'warn',
     );
     this.store.changed(true);
@@ -371,7 +389,7 @@ export class Controller {
   #saveCleared(): void {
     const client = this.#connection.client;
     const through = this.store.clearedThrough;
-    if (!client || through === undefined) return;
+    if (!client?.welcome || through === undefined) return;
     try {
       rememberClearedThrough(this.#prefs, client.welcome.home, through);
     } catch (error) {

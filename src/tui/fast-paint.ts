@@ -36,7 +36,8 @@ export class FastPaint {
     const s = this.store.draft;
     if (s.mode !== 'normal') return '';
     const width = Math.max(20, s.size.columns);
-    if (!this.#layout || this.#layout.width !== Math.max(40, width)) this.#layout = tableLayout(width, this.#colors);
+    if (!this.#layout || this.#layout.width !== Math.max(40, width))
+      this.#layout = tableLayout(width, this.#colors, s.cluster !== undefined);
     const layout = this.#layout;
     const visible = visibleRowCount(s);
     let body = '';

@@ -36,12 +36,18 @@ export interface Layout {
   cpu: number;
   rss: number;
   attempt: number;
+  /** The agent a cluster task runs on; 0: no HOST column (the local daemon's tasks). */
+  host: number;
 }
 
-/** Column widths for a terminal `width` cells wide; narrow terminals lose the least important columns. */
-export function tableLayout(width: number, colors = false): Layout {
+/**
+ * Column widths for a terminal `width` cells wide; narrow terminals lose the least important
+ * columns. `hosts`: a HOST column, for the tasks of a cluster (which agent runs each).
+ */
+export function tableLayout(width: number, colors = false, hosts = false): Layout {
   const w = Math.max(40, width);
   const id = 4;
+  const host = hosts ? (w >= 100 ? 12 : w >= 70 ? 9 : 6) : 0;
   const state = 13;
   const bar = w >= 70 ? 10 : 6;
   const pct = 4;
@@ -50,16 +56,18 @@ export function tableLayout(width: number, colors = false): Layout {
   const rss = w >= 100 ? 9 : 0;
   const attempt = w >= 90 ? 3 : 0;
   const name = Math.max(8, Math.min(28, Math.floor(w * 0.18)));
-  const columns = [id, name, state, bar, pct, elapsed, cpu, rss, attempt].filter((c) => c > 0);
+  const columns = [id, name, host, state, bar, pct, elapsed, cpu, rss, attempt].filter((c) => c > 0);
   const fixed = columns.reduce((a, b) => a + b, 0) + columns.length; // one space after each
   const msg = Math.max(6, w - fixed - 1);
-  const layout = { width: w, colors, blank: '', id, name, state, bar, pct, msg, elapsed, cpu, rss, attempt };
+  const layout = { width: w, colors, blank: '', id, name, host, state, bar, pct, msg, elapsed, cpu, rss, attempt };
   layout.blank = ' '.repeat(rowWidth(layout));
   return layout;
 }
 
 function rowWidth(l: Omit<Layout, 'blank' | 'colors' | 'width'>): number {
-  const columns = [l.id, l.name, l.state, l.bar, l.pct, l.msg, l.elapsed, l.cpu, l.rss, l.attempt].filter((c) => c > 0);
+  const columns = [l.id, l.name, l.host, l.state, l.bar, l.pct, l.msg, l.elapsed, l.cpu, l.rss, l.attempt].filter(
+    (c) => c > 0,
+  );
   return columns.reduce((a, b) => a + b, 0) + columns.length - 1;
 }
 
@@ -152,6 +160,7 @@ export function headerText(layout: Layout): string {
     ' ' +
     fit('NAME', layout.name) +
     ' ' +
+    (layout.host ? fit('HOST', layout.host) + ' ' : '') +
     fit('STATE', layout.state) +
     ' ' +
     fit('PROGRESS', layout.bar + 1 + layout.pct) +
@@ -173,6 +182,7 @@ export function rowText(task: TaskView, selected: boolean, layout: Layout, now: 
   const message = messageFor(task, now);
   // Without colours the selection shows as '>' after the id.
   let text = fit(task.id, layout.id - 1) + (selected && !colors ? '>' : ' ') + ' ' + fit(task.name, layout.name) + ' ';
+  if (layout.host) text += fit(task.host ?? '-', layout.host) + ' ';
   text +=
     paint(
       fit(`${style.icon} ${style.label}`, layout.state),

@@ -1,11 +1,13 @@
 /**
  * The terminal UI's entry (loaded by main.ts once React's mode is settled): templates, the
- * daemon connection, the Ink render, and what is left behind on quitting.
+ * connection (the local daemon, or a cluster: cluster-client.ts), the Ink render, and what is left
+ * behind on quitting.
  */
 import { createElement } from 'react';
 import { render } from 'ink';
 import type { TuiClient, ConnectFn } from './client.js';
 import { errorText } from './client.js';
+import { clusterConnector, clusterLabel, type ClusterTarget } from './cluster-client.js';
 import { ConfigError, loadTemplates } from './config.js';
 import { Controller, type QuitResult } from './controller.js';
 import { App } from './components/app.js';
@@ -21,6 +23,8 @@ export interface TuiOptions {
   home?: string;
   /** A template config file instead of ./taskwarden.config.json. */
   config?: string;
+  /** Attach to this cluster (`taskwarden --cluster URL`) instead of the local daemon. */
+  cluster?: ClusterTarget;
   /** For tests and benchmarks: streams and the daemon connection. */
   stdin?: NodeJS.ReadStream;
   stdout?: NodeJS.WriteStream;
@@ -77,7 +81,7 @@ async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | unde
 }
 
 /** After the UI is gone: shut down a daemon this UI started when nothing of ours should be left, then a last line. */
-async function leave(result: QuitResult, stdout: NodeJS.WriteStream, home: string | undefined): Promise<void> {
+async function leave(result: QuitResult, stdout: NodeJS.WriteStream, options: TuiOptions): Promise<void> {
   const client = result.client;
   let daemonNote = '';
   if (client && result.startedDaemon && (result.how === 'stopped' || result.how === 'idle')) {
@@ -88,7 +92,10 @@ async function leave(result: QuitResult, stdout: NodeJS.WriteStream, home: strin
       daemonNote = `; could not shut the daemon down (${errorText(error)})`;
     }
   }
-  const pid = client?.welcome.daemonPid;
+  const pid = client?.welcome?.daemonPid;
+  const where = options.cluster
+    ? `in cluster ${clusterLabel(options.cluster)}`
+    : `in the daemon${pid ? ` (pid ${pid})` : ''}`;
   client?.close();
   switch (result.how) {
     case 'stopped':
@@ -96,13 +103,14 @@ async function leave(result: QuitResult, stdout: NodeJS.WriteStream, home: strin
       break;
     case 'detached':
       stdout.write(
-        `taskwarden: detached; ${result.active} task${result.active === 1 ? '' : 's'} still running in the daemon${pid ? ` (pid ${pid})` : ''}. Run taskwarden again to get back to them.\n`,
+        `taskwarden: detached; ${result.active} task${result.active === 1 ? '' : 's'} still running ${where}. Run taskwarden${options.cluster ? ' --cluster …' : ''} again to get back to them.\n`,
       );
       break;
     case 'idle':
       if (daemonNote) stdout.write(`taskwarden: bye${daemonNote}.\n`);
       break;
     case 'leftStarting': {
+      const home = options.home;
       const shutdown = `taskwarden${home !== undefined ? ` --home ${JSON.stringify(home)}` : ''} shutdown`;
       stdout.write(
         `taskwarden: quit before the daemon it was starting was up; it may be left running: ${shutdown} stops it.\n`,
@@ -140,12 +148,14 @@ export async function runTuiApp(options: TuiOptions = {}): Promise<number> {
     );
     return failed(EXIT.usage);
   }
-  const connect = options.connect ?? daemonConnector(options.home);
+  const connect =
+    options.connect ?? (options.cluster ? clusterConnector(options.cluster) : daemonConnector(options.home));
 
   const store = new TuiStore({
     templates: loaded.templates,
     ...(loaded.file ? { templatesSource: loaded.file } : {}),
     size: { columns: stdout.columns || 80, rows: stdout.rows || 24 },
+    ...(options.cluster ? { cluster: clusterLabel(options.cluster) } : {}),
   });
   const altScreen = options.altScreen ?? true;
   // The fast path needs to know where the frame is: only on the alternate screen, which the frame owns from the top.
@@ -196,7 +206,7 @@ export async function runTuiApp(options: TuiOptions = {}): Promise<number> {
     if (altScreen) stdout.write(`${ALT_SCREEN_OFF}\r\x1b[K`);
   }
   try {
-    await leave(result, stdout, options.home);
+    await leave(result, stdout, options);
   } catch {
     // the terminal is gone: nobody to tell
   }

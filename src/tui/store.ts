@@ -45,6 +45,8 @@ export interface StoreOptions {
   /** Minimum time between two background commits. Default 33 ms (~30 fps). */
   frameMs?: number;
   now?: () => number;
+  /** Attached to a cluster (UiState.cluster), not the local daemon. */
+  cluster?: string;
 }
 
 export class TuiStore {
@@ -62,9 +64,10 @@ export class TuiStore {
     this.#frames = new FrameScheduler(() => this.commit(), options.frameMs ?? 33);
     this.#draft = {
       daemon: { kind: 'connecting', text: 'connecting…' },
+      ...(options.cluster !== undefined ? { cluster: options.cluster } : {}),
       order: [],
       scrollTop: 0,
-      status: { text: 'Connecting to the daemon…', tone: 'busy' },
+      status: { text: `Connecting to the ${options.cluster !== undefined ? 'cluster' : 'daemon'}…`, tone: 'busy' },
       mode: 'normal',
       logPane: false,
       helpScroll: 0,

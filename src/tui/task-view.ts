@@ -49,7 +49,12 @@ export interface TaskView {
   pending?: { op: PendingOp; attempt: number };
   /** The CPU priority the task's spec asks for; absent: the daemon's default ('idle' unless it was started otherwise). */
   priority?: Priority;
+  /** The cluster agent that runs (or last ran) the task; absent for the local daemon's tasks. */
+  host?: string;
 }
+
+/** A task as the UI receives it: a daemon's snapshot, or a cluster's, which adds the agent it runs on. */
+export type ShownSnapshot = TaskSnapshot & { host?: string };
 
 /**
  * Below this share of one core a runnable task is waiting for CPU rather than computing: what the
@@ -111,7 +116,7 @@ function attemptRan(task: TaskSnapshot, previous: TaskView | undefined): boolean
   return true;
 }
 
-export function viewFromSnapshot(task: TaskSnapshot, previous?: TaskView, now = Date.now()): TaskView {
+export function viewFromSnapshot(task: ShownSnapshot, previous?: TaskView, now = Date.now()): TaskView {
   const sameAttempt = previous !== undefined && previous.attempt === task.attempt;
   const ran = attemptRan(task, previous);
   const view: TaskView = {
@@ -154,6 +159,7 @@ export function viewFromSnapshot(task: TaskSnapshot, previous?: TaskView, now = 
   }
   if (task.stopReason) view.stopReason = task.stopReason;
   if (task.spec?.priority) view.priority = task.spec.priority;
+  if (typeof task.host === 'string') view.host = task.host;
   if (previous?.pending && !pendingSettled(previous.pending, view)) view.pending = previous.pending;
   return view;
 }

@@ -9,7 +9,8 @@ import type { TaskView } from './task-view.js';
 
 export type DaemonStatus =
   | { kind: 'connecting'; text: string }
-  | { kind: 'connected'; pid: number; home: string }
+  /** pid and home: the daemon's; absent for a cluster (UiState.cluster says which). */
+  | { kind: 'connected'; pid?: number; home?: string }
   | { kind: 'disconnected'; reason: string };
 
 export type Tone = 'info' | 'busy' | 'success' | 'warn' | 'error';
@@ -48,6 +49,11 @@ export interface MachineLoad {
 
 export interface UiState {
   daemon: DaemonStatus;
+  /**
+   * The cluster this UI is attached to, as shown ("redis://host:6379 queue taskwarden"); absent:
+   * the local daemon. Its tasks run on many agents: the table has a HOST column.
+   */
+  cluster?: string;
   /** The daemon's last reported health (journal and task log writes); shown in the header when something fails. */
   health?: DaemonHealth;
   tasks: ReadonlyMap<string, TaskView>;

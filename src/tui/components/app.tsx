@@ -27,7 +27,7 @@ function countStates(tasks: UiState['tasks'], order: UiState['order']): Partial<
 function emptyHint(state: UiState): string {
   if (state.mode === 'leaving') return ' Quitting: the daemon this UI is starting is shut down again once it is up.';
   if (state.daemon.kind === 'connecting') {
-    return ' Waiting for the daemon… keys pressed now are carried out once it is up.';
+    return ` Waiting for the ${state.cluster !== undefined ? 'cluster' : 'daemon'}… keys pressed now are carried out once it is up.`;
   }
   const first = state.templates.slice(0, 3).map((t) => `${t.key} ${t.name}`);
   return first.length > 0
@@ -55,7 +55,8 @@ export function App({ controller }: { controller: Controller }) {
 
   const width = Math.max(20, state.size.columns);
   const colors = useMemo(() => colorsEnabled(stdout), [stdout]);
-  const layout = useMemo(() => tableLayout(width, colors), [width, colors]);
+  const hosts = state.cluster !== undefined;
+  const layout = useMemo(() => tableLayout(width, colors, hosts), [width, colors, hosts]);
   const counts = useMemo(() => countStates(state.tasks, state.order), [state.tasks, state.order]);
   const tableHeight = visibleRowCount(state);
   const activeCount = useMemo(() => {
@@ -82,6 +83,7 @@ export function App({ controller }: { controller: Controller }) {
     <Box flexDirection="column" width={width} height={Math.max(1, state.size.rows - 1)}>
       <Header
         daemon={state.daemon}
+        {...(state.cluster !== undefined ? { cluster: state.cluster } : {})}
         counts={counts}
         {...(state.load ? { load: state.load } : {})}
         {...(state.health ? { health: state.health } : {})}

@@ -24,24 +24,30 @@ export const TONE_COLORS: Record<Tone, string> = {
 
 export const Header = memo(function Header({
   daemon,
+  cluster,
   counts,
   load,
   health,
   width,
 }: {
   daemon: DaemonStatus;
+  /** Attached to this cluster (UiState.cluster) rather than the local daemon. */
+  cluster?: string;
   counts: Readonly<Partial<Record<TaskState, number>>>;
   load?: MachineLoad;
   /** A failing journal (else failing task logs) is shown next to the daemon: what a client sees may not be on disk. */
   health?: DaemonHealth;
   width: number;
 }) {
+  const peer = cluster !== undefined ? `cluster ${cluster}` : 'daemon';
   const daemonText =
     daemon.kind === 'connected'
-      ? `● daemon pid ${daemon.pid}`
+      ? cluster !== undefined
+        ? `● ${peer}`
+        : `● daemon pid ${daemon.pid}`
       : daemon.kind === 'connecting'
-        ? `◌ daemon ${daemon.text}`
-        : `✘ daemon gone: ${daemon.reason}`;
+        ? `◌ ${peer} ${daemon.text}`
+        : `✘ ${peer} gone: ${daemon.reason}`;
   const daemonColor = daemon.kind === 'connected' ? 'green' : daemon.kind === 'connecting' ? 'cyan' : 'red';
   const loadText = load
     ? `load ${load.load1.toFixed(2)} / ${load.cpus} CPU${load.cpus === 1 ? '' : 's'} · mem ${Math.round(load.memUsedFraction * 100)}%`
