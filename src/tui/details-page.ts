@@ -181,6 +181,8 @@ export function detailLines({ task, details, now }: DetailsInput, cols: number):
   lines.push(...wrapSegs(' ', [{ text: `Task ${task.id}`, bold: true }, { text: ` ${task.name}` }], cols, 1));
   const outcome = task.outcome;
   lines.push(...field('State', stateSegs(task.state, task.attempt), cols));
+  if (task.host !== undefined)
+    lines.push(...field('Host', `agent ${task.host} (the pid below is on its machine)`, cols));
   const reason = reasonText(outcome?.stopReason ?? task.stopReason);
   if (reason)
     lines.push(
