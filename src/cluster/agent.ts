@@ -87,6 +87,8 @@ interface Held {
   readonly token: string;
   task?: Task;
   stop?: StopCause;
+  /** The stop the task has been given (a stop arrives twice: its signal's publish, then its record's). */
+  applied?: StopCause;
   /** Why the lease was lost; the attempt's results are not ours to write any more. */
   lost?: string;
   logs: LogLine[];
@@ -515,7 +517,8 @@ export class Agent {
     if (held.stop !== undefined && STOP_RANK[cause] < STOP_RANK[held.stop]) return;
     if (held.stop === undefined || STOP_RANK[cause] > STOP_RANK[held.stop]) held.stop = cause;
     const task = held.task;
-    if (!task || isTerminalState(task.state)) return;
+    if (!task || isTerminalState(task.state) || held.applied === held.stop) return;
+    held.applied = held.stop;
     if (held.stop === 'kill' || held.stop === 'restart') this.#sup.kill(held.taskId);
     else this.#sup.cancel(held.taskId);
   }

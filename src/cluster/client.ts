@@ -296,10 +296,14 @@ export class ClusterClient extends EventEmitter<{ event: [DaemonEvent]; close: [
 
   async #stop(taskId: string, kind: StopKind): Promise<StopReply> {
     const k = this.#keys;
+    const at = Date.now();
+    // The signal first, on its own: what the stop record's script publishes goes out only after
+    // Redis has written the record to disk (scripts.ts, SIGNAL_STOP). Not pipelined, for the same reason.
+    await this.#redis.twSignalStop(k.task(taskId), kind, at, k.control, k.stopPrefix, taskId);
     const [previous, , jobId] = await this.#redis.twRequestStop(
       k.task(taskId),
       kind,
-      Date.now(),
+      at,
       STOP_RECORD_TTL_S,
       k.control,
       '1',

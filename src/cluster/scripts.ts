@@ -89,6 +89,27 @@ return {state, kind, jobId}
 `;
 
 /**
+ * A client's stop, the signal only: the same publish as REQUEST_STOP's (the kind a stronger stop
+ * record keeps), without a write. Redis with appendfsync always sends nothing a command publishes
+ * before the fsync of the writes made beside it, and a publish alone writes nothing to the
+ * append-only file: sent on its own, before REQUEST_STOP, it reaches the agent without waiting
+ * for the disk. REQUEST_STOP still publishes too (an agent that took the job in between hears that).
+ * KEYS: task. ARGV: kind, at, channel, stop key prefix, taskId. Returns 1 when it published.
+ */
+const SIGNAL_STOP = `
+${TERMINAL}
+local state = redis.call('HGET', KEYS[1], 'state')
+local jobId = redis.call('HGET', KEYS[1], 'jobId')
+if not state or not jobId or state == 'queued' or terminal[state] then return 0 end
+local rank = {restart=1, cancel=2, kill=3}
+local current = redis.call('HGET', ARGV[4] .. jobId, 'kind')
+local kind = ARGV[1]
+if current and rank[current] >= rank[kind] then kind = current end
+redis.call('PUBLISH', ARGV[3], cjson.encode({type = 'stop', taskId = ARGV[5], jobId = jobId, kind = kind, at = tonumber(ARGV[2])}))
+return 1
+`;
+
+/**
  * A client ends a task that never started (its job was removed from the queue before any agent
  * took it). Only while the record still says queued.
  * KEYS: task, ended, stop. ARGV: channel, message, taskId, endedAt, then field, value, ...
@@ -163,6 +184,14 @@ export interface ClusterScripts {
     stopPrefix: string,
     taskId: string,
   ): Promise<[string, string, string]>;
+  twSignalStop(
+    task: string,
+    kind: StopKind,
+    at: number,
+    channel: string,
+    stopPrefix: string,
+    taskId: string,
+  ): Promise<number>;
   twFinishQueued(
     task: string,
     ended: string,
@@ -184,6 +213,7 @@ export function withScripts(redis: Redis): ScriptedRedis {
   redis.defineCommand('twUpdate', { numberOfKeys: 2, lua: UPDATE });
   redis.defineCommand('twFinish', { numberOfKeys: 4, lua: FINISH });
   redis.defineCommand('twRequestStop', { numberOfKeys: 1, lua: REQUEST_STOP });
+  redis.defineCommand('twSignalStop', { numberOfKeys: 1, lua: SIGNAL_STOP });
   redis.defineCommand('twFinishQueued', { numberOfKeys: 3, lua: FINISH_QUEUED });
   redis.defineCommand('twRequeueFinished', { numberOfKeys: 2, lua: REQUEUE_FINISHED });
   return redis as ScriptedRedis;
