@@ -78,7 +78,14 @@ const PAUSE_ANSWER_MS = 5000;
 /** BullMQ keeps this many output lines per job. */
 const KEEP_LOG_LINES = 1000;
 
-export class ClusterClient extends EventEmitter<{ event: [DaemonEvent]; close: [Error | undefined] }> {
+/**
+ * 'event': a task event of any agent (after subscribe()). 'resubscribed': the events connection is
+ * back after Redis was unreachable since `downSince` (ms); what was published meanwhile is missed,
+ * list() has the tasks as they are now. 'close': after close().
+ */
+type ClusterClientEvents = { event: [DaemonEvent]; resubscribed: [downSince: number]; close: [Error | undefined] };
+
+export class ClusterClient extends EventEmitter<ClusterClientEvents> {
   readonly url: string;
   readonly queueName: string;
   readonly #keys: ClusterKeys;
@@ -544,6 +551,15 @@ export class ClusterClient extends EventEmitter<{ event: [DaemonEvent]; close: [
         } catch {
           // an event this client cannot read is skipped
         }
+      });
+      // ioredis subscribes again by itself after a reconnect; watchers hear that they missed events.
+      let downSince: number | undefined;
+      subscriber.on('close', () => (downSince ??= Date.now()));
+      subscriber.on('ready', () => {
+        if (downSince === undefined || this.#closed) return;
+        const since = downSince;
+        downSince = undefined;
+        this.emit('resubscribed', since);
       });
       this.#subscriber = subscriber;
       await subscriber.subscribe(this.#keys.events);

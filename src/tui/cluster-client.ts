@@ -48,6 +48,19 @@ type Handlers = { [T in RequestType]: Handler<T> };
 /** A ClusterClient as the UI's client. */
 export function adaptClusterClient(client: ClusterClient): TuiClient {
   const handlers = clusterHandlers(client);
+  // Back after Redis was away: what changed meanwhile, as events (those published then are lost).
+  client.on('resubscribed', (downSince) => {
+    void client.list({ includeFinished: true }).then(
+      (tasks) => {
+        for (const task of tasks) {
+          const ended = isTerminalState(task.state);
+          if (ended && (task.endedAt ?? 0) < downSince) continue;
+          client.emit('event', ended ? { type: 'TASK_COMPLETE', task } : { type: 'TASK_STATUS', task });
+        }
+      },
+      () => {}, // away again: the next reconnect catches up
+    );
+  });
   return {
     request: <T extends RequestType>(type: T, ...payload: [PayloadOf<T>?]) =>
       (handlers[type] as Handler<T>)((payload[0] ?? {}) as PayloadOf<T>),

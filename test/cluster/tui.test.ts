@@ -3,10 +3,12 @@
  * private Redis with one agent (a separate process, as another machine would be): every task of the
  * cluster with the agent it runs on, and the same keys acting on it there.
  */
+import { rmSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { liveInGroup, waitFor } from '../helpers.js';
 import { PtyUi } from '../tui/pty.js';
 import { startCluster, type TestCluster } from './helpers.js';
+import { startProxy } from './proxy.js';
 
 let cluster: TestCluster;
 const uis: PtyUi[] = [];
@@ -27,12 +29,12 @@ const config = {
   templates: [{ name: 'ticker', command: ['/bin/sh', '-c', 'while true; do echo tick; sleep 0.2; done'] }],
 };
 
-async function open(): Promise<PtyUi> {
+async function open(url = cluster.url): Promise<PtyUi> {
   const ui = new PtyUi({
     config,
     cols: 80,
     rows: 24,
-    args: ['--cluster', cluster.url, '--queue', cluster.queue],
+    args: ['--cluster', url, '--queue', cluster.queue],
     env: { TASKWARDEN_CLUSTER: '' },
   });
   uis.push(ui);
@@ -113,5 +115,28 @@ describe('the terminal UI attached to a cluster', () => {
     await ui.waitFor(/Stopped 1 task in \d/, 30_000);
     await ui.waitForRow(id, 'cancelled', 30_000);
     expect(liveInGroup(pid)).toEqual([]);
+  }, 90_000);
+
+  it('after losing Redis, the UI catches up with what happened meanwhile (the events of then are lost)', async () => {
+    const path = `${cluster.dir}/ui-proxy.sock`;
+    let proxy = await startProxy(path, cluster.redis.socket);
+    const ui = await open(proxy.url);
+    const task = await cluster.client.submit({ command: '/bin/sh', args: ['-c', 'sleep 1000'] });
+    const pid = await runningPid(task.id);
+    await ui.waitForRow(task.id, 'running');
+    // The UI's connections drop and cannot come back; meanwhile the task is killed from elsewhere.
+    await proxy.close();
+    rmSync(path, { force: true });
+    await cluster.client.kill(task.id);
+    await waitFor(async () => (await cluster.client.get(task.id)).state === 'killed', 30_000, 'the kill');
+    expect(liveInGroup(pid)).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await ui.row(task.id)).toContain('running');
+    proxy = await startProxy(path, cluster.redis.socket);
+    try {
+      await ui.waitForRow(task.id, '☠ killed', 30_000);
+    } finally {
+      await proxy.close();
+    }
   }, 90_000);
 });
