@@ -79,7 +79,7 @@ describe('the terminal UI attached to a cluster', () => {
     const ui = await open();
     ui.write('1');
     await ui.waitFor(/Started task \d+: ticker/, 30_000);
-    const id = /Started task (\d+): ticker/.exec(await ui.text())![1]!;
+    const id = /Started task (\d+): ticker/.exec(await ui.text())![1];
     const pid = await runningPid(id);
     await ui.waitForRow(id, / a1 +▶? ?.*running/, 30_000);
 
