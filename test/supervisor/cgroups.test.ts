@@ -241,6 +241,30 @@ describe('cgroup containment', () => {
     }
   }, 30_000);
 
+  it('usage reaches every task when many run (the sampler reads them a slice per turn)', async () => {
+    const sup = new Supervisor({
+      containment: 'cgroup',
+      prewarm: 0,
+      concurrency: 20,
+      sampleIntervalMs: 100,
+      priority: 'normal',
+    });
+    const tag = newTag();
+    try {
+      const tasks = Array.from({ length: 20 }, () => sup.start({ command: 'sleep', args: [tag] }));
+      await waitFor(
+        () => tasks.every((task) => (task.usage?.processes ?? 0) >= 1 && (task.usage?.windowMs ?? 0) > 0),
+        20_000,
+        'a second sample of each of the 20 tasks',
+      );
+      await sup.stopAll();
+      expect(sleepers(tag)).toEqual([]);
+    } finally {
+      killSleepers(tag);
+      await sup.shutdown();
+    }
+  }, 30_000);
+
   it('leftovers of an owner that died with its guard are killed and removed by the next Supervisor', async () => {
     if (!layout) throw new Error(`no cgroup layout: ${support.limits.join('; ')}`);
     const dead = spawnSync('true').pid; // a pid that no longer runs
