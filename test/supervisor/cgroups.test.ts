@@ -13,6 +13,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Supervisor } from '../../src/index.js';
+import { TaskCgroups } from '../../src/process/cgroup/owner.js';
 import { containmentSupport } from '../../src/process/cgroup/support.js';
 import { fixture, isAlive, waitFor } from '../helpers.js';
 
@@ -240,6 +241,15 @@ describe('cgroup containment', () => {
       await sup.shutdown();
     }
   }, 30_000);
+
+  it('a task cgroup with cgroups of its own inside (a nested Supervisor killed with it) is removed whole', () => {
+    if (!layout) throw new Error(`no cgroup layout: ${support.limits.join('; ')}`);
+    const cgroup = new TaskCgroups(layout, 'nested').create();
+    mkdirSync(join(cgroup.path, 'inner'));
+    mkdirSync(join(cgroup.path, 'inner', 'innermost'));
+    expect(cgroup.remove()).toBe(true);
+    expect(existsSync(cgroup.path)).toBe(false);
+  });
 
   it('usage reaches every task when many run (the sampler reads them a slice per turn)', async () => {
     const sup = new Supervisor({
