@@ -2,7 +2,8 @@
  * Cluster benchmarks (issue #13), three agents on this machine as separate processes, a private
  * redis-server on a Unix socket:
  * - stop fan-out: a client's cancel/kill -> the signal reaching the task on its agent (the task's
- *   clock for a cancel; for a kill, the process seen dead by this process);
+ *   clock for a cancel; for a kill, the process seen dead by this process), and a kill's first
+ *   part: the stop message heard on the control channel (what Redis adds before an agent can act);
  * - the emergency stop of 60 running jobs over the three agents -> every process gone;
  * - an agent SIGKILLed -> its task gone, and the job running again on another agent;
  * - per-job overhead against a plain BullMQ worker running the same command in a child process.
@@ -11,7 +12,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Queue, QueueEvents } from 'bullmq';
-import { ClusterClient } from '../src/cluster/index.js';
+import { Redis } from 'ioredis';
+import { ClusterClient, redisOptions } from '../src/cluster/index.js';
+import { ClusterKeys } from '../src/cluster/keys.js';
 import { startPrivateRedis, type PrivateRedis } from './lib/redis-server.js';
 import { percentile, row, type BenchRow } from './lib/stats.js';
 
@@ -132,7 +135,7 @@ export async function runClusterBench(runs = 30): Promise<BenchRow[]> {
     for (const name of ['a1', 'a2', 'a3']) procs.push(await startAgent(redis, dir, name, queue, 20));
     const client = await ClusterClient.connect({ redis: redis.url, queue });
     try {
-      rows.push(...(await stopFanOut(client, dir, runs)));
+      rows.push(...(await stopFanOut(client, redis, dir, runs)));
       rows.push(...(await emergencyStop(client, Math.max(3, Math.round(runs / 10)))));
       rows.push(...(await agentDeath(client, redis, dir, queue, procs, Math.max(5, Math.round(runs / 6)))));
     } finally {
@@ -148,10 +151,18 @@ export async function runClusterBench(runs = 30): Promise<BenchRow[]> {
   return rows;
 }
 
-async function stopFanOut(client: ClusterClient, dir: string, runs: number): Promise<BenchRow[]> {
+async function stopFanOut(client: ClusterClient, redis: PrivateRedis, dir: string, runs: number): Promise<BenchRow[]> {
   const file = `${dir}/probe.log`;
   const cancel: number[] = [];
   const kill: number[] = [];
+  // The first part of a kill's way: the stop message on the control channel, as an agent hears it.
+  const heard: number[] = [];
+  const listener = new Redis(redisOptions(redis.url, 'bench-control-listener'));
+  await listener.subscribe(new ClusterKeys(client.queueName).control);
+  let heardAt: number | undefined;
+  listener.on('message', (_channel, text: string) => {
+    if (heardAt === undefined && text.includes('"type":"stop"')) heardAt = wallNow();
+  });
   for (let i = 0; i < runs; i++) {
     const task = await client.submit({ module: worker('probe.mjs'), input: { file } });
     await probeLine(file, 'start', task.id);
@@ -165,11 +176,14 @@ async function stopFanOut(client: ClusterClient, dir: string, runs: number): Pro
     await probeLine(file, 'start', task.id);
     const { pid } = await runningTask(client, task.id);
     await sleep(20);
+    heardAt = undefined;
     const at = wallNow();
     const gone = untilGone(pid!);
     await client.kill(task.id);
     kill.push((await gone) - at);
+    if (heardAt !== undefined) heard.push(heardAt - at);
   }
+  listener.disconnect();
   const target = 'p50 <= 20 ms, p99 <= 100 ms';
   const met = (samples: number[]) => percentile(samples, 50) <= 20 && percentile(samples, 99) <= 100;
   return [
@@ -178,6 +192,9 @@ async function stopFanOut(client: ClusterClient, dir: string, runs: number): Pro
       met: met(cancel),
     }),
     row('cluster kill: client call -> task process on another agent dead', kill, 'ms', { target, met: met(kill) }),
+    row('cluster kill, its first part: client call -> the stop message heard on the control channel', heard, 'ms', {
+      note: 'a subscriber in the client process, as an agent hears it',
+    }),
   ];
 }
 
