@@ -99,6 +99,9 @@ interface Held {
   /** Resolves when this job has no process left here (its task ended, or it never started). */
   readonly gone: Promise<TaskOutcome | undefined>;
   markGone(outcome: TaskOutcome | undefined): void;
+  /** Resolves when this agent is done with the job: its end is in the task's record (or cannot be). */
+  readonly settled: Promise<void>;
+  markSettled(): void;
 }
 
 export class Agent {
@@ -365,6 +368,7 @@ export class Agent {
       return await this.#finish(held, task.snapshot(), outcome);
     } finally {
       held.markGone(undefined);
+      held.markSettled();
       this.#leases.remove(jobId);
       this.#held.delete(jobId);
       if (this.#byTask.get(taskId) === held) this.#byTask.delete(taskId);
@@ -533,6 +537,8 @@ export class Agent {
     const outcomes = (await Promise.all(held.map((each) => each.gone))).filter(
       (o): o is TaskOutcome => o !== undefined,
     );
+    // Reported once the records say so too: a client that reads them after the stop resolves sees the ends.
+    await Promise.all(held.map((each) => each.settled));
     const report: AgentStopReport = {
       cancelled: outcomes.filter((o) => o.state === 'cancelled').length,
       killed: outcomes.filter((o) => o.state === 'killed').length,
@@ -717,7 +723,9 @@ export class Agent {
 function newHeld(taskId: string, job: Job, token: string): Held {
   let markGone!: (outcome: TaskOutcome | undefined) => void;
   const gone = new Promise<TaskOutcome | undefined>((resolve) => (markGone = resolve));
-  return { taskId, job, token, logs: [], droppedLogs: 0, progressSentAt: 0, gone, markGone };
+  let markSettled!: () => void;
+  const settled = new Promise<void>((resolve) => (markSettled = resolve));
+  return { taskId, job, token, logs: [], droppedLogs: 0, progressSentAt: 0, gone, markGone, settled, markSettled };
 }
 
 /** The default state directory of an agent: beside the daemon's, one per queue. */

@@ -306,8 +306,9 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     const at = Date.now();
     // The signal first, on its own: what the stop record's script publishes goes out only after
     // Redis has written the record to disk (scripts.ts, SIGNAL_STOP). Not pipelined, for the same reason.
-    await this.#redis.twSignalStop(k.task(taskId), kind, at, k.control, k.stopPrefix, taskId);
-    const [previous, , jobId] = await this.#redis.twRequestStop(
+    // The state before the stop is the one it saw: the task may have ended by the second script.
+    const seen = await this.#redis.twSignalStop(k.task(taskId), kind, at, k.control, k.stopPrefix, taskId);
+    const [state, , jobId] = await this.#redis.twRequestStop(
       k.task(taskId),
       kind,
       at,
@@ -317,6 +318,7 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
       k.stopPrefix,
       taskId,
     );
+    const previous = seen || state;
     if (!previous) throw this.#unknown(taskId);
     // Still in the queue: take it out, so it never starts (BullMQ refuses while an agent holds it).
     if (previous === 'queued' && kind !== 'restart')

@@ -94,19 +94,21 @@ return {state, kind, jobId}
  * before the fsync of the writes made beside it, and a publish alone writes nothing to the
  * append-only file: sent on its own, before REQUEST_STOP, it reaches the agent without waiting
  * for the disk. REQUEST_STOP still publishes too (an agent that took the job in between hears that).
- * KEYS: task. ARGV: kind, at, channel, stop key prefix, taskId. Returns 1 when it published.
+ * KEYS: task. ARGV: kind, at, channel, stop key prefix, taskId. Returns the task's state before
+ * the stop ('' for an unknown task): the agent may end the task before REQUEST_STOP runs.
  */
 const SIGNAL_STOP = `
 ${TERMINAL}
 local state = redis.call('HGET', KEYS[1], 'state')
 local jobId = redis.call('HGET', KEYS[1], 'jobId')
-if not state or not jobId or state == 'queued' or terminal[state] then return 0 end
+if not state or not jobId then return '' end
+if state == 'queued' or terminal[state] then return state end
 local rank = {restart=1, cancel=2, kill=3}
 local current = redis.call('HGET', ARGV[4] .. jobId, 'kind')
 local kind = ARGV[1]
 if current and rank[current] >= rank[kind] then kind = current end
 redis.call('PUBLISH', ARGV[3], cjson.encode({type = 'stop', taskId = ARGV[5], jobId = jobId, kind = kind, at = tonumber(ARGV[2])}))
-return 1
+return state
 `;
 
 /**
@@ -191,7 +193,7 @@ export interface ClusterScripts {
     channel: string,
     stopPrefix: string,
     taskId: string,
-  ): Promise<number>;
+  ): Promise<string>;
   twFinishQueued(
     task: string,
     ended: string,

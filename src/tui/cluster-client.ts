@@ -41,6 +41,13 @@ export function clusterConnector(target: ClusterTarget): ConnectFn {
   };
 }
 
+/**
+ * After an outage, tasks that ended since this long before it are sent again: the agents' clocks
+ * (endedAt) may differ from this one, and a busy machine notices a dropped connection late. Sending
+ * one the UI already shows ended is harmless (the same state).
+ */
+const CATCH_UP_MARGIN_MS = 60_000;
+
 /** What a request of type T does on a cluster. */
 type Handler<T extends RequestType> = (payload: PayloadOf<T>) => Promise<ResponseOf<T>>;
 type Handlers = { [T in RequestType]: Handler<T> };
@@ -54,7 +61,7 @@ export function adaptClusterClient(client: ClusterClient): TuiClient {
       (tasks) => {
         for (const task of tasks) {
           const ended = isTerminalState(task.state);
-          if (ended && (task.endedAt ?? 0) < downSince) continue;
+          if (ended && (task.endedAt ?? 0) < downSince - CATCH_UP_MARGIN_MS) continue;
           client.emit('event', ended ? { type: 'TASK_COMPLETE', task } : { type: 'TASK_STATUS', task });
         }
       },
