@@ -63,6 +63,7 @@ export async function runWebBench(runs: number): Promise<BenchRow[]> {
           target: 'p99 <= 16 ms',
           met: percentile(idle.shown, 99) <= 16,
         }),
+        ...clickParts(idle, 'idle'),
         row('click Kill -> frame shows killed (confirmed), idle', idle.confirmed),
       );
 
@@ -80,6 +81,7 @@ export async function runWebBench(runs: number): Promise<BenchRow[]> {
           target: 'p99 <= 16 ms',
           met: percentile(loaded.shown, 99) <= 16,
         }),
+        ...clickParts(loaded, `${BUSY_TASKS} CPU-bound tasks`),
         row(`click Kill -> frame shows killed (confirmed), ${BUSY_TASKS} CPU-bound tasks`, loaded.confirmed),
       );
       await stopTasks(stack.client, busy);
@@ -152,13 +154,11 @@ async function startStack(): Promise<BenchStack> {
 }
 
 /** Starts a task stuck in a sync loop, clicks its Kill button, reads the page's own marks; `runs` times. */
-async function clickToKilling(
-  client: DaemonClient,
-  page: Page,
-  runs: number,
-): Promise<{ shown: number[]; confirmed: number[] }> {
+async function clickToKilling(client: DaemonClient, page: Page, runs: number): Promise<ClickSamples> {
   const shown: number[] = [];
   const confirmed: number[] = [];
+  const dispatch: number[] = [];
+  const handler: number[] = [];
   const module = builtinModulePath('sync-loop');
   for (let i = 0; i < runs; i++) {
     const { task } = (await client.request('TASK_REQUEST', {
@@ -179,11 +179,33 @@ async function clickToKilling(
       { timeout: 30_000, polling: 50 },
       before,
     );
-    const value = (await metric.jsonValue()) as { clickToShownMs: number; clickToConfirmedMs: number };
+    const value = (await metric.jsonValue()) as Required<ClickMetric>;
     shown.push(value.clickToShownMs);
     confirmed.push(value.clickToConfirmedMs);
+    dispatch.push(value.dispatchMs);
+    handler.push(value.handlerMs);
   }
-  return { shown, confirmed };
+  return { shown, confirmed, dispatch, handler };
+}
+
+/** Click -> killing… on screen, and its parts: the browser's input dispatch, the page's handler, the wait for the frame. */
+interface ClickSamples {
+  shown: number[];
+  confirmed: number[];
+  dispatch: number[];
+  handler: number[];
+}
+
+/** The parts of click -> killing…: where the time goes (the frame wait is what is left). */
+function clickParts(samples: ClickSamples, where: string): BenchRow[] {
+  return [
+    row(`  part: click -> the page's handler runs (input dispatch), ${where}`, samples.dispatch),
+    row(`  part: the handler redraws the row (the page's own work), ${where}`, samples.handler),
+    row(
+      `  part: handler done -> the frame (waiting for the next frame), ${where}`,
+      samples.shown.map((ms, i) => ms - samples.dispatch[i]! - samples.handler[i]!),
+    ),
+  ];
 }
 
 /** The floor: the same click on a bare page whose handler writes a text, to the next animation frame. */
@@ -358,11 +380,19 @@ async function cpuOver(stack: BenchStack, ms: number): Promise<{ daemon: number;
   };
 }
 
+/** One click as the page measures it (src/web/page/app.ts, ClickMetric). */
+interface ClickMetric {
+  clickToShownMs?: number;
+  clickToConfirmedMs?: number;
+  dispatchMs?: number;
+  handlerMs?: number;
+}
+
 /** What the page offers the benchmark (src/web/page/app.ts), seen from here (compiled without DOM types). */
 interface PageApi {
   scrollTo(x: number, y: number): void;
   taskwarden: {
-    metrics: Array<{ clickToShownMs?: number; clickToConfirmedMs?: number }>;
+    metrics: ClickMetric[];
     eventsReceived: number;
     tasks: Map<string, { state: string; progress?: { message?: string } }>;
     recordFrames(): void;
