@@ -37,7 +37,7 @@ import { taskError, toTaskError, withCode } from '../common/task-errors.js';
 import { TASK_ID_RULE, isTaskId } from '../common/task-id.js';
 import { resolveOptions, reuseLimit, validateSpec, type ResolvedOptions, type SupervisorOptions } from './options.js';
 import { RunnerPool } from './runner-pool.js';
-import { IdleRunners, removeCgroupWhenEmpty, type ReusableRunner } from './idle-runners.js';
+import { cgroupsRemoved, IdleRunners, removeCgroupWhenEmpty, type ReusableRunner } from './idle-runners.js';
 import {
   holdsSlot,
   initialState,
@@ -400,6 +400,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     // Idle runners hold no task: they got SIGKILL above. Reaped before this resolves, so that nothing
     // of ours outlives it (and a parent's CPU accounting sees theirs); bounded all the same.
     await Promise.all([this.#pool?.reaped(RUNNERS_REAPED_MAX_MS), this.#idleRunners.reaped(RUNNERS_REAPED_MAX_MS)]);
+    // Their cgroups too, before the orphan guard (which would remove what is left) is closed.
+    await cgroupsRemoved();
     this.#sampler.stop();
     this.#guard.close();
     process.off('exit', this.#onProcessExit);
