@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterClient } from '../../src/cluster/index.js';
 import { defaultTemplates } from '../../src/tasks/templates.js';
 import { startWebServer, type WebServer } from '../../src/web/server.js';
-import { CLI, startCluster, type TestCluster } from '../cluster/helpers.js';
+import { CLI, running as runningOnAgent, startCluster, type TestCluster } from '../cluster/helpers.js';
 import { runCli, tempHome } from '../daemon/helpers.js';
 import { isAlive, liveInGroup, waitFor } from '../helpers.js';
 import { launchBrowser, stateText, waitForState } from './helpers.js';
@@ -53,15 +53,9 @@ async function openPage(): Promise<Page> {
 const cell = (page: Page, id: string, name: string) =>
   page.$eval(`#task-rows tr[data-id="${id}"] td.${name}`, (el) => el.textContent ?? '').catch(() => '');
 
+/** The task's pid once it runs on the agent. */
 async function running(id: string): Promise<number> {
-  return waitFor(
-    async () => {
-      const task = await cluster.client.get(id);
-      return task.state === 'running' && task.pid;
-    },
-    30_000,
-    `task ${id} to run on the agent`,
-  );
+  return (await runningOnAgent(cluster, id)).pid!;
 }
 
 describe('the web page attached to a cluster', () => {
