@@ -302,7 +302,9 @@ function spacer(): HTMLTableRowElement {
   tr.className = 'spacer';
   tr.setAttribute('aria-hidden', 'true');
   const td = document.createElement('td');
-  td.colSpan = 10;
+  // The columns but the host's, which only a cluster's page shows: a span wider than the columns
+  // shown makes an empty column of its own, so a spacer leaves the host's cell out.
+  td.colSpan = 9;
   tr.append(td);
   return tr;
 }
