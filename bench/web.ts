@@ -58,7 +58,8 @@ export async function runWebBench(runs: number): Promise<BenchRow[]> {
       const idleFloor = await bareClicks(browser, runs);
       const idle = await clickToKilling(stack.client, page, runs);
       rows.push(
-        row('floor: a bare page, click -> next frame, idle', idleFloor),
+        row('floor: a bare page, click -> next frame, idle', idleFloor.shown),
+        row('  part: floor, click -> its handler runs (input dispatch), idle', idleFloor.dispatch),
         row('click Kill -> frame shows killing…, idle', idle.shown, 'ms', {
           target: 'p99 <= 16 ms',
           met: percentile(idle.shown, 99) <= 16,
@@ -76,7 +77,11 @@ export async function runWebBench(runs: number): Promise<BenchRow[]> {
       const loadedFloor = await bareClicks(browser, runs);
       const loaded = await clickToKilling(stack.client, page, runs);
       rows.push(
-        row(`floor: a bare page, click -> next frame, ${BUSY_TASKS} CPU-bound tasks`, loadedFloor),
+        row(`floor: a bare page, click -> next frame, ${BUSY_TASKS} CPU-bound tasks`, loadedFloor.shown),
+        row(
+          `  part: floor, click -> its handler runs (input dispatch), ${BUSY_TASKS} CPU-bound tasks`,
+          loadedFloor.dispatch,
+        ),
         row(`click Kill -> frame shows killing…, ${BUSY_TASKS} CPU-bound tasks`, loaded.shown, 'ms', {
           target: 'p99 <= 16 ms',
           met: percentile(loaded.shown, 99) <= 16,
@@ -170,6 +175,9 @@ async function clickToKilling(client: DaemonClient, page: Page, runs: number): P
     await (await page.waitForSelector(row, { timeout: 30_000 }))!.scrollIntoView();
     await page.waitForSelector(`${row}[data-state="running"]`, { timeout: 30_000 });
     const before = await page.evaluate(() => (globalThis as unknown as PageApi).taskwarden.metrics.length);
+    // As on the bare page: the click comes 50 ms after the last thing it waited for (here the frame
+    // that drew the row running), not within the same frame's tail.
+    await sleep(50);
     await page.click(`${row} button.kill`);
     const metric = await page.waitForFunction(
       (n) => {
@@ -209,14 +217,16 @@ function clickParts(samples: ClickSamples, where: string): BenchRow[] {
 }
 
 /** The floor: the same click on a bare page whose handler writes a text, to the next animation frame. */
-async function bareClicks(browser: Browser, runs: number): Promise<number[]> {
+async function bareClicks(browser: Browser, runs: number): Promise<{ shown: number[]; dispatch: number[] }> {
   const page = await browser.newPage();
   try {
     await page.setContent('<button id="b" style="width:200px;height:40px">Kill</button> <span id="s"></span>');
     await page.evaluate(() => {
       const g = globalThis as unknown as BarePage;
       g.samples = [];
+      g.dispatch = [];
       g.document.getElementById('b').addEventListener('click', (event: { timeStamp: number }) => {
+        g.dispatch.push(g.performance.now() - event.timeStamp);
         g.document.getElementById('s').textContent = `killing… ${g.samples.length}`;
         g.requestAnimationFrame(() => g.samples.push(g.performance.now() - event.timeStamp));
       });
@@ -230,7 +240,10 @@ async function bareClicks(browser: Browser, runs: number): Promise<number[]> {
       );
       await sleep(50);
     }
-    return await page.evaluate(() => (globalThis as unknown as BarePage).samples);
+    return await page.evaluate(() => {
+      const g = globalThis as unknown as BarePage;
+      return { shown: g.samples, dispatch: g.dispatch };
+    });
   } finally {
     await page.close();
   }
@@ -238,6 +251,7 @@ async function bareClicks(browser: Browser, runs: number): Promise<number[]> {
 
 interface BarePage {
   samples: number[];
+  dispatch: number[];
   document: {
     getElementById(id: string): {
       textContent: string;
