@@ -2,8 +2,9 @@
  * `taskwarden web`: the HTTP side of the web page. It serves a fixed set of files from the package
  * (never a path taken from a request), one event stream (Server-Sent Events, event-hub.ts) and a
  * few POSTs that become protocol requests to the daemon through daemon-link.ts, so the page, the
- * terminal UI and the CLI share one code path into the daemon. Every request passes the Gate
- * (security.ts) first. Node's own http module: SSE and five routes need no framework.
+ * terminal UI and the CLI share one code path into the daemon; with --cluster, the same requests
+ * go to a cluster's agents through cluster-link.ts (both are a Backend, backend.ts). Every request
+ * passes the Gate (security.ts) first. Node's own http module: SSE and five routes need no framework.
  */
 import { readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
