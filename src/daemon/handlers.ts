@@ -49,9 +49,6 @@ export interface HandlerContext {
   retryJournal(): JournalHealth;
   /** Tasks interrupted by this daemon's recovery (not in the supervisor). */
   recovered(): TaskSnapshot[];
-  onTaskCreated(task: TaskSnapshot): void;
-  /** A journaled task of an earlier daemon runs again: `previous` is its last recorded state. */
-  onTaskResumed(task: TaskSnapshot, previous: TaskSnapshot['state']): void;
   subscribe(connection: Connection): void;
   unsubscribe(connection: Connection): void;
   shutdown(reason: string): void;
@@ -173,7 +170,7 @@ function taskRequest(ctx: HandlerContext, spec: TaskSpec): ResponseOf<'TASK_REQU
     if (error instanceof TypeError) throw new RequestError('BAD_MESSAGE', `TASK_REQUEST.spec: ${error.message}`);
     throw error;
   }
-  ctx.onTaskCreated(task);
+  // Journaled and told to subscribers by the supervisor's 'created' event (the daemon's one writer).
   return { task: abridgeEnv(task) };
 }
 
@@ -249,7 +246,6 @@ function restartFromJournal(ctx: HandlerContext, taskId: string): ResponseOf<'TA
   const task = ctx.sup
     .start(known.spec, { id: taskId, attempt: known.attempt + 1, createdAt: known.createdAt })
     .snapshot();
-  ctx.onTaskResumed(task, known.state);
   return { task: abridgeEnv(task), previous: known.state };
 }
 

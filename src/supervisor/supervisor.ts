@@ -295,6 +295,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     };
     this.#tasks.set(id, record);
     this.#queue.push(record);
+    this.#emitEvent({ type: 'created', task: this.#snapshot(record) });
     // Admission waits a microtask, so a caller can attach listeners and see 'starting' and 'running'.
     this.#schedulePump();
     return record.handle;
@@ -462,9 +463,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     // the change, so a slow listener (the daemon's journal write and broadcast) never delays a stop.
     // Events raised by the actions queue behind this one (#dispatch), so listeners still see order.
     for (const action of actions) this.#execute(record, action);
+    if (event.type === 'spawned') this.#emitSpawned(record, event.at);
     if (changed) {
       if (isTerminalState(next.state)) this.#flushProgress(record);
-      this.#emitState(record, previous.state);
+      this.#emitState(record, previous);
     }
   }
 
@@ -1201,7 +1203,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     record.progressEmittedAt = Date.now();
     const progress = record.progress;
     record.handle.emit('progress', progress);
-    this.#emitEvent({ type: 'progress', taskId: record.id, progress });
+    this.#emitEvent({ type: 'progress', taskId: record.id, attempt: record.machine.attempt, progress });
   }
 
   #runningRecords(): SampleTarget[] {
@@ -1300,11 +1302,26 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     };
   }
 
-  #emitState(record: TaskRecord, previous: TaskState): void {
-    if (isTerminalState(record.machine.state)) record.endedAt = Date.now();
+  #emitState(record: TaskRecord, previous: MachineState): void {
+    const machine = record.machine;
+    if (isTerminalState(machine.state)) record.endedAt = Date.now();
     const snapshot = this.#snapshot(record);
-    record.handle.emit('state', snapshot, previous);
-    this.#emitEvent({ type: 'state', task: snapshot, previous });
+    record.handle.emit('state', snapshot, previous.state);
+    const ended = machine.attempt !== previous.attempt ? machine.endedAttempt : undefined;
+    this.#emitEvent({
+      type: 'state',
+      task: snapshot,
+      previous: previous.state,
+      ...(ended ? { endedAttempt: ended } : {}),
+    });
+  }
+
+  /** The attempt's process exists. Its start time is read only for a listener (the journal's recovery needs it). */
+  #emitSpawned(record: TaskRecord, at: number): void {
+    const pid = record.pid;
+    if (pid === undefined || this.listenerCount('event') === 0) return;
+    const startTime = readProcStat(pid)?.startTime ?? null;
+    this.#emitEvent({ type: 'spawned', taskId: record.id, attempt: record.machine.attempt, pid, startTime, at });
   }
 
   #emitEvent(event: SupervisorEvent): void {

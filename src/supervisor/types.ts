@@ -141,9 +141,24 @@ export interface TaskSnapshot {
   stopReason?: StopReason;
 }
 
+/**
+ * What the supervisor tells its listeners, each event with the facts it is about, so that a
+ * listener (the daemon's journal) records them as they are and derives nothing.
+ */
 export type SupervisorEvent =
-  | { type: 'state'; task: TaskSnapshot; previous: TaskState }
-  | { type: 'progress'; taskId: string; progress: Progress }
+  /** start() added a task (a fresh one, or one recorded elsewhere continuing at a later attempt). */
+  | { type: 'created'; task: TaskSnapshot }
+  /**
+   * The task changed state. `endedAttempt`: the attempt before this one, when a restart of a
+   * live attempt ended it (it never reaches a terminal state of its own).
+   */
+  | { type: 'state'; task: TaskSnapshot; previous: TaskState; endedAttempt?: TaskOutcome }
+  /**
+   * An attempt's process exists: its pid, and its start time from /proc (clock ticks after boot,
+   * null where it could not be read), which with the pid tells this process from a later one.
+   */
+  | { type: 'spawned'; taskId: string; attempt: number; pid: number; startTime: number | null; at: number }
+  | { type: 'progress'; taskId: string; attempt: number; progress: Progress }
   | { type: 'stall'; taskId: string; stall: StallInfo }
   | { type: 'log'; log: LogLine }
   | { type: 'usage'; taskId: string; usage: ResourceUsage };
