@@ -1,4 +1,5 @@
 /** Pure formatting helpers for the terminal UI: durations, bytes, bars, stall texts. */
+import { formatBytes as bytesText } from '../common/bytes.js';
 import { formatDuration } from '../common/duration.js';
 import type { StallInfo, TaskState } from '../supervisor/types.js';
 import { STARVED_CPU_PERCENT } from './task-view.js';
@@ -17,17 +18,10 @@ export function formatElapsed(ms: number): string {
     : `${m}:${String(s).padStart(2, '0')}`;
 }
 
+/** A byte count as src/common/bytes.ts writes it; '' for none. */
 export function formatBytes(bytes: number | undefined): string {
   if (bytes === undefined || !Number.isFinite(bytes) || bytes < 0) return '';
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${value >= 100 ? value.toFixed(0) : value.toFixed(1)} ${units[unit]}`;
+  return bytesText(bytes);
 }
 
 export function formatPercent(value: number | undefined): string {
