@@ -35,6 +35,7 @@ import { resolveCommand, spawnCommand, spawnRunner } from '../process/spawn.js';
 import type { FromRunner, ToRunner } from '../common/runner-ipc.js';
 import { taskError, toTaskError, withCode } from '../common/task-errors.js';
 import { TASK_ID_RULE, isTaskId } from '../common/task-id.js';
+import { formatBytes } from '../common/bytes.js';
 import { resolveOptions, reuseLimit, validateSpec, type ResolvedOptions, type SupervisorOptions } from './options.js';
 import { RunnerPool } from './runner-pool.js';
 import { IdleRunners, removeCgroupWhenEmpty, type ReusableRunner } from './idle-runners.js';
@@ -1363,17 +1364,6 @@ function notReusedLine(record: TaskRecord, why: string): string {
 /** What is fixed in a runner process once it runs: tasks that agree on all of it may share one. */
 function runnerKey(module: string, cwd: string, env: Record<string, string> | undefined, record: TaskRecord): string {
   return JSON.stringify([module, cwd, env ?? null, record.cpu.nice, record.cpu.schedIdle, record.memoryMax ?? null]);
-}
-
-function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${Number.isInteger(value) ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
 function notPausable(record: TaskRecord, done: 'paused' | 'resumed'): Error {
