@@ -19,11 +19,12 @@ import { LineageMark } from '../process/lineage.js';
 import { isSameLiveProcess } from '../process/proc.js';
 import { killLeftoverCgroups } from '../process/cgroup/owner.js';
 import type { CgroupLayout } from '../process/cgroup/support.js';
-import type { TaskSnapshot, TaskSpec } from '../supervisor/types.js';
+import type { TaskSpec } from '../supervisor/types.js';
+import type { RecordedTask } from '../journal/recorded-state.js';
 
 export interface RecoveryReport {
   /** Tasks marked 'interrupted', as the journal now has them. */
-  interrupted: TaskSnapshot[];
+  interrupted: RecordedTask[];
   /** Ids of queued tasks handed to the new supervisor. */
   requeued: string[];
   /** Process groups found alive and SIGKILLed. */

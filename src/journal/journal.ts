@@ -13,13 +13,12 @@ import Database from 'better-sqlite3';
 import { checkPrivateFileIfExists, ensurePrivateDir, openPrivateFile } from '../daemon/safe-fs.js';
 import {
   ACTIVE_STATES,
-  TERMINAL_STATES,
-  isTerminalState,
   type Progress,
   type TaskOutcome,
   type TaskSnapshot,
   type TaskState,
 } from '../supervisor/types.js';
+import { RECORDED_TERMINAL_STATES, isFinishedState, type RecordedState, type RecordedTask } from './recorded-state.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 import { taskError } from '../common/task-errors.js';
 import type { InterruptDetail, ListOptions, TaskRecord, UnfinishedTask } from './types.js';
@@ -54,7 +53,7 @@ export interface JournalSettings {
 const SYNCHRONOUS_NAMES = ['off', 'normal', 'full', 'extra'];
 
 const ACTIVE_SQL = ACTIVE_STATES.map((state) => `'${state}'`).join(', ');
-const TERMINAL_SQL = TERMINAL_STATES.map((state) => `'${state}'`).join(', ');
+const TERMINAL_SQL = RECORDED_TERMINAL_STATES.map((state) => `'${state}'`).join(', ');
 
 type Params = [Record<string, unknown>];
 
@@ -154,7 +153,8 @@ export class Journal {
   recordTask(snapshot: TaskSnapshot, at: number = Date.now()): void {
     this.#noteId(snapshot.id);
     this.#tx(() => {
-      const recorded = this.#stmt.stateOf.get({ id: snapshot.id }) as { state: TaskState; attempt: number } | undefined;
+      const recorded = this.#stmt.stateOf.get({ id: snapshot.id }) as
+        { state: RecordedState; attempt: number } | undefined;
       if (recorded) this.#stmt.updateTask.run(taskParams(snapshot, at));
       else this.#stmt.insertTask.run(taskParams(snapshot, at));
       this.#upsertAttempt(snapshot, at);
@@ -204,7 +204,7 @@ export class Journal {
     return this.#stmt.upsertSpawn.run({ taskId, attempt, pid, procStartTime, at }).changes > 0;
   }
 
-  listTasks(options: ListOptions = {}): TaskSnapshot[] {
+  listTasks(options: ListOptions = {}): RecordedTask[] {
     const params = {
       all: options.includeFinished ? 1 : 0,
       limit: options.limit === undefined ? -1 : sqlLimit(options.limit),
@@ -223,7 +223,7 @@ export class Journal {
   }
 
   /** Finished tasks, most recently ended first. */
-  history(limit = 50): TaskSnapshot[] {
+  history(limit = 50): RecordedTask[] {
     return (this.#stmt.history.all({ limit: sqlLimit(limit) }) as SnapshotRow[]).map(snapshotFromRow);
   }
 
@@ -241,10 +241,10 @@ export class Journal {
    * progress, with a transition carrying detail. Returns the new snapshot, or
    * undefined when the task is unknown or already finished.
    */
-  markInterrupted(taskId: string, detail: InterruptDetail = {}): TaskSnapshot | undefined {
+  markInterrupted(taskId: string, detail: InterruptDetail = {}): RecordedTask | undefined {
     return this.#tx(() => {
       const row = this.#stmt.getTask.get({ id: taskId }) as SnapshotRow | undefined;
-      if (!row || isTerminalState(row.state)) return undefined;
+      if (!row || isFinishedState(row.state)) return undefined;
       const at = Date.now();
       const error = taskError(
         'INTERRUPTED',
@@ -296,7 +296,7 @@ export class Journal {
 
   #appendTransition(
     snapshot: TaskSnapshot,
-    from: TaskState | null,
+    from: RecordedState | null,
     at: number,
     extra: Record<string, unknown> | undefined,
   ): void {
@@ -388,7 +388,7 @@ function taskParams(snapshot: TaskSnapshot, at: number): Record<string, unknown>
     createdAt: snapshot.createdAt,
     updatedAt: at,
     startedAt: snapshot.startedAt ?? null,
-    endedAt: snapshot.endedAt ?? (isTerminalState(snapshot.state) ? at : null),
+    endedAt: snapshot.endedAt ?? (isFinishedState(snapshot.state) ? at : null),
     stopReason: snapshot.stopReason ?? null,
   };
 }
@@ -397,7 +397,7 @@ function attemptParams(snapshot: TaskSnapshot, at: number): Record<string, unkno
   // The outcome belongs to this attempt only if it says so (a restarted task may still carry the old one).
   const outcome: TaskOutcome | undefined =
     snapshot.outcome?.attempt === snapshot.attempt ? snapshot.outcome : undefined;
-  const terminal = isTerminalState(snapshot.state);
+  const terminal = isFinishedState(snapshot.state);
   return {
     taskId: snapshot.id,
     attempt: snapshot.attempt,
@@ -441,7 +441,7 @@ function transitionDetail(snapshot: TaskSnapshot): Record<string, unknown> {
   if (snapshot.pid !== undefined) detail.pid = snapshot.pid;
   if (snapshot.stopReason !== undefined) detail.stopReason = snapshot.stopReason;
   const outcome = snapshot.outcome;
-  if (outcome && isTerminalState(snapshot.state)) {
+  if (outcome && isFinishedState(snapshot.state)) {
     if (outcome.exitCode !== undefined) detail.exitCode = outcome.exitCode;
     if (outcome.signal !== undefined) detail.signal = outcome.signal;
     if (outcome.escalated !== undefined) detail.escalated = outcome.escalated;

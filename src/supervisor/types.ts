@@ -3,7 +3,8 @@ import type { TaskError } from '../common/task-errors.js';
 import type { Priority } from '../process/priority.js';
 
 export const ACTIVE_STATES = ['queued', 'starting', 'running', 'paused', 'cancelling', 'killing'] as const;
-export const TERMINAL_STATES = ['completed', 'failed', 'cancelled', 'killed', 'interrupted'] as const;
+/** The states the machine ends a task in. ('interrupted', a daemon that died, is the journal's: src/journal/recorded-state.ts.) */
+export const TERMINAL_STATES = ['completed', 'failed', 'cancelled', 'killed'] as const;
 export type ActiveState = (typeof ACTIVE_STATES)[number];
 export type TerminalState = (typeof TERMINAL_STATES)[number];
 export type TaskState = ActiveState | TerminalState;

@@ -7,7 +7,7 @@
  */
 import os from 'node:os';
 import type { DaemonEvent } from '../protocol/messages.js';
-import type { TaskSnapshot } from '../supervisor/types.js';
+import type { RecordedTask } from '../journal/recorded-state.js';
 import { errorText, type ConnectFn, type TuiClient } from './client.js';
 import { Connection, type OpenResult } from './connection.js';
 import { applyEvent } from './daemon-events.js';
@@ -303,7 +303,7 @@ export class Controller {
   }
 
   /** The daemon's task list, before the events that came with it. */
-  #tasksListed(client: TuiClient, tasks: TaskSnapshot[]): void {
+  #tasksListed(client: TuiClient, tasks: RecordedTask[]): void {
     this.#loadCleared(client.welcome.home);
     this.store.replaceTasks(tasks);
   }

@@ -1,7 +1,8 @@
 /** Pure formatting helpers for the terminal UI: durations, bytes, bars, stall texts. */
 import { formatBytes as bytesText } from '../common/bytes.js';
 import { formatDuration } from '../common/duration.js';
-import type { StallInfo, TaskState } from '../supervisor/types.js';
+import type { StallInfo } from '../supervisor/types.js';
+import type { RecordedState } from '../journal/recorded-state.js';
 import { STARVED_CPU_PERCENT } from './task-view.js';
 
 export { formatDuration } from '../common/duration.js';
@@ -77,7 +78,7 @@ export interface StateStyle {
   label: string;
 }
 
-export const STATE_STYLES: Record<TaskState, StateStyle> = {
+export const STATE_STYLES: Record<RecordedState, StateStyle> = {
   queued: { icon: '◌', color: 'gray', label: 'queued' },
   starting: { icon: '◔', color: 'cyan', label: 'starting' },
   running: { icon: '▶', color: 'blue', label: 'running' },

@@ -14,7 +14,7 @@ import {
   type DaemonHealth,
   type RequestType,
 } from '../protocol/index.js';
-import type { TaskSnapshot } from '../supervisor/types.js';
+import type { RecordedTask } from '../journal/recorded-state.js';
 import type { EventHub } from './event-hub.js';
 import { applyEvent, byCreation, type TaskEvent, type WireTask } from './page/model.js';
 
@@ -133,7 +133,7 @@ export class DaemonLink {
     client.on('close', (error) => {
       if (this.#client === client) this.#down(error?.message ?? 'the connection was closed', true);
     });
-    let tasks: TaskSnapshot[];
+    let tasks: RecordedTask[];
     try {
       tasks = await client.subscribe();
     } catch (error) {
@@ -195,6 +195,6 @@ export class DaemonLink {
   }
 }
 
-function encodeTask(task: TaskSnapshot | WireTask): WireTask {
+function encodeTask(task: RecordedTask | WireTask): WireTask {
   return mapPayloadValues({ task }, (value) => encodeValue(value)).task as WireTask;
 }
