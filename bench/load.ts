@@ -133,6 +133,33 @@ async function floorKillToDead(watch: DeathWatch, runs: number): Promise<number[
   return samples;
 }
 
+/**
+ * The floor of the two below: a bare Node process (no taskwarden), stuck in a loop and SIGKILLed,
+ * or exiting on SIGTERM, until its parent sees 'exit'.
+ */
+async function floorStopToExit(runs: number): Promise<{ kill: number[]; cancel: number[] }> {
+  const stopped = async (code: string, signal: NodeJS.Signals) => {
+    const child = spawn(process.execPath, ['-e', `${code}; process.stdout.write('ready')`], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+      detached: true,
+    });
+    await new Promise((resolve) => child.stdout.once('data', resolve));
+    await sleep(20);
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const t0 = nowMs();
+    child.kill(signal);
+    await exited;
+    return nowMs() - t0;
+  };
+  const kill: number[] = [];
+  const cancel: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    kill.push(await stopped('setTimeout(() => { for (;;); }, 10)', 'SIGKILL'));
+    cancel.push(await stopped("process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000)", 'SIGTERM'));
+  }
+  return { kill, cancel };
+}
+
 /** kill (sync loop) and cooperative cancel, call -> settled. */
 async function stopToSettled(sup: Supervisor, runs: number): Promise<{ kill: number[]; cancel: number[] }> {
   const kill: number[] = [];
@@ -171,7 +198,8 @@ async function inProcess(runs: number): Promise<BenchRow[]> {
       const plain = await killToDead(sup, watch, runs, 0);
       const slow = await killToDead(sup, watch, runs, 500);
       const stops = await stopToSettled(sup, runs);
-      return { label, floor, plain, slow, ...stops };
+      const floorStops = await floorStopToExit(runs);
+      return { label, floor, plain, slow, ...stops, floorStops };
     };
     const idle = await measure('idle machine');
     const busyTasks = startBusy(sup);
@@ -199,6 +227,23 @@ async function inProcess(runs: number): Promise<BenchRow[]> {
       );
     }
     const ratio = (a: number[], b: number[]) => percentile(a, 50) / percentile(b, 50);
+    for (const m of [idle, busy]) {
+      rows.push(
+        row(`load: floor, SIGKILL of a bare Node process in a loop -> exit seen, ${m.label}`, m.floorStops.kill, 'ms', {
+          note: 'what the machine allows',
+        }),
+      );
+      rows.push(
+        row(
+          `load: floor, SIGTERM to a bare Node process that exits on it -> exit seen, ${m.label}`,
+          m.floorStops.cancel,
+          'ms',
+          {
+            note: 'what the machine allows',
+          },
+        ),
+      );
+    }
     rows.push(row(`load: kill (sync loop) -> settled, idle machine`, idle.kill));
     rows.push(
       row(`load: kill (sync loop) -> settled, ${busy.label}`, busy.kill, 'ms', {

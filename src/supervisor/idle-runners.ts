@@ -6,6 +6,7 @@
  * unref'd: it never keeps a program alive. Also the one way a runner's cgroup is removed once
  * it is empty (the pool and the supervisor share it).
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import type { ChildProcess } from 'node:child_process';
 import { signalGroup } from '../process/group.js';
 import type { OrphanGuard } from '../process/orphan-guard.js';
@@ -126,19 +127,31 @@ export class IdleRunners {
   }
 }
 
+const removals = new Set<Promise<void>>();
+
 /**
- * Removes a cgroup whose processes are gone or going: at once where the kernel agrees, else
- * killed and retried every 20 ms for about a second (the kernel may still be taking them out).
+ * Removes a cgroup whose processes are gone or going, in the background: at once where the kernel
+ * agrees, else killed and retried every 20 ms for about a second (the kernel may still be taking
+ * them out). A stop's outcome never waits for it; shutdown() does (cgroupsRemoved).
  */
 export function removeCgroupWhenEmpty(cgroup: TaskCgroup): void {
-  if (cgroup.remove()) return;
+  const removal = removeWithRetries(cgroup).finally(() => removals.delete(removal));
+  removals.add(removal);
+}
+
+async function removeWithRetries(cgroup: TaskCgroup): Promise<void> {
+  if (await cgroup.removeInBackground()) return;
   cgroup.kill();
-  let tries = 0;
-  const retry = () => {
-    if (cgroup.remove() || ++tries > 50) return;
-    setTimeout(retry, 20).unref();
-  };
-  setTimeout(retry, 20).unref();
+  for (let tries = 0; tries < 50; tries++) {
+    // Unref'd: a cgroup left for the orphan guard or the next sweep must not keep a program alive.
+    await delay(20, undefined, { ref: false });
+    if (await cgroup.removeInBackground()) return;
+  }
+}
+
+/** Resolves once every cgroup removal under way (of any Supervisor in this process) has ended. */
+export async function cgroupsRemoved(): Promise<void> {
+  await Promise.all(removals);
 }
 
 /** Resolves once every child in `children` has exited (they are removed from it on exit), or after `timeoutMs`. */

@@ -26,6 +26,7 @@ import { withCode } from '../common/task-errors.js';
 import { TASK_ID_RULE, isTaskId } from '../common/task-id.js';
 import { resolveOptions, reuseLimit, validateSpec, type ResolvedOptions, type SupervisorOptions } from './options.js';
 import { TaskExecutor } from './executor.js';
+import { cgroupsRemoved } from './idle-runners.js';
 import { initialState } from './state-machine.js';
 import { Task } from './task.js';
 import { RestartIntensity } from './restart-intensity.js';
@@ -259,6 +260,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     // Idle runners hold no task: they got SIGKILL above. Reaped before this resolves, so that nothing
     // of ours outlives it (and a parent's CPU accounting sees theirs); bounded all the same.
     await Promise.all([pool?.reaped(RUNNERS_REAPED_MAX_MS), idleRunners.reaped(RUNNERS_REAPED_MAX_MS)]);
+    // Their cgroups too, before the orphan guard (which would remove what is left) is closed.
+    await cgroupsRemoved();
     sampler.stop();
     this.#guard.close();
     process.off('exit', this.#onProcessExit);

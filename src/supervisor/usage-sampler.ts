@@ -10,6 +10,8 @@ import type { TaskCgroup } from '../process/cgroup/task-cgroup.js';
 import { childrenByParent, escapedDescendants } from '../process/descendants.js';
 import type { ResourceUsage } from './types.js';
 
+const CGROUPS_PER_TURN = 8;
+
 export interface SampleTarget {
   id: string;
   pid: number;
@@ -34,14 +36,14 @@ export class UsageSampler {
     this.#timer.unref();
   }
 
-  /** One scan, a slice per turn of the event loop, so requests are served meanwhile. */
+  /** One round, a slice per turn of the event loop, so requests and stops are served meanwhile. */
   async sampleNow(): Promise<void> {
     if (this.#sampling || this.options.targets().length === 0 || !HAS_PROC) return;
-    for (const target of this.options.targets()) if (target.cgroup) this.#sampleCgroup(target, target.cgroup);
-    if (this.options.targets().every((target) => target.cgroup)) return;
     this.#sampling = true;
     let processes;
     try {
+      await this.#sampleCgroups();
+      if (this.options.targets().every((target) => target.cgroup)) return;
       processes = await listProcessesInSlices();
     } finally {
       this.#sampling = false;
@@ -71,6 +73,25 @@ export class UsageSampler {
         { cpuPercent, rssBytes, processes: count, sampledAt: Date.now(), windowMs, runnable },
         escaped,
       );
+    }
+  }
+
+  /**
+   * Every task in a cgroup, CGROUPS_PER_TURN at a time: each costs a handful of small reads, and
+   * fifty tasks in one go would hold a daemon's request (or a stop's exit) back by milliseconds.
+   * A task that ended between slices is skipped.
+   */
+  async #sampleCgroups(): Promise<void> {
+    const ids = this.options
+      .targets()
+      .filter((target) => target.cgroup)
+      .map((target) => target.id);
+    for (let start = 0; start < ids.length; start += CGROUPS_PER_TURN) {
+      if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+      const slice = new Set(ids.slice(start, start + CGROUPS_PER_TURN));
+      for (const target of this.options.targets()) {
+        if (target.cgroup && slice.has(target.id)) this.#sampleCgroup(target, target.cgroup);
+      }
     }
   }
 

@@ -6,9 +6,8 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ClusterTaskSnapshot } from '../../src/cluster/index.js';
 import { isAlive, sleep, waitFor } from '../helpers.js';
-import { CLI, clusterFixture, startCluster, type TestCluster } from './helpers.js';
+import { CLI, clusterFixture, msUntilGone, running, startCluster, type TestCluster } from './helpers.js';
 import { startProxy, type CuttableProxy } from './proxy.js';
 
 let cluster: TestCluster | undefined;
@@ -20,17 +19,6 @@ afterEach(async () => {
   proxy = undefined;
   cluster = undefined;
 });
-
-function running(c: TestCluster, id: string, attempt = 1): Promise<ClusterTaskSnapshot> {
-  return waitFor(
-    async () => {
-      const task = await c.client.get(id);
-      return task.state === 'running' && task.attempt === attempt && task.pid !== undefined ? task : undefined;
-    },
-    30_000,
-    `task ${id} attempt ${attempt} to run`,
-  );
-}
 
 function childrenOf(pid: number): number[] {
   return readdirSync('/proc')
@@ -44,12 +32,6 @@ function childrenOf(pid: number): number[] {
         return false;
       }
     });
-}
-
-async function msUntilGone(pid: number, limitMs = 30_000): Promise<number> {
-  const start = performance.now();
-  await waitFor(() => !isAlive(pid), limitMs, `process ${pid} to be gone`);
-  return performance.now() - start;
 }
 
 describe('failures in a cluster', () => {

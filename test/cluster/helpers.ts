@@ -6,8 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { startPrivateRedis, type PrivateRedis } from '../../bench/lib/redis-server.js';
-import { ClusterClient } from '../../src/cluster/index.js';
-import { waitFor } from '../helpers.js';
+import { ClusterClient, type ClusterTaskSnapshot } from '../../src/cluster/index.js';
+import { isAlive, waitFor } from '../helpers.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
 
@@ -26,6 +26,8 @@ export interface AgentOptions {
   graceMs?: number;
   /** Connect through this URL instead of Redis's own (a proxy). */
   url?: string;
+  /** A command the agent runs under, e.g. ['nsenter', '--net=/run/netns/x'] (it must exec node). */
+  wrap?: string[];
 }
 
 export interface AgentProcess {
@@ -112,7 +114,8 @@ async function startAgentProcess(
   if (options.lockDurationMs) args.push('--lock-duration', String(options.lockDurationMs));
   if (options.stalledIntervalMs) args.push('--stalled-interval', String(options.stalledIntervalMs));
   if (options.graceMs) args.push('--grace-ms', String(options.graceMs));
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const [command, ...prefix] = [...(options.wrap ?? []), process.execPath];
+  const child = spawn(command, [...prefix, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (data) => (output += data));
   child.stderr.on('data', (data) => (output += data));
@@ -120,4 +123,23 @@ async function startAgentProcess(
   await waitFor(() => output.includes('ready:') || child.exitCode !== null, 30_000, `agent ${name} to be ready`);
   if (!output.includes('ready:')) throw new Error(`agent ${name} did not start:\n${output}`);
   return { name, child, pid: child.pid!, output: () => output, exited };
+}
+
+/** The task's given attempt running, with its pid, as the cluster reports it. */
+export function running(c: TestCluster, id: string, attempt = 1): Promise<ClusterTaskSnapshot> {
+  return waitFor(
+    async () => {
+      const task = await c.client.get(id);
+      return task.state === 'running' && task.attempt === attempt && task.pid !== undefined ? task : undefined;
+    },
+    30_000,
+    `task ${id} attempt ${attempt} to run`,
+  );
+}
+
+/** How long until the process is gone (read from /proc). */
+export async function msUntilGone(pid: number, limitMs = 30_000): Promise<number> {
+  const start = performance.now();
+  await waitFor(() => !isAlive(pid), limitMs, `process ${pid} to be gone`);
+  return performance.now() - start;
 }

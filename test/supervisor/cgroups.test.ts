@@ -13,6 +13,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Supervisor } from '../../src/index.js';
+import { TaskCgroups } from '../../src/process/cgroup/owner.js';
 import { containmentSupport } from '../../src/process/cgroup/support.js';
 import { fixture, isAlive, waitFor } from '../helpers.js';
 
@@ -235,6 +236,39 @@ describe('cgroup containment', () => {
       expect(usage.processes).toBeGreaterThanOrEqual(3);
       task.kill();
       await task.done;
+    } finally {
+      killSleepers(tag);
+      await sup.shutdown();
+    }
+  }, 30_000);
+
+  it('a task cgroup with cgroups of its own inside (a nested Supervisor killed with it) is removed whole', () => {
+    if (!layout) throw new Error(`no cgroup layout: ${support.limits.join('; ')}`);
+    const cgroup = new TaskCgroups(layout, 'nested').create();
+    mkdirSync(join(cgroup.path, 'inner'));
+    mkdirSync(join(cgroup.path, 'inner', 'innermost'));
+    expect(cgroup.remove()).toBe(true);
+    expect(existsSync(cgroup.path)).toBe(false);
+  });
+
+  it('usage reaches every task when many run (the sampler reads them a slice per turn)', async () => {
+    const sup = new Supervisor({
+      containment: 'cgroup',
+      prewarm: 0,
+      concurrency: 20,
+      sampleIntervalMs: 100,
+      priority: 'normal',
+    });
+    const tag = newTag();
+    try {
+      const tasks = Array.from({ length: 20 }, () => sup.start({ command: 'sleep', args: [tag] }));
+      await waitFor(
+        () => tasks.every((task) => (task.usage?.processes ?? 0) >= 1 && (task.usage?.windowMs ?? 0) > 0),
+        20_000,
+        'a second sample of each of the 20 tasks',
+      );
+      await sup.stopAll();
+      expect(sleepers(tag)).toEqual([]);
     } finally {
       killSleepers(tag);
       await sup.shutdown();
