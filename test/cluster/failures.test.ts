@@ -7,7 +7,15 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isAlive, sleep, waitFor } from '../helpers.js';
-import { CLI, clusterFixture, msUntilGone, running, startCluster, type TestCluster } from './helpers.js';
+import {
+  CLI,
+  clusterFixture,
+  expectCutOffAgentFenced,
+  msUntilGone,
+  running,
+  startCluster,
+  type TestCluster,
+} from './helpers.js';
 import { startProxy, type CuttableProxy } from './proxy.js';
 
 let cluster: TestCluster | undefined;
@@ -83,36 +91,15 @@ describe('failures in a cluster', () => {
     expect(next.output()).toContain('ready:');
   }, 120_000);
 
-  it('an agent cut off from Redis stops its task before the lock can expire; the job runs elsewhere, and the cut-off agent cannot overwrite it', async () => {
+  it('an agent cut off from Redis (a proxy that goes silent) stops its task before the lock can expire; the job runs elsewhere, and the cut-off agent cannot overwrite it', async () => {
     const lockDurationMs = 6000;
     const c = (cluster = await startCluster(0, { lockDurationMs, stalledIntervalMs: 500 }));
-    proxy = await startProxy(`${c.dir}/proxy.sock`, c.redis.socket);
-    await c.startAgent('cut', { url: proxy.url });
-    const task = await c.client.submit({ module: clusterFixture('exclusive'), input: { dir: c.dir, ms: 8000 } });
-    const first = await running(c, task.id);
-    expect(first.host).toBe('cut');
-    await c.startAgent('a1');
-    proxy.cut();
-    // Stopped by its own agent before the lock (renewed up to the cut) could expire.
-    expect(await msUntilGone(first.pid!)).toBeLessThan(lockDurationMs);
-    const second = await running(c, task.id, 2);
-    expect(second.host).toBe('a1');
-    proxy.mend();
-    const end = await waitFor(
-      async () => {
-        const now = await c.client.get(task.id);
-        return now.state === 'completed' ? now : undefined;
-      },
-      60_000,
-      'the job to complete on a1',
-    );
-    // What the cut-off agent still had to say went in after the mend, and was fenced out.
-    await sleep(1500);
-    const final = await c.client.get(task.id);
-    expect(final).toMatchObject({ state: 'completed', host: 'a1', attempt: 2 });
-    expect(final.outcome?.result).toEqual(end.outcome?.result);
-    expect(c.agents[0].output()).toContain('stopped before the lock could expire');
-    expect(c.lines('violations')).toEqual([]);
+    const silent = (proxy = await startProxy(`${c.dir}/proxy.sock`, c.redis.socket));
+    await expectCutOffAgentFenced(c, lockDurationMs, {
+      startFar: () => c.startAgent('cut', { url: silent.url }),
+      cut: () => silent.cut(),
+      mend: () => silent.mend(),
+    });
   }, 120_000);
 
   it('Redis restarted mid-run: agents reconnect, no job is lost, and a stop sent during the outage still happens', async () => {

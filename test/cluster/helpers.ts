@@ -3,11 +3,12 @@
  * `agent` command), a ClusterClient, and the files the fixtures write.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { expect } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { startPrivateRedis, type PrivateRedis } from '../../bench/lib/redis-server.js';
 import { ClusterClient, type ClusterTaskSnapshot } from '../../src/cluster/index.js';
-import { isAlive, waitFor } from '../helpers.js';
+import { isAlive, sleep, waitFor } from '../helpers.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
 
@@ -142,4 +143,46 @@ export async function msUntilGone(pid: number, limitMs = 30_000): Promise<number
   const start = performance.now();
   await waitFor(() => !isAlive(pid), limitMs, `process ${pid} to be gone`);
   return performance.now() - start;
+}
+
+/** How an agent is cut off from Redis, and how it is let back. */
+export interface CutOff {
+  /** Starts the agent to be cut off (c.agents[0]), with its way to Redis. */
+  startFar(c: TestCluster): Promise<unknown>;
+  cut(): void;
+  mend(): void;
+}
+
+/**
+ * The cut-off scenario, whatever cuts: the agent holding a job loses Redis; it must stop its task
+ * before its lock (renewed up to the cut) can expire, the job must run again on an agent that
+ * still reaches Redis, and what the cut-off agent says once it is back must be fenced out.
+ */
+export async function expectCutOffAgentFenced(c: TestCluster, lockDurationMs: number, way: CutOff): Promise<void> {
+  await way.startFar(c);
+  const far = c.agents[0].name;
+  const task = await c.client.submit({ module: clusterFixture('exclusive'), input: { dir: c.dir, ms: 8000 } });
+  const first = await running(c, task.id);
+  expect(first.host).toBe(far);
+  await c.startAgent('near');
+  way.cut();
+  expect(await msUntilGone(first.pid!)).toBeLessThan(lockDurationMs);
+  const second = await running(c, task.id, 2);
+  expect(second.host).toBe('near');
+  way.mend();
+  const end = await waitFor(
+    async () => {
+      const now = await c.client.get(task.id);
+      return now.state === 'completed' ? now : undefined;
+    },
+    60_000,
+    'the job to complete on the agent that still reaches Redis',
+  );
+  // What the cut-off agent still had to say goes in once it is back, and is fenced out.
+  await sleep(1500);
+  const final = await c.client.get(task.id);
+  expect(final).toMatchObject({ state: 'completed', host: 'near', attempt: 2 });
+  expect(final.outcome?.result).toEqual(end.outcome?.result);
+  expect(c.agents[0].output()).toContain('stopped before the lock could expire');
+  expect(c.lines('violations')).toEqual([]);
 }

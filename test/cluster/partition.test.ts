@@ -13,8 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { sleep, waitFor } from '../helpers.js';
-import { clusterFixture, msUntilGone, running, startCluster, type TestCluster } from './helpers.js';
+import { expectCutOffAgentFenced, startCluster, type TestCluster } from './helpers.js';
 
 let cluster: TestCluster | undefined;
 let partition: Partition | undefined;
@@ -111,38 +110,19 @@ describe('a cluster across a real network partition', () => {
   it('an agent cut off by its network stops its task before the lock can expire; the job runs elsewhere, and the cut-off agent cannot overwrite it', async () => {
     const lockDurationMs = 6000;
     const c = (cluster = await startCluster(0, { lockDurationMs, stalledIntervalMs: 500 }));
-    partition = createPartition();
-    bridge = await tcpBridge(partition.hostIp, c.redis.socket);
-    // nsenter changes the network namespace only: the agent keeps this machine's cgroups and /proc.
-    await c.startAgent('far', {
-      url: `redis://${partition.hostIp}:${bridge.port}`,
-      wrap: ['nsenter', `--net=/run/netns/${partition.name}`],
-    });
-    expect(readlinkSync(`/proc/${c.agents[0].pid}/ns/net`)).not.toBe(readlinkSync('/proc/self/ns/net'));
-    const task = await c.client.submit({ module: clusterFixture('exclusive'), input: { dir: c.dir, ms: 8000 } });
-    const first = await running(c, task.id);
-    expect(first.host).toBe('far');
-    await c.startAgent('near');
-    partition.cut();
-    // Stopped by its own agent before the lock (renewed up to the cut) could expire.
-    expect(await msUntilGone(first.pid!)).toBeLessThan(lockDurationMs);
-    const second = await running(c, task.id, 2);
-    expect(second.host).toBe('near');
-    partition.mend();
-    const end = await waitFor(
-      async () => {
-        const now = await c.client.get(task.id);
-        return now.state === 'completed' ? now : undefined;
+    const far = (partition = createPartition());
+    const tcp = (bridge = await tcpBridge(far.hostIp, c.redis.socket));
+    await expectCutOffAgentFenced(c, lockDurationMs, {
+      // nsenter changes the network namespace only: the agent keeps this machine's cgroups and /proc.
+      startFar: async () => {
+        await c.startAgent('far', {
+          url: `redis://${far.hostIp}:${tcp.port}`,
+          wrap: ['nsenter', `--net=/run/netns/${far.name}`],
+        });
+        expect(readlinkSync(`/proc/${c.agents[0].pid}/ns/net`)).not.toBe(readlinkSync('/proc/self/ns/net'));
       },
-      60_000,
-      'the job to complete on the agent that still reaches Redis',
-    );
-    // What the cut-off agent still had to say goes in once the link is back, and is fenced out.
-    await sleep(1500);
-    const final = await c.client.get(task.id);
-    expect(final).toMatchObject({ state: 'completed', host: 'near', attempt: 2 });
-    expect(final.outcome?.result).toEqual(end.outcome?.result);
-    expect(c.agents[0].output()).toContain('stopped before the lock could expire');
-    expect(c.lines('violations')).toEqual([]);
+      cut: () => far.cut(),
+      mend: () => far.mend(),
+    });
   }, 120_000);
 });

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterTaskSnapshot } from '../../src/cluster/index.js';
 import { isAlive, waitFor } from '../helpers.js';
-import { clusterFixture, startCluster, testFixture, type TestCluster } from './helpers.js';
+import { clusterFixture, running as runningIn, startCluster, testFixture, type TestCluster } from './helpers.js';
 
 let cluster: TestCluster;
 
@@ -18,15 +18,8 @@ afterAll(async () => {
   await cluster?.dispose();
 });
 
-async function running(id: string, attempt = 1): Promise<ClusterTaskSnapshot> {
-  return waitFor(
-    async () => {
-      const task = await cluster.client.get(id);
-      return task.state === 'running' && task.attempt === attempt && task.pid !== undefined ? task : undefined;
-    },
-    30_000,
-    `task ${id} attempt ${attempt} to run`,
-  );
+function running(id: string, attempt = 1): Promise<ClusterTaskSnapshot> {
+  return runningIn(cluster, id, attempt);
 }
 
 async function ended(id: string): Promise<ClusterTaskSnapshot> {
