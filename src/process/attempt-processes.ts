@@ -3,7 +3,7 @@
  * group, the descendants that left the group (setsid: "escapees", each known by pid and start
  * time so a reused pid is never signalled), those found later by the attempt's lineage mark, and
  * its cgroup where it has one (the kernel's own answer, escapees included). Signals, freezing,
- * "is anything of it left?", and the synchronous kill for process exit.
+ * "is anything of it left?" and watching until nothing is, and the synchronous kill for process exit.
  */
 import { isGroupEmpty, newGroupMembers, signalGroup } from './group.js';
 import type { LineageMark } from './lineage.js';
@@ -23,6 +23,8 @@ export class AttemptProcesses {
   readonly #escapees = new Map<number, number>();
   /** The strongest signal this attempt was sent: lineage strays found later get the same. */
   #lastSignal: StopSignal | undefined;
+  #pollTimer: NodeJS.Timeout | undefined;
+  #stopCgroupWatch: (() => void) | undefined;
 
   constructor(pgid: number, mark: LineageMark, markValue: string, cgroup: () => TaskCgroup | undefined) {
     this.pgid = pgid;
@@ -72,6 +74,42 @@ export class AttemptProcesses {
     const strays = this.#mark.find(this.#markValue, this.pgid);
     this.#adoptStrays(strays);
     return strays.length === 0;
+  }
+
+  /**
+   * After the leader exits: `gone` once nothing of the attempt is left (isGone), and `lingering`
+   * once when something still was at the first look. The cgroup says when it empties
+   * (cgroup.events); no OS event says a group emptied, so it is polled too, quickly at first (with
+   * a cgroup, the safety net).
+   */
+  watchUntilGone(on: { lingering: () => void; gone: () => void }): void {
+    let delay = 1;
+    let reportedLingering = false;
+    const check = () => {
+      clearTimeout(this.#pollTimer);
+      this.#pollTimer = undefined;
+      if (this.isGone()) {
+        this.stopWatching();
+        on.gone();
+        return;
+      }
+      const cgroup = this.#cgroup();
+      if (cgroup && !this.#stopCgroupWatch) this.#stopCgroupWatch = cgroup.watchEmpty(check);
+      if (!reportedLingering) {
+        reportedLingering = true;
+        on.lingering();
+      }
+      this.#pollTimer = setTimeout(check, delay);
+      delay = Math.min(delay * 2, 25);
+    };
+    check();
+  }
+
+  stopWatching(): void {
+    clearTimeout(this.#pollTimer);
+    this.#pollTimer = undefined;
+    this.#stopCgroupWatch?.();
+    this.#stopCgroupWatch = undefined;
   }
 
   /**

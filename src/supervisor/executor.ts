@@ -13,6 +13,7 @@ import type { TaskCgroups } from '../process/cgroup/owner.js';
 import { LineageMark } from '../process/lineage.js';
 import type { OrphanGuard } from '../process/orphan-guard.js';
 import { readProcStat } from '../process/proc.js';
+import { Admission } from './admission.js';
 import { AttemptReports } from './attempt-reports.js';
 import { AttemptSpawner } from './attempt-spawn.js';
 import { wireChild } from './child-wiring.js';
@@ -47,17 +48,13 @@ export class TaskExecutor {
   readonly #options: ResolvedOptions;
   readonly #guard: OrphanGuard;
   readonly #emit: (event: SupervisorEvent) => void;
-  readonly #queue: TaskRecord[] = [];
+  readonly #admission: Admission;
   readonly #spawner: AttemptSpawner;
   readonly #reuse: RunnerReuse;
   readonly #reports: AttemptReports;
   readonly #stopping: Stopping;
   readonly #pendingEvents: Array<[TaskRecord, MachineEvent]> = [];
   #dispatching = false;
-  #pumpScheduled = false;
-  /** Admissions decided but not yet applied (events queue while another is being processed). */
-  #admitting = 0;
-  #active = 0;
 
   constructor(deps: ExecutorDeps) {
     this.#deps = deps;
@@ -90,15 +87,20 @@ export class TaskExecutor {
     });
     this.#reports = new AttemptReports({ options, reuse: this.#reuse, dispatch, emit: this.#emit });
     this.#stopping = new Stopping(this.pool);
+    this.#admission = new Admission({
+      concurrency: options.concurrency,
+      admit: (record) => this.dispatch(record, { type: 'admit', at: Date.now() }),
+      afterPass: (queue) => this.pool?.setDemand(this.#runnersNeededNext(queue)),
+    });
   }
 
   /** A new task: queued, announced ('created'), and admitted after this turn's microtasks. */
   add(record: TaskRecord): void {
     this.tasks.set(record.id, record);
-    this.#queue.push(record);
+    this.#admission.enqueue(record);
     this.#emit({ type: 'created', task: snapshotOf(record) });
     // Admission waits a microtask, so a caller can attach listeners and see 'starting' and 'running'.
-    this.schedulePump();
+    this.#admission.schedule();
   }
 
   /** The task's progress passed on, as a record's progressOut does (at most once per progressIntervalMs). */
@@ -124,10 +126,10 @@ export class TaskExecutor {
 
   #apply(record: TaskRecord, event: MachineEvent): void {
     const previous = record.machine;
-    if (event.type === 'admit') this.#admitting -= 1;
+    if (event.type === 'admit') this.#admission.admitted();
     const { next, actions } = transition(previous, event);
     record.machine = next;
-    if (holdsSlot(next.state) && !holdsSlot(previous.state)) this.#active += 1;
+    if (holdsSlot(next.state) && !holdsSlot(previous.state)) this.#admission.slotTaken();
     const changed = next.state !== previous.state || next.attempt !== previous.attempt;
     // A new attempt has no pid, progress, usage, stall or start of its own yet: none is carried over
     // into its snapshots (the journal records what they say).
@@ -186,36 +188,16 @@ export class TaskExecutor {
       case 'retire-runner':
         return this.#reuse.retire(record);
       case 'release-slot':
-        this.#active -= 1;
-        this.#pump();
+        this.#admission.slotFreed();
         return;
       case 'enqueue':
         record.done = deferred();
-        this.#queue.push(record);
-        this.#pump();
+        this.#admission.enqueue(record);
+        this.#admission.pass();
         return;
       case 'settle':
         return this.#settle(record, action.outcome);
     }
-  }
-
-  schedulePump(): void {
-    if (this.#pumpScheduled) return;
-    this.#pumpScheduled = true;
-    queueMicrotask(() => {
-      this.#pumpScheduled = false;
-      this.#pump();
-    });
-  }
-
-  #pump(): void {
-    while (this.#active + this.#admitting < this.#options.concurrency && this.#queue.length > 0) {
-      const record = this.#queue.shift()!;
-      if (record.machine.state !== 'queued') continue; // cancelled while waiting
-      this.#admitting += 1;
-      this.dispatch(record, { type: 'admit', at: Date.now() });
-    }
-    this.pool?.setDemand(this.#runnersNeededNext());
   }
 
   /**
@@ -223,11 +205,11 @@ export class TaskExecutor {
    * that can use a prewarmed runner, less those a reusable kind will find already serving it. So
    * a queued batch has its processes started while the tasks before it run, not when it is its turn.
    */
-  #runnersNeededNext(): number {
+  #runnersNeededNext(queue: readonly TaskRecord[]): number {
     let needed = 0;
     let reusable = 0;
     let seen = 0;
-    for (const record of this.#queue) {
+    for (const record of queue) {
       if (seen++ >= this.#options.concurrency) break;
       if (record.machine.state !== 'queued' || !this.#spawner.canUsePool(record)) continue;
       if (record.reuseLimit > 1) reusable += 1;
@@ -313,33 +295,17 @@ export class TaskExecutor {
     }
   }
 
-  /** After the leader exits: poll until everything of the attempt is gone (its cgroup says so at once). */
+  /** After the leader exits: the attempt is over once everything of it is gone. */
   #watchGroup(record: TaskRecord): void {
     const processes = record.processes;
     if (!processes) return this.dispatch(record, { type: 'group-empty', at: Date.now() });
-    let delay = 1;
-    let reportedLingering = false;
-    let stopWatching: (() => void) | undefined;
-    const check = () => {
-      clearTimeout(record.timers.groupPoll);
-      record.timers.groupPoll = undefined;
-      if (processes.isGone()) {
-        stopWatching?.();
+    processes.watchUntilGone({
+      lingering: () => this.dispatch(record, { type: 'group-lingering', at: Date.now() }),
+      gone: () => {
         this.#spawner.releaseCgroup(record);
         this.dispatch(record, { type: 'group-empty', at: Date.now() });
-        return;
-      }
-      // The cgroup says when it empties (cgroup.events); the poll stays as a safety net.
-      if (record.cgroup && !stopWatching) stopWatching = record.cgroup.watchEmpty(check);
-      if (!reportedLingering) {
-        reportedLingering = true;
-        this.dispatch(record, { type: 'group-lingering', at: Date.now() });
-      }
-      // No OS event tells us a group emptied: poll, quickly at first.
-      record.timers.groupPoll = setTimeout(check, delay);
-      delay = Math.min(delay * 2, 25);
-    };
-    check();
+      },
+    });
   }
 
   #settle(record: TaskRecord, outcome: TaskOutcome): void {
@@ -354,6 +320,7 @@ export class TaskExecutor {
   #forgetAttempt(record: TaskRecord): void {
     if (record.pid !== undefined) this.#guard.unregister(record.pid);
     record.pid = undefined;
+    record.processes?.stopWatching();
     record.processes = undefined;
     record.progress = undefined;
     record.progressOut.drop();
@@ -379,6 +346,7 @@ export class TaskExecutor {
   #clearTimers(record: TaskRecord): void {
     for (const timer of Object.values(record.timers)) clearTimeout(timer);
     record.timers = {};
+    record.processes?.stopWatching();
   }
 
   /** Runs in process 'exit': synchronous only. */

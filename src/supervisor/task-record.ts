@@ -61,7 +61,6 @@ export interface TaskRecord {
   timers: {
     grace?: NodeJS.Timeout;
     timeout?: NodeJS.Timeout;
-    groupPoll?: NodeJS.Timeout;
     spawnDelay?: NodeJS.Timeout;
     priority?: NodeJS.Timeout;
     release?: NodeJS.Timeout;
