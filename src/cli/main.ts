@@ -31,7 +31,7 @@ export async function buildProgram(argv: readonly string[]): Promise<Command> {
     .option('--config <file>', 'terminal UI templates (default: ./taskwarden.config.json, else built-in templates)')
     .option(
       '--cluster <url>',
-      'work with a cluster: its Redis, redis://HOST:PORT (default: $TASKWARDEN_CLUSTER); run, ls, show, logs, history, cancel, kill, restart, stop-all',
+      'work with a cluster: its Redis, redis://HOST:PORT (default: $TASKWARDEN_CLUSTER); run, ls, show, logs, history, cancel, kill, restart, stop-all, web',
     )
     .option('--queue <name>', "the cluster's queue (default: taskwarden)")
     .exitOverride()

@@ -7,33 +7,16 @@
  * snapshot and carry on.
  */
 import { DaemonClient } from '../daemon/client.js';
-import {
-  encodeValue,
-  mapPayloadValues,
-  type DaemonEvent,
-  type DaemonHealth,
-  type RequestType,
-} from '../protocol/index.js';
+import type { DaemonEvent, RequestType } from '../protocol/index.js';
 import type { RecordedTask } from '../journal/recorded-state.js';
+import { encodeReply, TaskMirror, type Backend, type BackendState } from './backend.js';
 import type { EventHub } from './event-hub.js';
-import { applyEvent, byCreation, type TaskEvent, type WireTask } from './page/model.js';
 
 const RETRY_MS = 250;
 
-export interface DaemonState {
-  up: boolean;
-  home: string;
-  pid?: number;
-  /** Since when it is up, or down (ms since the epoch). */
-  since: number;
-  /** Why it is down. */
-  reason?: string;
-  health?: DaemonHealth;
-}
-
 export class DaemonDownError extends Error {
   readonly code = 'DAEMON_DOWN';
-  constructor(state: DaemonState) {
+  constructor(state: BackendState) {
     super(
       `the taskwarden daemon for ${state.home} is not running (since ${new Date(state.since).toISOString()}${state.reason ? `: ${state.reason}` : ''}); ` +
         'start it with the page\'s "Start the daemon" button or "taskwarden daemon", then try again',
@@ -49,21 +32,22 @@ export interface DaemonLinkOptions {
   log: (line: string) => void;
 }
 
-export class DaemonLink {
+export class DaemonLink implements Backend {
   readonly #options: DaemonLinkOptions;
+  readonly #mirror: TaskMirror;
   #client: DaemonClient | undefined;
-  #tasks = new Map<string, WireTask>();
-  #state: DaemonState;
+  #state: BackendState;
   #retry: NodeJS.Timeout | undefined;
   #connecting: Promise<void> | undefined;
   #closed = false;
 
   constructor(options: DaemonLinkOptions) {
     this.#options = options;
-    this.#state = { up: false, home: options.home, since: Date.now(), reason: 'not connected yet' };
+    this.#mirror = new TaskMirror(options.hub);
+    this.#state = this.#downState('not connected yet', Date.now());
   }
 
-  get state(): DaemonState {
+  get state(): BackendState {
     return this.#state;
   }
 
@@ -75,12 +59,7 @@ export class DaemonLink {
 
   /** What a page that starts from nothing is sent first. */
   snapshot(): object {
-    return {
-      type: 'SNAPSHOT',
-      tasks: [...this.#tasks.values()].sort(byCreation),
-      daemon: this.#state,
-      now: Date.now(),
-    };
+    return this.#mirror.snapshot(this.#state);
   }
 
   /**
@@ -94,8 +73,8 @@ export class DaemonLink {
     const reply = await client.request(type, payload);
     // Read here, one microtask after the ACK was read: events that followed it on the socket are
     // still queued (#onEvent defers each by a microtask), events before it are published.
-    const seq = this.#options.hub.seq;
-    return { payload: mapPayloadValues(reply, (value) => encodeValue(value)), seq };
+    const seq = this.#mirror.seq;
+    return { payload: encodeReply(reply), seq };
   }
 
   close(): void {
@@ -142,16 +121,17 @@ export class DaemonLink {
       return;
     }
     this.#client = client;
-    this.#tasks = new Map(tasks.map((task) => [task.id, encodeTask(task)]));
     const { daemonPid, health } = client.welcome;
     this.#state = {
+      kind: 'daemon',
       up: true,
       home: this.#options.home,
       pid: daemonPid,
       since: Date.now(),
+      pause: true,
       ...(health ? { health } : {}),
     };
-    this.#options.hub.publish(this.snapshot());
+    this.#mirror.reset(tasks, this.#state);
     const queued = early;
     early = undefined;
     for (const event of queued) this.#onEvent(event);
@@ -161,17 +141,10 @@ export class DaemonLink {
     if (this.#closed || event.type === 'SNAPSHOT') return;
     if (event.type === 'DAEMON_HEALTH') {
       this.#state = { ...this.#state, health: event.health };
-      this.#options.hub.publish(event);
+      this.#mirror.publish(event);
       return;
     }
-    // Task values in the protocol's tagged JSON, as a client that asked for "tagged" gets them.
-    const wire = (
-      event.type === 'TASK_STATUS' || event.type === 'TASK_COMPLETE'
-        ? { ...event, task: encodeTask(event.task) }
-        : event
-    ) as TaskEvent;
-    applyEvent(this.#tasks, wire);
-    this.#options.hub.publish(wire);
+    this.#mirror.apply(event);
   }
 
   /** The daemon is gone (or never answered): tell the pages once, then keep trying. */
@@ -181,20 +154,15 @@ export class DaemonLink {
     this.#client = undefined;
     client?.close();
     if (wasUp || this.#state.reason !== reason || this.#state.up) {
-      this.#state = {
-        up: false,
-        home: this.#options.home,
-        since: wasUp || this.#state.up ? Date.now() : this.#state.since,
-        reason,
-      };
-      this.#options.hub.publish({ type: 'DAEMON_STATE', daemon: this.#state });
+      this.#state = this.#downState(reason, wasUp || this.#state.up ? Date.now() : this.#state.since);
+      this.#mirror.publish({ type: 'DAEMON_STATE', daemon: this.#state });
     }
     clearTimeout(this.#retry);
     this.#retry = setTimeout(() => void this.connect(false), RETRY_MS);
     this.#retry.unref();
   }
-}
 
-function encodeTask(task: RecordedTask | WireTask): WireTask {
-  return mapPayloadValues({ task }, (value) => encodeValue(value)).task as WireTask;
+  #downState(reason: string, since: number): BackendState {
+    return { kind: 'daemon', up: false, home: this.#options.home, since, reason, pause: true };
+  }
 }

@@ -2,17 +2,18 @@
  * `taskwarden web`: the HTTP side of the web page. It serves a fixed set of files from the package
  * (never a path taken from a request), one event stream (Server-Sent Events, event-hub.ts) and a
  * few POSTs that become protocol requests to the daemon through daemon-link.ts, so the page, the
- * terminal UI and the CLI share one code path into the daemon. Every request passes the Gate
- * (security.ts) first. Node's own http module: SSE and five routes need no framework.
+ * terminal UI and the CLI share one code path into the daemon; with --cluster, the same requests
+ * go to a cluster's agents through cluster-link.ts (both are a Backend, backend.ts). Every request
+ * passes the Gate (security.ts) first. Node's own http module: SSE and five routes need no framework.
  */
 import { readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { DaemonError } from '../daemon/client.js';
 import { resolveHome } from '../daemon/home.js';
 import { parseRequest, type RequestType } from '../protocol/index.js';
 import type { Template } from '../tasks/templates.js';
-import { DaemonDownError, DaemonLink } from './daemon-link.js';
+import type { Backend } from './backend.js';
+import { DaemonLink } from './daemon-link.js';
 import { EventHub } from './event-hub.js';
 import { Gate, setSecurityHeaders, type Refusal } from './security.js';
 
@@ -27,6 +28,8 @@ const PAGE_REQUESTS: ReadonlySet<RequestType> = new Set([
   'TASK_CANCEL',
   'TASK_KILL',
   'TASK_RESTART',
+  'TASK_PAUSE',
+  'TASK_RESUME',
   'STOP_ALL',
   'GET',
   'LOGS',
@@ -47,6 +50,8 @@ export interface WebServerOptions {
   templates?: readonly Template[];
   /** Start a daemon when none runs. Default true. */
   autostart?: boolean;
+  /** Show a cluster instead of the local daemon: its Redis (redis://HOST:PORT) and queue. */
+  cluster?: { url: string; queue?: string };
   log?: (line: string) => void;
 }
 
@@ -56,9 +61,10 @@ export interface WebServer {
   readonly port: number;
   readonly host: string;
   readonly token: string;
+  /** The daemon's state directory, or the cluster's address. */
   readonly home: string;
-  /** The daemon connection: whether it is up, and its pid. */
-  readonly link: DaemonLink;
+  /** The daemon or cluster connection: whether it is up, and its pid. */
+  readonly link: Backend;
   close(): Promise<void>;
 }
 
@@ -87,10 +93,19 @@ export async function startWebServer(options: WebServerOptions = {}): Promise<We
   const host = options.host ?? '127.0.0.1';
   const files = loadPageFiles();
   const log = options.log ?? ((line: string) => process.stderr.write(`taskwarden web: ${line}\n`));
-  const server = http.createServer();
-  const port = await listen(server, host, options.port ?? DEFAULT_WEB_PORT);
   const hub = new EventHub();
-  const link = new DaemonLink({ home, hub, clientName: CLIENT_NAME, log });
+  const link = options.cluster
+    ? await clusterLink(options.cluster, hub, log)
+    : new DaemonLink({ home, hub, clientName: CLIENT_NAME, log });
+  const server = http.createServer();
+  let port: number;
+  try {
+    port = await listen(server, host, options.port ?? DEFAULT_WEB_PORT);
+  } catch (error) {
+    link.close();
+    hub.close();
+    throw error;
+  }
   const gate = new Gate({ bindHost: host, port, allowHosts: options.allowHosts });
   const routes = new Routes({ gate, hub, link, files, templates: options.templates ?? [], log });
   server.on('request', (request, response) => routes.handle(request, response));
@@ -101,7 +116,7 @@ export async function startWebServer(options: WebServerOptions = {}): Promise<We
     port,
     host,
     token: gate.token,
-    home,
+    home: link.state.home,
     link,
     close: async () => {
       link.close();
@@ -110,6 +125,31 @@ export async function startWebServer(options: WebServerOptions = {}): Promise<We
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** Loaded only for a cluster: BullMQ and ioredis are not needed otherwise. */
+async function clusterLink(
+  cluster: { url: string; queue?: string },
+  hub: EventHub,
+  log: (line: string) => void,
+): Promise<Backend> {
+  const [{ ClusterClient }, { displayUrl }, { ClusterLink }] = await Promise.all([
+    import('../cluster/client.js'),
+    import('../cluster/connection.js'),
+    import('./cluster-link.js'),
+  ]);
+  const client = await ClusterClient.connect({
+    redis: cluster.url,
+    ...(cluster.queue !== undefined ? { queue: cluster.queue } : {}),
+  });
+  const link = new ClusterLink({ client, shownUrl: displayUrl(cluster.url), hub, log });
+  try {
+    await link.connect();
+  } catch (error) {
+    link.close();
+    throw error;
+  }
+  return link;
 }
 
 function loadPageFiles(): Map<string, { body: Buffer; type: string }> {
@@ -144,7 +184,7 @@ function listen(server: http.Server, host: string, port: number): Promise<number
 interface RoutesContext {
   gate: Gate;
   hub: EventHub;
-  link: DaemonLink;
+  link: Backend;
   files: Map<string, { body: Buffer; type: string }>;
   templates: readonly Template[];
   log: (line: string) => void;
@@ -337,15 +377,21 @@ class Routes {
   }
 }
 
+/** HTTP statuses of the errors a request can meet (the daemon's, the cluster link's); any other: unavailable. */
+const ERROR_STATUS: Readonly<Record<string, number>> = {
+  UNKNOWN_TASK: 404,
+  BAD_MESSAGE: 400,
+  BAD_SPEC: 400,
+  NOT_PAUSABLE: 409,
+  NOT_SUPPORTED: 501,
+  INTERNAL: 500,
+};
+
 function errorStatus(error: unknown): { status: number; code: string } {
-  if (error instanceof DaemonDownError) return { status: 503, code: error.code };
-  if (error instanceof DaemonError) {
-    const status =
-      error.code === 'UNKNOWN_TASK' ? 404 : error.code === 'BAD_MESSAGE' ? 400 : error.code === 'INTERNAL' ? 500 : 503;
-    return { status, code: error.code };
-  }
-  // The connection went away in the middle of the request.
-  return { status: 503, code: 'DAEMON_DOWN' };
+  const code = (error as { code?: unknown } | null)?.code;
+  // No code: the connection went away in the middle of the request.
+  if (typeof code !== 'string') return { status: 503, code: 'DAEMON_DOWN' };
+  return { status: ERROR_STATUS[code] ?? 503, code };
 }
 
 async function readJsonBody(request: IncomingMessage): Promise<{ value: unknown } | { refusal: Refusal }> {

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'puppeteer-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonClient } from '../../src/daemon/client.js';
-import { isAlive, liveInGroup, waitFor } from '../helpers.js';
+import { isAlive, liveInGroup, sleep, waitFor } from '../helpers.js';
 import { launchBrowser, openPage, startStack, stateText, waitForState, type Stack } from './helpers.js';
 
 /** A name the resolver of this browser maps to 127.0.0.1: a DNS-rebinding page's view of the server. */
@@ -63,6 +63,20 @@ async function recordStates(page: Page, taskId: string): Promise<() => Promise<s
     });
   }, taskId);
   return () => page.evaluate((id) => (window as unknown as Record<string, string[]>)[`states${id}`], taskId);
+}
+
+/** Stopped by SIGSTOP (state T), or in a frozen cgroup (cgroup.freeze: shown sleeping, cgroup.events says frozen). */
+function isFrozen(process: { pid: number; state: string }): boolean {
+  if (process.state === 'T') return true;
+  try {
+    // The unified hierarchy is at /sys/fs/cgroup, or at /sys/fs/cgroup/unified on a hybrid machine.
+    const mount = /^\S+ (\S+) cgroup2 /m.exec(readFileSync('/proc/mounts', 'utf8'))?.[1];
+    const path = /^0::(.*)$/m.exec(readFileSync(`/proc/${process.pid}/cgroup`, 'utf8'))?.[1];
+    if (mount === undefined || path === undefined) return false;
+    return /^frozen 1$/m.test(readFileSync(`${mount}${path}/cgroup.events`, 'utf8'));
+  } catch {
+    return false;
+  }
 }
 
 async function taskPid(home: string, taskId: string): Promise<number> {
@@ -142,6 +156,48 @@ describe('the web page in Chromium', () => {
     expect(isAlive(pid)).toBe(false);
     expect(liveInGroup(pid)).toEqual([]);
   });
+
+  it('pause freezes a task from the page (its processes stopped or its cgroup frozen), resume lets it run to completion', async () => {
+    const { stack, page } = await stackWithPage();
+    // 60 steps of 0.1 s, each a progress line: it moves while it runs and stands still while it is paused.
+    const script =
+      'i=0; while [ $i -lt 60 ]; do i=$((i+1)); printf \'{"progress": 0.%02d, "message": "step %d"}\\n\' $i $i; sleep 0.1; done';
+    const client = await DaemonClient.connect({ home: stack.home, autostart: false });
+    cleanups.push(() => client.close());
+    const { task } = (await client.request('TASK_REQUEST', {
+      spec: { command: '/bin/sh', args: ['-c', script], name: 'sixty steps' },
+    })) as { task: { id: string } };
+    const id = task.id;
+    // '' until the row is there.
+    const message = () =>
+      page.$eval(`#task-rows tr[data-id="${id}"] .message`, (el) => el.textContent ?? '').catch(() => '');
+    await waitFor(async () => /^step \d+$/.test(await message()), 20_000, 'the first steps');
+    const pid = await taskPid(stack.home, id);
+    const states = await recordStates(page, id);
+
+    await page.click(`#task-rows tr[data-id="${id}"] button.pause`);
+    expect(await stateText(page, id)).toMatch(/pausing…|paused/);
+    await waitForState(page, id, /⏸ paused/);
+    expect((await states())[0]).toBe('pausing…');
+    expect(await page.$eval('#status', (el) => el.textContent)).toMatch(new RegExp(`Task ${id} paused \\(`));
+    await waitFor(() => liveInGroup(pid).every(isFrozen), 10_000, "the task's processes to be frozen");
+    const frozenAt = await message();
+    await sleep(1000); // nothing may move while it is paused
+    expect(await message()).toBe(frozenAt);
+    expect(liveInGroup(pid).length).toBeGreaterThan(0);
+    expect(liveInGroup(pid).every(isFrozen)).toBe(true);
+    // Only Resume is offered on a paused task.
+    expect(await page.$eval(`#task-rows tr[data-id="${id}"] button.pause`, (el) => (el as HTMLElement).hidden)).toBe(
+      true,
+    );
+
+    await page.click(`#task-rows tr[data-id="${id}"] button.resume`);
+    expect(await stateText(page, id)).toMatch(/resuming…|running/);
+    await waitForState(page, id, /▶ running|completed/);
+    await waitForState(page, id, /✔ completed/, 60_000);
+    expect(await message()).toBe('step 60');
+    expect(liveInGroup(pid)).toEqual([]);
+  }, 90_000);
 
   it('emergency stop with tasks running and queued: two clicks on one spot, every row ends, nothing left running', async () => {
     const { stack, page } = await stackWithPage(['--concurrency', '2', '--grace-ms', '1000']);

@@ -269,6 +269,25 @@ describe("web server: requests are the protocol's, checked by its schemas", () =
     const method = await call(web, '/api/request', { method: 'PUT', headers: asPage(web) });
     expect(method.status).toBe(405);
   });
+
+  it('pause and resume go through the daemon; a pause of a finished task is 409 NOT_PAUSABLE, naming its state', async () => {
+    const { web } = await webOnDaemon();
+    const id = await startSyncLoop(web);
+    const state = async () => (await post(web, '/api/request', { type: 'GET', taskId: id })).json.task.state;
+    await waitFor(async () => (await state()) === 'running', 20_000, 'the task to run');
+    const pause = await post(web, '/api/request', { type: 'TASK_PAUSE', taskId: id });
+    expect(pause.status).toBe(200);
+    expect([pause.json.previous, pause.json.task.state]).toEqual(['running', 'paused']);
+    const resumed = await post(web, '/api/request', { type: 'TASK_RESUME', taskId: id });
+    expect([resumed.status, resumed.json.task.state]).toEqual([200, 'running']);
+    expect((await post(web, '/api/request', { type: 'TASK_KILL', taskId: id })).status).toBe(200);
+    await waitFor(async () => (await state()) === 'killed', 20_000, 'the task to be killed');
+    const late = await post(web, '/api/request', { type: 'TASK_PAUSE', taskId: id });
+    expect(late.status).toBe(409);
+    expect(`${late.json.error.code}: ${late.json.error.message}`).toMatch(
+      new RegExp(`^NOT_PAUSABLE: task ${id} is killed: only a running task can be paused`),
+    );
+  });
 });
 
 describe('web server: the event stream', () => {

@@ -1,8 +1,13 @@
-/** `taskwarden web [--port N] [--host ADDR] [--allow-host NAME]`: the web page, served until Ctrl+C. */
+/**
+ * `taskwarden web [--port N] [--host ADDR] [--allow-host NAME]`: the web page, served until Ctrl+C;
+ * of the local daemon, or with --cluster URL (or $TASKWARDEN_CLUSTER) of a cluster's agents.
+ */
 import type { Command } from 'commander';
+import { ClusterUrlError } from '../../cluster/connection.js';
 import { loadTemplates } from '../../tui/config.js';
-import { DEFAULT_WEB_PORT, startWebServer } from '../../web/server.js';
+import { DEFAULT_WEB_PORT, startWebServer, type WebServer } from '../../web/server.js';
 import { UsageError, globals } from '../context.js';
+import { clusterTarget } from './cluster.js';
 
 interface WebOptions {
   port: number;
@@ -16,7 +21,7 @@ export function registerWebCommand(program: Command): void {
   program
     .command('web')
     .description(
-      'serve the web page (live tasks, start, cancel, kill, restart, emergency stop) on 127.0.0.1; prints its address with the access token',
+      "serve the web page (live tasks, start, cancel, kill, restart, pause, emergency stop) on 127.0.0.1; prints its address with the access token; with --cluster, of the cluster's agents",
     )
     .option('--port <n>', `TCP port (default ${DEFAULT_WEB_PORT}; 0 picks a free one)`, portOption, DEFAULT_WEB_PORT)
     .option(
@@ -32,15 +37,17 @@ export function registerWebCommand(program: Command): void {
     .action(async (options: WebOptions, command: Command) => {
       const { home, config } = globals(command) as { home?: string; config?: string };
       const { templates } = await loadTemplates({ config });
+      const cluster = clusterTarget(command);
       const server = await startWebServer({
         home,
         port: options.port,
         host: options.host,
         allowHosts: options.allowHost,
         templates,
-      });
+        ...(cluster ? { cluster } : {}),
+      }).catch(clusterUsage);
       const out = (line: string) => process.stdout.write(`${line}\n`);
-      out(`taskwarden web: serving the tasks of ${server.home} at`);
+      out(`taskwarden web: serving the tasks of ${cluster ? `the cluster at ${server.home}` : server.home} at`);
       out(`  ${server.url}`);
       if (LOOPBACK.has(server.host)) {
         out(
@@ -51,10 +58,16 @@ export function registerWebCommand(program: Command): void {
           `listening on ${server.host}: anyone who can reach it and has the address above can stop and start tasks (no TLS)`,
         );
       }
-      out('Ctrl+C stops the page; the tasks keep running in the daemon');
+      out(`Ctrl+C stops the page; the tasks keep running in ${cluster ? 'the agents' : 'the daemon'}`);
       await untilSignal();
       await server.close();
     });
+}
+
+/** A cluster address that is not one is a bad argument (exit 2). */
+function clusterUsage(error: unknown): WebServer {
+  if (error instanceof ClusterUrlError) throw new UsageError(error.message);
+  throw error;
 }
 
 function portOption(value: string): number {

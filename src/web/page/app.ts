@@ -11,9 +11,13 @@ import { duration, outcomeText, stateLabel, timeOfDay, valueText, type PendingAc
 import { applyEvent, byCreation, isTerminal, type TaskEvent, type WireLogLine, type WireTask } from './model.js';
 import { TaskTable, type Pending } from './view.js';
 
+/** The daemon's or the cluster's state (src/web/backend.ts, BackendState). */
 interface DaemonState {
+  kind: 'daemon' | 'cluster';
   up: boolean;
   home: string;
+  pause: boolean;
+  cluster?: { queue: string; agents: string[] };
   pid?: number;
   since: number;
   reason?: string;
@@ -31,6 +35,10 @@ interface ClickMetric {
   taskId: string;
   /** Click (the input event's time) -> the frame that shows the pending label. */
   clickToShownMs?: number;
+  /** Click -> this page's handler runs: the browser's input dispatch. */
+  dispatchMs?: number;
+  /** The handler's own work: the row redrawn with the pending label. */
+  handlerMs?: number;
   /** Click -> the daemon's confirmed outcome on screen. */
   clickToConfirmedMs?: number;
   outcome?: string;
@@ -254,10 +262,23 @@ class App {
   }
 
   #setDaemon(daemon: DaemonState): void {
+    if (daemon.pause !== this.#daemon?.pause) {
+      this.#table.canPause = daemon.pause;
+      for (const id of this.tasks.keys()) this.#dirty.add(id);
+    }
     this.#daemon = daemon;
+    document.body.dataset.kind = daemon.kind;
     const element = $('daemon');
     element.dataset.up = String(daemon.up);
-    if (daemon.up) {
+    if (daemon.kind === 'cluster') {
+      const agents = daemon.cluster?.agents ?? [];
+      setText(
+        element,
+        daemon.up
+          ? `cluster ${daemon.home} · queue ${daemon.cluster?.queue ?? ''} · ${agents.length === 0 ? 'no agent alive' : `agents ${agents.join(', ')}`}`
+          : `cluster's Redis ${daemon.home} not answering since ${timeOfDay(daemon.since)}${daemon.reason ? ` (${daemon.reason})` : ''}`,
+      );
+    } else if (daemon.up) {
       const health = daemon.health;
       const trouble =
         health && (!health.journal.writable || !health.logs.writable)
@@ -270,7 +291,7 @@ class App {
         `daemon not running since ${timeOfDay(daemon.since)}${daemon.reason ? ` (${daemon.reason})` : ''}`,
       );
     }
-    $('start-daemon').hidden = daemon.up;
+    $('start-daemon').hidden = daemon.up || daemon.kind === 'cluster';
     $('stop-all').toggleAttribute('disabled', !daemon.up);
   }
 
@@ -292,18 +313,19 @@ class App {
     const task = this.tasks.get(id);
     if (!task) return;
     const at = performance.now();
-    const metric: ClickMetric = { action, taskId: id };
+    const metric: ClickMetric = { action, taskId: id, dispatchMs: at - event.timeStamp };
     this.#keepMetric(metric);
     this.pending.set(id, { action, at, attempt: task.attempt });
     // The pending label goes on screen in this very frame, before the daemon hears of the click.
     this.#renderRow(id, this.now());
+    metric.handlerMs = performance.now() - at;
     const clickedAt = event.timeStamp;
     performance.mark(`taskwarden:click:${action}:${id}`, { startTime: clickedAt });
     requestAnimationFrame(() => {
       performance.mark(`taskwarden:shown:${action}:${id}`);
       metric.clickToShownMs = performance.now() - clickedAt;
     });
-    const type = action === 'cancel' ? 'TASK_CANCEL' : action === 'kill' ? 'TASK_KILL' : 'TASK_RESTART';
+    const type = REQUEST_OF[action];
     void this.#post('/api/request', { type, taskId: id }).then(
       () => this.#observe(this.tasks.get(id) ?? task),
       (failure: unknown) => {
@@ -324,7 +346,15 @@ class App {
     const ms = performance.now() - pending.at;
     let text: string | undefined;
     let tone: 'success' | 'warn' = 'success';
-    if (pending.action === 'restart') {
+    if (pending.action === 'pause' || pending.action === 'resume') {
+      const done = pending.action === 'pause' ? 'paused' : 'running';
+      if (task.state !== done && !isTerminal(task.state)) return;
+      text =
+        task.state === done
+          ? `Task ${task.id} ${pending.action === 'pause' ? 'paused' : 'resumed'} (${duration(ms)})`
+          : `Task ${task.id} ${task.state} before the ${pending.action} took effect (${duration(ms)})`;
+      if (task.state !== done) tone = 'warn';
+    } else if (pending.action === 'restart') {
       if (task.attempt <= pending.attempt || (task.state !== 'running' && !isTerminal(task.state))) return;
       text = `Task ${task.id} restarted: attempt ${task.attempt} ${task.state} (${duration(ms)})`;
     } else {
@@ -619,6 +649,16 @@ class App {
     return { deltas: recorder.deltas.slice(1), work: recorder.work };
   }
 }
+
+/** The protocol request each row button sends. */
+const REQUEST_OF = {
+  cancel: 'TASK_CANCEL',
+  kill: 'TASK_KILL',
+  restart: 'TASK_RESTART',
+  pause: 'TASK_PAUSE',
+  resume: 'TASK_RESUME',
+  stop: 'STOP_ALL',
+} as const;
 
 function seqOf(lastEventId: string): number {
   const seq = Number(lastEventId.split('-')[1]);

@@ -8,6 +8,7 @@ export const STATE_LABELS: Readonly<Record<string, { icon: string; label: string
   queued: { icon: '◌', label: 'queued' },
   starting: { icon: '◔', label: 'starting' },
   running: { icon: '▶', label: 'running' },
+  paused: { icon: '⏸', label: 'paused' },
   cancelling: { icon: '◍', label: 'cancelling…' },
   killing: { icon: '✖', label: 'killing…' },
   completed: { icon: '✔', label: 'completed' },
@@ -17,11 +18,13 @@ export const STATE_LABELS: Readonly<Record<string, { icon: string; label: string
   interrupted: { icon: '↯', label: 'interrupted' },
 };
 
-/** What the page shows at once when a stop button is clicked, before the daemon confirms. */
+/** What the page shows at once when a stop, pause or resume button is clicked, before the daemon confirms. */
 export const PENDING_LABELS = {
   cancel: 'cancelling…',
   kill: 'killing…',
   restart: 'restarting…',
+  pause: 'pausing…',
+  resume: 'resuming…',
   stop: 'stopping…',
 } as const;
 export type PendingAction = keyof typeof PENDING_LABELS;

@@ -66,6 +66,8 @@ export interface WireTask {
   endedAt?: number;
   outcome?: WireOutcome;
   stopReason?: string;
+  /** The agent that runs (or last ran) it, for a cluster's task. */
+  host?: string;
 }
 
 export interface WireLogLine {

@@ -29,7 +29,10 @@ interface Row {
     cpu: HTMLElement;
     rss: HTMLElement;
     attempt: HTMLElement;
+    host: HTMLElement;
     name: HTMLElement;
+    pause: HTMLButtonElement;
+    resume: HTMLButtonElement;
     cancel: HTMLButtonElement;
     kill: HTMLButtonElement;
     restart: HTMLButtonElement;
@@ -65,6 +68,8 @@ export class TaskTable {
   readonly #above = spacer();
   readonly #below = spacer();
   #layoutRequested = false;
+  /** Whether the backend can pause tasks (a cluster client may not): the pause buttons show only then. */
+  #canPause = false;
 
   constructor(body: HTMLTableSectionElement, handlers: TableHandlers) {
     this.#body = body;
@@ -125,6 +130,11 @@ export class TaskTable {
     if (appeared.length > 0) this.#handlers.visible(appeared);
   }
 
+  /** Pause and resume buttons on every row, or on none; rows already made are redrawn by the caller. */
+  set canPause(canPause: boolean) {
+    this.#canPause = canPause;
+  }
+
   select(id: string | undefined): void {
     if (this.#selected) this.#rows.get(this.#selected)?.tr.classList.remove('selected');
     this.#selected = id;
@@ -161,6 +171,13 @@ export class TaskTable {
     this.#text(row, 'cpu', c.cpu, usage ? `${Math.round(usage.cpuPercent)}%` : '');
     this.#text(row, 'rss', c.rss, usage ? bytes(usage.rssBytes) : '');
     this.#text(row, 'attempt', c.attempt, task.attempt > 1 ? String(task.attempt) : task.attempt === 1 ? '1' : '');
+    this.#text(row, 'host', c.host, task.host ?? '');
+    // One of the two shows: Resume on a paused task, Pause (enabled only while it runs) on any other.
+    const paused = task.state === 'paused';
+    this.#hidden(row, 'pause', c.pause, !this.#canPause || paused);
+    this.#hidden(row, 'resume', c.resume, !this.#canPause || !paused);
+    this.#disabled(row, 'pause', c.pause, task.state !== 'running' || pending !== undefined);
+    this.#disabled(row, 'resume', c.resume, pending !== undefined);
     this.#disabled(row, 'cancel', c.cancel, terminal || task.state === 'killing' || task.state === 'cancelling');
     this.#disabled(row, 'kill', c.kill, terminal || task.state === 'killing');
     this.#disabled(row, 'restart', c.restart, false);
@@ -207,7 +224,10 @@ export class TaskTable {
     const cpu = span(cell('cpu num'), 'box');
     const rss = span(cell('rss num'), 'box');
     const attempt = span(cell('attempt num'), 'box');
+    const host = cell('host');
     const actions = cell('actions');
+    const pause = button(actions, 'pause', 'Pause', 'freeze its processes where they are (no CPU) until Resume');
+    const resume = button(actions, 'resume', 'Resume', 'let it run on from where it was paused');
     const cancel = button(
       actions,
       'cancel',
@@ -218,7 +238,24 @@ export class TaskTable {
     const restart = button(actions, 'restart', 'Restart', 'kill this attempt and run the next one');
     const row: Row = {
       tr,
-      cells: { state, stall, fill, message, percent, elapsed, cpu, rss, attempt, name, cancel, kill, restart },
+      cells: {
+        state,
+        stall,
+        fill,
+        message,
+        percent,
+        elapsed,
+        cpu,
+        rss,
+        attempt,
+        host,
+        name,
+        pause,
+        resume,
+        cancel,
+        kill,
+        restart,
+      },
       shown: new Map(),
     };
     this.#rows.set(id, row);
@@ -250,6 +287,13 @@ export class TaskTable {
     row.shown.set(key, value);
     element.disabled = disabled;
   }
+
+  #hidden(row: Row, key: string, element: HTMLElement, hidden: boolean): void {
+    const value = String(hidden);
+    if (row.shown.get(`${key}.hidden`) === value) return;
+    row.shown.set(`${key}.hidden`, value);
+    element.hidden = hidden;
+  }
 }
 
 /** A row that stands for the rows above or below the window (its height is theirs). */
@@ -258,6 +302,8 @@ function spacer(): HTMLTableRowElement {
   tr.className = 'spacer';
   tr.setAttribute('aria-hidden', 'true');
   const td = document.createElement('td');
+  // The columns but the host's, which only a cluster's page shows: a span wider than the columns
+  // shown makes an empty column of its own, so a spacer leaves the host's cell out.
   td.colSpan = 9;
   tr.append(td);
   return tr;
