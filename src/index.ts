@@ -1,6 +1,7 @@
 export { defineTask, isTaskDefinition } from './runner/define-task.js';
 export type { TaskContext, TaskFunction, TaskDefinition } from './runner/define-task.js';
 export * from './supervisor/types.js';
+export * from './journal/recorded-state.js';
 export { Supervisor, type StartOptions } from './supervisor/supervisor.js';
 export type { SupervisorOptions } from './supervisor/options.js';
 export { Task } from './supervisor/task.js';

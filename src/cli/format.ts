@@ -1,6 +1,7 @@
 /** Plain-text rendering for the CLI: tables, task rows, a one-line progress bar (durations: common/duration.ts). */
 import { formatDuration } from '../common/duration.js';
-import type { Progress, TaskSnapshot } from '../supervisor/types.js';
+import type { Progress } from '../supervisor/types.js';
+import type { RecordedTask } from '../journal/recorded-state.js';
 
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -17,12 +18,12 @@ export function percent(progress: Progress | undefined): string {
 }
 
 /** How long the task has run (or ran). */
-export function elapsed(task: TaskSnapshot, now = Date.now()): string {
+export function elapsed(task: RecordedTask, now = Date.now()): string {
   if (task.startedAt === undefined) return '-';
   return formatDuration((task.endedAt ?? now) - task.startedAt);
 }
 
-export function describeSpec(task: TaskSnapshot): string {
+export function describeSpec(task: RecordedTask): string {
   const spec = task.spec;
   if ('module' in spec && spec.module !== undefined) return `module ${spec.module}`;
   const command = spec as { command: string; args?: string[] };
@@ -33,7 +34,7 @@ function shellQuote(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
-export function taskRows(tasks: TaskSnapshot[], now = Date.now()): string[][] {
+export function taskRows(tasks: RecordedTask[], now = Date.now()): string[][] {
   return tasks.map((t) => [
     t.id,
     t.state,

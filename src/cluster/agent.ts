@@ -26,7 +26,6 @@ import { DaemonRunningError, acquireLock, type DaemonLock } from '../daemon/lock
 import { ensurePrivateDir } from '../daemon/safe-fs.js';
 import { Journal, LogStore } from '../journal/index.js';
 import { LineageMark } from '../process/lineage.js';
-import { readProcStat } from '../process/proc.js';
 import { decodeValue, encodeValue } from '../protocol/index.js';
 import { TaskSpecSchema } from '../protocol/schemas.js';
 import type { SupervisorOptions } from '../supervisor/options.js';
@@ -95,7 +94,6 @@ interface Held {
   droppedLogs: number;
   progress?: Progress;
   progressSentAt: number;
-  spawnRecorded?: string;
   /** Resolves when this job has no process left here (its task ended, or it never started). */
   readonly gone: Promise<TaskOutcome | undefined>;
   markGone(outcome: TaskOutcome | undefined): void;
@@ -354,8 +352,7 @@ export class Agent {
           error: { name: 'StartError', message, code: 'START_FAILED' },
         });
       }
-      held.task = task;
-      this.#journalWrite(() => this.#journal.recordTask(task.snapshot()));
+      held.task = task; // journaled by the supervisor's 'created' event
       if (held.stop) this.#applyStop(held, held.stop);
       const outcome = await task.done;
       held.markGone(outcome);
@@ -588,8 +585,14 @@ export class Agent {
   #onSupervisorEvent(event: SupervisorEvent): void {
     try {
       switch (event.type) {
+        case 'created':
+          return this.#journalWrite(() => this.#journal.recordTask(event.task));
         case 'state':
-          return this.#onState(event.task, event.previous);
+          return this.#onState(event);
+        case 'spawned': {
+          const { taskId, attempt, pid, startTime, at } = event;
+          return this.#journalWrite(() => this.#journal.recordSpawn(taskId, attempt, pid, startTime, at));
+        }
         case 'progress': {
           const held = this.#byTask.get(event.taskId);
           if (held) held.progress = event.progress;
@@ -611,15 +614,10 @@ export class Agent {
     }
   }
 
-  #onState(task: TaskSnapshot, previous: TaskSnapshot['state']): void {
-    this.#journalWrite(() => this.#journal.recordTransition(task, previous));
+  #onState({ task, previous, endedAttempt }: Extract<SupervisorEvent, { type: 'state' }>): void {
+    this.#journalWrite(() => this.#journal.recordTransition(task, previous, Date.now(), endedAttempt));
     const held = this.#byTask.get(task.id);
     if (!held) return;
-    if (task.pid !== undefined && held.spawnRecorded !== `${task.attempt}:${task.pid}`) {
-      held.spawnRecorded = `${task.attempt}:${task.pid}`;
-      const startTime = readProcStat(task.pid)?.startTime ?? null;
-      this.#journalWrite(() => this.#journal.recordSpawn(task.id, task.attempt, task.pid!, startTime));
-    }
     // The end goes in with the outcome (#finish); a lost attempt writes nothing more.
     if (isTerminalState(task.state) || held.lost) return;
     const k = this.#keys;

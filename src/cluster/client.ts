@@ -12,13 +12,8 @@ import { Queue, type ConnectionOptions } from 'bullmq';
 import type { DaemonEvent } from '../protocol/index.js';
 import { encodeValue } from '../protocol/index.js';
 import { validateSpec } from '../supervisor/options.js';
-import {
-  isTerminalState,
-  type StopAllResult,
-  type TaskOutcome,
-  type TaskSpec,
-  type TaskState,
-} from '../supervisor/types.js';
+import { type StopAllResult, type TaskSpec } from '../supervisor/types.js';
+import { isFinishedState, type RecordedOutcome, type RecordedState } from '../journal/recorded-state.js';
 import { displayUrl, redisOptions } from './connection.js';
 import {
   parseControl,
@@ -48,7 +43,7 @@ export interface SubmitOptions {
 /** What a stop request found and left: the task now, and its state before the request. */
 export interface StopReply {
   task: ClusterTaskSnapshot;
-  previous: TaskState;
+  previous: RecordedState;
 }
 
 export interface ClusterStopAllResult extends StopAllResult {
@@ -202,7 +197,7 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
       ? await this.#redis.zrange(this.#keys.tasks, String(-LIST_LIMIT), '-1')
       : ((await this.#redis.call('ZDIFF', '2', this.#keys.tasks, this.#keys.ended)) as string[]);
     const tasks = await this.#read(ids);
-    const shown = options.includeFinished ? tasks : tasks.filter((task) => !isTerminalState(task.state));
+    const shown = options.includeFinished ? tasks : tasks.filter((task) => !isFinishedState(task.state));
     return this.#reconcile(shown);
   }
 
@@ -247,7 +242,7 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
   async #reconcile(tasks: ClusterTaskSnapshot[]): Promise<ClusterTaskSnapshot[]> {
     return Promise.all(
       tasks.map(async (task) => {
-        if (task.state === 'queued' || isTerminalState(task.state) || !task.jobId) return task;
+        if (task.state === 'queued' || isFinishedState(task.state) || !task.jobId) return task;
         const state = await this.#queue.getJobState(task.jobId);
         if (state === 'waiting' || state === 'prioritized' || state === 'delayed') {
           return { ...task, state: 'queued', attempt: task.attempt + 1, pid: undefined };
@@ -255,11 +250,11 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
         if (state === 'failed' || state === 'unknown' || state === 'completed') {
           // The agent writes the record before BullMQ's end: a record that is still active now was read before that.
           const now = snapshotFromHash(await this.#redis.hgetall(this.#keys.task(task.id)));
-          if (now && (isTerminalState(now.state) || now.jobId !== task.jobId)) return now;
+          if (now && (isFinishedState(now.state) || now.jobId !== task.jobId)) return now;
           if (state === 'completed') return task;
           const job = await this.#queue.getJob(task.jobId);
           const message = `agent ${task.host ?? '?'} stopped answering while the task was ${task.state}${job?.failedReason ? ` (${job.failedReason})` : ''}`;
-          const outcome: TaskOutcome = {
+          const outcome: RecordedOutcome = {
             state: 'interrupted',
             durationMs: 0,
             attempt: task.attempt,
@@ -291,7 +286,7 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
   async restart(taskId: string): Promise<StopReply & { nextAttempt: number }> {
     const before = await this.get(taskId);
     const nextAttempt = before.state === 'queued' ? before.attempt : before.attempt + 1;
-    if (!isTerminalState(before.state)) return { ...(await this.#stop(taskId, 'restart')), nextAttempt };
+    if (!isFinishedState(before.state)) return { ...(await this.#stop(taskId, 'restart')), nextAttempt };
     const jobId = await this.#redis.twRequeueFinished(this.#keys.task(taskId), this.#keys.ended, taskId);
     if (jobId) {
       const task = await this.get(taskId);
@@ -323,7 +318,7 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     // Still in the queue: take it out, so it never starts (BullMQ refuses while an agent holds it).
     if (previous === 'queued' && kind !== 'restart')
       await this.#endQueued(taskId, jobId, kind === 'kill' ? 'killed' : 'cancelled', kind);
-    return { task: await this.get(taskId), previous: previous as TaskState };
+    return { task: await this.get(taskId), previous: previous as RecordedState };
   }
 
   async #endQueued(
@@ -335,7 +330,7 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     if ((await this.#queue.remove(jobId)) !== 1) return false;
     const now = Date.now();
     const message = `task ${taskId} was ${state} before it started`;
-    const outcome: TaskOutcome = {
+    const outcome: RecordedOutcome = {
       state,
       stopReason: reason,
       durationMs: 0,

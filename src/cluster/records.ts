@@ -5,16 +5,16 @@
  * in the protocol's tagged encoding, as everywhere else in taskwarden.
  */
 import { decodeValue, encodeValue, mapPayloadValues } from '../protocol/index.js';
+import { type TaskSpec } from '../supervisor/types.js';
 import {
-  isTerminalState,
-  type TaskOutcome,
-  type TaskSnapshot,
-  type TaskSpec,
-  type TaskState,
-} from '../supervisor/types.js';
+  isFinishedState,
+  type RecordedOutcome,
+  type RecordedTask,
+  type RecordedState,
+} from '../journal/recorded-state.js';
 
-/** A task as the cluster sees it: a TaskSnapshot, plus where it runs and which BullMQ job carries it. */
-export interface ClusterTaskSnapshot extends TaskSnapshot {
+/** A task as the cluster sees it: a RecordedTask, plus where it runs and which BullMQ job carries it. */
+export interface ClusterTaskSnapshot extends RecordedTask {
   /** The agent that runs (or last ran) the task. */
   host?: string;
   /** The BullMQ job of the current run (a restart of a finished task gets a new one). */
@@ -46,7 +46,7 @@ export function newRecordFields(task: {
 }
 
 /** The fields an agent writes from its local snapshot of the attempt it runs. */
-export function snapshotFields(task: TaskSnapshot, host: string): RecordHash {
+export function snapshotFields(task: RecordedTask, host: string): RecordHash {
   const fields: RecordHash = { state: task.state, host };
   if (task.pid !== undefined) fields.pid = String(task.pid);
   if (task.startedAt !== undefined) fields.startedAt = String(task.startedAt);
@@ -60,7 +60,7 @@ export function snapshotFields(task: TaskSnapshot, host: string): RecordHash {
 /** Redis's HGETALL reply as a snapshot; undefined for a missing or half-written record. */
 export function snapshotFromHash(hash: RecordHash): ClusterTaskSnapshot | undefined {
   if (!hash.id || !hash.spec || !hash.state) return undefined;
-  const state = hash.state as TaskState;
+  const state = hash.state as RecordedState;
   const started = Number(hash.attempt ?? 0);
   const snapshot: ClusterTaskSnapshot = {
     id: hash.id,
@@ -74,13 +74,13 @@ export function snapshotFromHash(hash: RecordHash): ClusterTaskSnapshot | undefi
   };
   if (hash.host) snapshot.host = hash.host;
   if (hash.jobId) snapshot.jobId = hash.jobId;
-  if (hash.pid && !isTerminalState(state) && state !== 'queued') snapshot.pid = Number(hash.pid);
+  if (hash.pid && !isFinishedState(state) && state !== 'queued') snapshot.pid = Number(hash.pid);
   if (hash.startedAt && state !== 'queued') snapshot.startedAt = Number(hash.startedAt);
-  if (hash.endedAt && isTerminalState(state)) snapshot.endedAt = Number(hash.endedAt);
-  if (hash.progress) snapshot.progress = JSON.parse(hash.progress) as TaskSnapshot['progress'];
-  if (hash.stopReason) snapshot.stopReason = hash.stopReason as TaskSnapshot['stopReason'];
-  if (hash.outcome && isTerminalState(state))
-    snapshot.outcome = decodeValue(JSON.parse(hash.outcome), 'outcome') as TaskOutcome;
+  if (hash.endedAt && isFinishedState(state)) snapshot.endedAt = Number(hash.endedAt);
+  if (hash.progress) snapshot.progress = JSON.parse(hash.progress) as RecordedTask['progress'];
+  if (hash.stopReason) snapshot.stopReason = hash.stopReason as RecordedTask['stopReason'];
+  if (hash.outcome && isFinishedState(state))
+    snapshot.outcome = decodeValue(JSON.parse(hash.outcome), 'outcome') as RecordedOutcome;
   return snapshot;
 }
 

@@ -2,7 +2,7 @@
  * The exit codes of the taskwarden command, every subcommand and the terminal UI, in one place:
  * scripts branch on them, so one meaning has one number everywhere.
  */
-import type { TerminalState } from '../supervisor/types.js';
+import type { RecordedTerminalState } from '../journal/recorded-state.js';
 
 export const EXIT = {
   ok: 0,
@@ -17,7 +17,7 @@ export const EXIT = {
 } as const;
 
 /** `run --wait`: the task's end state as the command's exit code. */
-export const OUTCOME_EXIT: Record<TerminalState, number> = {
+export const OUTCOME_EXIT: Record<RecordedTerminalState, number> = {
   completed: EXIT.ok,
   failed: EXIT.failure,
   cancelled: EXIT.interrupted,

@@ -56,7 +56,7 @@ import {
   type RequestType,
   type ResponseOf,
 } from '../protocol/index.js';
-import type { TaskSnapshot } from '../supervisor/types.js';
+import type { RecordedTask } from '../journal/recorded-state.js';
 import { startBackgroundDaemon } from './background.js';
 import { resolveHome, socketPath } from './home.js';
 
@@ -108,7 +108,7 @@ interface Pending {
 }
 
 interface SnapshotWaiter {
-  resolve(tasks: TaskSnapshot[]): void;
+  resolve(tasks: RecordedTask[]): void;
   reject(error: Error): void;
 }
 
@@ -233,8 +233,8 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
   }
 
   /** Subscribes to events: resolves with the SNAPSHOT's tasks; 'event' fires for every TASK_* event after it. */
-  async subscribe(): Promise<TaskSnapshot[]> {
-    const snapshot = new Promise<TaskSnapshot[]>((resolve, reject) => this.#snapshotWaiters.push({ resolve, reject }));
+  async subscribe(): Promise<RecordedTask[]> {
+    const snapshot = new Promise<RecordedTask[]>((resolve, reject) => this.#snapshotWaiters.push({ resolve, reject }));
     snapshot.catch(() => {}); // rejected with the request below if that fails
     try {
       await this.request('SUBSCRIBE');

@@ -10,7 +10,8 @@
  * whole in each of them. Only GET (`taskwarden show`) and the journal keep it whole.
  */
 import { MAX_LINE_BYTES, MessageTooLargeError, encodeMessage, type DaemonMessage } from '../protocol/index.js';
-import { isTerminalState, type LogLine, type TaskSnapshot } from '../supervisor/types.js';
+import { type LogLine } from '../supervisor/types.js';
+import { isFinishedState, type RecordedTask } from '../journal/recorded-state.js';
 
 /** A value whose JSON is longer than this is replaced in a slimmed snapshot. */
 const MAX_VALUE_CHARS = 16 * 1024;
@@ -37,12 +38,12 @@ export function fitEvent(message: DaemonMessage, log: (message: string) => void)
 }
 
 /** The tasks of a SNAPSHOT, slimmed and, if still too large, without the oldest finished tasks. */
-export function fitTasks(tasks: TaskSnapshot[]): TaskSnapshot[] {
+export function fitTasks(tasks: RecordedTask[]): RecordedTask[] {
   tasks = tasks.map(abridgeEnv);
   if (fits(tasks)) return tasks;
   let kept = tasks.map(slimTask);
   while (!fits(kept)) {
-    const finished = kept.filter((t) => isTerminalState(t.state)).sort((a, b) => (a.endedAt ?? 0) - (b.endedAt ?? 0));
+    const finished = kept.filter((t) => isFinishedState(t.state)).sort((a, b) => (a.endedAt ?? 0) - (b.endedAt ?? 0));
     const drop = new Set(
       finished.length > 0 ? finished.slice(0, Math.ceil(finished.length / 2)) : kept.slice(Math.floor(kept.length / 2)),
     );
@@ -51,7 +52,7 @@ export function fitTasks(tasks: TaskSnapshot[]): TaskSnapshot[] {
   return kept;
 }
 
-export function slimTask(task: TaskSnapshot): TaskSnapshot {
+export function slimTask(task: RecordedTask): RecordedTask {
   const spec =
     'input' in task.spec && tooLarge(task.spec.input) ? { ...task.spec, input: omitted(task.spec.input) } : task.spec;
   const outcome =
@@ -62,7 +63,7 @@ export function slimTask(task: TaskSnapshot): TaskSnapshot {
 }
 
 /** The task with a large spec.env replaced by a note (the same object when there is nothing to abridge). */
-export function abridgeEnv(task: TaskSnapshot): TaskSnapshot {
+export function abridgeEnv(task: RecordedTask): RecordedTask {
   const env = task.spec.env;
   if (env === undefined) return task;
   const chars = JSON.stringify(env).length;
@@ -94,7 +95,7 @@ function omitted(value: unknown): { omitted: string } {
   return { omitted: `${JSON.stringify(value)?.length ?? 0} characters, too large for an event; see "taskwarden show"` };
 }
 
-function fits(tasks: TaskSnapshot[]): boolean {
+function fits(tasks: RecordedTask[]): boolean {
   return tryEncode({ type: 'SNAPSHOT', tasks }) !== undefined;
 }
 
@@ -114,10 +115,10 @@ function tryEncode(message: object): string | undefined {
  * HISTORY (`tasks`) also get their envs abridged, GET keeps its task's whole.
  */
 export function fitPayload(payload: Record<string, unknown>): Record<string, unknown> {
-  if (Array.isArray(payload.tasks)) payload = { ...payload, tasks: (payload.tasks as TaskSnapshot[]).map(abridgeEnv) };
+  if (Array.isArray(payload.tasks)) payload = { ...payload, tasks: (payload.tasks as RecordedTask[]).map(abridgeEnv) };
   if (tryEncode({ type: 'ACK', id: 0, ...payload }) !== undefined) return payload;
   const slim = slimDeep(payload) as Record<string, unknown>;
-  if (Array.isArray(slim.tasks)) slim.tasks = fitTasks(slim.tasks as TaskSnapshot[]);
+  if (Array.isArray(slim.tasks)) slim.tasks = fitTasks(slim.tasks as RecordedTask[]);
   return slim;
 }
 

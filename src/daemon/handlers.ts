@@ -19,7 +19,8 @@ import {
   type ResponseOf,
 } from '../protocol/index.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
-import { isTerminalState, type TaskSnapshot, type TaskSpec } from '../supervisor/types.js';
+import { type TaskSpec } from '../supervisor/types.js';
+import { isFinishedState, type RecordedTask } from '../journal/recorded-state.js';
 import type { Connection } from './connection.js';
 import { abridgeEnv } from './fit.js';
 import { programProblem } from './program.js';
@@ -48,10 +49,7 @@ export interface HandlerContext {
   /** Tries the journal writes held back by failures now; returns the journal's health after that. */
   retryJournal(): JournalHealth;
   /** Tasks interrupted by this daemon's recovery (not in the supervisor). */
-  recovered(): TaskSnapshot[];
-  onTaskCreated(task: TaskSnapshot): void;
-  /** A journaled task of an earlier daemon runs again: `previous` is its last recorded state. */
-  onTaskResumed(task: TaskSnapshot, previous: TaskSnapshot['state']): void;
+  recovered(): RecordedTask[];
   subscribe(connection: Connection): void;
   unsubscribe(connection: Connection): void;
   shutdown(reason: string): void;
@@ -165,7 +163,7 @@ function taskRequest(ctx: HandlerContext, spec: TaskSpec): ResponseOf<'TASK_REQU
   refuseWhenShuttingDown(ctx, 'takes no new tasks');
   refuseWhenJournalFails(ctx, 'starts no new task');
   checkPaths(spec);
-  let task: TaskSnapshot;
+  let task: RecordedTask;
   try {
     task = ctx.sup.start(withReuseDefault(spec)).snapshot();
   } catch (error) {
@@ -173,7 +171,7 @@ function taskRequest(ctx: HandlerContext, spec: TaskSpec): ResponseOf<'TASK_REQU
     if (error instanceof TypeError) throw new RequestError('BAD_MESSAGE', `TASK_REQUEST.spec: ${error.message}`);
     throw error;
   }
-  ctx.onTaskCreated(task);
+  // Journaled and told to subscribers by the supervisor's 'created' event (the daemon's one writer).
   return { task: abridgeEnv(task) };
 }
 
@@ -240,7 +238,7 @@ function restartFromJournal(ctx: HandlerContext, taskId: string): ResponseOf<'TA
   const known = ctx.journal.getTask(taskId)?.task;
   if (!known) throw unknownTask(ctx, taskId);
   // Recovery leaves no journaled task active without a daemon; never start a second copy of one.
-  if (!isTerminalState(known.state)) {
+  if (!isFinishedState(known.state)) {
     throw new RequestError(
       'UNKNOWN_TASK',
       `task ${taskId} is recorded as ${known.state} but this daemon does not hold it; restart the daemon ("taskwarden shutdown"), whose recovery settles it, then try again`,
@@ -249,7 +247,6 @@ function restartFromJournal(ctx: HandlerContext, taskId: string): ResponseOf<'TA
   const task = ctx.sup
     .start(known.spec, { id: taskId, attempt: known.attempt + 1, createdAt: known.createdAt })
     .snapshot();
-  ctx.onTaskResumed(task, known.state);
   return { task: abridgeEnv(task), previous: known.state };
 }
 
@@ -293,10 +290,10 @@ function unknownTask(ctx: HandlerContext, taskId: string, done?: string): Reques
   return new RequestError('UNKNOWN_TASK', `no task ${taskId}: "taskwarden ls --all" lists the known tasks`);
 }
 
-function list(ctx: HandlerContext, includeFinished: boolean): TaskSnapshot[] {
+function list(ctx: HandlerContext, includeFinished: boolean): RecordedTask[] {
   const live = ctx.sup.list();
-  if (!includeFinished) return live.filter((task) => !isTerminalState(task.state));
-  const byId = new Map<string, TaskSnapshot>();
+  if (!includeFinished) return live.filter((task) => !isFinishedState(task.state));
+  const byId = new Map<string, RecordedTask>();
   for (const task of ctx.journal.listTasks({ includeFinished: true, limit: LIST_JOURNAL_LIMIT }))
     byId.set(task.id, task);
   // Live snapshots carry what the journal does not (usage, stall): they win.

@@ -6,16 +6,16 @@
  * value is never lost: flush() writes what is pending, and a transition records
  * the snapshot's progress anyway.
  */
+import { LatestWins } from '../common/latest-wins.js';
 import type { Progress } from '../supervisor/types.js';
 
-interface Entry {
-  lastAt: number;
-  pending?: { attempt: number; progress: Progress };
-  timer?: NodeJS.Timeout;
+interface Pending {
+  attempt: number;
+  progress: Progress;
 }
 
 export class ProgressJournal {
-  readonly #entries = new Map<string, Entry>();
+  readonly #tasks = new Map<string, LatestWins<Pending>>();
   readonly #intervalMs: number;
   readonly #write: (taskId: string, attempt: number, progress: Progress) => void;
 
@@ -25,32 +25,21 @@ export class ProgressJournal {
   }
 
   note(taskId: string, attempt: number, progress: Progress): void {
-    const entry = this.#entries.get(taskId) ?? { lastAt: 0 };
-    this.#entries.set(taskId, entry);
-    entry.pending = { attempt, progress };
-    const wait = entry.lastAt + this.#intervalMs - Date.now();
-    if (wait <= 0) this.#flushEntry(taskId, entry);
-    else entry.timer ??= setTimeout(() => this.#flushEntry(taskId, entry), wait);
+    let throttle = this.#tasks.get(taskId);
+    if (!throttle) {
+      throttle = new LatestWins(this.#intervalMs, (p: Pending) => this.#write(taskId, p.attempt, p.progress));
+      this.#tasks.set(taskId, throttle);
+    }
+    throttle.push({ attempt, progress });
   }
 
   /** The task changed state: its snapshot (with progress) is being recorded, so pending progress is moot. */
   forget(taskId: string): void {
-    const entry = this.#entries.get(taskId);
-    if (entry) clearTimeout(entry.timer);
-    this.#entries.delete(taskId);
+    this.#tasks.get(taskId)?.drop();
+    this.#tasks.delete(taskId);
   }
 
   flush(): void {
-    for (const [taskId, entry] of this.#entries) this.#flushEntry(taskId, entry);
-  }
-
-  #flushEntry(taskId: string, entry: Entry): void {
-    clearTimeout(entry.timer);
-    entry.timer = undefined;
-    const pending = entry.pending;
-    if (!pending) return;
-    entry.pending = undefined;
-    entry.lastAt = Date.now();
-    this.#write(taskId, pending.attempt, pending.progress);
+    for (const throttle of this.#tasks.values()) throttle.flush();
   }
 }

@@ -19,11 +19,12 @@ import { LineageMark } from '../process/lineage.js';
 import { isSameLiveProcess } from '../process/proc.js';
 import { killLeftoverCgroups } from '../process/cgroup/owner.js';
 import type { CgroupLayout } from '../process/cgroup/support.js';
-import type { TaskSnapshot, TaskSpec } from '../supervisor/types.js';
+import type { TaskSpec } from '../supervisor/types.js';
+import type { RecordedTask } from '../journal/recorded-state.js';
 
 export interface RecoveryReport {
   /** Tasks marked 'interrupted', as the journal now has them. */
-  interrupted: TaskSnapshot[];
+  interrupted: RecordedTask[];
   /** Ids of queued tasks handed to the new supervisor. */
   requeued: string[];
   /** Process groups found alive and SIGKILLed. */
@@ -38,8 +39,8 @@ export interface RecoveryReport {
 
 export interface RecoveryDeps {
   journal: Journal;
-  /** Starts a task under its journaled id; returns its fresh snapshot. */
-  start: (spec: TaskSpec, id: string) => TaskSnapshot;
+  /** Starts a task under its journaled id (the supervisor's 'created' event records it in the journal). */
+  start: (spec: TaskSpec, id: string) => void;
   log: (message: string) => void;
   /** The lineage mark the dead daemon's tasks carry (the same token: it comes from the state directory). */
   mark?: LineageMark;
@@ -62,7 +63,7 @@ export function recover({ journal, start, log, mark, cgroups }: RecoveryDeps): R
   for (const unfinished of unfinishedTasks) {
     const { task } = unfinished;
     // attempt > 1 while queued: a restart was waiting; its earlier attempts ran, so it is not "never started".
-    if (task.state === 'queued' && task.attempt <= 1 && requeue(unfinished, start, journal, log)) {
+    if (task.state === 'queued' && task.attempt <= 1 && requeue(unfinished, start, log)) {
       report.requeued.push(task.id);
       continue;
     }
@@ -89,15 +90,10 @@ export function recover({ journal, start, log, mark, cgroups }: RecoveryDeps): R
   return report;
 }
 
-function requeue(
-  unfinished: UnfinishedTask,
-  start: RecoveryDeps['start'],
-  journal: Journal,
-  log: RecoveryDeps['log'],
-): boolean {
+function requeue(unfinished: UnfinishedTask, start: RecoveryDeps['start'], log: RecoveryDeps['log']): boolean {
   const { task } = unfinished;
   try {
-    journal.recordTask(start(task.spec, task.id));
+    start(task.spec, task.id);
     return true;
   } catch (error) {
     log(

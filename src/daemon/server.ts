@@ -17,7 +17,6 @@ import { chmodSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { Journal, LogStore, type LogStoreOptions } from '../journal/index.js';
-import { readProcStat } from '../process/proc.js';
 import { LineageMark } from '../process/lineage.js';
 import { sweepLeftovers } from '../process/cgroup/owner.js';
 import {
@@ -33,7 +32,7 @@ import {
 import { MAX_TIMER_MS, MAX_TIMER_TEXT } from '../supervisor/limits.js';
 import type { SupervisorOptions } from '../supervisor/options.js';
 import { Supervisor } from '../supervisor/supervisor.js';
-import { isTerminalState, type SupervisorEvent, type TaskSnapshot, type TaskState } from '../supervisor/types.js';
+import { isTerminalState, type SupervisorEvent, type TaskSnapshot } from '../supervisor/types.js';
 import { Connection } from './connection.js';
 import { DiagnosticLog, errorCode, ignoreStdioErrors } from './diagnostics.js';
 import { RequestError, createHandlers, type HandlerContext, type Handlers } from './handlers.js';
@@ -143,9 +142,6 @@ class Daemon {
   readonly #maxClientBuffer: number;
   readonly #connections = new Set<Connection>();
   readonly #subscribers = new Set<Connection>();
-  /** Attempt of each task and the pid whose start time is journaled, to record each spawn once. */
-  readonly #attempts = new Map<string, number>();
-  readonly #spawnsRecorded = new Map<string, string>();
   #finishedSinceClear = 0;
   #shutdown: Promise<void> | undefined;
   #resolveClosed!: () => void;
@@ -193,7 +189,7 @@ class Daemon {
     const layout = this.#sup.containment.layout;
     this.recovery = recover({
       journal,
-      start: (spec, id) => this.#sup.start(spec, { id }).snapshot(),
+      start: (spec, id) => void this.#sup.start(spec, { id }),
       log,
       mark: new LineageMark(lineageToken),
       ...(layout ? { cgroups: { layout, token: lineageToken } } : {}),
@@ -375,8 +371,6 @@ class Daemon {
         return this.#writer.health();
       },
       recovered: () => this.recovery.interrupted,
-      onTaskCreated: (task) => this.#onTaskCreated(task),
-      onTaskResumed: (task, previous) => this.#onTaskResumed(task, previous),
       subscribe: (connection) => this.#subscribe(connection),
       unsubscribe: (connection) => this.#subscribers.delete(connection),
       shutdown: (reason) => void this.shutdown(reason),
@@ -391,31 +385,21 @@ class Daemon {
     connection.send({ type: 'SNAPSHOT', tasks: fitTasks(tasks.map((task) => wireTask(task, connection.values))) });
   }
 
-  // ---- supervisor events: journal first, then broadcast -----------------------------------------
-
-  #onTaskCreated(task: TaskSnapshot): void {
-    this.#attempts.set(task.id, task.attempt);
-    const at = Date.now();
-    this.#journalWrite(() => this.#journal.recordTask(task, at), { taskId: task.id });
-    this.#broadcast({ type: 'TASK_STATUS', task });
-  }
-
-  #onTaskResumed(task: TaskSnapshot, previous: TaskState): void {
-    this.#attempts.set(task.id, task.attempt);
-    const at = Date.now();
-    this.#journalWrite(() => this.#journal.recordTransition(task, previous, { restartedFromJournal: true }, at), {
-      taskId: task.id,
-    });
-    this.#broadcast({ type: 'TASK_STATUS', task, previous });
-  }
+  // ---- supervisor events: the only writer of the journal; journal first, then broadcast -----------
 
   #onSupervisorEvent(event: SupervisorEvent): void {
     try {
       switch (event.type) {
+        case 'created':
+          return this.#onCreated(event.task);
         case 'state':
-          return this.#onState(event.task, event.previous);
+          return this.#onState(event);
+        case 'spawned': {
+          const { taskId, attempt, pid, startTime, at } = event;
+          return this.#journalWrite(() => this.#journal.recordSpawn(taskId, attempt, pid, startTime, at), { taskId });
+        }
         case 'progress':
-          this.#progress.note(event.taskId, this.#attempts.get(event.taskId) ?? 1, event.progress);
+          this.#progress.note(event.taskId, event.attempt, event.progress);
           return this.#broadcast({ type: 'TASK_PROGRESS', taskId: event.taskId, progress: event.progress });
         case 'stall':
           return this.#broadcast({ type: 'TASK_STALL', taskId: event.taskId, stall: event.stall });
@@ -432,17 +416,22 @@ class Daemon {
     }
   }
 
-  #onState(task: TaskSnapshot, previous: TaskSnapshot['state']): void {
-    this.#attempts.set(task.id, task.attempt);
+  /**
+   * A new task, or one of the journal's run again under its id (TASK_RESTART of a task an earlier
+   * daemon ran): then its recorded state is the one it leaves, for the journal and the clients.
+   */
+  #onCreated(task: TaskSnapshot): void {
+    const recorded = task.attempt > 1 ? this.#journal.getTask(task.id)?.task.state : undefined;
+    const at = Date.now();
+    this.#journalWrite(() => this.#journal.recordTask(task, at), { taskId: task.id });
+    this.#broadcast({ type: 'TASK_STATUS', task, ...(recorded ? { previous: recorded } : {}) });
+  }
+
+  #onState({ task, previous, endedAttempt }: Extract<SupervisorEvent, { type: 'state' }>): void {
     this.#progress.forget(task.id);
     const at = Date.now();
-    this.#journalWrite(() => this.#journal.recordTransition(task, previous, undefined, at), { taskId: task.id });
-    this.#recordSpawnOnce(task);
-    if (isTerminalState(task.state)) {
-      this.#attempts.delete(task.id);
-      this.#spawnsRecorded.delete(task.id);
-      this.#forgetFinishedWhenMany();
-    }
+    this.#journalWrite(() => this.#journal.recordTransition(task, previous, at, endedAttempt), { taskId: task.id });
+    if (isTerminalState(task.state)) this.#forgetFinishedWhenMany();
     this.#broadcast({ type: 'TASK_STATUS', task, previous });
     if (isTerminalState(task.state)) this.#broadcast({ type: 'TASK_COMPLETE', task });
   }
@@ -452,18 +441,6 @@ class Daemon {
     this.#finishedSinceClear = 0;
     // Not from inside the supervisor's own event dispatch.
     setImmediate(() => this.#sup.clearFinished());
-  }
-
-  /** Pid plus /proc start time, so recovery can tell this process from a later one with the same pid. */
-  #recordSpawnOnce(task: TaskSnapshot): void {
-    if (task.pid === undefined) return;
-    const key = `${task.attempt}:${task.pid}`;
-    if (this.#spawnsRecorded.get(task.id) === key) return;
-    this.#spawnsRecorded.set(task.id, key);
-    const startTime = readProcStat(task.pid)?.startTime ?? null;
-    const { id, attempt, pid } = task;
-    const at = Date.now();
-    this.#journalWrite(() => this.#journal.recordSpawn(id, attempt, pid, startTime, at), { taskId: id });
   }
 
   /**

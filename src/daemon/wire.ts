@@ -5,7 +5,7 @@
  * ISO string). The supervisor and the journal hold the real values.
  */
 import { encodeValue, mapPayloadValues, mapTaskValues, type DaemonMessage } from '../protocol/index.js';
-import type { TaskSnapshot } from '../supervisor/types.js';
+import type { RecordedTask } from '../journal/recorded-state.js';
 
 export type ValueMode = 'plain' | 'tagged';
 
@@ -48,7 +48,7 @@ function valueFor(mode: ValueMode): (value: unknown) => unknown {
   return mode === 'tagged' ? tagged : plainValue;
 }
 
-export function wireTask(task: TaskSnapshot, mode: ValueMode): TaskSnapshot {
+export function wireTask(task: RecordedTask, mode: ValueMode): RecordedTask {
   return mapTaskValues(task, valueFor(mode));
 }
 

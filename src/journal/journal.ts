@@ -13,13 +13,12 @@ import Database from 'better-sqlite3';
 import { checkPrivateFileIfExists, ensurePrivateDir, openPrivateFile } from '../daemon/safe-fs.js';
 import {
   ACTIVE_STATES,
-  TERMINAL_STATES,
-  isTerminalState,
   type Progress,
   type TaskOutcome,
   type TaskSnapshot,
   type TaskState,
 } from '../supervisor/types.js';
+import { RECORDED_TERMINAL_STATES, isFinishedState, type RecordedState, type RecordedTask } from './recorded-state.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 import { taskError } from '../common/task-errors.js';
 import type { InterruptDetail, ListOptions, TaskRecord, UnfinishedTask } from './types.js';
@@ -53,10 +52,8 @@ export interface JournalSettings {
 
 const SYNCHRONOUS_NAMES = ['off', 'normal', 'full', 'extra'];
 
-/** States in which an attempt has (or is getting) a process. */
-const PROCESS_STATES: ReadonlySet<TaskState> = new Set(['starting', 'running', 'paused', 'cancelling', 'killing']);
 const ACTIVE_SQL = ACTIVE_STATES.map((state) => `'${state}'`).join(', ');
-const TERMINAL_SQL = TERMINAL_STATES.map((state) => `'${state}'`).join(', ');
+const TERMINAL_SQL = RECORDED_TERMINAL_STATES.map((state) => `'${state}'`).join(', ');
 
 type Params = [Record<string, unknown>];
 
@@ -148,39 +145,45 @@ export class Journal {
   }
 
   /**
-   * Record a new task (its creation transition included). Recording a known task again only updates it.
+   * Record a new task (its creation transition included). A known task recorded again at a later
+   * attempt runs again under its id: a transition from its recorded state says so
+   * (`restartedFromJournal`). At the same attempt it only updates it.
    * `at`: when it happened (a write held while the journal could not be written goes in later).
    */
   recordTask(snapshot: TaskSnapshot, at: number = Date.now()): void {
     this.#noteId(snapshot.id);
     this.#tx(() => {
-      const inserted = this.#stmt.insertTask.run(taskParams(snapshot, at)).changes === 1;
-      if (!inserted) this.#stmt.updateTask.run(taskParams(snapshot, at));
+      const recorded = this.#stmt.stateOf.get({ id: snapshot.id }) as
+        { state: RecordedState; attempt: number } | undefined;
+      if (recorded) this.#stmt.updateTask.run(taskParams(snapshot, at));
+      else this.#stmt.insertTask.run(taskParams(snapshot, at));
       this.#upsertAttempt(snapshot, at);
-      if (inserted) this.#appendTransition(snapshot, null, at, undefined);
+      if (!recorded) this.#appendTransition(snapshot, null, at, undefined);
+      else if (recorded.attempt < snapshot.attempt)
+        this.#appendTransition(snapshot, recorded.state, at, { restartedFromJournal: true });
     });
   }
 
   /**
    * Record a state change: updates the task and its current attempt and appends
    * a transition, in one transaction. Call it BEFORE broadcasting the change.
-   * A transition to attempt N also closes earlier attempts left active (a
-   * restart killed them): they become 'killed' with stop reason 'restart'.
+   * `endedAttempt`: the attempt before this one, which a restart ended (the
+   * supervisor's state event says how), recorded with it.
    */
   recordTransition(
     snapshot: TaskSnapshot,
     previousState: TaskState | null,
-    detail?: Record<string, unknown>,
     at: number = Date.now(),
+    endedAttempt?: TaskOutcome,
   ): void {
     this.#noteId(snapshot.id);
     this.#tx(() => {
       if (this.#stmt.insertTask.run(taskParams(snapshot, at)).changes === 0) {
         this.#stmt.updateTask.run(taskParams(snapshot, at));
       }
-      this.#stmt.supersedeAttempts.run({ taskId: snapshot.id, attempt: snapshot.attempt, at });
+      if (endedAttempt) this.#stmt.endAttempt.run(endedAttemptParams(snapshot.id, endedAttempt, at));
       this.#upsertAttempt(snapshot, at);
-      this.#appendTransition(snapshot, previousState, at, detail);
+      this.#appendTransition(snapshot, previousState, at, undefined);
     });
   }
 
@@ -201,7 +204,7 @@ export class Journal {
     return this.#stmt.upsertSpawn.run({ taskId, attempt, pid, procStartTime, at }).changes > 0;
   }
 
-  listTasks(options: ListOptions = {}): TaskSnapshot[] {
+  listTasks(options: ListOptions = {}): RecordedTask[] {
     const params = {
       all: options.includeFinished ? 1 : 0,
       limit: options.limit === undefined ? -1 : sqlLimit(options.limit),
@@ -220,7 +223,7 @@ export class Journal {
   }
 
   /** Finished tasks, most recently ended first. */
-  history(limit = 50): TaskSnapshot[] {
+  history(limit = 50): RecordedTask[] {
     return (this.#stmt.history.all({ limit: sqlLimit(limit) }) as SnapshotRow[]).map(snapshotFromRow);
   }
 
@@ -238,10 +241,10 @@ export class Journal {
    * progress, with a transition carrying detail. Returns the new snapshot, or
    * undefined when the task is unknown or already finished.
    */
-  markInterrupted(taskId: string, detail: InterruptDetail = {}): TaskSnapshot | undefined {
+  markInterrupted(taskId: string, detail: InterruptDetail = {}): RecordedTask | undefined {
     return this.#tx(() => {
       const row = this.#stmt.getTask.get({ id: taskId }) as SnapshotRow | undefined;
-      if (!row || isTerminalState(row.state)) return undefined;
+      if (!row || isFinishedState(row.state)) return undefined;
       const at = Date.now();
       const error = taskError(
         'INTERRUPTED',
@@ -293,7 +296,7 @@ export class Journal {
 
   #appendTransition(
     snapshot: TaskSnapshot,
-    from: TaskState | null,
+    from: RecordedState | null,
     at: number,
     extra: Record<string, unknown> | undefined,
   ): void {
@@ -385,7 +388,7 @@ function taskParams(snapshot: TaskSnapshot, at: number): Record<string, unknown>
     createdAt: snapshot.createdAt,
     updatedAt: at,
     startedAt: snapshot.startedAt ?? null,
-    endedAt: snapshot.endedAt ?? (isTerminalState(snapshot.state) ? at : null),
+    endedAt: snapshot.endedAt ?? (isFinishedState(snapshot.state) ? at : null),
     stopReason: snapshot.stopReason ?? null,
   };
 }
@@ -394,15 +397,14 @@ function attemptParams(snapshot: TaskSnapshot, at: number): Record<string, unkno
   // The outcome belongs to this attempt only if it says so (a restarted task may still carry the old one).
   const outcome: TaskOutcome | undefined =
     snapshot.outcome?.attempt === snapshot.attempt ? snapshot.outcome : undefined;
-  const terminal = isTerminalState(snapshot.state);
-  const hasProcess = PROCESS_STATES.has(snapshot.state);
+  const terminal = isFinishedState(snapshot.state);
   return {
     taskId: snapshot.id,
     attempt: snapshot.attempt,
     state: snapshot.state,
     pid: snapshot.pid ?? null,
-    // The attempt's own start: when it is first seen with a process (the snapshot's startedAt may be the first attempt's).
-    startedAt: hasProcess ? at : null,
+    // The attempt's own start is its spawn (recordSpawn, from the supervisor's 'spawned' event); else when it ran.
+    startedAt: snapshot.startedAt ?? null,
     endedAt: terminal ? (snapshot.endedAt ?? at) : null,
     durationMs: outcome?.durationMs ?? null,
     exitCode: outcome?.exitCode ?? null,
@@ -417,13 +419,29 @@ function attemptParams(snapshot: TaskSnapshot, at: number): Record<string, unkno
   };
 }
 
+/** The row of an attempt a restart ended, as its outcome says. */
+function endedAttemptParams(taskId: string, outcome: TaskOutcome, at: number): Record<string, unknown> {
+  return {
+    taskId,
+    attempt: outcome.attempt,
+    state: outcome.state,
+    at,
+    durationMs: outcome.durationMs,
+    exitCode: outcome.exitCode ?? null,
+    signal: outcome.signal ?? null,
+    error: toJson(outcome.error),
+    stopReason: outcome.stopReason ?? null,
+    escalated: outcome.escalated === undefined ? null : Number(outcome.escalated),
+  };
+}
+
 /** What a transition row keeps besides from/to: the facts a user asks "why?" about. */
 function transitionDetail(snapshot: TaskSnapshot): Record<string, unknown> {
   const detail: Record<string, unknown> = {};
   if (snapshot.pid !== undefined) detail.pid = snapshot.pid;
   if (snapshot.stopReason !== undefined) detail.stopReason = snapshot.stopReason;
   const outcome = snapshot.outcome;
-  if (outcome && isTerminalState(snapshot.state)) {
+  if (outcome && isFinishedState(snapshot.state)) {
     if (outcome.exitCode !== undefined) detail.exitCode = outcome.exitCode;
     if (outcome.signal !== undefined) detail.signal = outcome.signal;
     if (outcome.escalated !== undefined) detail.escalated = outcome.escalated;
@@ -450,9 +468,12 @@ function prepareStatements(db: Database) {
         ended_at = CASE WHEN @state IN (${TERMINAL_SQL}) THEN @endedAt ELSE NULL END,
         stop_reason = @stopReason
       WHERE id = @id`),
-    supersedeAttempts: prepare(`
-      UPDATE attempts SET state = 'killed', stop_reason = COALESCE(stop_reason, 'restart'), ended_at = COALESCE(ended_at, @at)
-      WHERE task_id = @taskId AND attempt < @attempt AND state IN (${ACTIVE_SQL})`),
+    stateOf: prepare(`SELECT state, attempt FROM tasks WHERE id = @id`),
+    endAttempt: prepare(`
+      UPDATE attempts SET state = @state, ended_at = COALESCE(ended_at, @at), duration_ms = @durationMs,
+        exit_code = @exitCode, signal = @signal, error = COALESCE(@error, error),
+        stop_reason = COALESCE(@stopReason, stop_reason), escalated = @escalated
+      WHERE task_id = @taskId AND attempt = @attempt`),
     upsertAttempt: prepare(`
       INSERT INTO attempts (task_id, attempt, state, pid, started_at, ended_at, duration_ms, exit_code, signal, error, result,
         progress_fraction, progress_message, progress_at, stop_reason, escalated)

@@ -1,14 +1,6 @@
 /** SQLite rows <-> the public types. NULL columns become absent (undefined) fields. */
-import {
-  isTerminalState,
-  type Progress,
-  type StopReason,
-  type TaskError,
-  type TaskOutcome,
-  type TaskSnapshot,
-  type TaskSpec,
-  type TaskState,
-} from '../supervisor/types.js';
+import type { Progress, StopReason, TaskError, TaskSpec } from '../supervisor/types.js';
+import { isFinishedState, type RecordedOutcome, type RecordedState, type RecordedTask } from './recorded-state.js';
 import { decodeValue, encodeValue } from '../protocol/values.js';
 import type { AttemptRecord, TransitionRecord } from './types.js';
 
@@ -25,13 +17,13 @@ export interface SnapshotRow {
   name: string;
   kind: 'module' | 'command';
   spec: string;
-  state: TaskState;
+  state: RecordedState;
   attempt: number;
   created_at: number;
   started_at: number | null;
   ended_at: number | null;
   stop_reason: StopReason | null;
-  a_state: TaskState | null;
+  a_state: RecordedState | null;
   pid: number | null;
   proc_start_time: number | null;
   duration_ms: number | null;
@@ -50,7 +42,7 @@ export interface SnapshotRow {
 export interface AttemptRow {
   task_id: string;
   attempt: number;
-  state: TaskState;
+  state: RecordedState;
   pid: number | null;
   proc_start_time: number | null;
   started_at: number | null;
@@ -71,8 +63,8 @@ export interface TransitionRow {
   seq: number;
   task_id: string;
   attempt: number;
-  from_state: TaskState | null;
-  to_state: TaskState;
+  from_state: RecordedState | null;
+  to_state: RecordedState;
   at: number;
   detail: string | null;
 }
@@ -139,8 +131,8 @@ export function specFromJson(text: string): TaskSpec {
   }
 }
 
-export function snapshotFromRow(row: SnapshotRow): TaskSnapshot {
-  const snapshot: TaskSnapshot = {
+export function snapshotFromRow(row: SnapshotRow): RecordedTask {
+  const snapshot: RecordedTask = {
     id: row.id,
     name: row.name,
     kind: row.kind,
@@ -161,9 +153,9 @@ export function snapshotFromRow(row: SnapshotRow): TaskSnapshot {
 }
 
 /** The outcome of a finished task, rebuilt from its last attempt's columns. */
-function outcomeOf(row: SnapshotRow): TaskOutcome | undefined {
-  if (!isTerminalState(row.state) || row.a_state === null || row.attempt < 1) return undefined;
-  const outcome: TaskOutcome = {
+function outcomeOf(row: SnapshotRow): RecordedOutcome | undefined {
+  if (!isFinishedState(row.state) || row.a_state === null || row.attempt < 1) return undefined;
+  const outcome: RecordedOutcome = {
     state: row.state,
     exitCode: row.exit_code,
     signal: row.signal,

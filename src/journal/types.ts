@@ -1,5 +1,6 @@
-/** Records the journal returns (besides TaskSnapshot from the Supervisor's types). */
-import type { Progress, StopReason, TaskError, TaskSnapshot, TaskState } from '../supervisor/types.js';
+/** Records the journal returns (besides RecordedTask from the Supervisor's types). */
+import type { Progress, StopReason, TaskError } from '../supervisor/types.js';
+import type { RecordedState, RecordedTask } from './recorded-state.js';
 
 export interface ListOptions {
   /** Include tasks in a terminal state. Default false: only queued/starting/running/cancelling/killing. */
@@ -11,7 +12,7 @@ export interface ListOptions {
 /** One attempt (one process) of a task. Absent values are omitted. */
 export interface AttemptRecord {
   attempt: number;
-  state: TaskState;
+  state: RecordedState;
   pid?: number;
   /** Process start time from /proc (clock ticks after boot): with pid, identifies the process. */
   procStartTime?: number;
@@ -31,21 +32,21 @@ export interface AttemptRecord {
 export interface TransitionRecord {
   attempt: number;
   /** null for the task's creation. */
-  from: TaskState | null;
-  to: TaskState;
+  from: RecordedState | null;
+  to: RecordedState;
   at: number;
   detail?: Record<string, unknown>;
 }
 
 export interface TaskRecord {
-  task: TaskSnapshot;
+  task: RecordedTask;
   attempts: AttemptRecord[];
   transitions: TransitionRecord[];
 }
 
 /** An active task found in the journal, with what recovery needs to find its process. */
 export interface UnfinishedTask {
-  task: TaskSnapshot;
+  task: RecordedTask;
   /** The current attempt's process, when it was spawned. */
   pid: number | null;
   procStartTime: number | null;

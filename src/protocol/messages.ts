@@ -24,7 +24,7 @@ import {
 import { DaemonHealthSchema, WelcomePayloadSchema } from './replies.js';
 
 export type { DaemonHealth } from './replies.js';
-import { isTerminalState } from '../supervisor/types.js';
+import { isFinishedState } from '../journal/recorded-state.js';
 
 /** Bumped on any incompatible change; HELLO and WELCOME exchange it. */
 export const PROTOCOL_VERSION = 1;
@@ -158,7 +158,7 @@ export const TaskProgressSchema = z.object({
 });
 export const TaskCompleteSchema = z.object({
   type: z.literal('TASK_COMPLETE'),
-  task: TaskSnapshotSchema.refine((task) => isTerminalState(task.state), {
+  task: TaskSnapshotSchema.refine((task) => isFinishedState(task.state), {
     error: 'TASK_COMPLETE carries a task in a terminal state',
     path: ['state'],
   }),

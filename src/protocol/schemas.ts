@@ -1,22 +1,18 @@
 /**
- * Zod schemas for the Supervisor's public types (src/supervisor/types.ts) as they
+ * Zod schemas for the Supervisor's public types (src/supervisor/types.ts), and tasks as
+ * they are recorded and shown (src/journal/recorded-state.ts, 'interrupted' too), as they
  * travel over the wire. Each schema is annotated with the TypeScript type it
  * validates, so a change to types.ts that the wire format does not follow fails
  * to compile instead of failing at run time.
  */
 import { z } from 'zod';
+import type { LogLine, Progress, ResourceUsage, StallInfo, StopReason, TaskError } from '../supervisor/types.js';
 import {
-  ACTIVE_STATES,
-  TERMINAL_STATES,
-  type LogLine,
-  type Progress,
-  type ResourceUsage,
-  type StallInfo,
-  type StopReason,
-  type TaskError,
-  type TaskOutcome,
-  type TaskSnapshot,
-} from '../supervisor/types.js';
+  RECORDED_STATES,
+  RECORDED_TERMINAL_STATES,
+  type RecordedOutcome,
+  type RecordedTask,
+} from '../journal/recorded-state.js';
 import { TASK_ID_PATTERN, TASK_ID_RULE } from '../common/task-id.js';
 import { taskSpecSchema } from '../supervisor/spec.js';
 import { inputBytesIssue } from './limits.js';
@@ -24,8 +20,8 @@ import { inputBytesIssue } from './limits.js';
 /** Task ids are short strings ("1", "2", ...); the bound keeps ids safe in file names and replies. */
 export const TaskIdSchema = z.string().regex(TASK_ID_PATTERN, `expected a task id (${TASK_ID_RULE})`);
 
-export const TaskStateSchema = z.enum([...ACTIVE_STATES, ...TERMINAL_STATES]);
-export const TerminalStateSchema = z.enum(TERMINAL_STATES);
+export const TaskStateSchema = z.enum(RECORDED_STATES);
+export const TerminalStateSchema = z.enum(RECORDED_TERMINAL_STATES);
 
 export const StopReasonSchema: z.ZodType<StopReason> = z.enum([
   'cancel',
@@ -84,7 +80,7 @@ const SignalSchema = z.custom<NodeJS.Signals>(
   'expected a signal name such as "SIGTERM"',
 );
 
-export const TaskOutcomeSchema: z.ZodType<TaskOutcome> = z.object({
+export const TaskOutcomeSchema: z.ZodType<RecordedOutcome> = z.object({
   state: TerminalStateSchema,
   result: z.unknown().optional(),
   error: TaskErrorSchema.optional(),
@@ -96,7 +92,7 @@ export const TaskOutcomeSchema: z.ZodType<TaskOutcome> = z.object({
   attempt: z.number().int().min(1),
 });
 
-export const TaskSnapshotSchema: z.ZodType<TaskSnapshot> = z.object({
+export const TaskSnapshotSchema: z.ZodType<RecordedTask> = z.object({
   id: TaskIdSchema,
   name: z.string(),
   kind: z.enum(['module', 'command']),

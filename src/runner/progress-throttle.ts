@@ -3,28 +3,27 @@
  * flooding the IPC channel: at most one message per interval leaves the
  * process, the latest value always wins, and flush() sends what is pending.
  */
+import { LatestWins } from '../common/latest-wins.js';
+
 export class ProgressThrottle {
-  #pending: { fraction: number; message?: string } | undefined;
-  #lastSentAt = 0;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #progress: LatestWins<{ fraction: number; message?: string }>;
   #lastHeartbeatAt = 0;
 
   constructor(
-    private readonly sendProgress: (fraction: number, message?: string) => void,
+    sendProgress: (fraction: number, message?: string) => void,
     private readonly sendHeartbeat: () => void,
     private readonly intervalMs = 20,
-  ) {}
+  ) {
+    this.#progress = new LatestWins(intervalMs, ({ fraction, message }) => sendProgress(fraction, message));
+  }
 
   progress(fraction: number, message?: string): void {
     const value = Number(fraction);
     if (Number.isNaN(value)) throw new TypeError(`ctx.progress() expects a number in [0, 1], got ${String(fraction)}`);
-    this.#pending = {
+    this.#progress.push({
       fraction: Math.min(1, Math.max(0, value)),
-      message: message === undefined ? undefined : String(message),
-    };
-    const wait = this.#lastSentAt + this.intervalMs - Date.now();
-    if (wait <= 0) this.flush();
-    else this.#timer ??= setTimeout(() => this.flush(), wait);
+      ...(message === undefined ? {} : { message: String(message) }),
+    });
   }
 
   heartbeat(): void {
@@ -35,12 +34,6 @@ export class ProgressThrottle {
   }
 
   flush(): void {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    if (!this.#pending) return;
-    const { fraction, message } = this.#pending;
-    this.#pending = undefined;
-    this.#lastSentAt = Date.now();
-    this.sendProgress(fraction, message);
+    this.#progress.flush();
   }
 }

@@ -34,6 +34,8 @@ export interface MachineState {
   readonly stopError?: TaskError;
   /** The kernel's OOM killer ended a process of the task: the attempt fails with this, whatever else ends it. */
   readonly oomError?: TaskError;
+  /** The attempt a restart ended (it was killed for the next one): set on the next attempt's first state. */
+  readonly endedAttempt?: TaskOutcome;
 }
 
 export type MachineEvent =
@@ -294,7 +296,8 @@ function onReleased(s: MachineState, at: number): Transition {
 /** The leader is reaped and its group is empty: the attempt is over. */
 function onGone(s: MachineState, at: number): Transition {
   if (s.restartPending) {
-    const next: MachineState = { ...freshAttempt(s), state: 'starting', attemptStartedAt: at };
+    const endedAttempt = outcomeOf(s, 'killed', at);
+    const next: MachineState = { ...freshAttempt(s), state: 'starting', attemptStartedAt: at, endedAttempt };
     return { next, actions: [{ type: 'disarm-grace' }, { type: 'spawn', delayMs: s.restartDelayMs }] };
   }
   return finish(s, finalState(s), at, [{ type: 'disarm-grace' }, { type: 'release-slot' }]);
@@ -315,6 +318,11 @@ function finalState(s: MachineState): TerminalState {
 }
 
 function finish(s: MachineState, state: TerminalState, at: number, actions: MachineAction[] = []): Transition {
+  const outcome = outcomeOf(s, state, at);
+  return { next: { ...s, state, outcome }, actions: [...actions, { type: 'settle', outcome }] };
+}
+
+function outcomeOf(s: MachineState, state: TerminalState, at: number): TaskOutcome {
   const outcome: TaskOutcome = {
     state,
     durationMs: Math.max(0, at - (s.attemptStartedAt ?? at)),
@@ -326,7 +334,7 @@ function finish(s: MachineState, state: TerminalState, at: number, actions: Mach
   if (s.report?.kind === 'result' && state === 'completed') outcome.result = s.report.value;
   const error = outcomeError(s, state);
   if (error) outcome.error = error;
-  return { next: { ...s, state, outcome }, actions: [...actions, { type: 'settle', outcome }] };
+  return outcome;
 }
 
 function outcomeError(s: MachineState, state: TerminalState): TaskError | undefined {

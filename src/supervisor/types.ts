@@ -3,7 +3,8 @@ import type { TaskError } from '../common/task-errors.js';
 import type { Priority } from '../process/priority.js';
 
 export const ACTIVE_STATES = ['queued', 'starting', 'running', 'paused', 'cancelling', 'killing'] as const;
-export const TERMINAL_STATES = ['completed', 'failed', 'cancelled', 'killed', 'interrupted'] as const;
+/** The states the machine ends a task in. ('interrupted', a daemon that died, is the journal's: src/journal/recorded-state.ts.) */
+export const TERMINAL_STATES = ['completed', 'failed', 'cancelled', 'killed'] as const;
 export type ActiveState = (typeof ACTIVE_STATES)[number];
 export type TerminalState = (typeof TERMINAL_STATES)[number];
 export type TaskState = ActiveState | TerminalState;
@@ -141,9 +142,24 @@ export interface TaskSnapshot {
   stopReason?: StopReason;
 }
 
+/**
+ * What the supervisor tells its listeners, each event with the facts it is about, so that a
+ * listener (the daemon's journal) records them as they are and derives nothing.
+ */
 export type SupervisorEvent =
-  | { type: 'state'; task: TaskSnapshot; previous: TaskState }
-  | { type: 'progress'; taskId: string; progress: Progress }
+  /** start() added a task (a fresh one, or one recorded elsewhere continuing at a later attempt). */
+  | { type: 'created'; task: TaskSnapshot }
+  /**
+   * The task changed state. `endedAttempt`: the attempt before this one, when a restart of a
+   * live attempt ended it (it never reaches a terminal state of its own).
+   */
+  | { type: 'state'; task: TaskSnapshot; previous: TaskState; endedAttempt?: TaskOutcome }
+  /**
+   * An attempt's process exists: its pid, and its start time from /proc (clock ticks after boot,
+   * null where it could not be read), which with the pid tells this process from a later one.
+   */
+  | { type: 'spawned'; taskId: string; attempt: number; pid: number; startTime: number | null; at: number }
+  | { type: 'progress'; taskId: string; attempt: number; progress: Progress }
   | { type: 'stall'; taskId: string; stall: StallInfo }
   | { type: 'log'; log: LogLine }
   | { type: 'usage'; taskId: string; usage: ResourceUsage };

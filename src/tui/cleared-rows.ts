@@ -3,7 +3,7 @@
  * that ended by the time remembered from an earlier one (tui.json); a task that runs again, and so
  * ends later, comes back.
  */
-import { isTerminalState, type TaskSnapshot } from '../supervisor/types.js';
+import { isFinishedState, type RecordedTask } from '../journal/recorded-state.js';
 
 export class ClearedRows {
   /** Tasks cleared with c, and the attempt that was cleared. */
@@ -27,12 +27,12 @@ export class ClearedRows {
   }
 
   /** Whether a snapshot is of a cleared task, and still the run that was cleared; `shown`: it has a row now. */
-  covers(task: TaskSnapshot, shown: boolean): boolean {
-    if (isTerminalState(task.state) && task.endedAt !== undefined && task.endedAt <= this.#through && !shown)
+  covers(task: RecordedTask, shown: boolean): boolean {
+    if (isFinishedState(task.state) && task.endedAt !== undefined && task.endedAt <= this.#through && !shown)
       return true;
     const attempt = this.#attempts.get(task.id);
     if (attempt === undefined) return false;
-    if (task.attempt === attempt && isTerminalState(task.state)) return true;
+    if (task.attempt === attempt && isFinishedState(task.state)) return true;
     this.#attempts.delete(task.id);
     return false;
   }

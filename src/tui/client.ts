@@ -6,7 +6,7 @@
  */
 import type { DaemonEvent, DaemonHealth, RequestType } from '../protocol/messages.js';
 import type { PayloadArgs, ResponseOf } from '../protocol/replies.js';
-import type { TaskSnapshot } from '../supervisor/types.js';
+import type { RecordedTask } from '../journal/recorded-state.js';
 
 export interface TuiClient {
   /**
@@ -17,7 +17,7 @@ export interface TuiClient {
   /** Resolves with the ACK payload, checked against its type's schema; rejects with an Error (a DaemonError carries `code`). */
   request<T extends RequestType>(type: T, ...payload: PayloadArgs<T>): Promise<ResponseOf<T>>;
   /** Resolves with the SNAPSHOT's tasks; afterwards every TASK_* event arrives through onEvent. */
-  subscribe(): Promise<TaskSnapshot[]>;
+  subscribe(): Promise<RecordedTask[]>;
   onEvent(listener: (event: DaemonEvent) => void): void;
   /** Called once when the connection ends: `error` when it was lost, undefined after close(). */
   onClose(listener: (error: Error | undefined) => void): void;

@@ -10,7 +10,7 @@ import type { ClusterTaskSnapshot } from '../cluster/records.js';
 import type { AttemptRecord } from '../journal/types.js';
 import type { RequestType } from '../protocol/messages.js';
 import type { PayloadOf, ResponseOf } from '../protocol/replies.js';
-import { isTerminalState } from '../supervisor/types.js';
+import { isFinishedState } from '../journal/recorded-state.js';
 import type { ConnectFn, TuiClient } from './client.js';
 
 /** Which cluster: its Redis URL and queue (the CLI's --cluster and --queue). */
@@ -60,7 +60,7 @@ export function adaptClusterClient(client: ClusterClient): TuiClient {
     void client.list({ includeFinished: true }).then(
       (tasks) => {
         for (const task of tasks) {
-          const ended = isTerminalState(task.state);
+          const ended = isFinishedState(task.state);
           if (ended && (task.endedAt ?? 0) < downSince - CATCH_UP_MARGIN_MS) continue;
           client.emit('event', ended ? { type: 'TASK_COMPLETE', task } : { type: 'TASK_STATUS', task });
         }
@@ -123,7 +123,7 @@ function clusterHandlers(client: ClusterClient): Handlers {
  */
 function currentAttempt(task: ClusterTaskSnapshot): AttemptRecord[] {
   if (task.state === 'queued') return [];
-  const outcome = task.outcome && isTerminalState(task.state) ? task.outcome : undefined;
+  const outcome = task.outcome && isFinishedState(task.state) ? task.outcome : undefined;
   const record: AttemptRecord = { attempt: task.attempt, state: task.state };
   if (task.pid !== undefined) record.pid = task.pid;
   if (task.startedAt !== undefined) record.startedAt = task.startedAt;

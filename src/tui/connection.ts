@@ -5,7 +5,7 @@
  */
 import type { DaemonEvent, RequestType } from '../protocol/messages.js';
 import type { PayloadArgs, ResponseOf } from '../protocol/replies.js';
-import type { TaskSnapshot } from '../supervisor/types.js';
+import type { RecordedTask } from '../journal/recorded-state.js';
 import { errorText, type ConnectFn, type TuiClient } from './client.js';
 
 /** 'starting': this UI is starting a daemon (the connection attempt that spawns it is under way). */
@@ -15,14 +15,14 @@ export interface ConnectionHandlers {
   /** A connection attempt began: to a running daemon, or one that starts a daemon (after finding none). */
   onConnecting(how: 'connecting' | 'starting' | 'starting-none-ran'): void;
   /** Subscribed: the daemon's tasks, before any event (events that came earlier follow, in order). */
-  onTasks(client: TuiClient, tasks: TaskSnapshot[]): void;
+  onTasks(client: TuiClient, tasks: RecordedTask[]): void;
   onEvent(event: DaemonEvent): void;
   /** The open connection ended without close(): the daemon died or the socket broke. */
   onLost(reason: string): void;
 }
 
 export type OpenResult =
-  | { kind: 'up'; client: TuiClient; tasks: TaskSnapshot[] }
+  | { kind: 'up'; client: TuiClient; tasks: RecordedTask[] }
   /** Could not connect or subscribe. */
   | { kind: 'failed'; error: unknown }
   /** Connected, and lost again before the task list was in (onLost has been called). */

@@ -7,7 +7,7 @@
  */
 import os from 'node:os';
 import type { DaemonEvent } from '../protocol/messages.js';
-import type { TaskSnapshot } from '../supervisor/types.js';
+import type { RecordedTask } from '../journal/recorded-state.js';
 import { errorText, type ConnectFn, type TuiClient } from './client.js';
 import { Connection, type OpenResult } from './connection.js';
 import { applyEvent } from './daemon-events.js';
@@ -313,7 +313,7 @@ export class Controller {
   }
 
   /** The daemon's task list, before the events that came with it. */
-  #tasksListed(client: TuiClient, tasks: TaskSnapshot[]): void {
+  #tasksListed(client: TuiClient, tasks: RecordedTask[]): void {
     // Cleared rows are remembered per state directory; a cluster has none, so there they last the session.
     if (client.welcome) this.#loadCleared(client.welcome.home);
     this.store.replaceTasks(tasks);

@@ -3,7 +3,7 @@
  * its state and why, its times, what its process is doing, how it ended, every attempt from the
  * journal, and its log tail.
  */
-import { isTerminalState, type TaskOutcome, type TaskState } from '../supervisor/types.js';
+import { isFinishedState, type RecordedOutcome, type RecordedState } from '../journal/recorded-state.js';
 import type { AttemptRecord } from '../journal/types.js';
 import {
   formatBytes,
@@ -52,7 +52,7 @@ function reasonText(reason: string | undefined): string | undefined {
   }
 }
 
-function stateSegs(state: TaskState, attempt: number): Seg[] {
+function stateSegs(state: RecordedState, attempt: number): Seg[] {
   const style = STATE_STYLES[state];
   return [
     { text: `${style.icon} ${state}`, color: style.color, bold: true },
@@ -135,7 +135,7 @@ function cpuWaitText(task: TaskView): string {
  * The process's exit. A module task that fails reports its error to its runner, whose process
  * then exits normally: "exit code 0" beside "failed" would read as a contradiction, so it says so.
  */
-function exitText(outcome: TaskOutcome): string {
+function exitText(outcome: RecordedOutcome): string {
   if (outcome.state === 'failed' && outcome.error && outcome.exitCode === 0 && !outcome.signal) {
     return 'code 0: the process exited normally after reporting the error below';
   }
@@ -208,17 +208,17 @@ export function detailLines({ task, details, now }: DetailsInput, cols: number):
   lines.push(...field('Times', times.join(' · '), cols));
   const spans: string[] = [];
   if (task.attemptStartedAt !== undefined) {
-    const end = isTerminalState(task.state) ? (task.endedAt ?? now) : now;
+    const end = isFinishedState(task.state) ? (task.endedAt ?? now) : now;
     const took = outcome ? outcome.durationMs : Math.max(0, end - task.attemptStartedAt);
     let span = `took ${formatDuration(took)} (ELAPSED)`;
     if (task.startedAt !== undefined && task.startedAt >= task.attemptStartedAt)
       span += `, ${formatDuration(task.startedAt - task.attemptStartedAt)} of it starting the process`;
-    else if (isTerminalState(task.state)) span += ', all of it before the task ran';
+    else if (isFinishedState(task.state)) span += ', all of it before the task ran';
     spans.push(span);
   } else spans.push(task.state === 'queued' ? 'waiting for a free slot' : 'never started');
   lines.push(...field('', spans.join(' · '), cols));
 
-  if (!isTerminalState(task.state)) {
+  if (!isFinishedState(task.state)) {
     if (task.progress)
       lines.push(
         ...field(
@@ -288,7 +288,7 @@ export function detailLines({ task, details, now }: DetailsInput, cols: number):
       const previous = i > 0 ? attempts[i - 1] : undefined;
       const t = attemptTimes(a, previous);
       // the attempt under way: its time so far, as ELAPSED counts it
-      if (a.attempt === task.attempt && !isTerminalState(task.state) && task.attemptStartedAt !== undefined) {
+      if (a.attempt === task.attempt && !isFinishedState(task.state) && task.attemptStartedAt !== undefined) {
         t.start = task.attemptStartedAt;
         t.took = Math.max(0, now - task.attemptStartedAt);
       }
@@ -302,7 +302,7 @@ export function detailLines({ task, details, now }: DetailsInput, cols: number):
           `${style.icon} ${a.state}`,
           pid,
           formatClock(t.start),
-          t.end !== undefined ? formatClock(t.end) : isTerminalState(a.state) ? '—' : 'now',
+          t.end !== undefined ? formatClock(t.end) : isFinishedState(a.state) ? '—' : 'now',
           t.took !== undefined ? formatDuration(t.took) : '—',
         ],
         cols,
@@ -326,7 +326,7 @@ export function detailLines({ task, details, now }: DetailsInput, cols: number):
   lines.push(...wrapSegs(' ', logTitle, cols, 1));
   if (log.lines.length === 0 && !log.loading) {
     lines.push([
-      { text: isTerminalState(task.state) ? '  (this attempt wrote no output)' : '  (no output yet)', dim: true },
+      { text: isFinishedState(task.state) ? '  (this attempt wrote no output)' : '  (no output yet)', dim: true },
     ]);
   }
   for (const l of log.lines) {

@@ -1,6 +1,8 @@
 /** Pure formatting helpers for the terminal UI: durations, bytes, bars, stall texts. */
+import { formatBytes as bytesText } from '../common/bytes.js';
 import { formatDuration } from '../common/duration.js';
-import type { StallInfo, TaskState } from '../supervisor/types.js';
+import type { StallInfo } from '../supervisor/types.js';
+import type { RecordedState } from '../journal/recorded-state.js';
 import { STARVED_CPU_PERCENT } from './task-view.js';
 
 export { formatDuration } from '../common/duration.js';
@@ -17,17 +19,10 @@ export function formatElapsed(ms: number): string {
     : `${m}:${String(s).padStart(2, '0')}`;
 }
 
+/** A byte count as src/common/bytes.ts writes it; '' for none. */
 export function formatBytes(bytes: number | undefined): string {
   if (bytes === undefined || !Number.isFinite(bytes) || bytes < 0) return '';
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${value >= 100 ? value.toFixed(0) : value.toFixed(1)} ${units[unit]}`;
+  return bytesText(bytes);
 }
 
 export function formatPercent(value: number | undefined): string {
@@ -83,7 +78,7 @@ export interface StateStyle {
   label: string;
 }
 
-export const STATE_STYLES: Record<TaskState, StateStyle> = {
+export const STATE_STYLES: Record<RecordedState, StateStyle> = {
   queued: { icon: '◌', color: 'gray', label: 'queued' },
   starting: { icon: '◔', color: 'cyan', label: 'starting' },
   running: { icon: '▶', color: 'blue', label: 'running' },

@@ -3,7 +3,7 @@
  * each is on screen before the daemon is asked (the row's pending state, the status line, the
  * fast paint), and the outcome the daemon confirms, timed from the key press, replaces it.
  */
-import { isTerminalState } from '../supervisor/types.js';
+import { isFinishedState } from '../journal/recorded-state.js';
 import { errorText } from './client.js';
 import type { Connection } from './connection.js';
 import { formatDuration, oneLine } from './format.js';
@@ -98,7 +98,7 @@ export class Operations {
       store.changed(true);
       return;
     }
-    if (op !== 'restart' && isTerminalState(task.state)) {
+    if (op !== 'restart' && isFinishedState(task.state)) {
       store.setStatus(
         `Task ${task.id} has already ${task.state === 'completed' ? 'completed' : `ended (${task.state})`}; r runs it again.`,
         'info',
@@ -220,7 +220,7 @@ export class Operations {
     const ms = performance.now() - op.at;
     if (op.op === 'restart') {
       if (task.attempt <= op.attempt) return;
-      if (task.state === 'running' || isTerminalState(task.state)) {
+      if (task.state === 'running' || isFinishedState(task.state)) {
         this.#ops.delete(task.id);
         store.setStatus(
           `Task ${task.id} restarted: attempt ${task.attempt} ${task.state} (${formatDuration(ms)})`,
@@ -230,7 +230,7 @@ export class Operations {
       }
       return;
     }
-    if (!isTerminalState(task.state) || task.attempt !== op.attempt) return;
+    if (!isFinishedState(task.state) || task.attempt !== op.attempt) return;
     this.#ops.delete(task.id);
     const { text, tone } = stopOutcome(task, op.op, ms);
     store.setStatus(text, tone);

@@ -4,7 +4,7 @@
  * characters at the very same columns.
  */
 import { inverse, paint } from './ansi.js';
-import { isTerminalState } from '../supervisor/types.js';
+import { isFinishedState } from '../journal/recorded-state.js';
 import {
   fit,
   formatBytes,
@@ -89,7 +89,7 @@ export function shownState(task: TaskView): StateStyle {
  * message; `shorter`, where there are any, say the same in less for a cell too narrow for `text`.
  */
 export function messageFor(task: TaskView, now: number): { text: string; shorter?: readonly string[]; color?: string } {
-  if (task.stall && !isTerminalState(task.state)) {
+  if (task.stall && !isFinishedState(task.state)) {
     const silent = task.stall.silentForMs + Math.max(0, now - (task.stallSeenAt ?? now));
     return { text: `⚠ ${stallText(task.stall, silent)}`, color: stallColor(task.stall) };
   }
@@ -98,7 +98,7 @@ export function messageFor(task: TaskView, now: number): { text: string; shorter
     return { text: `⏳ waiting for CPU${priority}`, shorter: ['⏳ waiting for CPU', '⏳ no CPU'], color: 'yellow' };
   }
   const outcome = task.outcome;
-  if (outcome && isTerminalState(task.state)) {
+  if (outcome && isFinishedState(task.state)) {
     switch (outcome.state) {
       case 'completed':
         // the same span as ELAPSED: the attempt, its process start-up included
@@ -144,7 +144,7 @@ function reasonText(reason: TaskView['stopReason']): string {
  * the outcome's duration and "done in") to its end, or to now. Blank while queued.
  */
 export function elapsedFor(task: TaskView, now: number): string {
-  if (isTerminalState(task.state)) {
+  if (isFinishedState(task.state)) {
     if (task.outcome) return formatElapsed(task.outcome.durationMs);
     return task.attemptStartedAt !== undefined && task.endedAt !== undefined
       ? formatElapsed(Math.max(0, task.endedAt - task.attemptStartedAt))
@@ -177,7 +177,7 @@ export function headerText(layout: Layout): string {
 export function rowText(task: TaskView, selected: boolean, layout: Layout, now: number): string {
   const colors = layout.colors;
   const style = shownState(task);
-  const finished = isTerminalState(task.state) && !task.pending;
+  const finished = isFinishedState(task.state) && !task.pending;
   const fraction = task.state === 'completed' ? 1 : task.progress?.fraction;
   const message = messageFor(task, now);
   // Without colours the selection shows as '>' after the id.

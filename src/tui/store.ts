@@ -3,13 +3,8 @@
  * copy React draws. Task views are immutable objects, replaced on change, so memoized rows
  * re-render only when their task changed; when a commit happens is the frame scheduler's.
  */
-import {
-  isTerminalState,
-  type Progress,
-  type ResourceUsage,
-  type StallInfo,
-  type TaskSnapshot,
-} from '../supervisor/types.js';
+import { type Progress, type ResourceUsage, type StallInfo } from '../supervisor/types.js';
+import { isFinishedState, type RecordedTask } from '../journal/recorded-state.js';
 import type { DaemonHealth } from '../protocol/messages.js';
 import type { Template } from '../tasks/templates.js';
 import { ClearedRows } from './cleared-rows.js';
@@ -209,7 +204,7 @@ export class TuiStore {
   }
 
   /** Replaces every task with a daemon snapshot (after (re)connecting). */
-  replaceTasks(tasks: readonly TaskSnapshot[]): void {
+  replaceTasks(tasks: readonly RecordedTask[]): void {
     const previous = this.#tasks;
     this.#tasks = new Map();
     for (const task of tasks)
@@ -226,7 +221,7 @@ export class TuiStore {
    * A task snapshot from an event (in order: always applied) or from an ACK (`fromReply`: may be
    * older than an event that was handled first, so it never moves a task backwards).
    */
-  upsertTask(task: TaskSnapshot, fromReply = false): TaskView | undefined {
+  upsertTask(task: RecordedTask, fromReply = false): TaskView | undefined {
     if (this.#cleared.covers(task, this.#tasks.has(task.id))) return undefined;
     const previous = this.#tasks.get(task.id);
     if (fromReply && previous) {
@@ -269,7 +264,7 @@ export class TuiStore {
   }
 
   setStall(id: string, stall: StallInfo): void {
-    this.updateTask(id, (t) => (isTerminalState(t.state) ? t : { ...t, stall, stallSeenAt: Date.now() }));
+    this.updateTask(id, (t) => (isFinishedState(t.state) ? t : { ...t, stall, stallSeenAt: Date.now() }));
   }
 
   setPending(id: string, op: PendingOp | undefined): void {
@@ -326,7 +321,7 @@ export class TuiStore {
     const selected = this.#draft.selectedId;
     const selectedIndex = selected === undefined ? -1 : this.#draft.order.indexOf(selected);
     for (const [id, t] of this.#tasks) {
-      if (isTerminalState(t.state) && !t.pending) {
+      if (isFinishedState(t.state) && !t.pending) {
         this.#cleared.add(id, t.attempt, t.endedAt);
         if (t.endedAt !== undefined) lastEndedAt = Math.max(lastEndedAt ?? t.endedAt, t.endedAt);
         this.#tasks.delete(id);

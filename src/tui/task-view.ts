@@ -4,21 +4,15 @@
  * screen until the daemon reflects it. Pure.
  */
 import type { Priority } from '../process/priority.js';
-import {
-  isTerminalState,
-  type Progress,
-  type ResourceUsage,
-  type StallInfo,
-  type TaskSnapshot,
-  type TaskState,
-} from '../supervisor/types.js';
+import { type Progress, type ResourceUsage, type StallInfo } from '../supervisor/types.js';
+import { isFinishedState, type RecordedTask, type RecordedState } from '../journal/recorded-state.js';
 
 export type PendingOp = 'cancel' | 'kill' | 'restart' | 'stop';
 
 export interface TaskView {
   id: string;
   name: string;
-  state: TaskState;
+  state: RecordedState;
   attempt: number;
   progress?: Progress;
   usage?: ResourceUsage;
@@ -43,8 +37,8 @@ export interface TaskView {
   /** When this attempt started running (absent until it has). */
   startedAt?: number;
   endedAt?: number;
-  outcome?: TaskSnapshot['outcome'];
-  stopReason?: TaskSnapshot['stopReason'];
+  outcome?: RecordedTask['outcome'];
+  stopReason?: RecordedTask['stopReason'];
   /** An operation asked for and not yet reflected by the daemon: shown at once, before any reply. */
   pending?: { op: PendingOp; attempt: number };
   /** The CPU priority the task's spec asks for; absent: the daemon's default ('idle' unless it was started otherwise). */
@@ -54,7 +48,7 @@ export interface TaskView {
 }
 
 /** A task as the UI receives it: a daemon's snapshot, or a cluster's, which adds the agent it runs on. */
-export type ShownSnapshot = TaskSnapshot & { host?: string };
+export type ShownSnapshot = RecordedTask & { host?: string };
 
 /**
  * Below this share of one core a runnable task is waiting for CPU rather than computing: what the
@@ -76,7 +70,7 @@ export function waitingForCpu(task: Pick<TaskView, 'state' | 'usage'>): boolean 
   );
 }
 
-export const STATE_RANK: Record<TaskState, number> = {
+export const STATE_RANK: Record<RecordedState, number> = {
   queued: 0,
   starting: 1,
   running: 2,
@@ -91,8 +85,8 @@ export const STATE_RANK: Record<TaskState, number> = {
   interrupted: 5,
 };
 
-export function isActive(task: { state: TaskState }): boolean {
-  return !isTerminalState(task.state);
+export function isActive(task: { state: RecordedState }): boolean {
+  return !isFinishedState(task.state);
 }
 /** How far off a snapshot's times may be and still belong together (the daemon stamps them a few ms apart). */
 const CLOCK_SLACK_MS = 250;
@@ -103,7 +97,7 @@ const CLOCK_SLACK_MS = 250;
  * (after connecting) has if its start time belongs to it: an attempt's outcome counts from the
  * moment it was admitted, so a start time before that is an earlier attempt's.
  */
-function attemptRan(task: TaskSnapshot, previous: TaskView | undefined): boolean {
+function attemptRan(task: RecordedTask, previous: TaskView | undefined): boolean {
   if (task.state === 'running') return true;
   if (task.state === 'queued' || task.state === 'starting') return false;
   if (previous !== undefined && previous.attempt === task.attempt) return previous.ran;
@@ -136,25 +130,25 @@ export function viewFromSnapshot(task: ShownSnapshot, previous?: TaskView, now =
     const usage = task.usage ?? (sameAttempt ? previous.usage : undefined);
     if (usage) view.usage = usage;
     if (task.pid !== undefined) view.pid = task.pid;
-    else if (sameAttempt && previous.pid !== undefined && !isTerminalState(task.state)) view.pid = previous.pid;
-    if (task.stall && !isTerminalState(task.state)) {
+    else if (sameAttempt && previous.pid !== undefined && !isFinishedState(task.state)) view.pid = previous.pid;
+    if (task.stall && !isFinishedState(task.state)) {
       // silentForMs is as of now: count on from now (keeping an older arrival time would count the silence twice)
       view.stall = task.stall;
       view.stallSeenAt = now;
-    } else if (sameAttempt && previous.stall && previous.state === task.state && !isTerminalState(task.state)) {
+    } else if (sameAttempt && previous.stall && previous.state === task.state && !isFinishedState(task.state)) {
       view.stall = previous.stall;
       if (previous.stallSeenAt !== undefined) view.stallSeenAt = previous.stallSeenAt;
     }
     if (task.startedAt !== undefined) view.startedAt = task.startedAt;
   }
-  if (task.endedAt !== undefined && isTerminalState(task.state)) view.endedAt = task.endedAt;
+  if (task.endedAt !== undefined && isFinishedState(task.state)) view.endedAt = task.endedAt;
   if (task.outcome && task.outcome.attempt === task.attempt) view.outcome = task.outcome;
   if (view.outcome && view.endedAt !== undefined) view.attemptStartedAt = view.endedAt - view.outcome.durationMs;
   else if (task.state !== 'queued') {
     const at =
       (sameAttempt ? previous.attemptStartedAt : undefined) ??
       view.startedAt ??
-      (isTerminalState(task.state) ? undefined : now);
+      (isFinishedState(task.state) ? undefined : now);
     if (at !== undefined) view.attemptStartedAt = at;
   }
   if (task.stopReason) view.stopReason = task.stopReason;
@@ -173,9 +167,9 @@ export function pendingSettled(
   switch (pending.op) {
     case 'cancel':
     case 'stop':
-      return task.state === 'cancelling' || task.state === 'killing' || isTerminalState(task.state);
+      return task.state === 'cancelling' || task.state === 'killing' || isFinishedState(task.state);
     case 'kill':
-      return task.state === 'killing' || isTerminalState(task.state);
+      return task.state === 'killing' || isFinishedState(task.state);
     case 'restart':
       return false;
   }

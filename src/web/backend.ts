@@ -7,7 +7,7 @@
  */
 import type { DaemonEvent, DaemonHealth, RequestType } from '../protocol/index.js';
 import { encodeValue, mapPayloadValues } from '../protocol/index.js';
-import type { TaskSnapshot } from '../supervisor/types.js';
+import type { RecordedTask } from '../journal/recorded-state.js';
 import type { EventHub } from './event-hub.js';
 import { applyEvent, byCreation, isTerminal, type TaskEvent, type WireTask } from './page/model.js';
 
@@ -59,7 +59,7 @@ export class TaskMirror {
   }
 
   /** Starts again from `tasks` and sends every page the fresh snapshot. */
-  reset(tasks: readonly TaskSnapshot[], state: BackendState): void {
+  reset(tasks: readonly RecordedTask[], state: BackendState): void {
     this.#tasks = new Map(tasks.map((task) => [task.id, encodeTask(task)]));
     this.#hub.publish(this.snapshot(state));
   }
@@ -101,7 +101,7 @@ export class TaskMirror {
   }
 }
 
-export function encodeTask(task: TaskSnapshot | WireTask): WireTask {
+export function encodeTask(task: RecordedTask | WireTask): WireTask {
   return mapPayloadValues({ task }, (value) => encodeValue(value)).task as WireTask;
 }
 

@@ -8,7 +8,7 @@
  */
 import { DaemonClient } from '../daemon/client.js';
 import type { DaemonEvent, RequestType } from '../protocol/index.js';
-import type { TaskSnapshot } from '../supervisor/types.js';
+import type { RecordedTask } from '../journal/recorded-state.js';
 import { encodeReply, TaskMirror, type Backend, type BackendState } from './backend.js';
 import type { EventHub } from './event-hub.js';
 
@@ -112,7 +112,7 @@ export class DaemonLink implements Backend {
     client.on('close', (error) => {
       if (this.#client === client) this.#down(error?.message ?? 'the connection was closed', true);
     });
-    let tasks: TaskSnapshot[];
+    let tasks: RecordedTask[];
     try {
       tasks = await client.subscribe();
     } catch (error) {

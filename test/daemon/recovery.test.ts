@@ -12,7 +12,8 @@ import { DaemonClient } from '../../src/daemon/client.js';
 import { startDaemon } from '../../src/daemon/server.js';
 import { Journal } from '../../src/journal/index.js';
 import { readProcStat } from '../../src/process/proc.js';
-import type { TaskSnapshot, TaskSpec } from '../../src/supervisor/types.js';
+import type { TaskSpec } from '../../src/supervisor/types.js';
+import type { RecordedTask } from '../../src/journal/recorded-state.js';
 import { fixture, guardRegistry, isAlive, liveInGroup, processes, sleep, waitFor } from '../helpers.js';
 import { spawnDaemon, tempHome } from './helpers.js';
 
@@ -37,8 +38,8 @@ async function connect(h: string): Promise<DaemonClient> {
 async function waitRunning(
   client: DaemonClient,
   id: string,
-  what: (t: TaskSnapshot) => boolean = () => true,
-): Promise<TaskSnapshot & { pid: number }> {
+  what: (t: RecordedTask) => boolean = () => true,
+): Promise<RecordedTask & { pid: number }> {
   return waitFor(
     async () => {
       const { task } = await client.request('GET', { taskId: id });

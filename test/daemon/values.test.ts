@@ -11,7 +11,7 @@ import { DaemonClient } from '../../src/daemon/client.js';
 import { startDaemon, type DaemonHandle } from '../../src/daemon/server.js';
 import { PROTOCOL_VERSION } from '../../src/protocol/index.js';
 import { Supervisor } from '../../src/supervisor/supervisor.js';
-import type { TaskSnapshot } from '../../src/supervisor/types.js';
+import type { RecordedTask } from '../../src/journal/recorded-state.js';
 import { fixture } from '../helpers.js';
 import { RawClient, tempHome, type Msg } from './helpers.js';
 
@@ -47,10 +47,10 @@ afterAll(async () => {
 });
 
 /** Runs the values fixture through the daemon and returns the TASK_COMPLETE snapshot. */
-async function runThroughDaemon(client: DaemonClient): Promise<TaskSnapshot> {
+async function runThroughDaemon(client: DaemonClient): Promise<RecordedTask> {
   let id: string | undefined;
-  const early: TaskSnapshot[] = [];
-  const done = new Promise<TaskSnapshot>((resolve) => {
+  const early: RecordedTask[] = [];
+  const done = new Promise<RecordedTask>((resolve) => {
     client.on('event', (event) => {
       if (event.type !== 'TASK_COMPLETE') return;
       if (id === undefined) early.push(event.task);

@@ -184,10 +184,17 @@ describe('recording', () => {
     });
   });
 
-  it('a restart closes the previous attempt and starts a new one', () => {
+  it('a restart closes the previous attempt, as the state event says it ended, and starts a new one', () => {
     const journal = openJournal();
     startTask(journal, '1', 10);
-    journal.recordTransition(snapshot('1', 'starting', { attempt: 2 }), 'running');
+    const ended: TaskOutcome = {
+      state: 'killed',
+      stopReason: 'restart',
+      signal: 'SIGKILL',
+      durationMs: 700,
+      attempt: 1,
+    };
+    journal.recordTransition(snapshot('1', 'starting', { attempt: 2 }), 'killing', Date.now(), ended);
     journal.recordSpawn('1', 2, 11, 99);
     journal.recordTransition(snapshot('1', 'running', { attempt: 2, pid: 11 }), 'starting');
     const record = journal.getTask('1')!;
@@ -197,6 +204,7 @@ describe('recording', () => {
       [1, 'killed', 'restart'],
       [2, 'running', undefined],
     ]);
+    expect(record.attempts[0]).toMatchObject({ signal: 'SIGKILL', durationMs: 700 });
     expect(record.attempts[0]?.progress).toEqual({ fraction: 0.4, message: 'step 2/5' });
   });
 

@@ -124,7 +124,7 @@ describe('App', () => {
     expect(row).toContain('42%');
     expect(row).toContain('▶ running');
     expect(row).toContain('97%');
-    expect(row).toContain('50.0 MiB');
+    expect(row).toContain('50 MiB');
   });
 
   it('k shows cancelling… in the very next frame, before the daemon answers, then the outcome', async () => {

@@ -268,7 +268,9 @@ describe('format', () => {
     expect(formatDuration(4999)).toBe('4.99 s'); // cut like ELAPSED (0:04), never "5.00 s" next to it
     expect(formatDuration(14_200)).toBe('14 s');
     expect(formatDuration(185_000)).toBe('3 m 05 s');
-    expect(formatBytes(50 * 2 ** 20)).toBe('50.0 MiB');
+    expect(formatBytes(50 * 2 ** 20)).toBe('50 MiB');
+    expect(formatBytes(1.5 * 2 ** 30)).toBe('1.5 GiB');
+    expect(formatBytes(512)).toBe('512 B');
     expect(progressBar(0.5, 10)).toBe('█████     ');
     expect([...progressBar(0.33, 10)]).toHaveLength(10);
     expect(progressBar(1, 4)).toBe('████');

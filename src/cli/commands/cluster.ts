@@ -9,7 +9,8 @@ import { ClusterClient, ClusterError } from '../../cluster/client.js';
 import { CLUSTER_ENV, ClusterUrlError } from '../../cluster/connection.js';
 import type { ClusterTaskSnapshot } from '../../cluster/records.js';
 import type { DaemonEvent } from '../../protocol/index.js';
-import { isTerminalState, type TaskSpec } from '../../supervisor/types.js';
+import { type TaskSpec } from '../../supervisor/types.js';
+import { isFinishedState } from '../../journal/recorded-state.js';
 import { UsageError, print, printJson, printTaskJson } from '../context.js';
 import { elapsed, percent, table, time } from '../format.js';
 import { formatDuration as duration } from '../../common/duration.js';
@@ -111,7 +112,7 @@ export function clusterRun(
     // Events are at-most-once (a Redis restart drops them): the record has the end for sure.
     const poll = setInterval(() => {
       client.get(task.id).then(
-        (now) => isTerminalState(now.state) && finish(now),
+        (now) => isFinishedState(now.state) && finish(now),
         () => {},
       );
     }, END_POLL_MS);
@@ -206,7 +207,7 @@ export function clusterLogs(
     process.once('SIGINT', () => ended());
     await client.subscribe();
     for (const line of await client.logs(id)) print(options.json ? JSON.stringify({ taskId: id, line }) : line);
-    if (isTerminalState((await client.get(id)).state)) ended();
+    if (isFinishedState((await client.get(id)).state)) ended();
     await done;
   });
 }
@@ -232,7 +233,7 @@ export function clusterStop(
     }
     for (const reply of replies)
       print(
-        `task ${reply.task.id}: ${stopNote(reply, kind === 'cancel' ? 'cancelling' : 'killing')}${reply.task.host && !isTerminalState(reply.task.state) ? ` on ${reply.task.host}` : ''}`,
+        `task ${reply.task.id}: ${stopNote(reply, kind === 'cancel' ? 'cancelling' : 'killing')}${reply.task.host && !isFinishedState(reply.task.state) ? ` on ${reply.task.host}` : ''}`,
       );
   });
 }

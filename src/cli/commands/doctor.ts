@@ -13,6 +13,7 @@ import { DaemonClient } from '../../daemon/client.js';
 import { clockTime, remedy, type DaemonHealth } from '../../daemon/health.js';
 import { MAX_SOCKET_PATH_BYTES, SOCKET_FILE, homePath } from '../../daemon/home.js';
 import { JOURNAL_FILE, LOGS_DIR } from '../../journal/index.js';
+import { formatBytes } from '../../common/bytes.js';
 import { automaticContainment } from '../../process/cgroup/support.js';
 import type { ContainmentInfo } from '../../protocol/index.js';
 import { CLIENT_NAME, EXIT, globals, print, printJson } from '../context.js';
@@ -189,7 +190,7 @@ function checkFreeSpace(home: string, check: Check): void {
     const fs = statfsSync(dir);
     const free = fs.bavail * fs.bsize;
     const total = fs.blocks * fs.bsize;
-    const detail = `${bytes(free)} free of ${bytes(total)} (${dir})`;
+    const detail = `${formatBytes(free)} free of ${formatBytes(total)} (${dir})`;
     if (free === 0)
       return check('free space', 'fail', `${detail}: journal writes and task logs fail; free space there`);
     if (fs.files > 0 && fs.ffree === 0)
@@ -200,17 +201,6 @@ function checkFreeSpace(home: string, check: Check): void {
   } catch (error) {
     check('free space', 'fail', `${dir}: ${(error as Error).message}`);
   }
-}
-
-export function bytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
 }
 
 const LABEL: Record<CheckStatus, string> = { ok: 'ok', warn: 'warn', fail: 'FAIL' };

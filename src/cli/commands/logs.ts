@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import type { DaemonClient } from '../../daemon/client.js';
 import { LogStore, type StoredLogLine } from '../../journal/index.js';
 import type { DaemonEvent } from '../../protocol/index.js';
-import { isTerminalState } from '../../supervisor/types.js';
+import { isFinishedState } from '../../journal/recorded-state.js';
 import { UsageError, positiveInt, print, printJson, taskId } from '../context.js';
 import { withReader } from '../reader.js';
 import { clusterLogs, clusterTarget } from './cluster.js';
@@ -81,7 +81,7 @@ async function follow(client: DaemonClient, id: string, json: boolean): Promise<
   await client.subscribe();
   const { task } = await client.request('GET', { taskId: id });
   followAttempt(Math.max(1, task.attempt));
-  if (isTerminalState(task.state)) setTimeout(ended, DRAIN_MS);
+  if (isFinishedState(task.state)) setTimeout(ended, DRAIN_MS);
   await done;
   stop();
 }

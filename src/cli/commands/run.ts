@@ -13,7 +13,8 @@ import { findProgram } from '../../process/path-lookup.js';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { DaemonClient } from '../../daemon/client.js';
 import { ValueDecodeError, decodeValue, stringifyValue, type DaemonEvent } from '../../protocol/index.js';
-import { isTerminalState, type TaskOutcome, type TaskSnapshot, type TaskSpec } from '../../supervisor/types.js';
+import { type TaskSpec } from '../../supervisor/types.js';
+import { isFinishedState, type RecordedOutcome, type RecordedTask } from '../../journal/recorded-state.js';
 import { UsageError, connect, memoryOption, priorityOption, print, printTaskJson } from '../context.js';
 import type { Priority } from '../../process/priority.js';
 import { progressBar } from '../format.js';
@@ -177,8 +178,8 @@ async function runAndWait(client: DaemonClient, spec: TaskSpec, options: RunOpti
   // Subscribe first: no event of the new task can slip by. Events before we know its id are kept.
   const early: DaemonEvent[] = [];
   let taskId: string | undefined;
-  let finish!: (task: TaskSnapshot) => void;
-  const finished = new Promise<TaskSnapshot>((resolve) => (finish = resolve));
+  let finish!: (task: RecordedTask) => void;
+  const finished = new Promise<RecordedTask>((resolve) => (finish = resolve));
   const onEvent = (event: DaemonEvent) => {
     if (taskId === undefined) return void early.push(event);
     const done = view.onEvent(taskId, event);
@@ -239,12 +240,12 @@ export class WaitView {
     this.#json = json;
   }
 
-  started(task: TaskSnapshot): void {
+  started(task: RecordedTask): void {
     this.note(`task ${task.id} (${task.name}) ${task.state}`);
   }
 
   /** Returns the final snapshot once the task is complete. */
-  onEvent(taskId: string, event: DaemonEvent): TaskSnapshot | undefined {
+  onEvent(taskId: string, event: DaemonEvent): RecordedTask | undefined {
     switch (event.type) {
       case 'TASK_PROGRESS':
         if (event.taskId === taskId) this.#progress(event.progress);
@@ -257,7 +258,7 @@ export class WaitView {
         if (
           event.task.id === taskId &&
           event.previous !== undefined &&
-          !isTerminalState(event.task.state) &&
+          !isFinishedState(event.task.state) &&
           !this.#tty
         )
           this.note(`task ${taskId} ${event.task.state}`);
@@ -269,10 +270,10 @@ export class WaitView {
     }
   }
 
-  finished(task: TaskSnapshot): number {
+  finished(task: RecordedTask): number {
     this.#clearBar();
     const outcome = task.outcome;
-    const state = outcome?.state ?? (task.state as TaskOutcome['state']);
+    const state = outcome?.state ?? (task.state as RecordedOutcome['state']);
     // The result as JSON, its Maps, Dates, BigInts, ... in the tagged encoding (docs/daemon.md, "Task values").
     if (this.#json) printTaskJson({ task }, 'task');
     else if (state === 'completed' && outcome?.result !== undefined) print(stringifyValue(outcome.result));

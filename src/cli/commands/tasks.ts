@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import type { DaemonClient } from '../../daemon/client.js';
 import type { AttemptRecord, TransitionRecord } from '../../journal/index.js';
 import { stringifyValue, type ResponseOf } from '../../protocol/index.js';
-import { isTerminalState, type TaskError, type TaskSnapshot } from '../../supervisor/types.js';
+import { type TaskError } from '../../supervisor/types.js';
+import { isFinishedState, type RecordedTask } from '../../journal/recorded-state.js';
 import { TASK_HEADER, describeSpec, percent, table, taskRows, time } from '../format.js';
 import { formatDuration } from '../../common/duration.js';
 import { UsageError, connect, positiveInt, print, printJson, printTaskJson, taskId, withClient } from '../context.js';
@@ -85,7 +86,7 @@ export function registerTaskCommands(program: Command): void {
         const cluster = clusterTarget(command);
         if (cluster) return clusterPause(cluster, name, id, options);
         return withClient(command, async (client) => {
-          const { task } = (await client.request(type, { taskId: id })) as { task: TaskSnapshot };
+          const { task } = (await client.request(type, { taskId: id })) as { task: RecordedTask };
           if (options.json) {
             printTaskJson({ task }, 'task');
             return;
@@ -215,14 +216,14 @@ type StopReply = ResponseOf<'TASK_CANCEL' | 'TASK_KILL'>;
  * that this very request stopped ends at once, and says so.
  */
 export function stopNote({ task, previous }: StopReply, doing: string): string {
-  if (!isTerminalState(task.state)) return doing;
-  if (previous === undefined || isTerminalState(previous)) return `already ${task.state}`;
+  if (!isFinishedState(task.state)) return doing;
+  if (previous === undefined || isFinishedState(previous)) return `already ${task.state}`;
   return previous === 'queued' ? `${task.state} (it had not started)` : task.state;
 }
 
 async function activeIds(client: DaemonClient): Promise<string[]> {
   const { tasks } = await client.request('LIST');
-  return tasks.filter((t) => !isTerminalState(t.state)).map((t) => t.id);
+  return tasks.filter((t) => !isFinishedState(t.state)).map((t) => t.id);
 }
 
 async function shutdown(command: Command): Promise<void> {
@@ -248,9 +249,9 @@ async function shutdown(command: Command): Promise<void> {
  * Read from the journal because no daemon runs: a task recorded as still active belonged to a
  * daemon that died; the next daemon's recovery settles it (interrupted).
  */
-function noteNoDaemon(reader: Reader, tasks: TaskSnapshot[]): void {
+function noteNoDaemon(reader: Reader, tasks: RecordedTask[]): void {
   if (reader.live) return;
-  const active = tasks.filter((t) => !isTerminalState(t.state)).map((t) => t.id);
+  const active = tasks.filter((t) => !isFinishedState(t.state)).map((t) => t.id);
   if (active.length === 0) return;
   process.stderr.write(
     `taskwarden: no daemon runs for ${reader.home}: this is what the journal recorded; task${active.length > 1 ? 's' : ''} ${active.join(', ')} ` +
@@ -258,7 +259,7 @@ function noteNoDaemon(reader: Reader, tasks: TaskSnapshot[]): void {
   );
 }
 
-export function outcomeNote(task: TaskSnapshot): string {
+export function outcomeNote(task: RecordedTask): string {
   const outcome = task.outcome;
   if (task.state === 'interrupted') return 'daemon exited';
   if (!outcome) return '';
@@ -292,7 +293,7 @@ function stackLines(error: TaskError, indent: string): string[] {
     .map((line) => `${indent}${line}`);
 }
 
-export function describeTask(task: TaskSnapshot, attempts: AttemptRecord[], transitions: TransitionRecord[]): string {
+export function describeTask(task: RecordedTask, attempts: AttemptRecord[], transitions: TransitionRecord[]): string {
   const lines = [
     `task ${task.id} (${task.name}): ${task.state}${task.stopReason ? ` (${task.stopReason})` : ''}`,
     `  ${describeSpec(task)}`,

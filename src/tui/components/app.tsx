@@ -5,7 +5,7 @@
  */
 import { useEffect, useMemo, useSyncExternalStore } from 'react';
 import { Box, useInput, useStdout } from 'ink';
-import { isTerminalState, type TaskState } from '../../supervisor/types.js';
+import { isFinishedState, type RecordedState } from '../../journal/recorded-state.js';
 import { colorsEnabled } from '../ansi.js';
 import type { Controller } from '../controller.js';
 import { detailLines } from '../details-page.js';
@@ -15,8 +15,8 @@ import { Footer, Header, LogPane, Page, QuitPrompt, StatusBar } from './chrome.j
 import { tableLayout } from '../row.js';
 import { TableHeader, TaskTable } from './task-table.js';
 
-function countStates(tasks: UiState['tasks'], order: UiState['order']): Partial<Record<TaskState, number>> {
-  const counts: Partial<Record<TaskState, number>> = {};
+function countStates(tasks: UiState['tasks'], order: UiState['order']): Partial<Record<RecordedState, number>> {
+  const counts: Partial<Record<RecordedState, number>> = {};
   for (const id of order) {
     const task = tasks.get(id);
     if (task) counts[task.state] = (counts[task.state] ?? 0) + 1;
@@ -61,7 +61,7 @@ export function App({ controller }: { controller: Controller }) {
   const tableHeight = visibleRowCount(state);
   const activeCount = useMemo(() => {
     let n = 0;
-    for (const t of state.tasks.values()) if (!isTerminalState(t.state)) n += 1;
+    for (const t of state.tasks.values()) if (!isFinishedState(t.state)) n += 1;
     return n;
   }, [state.tasks]);
   const logHeight = logPaneHeight(state.size.rows);
@@ -116,7 +116,7 @@ export function App({ controller }: { controller: Controller }) {
               width={width}
               {...(selectedName ? { taskName: selectedName } : {})}
               finished={
-                selected !== undefined && isTerminalState(selected.state) && selected.id === state.logView?.taskId
+                selected !== undefined && isFinishedState(selected.state) && selected.id === state.logView?.taskId
               }
             />
           ) : null}

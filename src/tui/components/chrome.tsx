@@ -2,7 +2,8 @@
 import { memo } from 'react';
 import { Box, Text } from 'ink';
 import { journalProblem, logsProblem, type DaemonHealth } from '../../daemon/health.js';
-import { ACTIVE_STATES, TERMINAL_STATES, type TaskState } from '../../supervisor/types.js';
+import { ACTIVE_STATES } from '../../supervisor/types.js';
+import { RECORDED_TERMINAL_STATES, type RecordedState } from '../../journal/recorded-state.js';
 import { fit, STATE_STYLES } from '../format.js';
 import { footerText } from '../keys.js';
 import { clampPageScroll, type Line } from '../pages.js';
@@ -33,7 +34,7 @@ export const Header = memo(function Header({
   daemon: DaemonStatus;
   /** Attached to this cluster (UiState.cluster) rather than the local daemon. */
   cluster?: string;
-  counts: Readonly<Partial<Record<TaskState, number>>>;
+  counts: Readonly<Partial<Record<RecordedState, number>>>;
   load?: MachineLoad;
   /** A failing journal (else failing task logs) is shown next to the daemon: what a client sees may not be on disk. */
   health?: DaemonHealth;
@@ -58,8 +59,8 @@ export const Header = memo(function Header({
   const title = ' taskwarden ';
   const left = `${title} ${daemonText}${problemText}`;
   const gap = Math.max(1, width - [...left].length - [...loadText].length);
-  const parts: Array<{ state: TaskState; n: number }> = [];
-  for (const state of [...ACTIVE_STATES, ...TERMINAL_STATES]) {
+  const parts: Array<{ state: RecordedState; n: number }> = [];
+  for (const state of [...ACTIVE_STATES, ...RECORDED_TERMINAL_STATES]) {
     const n = counts[state] ?? 0;
     if (n > 0) parts.push({ state, n });
   }

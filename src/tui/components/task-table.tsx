@@ -1,7 +1,7 @@
 /** The task table as React components: a header line and one memoized single-line row per visible task (the text of both: row.ts). */
 import { memo } from 'react';
 import { Box, Text, Transform } from 'ink';
-import { isTerminalState } from '../../supervisor/types.js';
+import { isFinishedState } from '../../journal/recorded-state.js';
 import { headerText, rowText, type Layout } from '../row.js';
 import type { TaskView } from '../task-view.js';
 
@@ -54,7 +54,7 @@ export function TaskTable({ tasks, order, selectedId, scrollTop, height, layout,
   for (let i = scrollTop; i < end; i++) {
     const task = tasks.get(order[i]!);
     if (!task) continue;
-    const live = !isTerminalState(task.state) || task.pending !== undefined;
+    const live = !isFinishedState(task.state) || task.pending !== undefined;
     rows.push(
       <TaskRow key={task.id} task={task} selected={task.id === selectedId} layout={layout} now={live ? now : 0} />,
     );
