@@ -2,8 +2,8 @@
  * The web server attached to a cluster (`taskwarden web --cluster URL`): a ClusterClient
  * (src/cluster/client.ts) in place of the daemon link, so the same page shows every agent's tasks
  * with their host and its buttons reach them wherever they run. The page's protocol requests
- * become the client's calls (cancel, kill, restart, stopAll, submit for a template, list, get,
- * logs); pause and resume are offered once the client has them (PausingClient). The cluster's
+ * become the client's calls (cancel, kill, restart, pause, resume, stopAll, submit for a template,
+ * list, get, logs; pause and resume reach the agent that holds the task). The cluster's
  * events are at-most-once and travel apart from reads: the link reads Redis every CHECK_MS (the
  * agents, and whether Redis answers), says at once when it does not, and sends the pages a fresh
  * snapshot when it answers again.
@@ -18,12 +18,6 @@ import type { EventHub } from './event-hub.js';
 const CHECK_MS = 1000;
 /** A read that takes longer than this means Redis is not answering (ioredis queues commands meanwhile). */
 const CHECK_TIMEOUT_MS = 2000;
-
-/** Pause and resume as ClusterClient will have them: present on a client that can, absent before. */
-interface PausingClient {
-  pause(taskId: string): Promise<object>;
-  resume(taskId: string): Promise<object>;
-}
 
 /** A request the cluster link refuses or cannot carry out; `code` says which (server.ts maps it to a status). */
 export class ClusterRequestError extends Error {
@@ -118,9 +112,9 @@ export class ClusterLink implements Backend {
       case 'TASK_RESTART':
         return client.restart(taskId);
       case 'TASK_PAUSE':
-        return this.#pausing().pause(taskId);
+        return client.pause(taskId);
       case 'TASK_RESUME':
-        return this.#pausing().resume(taskId);
+        return client.resume(taskId);
       case 'STOP_ALL':
         return { result: await client.stopAll() };
       case 'TASK_REQUEST':
@@ -140,16 +134,6 @@ export class ClusterLink implements Backend {
       default:
         throw new ClusterRequestError('NOT_SUPPORTED', `${type} is not offered for a cluster`);
     }
-  }
-
-  #pausing(): PausingClient {
-    const client = this.#client as unknown as Partial<PausingClient>;
-    if (typeof client.pause !== 'function' || typeof client.resume !== 'function')
-      throw new ClusterRequestError(
-        'NOT_SUPPORTED',
-        "this taskwarden's cluster client cannot pause or resume tasks yet: cancel or kill them instead",
-      );
-    return client as PausingClient;
   }
 
   #asRequestError(error: unknown): Error {
@@ -203,7 +187,7 @@ export class ClusterLink implements Backend {
       up,
       home: this.#options.shownUrl,
       since: Date.now(),
-      pause: typeof (this.#client as unknown as Partial<PausingClient>).pause === 'function',
+      pause: true,
       cluster: { queue: this.#client.queueName, agents },
       ...(reason ? { reason } : {}),
     };

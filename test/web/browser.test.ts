@@ -11,7 +11,7 @@ import type { Browser, Page } from 'puppeteer-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonClient } from '../../src/daemon/client.js';
 import { isAlive, liveInGroup, sleep, waitFor } from '../helpers.js';
-import { launchBrowser, openPage, startStack, stateText, waitForState, type Stack } from './helpers.js';
+import { isFrozen, launchBrowser, openPage, startStack, stateText, waitForState, type Stack } from './helpers.js';
 
 /** A name the resolver of this browser maps to 127.0.0.1: a DNS-rebinding page's view of the server. */
 const REBIND_NAME = 'rebind.test';
@@ -63,20 +63,6 @@ async function recordStates(page: Page, taskId: string): Promise<() => Promise<s
     });
   }, taskId);
   return () => page.evaluate((id) => (window as unknown as Record<string, string[]>)[`states${id}`], taskId);
-}
-
-/** Stopped by SIGSTOP (state T), or in a frozen cgroup (cgroup.freeze: shown sleeping, cgroup.events says frozen). */
-function isFrozen(process: { pid: number; state: string }): boolean {
-  if (process.state === 'T') return true;
-  try {
-    // The unified hierarchy is at /sys/fs/cgroup, or at /sys/fs/cgroup/unified on a hybrid machine.
-    const mount = /^\S+ (\S+) cgroup2 /m.exec(readFileSync('/proc/mounts', 'utf8'))?.[1];
-    const path = /^0::(.*)$/m.exec(readFileSync(`/proc/${process.pid}/cgroup`, 'utf8'))?.[1];
-    if (mount === undefined || path === undefined) return false;
-    return /^frozen 1$/m.test(readFileSync(`${mount}${path}/cgroup.events`, 'utf8'));
-  } catch {
-    return false;
-  }
 }
 
 async function taskPid(home: string, taskId: string): Promise<number> {

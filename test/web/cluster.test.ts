@@ -7,13 +7,12 @@
 import { spawn } from 'node:child_process';
 import type { Browser, Page } from 'puppeteer-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ClusterClient } from '../../src/cluster/index.js';
 import { defaultTemplates } from '../../src/tasks/templates.js';
 import { startWebServer, type WebServer } from '../../src/web/server.js';
 import { CLI, running as runningOnAgent, startCluster, type TestCluster } from '../cluster/helpers.js';
 import { runCli, tempHome } from '../daemon/helpers.js';
 import { isAlive, liveInGroup, waitFor } from '../helpers.js';
-import { launchBrowser, stateText, waitForState } from './helpers.js';
+import { isFrozen, launchBrowser, stateText, waitForState } from './helpers.js';
 
 let browser: Browser;
 let cluster: TestCluster;
@@ -59,12 +58,10 @@ async function running(id: string): Promise<number> {
 }
 
 describe('the web page attached to a cluster', () => {
-  it("shows the cluster's jobs with their host, and Kill from the page ends one on its agent", async () => {
+  it("shows the cluster's jobs with their host, and Pause and Resume reach its agent, Kill from the page ends it there", async () => {
     const page = await openPage();
     expect(await page.$eval('#daemon', (el) => el.textContent)).toMatch(/^cluster \S+ · queue q · agents a1$/);
     expect(await page.$eval('#tasks th.host', (el) => getComputedStyle(el).display)).not.toBe('none');
-    // Pause shows once the cluster client can pause.
-    const canPause = typeof (ClusterClient.prototype as unknown as { pause?: unknown }).pause === 'function';
     const submitted = await cluster.client.submit({
       command: '/bin/sh',
       args: ['-c', 'while :; do :; done'],
@@ -73,9 +70,13 @@ describe('the web page attached to a cluster', () => {
     const pid = await running(submitted.id);
     await waitForState(page, submitted.id, /running/);
     await waitFor(async () => (await cell(page, submitted.id, 'host')) === 'a1', 20_000, 'the host a1 in its row');
-    expect(
-      await page.$eval(`#task-rows tr[data-id="${submitted.id}"] button.pause`, (el) => (el as HTMLElement).hidden),
-    ).toBe(!canPause);
+    // Pause reaches the agent that holds the job: its processes are frozen there, then run again.
+    await page.click(`#task-rows tr[data-id="${submitted.id}"] button.pause`);
+    await waitForState(page, submitted.id, /⏸ paused/, 30_000);
+    await waitFor(() => liveInGroup(pid).every(isFrozen), 10_000, 'the task frozen on its agent');
+    await page.click(`#task-rows tr[data-id="${submitted.id}"] button.resume`);
+    await waitForState(page, submitted.id, /running/, 30_000);
+    await waitFor(() => !liveInGroup(pid).some(isFrozen), 10_000, 'the task running again on its agent');
 
     await page.click(`#task-rows tr[data-id="${submitted.id}"] button.kill`);
     expect(await stateText(page, submitted.id)).toMatch(/killing…|killed/);

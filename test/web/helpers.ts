@@ -1,4 +1,5 @@
 /** Web page test helpers: Debian's Chromium driven by puppeteer-core, a daemon child process with a web server on it. */
+import { readFileSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import type { Browser, Page } from 'puppeteer-core';
 import { launchChromium } from '../../bench/lib/browser.js';
@@ -83,4 +84,18 @@ export async function waitForState(page: Page, taskId: string, pattern: RegExp, 
     timeoutMs,
     `task ${taskId}'s row to read ${pattern}`,
   );
+}
+
+/** Stopped by SIGSTOP (state T), or in a frozen cgroup (cgroup.freeze: shown sleeping, cgroup.events says frozen). */
+export function isFrozen(process: { pid: number; state: string }): boolean {
+  if (process.state === 'T') return true;
+  try {
+    // The unified hierarchy is at /sys/fs/cgroup, or at /sys/fs/cgroup/unified on a hybrid machine.
+    const mount = /^\S+ (\S+) cgroup2 /m.exec(readFileSync('/proc/mounts', 'utf8'))?.[1];
+    const path = /^0::(.*)$/m.exec(readFileSync(`/proc/${process.pid}/cgroup`, 'utf8'))?.[1];
+    if (mount === undefined || path === undefined) return false;
+    return /^frozen 1$/m.test(readFileSync(`${mount}${path}/cgroup.events`, 'utf8'));
+  } catch {
+    return false;
+  }
 }
