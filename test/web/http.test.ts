@@ -429,6 +429,7 @@ describe('taskwarden web (the command)', () => {
       'the address',
     ))!;
     const port = Number(url[2]);
+    await waitFor(() => out.includes('Ctrl+C stops the page'), 20_000, 'the last line of the banner');
     expect(out).toContain(`taskwarden web: serving the tasks of ${home} at`);
     expect(out).toMatch(
       new RegExp(`ssh -L ${port}:127\\.0\\.0\\.1:${port} THIS-HOST, then open http://localhost:${port}/\\?token=`),

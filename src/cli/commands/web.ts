@@ -46,19 +46,16 @@ export function registerWebCommand(program: Command): void {
         templates,
         ...(cluster ? { cluster } : {}),
       }).catch(clusterUsage);
-      const out = (line: string) => process.stdout.write(`${line}\n`);
-      out(`taskwarden web: serving the tasks of ${cluster ? `the cluster at ${server.home}` : server.home} at`);
-      out(`  ${server.url}`);
-      if (LOOPBACK.has(server.host)) {
-        out(
-          `from another machine: ssh -L ${server.port}:127.0.0.1:${server.port} THIS-HOST, then open http://localhost:${server.port}/?token=${server.token}`,
-        );
-      } else {
-        out(
-          `listening on ${server.host}: anyone who can reach it and has the address above can stop and start tasks (no TLS)`,
-        );
-      }
-      out(`Ctrl+C stops the page; the tasks keep running in ${cluster ? 'the agents' : 'the daemon'}`);
+      const lines = [
+        `taskwarden web: serving the tasks of ${cluster ? `the cluster at ${server.home}` : server.home} at`,
+        `  ${server.url}`,
+        LOOPBACK.has(server.host)
+          ? `from another machine: ssh -L ${server.port}:127.0.0.1:${server.port} THIS-HOST, then open http://localhost:${server.port}/?token=${server.token}`
+          : `listening on ${server.host}: anyone who can reach it and has the address above can stop and start tasks (no TLS)`,
+        `Ctrl+C stops the page; the tasks keep running in ${cluster ? 'the agents' : 'the daemon'}`,
+      ];
+      // One write: a reader (a script, a test) that sees the address sees the rest with it.
+      process.stdout.write(`${lines.join('\n')}\n`);
       await untilSignal();
       await server.close();
     });
