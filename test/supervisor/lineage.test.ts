@@ -50,7 +50,8 @@ function startOwner(file: string, args: string[], env: Record<string, string>) {
   const exited = new Promise((r) => child.once('exit', r));
   let out = '';
   child.stdout.on('data', (c) => (out += c));
-  const ready = waitFor(() => out.includes('ready'), 30_000, `${file} to be ready`);
+  // The line itself: a message that merely contains the word ("already") is not it.
+  const ready = waitFor(() => /^ready$/m.test(out), 30_000, `${file} to be ready`);
   return { child, exited, ready };
 }
 
