@@ -2,7 +2,7 @@
  * Cluster test helpers: a private redis-server, agents as real separate processes (the CLI's
  * `agent` command), a ClusterClient, and the files the fixtures write.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { expect } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -185,4 +185,12 @@ export async function expectCutOffAgentFenced(c: TestCluster, lockDurationMs: nu
   expect(final.outcome?.result).toEqual(end.outcome?.result);
   expect(c.agents[0].output()).toContain('stopped before the lock could expire');
   expect(c.lines('violations')).toEqual([]);
+}
+
+/** The CLI against this cluster (`--cluster URL --queue Q ...args`), run to its end. */
+export function clusterCli(c: TestCluster, ...args: string[]) {
+  return spawnSync(process.execPath, [CLI, '--cluster', c.url, '--queue', c.queue, ...args], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
 }

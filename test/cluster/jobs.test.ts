@@ -2,11 +2,10 @@
  * Jobs across three agents (real processes, a private redis-server): every job runs exactly once,
  * the work spreads over the agents, and the CLI's --cluster commands show and follow it.
  */
-import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterTaskSnapshot } from '../../src/cluster/index.js';
 import { waitFor } from '../helpers.js';
-import { CLI, clusterFixture, startCluster, type TestCluster } from './helpers.js';
+import { clusterCli, clusterFixture, startCluster, type TestCluster } from './helpers.js';
 
 let cluster: TestCluster;
 
@@ -18,12 +17,7 @@ afterAll(async () => {
   await cluster?.dispose();
 });
 
-function cli(...args: string[]) {
-  return spawnSync(process.execPath, [CLI, '--cluster', cluster.url, '--queue', cluster.queue, ...args], {
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-}
+const cli = (...args: string[]) => clusterCli(cluster, ...args);
 
 describe('a cluster of three agents', () => {
   it('runs 100 jobs spread over the agents, each exactly once', async () => {

@@ -3,11 +3,10 @@
  * holds the job freezes the task with its Supervisor, and thaws it; a task that cannot be paused
  * gets the Supervisor's NOT_PAUSABLE reason back.
  */
-import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterTaskSnapshot } from '../../src/cluster/index.js';
 import { isAlive, waitFor } from '../helpers.js';
-import { CLI, startCluster, testFixture, type TestCluster } from './helpers.js';
+import { clusterCli, startCluster, testFixture, type TestCluster } from './helpers.js';
 
 let cluster: TestCluster;
 
@@ -19,12 +18,7 @@ afterAll(async () => {
   await cluster?.dispose();
 });
 
-function cli(...args: string[]) {
-  return spawnSync(process.execPath, [CLI, '--cluster', cluster.url, '--queue', cluster.queue, ...args], {
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-}
+const cli = (...args: string[]) => clusterCli(cluster, ...args);
 
 async function progressed(id: string, beyond: number): Promise<ClusterTaskSnapshot> {
   return waitFor(
