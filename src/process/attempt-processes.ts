@@ -12,6 +12,9 @@ import type { TaskCgroup } from './cgroup/task-cgroup.js';
 
 type StopSignal = 'SIGTERM' | 'SIGKILL';
 
+/** How long a process whose lineage mark cannot be read yet (mid-execve) may stay so and still be waited for. */
+export const UNSETTLED_WAIT_MS = 1000;
+
 export class AttemptProcesses {
   /** The leader's pid, which is also its group id. */
   readonly pgid: number;
@@ -59,43 +62,52 @@ export class AttemptProcesses {
     for (const [pid, startTime] of this.#escapees) if (isSameLiveProcess(pid, startTime)) signalProcess(pid, signal);
   }
 
-  /** True once nothing of the attempt is left: the cgroup empty, or the group, every escapee and every marked stray gone. */
-  isGone(): boolean {
+  /**
+   * Whether anything of the attempt is left: nothing (`gone`), something (`left`), or only
+   * processes whose mark cannot be read yet (`unsettled`: one of them may be ours, mid-execve).
+   */
+  #presence(): 'gone' | 'left' | 'unsettled' {
     // The kernel's own answer, escapees included.
     const cgroup = this.#cgroup();
-    if (cgroup) return !cgroup.isPopulated();
-    if (!isGroupEmpty(this.pgid)) return false;
+    if (cgroup) return cgroup.isPopulated() ? 'left' : 'gone';
+    if (!isGroupEmpty(this.pgid)) return 'left';
     for (const [pid, startTime] of this.#escapees) {
-      if (isSameLiveProcess(pid, startTime)) return false;
+      if (isSameLiveProcess(pid, startTime)) return 'left';
       this.#escapees.delete(pid);
     }
     // The group and every escapee seen are gone: is anything left that carries the attempt's mark
     // (it left the group and was orphaned between two samples)? Only younger pids are read.
-    const strays = this.#mark.find(this.#markValue, this.pgid);
-    this.#adoptStrays(strays);
-    return strays.length === 0;
+    const { marked, unsettled } = this.#mark.findAttempt(this.#markValue, this.pgid);
+    this.#adoptStrays(marked);
+    if (marked.length > 0) return 'left';
+    return unsettled.length > 0 ? 'unsettled' : 'gone';
   }
 
   /**
-   * After the leader exits: `gone` once nothing of the attempt is left (isGone), and `lingering`
-   * once when something still was at the first look. The cgroup says when it empties
-   * (cgroup.events); no OS event says a group emptied, so it is polled too, quickly at first (with
-   * a cgroup, the safety net).
+   * After the leader exits: `gone` once nothing of the attempt is left, and `lingering` once when
+   * something still was at the first look. The cgroup says when it empties (cgroup.events); no OS
+   * event says a group emptied, so it is polled too, quickly at first (with a cgroup, the safety
+   * net). A process whose mark cannot be read yet is looked at again, for a bounded time: past
+   * it, it is not ours (it would have shown its environment by then).
    */
   watchUntilGone(on: { lingering: () => void; gone: () => void }): void {
     let delay = 1;
     let reportedLingering = false;
+    let unsettledSince: number | undefined;
     const check = () => {
       clearTimeout(this.#pollTimer);
       this.#pollTimer = undefined;
-      if (this.isGone()) {
+      const presence = this.#presence();
+      const now = Date.now();
+      if (presence === 'unsettled') unsettledSince ??= now;
+      if (presence === 'gone' || (presence === 'unsettled' && now - (unsettledSince ?? now) > UNSETTLED_WAIT_MS)) {
         this.stopWatching();
         on.gone();
         return;
       }
       const cgroup = this.#cgroup();
       if (cgroup && !this.#stopCgroupWatch) this.#stopCgroupWatch = cgroup.watchEmpty(check);
-      if (!reportedLingering) {
+      if (presence === 'left' && !reportedLingering) {
         reportedLingering = true;
         on.lingering();
       }
@@ -115,14 +127,16 @@ export class AttemptProcesses {
   /**
    * Live processes of the attempt other than its leader born after `floorPid`: in its group or
    * escaped from it, or marked with its lineage (process-group containment; a reused runner is
-   * old, and reading every process since its birth would cost more with each task).
+   * old, and reading every process since its birth would cost more with each task). `unsettled`:
+   * younger processes whose mark cannot be read yet (mid-execve); look again in a moment.
    */
-  othersBornAfter(floorPid: number): number {
+  othersBornAfter(floorPid: number): { others: number; unsettled: number } {
     const members = new Set(newGroupMembers(this.pgid, floorPid));
     for (const [pid, startTime] of this.#escapees) if (isSameLiveProcess(pid, startTime)) members.add(pid);
-    for (const { pid } of this.#mark.find(this.#markValue, floorPid)) members.add(pid);
+    const { marked, unsettled } = this.#mark.findAttempt(this.#markValue, floorPid);
+    for (const { pid } of marked) members.add(pid);
     members.delete(this.pgid);
-    return members.size;
+    return { others: members.size, unsettled: unsettled.filter(({ pid }) => !members.has(pid)).length };
   }
 
   /** SIGKILL to everything known, synchronously (process 'exit'); the orphan guard sweeps the marks after. */

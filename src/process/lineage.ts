@@ -23,7 +23,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { procPids, readProcStat } from './proc.js';
+import { isKernelThread, procPids, readProcStat } from './proc.js';
 
 const PREFIX = 'TASKWARDEN_OWNER_';
 const TOKEN_PATTERN = /^[A-Za-z0-9_]{1,64}$/;
@@ -54,36 +54,63 @@ export class LineageMark {
    * than its leader), unless the pid counter wrapped since: then every process is read.
    */
   findAll(newerThanPid?: number): Map<string, MarkedProcess[]> {
-    const found = new Map<string, MarkedProcess[]>();
-    const needle = Buffer.from(`${this.name}=`);
-    const floor = newerThanPid !== undefined && !pidsWrappedSince(newerThanPid) ? newerThanPid : 0;
-    for (const pid of procPids()) {
-      if (pid <= floor || pid === process.pid) continue;
-      const value = markValue(pid, needle);
-      if (value === undefined) continue;
-      const stat = readProcStat(pid);
-      if (!stat || stat.state === 'Z' || stat.state === 'X') continue;
-      const list = found.get(value);
-      if (list) list.push({ pid, startTime: stat.startTime });
-      else found.set(value, [{ pid, startTime: stat.startTime }]);
-    }
-    return found;
+    return this.#scan(newerThanPid).marked;
   }
 
   /** Live processes marked with exactly `value` (see findAll). */
   find(value: string, newerThanPid?: number): MarkedProcess[] {
     return this.findAll(newerThanPid).get(value) ?? [];
   }
+
+  /**
+   * One attempt's marked processes (see findAll), and the processes whose mark cannot be read
+   * yet: in the middle of an execve, after the new program's memory replaced the old but before
+   * the kernel set its environment up, /proc shows neither environment nor command line. A task
+   * that spawns and returns at once can be checked in exactly that instant, and a busy machine can
+   * hold the new process there for milliseconds. Callers look again a moment later.
+   */
+  findAttempt(value: string, newerThanPid?: number): { marked: MarkedProcess[]; unsettled: MarkedProcess[] } {
+    const { marked, unsettled } = this.#scan(newerThanPid);
+    return { marked: marked.get(value) ?? [], unsettled };
+  }
+
+  #scan(newerThanPid: number | undefined): { marked: Map<string, MarkedProcess[]>; unsettled: MarkedProcess[] } {
+    const marked = new Map<string, MarkedProcess[]>();
+    const unsettled: MarkedProcess[] = [];
+    const needle = Buffer.from(`${this.name}=`);
+    const floor = newerThanPid !== undefined && !pidsWrappedSince(newerThanPid) ? newerThanPid : 0;
+    for (const pid of procPids()) {
+      if (pid <= floor || pid === process.pid) continue;
+      const environ = readProcFile(pid, 'environ');
+      if (environ === undefined) continue;
+      const value = markValue(environ, needle);
+      if (value === undefined && environ.length > 0) continue;
+      const stat = readProcStat(pid);
+      if (!stat || stat.state === 'Z' || stat.state === 'X') continue;
+      const found = { pid, startTime: stat.startTime };
+      if (value !== undefined) {
+        const list = marked.get(value);
+        if (list) list.push(found);
+        else marked.set(value, [found]);
+      } else if (!isKernelThread(stat) && readProcFile(pid, 'cmdline')?.length === 0) {
+        unsettled.push(found);
+      }
+    }
+    return { marked, unsettled };
+  }
+}
+
+/** A /proc/<pid> file, or undefined when the process is gone or not ours to read. */
+function readProcFile(pid: number, name: 'environ' | 'cmdline'): Buffer | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/${name}`);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The value of the variable `needle` names in a process's initial environment, or undefined. */
-function markValue(pid: number, needle: Buffer): string | undefined {
-  let environ: Buffer;
-  try {
-    environ = readFileSync(`/proc/${pid}/environ`);
-  } catch {
-    return undefined; // gone, or not ours to read
-  }
+function markValue(environ: Buffer, needle: Buffer): string | undefined {
   for (let at = environ.indexOf(needle); at >= 0; at = environ.indexOf(needle, at + 1)) {
     if (at > 0 && environ[at - 1] !== 0) continue; // inside another variable's value
     const end = environ.indexOf(0, at);

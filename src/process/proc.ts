@@ -19,6 +19,8 @@ export interface ProcStat {
   /** Start time after boot in clock ticks: with the pid, it identifies a process (pids get reused). */
   startTime: number;
   rssBytes: number;
+  /** The kernel's PF_* flags (PF_KTHREAD: a kernel thread). */
+  flags: number;
 }
 
 export const HAS_PROC = (() => {
@@ -69,6 +71,7 @@ export function parseProcStat(text: string): ProcStat | undefined {
     cpuTicks: Number(fields[11]) + Number(fields[12]),
     startTime: Number(fields[19]),
     rssBytes: Number(fields[21]) * pageBytes(),
+    flags: Number(fields[6]),
   };
 }
 
@@ -78,6 +81,13 @@ export function readProcStat(pid: number): ProcStat | undefined {
   } catch {
     return undefined;
   }
+}
+
+const PF_KTHREAD = 0x00200000;
+
+/** True for a kernel thread: it has no memory of its own, so no environment or command line. */
+export function isKernelThread(stat: ProcStat): boolean {
+  return (stat.flags & PF_KTHREAD) !== 0;
 }
 
 /** The pids /proc lists now (none without /proc). */

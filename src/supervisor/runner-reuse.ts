@@ -6,6 +6,7 @@
  */
 import type { ToRunner } from '../common/runner-ipc.js';
 import { formatBytes } from '../common/bytes.js';
+import { UNSETTLED_WAIT_MS } from '../process/attempt-processes.js';
 import type { IdleRunners } from './idle-runners.js';
 import type { MachineEvent } from './state-machine.js';
 import { notReusedLine, type TaskRecord } from './task-record.js';
@@ -74,7 +75,17 @@ export class RunnerReuse {
     if (!release || release.rssBytes === undefined || !release.stdout || !release.stderr) return;
     clearTimeout(record.timers.release);
     record.timers.release = undefined;
-    const why = this.#whyNotReusable(record, release.rssBytes);
+    this.#decide(record, release.rssBytes, Date.now(), 1);
+  }
+
+  /** Parks or retires the runner; looks again a moment later while a process of the task may be mid-execve. */
+  #decide(record: TaskRecord, rssBytes: number, since: number, delay: number): void {
+    const why = this.#whyNotReusable(record, rssBytes, Date.now() - since > UNSETTLED_WAIT_MS);
+    if (why === LOOK_AGAIN) {
+      const next = () => this.#decide(record, rssBytes, since, Math.min(delay * 2, 25));
+      record.timers.release = setTimeout(next, delay);
+      return;
+    }
     if (why === undefined) return this.#host.dispatch(record, { type: 'released', at: Date.now() });
     if (why) this.#host.output(record, 'stderr', notReusedLine(record, why));
     this.retire(record);
@@ -82,10 +93,11 @@ export class RunnerReuse {
 
   /**
    * Why this runner may not serve another task ('' when there is nothing to tell the user), or
-   * undefined when it may. Its own checks (leftover handles) were the runner's; these are what only
-   * the supervisor can see: other processes in its cgroup or group, memory, the count, OOM kills.
+   * undefined when it may, or LOOK_AGAIN. Its own checks (leftover handles) were the runner's;
+   * these are what only the supervisor can see: other processes in its cgroup or group, memory,
+   * the count, OOM kills.
    */
-  #whyNotReusable(record: TaskRecord, rssBytes: number): string | undefined {
+  #whyNotReusable(record: TaskRecord, rssBytes: number, waitedEnough: boolean): string | undefined {
     const runner = record.runner;
     if (!runner || this.#host.isShutDown() || runner.served >= record.reuseLimit || record.machine.state !== 'running')
       return '';
@@ -93,21 +105,28 @@ export class RunnerReuse {
     if (rssBytes > maxRss) {
       return `the runner's memory (RSS ${formatBytes(rssBytes)}) is over runnerMaxRssBytes (${formatBytes(maxRss)})`;
     }
-    const others = otherProcesses(record);
-    if (others > 0) return `the task left ${others} process${others > 1 ? 'es' : ''} running`;
+    const { others, unsettled } = otherProcesses(record);
+    if (others > 0) return `the task left ${processes(others)} running`;
+    if (unsettled > 0 && !waitedEnough) return LOOK_AGAIN;
+    if (unsettled > 0) return `${processes(unsettled)} started during the task could not be told apart from its own`;
     if (runner.cgroup && runner.cgroup.oomKills() > 0) return "the kernel's OOM killer ended a process of it";
     return undefined;
   }
 }
 
+/** Not a reason: a process that may be the task's is mid-execve (see LineageMark.findAttempt). */
+const LOOK_AGAIN = '\0look again';
+
+const processes = (n: number) => `${n} process${n > 1 ? 'es' : ''}`;
+
 /**
  * Processes of the attempt other than its runner: in its cgroup; with process groups, those born
  * since the run began (read from there on: a reused runner is old).
  */
-function otherProcesses(record: TaskRecord): number {
+function otherProcesses(record: TaskRecord): { others: number; unsettled: number } {
   const runner = record.runner!;
-  if (runner.cgroup) return runner.cgroup.pids().filter((pid) => pid !== runner.pid).length;
-  return record.processes?.othersBornAfter(record.runFloorPid ?? runner.pid) ?? 0;
+  if (runner.cgroup) return { others: runner.cgroup.pids().filter((pid) => pid !== runner.pid).length, unsettled: 0 };
+  return record.processes?.othersBornAfter(record.runFloorPid ?? runner.pid) ?? { others: 0, unsettled: 0 };
 }
 
 /** The attempt lets go of its runner: listeners, process, cgroup and release go with it. */
