@@ -60,6 +60,10 @@ export class ClusterKeys {
   get agents(): string {
     return `${this.base}:agents`;
   }
+  /** The id of the emergency stop under way (with a TTL): agents that reconnect take it up. */
+  get currentStopAll(): string {
+    return `${this.base}:stop-all:current`;
+  }
   /** Hash: agent name -> its report for one emergency stop. */
   stopAllReports(stopId: string): string {
     return `${this.base}:stop-all:${stopId}`;

@@ -5,7 +5,7 @@
  * in the protocol's tagged encoding, as everywhere else in taskwarden.
  */
 import { decodeValue, encodeValue, mapPayloadValues } from '../protocol/index.js';
-import { type TaskSpec } from '../supervisor/types.js';
+import { type TaskOutcome, type TaskSpec } from '../supervisor/types.js';
 import {
   isFinishedState,
   type RecordedOutcome,
@@ -55,6 +55,28 @@ export function snapshotFields(task: RecordedTask, host: string): RecordHash {
   if (task.stopReason !== undefined) fields.stopReason = task.stopReason;
   if (task.outcome !== undefined) fields.outcome = JSON.stringify(encodeValue(task.outcome));
   return fields;
+}
+
+/** The fields that end a record: its final state, when, and the outcome. */
+export function endFields(outcome: RecordedOutcome, endedAt: number): RecordHash {
+  return {
+    state: outcome.state,
+    endedAt: String(endedAt),
+    outcome: JSON.stringify(encodeValue(outcome)),
+    ...(outcome.stopReason ? { stopReason: outcome.stopReason } : {}),
+  };
+}
+
+/** The outcome of a task stopped before any attempt of it started (on an agent, or still queued). */
+export function notStartedOutcome(taskId: string, reason: 'cancel' | 'kill' | 'stop-all'): TaskOutcome {
+  const state = reason === 'kill' ? 'killed' : 'cancelled';
+  return {
+    state,
+    stopReason: reason,
+    durationMs: 0,
+    attempt: 1,
+    error: { name: 'NotStarted', message: `task ${taskId} was ${state} before it started`, code: 'NOT_STARTED' },
+  };
 }
 
 /** Redis's HGETALL reply as a snapshot; undefined for a missing or half-written record. */
