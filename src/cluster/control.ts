@@ -5,8 +5,11 @@
  * records, the current emergency stop) that agents read when they take a job and after every
  * reconnect. A pause has none: it is a request with an answer, and the client that gets no
  * answer says so (a pause that arrives late would freeze a task nobody is watching for).
+ * A client that waits for answers hears them on a connection of its own (answerListener).
  */
+import { Redis } from 'ioredis';
 import { z } from 'zod';
+import { redisOptions } from './connection.js';
 import { STOP_KINDS } from './scripts.js';
 
 export const StopMessageSchema = z.object({
@@ -69,6 +72,24 @@ export function parseControl(text: string): ControlMessage | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A connection of its own for a client that waits for the agents' answers: `onMessage` hears every
+ * control message once the caller has subscribed it to the control channel; disconnect() when done.
+ */
+export function answerListener(
+  url: string,
+  connectionName: string,
+  onMessage: (message: ControlMessage) => void,
+): Redis {
+  const listener = new Redis(redisOptions(url, connectionName));
+  listener.on('error', () => {});
+  listener.on('message', (_channel, text) => {
+    const message = parseControl(text);
+    if (message) onMessage(message);
+  });
+  return listener;
 }
 
 /** What an agent publishes about itself while it lives (a key with a TTL: a dead agent's expires). */

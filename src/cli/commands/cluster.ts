@@ -5,7 +5,8 @@
  * function here when a cluster is named, so the local commands stay as they are.
  */
 import type { Command } from 'commander';
-import { ClusterClient, ClusterError } from '../../cluster/client.js';
+import { ClusterClient } from '../../cluster/client.js';
+import { ClusterError } from '../../cluster/cluster-error.js';
 import { CLUSTER_ENV, ClusterUrlError } from '../../cluster/connection.js';
 import type { ClusterTaskSnapshot } from '../../cluster/records.js';
 import type { DaemonEvent } from '../../protocol/index.js';
