@@ -15,7 +15,15 @@ import { clusterSnapshot, type HeldJob, type HeldJobs, type StopCause } from './
 import type { JobReporter } from './job-reporter.js';
 import type { ClusterKeys } from './keys.js';
 import type { Leases } from './lease.js';
-import { encodeEvent, endFields, notStartedOutcome, snapshotFields, snapshotFromHash } from './records.js';
+import {
+  encodeEvent,
+  endFields,
+  notStartedOutcome,
+  snapshotFields,
+  snapshotFromHash,
+  type ClusterTaskSnapshot,
+  type RecordHash,
+} from './records.js';
 import { flatFields, type ScriptedRedis, type StopKind } from './scripts.js';
 
 /** The data of a taskwarden job in the queue. */
@@ -138,21 +146,9 @@ export class JobProcessor {
 
   /** The attempt's outcome into the record (fenced), then to BullMQ (fenced by BullMQ itself). */
   async #finish(held: HeldJob, snapshot: TaskSnapshot, outcome: TaskOutcome): Promise<unknown> {
-    const { redis, keys: k, name } = this.#options;
-    const jobId = held.job.id!;
+    const { name } = this.#options;
     const task = clusterSnapshot(held, snapshot, name);
-    const written = await redis.twFinish(
-      k.lock(jobId),
-      k.task(held.taskId),
-      k.ended,
-      k.stop(jobId),
-      held.token,
-      k.events,
-      encodeEvent({ type: 'TASK_COMPLETE', task }),
-      held.taskId,
-      snapshot.endedAt ?? Date.now(),
-      ...flatFields(snapshotFields(snapshot, name)),
-    );
+    const written = await this.#writeEnd(held, task, snapshot.endedAt ?? Date.now(), snapshotFields(snapshot, name));
     if (written !== 1) {
       held.lost ??= 'its lock was gone when the task ended';
       throw this.#lostError(held);
@@ -170,22 +166,34 @@ export class JobProcessor {
     const { redis, keys: k } = this.#options;
     const now = Date.now();
     const fields = endFields(outcome, now);
-    const jobId = held.job.id!;
     // The record keeps what the client wrote (name, spec); only the end is added.
     const task = snapshotFromHash({ ...(await redis.hgetall(k.task(held.taskId))), ...fields });
-    await redis.twFinish(
+    await this.#writeEnd(held, task, now, fields);
+    throw new UnrecoverableError(outcome.error!.message);
+  }
+
+  /** The end into the task's record and to the watchers, under the job's lock (scripts.ts, FINISH): 1 if written. */
+  #writeEnd(
+    held: HeldJob,
+    task: ClusterTaskSnapshot | undefined,
+    endedAt: number,
+    fields: RecordHash,
+  ): Promise<number> {
+    const { redis, keys: k } = this.#options;
+    const jobId = held.job.id!;
+    const event = task ? encodeEvent({ type: 'TASK_COMPLETE', task }) : '';
+    return redis.twFinish(
       k.lock(jobId),
       k.task(held.taskId),
       k.ended,
       k.stop(jobId),
       held.token,
       k.events,
-      task ? encodeEvent({ type: 'TASK_COMPLETE', task }) : '',
+      event,
       held.taskId,
-      now,
+      endedAt,
       ...flatFields(fields),
     );
-    throw new UnrecoverableError(outcome.error!.message);
   }
 
   /** Restart or shutdown: the job goes back to the queue for its next attempt, anywhere. */

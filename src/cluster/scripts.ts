@@ -12,6 +12,34 @@ export type StopKind = (typeof STOP_KINDS)[number];
 
 const TERMINAL = `local terminal = {completed=true, failed=true, cancelled=true, killed=true, interrupted=true}`;
 
+/** The agent's fence: the job's lock and the record must both hold its token. KEYS[1] lock, KEYS[2] task, ARGV[1] token. */
+const FENCE = `if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('HGET', KEYS[2], 'token') ~= ARGV[1] then return 0 end`;
+
+/** A task's end in its record: the fields, the history, the job's stop record spent, the watchers told. */
+const END_RECORD = `
+local function endRecord(task, ended, stop, taskId, endedAt, channel, message, fields)
+  redis.call('HSET', task, unpack(fields))
+  redis.call('ZADD', ended, endedAt, taskId)
+  redis.call('DEL', stop)
+  if message ~= '' then redis.call('PUBLISH', channel, message) end
+end`;
+
+/**
+ * The task's current job from its record, and the kind a stop of it takes: the one asked for, or
+ * the stronger one its stop record holds (STOP_KINDS' order); the stop message every agent hears.
+ */
+const STOP_TARGET = `
+local rank = {${STOP_KINDS.map((kind, i) => `${kind}=${i + 1}`).join(', ')}}
+local function strongerKind(recorded, asked)
+  if recorded and rank[recorded] >= rank[asked] then return recorded end
+  return asked
+end
+local function publishStop(channel, taskId, jobId, kind, at)
+  redis.call('PUBLISH', channel, cjson.encode({type = 'stop', taskId = taskId, jobId = jobId, kind = kind, at = tonumber(at)}))
+end
+local state = redis.call('HGET', KEYS[1], 'state')
+local jobId = redis.call('HGET', KEYS[1], 'jobId')`;
+
 /**
  * An agent begins a job: its lock must hold our token (renewed here), then the stop record
  * decides: a cancel or kill means the job never starts; a restart record is spent (the restart is
@@ -41,7 +69,7 @@ return {1, attempt}
  * KEYS: lock, task. ARGV: token, channel, message ('' for none), then field, value, ...
  */
 const UPDATE = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('HGET', KEYS[2], 'token') ~= ARGV[1] then return 0 end
+${FENCE}
 if #ARGV > 3 then redis.call('HSET', KEYS[2], unpack(ARGV, 4)) end
 if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
 return 1
@@ -53,11 +81,9 @@ return 1
  * KEYS: lock, task, ended, stop. ARGV: token, channel, message, taskId, endedAt, then field, value, ...
  */
 const FINISH = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('HGET', KEYS[2], 'token') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[2], unpack(ARGV, 6))
-redis.call('ZADD', KEYS[3], ARGV[5], ARGV[4])
-redis.call('DEL', KEYS[4])
-if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
+${FENCE}
+${END_RECORD}
+endRecord(KEYS[2], KEYS[3], KEYS[4], ARGV[4], ARGV[5], ARGV[2], ARGV[3], {unpack(ARGV, 6)})
 return 1
 `;
 
@@ -70,21 +96,15 @@ return 1
  */
 const REQUEST_STOP = `
 ${TERMINAL}
-local state = redis.call('HGET', KEYS[1], 'state')
-local jobId = redis.call('HGET', KEYS[1], 'jobId')
+${STOP_TARGET}
 if not state or not jobId then return {'', '', ''} end
 if terminal[state] then return {state, '', jobId} end
 local stopKey = ARGV[6] .. jobId
-local rank = {restart=1, cancel=2, kill=3}
 local current = redis.call('HGET', stopKey, 'kind')
-local kind = ARGV[1]
-if current and rank[current] >= rank[kind] then kind = current else
-  redis.call('HSET', stopKey, 'kind', kind, 'at', ARGV[2])
-end
+local kind = strongerKind(current, ARGV[1])
+if kind ~= current then redis.call('HSET', stopKey, 'kind', kind, 'at', ARGV[2]) end
 redis.call('EXPIRE', stopKey, ARGV[3])
-if ARGV[5] == '1' then
-  redis.call('PUBLISH', ARGV[4], cjson.encode({type = 'stop', taskId = ARGV[7], jobId = jobId, kind = kind, at = tonumber(ARGV[2])}))
-end
+if ARGV[5] == '1' then publishStop(ARGV[4], ARGV[7], jobId, kind, ARGV[2]) end
 return {state, kind, jobId}
 `;
 
@@ -99,29 +119,22 @@ return {state, kind, jobId}
  */
 const SIGNAL_STOP = `
 ${TERMINAL}
-local state = redis.call('HGET', KEYS[1], 'state')
-local jobId = redis.call('HGET', KEYS[1], 'jobId')
+${STOP_TARGET}
 if not state or not jobId then return '' end
 if state == 'queued' or terminal[state] then return state end
-local rank = {restart=1, cancel=2, kill=3}
-local current = redis.call('HGET', ARGV[4] .. jobId, 'kind')
-local kind = ARGV[1]
-if current and rank[current] >= rank[kind] then kind = current end
-redis.call('PUBLISH', ARGV[3], cjson.encode({type = 'stop', taskId = ARGV[5], jobId = jobId, kind = kind, at = tonumber(ARGV[2])}))
+publishStop(ARGV[3], ARGV[5], jobId, strongerKind(redis.call('HGET', ARGV[4] .. jobId, 'kind'), ARGV[1]), ARGV[2])
 return state
 `;
 
 /**
  * A client ends a task that never started (its job was removed from the queue before any agent
  * took it). Only while the record still says queued.
- * KEYS: task, ended, stop. ARGV: channel, message, taskId, endedAt, then field, value, ...
+ * KEYS: task, ended, stop. ARGV: channel, message ('' for none), taskId, endedAt, then field, value, ...
  */
 const FINISH_QUEUED = `
 if redis.call('HGET', KEYS[1], 'state') ~= 'queued' then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
-redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
-redis.call('DEL', KEYS[3])
-redis.call('PUBLISH', ARGV[1], ARGV[2])
+${END_RECORD}
+endRecord(KEYS[1], KEYS[2], KEYS[3], ARGV[3], ARGV[4], ARGV[1], ARGV[2], {unpack(ARGV, 5)})
 return 1
 `;
 
