@@ -349,7 +349,7 @@ class BareEcho {
         const n = Number(buf.slice(0, at)); buf = buf.slice(at + 1); s.write('x'.repeat(n) + '\\n'); } });
     }).listen(process.argv[1], () => process.stdout.write('ready'));`;
     const child = spawn(process.execPath, ['-e', server, socketPath], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise((resolve) => child.stdout!.once('data', resolve));
+    await new Promise((resolve) => child.stdout.once('data', resolve));
     const socket = net.connect(socketPath);
     await new Promise((resolve) => socket.once('connect', resolve));
     return new BareEcho(child, socket);
