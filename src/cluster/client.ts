@@ -101,7 +101,7 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     this.#queue.on('error', () => {});
     this.#view = new TaskView(this.#redis, this.#keys, this.#queue, this.url);
     this.#stops = new StopRequests(this.#redis, this.#keys, this.#queue, this.#view, this.url);
-    this.#pauses = new PauseRequests(this.#redis, this.#keys, this.#view, this.url);
+    this.#pauses = new PauseRequests({ url: this.url, redis: this.#redis, keys: this.#keys, view: this.#view });
   }
 
   /** Queues a task; any agent of the queue takes it. Returns its record (state queued). */

@@ -16,22 +16,24 @@ import type { TaskView } from './task-view.js';
 /** How long a pause or resume waits for the agent holding the task to answer. */
 const PAUSE_ANSWER_MS = 5000;
 
-export class PauseRequests {
-  readonly #redis: Redis;
-  readonly #keys: ClusterKeys;
-  readonly #view: TaskView;
-  readonly #url: string;
+export interface PauseRequestParts {
+  /** The cluster's Redis (connection.ts): each request listens for its answer on a connection of its own. */
+  url: string;
+  redis: Redis;
+  keys: ClusterKeys;
+  view: TaskView;
+}
 
-  constructor(redis: Redis, keys: ClusterKeys, view: TaskView, url: string) {
-    this.#redis = redis;
-    this.#keys = keys;
-    this.#view = view;
-    this.#url = url;
+export class PauseRequests {
+  readonly #parts: PauseRequestParts;
+
+  constructor(parts: PauseRequestParts) {
+    this.#parts = parts;
   }
 
   /** Freezes (`resume` false) or thaws the task; NOT_PAUSABLE for one not in the state it needs. */
   async request(taskId: string, resume: boolean): Promise<StopReply> {
-    const before = await this.#view.get(taskId);
+    const before = await this.#parts.view.get(taskId);
     const done = resume ? 'running' : 'paused';
     if (before.state === done) return { task: before, previous: before.state };
     if ((before.state !== 'running' && before.state !== 'paused') || !before.jobId) throw notPausable(before, resume);
@@ -42,11 +44,11 @@ export class PauseRequests {
       PAUSE_ANSWER_MS,
     );
     if (answer?.type !== 'pause-done') {
-      const now = await this.#view.get(taskId);
+      const now = await this.#parts.view.get(taskId);
       if (now.state !== 'running' && now.state !== 'paused') throw notPausable(now, resume);
       throw new ClusterError(
         'NO_ANSWER',
-        `task ${taskId}: agent ${now.host ?? '?'} did not answer the ${resume ? 'resume' : 'pause'} within ${PAUSE_ANSWER_MS} ms (is it up? "taskwarden ls --cluster ${displayUrl(this.#url)}" shows what it runs); nothing was changed here`,
+        `task ${taskId}: agent ${now.host ?? '?'} did not answer the ${resume ? 'resume' : 'pause'} within ${PAUSE_ANSWER_MS} ms (is it up? "taskwarden ls --cluster ${displayUrl(this.#parts.url)}" shows what it runs); nothing was changed here`,
       );
     }
     if (answer.error)
@@ -54,7 +56,7 @@ export class PauseRequests {
         answer.error.code === 'NOT_PAUSABLE' ? 'NOT_PAUSABLE' : 'PAUSE_FAILED',
         answer.error.message,
       );
-    return { task: await this.#view.get(taskId), previous: before.state };
+    return { task: await this.#parts.view.get(taskId), previous: before.state };
   }
 
   /** Publishes `message` to the agents and waits for the first answer `accept` takes; undefined after `timeoutMs`. */
@@ -65,13 +67,14 @@ export class PauseRequests {
   ): Promise<ControlMessage | undefined> {
     let settle!: (answer: ControlMessage | undefined) => void;
     const answered = new Promise<ControlMessage | undefined>((resolve) => (settle = resolve));
-    const listener = answerListener(this.#url, 'taskwarden-client-ask', (answer) => {
+    const listener = answerListener(this.#parts.url, 'taskwarden-client-ask', (answer) => {
       if (accept(answer)) settle(answer);
     });
     const timer = setTimeout(() => settle(undefined), timeoutMs);
     try {
-      await listener.subscribe(this.#keys.control);
-      await this.#redis.publish(this.#keys.control, JSON.stringify(message));
+      const { redis, keys } = this.#parts;
+      await listener.subscribe(keys.control);
+      await redis.publish(keys.control, JSON.stringify(message));
       return await answered;
     } finally {
       clearTimeout(timer);
