@@ -9,23 +9,18 @@ import type { DaemonEvent, DaemonHealth, RequestType } from '../protocol/index.j
 import { encodeValue, mapPayloadValues } from '../protocol/index.js';
 import type { RecordedTask } from '../journal/recorded-state.js';
 import type { EventHub } from './event-hub.js';
-import { applyEvent, byCreation, isTerminal, type TaskEvent, type WireTask } from './page/model.js';
+import {
+  applyEvent,
+  byCreation,
+  isTerminal,
+  type TaskEvent,
+  type WireBackendState,
+  type WireTask,
+} from './page/model.js';
 
-export interface BackendState {
-  kind: 'daemon' | 'cluster';
-  up: boolean;
-  /** The daemon's state directory, or the cluster's Redis address (without a password). */
-  home: string;
-  pid?: number;
-  /** Since when it is up, or down (ms since the epoch). */
-  since: number;
-  /** Why it is down. */
-  reason?: string;
+/** The page's WireBackendState (page/model.ts, where its fields are described), with the protocol's health type. */
+export interface BackendState extends WireBackendState {
   health?: DaemonHealth;
-  /** Whether the page offers pause and resume. */
-  pause: boolean;
-  /** A cluster's queue and the agents alive in it. */
-  cluster?: { queue: string; agents: string[] };
 }
 
 export interface Backend {
