@@ -27,6 +27,16 @@ const PAGE_FILES: Readonly<Record<string, { path: string; type: string }>> = {
   '/model.js': { path: compiled('model.js'), type: JS },
   '/view.js': { path: compiled('view.js'), type: JS },
   '/format.js': { path: compiled('format.js'), type: JS },
+  '/click-metrics.js': { path: compiled('click-metrics.js'), type: JS },
+  '/details.js': { path: compiled('details.js'), type: JS },
+  '/dom.js': { path: compiled('dom.js'), type: JS },
+  '/event-stream.js': { path: compiled('event-stream.js'), type: JS },
+  '/frames.js': { path: compiled('frames.js'), type: JS },
+  '/header.js': { path: compiled('header.js'), type: JS },
+  '/post-json.js': { path: compiled('post-json.js'), type: JS },
+  '/row-actions.js': { path: compiled('row-actions.js'), type: JS },
+  '/stop-all.js': { path: compiled('stop-all.js'), type: JS },
+  '/template-buttons.js': { path: compiled('template-buttons.js'), type: JS },
 };
 
 export function loadPageFiles(): PageFiles {
