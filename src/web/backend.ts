@@ -96,7 +96,7 @@ export class TaskMirror {
   }
 }
 
-export function encodeTask(task: RecordedTask | WireTask): WireTask {
+export function encodeTask(task: WireTask): WireTask {
   return mapPayloadValues({ task }, (value) => encodeValue(value)).task as WireTask;
 }
 

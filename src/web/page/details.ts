@@ -134,7 +134,7 @@ function renderFacts(task: WireTask): void {
 function whatItRuns(task: WireTask): string {
   return 'module' in task.spec
     ? `module ${String(task.spec.module)}`
-    : `${String(task.spec.command)} ${((task.spec.args as string[] | undefined) ?? []).join(' ')}`;
+    : `${String(task.spec.command)} ${(task.spec.args ?? []).join(' ')}`;
 }
 
 function renderOutcome(task: WireTask): void {

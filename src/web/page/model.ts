@@ -11,7 +11,7 @@
  * rather than import them: the page is compiled alone for the browser (tsconfig.page.json), with no
  * Node types and no module outside src/web/page. The Node side derives from them where it can, so
  * the compiler holds the two together: BackendState extends WireBackendState, and the web server's
- * mirror holds WireTasks made from the protocol's tasks.
+ * mirror takes the journal's recorded tasks as WireTasks (src/web/backend.ts, encodeTask).
  */
 
 export const TERMINAL_STATES: readonly string[] = ['completed', 'failed', 'cancelled', 'killed', 'interrupted'];
@@ -56,11 +56,18 @@ export interface WireOutcome {
   attempt: number;
 }
 
+/** What the page reads of a task's spec (the protocol's TaskSpec has more). */
+export interface WireSpec {
+  module?: string;
+  command?: string;
+  args?: readonly string[];
+}
+
 export interface WireTask {
   id: string;
   name: string;
   kind: 'module' | 'command';
-  spec: Record<string, unknown>;
+  spec: WireSpec;
   state: string;
   attempt: number;
   pid?: number;
