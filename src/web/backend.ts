@@ -2,7 +2,7 @@
  * What the web server shows and controls: a local daemon (daemon-link.ts) or a cluster
  * (cluster-link.ts). Both keep a mirror of the tasks for pages that open (TaskMirror), pass every
  * task event to the pages in the protocol's tagged JSON, and answer the page's protocol requests;
- * the server (server.ts) does not know which one it talks to. One mirror, so both apply events
+ * the server (routes.ts) does not know which one it talks to. One mirror, so both apply events
  * with the same reducer the page uses (page/model.ts).
  */
 import type { DaemonEvent, DaemonHealth, RequestType } from '../protocol/index.js';
