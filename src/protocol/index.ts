@@ -4,3 +4,4 @@ export * from './replies.js';
 export * from './parse.js';
 export * from './framing.js';
 export * from './values.js';
+export * from './value-fields.js';

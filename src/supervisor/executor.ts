@@ -1,22 +1,19 @@
 /**
  * The supervisor's engine: it holds the tasks and their queue, feeds machine events to the pure
- * state machine one at a time, and executes the actions it returns against the parts (spawning,
- * the attempt's processes, reusable runners, stops), in the order that keeps a stop first: the
- * actions of an event run before any listener hears of it. The Supervisor is its public face.
+ * state machine one at a time, and executes the actions it returns against the parts (an attempt's
+ * process from spawn to settling: attempt-lifecycle.ts; the attempt's processes, reusable runners,
+ * stops), in the order that keeps a stop first: the actions of an event run before any listener
+ * hears of it. The Supervisor is its public face.
  */
-import { ChildProcess } from 'node:child_process';
-import type { ToRunner } from '../common/runner-ipc.js';
 import { LatestWins } from '../common/latest-wins.js';
-import { toTaskError, type TaskError } from '../common/task-errors.js';
-import { AttemptProcesses } from '../process/attempt-processes.js';
 import type { TaskCgroups } from '../process/cgroup/owner.js';
-import { LineageMark } from '../process/lineage.js';
+import type { LineageMark } from '../process/lineage.js';
 import type { OrphanGuard } from '../process/orphan-guard.js';
 import { readProcStat } from '../process/proc.js';
 import { Admission } from './admission.js';
+import { AttemptLifecycle } from './attempt-lifecycle.js';
 import { AttemptReports } from './attempt-reports.js';
 import { AttemptSpawner } from './attempt-spawn.js';
-import { wireChild } from './child-wiring.js';
 import { IdleRunners } from './idle-runners.js';
 import type { ResolvedOptions } from './options.js';
 import { RunnerPool } from './runner-pool.js';
@@ -25,7 +22,7 @@ import { holdsSlot, transition, type MachineAction, type MachineEvent, type Mach
 import { Stopping, isStopping } from './stopping.js';
 import { deferred, snapshotOf, type TaskRecord } from './task-record.js';
 import { UsageSampler, type SampleTarget } from './usage-sampler.js';
-import { isTerminalState, type Progress, type SupervisorEvent, type TaskOutcome } from './types.js';
+import { isTerminalState, type Progress, type SupervisorEvent } from './types.js';
 
 export interface ExecutorDeps {
   options: ResolvedOptions;
@@ -52,6 +49,7 @@ export class TaskExecutor {
   readonly #spawner: AttemptSpawner;
   readonly #reuse: RunnerReuse;
   readonly #reports: AttemptReports;
+  readonly #attempts: AttemptLifecycle;
   readonly #stopping: Stopping;
   readonly #pendingEvents: Array<[TaskRecord, MachineEvent]> = [];
   #dispatching = false;
@@ -83,9 +81,18 @@ export class TaskExecutor {
       isShutDown: () => this.shutDown,
       dispatch,
       output: (record, stream, line) => this.#reports.output(record, record.machine.attempt, stream, line),
-      send: (record, message) => this.#sendToRunner(record, message),
+      send: (record, message) => this.#attempts.sendToRunner(record, message),
     });
     this.#reports = new AttemptReports({ options, reuse: this.#reuse, dispatch, emit: this.#emit });
+    this.#attempts = new AttemptLifecycle({
+      mark,
+      guard,
+      spawner: this.#spawner,
+      reports: this.#reports,
+      reuse: this.#reuse,
+      sampler: this.sampler,
+      dispatch,
+    });
     this.#stopping = new Stopping(this.pool);
     this.#admission = new Admission({
       concurrency: options.concurrency,
@@ -133,7 +140,7 @@ export class TaskExecutor {
     const changed = next.state !== previous.state || next.attempt !== previous.attempt;
     // A new attempt has no pid, progress, usage, stall or start of its own yet: none is carried over
     // into its snapshots (the journal records what they say).
-    if (next.attempt !== previous.attempt) this.#forgetAttempt(record);
+    if (next.attempt !== previous.attempt) this.#attempts.forget(record);
     if (changed && next.state === 'running' && previous.state !== 'paused') record.startedAt = Date.now();
     // Before the actions: the booting runners are frozen before the stopping task is signalled.
     const stoppingDelta = Number(isStopping(next.state)) - Number(isStopping(previous.state));
@@ -152,13 +159,14 @@ export class TaskExecutor {
   #execute(record: TaskRecord, action: MachineAction): void {
     switch (action.type) {
       case 'spawn':
-        if (action.delayMs > 0) record.timers.spawnDelay = setTimeout(() => this.#spawn(record), action.delayMs);
-        else this.#spawn(record);
+        if (action.delayMs > 0)
+          record.timers.spawnDelay = setTimeout(() => this.#attempts.spawn(record), action.delayMs);
+        else this.#attempts.spawn(record);
         return;
       case 'abort':
         // After the current synchronous work: stopAll signals every group first, then writes the
         // aborts (each write wakes a runner that would otherwise preempt the loop of signals).
-        queueMicrotask(() => this.#sendToRunner(record, { t: 'abort', reason: action.reason }));
+        queueMicrotask(() => this.#attempts.sendToRunner(record, { t: 'abort', reason: action.reason }));
         return;
       case 'restore-priority':
         return this.#stopping.restorePriority(record);
@@ -182,7 +190,7 @@ export class TaskExecutor {
         record.timers.grace = undefined;
         return;
       case 'watch-group':
-        return this.#watchGroup(record);
+        return this.#attempts.watchGroup(record);
       case 'keep-runner':
         return this.#reuse.park(record);
       case 'retire-runner':
@@ -196,7 +204,7 @@ export class TaskExecutor {
         this.#admission.pass();
         return;
       case 'settle':
-        return this.#settle(record, action.outcome);
+        return this.#attempts.settle(record, action.outcome);
     }
   }
 
@@ -219,134 +227,6 @@ export class TaskExecutor {
     let serving = this.idleRunners.size;
     for (const record of this.tasks.values()) if (record.runner) serving += 1;
     return needed + Math.max(0, reusable - serving);
-  }
-
-  #spawn(record: TaskRecord): void {
-    record.timers.spawnDelay = undefined;
-    if (record.machine.state !== 'starting') return;
-    this.#resetAttempt(record);
-    let child: ChildProcess | TaskError;
-    try {
-      child = this.#spawner.spawn(record);
-    } catch (error) {
-      this.#spawner.releaseCgroup(record);
-      // Contained to this task: a throw here would otherwise escape the queue pump and end the owner.
-      const cause = toTaskError(error);
-      const message = `task ${record.id} could not be started: ${cause.message}`;
-      const failure = { ...cause, code: cause.code ?? 'SPAWN_FAILED', message };
-      return this.dispatch(record, { type: 'spawn-failed', error: failure, at: Date.now() });
-    }
-    if (!(child instanceof ChildProcess)) {
-      this.#spawner.releaseCgroup(record);
-      return this.dispatch(record, { type: 'spawn-failed', error: child, at: Date.now() });
-    }
-    if (child.pid === undefined) {
-      this.#spawner.releaseCgroup(record);
-      child.once('error', (error) =>
-        this.dispatch(record, { type: 'spawn-failed', error: toTaskError(error, 'SPAWN_FAILED'), at: Date.now() }),
-      );
-      return;
-    }
-    this.#attach(record, child, child.pid);
-    if (record.spec.timeoutMs !== undefined) {
-      record.timers.timeout = setTimeout(
-        () => this.dispatch(record, { type: 'cancel', reason: 'timeout', at: Date.now() }),
-        record.spec.timeoutMs,
-      );
-    }
-    this.dispatch(record, { type: 'spawned', at: Date.now() });
-  }
-
-  /** The attempt's process is the child now: registered with the guard, its output and messages heard. */
-  #attach(record: TaskRecord, child: ChildProcess, pid: number): void {
-    record.child = child;
-    record.pid = pid;
-    const markValue = LineageMark.valueOf(record.id, record.machine.attempt);
-    record.processes = new AttemptProcesses(pid, this.#deps.mark, markValue, () => record.cgroup);
-    this.#guard.register(pid);
-    const attempt = record.machine.attempt;
-    const current = () => record.child === child;
-    const output = (stream: 'stdout' | 'stderr') => (line: string) =>
-      this.#reports.output(record, attempt, stream, line);
-    record.unwire = wireChild(child, {
-      line: (stream, line) => {
-        if (current()) this.#reuse.line(record, stream, line, output(stream));
-      },
-      message: (message) => {
-        if (current()) this.#reports.message(record, message);
-      },
-      exit: (code, signal, at) => {
-        if (!current()) return;
-        this.#reports.checkOom(record);
-        this.dispatch(record, { type: 'exited', code, signal, at });
-      },
-    });
-  }
-
-  #sendToRunner(record: TaskRecord, message: ToRunner): void {
-    const child = record.child;
-    if (!child?.connected) return;
-    try {
-      child.send(message, () => {
-        // An error here means the runner is gone already; the group signal is what stops it anyway.
-      });
-    } catch {
-      // Channel closed between the check and the send.
-    }
-  }
-
-  /** After the leader exits: the attempt is over once everything of it is gone. */
-  #watchGroup(record: TaskRecord): void {
-    const processes = record.processes;
-    if (!processes) return this.dispatch(record, { type: 'group-empty', at: Date.now() });
-    processes.watchUntilGone({
-      lingering: () => this.dispatch(record, { type: 'group-lingering', at: Date.now() }),
-      gone: () => {
-        this.#spawner.releaseCgroup(record);
-        this.dispatch(record, { type: 'group-empty', at: Date.now() });
-      },
-    });
-  }
-
-  #settle(record: TaskRecord, outcome: TaskOutcome): void {
-    this.#clearTimers(record);
-    this.#spawner.releaseCgroup(record);
-    if (record.pid !== undefined) this.#guard.unregister(record.pid);
-    record.child?.removeAllListeners('message');
-    record.child = undefined;
-    record.done.resolve(outcome); // endedAt was set when the terminal state was emitted
-  }
-
-  #forgetAttempt(record: TaskRecord): void {
-    if (record.pid !== undefined) this.#guard.unregister(record.pid);
-    record.pid = undefined;
-    record.processes?.stopWatching();
-    record.processes = undefined;
-    record.progress = undefined;
-    record.progressOut.drop();
-    record.usage = undefined;
-    record.stall = undefined;
-    record.startedAt = undefined;
-    record.endedAt = undefined;
-    this.sampler.forget(record.id);
-  }
-
-  /** Before a spawn: everything of the attempt's process, timers included, starts anew. */
-  #resetAttempt(record: TaskRecord): void {
-    this.#forgetAttempt(record);
-    this.#clearTimers(record);
-    record.unwire?.();
-    record.unwire = undefined;
-    record.runner = undefined;
-    record.release = undefined;
-    record.child = undefined;
-    record.lastActivityAt = Date.now();
-  }
-
-  #clearTimers(record: TaskRecord): void {
-    for (const timer of Object.values(record.timers)) clearTimeout(timer);
-    record.timers = {};
-    record.processes?.stopWatching();
   }
 
   /** Runs in process 'exit': synchronous only. */

@@ -2,13 +2,13 @@
  * The Supervisor runs every task in its own process group and stops it gracefully or at once:
  * the public API (start, stop, pause, restart, stopAll, shutdown, snapshots, events). Its engine,
  * executor.ts, feeds the pure state machine (state-machine.ts) and executes its actions with the
- * parts beside it, each with its one concern: admission to the slots (admission.ts), spawning an
- * attempt (attempt-spawn.ts), listening to its process (child-wiring.ts), every process of it and
- * the OS work on them (src/process/attempt-processes.ts), what the process reports
- * (attempt-reports.ts), the end of a reusable run (runner-reuse.ts), stops (stopping.ts), the
- * watchdog's rules (watchdog.ts), usage sampling (usage-sampler.ts) and the per-task bookkeeping
- * (task-record.ts). Everything that touches the OS lives in src/process; everything that decides
- * lives in the machine.
+ * parts beside it, each with its one concern: admission to the slots (admission.ts), an attempt's
+ * process from spawn to settling (attempt-lifecycle.ts), spawning it (attempt-spawn.ts), listening
+ * to its process (child-wiring.ts), every process of it and the OS work on them
+ * (src/process/attempt-processes.ts), what the process reports (attempt-reports.ts), the end of a
+ * reusable run (runner-reuse.ts), stops (stopping.ts), the watchdog's rules (watchdog.ts), usage
+ * sampling (usage-sampler.ts) and the per-task bookkeeping (task-record.ts). Everything that
+ * touches the OS lives in src/process; everything that decides lives in the machine.
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';

@@ -8,6 +8,15 @@ import type { DaemonEvent, DaemonHealth, RequestType } from '../protocol/message
 import type { PayloadArgs, ResponseOf } from '../protocol/replies.js';
 import type { RecordedTask } from '../journal/recorded-state.js';
 
+/** What a DaemonClient and a ClusterClient both have: a subscription to task events, and an end. */
+interface EventedClient {
+  subscribe(): Promise<RecordedTask[]>;
+  on(name: 'event', listener: (event: DaemonEvent) => void): unknown;
+  on(name: 'close', listener: (error: Error | undefined) => void): unknown;
+  close(): void;
+  readonly closed: boolean;
+}
+
 export interface TuiClient {
   /**
    * The daemon's greeting; absent for a cluster, which has no one daemon (nor one state directory).
@@ -23,6 +32,20 @@ export interface TuiClient {
   onClose(listener: (error: Error | undefined) => void): void;
   close(): void;
   readonly closed: boolean;
+}
+
+/** A client as the UI's: its own requests (and greeting), and the subscription and end every client has alike. */
+export function tuiClientOf(client: EventedClient, own: Pick<TuiClient, 'request' | 'welcome'>): TuiClient {
+  return {
+    ...own,
+    subscribe: () => client.subscribe(),
+    onEvent: (listener) => void client.on('event', listener),
+    onClose: (listener) => void client.on('close', listener),
+    close: () => client.close(),
+    get closed() {
+      return client.closed;
+    },
+  };
 }
 
 export interface ConnectOptions {

@@ -11,7 +11,7 @@ import type { AttemptRecord } from '../journal/types.js';
 import type { RequestType } from '../protocol/messages.js';
 import type { PayloadOf, ResponseOf } from '../protocol/replies.js';
 import { isFinishedState } from '../journal/recorded-state.js';
-import type { ConnectFn, TuiClient } from './client.js';
+import { tuiClientOf, type ConnectFn, type TuiClient } from './client.js';
 
 /** Which cluster: its Redis URL and queue (the CLI's --cluster and --queue). */
 export interface ClusterTarget {
@@ -68,17 +68,10 @@ export function adaptClusterClient(client: ClusterClient): TuiClient {
       () => {}, // away again: the next reconnect catches up
     );
   });
-  return {
+  return tuiClientOf(client, {
     request: <T extends RequestType>(type: T, ...payload: [PayloadOf<T>?]) =>
       (handlers[type] as Handler<T>)((payload[0] ?? {}) as PayloadOf<T>),
-    subscribe: () => client.subscribe(),
-    onEvent: (listener) => void client.on('event', listener),
-    onClose: (listener) => void client.on('close', listener),
-    close: () => client.close(),
-    get closed() {
-      return client.closed;
-    },
-  };
+  });
 }
 
 function clusterHandlers(client: ClusterClient): Handlers {

@@ -1,7 +1,7 @@
 /**
  * The UI's one connection to the daemon: reaching it (starting a daemon only when none runs),
  * subscribing, holding back the events that arrive before the task list, and noticing it go away.
- * What the screen makes of that (status lines, keys kept for later, quitting) is the controller's.
+ * What the screen makes of that (status lines, keys kept for later, quitting) is connection-view.ts's.
  */
 import type { DaemonEvent, RequestType } from '../protocol/messages.js';
 import type { PayloadArgs, ResponseOf } from '../protocol/replies.js';

@@ -1,15 +1,16 @@
 /**
  * The UI's behaviour, kept out of the components: where its parts meet. It routes key presses to
- * what they do, and daemon events and the connection's comings and goings to the store, the status
- * line and the quit flow. The parts: connection.ts (reaching the daemon), held-requests.ts (keys
- * pressed before it is up), operations.ts (what the keys ask of the daemon), panes.ts (the log
- * pane, the details and help pages), quitting.ts and quit-flow.ts (leaving).
+ * what they do, and daemon events to the store. The parts: connection.ts (reaching the daemon),
+ * connection-view.ts (what the screen and the quit flow make of the connection's comings and
+ * goings), held-requests.ts (keys pressed before it is up), operations.ts (what the keys ask of the
+ * daemon), panes.ts (the log pane, the details and help pages), quitting.ts and quit-flow.ts (leaving).
  */
 import os from 'node:os';
 import type { DaemonEvent } from '../protocol/messages.js';
 import type { RecordedTask } from '../journal/recorded-state.js';
 import { errorText, type ConnectFn, type TuiClient } from './client.js';
-import { Connection, type OpenResult } from './connection.js';
+import { Connection } from './connection.js';
+import { ConnectionView } from './connection-view.js';
 import { applyEvent } from './daemon-events.js';
 import { oneLine } from './format.js';
 import { HeldRequests, needsDaemon } from './held-requests.js';
@@ -17,10 +18,9 @@ import { actionFor, splitInput, type Action, type KeyInfo } from './keys.js';
 import { Panes } from './panes.js';
 import { Operations, plural } from './operations.js';
 import { filePrefs, recalledClearedThrough, rememberClearedThrough, type PrefsStore } from './prefs.js';
-import type { DaemonReach, QuitHow } from './quit-flow.js';
+import type { QuitHow } from './quit-flow.js';
 import { Quitting } from './quitting.js';
 import type { TuiStore } from './store.js';
-import { isActive } from './task-view.js';
 import type { MachineLoad } from './ui-state.js';
 
 export type { QuitHow } from './quit-flow.js';
@@ -82,6 +82,7 @@ export class Controller {
   readonly #held: HeldRequests;
   readonly #panes: Panes;
   readonly #quitting: Quitting;
+  readonly #connectionView: ConnectionView;
   #finished = false;
   #resolveDone!: (result: QuitResult) => void;
   #timers: NodeJS.Timeout[] = [];
@@ -93,17 +94,17 @@ export class Controller {
     this.store = options.store;
     this.#prefs = options.prefs ?? filePrefs;
     this.#connection = new Connection(options.connect, {
-      onConnecting: (how) => this.#connecting(how),
+      onConnecting: (how) => this.#connectionView.connecting(how),
       onTasks: (client, tasks) => this.#tasksListed(client, tasks),
       onEvent: (event) => this.#onEvent(event),
-      onLost: (reason) => this.#lost(reason),
+      onLost: (reason) => this.#connectionView.lost(reason),
     });
     this.#panes = new Panes(this.store, this.#connection, options.logTailBytes ?? 32_768);
     this.#operations = new Operations({
       store: this.store,
       connection: this.#connection,
       paint: (ids) => this.#paint(ids),
-      ready: () => this.#ready(),
+      ready: () => this.#connectionView.ready(),
       selected: () => this.#panes.selectionChanged(),
     });
     this.#held = new HeldRequests(this.store, this.#operations);
@@ -113,6 +114,15 @@ export class Controller {
       operations: this.#operations,
       held: this.#held,
       finish: (how) => this.#finish(how),
+    });
+    this.#connectionView = new ConnectionView({
+      store: this.store,
+      connection: this.#connection,
+      held: this.#held,
+      operations: this.#operations,
+      panes: this.#panes,
+      quitting: this.#quitting,
+      finished: () => this.#finished,
     });
     this.done = new Promise((resolve) => {
       this.#resolveDone = resolve;
@@ -137,7 +147,7 @@ export class Controller {
     load.unref();
     this.#timers.push(tick, load);
     this.#refreshLoad();
-    await this.#open(false);
+    await this.#connectionView.open(false);
   }
 
   dispose(): void {
@@ -223,7 +233,7 @@ export class Controller {
       case 'interrupt':
         return this.#quitting.event({
           type: 'quit',
-          daemon: this.#reach(),
+          daemon: this.#connectionView.reach(),
           active: this.#operations.activeTasks().length,
         });
       case 'quitStop':
@@ -233,7 +243,7 @@ export class Controller {
       case 'quitStay':
         return this.#quitting.event({ type: 'stay' });
       case 'reconnect':
-        return this.#reconnect();
+        return this.#connectionView.reconnect();
     }
   }
 
@@ -246,129 +256,11 @@ export class Controller {
     store.changed(true);
   }
 
-  // ---- the daemon connection ----------------------------------------------------------------------
-
-  #reach(): DaemonReach {
-    if (this.#connection.phase === 'starting') return 'starting';
-    return this.#connection.client ? 'up' : 'down';
-  }
-
-  async #reconnect(): Promise<void> {
-    if (this.#connection.reaching) {
-      this.#held.sayConnecting();
-      return;
-    }
-    const client = this.#connection.client;
-    if (client) {
-      this.store.setStatus(`Already connected to ${this.#peer(client)}.`, 'info');
-      this.store.changed(true);
-      return;
-    }
-    // A cluster is never started from here: R connects again.
-    await this.#open(this.store.draft.cluster === undefined);
-  }
-
-  /** What this UI is connected to, in words: "the daemon (pid 12)", "cluster redis://… queue q". */
-  #peer(client?: TuiClient): string {
-    const cluster = this.store.draft.cluster;
-    if (cluster !== undefined) return `cluster ${cluster}`;
-    return client?.welcome ? `the daemon (pid ${client.welcome.daemonPid})` : 'the daemon';
-  }
-
-  /** Connects, says how it went, and carries out the keys held meanwhile. */
-  async #open(autostart: boolean): Promise<void> {
-    const result = await this.#connection.open(autostart);
-    if (this.#finished || result.kind === 'busy' || result.kind === 'abandoned') return;
-    const store = this.store;
-    if (result.kind === 'failed') {
-      store.setDaemon({ kind: 'disconnected', reason: errorText(result.error) });
-      store.setStatus(
-        `Cannot reach ${this.#peer()}: ${oneLine(errorText(result.error))}. Press R to try again.${this.#held.drop()}`,
-        'error',
-      );
-      store.changed(true);
-      this.#quitting.event({ type: 'daemonFailed' });
-      return;
-    }
-    if (result.kind === 'up') this.#connected(result);
-    if (this.#finished || this.#quitting.state.phase !== 'open') return;
-    if (this.#connection.client) await this.#held.replay(() => this.#finished);
-    else if (this.#held.size > 0) {
-      store.setStatus(`The daemon went away while connecting. Press R to start it again.${this.#held.drop()}`, 'error');
-      store.changed(true);
-    }
-  }
-
-  #connecting(how: 'connecting' | 'starting' | 'starting-none-ran'): void {
-    this.store.setDaemon({ kind: 'connecting', text: how === 'connecting' ? 'connecting…' : 'starting…' });
-    this.#held.sayConnecting(
-      this.store.draft.cluster !== undefined
-        ? `Connecting to ${this.#peer()}…`
-        : how === 'connecting'
-          ? 'Connecting to the daemon…'
-          : how === 'starting'
-            ? 'Starting the daemon…'
-            : 'No daemon running: starting one…',
-    );
-  }
-
   /** The daemon's task list, before the events that came with it. */
   #tasksListed(client: TuiClient, tasks: RecordedTask[]): void {
     // Cleared rows are remembered per state directory; a cluster has none, so there they last the session.
     if (client.welcome) this.#loadCleared(client.welcome.home);
     this.store.replaceTasks(tasks);
-  }
-
-  #connected({ client, tasks }: Extract<OpenResult, { kind: 'up' }>): void {
-    const store = this.store;
-    const welcome = client.welcome;
-    store.setDaemon(
-      welcome ? { kind: 'connected', pid: welcome.daemonPid, home: welcome.home } : { kind: 'connected' },
-    );
-    store.setHealth(welcome?.health);
-    const active = tasks.filter(isActive).length;
-    store.setStatus(
-      `${this.startedDaemon ? 'Started' : 'Connected to'} ${this.#peer(client)}` +
-        (tasks.length > 0 ? ` · ${plural(tasks.length, 'task')} known, ${active} active` : '') +
-        ' · press 1-9 to start a task, ? for help',
-      'success',
-    );
-    this.#panes.reload();
-    store.changed(true);
-    this.#quitting.event({ type: 'daemonUp', active: this.#operations.activeTasks().length });
-  }
-
-  #lost(reason: string): void {
-    if (this.#finished) return;
-    const store = this.store;
-    this.#operations.forgetAll();
-    store.clearAllPending();
-    store.setDaemon({ kind: 'disconnected', reason: oneLine(reason) });
-    store.setHealth(undefined);
-    this.#quitting.event({ type: 'daemonLost' });
-    if (this.#finished) return;
-    store.setStatus(
-      store.draft.cluster !== undefined
-        ? `Lost ${this.#peer()} (${oneLine(reason)}); tasks are shown as last seen. Press R to connect again.`
-        : `The daemon is gone (${oneLine(reason)}); tasks are shown as last seen. Press R to start it again.`,
-      'error',
-    );
-    store.changed(true);
-  }
-
-  /** Whether the daemon can be asked now; says why not when it cannot. */
-  #ready(): boolean {
-    if (this.#connection.client) return true;
-    const connecting = this.#connection.reaching;
-    const peer = this.store.draft.cluster !== undefined ? 'the cluster' : 'the daemon';
-    this.store.setStatus(
-      connecting
-        ? `Still connecting to ${peer}…`
-        : `Not connected to ${peer}. Press R to ${this.store.draft.cluster !== undefined ? 'connect again' : 'start it again'}.`,
-      connecting ? 'busy' : 'warn',
-    );
-    this.store.changed(true);
-    return false;
   }
 
   #onEvent(event: DaemonEvent): void {

@@ -6,7 +6,7 @@
 import { createElement } from 'react';
 import { render } from 'ink';
 import type { TuiClient, ConnectFn } from './client.js';
-import { errorText } from './client.js';
+import { errorText, tuiClientOf } from './client.js';
 import { clusterConnector, clusterLabel, type ClusterTarget } from './cluster-client.js';
 import { ConfigError, loadTemplates } from './config.js';
 import { Controller, type QuitResult } from './controller.js';
@@ -43,21 +43,12 @@ export const INCREMENTAL_RENDERING = process.env.TASKWARDEN_TUI_INCREMENTAL === 
 const ALT_SCREEN_ON = '\x1b[?1049h\x1b[H\x1b[2J';
 const ALT_SCREEN_OFF = '\x1b[?1049l';
 
-/** Wraps a DaemonClient (src/daemon/client.ts) into what the UI uses. */
+/** Wraps a DaemonClient (src/daemon/client.ts) into what the UI uses; its greeting is set once connected. */
 export function adaptClient(client: DaemonClient): TuiClient {
-  return {
-    get welcome() {
-      return client.welcome;
-    },
+  return tuiClientOf(client, {
+    welcome: client.welcome,
     request: (type, ...payload) => client.request(type, ...payload),
-    subscribe: () => client.subscribe(),
-    onEvent: (listener) => void client.on('event', listener),
-    onClose: (listener) => void client.on('close', listener),
-    close: () => client.close(),
-    get closed() {
-      return client.closed;
-    },
-  };
+  });
 }
 
 /** Connects through the daemon client, to the daemon of `home`. */

@@ -63,6 +63,21 @@ export function registerAgentCommand(program: Command): void {
       } catch (error) {
         throw new UsageError(`agent: ${(error as Error).message}`);
       }
+      // Listening before it says 'ready': a reader of that line may stop it at once (a pipe write
+      // can wake the reader before this process runs again).
+      let started = false;
+      const stopped = new Promise<NodeJS.Signals>((resolve) => {
+        const onSignal = (signal: NodeJS.Signals) => {
+          process.off('SIGTERM', onSignal);
+          process.off('SIGINT', onSignal);
+          // Still starting (Redis slow to answer, say): the signal's own effect, as before we listened.
+          // Agent.start resolves in the same turn as its 'ready' line, so a reader of it finds us started.
+          if (!started) process.kill(process.pid, signal);
+          resolve(signal);
+        };
+        process.on('SIGTERM', onSignal);
+        process.on('SIGINT', onSignal);
+      });
       const agent = await Agent.start({
         redis,
         home,
@@ -77,14 +92,9 @@ export function registerAgentCommand(program: Command): void {
           ...(options.priority !== undefined ? { priority: options.priority } : {}),
         },
       });
-      await new Promise<void>((resolve) => {
-        const stop = (signal: string) => {
-          process.stderr.write(`agent ${agent.name}: ${signal}: stopping its tasks; their jobs go back to the queue\n`);
-          resolve();
-        };
-        process.once('SIGTERM', () => stop('SIGTERM'));
-        process.once('SIGINT', () => stop('SIGINT'));
-      });
+      started = true;
+      const signal = await stopped;
+      process.stderr.write(`agent ${agent.name}: ${signal}: stopping its tasks; their jobs go back to the queue\n`);
       await agent.close();
     });
 }

@@ -54,9 +54,11 @@ export function registerWebCommand(program: Command): void {
           : `listening on ${server.host}: anyone who can reach it and has the address above can stop and start tasks (no TLS)`,
         `Ctrl+C stops the page; the tasks keep running in ${cluster ? 'the agents' : 'the daemon'}`,
       ];
-      // One write: a reader (a script, a test) that sees the address sees the rest with it.
+      // Listening before the banner: a reader that sees the address may stop us at once (a pipe
+      // write can wake it before this process runs again). One write: it sees the rest with it.
+      const stopped = untilSignal();
       process.stdout.write(`${lines.join('\n')}\n`);
-      await untilSignal();
+      await stopped;
       await server.close();
     });
 }
