@@ -394,7 +394,7 @@ async function cpuOver(stack: BenchStack, ms: number): Promise<{ daemon: number;
   };
 }
 
-/** One click as the page measures it (src/web/page/app.ts, ClickMetric). */
+/** One click as the page measures it (src/web/page/click-metrics.ts, ClickMetric). */
 interface ClickMetric {
   clickToShownMs?: number;
   clickToConfirmedMs?: number;

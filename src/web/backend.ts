@@ -2,30 +2,25 @@
  * What the web server shows and controls: a local daemon (daemon-link.ts) or a cluster
  * (cluster-link.ts). Both keep a mirror of the tasks for pages that open (TaskMirror), pass every
  * task event to the pages in the protocol's tagged JSON, and answer the page's protocol requests;
- * the server (server.ts) does not know which one it talks to. One mirror, so both apply events
+ * the server (routes.ts) does not know which one it talks to. One mirror, so both apply events
  * with the same reducer the page uses (page/model.ts).
  */
 import type { DaemonEvent, DaemonHealth, RequestType } from '../protocol/index.js';
 import { encodeValue, mapPayloadValues } from '../protocol/index.js';
 import type { RecordedTask } from '../journal/recorded-state.js';
 import type { EventHub } from './event-hub.js';
-import { applyEvent, byCreation, isTerminal, type TaskEvent, type WireTask } from './page/model.js';
+import {
+  applyEvent,
+  byCreation,
+  isTerminal,
+  type TaskEvent,
+  type WireBackendState,
+  type WireTask,
+} from './page/model.js';
 
-export interface BackendState {
-  kind: 'daemon' | 'cluster';
-  up: boolean;
-  /** The daemon's state directory, or the cluster's Redis address (without a password). */
-  home: string;
-  pid?: number;
-  /** Since when it is up, or down (ms since the epoch). */
-  since: number;
-  /** Why it is down. */
-  reason?: string;
+/** The page's WireBackendState (page/model.ts, where its fields are described), with the protocol's health type. */
+export interface BackendState extends WireBackendState {
   health?: DaemonHealth;
-  /** Whether the page offers pause and resume. */
-  pause: boolean;
-  /** A cluster's queue and the agents alive in it. */
-  cluster?: { queue: string; agents: string[] };
 }
 
 export interface Backend {
@@ -101,7 +96,7 @@ export class TaskMirror {
   }
 }
 
-export function encodeTask(task: RecordedTask | WireTask): WireTask {
+export function encodeTask(task: WireTask): WireTask {
   return mapPayloadValues({ task }, (value) => encodeValue(value)).task as WireTask;
 }
 

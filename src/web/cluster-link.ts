@@ -19,7 +19,7 @@ const CHECK_MS = 1000;
 /** A read that takes longer than this means Redis is not answering (ioredis queues commands meanwhile). */
 const CHECK_TIMEOUT_MS = 2000;
 
-/** A request the cluster link refuses or cannot carry out; `code` says which (server.ts maps it to a status). */
+/** A request the cluster link refuses or cannot carry out; `code` says which (control-requests.ts maps it to a status). */
 export class ClusterRequestError extends Error {
   constructor(
     readonly code: string,

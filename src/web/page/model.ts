@@ -6,6 +6,12 @@
  *
  * Values (a task's input and result) stay in the protocol's tagged JSON form ({"$tw": "Map", ...}):
  * the page shows them, it never computes with them.
+ *
+ * The types here mirror the protocol's (src/protocol) and the web backend's (src/web/backend.ts)
+ * rather than import them: the page is compiled alone for the browser (tsconfig.page.json), with no
+ * Node types and no module outside src/web/page. The Node side derives from them where it can, so
+ * the compiler holds the two together: BackendState extends WireBackendState, and the web server's
+ * mirror takes the journal's recorded tasks as WireTasks (src/web/backend.ts, encodeTask).
  */
 
 export const TERMINAL_STATES: readonly string[] = ['completed', 'failed', 'cancelled', 'killed', 'interrupted'];
@@ -50,11 +56,18 @@ export interface WireOutcome {
   attempt: number;
 }
 
+/** What the page reads of a task's spec (the protocol's TaskSpec has more). */
+export interface WireSpec {
+  module?: string;
+  command?: string;
+  args?: readonly string[];
+}
+
 export interface WireTask {
   id: string;
   name: string;
   kind: 'module' | 'command';
-  spec: Record<string, unknown>;
+  spec: WireSpec;
   state: string;
   attempt: number;
   pid?: number;
@@ -78,6 +91,24 @@ export interface WireLogLine {
   at: number;
 }
 
+/** What the page is told of the daemon or cluster it shows (BackendState in src/web/backend.ts). */
+export interface WireBackendState {
+  kind: 'daemon' | 'cluster';
+  up: boolean;
+  /** The daemon's state directory, or the cluster's Redis address (without a password). */
+  home: string;
+  pid?: number;
+  /** Since when it is up, or down (ms since the epoch). */
+  since: number;
+  /** Why it is down. */
+  reason?: string;
+  health?: { journal: { writable: boolean; message?: string }; logs: { writable: boolean; message?: string } };
+  /** Whether the page offers pause and resume. */
+  pause: boolean;
+  /** A cluster's queue and the agents alive in it. */
+  cluster?: { queue: string; agents: string[] };
+}
+
 /** The protocol's task events, as the daemon sends them (src/protocol/messages.ts). */
 export type TaskEvent =
   | { type: 'TASK_STATUS'; task: WireTask; previous?: string }
@@ -86,6 +117,13 @@ export type TaskEvent =
   | { type: 'TASK_STALL'; taskId: string; stall: WireStall }
   | { type: 'TASK_USAGE'; taskId: string; usage: WireUsage }
   | { type: 'TASK_LOG'; log: WireLogLine };
+
+/** Everything the event stream carries: the task events, and the web server's own messages. */
+export type PageMessage =
+  | TaskEvent
+  | { type: 'SNAPSHOT'; tasks: WireTask[]; daemon: WireBackendState; now: number }
+  | { type: 'DAEMON_STATE'; daemon: WireBackendState }
+  | { type: 'DAEMON_HEALTH'; health: WireBackendState['health'] };
 
 export function isTerminal(state: string): boolean {
   return TERMINAL_STATES.includes(state);
