@@ -15,6 +15,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -276,24 +277,46 @@ async function daemonRoundTrip(runs: number): Promise<BenchRow[]> {
     { cwd: dir },
   );
   const client = await DaemonClient.connect({ home, autostart: false, clientName: 'bench-load' });
+  const echo = await BareEcho.start(path.join(dir, 'echo.sock'));
   const rows: BenchRow[] = [];
-  const samples = async () => {
+  const samples = async (request: () => Promise<unknown>) => {
     const result: number[] = [];
     for (let i = 0; i < runs * 5; i++) {
       const t0 = nowMs();
-      await client.request('LIST');
+      await request();
       result.push(nowMs() - t0);
       await sleep(2);
     }
     return result;
   };
+  // The floor answers with as many bytes as LIST did, measured in the same state.
+  const listBytes = async () => JSON.stringify(await client.request('LIST')).length;
   try {
-    const idle = await samples();
+    const idleFloor = await samples(echo.request(await listBytes()));
+    const idle = await samples(() => client.request('LIST'));
     for (let i = 0; i < BUSY_TASKS; i++)
       await client.request('TASK_REQUEST', { spec: { command: '/bin/sh', args: SPIN, name: `busy ${i + 1}` } });
     await sleep(2000);
-    const busy = await samples();
+    const busyFloor = await samples(echo.request(await listBytes()));
+    const busy = await samples(() => client.request('LIST'));
+    const floorNote = { note: 'what the machine allows' };
+    rows.push(
+      row(
+        'load: floor, a bare Node process answering a line on a Unix socket, idle machine',
+        idleFloor,
+        'ms',
+        floorNote,
+      ),
+    );
     rows.push(row('load: daemon LIST -> ACK round trip, idle machine', idle));
+    rows.push(
+      row(
+        `load: floor, a bare Node process answering a line on a Unix socket, ${BUSY_TASKS} CPU-bound tasks`,
+        busyFloor,
+        'ms',
+        floorNote,
+      ),
+    );
     rows.push(
       row(`load: daemon LIST -> ACK round trip, ${BUSY_TASKS} CPU-bound tasks`, busy, 'ms', {
         target: 'p99 <= 5 ms',
@@ -301,9 +324,57 @@ async function daemonRoundTrip(runs: number): Promise<BenchRow[]> {
       }),
     );
   } finally {
+    echo.close();
     await shutDownBenchDaemon(client, dir);
   }
   return rows;
+}
+
+/**
+ * The daemon round trip's floor: a separate Node process (as the daemon is) that answers each line
+ * on a Unix socket with a line of the asked size, no parsing, no journal, no tasks.
+ */
+class BareEcho {
+  readonly #child: ReturnType<typeof spawn>;
+  readonly #socket: net.Socket;
+
+  private constructor(child: ReturnType<typeof spawn>, socket: net.Socket) {
+    this.#child = child;
+    this.#socket = socket;
+  }
+
+  static async start(socketPath: string): Promise<BareEcho> {
+    const server = `require('node:net').createServer((s) => { let buf = '';
+      s.on('data', (d) => { buf += d; let at; while ((at = buf.indexOf('\\n')) >= 0) {
+        const n = Number(buf.slice(0, at)); buf = buf.slice(at + 1); s.write('x'.repeat(n) + '\\n'); } });
+    }).listen(process.argv[1], () => process.stdout.write('ready'));`;
+    const child = spawn(process.execPath, ['-e', server, socketPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise((resolve) => child.stdout.once('data', resolve));
+    const socket = net.connect(socketPath);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    return new BareEcho(child, socket);
+  }
+
+  /** One round trip asking for `bytes` bytes back. */
+  request(bytes: number): () => Promise<void> {
+    return () =>
+      new Promise((resolve) => {
+        let got = 0;
+        const onData = (chunk: Buffer) => {
+          got += chunk.length;
+          if (got <= bytes) return;
+          this.#socket.off('data', onData);
+          resolve();
+        };
+        this.#socket.on('data', onData);
+        this.#socket.write(`${bytes}\n`);
+      });
+  }
+
+  close(): void {
+    this.#socket.destroy();
+    this.#child.kill('SIGKILL');
+  }
 }
 
 /** Of `pids`, those still alive (not zombies): a cheap poll, one stat file each. */

@@ -67,6 +67,20 @@ export function stallText(stall: StallInfo, silentForMs = stall.silentForMs): st
   }
 }
 
+/** The same as stallText in less, for a narrow cell: "10 s · spinning", then "silent 10 s". */
+export function stallShortTexts(stall: StallInfo, silentForMs = stall.silentForMs): string[] {
+  const silent = formatDuration(Math.max(0, silentForMs));
+  const cause =
+    stall.diagnosis === 'spinning'
+      ? stall.cpuPercent < STARVED_CPU_PERCENT
+        ? 'no CPU'
+        : 'spinning'
+      : stall.diagnosis === 'blocked'
+        ? 'blocked'
+        : undefined;
+  return [...(cause ? [`${silent} · ${cause}`] : []), `silent ${silent}`];
+}
+
 /** Red for a task burning CPU without progress; yellow for one that waits (on I/O, a lock, or for CPU). */
 export function stallColor(stall: StallInfo): 'red' | 'yellow' {
   return stall.diagnosis === 'spinning' && stall.cpuPercent >= STARVED_CPU_PERCENT ? 'red' : 'yellow';

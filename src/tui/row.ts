@@ -14,6 +14,7 @@ import {
   oneLine,
   progressBar,
   stallColor,
+  stallShortTexts,
   stallText,
   STATE_STYLES,
   type StateStyle,
@@ -91,7 +92,11 @@ export function shownState(task: TaskView): StateStyle {
 export function messageFor(task: TaskView, now: number): { text: string; shorter?: readonly string[]; color?: string } {
   if (task.stall && !isFinishedState(task.state)) {
     const silent = task.stall.silentForMs + Math.max(0, now - (task.stallSeenAt ?? now));
-    return { text: `⚠ ${stallText(task.stall, silent)}`, color: stallColor(task.stall) };
+    return {
+      text: `⚠ ${stallText(task.stall, silent)}`,
+      shorter: stallShortTexts(task.stall, silent).map((short) => `⚠ ${short}`),
+      color: stallColor(task.stall),
+    };
   }
   if (waitingForCpu(task) && !task.progress?.message) {
     const priority = task.priority === 'idle' || task.priority === 'low' ? ` (${task.priority} priority)` : '';

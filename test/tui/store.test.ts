@@ -284,4 +284,23 @@ describe('format', () => {
       'no progress for 14 s · waiting for CPU (3%)',
     );
   });
+
+  it('a stalled row at 80 columns still says for how long and why, in less', () => {
+    const store = new TuiStore();
+    const cases = [
+      { diagnosis: 'spinning', cpuPercent: 3, says: '⚠ 12 s · no CPU' },
+      { diagnosis: 'spinning', cpuPercent: 99, says: '⚠ 12 s · spinning' },
+      { diagnosis: 'blocked', cpuPercent: 0, says: '⚠ 12 s · blocked' },
+      { diagnosis: 'unknown', cpuPercent: 0, says: '⚠ silent 12 s' },
+    ] as const;
+    for (const [i, { diagnosis, cpuPercent, says }] of cases.entries()) {
+      const id = String(i + 1);
+      const stall = { taskId: id, silentForMs: 12_000, diagnosis, cpuPercent };
+      store.upsertTask(snap(id, 'running', { stall }));
+      const view = store.task(id)!;
+      const row = rowText(view, false, tableLayout(80), view.stallSeenAt ?? Date.now());
+      expect(row).toContain(says);
+      expect(row).not.toContain('…');
+    }
+  });
 });
