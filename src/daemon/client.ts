@@ -35,16 +35,12 @@
  *   request is answered with (protocol/replies.ts). An invalid event is dropped.
  */
 import { EventEmitter } from 'node:events';
-import { lstatSync } from 'node:fs';
-import net from 'node:net';
+import type net from 'node:net';
 import {
   LineDecoder,
   PROTOCOL_VERSION,
   TAGGED_VALUES,
-  decodeValue,
   encodeMessage,
-  encodeValue,
-  mapPayloadValues,
   parseDaemonMessage,
   parseReply,
   type DaemonEvent,
@@ -59,6 +55,8 @@ import {
 import type { RecordedTask } from '../journal/recorded-state.js';
 import { startBackgroundDaemon } from './background.js';
 import { resolveHome, socketPath } from './home.js';
+import { checkSocketOwner, connectSocket, isNoDaemon } from './daemon-socket.js';
+import { decodeTaskValues, encodeRequestValues } from './client-values.js';
 
 export interface ClientOptions {
   /** State directory (as --home); default $TASKWARDEN_HOME, $XDG_STATE_HOME/taskwarden, ~/.local/state/taskwarden. */
@@ -209,6 +207,7 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
     return this.#autostarted;
   }
 
+  /** Whether task values travel in the tagged encoding on this connection (the daemon agreed in WELCOME). */
   get #tagged(): boolean {
     return this.#welcome?.values === TAGGED_VALUES;
   }
@@ -224,7 +223,7 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
     return new Promise<ResponseOf<T>>((resolve, reject) => {
       this.#pending.set(id, { type, resolve: resolve, reject });
       try {
-        this.#socket.write(encodeMessage({ ...this.#encodeRequest(type, payload ?? {}), type, id }));
+        this.#socket.write(encodeMessage({ ...encodeRequestValues(type, payload ?? {}, this.#tagged), type, id }));
       } catch (error) {
         this.#pending.delete(id);
         reject(error);
@@ -247,27 +246,6 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
 
   close(): void {
     this.#closeWith(undefined);
-  }
-
-  /** TASK_REQUEST's input in the tagged encoding (throws a TypeError for a value that is not structured-clonable). */
-  #encodeRequest(type: RequestType, payload: object): object {
-    const spec = (payload as { spec?: { input?: unknown } }).spec;
-    if (
-      type !== 'TASK_REQUEST' ||
-      !this.#tagged ||
-      typeof spec !== 'object' ||
-      spec === null ||
-      spec.input === undefined
-    )
-      return payload;
-    return { ...payload, spec: { ...spec, input: encodeValue(spec.input) } };
-  }
-
-  /** Task values in a reply or event, decoded (tagged connections only): the same shape, other values. */
-  #decode<P extends object>(payload: P): P {
-    return this.#tagged
-      ? (mapPayloadValues(payload as Record<string, unknown>, (value, field) => decodeValue(value, field)) as P)
-      : payload;
   }
 
   #closeWith(error: Error | undefined): void {
@@ -319,7 +297,7 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
       case 'SNAPSHOT': {
         const waiter = this.#snapshotWaiters.shift();
         try {
-          waiter?.resolve(this.#decode({ tasks: message.tasks }).tasks);
+          waiter?.resolve(decodeTaskValues({ tasks: message.tasks }, this.#tagged).tasks);
         } catch (error) {
           waiter?.reject(
             new DaemonError('BAD_MESSAGE', `invalid SNAPSHOT from the daemon: ${(error as Error).message}`),
@@ -331,7 +309,7 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
       case 'TASK_COMPLETE': {
         let decoded: typeof message;
         try {
-          decoded = this.#decode(message);
+          decoded = decodeTaskValues(message, this.#tagged);
         } catch {
           return; // an event that cannot be read is dropped, as an invalid one is
         }
@@ -359,7 +337,7 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
     if (!checked.ok) return invalid(checked.error.message);
     let decoded: object;
     try {
-      decoded = this.#decode(checked.reply);
+      decoded = decodeTaskValues(checked.reply, this.#tagged);
     } catch (error) {
       return invalid((error as Error).message);
     }
@@ -373,56 +351,4 @@ export class DaemonClient extends EventEmitter<{ event: [DaemonEvent]; close: [E
     if (error) pending.reject(error);
     else pending.resolve(reply);
   }
-}
-
-/**
- * Requests carry arguments, working directories and environments: they go only
- * to a socket the current user owns (the daemon creates it 0600), never to one
- * someone else put there. No socket at all is left to connect() (ENOENT: no daemon).
- */
-function checkSocketOwner(path: string): void {
-  let stat;
-  try {
-    stat = lstatSync(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw error;
-  }
-  const me = process.geteuid?.();
-  if (!stat.isSocket()) {
-    throw new Error(
-      `refusing to connect to ${path}: it is not a socket${stat.isSymbolicLink() ? ' but a symlink' : ''}; remove it, or use another state directory (--home)`,
-    );
-  }
-  if (me !== undefined && stat.uid !== me) {
-    throw new Error(
-      `refusing to connect to ${path}: the socket is owned by uid ${stat.uid}, not by you (uid ${me}), so it is not your daemon; ` +
-        'remove it, or use another state directory (--home)',
-    );
-  }
-}
-
-function connectSocket(path: string, timeoutMs: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.createConnection(path);
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`connecting to the taskwarden daemon at ${path} timed out after ${timeoutMs} ms`));
-    }, timeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      resolve(socket);
-    });
-    // Stays registered (a no-op once connected) so an early error is never unhandled; the client adds its own.
-    socket.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-  });
-}
-
-/** No socket, or a socket nobody listens on (a dead daemon's): start one. */
-function isNoDaemon(error: unknown): boolean {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'ENOENT' || code === 'ECONNREFUSED';
 }

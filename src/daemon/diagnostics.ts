@@ -94,3 +94,24 @@ export function errorCode(error: unknown): string {
   if (typeof code === 'string') return code;
   return error instanceof Error ? error.message : String(error);
 }
+
+/**
+ * The daemon's diagnostic log: the one given (startDaemon's `log` option) or timestamped lines
+ * on stderr that survive a full disk; whatever it throws is ignored, as a diagnostic must never
+ * take the daemon down.
+ */
+export function diagnosticLog(given?: (message: string) => void): (message: string) => void {
+  const log = given ?? stderrLog();
+  return (message) => {
+    try {
+      log(message);
+    } catch {
+      // a diagnostic must never take the daemon down
+    }
+  };
+}
+
+function stderrLog(): (message: string) => void {
+  ignoreStdioErrors();
+  return new DiagnosticLog().write;
+}

@@ -83,7 +83,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     TASK_PAUSE: (request) => operate(ctx, request.taskId, 'paused', (id) => pausing(() => ctx.sup.pause(id))),
     TASK_RESUME: (request) => operate(ctx, request.taskId, 'resumed', (id) => pausing(() => ctx.sup.resume(id))),
     STOP_ALL: async () => ({ result: await ctx.sup.stopAll() }),
-    // Fitted to a line once their values are encoded for the connection (server.ts).
+    // Fitted to a line once their values are encoded for the connection (request-dispatch.ts).
     LIST: (request) => ({ tasks: list(ctx, request.includeFinished ?? false) }),
     GET: (request) => get(ctx, request.taskId),
     HISTORY: (request) => ({ tasks: ctx.journal.history(request.limit ?? 50) }),

@@ -7,11 +7,11 @@
  * lives here, so a front end can freeze, crash or go away without touching a
  * task, and a task can spin forever without freezing a front end.
  *
- * Order of effects for every task state change: journal commit, then
- * broadcast. A client that saw a state can rely on the journal having it.
- * While the journal cannot be written (disk full), the writes are held in
- * memory in order and retried (journal-writer.ts), events still go out, new
- * work is refused, and clients are told (WELCOME's and DAEMON_HEALTH's health).
+ * This file holds the daemon's lifecycle (start, listen, signals, shutdown)
+ * and its connections (one reply per request). The supervisor's events are
+ * recorded by event-recorder.ts, the journal's only writer: journal commit,
+ * then broadcast to the subscribers (subscribers.ts). While the journal
+ * cannot be written (disk full), new work is refused (handlers.ts).
  */
 import { chmodSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -19,29 +19,18 @@ import net from 'node:net';
 import { Journal, LogStore, type LogStoreOptions } from '../journal/index.js';
 import { LineageMark } from '../process/lineage.js';
 import { sweepLeftovers } from '../process/cgroup/owner.js';
-import {
-  PROTOCOL_VERSION,
-  ack,
-  errorReply,
-  type DaemonHealth,
-  type DaemonMessage,
-  type Request,
-  type RequestType,
-  type ResponseOf,
-} from '../protocol/index.js';
 import { MAX_TIMER_MS, MAX_TIMER_TEXT } from '../supervisor/limits.js';
 import type { SupervisorOptions } from '../supervisor/options.js';
 import { Supervisor } from '../supervisor/supervisor.js';
-import { isTerminalState, type SupervisorEvent, type TaskSnapshot } from '../supervisor/types.js';
+import { isTerminalState } from '../supervisor/types.js';
 import { Connection } from './connection.js';
-import { DiagnosticLog, errorCode, ignoreStdioErrors } from './diagnostics.js';
-import { RequestError, createHandlers, type HandlerContext, type Handlers } from './handlers.js';
+import { diagnosticLog, errorCode } from './diagnostics.js';
+import { createHandlers, type HandlerContext, type Handlers } from './handlers.js';
 import { resolveHome, socketPath } from './home.js';
 import { DaemonRunningError, acquireLock, type DaemonLock } from './lock.js';
-import { fitEvent, fitPayload, fitTasks } from './fit.js';
-import { wireEvent, wirePayload, wireTask, type ValueMode } from './wire.js';
-import { JournalWriter, type WriteOptions } from './journal-writer.js';
-import { ProgressJournal } from './progress-journal.js';
+import { dispatchRequest } from './request-dispatch.js';
+import { EventRecorder } from './event-recorder.js';
+import { Subscribers } from './subscribers.js';
 import { recover, type RecoveryReport } from './recovery.js';
 
 export interface DaemonOptions {
@@ -77,15 +66,6 @@ export interface DaemonHandle {
 }
 
 const DEFAULT_MAX_CLIENT_BUFFER = 8 * 1024 * 1024;
-/**
- * Finished tasks stay in the supervisor (LIST, SNAPSHOT, restart) until this
- * many have ended; then they are let go at once. The journal keeps them all
- * (history, show), so a long-lived daemon's memory stays bounded.
- */
-const MAX_FINISHED_IN_MEMORY = 1000;
-
-/** Replies that carry task lists or records of any size: slimmed to fit in a line (fit.ts). */
-const FITTED_REPLIES: ReadonlySet<string> = new Set(['LIST', 'GET', 'HISTORY']);
 
 export async function startDaemon(options: DaemonOptions = {}): Promise<DaemonHandle> {
   const progressInterval = options.progressJournalIntervalMs;
@@ -99,7 +79,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<DaemonHa
   }
   const home = resolveHome({ home: options.home });
   const path = socketPath(home);
-  const log = neverThrows(options.log ?? stderrLog());
+  const log = diagnosticLog(options.log);
   const lock = acquireLock(home);
   let daemon: Daemon | undefined;
   try {
@@ -133,16 +113,14 @@ class Daemon {
   readonly #lock: DaemonLock;
   readonly #log: (message: string) => void;
   readonly #journal: Journal;
-  readonly #writer: JournalWriter;
   readonly #logs: LogStore;
   readonly #sup: Supervisor;
-  readonly #progress: ProgressJournal;
+  readonly #recorder: EventRecorder;
+  readonly #subscribers: Subscribers;
   readonly #handlers: Handlers;
   readonly #server: net.Server;
   readonly #maxClientBuffer: number;
   readonly #connections = new Set<Connection>();
-  readonly #subscribers = new Set<Connection>();
-  #finishedSinceClear = 0;
   #shutdown: Promise<void> | undefined;
   #resolveClosed!: () => void;
   #listening = false;
@@ -155,21 +133,17 @@ class Daemon {
     this.#maxClientBuffer = options.maxClientBufferBytes ?? DEFAULT_MAX_CLIENT_BUFFER;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     this.#journal = Journal.open(home);
-    this.#writer = new JournalWriter({
-      log,
-      onChange: () => this.#healthChanged(),
-      retryMinMs: options.journalRetryMs,
-    });
+    this.#subscribers = new Subscribers(log);
     this.#logs = new LogStore(home, {
       onError: (error) => {
         log(`task logs: writes failing, their lines are dropped until writing works again: ${error.message}`);
-        this.#healthChanged();
+        this.#recorder.healthChanged();
       },
       onRecover: ({ since, droppedLines, error }) => {
         log(
           `task logs: writable again; ${droppedLines} line(s) dropped since ${new Date(since).toISOString()} (${errorCode(error)})`,
         );
-        this.#healthChanged();
+        this.#recorder.healthChanged();
       },
       ...options.logStoreOptions,
     });
@@ -178,14 +152,17 @@ class Daemon {
     // One lineage token per state directory: a later daemon finds what a crashed one left behind.
     const lineageToken = lineageTokenOf(home);
     this.#sup = new Supervisor({ lineageToken, ...options.supervisorOptions, nextId: () => journal.nextTaskId() });
-    this.#progress = new ProgressJournal(options.progressJournalIntervalMs ?? 500, (id, attempt, progress) => {
-      const at = Date.now();
-      this.#journalWrite(() => journal.recordProgress(id, attempt, progress, at), {
-        taskId: id,
-        coalesce: `progress:${attempt}`,
-      });
+    const sup = this.#sup;
+    this.#recorder = new EventRecorder({
+      journal,
+      logs: this.#logs,
+      broadcast: (message) => this.#subscribers.broadcast(message),
+      clearFinished: () => sup.clearFinished(),
+      log,
+      progressJournalIntervalMs: options.progressJournalIntervalMs,
+      journalRetryMs: options.journalRetryMs,
     });
-    this.#sup.on('event', (event) => this.#onSupervisorEvent(event));
+    this.#sup.on('event', (event) => this.#recorder.record(event));
     const layout = this.#sup.containment.layout;
     this.recovery = recover({
       journal,
@@ -272,14 +249,7 @@ class Daemon {
     } catch (error) {
       this.#log(`stopping tasks failed: ${String(error)}`);
     }
-    this.#progress.flush();
-    const lost = this.#writer.close();
-    if (lost > 0) {
-      const { cause, message } = this.#writer.health();
-      this.#log(
-        `${lost} journal write(s) could not be made before shutdown (${cause}: ${message}); the journal misses them, and the next daemon's recovery settles their tasks`,
-      );
-    }
+    this.#recorder.close();
     this.#logs.close();
     this.#journal.close();
     await this.#closeConnections();
@@ -304,7 +274,7 @@ class Daemon {
 
   #onConnection(socket: net.Socket): void {
     const connection = new Connection(socket, this.#maxClientBuffer, {
-      onRequest: (c, request) => this.#dispatch(c, request),
+      onRequest: (c, request) => dispatchRequest(c, request, this.#handlers, this.#log),
       onClose: (c) => {
         this.#connections.delete(c);
         this.#subscribers.delete(c);
@@ -314,50 +284,6 @@ class Daemon {
     this.#connections.add(connection);
   }
 
-  /** Exactly one reply per request: ACK/WELCOME from the handler, ERROR from whatever it threw. */
-  #dispatch(connection: Connection, request: Request): void {
-    connection.beginRequest();
-    const after: Array<() => void> = [];
-    const reply = (message: object) => {
-      connection.send(message);
-      for (const fn of after) fn();
-      connection.endRequest();
-    };
-    try {
-      if (request.type !== 'HELLO' && !connection.hello) {
-        throw new RequestError(
-          'BAD_MESSAGE',
-          `send HELLO with protocol version ${PROTOCOL_VERSION} before ${request.type}`,
-        );
-      }
-      const result = this.#handlers[request.type](request as never, connection, (fn) => after.push(fn));
-      if (result instanceof Promise) {
-        result.then(
-          (payload) => reply(this.#success(connection, request, payload)),
-          (error: unknown) => reply(this.#failure(request, error)),
-        );
-      } else {
-        reply(this.#success(connection, request, result));
-      }
-    } catch (error) {
-      reply(this.#failure(request, error));
-    }
-  }
-
-  #success(connection: Connection, request: Request, payload: ResponseOf<RequestType>): object {
-    if (request.type === 'HELLO') return { type: 'WELCOME', id: request.id, ...payload };
-    // Task values as this client reads them; then, for replies that carry many tasks, fitted to a line.
-    const wire = wirePayload(payload, connection.values);
-    return ack(request.id, FITTED_REPLIES.has(request.type) ? fitPayload(wire) : wire);
-  }
-
-  #failure(request: Request, error: unknown): object {
-    if (error instanceof RequestError) return errorReply(request.id, error.code, error.message);
-    const message = error instanceof Error ? error.message : String(error);
-    this.#log(`handling ${request.type} failed: ${error instanceof Error && error.stack ? error.stack : message}`);
-    return errorReply(request.id, 'INTERNAL', `handling ${request.type} failed: ${message}`);
-  }
-
   #handlerContext(): HandlerContext {
     return {
       home: this.#home,
@@ -365,11 +291,8 @@ class Daemon {
       journal: this.#journal,
       logs: this.#logs,
       isShuttingDown: () => this.shuttingDown,
-      health: () => this.#health(),
-      retryJournal: () => {
-        this.#writer.flush();
-        return this.#writer.health();
-      },
+      health: () => this.#recorder.health(),
+      retryJournal: () => this.#recorder.retryJournal(),
       recovered: () => this.recovery.interrupted,
       subscribe: (connection) => this.#subscribe(connection),
       unsubscribe: (connection) => this.#subscribers.delete(connection),
@@ -378,111 +301,10 @@ class Daemon {
     };
   }
 
+  /** The supervisor's tasks and those this daemon's recovery interrupted. */
   #subscribe(connection: Connection): void {
-    // SNAPSHOT right after the ACK, before any event: the client starts from a full picture.
-    this.#subscribers.add(connection);
     const tasks = [...this.#sup.list(), ...this.recovery.interrupted.filter((t) => !this.#sup.get(t.id))];
-    connection.send({ type: 'SNAPSHOT', tasks: fitTasks(tasks.map((task) => wireTask(task, connection.values))) });
-  }
-
-  // ---- supervisor events: the only writer of the journal; journal first, then broadcast -----------
-
-  #onSupervisorEvent(event: SupervisorEvent): void {
-    try {
-      switch (event.type) {
-        case 'created':
-          return this.#onCreated(event.task);
-        case 'state':
-          return this.#onState(event);
-        case 'spawned': {
-          const { taskId, attempt, pid, startTime, at } = event;
-          return this.#journalWrite(() => this.#journal.recordSpawn(taskId, attempt, pid, startTime, at), { taskId });
-        }
-        case 'progress':
-          this.#progress.note(event.taskId, event.attempt, event.progress);
-          return this.#broadcast({ type: 'TASK_PROGRESS', taskId: event.taskId, progress: event.progress });
-        case 'stall':
-          return this.#broadcast({ type: 'TASK_STALL', taskId: event.taskId, stall: event.stall });
-        case 'log':
-          this.#logs.append(event.log);
-          return this.#broadcast({ type: 'TASK_LOG', log: event.log });
-        case 'usage':
-          return this.#broadcast({ type: 'TASK_USAGE', taskId: event.taskId, usage: event.usage });
-      }
-    } catch (error) {
-      this.#log(
-        `handling a supervisor ${event.type} event failed: ${error instanceof Error ? error.stack : String(error)}`,
-      );
-    }
-  }
-
-  /**
-   * A new task, or one of the journal's run again under its id (TASK_RESTART of a task an earlier
-   * daemon ran): then its recorded state is the one it leaves, for the journal and the clients.
-   */
-  #onCreated(task: TaskSnapshot): void {
-    const recorded = task.attempt > 1 ? this.#journal.getTask(task.id)?.task.state : undefined;
-    const at = Date.now();
-    this.#journalWrite(() => this.#journal.recordTask(task, at), { taskId: task.id });
-    this.#broadcast({ type: 'TASK_STATUS', task, ...(recorded ? { previous: recorded } : {}) });
-  }
-
-  #onState({ task, previous, endedAttempt }: Extract<SupervisorEvent, { type: 'state' }>): void {
-    this.#progress.forget(task.id);
-    const at = Date.now();
-    this.#journalWrite(() => this.#journal.recordTransition(task, previous, at, endedAttempt), { taskId: task.id });
-    if (isTerminalState(task.state)) this.#forgetFinishedWhenMany();
-    this.#broadcast({ type: 'TASK_STATUS', task, previous });
-    if (isTerminalState(task.state)) this.#broadcast({ type: 'TASK_COMPLETE', task });
-  }
-
-  #forgetFinishedWhenMany(): void {
-    if (++this.#finishedSinceClear < MAX_FINISHED_IN_MEMORY) return;
-    this.#finishedSinceClear = 0;
-    // Not from inside the supervisor's own event dispatch.
-    setImmediate(() => this.#sup.clearFinished());
-  }
-
-  /**
-   * A journal write that fails for a reason that can pass (disk full) is held and retried, in
-   * order with the writes after it; the daemon and its clients carry on (see journal-writer.ts).
-   */
-  #journalWrite(write: () => unknown, options: WriteOptions): void {
-    this.#writer.write(write, options);
-  }
-
-  #health(): DaemonHealth {
-    const logs = this.#logs.health();
-    return {
-      journal: this.#writer.health(),
-      logs: logs.writable
-        ? { writable: true, droppedLines: 0 }
-        : {
-            writable: false,
-            ...(logs.failingSince !== undefined ? { failingSince: logs.failingSince } : {}),
-            ...(logs.error
-              ? { cause: errorCode(logs.error).slice(0, 200), message: logs.error.message.slice(0, 2000) }
-              : {}),
-            droppedLines: logs.droppedLines,
-          },
-    };
-  }
-
-  /** Subscribers hear at once when journal or log writes start or stop failing. */
-  #healthChanged(): void {
-    this.#broadcast({ type: 'DAEMON_HEALTH', health: this.#health() });
-  }
-
-  /** Encoded once per value mode in use (plain, tagged), not once per client. */
-  #broadcast(message: DaemonMessage): void {
-    if (this.#subscribers.size === 0) return;
-    const lines = new Map<ValueMode, string | undefined>();
-    for (const connection of this.#subscribers) {
-      if (!lines.has(connection.values))
-        lines.set(connection.values, fitEvent(wireEvent(message, connection.values), this.#log));
-      const line = lines.get(connection.values);
-      if (line !== undefined) connection.sendLine(line);
-    }
+    this.#subscribers.add(connection, tasks);
   }
 }
 
@@ -518,22 +340,6 @@ async function removeStaleSocket(path: string, home: string): Promise<void> {
   });
   if (answered) throw new DaemonRunningError(undefined, home);
   rmSync(path, { force: true });
-}
-
-/** Timestamped lines on stderr (daemon.log for a background daemon) that survive a full disk. */
-function stderrLog(): (message: string) => void {
-  ignoreStdioErrors();
-  return new DiagnosticLog().write;
-}
-
-function neverThrows(log: (message: string) => void): (message: string) => void {
-  return (message) => {
-    try {
-      log(message);
-    } catch {
-      // a diagnostic must never take the daemon down
-    }
-  };
 }
 
 /** The lineage token of a state directory: the same for every daemon that serves it. */

@@ -1,45 +1,25 @@
 /**
  * Per-attempt log files: `<stateDir>/logs/<taskId>.<attempt>.log` (dir 0700,
- * files 0600).
+ * files 0600), in the line format of log-format.ts, each capped to keep its
+ * tail (attempt-log-file.ts).
  *
- * Format: one line per output line, prefixed with its stream:
- *   [stdout] text
- *   [stderr] text
- * Text containing newlines is split into several lines; a line longer than
- * maxLineBytes is cut and ends with "... [N bytes cut]".
- *
- * Size cap, keeping the tail (two-file rotation): when appending would grow the
- * current file past half the cap, it is renamed to `<taskId>.<attempt>.log.1`
- * (replacing the previous one) and a new file starts. So at most `maxBytes`
- * are kept per attempt, and after a rotation at least the last half. Rotation
- * is one rename at a line boundary: no rewrite, nothing half-kept.
- *
- * Appends are buffered in memory and written with one append (open, write, close) per file
- * per flush (every flushIntervalMs, or at once when a file's buffer reaches
- * flushBytes), so the daemon's event loop never waits on more than one small
- * write per file. Call flush() or close() before exiting.
- *
- * follow() polls (default every 200 ms) instead of using fs.watch: fs.watch
- * coalesces and drops events, misses renames on some file systems and does not
- * work on network mounts; a poll of an open descriptor is cheap and always right.
+ * This store holds the open attempt files and flushes them: appends are
+ * buffered in memory and written with one append per file per flush (every
+ * flushIntervalMs, or at once when a file's buffer reaches flushBytes), so the
+ * daemon's event loop never waits on more than one small write per file. Call
+ * flush() or close() before exiting. It reads logs back (read, follow with
+ * log-follower.ts) and says whether writes work (log-write-health.ts).
  */
-import {
-  closeSync,
-  constants,
-  fchmodSync,
-  fstatSync,
-  lstatSync,
-  readFileSync,
-  readSync,
-  readdirSync,
-  renameSync,
-  truncateSync,
-  writeSync,
-} from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { ensurePrivateDir, ensurePrivateSubdir, openPrivateFile } from '../daemon/safe-fs.js';
+import { ensurePrivateDir, ensurePrivateSubdir } from '../daemon/safe-fs.js';
 import type { LogLine } from '../supervisor/types.js';
 import { TASK_ID_RULE, isTaskId } from '../common/task-id.js';
+import { AttemptLogFile } from './attempt-log-file.js';
+import { asError, readIfExists } from './log-files.js';
+import { LogFollower, type FollowOptions } from './log-follower.js';
+import { formatLine, parseLines, tailFrom, type StoredLogLine } from './log-format.js';
+import { LogWriteHealth, type LogRecovery, type LogStoreHealth } from './log-write-health.js';
 
 export const LOGS_DIR = 'logs';
 export const DEFAULT_MAX_LOG_BYTES = 1024 * 1024;
@@ -64,52 +44,13 @@ export interface LogStoreOptions {
    * full disk one file may still grow into its last page while others fail): how many lines were
    * dropped since when.
    */
-  onRecover?: (info: { since: number; droppedLines: number; error: Error }) => void;
-}
-
-/** Whether log writes work; while they fail, since when, why, and the lines dropped so far. */
-export interface LogStoreHealth {
-  writable: boolean;
-  failingSince?: number;
-  error?: Error;
-  droppedLines: number;
-}
-
-export type LogStream = LogLine['stream'];
-
-export interface StoredLogLine {
-  stream: LogStream;
-  line: string;
+  onRecover?: (info: LogRecovery) => void;
 }
 
 export interface LogReadResult {
   /** The attempt read; null when the task has no log. */
   attempt: number | null;
   lines: StoredLogLine[];
-}
-
-export interface FollowOptions {
-  /** Deliver what the log already holds first (default true); false: only lines appended from now on. */
-  fromStart?: boolean;
-  /** Poll interval. Default 200 ms. */
-  intervalMs?: number;
-  onError?: (error: Error) => void;
-}
-
-/** A follower holds at most this much of an unterminated line before delivering it as is. */
-const MAX_PARTIAL_BYTES = 1024 * 1024;
-/** Log writes count as working again once one succeeds this long after the last failure. */
-const RECOVERED_AFTER_MS = 2000;
-const PREFIX: Record<LogStream, string> = { stdout: '[stdout] ', stderr: '[stderr] ' };
-
-interface OpenFile {
-  path: string;
-  /** Bytes this store wrote to the current file (not counting .1). */
-  size: number;
-  /** This store created the current file (false before the first write and after a rotation). */
-  created: boolean;
-  pending: string[];
-  pendingBytes: number;
 }
 
 export class LogStore {
@@ -119,9 +60,8 @@ export class LogStore {
   readonly #flushIntervalMs: number;
   readonly #flushBytes: number;
   readonly #onError: (error: Error) => void;
-  readonly #onRecover: LogStoreOptions['onRecover'];
-  #failing: { since: number; error: Error; droppedLines: number; lastAt: number } | undefined;
-  readonly #files = new Map<string, OpenFile>();
+  readonly #health: LogWriteHealth;
+  readonly #files = new Map<string, AttemptLogFile>();
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -140,7 +80,7 @@ export class LogStore {
         // a reporter that fails (its own disk is full) must not make appends throw
       }
     };
-    this.#onRecover = options.onRecover;
+    this.#health = new LogWriteHealth(this.#onError, options.onRecover);
     if (!(this.maxBytesPerAttempt >= 1024) || !(this.#maxLineBytes >= 1)) {
       throw new RangeError(`maxBytesPerAttempt must be at least 1024 and maxLineBytes positive`);
     }
@@ -150,10 +90,7 @@ export class LogStore {
   }
 
   health(): LogStoreHealth {
-    const failing = this.#failing;
-    return failing
-      ? { writable: false, failingSince: failing.since, error: failing.error, droppedLines: failing.droppedLines }
-      : { writable: true, droppedLines: 0 };
+    return this.#health.get();
   }
 
   /** Path of an attempt's current log file (`.1` next to it holds the older half). */
@@ -169,8 +106,7 @@ export class LogStore {
     try {
       const file = this.#file(log.taskId, log.attempt);
       const text = formatLine(log.stream, log.line, this.#maxLineBytes);
-      file.pending.push(text);
-      file.pendingBytes += Buffer.byteLength(text);
+      file.queue(text);
       if (file.pendingBytes >= this.#flushBytes) this.#write(file);
       else this.#schedule();
     } catch (error) {
@@ -251,20 +187,16 @@ export class LogStore {
     onLine: (line: StoredLogLine) => void,
     options: FollowOptions = {},
   ): () => void {
-    const follower = new Follower(this.pathOf(taskId, attempt), onLine, options, options.onError ?? this.#onError);
+    const follower = new LogFollower(this.pathOf(taskId, attempt), onLine, options, options.onError ?? this.#onError);
     return () => follower.stop();
   }
 
-  #file(taskId: string, attempt: number): OpenFile {
+  #file(taskId: string, attempt: number): AttemptLogFile {
     const key = `${taskId}.${attempt}`;
     let file = this.#files.get(key);
     if (!file) {
-      const path = this.pathOf(taskId, attempt);
-      file = { path, size: 0, created: false, pending: [], pendingBytes: 0 };
+      file = AttemptLogFile.claim(this.pathOf(taskId, attempt), this.maxBytesPerAttempt, this.#onError);
       this.#files.set(key, file);
-      // Files already there belong to another run of this task id and attempt (the journal lost
-      // its tasks and ids started again, or was replaced by an older copy): never mix two runs.
-      this.#setAside(path);
     }
     return file;
   }
@@ -285,277 +217,16 @@ export class LogStore {
     this.#timer.unref();
   }
 
-  /** Write a file's buffer, rotating first when it would pass half the cap. */
-  #write(file: OpenFile): void {
-    const half = Math.floor(this.maxBytesPerAttempt / 2);
-    let data = file.pending.join('');
-    let bytes = file.pendingBytes;
-    const lines = file.pending.length;
-    file.pending = [];
-    file.pendingBytes = 0;
-    try {
-      if (bytes > half) {
-        // More than half the cap in one batch: only its tail can be kept anyway.
-        const kept = tailFrom(Buffer.from(data), half);
-        data = kept.toString('utf8');
-        bytes = kept.length;
-      }
-      if (file.size > 0 && file.size + bytes > half) {
-        renameSync(file.path, `${file.path}.1`);
-        file.size = 0;
-        file.created = false;
-      }
-      if (bytes === 0) return;
-      // A new file is created with O_EXCL: only what this store created is ever appended to.
-      // Never through a symlink (O_NOFOLLOW), never into a file another user owns.
-      const create = file.created ? 0 : constants.O_CREAT | constants.O_EXCL;
-      const fd = openPrivateFile(file.path, constants.O_WRONLY | constants.O_APPEND | create, 0o600);
-      try {
-        if (!file.created) fchmodSync(fd, 0o600); // in case the umask took bits away from the owner
-        file.created = true;
-        writeAll(fd, Buffer.from(data));
-      } finally {
-        closeSync(fd);
-      }
-      file.size += bytes;
-      if (this.#failing) this.#recovered();
-    } catch (error) {
-      this.#failed(file, asError(error), lines);
-    }
+  #write(file: AttemptLogFile): void {
+    const outcome = file.write();
+    if (outcome.kind === 'written') this.#health.succeeded();
+    else if (outcome.kind === 'failed') this.#health.failed(outcome.error, outcome.droppedLines);
   }
-
-  /** The lines of a failed write are dropped, and a partly written line is taken back: the file keeps whole lines. */
-  #failed(file: OpenFile, error: Error, lines: number): void {
-    try {
-      if (sizeIfExists(file.path) > file.size) truncateSync(file.path, file.size);
-    } catch {
-      // the next write appends after the partial line
-      file.size = sizeIfExists(file.path);
-    }
-    if (this.#failing) {
-      this.#failing.droppedLines += lines;
-      this.#failing.error = error;
-      this.#failing.lastAt = Date.now();
-      return;
-    }
-    this.#failing = { since: Date.now(), error, droppedLines: lines, lastAt: Date.now() };
-    this.#onError(error);
-  }
-
-  #recovered(): void {
-    const failing = this.#failing!;
-    if (Date.now() - failing.lastAt < RECOVERED_AFTER_MS) return;
-    this.#failing = undefined;
-    try {
-      this.#onRecover?.({ since: failing.since, droppedLines: failing.droppedLines, error: failing.error });
-    } catch {
-      // as for onError
-    }
-  }
-
-  /** Renames an attempt's files left by another run (and a symlink in their place) to `<name>.orphaned-<ms>`. */
-  #setAside(path: string): void {
-    const at = Date.now();
-    for (const old of [path, `${path}.1`]) {
-      try {
-        lstatSync(old);
-      } catch {
-        continue;
-      }
-      const aside = `${old}.orphaned-${at}`;
-      try {
-        renameSync(old, aside);
-        this.#onError(
-          new Error(
-            `${old} was left by an earlier task with the same id and attempt (was the journal emptied or replaced?); moved to ${aside} so two runs never share a log`,
-          ),
-        );
-      } catch (error) {
-        this.#onError(asError(error));
-      }
-    }
-  }
-}
-
-/** Polls one attempt's log file; survives rotation (drains the renamed file through its open descriptor). */
-class Follower {
-  #fd: number | null = null;
-  #ino = 0;
-  #offset = 0;
-  #rest: Buffer = Buffer.alloc(0);
-  #timer: NodeJS.Timeout | undefined;
-  #stopped = false;
-  /** Until the first poll that finds the file: deliver the rotated-out half first. */
-  #fromStart: boolean;
-  readonly #interval: number;
-  readonly #buffer = Buffer.alloc(64 * 1024);
-
-  constructor(
-    readonly path: string,
-    readonly onLine: (line: StoredLogLine) => void,
-    options: FollowOptions,
-    readonly onError: (error: Error) => void,
-  ) {
-    this.#interval = options.intervalMs ?? 200;
-    this.#fromStart = options.fromStart ?? true;
-    // Attach now, so "from now on" means the moment of the call; deliver from the
-    // first tick on, so the caller holds the stop function before any onLine.
-    if (this.#open() && !this.#fromStart) this.#offset = fstatSync(this.#fd!).size;
-    this.#timer = setTimeout(() => this.#tick(), 0);
-  }
-
-  stop(): void {
-    this.#stopped = true;
-    if (this.#timer) clearTimeout(this.#timer);
-    if (this.#fd !== null) closeSync(this.#fd);
-    this.#fd = null;
-  }
-
-  #tick(): void {
-    if (this.#stopped) return;
-    try {
-      this.#poll();
-    } catch (error) {
-      this.onError(asError(error));
-    }
-    if (!this.#stopped) this.#timer = setTimeout(() => this.#tick(), this.#interval);
-  }
-
-  #poll(): void {
-    if (this.#fd === null && !this.#open()) return;
-    if (this.#fromStart) {
-      this.#fromStart = false;
-      this.#emitOlderHalf();
-    }
-    this.#drain();
-    if (!this.#stopped && this.#rotated()) {
-      // Everything written to the old file is in it already (the writer renames between whole writes).
-      this.#drain();
-      if (this.#stopped) return;
-      closeSync(this.#fd!);
-      this.#fd = null;
-      this.#offset = 0;
-      this.#rest = Buffer.alloc(0);
-      if (this.#open()) this.#drain();
-    }
-  }
-
-  #open(): boolean {
-    try {
-      this.#fd = openPrivateFile(this.path, constants.O_RDONLY);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw error;
-    }
-    this.#ino = fstatSync(this.#fd).ino;
-    this.#offset = 0;
-    return true;
-  }
-
-  /** At attach: the rotated-out half, unless it is the very file just opened (a rotation in between). */
-  #emitOlderHalf(): void {
-    const older = `${this.path}.1`;
-    try {
-      if (lstatSync(older).ino === this.#ino) return;
-    } catch {
-      return;
-    }
-    this.#emit(readIfExists(older), true);
-  }
-
-  #drain(): void {
-    // onLine may call stop(), which closes the descriptor: check before every read.
-    while (!this.#stopped && this.#fd !== null) {
-      const n = readSync(this.#fd, this.#buffer, 0, this.#buffer.length, this.#offset);
-      if (n === 0) return;
-      this.#offset += n;
-      this.#emit(this.#buffer.subarray(0, n), false);
-    }
-  }
-
-  #rotated(): boolean {
-    try {
-      return lstatSync(this.path).ino !== this.#ino;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
-      throw error;
-    }
-  }
-
-  /** Deliver complete lines; keep a partial last line for the next read. */
-  #emit(chunk: Buffer, wholeFile: boolean): void {
-    const data = wholeFile ? chunk : Buffer.concat([this.#rest, chunk]);
-    // A file without newlines (not written by LogStore) must not grow the rest without bound.
-    const end = data.length > MAX_PARTIAL_BYTES ? data.length : data.lastIndexOf(0x0a) + 1;
-    if (!wholeFile) this.#rest = Buffer.from(data.subarray(end));
-    for (const line of parseLines(data.subarray(0, end))) {
-      if (this.#stopped) return;
-      this.onLine(line);
-    }
-  }
-}
-
-function formatLine(stream: LogStream, text: string, maxLineBytes: number): string {
-  return text
-    .split(/\r?\n/)
-    .map((part) => `${PREFIX[stream]}${cut(part, maxLineBytes)}\n`)
-    .join('');
-}
-
-function cut(text: string, maxBytes: number): string {
-  const bytes = Buffer.byteLength(text);
-  if (bytes <= maxBytes) return text;
-  // toString may end in U+FFFD where the cut splits a character; acceptable for a marked cut.
-  return `${Buffer.from(text).subarray(0, maxBytes).toString('utf8')}... [${bytes - maxBytes} bytes cut]`;
-}
-
-/** Parse stored text; a line without a known prefix (a file edited by hand) counts as stdout. */
-export function parseLines(content: Buffer): StoredLogLine[] {
-  const text = content.toString('utf8');
-  const lines = text.split('\n');
-  if (lines.at(-1) === '') lines.pop();
-  return lines.map((line) => {
-    if (line.startsWith(PREFIX.stderr)) return { stream: 'stderr', line: line.slice(PREFIX.stderr.length) };
-    if (line.startsWith(PREFIX.stdout)) return { stream: 'stdout', line: line.slice(PREFIX.stdout.length) };
-    return { stream: 'stdout', line };
-  });
-}
-
-/** The last `bytes` of content, starting at a line boundary. */
-function tailFrom(content: Buffer, bytes: number): Buffer {
-  if (content.length <= bytes) return content;
-  const start = content.length - bytes;
-  if (content[start - 1] === 0x0a) return content.subarray(start);
-  const newline = content.indexOf(0x0a, start);
-  return newline === -1 ? Buffer.alloc(0) : content.subarray(newline + 1);
 }
 
 function checkTaskId(taskId: string): void {
   // Also what keeps a task id from naming a path outside the logs directory.
   if (!isTaskId(taskId)) throw new RangeError(`invalid task id ${JSON.stringify(taskId)} (${TASK_ID_RULE})`);
-}
-
-/** A log file's content; never read through a symlink (see openPrivateFile). */
-function readIfExists(path: string): Buffer {
-  try {
-    const fd = openPrivateFile(path, constants.O_RDONLY);
-    try {
-      return readFileSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return Buffer.alloc(0);
-    throw error;
-  }
-}
-
-function writeAll(fd: number, data: Buffer): void {
-  for (let offset = 0; offset < data.length;) offset += writeSync(fd, data, offset);
-}
-
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
 }
 
 function warnOnce(): (error: Error) => void {
@@ -565,13 +236,4 @@ function warnOnce(): (error: Error) => void {
     warned = true;
     process.stderr.write(`taskwarden: cannot write a task log: ${error.message}\n`);
   };
-}
-
-/** Size of a log file, 0 when it is not there (never follows a symlink). */
-function sizeIfExists(path: string): number {
-  try {
-    return lstatSync(path).size;
-  } catch {
-    return 0;
-  }
 }

@@ -5,7 +5,7 @@
  */
 import type { DaemonEvent, DaemonHealth, RequestType } from '../../src/protocol/messages.js';
 import { parseReply, type PayloadArgs, type ResponseOf } from '../../src/protocol/index.js';
-import type { StoredLogLine } from '../../src/journal/logs.js';
+import type { StoredLogLine } from '../../src/journal/index.js';
 import type { TaskSnapshot, TaskSpec } from '../../src/supervisor/types.js';
 import type { ConnectFn, TuiClient } from '../../src/tui/client.js';
 
