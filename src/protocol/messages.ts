@@ -94,7 +94,7 @@ export const LogsSchema = z.object({
   taskId: TaskIdSchema,
   /** Default: the task's latest attempt. */
   attempt: attempt.optional(),
-  /** Default: all that is kept (the log is capped, see journal/logs.ts). */
+  /** Default: all that is kept (the log is capped, see journal/attempt-log-file.ts). */
   tailBytes: z.number().int().min(0).optional(),
 });
 export const SubscribeSchema = z.object({ type: z.literal('SUBSCRIBE'), id });

@@ -82,6 +82,8 @@ export class RowActions {
     if (!confirmed) return;
     this.#host.pending.delete(task.id);
     this.#host.markChanged(task.id);
+    // The row loses its pending label now, also when the POST's reply (not an event) confirmed it.
+    this.#host.requestFrame();
     this.#host.status(confirmed.text, confirmed.tone);
     const metric = this.#metrics.unconfirmed(task.id);
     if (metric) {
