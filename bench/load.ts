@@ -23,6 +23,7 @@ import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { DaemonClient } from '../src/daemon/client.js';
 import { Supervisor, type SupervisorEvent, type Task } from '../src/index.js';
+import type { Priority } from '../src/process/priority.js';
 import { nowMs, percentile, row, type BenchRow } from './lib/stats.js';
 import { keypressLatency } from './tui.js';
 import { automaticContainment } from '../src/process/cgroup/support.js';
@@ -162,18 +163,22 @@ async function floorStopToExit(runs: number): Promise<{ kill: number[]; cancel: 
 }
 
 /** kill (sync loop) and cooperative cancel, call -> settled. */
-async function stopToSettled(sup: Supervisor, runs: number): Promise<{ kill: number[]; cancel: number[] }> {
+async function stopToSettled(
+  sup: Supervisor,
+  runs: number,
+  priority: Priority = 'idle',
+): Promise<{ kill: number[]; cancel: number[] }> {
   const kill: number[] = [];
   const cancel: number[] = [];
   for (let i = 0; i < runs; i++) {
-    const stuck = sup.start({ module: fixture('sync-loop') });
+    const stuck = sup.start({ module: fixture('sync-loop'), priority });
     await running(stuck);
     while (!stuck.progress) await sleep(5);
     let t0 = nowMs();
     stuck.kill();
     await stuck.done;
     kill.push(nowMs() - t0);
-    const polite = sup.start({ module: fixture('silent') });
+    const polite = sup.start({ module: fixture('silent'), priority });
     await running(polite);
     await sleep(20);
     t0 = nowMs();
@@ -199,8 +204,10 @@ async function inProcess(runs: number): Promise<BenchRow[]> {
       const plain = await killToDead(sup, watch, runs, 0);
       const slow = await killToDead(sup, watch, runs, 500);
       const stops = await stopToSettled(sup, runs);
+      // The same stops of a task that worked at normal priority: what idle priority costs a stop.
+      const normal = await stopToSettled(sup, runs, 'normal');
       const floorStops = await floorStopToExit(runs);
-      return { label, floor, plain, slow, ...stops, floorStops };
+      return { label, floor, plain, slow, ...stops, normal, floorStops };
     };
     const idle = await measure('idle machine');
     const busyTasks = startBusy(sup);
@@ -261,6 +268,15 @@ async function inProcess(runs: number): Promise<BenchRow[]> {
         note: `${ratio(busy.cancel, idle.cancel).toFixed(2)}x`,
       }),
     );
+    for (const stop of ['kill', 'cancel'] as const) {
+      const what = stop === 'kill' ? 'kill (sync loop)' : 'cooperative cancel';
+      rows.push(row(`load: ${what} -> settled, task at priority normal, idle machine`, idle.normal[stop]));
+      rows.push(
+        row(`load: ${what} -> settled, task at priority normal, ${busy.label}`, busy.normal[stop], 'ms', {
+          note: `${ratio(busy.normal[stop], idle.normal[stop]).toFixed(2)}x`,
+        }),
+      );
+    }
   } finally {
     await sup.shutdown();
     await watch.close();
