@@ -1,3 +1,4 @@
+/** The package's public entry (`import ... from 'taskwarden'`): the Supervisor, task definitions, the daemon client and their types. */
 export { defineTask, isTaskDefinition } from './runner/define-task.js';
 export type { TaskContext, TaskFunction, TaskDefinition } from './runner/define-task.js';
 export * from './supervisor/types.js';
