@@ -1,7 +1,7 @@
 /** Shared test helpers: fixture paths, /proc checks, polling with generous bounds. */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { isSameLiveProcess, listProcesses, type ProcStat } from '../src/process/proc.js';
+import { isSameLiveProcess, listProcesses, readProcStat, type ProcStat } from '../src/process/proc.js';
 
 export function fixture(name: string): string {
   return fileURLToPath(new URL(`./fixtures/${name}.mjs`, import.meta.url));
@@ -15,6 +15,26 @@ export function processes(): ProcStat[] {
 /** Live (non-zombie) processes in a process group, read from /proc. */
 export function liveInGroup(pgid: number): ProcStat[] {
   return processes().filter((p) => p.pgrp === pgid && p.state !== 'Z' && p.state !== 'X');
+}
+
+/**
+ * A process a test started, named by pid and start time: `kill()` signals it only while that pid
+ * is still it. A test's cleanup that kills by pid alone can hit another test's process once the
+ * pid is reused (pid_max may be 32768, and a busy suite wraps it).
+ */
+export function ownProcess(pid: number): { pid: number; kill: () => void } {
+  const startTime = readProcStat(pid)?.startTime;
+  return {
+    pid,
+    kill: () => {
+      if (startTime === undefined || !isSameLiveProcess(pid, startTime)) return;
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    },
+  };
 }
 
 /** Alive and not a zombie. */

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { PROTOCOL_VERSION } from '../../src/protocol/index.js';
-import { isAlive, liveInGroup, waitFor } from '../helpers.js';
+import { isAlive, liveInGroup, ownProcess, waitFor } from '../helpers.js';
 import { RawClient, runCli, tmpfsHome, type Msg } from './helpers.js';
 
 const cleanups: Array<() => void | Promise<void>> = [];
@@ -100,8 +100,9 @@ describe('a full disk under the state directory', { timeout: 120_000 }, () => {
     const started = await tw(disk.home, 'daemon', '--concurrency', '8', '--grace-ms', '1000');
     expect(started.code, started.stderr).toBe(0);
     const { client, daemonPid } = await connect(disk.home);
+    const daemon = ownProcess(daemonPid);
     cleanups.push(async () => {
-      if (isAlive(daemonPid)) process.kill(daemonPid, 'SIGKILL');
+      daemon.kill();
       await waitFor(() => !isAlive(daemonPid), 10_000, 'the daemon to be gone');
     });
     expect((await client.request({ type: 'SUBSCRIBE' })).type).toBe('ACK');

@@ -14,7 +14,7 @@ import { Journal } from '../../src/journal/index.js';
 import { readProcStat } from '../../src/process/proc.js';
 import type { TaskSpec } from '../../src/supervisor/types.js';
 import type { RecordedTask } from '../../src/journal/recorded-state.js';
-import { fixture, guardRegistry, isAlive, liveInGroup, processes, sleep, waitFor } from '../helpers.js';
+import { fixture, guardRegistry, isAlive, liveInGroup, ownProcess, processes, sleep, waitFor } from '../helpers.js';
 import { spawnDaemon, tempHome } from './helpers.js';
 
 const cleanups: Array<() => void | Promise<void>> = [];
@@ -322,8 +322,9 @@ describe('recovery after the daemon is SIGKILLed', () => {
     // Two processes of our own, each leading its own group, standing in for "the pid now belongs to someone else".
     const reused = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
     const same = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
+    const ours = [ownProcess(reused.pid!), ownProcess(same.pid!)];
     cleanups.push(() => {
-      for (const p of [reused, same]) if (isAlive(p.pid!)) process.kill(p.pid!, 'SIGKILL');
+      for (const own of ours) own.kill();
     });
     await waitFor(() => readProcStat(reused.pid!) && readProcStat(same.pid!), 2000, 'sleeps');
     const journal = Journal.open(h);

@@ -9,7 +9,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { OrphanGuard } from '../../src/process/orphan-guard.js';
-import { isAlive, waitFor } from '../helpers.js';
+import { isAlive, ownProcess, waitFor } from '../helpers.js';
 
 const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'latin1'));
 
@@ -24,6 +24,7 @@ describe('orphan guard registry', () => {
     const guard = new OrphanGuard();
     const live = sleeper();
     const released = sleeper();
+    const ours = [ownProcess(live), ownProcess(released)];
     try {
       guard.register(live);
       guard.register(released);
@@ -45,7 +46,7 @@ describe('orphan guard registry', () => {
       expect(isAlive(released)).toBe(true);
       expect(existsSync(dirname(registry))).toBe(false);
     } finally {
-      for (const pid of [live, released]) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+      for (const own of ours) own.kill();
     }
   });
 });
