@@ -107,8 +107,9 @@ describe('chaos', () => {
         await last.exited;
       });
       // Ended tasks come from the journal (HISTORY), the others from the daemon (LIST: re-queued ones run again).
-      const { tasks: ended } = await client.request('HISTORY', { limit: 1000 });
+      // LIST first: a re-queued task that ends between the two is then in both, never in neither.
       const { tasks: active } = await client.request('LIST');
+      const { tasks: ended } = await client.request('HISTORY', { limit: 1000 });
       const ids = [...ended, ...active.filter((t) => !ended.some((e) => e.id === t.id))].map((t) => t.id);
       expect(new Set(ended.map((t) => t.id)).size).toBe(ended.length); // nothing twice
       for (const id of acked) {
