@@ -305,20 +305,20 @@ async function daemonRoundTrip(runs: number): Promise<BenchRow[]> {
     }
     return result;
   };
-  // The floor answers with as many bytes as LIST did, measured in the same state.
-  const listBytes = async () => JSON.stringify(await client.request('LIST')).length;
+  // The floor answers with LIST's reply as the daemon sent it in the same state.
+  const listReply = () => client.request('LIST');
   try {
-    const idleFloor = await samples(echo.request(await listBytes()));
+    const idleFloor = await samples(echo.answering(await listReply()));
     const idle = await samples(() => client.request('LIST'));
     for (let i = 0; i < BUSY_TASKS; i++)
       await client.request('TASK_REQUEST', { spec: { command: '/bin/sh', args: SPIN, name: `busy ${i + 1}` } });
     await sleep(2000);
-    const busyFloor = await samples(echo.request(await listBytes()));
+    const busyFloor = await samples(echo.answering(await listReply()));
     const busy = await samples(() => client.request('LIST'));
     const floorNote = { note: 'what the machine allows' };
     rows.push(
       row(
-        'load: floor, a bare Node process answering a line on a Unix socket, idle machine',
+        'load: floor, a bare Node process encoding the LIST reply afresh per request on a Unix socket, idle machine',
         idleFloor,
         'ms',
         floorNote,
@@ -327,7 +327,7 @@ async function daemonRoundTrip(runs: number): Promise<BenchRow[]> {
     rows.push(row('load: daemon LIST -> ACK round trip, idle machine', idle));
     rows.push(
       row(
-        `load: floor, a bare Node process answering a line on a Unix socket, ${BUSY_TASKS} CPU-bound tasks`,
+        `load: floor, a bare Node process encoding the LIST reply afresh per request on a Unix socket, ${BUSY_TASKS} CPU-bound tasks`,
         busyFloor,
         'ms',
         floorNote,
@@ -348,7 +348,8 @@ async function daemonRoundTrip(runs: number): Promise<BenchRow[]> {
 
 /**
  * The daemon round trip's floor: a separate Node process (as the daemon is) that answers each line
- * on a Unix socket with a line of the asked size, no parsing, no journal, no tasks.
+ * on a Unix socket by encoding the same reply afresh (LIST's, as the daemon sent it): the same
+ * bytes and about the same CPU per request, with no tasks, no journal and no supervisor beside it.
  */
 class BareEcho {
   readonly #child: ReturnType<typeof spawn>;
@@ -360,9 +361,10 @@ class BareEcho {
   }
 
   static async start(socketPath: string): Promise<BareEcho> {
-    const server = `require('node:net').createServer((s) => { let buf = '';
+    const server = `require('node:net').createServer((s) => { let buf = ''; let reply = null;
       s.on('data', (d) => { buf += d; let at; while ((at = buf.indexOf('\\n')) >= 0) {
-        const n = Number(buf.slice(0, at)); buf = buf.slice(at + 1); s.write('x'.repeat(n) + '\\n'); } });
+        const line = buf.slice(0, at); buf = buf.slice(at + 1);
+        if (line) reply = JSON.parse(line); else s.write(JSON.stringify(reply) + '\\n'); } });
     }).listen(process.argv[1], () => process.stdout.write('ready'));`;
     const child = spawn(process.execPath, ['-e', server, socketPath], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise((resolve) => child.stdout.once('data', resolve));
@@ -371,19 +373,18 @@ class BareEcho {
     return new BareEcho(child, socket);
   }
 
-  /** One round trip asking for `bytes` bytes back. */
-  request(bytes: number): () => Promise<void> {
+  /** Round trips that each get `reply` back, encoded afresh by the other process. */
+  answering(reply: unknown): () => Promise<void> {
+    this.#socket.write(`${JSON.stringify(reply)}\n`);
     return () =>
       new Promise((resolve) => {
-        let got = 0;
         const onData = (chunk: Buffer) => {
-          got += chunk.length;
-          if (got <= bytes) return;
+          if (!chunk.includes(10)) return;
           this.#socket.off('data', onData);
           resolve();
         };
         this.#socket.on('data', onData);
-        this.#socket.write(`${bytes}\n`);
+        this.#socket.write('\n');
       });
   }
 
