@@ -45,7 +45,8 @@ apply() {
     -*) id="\${1#-}"; case "$groups" in *" $id "*) groups="\${groups%% $id *} \${groups#* $id }" ;; esac ;;
   esac
 }
-while IFS= read -r line; do apply "$line"; done
+stopped=''
+while IFS= read -r line; do case "$line" in '=stopped') stopped=1 ;; *) apply "$line" ;; esac; done
 # The task cgroups first: cgroup.kill ends everything inside at once, whatever its group or session.
 if [ -n "$cgroups" ]; then
   for d in "$1/$cgroups"*; do [ -f "$d/cgroup.kill" ] && echo 1 2>/dev/null > "$d/cgroup.kill"; done
@@ -64,7 +65,9 @@ for g in $groups; do
 done
 # $2: the lineage mark. Its holders outside those groups (setsid, orphaned, spawned as the owner
 # died) are found by their environment; again until a pass finds none (one may have forked).
-if [ -n "$mark" ]; then
+# Not after an orderly shutdown ('=stopped'): the owner waited for every marked process itself, and
+# the mark's name is the state directory's, so a new owner there may already carry it.
+if [ -n "$mark" ] && [ -z "$stopped" ]; then
   pass=0
   while [ $pass -lt 5 ]; do
     found=''
@@ -152,9 +155,15 @@ export class OrphanGuard {
   }
 
   /** Ends the guard: it kills whatever is still registered, then exits (and removes the registry). */
-  close(): void {
+  /**
+   * The guard does its work and exits. `tasksStopped`: the owner stopped every task and waited
+   * for all of it (an orderly shutdown), so the guard does not look for marked processes: any it
+   * found would belong to a new owner of the same state directory, started meanwhile.
+   */
+  close({ tasksStopped = false }: { tasksStopped?: boolean } = {}): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (tasksStopped) this.#pending += '=stopped\n';
     this.#flush();
     if (this.#registry) closeSync(this.#registry.fd);
     this.#child?.stdin?.end();

@@ -9,7 +9,8 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { OrphanGuard } from '../../src/process/orphan-guard.js';
-import { isAlive, ownProcess, waitFor } from '../helpers.js';
+import { Supervisor } from '../../src/index.js';
+import { isAlive, ownProcess, processes, waitFor } from '../helpers.js';
 
 const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'latin1'));
 
@@ -47,6 +48,41 @@ describe('orphan guard registry', () => {
       expect(existsSync(dirname(registry))).toBe(false);
     } finally {
       for (const own of ours) own.kill();
+    }
+  });
+});
+
+/** Pids of the orphan guards whose command line names this lineage mark. */
+function guardsOf(markName: string): number[] {
+  return processes()
+    .filter((p) => {
+      try {
+        const args = readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').split('\0');
+        return args.includes('taskwarden-guard') && args.includes(markName);
+      } catch {
+        return false;
+      }
+    })
+    .map((p) => p.pid);
+}
+
+describe('orphan guard and the next owner of a state directory', () => {
+  it('after an orderly shutdown the guard leaves alone a task of a new owner with the same lineage token (a daemon restarted on the same state directory)', async () => {
+    const token = `restart${process.pid}`;
+    const first = new Supervisor({ lineageToken: token, prewarm: 0, priority: 'normal' });
+    const [firstGuard] = guardsOf(`TASKWARDEN_OWNER_${token}`);
+    expect(firstGuard).toBeDefined();
+    const second = new Supervisor({ lineageToken: token, prewarm: 0, priority: 'normal' });
+    try {
+      const task = second.start({ command: 'sleep', args: ['30'] });
+      await waitFor(() => task.state === 'running' && task.pid, 10_000, 'the new owner’s task to run');
+      const pid = task.pid!;
+      await first.shutdown();
+      await waitFor(() => !isAlive(firstGuard), 10_000, "the first owner's guard to finish");
+      expect(isAlive(pid), 'the new owner’s task survived the old guard').toBe(true);
+      expect(task.state).toBe('running');
+    } finally {
+      await second.shutdown();
     }
   });
 });
