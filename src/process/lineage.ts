@@ -57,11 +57,6 @@ export class LineageMark {
     return this.#scan(newerThanPid).marked;
   }
 
-  /** Live processes marked with exactly `value` (see findAll). */
-  find(value: string, newerThanPid?: number): MarkedProcess[] {
-    return this.findAll(newerThanPid).get(value) ?? [];
-  }
-
   /**
    * One attempt's marked processes (see findAll), and the processes whose mark cannot be read
    * yet: in the middle of an execve, after the new program's memory replaced the old but before

@@ -97,7 +97,7 @@ export class RunnerReuse {
    * these are what only the supervisor can see: other processes in its cgroup or group, memory,
    * the count, OOM kills.
    */
-  #whyNotReusable(record: TaskRecord, rssBytes: number, waitedEnough: boolean): string | undefined {
+  #whyNotReusable(record: TaskRecord, rssBytes: number, waitedEnough: boolean): string | typeof LOOK_AGAIN | undefined {
     const runner = record.runner;
     if (!runner || this.#host.isShutDown() || runner.served >= record.reuseLimit || record.machine.state !== 'running')
       return '';
@@ -115,7 +115,7 @@ export class RunnerReuse {
 }
 
 /** Not a reason: a process that may be the task's is mid-execve (see LineageMark.findAttempt). */
-const LOOK_AGAIN = '\0look again';
+const LOOK_AGAIN = Symbol('look again');
 
 const processes = (n: number) => `${n} process${n > 1 ? 'es' : ''}`;
 
