@@ -70,29 +70,58 @@ export class LineageMark {
   }
 
   #scan(newerThanPid: number | undefined): { marked: Map<string, MarkedProcess[]>; unsettled: MarkedProcess[] } {
-    const marked = new Map<string, MarkedProcess[]>();
-    const unsettled: MarkedProcess[] = [];
+    const found: Scan = { marked: new Map(), unsettled: [] };
     const needle = Buffer.from(`${this.name}=`);
     const floor = newerThanPid !== undefined && !pidsWrappedSince(newerThanPid) ? newerThanPid : 0;
-    for (const pid of procPids()) {
-      if (pid <= floor || pid === process.pid) continue;
-      const environ = readProcFile(pid, 'environ');
-      if (environ === undefined) continue;
-      const value = markValue(environ, needle);
-      if (value === undefined && environ.length > 0) continue;
-      const stat = readProcStat(pid);
-      if (!stat || stat.state === 'Z' || stat.state === 'X') continue;
-      const found = { pid, startTime: stat.startTime };
-      if (value !== undefined) {
-        const list = marked.get(value);
-        if (list) list.push(found);
-        else marked.set(value, [found]);
-      } else if (!isKernelThread(stat) && readProcFile(pid, 'cmdline')?.length === 0) {
-        unsettled.push(found);
+    const read = new Set<number>();
+    // The listing is a snapshot: a process listed but gone (or a zombie) by the time it is read
+    // may have forked a child the listing missed (a double fork: setsid, daemon()), and that child
+    // carries the lineage on. So list again for what is new, until a round sees nothing go.
+    let batch = procPids();
+    for (let round = 0; round < MAX_ROUNDS && batch.length > 0; round++) {
+      let vanished = false;
+      for (const pid of batch) {
+        read.add(pid);
+        if (pid <= floor || pid === process.pid) continue;
+        if (readMark(pid, needle, found) === 'vanished') vanished = true;
       }
+      if (!vanished) break;
+      batch = procPids().filter((pid) => !read.has(pid));
     }
-    return { marked, unsettled };
+    return found;
   }
+}
+
+/** Rounds of listing /proc in one scan; only a lineage that forks and exits faster than /proc is read exhausts them. */
+const MAX_ROUNDS = 16;
+
+interface Scan {
+  marked: Map<string, MarkedProcess[]>;
+  unsettled: MarkedProcess[];
+}
+
+/** Reads one process's mark into `found`; 'vanished' when it is gone or a zombie (its children may be new). */
+function readMark(pid: number, needle: Buffer, found: Scan): 'vanished' | undefined {
+  let environ = readProcFile(pid, 'environ');
+  if (environ === undefined) return 'vanished';
+  if (environ.length > 0 && markValue(environ, needle) === undefined) return undefined;
+  const stat = readProcStat(pid);
+  if (!stat || stat.state === 'Z' || stat.state === 'X') return 'vanished';
+  if (environ.length === 0 && !isKernelThread(stat)) {
+    // Mid-execve (no environment, no command line yet), or its execve ended between the two reads:
+    // the kernel sets both up together, so a command line means the environment is there now too.
+    if (readProcFile(pid, 'cmdline')?.length === 0) {
+      found.unsettled.push({ pid, startTime: stat.startTime });
+      return undefined;
+    }
+    environ = readProcFile(pid, 'environ') ?? environ;
+  }
+  const value = markValue(environ, needle);
+  if (value === undefined) return undefined;
+  const list = found.marked.get(value);
+  if (list) list.push({ pid, startTime: stat.startTime });
+  else found.marked.set(value, [{ pid, startTime: stat.startTime }]);
+  return undefined;
 }
 
 /** A /proc/<pid> file, or undefined when the process is gone or not ours to read. */
