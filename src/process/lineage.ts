@@ -3,8 +3,9 @@
  * process groups no longer lead to them.
  *
  * Every task process is spawned with one environment variable,
- * `TASKWARDEN_OWNER_<token>=<attempt>:<task id>` (a prewarmed runner starts
- * with an empty value and sets it for its children when it takes a task).
+ * `TASKWARDEN_OWNER_<token>=<owner>/<attempt>:<task id>` (a prewarmed runner
+ * starts with `<owner>/` and sets the rest for its children when it takes a
+ * task; `<owner>` is new for each supervisor).
  * Every descendant inherits it unless it replaces its environment, and
  * /proc/<pid>/environ shows it, so a process that called setsid() or
  * setpgid(), was orphaned between two /proc samples, or was being spawned in
@@ -27,6 +28,14 @@ import { isKernelThread, procPids, readProcStat } from './proc.js';
 
 const PREFIX = 'TASKWARDEN_OWNER_';
 const TOKEN_PATTERN = /^[A-Za-z0-9_]{1,64}$/;
+const OWNER_PATTERN = /^[0-9a-f]{8}$/;
+/** The owner part of a value; values written before owners had one lack it. */
+const OWNER_PART = /^[0-9a-f]{8}\//;
+
+/** One attempt of one task, as values name it after their owner part. */
+export function attemptKey(taskId: string, attempt: number): string {
+  return `${attempt}:${taskId}`;
+}
 
 export interface MarkedProcess {
   pid: number;
@@ -36,16 +45,30 @@ export interface MarkedProcess {
 export class LineageMark {
   /** The environment variable's name: TASKWARDEN_OWNER_<token>. */
   readonly name: string;
+  /**
+   * This owner's part of every value: the token (and so the name) comes from the state directory,
+   * so an owner started there after a crash carries the same name; the guard of the dead one
+   * sweeps only values with its own owner part.
+   */
+  readonly owner: string;
 
-  constructor(token: string = randomBytes(8).toString('hex')) {
+  constructor(token: string = randomBytes(8).toString('hex'), owner: string = randomBytes(4).toString('hex')) {
     if (!TOKEN_PATTERN.test(token))
       throw new TypeError(`a lineage token must be 1-64 letters, digits or _, got ${JSON.stringify(token)}`);
+    if (!OWNER_PATTERN.test(owner))
+      throw new TypeError(`a lineage owner must be 8 hex digits, got ${JSON.stringify(owner)}`);
     this.name = PREFIX + token;
+    this.owner = owner;
   }
 
-  /** The value that marks one attempt of one task. */
-  static valueOf(taskId: string, attempt: number): string {
-    return `${attempt}:${taskId}`;
+  /** The value that marks one attempt of one task: `<owner>/<attempt>:<task id>`. */
+  value(taskId: string, attempt: number): string {
+    return `${this.owner}/${attemptKey(taskId, attempt)}`;
+  }
+
+  /** The value of a process of this owner that has no task yet (a prewarmed runner). */
+  get idleValue(): string {
+    return `${this.owner}/`;
   }
 
   /**
@@ -55,6 +78,19 @@ export class LineageMark {
    */
   findAll(newerThanPid?: number): Map<string, MarkedProcess[]> {
     return this.#scan(newerThanPid).marked;
+  }
+
+  /**
+   * Live marked processes by attempt (`<attempt>:<task id>`), whichever owner of this name marked
+   * them: how a new owner of a state directory finds what a dead one left.
+   */
+  findAllAttempts(): Map<string, MarkedProcess[]> {
+    const byAttempt = new Map<string, MarkedProcess[]>();
+    for (const [value, found] of this.findAll()) {
+      const key = value.replace(OWNER_PART, '');
+      byAttempt.set(key, [...(byAttempt.get(key) ?? []), ...found]);
+    }
+    return byAttempt;
   }
 
   /**

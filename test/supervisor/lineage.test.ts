@@ -122,7 +122,7 @@ describe('lineage marks', () => {
 
   it('a lineage that forks and exits while /proc is read is found by every scan', async () => {
     const mark = new LineageMark();
-    const value = LineageMark.valueOf('walker', 1);
+    const value = mark.value('walker', 1);
     const env = { ...process.env, [mark.name]: value };
     spawn('sh', [walker, uniqueTag(), '0.005'], { env, stdio: 'ignore', detached: true }).unref();
     let scans = 0;
