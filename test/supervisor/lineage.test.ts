@@ -128,14 +128,15 @@ describe('lineage marks', () => {
     let scans = 0;
     const missed: number[] = [];
     try {
-      for (const t0 = Date.now(); Date.now() - t0 < 1500; scans++) {
+      // At least 1.5 s and 50 scans (a busy machine makes each scan slower), at most 20 s.
+      for (const t0 = Date.now(); (Date.now() - t0 < 1500 || scans < 50) && Date.now() - t0 < 20_000; scans++) {
         const { marked, unsettled } = mark.findAttempt(value);
         if (marked.length + unsettled.length === 0) missed.push(scans);
       }
     } finally {
       await stopWalker(mark, value);
     }
-    expect(scans).toBeGreaterThan(20);
+    expect(scans).toBeGreaterThanOrEqual(10);
     expect(missed, `scans that missed the walker, of ${scans}`).toEqual([]);
   }, 30_000);
 
