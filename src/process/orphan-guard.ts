@@ -142,8 +142,9 @@ export class OrphanGuard {
   }
 
   register(pgid: number): void {
-    // Never let "kill -9 -1" (every process we may signal) or our own group into the list.
-    if (this.#closed || !Number.isInteger(pgid) || pgid <= 1) return;
+    // Never let "kill -9 -1" (every process we may signal) or our own group into the list. Once each: a
+    // prewarmed runner is registered by its pool, and again by the attempt that takes it.
+    if (this.#closed || !Number.isInteger(pgid) || pgid <= 1 || this.#groups.has(pgid)) return;
     this.#groups.add(pgid);
     this.#record(`+${pgid}\n`);
   }
