@@ -22,6 +22,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { DaemonClient } from '../src/daemon/client.js';
+import { socketPath } from '../src/daemon/home.js';
+import { PROTOCOL_VERSION } from '../src/protocol/messages.js';
 import { Supervisor, type SupervisorEvent, type Task } from '../src/index.js';
 import type { Priority } from '../src/process/priority.js';
 import { nowMs, percentile, row, type BenchRow } from './lib/stats.js';
@@ -294,6 +296,7 @@ async function daemonRoundTrip(runs: number): Promise<BenchRow[]> {
   );
   const client = await DaemonClient.connect({ home, autostart: false, clientName: 'bench-load' });
   const echo = await BareEcho.start(path.join(dir, 'echo.sock'));
+  const raw = await rawDaemonSocket(home);
   const rows: BenchRow[] = [];
   const samples = async (request: () => Promise<unknown>) => {
     const result: number[] = [];
@@ -309,11 +312,13 @@ async function daemonRoundTrip(runs: number): Promise<BenchRow[]> {
   const listReply = () => client.request('LIST');
   try {
     const idleFloor = await samples(echo.answering(await listReply()));
+    const idleRaw = await samples(raw.list);
     const idle = await samples(() => client.request('LIST'));
     for (let i = 0; i < BUSY_TASKS; i++)
       await client.request('TASK_REQUEST', { spec: { command: '/bin/sh', args: SPIN, name: `busy ${i + 1}` } });
     await sleep(2000);
     const busyFloor = await samples(echo.answering(await listReply()));
+    const busyRaw = await samples(raw.list);
     const busy = await samples(() => client.request('LIST'));
     const floorNote = { note: 'what the machine allows' };
     rows.push(
@@ -323,6 +328,9 @@ async function daemonRoundTrip(runs: number): Promise<BenchRow[]> {
         'ms',
         floorNote,
       ),
+    );
+    rows.push(
+      row('load: daemon LIST -> ACK round trip, bare lines on its socket (as the floor), idle machine', idleRaw),
     );
     rows.push(row('load: daemon LIST -> ACK round trip, idle machine', idle));
     rows.push(
@@ -334,6 +342,12 @@ async function daemonRoundTrip(runs: number): Promise<BenchRow[]> {
       ),
     );
     rows.push(
+      row(
+        `load: daemon LIST -> ACK round trip, bare lines on its socket (as the floor), ${BUSY_TASKS} CPU-bound tasks`,
+        busyRaw,
+      ),
+    );
+    rows.push(
       row(`load: daemon LIST -> ACK round trip, ${BUSY_TASKS} CPU-bound tasks`, busy, 'ms', {
         target: 'p99 <= 5 ms',
         met: percentile(busy, 99) <= 5,
@@ -341,6 +355,7 @@ async function daemonRoundTrip(runs: number): Promise<BenchRow[]> {
     );
   } finally {
     echo.close();
+    raw.close();
     await shutDownBenchDaemon(client, dir);
   }
   return rows;
@@ -376,22 +391,45 @@ class BareEcho {
   /** Round trips that each get `reply` back, encoded afresh by the other process. */
   answering(reply: unknown): () => Promise<void> {
     this.#socket.write(`${JSON.stringify(reply)}\n`);
-    return () =>
-      new Promise((resolve) => {
-        const onData = (chunk: Buffer) => {
-          if (!chunk.includes(10)) return;
-          this.#socket.off('data', onData);
-          resolve();
-        };
-        this.#socket.on('data', onData);
-        this.#socket.write('\n');
-      });
+    return () => lineRoundTrip(this.#socket, '\n');
   }
 
   close(): void {
     this.#socket.destroy();
     this.#child.kill('SIGKILL');
   }
+}
+
+/** Writes `line` and resolves when the end of a line comes back (one reply at a time on the socket). */
+function lineRoundTrip(socket: net.Socket, line: string): Promise<void> {
+  return new Promise((resolve) => {
+    const onData = (chunk: Buffer) => {
+      if (!chunk.includes(10)) return;
+      socket.off('data', onData);
+      resolve();
+    };
+    socket.on('data', onData);
+    socket.write(line);
+  });
+}
+
+/**
+ * The daemon's own part of a round trip: requests written on its socket as bare lines and the
+ * reply's end awaited, with none of DaemonClient's work (no reply schema check, no value decoding),
+ * which is what the floor does too.
+ */
+async function rawDaemonSocket(home: string): Promise<{ list: () => Promise<void>; close: () => void }> {
+  const socket = net.connect(socketPath(home));
+  await new Promise((resolve) => socket.once('connect', resolve));
+  await lineRoundTrip(
+    socket,
+    `${JSON.stringify({ type: 'HELLO', id: 1, version: PROTOCOL_VERSION, client: 'bench-load-raw' })}\n`,
+  );
+  let id = 1;
+  return {
+    list: () => lineRoundTrip(socket, `${JSON.stringify({ type: 'LIST', id: ++id })}\n`),
+    close: () => socket.destroy(),
+  };
 }
 
 /** Of `pids`, those still alive (not zombies): a cheap poll, one stat file each. */
