@@ -14,6 +14,7 @@ import {
   msUntilGone,
   running,
   startCluster,
+  started,
   type TestCluster,
 } from './helpers.js';
 import { startProxy, type CuttableProxy } from './proxy.js';
@@ -47,6 +48,8 @@ describe('failures in a cluster', () => {
     const c = (cluster = await startCluster(3));
     const task = await c.client.submit({ module: clusterFixture('exclusive'), input: { dir: c.dir, ms: 4000 } });
     const first = await running(c, task.id);
+    // Its module runs (the record says running from the spawn, before the module's first line).
+    expect((await started(c, task.id)).pid).toBe(first.pid);
     const agent = c.agents.find((a) => a.name === first.host)!;
     agent.child.kill('SIGKILL');
     // The local orphan guard: promised within 1 s (npm run bench -- cluster measures it); generous here.
