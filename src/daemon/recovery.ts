@@ -15,7 +15,7 @@
  */
 import type { Journal, UnfinishedTask } from '../journal/index.js';
 import { signalGroup } from '../process/group.js';
-import { LineageMark } from '../process/lineage.js';
+import { attemptKey, type LineageMark } from '../process/lineage.js';
 import { isSameLiveProcess } from '../process/proc.js';
 import { killLeftoverCgroups } from '../process/cgroup/owner.js';
 import type { CgroupLayout } from '../process/cgroup/support.js';
@@ -59,7 +59,8 @@ export function recover({ journal, start, log, mark, cgroups }: RecoveryDeps): R
   };
   const unfinishedTasks = journal.unfinished();
   // Read before anything is re-queued: this daemon's own processes never carry a dead attempt's value.
-  const marked = mark && unfinishedTasks.length > 0 ? mark.findAll() : new Map<string, Array<{ pid: number }>>();
+  const marked =
+    mark && unfinishedTasks.length > 0 ? mark.findAllAttempts() : new Map<string, Array<{ pid: number }>>();
   for (const unfinished of unfinishedTasks) {
     const { task } = unfinished;
     // attempt > 1 while queued: a restart was waiting; its earlier attempts ran, so it is not "never started".
@@ -68,7 +69,7 @@ export function recover({ journal, start, log, mark, cgroups }: RecoveryDeps): R
       continue;
     }
     const groupKilled = killLeftoverGroup(unfinished, report);
-    const killed = killMarked(marked.get(LineageMark.valueOf(task.id, task.attempt)), report) || groupKilled;
+    const killed = killMarked(marked.get(attemptKey(task.id, task.attempt)), report) || groupKilled;
     const snapshot = journal.markInterrupted(task.id, {
       message: `the daemon running task ${task.id} exited while the task was ${task.state}; run it again with "taskwarden restart ${task.id}" (same id, next attempt) if it is still wanted`,
       previousState: task.state,

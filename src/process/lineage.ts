@@ -3,8 +3,9 @@
  * process groups no longer lead to them.
  *
  * Every task process is spawned with one environment variable,
- * `TASKWARDEN_OWNER_<token>=<attempt>:<task id>` (a prewarmed runner starts
- * with an empty value and sets it for its children when it takes a task).
+ * `TASKWARDEN_OWNER_<token>=<owner>/<attempt>:<task id>` (a prewarmed runner
+ * starts with `<owner>/` and sets the rest for its children when it takes a
+ * task; `<owner>` is new for each supervisor).
  * Every descendant inherits it unless it replaces its environment, and
  * /proc/<pid>/environ shows it, so a process that called setsid() or
  * setpgid(), was orphaned between two /proc samples, or was being spawned in
@@ -27,6 +28,14 @@ import { isKernelThread, procPids, readProcStat } from './proc.js';
 
 const PREFIX = 'TASKWARDEN_OWNER_';
 const TOKEN_PATTERN = /^[A-Za-z0-9_]{1,64}$/;
+const OWNER_PATTERN = /^[0-9a-f]{8}$/;
+/** The owner part of a value; values written before owners had one lack it. */
+const OWNER_PART = /^[0-9a-f]{8}\//;
+
+/** One attempt of one task, as values name it after their owner part. */
+export function attemptKey(taskId: string, attempt: number): string {
+  return `${attempt}:${taskId}`;
+}
 
 export interface MarkedProcess {
   pid: number;
@@ -36,16 +45,30 @@ export interface MarkedProcess {
 export class LineageMark {
   /** The environment variable's name: TASKWARDEN_OWNER_<token>. */
   readonly name: string;
+  /**
+   * This owner's part of every value: the token (and so the name) comes from the state directory,
+   * so an owner started there after a crash carries the same name; the guard of the dead one
+   * sweeps only values with its own owner part.
+   */
+  readonly owner: string;
 
-  constructor(token: string = randomBytes(8).toString('hex')) {
+  constructor(token: string = randomBytes(8).toString('hex'), owner: string = randomBytes(4).toString('hex')) {
     if (!TOKEN_PATTERN.test(token))
       throw new TypeError(`a lineage token must be 1-64 letters, digits or _, got ${JSON.stringify(token)}`);
+    if (!OWNER_PATTERN.test(owner))
+      throw new TypeError(`a lineage owner must be 8 hex digits, got ${JSON.stringify(owner)}`);
     this.name = PREFIX + token;
+    this.owner = owner;
   }
 
-  /** The value that marks one attempt of one task. */
-  static valueOf(taskId: string, attempt: number): string {
-    return `${attempt}:${taskId}`;
+  /** The value that marks one attempt of one task: `<owner>/<attempt>:<task id>`. */
+  value(taskId: string, attempt: number): string {
+    return `${this.owner}/${attemptKey(taskId, attempt)}`;
+  }
+
+  /** The value of a process of this owner that has no task yet (a prewarmed runner). */
+  get idleValue(): string {
+    return `${this.owner}/`;
   }
 
   /**
@@ -55,6 +78,19 @@ export class LineageMark {
    */
   findAll(newerThanPid?: number): Map<string, MarkedProcess[]> {
     return this.#scan(newerThanPid).marked;
+  }
+
+  /**
+   * Live marked processes by attempt (`<attempt>:<task id>`), whichever owner of this name marked
+   * them: how a new owner of a state directory finds what a dead one left.
+   */
+  findAllAttempts(): Map<string, MarkedProcess[]> {
+    const byAttempt = new Map<string, MarkedProcess[]>();
+    for (const [value, found] of this.findAll()) {
+      const key = value.replace(OWNER_PART, '');
+      byAttempt.set(key, [...(byAttempt.get(key) ?? []), ...found]);
+    }
+    return byAttempt;
   }
 
   /**
@@ -70,29 +106,58 @@ export class LineageMark {
   }
 
   #scan(newerThanPid: number | undefined): { marked: Map<string, MarkedProcess[]>; unsettled: MarkedProcess[] } {
-    const marked = new Map<string, MarkedProcess[]>();
-    const unsettled: MarkedProcess[] = [];
+    const found: Scan = { marked: new Map(), unsettled: [] };
     const needle = Buffer.from(`${this.name}=`);
     const floor = newerThanPid !== undefined && !pidsWrappedSince(newerThanPid) ? newerThanPid : 0;
-    for (const pid of procPids()) {
-      if (pid <= floor || pid === process.pid) continue;
-      const environ = readProcFile(pid, 'environ');
-      if (environ === undefined) continue;
-      const value = markValue(environ, needle);
-      if (value === undefined && environ.length > 0) continue;
-      const stat = readProcStat(pid);
-      if (!stat || stat.state === 'Z' || stat.state === 'X') continue;
-      const found = { pid, startTime: stat.startTime };
-      if (value !== undefined) {
-        const list = marked.get(value);
-        if (list) list.push(found);
-        else marked.set(value, [found]);
-      } else if (!isKernelThread(stat) && readProcFile(pid, 'cmdline')?.length === 0) {
-        unsettled.push(found);
+    const read = new Set<number>();
+    // The listing is a snapshot: a process listed but gone (or a zombie) by the time it is read
+    // may have forked a child the listing missed (a double fork: setsid, daemon()), and that child
+    // carries the lineage on. So list again for what is new, until a round sees nothing go.
+    let batch = procPids();
+    for (let round = 0; round < MAX_ROUNDS && batch.length > 0; round++) {
+      let vanished = false;
+      for (const pid of batch) {
+        read.add(pid);
+        if (pid <= floor || pid === process.pid) continue;
+        if (readMark(pid, needle, found) === 'vanished') vanished = true;
       }
+      if (!vanished) break;
+      batch = procPids().filter((pid) => !read.has(pid));
     }
-    return { marked, unsettled };
+    return found;
   }
+}
+
+/** Rounds of listing /proc in one scan; only a lineage that forks and exits faster than /proc is read exhausts them. */
+const MAX_ROUNDS = 16;
+
+interface Scan {
+  marked: Map<string, MarkedProcess[]>;
+  unsettled: MarkedProcess[];
+}
+
+/** Reads one process's mark into `found`; 'vanished' when it is gone or a zombie (its children may be new). */
+function readMark(pid: number, needle: Buffer, found: Scan): 'vanished' | undefined {
+  let environ = readProcFile(pid, 'environ');
+  if (environ === undefined) return 'vanished';
+  if (environ.length > 0 && markValue(environ, needle) === undefined) return undefined;
+  const stat = readProcStat(pid);
+  if (!stat || stat.state === 'Z' || stat.state === 'X') return 'vanished';
+  if (environ.length === 0 && !isKernelThread(stat)) {
+    // Mid-execve (no environment, no command line yet), or its execve ended between the two reads:
+    // the kernel sets both up together, so a command line means the environment is there now too.
+    if (readProcFile(pid, 'cmdline')?.length === 0) {
+      found.unsettled.push({ pid, startTime: stat.startTime });
+      return undefined;
+    }
+    environ = readProcFile(pid, 'environ') ?? environ;
+  }
+  const value = markValue(environ, needle);
+  if (value === undefined) return undefined;
+  const list = found.marked.get(value);
+  if (list) list.push({ pid, startTime: stat.startTime });
+  else found.marked.set(value, [{ pid, startTime: stat.startTime }]);
+  return undefined;
 }
 
 /** A /proc/<pid> file, or undefined when the process is gone or not ours to read. */

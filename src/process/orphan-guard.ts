@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import type { LineageMark } from './lineage.js';
 
 // $1: the registry file ('' when there is none). Lines from the pipe and from the file mean the same.
-// $2: the name of the owner's lineage mark ('' for none).
+// $2: what every value of the owner's lineage mark starts with, NAME=OWNER/ ('' for none).
 // $3: the name prefix of the owner's task cgroups ('' for none); $4…: the directories they are in,
 // the unified hierarchy's first.
 const GUARD_SCRIPT = `
@@ -45,8 +45,7 @@ apply() {
     -*) id="\${1#-}"; case "$groups" in *" $id "*) groups="\${groups%% $id *} \${groups#* $id }" ;; esac ;;
   esac
 }
-stopped=''
-while IFS= read -r line; do case "$line" in '=stopped') stopped=1 ;; *) apply "$line" ;; esac; done
+while IFS= read -r line; do apply "$line"; done
 # The task cgroups first: cgroup.kill ends everything inside at once, whatever its group or session.
 if [ -n "$cgroups" ]; then
   for d in "$1/$cgroups"*; do [ -f "$d/cgroup.kill" ] && echo 1 2>/dev/null > "$d/cgroup.kill"; done
@@ -65,13 +64,13 @@ for g in $groups; do
 done
 # $2: the lineage mark. Its holders outside those groups (setsid, orphaned, spawned as the owner
 # died) are found by their environment; again until a pass finds none (one may have forked).
-# Not after an orderly shutdown ('=stopped'): the owner waited for every marked process itself, and
-# the mark's name is the state directory's, so a new owner there may already carry it.
-if [ -n "$mark" ] && [ -z "$stopped" ]; then
+# Only this owner's values: a new owner of the same state directory (after a crash) has the same
+# name but another owner part.
+if [ -n "$mark" ]; then
   pass=0
   while [ $pass -lt 5 ]; do
     found=''
-    for f in $(grep -l -s -z -E "^$mark=" /proc/[0-9]*/environ 2>/dev/null); do
+    for f in $(grep -l -s -z -E "^$mark" /proc/[0-9]*/environ 2>/dev/null); do
       p="\${f#/proc/}"; p="\${p%/environ}"
       case "$p" in ''|*[!0-9]*|0|1) continue ;; esac
       kill -9 "$p" 2>/dev/null && found=1 && { echo 0 2>/dev/null > "/proc/$p/autogroup"; }
@@ -117,7 +116,7 @@ export class OrphanGuard {
   #closed = false;
   #pending = '';
 
-  readonly #markName: string;
+  readonly #markPrefix: string;
   readonly #cgroupArgs: string[];
 
   /**
@@ -127,7 +126,7 @@ export class OrphanGuard {
    * closes the window between fork and the owner registering the new group.
    */
   constructor(mark?: LineageMark, cgroups?: { prefix: string; parents: readonly string[] }) {
-    this.#markName = mark?.name ?? '';
+    this.#markPrefix = mark ? `${mark.name}=${mark.idleValue}` : '';
     this.#cgroupArgs = cgroups ? [cgroups.prefix, ...cgroups.parents] : [''];
     this.#spawn();
   }
@@ -143,8 +142,9 @@ export class OrphanGuard {
   }
 
   register(pgid: number): void {
-    // Never let "kill -9 -1" (every process we may signal) or our own group into the list.
-    if (this.#closed || !Number.isInteger(pgid) || pgid <= 1) return;
+    // Never let "kill -9 -1" (every process we may signal) or our own group into the list. Once each: a
+    // prewarmed runner is registered by its pool, and again by the attempt that takes it.
+    if (this.#closed || !Number.isInteger(pgid) || pgid <= 1 || this.#groups.has(pgid)) return;
     this.#groups.add(pgid);
     this.#record(`+${pgid}\n`);
   }
@@ -154,16 +154,10 @@ export class OrphanGuard {
     this.#record(`-${pgid}\n`);
   }
 
-  /** Ends the guard: it kills whatever is still registered, then exits (and removes the registry). */
-  /**
-   * The guard does its work and exits. `tasksStopped`: the owner stopped every task and waited
-   * for all of it (an orderly shutdown), so the guard does not look for marked processes: any it
-   * found would belong to a new owner of the same state directory, started meanwhile.
-   */
-  close({ tasksStopped = false }: { tasksStopped?: boolean } = {}): void {
+  /** Ends the guard: it kills whatever is still registered and marked, then exits (and removes the registry). */
+  close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (tasksStopped) this.#pending += '=stopped\n';
     this.#flush();
     if (this.#registry) closeSync(this.#registry.fd);
     this.#child?.stdin?.end();
@@ -173,7 +167,7 @@ export class OrphanGuard {
   #spawn(): void {
     const child = spawn(
       '/bin/sh',
-      ['-c', GUARD_SCRIPT, 'taskwarden-guard', this.#registry?.path ?? '', this.#markName, ...this.#cgroupArgs],
+      ['-c', GUARD_SCRIPT, 'taskwarden-guard', this.#registry?.path ?? '', this.#markPrefix, ...this.#cgroupArgs],
       {
         detached: true,
         stdio: ['pipe', 'ignore', 'ignore'],

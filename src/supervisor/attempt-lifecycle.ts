@@ -8,7 +8,7 @@ import { ChildProcess } from 'node:child_process';
 import type { ToRunner } from '../common/runner-ipc.js';
 import { toTaskError, type TaskError } from '../common/task-errors.js';
 import { AttemptProcesses } from '../process/attempt-processes.js';
-import { LineageMark } from '../process/lineage.js';
+import type { LineageMark } from '../process/lineage.js';
 import type { OrphanGuard } from '../process/orphan-guard.js';
 import type { AttemptReports } from './attempt-reports.js';
 import type { AttemptSpawner } from './attempt-spawn.js';
@@ -89,7 +89,7 @@ export class AttemptLifecycle {
   #attach(record: TaskRecord, child: ChildProcess, pid: number): void {
     record.child = child;
     record.pid = pid;
-    const markValue = LineageMark.valueOf(record.id, record.machine.attempt);
+    const markValue = this.#mark.value(record.id, record.machine.attempt);
     record.processes = new AttemptProcesses(pid, this.#mark, markValue, () => record.cgroup);
     this.#guard.register(pid);
     const attempt = record.machine.attempt;

@@ -11,7 +11,7 @@ import { signalGroup } from '../process/group.js';
 import { lastPid } from '../process/proc.js';
 import type { TaskCgroups } from '../process/cgroup/owner.js';
 import type { TaskCgroup } from '../process/cgroup/task-cgroup.js';
-import { LineageMark } from '../process/lineage.js';
+import type { LineageMark } from '../process/lineage.js';
 import type { CpuPriority } from '../process/priority.js';
 import { resolveCommand, spawnCommand, spawnRunner } from '../process/spawn.js';
 import type { ToRunner } from '../common/runner-ipc.js';
@@ -154,7 +154,7 @@ export class AttemptSpawner {
   }
 
   #markOf(record: TaskRecord): [string, string] {
-    return [this.#deps.mark.name, LineageMark.valueOf(record.id, record.machine.attempt)];
+    return [this.#deps.mark.name, this.#deps.mark.value(record.id, record.machine.attempt)];
   }
 }
 

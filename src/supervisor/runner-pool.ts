@@ -223,7 +223,7 @@ export class RunnerPool {
       const runner = spawnRunner({
         priority: this.priority,
         preload: [PACKAGE_ENTRY_URL, ...this.preload],
-        mark: [this.mark.name, ''],
+        mark: [this.mark.name, this.mark.idleValue],
         ...(cgroup ? { cgroup } : {}),
       });
       if (!runner.pid) {

@@ -264,7 +264,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     // Their cgroups too, before the orphan guard (which would remove what is left) is closed.
     await cgroupsRemoved();
     sampler.stop();
-    this.#guard.close({ tasksStopped: true });
+    this.#guard.close();
     process.off('exit', this.#onProcessExit);
     return result;
   }

@@ -56,7 +56,7 @@ describe('a cluster of three agents', () => {
   it('ls, show, logs and history --cluster read the cluster, with the host of every task', async () => {
     const task = await cluster.client.submit({
       command: '/bin/sh',
-      args: ['-c', 'echo line one; echo line two; sleep 30'],
+      args: ['-c', 'echo line one; echo line two; sleep 600'],
       name: 'sleeper',
     });
     await waitFor(async () => (await cluster.client.get(task.id)).state === 'running', 30_000, 'the task to run');

@@ -7,9 +7,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { readFileSync, readdirSync } from 'node:fs';
 import { Supervisor } from '../../src/index.js';
+import { LineageMark } from '../../src/process/lineage.js';
 import { fixture, sleep, waitFor } from '../helpers.js';
+
+/** A shell script whose process keeps moving (see the file). */
+const walker = fileURLToPath(new URL('../fixtures/walker.sh', import.meta.url));
 
 /** A sleep length no other process uses: 900000-999999 seconds. */
 const uniqueTag = () => String(900_000 + Math.floor(Math.random() * 100_000));
@@ -53,6 +58,21 @@ function startOwner(file: string, args: string[], env: Record<string, string>) {
   // The line itself: a message that merely contains the word ("already") is not it.
   const ready = waitFor(() => /^ready$/m.test(out), 30_000, `${file} to be ready`);
   return { child, exited, ready };
+}
+
+/** Kills a walker's processes until a scan finds none several times in a row. */
+async function stopWalker(mark: LineageMark, value: string): Promise<void> {
+  for (let quiet = 0; quiet < 20; await sleep(5)) {
+    const { marked } = mark.findAttempt(value);
+    quiet = marked.length === 0 ? quiet + 1 : 0;
+    for (const { pid } of marked) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
 }
 
 let sup: Supervisor | undefined;
@@ -99,6 +119,38 @@ describe('lineage marks', () => {
     expect(outcome.state).toBe('completed');
     expect(survivors(tag)).toEqual([]);
   });
+
+  it('a lineage that forks and exits while /proc is read is found by every scan', async () => {
+    const mark = new LineageMark();
+    const value = mark.value('walker', 1);
+    const env = { ...process.env, [mark.name]: value };
+    spawn('sh', [walker, uniqueTag(), '0.005'], { env, stdio: 'ignore', detached: true }).unref();
+    let scans = 0;
+    const missed: number[] = [];
+    try {
+      // At least 1.5 s and 50 scans (a busy machine makes each scan slower), at most 20 s.
+      for (const t0 = Date.now(); (Date.now() - t0 < 1500 || scans < 50) && Date.now() - t0 < 20_000; scans++) {
+        const { marked, unsettled } = mark.findAttempt(value);
+        if (marked.length + unsettled.length === 0) missed.push(scans);
+      }
+    } finally {
+      await stopWalker(mark, value);
+    }
+    expect(scans).toBeGreaterThanOrEqual(10);
+    expect(missed, `scans that missed the walker, of ${scans}`).toEqual([]);
+  }, 30_000);
+
+  it('a descendant that keeps moving in a session of its own dies with a kill()', async () => {
+    const tag = uniqueTag();
+    sup = new Supervisor({ prewarm: 0, graceMs: 2000, sampleIntervalMs: 600_000 });
+    const script = `setsid sh ${walker} ${tag} 0.005 & echo '{"progress": 0.1, "message": "walking"}'; while :; do sleep 0.05; done`;
+    const task = sup.start({ command: 'sh', args: ['-c', script] });
+    await waitFor(() => task.progress?.message === 'walking', 20_000, 'the walker to start');
+    task.kill();
+    expect((await task.done).state).toBe('killed');
+    // One look can miss a process that moves (the walker's own race): it stays gone for a while.
+    for (const t0 = Date.now(); Date.now() - t0 < 500; await sleep(10)) expect(survivors(tag)).toEqual([]);
+  }, 30_000);
 
   it('an escapee forked from a SIGTERM handler during the grace period dies with the escalation', async () => {
     const tag = uniqueTag();

@@ -10,7 +10,7 @@ import { dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { OrphanGuard } from '../../src/process/orphan-guard.js';
 import { Supervisor } from '../../src/index.js';
-import { isAlive, ownProcess, processes, waitFor } from '../helpers.js';
+import { fixture, isAlive, ownProcess, processes, waitFor } from '../helpers.js';
 
 const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'latin1'));
 
@@ -58,7 +58,22 @@ function guardsOf(markName: string): number[] {
     .filter((p) => {
       try {
         const args = readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').split('\0');
-        return args.includes('taskwarden-guard') && args.includes(markName);
+        return args.includes('taskwarden-guard') && args.some((arg) => arg.startsWith(`${markName}=`));
+      } catch {
+        return false;
+      }
+    })
+    .map((p) => p.pid);
+}
+
+/** Pids of live processes whose environment has the mark `markName`, whatever its value. */
+function marked(markName: string): number[] {
+  return processes()
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p.pid}/environ`, 'latin1')
+          .split('\0')
+          .some((v) => v.startsWith(`${markName}=`));
       } catch {
         return false;
       }
@@ -85,4 +100,34 @@ describe('orphan guard and the next owner of a state directory', () => {
       await second.shutdown();
     }
   });
+
+  it('after a crash the guard leaves alone a task of a new owner with the same lineage token, and kills its own', async () => {
+    const token = `crash${process.pid}`;
+    const markName = `TASKWARDEN_OWNER_${token}`;
+    // The new owner first: its task carries the same mark name when the old owner dies.
+    const second = new Supervisor({ lineageToken: token, prewarm: 0, priority: 'normal' });
+    const ourGuards = new Set(guardsOf(markName));
+    try {
+      const task = second.start({ command: 'sleep', args: ['30'] });
+      await waitFor(() => task.state === 'running' && task.pid, 10_000, 'the new owner’s task to run');
+      const owner = spawn(process.execPath, [fixture('owner-escapes'), 'wait'], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, TAG: '900001', LINEAGE_TOKEN: token },
+      });
+      let out = '';
+      owner.stdout.on('data', (chunk: Buffer) => (out += String(chunk)));
+      await waitFor(() => /^ready$/m.test(out), 30_000, 'the old owner to be ready');
+      const [oldGuard] = guardsOf(markName).filter((pid) => !ourGuards.has(pid));
+      expect(oldGuard, "the old owner's guard").toBeDefined();
+      const theirs = marked(markName).filter((pid) => pid !== task.pid);
+      expect(theirs.length, "the old owner's marked processes").toBeGreaterThan(0);
+      owner.kill('SIGKILL');
+      await waitFor(() => !isAlive(oldGuard), 10_000, "the old owner's guard to finish");
+      expect(theirs.filter(isAlive), "the old owner's processes").toEqual([]);
+      expect(isAlive(task.pid!), 'the new owner’s task survived the old guard').toBe(true);
+      expect(task.state).toBe('running');
+    } finally {
+      await second.shutdown();
+    }
+  }, 60_000);
 });
