@@ -175,7 +175,10 @@ export interface CutOff {
 export async function expectCutOffAgentFenced(c: TestCluster, lockDurationMs: number, way: CutOff): Promise<void> {
   await way.startFar(c);
   const far = c.agents[0].name;
-  const task = await c.client.submit({ module: clusterFixture('exclusive'), input: { dir: c.dir, ms: 8000 } });
+  // The first attempt outlasts whatever the cut waits for (the near agent's start, on a busy
+  // machine: seconds); the second one ends on its own while the test watches.
+  const input = { dir: c.dir, firstMs: 600_000, ms: 8000 };
+  const task = await c.client.submit({ module: clusterFixture('exclusive'), input });
   const first = await running(c, task.id);
   expect(first.host).toBe(far);
   // The first attempt's marker written: the second one's check for it is not vacuous.
