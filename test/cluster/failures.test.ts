@@ -14,6 +14,7 @@ import {
   msUntilGone,
   running,
   startCluster,
+  started,
   type TestCluster,
 } from './helpers.js';
 import { startProxy, type CuttableProxy } from './proxy.js';
@@ -47,6 +48,8 @@ describe('failures in a cluster', () => {
     const c = (cluster = await startCluster(3));
     const task = await c.client.submit({ module: clusterFixture('exclusive'), input: { dir: c.dir, ms: 4000 } });
     const first = await running(c, task.id);
+    // Its module runs (the record says running from the spawn, before the module's first line).
+    expect((await started(c, task.id)).pid).toBe(first.pid);
     const agent = c.agents.find((a) => a.name === first.host)!;
     agent.child.kill('SIGKILL');
     // The local orphan guard: promised within 1 s (npm run bench -- cluster measures it); generous here.
@@ -104,8 +107,11 @@ describe('failures in a cluster', () => {
 
   it('Redis restarted mid-run: agents reconnect, no job is lost, and a stop sent during the outage still happens', async () => {
     const c = (cluster = await startCluster(3, { lockDurationMs: 8000 }));
-    const tasks = [];
-    for (let i = 0; i < 10; i++)
+    // The stop's victim runs longer than the test waits: however long a busy machine makes the outage
+    // and the reconnects, the stop still finds it running (a 3 s victim could end first), and a stop
+    // that is lost shows as a job that never ends, not as a completed victim.
+    const tasks = [await c.client.submit({ module: clusterFixture('exclusive'), input: { dir: c.dir, ms: 120_000 } })];
+    for (let i = 0; i < 9; i++)
       tasks.push(await c.client.submit({ module: clusterFixture('exclusive'), input: { dir: c.dir, ms: 3000 } }));
     const victim = await running(c, tasks[0].id);
     const restarting = c.redis.restart(500);

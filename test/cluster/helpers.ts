@@ -138,6 +138,20 @@ export function running(c: TestCluster, id: string, attempt = 1): Promise<Cluste
   );
 }
 
+/**
+ * The attempt's own word that its module runs: its line in <dir>/starts (the exclusive fixture's),
+ * with the pid that wrote it. The record says running from the spawn, before the module's first
+ * line: a stop right after running() may end the attempt before it writes anything.
+ */
+export async function started(c: TestCluster, id: string, attempt = 1): Promise<{ pid: number }> {
+  const line = await waitFor(
+    () => c.lines('starts').find((each) => each.startsWith(`${id} ${attempt} `)),
+    30_000,
+    `task ${id} attempt ${attempt} to write its start line`,
+  );
+  return { pid: Number(line.split(' ')[2]) };
+}
+
 /** How long until the process is gone (read from /proc). */
 export async function msUntilGone(pid: number, limitMs = 30_000): Promise<number> {
   const start = performance.now();
@@ -161,9 +175,14 @@ export interface CutOff {
 export async function expectCutOffAgentFenced(c: TestCluster, lockDurationMs: number, way: CutOff): Promise<void> {
   await way.startFar(c);
   const far = c.agents[0].name;
-  const task = await c.client.submit({ module: clusterFixture('exclusive'), input: { dir: c.dir, ms: 8000 } });
+  // The first attempt outlasts whatever the cut waits for (the near agent's start, on a busy
+  // machine: seconds); the second one ends on its own while the test watches.
+  const input = { dir: c.dir, firstMs: 600_000, ms: 8000 };
+  const task = await c.client.submit({ module: clusterFixture('exclusive'), input });
   const first = await running(c, task.id);
   expect(first.host).toBe(far);
+  // The first attempt's marker written: the second one's check for it is not vacuous.
+  expect((await started(c, task.id)).pid).toBe(first.pid);
   await c.startAgent('near');
   way.cut();
   expect(await msUntilGone(first.pid!)).toBeLessThan(lockDurationMs);

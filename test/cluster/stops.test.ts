@@ -6,7 +6,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterTaskSnapshot } from '../../src/cluster/index.js';
 import { isAlive, waitFor } from '../helpers.js';
-import { clusterFixture, running as runningIn, startCluster, testFixture, type TestCluster } from './helpers.js';
+import {
+  clusterFixture,
+  running as runningIn,
+  started as startedIn,
+  startCluster,
+  testFixture,
+  type TestCluster,
+} from './helpers.js';
 
 let cluster: TestCluster;
 
@@ -20,6 +27,10 @@ afterAll(async () => {
 
 function running(id: string, attempt = 1): Promise<ClusterTaskSnapshot> {
   return runningIn(cluster, id, attempt);
+}
+
+function started(id: string, attempt: number): Promise<{ pid: number }> {
+  return startedIn(cluster, id, attempt);
 }
 
 async function ended(id: string): Promise<ClusterTaskSnapshot> {
@@ -75,17 +86,16 @@ describe('stops across the cluster', () => {
     const { client, dir } = cluster;
     const task = await client.submit({ module: clusterFixture('exclusive'), input: { dir, ms: 60_000 } });
     const first = await running(task.id);
+    // The task's own word that attempt 1 runs: the record says running from the spawn, before the
+    // module's first line, and a restart that came first would leave attempt 1 without a start.
+    expect((await started(task.id, 1)).pid).toBe(first.pid);
     const reply = await client.restart(task.id);
     expect(reply.previous).toBe('running');
     const second = await running(task.id, 2);
     expect(second.pid).not.toBe(first.pid);
     expect(isAlive(first.pid!)).toBe(false);
-    // The task's own word: a second start (the record says running a moment before the module's first line).
-    await waitFor(
-      () => cluster.lines('starts').filter((line) => line.startsWith(`${task.id} `)).length === 2,
-      30_000,
-      'the second start',
-    );
+    expect((await started(task.id, 2)).pid).toBe(second.pid);
+    expect(cluster.lines('done').filter((line) => line.startsWith(`${task.id} `))).toEqual([]);
     // A finished task runs again too, as its next attempt.
     await client.kill(task.id);
     expect((await ended(task.id)).state).toBe('killed');
