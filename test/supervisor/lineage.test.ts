@@ -156,7 +156,11 @@ describe('lineage marks', () => {
     const tag = uniqueTag();
     // A grace long enough for the test to see the escapee before the escalation ends it (at once, with cgroups).
     sup = new Supervisor({ prewarm: 0, graceMs: 2000, sampleIntervalMs: 600_000 });
-    const script = `trap 'setsid sleep ${tag} &' TERM; echo '{"progress": 0.1, "message": "trap set"}'; while :; do sleep 0.05; done`;
+    // The escapee ignores SIGTERM: the stop sends it the SIGTERM the attempt already got as soon as
+    // it finds it, and a plain sleep could die of that before the test sees it. The escalation's
+    // SIGKILL is what must reach it.
+    const escapee = `(trap "" TERM; exec setsid sleep ${tag}) &`;
+    const script = `trap '${escapee}' TERM; echo '{"progress": 0.1, "message": "trap set"}'; while :; do sleep 0.05; done`;
     const task = sup.start({ command: 'sh', args: ['-c', script] });
     await waitFor(() => task.progress?.message === 'trap set', 20_000, 'the trap to be set');
     task.cancel();
