@@ -71,13 +71,14 @@ beforeAll(async () => {
   home = newHome();
   const started = await tw(home, 'daemon', '--concurrency', '4', '--grace-ms', '1500');
   expect(started.code, started.stderr).toBe(0);
-});
+}, 120_000);
 
+// Generous: each shutdown is a CLI process of its own, and a busy machine takes seconds to start one.
 afterAll(async () => {
-  for (const dir of stateDirs) await tw(dir, 'shutdown');
+  await Promise.all(stateDirs.map((dir) => tw(dir, 'shutdown')));
   for (const h of homes) h.cleanup();
   rmSync(work, { recursive: true, force: true });
-});
+}, 120_000);
 
 describe('a new user, outside the package', { timeout: 90_000 }, () => {
   it("the README's task module runs from a directory of its own ('taskwarden/task' and 'taskwarden')", async () => {
