@@ -245,9 +245,22 @@ describe('terminal UI in a pseudo-terminal', () => {
     const screen = await ui.waitFor(/the plate has no alpha channel/, 20_000, 'the error');
     expect(screen).toMatch(/Exit +code 0: the process exited normally after reporting the error/);
     expect(screen).not.toContain('exit code 0');
-    // The attempts come after the stack, which is longer where the build's path is (a CI cache dir): page down to them.
-    ui.write('\u001b[6~');
-    await ui.waitFor(/^ +1 +✘ failed +\d+ /m, 20_000, 'the attempt with its pid');
+    // The attempts come after the stack, which is longer where the build's path is (a CI cache dir, a
+    // newer Node's extra frame): page down to them. The details arrive after the page opens, and a
+    // key pressed before they did had nothing to scroll: again, as a person would, until they show.
+    let pagedAt = 0;
+    await ui.waitFor(
+      (text) => {
+        if (/^ +1 +✘ failed +\d+ /m.test(text)) return true;
+        if (Date.now() - pagedAt > 500) {
+          pagedAt = Date.now();
+          ui.write('\u001b[6~');
+        }
+        return false;
+      },
+      20_000,
+      'the attempt with its pid',
+    );
   }, 90_000);
 
   it('after r, the new attempt shows none of the previous attempt’s progress or time while it starts', async () => {
