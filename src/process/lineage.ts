@@ -28,8 +28,7 @@ import { isKernelThread, procPids, readProcStat } from './proc.js';
 
 const PREFIX = 'TASKWARDEN_OWNER_';
 const TOKEN_PATTERN = /^[A-Za-z0-9_]{1,64}$/;
-const OWNER_PATTERN = /^[0-9a-f]{8}$/;
-/** The owner part of a value; values written before owners had one lack it. */
+/** The owner part of a value (see LineageMark.owner); values written before owners had one lack it. */
 const OWNER_PART = /^[0-9a-f]{8}\//;
 
 /** One attempt of one task, as values name it after their owner part. */
@@ -50,15 +49,12 @@ export class LineageMark {
    * so an owner started there after a crash carries the same name; the guard of the dead one
    * sweeps only values with its own owner part.
    */
-  readonly owner: string;
+  readonly owner = randomBytes(4).toString('hex');
 
-  constructor(token: string = randomBytes(8).toString('hex'), owner: string = randomBytes(4).toString('hex')) {
+  constructor(token: string = randomBytes(8).toString('hex')) {
     if (!TOKEN_PATTERN.test(token))
       throw new TypeError(`a lineage token must be 1-64 letters, digits or _, got ${JSON.stringify(token)}`);
-    if (!OWNER_PATTERN.test(owner))
-      throw new TypeError(`a lineage owner must be 8 hex digits, got ${JSON.stringify(owner)}`);
     this.name = PREFIX + token;
-    this.owner = owner;
   }
 
   /** The value that marks one attempt of one task: `<owner>/<attempt>:<task id>`. */
@@ -88,7 +84,9 @@ export class LineageMark {
     const byAttempt = new Map<string, MarkedProcess[]>();
     for (const [value, found] of this.findAll()) {
       const key = value.replace(OWNER_PART, '');
-      byAttempt.set(key, [...(byAttempt.get(key) ?? []), ...found]);
+      const list = byAttempt.get(key);
+      if (list) list.push(...found);
+      else byAttempt.set(key, found);
     }
     return byAttempt;
   }
@@ -138,22 +136,23 @@ interface Scan {
 
 /** Reads one process's mark into `found`; 'vanished' when it is gone or a zombie (its children may be new). */
 function readMark(pid: number, needle: Buffer, found: Scan): 'vanished' | undefined {
-  let environ = readProcFile(pid, 'environ');
+  const environ = readProcFile(pid, 'environ');
   if (environ === undefined) return 'vanished';
-  if (environ.length > 0 && markValue(environ, needle) === undefined) return undefined;
+  let value = markValue(environ, needle);
+  if (value === undefined && environ.length > 0) return undefined;
   const stat = readProcStat(pid);
   if (!stat || stat.state === 'Z' || stat.state === 'X') return 'vanished';
-  if (environ.length === 0 && !isKernelThread(stat)) {
+  if (value === undefined) {
+    if (isKernelThread(stat)) return undefined;
     // Mid-execve (no environment, no command line yet), or its execve ended between the two reads:
     // the kernel sets both up together, so a command line means the environment is there now too.
     if (readProcFile(pid, 'cmdline')?.length === 0) {
       found.unsettled.push({ pid, startTime: stat.startTime });
       return undefined;
     }
-    environ = readProcFile(pid, 'environ') ?? environ;
+    value = markValue(readProcFile(pid, 'environ') ?? environ, needle);
+    if (value === undefined) return undefined;
   }
-  const value = markValue(environ, needle);
-  if (value === undefined) return undefined;
   const list = found.marked.get(value);
   if (list) list.push({ pid, startTime: stat.startTime });
   else found.marked.set(value, [{ pid, startTime: stat.startTime }]);
