@@ -25,9 +25,8 @@
  * (microseconds) could in theory let the guard signal a new group of the same id.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { closeSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeRegistry, openRegistry, type Registry } from './guard-registry.js';
 import type { LineageMark } from './lineage.js';
 
 // $1: the registry file ('' when there is none). Lines from the pipe and from the file mean the same.
@@ -101,13 +100,6 @@ exit 0
 
 /** Past this size the registry is rewritten with the live groups only. */
 const REGISTRY_COMPACT_BYTES = 256 * 1024;
-
-interface Registry {
-  dir: string;
-  path: string;
-  fd: number;
-  bytes: number;
-}
 
 export class OrphanGuard {
   #child: ChildProcess | undefined;
@@ -214,11 +206,7 @@ export class OrphanGuard {
   /** The registry cannot be written (disk full?): remove it, so the guard never reads a stale one, and use the pipe. */
   #fallBackToPipe(registry: Registry): void {
     this.#registry = undefined;
-    try {
-      closeSync(registry.fd);
-    } catch {
-      // already closed
-    }
+    closeRegistry(registry);
     rmSync(registry.dir, { recursive: true, force: true });
     for (const pgid of this.#groups) this.#write(`+${pgid}\n`);
   }
@@ -233,15 +221,5 @@ export class OrphanGuard {
     const lines = this.#pending;
     this.#pending = '';
     if (lines) this.#child?.stdin?.write(lines);
-  }
-}
-
-function openRegistry(): Registry | undefined {
-  try {
-    const dir = mkdtempSync(join(tmpdir(), 'taskwarden-guard-'));
-    const path = join(dir, 'groups');
-    return { dir, path, fd: openSync(path, 'a', 0o600), bytes: 0 };
-  } catch {
-    return undefined;
   }
 }

@@ -52,6 +52,53 @@ describe('orphan guard registry', () => {
   });
 });
 
+/** A process that owns an orphan guard: prints its guard's pid and registry, then waits (or closes it, and exits). */
+function guardOwner(then: 'wait' | 'close'): {
+  child: ReturnType<typeof spawn>;
+  info: Promise<{ guard: number; registry: string }>;
+} {
+  const guardModule = new URL('../../dist/src/process/orphan-guard.js', import.meta.url).href;
+  const code = `const { OrphanGuard } = await import(${JSON.stringify(guardModule)});
+    const guard = new OrphanGuard();
+    console.log(JSON.stringify({ guard: guard.pid, registry: guard.registryPath }));
+    if (${JSON.stringify(then)} === 'close') guard.close(); else setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const info = new Promise<{ guard: number; registry: string }>((resolve, reject) => {
+    child.stdout.once('data', (data: Buffer) =>
+      resolve(JSON.parse(String(data)) as { guard: number; registry: string }),
+    );
+    child.once('exit', (code) => reject(new Error(`guard owner exited (${code}) before printing`)));
+  });
+  return { child, info };
+}
+
+describe('orphan guard registries left behind', () => {
+  it('one whose owner and guard both died is removed by the next owner to start; a live owner keeps its own', async () => {
+    const dead = guardOwner('wait');
+    const live = guardOwner('wait');
+    try {
+      const gone = await dead.info;
+      const kept = await live.info;
+      // Both at once, as a machine-wide SIGKILL would: stopped first, so it cannot start a new guard.
+      dead.child.kill('SIGSTOP');
+      process.kill(gone.guard, 'SIGKILL');
+      await waitFor(() => !isAlive(gone.guard), 5000, 'the guard to die');
+      dead.child.kill('SIGKILL');
+      await waitFor(() => dead.child.exitCode !== null || dead.child.signalCode !== null, 5000, 'the owner to die');
+      expect(existsSync(gone.registry)).toBe(true); // nobody left to remove it
+
+      const next = guardOwner('close');
+      await next.info;
+      await waitFor(() => next.child.exitCode !== null, 10_000, 'the next owner to exit');
+      expect(existsSync(dirname(gone.registry))).toBe(false);
+      expect(existsSync(kept.registry)).toBe(true);
+    } finally {
+      dead.child.kill('SIGKILL');
+      live.child.kill('SIGKILL');
+    }
+  });
+});
+
 /** Pids of the orphan guards whose command line names this lineage mark. */
 function guardsOf(markName: string): number[] {
   return processes()
