@@ -57,7 +57,7 @@ describe('the terminal UI attached to a cluster', () => {
   it('shows a task of the cluster with its host, and K kills it on the agent: nothing of it left', async () => {
     const ui = await open();
     const lines = await ui.screen();
-    expect(lines[0]).toMatch(/^ taskwarden +● cluster unix:\/\/.* queue q/);
+    expect(lines[0]).toMatch(/^ taskwarden +● cluster (unix:\/\/)?\/.* queue q/);
     expect(lines[2]).toMatch(/^ID +NAME +HOST +STATE/);
     const task = await cluster.client.submit({ command: '/bin/sh', args: ['-c', 'sleep 1000 & sleep 1000; wait'] });
     const pid = await runningPid(task.id);

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { render, cleanup } from 'ink-testing-library';
 import { App } from '../../src/tui/components/app.js';
+import { Header } from '../../src/tui/components/chrome.js';
 import { Controller } from '../../src/tui/controller.js';
 import { TuiStore } from '../../src/tui/store.js';
 import { FastPaint } from '../../src/tui/fast-paint.js';
@@ -92,6 +93,31 @@ async function setup(
 function rowOf(frame: string, id: string): string {
   return frame.split('\n').find((line) => line.startsWith(`${id} `) || line.startsWith(`${id}  `)) ?? '';
 }
+
+describe('Header', () => {
+  it('a long cluster URL loses its middle, not the queue name or the load, at 80 columns', () => {
+    const url = 'redis://worker:***@redis-primary.imaging-cluster.internal.example.org:6379/3';
+    const { lastFrame } = render(
+      <Header
+        daemon={{ kind: 'connected' }}
+        cluster={`${url} queue plates`}
+        counts={{}}
+        load={{ load1: 1.5, cpus: 2, memUsedFraction: 0.4 }}
+        width={80}
+      />,
+    );
+    const first = lastFrame()!.split('\n')[0];
+    expect([...first].length).toBeLessThanOrEqual(80);
+    expect(first).toMatch(/^ taskwarden +● cluster redis-prim.*….*3 queue plates +load 1\.50 \/ 2 CPUs · mem 40%$/);
+  });
+
+  it('a short one is shown whole', () => {
+    const { lastFrame } = render(
+      <Header daemon={{ kind: 'connected' }} cluster="redis://localhost:6379 queue q" counts={{}} width={80} />,
+    );
+    expect(lastFrame()!.split('\n')[0]).toMatch(/^ taskwarden +● cluster redis:\/\/localhost:6379 queue q *$/);
+  });
+});
 
 describe('App', () => {
   it('connects, shows the header, an empty table and the keys', async () => {

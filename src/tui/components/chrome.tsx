@@ -40,15 +40,11 @@ export const Header = memo(function Header({
   health?: DaemonHealth;
   width: number;
 }) {
-  const peer = cluster !== undefined ? `cluster ${cluster}` : 'daemon';
-  const daemonText =
-    daemon.kind === 'connected'
-      ? cluster !== undefined
-        ? `● ${peer}`
-        : `● daemon pid ${daemon.pid}`
-      : daemon.kind === 'connecting'
-        ? `◌ ${peer} ${daemon.text}`
-        : `✘ ${peer} gone: ${daemon.reason}`;
+  const peerText = (label: string | undefined) => {
+    const peer = label !== undefined ? `cluster ${label}` : 'daemon';
+    if (daemon.kind === 'connected') return label !== undefined ? `● ${peer}` : `● daemon pid ${daemon.pid}`;
+    return daemon.kind === 'connecting' ? `◌ ${peer} ${daemon.text}` : `✘ ${peer} gone: ${daemon.reason}`;
+  };
   const daemonColor = daemon.kind === 'connected' ? 'green' : daemon.kind === 'connecting' ? 'cyan' : 'red';
   const loadText = load
     ? `load ${load.load1.toFixed(2)} / ${load.cpus} CPU${load.cpus === 1 ? '' : 's'} · mem ${Math.round(load.memUsedFraction * 100)}%`
@@ -57,6 +53,10 @@ export const Header = memo(function Header({
   const problem = journal ?? logsProblem(health);
   const problemText = problem ? `  ⚠ ${problem}` : '';
   const title = ' taskwarden ';
+  const fullLeft = `${title} ${peerText(cluster)}${problemText}`;
+  // A long Redis URL loses its middle before the queue name, the state or the load are cut off.
+  const overflow = [...fullLeft].length + 1 + [...loadText].length - width;
+  const daemonText = peerText(cluster !== undefined && overflow > 0 ? fitClusterLabel(cluster, overflow) : cluster);
   const left = `${title} ${daemonText}${problemText}`;
   const gap = Math.max(1, width - [...left].length - [...loadText].length);
   const parts: Array<{ state: RecordedState; n: number }> = [];
@@ -253,3 +253,20 @@ export const Page = memo(function Page({
     </Box>
   );
 });
+
+/**
+ * A cluster label `overflow` characters shorter, taken from its URL: first the scheme and the
+ * user part, then the middle (the host's start says most); as it was if even that does not fit.
+ */
+function fitClusterLabel(label: string, overflow: number): string {
+  const at = label.lastIndexOf(' queue ');
+  const queue = at < 0 ? '' : label.slice(at);
+  const url = at < 0 ? label : label.slice(0, at);
+  const room = [...url].length - overflow;
+  const host = [...url.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/^[^@/]*@/, '')];
+  if (host.length <= room) return host.join('') + queue;
+  const keep = room - 1; // one character for the ellipsis
+  if (keep < 6) return label;
+  const tail = Math.floor(keep / 3);
+  return `${host.slice(0, keep - tail).join('')}…${host.slice(host.length - tail).join('')}${queue}`;
+}
