@@ -8,7 +8,7 @@
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isSameLiveProcess, procPids, readProcStat } from './proc.js';
+import { HAS_PROC, isSameLiveProcess, procPids, readProcStat } from './proc.js';
 
 export interface Registry {
   dir: string;
@@ -49,6 +49,9 @@ export function closeRegistry(registry: Registry): void {
  * has no owner, go once no guard names them and they are a day old. Best effort, once per process.
  */
 function removeLeftRegistries(): void {
+  // Without /proc neither the owner's start time nor the guards can be checked: leave them all.
+  // Limit: an owner in another pid namespace that shares this temp dir looks gone from here.
+  if (!HAS_PROC) return;
   try {
     const uid = process.getuid?.();
     const left = readdirSync(tmpdir()).filter((name) => name.startsWith(PREFIX) && ownerIsGone(name, uid));
