@@ -56,7 +56,7 @@ function removeLeftRegistries(): void {
     const uid = process.getuid?.();
     const left = readdirSync(tmpdir()).filter((name) => name.startsWith(PREFIX) && ownerIsGone(name, uid));
     if (left.length === 0) return;
-    const named = guardArguments();
+    const named = runningGuardArguments();
     for (const name of left) {
       const dir = join(tmpdir(), name);
       if (!named.has(join(dir, 'groups'))) rmSync(dir, { recursive: true, force: true });
@@ -76,8 +76,8 @@ function ownerIsGone(name: string, uid: number | undefined): boolean {
   return Date.now() - stat.mtimeMs > DAY_MS;
 }
 
-/** Every argument of every running guard (its registry path among them). */
-function guardArguments(): Set<string> {
+/** Every argument of every running orphan guard: its registry path, its owner's cgroup prefix. */
+export function runningGuardArguments(): Set<string> {
   const args = new Set<string>();
   for (const pid of procPids()) {
     let argv: string[];

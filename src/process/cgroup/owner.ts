@@ -12,8 +12,8 @@
  * creating and removing) are killed and removed at the next start: every
  * owner sweeps those of dead owners, and the daemon those of its own token.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { procPids } from '../proc.js';
+import { readdirSync } from 'node:fs';
+import { runningGuardArguments } from '../guard-registry.js';
 import type { CgroupLayout } from './support.js';
 import { TaskCgroup } from './task-cgroup.js';
 
@@ -132,19 +132,9 @@ function ownerPrefix(name: string): string {
 /** Of the owners of these cgroups, those whose orphan guard still runs (its command line names their prefix). */
 function guardedPrefixes(names: string[]): Set<string> {
   const wanted = new Set(names.map(ownerPrefix));
-  const found = new Set<string>();
-  if (wanted.size === 0) return found;
-  for (const pid of procPids()) {
-    let args: string[];
-    try {
-      args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    } catch {
-      continue;
-    }
-    if (!args.includes('taskwarden-guard')) continue;
-    for (const arg of args) if (wanted.has(arg)) found.add(arg);
-  }
-  return found;
+  if (wanted.size === 0) return new Set();
+  const named = runningGuardArguments();
+  return new Set([...wanted].filter((prefix) => named.has(prefix)));
 }
 
 function isAlive(pid: number): boolean {
