@@ -107,7 +107,10 @@ export function messageFor(task: TaskView, now: number): { text: string; shorter
     switch (outcome.state) {
       case 'completed':
         // the same span as ELAPSED: the attempt, its process start-up included
-        return { text: `done in ${formatDuration(outcome.durationMs)}`, color: 'green' };
+        return {
+          text: `done in ${formatDuration(outcome.durationMs)}${earlyText(outcome.stopReason)}`,
+          color: 'green',
+        };
       case 'failed':
         return {
           text: oneLine(outcome.error ? outcome.error.message : `exit code ${outcome.exitCode ?? '?'}`),
@@ -125,6 +128,12 @@ export function messageFor(task: TaskView, now: number): { text: string; shorter
     }
   }
   return { text: task.progress?.message ? oneLine(task.progress.message) : '' };
+}
+
+/** A task that returned a result when asked to stop ended early: its row says on what. */
+function earlyText(reason: TaskView['stopReason']): string {
+  if (reason === undefined) return '';
+  return reason === 'cancel' ? ', on cancel' : `, asked to stop${reasonText(reason)}`;
 }
 
 function reasonText(reason: TaskView['stopReason']): string {
@@ -183,7 +192,9 @@ export function rowText(task: TaskView, selected: boolean, layout: Layout, now: 
   const colors = layout.colors;
   const style = shownState(task);
   const finished = isFinishedState(task.state) && !task.pending;
-  const fraction = task.state === 'completed' ? 1 : task.progress?.fraction;
+  // A task that returned when asked to stop got as far as its last progress, not to the end.
+  const fraction =
+    task.state === 'completed' && !(task.outcome?.stopReason && task.progress) ? 1 : task.progress?.fraction;
   const message = messageFor(task, now);
   // Without colours the selection shows as '>' after the id.
   let text = fit(task.id, layout.id - 1) + (selected && !colors ? '>' : ' ') + ' ' + fit(task.name, layout.name) + ' ';

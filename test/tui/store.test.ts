@@ -183,6 +183,31 @@ describe('what a new user trips over', () => {
     expect(store.task('1')).toMatchObject({ startedAt: now, pid: 222, progress: { fraction: 0.02 } });
   });
 
+  it('a task that returned a result when cancelled shows how far it got, and that it ended on the cancel', () => {
+    const store = new TuiStore();
+    const endedAt = 300_000;
+    store.replaceTasks([
+      snap('1', 'completed', {
+        startedAt: endedAt - 1890,
+        endedAt,
+        progress: { fraction: 0.18, message: 'step 18 of 100' },
+        outcome: { state: 'completed', durationMs: 1890, attempt: 1, stopReason: 'cancel' },
+      }),
+      snap('2', 'completed', {
+        startedAt: endedAt - 1890,
+        endedAt,
+        progress: { fraction: 0.5 },
+        outcome: { state: 'completed', durationMs: 1890, attempt: 1 },
+      }),
+    ]);
+    const early = rowText(store.task('1')!, false, tableLayout(140), endedAt);
+    expect(early).toContain(' 18%');
+    expect(early).toContain('done in 1.89 s, on cancel');
+    const whole = rowText(store.task('2')!, false, tableLayout(140), endedAt);
+    expect(whole).toContain('100%');
+    expect(whole).toMatch(/done in 1\.89 s +\d/);
+  });
+
   it('5: an attempt 2 cancelled before it started shows no progress and no elapsed time of attempt 1', () => {
     const store = new TuiStore();
     const endedAt = 300_000;
