@@ -343,7 +343,11 @@ async function daemonRoundTrip(runs: number): Promise<BenchRow[]> {
   await promisify(execFile)(
     process.execPath,
     [cliPath, 'daemon', '--home', home, '--concurrency', String(BUSY_TASKS + 4)],
-    { cwd: dir },
+    // BENCH_DAEMON_NODE_OPTIONS: Node flags for the daemon alone (GC settings, say), for A/B runs.
+    {
+      cwd: dir,
+      env: { ...process.env, NODE_OPTIONS: process.env.BENCH_DAEMON_NODE_OPTIONS ?? process.env.NODE_OPTIONS ?? '' },
+    },
   );
   const client = await DaemonClient.connect({ home, autostart: false, clientName: 'bench-load' });
   const echo = await BareEcho.start(path.join(dir, 'echo.sock'));
