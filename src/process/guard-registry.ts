@@ -5,7 +5,7 @@
  * died as well (a machine-wide SIGKILL, the OOM killer), and then the next owner to start removes
  * it: its owner is gone and no guard names it any more.
  */
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HAS_PROC, isSameLiveProcess, procPids, readProcStat } from './proc.js';
@@ -17,7 +17,11 @@ export interface Registry {
   bytes: number;
 }
 
-const PREFIX = 'taskwarden-guard-';
+/** The guard's $0: what its command line is found by. */
+export const GUARD_NAME = 'taskwarden-guard';
+const PREFIX = `${GUARD_NAME}-`;
+/** A registry directory's name: `<prefix><owner pid>.<its start time>-<random>`. */
+const OWNED_NAME = new RegExp(`^${PREFIX}(\\d+)\\.(\\d+)-`);
 let swept = false;
 
 /** A new registry, or undefined where the temp dir cannot be written (the guard then uses its pipe). */
@@ -32,14 +36,6 @@ export function openRegistry(): Registry | undefined {
     return { dir, path, fd: openSync(path, 'a', 0o600), bytes: 0 };
   } catch {
     return undefined;
-  }
-}
-
-export function closeRegistry(registry: Registry): void {
-  try {
-    closeSync(registry.fd);
-  } catch {
-    // already closed
   }
 }
 
@@ -71,7 +67,7 @@ const DAY_MS = 24 * 3600 * 1000;
 function ownerIsGone(name: string, uid: number | undefined): boolean {
   const stat = statSync(join(tmpdir(), name), { throwIfNoEntry: false });
   if (!stat?.isDirectory() || stat.uid !== uid) return false;
-  const owner = /^taskwarden-guard-(\d+)\.(\d+)-/.exec(name);
+  const owner = OWNED_NAME.exec(name);
   if (owner) return !isSameLiveProcess(Number(owner[1]), Number(owner[2]));
   return Date.now() - stat.mtimeMs > DAY_MS;
 }
@@ -86,7 +82,7 @@ export function runningGuardArguments(): Set<string> {
     } catch {
       continue;
     }
-    if (argv.includes('taskwarden-guard')) for (const arg of argv) args.add(arg);
+    if (argv.includes(GUARD_NAME)) for (const arg of argv) args.add(arg);
   }
   return args;
 }

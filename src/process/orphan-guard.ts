@@ -26,7 +26,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { closeRegistry, openRegistry, type Registry } from './guard-registry.js';
+import { GUARD_NAME, openRegistry, type Registry } from './guard-registry.js';
 import type { LineageMark } from './lineage.js';
 
 // $1: the registry file ('' when there is none). Lines from the pipe and from the file mean the same.
@@ -159,7 +159,7 @@ export class OrphanGuard {
   #spawn(): void {
     const child = spawn(
       '/bin/sh',
-      ['-c', GUARD_SCRIPT, 'taskwarden-guard', this.#registry?.path ?? '', this.#markPrefix, ...this.#cgroupArgs],
+      ['-c', GUARD_SCRIPT, GUARD_NAME, this.#registry?.path ?? '', this.#markPrefix, ...this.#cgroupArgs],
       {
         detached: true,
         stdio: ['pipe', 'ignore', 'ignore'],
@@ -206,7 +206,11 @@ export class OrphanGuard {
   /** The registry cannot be written (disk full?): remove it, so the guard never reads a stale one, and use the pipe. */
   #fallBackToPipe(registry: Registry): void {
     this.#registry = undefined;
-    closeRegistry(registry);
+    try {
+      closeSync(registry.fd);
+    } catch {
+      // already closed
+    }
     rmSync(registry.dir, { recursive: true, force: true });
     for (const pgid of this.#groups) this.#write(`+${pgid}\n`);
   }
