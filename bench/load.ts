@@ -99,7 +99,7 @@ async function running(task: Task): Promise<number> {
 }
 
 /** kill(): call -> dead (/proc, other thread), optionally with a blocking listener on every event. */
-async function killToDead(sup: Supervisor, watch: DeathWatch, runs: number, kind: ListenerKind): Promise<number[]> {
+async function killToDead(sup: Supervisor, watch: DeathWatch, kind: ListenerKind): Promise<number> {
   // Blocks on every event of the measured task (the busy tasks' usage events would block forever).
   let target = '';
   const listener = (event: SupervisorEvent) => {
@@ -114,29 +114,26 @@ async function killToDead(sup: Supervisor, watch: DeathWatch, runs: number, kind
     if (id === target) blockFor(LISTENER_MS, kind);
   };
   if (kind !== 'none') sup.on('event', listener);
-  const samples: number[] = [];
   try {
-    for (let i = 0; i < runs; i++) {
-      const startedAt = nowMs();
-      const task = sup.start({ module: fixture('sync-loop'), priority: 'idle' });
-      target = task.id;
-      if (kind !== 'none') task.on('state', () => blockFor(LISTENER_MS, kind));
-      await running(task);
-      while (!task.progress) await sleep(5); // in its loop
-      const pid = task.pid!;
-      const dead = watch.watch(pid);
-      // Killed at the same age with or without listeners (theirs hold the start up by seconds): how
-      // long a task has spun at idle priority changes how soon the scheduler lets it run to exit.
-      await sleep(Math.max(5, startedAt + KILL_AT_AGE_MS - nowMs())); // and the watcher is polling
-      const t0 = nowMs();
-      task.kill();
-      samples.push((await dead) - t0);
-      await task.done;
-    }
+    const startedAt = nowMs();
+    const task = sup.start({ module: fixture('sync-loop'), priority: 'idle' });
+    target = task.id;
+    if (kind !== 'none') task.on('state', () => blockFor(LISTENER_MS, kind));
+    await running(task);
+    while (!task.progress) await sleep(5); // in its loop
+    const pid = task.pid!;
+    const dead = watch.watch(pid);
+    // Killed at the same age with or without listeners (theirs hold the start up by seconds): how
+    // long a task has spun at idle priority changes how soon the scheduler lets it run to exit.
+    await sleep(Math.max(5, startedAt + KILL_AT_AGE_MS - nowMs())); // and the watcher is polling
+    const t0 = nowMs();
+    task.kill();
+    const ms = (await dead) - t0;
+    await task.done;
+    return ms;
   } finally {
     sup.off('event', listener);
   }
-  return samples;
 }
 
 /**
@@ -155,7 +152,7 @@ async function killsBesideListeners(
   for (let i = 0; i < runs; i++) {
     for (let k = 0; k < kinds.length; k++) {
       const kind = kinds[(i + k) % kinds.length]!;
-      samples[kind].push(...(await killToDead(sup, watch, 1, kind)));
+      samples[kind].push(await killToDead(sup, watch, kind));
     }
   }
   return samples;
